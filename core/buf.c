@@ -1,0 +1,443 @@
+/* Reference-counted buffer chains. */
+#include <string.h>
+
+#include "buf_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/error.h"
+
+static irpc__blk *blk_new(size_t cap) {
+  irpc__blk *k = irpc_malloc(sizeof(*k) + cap);
+  if (!k)
+    return NULL;
+  atomic_init(&k->refs, 1);
+  k->cap = cap;
+  k->data = (uint8_t *)(k + 1);
+  k->release = NULL;
+  k->user_data = NULL;
+  k->external = 0;
+  return k;
+}
+
+static void blk_ref(irpc__blk *k) {
+  atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
+}
+
+static void blk_unref(irpc__blk *k) {
+  if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  if (k->external && k->release)
+    k->release(k->data, k->user_data);
+  irpc_free(k);
+}
+
+static int blk_unique(irpc__blk *k) {
+  return !k->external &&
+         atomic_load_explicit(&k->refs, memory_order_acquire) == 1;
+}
+
+void irpc__buf_init(irpc_buf *b) {
+  memset(b, 0, sizeof(*b));
+  b->segs = b->inline_segs;
+  b->cap = IRPC__BUF_INLINE_SEGS;
+}
+
+static void drop_pending(irpc_buf *b) {
+  if (b->pending)
+    blk_unref(b->pending);
+  b->pending = NULL;
+  b->reserved = 0;
+}
+
+void irpc__buf_fini(irpc_buf *b) {
+  irpc_buf_clear(b);
+  if (b->segs != b->inline_segs)
+    irpc_free(b->segs);
+  b->segs = b->inline_segs;
+  b->cap = IRPC__BUF_INLINE_SEGS;
+}
+
+int irpc_buf_new(irpc_buf **out) {
+  if (!out)
+    return IRPC_EINVAL;
+  irpc_buf *b = irpc_malloc(sizeof(*b));
+  if (!b)
+    return IRPC_ENOMEM;
+  irpc__buf_init(b);
+  *out = b;
+  return 0;
+}
+
+void irpc_buf_free(irpc_buf *b) {
+  if (!b)
+    return;
+  irpc__buf_fini(b);
+  irpc_free(b);
+}
+
+size_t irpc_buf_len(const irpc_buf *b) {
+  return b ? b->len : 0;
+}
+
+void irpc_buf_clear(irpc_buf *b) {
+  if (!b)
+    return;
+  for (size_t i = 0; i < b->nsegs; i++)
+    blk_unref(b->segs[i].blk);
+  b->nsegs = 0;
+  b->len = 0;
+  drop_pending(b);
+}
+
+/* Makes room for `extra` more segments. */
+static int segs_grow(irpc_buf *b, size_t extra) {
+  if (b->nsegs + extra <= b->cap)
+    return 0;
+  size_t cap = b->cap * 2;
+  while (cap < b->nsegs + extra)
+    cap *= 2;
+  irpc__seg *s;
+  if (b->segs == b->inline_segs) {
+    s = irpc_malloc(cap * sizeof(*s));
+    if (s)
+      memcpy(s, b->segs, b->nsegs * sizeof(*s));
+  } else {
+    s = irpc_realloc(b->segs, cap * sizeof(*s));
+  }
+  if (!s)
+    return IRPC_ENOMEM;
+  b->segs = s;
+  b->cap = cap;
+  return 0;
+}
+
+/* Tail room of the last segment's block, when the chain may write there. */
+static size_t tail_room(const irpc_buf *b, uint8_t **at) {
+  if (b->nsegs == 0)
+    return 0;
+  const irpc__seg *s = &b->segs[b->nsegs - 1];
+  if (!blk_unique(s->blk))
+    return 0;
+  *at = s->blk->data + s->off + s->len;
+  return s->blk->cap - s->off - s->len;
+}
+
+int irpc_buf_reserve(irpc_buf *b, size_t min, uint8_t **out, size_t *avail) {
+  if (!b || !out || !avail)
+    return IRPC_EINVAL;
+  uint8_t *at = NULL;
+  size_t room = tail_room(b, &at);
+  if (room > 0 && room >= min) {
+    drop_pending(b);
+    b->reserved = room;
+    *out = at;
+    *avail = room;
+    return 0;
+  }
+  size_t head = b->nsegs == 0 ? IRPC_BUF_HEADROOM : 0;
+  if (b->pending && b->pending->cap - head >= min) {
+    b->reserved = b->pending->cap - head;
+  } else {
+    drop_pending(b);
+    size_t cap = min > IRPC_BUF_BLOCK_SIZE ? min : IRPC_BUF_BLOCK_SIZE;
+    if (cap > SIZE_MAX - head)
+      return IRPC_ENOMEM;
+    b->pending = blk_new(cap + head);
+    if (!b->pending)
+      return IRPC_ENOMEM;
+    b->reserved = cap;
+  }
+  *out = b->pending->data + (b->pending->cap - b->reserved);
+  *avail = b->reserved;
+  return 0;
+}
+
+int irpc_buf_commit(irpc_buf *b, size_t n) {
+  if (!b || n > b->reserved)
+    return IRPC_EINVAL;
+  if (n == 0)
+    return 0;
+  if (!b->pending) {
+    b->segs[b->nsegs - 1].len += n;
+  } else {
+    int rc = segs_grow(b, 1);
+    if (rc)
+      return rc;
+    irpc__seg *s = &b->segs[b->nsegs++];
+    s->blk = b->pending;
+    s->off = b->pending->cap - b->reserved;
+    s->len = n;
+    b->pending = NULL;
+  }
+  b->reserved = 0;
+  b->len += n;
+  return 0;
+}
+
+int irpc_buf_append(irpc_buf *b, const void *data, size_t len) {
+  if (!b || (!data && len > 0))
+    return IRPC_EINVAL;
+  const uint8_t *p = data;
+  while (len > 0) {
+    uint8_t *at;
+    size_t avail;
+    int rc = irpc_buf_reserve(b, 0, &at, &avail);
+    if (rc)
+      return rc;
+    size_t n = avail < len ? avail : len;
+    memcpy(at, p, n);
+    irpc_buf_commit(b, n);
+    p += n;
+    len -= n;
+  }
+  return 0;
+}
+
+static int insert_front(irpc_buf *b, irpc__blk *k, size_t off, size_t len) {
+  int rc = segs_grow(b, 1);
+  if (rc)
+    return rc;
+  memmove(b->segs + 1, b->segs, b->nsegs * sizeof(*b->segs));
+  b->segs[0] = (irpc__seg){.blk = k, .off = off, .len = len};
+  b->nsegs++;
+  b->len += len;
+  return 0;
+}
+
+int irpc_buf_prepend(irpc_buf *b, const void *data, size_t len) {
+  if (!b || (!data && len > 0))
+    return IRPC_EINVAL;
+  if (len == 0)
+    return 0;
+  drop_pending(b);
+  if (b->nsegs > 0 && blk_unique(b->segs[0].blk) && b->segs[0].off >= len) {
+    irpc__seg *s = &b->segs[0];
+    s->off -= len;
+    s->len += len;
+    b->len += len;
+    memcpy(s->blk->data + s->off, data, len);
+    return 0;
+  }
+  if (len > SIZE_MAX - IRPC_BUF_HEADROOM)
+    return IRPC_ENOMEM;
+  irpc__blk *k = blk_new(len + IRPC_BUF_HEADROOM);
+  if (!k)
+    return IRPC_ENOMEM;
+  memcpy(k->data + IRPC_BUF_HEADROOM, data, len);
+  int rc = insert_front(b, k, IRPC_BUF_HEADROOM, len);
+  if (rc)
+    blk_unref(k);
+  return rc;
+}
+
+int irpc_buf_append_external(irpc_buf *b, void *data, size_t len,
+                             irpc_buf_release_fn release, void *user_data) {
+  if (!b || (!data && len > 0))
+    return IRPC_EINVAL;
+  if (len == 0) {
+    if (release)
+      release(data, user_data);
+    return 0;
+  }
+  drop_pending(b);
+  if (segs_grow(b, 1))
+    return IRPC_ENOMEM;
+  irpc__blk *k = irpc_malloc(sizeof(*k));
+  if (!k)
+    return IRPC_ENOMEM;
+  atomic_init(&k->refs, 1);
+  k->cap = len;
+  k->data = data;
+  k->release = release;
+  k->user_data = user_data;
+  k->external = 1;
+  b->segs[b->nsegs++] = (irpc__seg){.blk = k, .off = 0, .len = len};
+  b->len += len;
+  return 0;
+}
+
+int irpc_buf_move(irpc_buf *dst, irpc_buf *src) {
+  if (!dst || !src || dst == src)
+    return IRPC_EINVAL;
+  if (dst->nsegs == 0 && src->segs != src->inline_segs &&
+      dst->segs == dst->inline_segs) {
+    /* Steal the whole segment array. */
+    drop_pending(dst);
+    dst->segs = src->segs;
+    dst->cap = src->cap;
+    dst->nsegs = src->nsegs;
+    dst->len = src->len;
+    src->segs = src->inline_segs;
+    src->cap = IRPC__BUF_INLINE_SEGS;
+    src->nsegs = 0;
+    src->len = 0;
+    drop_pending(src);
+    return 0;
+  }
+  if (segs_grow(dst, src->nsegs))
+    return IRPC_ENOMEM;
+  drop_pending(dst);
+  memcpy(dst->segs + dst->nsegs, src->segs, src->nsegs * sizeof(*src->segs));
+  dst->nsegs += src->nsegs;
+  dst->len += src->len;
+  src->nsegs = 0;
+  src->len = 0;
+  drop_pending(src);
+  return 0;
+}
+
+/* Index of the segment holding byte `off`, and the offset inside it. */
+static size_t seg_find(const irpc_buf *b, size_t off, size_t *inner) {
+  size_t i = 0;
+  while (i < b->nsegs && off >= b->segs[i].len) {
+    off -= b->segs[i].len;
+    i++;
+  }
+  *inner = off;
+  return i;
+}
+
+static size_t segs_spanned(const irpc_buf *b, size_t i, size_t inner,
+                           size_t len) {
+  size_t n = 0;
+  while (len > 0) {
+    size_t take = b->segs[i].len - inner;
+    take = take < len ? take : len;
+    len -= take;
+    inner = 0;
+    i++;
+    n++;
+  }
+  return n;
+}
+
+int irpc_buf_append_ref(irpc_buf *dst, const irpc_buf *src, size_t off,
+                        size_t len) {
+  if (!dst || !src)
+    return IRPC_EINVAL;
+  if (off > src->len || len > src->len - off)
+    return IRPC_ERANGE;
+  if (len == 0)
+    return 0;
+  size_t inner;
+  size_t i = seg_find(src, off, &inner);
+  if (segs_grow(dst, segs_spanned(src, i, inner, len)))
+    return IRPC_ENOMEM;
+  drop_pending(dst);
+  /* dst may be src: read src's segments through indexes, never pointers
+   * held across the appends (segs_grow already ran). */
+  while (len > 0) {
+    irpc__seg s = src->segs[i++];
+    size_t take = s.len - inner;
+    take = take < len ? take : len;
+    blk_ref(s.blk);
+    dst->segs[dst->nsegs++] =
+        (irpc__seg){.blk = s.blk, .off = s.off + inner, .len = take};
+    dst->len += take;
+    len -= take;
+    inner = 0;
+  }
+  return 0;
+}
+
+int irpc_buf_consume(irpc_buf *b, size_t n) {
+  if (!b)
+    return IRPC_EINVAL;
+  if (n > b->len)
+    return IRPC_ERANGE;
+  size_t drop = 0;
+  b->len -= n;
+  while (n > 0 && n >= b->segs[drop].len) {
+    n -= b->segs[drop].len;
+    blk_unref(b->segs[drop].blk);
+    drop++;
+  }
+  if (n > 0) {
+    b->segs[drop].off += n;
+    b->segs[drop].len -= n;
+  }
+  memmove(b->segs, b->segs + drop, (b->nsegs - drop) * sizeof(*b->segs));
+  b->nsegs -= drop;
+  return 0;
+}
+
+int irpc_buf_truncate(irpc_buf *b, size_t len) {
+  if (!b)
+    return IRPC_EINVAL;
+  if (len > b->len)
+    return IRPC_ERANGE;
+  drop_pending(b);
+  size_t inner;
+  size_t i = seg_find(b, len, &inner);
+  size_t keep = i;
+  if (inner > 0) {
+    b->segs[i].len = inner;
+    keep = i + 1;
+  }
+  for (size_t j = keep; j < b->nsegs; j++)
+    blk_unref(b->segs[j].blk);
+  b->nsegs = keep;
+  b->len = len;
+  return 0;
+}
+
+size_t irpc_buf_segment_count(const irpc_buf *b) {
+  return b ? b->nsegs : 0;
+}
+
+irpc_bytes irpc_buf_segment(const irpc_buf *b, size_t i) {
+  if (!b || i >= b->nsegs)
+    return (irpc_bytes){NULL, 0};
+  const irpc__seg *s = &b->segs[i];
+  return (irpc_bytes){s->blk->data + s->off, s->len};
+}
+
+int irpc_buf_copyout(const irpc_buf *b, size_t off, void *dst, size_t len) {
+  if (!b || (!dst && len > 0))
+    return IRPC_EINVAL;
+  if (off > b->len || len > b->len - off)
+    return IRPC_ERANGE;
+  size_t inner;
+  size_t i = seg_find(b, off, &inner);
+  uint8_t *p = dst;
+  while (len > 0) {
+    const irpc__seg *s = &b->segs[i++];
+    size_t take = s->len - inner;
+    take = take < len ? take : len;
+    memcpy(p, s->blk->data + s->off + inner, take);
+    p += take;
+    len -= take;
+    inner = 0;
+  }
+  return 0;
+}
+
+int irpc_buf_pullup(irpc_buf *b, irpc_bytes *out) {
+  if (!b || !out)
+    return IRPC_EINVAL;
+  if (b->nsegs > 1) {
+    irpc__blk *k = blk_new(b->len);
+    if (!k)
+      return IRPC_ENOMEM;
+    irpc_buf_copyout(b, 0, k->data, b->len);
+    size_t len = b->len;
+    irpc_buf_clear(b);
+    b->segs[0] = (irpc__seg){.blk = k, .off = 0, .len = len};
+    b->nsegs = 1;
+    b->len = len;
+  }
+  *out = irpc_buf_segment(b, 0);
+  return 0;
+}
+
+int irpc_buf_equals(const irpc_buf *b, const void *data, size_t len) {
+  if (!b || b->len != len)
+    return 0;
+  const uint8_t *p = data;
+  for (size_t i = 0; i < b->nsegs; i++) {
+    const irpc__seg *s = &b->segs[i];
+    if (memcmp(s->blk->data + s->off, p, s->len) != 0)
+      return 0;
+    p += s->len;
+  }
+  return 1;
+}

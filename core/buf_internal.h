@@ -1,0 +1,40 @@
+/* Internal layout of irpc_buf, so frames can embed a chain and avoid an
+ * allocation per payload. */
+#ifndef IRPC_CORE_BUF_INTERNAL_H
+#define IRPC_CORE_BUF_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "irpc/buf.h"
+
+#define IRPC__BUF_INLINE_SEGS 4
+
+typedef struct irpc__blk {
+  atomic_size_t refs;
+  size_t cap;
+  uint8_t *data;
+  irpc_buf_release_fn release; /* external blocks only */
+  void *user_data;
+  int external;
+} irpc__blk;
+
+typedef struct irpc__seg {
+  irpc__blk *blk;
+  size_t off;
+  size_t len;
+} irpc__seg;
+
+struct irpc_buf {
+  irpc__seg *segs;
+  size_t nsegs;
+  size_t cap;
+  size_t len;
+  irpc__blk *pending; /* a fresh block reserved but not yet committed */
+  size_t reserved;    /* bytes handed out by the last irpc_buf_reserve */
+  irpc__seg inline_segs[IRPC__BUF_INLINE_SEGS];
+};
+
+void irpc__buf_init(irpc_buf *b);
+void irpc__buf_fini(irpc_buf *b);
+
+#endif

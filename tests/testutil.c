@@ -1,0 +1,58 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+void test_irpc_check(int got, int want, const char *expr, const char *file,
+                     int line) {
+  if (got == want)
+    return;
+  print_error("%s:%d: %s returned %s (%d: %s), expected %s (%d)\n", file,
+                 line, expr, irpc_err_name(got), got, irpc_strerror(got),
+                 irpc_err_name(want), want);
+  _fail(file, line);
+}
+
+test_alloc_stats test_alloc;
+
+static void *count_alloc(void *opaque, size_t size) {
+  (void)opaque;
+  if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
+    return NULL;
+  void *p = malloc(size ? size : 1);
+  if (p) {
+    test_alloc.allocs++;
+    test_alloc.live++;
+  }
+  return p;
+}
+
+static void *count_realloc(void *opaque, void *ptr, size_t size) {
+  if (!ptr)
+    return count_alloc(opaque, size);
+  if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
+    return NULL;
+  return realloc(ptr, size ? size : 1);
+}
+
+static void count_free(void *opaque, void *ptr) {
+  (void)opaque;
+  if (!ptr)
+    return;
+  test_alloc.frees++;
+  test_alloc.live--;
+  free(ptr);
+}
+
+void test_alloc_install(void) {
+  static const irpc_allocator a = {
+      .opaque = NULL,
+      .alloc = count_alloc,
+      .realloc = count_realloc,
+      .free = count_free,
+  };
+  if (irpc_set_allocator(&a) != 0) {
+    fprintf(stderr, "cannot install the counting allocator\n");
+    abort();
+  }
+}

@@ -1,0 +1,36 @@
+/* Shared helpers for the cmocka tests. */
+#ifndef IRPC_TESTUTIL_H
+#define IRPC_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <irpc/irpc.h>
+
+/* Asserts that an irpc call returned 0, naming the error otherwise. */
+#define assert_irpc_ok(expr) test_irpc_check((expr), 0, #expr, __FILE__, __LINE__)
+/* Asserts that an irpc call returned exactly `code`. */
+#define assert_irpc_err(expr, code)                                            \
+  test_irpc_check((expr), (code), #expr, __FILE__, __LINE__)
+
+void test_irpc_check(int got, int want, const char *expr, const char *file,
+                     int line);
+
+/* A counting allocator: install with test_alloc_install(); counts live
+ * allocations and can fail the Nth allocation from now (fail_at = N, 1-based;
+ * 0 disables). */
+typedef struct test_alloc_stats {
+  long allocs;
+  long frees;
+  long live;
+  long fail_at;
+} test_alloc_stats;
+
+extern test_alloc_stats test_alloc;
+void test_alloc_install(void);
+
+#endif
