@@ -7,5 +7,13 @@
 #include "irpc/error.h"
 #include "irpc/status.h"
 #include "irpc/buf.h"
+#include "irpc/fields.h"
+#include "irpc/features.h"
+#include "irpc/frames.h"
+#include "irpc/invoker.h"
+#include "irpc/dispatcher.h"
+#include "irpc/pipeline.h"
+#include "irpc/router.h"
+#include "irpc/coloc.h"
 
 #endif

@@ -1,0 +1,234 @@
+/* The coloc invoker: requests dispatched in-process, on the loop. */
+#include <string.h>
+
+#include "internal.h"
+#include "irpc/alloc.h"
+#include "irpc/coloc.h"
+
+typedef struct coloc {
+  irpc_invoker *self;
+  irpc_dispatcher *dispatcher;
+  irpc__chain *inflight; /* dispatches under way */
+  irpc__chain *orphans;  /* dispatches given up on at shutdown */
+  size_t count;
+  int closing;
+  int shutdown_status;
+  irpc_shutdown_cb shutdown_cb;
+  void *shutdown_ud;
+  irpc__timer timer;
+  irpc__task done_task;
+} coloc;
+
+static const irpc_invoker_ops coloc_ops;
+
+static void list_push(irpc__chain **head, irpc__chain *c) {
+  c->lhead = head;
+  c->lprev = NULL;
+  c->lnext = *head;
+  if (*head)
+    (*head)->lprev = c;
+  *head = c;
+}
+
+static void list_unlink(irpc__chain *c) {
+  if (!c->lhead)
+    return;
+  if (c->lprev)
+    c->lprev->lnext = c->lnext;
+  else
+    *c->lhead = c->lnext;
+  if (c->lnext)
+    c->lnext->lprev = c->lprev;
+  c->lhead = NULL;
+  c->lnext = c->lprev = NULL;
+}
+
+static void shutdown_done_task(irpc__task *t) {
+  coloc *co = (coloc *)((uint8_t *)t - offsetof(coloc, done_task));
+  irpc_shutdown_cb cb = co->shutdown_cb;
+  co->shutdown_cb = NULL;
+  if (cb)
+    cb(co->shutdown_status, co->shutdown_ud);
+}
+
+static void maybe_shutdown_done(coloc *co) {
+  if (!co->closing || !co->shutdown_cb || co->inflight)
+    return;
+  irpc__timer_stop(co->self->node.sched, &co->timer);
+  irpc__sched_post(co->self->node.sched, &co->done_task);
+}
+
+/* The dispatch finished: hand its response to the waiting call, if any. */
+static void coloc_done(irpc_dispatch *d, irpc_outgoing_response *resp,
+                       void *ud) {
+  coloc *co = ud;
+  irpc__chain *dc = &d->c;
+  irpc__chain *call = dc->peer;
+  list_unlink(dc);
+  co->count--;
+  if (call) {
+    call->peer = NULL;
+    dc->peer = NULL;
+    irpc_incoming_response *in = NULL;
+    int rc = resp ? irpc__response_convert(resp, &in) : IRPC_ENOMEM;
+    irpc__chain_complete(call, rc, in);
+  }
+  irpc_outgoing_response_free(resp);
+  maybe_shutdown_done(co);
+}
+
+static void start_task(irpc__task *t) {
+  irpc__chain *dc = (irpc__chain *)t;
+  if (dc->cancel_err && !dc->peer) {
+    /* Canceled before it started: never dispatched. */
+    coloc *co = dc->user_data;
+    list_unlink(dc);
+    co->count--;
+    irpc__chain_release(dc);
+    maybe_shutdown_done(co);
+    return;
+  }
+  irpc__dispatch_start(dc);
+}
+
+static void coloc_cancel(irpc_call *call, int err, void *ud) {
+  (void)ud;
+  irpc__chain *dc = call->c.peer;
+  if (dc) {
+    call->c.peer = NULL;
+    dc->peer = NULL;
+    irpc__chain_cancel(dc, err);
+  }
+  irpc_call_complete(call, err, NULL);
+}
+
+static void coloc_invoke(irpc_invoker *self, irpc_call *call) {
+  coloc *co = irpc_invoker_data(self);
+  irpc_outgoing_request *req = irpc_call_request(call);
+  if (co->closing) {
+    irpc_call_complete(call, IRPC_ECLOSED, NULL);
+    return;
+  }
+  irpc_incoming_request *in;
+  irpc__chain *dc;
+  int rc = irpc__request_convert(req, &in);
+  if (rc == 0)
+    rc = irpc__dispatch_create(co->dispatcher, in, coloc_done, co, &dc);
+  if (rc) {
+    irpc_call_complete(call, rc, NULL);
+    return;
+  }
+  list_push(&co->inflight, dc);
+  co->count++;
+  dc->task.fn = start_task;
+  irpc__sched_post(self->node.sched, &dc->task);
+  if (irpc_outgoing_request_oneway(req)) {
+    irpc_incoming_response *ok;
+    rc = irpc_incoming_response_new(&ok, 0, NULL);
+    irpc_call_complete(call, rc, rc ? NULL : ok);
+    return;
+  }
+  dc->peer = &call->c;
+  call->c.peer = dc;
+  irpc_call_on_cancel(call, coloc_cancel, co);
+}
+
+/* Gives up on every dispatch still under way: their calls fail with
+ * IRPC_EABORTED and the dispatches are canceled and kept as orphans. */
+static void abandon_all(coloc *co) {
+  while (co->inflight) {
+    irpc__chain *dc = co->inflight;
+    list_unlink(dc);
+    list_push(&co->orphans, dc);
+    irpc__chain *call = dc->peer;
+    dc->peer = NULL;
+    if (call) {
+      call->peer = NULL;
+      irpc__chain_complete(call, IRPC_EABORTED, NULL);
+    }
+    irpc__chain_cancel(dc, IRPC_EABORTED);
+  }
+}
+
+static void on_shutdown_timeout(irpc__timer *t) {
+  coloc *co = (coloc *)((uint8_t *)t - offsetof(coloc, timer));
+  co->shutdown_status = IRPC_ETIMEDOUT;
+  abandon_all(co);
+  maybe_shutdown_done(co);
+}
+
+static void release_task(irpc__task *t) {
+  irpc__chain_release((irpc__chain *)t);
+}
+
+static int coloc_init(irpc_invoker *self, const void *config) {
+  coloc *co = irpc_invoker_data(self);
+  co->self = self;
+  co->dispatcher = (irpc_dispatcher *)config;
+  irpc__timer_init(&co->timer, on_shutdown_timeout);
+  co->done_task.fn = shutdown_done_task;
+  return 0;
+}
+
+static void coloc_destroy(irpc_invoker *self) {
+  coloc *co = irpc_invoker_data(self);
+  irpc__sched *s = self->node.sched;
+  irpc__timer_stop(s, &co->timer);
+  abandon_all(co);
+  /* Orphans whose dispatcher never completed: reclaim them. A task still
+   * queued for one is dropped with it. */
+  while (co->orphans) {
+    irpc__chain *dc = co->orphans;
+    list_unlink(dc);
+    if (dc->task.queued)
+      dc->task.fn = release_task; /* never started: drop it when it runs */
+    else
+      irpc__chain_release(dc);
+  }
+  co->shutdown_cb = NULL;
+}
+
+static const irpc_invoker_ops coloc_ops = {
+    .name = "coloc",
+    .data_size = sizeof(coloc),
+    .init = coloc_init,
+    .invoke = coloc_invoke,
+    .destroy = coloc_destroy,
+};
+
+int irpc_coloc_new(irpc_invoker **out, uv_loop_t *loop,
+                   irpc_dispatcher *dispatcher) {
+  if (!out || !loop || !dispatcher)
+    return IRPC_EINVAL;
+  if (dispatcher->node.loop != loop)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &coloc_ops, dispatcher);
+}
+
+int irpc_coloc_shutdown(irpc_invoker *inv, uint64_t timeout_ms,
+                        irpc_shutdown_cb cb, void *user_data) {
+  if (!inv || !cb || inv->node.ops != &coloc_ops)
+    return IRPC_EINVAL;
+  coloc *co = irpc_invoker_data(inv);
+  if (co->closing)
+    return IRPC_ECLOSED;
+  co->closing = 1;
+  co->shutdown_cb = cb;
+  co->shutdown_ud = user_data;
+  if (!co->inflight) {
+    irpc__sched_post(inv->node.sched, &co->done_task);
+    return 0;
+  }
+  int rc = irpc__timer_start(inv->node.sched, &co->timer, timeout_ms);
+  if (rc) {
+    co->closing = 0;
+    co->shutdown_cb = NULL;
+  }
+  return rc;
+}
+
+size_t irpc_coloc_in_flight(const irpc_invoker *inv) {
+  if (!inv || inv->node.ops != &coloc_ops)
+    return 0;
+  return ((const coloc *)((const uint8_t *)inv + IRPC__NODE_HEADER))->count;
+}

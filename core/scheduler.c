@@ -1,0 +1,268 @@
+/* The per-loop scheduler. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "irpc/alloc.h"
+#include "irpc/error.h"
+#include "scheduler.h"
+
+#define POOL_MAX 256
+
+typedef struct pooled {
+  struct pooled *next;
+} pooled;
+
+struct irpc__sched {
+  uv_loop_t *loop;
+  irpc__sched *reg_next;
+  long refs;
+  uv_idle_t idle;
+  uv_timer_t timer;
+  int closing;
+  irpc__task *head;
+  irpc__task *tail;
+  irpc__timer **heap;
+  size_t nheap;
+  size_t heap_cap;
+  uint64_t seq;
+  pooled *pool;
+  size_t pool_len;
+  size_t obj_size;
+};
+
+static uv_once_t reg_once = UV_ONCE_INIT;
+static uv_mutex_t reg_mutex;
+static irpc__sched *registry;
+
+static void reg_init(void) {
+  if (uv_mutex_init(&reg_mutex) != 0)
+    abort();
+}
+
+static void run_tasks(uv_idle_t *idle) {
+  irpc__sched *s = idle->data;
+  irpc__task *t = s->head;
+  s->head = s->tail = NULL;
+  while (t) {
+    irpc__task *next = t->next;
+    t->queued = 0;
+    t->next = NULL;
+    t->fn(t);
+    t = next;
+  }
+  if (!s->head)
+    uv_idle_stop(&s->idle);
+}
+
+void irpc__sched_post(irpc__sched *s, irpc__task *t) {
+  if (t->queued)
+    return;
+  t->queued = 1;
+  t->next = NULL;
+  if (s->tail)
+    s->tail->next = t;
+  else
+    s->head = t;
+  s->tail = t;
+  if (!uv_is_active((uv_handle_t *)&s->idle))
+    uv_idle_start(&s->idle, run_tasks);
+}
+
+/* ---- Timers: a binary min-heap ordered by (due, seq). ---- */
+
+static int timer_less(const irpc__timer *a, const irpc__timer *b) {
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void heap_set(irpc__sched *s, size_t i, irpc__timer *t) {
+  s->heap[i] = t;
+  t->index = i;
+}
+
+static void heap_up(irpc__sched *s, size_t i) {
+  irpc__timer *t = s->heap[i];
+  while (i > 0 && timer_less(t, s->heap[(i - 1) / 2])) {
+    heap_set(s, i, s->heap[(i - 1) / 2]);
+    i = (i - 1) / 2;
+  }
+  heap_set(s, i, t);
+}
+
+static void heap_down(irpc__sched *s, size_t i) {
+  irpc__timer *t = s->heap[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= s->nheap)
+      break;
+    if (c + 1 < s->nheap && timer_less(s->heap[c + 1], s->heap[c]))
+      c++;
+    if (!timer_less(s->heap[c], t))
+      break;
+    heap_set(s, i, s->heap[c]);
+    i = c;
+  }
+  heap_set(s, i, t);
+}
+
+static void heap_remove(irpc__sched *s, irpc__timer *t) {
+  size_t i = t->index;
+  irpc__timer *last = s->heap[--s->nheap];
+  t->index = SIZE_MAX;
+  if (last == t)
+    return;
+  heap_set(s, i, last);
+  heap_up(s, i);
+  heap_down(s, last->index);
+}
+
+static void on_uv_timer(uv_timer_t *h);
+
+static void rearm(irpc__sched *s) {
+  if (s->nheap == 0) {
+    uv_timer_stop(&s->timer);
+    return;
+  }
+  uint64_t now = uv_now(s->loop);
+  uint64_t due = s->heap[0]->due;
+  uv_timer_start(&s->timer, on_uv_timer, due > now ? due - now : 0, 0);
+}
+
+static void on_uv_timer(uv_timer_t *h) {
+  irpc__sched *s = h->data;
+  uint64_t now = uv_now(s->loop);
+  while (s->nheap > 0 && s->heap[0]->due <= now) {
+    irpc__timer *t = s->heap[0];
+    heap_remove(s, t);
+    t->fn(t);
+  }
+  rearm(s);
+}
+
+void irpc__timer_init(irpc__timer *t, void (*fn)(irpc__timer *t)) {
+  t->due = 0;
+  t->index = SIZE_MAX;
+  t->seq = 0;
+  t->fn = fn;
+}
+
+int irpc__timer_armed(const irpc__timer *t) {
+  return t->index != SIZE_MAX;
+}
+
+int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms) {
+  if (irpc__timer_armed(t))
+    heap_remove(s, t);
+  if (s->nheap == s->heap_cap) {
+    size_t cap = s->heap_cap ? s->heap_cap * 2 : 16;
+    irpc__timer **h = irpc_realloc(s->heap, cap * sizeof(*h));
+    if (!h)
+      return IRPC_ENOMEM;
+    s->heap = h;
+    s->heap_cap = cap;
+  }
+  uint64_t now = uv_now(s->loop);
+  t->due = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
+  t->seq = s->seq++;
+  s->heap[s->nheap] = t;
+  t->index = s->nheap++;
+  heap_up(s, t->index);
+  if (s->heap[0] == t)
+    rearm(s);
+  return 0;
+}
+
+void irpc__timer_stop(irpc__sched *s, irpc__timer *t) {
+  if (!irpc__timer_armed(t))
+    return;
+  int was_first = s->heap[0] == t;
+  heap_remove(s, t);
+  if (was_first)
+    rearm(s);
+}
+
+/* ---- Object pool ---- */
+
+void *irpc__sched_obj_get(irpc__sched *s, size_t size) {
+  if (s->obj_size == 0)
+    s->obj_size = size;
+  if (size == s->obj_size && s->pool) {
+    pooled *p = s->pool;
+    s->pool = p->next;
+    s->pool_len--;
+    return p;
+  }
+  return irpc_malloc(size);
+}
+
+void irpc__sched_obj_put(irpc__sched *s, void *obj) {
+  if (s->pool_len >= POOL_MAX) {
+    irpc_free(obj);
+    return;
+  }
+  pooled *p = obj;
+  p->next = s->pool;
+  s->pool = p;
+  s->pool_len++;
+}
+
+/* ---- Lifetime ---- */
+
+static void on_close(uv_handle_t *h) {
+  irpc__sched *s = h->data;
+  if (--s->closing > 0)
+    return;
+  while (s->pool) {
+    pooled *p = s->pool;
+    s->pool = p->next;
+    irpc_free(p);
+  }
+  irpc_free(s->heap);
+  irpc_free(s);
+}
+
+irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
+  uv_once(&reg_once, reg_init);
+  uv_mutex_lock(&reg_mutex);
+  irpc__sched *s = registry;
+  while (s && s->loop != loop)
+    s = s->reg_next;
+  if (s) {
+    s->refs++;
+    uv_mutex_unlock(&reg_mutex);
+    return s;
+  }
+  s = irpc_calloc(1, sizeof(*s));
+  if (s) {
+    s->loop = loop;
+    s->refs = 1;
+    s->obj_size = 0;
+    uv_idle_init(loop, &s->idle);
+    uv_timer_init(loop, &s->timer);
+    s->idle.data = s;
+    s->timer.data = s;
+    s->reg_next = registry;
+    registry = s;
+  }
+  uv_mutex_unlock(&reg_mutex);
+  return s;
+}
+
+void irpc__sched_release(irpc__sched *s) {
+  uv_mutex_lock(&reg_mutex);
+  if (--s->refs > 0) {
+    uv_mutex_unlock(&reg_mutex);
+    return;
+  }
+  irpc__sched **pp = &registry;
+  while (*pp != s)
+    pp = &(*pp)->reg_next;
+  *pp = s->reg_next;
+  uv_mutex_unlock(&reg_mutex);
+  /* Tasks still queued release what their owners left behind. */
+  while (s->head)
+    run_tasks(&s->idle);
+  s->closing = 2;
+  uv_close((uv_handle_t *)&s->idle, on_close);
+  uv_close((uv_handle_t *)&s->timer, on_close);
+}

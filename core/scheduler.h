@@ -1,0 +1,43 @@
+/* The per-loop scheduler: deferred tasks (run on the loop, never inside the
+ * caller's stack), timers without a libuv handle each, and a pool of call
+ * objects. One per uv_loop_t, shared by reference count. */
+#ifndef IRPC_CORE_SCHEDULER_H
+#define IRPC_CORE_SCHEDULER_H
+
+#include <uv.h>
+
+typedef struct irpc__task irpc__task;
+struct irpc__task {
+  irpc__task *next;
+  void (*fn)(irpc__task *t);
+  int queued;
+};
+
+typedef struct irpc__timer irpc__timer;
+struct irpc__timer {
+  uint64_t due;
+  size_t index; /* position in the heap, SIZE_MAX when not armed */
+  uint64_t seq;
+  void (*fn)(irpc__timer *t);
+};
+
+typedef struct irpc__sched irpc__sched;
+
+/* The scheduler of `loop`, created on first use; NULL when out of memory. */
+irpc__sched *irpc__sched_acquire(uv_loop_t *loop);
+void irpc__sched_release(irpc__sched *s);
+
+/* Runs t->fn(t) on the loop soon. A task already queued stays queued once. */
+void irpc__sched_post(irpc__sched *s, irpc__task *t);
+
+void irpc__timer_init(irpc__timer *t, void (*fn)(irpc__timer *t));
+/* Arms (or re-arms) `t` to fire after `timeout_ms`. Errors: IRPC_ENOMEM. */
+int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms);
+void irpc__timer_stop(irpc__sched *s, irpc__timer *t);
+int irpc__timer_armed(const irpc__timer *t);
+
+/* A pooled object of irpc__sched_obj_size bytes, or NULL. */
+void *irpc__sched_obj_get(irpc__sched *s, size_t size);
+void irpc__sched_obj_put(irpc__sched *s, void *obj);
+
+#endif

@@ -1,0 +1,131 @@
+/* irpc: the four frames.
+ *
+ * Client side: the application builds an irpc_outgoing_request and gets an
+ * irpc_incoming_response back. Server side: a dispatcher receives an
+ * irpc_incoming_request and answers with an irpc_outgoing_response.
+ *
+ * Every frame has a fields dictionary (sent), a payload (an irpc_buf chain),
+ * and requests also have features (local, never sent). Strings returned by
+ * accessors live as long as their frame.
+ *
+ * Payload ownership: invoking a request reads its payload without consuming
+ * it (the terminal invoker shares the blocks), so the same request can be
+ * sent again by a retry without a copy. The payload must not be modified
+ * while an invocation of the request is in flight. */
+#ifndef IRPC_FRAMES_H
+#define IRPC_FRAMES_H
+
+#include "irpc/buf.h"
+#include "irpc/common.h"
+#include "irpc/features.h"
+#include "irpc/fields.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct irpc_outgoing_request irpc_outgoing_request;
+typedef struct irpc_incoming_response irpc_incoming_response;
+typedef struct irpc_incoming_request irpc_incoming_request;
+typedef struct irpc_outgoing_response irpc_outgoing_response;
+typedef struct irpc_invoker irpc_invoker;
+
+/* Checks a service path as IceRPC does: it starts with '/', and every byte
+ * is printable ASCII (0x21..0x7E) other than " < > # ? \ ^ ` { | }.
+ * Errors: IRPC_EINVAL (NULL), IRPC_EPATH. */
+IRPC_API int irpc_path_check(const char *path);
+
+/* ---- Outgoing request (client side) ---- */
+
+/* Creates a two-way request for `operation` on the service at `path`.
+ * Errors: IRPC_EINVAL (NULL argument, or an empty operation), IRPC_EPATH
+ * (see irpc_path_check), IRPC_ENOMEM. */
+IRPC_API int irpc_outgoing_request_new(irpc_outgoing_request **out,
+                                       const char *path,
+                                       const char *operation);
+
+/* Frees the request, its payload, fields and features. The request must not
+ * be in flight. NULL is a no-op. */
+IRPC_API void irpc_outgoing_request_free(irpc_outgoing_request *r);
+
+IRPC_API const char *irpc_outgoing_request_path(const irpc_outgoing_request *r);
+IRPC_API const char *
+irpc_outgoing_request_operation(const irpc_outgoing_request *r);
+
+/* One-way requests complete with an empty Ok response as soon as they are
+ * handed to the peer; the dispatch's response is discarded. */
+IRPC_API void irpc_outgoing_request_set_oneway(irpc_outgoing_request *r,
+                                               int oneway);
+IRPC_API int irpc_outgoing_request_oneway(const irpc_outgoing_request *r);
+
+IRPC_API irpc_fields *irpc_outgoing_request_fields(irpc_outgoing_request *r);
+IRPC_API irpc_features *
+irpc_outgoing_request_features(irpc_outgoing_request *r);
+IRPC_API irpc_buf *irpc_outgoing_request_payload(irpc_outgoing_request *r);
+
+/* ---- Incoming response (client side) ---- */
+
+/* Creates a response, for terminal invokers and for interceptors that answer
+ * without calling further. `error_message` must be NULL when status is Ok;
+ * when status is not Ok and error_message is NULL, IceRPC's default message
+ * "The dispatch failed with status code <Name>." is used.
+ * Errors: IRPC_EINVAL (out NULL, or a message with status Ok),
+ *         IRPC_EOVERFLOW (status > IRPC_VARUINT62_MAX), IRPC_ENOMEM. */
+IRPC_API int irpc_incoming_response_new(irpc_incoming_response **out,
+                                        uint64_t status,
+                                        const char *error_message);
+
+/* NULL is a no-op. */
+IRPC_API void irpc_incoming_response_free(irpc_incoming_response *r);
+
+IRPC_API uint64_t
+irpc_incoming_response_status(const irpc_incoming_response *r);
+/* NULL when the status is Ok, never NULL otherwise. */
+IRPC_API const char *
+irpc_incoming_response_error_message(const irpc_incoming_response *r);
+IRPC_API irpc_fields *irpc_incoming_response_fields(irpc_incoming_response *r);
+IRPC_API irpc_buf *irpc_incoming_response_payload(irpc_incoming_response *r);
+
+/* ---- Incoming request (server side) ----
+ * Created by the connection (or the coloc invoker) and owned by the
+ * dispatch it travels with; a dispatcher borrows it until it completes. */
+
+IRPC_API const char *irpc_incoming_request_path(const irpc_incoming_request *r);
+IRPC_API const char *
+irpc_incoming_request_operation(const irpc_incoming_request *r);
+IRPC_API int irpc_incoming_request_oneway(const irpc_incoming_request *r);
+IRPC_API irpc_fields *irpc_incoming_request_fields(irpc_incoming_request *r);
+IRPC_API irpc_features *
+irpc_incoming_request_features(irpc_incoming_request *r);
+IRPC_API irpc_buf *irpc_incoming_request_payload(irpc_incoming_request *r);
+
+/* The invoker of the connection the request arrived on, to call the peer
+ * back (reverse RPC); NULL when the transport has no way back. Borrowed: it
+ * lives as long as the connection. */
+IRPC_API irpc_invoker *
+irpc_incoming_request_invoker(const irpc_incoming_request *r);
+
+/* ---- Outgoing response (server side) ---- */
+
+/* Creates a response; the same rules for status and message as
+ * irpc_incoming_response_new.
+ * Errors: IRPC_EINVAL, IRPC_EOVERFLOW, IRPC_ENOMEM. */
+IRPC_API int irpc_outgoing_response_new(irpc_outgoing_response **out,
+                                        uint64_t status,
+                                        const char *error_message);
+
+/* Frees a response that was not handed to irpc_dispatch_complete. NULL is a
+ * no-op. */
+IRPC_API void irpc_outgoing_response_free(irpc_outgoing_response *r);
+
+IRPC_API uint64_t
+irpc_outgoing_response_status(const irpc_outgoing_response *r);
+IRPC_API const char *
+irpc_outgoing_response_error_message(const irpc_outgoing_response *r);
+IRPC_API irpc_fields *irpc_outgoing_response_fields(irpc_outgoing_response *r);
+IRPC_API irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
