@@ -136,8 +136,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--json") && i + 1 < argc)
       json = argv[++i];
     else {
-      fprintf(stderr,
-              "usage: %s [--calls N] [--inflight N] [--json FILE]\n",
+      fprintf(stderr, "usage: %s [--calls N] [--inflight N] [--json FILE]\n",
               argv[0]);
       return 2;
     }
@@ -171,9 +170,8 @@ int main(int argc, char **argv) {
       base = r;
     double per_ic = n ? (r.ns_per_call - base.ns_per_call) / n : 0;
     double allocs_ic = n ? (r.allocs_per_call - base.allocs_per_call) / n : 0;
-    printf("%12d %14.0f %12.1f %20.1f %16.2f %24.3f\n", n,
-           1e9 / r.ns_per_call, r.ns_per_call, per_ic, r.allocs_per_call,
-           allocs_ic);
+    printf("%12d %14.0f %12.1f %20.1f %16.2f %24.3f\n", n, 1e9 / r.ns_per_call,
+           r.ns_per_call, per_ic, r.allocs_per_call, allocs_ic);
     bench_json_begin(&j);
     bench_json_num(&j, "interceptors", n);
     bench_json_num(&j, "calls_per_s", 1e9 / r.ns_per_call);

@@ -10,8 +10,8 @@
 
 /* ---- Nodes ---- */
 
-int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop,
-                   const void *ops, size_t data_size, size_t state_size) {
+int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop, const void *ops,
+                   size_t data_size, size_t state_size) {
   if (data_size > SIZE_MAX / 2)
     return IRPC_ENOMEM;
   irpc__node *n = irpc_calloc(1, IRPC__NODE_HEADER + IRPC__ALIGN(data_size));
@@ -171,9 +171,9 @@ static void enter(irpc__chain *c, irpc__node *n) {
 static int leave(irpc__chain *c, irpc__node *n) {
   if (n->kind == IRPC__CLIENT) {
     const irpc_invoker_ops *ops = n->ops;
-    return ops->on_complete ? ops->on_complete((irpc_invoker *)n,
-                                               (irpc_call *)c)
-                            : 0;
+    return ops->on_complete
+               ? ops->on_complete((irpc_invoker *)n, (irpc_call *)c)
+               : 0;
   }
   const irpc_dispatcher_ops *ops = n->ops;
   return ops->on_complete
@@ -190,8 +190,7 @@ static void deliver(irpc__chain *c) {
     ((irpc_invoke_cb)c->user_cb)((irpc_call *)c, resp ? 0 : c->err, resp,
                                  c->user_data);
   else
-    ((irpc_dispatch_done_cb)c->user_cb)((irpc_dispatch *)c, resp,
-                                        c->user_data);
+    ((irpc_dispatch_done_cb)c->user_cb)((irpc_dispatch *)c, resp, c->user_data);
   irpc__chain_release(c);
 }
 
@@ -234,22 +233,26 @@ int irpc__chain_complete(irpc__chain *c, int err, void *resp) {
   return 0;
 }
 
-/* Completes a chain that cannot go on: the client gets `err`, the server a
- * response that says why. */
+/* The holder passed the chain on but it cannot go further (no next, or
+ * canceled): the holder's own on_complete sees the result, as if the
+ * missing next had answered. The client gets `err`, the server a response
+ * that says why. */
 void irpc__chain_fail(irpc__chain *c, int err) {
-  if (c->kind == IRPC__CLIENT) {
-    irpc__chain_complete(c, err, NULL);
-    return;
+  void *r = NULL;
+  if (c->kind == IRPC__SERVER) {
+    irpc_outgoing_response *o = NULL;
+    if (err == IRPC_ENOINVOKER)
+      irpc_outgoing_response_new(&o, IRPC_STATUS_NOT_FOUND, NULL);
+    else if (err == IRPC_EDEADLINE)
+      irpc_outgoing_response_new(&o, IRPC_STATUS_DEADLINE_EXCEEDED, NULL);
+    else
+      irpc_outgoing_response_new(&o, IRPC_STATUS_INTERNAL_ERROR,
+                                 irpc_strerror(err));
+    r = o;
   }
-  irpc_outgoing_response *r = NULL;
-  if (err == IRPC_ENOINVOKER)
-    irpc_outgoing_response_new(&r, IRPC_STATUS_NOT_FOUND, NULL);
-  else if (err == IRPC_EDEADLINE)
-    irpc_outgoing_response_new(&r, IRPC_STATUS_DEADLINE_EXCEEDED, NULL);
-  else
-    irpc_outgoing_response_new(&r, IRPC_STATUS_INTERNAL_ERROR,
-                               irpc_strerror(err));
-  irpc__chain_complete(c, err, r);
+  irpc__chain_set_result(c, err, r);
+  c->cancel_fn = NULL;
+  unwind(c);
 }
 
 int irpc__chain_pass(irpc__chain *c, irpc__node *to) {
@@ -309,7 +312,6 @@ void *irpc__chain_state(irpc__chain *c) {
 irpc__node *irpc__chain_top(const irpc__chain *c) {
   return c->depth ? c->frames[c->depth - 1].node : NULL;
 }
-
 
 /* Pushes the first node and enters it. A chain that completes before this
  * returns is finished by irpc__chain_start's caller (finished_early). */

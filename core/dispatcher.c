@@ -134,8 +134,7 @@ int irpc_dispatch_forward(irpc_dispatch *d, irpc_dispatcher *to) {
   return irpc__chain_pass(&d->c, &to->node);
 }
 
-int irpc_dispatch_complete(irpc_dispatch *d,
-                           irpc_outgoing_response *response) {
+int irpc_dispatch_complete(irpc_dispatch *d, irpc_outgoing_response *response) {
   if (!d || !response) {
     irpc_outgoing_response_free(response);
     return IRPC_EINVAL;

@@ -164,8 +164,8 @@ irpc_invoker *irpc_incoming_request_invoker(const irpc_incoming_request *r) {
 int irpc__request_convert(const irpc_outgoing_request *from,
                           irpc_incoming_request **to) {
   irpc_incoming_request *r;
-  int rc = irpc_incoming_request_new(&r, from->path, from->operation,
-                                     from->oneway);
+  int rc =
+      irpc_incoming_request_new(&r, from->path, from->operation, from->oneway);
   if (rc)
     return rc;
   if (irpc_fields_copy(&r->fields, &from->fields) ||
@@ -188,8 +188,7 @@ static int response_new(irpc__response **out, uint64_t status,
   char dflt[96];
   if (status != IRPC_STATUS_OK && !message) {
     if (status <= IRPC_STATUS_NOT_SUPPORTED)
-      snprintf(dflt, sizeof(dflt),
-               "The dispatch failed with status code %s.",
+      snprintf(dflt, sizeof(dflt), "The dispatch failed with status code %s.",
                irpc_status_name(status));
     else
       snprintf(dflt, sizeof(dflt),

@@ -147,10 +147,10 @@ typedef struct irpc__frame {
 } irpc__frame;
 
 enum {
-  IRPC__FREE = 0,  /* in the pool */
-  IRPC__READY,     /* created, not started */
-  IRPC__ACTIVE,    /* travelling */
-  IRPC__DONE       /* final callback running or ran */
+  IRPC__FREE = 0, /* in the pool */
+  IRPC__READY,    /* created, not started */
+  IRPC__ACTIVE,   /* travelling */
+  IRPC__DONE      /* final callback running or ran */
 };
 
 typedef struct irpc__chain irpc__chain;
@@ -162,8 +162,8 @@ struct irpc__chain {
   int kind;
   int state;
   uint32_t depth;
-  uint32_t epoch;    /* bumped on every push, pop and completion */
-  int starting;      /* inside the first push */
+  uint32_t epoch;     /* bumped on every push, pop and completion */
+  int starting;       /* inside the first push */
   int finished_early; /* completed while starting */
   int cancel_err;
   void (*cancel_fn)(void); /* irpc_call_cancel_fn or irpc_dispatch_cancel_fn */
@@ -173,7 +173,7 @@ struct irpc__chain {
   void *request;  /* borrowed outgoing request / owned incoming request */
   void (*user_cb)(void); /* irpc_invoke_cb or irpc_dispatch_done_cb */
   void *user_data;
-  irpc__chain *peer; /* coloc: the dispatch of a call and back */
+  irpc__chain *peer;          /* coloc: the dispatch of a call and back */
   irpc__chain *lnext, *lprev; /* coloc: in-flight list */
   irpc__chain **lhead;        /* the list it is on, or NULL */
   void *owner;                /* the dispatcher a created dispatch starts at */
@@ -209,8 +209,8 @@ int irpc__chain_cancel(irpc__chain *c, int err);
 void irpc__chain_on_cancel(irpc__chain *c, void (*fn)(void), void *ud);
 
 /* Node creation shared by invokers and dispatchers. */
-int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop,
-                   const void *ops, size_t data_size, size_t state_size);
+int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop, const void *ops,
+                   size_t data_size, size_t state_size);
 void irpc__node_free(irpc__node *n);
 
 /* A dispatch made ready but not started: the coloc posts it to the loop. */

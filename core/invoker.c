@@ -152,7 +152,15 @@ irpc_incoming_response *irpc_call_take_response(irpc_call *call) {
 int irpc_call_cancel(irpc_call *call, int err) {
   if (!call)
     return IRPC_EINVAL;
-  return irpc__chain_cancel(&call->c, err);
+  /* The final callback never runs inside this call: it is deferred. */
+  irpc__chain *c = &call->c;
+  int outer = c->starting;
+  c->starting = 1;
+  int rc = irpc__chain_cancel(c, err);
+  c->starting = outer;
+  if (!outer && c->finished_early)
+    irpc__chain_deliver_later(c);
+  return rc;
 }
 
 void irpc_call_on_cancel(irpc_call *call, irpc_call_cancel_fn fn,

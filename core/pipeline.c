@@ -71,8 +71,7 @@ void irpc_pipeline_free(irpc_pipeline *p) {
 }
 
 int irpc_pipeline_use(irpc_pipeline *p, irpc_invoker *interceptor) {
-  if (!p || !interceptor || interceptor == p->self ||
-      interceptor->node.owner ||
+  if (!p || !interceptor || interceptor == p->self || interceptor->node.owner ||
       interceptor->node.loop != p->self->node.loop)
     return IRPC_EINVAL;
   if (p->frozen)

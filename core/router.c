@@ -86,8 +86,8 @@ static int table_put(route_table *t, const char *k, size_t n,
     return IRPC_ENOMEM;
   memcpy(key, k, n);
   key[n] = '\0';
-  table_insert_slot(t, (route){.key = key, .len = n, .hash = h,
-                               .target = target});
+  table_insert_slot(t,
+                    (route){.key = key, .len = n, .hash = h, .target = target});
   t->count++;
   return 0;
 }
@@ -213,8 +213,8 @@ static const irpc_dispatcher_ops router_ops = {
     .destroy = router_destroy,
 };
 
-static int router_create(irpc_router **out, uv_loop_t *loop,
-                         const char *prefix, size_t prefix_len) {
+static int router_create(irpc_router **out, uv_loop_t *loop, const char *prefix,
+                         size_t prefix_len) {
   irpc_dispatcher *self, *rt;
   int rc = irpc_dispatcher_new(&self, loop, &router_ops, NULL);
   if (rc)
@@ -277,13 +277,12 @@ int irpc_router_mount(irpc_router *r, const char *prefix, irpc_dispatcher *d) {
 }
 
 int irpc_router_use(irpc_router *r, irpc_dispatcher *middleware) {
-  if (!r || !middleware || middleware->node.owner ||
-      middleware == r->self || middleware->node.loop != r->self->node.loop)
+  if (!r || !middleware || middleware->node.owner || middleware == r->self ||
+      middleware->node.loop != r->self->node.loop)
     return IRPC_EINVAL;
   if (r->frozen)
     return IRPC_EFROZEN;
-  irpc_dispatcher **a =
-      irpc_realloc(r->middleware, (r->nmw + 1) * sizeof(*a));
+  irpc_dispatcher **a = irpc_realloc(r->middleware, (r->nmw + 1) * sizeof(*a));
   if (!a)
     return IRPC_ENOMEM;
   r->middleware = a;

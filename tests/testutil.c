@@ -7,9 +7,10 @@ void test_irpc_check(int got, int want, const char *expr, const char *file,
                      int line) {
   if (got == want)
     return;
-  print_error("%s:%d: %s returned %s (%d: %s), expected %s (%d)\n", file,
-                 line, expr, irpc_err_name(got), got, irpc_strerror(got),
-                 irpc_err_name(want), want);
+  fprintf(stderr, "%s:%d: %s returned %s (%d: %s), expected %s (%d)\n", file,
+          line, expr, irpc_err_name(got), got, irpc_strerror(got),
+          irpc_err_name(want), want);
+  fflush(stderr);
   _fail(file, line);
 }
 
@@ -55,4 +56,9 @@ void test_alloc_install(void) {
     fprintf(stderr, "cannot install the counting allocator\n");
     abort();
   }
+}
+
+void test_loop_finish(uv_loop_t *loop) {
+  uv_run(loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(loop), 0);
 }

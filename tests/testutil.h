@@ -12,7 +12,8 @@
 #include <irpc/irpc.h>
 
 /* Asserts that an irpc call returned 0, naming the error otherwise. */
-#define assert_irpc_ok(expr) test_irpc_check((expr), 0, #expr, __FILE__, __LINE__)
+#define assert_irpc_ok(expr)                                                   \
+  test_irpc_check((expr), 0, #expr, __FILE__, __LINE__)
 /* Asserts that an irpc call returned exactly `code`. */
 #define assert_irpc_err(expr, code)                                            \
   test_irpc_check((expr), (code), #expr, __FILE__, __LINE__)
@@ -32,5 +33,9 @@ typedef struct test_alloc_stats {
 
 extern test_alloc_stats test_alloc;
 void test_alloc_install(void);
+
+/* Runs the loop until nothing is left, then asserts that it closes: every
+ * handle irpc opened was closed. */
+void test_loop_finish(uv_loop_t *loop);
 
 #endif

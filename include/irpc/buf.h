@@ -88,8 +88,8 @@ IRPC_API int irpc_buf_move(irpc_buf *dst, irpc_buf *src);
  * copying (the blocks' reference counts are raised). dst may equal src.
  * Errors: IRPC_EINVAL (NULL argument), IRPC_ERANGE (range past the end of
  * src), IRPC_ENOMEM. */
-IRPC_API int irpc_buf_append_ref(irpc_buf *dst, const irpc_buf *src,
-                                 size_t off, size_t len);
+IRPC_API int irpc_buf_append_ref(irpc_buf *dst, const irpc_buf *src, size_t off,
+                                 size_t len);
 
 /* Drops `n` bytes from the front.
  * Errors: IRPC_EINVAL (b NULL), IRPC_ERANGE (n > length; nothing dropped). */

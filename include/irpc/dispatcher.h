@@ -96,8 +96,8 @@ IRPC_API int irpc_dispatcher_dispatch(irpc_dispatcher *disp,
 /* Creates an incoming request, for transports and for tests of dispatchers.
  * Errors: IRPC_EINVAL, IRPC_EPATH, IRPC_ENOMEM. */
 IRPC_API int irpc_incoming_request_new(irpc_incoming_request **out,
-                                       const char *path,
-                                       const char *operation, int oneway);
+                                       const char *path, const char *operation,
+                                       int oneway);
 /* Frees a request not handed to irpc_dispatcher_dispatch. */
 IRPC_API void irpc_incoming_request_free(irpc_incoming_request *r);
 

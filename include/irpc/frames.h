@@ -41,8 +41,7 @@ IRPC_API int irpc_path_check(const char *path);
  * Errors: IRPC_EINVAL (NULL argument, or an empty operation), IRPC_EPATH
  * (see irpc_path_check), IRPC_ENOMEM. */
 IRPC_API int irpc_outgoing_request_new(irpc_outgoing_request **out,
-                                       const char *path,
-                                       const char *operation);
+                                       const char *path, const char *operation);
 
 /* Frees the request, its payload, fields and features. The request must not
  * be in flight. NULL is a no-op. */

@@ -158,8 +158,7 @@ IRPC_API irpc_incoming_response *irpc_call_take_response(irpc_call *call);
 
 /* ---- Cancellation ---- */
 
-typedef void (*irpc_call_cancel_fn)(irpc_call *call, int err,
-                                    void *user_data);
+typedef void (*irpc_call_cancel_fn)(irpc_call *call, int err, void *user_data);
 
 /* Asks the call to stop with `err` (a negative library error, typically
  * IRPC_ECANCELED or IRPC_EDEADLINE). Only the first cancel counts.
