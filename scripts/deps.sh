@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages irpc needs to build and test, if missing.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev)
+[ "${IRPC_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "irpc needs these packages; run as root:" >&2
+  echo "  apt-get update && $cmd" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+$cmd
