@@ -7,6 +7,7 @@
 #include "irpc/error.h"
 #include "irpc/status.h"
 #include "irpc/buf.h"
+#include "irpc/slice.h"
 #include "irpc/fields.h"
 #include "irpc/features.h"
 #include "irpc/frames.h"
