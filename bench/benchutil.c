@@ -64,7 +64,14 @@ void bench_json_begin(bench_json *j) {
 }
 
 void bench_json_num(bench_json *j, const char *key, double value) {
-  if (j->f)
+  if (!j->f)
+    return;
+  /* Whole numbers (counts, bytes) are written exactly. */
+  if (value == (double)(int64_t)value && value < 9007199254740992.0 &&
+      value > -9007199254740992.0)
+    fprintf(j->f, "%s\"%s\": %lld", j->fields++ ? ", " : "", key,
+            (long long)value);
+  else
     fprintf(j->f, "%s\"%s\": %.6g", j->fields++ ? ", " : "", key, value);
 }
 

@@ -1,7 +1,7 @@
 /* Slice decoding of hostile input: truncation at every byte, values split
  * across segments of every size, invalid UTF-8, sizes past the end, limits
  * enforced before allocating, bad tags, enums, bit sequences and scopes. */
-#include "slice_helpers.h"
+#include "slice_testlib.h"
 
 #define S2 IRPC_SLICE_ENCODING_2
 #define S1 IRPC_SLICE_ENCODING_1_1
@@ -232,8 +232,9 @@ static const char *const utf8_valid[] = {
     "\xF0\x90\x80\x80",
     "\xF4\x8F\xBF\xBF",
     "0123456\xC3\xA9",
-    "01234567\xE2\x82\xAC"
-    "89abcdef",
+    /* split so that \xAC does not swallow the 8 */
+    ("01234567\xE2\x82\xAC"
+     "89abcdef"),
 };
 
 static const char *const utf8_invalid[] = {

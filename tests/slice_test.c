@@ -4,7 +4,7 @@
 #include <float.h>
 #include <math.h>
 
-#include "slice_helpers.h"
+#include "slice_testlib.h"
 
 #define S2 IRPC_SLICE_ENCODING_2
 

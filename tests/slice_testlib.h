@@ -1,7 +1,7 @@
-/* Helpers shared by the Slice tests: golden byte comparison with a hex diff,
+/* Shared by the Slice tests: golden byte comparison with a hex diff,
  * hex parsing, and chains cut into small segments. */
-#ifndef IRPC_TESTS_SLICE_HELPERS_H
-#define IRPC_TESTS_SLICE_HELPERS_H
+#ifndef IRPC_TESTS_SLICE_TESTLIB_H
+#define IRPC_TESTS_SLICE_TESTLIB_H
 
 #include <ctype.h>
 #include <stdio.h>
