@@ -90,24 +90,8 @@ void irpc_buf_clear(irpc_buf *b) {
 
 /* Makes room for `extra` more segments. */
 static int segs_grow(irpc_buf *b, size_t extra) {
-  if (b->nsegs + extra <= b->cap)
-    return 0;
-  size_t cap = b->cap * 2;
-  while (cap < b->nsegs + extra)
-    cap *= 2;
-  irpc__seg *s;
-  if (b->segs == b->inline_segs) {
-    s = irpc_malloc(cap * sizeof(*s));
-    if (s)
-      memcpy(s, b->segs, b->nsegs * sizeof(*s));
-  } else {
-    s = irpc_realloc(b->segs, cap * sizeof(*s));
-  }
-  if (!s)
-    return IRPC_ENOMEM;
-  b->segs = s;
-  b->cap = cap;
-  return 0;
+  return irpc__array_grow((void **)&b->segs, b->inline_segs, &b->cap, b->nsegs,
+                          b->nsegs + extra, sizeof(*b->segs));
 }
 
 /* Tail room of the last segment's block, when the chain may write there. */

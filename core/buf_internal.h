@@ -34,6 +34,12 @@ struct irpc_buf {
   irpc__seg inline_segs[IRPC__BUF_INLINE_SEGS];
 };
 
+/* Grows an array that starts in inline storage to hold `need` items
+ * (doubling; the first growth moves it to the heap).
+ * Errors: IRPC_ENOMEM (array unchanged). */
+int irpc__array_grow(void **items, void *inline_items, size_t *cap,
+                     size_t count, size_t need, size_t elem);
+
 void irpc__buf_init(irpc_buf *b);
 void irpc__buf_fini(irpc_buf *b);
 

@@ -36,16 +36,8 @@ static void remove_at(irpc_features *f, irpc__feature *e) {
 }
 
 static int grow(irpc_features *f) {
-  size_t cap = f->cap * 2;
-  irpc__feature *e = irpc_malloc(cap * sizeof(*e));
-  if (!e)
-    return IRPC_ENOMEM;
-  memcpy(e, f->entries, f->count * sizeof(*e));
-  if (f->entries != f->inline_entries)
-    irpc_free(f->entries);
-  f->entries = e;
-  f->cap = cap;
-  return 0;
+  return irpc__array_grow((void **)&f->entries, f->inline_entries, &f->cap,
+                          f->count, f->count + 1, sizeof(*f->entries));
 }
 
 int irpc_features_set(irpc_features *f, const irpc_feature_key *key,

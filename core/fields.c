@@ -29,18 +29,8 @@ static irpc__field *find(const irpc_fields *f, uint64_t key) {
 }
 
 static int grow_entries(irpc_fields *f) {
-  if (f->count < f->cap)
-    return 0;
-  size_t cap = f->cap * 2;
-  irpc__field *e = irpc_malloc(cap * sizeof(*e));
-  if (!e)
-    return IRPC_ENOMEM;
-  memcpy(e, f->entries, f->count * sizeof(*e));
-  if (f->entries != f->inline_entries)
-    irpc_free(f->entries);
-  f->entries = e;
-  f->cap = cap;
-  return 0;
+  return irpc__array_grow((void **)&f->entries, f->inline_entries, &f->cap,
+                          f->count, f->count + 1, sizeof(*f->entries));
 }
 
 /* Room for `len` more arena bytes; compacts live values when it grows. */
