@@ -6,6 +6,21 @@
  * and keeps 16 bytes of per-call state. The figures per interceptor are
  * the difference to the 0-interceptor chain measured in the same run.
  *
+ * Then one row per interceptor of the catalog: a chain of that one
+ * interceptor, configured as an application would, minus a 0-interceptor
+ * baseline measured just before (each the best of three runs):
+ *   logger            with a sink that discards the line (formatted)
+ *   logger_silent     no sink (the default)
+ *   deadline          default timeout 10 s (field + timer per call)
+ *   retry             defaults, every call succeeds
+ *   compress_off      the request does not ask for compression
+ *   compress_zstd     2 KiB text payload, compressed with zstd level 3
+ *                     at the terminal (the response is empty)
+ *   request_context   a one-entry context
+ *   telemetry         no hooks: ids generated, field written
+ *   metrics           counters and histogram
+ *   use_feature       one feature set per call
+ *
  *   irpc-bench-pipeline [--calls N] [--inflight N] [--json FILE] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +29,8 @@
 #include <irpc/irpc.h>
 
 #include "benchutil.h"
+
+static size_t bench_sink_bytes;
 
 typedef struct noop_state {
   uint64_t started;
@@ -84,8 +101,15 @@ typedef struct result {
   double allocs_per_call;
 } result;
 
-static result measure(uv_loop_t *loop, irpc_invoker *terminal, int n,
-                      long calls, int inflight) {
+/* Makes the one catalog interceptor of a row, and prepares requests. */
+typedef struct row {
+  const char *name;
+  irpc_invoker *(*make)(uv_loop_t *loop);
+  void (*prep)(irpc_outgoing_request *req);
+} row;
+
+static result measure_row(uv_loop_t *loop, irpc_invoker *terminal, int n,
+                          const row *rw, long calls, int inflight) {
   irpc_pipeline *p;
   irpc_pipeline_new(&p, loop);
   for (int i = 0; i < n; i++) {
@@ -93,11 +117,16 @@ static result measure(uv_loop_t *loop, irpc_invoker *terminal, int n,
     irpc_invoker_new(&ic, loop, &noop_ops, NULL);
     irpc_pipeline_use(p, ic);
   }
+  if (rw)
+    irpc_pipeline_use(p, rw->make(loop));
   irpc_pipeline_into(p, terminal);
   run r = {.invoker = irpc_pipeline_invoker(p), .remaining = calls / 10};
   r.requests = calloc((size_t)inflight, sizeof(*r.requests));
-  for (int i = 0; i < inflight; i++)
+  for (int i = 0; i < inflight; i++) {
     irpc_outgoing_request_new(&r.requests[i], "/bench", "op");
+    if (rw && rw->prep)
+      rw->prep(r.requests[i]);
+  }
   /* Warm-up: fills the pools. */
   for (int i = 0; i < inflight; i++)
     start_one(&r, r.requests[i]);
@@ -123,6 +152,119 @@ static result measure(uv_loop_t *loop, irpc_invoker *terminal, int n,
   return (result){.ns_per_call = (double)(t1 - t0) / (double)calls,
                   .allocs_per_call = (double)(a1 - a0) / (double)calls};
 }
+
+static result measure(uv_loop_t *loop, irpc_invoker *terminal, int n,
+                      long calls, int inflight) {
+  return measure_row(loop, terminal, n, NULL, calls, inflight);
+}
+
+/* ---- The catalog rows ---- */
+
+static void discard_sink(irpc_log_level level, const irpc_log_record *rec,
+                         const char *line, void *ud) {
+  (void)level;
+  (void)rec;
+  (void)ud;
+  bench_sink_bytes += strlen(line);
+}
+
+static irpc_invoker *make_logger(uv_loop_t *loop) {
+  irpc_logger_options o;
+  irpc_logger_options_init(&o);
+  o.sink = discard_sink;
+  irpc_invoker *ic = NULL;
+  irpc_logger_interceptor_new(&ic, loop, &o);
+  return ic;
+}
+
+static irpc_invoker *make_logger_silent(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_logger_interceptor_new(&ic, loop, NULL);
+  return ic;
+}
+
+static irpc_invoker *make_deadline(uv_loop_t *loop) {
+  irpc_deadline_options o;
+  irpc_deadline_options_init(&o);
+  o.default_timeout_ms = 10000;
+  irpc_invoker *ic = NULL;
+  irpc_deadline_interceptor_new(&ic, loop, &o);
+  return ic;
+}
+
+static irpc_invoker *make_retry(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_retry_interceptor_new(&ic, loop, NULL);
+  return ic;
+}
+
+static irpc_invoker *make_compress(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_compress_interceptor_new(&ic, loop, NULL);
+  return ic;
+}
+
+static void prep_compress(irpc_outgoing_request *req) {
+  static const char *words[] = {"request ", "response ", "payload ",
+                                "interceptor ", "pipeline "};
+  char text[2048];
+  size_t k = 0;
+  for (unsigned i = 0; k < sizeof(text) - 16; i = i * 7 + 3) {
+    const char *w = words[i % 5];
+    memcpy(text + k, w, strlen(w));
+    k += strlen(w);
+  }
+  irpc_buf_append(irpc_outgoing_request_payload(req), text, sizeof(text));
+  irpc_features_set_compress(irpc_outgoing_request_features(req), 1);
+}
+
+static irpc_invoker *make_request_context(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_request_context_interceptor_new(&ic, loop);
+  return ic;
+}
+
+static void prep_request_context(irpc_outgoing_request *req) {
+  irpc_context *c;
+  irpc_context_new(&c);
+  irpc_context_set(c, "tenant", "42");
+  irpc_features_set(irpc_outgoing_request_features(req),
+                    &irpc_request_context_feature, c);
+}
+
+static irpc_invoker *make_telemetry(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_telemetry_interceptor_new(&ic, loop, NULL);
+  return ic;
+}
+
+static irpc_metrics *bench_metrics;
+static irpc_invoker *make_metrics(uv_loop_t *loop) {
+  irpc_invoker *ic = NULL;
+  irpc_metrics_interceptor_new(&ic, loop, bench_metrics, NULL);
+  return ic;
+}
+
+static const irpc_feature_key bench_key = {.name = "bench", .destroy = NULL};
+static irpc_invoker *make_use_feature(uv_loop_t *loop) {
+  static int value;
+  irpc_invoker *ic = NULL;
+  irpc_use_feature_interceptor_new(&ic, loop, &bench_key, &value);
+  return ic;
+}
+
+static const row rows[] = {
+    {"logger", make_logger, NULL},
+    {"logger_silent", make_logger_silent, NULL},
+    {"deadline", make_deadline, NULL},
+    {"retry", make_retry, NULL},
+    {"compress_off", make_compress, NULL},
+    {"compress_zstd", make_compress, prep_compress},
+    {"request_context", make_request_context, prep_request_context},
+    {"telemetry", make_telemetry, NULL},
+    {"metrics", make_metrics, NULL},
+    {"use_feature", make_use_feature, NULL},
+};
 
 int main(int argc, char **argv) {
   long calls = 1000000;
@@ -181,6 +323,34 @@ int main(int argc, char **argv) {
     bench_json_num(&j, "allocs_per_interceptor", allocs_ic);
     bench_json_end(&j);
   }
+  irpc_metrics_new(&bench_metrics, "bench");
+  /* A fresh baseline next to the rows, best of three like them. */
+  result row_base = {0};
+  for (int rep = 0; rep < 3; rep++) {
+    result b = measure(&loop, coloc, 0, calls, inflight);
+    if (rep == 0 || b.ns_per_call < row_base.ns_per_call)
+      row_base = b;
+  }
+  printf("\n%16s %12s %18s %16s\n", "interceptor", "ns_per_call",
+         "ns_per_interceptor", "allocs_per_call");
+  for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+    result r = {0};
+    for (int rep = 0; rep < 3; rep++) {
+      result x = measure_row(&loop, coloc, 0, &rows[k], calls, inflight);
+      if (rep == 0 || x.ns_per_call < r.ns_per_call)
+        r = x;
+    }
+    double per_ic = r.ns_per_call - row_base.ns_per_call;
+    printf("%16s %12.1f %18.1f %16.2f\n", rows[k].name, r.ns_per_call, per_ic,
+           r.allocs_per_call);
+    bench_json_begin(&j);
+    bench_json_str(&j, "interceptor", rows[k].name);
+    bench_json_num(&j, "ns_per_call", r.ns_per_call);
+    bench_json_num(&j, "ns_per_interceptor", per_ic);
+    bench_json_num(&j, "allocs_per_call", r.allocs_per_call);
+    bench_json_end(&j);
+  }
+  irpc_metrics_free(bench_metrics);
   bench_json_close(&j);
   irpc_invoker_free(coloc);
   irpc_dispatcher_free(ok);

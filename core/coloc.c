@@ -4,6 +4,13 @@
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/coloc.h"
+#include "irpc/status.h"
+#include "irpc/compress.h"
+#include "irpc/connection_info.h"
+
+/* What the coloc invoker reports as the local and remote address. */
+static const irpc_connection_info coloc_info = {.local_address = "coloc",
+                                                .remote_address = "coloc"};
 
 typedef struct coloc {
   irpc_invoker *self;
@@ -70,7 +77,13 @@ static void coloc_done(irpc_dispatch *d, irpc_outgoing_response *resp,
     call->peer = NULL;
     dc->peer = NULL;
     irpc_incoming_response *in = NULL;
-    int rc = resp ? irpc__response_convert(resp, &in) : IRPC_ENOMEM;
+    int rc = resp ? irpc__response_convert(
+                        resp, irpc_compress_formats_readable(), &in)
+                  : IRPC_ENOMEM;
+    if (rc && rc != IRPC_ENOMEM &&
+        irpc_incoming_response_new(&in, IRPC_STATUS_INTERNAL_ERROR,
+                                   irpc_strerror(rc)) == 0)
+      rc = 0; /* a writer failed: the server answers InternalError */
     irpc__chain_complete(call, rc, in);
   }
   irpc_outgoing_response_free(resp);
@@ -111,9 +124,14 @@ static void coloc_invoke(irpc_invoker *self, irpc_call *call) {
   }
   irpc_incoming_request *in;
   irpc__chain *dc;
-  int rc = irpc__request_convert(req, &in);
-  if (rc == 0)
+  int rc = irpc__request_convert(req, irpc_compress_formats_readable(), &in);
+  if (rc == 0) {
+    irpc_features_set(&in->features, &irpc_connection_info_feature,
+                      (void *)&coloc_info);
+    irpc_features_set(&req->features, &irpc_connection_info_feature,
+                      (void *)&coloc_info);
     rc = irpc__dispatch_create(co->dispatcher, in, coloc_done, co, &dc);
+  }
   if (rc) {
     irpc_call_complete(call, rc, NULL);
     return;

@@ -60,6 +60,7 @@ int irpc_outgoing_request_new(irpc_outgoing_request **out, const char *path,
   irpc__fields_init(&r->fields);
   irpc__features_init(&r->features);
   irpc__buf_init(&r->payload);
+  r->writers.count = 0;
   *out = r;
   return 0;
 }
@@ -161,20 +162,136 @@ irpc_invoker *irpc_incoming_request_invoker(const irpc_incoming_request *r) {
   return r->invoker;
 }
 
-int irpc__request_convert(const irpc_outgoing_request *from,
+int irpc__request_convert(irpc_outgoing_request *from, uint64_t peer_formats,
                           irpc_incoming_request **to) {
   irpc_incoming_request *r;
   int rc =
       irpc_incoming_request_new(&r, from->path, from->operation, from->oneway);
   if (rc)
     return rc;
-  if (irpc_fields_copy(&r->fields, &from->fields) ||
-      irpc_buf_append_ref(&r->payload, &from->payload, 0, from->payload.len)) {
+  rc = irpc__request_prepare(from, peer_formats, &r->payload);
+  if (rc == 0 && irpc_fields_copy(&r->fields, &from->fields))
+    rc = IRPC_ENOMEM;
+  if (rc) {
     irpc_incoming_request_free(r);
-    return IRPC_ENOMEM;
+    return rc;
   }
   *to = r;
   return 0;
+}
+
+/* ---- Payload writers ---- */
+
+static int writers_use(irpc__writers *ws, const irpc_payload_writer_ops *ops,
+                       const void *config, size_t len) {
+  if (!ops || !ops->write || (!config && len > 0))
+    return IRPC_EINVAL;
+  if (len > IRPC_PAYLOAD_WRITER_CONFIG_MAX)
+    return IRPC_ERANGE;
+  irpc__writer *w = NULL;
+  for (unsigned i = 0; i < ws->count; i++)
+    if (ws->w[i].ops == ops)
+      w = &ws->w[i];
+  if (!w) {
+    if (ws->count == IRPC_PAYLOAD_WRITERS_MAX)
+      return IRPC_ELIMIT;
+    w = &ws->w[ws->count++];
+    w->ops = ops;
+  }
+  memset(w->config.bytes, 0, sizeof(w->config.bytes));
+  if (len)
+    memcpy(w->config.bytes, config, len);
+  return 0;
+}
+
+static int writers_has(const irpc__writers *ws,
+                       const irpc_payload_writer_ops *ops) {
+  for (unsigned i = 0; i < ws->count; i++)
+    if (ws->w[i].ops == ops)
+      return 1;
+  return 0;
+}
+
+int irpc_outgoing_request_use_writer(irpc_outgoing_request *r,
+                                     const irpc_payload_writer_ops *ops,
+                                     const void *config, size_t config_len) {
+  if (!r)
+    return IRPC_EINVAL;
+  return writers_use(&r->writers, ops, config, config_len);
+}
+
+int irpc_outgoing_response_use_writer(irpc_outgoing_response *r,
+                                      const irpc_payload_writer_ops *ops,
+                                      const void *config, size_t config_len) {
+  if (!r)
+    return IRPC_EINVAL;
+  return writers_use(&r->r.writers, ops, config, config_len);
+}
+
+int irpc_outgoing_request_has_writer(const irpc_outgoing_request *r,
+                                     const irpc_payload_writer_ops *ops) {
+  return r && writers_has(&r->writers, ops);
+}
+
+int irpc_outgoing_response_has_writer(const irpc_outgoing_response *r,
+                                      const irpc_payload_writer_ops *ops) {
+  return r && writers_has(&r->r.writers, ops);
+}
+
+/* Runs the writers over `payload` (consumable when `own`), leaving the
+ * result in `out`. */
+static int writers_run(const irpc__writers *ws, irpc_fields *fields,
+                       uint64_t peer, irpc_buf *payload, int own,
+                       irpc_buf *out) {
+  irpc_buf cur, next;
+  irpc__buf_init(&cur);
+  irpc__buf_init(&next);
+  irpc_buf *in = payload;
+  int in_own = own;
+  int rc = 0;
+  for (unsigned i = 0; i < ws->count && rc >= 0; i++) {
+    const irpc__writer *w = &ws->w[i];
+    rc = w->ops->write(w->config.bytes, fields, peer, in, in_own, &next);
+    if (rc == 0) {
+      irpc_buf_clear(&cur);
+      rc = irpc_buf_move(&cur, &next);
+      in = &cur;
+      in_own = 1;
+    } else if (rc > 0) {
+      irpc_buf_clear(&next);
+      rc = 0;
+    }
+  }
+  if (rc >= 0) {
+    if (in == &cur || own)
+      rc = irpc_buf_move(out, in);
+    else
+      rc = irpc_buf_append_ref(out, in, 0, in->len);
+  }
+  if (rc < 0)
+    irpc_buf_clear(out);
+  irpc__buf_fini(&cur);
+  irpc__buf_fini(&next);
+  return rc < 0 ? rc : 0;
+}
+
+int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
+                          irpc_buf *payload_out) {
+  if (req->writers.count == 0) {
+    return irpc_buf_append_ref(payload_out, &req->payload, 0,
+                               req->payload.len);
+  }
+  return writers_run(&req->writers, &req->fields, peer_formats, &req->payload,
+                     0, payload_out);
+}
+
+int irpc__response_prepare(irpc_outgoing_response *resp, uint64_t peer_formats,
+                           irpc_buf *payload_out) {
+  irpc__response *r = &resp->r;
+  if (r->writers.count == 0)
+    return irpc_buf_move(payload_out, &r->payload);
+  return writers_run(&r->writers, &r->fields, peer_formats, &r->payload, 1,
+                     payload_out);
 }
 
 /* ---- Responses ---- */
@@ -203,6 +320,7 @@ static int response_new(irpc__response **out, uint64_t status,
   r->message = m;
   irpc__fields_init(&r->fields);
   irpc__buf_init(&r->payload);
+  r->writers.count = 0;
   *out = r;
   return 0;
 }
@@ -267,17 +385,45 @@ irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r) {
   return &r->r.payload;
 }
 
-int irpc__response_convert(irpc_outgoing_response *from,
+int irpc__response_convert(irpc_outgoing_response *from, uint64_t peer_formats,
                            irpc_incoming_response **to) {
   irpc_incoming_response *r;
   int rc = irpc_incoming_response_new(&r, from->r.status, from->r.message);
   if (rc)
     return rc;
-  if (irpc_fields_copy(&r->r.fields, &from->r.fields) ||
-      irpc_buf_move(&r->r.payload, &from->r.payload)) {
+  rc = irpc__response_prepare(from, peer_formats, &r->r.payload);
+  if (rc == 0 && irpc_fields_copy(&r->r.fields, &from->r.fields))
+    rc = IRPC_ENOMEM;
+  if (rc) {
     irpc_incoming_response_free(r);
-    return IRPC_ENOMEM;
+    return rc;
   }
   *to = r;
   return 0;
+}
+
+int irpc_outgoing_request_write_payload(irpc_outgoing_request *r,
+                                        uint64_t peer_formats, irpc_buf *out) {
+  if (!r || !out)
+    return IRPC_EINVAL;
+  irpc_buf tmp;
+  irpc__buf_init(&tmp);
+  int rc = irpc__request_prepare(r, peer_formats, &tmp);
+  if (rc == 0)
+    rc = irpc_buf_move(out, &tmp);
+  irpc__buf_fini(&tmp);
+  return rc;
+}
+
+int irpc_outgoing_response_write_payload(irpc_outgoing_response *r,
+                                         uint64_t peer_formats, irpc_buf *out) {
+  if (!r || !out)
+    return IRPC_EINVAL;
+  irpc_buf tmp;
+  irpc__buf_init(&tmp);
+  int rc = irpc__response_prepare(r, peer_formats, &tmp);
+  if (rc == 0)
+    rc = irpc_buf_move(out, &tmp);
+  irpc__buf_fini(&tmp);
+  return rc;
 }

@@ -58,6 +58,19 @@ void irpc__features_fini(irpc_features *f);
 
 /* ---- Frames ---- */
 
+typedef struct irpc__writer {
+  const irpc_payload_writer_ops *ops;
+  union {
+    max_align_t align;
+    uint8_t bytes[IRPC_PAYLOAD_WRITER_CONFIG_MAX];
+  } config;
+} irpc__writer;
+
+typedef struct irpc__writers {
+  unsigned count;
+  irpc__writer w[IRPC_PAYLOAD_WRITERS_MAX];
+} irpc__writers;
+
 struct irpc_outgoing_request {
   const char *path;
   const char *operation;
@@ -65,6 +78,7 @@ struct irpc_outgoing_request {
   irpc_fields fields;
   irpc_features features;
   irpc_buf payload;
+  irpc__writers writers;
 };
 
 struct irpc_incoming_request {
@@ -83,6 +97,7 @@ typedef struct irpc__response {
   const char *message;
   irpc_fields fields;
   irpc_buf payload;
+  irpc__writers writers; /* outgoing responses only */
 } irpc__response;
 
 struct irpc_incoming_response {
@@ -93,15 +108,37 @@ struct irpc_outgoing_response {
   irpc__response r;
 };
 
-/* Moves status, message, fields and payload of an outgoing response into a
- * new incoming response (the coloc and protocol hand-off). */
-int irpc__response_convert(irpc_outgoing_response *from,
+/* A new incoming response from an outgoing one (the coloc hand-off):
+ * irpc__response_prepare runs with `peer_formats`, then status, message
+ * and fields are copied and the prepared payload moved in. */
+int irpc__response_convert(irpc_outgoing_response *from, uint64_t peer_formats,
                            irpc_incoming_response **to);
 
-/* An incoming request built from an outgoing one: strings and fields
- * copied, payload blocks shared. */
-int irpc__request_convert(const irpc_outgoing_request *from,
+/* An incoming request built from an outgoing one (the coloc hand-off):
+ * irpc__request_prepare runs with `peer_formats`, then strings and fields
+ * are copied and the prepared payload moved in (blocks shared, no copy
+ * when no writer is attached). */
+int irpc__request_convert(irpc_outgoing_request *from, uint64_t peer_formats,
                           irpc_incoming_request **to);
+
+/* Run by every terminal just before it encodes a request header: runs the
+ * writers attached to `req` (which may set or remove fields of `req`, and
+ * do so again on each attempt) and appends the payload to send to
+ * `payload_out`; with no writer, shared references to the payload blocks
+ * (no copy). The request's own payload is never modified (a retry sends it
+ * again). `peer_formats`: bit n set = the peer can read compression format
+ * n (see irpc/compress.h).
+ * Errors: IRPC_ENOMEM, or the error a writer returned; payload_out is then
+ * left empty. */
+int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
+                          irpc_buf *payload_out);
+
+/* The same for a response just before its header is encoded; the
+ * response's payload is consumed (moved into payload_out, or read by the
+ * writers). peer_formats is the mask the client announced.
+ * Errors: as irpc__request_prepare. */
+int irpc__response_prepare(irpc_outgoing_response *resp, uint64_t peer_formats,
+                           irpc_buf *payload_out);
 
 /* ---- Nodes: the common base of invokers and dispatchers ---- */
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages irpc needs to build and test, if missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev)
+pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libbrotli-dev zlib1g-dev)
 [ "${IRPC_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -124,6 +124,90 @@ irpc_outgoing_response_error_message(const irpc_outgoing_response *r);
 IRPC_API irpc_fields *irpc_outgoing_response_fields(irpc_outgoing_response *r);
 IRPC_API irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r);
 
+/* ---- Payload writers ----
+ *
+ * A payload writer transforms the payload of an outgoing frame at the last
+ * moment: the terminal (a connection, the coloc invoker) runs the writers
+ * attached to a request just before it encodes the request header, once per
+ * attempt, when it knows what the peer can read; the server runs those of a
+ * response the same way. The compress interceptor and middleware are
+ * writers (IceRPC's payload writer interceptors).
+ *
+ * A writer type is a static const ops table; attaching copies up to
+ * IRPC_PAYLOAD_WRITER_CONFIG_MAX bytes of configuration into the frame, so
+ * a writer needs no allocation and does not depend on the lifetime of the
+ * interceptor that attached it. */
+
+#define IRPC_PAYLOAD_WRITER_CONFIG_MAX 48
+/* Writers a frame can hold. */
+#define IRPC_PAYLOAD_WRITERS_MAX 2
+/* Returned by a writer to send its input as is. */
+#define IRPC_PAYLOAD_UNCHANGED 1
+
+typedef struct irpc_payload_writer_ops {
+  const char *name;
+  /* Transforms `in` into `out` (empty on entry). `config` is the copy made
+   * at attach time (aligned for any type). `fields` are the frame's fields:
+   * the writer may set or remove entries (it runs again on every attempt,
+   * so it must also undo what a previous attempt set when it now declines).
+   * `peer_formats`: bit n set = the peer can read compression format n.
+   * `may_consume` is 1 when `in` may be consumed (irpc_buf_consume) as it
+   * is read, 0 when it must be left unchanged (the application's request
+   * payload, which a retry sends again).
+   * Returns 0 when `out` holds the payload to send, IRPC_PAYLOAD_UNCHANGED
+   * to send `in` (out left empty), or a negative error that fails the
+   * attempt (the call completes with it; a response becomes InternalError).
+   * Never blocks; runs on the frame's loop. */
+  int (*write)(const void *config, irpc_fields *fields, uint64_t peer_formats,
+               irpc_buf *in, int may_consume, irpc_buf *out);
+} irpc_payload_writer_ops;
+
+/* Attaches a writer of type `ops` with a copy of `config_len` bytes of
+ * `config` to an outgoing request. Writers run in the order attached, each
+ * on the output of the previous one. Attaching an ops table already
+ * attached replaces its config (an interceptor that runs on every retry
+ * attempt attaches once).
+ * Errors: IRPC_EINVAL (NULL r or ops, ops->write NULL, config NULL with
+ * config_len > 0), IRPC_ERANGE (config_len > IRPC_PAYLOAD_WRITER_CONFIG_MAX),
+ * IRPC_ELIMIT (IRPC_PAYLOAD_WRITERS_MAX writers already attached). */
+IRPC_API int
+irpc_outgoing_request_use_writer(irpc_outgoing_request *r,
+                                 const irpc_payload_writer_ops *ops,
+                                 const void *config, size_t config_len);
+
+/* The same for an outgoing response (server side).
+ * Errors: as irpc_outgoing_request_use_writer. */
+IRPC_API int
+irpc_outgoing_response_use_writer(irpc_outgoing_response *r,
+                                  const irpc_payload_writer_ops *ops,
+                                  const void *config, size_t config_len);
+
+/* 1 when a writer of type `ops` is attached, else 0. */
+IRPC_API int
+irpc_outgoing_request_has_writer(const irpc_outgoing_request *r,
+                                 const irpc_payload_writer_ops *ops);
+IRPC_API int
+irpc_outgoing_response_has_writer(const irpc_outgoing_response *r,
+                                  const irpc_payload_writer_ops *ops);
+
+/* Runs the writers attached to a request, as a terminal does just before
+ * it encodes the request header, and appends the payload to send to `out`
+ * (with no writer: shared references to the payload blocks, no copy). The
+ * writers may set or remove fields of `r`; the request's payload is left
+ * unchanged. For custom terminal invokers and tests. `peer_formats`: bit n
+ * set = the peer can read compression format n (irpc/compress.h).
+ * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOMEM, or a writer's error
+ * (out is then left as it was). */
+IRPC_API int irpc_outgoing_request_write_payload(irpc_outgoing_request *r,
+                                                 uint64_t peer_formats,
+                                                 irpc_buf *out);
+
+/* The same for a response; its payload is consumed (moved to `out`).
+ * Errors: as irpc_outgoing_request_write_payload. */
+IRPC_API int irpc_outgoing_response_write_payload(irpc_outgoing_response *r,
+                                                  uint64_t peer_formats,
+                                                  irpc_buf *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,8 +4,9 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]
 #
-# SECONDS defaults to 60; TARGET defaults to every target. The build goes to
-# build-fuzz/ (override with IRPC_FUZZ_BUILD_DIR). Each target starts from a
+# SECONDS (default 60) is the whole budget, split evenly between the
+# targets run (at least 1 s each); TARGET defaults to every target. The
+# build goes to build-fuzz/ (override with IRPC_FUZZ_BUILD_DIR). Each target starts from a
 # copy of its checked-in corpus under build-fuzz/corpus/<target>, so new
 # inputs do not land in the source tree; crashes are written to
 # build-fuzz/artifacts/. Exits non-zero if a target finds a failure.
@@ -27,12 +28,16 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
   -DIRPC_BUILD_FUZZ=ON -DIRPC_BUILD_BENCH=OFF -DIRPC_BUILD_EXAMPLES=OFF \
   >/dev/null
 
-targets=${*:-fuzz_slice_decoder}
+targets=${*:-fuzz_slice_decoder fuzz_slic_frames}
+count=$(echo $targets | wc -w)
+seconds=$((seconds / count))
+[ "$seconds" -ge 1 ] || seconds=1
 status=0
 for t in $targets; do
   cmake --build "$build" --target "$t" -j2 >/dev/null
   case $t in
   fuzz_slice_decoder) seeds=$here/corpus/slice ;;
+  fuzz_slic_frames) seeds=$here/corpus/slic ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

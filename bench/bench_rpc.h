@@ -1,0 +1,24 @@
+/* The network benchmarks of irpc-bench. */
+#ifndef IRPC_BENCH_RPC_H
+#define IRPC_BENCH_RPC_H
+
+#include <irpc/irpc.h>
+
+#include "benchutil.h"
+
+/* Tuned Slic sizes for bulk transfers (the defaults are IceRPC's 65,536
+ * and 32,768). */
+#define BENCH_TUNED_WINDOW (8u << 20)
+#define BENCH_TUNED_FRAME (1u << 20)
+
+/* A router with the echo service on /echo. */
+int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
+                      uv_loop_t *loop);
+
+int bench_rpc_main(int argc, char **argv);
+int bench_serve_main(int argc, char **argv);
+/* Opens `n` idle connections to a child server and reports RSS per
+ * connection per side. */
+void bench_idle(const char *self, int n, bench_json *j);
+
+#endif

@@ -1,0 +1,555 @@
+/* irpc-bench rpc / serve: the cost of a call over the network.
+ *
+ * Client and server run on one loop, on one thread (pin the process with
+ * taskset to keep them on one CPU). Each figure comes with a baseline
+ * measured in the same run over the same transport with raw libuv:
+ *   latency   empty two-way calls one at a time (p50, p99), next to a
+ *             16-byte ping-pong;
+ *   rate      calls per second with 1, 64 and 1,024 calls in flight on one
+ *             connection, next to a pipelined 16-byte echo with as many
+ *             messages in flight;
+ *   bulk      1 MiB echo calls one at a time: MB/s of request payload, with
+ *             the default and tuned Slic window and frame sizes, next to a
+ *             raw 1 MiB echo.
+ *   idle      RSS per idle connection per side, with N connections open to
+ *             a server in a child process (--idle N).
+ *
+ *   irpc-bench rpc [--transport tcp|uds|all] [--seconds S] [--idle N]
+ *                  [--json FILE]
+ *   irpc-bench serve ADDRESS     echo server on /echo until SIGTERM */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <irpc/irpc.h>
+
+#include "bench_rpc.h"
+#include "benchutil.h"
+
+/* ---- The echo service ---- */
+
+static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_outgoing_response *resp;
+  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) != 0) {
+    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return;
+  }
+  irpc_buf_move(irpc_outgoing_response_payload(resp),
+                irpc_incoming_request_payload(irpc_dispatch_request(d)));
+  irpc_dispatch_complete(d, resp);
+}
+
+static const irpc_dispatcher_ops echo_ops = {.name = "echo",
+                                             .dispatch = echo_dispatch};
+
+int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
+                      uv_loop_t *loop) {
+  int rc = irpc_router_new(out, loop);
+  if (rc == 0)
+    rc = irpc_dispatcher_new(echo, loop, &echo_ops, NULL);
+  if (rc == 0)
+    rc = irpc_router_map(*out, "/echo", *echo);
+  return rc;
+}
+
+/* ---- Samples ---- */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct_us(uint64_t *ns, size_t n, double p) {
+  qsort(ns, n, sizeof(*ns), cmp_u64);
+  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+  return (double)ns[i] / 1000.0;
+}
+
+/* ---- Raw libuv baselines: a server that echoes every byte, a client
+ * that keeps `inflight` messages of `size` bytes going. ---- */
+
+typedef struct raw_conn {
+  uv_stream_t *s;
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;
+} raw_conn;
+
+typedef struct raw {
+  uv_loop_t *loop;
+  int uds;
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } listener;
+  raw_conn server_side;
+  raw_conn client_side;
+  int connected;
+  size_t size;
+  size_t inflight;
+  size_t got;    /* bytes of the current message(s) received */
+  uint64_t done; /* messages completed */
+  uint64_t target;
+  uint64_t t0;
+  uint64_t *lat;
+  char *msg;
+  char rbuf[65536];
+  uv_connect_t creq;
+} raw;
+
+static void raw_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
+  raw *r = h->data;
+  (void)sz;
+  b->base = r->rbuf;
+  b->len = sizeof r->rbuf;
+}
+
+typedef struct raw_wreq {
+  uv_write_t w;
+  char data[];
+} raw_wreq;
+
+static void raw_wdone(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void raw_write(uv_stream_t *s, const char *data, size_t len) {
+  raw_wreq *w = malloc(sizeof(*w) + len);
+  memcpy(w->data, data, len);
+  uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+  uv_write(&w->w, s, &b, 1, raw_wdone);
+}
+
+static void raw_echo_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  if (n > 0)
+    raw_write(s, b->base, (size_t)n);
+}
+
+static void raw_send(raw *r) {
+  r->t0 = bench_now_ns();
+  raw_write(r->client_side.s, r->msg, r->size);
+}
+
+static void raw_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  raw *r = s->data;
+  (void)b;
+  if (n <= 0)
+    return;
+  r->got += (size_t)n;
+  while (r->got >= r->size) {
+    r->got -= r->size;
+    if (r->lat)
+      r->lat[r->done] = bench_now_ns() - r->t0;
+    r->done++;
+    if (r->done + r->inflight <= r->target)
+      raw_send(r);
+  }
+}
+
+static void raw_on_conn(uv_stream_t *l, int status) {
+  raw *r = l->data;
+  (void)status;
+  raw_conn *c = &r->server_side;
+  if (r->uds)
+    uv_pipe_init(r->loop, &c->h.pipe, 0);
+  else
+    uv_tcp_init(r->loop, &c->h.tcp);
+  c->s = (uv_stream_t *)&c->h;
+  c->s->data = r;
+  uv_accept(l, c->s);
+  if (!r->uds)
+    uv_tcp_nodelay(&c->h.tcp, 1);
+  uv_read_start(c->s, raw_alloc, raw_echo_read);
+}
+
+static void raw_on_connect(uv_connect_t *req, int status) {
+  raw *r = req->data;
+  (void)status;
+  r->connected = 1;
+}
+
+static int raw_setup(raw *r, uv_loop_t *loop, int uds, const char *path) {
+  memset(r, 0, sizeof(*r));
+  r->loop = loop;
+  r->uds = uds;
+  raw_conn *c = &r->client_side;
+  if (uds) {
+    uv_pipe_init(loop, &r->listener.pipe, 0);
+    unlink(path);
+    if (uv_pipe_bind(&r->listener.pipe, path))
+      return -1;
+    uv_pipe_init(loop, &c->h.pipe, 0);
+  } else {
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(loop, &r->listener.tcp);
+    uv_tcp_bind(&r->listener.tcp, (struct sockaddr *)&a, 0);
+    uv_tcp_init(loop, &c->h.tcp);
+  }
+  r->listener.tcp.data = r;
+  uv_listen((uv_stream_t *)&r->listener, 128, raw_on_conn);
+  c->s = (uv_stream_t *)&c->h;
+  c->s->data = r;
+  r->creq.data = r;
+  if (uds) {
+    uv_pipe_connect(&r->creq, &c->h.pipe, path, raw_on_connect);
+  } else {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&r->listener.tcp, (struct sockaddr *)&ss, &len);
+    uv_tcp_nodelay(&c->h.tcp, 1);
+    uv_tcp_connect(&r->creq, &c->h.tcp, (struct sockaddr *)&ss, raw_on_connect);
+  }
+  while (!r->connected || !r->server_side.s)
+    uv_run(loop, UV_RUN_ONCE);
+  uv_read_start(c->s, raw_alloc, raw_client_read);
+  return 0;
+}
+
+/* Runs `target` messages of `size` bytes with `inflight` going at once;
+ * returns the elapsed ns. */
+static uint64_t raw_run(raw *r, size_t size, size_t inflight, uint64_t target,
+                        uint64_t *lat) {
+  free(r->msg);
+  r->msg = calloc(1, size);
+  r->size = size;
+  r->inflight = inflight;
+  r->target = target;
+  r->done = 0;
+  r->got = 0;
+  r->lat = lat;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < inflight && i < target; i++)
+    raw_send(r);
+  while (r->done < target)
+    uv_run(r->loop, UV_RUN_ONCE);
+  return bench_now_ns() - t0;
+}
+
+static void raw_teardown(raw *r) {
+  uv_close((uv_handle_t *)r->client_side.s, NULL);
+  uv_close((uv_handle_t *)r->server_side.s, NULL);
+  uv_close((uv_handle_t *)&r->listener, NULL);
+  uv_run(r->loop, UV_RUN_DEFAULT);
+  free(r->msg);
+}
+
+/* ---- irpc calls ---- */
+
+typedef struct calls {
+  uv_loop_t *loop;
+  irpc_invoker *inv;
+  irpc_outgoing_request *req;
+  uint64_t started, done, failed, target;
+  uint64_t *lat;
+  uint64_t *t0; /* per slot start time when measuring latency */
+} calls;
+
+static void call_start(calls *k);
+
+static void call_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                      void *ud) {
+  (void)call;
+  calls *k = ud;
+  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
+    k->failed++;
+  irpc_incoming_response_free(resp);
+  if (k->lat)
+    k->lat[k->done] = bench_now_ns() - k->t0[0];
+  k->done++;
+  if (k->started < k->target)
+    call_start(k);
+}
+
+static void call_start(calls *k) {
+  k->started++;
+  if (k->lat)
+    k->t0[0] = bench_now_ns();
+  if (irpc_invoke(k->inv, k->req, call_done, k, NULL) != 0) {
+    k->failed++;
+    k->done++;
+  }
+}
+
+static uint64_t calls_run(calls *k, size_t inflight, uint64_t target,
+                          uint64_t *lat) {
+  uint64_t t0slot = 0;
+  k->started = k->done = k->failed = 0;
+  k->target = target;
+  k->lat = lat;
+  k->t0 = &t0slot;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < inflight && i < target; i++)
+    call_start(k);
+  while (k->done < target)
+    uv_run(k->loop, UV_RUN_ONCE);
+  return bench_now_ns() - t0;
+}
+
+/* ---- One transport ---- */
+
+typedef struct opts {
+  double seconds;
+  const char *json;
+  int idle;
+  const char *self; /* argv[0], for the child server */
+} opts;
+
+static void record(bench_json *j, const char *transport, const char *name,
+                   double p50, double p99, double cps, double mbps, double bp50,
+                   double bmsgs, double bmbps) {
+  bench_json_begin(j);
+  bench_json_str(j, "transport", transport);
+  bench_json_str(j, "case", name);
+  bench_json_num(j, "p50_us", p50);
+  bench_json_num(j, "p99_us", p99);
+  bench_json_num(j, "calls_per_s", cps);
+  bench_json_num(j, "mb_per_s", mbps);
+  bench_json_num(j, "baseline_p50_us", bp50);
+  bench_json_num(j, "baseline_msgs_per_s", bmsgs);
+  bench_json_num(j, "baseline_mb_per_s", bmbps);
+  bench_json_end(j);
+}
+
+static int client_for(irpc_invoker **inv, uv_loop_t *loop, const char *addr,
+                      uint64_t window, uint64_t frame) {
+  irpc_connection_options o;
+  irpc_connection_options_init(&o);
+  o.initial_stream_window_size = window;
+  o.max_stream_frame_size = frame;
+  return irpc_client_connection_new(inv, loop, addr, &o);
+}
+
+static void shut_cb(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  (void)status;
+  *(int *)ud = 1;
+}
+
+static void client_close(uv_loop_t *loop, irpc_invoker *inv) {
+  int done = 0;
+  if (irpc_client_connection_shutdown(inv, shut_cb, &done) == 0)
+    while (!done)
+      uv_run(loop, UV_RUN_ONCE);
+  irpc_invoker_free(inv);
+}
+
+/* Calls needed to fill about `seconds` at `per_s` calls per second. */
+static uint64_t count_for(double seconds, double per_s, uint64_t min) {
+  double n = seconds * per_s;
+  return n < (double)min ? min : (uint64_t)n;
+}
+
+static void bench_transport(const opts *o, bench_json *j, int uds) {
+  const char *tname = uds ? "uds" : "tcp";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  char dir[] = "/tmp/irpc-bench-XXXXXX";
+  char listen[128], rawpath[128], bound[256];
+  if (uds) {
+    if (!mkdtemp(dir)) {
+      perror("mkdtemp");
+      exit(1);
+    }
+    snprintf(listen, sizeof listen, "unix:%s/irpc.sock", dir);
+    snprintf(rawpath, sizeof rawpath, "%s/raw.sock", dir);
+  } else {
+    snprintf(listen, sizeof listen, "icerpc://127.0.0.1:0");
+  }
+  irpc_router *router;
+  irpc_dispatcher *echo;
+  irpc_server *server;
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
+  if (bench_echo_router(&router, &echo, &loop) ||
+      irpc_server_new(&server, &loop, irpc_router_dispatcher(router), &so) ||
+      irpc_server_listen(server, listen, bound, sizeof bound)) {
+    fprintf(stderr, "server setup failed on %s\n", listen);
+    exit(1);
+  }
+  raw rw;
+  if (raw_setup(&rw, &loop, uds, rawpath)) {
+    fprintf(stderr, "raw setup failed\n");
+    exit(1);
+  }
+
+  irpc_invoker *inv;
+  client_for(&inv, &loop, bound, 65536, 32768);
+  calls k = {.loop = &loop, .inv = inv};
+  irpc_outgoing_request_new(&k.req, "/echo", "op");
+  calls_run(&k, 1, 2000, NULL); /* connect and warm up */
+  raw_run(&rw, 16, 1, 2000, NULL);
+
+  /* (a) latency */
+  uint64_t n = count_for(o->seconds, 20000, 2000);
+  uint64_t *lat = calloc(n, sizeof(*lat));
+  uint64_t *blat = calloc(n, sizeof(*blat));
+  raw_run(&rw, 16, 1, n, blat);
+  calls_run(&k, 1, n, lat);
+  double bp50 = pct_us(blat, n, 0.5), bp99 = pct_us(blat, n, 0.99);
+  double p50 = pct_us(lat, n, 0.5), p99 = pct_us(lat, n, 0.99);
+  printf("%-4s latency        p50 %7.1f us  p99 %7.1f us   raw p50 %7.1f us  "
+         "p99 %7.1f us   ratio %.2fx\n",
+         tname, p50, p99, bp50, bp99, p50 / bp50);
+  record(j, tname, "latency", p50, p99, 1e6 / p50, 0, bp50, 1e6 / bp50, 0);
+  (void)bp99;
+  free(lat);
+  free(blat);
+
+  /* (b) rate with 1, 64, 1024 in flight */
+  static const size_t depths[] = {1, 64, 1024};
+  for (size_t i = 0; i < 3; i++) {
+    uint64_t m =
+        count_for(o->seconds, depths[i] == 1 ? 20000 : 100000, depths[i] * 4);
+    double braw =
+        (double)m / ((double)raw_run(&rw, 16, depths[i], m, NULL) / 1e9);
+    double rate = (double)m / ((double)calls_run(&k, depths[i], m, NULL) / 1e9);
+    char name[32];
+    snprintf(name, sizeof name, "inflight_%zu", depths[i]);
+    printf("%-4s %-14s %10.0f calls/s   raw %10.0f msgs/s   ratio %.2f\n",
+           tname, name, rate, braw, rate / braw);
+    record(j, tname, name, 0, 0, rate, 0, 0, braw, 0);
+  }
+
+  /* (c) 1 MiB echo: default and tuned window/frame sizes */
+  size_t mib = 1u << 20;
+  irpc_buf_clear(irpc_outgoing_request_payload(k.req));
+  void *blob = calloc(1, mib);
+  irpc_buf_append(irpc_outgoing_request_payload(k.req), blob, mib);
+  free(blob);
+  uint64_t m = count_for(o->seconds, 500, 20);
+  double braw = (double)m * (double)mib /
+                ((double)raw_run(&rw, mib, 1, m, NULL) / 1e9) / 1e6;
+  double def =
+      (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
+  client_close(&loop, inv);
+  client_for(&inv, &loop, bound, BENCH_TUNED_WINDOW, BENCH_TUNED_FRAME);
+  k.inv = inv;
+  calls_run(&k, 1, 3, NULL);
+  double tuned =
+      (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
+  printf("%-4s echo_1MiB      default %7.0f MB/s  tuned %7.0f MB/s   raw "
+         "%7.0f MB/s\n",
+         tname, def, tuned, braw);
+  record(j, tname, "echo_1MiB_default", 0, 0, 0, def, 0, 0, braw);
+  record(j, tname, "echo_1MiB_tuned", 0, 0, 0, tuned, 0, 0, braw);
+  if (k.failed)
+    fprintf(stderr, "%s: %llu calls failed\n", tname,
+            (unsigned long long)k.failed);
+
+  client_close(&loop, inv);
+  irpc_outgoing_request_free(k.req);
+  raw_teardown(&rw);
+  int down = 0;
+  irpc_server_free(server);
+  (void)down;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_router_free(router);
+  irpc_dispatcher_free(echo);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (uds) {
+    unlink(rawpath);
+    char p[160];
+    snprintf(p, sizeof p, "%s/irpc.sock", dir);
+    unlink(p);
+    rmdir(dir);
+  }
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: irpc-bench rpc [--transport tcp|uds|all] [--seconds S]\n"
+          "                      [--idle N] [--json FILE]\n"
+          "       irpc-bench serve ADDRESS\n");
+  exit(2);
+}
+
+int bench_rpc_main(int argc, char **argv) {
+  opts o = {.seconds = 1.0, .self = argv[0]};
+  const char *transport = "all";
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--transport") && i + 1 < argc)
+      transport = argv[++i];
+    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+      o.seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--json") && i + 1 < argc)
+      o.json = argv[++i];
+    else if (!strcmp(argv[i], "--idle") && i + 1 < argc)
+      o.idle = atoi(argv[++i]);
+    else
+      usage();
+  }
+  bench_json j;
+  if (bench_json_open(&j, o.json)) {
+    perror(o.json);
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  printf("client and server on one loop, one thread; Slic window/frame: "
+         "default 65536/32768, tuned %u/%u\n",
+         BENCH_TUNED_WINDOW, BENCH_TUNED_FRAME);
+  if (!strcmp(transport, "tcp") || !strcmp(transport, "all"))
+    bench_transport(&o, &j, 0);
+  if (!strcmp(transport, "uds") || !strcmp(transport, "all"))
+    bench_transport(&o, &j, 1);
+  if (o.idle > 0)
+    bench_idle(o.self, o.idle, &j);
+  bench_json_close(&j);
+  return 0;
+}
+
+/* ---- serve ---- */
+
+static uv_signal_t sigterm;
+static irpc_server *serving;
+
+static void on_sigterm(uv_signal_t *s, int sig) {
+  (void)sig;
+  uv_close((uv_handle_t *)s, NULL);
+  irpc_server_free(serving);
+}
+
+int bench_serve_main(int argc, char **argv) {
+  if (argc < 2)
+    usage();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  irpc_router *router;
+  irpc_dispatcher *echo;
+  char bound[256];
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
+  so.connection.inactivity_timeout_ms = 0;
+  int rc = bench_echo_router(&router, &echo, &loop);
+  if (rc == 0)
+    rc = irpc_server_new(&serving, &loop, irpc_router_dispatcher(router), &so);
+  if (rc == 0)
+    rc = irpc_server_listen(serving, argv[1], bound, sizeof bound);
+  if (rc) {
+    fprintf(stderr, "irpc-bench serve: %s\n", irpc_strerror(rc));
+    return 1;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(&loop, &sigterm);
+  uv_signal_start(&sigterm, on_sigterm, SIGTERM);
+  printf("%s\n", bound);
+  fflush(stdout);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_router_free(router);
+  irpc_dispatcher_free(echo);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return 0;
+}

@@ -1,0 +1,1379 @@
+/* The icerpc protocol connection: icerpc over Slic over a duplex transport.
+ *
+ * The Slic engine (slic.c) and the icerpc codec (icerpc_codec.c) do no I/O;
+ * this file moves bytes between them and the transport, runs the timers,
+ * and maps streams to calls (our requests) and dispatches (the peer's). */
+#include <stdio.h>
+#include <string.h>
+
+#include "connection_internal.h"
+#include "icerpc.h"
+#include "internal.h"
+#include "irpc/alloc.h"
+#include "irpc/compress.h"
+#include "irpc/connection_info.h"
+#include "irpc/status.h"
+#include "slic.h"
+
+enum { HANDSHAKE, ACTIVE, SHUTTING_DOWN, CLOSING, CLOSED };
+enum { K_CALL = 1, K_DISP, K_CONTROL };
+
+typedef struct stream_tag {
+  int kind;
+} stream_tag;
+
+/* A call of ours: the terminal invoker's per-call state. */
+typedef struct ccall {
+  stream_tag tag;
+  irpc_connection *conn;
+  irpc_call *call;
+  irpc__slic_stream *stream;
+  struct ccall *next, *prev;
+  int listed; /* 0, or 1 waiting for a stream, 2 sent */
+  int header_done;
+  irpc_buf in;
+  irpc_incoming_response *resp;
+} ccall;
+
+/* A request of the peer's, from its stream to its response. */
+typedef struct cdisp {
+  stream_tag tag;
+  irpc_connection *conn;
+  irpc__slic_stream *stream;
+  struct cdisp *next, *prev;
+  irpc_dispatch *dispatch;
+  irpc_incoming_request *req;
+  irpc_buf in;
+  int oneway;
+  int queued;  /* waiting for a dispatch slot */
+  int running; /* dispatch under way */
+  int pinned;  /* inside a function that still uses it */
+  int done;    /* the dispatch completed */
+} cdisp;
+
+typedef struct close_handler {
+  struct close_handler *next;
+  long token;
+  irpc_connection_close_cb cb;
+  void *ud;
+} close_handler;
+
+struct irpc_connection {
+  long refs;
+  uint64_t id;
+  uv_loop_t *loop;
+  irpc__sched *sched;
+  int is_client;
+  int state;
+  int close_err;
+  int established;
+  irpc_connection_options opts;
+  irpc_duplex *duplex;
+  irpc__slic *slic;
+  irpc_invoker *invoker;
+  const irpc__conn_owner *owner;
+  void *owner_ud;
+  char local[112];
+  char remote[112];
+  irpc_connection_info info;
+  /* icerpc control streams */
+  stream_tag ctl_tag;
+  irpc__slic_stream *ctl_out;
+  irpc__slic_stream *ctl_in;
+  irpc_buf ctl_buf;
+  int settings_in;
+  int goaway_sent;
+  int goaway_in;
+  int ctl_out_done;
+  int ctl_in_done;
+  uint64_t peer_goaway[2];
+  uint64_t peer_max_header;
+  size_t size_width;
+  uint64_t peer_formats;
+  uint64_t next_bidi_in; /* lowest remote bidi id not yet accepted */
+  uint64_t next_uni_in;
+  uint64_t refuse_code;
+  int refusing;
+  /* calls and dispatches */
+  ccall *waiting, *waiting_tail;
+  ccall *calls;
+  cdisp *disps;
+  cdisp *queued, *queued_tail;
+  size_t ncalls, ndisps, running;
+  /* I/O */
+  irpc__task flush_task;
+  irpc__task closed_task;
+  int writing;
+  int fin_sent;
+  int eof;
+  int duplex_closing;
+  irpc__timer slic_timer;
+  irpc__timer idle_timer; /* inactivity */
+  irpc__timer life_timer; /* connect or shutdown timeout */
+  /* shutdown and close */
+  irpc_connection_shutdown_cb shutdown_cb;
+  void *shutdown_ud;
+  int shutdown_status;
+  close_handler *handlers;
+  long next_token;
+  int final_done; /* the owner was told and the open reference dropped */
+};
+
+static const irpc_invoker_ops conn_invoker_ops;
+static uint64_t next_conn_id = 1;
+
+#define CONN_OF(field, p)                                                      \
+  ((irpc_connection *)((uint8_t *)(p)-offsetof(irpc_connection, field)))
+
+static void schedule_flush(irpc_connection *c);
+static void fail_connection(irpc_connection *c, int err);
+static void check_shutdown(irpc_connection *c);
+static void check_idle(irpc_connection *c);
+static void start_waiting(irpc_connection *c);
+static void start_queued(irpc_connection *c);
+static void finish_close(irpc_connection *c);
+
+/* ---- Options ---- */
+
+void irpc_connection_options_init(irpc_connection_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof(*o));
+  o->max_header_size = IRPC__ICERPC_DEFAULT_MAX_HEADER;
+  o->max_bidirectional_streams = 100;
+  o->max_unidirectional_streams = 100;
+  o->max_dispatches = 100;
+  o->max_payload_size = UINT64_C(256) << 20;
+  o->inactivity_timeout_ms = 300000;
+  o->idle_timeout_ms = 30000;
+  o->initial_stream_window_size = 65536;
+  o->max_stream_frame_size = 32768;
+  o->connect_timeout_ms = 10000;
+  o->shutdown_timeout_ms = 10000;
+}
+
+int irpc__connection_options_check(const irpc_connection_options *o) {
+  if (o->max_header_size < IRPC__ICERPC_MIN_HEADER ||
+      o->max_header_size > IRPC__ICERPC_MAX_HEADER ||
+      o->max_bidirectional_streams == 0 || o->max_unidirectional_streams == 0 ||
+      o->initial_stream_window_size < IRPC__SLIC_MIN_WINDOW ||
+      o->initial_stream_window_size > IRPC__SLIC_MAX_WINDOW ||
+      o->max_stream_frame_size < IRPC__SLIC_MIN_FRAME ||
+      o->max_stream_frame_size > IRPC__SLIC_MAX_FRAME ||
+      o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0)
+    return IRPC_EINVAL;
+  return 0;
+}
+
+/* ---- Lists ---- */
+
+static void calls_push(ccall **head, ccall *k) {
+  k->prev = NULL;
+  k->next = *head;
+  if (*head)
+    (*head)->prev = k;
+  *head = k;
+}
+
+static void calls_unlink(ccall **head, ccall *k) {
+  if (k->prev)
+    k->prev->next = k->next;
+  else
+    *head = k->next;
+  if (k->next)
+    k->next->prev = k->prev;
+  k->next = k->prev = NULL;
+}
+
+static void ccall_unlist(irpc_connection *c, ccall *k) {
+  if (k->listed == 1) {
+    /* the waiting queue is singly walked from the head: rebuild the tail */
+    calls_unlink(&c->waiting, k);
+    if (c->waiting_tail == k) {
+      c->waiting_tail = c->waiting;
+      while (c->waiting_tail && c->waiting_tail->next)
+        c->waiting_tail = c->waiting_tail->next;
+    }
+  } else if (k->listed == 2) {
+    calls_unlink(&c->calls, k);
+    c->ncalls--;
+  }
+  k->listed = 0;
+}
+
+static void disps_push(cdisp **head, cdisp *d) {
+  d->prev = NULL;
+  d->next = *head;
+  if (*head)
+    (*head)->prev = d;
+  *head = d;
+}
+
+static void disps_unlink(cdisp **head, cdisp *d) {
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    *head = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  d->next = d->prev = NULL;
+}
+
+/* ---- Calls (the terminal invoker) ---- */
+
+/* Completes a call after detaching it from everything; its state is gone
+ * once irpc_call_complete returns. */
+static void ccall_finish(ccall *k, int err, irpc_incoming_response *resp) {
+  irpc_connection *c = k->conn;
+  irpc_call *call = k->call;
+  ccall_unlist(c, k);
+  if (k->stream) {
+    irpc__slic_stream_set_user(k->stream, NULL);
+    k->stream = NULL;
+  }
+  irpc__buf_fini(&k->in);
+  if (k->resp && k->resp != resp)
+    irpc_incoming_response_free(k->resp);
+  k->resp = NULL;
+  irpc_call_on_cancel(call, NULL, NULL);
+  irpc_call_complete(call, err, resp);
+  check_idle(c);
+  check_shutdown(c);
+}
+
+/* Abandons the stream of a call both ways: the peer cancels its dispatch. */
+static void ccall_abort_stream(ccall *k) {
+  irpc__slic_stream *s = k->stream;
+  if (!s)
+    return;
+  irpc__slic_stream_set_user(s, NULL);
+  k->stream = NULL;
+  irpc__slic_stream_abort_write(s);
+  if (irpc__slic_stream_bidi(s))
+    irpc__slic_stream_abort_read(s);
+  schedule_flush(k->conn);
+}
+
+static void ccall_cancel(irpc_call *call, int err, void *ud) {
+  ccall *k = ud;
+  (void)call;
+  ccall_abort_stream(k);
+  ccall_finish(k, err, NULL);
+}
+
+/* Header, then the payload as prepared for this peer, in one write. */
+static int ccall_send(ccall *k) {
+  irpc_connection *c = k->conn;
+  irpc_outgoing_request *req = irpc_call_request(k->call);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  irpc_buf payload;
+  irpc__buf_init(&payload);
+  int rc = irpc_features_set(&req->features, &irpc_connection_info_feature,
+                             &c->info);
+  if (rc == 0)
+    rc = irpc__request_prepare(req, c->peer_formats, &payload);
+  if (rc == 0)
+    rc = irpc__icerpc_request_header_encode(&out, c->size_width,
+                                            c->peer_max_header, req->path,
+                                            req->operation, &req->fields);
+  if (rc == 0)
+    rc = irpc_buf_move(&out, &payload);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(k->stream, &out, 1);
+  irpc__buf_fini(&payload);
+  irpc__buf_fini(&out);
+  return rc;
+}
+
+/* Opens a stream and sends; 1 when no stream is free yet. */
+static int ccall_try_start(ccall *k) {
+  irpc_connection *c = k->conn;
+  int oneway = irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  irpc__slic_stream *s;
+  int rc = irpc__slic_stream_open(c->slic, !oneway, &s);
+  if (rc == IRPC_EBUSY)
+    return 1;
+  if (rc) {
+    ccall_finish(k, rc, NULL);
+    return 0;
+  }
+  k->stream = s;
+  irpc__slic_stream_set_user(s, &k->tag);
+  rc = ccall_send(k);
+  if (rc) {
+    irpc__slic_stream_abort_write(s);
+    if (!oneway)
+      irpc__slic_stream_abort_read(s);
+    irpc__slic_stream_set_user(s, NULL);
+    k->stream = NULL;
+    ccall_finish(k, rc, NULL);
+    return 0;
+  }
+  k->listed = 2;
+  calls_push(&c->calls, k);
+  c->ncalls++;
+  schedule_flush(c);
+  return 0;
+}
+
+static void waiting_push(irpc_connection *c, ccall *k) {
+  k->listed = 1;
+  k->next = NULL;
+  k->prev = c->waiting_tail;
+  if (c->waiting_tail)
+    c->waiting_tail->next = k;
+  else
+    c->waiting = k;
+  c->waiting_tail = k;
+}
+
+static void conn_invoke(irpc_invoker *self, irpc_call *call) {
+  irpc_connection *c = *(irpc_connection **)irpc_invoker_data(self);
+  ccall *k = irpc_call_state(call);
+  k->tag.kind = K_CALL;
+  k->conn = c;
+  k->call = call;
+  irpc__buf_init(&k->in);
+  if (c->state == CLOSING || c->state == CLOSED) {
+    irpc_call_complete(call, c->close_err ? c->close_err : IRPC_ECLOSED, NULL);
+    return;
+  }
+  if (c->state == SHUTTING_DOWN) {
+    irpc_call_complete(call, IRPC_EREFUSED, NULL);
+    return;
+  }
+  irpc_call_on_cancel(call, ccall_cancel, k);
+  irpc__timer_stop(c->sched, &c->idle_timer);
+  if (c->state == HANDSHAKE || c->waiting) {
+    waiting_push(c, k);
+    return;
+  }
+  if (ccall_try_start(k) == 1)
+    waiting_push(c, k);
+}
+
+static void start_waiting(irpc_connection *c) {
+  while (c->waiting && c->state == ACTIVE) {
+    ccall *k = c->waiting;
+    ccall_unlist(c, k);
+    if (ccall_try_start(k) == 1) {
+      /* back to the front: still no stream */
+      k->listed = 1;
+      k->prev = NULL;
+      k->next = c->waiting;
+      if (c->waiting)
+        c->waiting->prev = k;
+      else
+        c->waiting_tail = k;
+      c->waiting = k;
+      return;
+    }
+  }
+}
+
+/* Response bytes: header first, then the payload to the end. */
+static void ccall_readable(ccall *k) {
+  irpc_connection *c = k->conn;
+  irpc__slic_stream_read(k->stream, &k->in, SIZE_MAX);
+  if (!k->header_done) {
+    uint8_t pre[8];
+    size_t n = irpc_buf_len(&k->in) < 8 ? irpc_buf_len(&k->in) : 8;
+    irpc_buf_copyout(&k->in, 0, pre, n);
+    uint64_t size;
+    long used =
+        irpc__icerpc_header_size(pre, n, c->opts.max_header_size, &size);
+    if (used < 0)
+      goto bad;
+    if (used == 0 || irpc_buf_len(&k->in) < (size_t)used + size)
+      goto more;
+    irpc_buf_consume(&k->in, (size_t)used);
+    irpc_bytes h;
+    int rc = irpc_buf_len(&k->in) == size ? irpc_buf_pullup(&k->in, &h) : 0;
+    uint8_t *tmp = NULL;
+    if (irpc_buf_len(&k->in) != size) {
+      tmp = irpc_malloc(size);
+      if (!tmp)
+        rc = IRPC_ENOMEM;
+      else
+        irpc_buf_copyout(&k->in, 0, tmp, size);
+      h.base = tmp;
+      h.len = size;
+    }
+    if (rc == 0)
+      rc = irpc__icerpc_response_header_decode(h.base, h.len, &k->resp);
+    irpc_free(tmp);
+    if (rc) {
+      used = rc;
+      goto bad;
+    }
+    irpc_buf_consume(&k->in, size);
+    k->header_done = 1;
+  }
+  if (c->opts.max_payload_size &&
+      irpc_buf_len(&k->in) > c->opts.max_payload_size) {
+    ccall_abort_stream(k);
+    ccall_finish(k, IRPC_ELIMIT, NULL);
+    return;
+  }
+more:
+  if (irpc__slic_stream_read_done(k->stream)) {
+    if (!k->header_done) {
+      ccall_abort_stream(k);
+      ccall_finish(k, IRPC_ETRUNCATED, NULL);
+      return;
+    }
+    irpc_incoming_response *r = k->resp;
+    irpc_buf_move(irpc_incoming_response_payload(r), &k->in);
+    ccall_finish(k, 0, r);
+  }
+  return;
+bad:
+  ccall_abort_stream(k);
+  ccall_finish(k, IRPC_EPROTO, NULL);
+}
+
+static void conn_destroy(irpc_invoker *self) {
+  (void)self;
+}
+
+static const irpc_invoker_ops conn_invoker_ops = {
+    .name = "connection",
+    .data_size = sizeof(irpc_connection *),
+    .call_state_size = sizeof(ccall),
+    .invoke = conn_invoke,
+    .destroy = conn_destroy,
+};
+
+/* ---- Dispatches (the peer's requests) ---- */
+
+static void cdisp_free(cdisp *d) {
+  irpc__buf_fini(&d->in);
+  irpc_incoming_request_free(d->req);
+  irpc_free(d);
+}
+
+/* The stream is gone and the dispatch too: forget it. */
+static void cdisp_maybe_free(cdisp *d) {
+  if (d->stream || d->running || d->pinned)
+    return;
+  irpc_connection *c = d->conn;
+  if (d->queued) {
+    disps_unlink(&c->queued, d);
+    if (c->queued_tail == d) {
+      c->queued_tail = c->queued;
+      while (c->queued_tail && c->queued_tail->next)
+        c->queued_tail = c->queued_tail->next;
+    }
+    d->queued = 0;
+  } else {
+    disps_unlink(&c->disps, d);
+  }
+  c->ndisps--;
+  cdisp_free(d);
+  check_idle(c);
+  check_shutdown(c);
+}
+
+static void cdisp_abort_stream(cdisp *d) {
+  irpc__slic_stream *s = d->stream;
+  if (!s)
+    return;
+  d->stream = NULL;
+  irpc__slic_stream_set_user(s, NULL);
+  irpc__slic_stream_abort_read(s);
+  if (irpc__slic_stream_bidi(s))
+    irpc__slic_stream_abort_write(s);
+  schedule_flush(d->conn);
+}
+
+static int response_send(cdisp *d, irpc_outgoing_response *resp) {
+  irpc_connection *c = d->conn;
+  irpc__response *r = &((irpc_outgoing_response *)resp)->r;
+  irpc_buf out, payload;
+  irpc__buf_init(&out);
+  irpc__buf_init(&payload);
+  int rc = irpc__response_prepare(resp, c->peer_formats, &payload);
+  if (rc == 0) {
+    rc = irpc__icerpc_response_header_encode(&out, c->size_width,
+                                             c->peer_max_header, r->status,
+                                             r->message, &r->fields);
+    if (rc == IRPC_ELIMIT) {
+      /* The peer could not read it: tell it so instead. */
+      irpc_buf_clear(&out);
+      irpc_buf_clear(&payload);
+      rc = irpc__icerpc_response_header_encode(
+          &out, c->size_width, c->peer_max_header, IRPC_STATUS_INTERNAL_ERROR,
+          "The response header is larger than the peer's limit.", NULL);
+    }
+  }
+  if (rc == 0)
+    rc = irpc_buf_move(&out, &payload);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(d->stream, &out, 1);
+  irpc__buf_fini(&payload);
+  irpc__buf_fini(&out);
+  return rc;
+}
+
+static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
+                          void *ud) {
+  cdisp *d = ud;
+  irpc_connection *c = d->conn;
+  (void)disp;
+  d->dispatch = NULL;
+  d->done = 1;
+  d->pinned++;
+  if (d->stream && !d->oneway) {
+    irpc_outgoing_response *r = resp;
+    if (!r && irpc_outgoing_response_new(&r, IRPC_STATUS_INTERNAL_ERROR,
+                                         "Out of memory.") != 0)
+      r = NULL;
+    if (!r || response_send(d, r) != 0)
+      cdisp_abort_stream(d);
+    if (r != resp)
+      irpc_outgoing_response_free(r);
+    schedule_flush(c);
+  }
+  irpc_outgoing_response_free(resp);
+  if (d->stream && d->oneway)
+    cdisp_abort_stream(d); /* nothing more to read or write */
+  d->pinned--;
+  d->running = 0;
+  c->running--;
+  cdisp_maybe_free(d);
+  start_queued(c);
+  irpc_connection_unref(c);
+}
+
+static void cdisp_run(cdisp *d) {
+  irpc_connection *c = d->conn;
+  irpc_incoming_request *req = d->req;
+  d->req = NULL;
+  req->invoker = c->invoker;
+  irpc_buf_move(&req->payload, &d->in);
+  if (irpc_features_set(&req->features, &irpc_connection_info_feature,
+                        &c->info) != 0) {
+    irpc_incoming_request_free(req);
+    cdisp_abort_stream(d);
+    cdisp_maybe_free(d);
+    return;
+  }
+  d->running = 1;
+  c->running++;
+  irpc_connection_ref(c);
+  irpc_dispatch *h = NULL;
+  d->pinned++;
+  int rc =
+      irpc_dispatcher_dispatch(c->opts.dispatcher, req, dispatch_done, d, &h);
+  d->pinned--;
+  if (rc) {
+    d->running = 0;
+    c->running--;
+    cdisp_abort_stream(d);
+    cdisp_maybe_free(d);
+    irpc_connection_unref(c);
+    return;
+  }
+  if (!d->done)
+    d->dispatch = h;
+  else
+    cdisp_maybe_free(d);
+}
+
+static void cdisp_ready(cdisp *d) {
+  irpc_connection *c = d->conn;
+  if (c->opts.max_dispatches && c->running >= c->opts.max_dispatches) {
+    disps_unlink(&c->disps, d);
+    d->queued = 1;
+    d->next = NULL;
+    d->prev = c->queued_tail;
+    if (c->queued_tail)
+      c->queued_tail->next = d;
+    else
+      c->queued = d;
+    c->queued_tail = d;
+    return;
+  }
+  cdisp_run(d);
+}
+
+static void start_queued(irpc_connection *c) {
+  while (c->queued &&
+         (!c->opts.max_dispatches || c->running < c->opts.max_dispatches)) {
+    cdisp *d = c->queued;
+    disps_unlink(&c->queued, d);
+    if (!c->queued)
+      c->queued_tail = NULL;
+    d->queued = 0;
+    disps_push(&c->disps, d);
+    cdisp_run(d);
+  }
+}
+
+static int cdisp_parse_header(cdisp *d) {
+  irpc_connection *c = d->conn;
+  uint8_t pre[8];
+  size_t n = irpc_buf_len(&d->in) < 8 ? irpc_buf_len(&d->in) : 8;
+  irpc_buf_copyout(&d->in, 0, pre, n);
+  uint64_t size;
+  long used = irpc__icerpc_header_size(pre, n, c->opts.max_header_size, &size);
+  if (used <= 0)
+    return (int)used;
+  if (irpc_buf_len(&d->in) < (size_t)used + size)
+    return 0;
+  irpc_buf_consume(&d->in, (size_t)used);
+  uint8_t *tmp = irpc_malloc(size);
+  if (!tmp)
+    return IRPC_ENOMEM;
+  irpc_buf_copyout(&d->in, 0, tmp, size);
+  int rc = irpc__icerpc_request_header_decode(tmp, size, d->oneway, &d->req);
+  irpc_free(tmp);
+  if (rc == IRPC_EPATH)
+    rc = IRPC_EPROTO;
+  if (rc == 0)
+    irpc_buf_consume(&d->in, size);
+  return rc ? rc : 1;
+}
+
+static void cdisp_read(cdisp *d) {
+  irpc_connection *c = d->conn;
+  irpc__slic_stream *s = d->stream;
+  irpc__slic_stream_read(s, &d->in, SIZE_MAX);
+  int ended = irpc__slic_stream_read_done(s);
+  if (!d->req) {
+    int rc = cdisp_parse_header(d);
+    if (rc < 0 || (rc == 0 && ended)) {
+      cdisp_abort_stream(d);
+      return;
+    }
+    if (rc == 0)
+      return;
+  }
+  if (c->opts.max_payload_size &&
+      irpc_buf_len(&d->in) > c->opts.max_payload_size) {
+    cdisp_abort_stream(d);
+    return;
+  }
+  if (ended && !d->running && !d->done && d->req)
+    cdisp_ready(d);
+}
+
+/* The stream may be released while it is read: keep `d` until the end. */
+static void cdisp_readable(cdisp *d) {
+  d->pinned++;
+  cdisp_read(d);
+  d->pinned--;
+  cdisp_maybe_free(d);
+}
+
+static void dispatch_cancel(cdisp *d, int err) {
+  if (d->running && d->dispatch)
+    irpc_dispatch_cancel(d->dispatch, err);
+}
+
+/* ---- The control stream ---- */
+
+static void send_goaway(irpc_connection *c) {
+  if (c->goaway_sent || !c->ctl_out)
+    return;
+  c->goaway_sent = 1;
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint64_t uni = c->next_uni_in;
+  int rc = irpc__icerpc_goaway_encode(&b, c->next_bidi_in, uni);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(c->ctl_out, &b, 0);
+  irpc__buf_fini(&b);
+  if (rc)
+    fail_connection(c, rc);
+  else
+    schedule_flush(c);
+}
+
+static void established(irpc_connection *c) {
+  c->state = ACTIVE;
+  c->established = 1;
+  irpc__timer_stop(c->sched, &c->life_timer);
+  if (c->owner && c->owner->on_connected)
+    c->owner->on_connected(c, 0, c->owner_ud);
+  start_waiting(c);
+  check_idle(c);
+}
+
+/* The peer's GoAway: our calls on streams it did not accept never ran. */
+static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
+  c->goaway_in = 1;
+  c->peer_goaway[0] = ids[0];
+  c->peer_goaway[1] = ids[1];
+  ccall *k = c->calls;
+  while (k) {
+    ccall *next = k->next;
+    uint64_t id = k->stream ? irpc__slic_stream_id(k->stream) : UINT64_MAX;
+    int bidi = k->stream && irpc__slic_stream_bidi(k->stream);
+    if (id != UINT64_MAX && id >= ids[bidi ? 0 : 1]) {
+      ccall_abort_stream(k);
+      ccall_finish(k, IRPC_EINVCANCELED, NULL);
+    }
+    k = next;
+  }
+  while (c->waiting)
+    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
+  if (c->state == ACTIVE) {
+    if (c->owner && c->owner->on_shutdown_requested)
+      c->owner->on_shutdown_requested(c, c->owner_ud);
+    else
+      irpc_connection_shutdown(c, NULL, NULL);
+  }
+  check_shutdown(c);
+}
+
+static void control_readable(irpc_connection *c, irpc__slic_stream *in) {
+  irpc__slic_stream_read(in, &c->ctl_buf, SIZE_MAX);
+  int ended = irpc__slic_stream_read_done(in);
+  for (;;) {
+    size_t len = irpc_buf_len(&c->ctl_buf);
+    if (len == 0)
+      break;
+    uint8_t tmp[IRPC__ICERPC_MAX_SETTINGS_BODY + 16];
+    size_t n = len < sizeof tmp ? len : sizeof tmp;
+    irpc_buf_copyout(&c->ctl_buf, 0, tmp, n);
+    int type = -1;
+    irpc__icerpc_settings s;
+    uint64_t ids[2];
+    long used = irpc__icerpc_control_decode(tmp, n, &type, &s, ids);
+    if (used < 0) {
+      fail_connection(c, IRPC_EPROTO);
+      return;
+    }
+    if (used == 0)
+      break;
+    irpc_buf_consume(&c->ctl_buf, (size_t)used);
+    if (!c->settings_in) {
+      if (type != IRPC__ICERPC_SETTINGS) {
+        fail_connection(c, IRPC_EPROTO);
+        return;
+      }
+      c->settings_in = 1;
+      c->peer_max_header = s.max_header_size;
+      c->size_width = irpc__varuint62_size(s.max_header_size);
+      c->peer_formats = s.has_compression_formats
+                            ? s.compression_formats
+                            : (UINT64_C(1) << 1) | (UINT64_C(1) << 2);
+      if (c->state == HANDSHAKE && c->ctl_out)
+        established(c);
+    } else if (type != IRPC__ICERPC_GOAWAY || c->goaway_in) {
+      fail_connection(c, IRPC_EPROTO);
+      return;
+    } else {
+      goaway_received(c, ids);
+    }
+    if (c->state >= CLOSING)
+      return;
+  }
+  if (ended) {
+    c->ctl_in_done = 1;
+    if (c->state != SHUTTING_DOWN || !c->goaway_in ||
+        irpc_buf_len(&c->ctl_buf)) {
+      fail_connection(c, IRPC_EPROTO);
+      return;
+    }
+    check_shutdown(c);
+  }
+}
+
+/* ---- Slic events ---- */
+
+static void ev_connected(void *ud) {
+  irpc_connection *c = ud;
+  irpc__slic_stream *s;
+  if (c->refusing) {
+    irpc__slic_close(c->slic, c->refuse_code);
+    schedule_flush(c);
+    return;
+  }
+  irpc_buf b;
+  irpc__buf_init(&b);
+  int rc = irpc__slic_stream_open(c->slic, 0, &s);
+  if (rc == 0) {
+    c->ctl_out = s;
+    irpc__slic_stream_set_user(s, &c->ctl_tag);
+    rc = irpc__icerpc_settings_encode(&b, c->opts.max_header_size,
+                                      irpc_compress_formats_readable());
+    if (rc == 0)
+      rc = irpc__slic_stream_write(s, &b, 0);
+  }
+  irpc__buf_fini(&b);
+  if (rc) {
+    fail_connection(c, rc);
+    return;
+  }
+  schedule_flush(c);
+  if (c->settings_in && c->state == HANDSHAKE)
+    established(c);
+}
+
+static void ev_stream(void *ud, irpc__slic_stream *s) {
+  irpc_connection *c = ud;
+  int bidi = irpc__slic_stream_bidi(s);
+  uint64_t id = irpc__slic_stream_id(s);
+  if (!bidi && !c->ctl_in) {
+    c->ctl_in = s;
+    irpc__slic_stream_set_user(s, &c->ctl_tag);
+    return;
+  }
+  if (c->state != ACTIVE || !c->opts.dispatcher || c->goaway_sent) {
+    irpc__slic_stream_abort_read(s);
+    if (bidi)
+      irpc__slic_stream_abort_write(s);
+    schedule_flush(c);
+    return;
+  }
+  cdisp *d = irpc_calloc(1, sizeof(*d));
+  if (!d) {
+    fail_connection(c, IRPC_ENOMEM);
+    return;
+  }
+  d->tag.kind = K_DISP;
+  d->conn = c;
+  d->stream = s;
+  d->oneway = !bidi;
+  irpc__buf_init(&d->in);
+  irpc__slic_stream_set_user(s, &d->tag);
+  disps_push(&c->disps, d);
+  c->ndisps++;
+  if (bidi)
+    c->next_bidi_in = id + 4;
+  else
+    c->next_uni_in = id + 4;
+  irpc__timer_stop(c->sched, &c->idle_timer);
+}
+
+static void ev_readable(void *ud, irpc__slic_stream *s) {
+  irpc_connection *c = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (!t) {
+    /* an abandoned stream: drain and drop */
+    irpc_buf sink;
+    irpc__buf_init(&sink);
+    irpc__slic_stream_read(s, &sink, SIZE_MAX);
+    irpc__buf_fini(&sink);
+    return;
+  }
+  if (t->kind == K_CALL)
+    ccall_readable((ccall *)t);
+  else if (t->kind == K_DISP)
+    cdisp_readable((cdisp *)t);
+  else if (s == c->ctl_in)
+    control_readable(c, s);
+  schedule_flush(c);
+}
+
+static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
+  irpc_connection *c = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (!t)
+    return;
+  if (t->kind == K_CALL) {
+    ccall *k = (ccall *)t;
+    if (err == UV_EPIPE)
+      return; /* the peer stopped reading: its answer may still come */
+    ccall_abort_stream(k);
+    ccall_finish(k, err, NULL);
+  } else if (t->kind == K_DISP) {
+    cdisp *d = (cdisp *)t;
+    dispatch_cancel(d, IRPC_ECANCELED);
+    cdisp_abort_stream(d);
+    cdisp_maybe_free(d);
+  } else if (err != UV_EPIPE && c->state == ACTIVE) {
+    fail_connection(c, IRPC_EPROTO); /* a control stream went away */
+  }
+}
+
+static void ev_stream_released(void *ud, irpc__slic_stream *s) {
+  irpc_connection *c = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  irpc__slic_stream_set_user(s, NULL);
+  if (s == c->ctl_in)
+    c->ctl_in = NULL;
+  if (s == c->ctl_out)
+    c->ctl_out = NULL;
+  if (!t)
+    return;
+  if (t->kind == K_CALL) {
+    ccall *k = (ccall *)t;
+    k->stream = NULL;
+    if (irpc_outgoing_request_oneway(irpc_call_request(k->call))) {
+      irpc_incoming_response *ok;
+      int rc = irpc_incoming_response_new(&ok, IRPC_STATUS_OK, NULL);
+      ccall_finish(k, rc, rc ? NULL : ok);
+    } else {
+      ccall_finish(k, c->close_err ? c->close_err : IRPC_ETRUNCATED, NULL);
+    }
+  } else if (t->kind == K_DISP) {
+    cdisp *d = (cdisp *)t;
+    d->stream = NULL;
+    if (d->running)
+      dispatch_cancel(d, c->close_err ? c->close_err : IRPC_ECANCELED);
+    cdisp_maybe_free(d);
+  }
+}
+
+static void ev_stream_slot(void *ud, int bidi) {
+  (void)bidi;
+  start_waiting((irpc_connection *)ud);
+}
+
+static void ev_closed(void *ud, int err) {
+  irpc_connection *c = ud;
+  if (c->state == SHUTTING_DOWN &&
+      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
+    err = 0; /* the end of a graceful shutdown */
+  if (!c->close_err)
+    c->close_err = err ? err : IRPC_ECLOSED;
+  if (c->state < CLOSING)
+    c->state = CLOSING;
+  while (c->waiting)
+    ccall_finish(c->waiting, c->close_err, NULL);
+  schedule_flush(c);
+}
+
+static void ev_output(void *ud) {
+  schedule_flush((irpc_connection *)ud);
+}
+
+static uint64_t ev_now(void *ud) {
+  return uv_now(((irpc_connection *)ud)->loop);
+}
+
+static const irpc__slic_events slic_events = {
+    .on_connected = ev_connected,
+    .on_stream = ev_stream,
+    .on_readable = ev_readable,
+    .on_stream_error = ev_stream_error,
+    .on_stream_released = ev_stream_released,
+    .on_stream_slot = ev_stream_slot,
+    .on_closed = ev_closed,
+    .on_output = ev_output,
+    .now_ms = ev_now,
+};
+
+/* ---- I/O ---- */
+
+static void rearm_slic_timer(irpc_connection *c) {
+  if (!c->slic || c->state == CLOSED)
+    return;
+  uint64_t due = irpc__slic_next_deadline(c->slic);
+  if (due == UINT64_MAX) {
+    irpc__timer_stop(c->sched, &c->slic_timer);
+    return;
+  }
+  uint64_t now = uv_now(c->loop);
+  if (irpc__timer_armed(&c->slic_timer) && c->slic_timer.due <= due)
+    return;
+  irpc__timer_start(c->sched, &c->slic_timer, due > now ? due - now : 0);
+}
+
+static void on_slic_timer(irpc__timer *t) {
+  irpc_connection *c = CONN_OF(slic_timer, t);
+  irpc__slic_tick(c->slic);
+  schedule_flush(c);
+  rearm_slic_timer(c);
+}
+
+static void on_write(irpc_duplex *d, int status, void *ud) {
+  irpc_connection *c = ud;
+  (void)d;
+  c->writing--;
+  if (status && status != UV_ECANCELED && c->state < CLOSED) {
+    irpc__slic_abort(c->slic, status);
+    finish_close(c);
+    return;
+  }
+  schedule_flush(c);
+}
+
+static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
+  (void)d;
+  (void)status;
+  irpc_connection *c = ud;
+  if (c->eof)
+    finish_close(c);
+}
+
+#define MAX_QUEUED_WRITE (256u * 1024u)
+
+static void flush_task(irpc__task *t) {
+  irpc_connection *c = CONN_OF(flush_task, t);
+  if (c->state == CLOSED || c->duplex_closing)
+    return;
+  while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
+    irpc_buf out;
+    irpc__buf_init(&out);
+    size_t n = irpc__slic_take_output(c->slic, &out);
+    if (n == 0) {
+      irpc__buf_fini(&out);
+      break;
+    }
+    int rc = irpc_duplex_write(c->duplex, &out, on_write, c);
+    irpc__buf_fini(&out);
+    if (rc) {
+      irpc__slic_abort(c->slic, rc);
+      finish_close(c);
+      return;
+    }
+    c->writing++;
+  }
+  rearm_slic_timer(c);
+  if (irpc__slic_want_shutdown(c->slic) && !c->fin_sent &&
+      irpc_duplex_write_queue_size(c->duplex) == 0) {
+    c->fin_sent = 1;
+    if (irpc_duplex_shutdown(c->duplex, on_duplex_shutdown, c) != 0)
+      finish_close(c);
+    return;
+  }
+  if (c->state == CLOSING && irpc__slic_finished(c->slic) &&
+      !irpc__slic_want_shutdown(c->slic) && c->writing == 0)
+    finish_close(c);
+}
+
+static void schedule_flush(irpc_connection *c) {
+  if (c->state != CLOSED)
+    irpc__sched_post(c->sched, &c->flush_task);
+}
+
+static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
+                    void *ud) {
+  irpc_connection *c = ud;
+  (void)d;
+  if (status == UV_EOF) {
+    c->eof = 1;
+    irpc_duplex_read_stop(c->duplex);
+    irpc__slic_feed_eof(c->slic);
+    if (irpc__slic_finished(c->slic) && !irpc__slic_want_shutdown(c->slic))
+      finish_close(c);
+    else if (c->fin_sent)
+      finish_close(c);
+    else
+      schedule_flush(c);
+    return;
+  }
+  if (status) {
+    irpc__slic_abort(c->slic, status);
+    finish_close(c);
+    return;
+  }
+  irpc__slic_feed(c->slic, data, len);
+  schedule_flush(c);
+}
+
+/* ---- Timers: connect/shutdown and inactivity ---- */
+
+static void on_life_timer(irpc__timer *t) {
+  irpc_connection *c = CONN_OF(life_timer, t);
+  if (c->state == SHUTTING_DOWN)
+    c->shutdown_status = IRPC_ETIMEDOUT;
+  fail_connection(c, c->state == HANDSHAKE ? IRPC_ETIMEDOUT : UV_ECONNABORTED);
+}
+
+static void on_idle_timer(irpc__timer *t) {
+  irpc_connection *c = CONN_OF(idle_timer, t);
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting)
+    return;
+  if (c->owner && c->owner->on_shutdown_requested)
+    c->owner->on_shutdown_requested(c, c->owner_ud);
+  else
+    irpc_connection_shutdown(c, NULL, NULL);
+}
+
+static void check_idle(irpc_connection *c) {
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting ||
+      !c->opts.inactivity_timeout_ms)
+    return;
+  irpc__timer_start(c->sched, &c->idle_timer, c->opts.inactivity_timeout_ms);
+}
+
+/* ---- Shutdown and close ---- */
+
+static void check_shutdown(irpc_connection *c) {
+  if (c->state != SHUTTING_DOWN || !c->goaway_in || c->ncalls || c->ndisps ||
+      c->waiting)
+    return;
+  if (!c->ctl_out_done && c->ctl_out) {
+    c->ctl_out_done = 1;
+    irpc_buf empty;
+    irpc__buf_init(&empty);
+    irpc__slic_stream_write(c->ctl_out, &empty, 1);
+    irpc__buf_fini(&empty);
+    schedule_flush(c);
+  }
+  if (c->ctl_in_done && c->is_client) {
+    irpc__slic_close(c->slic, IRPC__SLIC_CLOSE_NO_ERROR);
+    schedule_flush(c);
+  }
+}
+
+static void fail_connection(irpc_connection *c, int err) {
+  if (c->state >= CLOSING)
+    return;
+  if (!c->close_err)
+    c->close_err = err;
+  irpc__slic_abort(c->slic, err);
+  finish_close(c);
+}
+
+static void duplex_closed(irpc_duplex *d, int status, void *ud) {
+  (void)d;
+  (void)status;
+  irpc_connection *c = ud;
+  c->duplex = NULL;
+  irpc_connection_unref(c); /* the transport's reference */
+}
+
+static void closed_task(irpc__task *t) {
+  irpc_connection *c = CONN_OF(closed_task, t);
+  int err = c->close_err;
+  while (c->handlers) {
+    close_handler *h = c->handlers;
+    c->handlers = h->next;
+    h->cb(c, err, h->ud);
+    irpc_free(h);
+  }
+  if (c->final_done)
+    return;
+  c->final_done = 1;
+  irpc_connection_shutdown_cb scb = c->shutdown_cb;
+  c->shutdown_cb = NULL;
+  if (scb)
+    scb(c, c->shutdown_status, c->shutdown_ud);
+  const irpc__conn_owner *owner = c->owner;
+  c->owner = NULL;
+  if (owner && owner->on_connected && !c->established)
+    owner->on_connected(c, err, c->owner_ud);
+  if (owner && owner->on_closed)
+    owner->on_closed(c, err, c->owner_ud);
+  irpc_connection_unref(c); /* the open connection's reference */
+}
+
+/* Everything ends here: fail what is left, release the transport, tell the
+ * owner and the close handlers on a later turn. */
+static void finish_close(irpc_connection *c) {
+  if (c->state == CLOSED)
+    return;
+  if (!c->close_err)
+    c->close_err = IRPC_ECLOSED;
+  if (c->state == SHUTTING_DOWN && c->shutdown_status == 0 &&
+      c->close_err != IRPC_ECLOSED && c->close_err != IRPC_ECLOSEDBYPEER)
+    c->shutdown_status = c->close_err;
+  c->state = CLOSING;
+  irpc__slic_abort(c->slic, c->close_err); /* releases every stream */
+  while (c->waiting)
+    ccall_finish(c->waiting, c->close_err, NULL);
+  while (c->calls)
+    ccall_finish(c->calls, c->close_err, NULL);
+  c->state = CLOSED;
+  irpc__timer_stop(c->sched, &c->slic_timer);
+  irpc__timer_stop(c->sched, &c->idle_timer);
+  irpc__timer_stop(c->sched, &c->life_timer);
+  if (!c->duplex_closing) {
+    c->duplex_closing = 1;
+    irpc_duplex_close(c->duplex, duplex_closed, c);
+  }
+  irpc__sched_post(c->sched, &c->closed_task);
+}
+
+int irpc_connection_shutdown(irpc_connection *c, irpc_connection_shutdown_cb cb,
+                             void *user_data) {
+  if (!c)
+    return IRPC_EINVAL;
+  if (c->state >= SHUTTING_DOWN || c->shutdown_cb)
+    return IRPC_ECLOSED;
+  c->shutdown_cb = cb;
+  c->shutdown_ud = user_data;
+  if (c->state == HANDSHAKE) {
+    c->close_err = IRPC_ECLOSED;
+    fail_connection(c, IRPC_ECLOSED);
+    return 0;
+  }
+  c->state = SHUTTING_DOWN;
+  irpc__timer_stop(c->sched, &c->idle_timer);
+  irpc__timer_start(c->sched, &c->life_timer, c->opts.shutdown_timeout_ms);
+  while (c->waiting)
+    ccall_finish(c->waiting, IRPC_EREFUSED, NULL);
+  send_goaway(c);
+  check_shutdown(c);
+  return 0;
+}
+
+void irpc_connection_abort(irpc_connection *c, int err) {
+  if (!c)
+    return;
+  fail_connection(c, err ? err : UV_ECONNABORTED);
+}
+
+/* ---- Creation and references ---- */
+
+int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
+                         const irpc_connection_options *opts,
+                         const irpc__conn_owner *owner, void *owner_ud) {
+  irpc_connection_options o;
+  if (opts)
+    o = *opts;
+  else
+    irpc_connection_options_init(&o);
+  int rc = irpc__connection_options_check(&o);
+  irpc_connection *c = rc ? NULL : irpc_calloc(1, sizeof(*c));
+  if (!c) {
+    irpc_duplex_close(d, NULL, NULL);
+    return rc ? rc : IRPC_ENOMEM;
+  }
+  c->refs = 3; /* the owner's, the open connection's, the transport's */
+  c->id = next_conn_id++;
+  c->loop = irpc_duplex_loop(d);
+  c->is_client = is_client;
+  c->opts = o;
+  c->duplex = d;
+  c->owner = owner;
+  c->owner_ud = owner_ud;
+  c->ctl_tag.kind = K_CONTROL;
+  c->peer_max_header = IRPC__ICERPC_DEFAULT_MAX_HEADER;
+  c->size_width = 2;
+  c->next_bidi_in = is_client ? 1 : 0;
+  c->next_uni_in = is_client ? 3 : 2;
+  irpc__buf_init(&c->ctl_buf);
+  c->flush_task.fn = flush_task;
+  c->closed_task.fn = closed_task;
+  irpc__timer_init(&c->slic_timer, on_slic_timer);
+  irpc__timer_init(&c->idle_timer, on_idle_timer);
+  irpc__timer_init(&c->life_timer, on_life_timer);
+  irpc_duplex_local_address(d, c->local, sizeof c->local);
+  irpc_duplex_remote_address(d, c->remote, sizeof c->remote);
+  c->info.local_address = c->local;
+  c->info.remote_address = c->remote;
+
+  irpc__slic_params p;
+  irpc__slic_params_default(&p);
+  int dispatching = o.dispatcher != NULL;
+  p.max_bidi_streams = dispatching ? o.max_bidirectional_streams : 0;
+  p.max_uni_streams = dispatching ? o.max_unidirectional_streams + 1 : 1;
+  p.idle_timeout_ms = o.idle_timeout_ms;
+  p.initial_window = o.initial_stream_window_size;
+  p.max_frame_size = o.max_stream_frame_size;
+  rc = irpc_invoker_new(&c->invoker, c->loop, &conn_invoker_ops, NULL);
+  if (rc == 0) {
+    *(irpc_connection **)irpc_invoker_data(c->invoker) = c;
+    c->sched = c->invoker->node.sched;
+    rc = irpc__slic_new(&c->slic, is_client, &p, &slic_events, c);
+  }
+  if (rc == 0)
+    rc = irpc_duplex_read_start(d, on_read, c);
+  if (rc == 0)
+    rc = irpc__timer_start(c->sched, &c->life_timer, o.connect_timeout_ms);
+  if (rc) {
+    irpc__slic_free(c->slic);
+    irpc_invoker_free(c->invoker);
+    irpc_duplex_close(d, NULL, NULL);
+    irpc_free(c);
+    return rc;
+  }
+  schedule_flush(c);
+  rearm_slic_timer(c);
+  *out = c;
+  return 0;
+}
+
+void irpc__connection_disown(irpc_connection *c) {
+  if (c)
+    c->owner = NULL;
+}
+
+void irpc__connection_refuse(irpc_connection *c, uint64_t code) {
+  c->refusing = 1;
+  c->refuse_code = code;
+  c->owner = NULL;
+}
+
+size_t irpc__connection_busy(const irpc_connection *c) {
+  return c->ncalls + c->ndisps + (c->waiting != NULL);
+}
+
+irpc_connection *irpc_connection_ref(irpc_connection *c) {
+  if (c)
+    c->refs++;
+  return c;
+}
+
+void irpc_connection_unref(irpc_connection *c) {
+  if (!c || --c->refs > 0)
+    return;
+  while (c->handlers) {
+    close_handler *h = c->handlers;
+    c->handlers = h->next;
+    irpc_free(h);
+  }
+  irpc__slic_free(c->slic);
+  irpc__buf_fini(&c->ctl_buf);
+  irpc_invoker_free(c->invoker);
+  irpc_free(c);
+}
+
+irpc_invoker *irpc_connection_invoker(irpc_connection *c) {
+  return c ? c->invoker : NULL;
+}
+
+uint64_t irpc_connection_id(const irpc_connection *c) {
+  return c ? c->id : 0;
+}
+
+const char *irpc_connection_remote_address(const irpc_connection *c) {
+  return c ? c->remote : "";
+}
+
+const char *irpc_connection_local_address(const irpc_connection *c) {
+  return c ? c->local : "";
+}
+
+int irpc_connection_is_active(const irpc_connection *c) {
+  return c && c->state == ACTIVE && !c->refusing;
+}
+
+int irpc_connection_close_error(const irpc_connection *c) {
+  return c && c->state >= CLOSING ? c->close_err : 0;
+}
+
+long irpc_connection_on_close(irpc_connection *c, irpc_connection_close_cb cb,
+                              void *user_data) {
+  if (!c || !cb)
+    return IRPC_EINVAL;
+  close_handler *h = irpc_malloc(sizeof(*h));
+  if (!h)
+    return IRPC_ENOMEM;
+  h->token = ++c->next_token;
+  h->cb = cb;
+  h->ud = user_data;
+  h->next = c->handlers;
+  c->handlers = h;
+  if (c->state == CLOSED)
+    irpc__sched_post(c->sched, &c->closed_task);
+  return h->token;
+}
+
+void irpc_connection_off_close(irpc_connection *c, long token) {
+  if (!c)
+    return;
+  for (close_handler **p = &c->handlers; *p; p = &(*p)->next) {
+    if ((*p)->token == token) {
+      close_handler *h = *p;
+      *p = h->next;
+      irpc_free(h);
+      return;
+    }
+  }
+}
+
+irpc_connection *
+irpc_incoming_request_connection(const irpc_incoming_request *r) {
+  if (!r || !r->invoker || r->invoker->node.ops != &conn_invoker_ops)
+    return NULL;
+  return *(irpc_connection **)irpc_invoker_data(r->invoker);
+}

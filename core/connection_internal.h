@@ -1,0 +1,38 @@
+/* The protocol connection as its owners (client connection, connection
+ * cache, server) see it. */
+#ifndef IRPC_CORE_CONNECTION_INTERNAL_H
+#define IRPC_CORE_CONNECTION_INTERNAL_H
+
+#include "irpc/connection.h"
+#include "irpc/transport.h"
+
+typedef struct irpc__conn_owner {
+  /* The handshake finished (err 0) or failed; on failure on_closed follows
+   * later. */
+  void (*on_connected)(irpc_connection *c, int err, void *ud);
+  /* The peer sent GoAway, or the connection was inactive: the owner should
+   * shut it down (irpc_connection_shutdown). */
+  void (*on_shutdown_requested)(irpc_connection *c, void *ud);
+  /* The connection is closed and its transport released; the owner drops
+   * its reference now. */
+  void (*on_closed)(irpc_connection *c, int err, void *ud);
+} irpc__conn_owner;
+
+/* Starts the Slic and icerpc handshakes over a connected duplex (owned from
+ * now on). The owner holds the returned reference.
+ * Errors: IRPC_EINVAL (options out of range), IRPC_ENOMEM (the duplex is
+ * closed). */
+int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
+                         const irpc_connection_options *opts,
+                         const irpc__conn_owner *owner, void *owner_ud);
+/* Detaches the owner: no more owner callbacks. */
+void irpc__connection_disown(irpc_connection *c);
+/* Server refusing a connection over its limit: Slic Close with `code` once
+ * the handshake is done, then close. */
+void irpc__connection_refuse(irpc_connection *c, uint64_t code);
+/* Checks options. Errors: IRPC_EINVAL. */
+int irpc__connection_options_check(const irpc_connection_options *o);
+/* Calls and dispatches under way. */
+size_t irpc__connection_busy(const irpc_connection *c);
+
+#endif

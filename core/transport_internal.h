@@ -1,0 +1,17 @@
+/* Shared by the transport files. Never installed. */
+#ifndef IRPC_CORE_TRANSPORT_INTERNAL_H
+#define IRPC_CORE_TRANSPORT_INTERNAL_H
+
+#include "irpc/transport.h"
+
+/* Sets the port of an address (the listener's resolved port). */
+void irpc__server_address_set_port(irpc_server_address *a, uint16_t port);
+
+/* Copies `s` into buf[len] with a NUL. Errors: UV_ENOBUFS. */
+int irpc__copy_str(char *buf, size_t len, const char *s);
+
+/* The built-in stream transports. */
+extern const irpc_transport_ops irpc__tcp_transport_ops;
+extern const irpc_transport_ops irpc__uds_transport_ops;
+
+#endif

@@ -1,0 +1,168 @@
+/* irpc: payload compression (interceptor and middleware), IceRPC's
+ * Compressor plus negotiation, limits and zstd.
+ *
+ * Wire format, as IceRPC: a compressed request carries the request field
+ * IRPC_REQUEST_FIELD_COMPRESSION_FORMAT (2), a compressed response the
+ * response field IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT (2); the value is
+ * one byte, the format: Deflate 1 (raw DEFLATE, RFC 1951, as .NET's
+ * DeflateStream), Brotli 2, and, beyond IceRPC, zstd 32 (a zstd frame,
+ * RFC 8878). The whole payload is one compressed stream.
+ *
+ * Negotiation (beyond IceRPC): a connection announces the formats it can
+ * read in its icerpc Settings frame, under the key
+ * IRPC_SETTING_COMPRESSION_FORMATS, whose value (a varuint62, as every
+ * Settings value) is a bit mask: bit n set = "I can read format n". IceRPC
+ * ignores unknown Settings keys, so the key is harmless to it. A peer that
+ * did not announce is assumed to read Deflate and Brotli only
+ * (IRPC_COMPRESSION_FORMATS_ICERPC). The writer picks, among the formats
+ * configured in order of preference, the first the peer can read; if there
+ * is none the payload goes uncompressed: a peer never receives a format it
+ * cannot read.
+ *
+ * When compression happens:
+ *   - client: a request is compressed when the application asked for it
+ *     (irpc_features_set_compress on the request, IceRPC's compress
+ *     feature) and does not already carry a compression field; the
+ *     compression itself runs at the terminal, when the peer is known (a
+ *     payload writer, see frames.h), again on every retry attempt;
+ *   - server: a response is compressed when its status is Ok and the
+ *     request's features asked for it (irpc_features_set_compress on the
+ *     incoming request, typically by the dispatcher);
+ *   - payloads below `min_size` and payloads that do not shrink are sent
+ *     uncompressed (no field).
+ * Decompression: a response with status Ok and the field set to a format
+ * this build reads is decompressed by the interceptor; a request with the
+ * field by the middleware. Unknown format values are ignored (IceRPC's
+ * rule). The field is removed once the payload is decompressed.
+ *
+ * Limits (on by default): decompression stops with an error as soon as the
+ * output would exceed `max_decompressed_size` (default 256 MiB, the
+ * connection's default max payload size); at most that many bytes are ever
+ * produced. The middleware answers InvalidData; the interceptor fails the
+ * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt).
+ *
+ * Streaming: compression and decompression walk the input chain segment by
+ * segment and write the output in blocks of up to 64 KiB; decompression
+ * releases each compressed segment as soon as it has been read, so the
+ * whole compressed and uncompressed copies never sit side by side.
+ *
+ * Memory: zstd, brotli and zlib allocate through irpc's allocator. */
+#ifndef IRPC_COMPRESS_H
+#define IRPC_COMPRESS_H
+
+#include "irpc/dispatcher.h"
+#include "irpc/invoker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Compression format values (IceRPC's CompressionFormat, plus zstd). */
+enum {
+  IRPC_COMPRESSION_NONE = 0,    /* reserved, never encoded */
+  IRPC_COMPRESSION_DEFLATE = 1, /* IceRPC */
+  IRPC_COMPRESSION_BROTLI = 2,  /* IceRPC */
+  /* irpc's zstd. Chosen far from IceRPC's small sequential values so that a
+   * format IceRPC may add later (3, 4, ...) cannot collide, and below 62 so
+   * that it fits the varuint62 Settings mask. */
+  IRPC_COMPRESSION_ZSTD = 32
+};
+
+/* The mask bit of format `f`. */
+#define IRPC_COMPRESSION_BIT(f) (UINT64_C(1) << (f))
+
+/* What any IceRPC peer reads: Deflate and Brotli. The mask to assume for a
+ * peer that did not announce IRPC_SETTING_COMPRESSION_FORMATS. */
+#define IRPC_COMPRESSION_FORMATS_ICERPC                                        \
+  (IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |                            \
+   IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI))
+
+/* The icerpc Settings key under which a connection announces the mask of
+ * the formats it reads: 0x69727063, "irpc" in ASCII (an 8-byte varuint62),
+ * far from IceRPC's own keys (MaxHeaderSize = 0). */
+#define IRPC_SETTING_COMPRESSION_FORMATS UINT64_C(0x69727063)
+
+/* The mask of the formats this build decompresses (Deflate, Brotli and
+ * zstd): what a connection announces. */
+IRPC_API uint64_t irpc_compress_formats_readable(void);
+
+/* ---- The compress feature (IceRPC's ICompressFeature) ----
+ * Set on an outgoing request to ask for its payload to be compressed, or
+ * on an incoming request (by the dispatcher) to ask for the response's. */
+
+IRPC_API extern const irpc_feature_key irpc_compress_feature;
+
+/* Sets (compress != 0) or clears the compress feature.
+ * Errors: IRPC_EINVAL (f NULL), IRPC_ENOMEM. */
+IRPC_API int irpc_features_set_compress(irpc_features *f, int compress);
+
+/* 1 when the compress feature is set, else 0. */
+IRPC_API int irpc_features_compress(const irpc_features *f);
+
+/* ---- Options ---- */
+
+#define IRPC_COMPRESS_MAX_PREFERENCES 4
+
+typedef struct irpc_compress_options {
+  /* Formats to send, in order of preference, 0-terminated; the first one
+   * the peer reads is used. Default: zstd, then brotli. */
+  uint8_t formats[IRPC_COMPRESS_MAX_PREFERENCES];
+  /* Levels: zstd 1..19 (default 3), brotli 0..11 (default 1, IceRPC's
+   * "Fastest"), deflate 1..9 (default 1, IceRPC's "Fastest"). */
+  int zstd_level;
+  int brotli_level;
+  int deflate_level;
+  /* Payloads shorter than this are sent uncompressed. Default 1024: below
+   * about 1 KiB the bytes saved are at most a few hundred while the cost of
+   * setting up a compressor dominates the call. */
+  size_t min_size;
+  /* Cap on a decompressed payload. Default 256 MiB; must be > 0. */
+  uint64_t max_decompressed_size;
+} irpc_compress_options;
+
+/* Fills `o` with the defaults above. */
+IRPC_API void irpc_compress_options_init(irpc_compress_options *o);
+
+/* Creates the compress interceptor (options copied; NULL = defaults).
+ * Errors: IRPC_EINVAL (out or loop NULL, a level out of range, an unknown
+ * format, max_decompressed_size 0), IRPC_ENOMEM. */
+IRPC_API int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
+                                           const irpc_compress_options *o);
+
+/* Creates the compress middleware.
+ * Errors: as irpc_compress_interceptor_new. */
+IRPC_API int irpc_compress_middleware_new(irpc_dispatcher **out,
+                                          uv_loop_t *loop,
+                                          const irpc_compress_options *o);
+
+/* Attaches the compressing payload writer to a request or a response by
+ * hand (what the interceptor and middleware do).
+ * Errors: IRPC_EINVAL, IRPC_ELIMIT (too many writers). */
+IRPC_API int irpc_compress_use_on_request(irpc_outgoing_request *r,
+                                          const irpc_compress_options *o);
+IRPC_API int irpc_compress_use_on_response(irpc_outgoing_response *r,
+                                           const irpc_compress_options *o);
+
+/* ---- Codec ---- */
+
+/* Compresses all of `in` with `format` at `level` and appends one complete
+ * compressed stream to `out`; `in` is left unchanged.
+ * Errors: IRPC_EINVAL (NULL argument, level out of range), IRPC_ENOTSUP
+ * (unknown format), IRPC_ENOMEM. */
+IRPC_API int irpc_compress(int format, int level, const irpc_buf *in,
+                           irpc_buf *out);
+
+/* Decompresses `in` (one or more complete streams of `format`) and appends
+ * the result to `out`, producing at most `max_size` bytes. When `consume`
+ * is non-zero, `in` is consumed as it is read (its blocks released early).
+ * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOTSUP (unknown format),
+ * IRPC_ELIMIT (the output would exceed max_size), IRPC_EDATA (corrupt,
+ * truncated, or trailing bytes), IRPC_ENOMEM. On error `out` holds what was
+ * produced (at most max_size bytes) and should be discarded. */
+IRPC_API int irpc_decompress(int format, irpc_buf *in, int consume,
+                             uint64_t max_size, irpc_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

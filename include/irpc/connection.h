@@ -1,0 +1,163 @@
+/* irpc: connections speaking the icerpc protocol over Slic.
+ *
+ * An irpc_connection is one transport connection (TCP, Unix domain socket,
+ * in memory) carrying calls in both directions: its invoker sends requests
+ * to the peer, and its dispatcher (optional on the client side) answers the
+ * peer's requests. Servers create connections for the clients they accept;
+ * client connections (irpc_client_connection_new) and the connection cache
+ * create them on demand.
+ *
+ * Calling back: a dispatch reaches the connection its request arrived on
+ * with irpc_incoming_request_connection (or its invoker with
+ * irpc_incoming_request_invoker) and may call the peer now, or keep a
+ * reference (irpc_connection_ref) to call it later. Once the connection is
+ * gone, its invoker fails every call at once with the error the connection
+ * closed with, or IRPC_ECLOSED.
+ *
+ * Threading: a connection belongs to its loop. */
+#ifndef IRPC_CONNECTION_H
+#define IRPC_CONNECTION_H
+
+#include <uv.h>
+
+#include "irpc/common.h"
+#include "irpc/dispatcher.h"
+#include "irpc/invoker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct irpc_connection irpc_connection;
+typedef struct irpc_transport irpc_transport;
+
+/* Options of a connection; irpc_connection_options_init sets IceRPC's
+ * defaults. A value of 0 where "0 = infinite/unlimited" is noted disables
+ * that limit. */
+typedef struct irpc_connection_options {
+  /* Answers the peer's requests; NULL on a client means the peer may open
+   * no request streams (IceRPC's rule). Borrowed. */
+  irpc_dispatcher *dispatcher;
+  /* Largest request or response header accepted: 16,383 (63..1,048,575). */
+  uint64_t max_header_size;
+  /* Streams the peer may open at once: 100 bidirectional, 100
+   * unidirectional (plus the control stream). */
+  uint64_t max_bidirectional_streams;
+  uint64_t max_unidirectional_streams;
+  /* Dispatches running at once: 100; 0 = unlimited. Further requests wait
+   * (their streams are accepted and read). */
+  uint64_t max_dispatches;
+  /* Largest payload received (request or response): 256 MiB; 0 =
+   * unlimited. A bigger payload fails that stream (the dispatch is not run
+   * / the call fails with IRPC_ELIMIT). */
+  uint64_t max_payload_size;
+  /* Shutdown requested after this long without calls or dispatches:
+   * 300,000 ms; 0 = infinite. */
+  uint64_t inactivity_timeout_ms;
+  /* Slic: the connection dies (IRPC_EIDLE) after this long without
+   * receiving a byte; the client pings at half of it. 30,000 ms; 0 =
+   * infinite. */
+  uint64_t idle_timeout_ms;
+  /* Slic flow control: 65,536 (>= 1,024) and 32,768 (1,024..16,777,215). */
+  uint64_t initial_stream_window_size;
+  uint64_t max_stream_frame_size;
+  /* Connection establishment and graceful shutdown: 10,000 ms each. */
+  uint64_t connect_timeout_ms;
+  uint64_t shutdown_timeout_ms;
+  /* The transport; NULL picks it from the address (`transport=` "tcp" by
+   * default, "uds"). Borrowed. */
+  irpc_transport *transport;
+} irpc_connection_options;
+
+IRPC_API void irpc_connection_options_init(irpc_connection_options *o);
+
+/* ---- A connection ---- */
+
+/* Takes and drops a reference. A connection lives while referenced or
+ * open. */
+IRPC_API irpc_connection *irpc_connection_ref(irpc_connection *c);
+IRPC_API void irpc_connection_unref(irpc_connection *c);
+
+/* The invoker that calls the peer over this connection. Borrowed: valid
+ * while the caller holds a reference or the connection is open. Invoking it
+ * once the connection is closed fails at once (see the header comment). */
+IRPC_API irpc_invoker *irpc_connection_invoker(irpc_connection *c);
+
+/* A number unique among the connections of this process. */
+IRPC_API uint64_t irpc_connection_id(const irpc_connection *c);
+/* "127.0.0.1:4062", "[::1]:5000", a socket path, or a memory name; "" when
+ * unknown. Valid as long as the connection. */
+IRPC_API const char *irpc_connection_remote_address(const irpc_connection *c);
+IRPC_API const char *irpc_connection_local_address(const irpc_connection *c);
+/* 1 when the connection is established and not shutting down. */
+IRPC_API int irpc_connection_is_active(const irpc_connection *c);
+/* 0 while open; the error it closed with afterwards (IRPC_ECLOSED after a
+ * local graceful shutdown). */
+IRPC_API int irpc_connection_close_error(const irpc_connection *c);
+
+/* Runs `cb` once when the connection closes (immediately on a later loop
+ * turn if it is already closed). Several may be registered; returns a
+ * token for irpc_connection_off_close.
+ * Errors (negative): IRPC_EINVAL, IRPC_ENOMEM. */
+typedef void (*irpc_connection_close_cb)(irpc_connection *c, int err,
+                                         void *user_data);
+IRPC_API long irpc_connection_on_close(irpc_connection *c,
+                                       irpc_connection_close_cb cb,
+                                       void *user_data);
+IRPC_API void irpc_connection_off_close(irpc_connection *c, long token);
+
+/* Graceful shutdown: no new calls (they fail with IRPC_ECLOSED), GoAway to
+ * the peer, calls and dispatches under way complete, then the connection
+ * closes. Calls the peer did not accept fail with IRPC_EINVCANCELED (safe
+ * to retry). `cb` (may be NULL) runs once with 0, or IRPC_ETIMEDOUT if
+ * shutdown_timeout_ms passed first (the connection is then aborted).
+ * Errors: IRPC_EINVAL, IRPC_ECLOSED (already closing or closed). */
+typedef void (*irpc_connection_shutdown_cb)(irpc_connection *c, int status,
+                                            void *user_data);
+IRPC_API int irpc_connection_shutdown(irpc_connection *c,
+                                      irpc_connection_shutdown_cb cb,
+                                      void *user_data);
+/* Abortive close: calls fail and dispatches are canceled with `err`
+ * (UV_ECONNABORTED if 0). */
+IRPC_API void irpc_connection_abort(irpc_connection *c, int err);
+
+/* The connection a request arrived on (borrowed; NULL for coloc). */
+IRPC_API irpc_connection *
+irpc_incoming_request_connection(const irpc_incoming_request *r);
+
+/* ---- Client connection: an invoker bound to one server address ----
+ *
+ * Connects on the first call (later calls wait for it), reconnects on the
+ * next call after the connection closed for any reason other than
+ * irpc_client_connection_shutdown, and retries a call the closing
+ * connection refused before sending it. Put it at the end of a pipeline
+ * (irpc_pipeline_into) or invoke it directly.
+ *
+ * Errors of its calls: the connect error (UV_ECONNREFUSED, ...),
+ * IRPC_ETIMEDOUT (connect timeout), what the connection fails them with,
+ * IRPC_ECLOSED after shutdown. */
+IRPC_API int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
+                                        const char *server_address,
+                                        const irpc_connection_options *opts);
+/* Starts connecting now (calls would do it anyway). `cb` (may be NULL) runs
+ * once with 0 or the connect error.
+ * Errors: IRPC_EINVAL (not a client connection), IRPC_ECLOSED. */
+typedef void (*irpc_client_connection_cb)(irpc_invoker *inv, int status,
+                                          void *user_data);
+IRPC_API int irpc_client_connection_connect(irpc_invoker *inv,
+                                            irpc_client_connection_cb cb,
+                                            void *user_data);
+/* The current connection, or NULL when not connected (borrowed). */
+IRPC_API irpc_connection *irpc_client_connection_connection(irpc_invoker *inv);
+/* Shuts the connection down gracefully and stops reconnecting; `cb` (may be
+ * NULL) runs once with 0 or IRPC_ETIMEDOUT. irpc_invoker_free may follow at
+ * any time (it aborts what is left).
+ * Errors: IRPC_EINVAL, IRPC_ECLOSED (already shut down). */
+IRPC_API int irpc_client_connection_shutdown(irpc_invoker *inv,
+                                             irpc_client_connection_cb cb,
+                                             void *user_data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

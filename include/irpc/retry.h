@@ -1,0 +1,103 @@
+/* irpc: the retry interceptor, IceRPC's Retry plus backoff, a retry budget
+ * and deadlines.
+ *
+ * What is retried (IceRPC's rules):
+ *   - a response with status Unavailable, on another server: the request's
+ *     irpc_server_addresses_feature (set by the connection cache) is asked
+ *     to drop the address that answered, and the call is retried only when
+ *     another address is left; without the feature it is not retried;
+ *   - the error IRPC_EINVCANCELED (the peer did not take the request: safe);
+ *   - the errors that mean the connection died after the request may have
+ *     been sent (UV_ECONNABORTED, UV_ECONNRESET, IRPC_ECLOSEDBYPEER,
+ *     IRPC_ETRUNCATED) only when the request carries the idempotent field
+ *     (irpc_outgoing_request_set_idempotent);
+ *   - nothing else. After IRPC_ENOCONN the last non-Ok response, if any, is
+ *     returned instead of the error (IceRPC's rule).
+ *
+ * Limits:
+ *   - max_attempts counts attempts (default 2, IceRPC's);
+ *   - a request whose payload is larger than max_payload_size (1 MiB) is
+ *     not retried (the payload is shared, never copied, but IceRPC's limit
+ *     is kept for the memory a retry pins);
+ *   - a one-way request is retried on the same rules.
+ *
+ * Beyond IceRPC:
+ *   - exponential backoff: the n-th retry waits up to
+ *     min(initial_backoff_ms * multiplier^(n-1), max_backoff_ms), reduced
+ *     by a random fraction up to `jitter` (1.0 = "full jitter");
+ *   - a retry budget per interceptor (gRPC's retry throttling): a token
+ *     bucket of budget_max_tokens tokens; every failed attempt costs one
+ *     token, every success gives budget_token_ratio back; while the bucket
+ *     holds half or less, nothing is retried, so during an outage retries
+ *     cannot multiply the load;
+ *   - never past the deadline: a retry whose backoff would end at or after
+ *     the request's deadline (its deadline field or deadline feature) is not
+ *     made;
+ *   - canceling a call waiting for its backoff completes it at once with the
+ *     cancel error.
+ * Time and randomness: an irpc_clock (default: the system clock) and a
+ * seedable generator, for deterministic tests. */
+#ifndef IRPC_RETRY_H
+#define IRPC_RETRY_H
+
+#include "irpc/clock.h"
+#include "irpc/invoker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The server addresses of a request, set by the terminal that chooses among
+ * several (the connection cache): the retry interceptor calls
+ * remove_current when the server at the address the last attempt used
+ * answered Unavailable. It returns 1 when another address is left to try,
+ * else 0. The value is borrowed (not released by the collection). */
+typedef struct irpc_server_addresses {
+  int (*remove_current)(struct irpc_server_addresses *self);
+} irpc_server_addresses;
+
+IRPC_API extern const irpc_feature_key irpc_server_addresses_feature;
+
+/* Sets (idempotent != 0) or removes the idempotent field
+ * (IRPC_REQUEST_FIELD_IDEMPOTENT, an empty value: presence is the flag).
+ * Errors: IRPC_EINVAL (r NULL), IRPC_ENOMEM. */
+IRPC_API int irpc_outgoing_request_set_idempotent(irpc_outgoing_request *r,
+                                                  int idempotent);
+
+typedef struct irpc_retry_options {
+  unsigned max_attempts;       /* >= 1; default 2 */
+  size_t max_payload_size;     /* >= 1; default 1 MiB */
+  uint64_t initial_backoff_ms; /* default 10; 0 = retry at once */
+  uint64_t max_backoff_ms;     /* default 1000 */
+  double multiplier;           /* >= 1; default 2 */
+  double jitter;               /* 0..1; default 1 */
+  /* Retry budget: default 10 tokens, 0.1 per success; 0 tokens = none. */
+  double budget_max_tokens;
+  double budget_token_ratio;
+  irpc_clock *clock; /* NULL = the system clock */
+  uint64_t seed;     /* jitter seed; 0 = from the time */
+} irpc_retry_options;
+
+IRPC_API void irpc_retry_options_init(irpc_retry_options *o);
+
+/* Errors: IRPC_EINVAL (out or loop NULL, an option out of range, a clock of
+ * another loop), IRPC_ENOMEM. o NULL = defaults. */
+IRPC_API int irpc_retry_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
+                                        const irpc_retry_options *o);
+
+/* Counters of a retry interceptor: calls, attempts made (first ones
+ * included), retries refused by the budget, and the tokens left. */
+typedef struct irpc_retry_stats {
+  uint64_t calls;
+  uint64_t attempts;
+  uint64_t budget_refusals;
+  double tokens;
+} irpc_retry_stats;
+
+/* Errors: IRPC_EINVAL (NULL, or not a retry interceptor). */
+IRPC_API int irpc_retry_stats_get(irpc_invoker *retry, irpc_retry_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,212 @@
+/* Clocks: the system clock (the loop's timers) and a manual clock for
+ * tests. */
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "irpc/alloc.h"
+#include "irpc/clock.h"
+#include "irpc/connection_info.h"
+
+typedef struct ctimer ctimer;
+struct ctimer {
+  irpc__timer t; /* due (ns for manual clocks), index (SIZE_MAX: unarmed) */
+  irpc_clock_timer_fn fn;
+  void *user_data;
+  irpc_clock *clock;
+  ctimer *next, *prev; /* manual clocks: the armed list */
+};
+
+_Static_assert(sizeof(ctimer) <= sizeof(irpc_clock_timer),
+               "irpc_clock_timer too small");
+
+struct irpc_clock {
+  long refs;
+  int manual;
+  uv_loop_t *loop;
+  irpc__sched *sched; /* system clocks */
+  int64_t wall0;      /* manual: wall-clock reading at mono 0 */
+  uint64_t mono;      /* manual: current monotonic reading */
+  ctimer *armed;      /* manual: armed timers */
+  uint64_t seq;       /* manual: arming order, for ties */
+};
+
+static int clock_new(irpc_clock **out, uv_loop_t *loop, int manual) {
+  if (!out || !loop)
+    return IRPC_EINVAL;
+  irpc_clock *c = irpc_calloc(1, sizeof(*c));
+  if (!c)
+    return IRPC_ENOMEM;
+  c->refs = 1;
+  c->manual = manual;
+  c->loop = loop;
+  if (!manual && !(c->sched = irpc__sched_acquire(loop))) {
+    irpc_free(c);
+    return IRPC_ENOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+int irpc_clock_system_new(irpc_clock **out, uv_loop_t *loop) {
+  return clock_new(out, loop, 0);
+}
+
+int irpc_clock_manual_new(irpc_clock **out, uv_loop_t *loop,
+                          int64_t start_unix_ns) {
+  int rc = clock_new(out, loop, 1);
+  if (rc == 0)
+    (*out)->wall0 = start_unix_ns;
+  return rc;
+}
+
+irpc_clock *irpc_clock_ref(irpc_clock *c) {
+  if (c)
+    c->refs++;
+  return c;
+}
+
+void irpc_clock_unref(irpc_clock *c) {
+  if (!c || --c->refs > 0)
+    return;
+  if (c->sched)
+    irpc__sched_release(c->sched);
+  irpc_free(c);
+}
+
+uv_loop_t *irpc_clock_loop(const irpc_clock *c) {
+  return c ? c->loop : NULL;
+}
+
+int64_t irpc_clock_now_unix_ns(const irpc_clock *c) {
+  if (c->manual)
+    return c->wall0 + (int64_t)c->mono;
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t irpc_clock_mono_ns(const irpc_clock *c) {
+  return c->manual ? c->mono : uv_hrtime();
+}
+
+static void manual_unlink(ctimer *t) {
+  irpc_clock *c = t->clock;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    c->armed = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+  t->t.index = SIZE_MAX;
+}
+
+int irpc_clock_advance(irpc_clock *c, uint64_t ns) {
+  if (!c || !c->manual)
+    return IRPC_EINVAL;
+  uint64_t target = ns > UINT64_MAX - c->mono ? UINT64_MAX : c->mono + ns;
+  for (;;) {
+    ctimer *first = NULL;
+    for (ctimer *t = c->armed; t; t = t->next)
+      if (t->t.due <= target &&
+          (!first || t->t.due < first->t.due ||
+           (t->t.due == first->t.due && t->t.seq < first->t.seq)))
+        first = t;
+    if (!first)
+      break;
+    if (first->t.due > c->mono)
+      c->mono = first->t.due;
+    manual_unlink(first);
+    first->fn((irpc_clock_timer *)first, first->user_data);
+  }
+  c->mono = target;
+  return 0;
+}
+
+static void system_fire(irpc__timer *it) {
+  ctimer *t = (ctimer *)it;
+  t->fn((irpc_clock_timer *)t, t->user_data);
+}
+
+void irpc_clock_timer_init(irpc_clock_timer *pt, irpc_clock_timer_fn fn,
+                           void *user_data) {
+  ctimer *t = (ctimer *)pt;
+  memset(pt, 0, sizeof(*pt));
+  irpc__timer_init(&t->t, system_fire);
+  t->fn = fn;
+  t->user_data = user_data;
+}
+
+int irpc_clock_timer_start(irpc_clock *c, irpc_clock_timer *pt,
+                           uint64_t delay_ns) {
+  if (!c || !pt)
+    return IRPC_EINVAL;
+  ctimer *t = (ctimer *)pt;
+  irpc_clock_timer_stop(pt);
+  t->clock = c;
+  if (!c->manual) {
+    uint64_t ms = delay_ns / 1000000 + (delay_ns % 1000000 != 0);
+    return irpc__timer_start(c->sched, &t->t, ms);
+  }
+  t->t.due = delay_ns > UINT64_MAX - c->mono ? UINT64_MAX : c->mono + delay_ns;
+  t->t.seq = c->seq++;
+  t->t.index = 0;
+  t->prev = NULL;
+  t->next = c->armed;
+  if (c->armed)
+    c->armed->prev = t;
+  c->armed = t;
+  return 0;
+}
+
+void irpc_clock_timer_stop(irpc_clock_timer *pt) {
+  if (!pt)
+    return;
+  ctimer *t = (ctimer *)pt;
+  if (!t->clock || t->t.index == SIZE_MAX)
+    return;
+  if (t->clock->manual)
+    manual_unlink(t);
+  else
+    irpc__timer_stop(t->clock->sched, &t->t);
+}
+
+int irpc_clock_timer_armed(const irpc_clock_timer *pt) {
+  const ctimer *t = (const ctimer *)pt;
+  return pt && t->t.index != SIZE_MAX;
+}
+
+int64_t irpc_unix_ns_to_ticks(int64_t unix_ns) {
+  /* Floor division, so times before 1970 round down as .NET does. */
+  int64_t q = unix_ns / 100;
+  if (unix_ns % 100 < 0)
+    q--;
+  return q + IRPC_TICKS_AT_UNIX_EPOCH;
+}
+
+int64_t irpc_ticks_to_unix_ns(int64_t ticks) {
+  int64_t d = ticks - IRPC_TICKS_AT_UNIX_EPOCH;
+  if (d > INT64_MAX / 100)
+    return INT64_MAX;
+  if (d < INT64_MIN / 100)
+    return INT64_MIN;
+  return d * 100;
+}
+
+/* ---- Connection information (see irpc/connection_info.h) ---- */
+
+const irpc_feature_key irpc_connection_info_feature = {
+    .name = "connection_info", .destroy = NULL};
+
+const irpc_connection_info *
+irpc_outgoing_request_connection_info(irpc_outgoing_request *r) {
+  return irpc_features_get(irpc_outgoing_request_features(r),
+                           &irpc_connection_info_feature);
+}
+
+const irpc_connection_info *
+irpc_incoming_request_connection_info(irpc_incoming_request *r) {
+  return irpc_features_get(irpc_incoming_request_features(r),
+                           &irpc_connection_info_feature);
+}

@@ -1,0 +1,582 @@
+/* Compression: the codec (zstd, brotli, raw deflate over buffer chains,
+ * bounded), the payload writer and the compress interceptor. The
+ * middleware is in middleware/compress.c. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem: irpc's allocator */
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "ic_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/compress.h"
+#include "irpc/error.h"
+#include "irpc/status.h"
+
+/* ---- Allocator trampolines ---- */
+
+static void *mem_alloc(void *opaque, size_t n) {
+  (void)opaque;
+  return irpc_malloc(n);
+}
+
+static void mem_free(void *opaque, void *p) {
+  (void)opaque;
+  irpc_free(p);
+}
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
+  (void)opaque;
+  return irpc_calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p) {
+  (void)opaque;
+  irpc_free(p);
+}
+
+static const ZSTD_customMem zstd_mem = {mem_alloc, mem_free, NULL};
+
+/* One zstd context of each kind is kept per thread and reused: creating
+ * one costs far more than compressing a small payload. They stay allocated
+ * for the life of the thread (a bounded cache, not a leak per call). */
+static _Thread_local ZSTD_CCtx *cached_cctx;
+static _Thread_local ZSTD_DCtx *cached_dctx;
+
+/* ---- One codec stream, either direction ---- */
+
+enum { STEP_NEED_IN = 0, STEP_MORE_OUT = 1, STEP_END = 2 };
+
+/* Input handed to a codec per step: zlib counts in uInt. */
+#define STEP_IN_MAX ((size_t)1 << 20)
+#define OUT_BLOCK ((size_t)64 << 10)
+
+typedef struct codec {
+  int format;
+  int decompress;
+  union {
+    ZSTD_CCtx *zc;
+    ZSTD_DCtx *zd;
+    BrotliEncoderState *bc;
+    BrotliDecoderState *bd;
+    z_stream z;
+  } u;
+} codec;
+
+uint64_t irpc_compress_formats_readable(void) {
+  return IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |
+         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI) |
+         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_ZSTD);
+}
+
+static int level_ok(int format, int level) {
+  switch (format) {
+  case IRPC_COMPRESSION_ZSTD:
+    return level >= 1 && level <= ZSTD_maxCLevel();
+  case IRPC_COMPRESSION_BROTLI:
+    return level >= BROTLI_MIN_QUALITY && level <= BROTLI_MAX_QUALITY;
+  case IRPC_COMPRESSION_DEFLATE:
+    return level >= 1 && level <= 9;
+  default:
+    return 0;
+  }
+}
+
+static int codec_init(codec *c, int format, int decompress, int level,
+                      size_t size_hint) {
+  memset(c, 0, sizeof(*c));
+  c->format = format;
+  c->decompress = decompress;
+  switch (format) {
+  case IRPC_COMPRESSION_ZSTD:
+    if (decompress) {
+      c->u.zd = cached_dctx ? cached_dctx : ZSTD_createDCtx_advanced(zstd_mem);
+      cached_dctx = NULL;
+      return c->u.zd ? 0 : IRPC_ENOMEM;
+    }
+    c->u.zc = cached_cctx ? cached_cctx : ZSTD_createCCtx_advanced(zstd_mem);
+    cached_cctx = NULL;
+    if (!c->u.zc)
+      return IRPC_ENOMEM;
+    ZSTD_CCtx_setParameter(c->u.zc, ZSTD_c_compressionLevel, level);
+    ZSTD_CCtx_setPledgedSrcSize(c->u.zc, size_hint);
+    return 0;
+  case IRPC_COMPRESSION_BROTLI:
+    if (decompress) {
+      c->u.bd = BrotliDecoderCreateInstance(mem_alloc, mem_free, NULL);
+      return c->u.bd ? 0 : IRPC_ENOMEM;
+    }
+    c->u.bc = BrotliEncoderCreateInstance(mem_alloc, mem_free, NULL);
+    if (!c->u.bc)
+      return IRPC_ENOMEM;
+    BrotliEncoderSetParameter(c->u.bc, BROTLI_PARAM_QUALITY, (uint32_t)level);
+    BrotliEncoderSetParameter(c->u.bc, BROTLI_PARAM_SIZE_HINT,
+                              size_hint > (1u << 30) ? (1u << 30)
+                                                     : (uint32_t)size_hint);
+    return 0;
+  case IRPC_COMPRESSION_DEFLATE: {
+    c->u.z.zalloc = z_alloc;
+    c->u.z.zfree = z_free;
+    int zr = decompress ? inflateInit2(&c->u.z, -15)
+                        : deflateInit2(&c->u.z, level, Z_DEFLATED, -15, 8,
+                                       Z_DEFAULT_STRATEGY);
+    return zr == Z_OK ? 0 : (zr == Z_MEM_ERROR ? IRPC_ENOMEM : IRPC_EINVAL);
+  }
+  default:
+    return IRPC_ENOTSUP;
+  }
+}
+
+static void codec_fini(codec *c) {
+  switch (c->format) {
+  case IRPC_COMPRESSION_ZSTD:
+    if (c->decompress) {
+      ZSTD_DCtx_reset(c->u.zd, ZSTD_reset_session_and_parameters);
+      if (!cached_dctx)
+        cached_dctx = c->u.zd;
+      else
+        ZSTD_freeDCtx(c->u.zd);
+    } else {
+      ZSTD_CCtx_reset(c->u.zc, ZSTD_reset_session_and_parameters);
+      if (!cached_cctx)
+        cached_cctx = c->u.zc;
+      else
+        ZSTD_freeCCtx(c->u.zc);
+    }
+    break;
+  case IRPC_COMPRESSION_BROTLI:
+    if (c->decompress)
+      BrotliDecoderDestroyInstance(c->u.bd);
+    else
+      BrotliEncoderDestroyInstance(c->u.bc);
+    break;
+  case IRPC_COMPRESSION_DEFLATE:
+    if (c->decompress)
+      inflateEnd(&c->u.z);
+    else
+      deflateEnd(&c->u.z);
+    break;
+  default:
+    break;
+  }
+}
+
+/* Runs the codec once over *in (advanced) into *out (advanced). `finish`
+ * (compression only) flushes the end of the stream. Returns STEP_* or a
+ * negative error. */
+static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
+                      uint8_t **out, size_t *out_len, int finish) {
+  size_t feed = *in_len < STEP_IN_MAX ? *in_len : STEP_IN_MAX;
+  switch (c->format) {
+  case IRPC_COMPRESSION_ZSTD: {
+    ZSTD_inBuffer ib = {*in, feed, 0};
+    ZSTD_outBuffer ob = {*out, *out_len, 0};
+    size_t r = c->decompress ? ZSTD_decompressStream(c->u.zd, &ob, &ib)
+                             : ZSTD_compressStream2(c->u.zc, &ob, &ib,
+                                                    finish ? ZSTD_e_end
+                                                           : ZSTD_e_continue);
+    *in += ib.pos;
+    *in_len -= ib.pos;
+    *out += ob.pos;
+    *out_len -= ob.pos;
+    if (ZSTD_isError(r))
+      return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? IRPC_ENOMEM
+                                                                  : IRPC_EDATA;
+    if (c->decompress)
+      return r == 0 ? STEP_END
+                    : (ob.pos == ob.size ? STEP_MORE_OUT : STEP_NEED_IN);
+    if (finish)
+      return r == 0 ? STEP_END : STEP_MORE_OUT;
+    return ob.pos == ob.size ? STEP_MORE_OUT : STEP_NEED_IN;
+  }
+  case IRPC_COMPRESSION_BROTLI: {
+    size_t ai = feed, ao = *out_len;
+    const uint8_t *ni = *in;
+    uint8_t *no = *out;
+    int res;
+    if (c->decompress) {
+      BrotliDecoderResult r =
+          BrotliDecoderDecompressStream(c->u.bd, &ai, &ni, &ao, &no, NULL);
+      res = r == BROTLI_DECODER_RESULT_SUCCESS             ? STEP_END
+            : r == BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT ? STEP_MORE_OUT
+            : r == BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT  ? STEP_NEED_IN
+                                                           : IRPC_EDATA;
+    } else {
+      if (!BrotliEncoderCompressStream(c->u.bc,
+                                       finish ? BROTLI_OPERATION_FINISH
+                                              : BROTLI_OPERATION_PROCESS,
+                                       &ai, &ni, &ao, &no, NULL))
+        res = IRPC_ENOMEM;
+      else if (finish && BrotliEncoderIsFinished(c->u.bc))
+        res = STEP_END;
+      else
+        res = ao == 0 || BrotliEncoderHasMoreOutput(c->u.bc) ? STEP_MORE_OUT
+                                                             : STEP_NEED_IN;
+    }
+    *in_len -= (size_t)(ni - *in);
+    *in = ni;
+    *out_len = ao;
+    *out = no;
+    return res;
+  }
+  default: { /* deflate */
+    z_stream *z = &c->u.z;
+    z->next_in = (Bytef *)(uintptr_t)*in;
+    z->avail_in = (uInt)feed;
+    size_t ofeed = *out_len < STEP_IN_MAX ? *out_len : STEP_IN_MAX;
+    z->next_out = *out;
+    z->avail_out = (uInt)ofeed;
+    int r = c->decompress ? inflate(z, Z_NO_FLUSH)
+                          : deflate(z, finish ? Z_FINISH : Z_NO_FLUSH);
+    size_t used = feed - z->avail_in, wrote = ofeed - z->avail_out;
+    *in += used;
+    *in_len -= used;
+    *out += wrote;
+    *out_len -= wrote;
+    if (r == Z_STREAM_END)
+      return STEP_END;
+    if (r == Z_MEM_ERROR)
+      return IRPC_ENOMEM;
+    if (r != Z_OK && r != Z_BUF_ERROR)
+      return IRPC_EDATA;
+    return z->avail_out == 0 ? STEP_MORE_OUT : STEP_NEED_IN;
+  }
+  }
+}
+
+/* ---- Compression over chains ---- */
+
+/* Compresses `in` into `out`. Gives up with 1 (nothing useful) as soon as
+ * the output exceeds `give_up_above` bytes. */
+static int compress_chain(int format, int level, const irpc_buf *in,
+                          irpc_buf *out, size_t give_up_above) {
+  codec c;
+  size_t total = irpc_buf_len(in);
+  int rc = codec_init(&c, format, 0, level, total);
+  if (rc)
+    return rc;
+  size_t hint = total / 4;
+  hint = hint < 512 ? 512 : hint > OUT_BLOCK ? OUT_BLOCK : hint;
+  size_t start = irpc_buf_len(out);
+  size_t nseg = irpc_buf_segment_count(in);
+  for (size_t i = 0; i <= nseg && rc >= 0; i++) {
+    int finish = i == nseg;
+    irpc_bytes seg = finish ? (irpc_bytes){NULL, 0} : irpc_buf_segment(in, i);
+    const uint8_t *p = seg.base;
+    size_t len = seg.len;
+    int st = STEP_MORE_OUT;
+    while (len > 0 || (finish && st != STEP_END)) {
+      uint8_t *o;
+      size_t avail;
+      if ((rc = irpc_buf_reserve(out, hint, &o, &avail)) != 0)
+        break;
+      size_t before = avail;
+      st = codec_step(&c, &p, &len, &o, &avail, finish);
+      if (st < 0) {
+        rc = st;
+        break;
+      }
+      irpc_buf_commit(out, before - avail);
+      if (irpc_buf_len(out) - start > give_up_above) {
+        rc = 1;
+        break;
+      }
+    }
+  }
+  codec_fini(&c);
+  return rc;
+}
+
+int irpc_compress(int format, int level, const irpc_buf *in, irpc_buf *out) {
+  if (!in || !out)
+    return IRPC_EINVAL;
+  if (format != IRPC_COMPRESSION_ZSTD && format != IRPC_COMPRESSION_BROTLI &&
+      format != IRPC_COMPRESSION_DEFLATE)
+    return IRPC_ENOTSUP;
+  if (!level_ok(format, level))
+    return IRPC_EINVAL;
+  return compress_chain(format, level, in, out, SIZE_MAX);
+}
+
+/* ---- Bounded decompression over chains ---- */
+
+int irpc_decompress(int format, irpc_buf *in, int consume, uint64_t max_size,
+                    irpc_buf *out) {
+  if (!in || !out)
+    return IRPC_EINVAL;
+  codec c;
+  int rc = codec_init(&c, format, 1, 0, 0);
+  if (rc)
+    return rc;
+  uint64_t produced = 0;
+  int st = STEP_NEED_IN;
+  size_t i = 0;
+  uint8_t scratch[1];
+  for (;;) {
+    size_t nseg = irpc_buf_segment_count(in);
+    int last = consume ? nseg == 0 : i >= nseg;
+    irpc_bytes seg =
+        last ? (irpc_bytes){NULL, 0} : irpc_buf_segment(in, consume ? 0 : i);
+    const uint8_t *p = seg.base;
+    size_t len = seg.len;
+    while (len > 0 || st == STEP_MORE_OUT) {
+      if (st == STEP_END && c.format != IRPC_COMPRESSION_ZSTD) {
+        rc = IRPC_EDATA; /* bytes after the end of the stream */
+        goto out;
+      }
+      uint64_t room = max_size - produced;
+      uint8_t *o;
+      size_t avail;
+      int spare = room == 0;
+      if (spare) {
+        /* At the cap: any further byte is one too many. */
+        o = scratch;
+        avail = sizeof(scratch);
+      } else {
+        if ((rc = irpc_buf_reserve(out, OUT_BLOCK, &o, &avail)) != 0)
+          goto out;
+        if (avail > room)
+          avail = (size_t)room;
+      }
+      size_t before_out = avail, before_in = len;
+      st = codec_step(&c, &p, &len, &o, &avail, 0);
+      if (st < 0) {
+        rc = st;
+        goto out;
+      }
+      size_t wrote = before_out - avail;
+      if (spare && wrote > 0) {
+        rc = IRPC_ELIMIT;
+        goto out;
+      }
+      if (!spare)
+        irpc_buf_commit(out, wrote);
+      produced += wrote;
+      if (wrote == 0 && before_in == len && st != STEP_END) {
+        if (len > 0) {
+          /* Stuck with input left: at the cap it wants to write more. */
+          rc = spare ? IRPC_ELIMIT : IRPC_EDATA;
+          goto out;
+        }
+        break;
+      }
+    }
+    if (last)
+      break;
+    if (consume)
+      irpc_buf_consume(in, seg.len);
+    else
+      i++;
+  }
+  if (st != STEP_END)
+    rc = IRPC_EDATA; /* truncated */
+out:
+  codec_fini(&c);
+  return rc;
+}
+
+/* ---- The compress feature ---- */
+
+static int compress_on;
+const irpc_feature_key irpc_compress_feature = {.name = "compress",
+                                                .destroy = NULL};
+
+int irpc_features_set_compress(irpc_features *f, int compress) {
+  if (!f)
+    return IRPC_EINVAL;
+  return irpc_features_set(f, &irpc_compress_feature,
+                           compress ? &compress_on : NULL);
+}
+
+int irpc_features_compress(const irpc_features *f) {
+  return irpc_features_get(f, &irpc_compress_feature) != NULL;
+}
+
+/* ---- Options ---- */
+
+void irpc_compress_options_init(irpc_compress_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->formats[0] = IRPC_COMPRESSION_ZSTD;
+  o->formats[1] = IRPC_COMPRESSION_BROTLI;
+  o->zstd_level = 3;
+  o->brotli_level = 1;
+  o->deflate_level = 1;
+  o->min_size = 1024;
+  o->max_decompressed_size = (uint64_t)256 << 20;
+}
+
+int irpc__compress_options_check(const irpc_compress_options *o) {
+  if (!level_ok(IRPC_COMPRESSION_ZSTD, o->zstd_level) ||
+      !level_ok(IRPC_COMPRESSION_BROTLI, o->brotli_level) ||
+      !level_ok(IRPC_COMPRESSION_DEFLATE, o->deflate_level) ||
+      o->max_decompressed_size == 0)
+    return IRPC_EINVAL;
+  for (int i = 0; i < IRPC_COMPRESS_MAX_PREFERENCES && o->formats[i]; i++)
+    if (!(irpc_compress_formats_readable() &
+          IRPC_COMPRESSION_BIT(o->formats[i])))
+      return IRPC_EINVAL;
+  return 0;
+}
+
+/* ---- The payload writer ---- */
+
+typedef struct wcfg {
+  uint8_t formats[IRPC_COMPRESS_MAX_PREFERENCES];
+  int8_t levels[3]; /* zstd, brotli, deflate */
+  uint64_t min_size;
+} wcfg;
+
+static int wcfg_level(const wcfg *w, int format) {
+  return format == IRPC_COMPRESSION_ZSTD     ? w->levels[0]
+         : format == IRPC_COMPRESSION_BROTLI ? w->levels[1]
+                                             : w->levels[2];
+}
+
+static int writer_write(const void *config, irpc_fields *fields,
+                        uint64_t peer_formats, irpc_buf *in, int may_consume,
+                        irpc_buf *out) {
+  (void)may_consume; /* kept: the uncompressed payload is the fallback */
+  const wcfg *w = config;
+  /* Undo what an earlier attempt (to another peer) decided. */
+  irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
+  size_t len = irpc_buf_len(in);
+  if (len == 0 || len < w->min_size)
+    return IRPC_PAYLOAD_UNCHANGED;
+  int format = 0;
+  for (int i = 0; i < IRPC_COMPRESS_MAX_PREFERENCES && w->formats[i]; i++)
+    if (peer_formats & IRPC_COMPRESSION_BIT(w->formats[i])) {
+      format = w->formats[i];
+      break;
+    }
+  if (!format)
+    return IRPC_PAYLOAD_UNCHANGED; /* nothing the peer reads */
+  int rc = compress_chain(format, wcfg_level(w, format), in, out, len - 1);
+  if (rc != 0) {
+    irpc_buf_clear(out);
+    return rc > 0 ? IRPC_PAYLOAD_UNCHANGED : rc; /* did not shrink */
+  }
+  uint8_t v = (uint8_t)format;
+  rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v, 1);
+  if (rc)
+    irpc_buf_clear(out);
+  return rc;
+}
+
+static const irpc_payload_writer_ops compress_writer = {
+    .name = "compress",
+    .write = writer_write,
+};
+
+static void wcfg_from(wcfg *w, const irpc_compress_options *o) {
+  memset(w, 0, sizeof(*w));
+  memcpy(w->formats, o->formats, sizeof(w->formats));
+  w->levels[0] = (int8_t)o->zstd_level;
+  w->levels[1] = (int8_t)o->brotli_level;
+  w->levels[2] = (int8_t)o->deflate_level;
+  w->min_size = o->min_size;
+}
+
+int irpc_compress_use_on_request(irpc_outgoing_request *r,
+                                 const irpc_compress_options *o) {
+  if (!r || !o || irpc__compress_options_check(o))
+    return IRPC_EINVAL;
+  wcfg w;
+  wcfg_from(&w, o);
+  return irpc_outgoing_request_use_writer(r, &compress_writer, &w, sizeof(w));
+}
+
+int irpc_compress_use_on_response(irpc_outgoing_response *r,
+                                  const irpc_compress_options *o) {
+  if (!r || !o || irpc__compress_options_check(o))
+    return IRPC_EINVAL;
+  wcfg w;
+  wcfg_from(&w, o);
+  return irpc_outgoing_response_use_writer(r, &compress_writer, &w, sizeof(w));
+}
+
+/* Decompresses a payload whose compression field is `field` in place.
+ * Returns 0 (also when the format is unknown: left alone, IceRPC's rule),
+ * or IRPC_EDATA, IRPC_ELIMIT, IRPC_ENOMEM. */
+int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
+                             uint64_t max_size) {
+  irpc_bytes v;
+  if (irpc_fields_get(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v))
+    return 0;
+  if (v.len != 1)
+    return IRPC_EDATA;
+  if (!(irpc_compress_formats_readable() & IRPC_COMPRESSION_BIT(v.base[0])))
+    return 0;
+  irpc_buf *tmp;
+  int rc = irpc_buf_new(&tmp);
+  if (rc)
+    return rc;
+  rc = irpc_decompress(v.base[0], payload, 1, max_size, tmp);
+  if (rc == 0) {
+    irpc_buf_clear(payload);
+    rc = irpc_buf_move(payload, tmp);
+    irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
+  }
+  irpc_buf_free(tmp);
+  return rc;
+}
+
+/* ---- The interceptor ---- */
+
+typedef struct cic {
+  irpc_compress_options o;
+} cic;
+
+static int cic_init(irpc_invoker *self, const void *config) {
+  cic *c = irpc_invoker_data(self);
+  if (config)
+    c->o = *(const irpc_compress_options *)config;
+  else
+    irpc_compress_options_init(&c->o);
+  return irpc__compress_options_check(&c->o);
+}
+
+static void cic_invoke(irpc_invoker *self, irpc_call *call) {
+  cic *c = irpc_invoker_data(self);
+  irpc_outgoing_request *req = irpc_call_request(call);
+  if (irpc_features_compress(irpc_outgoing_request_features(req)) &&
+      (irpc_outgoing_request_has_writer(req, &compress_writer) ||
+       !irpc_fields_has(irpc_outgoing_request_fields(req),
+                        IRPC_REQUEST_FIELD_COMPRESSION_FORMAT))) {
+    int rc = irpc_compress_use_on_request(req, &c->o);
+    if (rc) {
+      irpc_call_complete(call, rc, NULL);
+      return;
+    }
+  }
+  irpc_call_next(call);
+}
+
+static int cic_on_complete(irpc_invoker *self, irpc_call *call) {
+  cic *c = irpc_invoker_data(self);
+  int err;
+  irpc_incoming_response *resp;
+  irpc_call_result(call, &err, &resp);
+  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
+    return 0;
+  int rc = irpc__decompress_payload(irpc_incoming_response_fields(resp),
+                                    irpc_incoming_response_payload(resp),
+                                    c->o.max_decompressed_size);
+  if (rc)
+    irpc_call_set_result(call, rc, NULL);
+  return 0;
+}
+
+static const irpc_invoker_ops cic_ops = {
+    .name = "compress",
+    .data_size = sizeof(cic),
+    .init = cic_init,
+    .invoke = cic_invoke,
+    .on_complete = cic_on_complete,
+};
+
+int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
+                                  const irpc_compress_options *o) {
+  return irpc_invoker_new(out, loop, &cic_ops, o);
+}

@@ -1,0 +1,228 @@
+/* The deadline interceptor, the deadline feature, and helpers shared with
+ * the middleware and the retry interceptor. */
+#include <string.h>
+
+#include "ic_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/deadline.h"
+#include "irpc/error.h"
+
+/* ---- Shared helpers ---- */
+
+int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
+  if (given) {
+    if (irpc_clock_loop(given) != loop)
+      return IRPC_EINVAL;
+    *dst = irpc_clock_ref(given);
+    return 0;
+  }
+  return irpc_clock_system_new(dst, loop);
+}
+
+size_t irpc__ic_varuint62_size(uint64_t v) {
+  return v < (1u << 6) ? 1 : v < (1u << 14) ? 2 : v < (1u << 30) ? 4 : 8;
+}
+
+size_t irpc__ic_varuint62_put(uint8_t *p, uint64_t v) {
+  size_t n = irpc__ic_varuint62_size(v);
+  uint64_t x = (v << 2) | (n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3);
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(x >> (8 * i));
+  return n;
+}
+
+size_t irpc__ic_varuint62_get(const uint8_t *p, size_t len, uint64_t *v) {
+  if (len == 0)
+    return 0;
+  size_t n = (size_t)1 << (p[0] & 3);
+  if (len < n)
+    return 0;
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; i++)
+    x |= (uint64_t)p[i] << (8 * i);
+  *v = x >> 2;
+  return n;
+}
+
+uint64_t irpc__ic_rand_next(uint64_t *s) {
+  uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+uint64_t irpc__ic_rand_seed(void) {
+  static uint64_t counter;
+  uint64_t s = uv_hrtime() ^ (uint64_t)(uintptr_t)&counter ^
+               (++counter * 0x9E3779B97F4A7C15ull);
+  return s ? s : 1;
+}
+
+/* ---- The feature and the field ---- */
+
+static void deadline_value_destroy(void *p) {
+  irpc__deadline_value *v = p;
+  if (v && v->heap)
+    irpc_free(v);
+}
+
+const irpc_feature_key irpc_deadline_feature = {
+    .name = "deadline", .destroy = deadline_value_destroy};
+
+int irpc_features_set_deadline(irpc_features *f, int64_t deadline_unix_ns) {
+  if (!f)
+    return IRPC_EINVAL;
+  irpc__deadline_value *v = irpc_features_get(f, &irpc_deadline_feature);
+  if (v && v->heap) {
+    v->unix_ns = deadline_unix_ns;
+    return 0;
+  }
+  v = irpc_malloc(sizeof(*v));
+  if (!v)
+    return IRPC_ENOMEM;
+  v->unix_ns = deadline_unix_ns;
+  v->heap = 1;
+  int rc = irpc_features_set(f, &irpc_deadline_feature, v);
+  if (rc)
+    irpc_free(v);
+  return rc;
+}
+
+int irpc_features_deadline(const irpc_features *f, int64_t *deadline_unix_ns) {
+  if (!f || !deadline_unix_ns)
+    return IRPC_EINVAL;
+  const irpc__deadline_value *v = irpc_features_get(f, &irpc_deadline_feature);
+  if (!v)
+    return IRPC_ENOTFOUND;
+  *deadline_unix_ns = v->unix_ns;
+  return 0;
+}
+
+void irpc_deadline_encode(int64_t deadline_unix_ns, uint8_t out[8]) {
+  uint64_t t = (uint64_t)irpc_unix_ns_to_ticks(deadline_unix_ns);
+  for (int i = 0; i < 8; i++)
+    out[i] = (uint8_t)(t >> (8 * i));
+}
+
+int irpc_deadline_decode(irpc_bytes value, int64_t *deadline_unix_ns) {
+  if (!deadline_unix_ns || (!value.base && value.len))
+    return IRPC_EINVAL;
+  if (value.len != 8)
+    return IRPC_EDATA;
+  uint64_t t = 0;
+  for (int i = 0; i < 8; i++)
+    t |= (uint64_t)value.base[i] << (8 * i);
+  *deadline_unix_ns = irpc_ticks_to_unix_ns((int64_t)t);
+  return 0;
+}
+
+int irpc__request_deadline(irpc_outgoing_request *r, int64_t *unix_ns) {
+  irpc_bytes v;
+  if (irpc_fields_get(irpc_outgoing_request_fields(r),
+                      IRPC_REQUEST_FIELD_DEADLINE, &v) == 0 &&
+      irpc_deadline_decode(v, unix_ns) == 0)
+    return 1;
+  return irpc_features_deadline(irpc_outgoing_request_features(r), unix_ns) ==
+         0;
+}
+
+void irpc_deadline_options_init(irpc_deadline_options *o) {
+  memset(o, 0, sizeof(*o));
+  o->enforce_feature_deadlines = 1;
+}
+
+/* ---- The interceptor ---- */
+
+typedef struct dic {
+  irpc_deadline_options o;
+  irpc_clock *clock;
+} dic;
+
+typedef struct dic_state {
+  irpc_clock_timer timer;
+} dic_state;
+
+static int dic_init(irpc_invoker *self, const void *config) {
+  dic *d = irpc_invoker_data(self);
+  if (config)
+    d->o = *(const irpc_deadline_options *)config;
+  else
+    irpc_deadline_options_init(&d->o);
+  if (d->o.default_timeout_ms > IRPC_DEADLINE_MAX_TIMEOUT_MS)
+    return IRPC_EINVAL;
+  return irpc__clock_take(&d->clock, d->o.clock, irpc_invoker_loop(self));
+}
+
+static void dic_destroy(irpc_invoker *self) {
+  dic *d = irpc_invoker_data(self);
+  irpc_clock_unref(d->clock);
+}
+
+static void dic_expired(irpc_clock_timer *t, void *call) {
+  (void)t;
+  irpc_call_cancel(call, IRPC_EDEADLINE);
+}
+
+static void dic_invoke(irpc_invoker *self, irpc_call *call) {
+  dic *d = irpc_invoker_data(self);
+  irpc_outgoing_request *req = irpc_call_request(call);
+  int64_t now = irpc_clock_now_unix_ns(d->clock);
+  int64_t deadline;
+  int arm = 1;
+  if (irpc_features_deadline(irpc_outgoing_request_features(req), &deadline) ==
+      0) {
+    arm = d->o.enforce_feature_deadlines;
+  } else if (d->o.default_timeout_ms) {
+    deadline = now + (int64_t)d->o.default_timeout_ms * 1000000;
+  } else {
+    irpc_call_next(call);
+    return;
+  }
+  if (deadline <= now) {
+    irpc_call_complete(call, IRPC_EDEADLINE, NULL);
+    return;
+  }
+  uint64_t timeout_ns = (uint64_t)(deadline - now);
+  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * 1000000) {
+    irpc_call_complete(call, IRPC_ENOTSUP, NULL);
+    return;
+  }
+  uint8_t v[8];
+  irpc_deadline_encode(deadline, v);
+  int rc = irpc_fields_set(irpc_outgoing_request_fields(req),
+                           IRPC_REQUEST_FIELD_DEADLINE, v, sizeof(v));
+  if (rc == 0 && arm) {
+    dic_state *s = irpc_call_state(call);
+    irpc_clock_timer_init(&s->timer, dic_expired, call);
+    rc = irpc_clock_timer_start(d->clock, &s->timer, timeout_ns);
+  }
+  if (rc) {
+    irpc_call_complete(call, rc, NULL);
+    return;
+  }
+  irpc_call_next(call);
+}
+
+static int dic_on_complete(irpc_invoker *self, irpc_call *call) {
+  (void)self;
+  dic_state *s = irpc_call_state(call);
+  irpc_clock_timer_stop(&s->timer);
+  return 0;
+}
+
+static const irpc_invoker_ops dic_ops = {
+    .name = "deadline",
+    .data_size = sizeof(dic),
+    .call_state_size = sizeof(dic_state),
+    .init = dic_init,
+    .invoke = dic_invoke,
+    .on_complete = dic_on_complete,
+    .destroy = dic_destroy,
+};
+
+int irpc_deadline_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
+                                  const irpc_deadline_options *o) {
+  return irpc_invoker_new(out, loop, &dic_ops, o);
+}

@@ -1,0 +1,44 @@
+/* Shared by the interceptors and middleware. Never installed. */
+#ifndef IRPC_IC_INTERNAL_H
+#define IRPC_IC_INTERNAL_H
+
+#include "irpc/compress.h"
+
+/* IRPC_EINVAL when the options are invalid, else 0. */
+int irpc__compress_options_check(const irpc_compress_options *o);
+
+/* Decompresses `payload` in place when `fields` carry a compression format
+ * this build reads (the field is then removed). Errors: IRPC_EDATA,
+ * IRPC_ELIMIT, IRPC_ENOMEM. */
+int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
+                             uint64_t max_size);
+
+#endif
+
+#include "irpc/clock.h"
+
+/* *dst = a reference to `given` (which must belong to `loop`), or a new
+ * system clock when given is NULL. Errors: IRPC_EINVAL, IRPC_ENOMEM. */
+int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop);
+
+/* The deadline feature's value: stored by the collection (heap) or
+ * borrowed from a dispatch's state. */
+typedef struct irpc__deadline_value {
+  int64_t unix_ns;
+  int heap;
+} irpc__deadline_value;
+
+/* The deadline of a request: its deadline field when present and valid,
+ * else its deadline feature. Returns 1 and sets *unix_ns, or 0. */
+int irpc__request_deadline(irpc_outgoing_request *r, int64_t *unix_ns);
+
+/* Slice varuint62: writes `v` (< 2^62) at p (room for 8 bytes), returns
+ * the length; reads one from [p, p + len), returns the bytes read or 0. */
+size_t irpc__ic_varuint62_put(uint8_t *p, uint64_t v);
+size_t irpc__ic_varuint62_get(const uint8_t *p, size_t len, uint64_t *v);
+/* Bytes irpc__ic_varuint62_put writes for v. */
+size_t irpc__ic_varuint62_size(uint64_t v);
+
+/* A small PRNG (xorshift64*) for jitter and span ids. */
+uint64_t irpc__ic_rand_next(uint64_t *state);
+uint64_t irpc__ic_rand_seed(void);

@@ -1,0 +1,285 @@
+/* Request contexts, their Slice encoding, and the interceptor. */
+#include <string.h>
+
+#include "ic_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/error.h"
+#include "irpc/request_context.h"
+
+typedef struct ctx_entry {
+  char *key; /* key and value in one allocation */
+  char *value;
+  size_t key_len, value_len;
+} ctx_entry;
+
+struct irpc_context {
+  ctx_entry *entries;
+  size_t count, cap;
+};
+
+int irpc_context_new(irpc_context **out) {
+  if (!out)
+    return IRPC_EINVAL;
+  *out = irpc_calloc(1, sizeof(irpc_context));
+  return *out ? 0 : IRPC_ENOMEM;
+}
+
+void irpc_context_free(irpc_context *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < c->count; i++)
+    irpc_free(c->entries[i].key);
+  irpc_free(c->entries);
+  irpc_free(c);
+}
+
+static ctx_entry *find(const irpc_context *c, const char *k, size_t n) {
+  for (size_t i = 0; i < c->count; i++)
+    if (c->entries[i].key_len == n && memcmp(c->entries[i].key, k, n) == 0)
+      return &c->entries[i];
+  return NULL;
+}
+
+static int set_n(irpc_context *c, const char *k, size_t kn, const char *v,
+                 size_t vn) {
+  char *m = irpc_malloc(kn + vn + 2);
+  if (!m)
+    return IRPC_ENOMEM;
+  memcpy(m, k, kn);
+  m[kn] = '\0';
+  memcpy(m + kn + 1, v, vn);
+  m[kn + 1 + vn] = '\0';
+  ctx_entry *e = find(c, k, kn);
+  if (e) {
+    irpc_free(e->key);
+  } else {
+    if (c->count == c->cap) {
+      size_t cap = c->cap ? c->cap * 2 : 4;
+      ctx_entry *a = irpc_realloc(c->entries, cap * sizeof(*a));
+      if (!a) {
+        irpc_free(m);
+        return IRPC_ENOMEM;
+      }
+      c->entries = a;
+      c->cap = cap;
+    }
+    e = &c->entries[c->count++];
+  }
+  *e = (ctx_entry){
+      .key = m, .value = m + kn + 1, .key_len = kn, .value_len = vn};
+  return 0;
+}
+
+int irpc_context_set(irpc_context *c, const char *key, const char *value) {
+  if (!c || !key || !value)
+    return IRPC_EINVAL;
+  return set_n(c, key, strlen(key), value, strlen(value));
+}
+
+const char *irpc_context_get(const irpc_context *c, const char *key) {
+  if (!c || !key)
+    return NULL;
+  ctx_entry *e = find(c, key, strlen(key));
+  return e ? e->value : NULL;
+}
+
+int irpc_context_remove(irpc_context *c, const char *key) {
+  if (!c || !key)
+    return IRPC_EINVAL;
+  ctx_entry *e = find(c, key, strlen(key));
+  if (!e)
+    return IRPC_ENOTFOUND;
+  irpc_free(e->key);
+  size_t i = (size_t)(e - c->entries);
+  memmove(e, e + 1, (c->count - i - 1) * sizeof(*e));
+  c->count--;
+  return 0;
+}
+
+size_t irpc_context_count(const irpc_context *c) {
+  return c ? c->count : 0;
+}
+
+int irpc_context_at(const irpc_context *c, size_t i, const char **key,
+                    const char **value) {
+  if (!c || !key || !value)
+    return IRPC_EINVAL;
+  if (i >= c->count)
+    return IRPC_ERANGE;
+  *key = c->entries[i].key;
+  *value = c->entries[i].value;
+  return 0;
+}
+
+static int put_string(irpc_buf *out, const char *s, size_t n) {
+  uint8_t len[8];
+  size_t l = irpc__ic_varuint62_put(len, n);
+  int rc = irpc_buf_append(out, len, l);
+  return rc ? rc : irpc_buf_append(out, s, n);
+}
+
+int irpc_context_encode(const irpc_context *c, irpc_buf *out) {
+  if (!c || !out)
+    return IRPC_EINVAL;
+  uint8_t n[8];
+  int rc = irpc_buf_append(out, n, irpc__ic_varuint62_put(n, c->count));
+  for (size_t i = 0; i < c->count && rc == 0; i++) {
+    const ctx_entry *e = &c->entries[i];
+    rc = put_string(out, e->key, e->key_len);
+    if (rc == 0)
+      rc = put_string(out, e->value, e->value_len);
+  }
+  return rc;
+}
+
+/* A strict UTF-8 check (no overlongs, no surrogates). */
+int irpc__ic_utf8_valid(const uint8_t *p, size_t n);
+int irpc__ic_utf8_valid(const uint8_t *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t b = p[i];
+    size_t len;
+    uint32_t cp;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if ((b & 0xE0) == 0xC0) {
+      len = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4;
+      cp = b & 0x07;
+    } else {
+      return 0;
+    }
+    if (n - i < len)
+      return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int get_string(const uint8_t **p, size_t *len, const char **s,
+                      size_t *n) {
+  uint64_t l;
+  size_t k = irpc__ic_varuint62_get(*p, *len, &l);
+  if (!k || l > *len - k)
+    return IRPC_EDATA;
+  *s = (const char *)*p + k;
+  *n = (size_t)l;
+  if (memchr(*s, 0, *n))
+    return IRPC_EDATA;
+  if (!irpc__ic_utf8_valid((const uint8_t *)*s, *n))
+    return IRPC_EUTF8;
+  *p += k + l;
+  *len -= k + l;
+  return 0;
+}
+
+int irpc_context_decode(irpc_bytes value, irpc_context **out) {
+  if (!out || (!value.base && value.len))
+    return IRPC_EINVAL;
+  const uint8_t *p = value.base;
+  size_t len = value.len;
+  uint64_t count;
+  size_t k = irpc__ic_varuint62_get(p, len, &count);
+  if (!k || count > (len - k) / 2) /* each entry takes at least 2 bytes */
+    return IRPC_EDATA;
+  p += k;
+  len -= k;
+  irpc_context *c;
+  int rc = irpc_context_new(&c);
+  for (uint64_t i = 0; i < count && rc == 0; i++) {
+    const char *ks, *vs;
+    size_t kn, vn;
+    rc = get_string(&p, &len, &ks, &kn);
+    if (rc == 0)
+      rc = get_string(&p, &len, &vs, &vn);
+    if (rc == 0)
+      rc = set_n(c, ks, kn, vs, vn);
+  }
+  if (rc == 0 && len != 0)
+    rc = IRPC_EDATA;
+  if (rc) {
+    irpc_context_free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+static void context_destroy(void *p) {
+  irpc_context_free(p);
+}
+
+const irpc_feature_key irpc_request_context_feature = {
+    .name = "request_context", .destroy = context_destroy};
+
+/* ---- The interceptor ---- */
+
+static void rcic_invoke(irpc_invoker *self, irpc_call *call) {
+  (void)self;
+  irpc_outgoing_request *req = irpc_call_request(call);
+  const irpc_context *c = irpc_features_get(irpc_outgoing_request_features(req),
+                                            &irpc_request_context_feature);
+  irpc_fields *f = irpc_outgoing_request_fields(req);
+  if (!c) {
+    irpc_call_next(call);
+    return;
+  }
+  if (c->count == 0) {
+    irpc_fields_remove(f, IRPC_REQUEST_FIELD_CONTEXT);
+    irpc_call_next(call);
+    return;
+  }
+  /* Encoded flat: on the stack when small, the work's own buffer if not. */
+  size_t n = irpc__ic_varuint62_size(c->count);
+  for (size_t i = 0; i < c->count; i++)
+    n += irpc__ic_varuint62_size(c->entries[i].key_len) +
+         c->entries[i].key_len +
+         irpc__ic_varuint62_size(c->entries[i].value_len) +
+         c->entries[i].value_len;
+  uint8_t small[512];
+  uint8_t *buf = n <= sizeof(small) ? small : irpc_malloc(n);
+  int rc = IRPC_ENOMEM;
+  if (buf) {
+    uint8_t *p = buf + irpc__ic_varuint62_put(buf, c->count);
+    for (size_t i = 0; i < c->count; i++) {
+      const ctx_entry *e = &c->entries[i];
+      p += irpc__ic_varuint62_put(p, e->key_len);
+      memcpy(p, e->key, e->key_len);
+      p += e->key_len;
+      p += irpc__ic_varuint62_put(p, e->value_len);
+      memcpy(p, e->value, e->value_len);
+      p += e->value_len;
+    }
+    rc = irpc_fields_set(f, IRPC_REQUEST_FIELD_CONTEXT, buf, n);
+    if (buf != small)
+      irpc_free(buf);
+  }
+  if (rc)
+    irpc_call_complete(call, rc, NULL);
+  else
+    irpc_call_next(call);
+}
+
+static const irpc_invoker_ops rcic_ops = {
+    .name = "request_context",
+    .invoke = rcic_invoke,
+};
+
+int irpc_request_context_interceptor_new(irpc_invoker **out, uv_loop_t *loop) {
+  return irpc_invoker_new(out, loop, &rcic_ops, NULL);
+}

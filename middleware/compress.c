@@ -1,0 +1,70 @@
+/* The compress middleware: decompresses requests, compresses responses
+ * (see irpc/compress.h). */
+#include <stdio.h>
+
+#include "../interceptors/ic_internal.h"
+#include "irpc/compress.h"
+#include "irpc/error.h"
+#include "irpc/status.h"
+
+typedef struct cmw {
+  irpc_compress_options o;
+} cmw;
+
+static int cmw_init(irpc_dispatcher *self, const void *config) {
+  cmw *c = irpc_dispatcher_data(self);
+  if (config)
+    c->o = *(const irpc_compress_options *)config;
+  else
+    irpc_compress_options_init(&c->o);
+  return irpc__compress_options_check(&c->o);
+}
+
+static void cmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  cmw *c = irpc_dispatcher_data(self);
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  int rc = irpc__decompress_payload(irpc_incoming_request_fields(req),
+                                    irpc_incoming_request_payload(req),
+                                    c->o.max_decompressed_size);
+  if (rc == 0) {
+    irpc_dispatch_next(d);
+    return;
+  }
+  char msg[128];
+  if (rc == IRPC_ELIMIT)
+    snprintf(msg, sizeof(msg),
+             "The decompressed request payload exceeds %llu bytes.",
+             (unsigned long long)c->o.max_decompressed_size);
+  else
+    snprintf(msg, sizeof(msg), "Cannot decompress the request payload: %s.",
+             irpc_strerror(rc));
+  irpc_dispatch_reply(d,
+                      rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
+                                        : IRPC_STATUS_INVALID_DATA,
+                      msg);
+}
+
+static int cmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
+  cmw *c = irpc_dispatcher_data(self);
+  irpc_outgoing_response *resp = irpc_dispatch_response(d);
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  if (resp && irpc_outgoing_response_status(resp) == IRPC_STATUS_OK &&
+      irpc_features_compress(irpc_incoming_request_features(req)) &&
+      !irpc_fields_has(irpc_outgoing_response_fields(resp),
+                       IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT))
+    irpc_compress_use_on_response(resp, &c->o); /* else: uncompressed */
+  return 0;
+}
+
+static const irpc_dispatcher_ops cmw_ops = {
+    .name = "compress",
+    .data_size = sizeof(cmw),
+    .init = cmw_init,
+    .dispatch = cmw_dispatch,
+    .on_complete = cmw_on_complete,
+};
+
+int irpc_compress_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
+                                 const irpc_compress_options *o) {
+  return irpc_dispatcher_new(out, loop, &cmw_ops, o);
+}

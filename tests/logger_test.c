@@ -1,0 +1,122 @@
+/* The logger interceptor and middleware. */
+#include "ic_testlib.h"
+
+typedef struct sink_log {
+  int count;
+  char lines[8][512];
+  irpc_log_level levels[8];
+} sink_log;
+
+static void sink(irpc_log_level level, const irpc_log_record *rec,
+                 const char *line, void *ud) {
+  (void)rec;
+  sink_log *l = ud;
+  if (l->count < 8) {
+    strncpy(l->lines[l->count], line, 511);
+    l->levels[l->count] = level;
+  }
+  l->count++;
+}
+
+static void test_lines_both_sides(void **state) {
+  (void)state;
+  rig r;
+  rig_init(&r);
+  sink_log client = {0}, server = {0};
+  irpc_logger_options o;
+  irpc_logger_options_init(&o);
+  o.sink = sink;
+  o.user_data = &client;
+  o.clock = r.clock;
+  irpc_invoker *ic;
+  assert_irpc_ok(irpc_logger_interceptor_new(&ic, &r.loop, &o));
+  assert_irpc_ok(irpc_pipeline_use(r.pipeline, ic));
+  assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
+  o.user_data = &server;
+  irpc_dispatcher *mw;
+  assert_irpc_ok(irpc_logger_middleware_new(&mw, &r.loop, &o));
+  assert_irpc_ok(irpc_router_use(r.router, mw));
+  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  outcome out;
+  outcome_init(&out);
+  irpc_outgoing_request *ok = rig_request("/echo", "x", 1);
+  irpc_outgoing_request *miss = rig_request("/missing", NULL, 0);
+  rig_invoke(&r, NULL, ok, &out, NULL);
+  rig_run(&r);
+  rig_invoke(&r, NULL, miss, &out, NULL);
+  rig_run(&r);
+  assert_int_equal(client.count, 2);
+  assert_int_equal(server.count, 2);
+  assert_string_equal(client.lines[0],
+                      "Invoke path=/echo operation=op status=Ok "
+                      "duration=0.000ms local=coloc remote=coloc");
+  assert_int_equal(client.levels[0], IRPC_LOG_INFO);
+  assert_string_equal(server.lines[0],
+                      "Dispatch path=/echo operation=op status=Ok "
+                      "duration=0.000ms local=coloc remote=coloc");
+  assert_non_null(strstr(client.lines[1], "InvokeError path=/missing"));
+  assert_non_null(strstr(client.lines[1], "status=NotFound message=\""));
+  assert_int_equal(client.levels[1], IRPC_LOG_WARNING);
+  assert_non_null(strstr(server.lines[1], "DispatchError path=/missing"));
+  /* A library error: InvokeException at ERROR; a canceled call. */
+  irpc_call *call;
+  irpc_outgoing_request *late = rig_request("/echo", NULL, 0);
+  rig_invoke(&r, NULL, late, &out, &call);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  rig_run(&r);
+  assert_int_equal(client.count, 3);
+  assert_non_null(strstr(client.lines[2],
+                         "InvokeException path=/echo operation=op "
+                         "error=ECANCELED"));
+  assert_int_equal(client.levels[2], IRPC_LOG_ERROR);
+  irpc_outgoing_request_free(late);
+  irpc_outgoing_request_free(ok);
+  irpc_outgoing_request_free(miss);
+  outcome_fini(&out);
+  rig_fini(&r, &d, 1);
+}
+
+static void test_silent_and_levels(void **state) {
+  (void)state;
+  rig r;
+  rig_init(&r);
+  sink_log l = {0};
+  irpc_invoker *silent, *warn;
+  assert_irpc_ok(irpc_logger_interceptor_new(&silent, &r.loop, NULL));
+  irpc_logger_options o;
+  irpc_logger_options_init(&o);
+  o.sink = sink;
+  o.user_data = &l;
+  o.min_level = IRPC_LOG_WARNING;
+  assert_irpc_ok(irpc_logger_interceptor_new(&warn, &r.loop, &o));
+  assert_irpc_ok(irpc_pipeline_use(r.pipeline, silent));
+  assert_irpc_ok(irpc_pipeline_use(r.pipeline, warn));
+  assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
+  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  outcome out;
+  outcome_init(&out);
+  irpc_outgoing_request *ok = rig_request("/echo", NULL, 0);
+  irpc_outgoing_request *miss = rig_request("/nope", NULL, 0);
+  rig_invoke(&r, NULL, ok, &out, NULL);
+  rig_invoke(&r, NULL, miss, &out, NULL);
+  rig_run(&r);
+  assert_int_equal(out.done, 2);
+  assert_int_equal(l.count, 1); /* only the warning */
+  assert_non_null(strstr(l.lines[0], "InvokeError path=/nope"));
+  o.min_level = 9;
+  irpc_invoker *bad;
+  assert_irpc_err(irpc_logger_interceptor_new(&bad, &r.loop, &o), IRPC_EINVAL);
+  irpc_outgoing_request_free(ok);
+  irpc_outgoing_request_free(miss);
+  outcome_fini(&out);
+  rig_fini(&r, &d, 1);
+}
+
+int main(void) {
+  test_alloc_install();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lines_both_sides),
+      cmocka_unit_test(test_silent_and_levels),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
