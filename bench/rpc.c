@@ -237,8 +237,7 @@ static void raw_teardown(raw *r) {
   uv_close((uv_handle_t *)r->client_side.s, NULL);
   uv_close((uv_handle_t *)r->server_side.s, NULL);
   uv_close((uv_handle_t *)&r->listener, NULL);
-  uv_run(r->loop, UV_RUN_DEFAULT);
-  free(r->msg);
+  free(r->msg); /* the handles finish closing with the loop's last run */
 }
 
 /* ---- irpc calls ---- */
@@ -449,10 +448,8 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   client_close(&loop, inv);
   irpc_outgoing_request_free(k.req);
   raw_teardown(&rw);
-  int down = 0;
+  /* Nothing is in flight: the router can go with the server. */
   irpc_server_free(server);
-  (void)down;
-  uv_run(&loop, UV_RUN_DEFAULT);
   irpc_router_free(router);
   irpc_dispatcher_free(echo);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -512,11 +509,15 @@ int bench_rpc_main(int argc, char **argv) {
 
 static uv_signal_t sigterm;
 static irpc_server *serving;
+static irpc_router *serve_router;
+static irpc_dispatcher *serve_echo;
 
 static void on_sigterm(uv_signal_t *s, int sig) {
   (void)sig;
   uv_close((uv_handle_t *)s, NULL);
   irpc_server_free(serving);
+  irpc_router_free(serve_router);
+  irpc_dispatcher_free(serve_echo);
 }
 
 int bench_serve_main(int argc, char **argv) {
@@ -533,6 +534,8 @@ int bench_serve_main(int argc, char **argv) {
   so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
   so.connection.inactivity_timeout_ms = 0;
   int rc = bench_echo_router(&router, &echo, &loop);
+  serve_router = router;
+  serve_echo = echo;
   if (rc == 0)
     rc = irpc_server_new(&serving, &loop, irpc_router_dispatcher(router), &so);
   if (rc == 0)
@@ -546,9 +549,6 @@ int bench_serve_main(int argc, char **argv) {
   uv_signal_start(&sigterm, on_sigterm, SIGTERM);
   printf("%s\n", bound);
   fflush(stdout);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  irpc_router_free(router);
-  irpc_dispatcher_free(echo);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return 0;

@@ -837,6 +837,8 @@ static int hdr_parse(irpc__slic *c) {
   uint64_t size, id = 0;
   size_t used, idw = 0;
   int t = c->hdr[0];
+  size = 0;
+  used = 0;
   vu_get(c->hdr + 1, c->hdr_len - 1u, &size, &used);
   int data = t == IRPC__SLIC_STREAM || t == IRPC__SLIC_STREAM_LAST;
   if (t >= IRPC__SLIC_STREAM) {
