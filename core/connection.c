@@ -188,12 +188,9 @@ static void calls_unlink(ccall **head, ccall *k) {
 static void ccall_unlist(irpc_connection *c, ccall *k) {
   if (k->listed == 1) {
     /* the waiting queue is singly walked from the head: rebuild the tail */
+    if (c->waiting_tail == k)
+      c->waiting_tail = k->prev;
     calls_unlink(&c->waiting, k);
-    if (c->waiting_tail == k) {
-      c->waiting_tail = c->waiting;
-      while (c->waiting_tail && c->waiting_tail->next)
-        c->waiting_tail = c->waiting_tail->next;
-    }
   } else if (k->listed == 2) {
     calls_unlink(&c->calls, k);
     c->ncalls--;
@@ -372,51 +369,64 @@ static void start_waiting(irpc_connection *c) {
   }
 }
 
+/* Takes the header at the front of `in` once all of it has arrived.
+ * Returns 1 with the header bytes in *hdr (`small` when it fits, else a
+ * heap copy the caller frees with release_header), 0 when more bytes are
+ * needed, or a negative error (IRPC_EPROTO, IRPC_ELIMIT, IRPC_ENOMEM). */
+#define SMALL_HEADER 512
+
+static int take_header(irpc_buf *in, uint64_t max, uint8_t *small,
+                       uint8_t **hdr, size_t *len) {
+  uint8_t pre[8];
+  size_t n = irpc_buf_len(in) < 8 ? irpc_buf_len(in) : 8;
+  irpc_buf_copyout(in, 0, pre, n);
+  uint64_t size;
+  long used = irpc__icerpc_header_size(pre, n, max, &size);
+  if (used <= 0)
+    return (int)used;
+  if (irpc_buf_len(in) < (size_t)used + size)
+    return 0;
+  irpc_buf_consume(in, (size_t)used);
+  *hdr = size <= SMALL_HEADER ? small : irpc_malloc(size);
+  if (!*hdr)
+    return IRPC_ENOMEM;
+  irpc_buf_copyout(in, 0, *hdr, size);
+  irpc_buf_consume(in, size);
+  *len = size;
+  return 1;
+}
+
+static void release_header(uint8_t *hdr, uint8_t *small) {
+  if (hdr != small)
+    irpc_free(hdr);
+}
+
 /* Response bytes: header first, then the payload to the end. */
 static void ccall_readable(ccall *k) {
   irpc_connection *c = k->conn;
   irpc__slic_stream_read(k->stream, &k->in, SIZE_MAX);
   if (!k->header_done) {
-    uint8_t pre[8];
-    size_t n = irpc_buf_len(&k->in) < 8 ? irpc_buf_len(&k->in) : 8;
-    irpc_buf_copyout(&k->in, 0, pre, n);
-    uint64_t size;
-    long used =
-        irpc__icerpc_header_size(pre, n, c->opts.max_header_size, &size);
-    if (used < 0)
-      goto bad;
-    if (used == 0 || irpc_buf_len(&k->in) < (size_t)used + size)
-      goto more;
-    irpc_buf_consume(&k->in, (size_t)used);
-    irpc_bytes h;
-    int rc = irpc_buf_len(&k->in) == size ? irpc_buf_pullup(&k->in, &h) : 0;
-    uint8_t *tmp = NULL;
-    if (irpc_buf_len(&k->in) != size) {
-      tmp = irpc_malloc(size);
-      if (!tmp)
-        rc = IRPC_ENOMEM;
-      else
-        irpc_buf_copyout(&k->in, 0, tmp, size);
-      h.base = tmp;
-      h.len = size;
+    uint8_t small[SMALL_HEADER], *hdr;
+    size_t len;
+    int rc = take_header(&k->in, c->opts.max_header_size, small, &hdr, &len);
+    if (rc == 1) {
+      rc = irpc__icerpc_response_header_decode(hdr, len, &k->resp);
+      release_header(hdr, small);
+      if (rc == 0)
+        k->header_done = 1;
     }
-    if (rc == 0)
-      rc = irpc__icerpc_response_header_decode(h.base, h.len, &k->resp);
-    irpc_free(tmp);
-    if (rc) {
-      used = rc;
-      goto bad;
+    if (rc < 0) {
+      ccall_abort_stream(k);
+      ccall_finish(k, rc == IRPC_ENOMEM ? rc : IRPC_EPROTO, NULL);
+      return;
     }
-    irpc_buf_consume(&k->in, size);
-    k->header_done = 1;
   }
-  if (c->opts.max_payload_size &&
+  if (k->header_done && c->opts.max_payload_size &&
       irpc_buf_len(&k->in) > c->opts.max_payload_size) {
     ccall_abort_stream(k);
     ccall_finish(k, IRPC_ELIMIT, NULL);
     return;
   }
-more:
   if (irpc__slic_stream_read_done(k->stream)) {
     if (!k->header_done) {
       ccall_abort_stream(k);
@@ -427,10 +437,6 @@ more:
     irpc_buf_move(irpc_incoming_response_payload(r), &k->in);
     ccall_finish(k, 0, r);
   }
-  return;
-bad:
-  ccall_abort_stream(k);
-  ccall_finish(k, IRPC_EPROTO, NULL);
 }
 
 static void conn_destroy(irpc_invoker *self) {
@@ -459,12 +465,9 @@ static void cdisp_maybe_free(cdisp *d) {
     return;
   irpc_connection *c = d->conn;
   if (d->queued) {
+    if (c->queued_tail == d)
+      c->queued_tail = d->prev;
     disps_unlink(&c->queued, d);
-    if (c->queued_tail == d) {
-      c->queued_tail = c->queued;
-      while (c->queued_tail && c->queued_tail->next)
-        c->queued_tail = c->queued_tail->next;
-    }
     d->queued = 0;
   } else {
     disps_unlink(&c->disps, d);
@@ -612,27 +615,16 @@ static void start_queued(irpc_connection *c) {
 }
 
 static int cdisp_parse_header(cdisp *d) {
-  irpc_connection *c = d->conn;
-  uint8_t pre[8];
-  size_t n = irpc_buf_len(&d->in) < 8 ? irpc_buf_len(&d->in) : 8;
-  irpc_buf_copyout(&d->in, 0, pre, n);
-  uint64_t size;
-  long used = irpc__icerpc_header_size(pre, n, c->opts.max_header_size, &size);
-  if (used <= 0)
-    return (int)used;
-  if (irpc_buf_len(&d->in) < (size_t)used + size)
-    return 0;
-  irpc_buf_consume(&d->in, (size_t)used);
-  uint8_t *tmp = irpc_malloc(size);
-  if (!tmp)
-    return IRPC_ENOMEM;
-  irpc_buf_copyout(&d->in, 0, tmp, size);
-  int rc = irpc__icerpc_request_header_decode(tmp, size, d->oneway, &d->req);
-  irpc_free(tmp);
+  uint8_t small[SMALL_HEADER], *hdr;
+  size_t len;
+  int rc =
+      take_header(&d->in, d->conn->opts.max_header_size, small, &hdr, &len);
+  if (rc != 1)
+    return rc;
+  rc = irpc__icerpc_request_header_decode(hdr, len, d->oneway, &d->req);
+  release_header(hdr, small);
   if (rc == IRPC_EPATH)
     rc = IRPC_EPROTO;
-  if (rc == 0)
-    irpc_buf_consume(&d->in, size);
   return rc ? rc : 1;
 }
 

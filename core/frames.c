@@ -278,8 +278,7 @@ static int writers_run(const irpc__writers *ws, irpc_fields *fields,
 int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
                           irpc_buf *payload_out) {
   if (req->writers.count == 0) {
-    return irpc_buf_append_ref(payload_out, &req->payload, 0,
-                               req->payload.len);
+    return irpc_buf_append_ref(payload_out, &req->payload, 0, req->payload.len);
   }
   return writers_run(&req->writers, &req->fields, peer_formats, &req->payload,
                      0, payload_out);
