@@ -5,105 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "testutil.h"
-
-/* ---- Loop helpers ---- */
-
-static void on_watchdog(uv_timer_t *t) {
-  (void)t;
-  fail_msg("the loop did not reach the expected state in time");
-}
-
-/* Runs the loop until *flag becomes non-zero; a watchdog fails the test
- * after 30 s instead of hanging. */
-static void run_until(uv_loop_t *loop, const int *flag) {
-  uv_timer_t wd;
-  uv_timer_init(loop, &wd);
-  uv_timer_start(&wd, on_watchdog, 30000, 0);
-  while (!*flag)
-    uv_run(loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&wd, NULL);
-  uv_run(loop, UV_RUN_NOWAIT); /* the handle lives on this stack */
-}
-
-/* ---- The transports under test ---- */
-
-enum { T_TCP, T_UDS, T_MEMORY };
-
-typedef struct rig {
-  uv_loop_t loop;
-  int kind;
-  char dir[64];
-  char listen[160];
-  char bound[256];
-  irpc_transport *memory;
-  irpc_router *router;
-  irpc_server *server;
-  irpc_server_options sopts;
-  irpc_connection_options copts;
-  irpc_dispatcher *disps[8];
-  int ndisps;
-} rig;
-
-static void rig_init(rig *r, int kind) {
-  memset(r, 0, sizeof(*r));
-  assert_int_equal(uv_loop_init(&r->loop), 0);
-  r->kind = kind;
-  irpc_server_options_init(&r->sopts);
-  irpc_connection_options_init(&r->copts);
-  if (kind == T_TCP) {
-    snprintf(r->listen, sizeof r->listen, "icerpc://127.0.0.1:0");
-  } else if (kind == T_UDS) {
-    strcpy(r->dir, "/tmp/irpc-conn-XXXXXX");
-    assert_non_null(mkdtemp(r->dir));
-    snprintf(r->listen, sizeof r->listen, "unix:%s/s.sock", r->dir);
-  } else {
-    assert_irpc_ok(irpc_transport_memory_new(&r->memory));
-    snprintf(r->listen, sizeof r->listen, "icerpc://mem%d?transport=memory",
-             rand());
-    r->sopts.connection.transport = r->memory;
-    r->copts.transport = r->memory;
-  }
-  assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
-}
-
-static void rig_start(rig *r) {
-  assert_irpc_ok(irpc_server_new(&r->server, &r->loop,
-                                 irpc_router_dispatcher(r->router), &r->sopts));
-  assert_irpc_ok(
-      irpc_server_listen(r->server, r->listen, r->bound, sizeof r->bound));
-}
-
-static void rig_fini(rig *r) {
-  irpc_server_free(r->server);
-  uv_run(&r->loop, UV_RUN_DEFAULT);
-  irpc_router_free(r->router);
-  for (int i = 0; i < r->ndisps; i++)
-    irpc_dispatcher_free(r->disps[i]);
-  irpc_transport_free(r->memory);
-  test_loop_finish(&r->loop);
-  if (r->dir[0]) {
-    char p[128];
-    snprintf(p, sizeof p, "%s/s.sock", r->dir);
-    unlink(p);
-    rmdir(r->dir);
-  }
-}
+#include "net_testlib.h"
 
 /* ---- Dispatchers ---- */
-
-static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
-  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
-                               irpc_incoming_request_payload(req)));
-  assert_irpc_ok(irpc_dispatch_complete(d, resp));
-}
-
-static const irpc_dispatcher_ops echo_ops = {.name = "echo",
-                                             .dispatch = echo_dispatch};
 
 static int oneway_seen;
 
@@ -117,88 +21,20 @@ static void count_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 static const irpc_dispatcher_ops count_ops = {.name = "count",
                                               .dispatch = count_dispatch};
 
-static irpc_dispatcher *map(rig *r, const char *path,
-                            const irpc_dispatcher_ops *ops, void *cfg) {
-  irpc_dispatcher *d;
-  assert_irpc_ok(irpc_dispatcher_new(&d, &r->loop, ops, cfg));
-  assert_irpc_ok(irpc_router_map(r->router, path, d));
-  r->disps[r->ndisps++] = d;
-  return d;
-}
-
-/* ---- Calls ---- */
-
-typedef struct result {
-  int done;
-  int err;
-  uint64_t status;
-  irpc_buf *payload;
-} result;
-
-static void on_result(irpc_call *call, int err, irpc_incoming_response *resp,
-                      void *ud) {
-  (void)call;
-  result *o = ud;
-  o->done++;
-  o->err = err;
-  if (resp) {
-    o->status = irpc_incoming_response_status(resp);
-    if (o->payload)
-      irpc_buf_move(o->payload, irpc_incoming_response_payload(resp));
-    irpc_incoming_response_free(resp);
-  }
-}
-
-static irpc_outgoing_request *request(const char *path, const void *data,
-                                      size_t len) {
-  irpc_outgoing_request *req;
-  assert_irpc_ok(irpc_outgoing_request_new(&req, path, "op"));
-  if (len)
-    assert_irpc_ok(
-        irpc_buf_append(irpc_outgoing_request_payload(req), data, len));
-  return req;
-}
-
-static void call_sync(uv_loop_t *loop, irpc_invoker *inv,
-                      irpc_outgoing_request *req, result *o) {
-  assert_irpc_ok(irpc_invoke(inv, req, on_result, o, NULL));
-  run_until(loop, &o->done);
-}
-
-static irpc_invoker *client(rig *r) {
-  irpc_invoker *inv;
-  assert_irpc_ok(
-      irpc_client_connection_new(&inv, &r->loop, r->bound, &r->copts));
-  return inv;
-}
-
-static void shutdown_done(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
-
-static void client_close(rig *r, irpc_invoker *inv) {
-  int done = 0;
-  assert_irpc_ok(irpc_client_connection_shutdown(inv, shutdown_done, &done));
-  run_until(&r->loop, &done);
-  assert_int_equal(done, 1);
-  irpc_invoker_free(inv);
-}
-
 /* ---- Tests ---- */
 
 static void two_way(int kind) {
-  rig r;
-  rig_init(&r, kind);
-  map(&r, "/echo", &echo_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
+  net_rig r;
+  net_rig_init(&r, kind);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
   for (int i = 0; i < 3; i++) {
     irpc_buf *got;
     assert_irpc_ok(irpc_buf_new(&got));
-    result o = {.payload = got};
-    irpc_outgoing_request *req = request("/echo", "hello", 5);
-    call_sync(&r.loop, inv, req, &o);
+    net_result o = {.payload = got};
+    irpc_outgoing_request *req = net_request("/echo", "hello", 5);
+    net_call_sync(&r.loop, inv, req, &o);
     assert_irpc_ok(o.err);
     assert_int_equal(o.status, IRPC_STATUS_OK);
     assert_true(irpc_buf_equals(got, "hello", 5));
@@ -206,41 +42,41 @@ static void two_way(int kind) {
     irpc_outgoing_request_free(req);
   }
   /* NotFound travels back as a status */
-  result nf = {0};
-  irpc_outgoing_request *req = request("/nowhere", NULL, 0);
-  call_sync(&r.loop, inv, req, &nf);
+  net_result nf = {0};
+  irpc_outgoing_request *req = net_request("/nowhere", NULL, 0);
+  net_call_sync(&r.loop, inv, req, &nf);
   assert_irpc_ok(nf.err);
   assert_int_equal(nf.status, IRPC_STATUS_NOT_FOUND);
   irpc_outgoing_request_free(req);
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 static void two_way_tcp(void **s) {
-  (void)s, two_way(T_TCP);
+  (void)s, two_way(NET_TCP);
 }
 static void two_way_uds(void **s) {
-  (void)s, two_way(T_UDS);
+  (void)s, two_way(NET_UDS);
 }
 static void two_way_memory(void **s) {
-  (void)s, two_way(T_MEMORY);
+  (void)s, two_way(NET_MEMORY);
 }
 
 static void one_way(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r, T_TCP);
-  map(&r, "/count", &count_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  net_map(&r, "/count", &count_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
   oneway_seen = 0;
-  result o[10] = {0};
+  net_result o[10] = {0};
   irpc_outgoing_request *reqs[10];
   int all = 0;
   for (int i = 0; i < 10; i++) {
-    reqs[i] = request("/count", "x", 1);
+    reqs[i] = net_request("/count", "x", 1);
     irpc_outgoing_request_set_oneway(reqs[i], 1);
-    assert_irpc_ok(irpc_invoke(inv, reqs[i], on_result, &o[i], NULL));
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   }
   while (!all) {
     uv_run(&r.loop, UV_RUN_ONCE);
@@ -253,25 +89,25 @@ static void one_way(void **state) {
     assert_int_equal(o[i].status, IRPC_STATUS_OK);
     irpc_outgoing_request_free(reqs[i]);
   }
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 static void large(int kind, size_t size) {
-  rig r;
-  rig_init(&r, kind);
-  map(&r, "/echo", &echo_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
+  net_rig r;
+  net_rig_init(&r, kind);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
   uint8_t *data = malloc(size);
   assert_non_null(data);
   for (size_t i = 0; i < size; i++)
     data[i] = (uint8_t)(i * 2654435761u >> 13);
   irpc_buf *got;
   assert_irpc_ok(irpc_buf_new(&got));
-  result o = {.payload = got};
-  irpc_outgoing_request *req = request("/echo", data, size);
-  call_sync(&r.loop, inv, req, &o);
+  net_result o = {.payload = got};
+  irpc_outgoing_request *req = net_request("/echo", data, size);
+  net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   assert_int_equal(irpc_buf_len(got), size);
@@ -279,33 +115,33 @@ static void large(int kind, size_t size) {
   free(data);
   irpc_buf_free(got);
   irpc_outgoing_request_free(req);
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 static void large_tcp(void **s) {
-  (void)s, large(T_TCP, 64u << 20);
+  (void)s, large(NET_TCP, 64u << 20);
 }
 static void large_uds(void **s) {
-  (void)s, large(T_UDS, 64u << 20);
+  (void)s, large(NET_UDS, 64u << 20);
 }
 
 static void many_in_flight(int kind) {
   enum { N = 1000 };
-  rig r;
-  rig_init(&r, kind);
-  map(&r, "/echo", &echo_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
-  static result o[N];
+  net_rig r;
+  net_rig_init(&r, kind);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  static net_result o[N];
   static irpc_outgoing_request *reqs[N];
   memset(o, 0, sizeof o);
   for (int i = 0; i < N; i++) {
     char text[16];
     int n = snprintf(text, sizeof text, "%d", i);
-    reqs[i] = request("/echo", text, (size_t)n);
+    reqs[i] = net_request("/echo", text, (size_t)n);
     assert_irpc_ok(irpc_buf_new(&o[i].payload));
-    assert_irpc_ok(irpc_invoke(inv, reqs[i], on_result, &o[i], NULL));
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   }
   int done = 0;
   while (done < N) {
@@ -322,18 +158,18 @@ static void many_in_flight(int kind) {
     irpc_buf_free(o[i].payload);
     irpc_outgoing_request_free(reqs[i]);
   }
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 static void many_tcp(void **s) {
-  (void)s, many_in_flight(T_TCP);
+  (void)s, many_in_flight(NET_TCP);
 }
 static void many_uds(void **s) {
-  (void)s, many_in_flight(T_UDS);
+  (void)s, many_in_flight(NET_UDS);
 }
 
-/* ---- Callbacks: the server calls the client on its own connection ---- */
+/* ---- Callbacks: the server calls the net_client on its own connection ---- */
 
 typedef struct cb_state {
   irpc_connection *stored; /* kept by the server for later */
@@ -361,7 +197,7 @@ static void client_side(irpc_dispatcher *self, irpc_dispatch *d) {
   cbs.client_dispatches++;
   irpc_incoming_request *req = irpc_dispatch_request(d);
   if (strcmp(irpc_incoming_request_operation(req), "again") == 0) {
-    nested_req = request("/echo", "x", 1);
+    nested_req = net_request("/echo", "x", 1);
     assert_irpc_ok(irpc_invoke(irpc_incoming_request_invoker(req), nested_req,
                                client_dispatch_done, d, NULL));
     return;
@@ -376,8 +212,8 @@ static void client_side(irpc_dispatcher *self, irpc_dispatch *d) {
 static const irpc_dispatcher_ops client_side_ops = {.name = "client-side",
                                                     .dispatch = client_side};
 
-/* Server side: /subscribe calls the client back ("again" when the payload
- * says so) and replies with what the client answered. */
+/* Server side: /subscribe calls the net_client back ("again" when the payload
+ * says so) and replies with what the net_client answered. */
 typedef struct sub_call {
   irpc_dispatch *d;
   irpc_outgoing_request *req;
@@ -418,35 +254,35 @@ static const irpc_dispatcher_ops subscribe_ops = {.name = "subscribe",
                                                   .dispatch = subscribe};
 
 static void callbacks(int kind) {
-  rig r;
-  rig_init(&r, kind);
+  net_rig r;
+  net_rig_init(&r, kind);
   memset(&cbs, 0, sizeof cbs);
-  map(&r, "/subscribe", &subscribe_ops, NULL);
-  map(&r, "/echo", &echo_ops, NULL);
-  rig_start(&r);
+  net_map(&r, "/subscribe", &subscribe_ops, NULL);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
   irpc_router *croute;
   assert_irpc_ok(irpc_router_new(&croute, &r.loop));
   irpc_dispatcher *cside;
   assert_irpc_ok(irpc_dispatcher_new(&cside, &r.loop, &client_side_ops, NULL));
   assert_irpc_ok(irpc_router_map(croute, "/callback", cside));
   r.copts.dispatcher = irpc_router_dispatcher(croute);
-  irpc_invoker *inv = client(&r);
+  irpc_invoker *inv = net_client(&r);
 
   /* The server calls back before replying. */
   irpc_buf *got;
   assert_irpc_ok(irpc_buf_new(&got));
-  result o = {.payload = got};
-  irpc_outgoing_request *req = request("/subscribe", "plain", 5);
-  call_sync(&r.loop, inv, req, &o);
+  net_result o = {.payload = got};
+  irpc_outgoing_request *req = net_request("/subscribe", "plain", 5);
+  net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   assert_true(irpc_buf_equals(got, "pong", 4));
   irpc_buf_free(got);
   irpc_outgoing_request_free(req);
 
-  /* Re-entrant: the client's callback calls the server again first. */
-  result o2 = {0};
-  req = request("/subscribe", "again", 5);
-  call_sync(&r.loop, inv, req, &o2);
+  /* Re-entrant: the net_client's callback calls the server again first. */
+  net_result o2 = {0};
+  req = net_request("/subscribe", "again", 5);
+  net_call_sync(&r.loop, inv, req, &o2);
   assert_irpc_ok(o2.err);
   assert_int_equal(o2.status, IRPC_STATUS_OK);
   assert_int_equal(cbs.client_dispatches, 2);
@@ -460,36 +296,36 @@ static void callbacks(int kind) {
   assert_ptr_equal(
       irpc_server_find_connection(r.server, irpc_connection_id(cbs.stored)),
       cbs.stored);
-  if (kind == T_TCP)
+  if (kind == NET_TCP)
     assert_true(irpc_connection_remote_address(cbs.stored)[0] != 0);
-  result later = {0};
-  req = request("/callback", NULL, 0);
-  call_sync(&r.loop, irpc_connection_invoker(cbs.stored), req, &later);
+  net_result later = {0};
+  req = net_request("/callback", NULL, 0);
+  net_call_sync(&r.loop, irpc_connection_invoker(cbs.stored), req, &later);
   assert_irpc_ok(later.err);
   assert_int_equal(cbs.client_dispatches, 3);
 
-  /* Once the client is gone, the stored invoker fails at once. */
-  client_close(&r, inv);
+  /* Once the net_client is gone, the stored invoker fails at once. */
+  net_client_close(&r, inv);
   while (irpc_connection_close_error(cbs.stored) == 0)
     uv_run(&r.loop, UV_RUN_ONCE);
-  result gone = {0};
-  call_sync(&r.loop, irpc_connection_invoker(cbs.stored), req, &gone);
+  net_result gone = {0};
+  net_call_sync(&r.loop, irpc_connection_invoker(cbs.stored), req, &gone);
   assert_true(gone.err < 0);
   irpc_outgoing_request_free(req);
   irpc_connection_unref(cbs.stored);
   irpc_router_free(croute);
   irpc_dispatcher_free(cside);
-  rig_fini(&r);
+  net_rig_fini(&r);
 }
 
 static void callbacks_tcp(void **s) {
-  (void)s, callbacks(T_TCP);
+  (void)s, callbacks(NET_TCP);
 }
 static void callbacks_uds(void **s) {
-  (void)s, callbacks(T_UDS);
+  (void)s, callbacks(NET_UDS);
 }
 static void callbacks_memory(void **s) {
-  (void)s, callbacks(T_MEMORY);
+  (void)s, callbacks(NET_MEMORY);
 }
 
 /* ---- Graceful shutdown with calls in flight ---- */
@@ -512,17 +348,17 @@ static void server_down(irpc_server *s, int status, void *ud) {
 
 static void graceful_shutdown(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r, T_TCP);
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
   nheld = 0;
-  map(&r, "/hold", &hold_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
-  result o[2] = {0};
-  irpc_outgoing_request *reqs[2] = {request("/hold", "a", 1),
-                                    request("/hold", "b", 1)};
+  net_map(&r, "/hold", &hold_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o[2] = {0};
+  irpc_outgoing_request *reqs[2] = {net_request("/hold", "a", 1),
+                                    net_request("/hold", "b", 1)};
   for (int i = 0; i < 2; i++)
-    assert_irpc_ok(irpc_invoke(inv, reqs[i], on_result, &o[i], NULL));
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   while (nheld < 2)
     uv_run(&r.loop, UV_RUN_ONCE);
   int down = 0;
@@ -533,7 +369,7 @@ static void graceful_shutdown(void **state) {
   assert_int_equal(o[0].done + o[1].done, 0);
   for (int i = 0; i < 2; i++)
     assert_irpc_ok(irpc_dispatch_reply(held[i], IRPC_STATUS_OK, NULL));
-  run_until(&r.loop, &down);
+  net_run_until(&r.loop, &down);
   assert_int_equal(down, 1);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(o[i].done, 1);
@@ -542,21 +378,21 @@ static void graceful_shutdown(void **state) {
     irpc_outgoing_request_free(reqs[i]);
   }
   irpc_invoker_free(inv);
-  rig_fini(&r);
+  net_rig_fini(&r);
 }
 
 /* ---- Reconnect after the server closed the connection ---- */
 
 static void reconnect(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r, T_TCP);
-  map(&r, "/echo", &echo_ops, NULL);
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
-  result o = {0};
-  irpc_outgoing_request *req = request("/echo", "1", 1);
-  call_sync(&r.loop, inv, req, &o);
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o = {0};
+  irpc_outgoing_request *req = net_request("/echo", "1", 1);
+  net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   irpc_connection *first = irpc_client_connection_connection(inv);
   uint64_t first_id = irpc_connection_id(first);
@@ -565,37 +401,37 @@ static void reconnect(void **state) {
   irpc_connection_abort(list[0], 0);
   while (irpc_client_connection_connection(inv) != NULL)
     uv_run(&r.loop, UV_RUN_ONCE);
-  result o2 = {0};
-  call_sync(&r.loop, inv, req, &o2);
+  net_result o2 = {0};
+  net_call_sync(&r.loop, inv, req, &o2);
   assert_irpc_ok(o2.err);
   assert_int_equal(o2.status, IRPC_STATUS_OK);
   assert_true(irpc_connection_id(irpc_client_connection_connection(inv)) !=
               first_id);
   irpc_outgoing_request_free(req);
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 /* ---- Inactivity: an unused connection shuts itself down ---- */
 
 static void inactivity(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r, T_TCP);
-  map(&r, "/echo", &echo_ops, NULL);
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
   r.sopts.connection.inactivity_timeout_ms = 50;
-  rig_start(&r);
-  irpc_invoker *inv = client(&r);
-  result o = {0};
-  irpc_outgoing_request *req = request("/echo", "1", 1);
-  call_sync(&r.loop, inv, req, &o);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o = {0};
+  irpc_outgoing_request *req = net_request("/echo", "1", 1);
+  net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   while (irpc_client_connection_connection(inv) != NULL ||
          irpc_server_connections(r.server, NULL, 0) != 0)
     uv_run(&r.loop, UV_RUN_ONCE);
   irpc_outgoing_request_free(req);
-  client_close(&r, inv);
-  rig_fini(&r);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
 }
 
 /* ---- Connect failures ---- */
@@ -608,9 +444,9 @@ static void refused(void **state) {
   /* A port nobody listens on: bind one and close it. */
   assert_irpc_ok(
       irpc_client_connection_new(&inv, &loop, "icerpc://127.0.0.1:1", NULL));
-  result o = {0};
-  irpc_outgoing_request *req = request("/echo", NULL, 0);
-  call_sync(&loop, inv, req, &o);
+  net_result o = {0};
+  irpc_outgoing_request *req = net_request("/echo", NULL, 0);
+  net_call_sync(&loop, inv, req, &o);
   assert_int_equal(o.err, UV_ECONNREFUSED);
   irpc_outgoing_request_free(req);
   irpc_invoker_free(inv);

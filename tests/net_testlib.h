@@ -1,0 +1,183 @@
+/* Shared by the tests that go over real transports: a loop runner with a
+ * watchdog, a net_rig (router + server over TCP, a Unix domain socket or the
+ * in-memory transport), an echo dispatcher and synchronous calls. */
+#ifndef IRPC_NET_TESTLIB_H
+#define IRPC_NET_TESTLIB_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* ---- Loop helpers ---- */
+
+static void net_on_watchdog(uv_timer_t *t) {
+  (void)t;
+  fail_msg("the loop did not reach the expected state in time");
+}
+
+/* Runs the loop until *flag becomes non-zero; a watchdog fails the test
+ * after 30 s instead of hanging. */
+static void net_run_until(uv_loop_t *loop, const int *flag) {
+  uv_timer_t wd;
+  uv_timer_init(loop, &wd);
+  uv_timer_start(&wd, net_on_watchdog, 30000, 0);
+  while (!*flag)
+    uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&wd, NULL);
+  uv_run(loop, UV_RUN_NOWAIT); /* the handle lives on this stack */
+}
+
+/* ---- The transports under test ---- */
+
+enum { NET_TCP, NET_UDS, NET_MEMORY };
+
+typedef struct net_rig {
+  uv_loop_t loop;
+  int kind;
+  char dir[64];
+  char listen[160];
+  char bound[256];
+  irpc_transport *memory;
+  irpc_router *router;
+  irpc_server *server;
+  irpc_server_options sopts;
+  irpc_connection_options copts;
+  irpc_dispatcher *disps[8];
+  int ndisps;
+} net_rig;
+
+static void net_rig_init(net_rig *r, int kind) {
+  memset(r, 0, sizeof(*r));
+  assert_int_equal(uv_loop_init(&r->loop), 0);
+  r->kind = kind;
+  irpc_server_options_init(&r->sopts);
+  irpc_connection_options_init(&r->copts);
+  if (kind == NET_TCP) {
+    snprintf(r->listen, sizeof r->listen, "icerpc://127.0.0.1:0");
+  } else if (kind == NET_UDS) {
+    strcpy(r->dir, "/tmp/irpc-conn-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    snprintf(r->listen, sizeof r->listen, "unix:%s/s.sock", r->dir);
+  } else {
+    assert_irpc_ok(irpc_transport_memory_new(&r->memory));
+    snprintf(r->listen, sizeof r->listen, "icerpc://mem%d?transport=memory",
+             rand());
+    r->sopts.connection.transport = r->memory;
+    r->copts.transport = r->memory;
+  }
+  assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
+}
+
+static void net_rig_start(net_rig *r) {
+  assert_irpc_ok(irpc_server_new(&r->server, &r->loop,
+                                 irpc_router_dispatcher(r->router), &r->sopts));
+  assert_irpc_ok(
+      irpc_server_listen(r->server, r->listen, r->bound, sizeof r->bound));
+}
+
+static void net_rig_fini(net_rig *r) {
+  irpc_server_free(r->server);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  irpc_router_free(r->router);
+  for (int i = 0; i < r->ndisps; i++)
+    irpc_dispatcher_free(r->disps[i]);
+  irpc_transport_free(r->memory);
+  test_loop_finish(&r->loop);
+  if (r->dir[0]) {
+    char p[128];
+    snprintf(p, sizeof p, "%s/s.sock", r->dir);
+    unlink(p);
+    rmdir(r->dir);
+  }
+}
+
+/* ---- Dispatchers ---- */
+
+static void net_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  irpc_outgoing_response *resp;
+  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
+                               irpc_incoming_request_payload(req)));
+  assert_irpc_ok(irpc_dispatch_complete(d, resp));
+}
+
+static const irpc_dispatcher_ops net_echo_ops = {.name = "echo",
+                                                 .dispatch = net_echo_dispatch};
+
+static irpc_dispatcher *net_map(net_rig *r, const char *path,
+                                const irpc_dispatcher_ops *ops, void *cfg) {
+  irpc_dispatcher *d;
+  assert_irpc_ok(irpc_dispatcher_new(&d, &r->loop, ops, cfg));
+  assert_irpc_ok(irpc_router_map(r->router, path, d));
+  r->disps[r->ndisps++] = d;
+  return d;
+}
+
+/* ---- Calls ---- */
+
+typedef struct net_result {
+  int done;
+  int err;
+  uint64_t status;
+  irpc_buf *payload;
+} net_result;
+
+static void net_on_result(irpc_call *call, int err,
+                          irpc_incoming_response *resp, void *ud) {
+  (void)call;
+  net_result *o = ud;
+  o->done++;
+  o->err = err;
+  if (resp) {
+    o->status = irpc_incoming_response_status(resp);
+    if (o->payload)
+      irpc_buf_move(o->payload, irpc_incoming_response_payload(resp));
+    irpc_incoming_response_free(resp);
+  }
+}
+
+static irpc_outgoing_request *net_request(const char *path, const void *data,
+                                          size_t len) {
+  irpc_outgoing_request *req;
+  assert_irpc_ok(irpc_outgoing_request_new(&req, path, "op"));
+  if (len)
+    assert_irpc_ok(
+        irpc_buf_append(irpc_outgoing_request_payload(req), data, len));
+  return req;
+}
+
+static void net_call_sync(uv_loop_t *loop, irpc_invoker *inv,
+                          irpc_outgoing_request *req, net_result *o) {
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, o, NULL));
+  net_run_until(loop, &o->done);
+}
+
+static irpc_invoker *net_client(net_rig *r) {
+  irpc_invoker *inv;
+  assert_irpc_ok(
+      irpc_client_connection_new(&inv, &r->loop, r->bound, &r->copts));
+  return inv;
+}
+
+static void net_shutdown_done(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  *(int *)ud = status == 0 ? 1 : status;
+}
+
+static void net_client_close(net_rig *r, irpc_invoker *inv) {
+  int done = 0;
+  assert_irpc_ok(
+      irpc_client_connection_shutdown(inv, net_shutdown_done, &done));
+  net_run_until(&r->loop, &done);
+  assert_int_equal(done, 1);
+  irpc_invoker_free(inv);
+}
+
+#endif
