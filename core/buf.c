@@ -5,6 +5,9 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 
+/* A first block and its headroom fit in 1 KiB with the block header. */
+#define FIRST_BLOCK_SIZE (1024 - sizeof(irpc__blk) - IRPC_BUF_HEADROOM)
+
 static irpc__blk *blk_new(size_t cap) {
   irpc__blk *k = irpc_malloc(sizeof(*k) + cap);
   if (!k)
@@ -36,9 +39,13 @@ static int blk_unique(irpc__blk *k) {
 }
 
 void irpc__buf_init(irpc_buf *b) {
-  memset(b, 0, sizeof(*b));
+  /* The inline segments are written before they are read. */
   b->segs = b->inline_segs;
+  b->nsegs = 0;
   b->cap = IRPC__BUF_INLINE_SEGS;
+  b->len = 0;
+  b->pending = NULL;
+  b->reserved = 0;
 }
 
 static void drop_pending(irpc_buf *b) {
@@ -122,7 +129,11 @@ int irpc_buf_reserve(irpc_buf *b, size_t min, uint8_t **out, size_t *avail) {
     b->reserved = b->pending->cap - head;
   } else {
     drop_pending(b);
-    size_t cap = min > IRPC_BUF_BLOCK_SIZE ? min : IRPC_BUF_BLOCK_SIZE;
+    /* The first block of a chain is small (most chains hold a header or a
+     * short message, and small blocks come from the allocator's fast
+     * per-thread cache); the chain's later blocks are full-sized. */
+    size_t unit = b->nsegs == 0 ? FIRST_BLOCK_SIZE : IRPC_BUF_BLOCK_SIZE;
+    size_t cap = min > unit ? min : unit;
     if (cap > SIZE_MAX - head)
       return IRPC_ENOMEM;
     b->pending = blk_new(cap + head);

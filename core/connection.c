@@ -377,13 +377,15 @@ static void start_waiting(irpc_connection *c) {
 
 static int take_header(irpc_buf *in, uint64_t max, uint8_t *small,
                        uint8_t **hdr, size_t *len) {
+  *hdr = NULL;
+  *len = 0;
   uint8_t pre[8];
   size_t n = irpc_buf_len(in) < 8 ? irpc_buf_len(in) : 8;
   irpc_buf_copyout(in, 0, pre, n);
   uint64_t size;
   long used = irpc__icerpc_header_size(pre, n, max, &size);
   if (used <= 0)
-    return (int)used;
+    return used < 0 ? (int)used : 0;
   if (irpc_buf_len(in) < (size_t)used + size)
     return 0;
   irpc_buf_consume(in, (size_t)used);

@@ -74,6 +74,8 @@ struct irpc__slic {
   irpc__slic_stream *all;
   irpc__slic_stream *ring;
   irpc__slic_stream *zombies;
+  irpc__slic_stream *spare; /* released streams kept for reuse (hnext) */
+  unsigned nspare;
   uint64_t next_local[2]; /* [0] bidirectional, [1] unidirectional */
   uint64_t next_remote[2];
   uint64_t nlocal[2];
@@ -157,13 +159,23 @@ static uint64_t now_ms(irpc__slic *c) {
   return uv_hrtime() / 1000000;
 }
 
+/* Streams kept for reuse: a connection making calls one after another
+ * allocates none. */
+#define SPARE_STREAMS 8
+
 static void reap(irpc__slic *c) {
   while (c->zombies) {
     irpc__slic_stream *s = c->zombies;
     c->zombies = s->hnext;
     irpc__buf_fini(&s->in);
     irpc__buf_fini(&s->out);
-    irpc_free(s);
+    if (c->nspare < SPARE_STREAMS) {
+      s->hnext = c->spare;
+      c->spare = s;
+      c->nspare++;
+    } else {
+      irpc_free(s);
+    }
   }
 }
 
@@ -439,9 +451,14 @@ static void maybe_end_reads(irpc__slic_stream *s) {
 }
 
 static irpc__slic_stream *new_stream(irpc__slic *c, int bidi, int remote) {
-  irpc__slic_stream *s = irpc_calloc(1, sizeof(*s));
-  if (!s)
+  irpc__slic_stream *s = c->spare;
+  if (s) {
+    c->spare = s->hnext;
+    c->nspare--;
+    memset(s, 0, sizeof(*s));
+  } else if (!(s = irpc_calloc(1, sizeof(*s)))) {
     return NULL;
+  }
   s->c = c;
   s->id = UINT64_MAX;
   s->flags = (bidi ? SF_BIDI : 0) | (remote ? SF_REMOTE : 0);
@@ -1048,6 +1065,11 @@ void irpc__slic_free(irpc__slic *c) {
     return;
   free_list(c->all, 0);
   free_list(c->zombies, 1);
+  while (c->spare) {
+    irpc__slic_stream *s = c->spare;
+    c->spare = s->hnext;
+    irpc_free(s);
+  }
   irpc__buf_fini(&c->out);
   irpc_free(c->tab);
   if (c->body != c->body_small)

@@ -94,6 +94,7 @@ typedef struct sdx {
   int closing;
   int gai_pending;
   int last_err;
+  unsigned uv_writes; /* uv_write requests not completed yet */
   uint16_t port;
   uv_getaddrinfo_t gai;
   struct addrinfo *res;
@@ -135,12 +136,43 @@ static void sdx_read_stop(irpc_duplex *d) {
 }
 
 static void on_write(uv_write_t *req, int status) {
-  irpc_duplex_write_done(req->handle->data, status);
+  irpc_duplex *d = req->handle->data;
+  sdx_of(d)->uv_writes--;
+  irpc_duplex_write_done(d, status);
+}
+
+/* Fills `bufs` (n entries) with the segments of `data`, skipping the first
+ * `skip` bytes; returns how many entries it used. */
+static size_t fill_bufs(uv_buf_t *bufs, size_t n, const irpc_buf *data,
+                        size_t skip) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    irpc_bytes seg = irpc_buf_segment(data, i);
+    if (skip >= seg.len) {
+      skip -= seg.len;
+      continue;
+    }
+    bufs[k++] =
+        uv_buf_init((char *)seg.base + skip, (unsigned)(seg.len - skip));
+    skip = 0;
+  }
+  return k;
+}
+
+/* Writes what the socket takes at once when nothing is queued before it
+ * (no poll registration and no completion round for a small frame); libuv
+ * queues the rest. Returns the bytes written, or 0. */
+static size_t write_now(sdx *s, uv_buf_t *bufs, size_t n) {
+  if (s->uv_writes || uv_stream_get_write_queue_size(&s->h.stream))
+    return 0;
+  int rc = uv_try_write(&s->h.stream, bufs, (unsigned)n);
+  return rc > 0 ? (size_t)rc : 0;
 }
 
 static int sdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
   sdx *s = sdx_of(d);
   size_t n = irpc_buf_segment_count(data);
+  size_t total = irpc_buf_len(data);
   uv_buf_t stack[STACK_BUFS];
   uv_buf_t *bufs = stack;
   if (n > STACK_BUFS) {
@@ -148,17 +180,22 @@ static int sdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
     if (!bufs)
       return IRPC_ENOMEM;
   }
-  for (size_t i = 0; i < n; i++) {
-    irpc_bytes seg = irpc_buf_segment(data, i);
-    bufs[i] = uv_buf_init((char *)seg.base, (unsigned)seg.len);
+  size_t k = fill_bufs(bufs, n, data, 0);
+  size_t done = total ? write_now(s, bufs, k) : 0;
+  int rc = 0;
+  if (total && done == total) {
+    irpc_duplex_write_done(d, 0);
+  } else {
+    if (done)
+      k = fill_bufs(bufs, n, data, done);
+    if (k == 0)
+      bufs[k++] = uv_buf_init((char *)"", 0);
+    /* libuv copies the uv_buf_t array; the bytes stay in `data`, which the
+     * framework keeps until the write completes. */
+    rc = uv_write(req, &s->h.stream, bufs, (unsigned)k, on_write);
+    if (rc == 0)
+      s->uv_writes++;
   }
-  if (n == 0) {
-    bufs[0] = uv_buf_init((char *)"", 0);
-    n = 1;
-  }
-  /* libuv copies the uv_buf_t array; the bytes stay in `data`, which the
-   * framework keeps until the write completes. */
-  int rc = uv_write(req, &s->h.stream, bufs, (unsigned)n, on_write);
   if (bufs != stack)
     irpc_free(bufs);
   return rc;
