@@ -50,7 +50,7 @@ void bench_idle(const char *self, int n, bench_json *j) {
   if (pid == 0) {
     dup2(fds[1], 1);
     close(fds[0]);
-    execl(self, self, "serve", addr, (char *)NULL);
+    execl("/proc/self/exe", self, "serve", addr, (char *)NULL);
     _exit(127);
   }
   close(fds[1]);

@@ -41,6 +41,7 @@ typedef struct cc {
   void *shutdown_ud;
   irpc__timer connect_timer;
   irpc__task shutdown_task;
+  irpc__task notify_task; /* connect() on an active connection */
 } cc;
 
 static const irpc_invoker_ops cc_ops;
@@ -103,6 +104,14 @@ static void on_shutdown_requested(irpc_connection *c, void *ud) {
     k->draining = c;
   }
   irpc_connection_shutdown(c, NULL, NULL);
+}
+
+/* The callbacks of connect() calls made while connected, on a later turn
+ * (a callback never runs inside the call that registered it). */
+static void notify_task(irpc__task *t) {
+  cc *k = (cc *)((uint8_t *)t - offsetof(cc, notify_task));
+  if (k->conn && irpc_connection_is_active(k->conn))
+    notify_waiters(k, 0);
 }
 
 static void shutdown_task(irpc__task *t) {
@@ -233,6 +242,7 @@ static int cc_init(irpc_invoker *self, const void *config) {
   (void)config;
   irpc__timer_init(&k->connect_timer, on_connect_timeout);
   k->shutdown_task.fn = shutdown_task;
+  k->notify_task.fn = notify_task;
   return 0;
 }
 
@@ -249,6 +259,8 @@ static void cc_destroy(irpc_invoker *self) {
   k->destroyed = 1;
   k->shut = 1;
   irpc__timer_stop(self->node.sched, &k->connect_timer);
+  irpc__sched_cancel(self->node.sched, &k->notify_task);
+  irpc__sched_cancel(self->node.sched, &k->shutdown_task);
   release_pending(k, IRPC_EABORTED);
   if (k->connecting) {
     irpc_duplex *d = k->connecting;
@@ -331,7 +343,7 @@ int irpc_client_connection_connect(irpc_invoker *inv,
     k->waiters = w;
   }
   if (k->conn && irpc_connection_is_active(k->conn)) {
-    notify_waiters(k, 0);
+    irpc__sched_post(inv->node.sched, &k->notify_task);
     return 0;
   }
   start_connect(k);

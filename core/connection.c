@@ -876,8 +876,10 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     ccall_finish(k, err, NULL);
   } else if (t->kind == K_DISP) {
     cdisp *d = (cdisp *)t;
+    d->pinned++; /* a cancel handler may complete the dispatch at once */
     dispatch_cancel(d, IRPC_ECANCELED);
     cdisp_abort_stream(d);
+    d->pinned--;
     cdisp_maybe_free(d);
   } else if (err != UV_EPIPE && c->state == ACTIVE) {
     fail_connection(c, IRPC_EPROTO); /* a control stream went away */
@@ -907,8 +909,10 @@ static void ev_stream_released(void *ud, irpc__slic_stream *s) {
   } else if (t->kind == K_DISP) {
     cdisp *d = (cdisp *)t;
     d->stream = NULL;
+    d->pinned++;
     if (d->running)
       dispatch_cancel(d, c->close_err ? c->close_err : IRPC_ECANCELED);
+    d->pinned--;
     cdisp_maybe_free(d);
   }
 }
@@ -1289,6 +1293,10 @@ void irpc__connection_refuse(irpc_connection *c, uint64_t code) {
 
 size_t irpc__connection_busy(const irpc_connection *c) {
   return c->ncalls + c->ndisps + (c->waiting != NULL);
+}
+
+int irpc__connection_shutdown_status(const irpc_connection *c) {
+  return c->shutdown_status;
 }
 
 irpc_connection *irpc_connection_ref(irpc_connection *c) {

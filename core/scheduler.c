@@ -22,6 +22,7 @@ struct irpc__sched {
   int closing;
   irpc__task *head;
   irpc__task *tail;
+  irpc__task *run_last; /* the last task of the running pass */
   irpc__timer **heap;
   size_t nheap;
   size_t heap_cap;
@@ -40,16 +41,21 @@ static void reg_init(void) {
     abort();
 }
 
+/* Runs the tasks queued when it starts; those they post run on the next
+ * turn. The queue stays the one list, so a task can still be canceled. */
 static void run_tasks(uv_idle_t *idle) {
   irpc__sched *s = idle->data;
-  irpc__task *t = s->head;
-  s->head = s->tail = NULL;
-  while (t) {
-    irpc__task *next = t->next;
+  s->run_last = s->tail;
+  while (s->run_last) {
+    irpc__task *t = s->head;
+    s->head = t->next;
+    if (!s->head)
+      s->tail = NULL;
+    if (t == s->run_last)
+      s->run_last = NULL;
     t->queued = 0;
     t->next = NULL;
     t->fn(t);
-    t = next;
   }
   if (!s->head)
     uv_idle_stop(&s->idle);
@@ -67,6 +73,27 @@ void irpc__sched_post(irpc__sched *s, irpc__task *t) {
   s->tail = t;
   if (!uv_is_active((uv_handle_t *)&s->idle))
     uv_idle_start(&s->idle, run_tasks);
+}
+
+void irpc__sched_cancel(irpc__sched *s, irpc__task *t) {
+  if (!t->queued)
+    return;
+  irpc__task *prev = NULL;
+  for (irpc__task *i = s->head; i; prev = i, i = i->next) {
+    if (i != t)
+      continue;
+    if (prev)
+      prev->next = t->next;
+    else
+      s->head = t->next;
+    if (s->tail == t)
+      s->tail = prev;
+    if (s->run_last == t)
+      s->run_last = prev;
+    break;
+  }
+  t->queued = 0;
+  t->next = NULL;
 }
 
 /* ---- Timers: a binary min-heap ordered by (due, seq). ---- */

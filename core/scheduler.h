@@ -29,6 +29,8 @@ void irpc__sched_release(irpc__sched *s);
 
 /* Runs t->fn(t) on the loop soon. A task already queued stays queued once. */
 void irpc__sched_post(irpc__sched *s, irpc__task *t);
+/* Takes `t` off the queue if it is queued (before its owner goes away). */
+void irpc__sched_cancel(irpc__sched *s, irpc__task *t);
 
 void irpc__timer_init(irpc__timer *t, void (*fn)(irpc__timer *t));
 /* Arms (or re-arms) `t` to fire after `timeout_ms`. Errors: IRPC_ENOMEM. */

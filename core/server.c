@@ -102,7 +102,7 @@ static void conn_closed(irpc_connection *c, int err, void *ud) {
   }
   if (s->on_close && !s->freed)
     s->on_close(s, c, err, s->cb_ud);
-  if (s->shutting_down && err == IRPC_ETIMEDOUT)
+  if (s->shutting_down && irpc__connection_shutdown_status(c) == IRPC_ETIMEDOUT)
     s->status = IRPC_ETIMEDOUT;
   irpc_connection_unref(c);
   maybe_shutdown_done(s);
