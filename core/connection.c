@@ -60,6 +60,7 @@ typedef struct close_handler {
 
 struct irpc_connection {
   long refs;
+  struct cdisp *spare_disp; /* a finished dispatch's record, for the next */
   uint64_t id;
   uv_loop_t *loop;
   irpc__sched *sched;
@@ -150,6 +151,7 @@ void irpc_connection_options_init(irpc_connection_options *o) {
   o->max_stream_frame_size = 32768;
   o->connect_timeout_ms = 10000;
   o->shutdown_timeout_ms = 10000;
+  o->compression_formats = irpc_compress_formats_readable();
 }
 
 int irpc__connection_options_check(const irpc_connection_options *o) {
@@ -160,7 +162,8 @@ int irpc__connection_options_check(const irpc_connection_options *o) {
       o->initial_stream_window_size > IRPC__SLIC_MAX_WINDOW ||
       o->max_stream_frame_size < IRPC__SLIC_MIN_FRAME ||
       o->max_stream_frame_size > IRPC__SLIC_MAX_FRAME ||
-      o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0)
+      o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0 ||
+      (o->compression_formats & ~irpc_compress_formats_readable()))
     return IRPC_EINVAL;
   return 0;
 }
@@ -458,7 +461,10 @@ static const irpc_invoker_ops conn_invoker_ops = {
 static void cdisp_free(cdisp *d) {
   irpc__buf_fini(&d->in);
   irpc_incoming_request_free(d->req);
-  irpc_free(d);
+  if (!d->conn->spare_disp)
+    d->conn->spare_disp = d;
+  else
+    irpc_free(d);
 }
 
 /* The stream is gone and the dispatch too: forget it. */
@@ -793,7 +799,7 @@ static void ev_connected(void *ud) {
     c->ctl_out = s;
     irpc__slic_stream_set_user(s, &c->ctl_tag);
     rc = irpc__icerpc_settings_encode(&b, c->opts.max_header_size,
-                                      irpc_compress_formats_readable());
+                                      c->opts.compression_formats);
     if (rc == 0)
       rc = irpc__slic_stream_write(s, &b, 0);
   }
@@ -823,7 +829,12 @@ static void ev_stream(void *ud, irpc__slic_stream *s) {
     schedule_flush(c);
     return;
   }
-  cdisp *d = irpc_calloc(1, sizeof(*d));
+  cdisp *d = c->spare_disp;
+  c->spare_disp = NULL;
+  if (d)
+    memset(d, 0, sizeof(*d));
+  else
+    d = irpc_calloc(1, sizeof(*d));
   if (!d) {
     fail_connection(c, IRPC_ENOMEM);
     return;
@@ -1316,6 +1327,7 @@ void irpc_connection_unref(irpc_connection *c) {
   irpc__slic_free(c->slic);
   irpc__buf_fini(&c->ctl_buf);
   irpc_invoker_free(c->invoker);
+  irpc_free(c->spare_disp);
   irpc_free(c);
 }
 

@@ -489,6 +489,31 @@ static void start(irpc__slic_stream *s) {
 
 /* Frames the next piece of a stream: at most its credit and the peer's
  * frame size, with a 4-byte size as IceRPC writes it. */
+/* Moves a frame (header `h`, then the first `n` bytes of `data`) to the
+ * output. When the frame takes all of `data`, the header goes into the
+ * headroom of its first block and the blocks move: no copy, and usually
+ * no allocation. Errors: IRPC_ENOMEM (nothing queued, `data` unchanged). */
+static int queue_frame(irpc__slic *c, irpc_buf *data, const uint8_t *h,
+                       size_t hlen, size_t n) {
+  if (n > 0 && n == irpc_buf_len(data)) {
+    if (irpc_buf_prepend(data, h, hlen) != 0)
+      return IRPC_ENOMEM;
+    if (irpc_buf_move(&c->out, data) != 0) {
+      irpc_buf_consume(data, hlen);
+      return IRPC_ENOMEM;
+    }
+    return 0;
+  }
+  size_t mark = irpc_buf_len(&c->out);
+  if (irpc_buf_append(&c->out, h, hlen) != 0 ||
+      (n && irpc_buf_append_ref(&c->out, data, 0, n) != 0)) {
+    irpc_buf_truncate(&c->out, mark);
+    return IRPC_ENOMEM;
+  }
+  irpc_buf_consume(data, n);
+  return 0;
+}
+
 static int send_frame(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   size_t len = irpc_buf_len(&s->out);
@@ -507,14 +532,10 @@ static int send_frame(irpc__slic_stream *s) {
   h[0] = last ? IRPC__SLIC_STREAM_LAST : IRPC__SLIC_STREAM;
   size_t idw = vu_put(h + 5, s->id, vu_size(s->id));
   vu_put(h + 1, idw + n, 4);
-  size_t mark = irpc_buf_len(&c->out);
-  if (irpc_buf_append(&c->out, h, 5 + idw) != 0 ||
-      (n && irpc_buf_append_ref(&c->out, &s->out, 0, (size_t)n) != 0)) {
-    irpc_buf_truncate(&c->out, mark);
+  if (queue_frame(c, &s->out, h, 5 + idw, (size_t)n) != 0) {
     fail(c, IRPC_ENOMEM);
     return IRPC_ENOMEM;
   }
-  irpc_buf_consume(&s->out, (size_t)n);
   s->credit -= n;
   if (tell_rc && emit(c, IRPC__SLIC_STREAM_READS_CLOSED, s->id, NULL, 0))
     return IRPC_ENOMEM;
