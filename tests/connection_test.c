@@ -428,6 +428,91 @@ static void shutdown_times_out(void **state) {
   net_rig_fini(&r);
 }
 
+/* Canceling an invocation resets its stream: the call completes with the
+ * cancel error and the dispatch on the other side is canceled. */
+static void cancel_invocation(int kind) {
+  net_rig r;
+  net_rig_init(&r, kind);
+  nheld = 0;
+  hang_canceled = 0;
+  net_map(&r, "/hang", &hang_ops, NULL);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o = {0};
+  irpc_call *call;
+  irpc_outgoing_request *req = net_request("/hang", "a", 1);
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, &call));
+  while (nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  net_run_until(&r.loop, &o.done);
+  assert_int_equal(o.err, IRPC_ECANCELED);
+  net_run_until(&r.loop, &hang_canceled);
+  assert_int_equal(hang_canceled, IRPC_ECANCELED);
+  /* The connection carries on. */
+  net_result ok = {0};
+  irpc_outgoing_request *echo = net_request("/echo", "b", 1);
+  net_call_sync(&r.loop, inv, echo, &ok);
+  assert_irpc_ok(ok.err);
+  assert_int_equal(ok.status, IRPC_STATUS_OK);
+  irpc_outgoing_request_free(echo);
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
+static void cancel_tcp(void **s) {
+  (void)s, cancel_invocation(NET_TCP);
+}
+static void cancel_memory(void **s) {
+  (void)s, cancel_invocation(NET_MEMORY);
+}
+
+/* A request that crosses the server's GoAway is not accepted: it fails with
+ * IRPC_EINVCANCELED (safe to retry), and the call the server had accepted
+ * before completes. */
+static void goaway_not_accepted(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  nheld = 0;
+  net_map(&r, "/hold", &hold_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result first = {0};
+  irpc_outgoing_request *a = net_request("/hold", "a", 1);
+  assert_irpc_ok(irpc_invoke(inv, a, net_on_result, &first, NULL));
+  while (nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  irpc_connection *conn = irpc_client_connection_connection(inv);
+  assert_non_null(conn);
+  irpc_connection_ref(conn);
+  /* Same turn: the server's GoAway and the client's second request cross.
+   * The request goes straight to the connection, not through the client
+   * connection (which would retry it), so the error shows. */
+  net_result second = {0};
+  irpc_outgoing_request *b = net_request("/hold", "b", 1);
+  assert_irpc_ok(irpc_invoke(irpc_connection_invoker(conn), b, net_on_result,
+                             &second, NULL));
+  int down = 0;
+  assert_irpc_ok(irpc_server_shutdown(r.server, server_down, &down));
+  net_run_until(&r.loop, &second.done);
+  assert_int_equal(second.err, IRPC_EINVCANCELED);
+  assert_int_equal(nheld, 1);
+  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
+  net_run_until(&r.loop, &first.done);
+  assert_irpc_ok(first.err);
+  assert_int_equal(first.status, IRPC_STATUS_OK);
+  net_run_until(&r.loop, &down);
+  assert_int_equal(down, 1);
+  irpc_connection_unref(conn);
+  irpc_outgoing_request_free(a);
+  irpc_outgoing_request_free(b);
+  irpc_invoker_free(inv);
+  net_rig_fini(&r);
+}
+
 /* connect() on a connection that is already up answers on a later turn,
  * never inside the call. */
 static void on_connected_flag(irpc_invoker *inv, int status, void *ud) {
@@ -554,6 +639,9 @@ int main(void) {
       cmocka_unit_test(large_uds),
       cmocka_unit_test(shutdown_times_out),
       cmocka_unit_test(connect_when_connected),
+      cmocka_unit_test(cancel_tcp),
+      cmocka_unit_test(cancel_memory),
+      cmocka_unit_test(goaway_not_accepted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
