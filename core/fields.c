@@ -33,13 +33,50 @@ static int grow_entries(irpc_fields *f) {
                           f->count, f->count + 1, sizeof(*f->entries));
 }
 
-/* Room for `len` more arena bytes; compacts live values when it grows. */
-static int grow_arena(irpc_fields *f, size_t len) {
-  if (len <= f->arena_cap - f->used)
-    return 0;
+/* Moves the live values to the front of the arena, in offset order (each
+ * value moves down, never over one not yet moved). Entries with len 0 do
+ * not count. */
+static void compact(irpc_fields *f) {
+  size_t used = 0;
+  for (;;) {
+    irpc__field *next = NULL;
+    for (size_t i = 0; i < f->count; i++) {
+      irpc__field *e = &f->entries[i];
+      if (e->len && e->off >= used && (!next || e->off < next->off))
+        next = e;
+    }
+    if (!next)
+      break;
+    memmove(f->arena + used, f->arena + next->off, next->len);
+    next->off = used;
+    used += next->len;
+  }
+  f->used = used;
+}
+
+static size_t live_bytes(const irpc_fields *f) {
   size_t live = 0;
   for (size_t i = 0; i < f->count; i++)
     live += f->entries[i].len;
+  return live;
+}
+
+/* Room for `len` more arena bytes at f->used: compacts in place when the
+ * live values leave enough room, else moves them to a bigger arena. The
+ * old heap arena is handed back in *old (freed by the caller once `value`,
+ * which may point into it, has been copied). */
+static int grow_arena(irpc_fields *f, size_t len, const void *value,
+                      uint8_t **old) {
+  *old = NULL;
+  if (len <= f->arena_cap - f->used)
+    return 0;
+  size_t live = live_bytes(f);
+  const uint8_t *v = value;
+  int aliased = v && v >= f->arena && v < f->arena + f->arena_cap;
+  if (!aliased && live + len <= f->arena_cap) {
+    compact(f);
+    return 0;
+  }
   if (len > SIZE_MAX / 2 - live)
     return IRPC_ENOMEM;
   size_t cap = f->arena_cap;
@@ -55,7 +92,7 @@ static int grow_arena(irpc_fields *f, size_t len) {
     used += f->entries[i].len;
   }
   if (f->arena != f->inline_arena)
-    irpc_free(f->arena);
+    *old = f->arena;
   f->arena = a;
   f->arena_cap = cap;
   f->used = used;
@@ -69,11 +106,33 @@ int irpc_fields_set(irpc_fields *f, uint64_t key, const void *value,
   if (key > IRPC_VARUINT62_MAX)
     return IRPC_EOVERFLOW;
   irpc__field *e = find(f, key);
-  if (!e && grow_entries(f))
+  if (e) {
+    /* Replacing: in place when the new value fits the old one's space, or
+     * when the old value ends the arena and the tail has room. Values of a
+     * fixed size (a deadline, a trace context) are rewritten each call
+     * without ever growing the arena. */
+    int last = e->off + e->len == f->used;
+    if (len <= e->len || (last && len <= f->arena_cap - e->off)) {
+      if (len > 0)
+        memmove(f->arena + e->off, value, len);
+      e->len = len;
+      if (last)
+        f->used = e->off + len;
+      return 0;
+    }
+  } else if (grow_entries(f)) {
     return IRPC_ENOMEM;
-  if (grow_arena(f, len))
+  }
+  /* The old value (if any) is garbage from here: compaction skips it. */
+  size_t old_len = e ? e->len : 0;
+  if (e)
+    e->len = 0;
+  uint8_t *old;
+  if (grow_arena(f, len, value, &old)) {
+    if (e)
+      e->len = old_len;
     return IRPC_ENOMEM;
-  e = find(f, key);
+  }
   if (!e) {
     e = &f->entries[f->count++];
     e->key = key;
@@ -83,6 +142,7 @@ int irpc_fields_set(irpc_fields *f, uint64_t key, const void *value,
   e->off = f->used;
   e->len = len;
   f->used += len;
+  irpc_free(old);
   return 0;
 }
 
@@ -107,6 +167,8 @@ int irpc_fields_remove(irpc_fields *f, uint64_t key) {
   irpc__field *e = find(f, key);
   if (!e)
     return IRPC_ENOTFOUND;
+  if (e->off + e->len == f->used)
+    f->used = e->off; /* the last value: its space is free again */
   size_t i = (size_t)(e - f->entries);
   memmove(e, e + 1, (f->count - i - 1) * sizeof(*e));
   f->count--;

@@ -48,10 +48,25 @@ static _Thread_local ZSTD_DCtx *cached_dctx;
 /* ---- One codec stream, either direction ---- */
 
 enum { STEP_NEED_IN = 0, STEP_MORE_OUT = 1, STEP_END = 2 };
+/* What a compression step does once its input is taken: nothing more, make
+ * every byte read so far decodable (a flush), or end the stream. */
+enum { OP_RUN = 0, OP_FLUSH = 1, OP_END = 2 };
 
 /* Input handed to a codec per step: zlib counts in uInt. */
 #define STEP_IN_MAX ((size_t)1 << 20)
 #define OUT_BLOCK ((size_t)64 << 10)
+/* Output goes on into the room left in the last block while there is at
+ * least this much, so that blocks are filled rather than left part empty
+ * each time a codec stops to take more input. */
+#define OUT_MIN_ROOM ((size_t)1024)
+
+/* Writable space at the end of `out`: the `*left` bytes remaining in its
+ * last block (as the previous write left them), or a fresh block of
+ * `block` bytes. */
+static int out_reserve(irpc_buf *out, size_t block, size_t left, uint8_t **o,
+                       size_t *avail) {
+  return irpc_buf_reserve(out, left >= OUT_MIN_ROOM ? left : block, o, avail);
+}
 
 typedef struct codec {
   int format;
@@ -163,19 +178,21 @@ static void codec_fini(codec *c) {
   }
 }
 
-/* Runs the codec once over *in (advanced) into *out (advanced). `finish`
- * (compression only) flushes the end of the stream. Returns STEP_* or a
- * negative error. */
+/* Runs the codec once over *in (advanced) into *out (advanced). `op`
+ * (compression only) flushes or ends the stream; STEP_END then means done.
+ * Returns STEP_* or a negative error. */
 static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
-                      uint8_t **out, size_t *out_len, int finish) {
+                      uint8_t **out, size_t *out_len, int op) {
   size_t feed = *in_len < STEP_IN_MAX ? *in_len : STEP_IN_MAX;
   switch (c->format) {
   case IRPC_COMPRESSION_ZSTD: {
     ZSTD_inBuffer ib = {*in, feed, 0};
     ZSTD_outBuffer ob = {*out, *out_len, 0};
-    size_t r = c->decompress ? ZSTD_decompressStream(c->u.zd, &ob, &ib)
-                             : ZSTD_compressStream2(c->u.zc, &ob, &ib,
-                                                    finish ? ZSTD_e_end
+    size_t r = c->decompress
+                   ? ZSTD_decompressStream(c->u.zd, &ob, &ib)
+                   : ZSTD_compressStream2(c->u.zc, &ob, &ib,
+                                          op == OP_END     ? ZSTD_e_end
+                                          : op == OP_FLUSH ? ZSTD_e_flush
                                                            : ZSTD_e_continue);
     *in += ib.pos;
     *in_len -= ib.pos;
@@ -187,8 +204,8 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
     if (c->decompress)
       return r == 0 ? STEP_END
                     : (ob.pos == ob.size ? STEP_MORE_OUT : STEP_NEED_IN);
-    if (finish)
-      return r == 0 ? STEP_END : STEP_MORE_OUT;
+    if (op != OP_RUN)
+      return r == 0 && ib.pos == ib.size ? STEP_END : STEP_MORE_OUT;
     return ob.pos == ob.size ? STEP_MORE_OUT : STEP_NEED_IN;
   }
   case IRPC_COMPRESSION_BROTLI: {
@@ -205,11 +222,16 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
                                                            : IRPC_EDATA;
     } else {
       if (!BrotliEncoderCompressStream(c->u.bc,
-                                       finish ? BROTLI_OPERATION_FINISH
-                                              : BROTLI_OPERATION_PROCESS,
+                                       op == OP_END ? BROTLI_OPERATION_FINISH
+                                       : op == OP_FLUSH
+                                           ? BROTLI_OPERATION_FLUSH
+                                           : BROTLI_OPERATION_PROCESS,
                                        &ai, &ni, &ao, &no, NULL))
         res = IRPC_ENOMEM;
-      else if (finish && BrotliEncoderIsFinished(c->u.bc))
+      else if (op == OP_END && BrotliEncoderIsFinished(c->u.bc))
+        res = STEP_END;
+      else if (op == OP_FLUSH && ai == 0 &&
+               !BrotliEncoderHasMoreOutput(c->u.bc))
         res = STEP_END;
       else
         res = ao == 0 || BrotliEncoderHasMoreOutput(c->u.bc) ? STEP_MORE_OUT
@@ -229,7 +251,9 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
     z->next_out = *out;
     z->avail_out = (uInt)ofeed;
     int r = c->decompress ? inflate(z, Z_NO_FLUSH)
-                          : deflate(z, finish ? Z_FINISH : Z_NO_FLUSH);
+                          : deflate(z, op == OP_END     ? Z_FINISH
+                                       : op == OP_FLUSH ? Z_SYNC_FLUSH
+                                                        : Z_NO_FLUSH);
     size_t used = feed - z->avail_in, wrote = ofeed - z->avail_out;
     *in += used;
     *in_len -= used;
@@ -241,6 +265,8 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
       return IRPC_ENOMEM;
     if (r != Z_OK && r != Z_BUF_ERROR)
       return IRPC_EDATA;
+    if (op == OP_FLUSH && z->avail_out != 0 && *in_len == 0)
+      return STEP_END;
     return z->avail_out == 0 ? STEP_MORE_OUT : STEP_NEED_IN;
   }
   }
@@ -248,44 +274,161 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
 
 /* ---- Compression over chains ---- */
 
-/* Compresses `in` into `out`. Gives up with 1 (nothing useful) as soon as
- * the output exceeds `give_up_above` bytes. */
+/* A consuming compression of a payload bigger than this releases its input
+ * as it goes (smaller ones are held to the end: nothing to gain). It is
+ * also the first point (in input bytes) where it checks whether the result
+ * is sure to shrink; the next checks are at twice, four times, ... */
+#define RELEASE_CHECK ((size_t)256 << 10)
+
+typedef struct cstream {
+  codec c;
+  irpc_buf *out;
+  size_t left;          /* room left in the last output block */
+  size_t start;         /* len(out) on entry */
+  size_t hint;          /* output block size */
+  size_t give_up_above; /* output bytes; SIZE_MAX = never give up */
+} cstream;
+
+static size_t cstream_produced(const cstream *cs) {
+  return irpc_buf_len(cs->out) - cs->start;
+}
+
+/* Feeds [p, p + len) to the codec with `op`, writing the output into
+ * blocks of the output chain. Returns 0, 1 (the output passed
+ * give_up_above: stop) or a negative error. */
+static int cstream_feed(cstream *cs, const uint8_t *p, size_t len, int op) {
+  int st = STEP_MORE_OUT;
+  while (len > 0 || (op != OP_RUN && st != STEP_END)) {
+    uint8_t *o;
+    size_t avail;
+    int rc = out_reserve(cs->out, cs->hint, cs->left, &o, &avail);
+    if (rc)
+      return rc;
+    size_t before = avail;
+    st = codec_step(&cs->c, &p, &len, &o, &avail, op);
+    if (st < 0)
+      return st;
+    irpc_buf_commit(cs->out, before - avail);
+    cs->left = avail;
+    if (cstream_produced(cs) > cs->give_up_above)
+      return 1;
+  }
+  return 0;
+}
+
+static int cstream_init(cstream *cs, int format, int level, size_t total,
+                        irpc_buf *out, size_t give_up_above) {
+  size_t hint = total / 4;
+  cs->hint = hint < 512 ? 512 : hint > OUT_BLOCK ? OUT_BLOCK : hint;
+  cs->out = out;
+  cs->left = 0;
+  cs->start = irpc_buf_len(out);
+  cs->give_up_above = give_up_above;
+  return codec_init(&cs->c, format, 0, level, total);
+}
+
+/* Compresses `in` (left unchanged) into `out`. Gives up with 1 (nothing
+ * useful) as soon as the output exceeds `give_up_above` bytes. */
 static int compress_chain(int format, int level, const irpc_buf *in,
                           irpc_buf *out, size_t give_up_above) {
-  codec c;
-  size_t total = irpc_buf_len(in);
-  int rc = codec_init(&c, format, 0, level, total);
+  cstream cs;
+  int rc =
+      cstream_init(&cs, format, level, irpc_buf_len(in), out, give_up_above);
   if (rc)
     return rc;
-  size_t hint = total / 4;
-  hint = hint < 512 ? 512 : hint > OUT_BLOCK ? OUT_BLOCK : hint;
-  size_t start = irpc_buf_len(out);
   size_t nseg = irpc_buf_segment_count(in);
-  for (size_t i = 0; i <= nseg && rc >= 0; i++) {
-    int finish = i == nseg;
-    irpc_bytes seg = finish ? (irpc_bytes){NULL, 0} : irpc_buf_segment(in, i);
-    const uint8_t *p = seg.base;
-    size_t len = seg.len;
-    int st = STEP_MORE_OUT;
-    while (len > 0 || (finish && st != STEP_END)) {
-      uint8_t *o;
-      size_t avail;
-      if ((rc = irpc_buf_reserve(out, hint, &o, &avail)) != 0)
-        break;
-      size_t before = avail;
-      st = codec_step(&c, &p, &len, &o, &avail, finish);
-      if (st < 0) {
-        rc = st;
-        break;
-      }
-      irpc_buf_commit(out, before - avail);
-      if (irpc_buf_len(out) - start > give_up_above) {
-        rc = 1;
-        break;
+  for (size_t i = 0; i < nseg && rc == 0; i++) {
+    irpc_bytes seg = irpc_buf_segment(in, i);
+    rc = cstream_feed(&cs, seg.base, seg.len, OP_RUN);
+  }
+  if (rc == 0)
+    rc = cstream_feed(&cs, NULL, 0, OP_END);
+  codec_fini(&cs.c);
+  return rc;
+}
+
+/* The most the codec can still write for `remaining` more input bytes,
+ * after a flush (every byte read so far is in the output), end of stream
+ * included; generous, as an error here only delays releasing the input. */
+static size_t codec_bound(codec *c, size_t remaining) {
+  size_t b;
+  switch (c->format) {
+  case IRPC_COMPRESSION_ZSTD:
+    b = ZSTD_compressBound(remaining);
+    break;
+  case IRPC_COMPRESSION_BROTLI:
+    b = BrotliEncoderMaxCompressedSize(remaining);
+    break;
+  default:
+    b = remaining > UINT32_MAX ? 0 : deflateBound(&c->u.z, (uLong)remaining);
+    break;
+  }
+  if (b == 0 || b > SIZE_MAX / 2)
+    return SIZE_MAX / 2;
+  return b + (remaining >> 7) + 1024;
+}
+
+/* Compresses `in` into `out` consuming `in` as it goes, so that the whole
+ * payload and its whole compressed form are never held together.
+ *
+ * The catch is the fallback: a payload that does not shrink is sent as it
+ * is, so its bytes must still exist. Consumed segments are therefore held
+ * (shared, not copied) until the result is sure to shrink: at checkpoints
+ * the codec is flushed, and once the output plus the most the rest of the
+ * input can add is below the input size, the held bytes are released and
+ * the compression can no longer give up. A compressible payload passes the
+ * check after a few hundred KiB to a few MiB; a payload that does not
+ * compress is held to the end and restored into `in` (returns 1). */
+static int compress_chain_consume(int format, int level, irpc_buf *in,
+                                  irpc_buf *out, size_t give_up_above) {
+  size_t total = irpc_buf_len(in);
+  if (total <= RELEASE_CHECK)
+    return compress_chain(format, level, in, out, give_up_above);
+  irpc_buf *held;
+  int rc = irpc_buf_new(&held);
+  if (rc)
+    return rc;
+  cstream cs;
+  rc = cstream_init(&cs, format, level, total, out, give_up_above);
+  if (rc) {
+    irpc_buf_free(held);
+    return rc;
+  }
+  size_t consumed = 0, check = RELEASE_CHECK;
+  int holding = 1;
+  while (rc == 0 && irpc_buf_segment_count(in) > 0) {
+    irpc_bytes seg = irpc_buf_segment(in, 0);
+    rc = cstream_feed(&cs, seg.base, seg.len, OP_RUN);
+    if (rc == 0 && holding)
+      rc = irpc_buf_append_ref(held, in, 0, seg.len);
+    if (rc)
+      break;
+    irpc_buf_consume(in, seg.len); /* releases the block once unshared */
+    consumed += seg.len;
+    if (holding && consumed >= check && consumed < total) {
+      check *= 2;
+      rc = cstream_feed(&cs, NULL, 0, OP_FLUSH);
+      if (rc == 0 &&
+          cstream_produced(&cs) + codec_bound(&cs.c, total - consumed) <
+              total) {
+        irpc_buf_clear(held);
+        holding = 0;
+        cs.give_up_above = SIZE_MAX; /* there is nothing to fall back to */
       }
     }
   }
-  codec_fini(&c);
+  if (rc == 0)
+    rc = cstream_feed(&cs, NULL, 0, OP_END);
+  codec_fini(&cs.c);
+  if (rc != 0 && holding) {
+    /* Put the payload back together: held bytes, then what is left. */
+    int mrc = irpc_buf_move(held, in);
+    if (mrc == 0)
+      mrc = irpc_buf_move(in, held);
+    if (mrc)
+      rc = mrc;
+  }
+  irpc_buf_free(held);
   return rc;
 }
 
@@ -314,6 +457,7 @@ int irpc_decompress(int format, irpc_buf *in, int consume, uint64_t max_size,
   int st = STEP_NEED_IN;
   size_t i = 0;
   uint8_t scratch[1];
+  size_t left = 0; /* room left in the last output block */
   for (;;) {
     size_t nseg = irpc_buf_segment_count(in);
     int last = consume ? nseg == 0 : i >= nseg;
@@ -328,17 +472,16 @@ int irpc_decompress(int format, irpc_buf *in, int consume, uint64_t max_size,
       }
       uint64_t room = max_size - produced;
       uint8_t *o;
-      size_t avail;
+      size_t avail, got = 0;
       int spare = room == 0;
       if (spare) {
         /* At the cap: any further byte is one too many. */
         o = scratch;
         avail = sizeof(scratch);
       } else {
-        if ((rc = irpc_buf_reserve(out, OUT_BLOCK, &o, &avail)) != 0)
+        if ((rc = out_reserve(out, OUT_BLOCK, left, &o, &got)) != 0)
           goto out;
-        if (avail > room)
-          avail = (size_t)room;
+        avail = got > room ? (size_t)room : got;
       }
       size_t before_out = avail, before_in = len;
       st = codec_step(&c, &p, &len, &o, &avail, 0);
@@ -351,8 +494,10 @@ int irpc_decompress(int format, irpc_buf *in, int consume, uint64_t max_size,
         rc = IRPC_ELIMIT;
         goto out;
       }
-      if (!spare)
+      if (!spare) {
         irpc_buf_commit(out, wrote);
+        left = got - wrote;
+      }
       produced += wrote;
       if (wrote == 0 && before_in == len && st != STEP_END) {
         if (len > 0) {
@@ -437,7 +582,6 @@ static int wcfg_level(const wcfg *w, int format) {
 static int writer_write(const void *config, irpc_fields *fields,
                         uint64_t peer_formats, irpc_buf *in, int may_consume,
                         irpc_buf *out) {
-  (void)may_consume; /* kept: the uncompressed payload is the fallback */
   const wcfg *w = config;
   /* Undo what an earlier attempt (to another peer) decided. */
   irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
@@ -452,7 +596,9 @@ static int writer_write(const void *config, irpc_fields *fields,
     }
   if (!format)
     return IRPC_PAYLOAD_UNCHANGED; /* nothing the peer reads */
-  int rc = compress_chain(format, wcfg_level(w, format), in, out, len - 1);
+  int level = wcfg_level(w, format);
+  int rc = may_consume ? compress_chain_consume(format, level, in, out, len - 1)
+                       : compress_chain(format, level, in, out, len - 1);
   if (rc != 0) {
     irpc_buf_clear(out);
     return rc > 0 ? IRPC_PAYLOAD_UNCHANGED : rc; /* did not shrink */

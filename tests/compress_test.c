@@ -54,6 +54,23 @@ static int bufs_equal(const irpc_buf *a, const irpc_buf *b) {
   return 1;
 }
 
+/* The rig with the compress interceptor into the coloc invoker and the
+ * compress middleware (after the spy when `with_spy`); `o` NULL = the
+ * defaults. */
+static void compress_rig_init(rig *r, const irpc_compress_options *o,
+                              int with_spy) {
+  rig_init(r);
+  irpc_invoker *ic;
+  irpc_dispatcher *mw;
+  assert_irpc_ok(irpc_compress_interceptor_new(&ic, &r->loop, o));
+  assert_irpc_ok(irpc_pipeline_use(r->pipeline, ic));
+  assert_irpc_ok(irpc_pipeline_into(r->pipeline, r->coloc));
+  if (with_spy)
+    rig_spy(r); /* sees the request as it came over the wire */
+  assert_irpc_ok(irpc_compress_middleware_new(&mw, &r->loop, o));
+  assert_irpc_ok(irpc_router_use(r->router, mw));
+}
+
 static void round_trip(int format, int level, irpc_buf *in) {
   irpc_buf *z, *back;
   assert_irpc_ok(irpc_buf_new(&z));
@@ -108,6 +125,169 @@ static void test_round_trip_64mib(void **state) {
       round_trip(formats[f], default_level[f], big);
   }
   irpc_buf_free(big);
+}
+
+/* ---- Streaming: peak memory of a 64 MiB round trip ---- */
+
+#define BIG ((size_t)64 << 20)
+
+/* Appends `n` bytes of 4-bit noise ('a'..'p', about 55% of its size once
+ * compressed) in 64 KiB blocks, as an encoder writing into the chain
+ * would. Returns a hash of the bytes. */
+static uint64_t fill_noise(irpc_buf *b, size_t n, uint64_t seed) {
+  uint64_t h = 14695981039346656037ull;
+  while (n > 0) {
+    uint8_t *p;
+    size_t avail;
+    assert_irpc_ok(irpc_buf_reserve(b, 65536, &p, &avail));
+    size_t k = avail < 65536 ? avail : 65536;
+    k = k < n ? k : n;
+    for (size_t i = 0; i < k; i++) {
+      seed ^= seed << 13;
+      seed ^= seed >> 7;
+      seed ^= seed << 17;
+      p[i] = (uint8_t)('a' + (seed & 15));
+      h = (h ^ p[i]) * 1099511628211ull;
+    }
+    assert_irpc_ok(irpc_buf_commit(b, k));
+    n -= k;
+  }
+  return h;
+}
+
+static uint64_t hash_chain(const irpc_buf *b) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < irpc_buf_segment_count(b); i++) {
+    irpc_bytes s = irpc_buf_segment(b, i);
+    for (size_t k = 0; k < s.len; k++)
+      h = (h ^ s.base[k]) * 1099511628211ull;
+  }
+  return h;
+}
+
+/* The peak is measured from `base` (the bytes held before the payload was
+ * made); the whole payload plus its whole compressed form would be
+ * BIG + wire, which the streaming path stays well below. */
+static void assert_streamed(long long base, size_t wire, const char *what) {
+  long long peak = test_alloc.bytes_peak - base;
+  printf("# %s: 64 MiB payload, %zu bytes compressed, peak %lld bytes held "
+         "(%.1f MiB over the payload)\n",
+         what, wire, peak, (double)(peak - (long long)BIG) / (1 << 20));
+  assert_true(wire > BIG / 4); /* BIG + wire >= 80 MiB */
+  assert_true(peak < (long long)(BIG + ((size_t)8 << 20)));
+}
+
+/* A response payload goes through the compressing writer (which may
+ * consume it, as the server's does) and back through the decompressor:
+ * each releases its input as it produces its output. */
+static void test_streaming_peak_64mib(void **state) {
+  (void)state;
+  irpc_compress_options o;
+  irpc_compress_options_init(&o);
+  for (int f = 0; f < 3; f++) {
+    o.formats[0] = (uint8_t)formats[f];
+    o.formats[1] = 0;
+    long long base = test_alloc.bytes_live;
+    test_alloc.bytes_peak = base;
+    irpc_outgoing_response *resp;
+    irpc_buf *wire, *back;
+    assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+    assert_irpc_ok(irpc_buf_new(&wire));
+    assert_irpc_ok(irpc_buf_new(&back));
+    uint64_t h = fill_noise(irpc_outgoing_response_payload(resp), BIG, 5);
+    assert_irpc_ok(irpc_compress_use_on_response(resp, &o));
+    assert_irpc_ok(irpc_outgoing_response_write_payload(
+        resp, irpc_compress_formats_readable(), wire));
+    uint8_t fmt = (uint8_t)formats[f];
+    assert_field(irpc_outgoing_response_fields(resp),
+                 IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT, &fmt, 1);
+    size_t wire_len = irpc_buf_len(wire);
+    assert_true(wire_len < BIG * 3 / 4);
+    irpc_outgoing_response_free(resp);
+    assert_irpc_ok(
+        irpc_decompress(formats[f], wire, 1, o.max_decompressed_size, back));
+    assert_int_equal(irpc_buf_len(back), BIG);
+    assert_true(hash_chain(back) == h);
+    const char *names[] = {"zstd", "brotli", "deflate"};
+    assert_streamed(base, wire_len, names[f]);
+    irpc_buf_free(wire);
+    irpc_buf_free(back);
+  }
+}
+
+/* The same through the compress middleware, the coloc invoker and the
+ * compress interceptor: a 64 MiB response, compressed by the server as it
+ * is consumed, decompressed by the client as it is read. */
+static uint64_t noise_hash;
+static void noise_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_incoming_request_features(req), 1));
+  irpc_outgoing_response *resp;
+  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+  noise_hash = fill_noise(irpc_outgoing_response_payload(resp), BIG, 9);
+  assert_irpc_ok(irpc_dispatch_complete(d, resp));
+}
+
+static const irpc_dispatcher_ops noise_ops = {.name = "noise",
+                                              .dispatch = noise_dispatch};
+
+static void test_streaming_peak_through_coloc(void **state) {
+  (void)state;
+  rig r;
+  compress_rig_init(&r, NULL, 0);
+  irpc_dispatcher *noise = rig_map(&r, "/noise", &noise_ops);
+  irpc_outgoing_request *req = rig_request("/noise", NULL, 0);
+  outcome o;
+  outcome_init(&o);
+  long long base = test_alloc.bytes_live;
+  test_alloc.bytes_peak = base;
+  rig_invoke(&r, NULL, req, &o, NULL);
+  rig_run(&r);
+  assert_int_equal(o.done, 1);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  assert_int_equal(irpc_buf_len(o.payload), BIG);
+  assert_true(hash_chain(o.payload) == noise_hash);
+  long long peak = test_alloc.bytes_peak - base;
+  printf("# coloc zstd response: peak %lld bytes held (%.1f MiB over the "
+         "payload)\n",
+         peak, (double)(peak - (long long)BIG) / (1 << 20));
+  assert_true(peak < (long long)(BIG + ((size_t)8 << 20)));
+  irpc_outgoing_request_free(req);
+  outcome_fini(&o);
+  rig_fini(&r, &noise, 1);
+}
+
+/* A payload that does not shrink, consumed by the writer: it falls back to
+ * the original bytes, intact and in order. */
+static void test_streaming_fallback_keeps_payload(void **state) {
+  (void)state;
+  static uint8_t rnd[(size_t)3 << 20];
+  fill_random(rnd, sizeof(rnd), 11);
+  irpc_compress_options o;
+  irpc_compress_options_init(&o);
+  for (int f = 0; f < 3; f++) {
+    o.formats[0] = (uint8_t)formats[f];
+    o.formats[1] = 0;
+    irpc_outgoing_response *resp;
+    irpc_buf *wire;
+    assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+    assert_irpc_ok(irpc_buf_new(&wire));
+    for (size_t off = 0; off < sizeof(rnd); off += 100000)
+      assert_irpc_ok(irpc_buf_append(
+          irpc_outgoing_response_payload(resp), rnd + off,
+          sizeof(rnd) - off < 100000 ? sizeof(rnd) - off : 100000));
+    assert_irpc_ok(irpc_compress_use_on_response(resp, &o));
+    assert_irpc_ok(irpc_outgoing_response_write_payload(
+        resp, irpc_compress_formats_readable(), wire));
+    assert_false(irpc_fields_has(irpc_outgoing_response_fields(resp),
+                                 IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT));
+    assert_true(irpc_buf_equals(wire, rnd, sizeof(rnd)));
+    irpc_outgoing_response_free(resp);
+    irpc_buf_free(wire);
+  }
 }
 
 /* A small input that expands to 256 MiB fails at the cap, having produced
@@ -317,15 +497,7 @@ static const irpc_dispatcher_ops feature_echo_ops = {
 static void test_end_to_end(void **state) {
   (void)state;
   rig r;
-  rig_init(&r);
-  irpc_invoker *ic;
-  irpc_dispatcher *mw;
-  assert_irpc_ok(irpc_compress_interceptor_new(&ic, &r.loop, NULL));
-  assert_irpc_ok(irpc_pipeline_use(r.pipeline, ic));
-  assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
-  rig_spy(&r); /* sees the request as it came over the wire */
-  assert_irpc_ok(irpc_compress_middleware_new(&mw, &r.loop, NULL));
-  assert_irpc_ok(irpc_router_use(r.router, mw));
+  compress_rig_init(&r, NULL, 1);
   irpc_dispatcher *echo = rig_map(&r, "/svc", &feature_echo_ops);
 
   irpc_outgoing_request *req = compressible_request(100000);
@@ -396,18 +568,11 @@ static void test_bombs_through_coloc(void **state) {
   assert_irpc_ok(
       irpc_compress(IRPC_COMPRESSION_BROTLI, 5, zeros, bomb_payload));
 
-  rig r;
-  rig_init(&r);
   irpc_compress_options o;
   irpc_compress_options_init(&o);
   o.max_decompressed_size = 1 << 20;
-  irpc_invoker *ic;
-  irpc_dispatcher *mw;
-  assert_irpc_ok(irpc_compress_interceptor_new(&ic, &r.loop, &o));
-  assert_irpc_ok(irpc_pipeline_use(r.pipeline, ic));
-  assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
-  assert_irpc_ok(irpc_compress_middleware_new(&mw, &r.loop, &o));
-  assert_irpc_ok(irpc_router_use(r.router, mw));
+  rig r;
+  compress_rig_init(&r, &o, 0);
   irpc_dispatcher *ds[2] = {rig_map(&r, "/bomb", &bomb_ops),
                             rig_map(&r, "/echo", &rig_echo_ops)};
   /* Client side: a clear error, the response dropped. */
@@ -490,6 +655,9 @@ int main(void) {
       cmocka_unit_test(test_allocator),
       cmocka_unit_test(test_round_trip_every_level),
       cmocka_unit_test(test_round_trip_64mib),
+      cmocka_unit_test(test_streaming_peak_64mib),
+      cmocka_unit_test(test_streaming_peak_through_coloc),
+      cmocka_unit_test(test_streaming_fallback_keeps_payload),
       cmocka_unit_test(test_bombs_stop_at_cap),
       cmocka_unit_test(test_corrupt_truncated_trailing),
       cmocka_unit_test(test_negotiation),

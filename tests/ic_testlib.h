@@ -4,6 +4,7 @@
 #ifndef IRPC_IC_TESTLIB_H
 #define IRPC_IC_TESTLIB_H
 
+#include <stdio.h>
 #include <string.h>
 
 #include "testutil.h"
@@ -98,6 +99,30 @@ static const irpc_dispatcher_ops spy_ops = {
     .dispatch = spy_dispatch,
     .on_complete = spy_on_complete,
 };
+
+/* ---- A log sink that keeps the first 8 records ---- */
+
+typedef struct sink_log {
+  int count;
+  char lines[8][512];
+  char events[8][24];
+  irpc_log_level levels[8];
+  char local[64]; /* the last record's addresses */
+  char remote[64];
+} sink_log;
+
+static void sink(irpc_log_level level, const irpc_log_record *rec,
+                 const char *line, void *ud) {
+  sink_log *l = ud;
+  if (l->count < 8) {
+    snprintf(l->lines[l->count], sizeof l->lines[0], "%s", line);
+    snprintf(l->events[l->count], sizeof l->events[0], "%s", rec->event);
+    l->levels[l->count] = level;
+  }
+  snprintf(l->local, sizeof l->local, "%s", rec->local_address);
+  snprintf(l->remote, sizeof l->remote, "%s", rec->remote_address);
+  l->count++;
+}
 
 /* ---- The rig ---- */
 

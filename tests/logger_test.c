@@ -1,23 +1,6 @@
 /* The logger interceptor and middleware. */
 #include "ic_testlib.h"
 
-typedef struct sink_log {
-  int count;
-  char lines[8][512];
-  irpc_log_level levels[8];
-} sink_log;
-
-static void sink(irpc_log_level level, const irpc_log_record *rec,
-                 const char *line, void *ud) {
-  (void)rec;
-  sink_log *l = ud;
-  if (l->count < 8) {
-    strncpy(l->lines[l->count], line, 511);
-    l->levels[l->count] = level;
-  }
-  l->count++;
-}
-
 static void test_lines_both_sides(void **state) {
   (void)state;
   rig r;

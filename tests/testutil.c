@@ -1,3 +1,4 @@
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,6 +17,12 @@ void test_irpc_check(int got, int want, const char *expr, const char *file,
 
 test_alloc_stats test_alloc;
 
+static void count_bytes(void *p, long long sign) {
+  test_alloc.bytes_live += sign * (long long)malloc_usable_size(p);
+  if (test_alloc.bytes_live > test_alloc.bytes_peak)
+    test_alloc.bytes_peak = test_alloc.bytes_live;
+}
+
 static void *count_alloc(void *opaque, size_t size) {
   (void)opaque;
   if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
@@ -24,6 +31,7 @@ static void *count_alloc(void *opaque, size_t size) {
   if (p) {
     test_alloc.allocs++;
     test_alloc.live++;
+    count_bytes(p, 1);
   }
   return p;
 }
@@ -33,7 +41,13 @@ static void *count_realloc(void *opaque, void *ptr, size_t size) {
     return count_alloc(opaque, size);
   if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
     return NULL;
-  return realloc(ptr, size ? size : 1);
+  long long before = (long long)malloc_usable_size(ptr);
+  void *p = realloc(ptr, size ? size : 1);
+  if (p) {
+    test_alloc.bytes_live -= before;
+    count_bytes(p, 1);
+  }
+  return p;
 }
 
 static void count_free(void *opaque, void *ptr) {
@@ -42,6 +56,7 @@ static void count_free(void *opaque, void *ptr) {
     return;
   test_alloc.frees++;
   test_alloc.live--;
+  count_bytes(ptr, -1);
   free(ptr);
 }
 

@@ -11,7 +11,9 @@
  * Negotiation (beyond IceRPC): a connection announces the formats it can
  * read in its icerpc Settings frame, under the key
  * IRPC_SETTING_COMPRESSION_FORMATS, whose value (a varuint62, as every
- * Settings value) is a bit mask: bit n set = "I can read format n". IceRPC
+ * Settings value) is a bit mask: bit n set = "I can read format n" (the
+ * connection option compression_formats, irpc/connection.h; by default
+ * every format this build reads). IceRPC
  * ignores unknown Settings keys, so the key is harmless to it. A peer that
  * did not announce is assumed to read Deflate and Brotli only
  * (IRPC_COMPRESSION_FORMATS_ICERPC). The writer picks, among the formats
@@ -42,9 +44,25 @@
  * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt).
  *
  * Streaming: compression and decompression walk the input chain segment by
- * segment and write the output in blocks of up to 64 KiB; decompression
- * releases each compressed segment as soon as it has been read, so the
- * whole compressed and uncompressed copies never sit side by side.
+ * segment and write the output in blocks of up to 64 KiB, and each releases
+ * its input as it goes when it may, so the whole compressed and
+ * uncompressed copies never sit side by side:
+ *   - decompression (interceptor, middleware) releases each compressed
+ *     segment as soon as it has been read;
+ *   - compressing a response (the server's writer owns the payload)
+ *     releases each uncompressed segment once the codec has taken it. The
+ *     first segments are held back (shared, not copied) only until the
+ *     output is sure to shrink, which the writer checks by flushing the
+ *     codec after 256 KiB, 512 KiB, 1 MiB... of input: a payload that
+ *     compresses passes within the first few MiB, while one that does not
+ *     is held to the end and sent as it was. A 64 MiB response that
+ *     compresses to half its size peaks at about 64 MiB plus the codec's
+ *     state (1 to 4 MiB), not 96 MiB;
+ *   - compressing a request does not consume its payload (the application
+ *     owns it and a retry sends it again): the client holds the payload and
+ *     its compressed form until the request is sent.
+ * Memory is released per block: a payload built as one huge block is
+ * freed only once wholly read.
  *
  * Memory: zstd, brotli and zlib allocate through irpc's allocator. */
 #ifndef IRPC_COMPRESS_H

@@ -67,6 +67,15 @@ typedef struct irpc_connection_options {
   /* The transport; NULL picks it from the address (`transport=` "tcp" by
    * default, "uds"). Borrowed. */
   irpc_transport *transport;
+  /* The compression formats this side announces it reads, as a mask of
+   * IRPC_COMPRESSION_BIT(format) (irpc/compress.h), sent in the Settings
+   * frame under IRPC_SETTING_COMPRESSION_FORMATS: the peer's compress
+   * interceptor or middleware sends only these. Default
+   * irpc_compress_formats_readable() (Deflate, Brotli, zstd). Clear a bit
+   * to keep peers from sending that format to this side. 0 announces
+   * nothing: the peer then assumes IRPC_COMPRESSION_FORMATS_ICERPC, as for
+   * an IceRPC peer. A format this build does not read is IRPC_EINVAL. */
+  uint64_t compression_formats;
 } irpc_connection_options;
 
 IRPC_API void irpc_connection_options_init(irpc_connection_options *o);

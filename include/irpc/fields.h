@@ -32,7 +32,12 @@ enum {
 
 typedef struct irpc_fields irpc_fields;
 
-/* Sets `key` to a copy of `len` bytes, replacing any previous value.
+/* Sets `key` to a copy of `len` bytes, replacing any previous value. A
+ * replacement that fits the previous value's space is written in place
+ * (setting a field of the same size on every call allocates nothing), and
+ * the space of replaced values is reused before the storage grows.
+ * `value` may be a view into the same dictionary (from irpc_fields_get).
+ * On error the dictionary is unchanged.
  * Errors: IRPC_EINVAL (f NULL, value NULL with len > 0),
  *         IRPC_EOVERFLOW (key > IRPC_VARUINT62_MAX), IRPC_ENOMEM. */
 IRPC_API int irpc_fields_set(irpc_fields *f, uint64_t key, const void *value,
