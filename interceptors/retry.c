@@ -91,10 +91,12 @@ static int retryable(irpc_call *call, int err, irpc_incoming_response *resp) {
     return sa && sa->remove_current && sa->remove_current(sa);
   }
   switch (err) {
-  case IRPC_EINVCANCELED:
+  case IRPC_EINVCANCELED: /* the peer's GoAway: it never saw the request */
+  case IRPC_EREFUSED:     /* a closing connection did not send it */
     return 1;
-  case UV_ECONNABORTED:
+  case UV_ECONNABORTED: /* the connection died: the request may have run */
   case UV_ECONNRESET:
+  case UV_EPIPE:
   case IRPC_ECLOSEDBYPEER:
   case IRPC_ETRUNCATED:
     return irpc_fields_has(irpc_outgoing_request_fields(req),

@@ -147,6 +147,51 @@ static void test_idempotent_only_after_send(void **state) {
   rt_fini(&t);
 }
 
+/* What each connection error means for a retry: never sent (always
+ * retried), maybe run (idempotent only), or connection establishment
+ * (never: the connection cache tries the other addresses itself). */
+static void test_error_classes(void **state) {
+  (void)state;
+  static const struct {
+    int err;
+    int plain, idempotent; /* attempts made */
+  } cases[] = {
+      {IRPC_EINVCANCELED, 2, 2}, {IRPC_EREFUSED, 2, 2},
+      {UV_ECONNABORTED, 1, 2},   {UV_ECONNRESET, 1, 2},
+      {UV_EPIPE, 1, 2},          {IRPC_ECLOSEDBYPEER, 1, 2},
+      {IRPC_ETRUNCATED, 1, 2},   {UV_ECONNREFUSED, 1, 1},
+      {IRPC_ETIMEDOUT, 1, 1},    {IRPC_ESERVERBUSY, 1, 1},
+      {IRPC_EIDLE, 1, 1},        {IRPC_EPROTO, 1, 1},
+      {IRPC_ECLOSED, 1, 1},
+  };
+  irpc_retry_options o = opts(3, 0);
+  rt t;
+  rt_init(&t, &o);
+  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  outcome out;
+  outcome_init(&out);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (int idem = 0; idem < 2; idem++) {
+      assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, idem));
+      sc.attempts = 0;
+      sc.fail = 1;
+      sc.err = cases[i].err;
+      rt_call(&t, req, &out, NULL);
+      int want = idem ? cases[i].idempotent : cases[i].plain;
+      if (sc.attempts != want)
+        fail_msg("%s (idempotent %d): %ld attempts, expected %d",
+                 irpc_err_name(cases[i].err), idem, sc.attempts, want);
+      if (want == 2)
+        assert_irpc_ok(out.err);
+      else
+        assert_irpc_err(out.err, cases[i].err);
+    }
+  }
+  irpc_outgoing_request_free(req);
+  outcome_fini(&out);
+  rt_fini(&t);
+}
+
 /* Unavailable is retried only on another server. */
 static int addresses_left;
 static int remove_current(irpc_server_addresses *self) {
@@ -371,6 +416,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fails_n_times_then_succeeds),
       cmocka_unit_test(test_idempotent_only_after_send),
+      cmocka_unit_test(test_error_classes),
       cmocka_unit_test(test_unavailable_other_server),
       cmocka_unit_test(test_backoff_and_deadline),
       cmocka_unit_test(test_cancel_during_backoff),

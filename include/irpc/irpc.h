@@ -29,6 +29,7 @@
 #include "irpc/address.h"
 #include "irpc/transport.h"
 #include "irpc/connection.h"
+#include "irpc/connection_cache.h"
 #include "irpc/server.h"
 
 #endif

@@ -6,13 +6,23 @@
  *     irpc_server_addresses_feature (set by the connection cache) is asked
  *     to drop the address that answered, and the call is retried only when
  *     another address is left; without the feature it is not retried;
- *   - the error IRPC_EINVCANCELED (the peer did not take the request: safe);
+ *   - the errors that say the request was never sent or never taken:
+ *     IRPC_EINVCANCELED (the peer's GoAway did not accept it) and
+ *     IRPC_EREFUSED (a shutting-down connection refused it before sending;
+ *     the client connection and the connection cache already send such a
+ *     request again on a new connection, so it reaches the retry
+ *     interceptor only after they gave up);
  *   - the errors that mean the connection died after the request may have
- *     been sent (UV_ECONNABORTED, UV_ECONNRESET, IRPC_ECLOSEDBYPEER,
- *     IRPC_ETRUNCATED) only when the request carries the idempotent field
- *     (irpc_outgoing_request_set_idempotent);
- *   - nothing else. After IRPC_ENOCONN the last non-Ok response, if any, is
- *     returned instead of the error (IceRPC's rule).
+ *     been sent (UV_ECONNABORTED, UV_ECONNRESET, UV_EPIPE,
+ *     IRPC_ECLOSEDBYPEER, IRPC_ETRUNCATED) only when the request carries
+ *     the idempotent field (irpc_outgoing_request_set_idempotent);
+ *   - nothing else: not connection-establishment failures
+ *     (UV_ECONNREFUSED, IRPC_ETIMEDOUT, IRPC_ESERVERBUSY, ...), which the
+ *     connection cache handles by trying the other server addresses of the
+ *     target (irpc/connection_cache.h), not IRPC_EIDLE, not protocol or
+ *     local errors. After IRPC_ENOCONN (the connection cache has no server
+ *     address left) the last non-Ok response, if any, is returned instead
+ *     of the error (IceRPC's rule).
  *
  * Limits:
  *   - max_attempts counts attempts (default 2, IceRPC's);
@@ -48,10 +58,11 @@ extern "C" {
 #endif
 
 /* The server addresses of a request, set by the terminal that chooses among
- * several (the connection cache): the retry interceptor calls
- * remove_current when the server at the address the last attempt used
- * answered Unavailable. It returns 1 when another address is left to try,
- * else 0. The value is borrowed (not released by the collection). */
+ * several (the connection cache, for the duration of each call): the retry
+ * interceptor calls remove_current when the server at the address the last
+ * attempt used answered Unavailable. It returns 1 when another address is
+ * left to try, else 0. The value is borrowed (not released by the
+ * collection). */
 typedef struct irpc_server_addresses {
   int (*remove_current)(struct irpc_server_addresses *self);
 } irpc_server_addresses;
