@@ -24,8 +24,15 @@ typedef struct cc_waiter {
   void *ud;
 } cc_waiter;
 
+/* The connect callback's argument: it outlives the invoker when the
+ * invoker is freed while connecting (`k` is then NULL). */
+typedef struct cc_token {
+  struct cc *k;
+} cc_token;
+
 typedef struct cc {
   irpc_invoker *self;
+  cc_token *token; /* of the connect under way */
   irpc_server_address *addr;
   irpc_transport *transport;
   irpc_connection_options opts;
@@ -144,7 +151,12 @@ static const irpc__conn_owner cc_owner = {
 };
 
 static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
-  cc *k = ud;
+  cc_token *token = ud;
+  cc *k = token->k;
+  irpc_free(token);
+  if (!k)
+    return; /* the invoker is gone; the duplex closes itself */
+  k->token = NULL;
   k->connecting = NULL;
   irpc__timer_stop(k->self->node.sched, &k->connect_timer);
   if (status) {
@@ -174,8 +186,18 @@ static void start_connect(cc *k) {
   if (k->conn || k->connecting)
     return;
   k->connect_timed_out = 0;
+  cc_token *token = irpc_malloc(sizeof(*token));
+  if (!token) {
+    release_pending(k, IRPC_ENOMEM);
+    return;
+  }
+  token->k = k;
   int rc = irpc_transport_connect(k->transport, k->self->node.loop, k->addr,
-                                  &k->connecting, on_transport_connect, k);
+                                  &k->connecting, on_transport_connect, token);
+  if (rc == 0 || k->connecting)
+    k->token = token;
+  else
+    irpc_free(token);
   if (rc == 0)
     rc = irpc__timer_start(k->self->node.sched, &k->connect_timer,
                            k->opts.connect_timeout_ms);
@@ -265,6 +287,7 @@ static void cc_destroy(irpc_invoker *self) {
   if (k->connecting) {
     irpc_duplex *d = k->connecting;
     k->connecting = NULL;
+    k->token->k = NULL; /* its callback still runs, later */
     irpc_duplex_close(d, NULL, NULL);
   }
   irpc_connection *c = k->conn, *dr = k->draining;

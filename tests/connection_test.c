@@ -513,6 +513,37 @@ static void goaway_not_accepted(void **state) {
   net_rig_fini(&r);
 }
 
+/* Freed while its transport connect is held: the waiting call fails with
+ * IRPC_EABORTED at once and the connect's late completion touches nothing
+ * (ASan checks it while the loop runs on). */
+static void free_while_connecting(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_transport *fault;
+  assert_irpc_ok(irpc_transport_fault_new(&fault, r.memory));
+  assert_irpc_ok(irpc_fault_set(irpc_transport_fault(fault), IRPC_FAULT_CONNECT,
+                                IRPC_FAULT_HOLD, 0));
+  irpc_connection_options co = r.copts;
+  co.transport = fault;
+  irpc_invoker *inv;
+  assert_irpc_ok(irpc_client_connection_new(&inv, &r.loop, r.bound, &co));
+  net_result o = {0};
+  irpc_outgoing_request *req = net_request("/echo", "a", 1);
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, NULL));
+  for (int i = 0; i < 5; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(o.done, 0);
+  irpc_invoker_free(inv);
+  net_run_until(&r.loop, &o.done);
+  assert_int_equal(o.err, IRPC_EABORTED);
+  irpc_outgoing_request_free(req);
+  net_rig_fini(&r); /* runs the loop out: the fault's duplexes are gone */
+  irpc_transport_free(fault);
+}
+
 /* connect() on a connection that is already up answers on a later turn,
  * never inside the call. */
 static void on_connected_flag(irpc_invoker *inv, int status, void *ud) {
@@ -642,6 +673,7 @@ int main(void) {
       cmocka_unit_test(cancel_tcp),
       cmocka_unit_test(cancel_memory),
       cmocka_unit_test(goaway_not_accepted),
+      cmocka_unit_test(free_while_connecting),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
