@@ -1,18 +1,23 @@
 /* irpc-bench: the benchmark programs behind one command.
  *
  *   irpc-bench rpc ...      calls over TCP and Unix domain sockets
+ *   irpc-bench compress ... does compression pay? (see compress.c)
  *   irpc-bench serve ADDR   the benchmark's echo server, until SIGTERM */
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_compress.h"
 #include "bench_rpc.h"
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "rpc") == 0)
     return bench_rpc_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "compress") == 0)
+    return bench_compress_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return bench_serve_main(argc - 1, argv + 1);
-  fprintf(stderr, "usage: irpc-bench rpc|serve ...\n"
-                  "  irpc-bench rpc --help for the options\n");
+  fprintf(stderr, "usage: irpc-bench rpc|compress|serve ...\n"
+                  "  irpc-bench rpc --help, irpc-bench compress --help for "
+                  "the options\n");
   return 2;
 }

@@ -28,6 +28,7 @@
 #include "irpc/use_feature.h"
 #include "irpc/address.h"
 #include "irpc/transport.h"
+#include "irpc/link.h"
 #include "irpc/connection.h"
 #include "irpc/connection_cache.h"
 #include "irpc/server.h"
