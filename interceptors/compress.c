@@ -29,7 +29,11 @@ static void mem_free(void *opaque, void *p) {
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
   (void)opaque;
-  return irpc_calloc(items, size);
+  /* zlib does not need zeroed memory: clearing its 256 KiB of state on
+   * every call would cost more than compressing a small payload. */
+  if (size != 0 && items > SIZE_MAX / size)
+    return NULL;
+  return irpc_malloc((size_t)items * size);
 }
 
 static void z_free(voidpf opaque, voidpf p) {
@@ -327,6 +331,29 @@ static int cstream_init(cstream *cs, int format, int level, size_t total,
   return codec_init(&cs->c, format, 0, level, total);
 }
 
+/* zstd on contiguous input: one call into one output block, without the
+ * streaming mode's copy of the input into the context's own buffer.
+ * Returns 0, 1 (the output would pass give_up_above) or an error. */
+static int zstd_one_shot(cstream *cs, irpc_bytes src) {
+  size_t cap = ZSTD_compressBound(src.len);
+  if (cap > cs->give_up_above)
+    cap = cs->give_up_above + 1; /* room to tell "too big" apart */
+  uint8_t *o;
+  size_t avail;
+  int rc = irpc_buf_reserve(cs->out, cap, &o, &avail);
+  if (rc)
+    return rc;
+  size_t r = ZSTD_compress2(cs->c.u.zc, o, cap, src.base, src.len);
+  if (ZSTD_isError(r)) {
+    if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
+      return 1;
+    return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? IRPC_ENOMEM
+                                                                : IRPC_EDATA;
+  }
+  irpc_buf_commit(cs->out, r);
+  return r > cs->give_up_above ? 1 : 0;
+}
+
 /* Compresses `in` (left unchanged) into `out`. Gives up with 1 (nothing
  * useful) as soon as the output exceeds `give_up_above` bytes. */
 static int compress_chain(int format, int level, const irpc_buf *in,
@@ -337,6 +364,11 @@ static int compress_chain(int format, int level, const irpc_buf *in,
   if (rc)
     return rc;
   size_t nseg = irpc_buf_segment_count(in);
+  if (format == IRPC_COMPRESSION_ZSTD && nseg == 1) {
+    rc = zstd_one_shot(&cs, irpc_buf_segment(in, 0));
+    codec_fini(&cs.c);
+    return rc;
+  }
   for (size_t i = 0; i < nseg && rc == 0; i++) {
     irpc_bytes seg = irpc_buf_segment(in, i);
     rc = cstream_feed(&cs, seg.base, seg.len, OP_RUN);
