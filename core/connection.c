@@ -892,8 +892,10 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     cdisp_abort_stream(d);
     d->pinned--;
     cdisp_maybe_free(d);
-  } else if (err != UV_EPIPE && c->state == ACTIVE) {
-    fail_connection(c, IRPC_EPROTO); /* a control stream went away */
+  } else if (err == IRPC_ETRUNCATED && c->state == ACTIVE) {
+    /* The peer aborted its control stream. Any other error is the end of
+     * the connection, whose own error on_closed reports. */
+    fail_connection(c, IRPC_EPROTO);
   }
 }
 
@@ -909,6 +911,10 @@ static void ev_stream_released(void *ud, irpc__slic_stream *s) {
     return;
   if (t->kind == K_CALL) {
     ccall *k = (ccall *)t;
+    /* Released by the last read of ccall_readable (the peer had closed our
+     * writes already): it completes the call with what it read. */
+    if (irpc__slic_stream_read_done(s))
+      return;
     k->stream = NULL;
     if (irpc_outgoing_request_oneway(irpc_call_request(k->call))) {
       irpc_incoming_response *ok;
@@ -1041,8 +1047,10 @@ static void flush_task(irpc__task *t) {
       finish_close(c);
     return;
   }
+  /* Failed: close now, without waiting for the writes already queued (a
+   * peer that stops reading would hold them, and the connection, forever). */
   if (c->state == CLOSING && irpc__slic_finished(c->slic) &&
-      !irpc__slic_want_shutdown(c->slic) && c->writing == 0)
+      !irpc__slic_want_shutdown(c->slic))
     finish_close(c);
 }
 

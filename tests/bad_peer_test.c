@@ -1,0 +1,883 @@
+/* Bad peers: an irpc connection facing a peer scripted byte by byte over
+ * the memory transport. The peer does the Slic handshake and the icerpc
+ * Settings by hand, then misbehaves. Each test asserts what IceRPC does
+ * about it: a bad request or response header ends that stream
+ * (StreamReadsClosed, StreamWritesClosed) and leaves the connection up; a
+ * bad frame, a broken limit or an idle peer aborts the connection (no
+ * Close frame: the peer reads a reset) with the error the irpc side
+ * reports. Nothing crashes or hangs, and a healthy connection to the same
+ * server, opened before the misbehaviour, still works after it. */
+#include <string.h>
+
+#include "buf_internal.h"
+#include "icerpc.h"
+#include "net_testlib.h"
+#include "slic.h"
+
+#define NOID UINT64_MAX
+#define BIG_RESPONSE (1u << 20)
+#define RAW_SERVER "icerpc://bad-server?transport=memory"
+
+/* The default Settings frame: type 0, size 1 on 2 bytes, no entry. */
+static const uint8_t default_settings[] = {0x00, 0x05, 0x00, 0x00};
+
+/* ---- Encoding by hand ---- */
+
+static size_t put_var(uint8_t *p, uint64_t v) {
+  size_t w = irpc__varuint62_size(v);
+  irpc__varuint62_put(p, v, w);
+  return w;
+}
+
+static size_t put_str(uint8_t *p, const char *s) {
+  size_t n = strlen(s), w = put_var(p, n);
+  memcpy(p + w, s, n);
+  return w + n;
+}
+
+/* Slic parameters, each value a varuint62 prefixed by its size. */
+static size_t put_params(uint8_t *p, uint64_t bidi, uint64_t uni,
+                         uint64_t window, uint64_t frame) {
+  const uint64_t kv[4][2] = {{IRPC__SLIC_P_MAX_FRAME, frame},
+                             {IRPC__SLIC_P_INITIAL_WINDOW, window},
+                             {IRPC__SLIC_P_MAX_BIDI, bidi},
+                             {IRPC__SLIC_P_MAX_UNI, uni}};
+  size_t n = put_var(p, 4);
+  for (int i = 0; i < 4; i++) {
+    n += put_var(p + n, kv[i][0]);
+    n += put_var(p + n, irpc__varuint62_size(kv[i][1]));
+    n += put_var(p + n, kv[i][1]);
+  }
+  return n;
+}
+
+/* A request header with its 2-byte size: path, operation, then `fields`
+ * (an encoded dictionary). */
+static size_t request_header(uint8_t *p, const char *path, const char *op,
+                             const void *fields, size_t flen) {
+  size_t n = 2;
+  n += put_str(p + n, path);
+  n += put_str(p + n, op);
+  memcpy(p + n, fields, flen);
+  n += flen;
+  irpc__varuint62_put(p, n - 2, 2);
+  return n;
+}
+
+/* ---- The scripted peer ---- */
+
+typedef struct raw {
+  uv_loop_t *loop;
+  irpc_duplex *d;
+  irpc_listener *l;
+  int ready;  /* connected, or accepted */
+  int status; /* of the connect */
+  int wake;   /* set by every read callback */
+  int end;    /* the status reading ended with */
+  irpc_buf in;
+} raw;
+
+typedef struct rframe {
+  int type;
+  uint64_t id; /* NOID for a connection frame */
+  size_t len;  /* body bytes (after the stream id) */
+  uint8_t body[64];
+} rframe;
+
+static void raw_on_read(irpc_duplex *d, int status, const uint8_t *data,
+                        size_t len, void *ud) {
+  raw *p = ud;
+  (void)d;
+  p->wake = 1;
+  if (status)
+    p->end = status;
+  else
+    assert_irpc_ok(irpc_buf_append(&p->in, data, len));
+}
+
+static void raw_init(raw *p, uv_loop_t *loop) {
+  memset(p, 0, sizeof(*p));
+  p->loop = loop;
+  irpc__buf_init(&p->in);
+}
+
+static void raw_fini(raw *p) {
+  irpc_duplex_close(p->d, NULL, NULL);
+  irpc_listener_close(p->l, NULL, NULL);
+  irpc__buf_fini(&p->in);
+}
+
+static void raw_read(raw *p) {
+  assert_irpc_ok(irpc_duplex_read_start(p->d, raw_on_read, p));
+}
+
+static void raw_on_connect(irpc_duplex *d, int status, void *ud) {
+  raw *p = ud;
+  (void)d;
+  p->status = status;
+  p->ready = 1;
+}
+
+/* A client duplex to the server under test. */
+static void raw_connect(raw *p, net_rig *r) {
+  irpc_server_address *a;
+  assert_irpc_ok(irpc_server_address_parse(&a, r->bound));
+  assert_irpc_ok(
+      irpc_transport_connect(r->memory, p->loop, a, &p->d, raw_on_connect, p));
+  irpc_server_address_free(a);
+  net_run_until(p->loop, &p->ready);
+  assert_irpc_ok(p->status);
+  raw_read(p);
+}
+
+static void raw_on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
+  raw *p = ud;
+  (void)l;
+  assert_null(p->d);
+  p->d = d;
+  p->ready = 1;
+  raw_read(p);
+}
+
+/* A listener at RAW_SERVER for the client under test. */
+static void raw_listen(raw *p, net_rig *r) {
+  irpc_server_address *a;
+  assert_irpc_ok(irpc_server_address_parse(&a, RAW_SERVER));
+  assert_irpc_ok(
+      irpc_transport_listen(r->memory, p->loop, a, raw_on_accept, p, &p->l));
+  irpc_server_address_free(a);
+}
+
+static void raw_send(raw *p, const void *data, size_t len) {
+  irpc_buf b;
+  irpc__buf_init(&b);
+  assert_irpc_ok(irpc_buf_append(&b, data, len));
+  assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
+  irpc__buf_fini(&b);
+}
+
+/* A Slic frame as IceRPC writes it: a 2-byte size (4 for stream data),
+ * wider when the size needs it. */
+static void raw_frame(raw *p, int type, uint64_t id, const void *body,
+                      size_t len) {
+  uint8_t h[24];
+  int data = type == IRPC__SLIC_STREAM || type == IRPC__SLIC_STREAM_LAST;
+  size_t idw = id == NOID ? 0 : irpc__varuint62_size(id);
+  size_t w = irpc__varuint62_size(idw + len), n = 1;
+  if (w < (data ? 4u : 2u))
+    w = data ? 4 : 2;
+  h[0] = (uint8_t)type;
+  irpc__varuint62_put(h + n, idw + len, w);
+  n += w;
+  if (idw)
+    n += put_var(h + n, id);
+  irpc_buf b;
+  irpc__buf_init(&b);
+  assert_irpc_ok(irpc_buf_append(&b, h, n));
+  if (len)
+    assert_irpc_ok(irpc_buf_append(&b, body, len));
+  assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
+  irpc__buf_fini(&b);
+}
+
+/* The next whole frame received, if there is one. */
+static int raw_next(raw *p, rframe *f) {
+  uint8_t h[24];
+  size_t avail = irpc_buf_len(&p->in);
+  size_t n = avail < sizeof h ? avail : sizeof h;
+  if (n < 2)
+    return 0;
+  assert_irpc_ok(irpc_buf_copyout(&p->in, 0, h, n));
+  uint64_t size, id = NOID;
+  size_t used = irpc__varuint62_get(h + 1, n - 1, &size);
+  if (!used)
+    return 0;
+  size_t hl = 1 + used;
+  if (h[0] >= IRPC__SLIC_STREAM) {
+    size_t idw = irpc__varuint62_get(h + hl, n - hl, &id);
+    if (!idw)
+      return 0;
+    assert_true(idw <= size);
+    hl += idw;
+    size -= idw;
+  }
+  if (avail < hl + size)
+    return 0;
+  f->type = h[0];
+  f->id = id;
+  f->len = (size_t)size;
+  assert_irpc_ok(irpc_buf_consume(&p->in, hl));
+  size_t keep = f->len < sizeof f->body ? f->len : sizeof f->body;
+  memset(f->body, 0, sizeof f->body);
+  assert_irpc_ok(irpc_buf_copyout(&p->in, 0, f->body, keep));
+  assert_irpc_ok(irpc_buf_consume(&p->in, f->len));
+  return 1;
+}
+
+/* The next frame, waiting for it; 0 once reading ended instead. */
+static int raw_wait(raw *p, rframe *f) {
+  while (!raw_next(p, f)) {
+    if (p->end)
+      return 0;
+    p->wake = 0;
+    net_run_until(p->loop, &p->wake);
+  }
+  return 1;
+}
+
+static int ignorable(int type) {
+  return type == IRPC__SLIC_PING || type == IRPC__SLIC_PONG ||
+         type == IRPC__SLIC_STREAM_WINDOW_UPDATE;
+}
+
+/* Waits for a frame of `type` on `id`, skipping pings, pongs and window
+ * updates; anything else fails the test. */
+static void raw_expect(raw *p, rframe *f, int type, uint64_t id) {
+  for (;;) {
+    if (!raw_wait(p, f))
+      fail_msg("the connection ended (%d) before frame %d on %lld", p->end,
+               type, (long long)id);
+    if (f->type == type && f->id == id)
+      return;
+    if (!ignorable(f->type))
+      fail_msg("frame %d on %lld instead of %d on %lld", f->type,
+               (long long)f->id, type, (long long)id);
+  }
+}
+
+/* Reads to the end: the connection was aborted, so no Close frame came,
+ * and the reader sees the reset of the closed memory duplex. Returns the
+ * stream data received on `id`. */
+static size_t raw_expect_abort(raw *p, uint64_t id) {
+  rframe f;
+  size_t data = 0;
+  while (raw_wait(p, &f)) {
+    assert_int_not_equal(f.type, IRPC__SLIC_CLOSE);
+    if (f.id == id &&
+        (f.type == IRPC__SLIC_STREAM || f.type == IRPC__SLIC_STREAM_LAST))
+      data += f.len;
+  }
+  assert_int_equal(p->end, UV_ECONNRESET);
+  return data;
+}
+
+/* Client role: Initialize, version 1 and IceRPC's default limits. */
+static void raw_initialize(raw *p) {
+  uint8_t b[64];
+  size_t n = put_var(b, IRPC__SLIC_VERSION);
+  n += put_params(b + n, 100, 101, 65536, 32768);
+  raw_frame(p, IRPC__SLIC_INITIALIZE, NOID, b, n);
+}
+
+/* Client role: Initialize, InitializeAck, then Settings both ways on the
+ * control streams 2 and 3. */
+static void raw_client_handshake(raw *p) {
+  raw_initialize(p);
+  rframe f;
+  raw_expect(p, &f, IRPC__SLIC_INITIALIZE_ACK, NOID);
+  raw_frame(p, IRPC__SLIC_STREAM, 2, default_settings, sizeof default_settings);
+  raw_expect(p, &f, IRPC__SLIC_STREAM, 3);
+  assert_int_equal(f.body[0], IRPC__ICERPC_SETTINGS);
+}
+
+/* Server role: the client's Initialize, our InitializeAck (allowing the
+ * client `bidi` request streams at once), Settings both ways. */
+static void raw_server_handshake(raw *p, uint64_t bidi) {
+  net_run_until(p->loop, &p->ready);
+  rframe f;
+  raw_expect(p, &f, IRPC__SLIC_INITIALIZE, NOID);
+  assert_int_equal(f.body[0], IRPC__SLIC_VERSION << 2);
+  uint8_t b[64];
+  raw_frame(p, IRPC__SLIC_INITIALIZE_ACK, NOID, b,
+            put_params(b, bidi, 101, 65536, 32768));
+  raw_frame(p, IRPC__SLIC_STREAM, 3, default_settings, sizeof default_settings);
+  raw_expect(p, &f, IRPC__SLIC_STREAM, 2);
+  assert_int_equal(f.body[0], IRPC__ICERPC_SETTINGS);
+}
+
+/* A Ping answered: every frame sent before it was processed. */
+static void raw_barrier(raw *p) {
+  static const uint8_t payload[8] = {7};
+  raw_frame(p, IRPC__SLIC_PING, NOID, payload, sizeof payload);
+  rframe f;
+  raw_expect(p, &f, IRPC__SLIC_PONG, NOID);
+  assert_memory_equal(f.body, payload, sizeof payload);
+}
+
+/* A whole request (StreamLast) on `id`, and its Ok answer. */
+static void raw_good_request(raw *p, uint64_t id) {
+  uint8_t b[64];
+  size_t n = request_header(b, "/echo", "op", "\0", 1);
+  memcpy(b + n, "ok", 2);
+  raw_frame(p, IRPC__SLIC_STREAM_LAST, id, b, n + 2);
+  rframe f;
+  raw_expect(p, &f, IRPC__SLIC_STREAM_LAST, id);
+  /* size 2 on 2 bytes, Ok, no field, the payload */
+  static const uint8_t ok[] = {0x09, 0x00, 0x00, 0x00, 'o', 'k'};
+  assert_int_equal(f.len, sizeof ok);
+  assert_memory_equal(f.body, ok, sizeof ok);
+}
+
+/* The irpc side ended stream `id` both ways, as IceRPC does after a bad
+ * header: StreamWritesClosed and StreamReadsClosed, in either order
+ * (StreamReadsClosed is held back until the writes end once every byte up
+ * to StreamLast was read). */
+static void raw_expect_stream_aborted(raw *p, uint64_t id) {
+  int seen = 0;
+  while (seen != 3) {
+    rframe f;
+    if (!raw_wait(p, &f))
+      fail_msg("the connection ended (%d) before stream %lld ended", p->end,
+               (long long)id);
+    if (ignorable(f.type))
+      continue;
+    assert_int_equal(f.id, id);
+    assert_int_equal(f.len, 0);
+    if (f.type == IRPC__SLIC_STREAM_READS_CLOSED)
+      seen |= 1;
+    else if (f.type == IRPC__SLIC_STREAM_WRITES_CLOSED)
+      seen |= 2;
+    else
+      fail_msg("frame %d on stream %lld", f.type, (long long)id);
+  }
+}
+
+/* ---- The server under test, and a healthy client of it ---- */
+
+static void big_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_outgoing_response *resp;
+  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+  uint8_t *block = calloc(1, BIG_RESPONSE);
+  assert_non_null(block);
+  assert_irpc_ok(irpc_buf_append(irpc_outgoing_response_payload(resp), block,
+                                 BIG_RESPONSE));
+  free(block);
+  assert_irpc_ok(irpc_dispatch_complete(d, resp));
+}
+
+static const irpc_dispatcher_ops big_ops = {.name = "big",
+                                            .dispatch = big_dispatch};
+
+typedef struct fx {
+  net_rig r;
+  raw peer;
+  irpc_invoker *healthy;
+  uint64_t healthy_id;
+  int closes;    /* server connections closed */
+  int close_err; /* the error of the first */
+} fx;
+
+static void fx_on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
+  fx *f = ud;
+  (void)s;
+  (void)c;
+  if (f->closes++ == 0)
+    f->close_err = err;
+}
+
+static void healthy_call(fx *f) {
+  irpc_buf got;
+  irpc__buf_init(&got);
+  net_result o = {.payload = &got};
+  irpc_outgoing_request *req = net_request("/echo", "still here", 10);
+  net_call_sync(&f->r.loop, f->healthy, req, &o);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  assert_int_equal(irpc_buf_len(&got), 10);
+  irpc_outgoing_request_free(req);
+  irpc__buf_fini(&got);
+}
+
+/* Options are set between fx_init and fx_start. */
+static void fx_init(fx *f) {
+  memset(f, 0, sizeof(*f));
+  net_rig_init(&f->r, NET_MEMORY);
+  net_map(&f->r, "/echo", &net_echo_ops, NULL);
+  net_map(&f->r, "/big", &big_ops, NULL);
+  raw_init(&f->peer, &f->r.loop);
+}
+
+static void fx_start(fx *f) {
+  net_rig_start(&f->r);
+  irpc_server_on_connection(f->r.server, NULL, fx_on_close, f);
+  f->healthy = net_client(&f->r);
+  healthy_call(f);
+  f->healthy_id =
+      irpc_connection_id(irpc_client_connection_connection(f->healthy));
+}
+
+/* The healthy connection is still the same one, and works. */
+static void fx_fini(fx *f) {
+  healthy_call(f);
+  assert_int_equal(
+      irpc_connection_id(irpc_client_connection_connection(f->healthy)),
+      f->healthy_id);
+  raw_fini(&f->peer);
+  net_client_close(&f->r, f->healthy);
+  net_rig_fini(&f->r);
+}
+
+/* Starts, and connects the scripted peer through the handshake. */
+static void fx_open(fx *f) {
+  fx_start(f);
+  raw_connect(&f->peer, &f->r);
+  raw_client_handshake(&f->peer);
+}
+
+/* The server closed the scripted peer's connection with `err`, without a
+ * Close frame. */
+static void expect_server_abort(fx *f, int err) {
+  net_run_until(&f->r.loop, &f->closes);
+  assert_int_equal(f->closes, 1);
+  assert_irpc_err(f->close_err, err);
+  raw_expect_abort(&f->peer, NOID);
+}
+
+/* ---- Server side ---- */
+
+static void server_garbage_instead_of_initialize(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  fx_start(&f);
+  raw_connect(&f.peer, &f.r);
+  static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  raw_send(&f.peer, http, sizeof http - 1);
+  expect_server_abort(&f, IRPC_EPROTO);
+  fx_fini(&f);
+}
+
+static void server_unknown_frame_type(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  fx_open(&f);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_WRITES_CLOSED + 1, NOID, "\0", 1);
+  expect_server_abort(&f, IRPC_EPROTO);
+  fx_fini(&f);
+}
+
+/* Bad icerpc Settings (a max header size under 63) end the connection. */
+static void server_bad_settings(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  fx_start(&f);
+  raw_connect(&f.peer, &f.r);
+  raw_initialize(&f.peer);
+  /* Settings { MaxHeaderSize: 62 } */
+  static const uint8_t bad[] = {0x00, 0x0d, 0x00, 0x04, 0x00, 62 << 2};
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, 2, bad, sizeof bad);
+  expect_server_abort(&f, IRPC_EPROTO);
+  fx_fini(&f);
+}
+
+/* A stream frame over our max_stream_frame_size, and a control frame over
+ * Slic's 16,383 bytes. */
+static void server_frame_over_max_size(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  f.r.sopts.connection.max_stream_frame_size = 4096;
+  fx_open(&f);
+  uint8_t *big = calloc(1, 16384);
+  assert_non_null(big);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, big, 4097);
+  expect_server_abort(&f, IRPC_ELIMIT);
+
+  raw_fini(&f.peer);
+  raw_init(&f.peer, &f.r.loop);
+  f.closes = 0;
+  raw_connect(&f.peer, &f.r);
+  raw_client_handshake(&f.peer);
+  raw_frame(&f.peer, IRPC__SLIC_PING, NOID, big, 16384);
+  expect_server_abort(&f, IRPC_ELIMIT);
+  free(big);
+  fx_fini(&f);
+}
+
+/* A bad request header (`bytes`, sent with StreamLast when `last`) ends
+ * its stream; the connection carries the next request. */
+static void server_bad_request(const void *bytes, size_t len, int last) {
+  fx f;
+  fx_init(&f);
+  fx_open(&f);
+  raw_frame(&f.peer, last ? IRPC__SLIC_STREAM_LAST : IRPC__SLIC_STREAM, 0,
+            bytes, len);
+  raw_expect_stream_aborted(&f.peer, 0);
+  raw_good_request(&f.peer, 4);
+  assert_int_equal(f.closes, 0);
+  fx_fini(&f);
+}
+
+/* Its size prefix alone is over max_header_size. */
+static void server_header_over_max(void **state) {
+  (void)state;
+  uint8_t b[4];
+  irpc__varuint62_put(b, IRPC__ICERPC_DEFAULT_MAX_HEADER + 1, 4);
+  server_bad_request(b, sizeof b, 0);
+}
+
+static void server_duplicate_field_key(void **state) {
+  (void)state;
+  /* two fields, both with key 1 (TraceContext) and an empty value */
+  static const uint8_t fields[] = {2 << 2, 1 << 2, 0, 1 << 2, 0};
+  uint8_t b[64];
+  size_t n = request_header(b, "/echo", "op", fields, sizeof fields);
+  server_bad_request(b, n, 1);
+}
+
+/* Opens as many streams of a kind as the server allows (2), each with one
+ * byte of a header so that they stay open, then one more. */
+static void too_many_streams(int bidi) {
+  fx f;
+  fx_init(&f);
+  f.r.sopts.connection.max_bidirectional_streams = 2;
+  f.r.sopts.connection.max_unidirectional_streams = 2;
+  fx_open(&f);
+  /* the first bidirectional id is 0; 2 is our control stream */
+  uint64_t id = bidi ? 0 : 6;
+  for (int i = 0; i < 2; i++, id += 4)
+    raw_frame(&f.peer, IRPC__SLIC_STREAM, id, "\x25", 1);
+  raw_barrier(&f.peer);
+  assert_int_equal(f.closes, 0);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, id, "\x25", 1);
+  expect_server_abort(&f, IRPC_EPROTO);
+  fx_fini(&f);
+}
+
+static void server_too_many_bidi_streams(void **state) {
+  (void)state;
+  too_many_streams(1);
+}
+
+static void server_too_many_uni_streams(void **state) {
+  (void)state;
+  too_many_streams(0);
+}
+
+/* More stream data than the window the server announced. */
+static void server_window_overflow(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  f.r.sopts.connection.initial_stream_window_size = 1024;
+  fx_open(&f);
+  uint8_t b[2048] = {0};
+  size_t n = request_header(b, "/echo", "op", "\0", 1);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, b, 600);
+  /* More than half the window was read: the server gives it back. */
+  rframe fr;
+  raw_expect(&f.peer, &fr, IRPC__SLIC_STREAM_WINDOW_UPDATE, 0);
+  uint64_t inc;
+  assert_true(irpc__varuint62_get(fr.body, fr.len, &inc) > 0);
+  assert_int_equal(inc, 600);
+  /* Exactly the window is fine; one byte more is not. */
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, b + n, 1024);
+  raw_expect(&f.peer, &fr, IRPC__SLIC_STREAM_WINDOW_UPDATE, 0);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, b, 1025);
+  expect_server_abort(&f, IRPC_EPROTO);
+  fx_fini(&f);
+}
+
+/* The peer asks for a large response and stops reading: the response is
+ * held by flow control (no more than the peer's window reaches the
+ * transport) until the idle timeout ends the connection. */
+static void server_peer_stops_reading(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  f.r.sopts.connection.idle_timeout_ms = 500;
+  fx_open(&f);
+  assert_irpc_ok(irpc_duplex_read_stop(f.peer.d));
+  uint8_t b[64];
+  size_t n = request_header(b, "/big", "op", "\0", 1);
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 0, b, n);
+  net_run_until(&f.r.loop, &f.closes);
+  assert_irpc_err(f.close_err, IRPC_EIDLE);
+  raw_read(&f.peer);
+  size_t data = raw_expect_abort(&f.peer, 0);
+  assert_int_equal(data, 65536); /* the window, not a byte more */
+  fx_fini(&f);
+}
+
+/* ---- Client side ---- */
+
+typedef struct cfx {
+  fx f;
+  irpc_connection_options opts;
+  irpc_invoker *inv;
+  irpc_outgoing_request *req;
+  net_result res;
+} cfx;
+
+/* The client under test (options set between cfx_init and cfx_call) calls
+ * the scripted server. */
+static void cfx_init(cfx *c) {
+  memset(c, 0, sizeof(*c));
+  fx_init(&c->f);
+  fx_start(&c->f);
+  raw_listen(&c->f.peer, &c->f.r);
+  c->opts = c->f.r.copts;
+}
+
+static void cfx_call(cfx *c, size_t payload) {
+  assert_irpc_ok(
+      irpc_client_connection_new(&c->inv, &c->f.r.loop, RAW_SERVER, &c->opts));
+  void *data = calloc(1, payload + 1);
+  assert_non_null(data);
+  c->req = net_request("/svc", data, payload);
+  free(data);
+  assert_irpc_ok(irpc_invoke(c->inv, c->req, net_on_result, &c->res, NULL));
+}
+
+/* Handshake, then the request arrives on stream 0. */
+static void cfx_call_received(cfx *c) {
+  cfx_call(c, 3);
+  raw_server_handshake(&c->f.peer, 100);
+  rframe fr;
+  raw_expect(&c->f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+}
+
+/* The call failed with `err` (its stream was ended, or the connection). */
+static void cfx_expect_fail(cfx *c, int err) {
+  net_run_until(&c->f.r.loop, &c->res.done);
+  assert_int_equal(c->res.done, 1);
+  assert_irpc_err(c->res.err, err);
+}
+
+static void cfx_fini(cfx *c) {
+  irpc_outgoing_request_free(c->req);
+  irpc_invoker_free(c->inv);
+  fx_fini(&c->f);
+}
+
+static void client_garbage_instead_of_initialize_ack(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  cfx_call(&c, 3);
+  net_run_until(&c.f.r.loop, &c.f.peer.ready);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_INITIALIZE, NOID);
+  static const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  raw_send(&c.f.peer, http, sizeof http - 1);
+  cfx_expect_fail(&c, IRPC_EPROTO);
+  raw_expect_abort(&c.f.peer, NOID);
+  cfx_fini(&c);
+}
+
+/* The scripted server sends one bad frame while the call waits (the client
+ * under test has `window` and `max_frame`, 0 for the default): the client
+ * aborts the connection and the call fails with `err`. */
+static void client_bad_frame(uint64_t window, uint64_t max_frame, int type,
+                             uint64_t id, const void *body, size_t len,
+                             int err) {
+  cfx c;
+  cfx_init(&c);
+  if (window)
+    c.opts.initial_stream_window_size = window;
+  if (max_frame)
+    c.opts.max_stream_frame_size = max_frame;
+  cfx_call_received(&c);
+  raw_frame(&c.f.peer, type, id, body, len);
+  cfx_expect_fail(&c, err);
+  raw_expect_abort(&c.f.peer, NOID);
+  cfx_fini(&c);
+}
+
+static void client_unknown_frame_type(void **state) {
+  (void)state;
+  client_bad_frame(0, 0, 0x40, NOID, NULL, 0, IRPC_EPROTO);
+}
+
+/* An Ok response, then zeros. */
+static const uint8_t response_1025[1025] = {0x09, 0x00, 0x00, 0x00};
+
+static void client_frame_over_max_size(void **state) {
+  (void)state;
+  client_bad_frame(0, 1024, IRPC__SLIC_STREAM_LAST, 0, response_1025,
+                   sizeof response_1025, IRPC_ELIMIT);
+}
+
+/* A bad response header fails the call (a protocol error, as IceRPC) and
+ * ends the stream's reads; the connection carries the next call. */
+static void client_bad_response_header(const uint8_t *hdr, size_t len) {
+  cfx c;
+  cfx_init(&c);
+  cfx_call_received(&c);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM, 0, hdr, len);
+  cfx_expect_fail(&c, IRPC_EPROTO);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_READS_CLOSED, 0);
+  /* the same connection, a new stream */
+  net_result again = {0};
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &again, NULL));
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 4);
+  static const uint8_t ok[] = {0x09, 0x00, 0x00, 0x00};
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 4, ok, sizeof ok);
+  net_run_until(&c.f.r.loop, &again.done);
+  assert_irpc_ok(again.err);
+  assert_int_equal(again.status, IRPC_STATUS_OK);
+  assert_int_equal(c.f.closes, 0);
+  cfx_fini(&c);
+}
+
+static void client_header_over_max(void **state) {
+  (void)state;
+  uint8_t b[4];
+  irpc__varuint62_put(b, IRPC__ICERPC_DEFAULT_MAX_HEADER + 1, 4);
+  client_bad_response_header(b, sizeof b);
+}
+
+static void client_duplicate_field_key(void **state) {
+  (void)state;
+  /* Ok, two fields with key 2 (CompressionFormat) */
+  static const uint8_t b[] = {0x21,   0x00, 0x00,   2 << 2, 2 << 2,
+                              1 << 2, 1,    2 << 2, 1 << 2, 1};
+  client_bad_response_header(b, sizeof b);
+}
+
+/* A client without a dispatcher allows the server no stream of its own but
+ * the control stream. */
+static void client_too_many_streams(void **state) {
+  (void)state;
+  client_bad_frame(0, 0, IRPC__SLIC_STREAM, 1, "\x25", 1, IRPC_EPROTO);
+  client_bad_frame(0, 0, IRPC__SLIC_STREAM, 7, "\x25", 1, IRPC_EPROTO);
+}
+
+static void client_window_overflow(void **state) {
+  (void)state;
+  client_bad_frame(1024, 0, IRPC__SLIC_STREAM, 0, response_1025,
+                   sizeof response_1025, IRPC_EPROTO);
+}
+
+/* The server stops reading: the request is held by flow control (no more
+ * than the window it announced reaches the transport) until the client's
+ * idle timeout fails the call. */
+static void client_peer_stops_reading(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  c.opts.idle_timeout_ms = 200;
+  cfx_call(&c, BIG_RESPONSE);
+  raw_server_handshake(&c.f.peer, 100);
+  assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
+  cfx_expect_fail(&c, IRPC_EIDLE);
+  raw_read(&c.f.peer);
+  size_t data = raw_expect_abort(&c.f.peer, 0);
+  assert_int_equal(data, 65536); /* the window, not a byte more */
+  cfx_fini(&c);
+}
+
+/* The server closes the connection with a call under way and another
+ * waiting for a stream (the server allows one): both fail with the error
+ * of the Close code, as IceRPC maps it. */
+static void client_peer_close(void **state) {
+  (void)state;
+  static const int want[] = {IRPC_ECLOSEDBYPEER, UV_ECONNABORTED,
+                             UV_ECONNREFUSED, IRPC_ESERVERBUSY,
+                             UV_ECONNABORTED};
+  for (uint64_t code = 0; code < 5; code++) {
+    cfx c;
+    cfx_init(&c);
+    cfx_call(&c, 3);
+    net_result waiting = {0};
+    assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &waiting, NULL));
+    raw_server_handshake(&c.f.peer, 1);
+    rframe fr;
+    raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+    raw_barrier(&c.f.peer);
+    assert_int_equal(waiting.done, 0);
+    uint8_t b[8];
+    raw_frame(&c.f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, code));
+    cfx_expect_fail(&c, want[code]);
+    net_run_until(&c.f.r.loop, &waiting.done);
+    assert_irpc_err(waiting.err, want[code]);
+    /* the client closes its side first (FIN) */
+    assert_false(raw_wait(&c.f.peer, &fr));
+    assert_int_equal(c.f.peer.end, UV_EOF);
+    cfx_fini(&c);
+  }
+}
+
+/* The server's transport goes away under a call: a FIN fails it with
+ * UV_ECONNABORTED, a reset with UV_ECONNRESET. */
+static void client_peer_gone(void **state) {
+  (void)state;
+  for (int reset = 0; reset < 2; reset++) {
+    cfx c;
+    cfx_init(&c);
+    cfx_call_received(&c);
+    if (reset) {
+      irpc_duplex_abort(c.f.peer.d, NULL, NULL);
+      c.f.peer.d = NULL;
+    } else {
+      assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
+    }
+    cfx_expect_fail(&c, reset ? UV_ECONNRESET : UV_ECONNABORTED);
+    cfx_fini(&c);
+  }
+}
+
+/* The server stops reading the request (StreamReadsClosed) before it
+ * answers, once the request was sent and once in the middle of it: the
+ * call still gets the response, as with IceRPC. */
+static void client_reads_closed_before_response(void **state) {
+  (void)state;
+  for (int big = 0; big < 2; big++) {
+    cfx c;
+    cfx_init(&c);
+    cfx_call(&c, big ? BIG_RESPONSE : 3);
+    raw_server_handshake(&c.f.peer, 100);
+    rframe fr;
+    raw_expect(&c.f.peer, &fr, big ? IRPC__SLIC_STREAM : IRPC__SLIC_STREAM_LAST,
+               0);
+    raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 0, NULL, 0);
+    static const uint8_t ok[] = {0x09, 0x00, 0x00, 0x00, 'h', 'i'};
+    raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok, sizeof ok);
+    net_run_until(&c.f.r.loop, &c.res.done);
+    assert_irpc_ok(c.res.err);
+    assert_int_equal(c.res.status, IRPC_STATUS_OK);
+    cfx_fini(&c);
+  }
+}
+
+/* The header builder matches the worked example of the icerpc docs. */
+static void request_header_example(void **state) {
+  (void)state;
+  static const uint8_t doc[] = {0x25, 0x00, 0x10, 0x2F, 0x66, 0x6F,
+                                0x6F, 0x08, 0x6F, 0x70, 0x00};
+  uint8_t b[32];
+  assert_int_equal(request_header(b, "/foo", "op", "\0", 1), sizeof doc);
+  assert_memory_equal(b, doc, sizeof doc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(request_header_example),
+      cmocka_unit_test(server_garbage_instead_of_initialize),
+      cmocka_unit_test(server_unknown_frame_type),
+      cmocka_unit_test(server_bad_settings),
+      cmocka_unit_test(server_frame_over_max_size),
+      cmocka_unit_test(server_header_over_max),
+      cmocka_unit_test(server_duplicate_field_key),
+      cmocka_unit_test(server_too_many_bidi_streams),
+      cmocka_unit_test(server_too_many_uni_streams),
+      cmocka_unit_test(server_window_overflow),
+      cmocka_unit_test(server_peer_stops_reading),
+      cmocka_unit_test(client_garbage_instead_of_initialize_ack),
+      cmocka_unit_test(client_unknown_frame_type),
+      cmocka_unit_test(client_frame_over_max_size),
+      cmocka_unit_test(client_header_over_max),
+      cmocka_unit_test(client_duplicate_field_key),
+      cmocka_unit_test(client_too_many_streams),
+      cmocka_unit_test(client_window_overflow),
+      cmocka_unit_test(client_peer_stops_reading),
+      cmocka_unit_test(client_peer_close),
+      cmocka_unit_test(client_peer_gone),
+      cmocka_unit_test(client_reads_closed_before_response),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
