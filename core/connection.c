@@ -45,10 +45,11 @@ typedef struct cdisp {
   irpc_incoming_request *req;
   irpc_buf in;
   int oneway;
-  int queued;  /* waiting for a dispatch slot */
-  int running; /* dispatch under way */
-  int pinned;  /* inside a function that still uses it */
-  int done;    /* the dispatch completed */
+  int queued;     /* waiting for a dispatch slot */
+  int running;    /* dispatch under way */
+  int pinned;     /* inside a function that still uses it */
+  int done;       /* the dispatch completed */
+  int cancel_err; /* a cancel that came while the dispatcher ran */
 } cdisp;
 
 typedef struct close_handler {
@@ -127,6 +128,7 @@ static uint64_t next_conn_id = 1;
   ((irpc_connection *)((uint8_t *)(p)-offsetof(irpc_connection, field)))
 
 static void schedule_flush(irpc_connection *c);
+static void mark_closing(irpc_connection *c, int err);
 static void fail_connection(irpc_connection *c, int err);
 static void check_shutdown(irpc_connection *c);
 static void check_idle(irpc_connection *c);
@@ -586,10 +588,19 @@ static void cdisp_run(cdisp *d) {
     irpc_connection_unref(c);
     return;
   }
-  if (!d->done)
-    d->dispatch = h;
-  else
+  if (d->done) {
     cdisp_maybe_free(d);
+    return;
+  }
+  d->dispatch = h;
+  if (d->cancel_err) {
+    /* Canceled before the dispatcher returned (the dispatch aborted its
+     * own connection, say): cancel it now. */
+    d->pinned++;
+    irpc_dispatch_cancel(h, d->cancel_err);
+    d->pinned--;
+    cdisp_maybe_free(d);
+  }
 }
 
 static void cdisp_ready(cdisp *d) {
@@ -668,8 +679,12 @@ static void cdisp_readable(cdisp *d) {
 }
 
 static void dispatch_cancel(cdisp *d, int err) {
-  if (d->running && d->dispatch)
+  if (!d->running)
+    return;
+  if (d->dispatch)
     irpc_dispatch_cancel(d->dispatch, err);
+  else if (!d->cancel_err)
+    d->cancel_err = err; /* still in its dispatcher's call: cdisp_run */
 }
 
 /* ---- The control stream ---- */
@@ -883,6 +898,8 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     ccall *k = (ccall *)t;
     if (err == UV_EPIPE)
       return; /* the peer stopped reading: its answer may still come */
+    if (err != IRPC_ETRUNCATED)
+      mark_closing(c, err); /* the engine failed: the connection ends */
     ccall_abort_stream(k);
     ccall_finish(k, err, NULL);
   } else if (t->kind == K_DISP) {
@@ -996,12 +1013,31 @@ static void on_slic_timer(irpc__timer *t) {
   rearm_slic_timer(c);
 }
 
+/* The connection is ending with `err`: it stops being active before the
+ * engine fails its streams, so what their callbacks do (a retry, a new
+ * call) never picks this connection again. */
+static void mark_closing(irpc_connection *c, int err) {
+  if (c->state >= CLOSING)
+    return;
+  if (!c->close_err)
+    c->close_err = err;
+  if (c->state == SHUTTING_DOWN && c->shutdown_status == 0 &&
+      err != IRPC_ECLOSED && err != IRPC_ECLOSEDBYPEER)
+    c->shutdown_status = err;
+  c->state = CLOSING;
+}
+
+static void abort_engine(irpc_connection *c, int err) {
+  mark_closing(c, err);
+  irpc__slic_abort(c->slic, err);
+}
+
 static void on_write(irpc_duplex *d, int status, void *ud) {
   irpc_connection *c = ud;
   (void)d;
   c->writing--;
   if (status && status != UV_ECANCELED && c->state < CLOSED) {
-    irpc__slic_abort(c->slic, status);
+    abort_engine(c, status);
     finish_close(c);
     return;
   }
@@ -1033,7 +1069,7 @@ static void flush_task(irpc__task *t) {
     int rc = irpc_duplex_write(c->duplex, &out, on_write, c);
     irpc__buf_fini(&out);
     if (rc) {
-      irpc__slic_abort(c->slic, rc);
+      abort_engine(c, rc);
       finish_close(c);
       return;
     }
@@ -1076,7 +1112,7 @@ static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
     return;
   }
   if (status) {
-    irpc__slic_abort(c->slic, status);
+    abort_engine(c, status);
     finish_close(c);
     return;
   }
@@ -1133,9 +1169,7 @@ static void check_shutdown(irpc_connection *c) {
 static void fail_connection(irpc_connection *c, int err) {
   if (c->state >= CLOSING)
     return;
-  if (!c->close_err)
-    c->close_err = err;
-  irpc__slic_abort(c->slic, err);
+  abort_engine(c, err);
   finish_close(c);
 }
 

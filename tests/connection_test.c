@@ -544,6 +544,63 @@ static void free_while_connecting(void **state) {
   irpc_transport_free(fault);
 }
 
+/* The server aborts the connection an idempotent call is on; the retry
+ * interceptor retries at once, from inside the failed call's completion:
+ * the dead connection is no longer active then, so the attempt goes to a
+ * new connection and succeeds. */
+static int abort_first_seen;
+
+static void abort_first(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  if (abort_first_seen++ == 0) {
+    irpc_dispatch_on_cancel(d, hang_cancel, NULL);
+    irpc_connection_abort(
+        irpc_incoming_request_connection(irpc_dispatch_request(d)),
+        UV_ECONNABORTED);
+    return;
+  }
+  irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+}
+
+static const irpc_dispatcher_ops abort_first_ops = {.name = "abort-first",
+                                                    .dispatch = abort_first};
+
+static void retry_after_abort(int kind) {
+  net_rig r;
+  net_rig_init(&r, kind);
+  abort_first_seen = 0;
+  net_map(&r, "/flaky", &abort_first_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *conn = net_client(&r);
+  irpc_retry_options ro;
+  irpc_retry_options_init(&ro);
+  ro.initial_backoff_ms = 0;
+  irpc_invoker *retry;
+  assert_irpc_ok(irpc_retry_interceptor_new(&retry, &r.loop, &ro));
+  irpc_pipeline *p;
+  assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
+  assert_irpc_ok(irpc_pipeline_use(p, retry));
+  assert_irpc_ok(irpc_pipeline_into(p, conn));
+  net_result o = {0};
+  irpc_outgoing_request *req = net_request("/flaky", "a", 1);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
+  net_call_sync(&r.loop, irpc_pipeline_invoker(p), req, &o);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  assert_int_equal(abort_first_seen, 2);
+  irpc_outgoing_request_free(req);
+  irpc_pipeline_free(p); /* and the retry interceptor it owns */
+  net_client_close(&r, conn);
+  net_rig_fini(&r);
+}
+
+static void retry_after_abort_tcp(void **s) {
+  (void)s, retry_after_abort(NET_TCP);
+}
+static void retry_after_abort_memory(void **s) {
+  (void)s, retry_after_abort(NET_MEMORY);
+}
+
 /* connect() on a connection that is already up answers on a later turn,
  * never inside the call. */
 static void on_connected_flag(irpc_invoker *inv, int status, void *ud) {
@@ -674,6 +731,8 @@ int main(void) {
       cmocka_unit_test(cancel_memory),
       cmocka_unit_test(goaway_not_accepted),
       cmocka_unit_test(free_while_connecting),
+      cmocka_unit_test(retry_after_abort_tcp),
+      cmocka_unit_test(retry_after_abort_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
