@@ -11,9 +11,10 @@
 #define BENCH_TUNED_WINDOW (8u << 20)
 #define BENCH_TUNED_FRAME (1u << 20)
 
-/* A router with the echo service on /echo. */
+/* A router with the echo service on /echo; `compress`: behind the compress
+ * middleware, every response offered for compression. */
 int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
-                      uv_loop_t *loop);
+                      uv_loop_t *loop, int compress);
 
 int bench_rpc_main(int argc, char **argv);
 int bench_serve_main(int argc, char **argv);

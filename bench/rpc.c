@@ -16,7 +16,10 @@
  *
  *   irpc-bench rpc [--transport tcp|uds|all] [--seconds S] [--idle N]
  *                  [--json FILE]
- *   irpc-bench serve ADDRESS     echo server on /echo until SIGTERM */
+ *   irpc-bench serve [--compress] ADDRESS
+ *                                echo server on /echo until SIGTERM; with
+ *                                --compress, the compress middleware and
+ *                                responses offered for compression */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +50,33 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 static const irpc_dispatcher_ops echo_ops = {.name = "echo",
                                              .dispatch = echo_dispatch};
 
+/* With the compress middleware: every response is offered for compression
+ * (the middleware compresses it when it is big enough, shrinks, and the
+ * client reads the format). */
+static void compress_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  if (irpc_features_set_compress(irpc_incoming_request_features(req), 1)) {
+    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return;
+  }
+  echo_dispatch(self, d);
+}
+
+static const irpc_dispatcher_ops compress_echo_ops = {
+    .name = "echo", .dispatch = compress_echo_dispatch};
+
 int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
-                      uv_loop_t *loop) {
+                      uv_loop_t *loop, int compress) {
   int rc = irpc_router_new(out, loop);
+  if (rc == 0 && compress) {
+    irpc_dispatcher *mw;
+    if ((rc = irpc_compress_middleware_new(&mw, loop, NULL)) == 0 &&
+        (rc = irpc_router_use(*out, mw)) != 0)
+      irpc_dispatcher_free(mw);
+  }
   if (rc == 0)
-    rc = irpc_dispatcher_new(echo, loop, &echo_ops, NULL);
+    rc = irpc_dispatcher_new(echo, loop,
+                             compress ? &compress_echo_ops : &echo_ops, NULL);
   if (rc == 0)
     rc = irpc_router_map(*out, "/echo", *echo);
   return rc;
@@ -369,7 +394,7 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   irpc_server_options_init(&so);
   so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
   so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
-  if (bench_echo_router(&router, &echo, &loop) ||
+  if (bench_echo_router(&router, &echo, &loop, 0) ||
       irpc_server_new(&server, &loop, irpc_router_dispatcher(router), &so) ||
       irpc_server_listen(server, listen, bound, sizeof bound)) {
     fprintf(stderr, "server setup failed on %s\n", listen);
@@ -467,7 +492,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: irpc-bench rpc [--transport tcp|uds|all] [--seconds S]\n"
           "                      [--idle N] [--json FILE]\n"
-          "       irpc-bench serve ADDRESS\n");
+          "       irpc-bench serve [--compress] ADDRESS\n");
   exit(2);
 }
 
@@ -521,7 +546,17 @@ static void on_sigterm(uv_signal_t *s, int sig) {
 }
 
 int bench_serve_main(int argc, char **argv) {
-  if (argc < 2)
+  const char *address = NULL;
+  int compress = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--compress"))
+      compress = 1;
+    else if (argv[i][0] != '-' && !address)
+      address = argv[i];
+    else
+      usage();
+  }
+  if (!address)
     usage();
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -533,13 +568,13 @@ int bench_serve_main(int argc, char **argv) {
   so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
   so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
   so.connection.inactivity_timeout_ms = 0;
-  int rc = bench_echo_router(&router, &echo, &loop);
+  int rc = bench_echo_router(&router, &echo, &loop, compress);
   serve_router = router;
   serve_echo = echo;
   if (rc == 0)
     rc = irpc_server_new(&serving, &loop, irpc_router_dispatcher(router), &so);
   if (rc == 0)
-    rc = irpc_server_listen(serving, argv[1], bound, sizeof bound);
+    rc = irpc_server_listen(serving, address, bound, sizeof bound);
   if (rc) {
     fprintf(stderr, "irpc-bench serve: %s\n", irpc_strerror(rc));
     return 1;
