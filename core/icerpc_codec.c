@@ -7,6 +7,7 @@
 #include "irpc/alloc.h"
 #include "irpc/compress.h"
 #include "irpc/status.h"
+#include "utf8.h"
 
 /* ---- varuint62 ---- */
 
@@ -321,7 +322,8 @@ int irpc__icerpc_request_header_decode(const uint8_t *p, size_t len, int oneway,
   size_t plen = 0, olen = 0;
   const uint8_t *path = read_bytes(&r, &plen);
   const uint8_t *op = read_bytes(&r, &olen);
-  if (r.err || has_nul(path, plen) || has_nul(op, olen))
+  if (r.err || has_nul(path, plen) || has_nul(op, olen) ||
+      !irpc__utf8_valid(op, olen))
     return IRPC_EPROTO;
   char sp[256], so[128];
   char *cp = cstr(path, plen, sp, sizeof sp);
@@ -350,7 +352,7 @@ int irpc__icerpc_response_header_decode(const uint8_t *p, size_t len,
   const uint8_t *msg = NULL;
   if (!r.err && status != IRPC_STATUS_OK)
     msg = read_bytes(&r, &mlen);
-  if (r.err || has_nul(msg, mlen))
+  if (r.err || has_nul(msg, mlen) || (msg && !irpc__utf8_valid(msg, mlen)))
     return IRPC_EPROTO;
   char sm[256];
   char *cm = msg ? cstr(msg, mlen, sm, sizeof sm) : NULL;

@@ -484,7 +484,7 @@ int irpc__slice_dec_string_body(irpc_slice_decoder *d, size_t n,
     if (rc)
       return rc;
   }
-  if (!irpc__slice_utf8_valid(base, n))
+  if (!irpc__utf8_valid(base, n))
     return irpc__slice_dec_fail(d, IRPC_EUTF8);
   *s = (irpc_bytes){.base = base, .len = n};
   return 0;
@@ -520,7 +520,7 @@ int irpc_slice_decode_string_copy(irpc_slice_decoder *d, char **s,
   if (!copy)
     return irpc__slice_dec_fail(d, IRPC_ENOMEM);
   rc = irpc__slice_dec_read(d, copy, n);
-  if (rc == 0 && !irpc__slice_utf8_valid((const uint8_t *)copy, n))
+  if (rc == 0 && !irpc__utf8_valid((const uint8_t *)copy, n))
     rc = irpc__slice_dec_fail(d, IRPC_EUTF8);
   if (rc) {
     irpc_free(copy);

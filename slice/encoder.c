@@ -332,7 +332,7 @@ int irpc_slice_encode_string(irpc_slice_encoder *e, const char *s, size_t len) {
     return rc;
   if (!s && len > 0)
     return irpc__slice_enc_fail(e, IRPC_EINVAL);
-  if (len > 0 && !irpc__slice_utf8_valid((const uint8_t *)s, len))
+  if (len > 0 && !irpc__utf8_valid((const uint8_t *)s, len))
     return irpc__slice_enc_fail(e, IRPC_EUTF8);
   rc = enc_size(e, len);
   if (rc == 0 && len > 0 && (size_t)(e->end - e->cur) >= len) {

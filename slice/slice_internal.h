@@ -6,6 +6,7 @@
 
 #include "irpc/error.h"
 #include "irpc/slice.h"
+#include "utf8.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define IRPC__SLICE_LE_HOST 1
@@ -38,10 +39,6 @@ static inline size_t irpc__slice_varuint62_len(uint64_t v) {
                   (v >= (UINT64_C(1) << 14)) + (v >= (UINT64_C(1) << 30));
   return (size_t)1 << code;
 }
-
-/* 1 if the `n` bytes at `p` are valid UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF), else 0. */
-int irpc__slice_utf8_valid(const uint8_t *p, size_t n);
 
 /* Wire size of one fixed-size element (0 for a variable-size type) and the
  * smallest wire size of any element (0 for an unknown type). */

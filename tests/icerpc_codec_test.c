@@ -167,6 +167,22 @@ static void request_header_errors(void **state) {
   assert_int_equal(
       irpc__icerpc_request_header_decode(many, sizeof many, 0, &req),
       IRPC_EPROTO);
+  /* an operation name that is not UTF-8 (a lone continuation byte, then
+   * an overlong '/') */
+  static const uint8_t bad_op[] = {0x08, '/', 'a', 0x04, 0x80, 0x00};
+  assert_int_equal(
+      irpc__icerpc_request_header_decode(bad_op, sizeof bad_op, 0, &req),
+      IRPC_EPROTO);
+  static const uint8_t overlong[] = {0x08, '/', 'a', 0x08, 0xC0, 0xAF, 0x00};
+  assert_int_equal(
+      irpc__icerpc_request_header_decode(overlong, sizeof overlong, 0, &req),
+      IRPC_EPROTO);
+  /* the same request with a two-byte UTF-8 operation name decodes */
+  static const uint8_t good_op[] = {0x08, '/', 'a', 0x08, 0xC3, 0xA9, 0x00};
+  assert_irpc_ok(
+      irpc__icerpc_request_header_decode(good_op, sizeof good_op, 0, &req));
+  assert_string_equal(irpc_incoming_request_operation(req), "\xC3\xA9");
+  irpc_incoming_request_free(req);
   /* size 0 and size over the max */
   uint64_t size;
   static const uint8_t zero[] = {0x01, 0x00};
@@ -200,6 +216,11 @@ static void response_header(void **state) {
   assert_int_equal(irpc_incoming_response_status(r), IRPC_STATUS_NOT_FOUND);
   assert_string_equal(irpc_incoming_response_error_message(r), "gone");
   irpc_incoming_response_free(r);
+  /* an error message that is not UTF-8 */
+  static const uint8_t bad_msg[] = {0x0C, 0x04, 0xFF, 0x00};
+  assert_int_equal(
+      irpc__icerpc_response_header_decode(bad_msg, sizeof bad_msg, &r),
+      IRPC_EPROTO);
   irpc_buf_free(b);
 }
 

@@ -1,11 +1,14 @@
-/* UTF-8 validation, shared by the string encoder and decoder.
+/* UTF-8 validation, shared by the Slice string encoder and decoder and the
+ * icerpc header decoder.
  *
  * A DFA over byte classes, in the "shift" form: the state is a bit offset
  * and each class has a 64-bit row holding, at each state's offset, the
  * next state. One step is `state = row[class[byte]] >> state & 63`; the row
  * does not depend on the state, so the dependency chain per byte is one
  * shift and one AND. Runs of ASCII are skipped eight bytes at a time. */
-#include "slice_internal.h"
+#include <string.h>
+
+#include "utf8.h"
 
 /* Byte classes. The lead bytes E0, ED, F0 and F4 have classes of their own
  * because they narrow the range of the next byte: that is what excludes
@@ -89,7 +92,7 @@ static inline uint64_t utf8_step(uint64_t state, uint8_t b) {
   return utf8_row[utf8_class[b]] >> state & 63;
 }
 
-int irpc__slice_utf8_valid(const uint8_t *p, size_t n) {
+int irpc__utf8_valid(const uint8_t *p, size_t n) {
   uint64_t state = S_ACCEPT;
   size_t i = 0;
   while (n - i >= 8) {
