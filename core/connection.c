@@ -33,6 +33,8 @@ typedef struct ccall {
   int header_done;
   irpc_buf in;
   irpc_incoming_response *resp;
+  irpc__payload_stream ps; /* a payload sent as the stream drains */
+  irpc__task pull_task;    /* ccall_pull_task, posted by ev_stream_writable */
 } ccall;
 
 /* A request of the peer's, from its stream to its response. */
@@ -229,6 +231,15 @@ static void ccall_finish(ccall *k, int err, irpc_incoming_response *resp) {
   irpc_connection *c = k->conn;
   irpc_call *call = k->call;
   ccall_unlist(c, k);
+  irpc__sched_cancel(c->sched, &k->pull_task);
+  if (k->ps.ops) {
+    /* The payload was not all sent: the peer gets no more of it. */
+    if (k->stream) {
+      irpc__slic_stream_abort_write(k->stream);
+      schedule_flush(c);
+    }
+    irpc__payload_stream_end(&k->ps);
+  }
   if (k->stream) {
     irpc__slic_stream_set_user(k->stream, NULL);
     k->stream = NULL;
@@ -263,7 +274,58 @@ static void ccall_cancel(irpc_call *call, int err, void *ud) {
   ccall_finish(k, err, NULL);
 }
 
-/* Header, then the payload as prepared for this peer, in one write. */
+/* A streamed payload is written while fewer than this many bytes of it wait
+ * in the stream, in pieces of about this size: what the client holds of
+ * it besides the connection's output is about twice this. */
+#define PULL_LOW_WATER ((size_t)256 << 10)
+
+/* Writes more of a streamed payload, then asks to be told when the stream
+ * drains (ev_stream_writable), or ends the payload with its last piece.
+ * Returns 0, the writer's error, IRPC_ENOMEM, or 1 when the stream takes
+ * no more (the peer stopped reading, or the connection is closing). */
+static int ccall_pull(ccall *k) {
+  int done = 0, rc = 0;
+  while (rc == 0 && !done && k->stream &&
+         irpc__slic_stream_queued(k->stream) < PULL_LOW_WATER) {
+    irpc_buf out;
+    irpc__buf_init(&out);
+    rc = irpc__payload_stream_next(&k->ps, &out, PULL_LOW_WATER, &done);
+    if (rc == 0 &&
+        (rc = irpc__slic_stream_write(k->stream, &out, done)) == IRPC_ECLOSED)
+      rc = 1;
+    irpc__buf_fini(&out);
+  }
+  if (rc == 0 && !k->stream)
+    rc = 1;
+  if (rc)
+    return rc;
+  if (done)
+    irpc__payload_stream_end(&k->ps);
+  else
+    irpc__slic_stream_notify_writable(k->stream, PULL_LOW_WATER);
+  schedule_flush(k->conn);
+  return 0;
+}
+
+static void ccall_pull_task(irpc__task *t) {
+  ccall *k = (ccall *)((uint8_t *)t - offsetof(ccall, pull_task));
+  if (!k->stream || !k->ps.ops)
+    return;
+  int rc = ccall_pull(k);
+  if (rc > 0) {
+    /* The peer stopped reading (StreamReadsClosed): its answer may still
+     * come, without the rest of the payload. (A closing connection ends
+     * the call itself.) */
+    irpc__payload_stream_end(&k->ps);
+  } else if (rc) {
+    ccall_abort_stream(k);
+    ccall_finish(k, rc, NULL);
+  }
+}
+
+/* Header, then the payload as prepared for this peer: in one write, or for
+ * a streamed payload (irpc__request_prepare_stream), the first pieces now
+ * and the rest as the stream drains. */
 static int ccall_send(ccall *k) {
   irpc_connection *c = k->conn;
   irpc_outgoing_request *req = irpc_call_request(k->call);
@@ -274,7 +336,7 @@ static int ccall_send(ccall *k) {
   int rc = irpc_features_set(&req->features, &irpc_connection_info_feature,
                              &c->info);
   if (rc == 0)
-    rc = irpc__request_prepare(req, c->peer_formats, &payload);
+    rc = irpc__request_prepare_stream(req, c->peer_formats, &payload, &k->ps);
   if (rc == 0)
     rc = irpc__icerpc_request_header_encode(&out, c->size_width,
                                             c->peer_max_header, req->path,
@@ -282,9 +344,11 @@ static int ccall_send(ccall *k) {
   if (rc == 0)
     rc = irpc_buf_move(&out, &payload);
   if (rc == 0)
-    rc = irpc__slic_stream_write(k->stream, &out, 1);
+    rc = irpc__slic_stream_write(k->stream, &out, !k->ps.ops);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&out);
+  if (rc == 0 && k->ps.ops && (rc = ccall_pull(k)) > 0)
+    rc = IRPC_ECLOSED;
   return rc;
 }
 
@@ -337,6 +401,8 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
   k->conn = c;
   k->call = call;
   irpc__buf_init(&k->in);
+  k->ps.ops = NULL;
+  k->pull_task.fn = ccall_pull_task;
   if (c->state == CLOSING || c->state == CLOSED) {
     irpc_call_complete(call, c->close_err ? c->close_err : IRPC_ECLOSED, NULL);
     return;
@@ -951,6 +1017,15 @@ static void ev_stream_released(void *ud, irpc__slic_stream *s) {
   }
 }
 
+/* A streamed payload's stream drained: pull more on a later turn, outside
+ * the engine's call. */
+static void ev_stream_writable(void *ud, irpc__slic_stream *s) {
+  irpc_connection *c = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (t && t->kind == K_CALL)
+    irpc__sched_post(c->sched, &((ccall *)t)->pull_task);
+}
+
 static void ev_stream_slot(void *ud, int bidi) {
   (void)bidi;
   start_waiting((irpc_connection *)ud);
@@ -985,6 +1060,7 @@ static const irpc__slic_events slic_events = {
     .on_stream_error = ev_stream_error,
     .on_stream_released = ev_stream_released,
     .on_stream_slot = ev_stream_slot,
+    .on_stream_writable = ev_stream_writable,
     .on_closed = ev_closed,
     .on_output = ev_output,
     .now_ms = ev_now,

@@ -186,6 +186,8 @@ static int writers_use(irpc__writers *ws, const irpc_payload_writer_ops *ops,
                        const void *config, size_t len) {
   if (!ops || !ops->write || (!config && len > 0))
     return IRPC_EINVAL;
+  if (!ops->begin != !ops->next || !ops->begin != !ops->end)
+    return IRPC_EINVAL; /* streaming: all three or none */
   if (len > IRPC_PAYLOAD_WRITER_CONFIG_MAX)
     return IRPC_ERANGE;
   irpc__writer *w = NULL;
@@ -282,6 +284,37 @@ int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
   }
   return writers_run(&req->writers, &req->fields, peer_formats, &req->payload,
                      0, payload_out);
+}
+
+int irpc__request_prepare_stream(irpc_outgoing_request *req,
+                                 uint64_t peer_formats, irpc_buf *payload_out,
+                                 irpc__payload_stream *st) {
+  st->ops = NULL;
+  st->state = NULL;
+  const irpc__writer *w = &req->writers.w[0];
+  if (req->writers.count != 1 || !w->ops->begin ||
+      irpc_buf_len(&req->payload) <= IRPC_PAYLOAD_STREAM_THRESHOLD)
+    return irpc__request_prepare(req, peer_formats, payload_out);
+  int rc = w->ops->begin(w->config.bytes, &req->fields, peer_formats,
+                         &req->payload, &st->state);
+  if (rc > 0) /* declined: the payload as it is */
+    return irpc_buf_append_ref(payload_out, &req->payload, 0, req->payload.len);
+  if (rc == 0)
+    st->ops = w->ops;
+  return rc;
+}
+
+int irpc__payload_stream_next(irpc__payload_stream *st, irpc_buf *out,
+                              size_t want, int *done) {
+  return st->ops->next(st->state, out, want, done);
+}
+
+void irpc__payload_stream_end(irpc__payload_stream *st) {
+  if (!st->ops)
+    return;
+  st->ops->end(st->state);
+  st->ops = NULL;
+  st->state = NULL;
 }
 
 int irpc__response_prepare(irpc_outgoing_response *resp, uint64_t peer_formats,

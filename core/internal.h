@@ -133,6 +133,35 @@ int irpc__request_convert(irpc_outgoing_request *from, uint64_t peer_formats,
 int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
                           irpc_buf *payload_out);
 
+/* A request payload pulled piece by piece from its writer (see the
+ * streaming operations of irpc_payload_writer_ops). */
+typedef struct irpc__payload_stream {
+  const irpc_payload_writer_ops *ops; /* NULL: not streaming */
+  void *state;
+} irpc__payload_stream;
+
+/* As irpc__request_prepare, but when the payload is larger than
+ * IRPC_PAYLOAD_STREAM_THRESHOLD and exactly one writer is attached, which
+ * has the streaming operations, runs its `begin` instead: on success `st`
+ * is streaming (st->ops set), payload_out is left empty and the payload
+ * comes from irpc__payload_stream_next; irpc__payload_stream_end must
+ * follow. In every other case (also when `begin` declines) `st` is not
+ * streaming and payload_out holds the whole payload, as with
+ * irpc__request_prepare.
+ * Errors: as irpc__request_prepare (st is then not streaming). */
+int irpc__request_prepare_stream(irpc_outgoing_request *req,
+                                 uint64_t peer_formats, irpc_buf *payload_out,
+                                 irpc__payload_stream *st);
+
+/* Appends about `want` more bytes of a streaming payload to `out`; *done
+ * becomes 1 with the last of them. Errors: the writer's. */
+int irpc__payload_stream_next(irpc__payload_stream *st, irpc_buf *out,
+                              size_t want, int *done);
+
+/* Ends a streaming payload (its writer's `end`); a no-op when `st` is not
+ * streaming. Idempotent. */
+void irpc__payload_stream_end(irpc__payload_stream *st);
+
 /* The same for a response just before its header is encoded; the
  * response's payload is consumed (moved into payload_out, or read by the
  * writers). peer_formats is the mask the client announced.

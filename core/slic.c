@@ -31,7 +31,8 @@ enum {
   SF_DEFER_RC = 1 << 8,      /* StreamReadsClosed goes with our last frame */
   SF_RELEASED = 1 << 9,
   SF_IN_RING = 1 << 10,
-  SF_TRUNC = 1 << 11 /* received data was dropped */
+  SF_TRUNC = 1 << 11,   /* received data was dropped */
+  SF_WRITABLE = 1 << 12 /* on the list of on_stream_writable to call */
 };
 
 struct irpc__slic_stream {
@@ -45,6 +46,8 @@ struct irpc__slic_stream {
   irpc__slic_stream *hnext; /* hash chain; reap list once released */
   irpc__slic_stream *next, *prev;   /* every live stream */
   irpc__slic_stream *snext, *sprev; /* the send ring */
+  irpc__slic_stream *wnext;         /* the writable list */
+  size_t low_water; /* on_stream_writable once out is below; 0 = off */
   irpc_buf in;
   irpc_buf out;
 };
@@ -74,7 +77,8 @@ struct irpc__slic {
   irpc__slic_stream *all;
   irpc__slic_stream *ring;
   irpc__slic_stream *zombies;
-  irpc__slic_stream *spare; /* released streams kept for reuse (hnext) */
+  irpc__slic_stream *writable; /* on_stream_writable due (wnext) */
+  irpc__slic_stream *spare;    /* released streams kept for reuse (hnext) */
   unsigned nspare;
   uint64_t next_local[2]; /* [0] bidirectional, [1] unidirectional */
   uint64_t next_remote[2];
@@ -186,9 +190,53 @@ static void enter(irpc__slic *c, int io) {
     reap(c);
 }
 
+static int writable_due(const irpc__slic_stream *s) {
+  return s->low_water && s->c->state == ST_OPEN &&
+         !(s->flags &
+           (SF_WRITES_CLOSED | SF_FIN_QUEUED | SF_LAST_SENT | SF_RELEASED)) &&
+         irpc_buf_len(&s->out) < s->low_water;
+}
+
+/* Puts a stream whose queued data went below its low watermark on the
+ * writable list; leave() calls on_stream_writable. */
+static void check_writable(irpc__slic_stream *s) {
+  if ((s->flags & SF_WRITABLE) || !writable_due(s))
+    return;
+  s->flags |= SF_WRITABLE;
+  s->wnext = s->c->writable;
+  s->c->writable = s;
+}
+
+static void unlist_writable(irpc__slic_stream *s) {
+  if (!(s->flags & SF_WRITABLE))
+    return;
+  irpc__slic_stream **pp = &s->c->writable;
+  while (*pp != s)
+    pp = &(*pp)->wnext;
+  *pp = s->wnext;
+  s->wnext = NULL;
+  s->flags &= ~(uint32_t)SF_WRITABLE;
+}
+
+/* Once per request: the owner asks again after writing more. A callback
+ * that calls in runs its own outermost leave, which takes from the same
+ * list; each entry is taken off before its call. */
+static void emit_writable(irpc__slic *c) {
+  while (c->writable) {
+    irpc__slic_stream *s = c->writable;
+    unlist_writable(s);
+    if (!writable_due(s))
+      continue;
+    s->low_water = 0;
+    if (c->ev.on_stream_writable)
+      c->ev.on_stream_writable(c->ud, s);
+  }
+}
+
 static void leave(irpc__slic *c) {
   if (--c->depth)
     return;
+  emit_writable(c);
   if (irpc_buf_len(&c->out) == 0) {
     c->notified = 0;
   } else if (!c->notified) {
@@ -389,6 +437,7 @@ static void release(irpc__slic_stream *s) {
   if (s->flags & SF_RELEASED)
     return;
   ring_remove(s);
+  unlist_writable(s);
   s->flags |= SF_RELEASED | SF_READS_CLOSED | SF_WRITES_CLOSED;
   if (s->flags & SF_STARTED)
     hash_remove(c, s);
@@ -562,6 +611,7 @@ static void pump(irpc__slic *c) {
       break;
     if (!sendable(s))
       ring_remove(s);
+    check_writable(s);
   }
   c->pumping = 0;
 }
@@ -1302,6 +1352,18 @@ size_t irpc__slic_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max) {
     maybe_end_reads(s);
   leave(c);
   return n;
+}
+
+void irpc__slic_stream_notify_writable(irpc__slic_stream *s, size_t low) {
+  s->low_water = low;
+  if (!low)
+    unlist_writable(s);
+  else
+    check_writable(s);
+}
+
+size_t irpc__slic_stream_queued(const irpc__slic_stream *s) {
+  return irpc_buf_len(&s->out);
 }
 
 size_t irpc__slic_stream_readable(const irpc__slic_stream *s) {

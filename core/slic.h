@@ -120,6 +120,12 @@ typedef struct irpc__slic_events {
    * after on_stream_released of a local stream, while the connection is
    * open. */
   void (*on_stream_slot)(void *ud, int bidi);
+  /* A stream that asked for it (irpc__slic_stream_notify_writable) has
+   * less queued data than its low watermark: the owner may write more.
+   * Called once per request, when the outermost irpc__slic_* call returns
+   * (as on_output), never from inside the engine's work; not once the
+   * stream's writes are ended or closed. */
+  void (*on_stream_writable)(void *ud, irpc__slic_stream *s);
   /* The connection is over: the peer's Close (code mapped: 0
    * IRPC_ECLOSEDBYPEER, 1 UV_ECONNABORTED, 2 UV_ECONNREFUSED, 3
    * IRPC_ESERVERBUSY, other UV_ECONNABORTED), a protocol error (IRPC_EPROTO),
@@ -215,6 +221,18 @@ int irpc__slic_stream_open(irpc__slic *c, int bidi, irpc__slic_stream **out);
  * Errors: IRPC_ECLOSED (writes already closed or ended, or the connection
  * closed), IRPC_ENOMEM (nothing queued, data left in the buffer). */
 int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last);
+
+/* Asks for one on_stream_writable call once fewer than `low` bytes written
+ * to `s` are still queued (not yet framed into the output); `low` 0
+ * withdraws the request. For a producer that writes a long stream piece by
+ * piece as the transport takes it, holding only about `low` bytes queued.
+ * The call never comes from inside this function: when fewer than `low`
+ * bytes are queued already, it comes when the next outermost irpc__slic_*
+ * call returns (so an owner that asks again from on_stream_writable without
+ * writing more is called again at once). */
+void irpc__slic_stream_notify_writable(irpc__slic_stream *s, size_t low);
+/* Bytes written to `s` and not yet framed into the output. */
+size_t irpc__slic_stream_queued(const irpc__slic_stream *s);
 
 /* Moves up to `max` readable bytes into `out` and credits the peer's window
  * (StreamWindowUpdate once half the window was read). Returns the number of

@@ -400,6 +400,18 @@ static size_t codec_bound(codec *c, size_t remaining) {
   return b + (remaining >> 7) + 1024;
 }
 
+/* A checkpoint of a compression that may still fall back to the payload as
+ * it is: flushes the codec (every byte read so far is in the output) and
+ * sets *sure when the output so far plus the most the `remaining` input
+ * bytes can add stays below `total`. Returns cstream_feed's result. */
+static int cstream_checkpoint(cstream *cs, size_t total, size_t remaining,
+                              int *sure) {
+  int rc = cstream_feed(cs, NULL, 0, OP_FLUSH);
+  *sure =
+      rc == 0 && cstream_produced(cs) + codec_bound(&cs->c, remaining) < total;
+  return rc;
+}
+
 /* Compresses `in` into `out` consuming `in` as it goes, so that the whole
  * payload and its whole compressed form are never held together.
  *
@@ -439,10 +451,9 @@ static int compress_chain_consume(int format, int level, irpc_buf *in,
     consumed += seg.len;
     if (holding && consumed >= check && consumed < total) {
       check *= 2;
-      rc = cstream_feed(&cs, NULL, 0, OP_FLUSH);
-      if (rc == 0 &&
-          cstream_produced(&cs) + codec_bound(&cs.c, total - consumed) <
-              total) {
+      int sure;
+      rc = cstream_checkpoint(&cs, total, total - consumed, &sure);
+      if (sure) {
         irpc_buf_clear(held);
         holding = 0;
         cs.give_up_above = SIZE_MAX; /* there is nothing to fall back to */
@@ -611,23 +622,33 @@ static int wcfg_level(const wcfg *w, int format) {
                                              : w->levels[2];
 }
 
+/* The format to compress a payload of `len` bytes with for this peer, or
+ * 0 to send it as is. Undoes first what an earlier attempt (to another
+ * peer) decided. */
+static int writer_format(const wcfg *w, irpc_fields *fields,
+                         uint64_t peer_formats, size_t len) {
+  irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
+  if (len == 0 || len < w->min_size)
+    return 0;
+  for (int i = 0; i < IRPC_COMPRESS_MAX_PREFERENCES && w->formats[i]; i++)
+    if (peer_formats & IRPC_COMPRESSION_BIT(w->formats[i]))
+      return w->formats[i];
+  return 0; /* nothing the peer reads */
+}
+
+static int writer_mark(irpc_fields *fields, int format) {
+  uint8_t v = (uint8_t)format;
+  return irpc_fields_set(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v, 1);
+}
+
 static int writer_write(const void *config, irpc_fields *fields,
                         uint64_t peer_formats, irpc_buf *in, int may_consume,
                         irpc_buf *out) {
   const wcfg *w = config;
-  /* Undo what an earlier attempt (to another peer) decided. */
-  irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
   size_t len = irpc_buf_len(in);
-  if (len == 0 || len < w->min_size)
-    return IRPC_PAYLOAD_UNCHANGED;
-  int format = 0;
-  for (int i = 0; i < IRPC_COMPRESS_MAX_PREFERENCES && w->formats[i]; i++)
-    if (peer_formats & IRPC_COMPRESSION_BIT(w->formats[i])) {
-      format = w->formats[i];
-      break;
-    }
+  int format = writer_format(w, fields, peer_formats, len);
   if (!format)
-    return IRPC_PAYLOAD_UNCHANGED; /* nothing the peer reads */
+    return IRPC_PAYLOAD_UNCHANGED;
   int level = wcfg_level(w, format);
   int rc = may_consume ? compress_chain_consume(format, level, in, out, len - 1)
                        : compress_chain(format, level, in, out, len - 1);
@@ -635,16 +656,148 @@ static int writer_write(const void *config, irpc_fields *fields,
     irpc_buf_clear(out);
     return rc > 0 ? IRPC_PAYLOAD_UNCHANGED : rc; /* did not shrink */
   }
-  uint8_t v = (uint8_t)format;
-  rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v, 1);
+  rc = writer_mark(fields, format);
   if (rc)
     irpc_buf_clear(out);
   return rc;
 }
 
+/* ---- The streaming writer: a request compressed as it is sent ----
+ *
+ * The application's payload is read, never consumed, from a position that
+ * moves on with each pull; the output goes out piece by piece. The choice
+ * between compressing and sending the payload as it is must be made before
+ * anything is sent (the field is in the header), so `begin` compresses a
+ * prefix until the output is sure to shrink (the checkpoints of
+ * compress_chain_consume) and keeps that output for the first pull. */
+
+/* Input read per codec call while pulling: bounds how far a pull goes past
+ * what was asked for. */
+#define PULL_SLICE ((size_t)64 << 10)
+/* A payload not proved to shrink after max(this, 1/8 of it) of input is
+ * sent as it is: this bounds the output held before the first pull. */
+#define PREFIX_MAX ((size_t)8 << 20)
+
+typedef struct wstream {
+  cstream cs;      /* writes into `ahead` */
+  irpc_buf *ahead; /* output not pulled yet */
+  const irpc_buf *in;
+  size_t seg, off; /* read position in `in` */
+  size_t consumed, total;
+  int ended; /* the end of the compressed stream is in `ahead` */
+} wstream;
+
+/* Feeds the input up to `upto` bytes read in all. */
+static int wstream_feed(wstream *st, size_t upto) {
+  int rc = 0;
+  while (rc == 0 && st->consumed < upto) {
+    irpc_bytes seg = irpc_buf_segment(st->in, st->seg);
+    size_t n = seg.len - st->off;
+    if (n > upto - st->consumed)
+      n = upto - st->consumed;
+    rc = cstream_feed(&st->cs, seg.base + st->off, n, OP_RUN);
+    st->off += n;
+    st->consumed += n;
+    if (st->off == seg.len) {
+      st->seg++;
+      st->off = 0;
+    }
+  }
+  return rc;
+}
+
+/* Compresses a prefix until the output is sure to shrink. Returns 0, 1
+ * (send the payload as it is: not sure by the end of the prefix, or it
+ * did not shrink) or a negative error. */
+static int wstream_decide(wstream *st) {
+  size_t limit = st->total / 8 > PREFIX_MAX ? st->total / 8 : PREFIX_MAX;
+  for (size_t check = RELEASE_CHECK;; check *= 2) {
+    int rc = wstream_feed(st, check < st->total ? check : st->total);
+    if (rc)
+      return rc;
+    if (st->consumed == st->total) {
+      rc = cstream_feed(&st->cs, NULL, 0, OP_END);
+      st->ended = 1;
+      return rc ? rc : cstream_produced(&st->cs) < st->total ? 0 : 1;
+    }
+    int sure;
+    rc =
+        cstream_checkpoint(&st->cs, st->total, st->total - st->consumed, &sure);
+    if (rc || sure)
+      return rc;
+    if (check >= limit)
+      return 1;
+  }
+}
+
+static void writer_end(void *state) {
+  wstream *st = state;
+  codec_fini(&st->cs.c);
+  irpc_buf_free(st->ahead);
+  irpc_free(st);
+}
+
+static int writer_begin(const void *config, irpc_fields *fields,
+                        uint64_t peer_formats, const irpc_buf *in,
+                        void **state) {
+  const wcfg *w = config;
+  size_t total = irpc_buf_len(in);
+  int format = writer_format(w, fields, peer_formats, total);
+  if (!format)
+    return IRPC_PAYLOAD_UNCHANGED;
+  wstream *st = irpc_calloc(1, sizeof(*st));
+  if (!st)
+    return IRPC_ENOMEM;
+  int rc = irpc_buf_new(&st->ahead);
+  if (rc == 0)
+    rc = cstream_init(&st->cs, format, wcfg_level(w, format), total, st->ahead,
+                      SIZE_MAX);
+  if (rc) {
+    irpc_buf_free(st->ahead);
+    irpc_free(st);
+    return rc;
+  }
+  st->in = in;
+  st->total = total;
+  rc = wstream_decide(st);
+  if (rc == 0)
+    rc = writer_mark(fields, format);
+  if (rc) {
+    writer_end(st);
+    return rc > 0 ? IRPC_PAYLOAD_UNCHANGED : rc;
+  }
+  *state = st;
+  return 0;
+}
+
+static int writer_next(void *state, irpc_buf *out, size_t want, int *done) {
+  wstream *st = state;
+  int rc = 0;
+  while (rc == 0 && !st->ended && irpc_buf_len(st->ahead) < want) {
+    if (st->consumed < st->total) {
+      size_t room = st->total - st->consumed;
+      rc = wstream_feed(st,
+                        st->consumed + (room < PULL_SLICE ? room : PULL_SLICE));
+    } else {
+      rc = cstream_feed(&st->cs, NULL, 0, OP_END);
+      st->ended = 1;
+    }
+  }
+  if (rc == 0)
+    rc = irpc_buf_move(out, st->ahead);
+  if (rc)
+    return rc;
+  st->cs.left = 0; /* its last block went with the rest */
+  *done = st->ended;
+  return 0;
+}
+
 static const irpc_payload_writer_ops compress_writer = {
     .name = "compress",
     .write = writer_write,
+    .begin = writer_begin,
+    .next = writer_next,
+    .end = writer_end,
 };
 
 static void wcfg_from(wcfg *w, const irpc_compress_options *o) {

@@ -1,20 +1,12 @@
 /* The compress codec, payload writer, interceptor and middleware. */
 #include "ic_testlib.h"
+#include "payload_testlib.h"
 
 static const int formats[] = {IRPC_COMPRESSION_ZSTD, IRPC_COMPRESSION_BROTLI,
                               IRPC_COMPRESSION_DEFLATE};
 static const int min_level[] = {1, 0, 1};
 static const int max_level[] = {19, 11, 9};
 static const int default_level[] = {3, 1, 1};
-
-static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
-  for (size_t i = 0; i < n; i++) {
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    p[i] = (uint8_t)seed;
-  }
-}
 
 /* Text-like data: compressible but not trivially. */
 static void fill_text(irpc_buf *b, size_t n) {
@@ -130,40 +122,6 @@ static void test_round_trip_64mib(void **state) {
 /* ---- Streaming: peak memory of a 64 MiB round trip ---- */
 
 #define BIG ((size_t)64 << 20)
-
-/* Appends `n` bytes of 4-bit noise ('a'..'p', about 55% of its size once
- * compressed) in 64 KiB blocks, as an encoder writing into the chain
- * would. Returns a hash of the bytes. */
-static uint64_t fill_noise(irpc_buf *b, size_t n, uint64_t seed) {
-  uint64_t h = 14695981039346656037ull;
-  while (n > 0) {
-    uint8_t *p;
-    size_t avail;
-    assert_irpc_ok(irpc_buf_reserve(b, 65536, &p, &avail));
-    size_t k = avail < 65536 ? avail : 65536;
-    k = k < n ? k : n;
-    for (size_t i = 0; i < k; i++) {
-      seed ^= seed << 13;
-      seed ^= seed >> 7;
-      seed ^= seed << 17;
-      p[i] = (uint8_t)('a' + (seed & 15));
-      h = (h ^ p[i]) * 1099511628211ull;
-    }
-    assert_irpc_ok(irpc_buf_commit(b, k));
-    n -= k;
-  }
-  return h;
-}
-
-static uint64_t hash_chain(const irpc_buf *b) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < irpc_buf_segment_count(b); i++) {
-    irpc_bytes s = irpc_buf_segment(b, i);
-    for (size_t k = 0; k < s.len; k++)
-      h = (h ^ s.base[k]) * 1099511628211ull;
-  }
-  return h;
-}
 
 /* The peak is measured from `base` (the bytes held before the payload was
  * made); the whole payload plus its whole compressed form would be

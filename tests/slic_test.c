@@ -26,6 +26,9 @@ typedef struct ep {
   int auto_read;     /* read everything in on_readable */
   irpc__slic_stream *accepted;
   irpc__slic_stream *mine;
+  int writable;                          /* on_stream_writable calls */
+  int in_writable;                       /* inside on_stream_writable */
+  void (*produce)(irpc__slic_stream *s); /* run from on_stream_writable */
   irpc_buf sink;
   char trace[256];
 } ep;
@@ -79,6 +82,20 @@ static void on_stream_slot(void *ud, int bidi) {
   ((ep *)ud)->slots[bidi ? 1 : 0]++;
 }
 
+static size_t writable_low; /* the watermark the test asked for */
+
+static void on_stream_writable(void *ud, irpc__slic_stream *s) {
+  ep *e = ud;
+  assert_int_equal(e->in_writable, 0); /* never nested */
+  assert_true(irpc__slic_stream_queued(s) < writable_low);
+  e->in_writable++;
+  e->writable++;
+  tr(e, 'W');
+  if (e->produce)
+    e->produce(s);
+  e->in_writable--;
+}
+
 static void on_closed(void *ud, int err) {
   ep *e = ud;
   e->closed_count++;
@@ -103,6 +120,7 @@ static const irpc__slic_events events = {
     .on_stream_error = on_stream_error,
     .on_stream_released = on_stream_released,
     .on_stream_slot = on_stream_slot,
+    .on_stream_writable = on_stream_writable,
     .on_closed = on_closed,
     .on_output = on_output,
     .now_ms = now,
@@ -680,6 +698,133 @@ static void test_round_robin(void **state) {
     found |= memcmp(all + i, "tiny", 4) == 0;
   assert_true(found);
   free(all);
+  irpc__buf_fini(&out);
+  unpair(&cl, &sv);
+}
+
+/* ---- Writable notification ---- */
+
+/* A producer that writes a long stream piece by piece, each time the
+ * stream drains below the watermark: bytes i*31+(i>>16). */
+static size_t prod_total, prod_piece, prod_written, prod_max_queued;
+
+static void produce_piece(irpc__slic_stream *s) {
+  size_t n = prod_total - prod_written < prod_piece ? prod_total - prod_written
+                                                    : prod_piece;
+  uint8_t *p = malloc(n);
+  for (size_t i = 0; i < n; i++) {
+    size_t at = prod_written + i;
+    p[i] = (uint8_t)(at * 31 + (at >> 16));
+  }
+  irpc_buf b;
+  irpc__buf_init(&b);
+  assert_irpc_ok(irpc_buf_append(&b, p, n));
+  free(p);
+  prod_written += n;
+  int last = prod_written == prod_total;
+  assert_irpc_ok(irpc__slic_stream_write(s, &b, last));
+  irpc__buf_fini(&b);
+  if (irpc__slic_stream_queued(s) > prod_max_queued)
+    prod_max_queued = irpc__slic_stream_queued(s);
+}
+
+/* Writes pieces up to the watermark, then asks to be told. */
+static void produce(irpc__slic_stream *s) {
+  while (prod_written < prod_total &&
+         irpc__slic_stream_queued(s) < writable_low)
+    produce_piece(s);
+  if (prod_written < prod_total)
+    irpc__slic_stream_notify_writable(s, writable_low);
+}
+
+/* 4 MiB written only as the stream drains: never more than the watermark
+ * plus one piece queued, every byte through in order, and the calls come
+ * one at a time from the end of the engine's calls. */
+static void test_writable_producer(void **state) {
+  (void)state;
+  ep cl, sv;
+  pair(&cl, &sv, NULL, NULL);
+  sv.auto_read = 1;
+  irpc__slic_stream *s;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &s));
+  writable_low = 256 << 10;
+  prod_total = 4u << 20;
+  prod_piece = 100000;
+  prod_written = prod_max_queued = 0;
+  cl.produce = produce;
+  produce(s);
+  assert_int_equal(cl.writable, 0);
+  int rounds = 0;
+  while (!sv.accepted || !irpc__slic_stream_read_done(sv.accepted)) {
+    assert_true(xfer(&cl, &sv, NULL) + xfer(&sv, &cl, NULL) > 0);
+    assert_true(++rounds < 10000);
+  }
+  assert_int_equal(prod_written, prod_total);
+  assert_true(prod_max_queued < writable_low + prod_piece);
+  /* About one call per 64 KiB framed (the output taken at a time). */
+  assert_true(cl.writable >= (int)(prod_total / (2 * prod_piece)));
+  assert_int_equal(irpc_buf_len(&sv.sink), prod_total);
+  uint8_t *got = malloc(prod_total);
+  irpc_buf_copyout(&sv.sink, 0, got, prod_total);
+  for (size_t i = 0; i < prod_total; i++)
+    if (got[i] != (uint8_t)(i * 31 + (i >> 16)))
+      fail_msg("byte %zu differs", i);
+  free(got);
+  assert_int_equal(cl.closed_count + sv.closed_count, 0);
+  unpair(&cl, &sv);
+}
+
+static void write_zeros(irpc__slic_stream *s, size_t n, int last) {
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, n);
+  assert_irpc_ok(irpc_buf_append(&b, z, n));
+  free(z);
+  assert_irpc_ok(irpc__slic_stream_write(s, &b, last));
+  irpc__buf_fini(&b);
+}
+
+/* When the call comes, and when it does not. */
+static void test_writable_rules(void **state) {
+  (void)state;
+  ep cl, sv;
+  pair(&cl, &sv, NULL, NULL);
+  writable_low = 1u << 20;
+  irpc__slic_stream *s;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &s));
+  write_zeros(s, 200000, 0); /* 64 KiB framed at once, the rest queued */
+  size_t queued = irpc__slic_stream_queued(s);
+  assert_true(queued > 0 && queued < writable_low);
+  /* Already below: not from inside the request, but when the next
+   * outermost call returns; once per request. */
+  irpc__slic_stream_notify_writable(s, writable_low);
+  assert_int_equal(cl.writable, 0);
+  assert_int_equal(irpc__slic_stream_queued(s), queued);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  irpc__slic_take_output(cl.c, &out);
+  assert_int_equal(cl.writable, 1);
+  irpc__slic_take_output(cl.c, &out);
+  assert_int_equal(cl.writable, 1);
+  /* Withdrawn: no call. */
+  irpc__slic_stream_notify_writable(s, writable_low);
+  irpc__slic_stream_notify_writable(s, 0);
+  irpc__slic_take_output(cl.c, &out);
+  assert_int_equal(cl.writable, 1);
+  /* Asked, then the writes end (StreamLast queued): no call. */
+  irpc__slic_stream_notify_writable(s, writable_low);
+  write_zeros(s, 10, 1);
+  irpc__slic_take_output(cl.c, &out);
+  assert_int_equal(cl.writable, 1);
+  /* A stream released while its call is due: no call, nothing left
+   * pointing at it (ASan). */
+  irpc__slic_stream *t;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &t));
+  write_zeros(t, 1000, 0);
+  irpc__slic_stream_notify_writable(t, writable_low);
+  irpc__slic_abort(cl.c, 0);
+  assert_int_equal(cl.writable, 1);
+  assert_int_equal(cl.closed_count, 1);
   irpc__buf_fini(&out);
   unpair(&cl, &sv);
 }
@@ -1266,6 +1411,8 @@ int main(void) {
       cmocka_unit_test(test_request_response),
       cmocka_unit_test(test_flow_control),
       cmocka_unit_test(test_round_robin),
+      cmocka_unit_test(test_writable_producer),
+      cmocka_unit_test(test_writable_rules),
       cmocka_unit_test(test_stream_limits),
       cmocka_unit_test(test_stream_aborts),
       cmocka_unit_test(test_stale_frames),

@@ -59,8 +59,17 @@
  *     compresses to half its size peaks at about 64 MiB plus the codec's
  *     state (1 to 4 MiB), not 96 MiB;
  *   - compressing a request does not consume its payload (the application
- *     owns it and a retry sends it again): the client holds the payload and
- *     its compressed form until the request is sent.
+ *     owns it and a retry sends it again). Over an icerpc connection a
+ *     request larger than IRPC_PAYLOAD_STREAM_THRESHOLD (1 MiB) whose only
+ *     writer is the compress writer is compressed as it is sent: the
+ *     writer compresses a prefix until the output is sure to shrink (a
+ *     payload not proved to shrink within max(8 MiB, 1/8 of its size) goes
+ *     uncompressed), then the connection pulls about 256 KiB of output at a
+ *     time as the stream drains, so the client holds the payload plus the
+ *     codec's state and under a MiB of output (a 64 MiB request of 4-bit
+ *     noise: the payload plus 1.1 MiB, not plus 33.5 MiB). Smaller requests,
+ *     two writers on a request, and the coloc invoker compress the request
+ *     whole before sending it.
  * Memory is released per block: a payload built as one huge block is
  * freed only once wholly read.
  *

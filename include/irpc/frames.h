@@ -160,15 +160,47 @@ typedef struct irpc_payload_writer_ops {
    * Never blocks; runs on the frame's loop. */
   int (*write)(const void *config, irpc_fields *fields, uint64_t peer_formats,
                irpc_buf *in, int may_consume, irpc_buf *out);
+
+  /* Optional streaming (all three, or none: NULL). A connection sends a
+   * request payload larger than IRPC_PAYLOAD_STREAM_THRESHOLD through its
+   * only writer this way when the writer has them, pulling the output
+   * piece by piece as the transport takes it, so the whole output is never
+   * held at once; every other case uses `write`.
+   *
+   * `begin` decides as `write` does (same config, fields, peer_formats,
+   * and the same rule: it sets or removes fields on every attempt) but
+   * produces nothing yet: it returns 0 with its state in *state,
+   * IRPC_PAYLOAD_UNCHANGED to send `in` as is (*state untouched), or a
+   * negative error that fails the attempt. `in` is borrowed, unchanged,
+   * until `end`; the writer may read ahead in it to decide (the compress
+   * writer compresses a prefix).
+   * `next` appends about `want` bytes of output to `out` (it may append
+   * more, or less at the end) and sets *done to 1 with the last of them;
+   * it appends at least one byte unless it sets *done. Returns 0 or a
+   * negative error, which fails the attempt (the stream is aborted).
+   * `end` frees the state; it is called exactly once after a successful
+   * `begin`, whether the output was all pulled or not (completion,
+   * cancellation, a closed connection, an error). Each attempt of a retry
+   * starts with a new `begin`. Never block; run on the frame's loop. */
+  int (*begin)(const void *config, irpc_fields *fields, uint64_t peer_formats,
+               const irpc_buf *in, void **state);
+  int (*next)(void *state, irpc_buf *out, size_t want, int *done);
+  void (*end)(void *state);
 } irpc_payload_writer_ops;
+
+/* Request payloads larger than this many bytes (1 MiB) are streamed by the
+ * icerpc connection when exactly one writer is attached and it has the
+ * streaming operations. */
+#define IRPC_PAYLOAD_STREAM_THRESHOLD ((size_t)1 << 20)
 
 /* Attaches a writer of type `ops` with a copy of `config_len` bytes of
  * `config` to an outgoing request. Writers run in the order attached, each
  * on the output of the previous one. Attaching an ops table already
  * attached replaces its config (an interceptor that runs on every retry
  * attempt attaches once).
- * Errors: IRPC_EINVAL (NULL r or ops, ops->write NULL, config NULL with
- * config_len > 0), IRPC_ERANGE (config_len > IRPC_PAYLOAD_WRITER_CONFIG_MAX),
+ * Errors: IRPC_EINVAL (NULL r or ops, ops->write NULL, some but not all
+ * of the streaming operations set, config NULL with config_len > 0),
+ * IRPC_ERANGE (config_len > IRPC_PAYLOAD_WRITER_CONFIG_MAX),
  * IRPC_ELIMIT (IRPC_PAYLOAD_WRITERS_MAX writers already attached). */
 IRPC_API int
 irpc_outgoing_request_use_writer(irpc_outgoing_request *r,
@@ -195,7 +227,9 @@ irpc_outgoing_response_has_writer(const irpc_outgoing_response *r,
  * (with no writer: shared references to the payload blocks, no copy). The
  * writers may set or remove fields of `r`; the request's payload is left
  * unchanged. For custom terminal invokers and tests. `peer_formats`: bit n
- * set = the peer can read compression format n (irpc/compress.h).
+ * set = the peer can read compression format n (irpc/compress.h). This
+ * always uses the writers' `write` (the whole output at once), never their
+ * streaming operations.
  * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOMEM, or a writer's error
  * (out is then left as it was). */
 IRPC_API int irpc_outgoing_request_write_payload(irpc_outgoing_request *r,
