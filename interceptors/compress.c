@@ -283,6 +283,10 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
  * also the first point (in input bytes) where it checks whether the result
  * is sure to shrink; the next checks are at twice, four times, ... */
 #define RELEASE_CHECK ((size_t)256 << 10)
+/* Payloads up to this size are compressed in one piece when that is much
+ * faster (zstd on contiguous input, brotli on many small segments): the
+ * extra memory is bounded by about twice this. */
+#define ONE_PIECE_MAX ((size_t)4 << 20)
 
 typedef struct cstream {
   codec c;
@@ -369,6 +373,21 @@ static int compress_chain(int format, int level, const irpc_buf *in,
     codec_fini(&cs.c);
     return rc;
   }
+  size_t total = irpc_buf_len(in);
+  if (format == IRPC_COMPRESSION_BROTLI && nseg > 1 && total <= ONE_PIECE_MAX) {
+    /* brotli's fast levels end a metablock at every step: a payload that
+     * arrived in many small segments goes in as one piece. */
+    uint8_t *tmp = irpc_malloc(total);
+    if (tmp) {
+      irpc_buf_copyout(in, 0, tmp, total);
+      rc = cstream_feed(&cs, tmp, total, OP_RUN);
+      if (rc == 0)
+        rc = cstream_feed(&cs, NULL, 0, OP_END);
+      irpc_free(tmp);
+      codec_fini(&cs.c);
+      return rc;
+    }
+  }
   for (size_t i = 0; i < nseg && rc == 0; i++) {
     irpc_bytes seg = irpc_buf_segment(in, i);
     rc = cstream_feed(&cs, seg.base, seg.len, OP_RUN);
@@ -426,7 +445,10 @@ static int cstream_checkpoint(cstream *cs, size_t total, size_t remaining,
 static int compress_chain_consume(int format, int level, irpc_buf *in,
                                   irpc_buf *out, size_t give_up_above) {
   size_t total = irpc_buf_len(in);
-  if (total <= RELEASE_CHECK)
+  if (total <= RELEASE_CHECK ||
+      (total <= ONE_PIECE_MAX &&
+       (format == IRPC_COMPRESSION_BROTLI ||
+        (format == IRPC_COMPRESSION_ZSTD && irpc_buf_segment_count(in) == 1))))
     return compress_chain(format, level, in, out, give_up_above);
   irpc_buf *held;
   int rc = irpc_buf_new(&held);
