@@ -393,7 +393,7 @@ static void healthy_call(fx *f) {
 static void fx_init(fx *f) {
   memset(f, 0, sizeof(*f));
   net_rig_init(&f->r, NET_MEMORY);
-  net_map(&f->r, "/echo", &net_echo_ops, NULL);
+  net_map(&f->r, "/echo", &test_echo_ops, NULL);
   net_map(&f->r, "/big", &big_ops, NULL);
   raw_init(&f->peer, &f->r.loop);
 }

@@ -185,7 +185,7 @@ static void flaky_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_UNAVAILABLE, NULL));
     return;
   }
-  net_echo_dispatch(self, d);
+  test_echo_ops.dispatch(self, d);
 }
 
 static const irpc_dispatcher_ops flaky_ops = {.name = "flaky",
@@ -212,7 +212,7 @@ static void srig_init(srig *t) {
   assert_irpc_ok(irpc_router_use(t->n.router, d));
   assert_irpc_ok(irpc_compress_middleware_new(&d, &t->n.loop, NULL));
   assert_irpc_ok(irpc_router_use(t->n.router, d));
-  net_map(&t->n, "/echo", &net_echo_ops, NULL);
+  net_map(&t->n, "/echo", &test_echo_ops, NULL);
   net_map(&t->n, "/flaky", &flaky_ops, NULL);
   net_rig_start(&t->n);
   irpc_retry_options ro;

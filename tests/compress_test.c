@@ -446,7 +446,7 @@ static void feature_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   if (compress_responses)
     irpc_features_set_compress(
         irpc_incoming_request_features(irpc_dispatch_request(d)), 1);
-  rig_echo_dispatch(self, d);
+  test_echo_ops.dispatch(self, d);
 }
 
 static const irpc_dispatcher_ops feature_echo_ops = {
@@ -532,7 +532,7 @@ static void test_bombs_through_coloc(void **state) {
   rig r;
   compress_rig_init(&r, &o, 0);
   irpc_dispatcher *ds[2] = {rig_map(&r, "/bomb", &bomb_ops),
-                            rig_map(&r, "/echo", &rig_echo_ops)};
+                            rig_map(&r, "/echo", &test_echo_ops)};
   /* Client side: a clear error, the response dropped. */
   outcome out;
   outcome_init(&out);

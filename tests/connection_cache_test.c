@@ -43,7 +43,7 @@ static void node_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_UNAVAILABLE, NULL));
     return;
   }
-  net_echo_dispatch(self, d);
+  test_echo_ops.dispatch(self, d);
 }
 
 static int node_init(irpc_dispatcher *self, const void *config) {

@@ -26,7 +26,7 @@ static const irpc_dispatcher_ops count_ops = {.name = "count",
 static void two_way(int kind) {
   net_rig r;
   net_rig_init(&r, kind);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   for (int i = 0; i < 3; i++) {
@@ -96,7 +96,7 @@ static void one_way(void **state) {
 static void large(int kind, size_t size) {
   net_rig r;
   net_rig_init(&r, kind);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   uint8_t *data = malloc(size);
@@ -130,7 +130,7 @@ static void many_in_flight(int kind) {
   enum { N = 1000 };
   net_rig r;
   net_rig_init(&r, kind);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   static net_result o[N];
@@ -258,7 +258,7 @@ static void callbacks(int kind) {
   net_rig_init(&r, kind);
   memset(&cbs, 0, sizeof cbs);
   net_map(&r, "/subscribe", &subscribe_ops, NULL);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_router *croute;
   assert_irpc_ok(irpc_router_new(&croute, &r.loop));
@@ -436,7 +436,7 @@ static void cancel_invocation(int kind) {
   nheld = 0;
   hang_canceled = 0;
   net_map(&r, "/hang", &hang_ops, NULL);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
@@ -520,7 +520,7 @@ static void free_while_connecting(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_transport *fault;
   assert_irpc_ok(irpc_transport_fault_new(&fault, r.memory));
@@ -612,7 +612,7 @@ static void connect_when_connected(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_UDS);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   int first = 0, second = 0;
@@ -642,7 +642,7 @@ static void reconnect(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_TCP);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
@@ -673,7 +673,7 @@ static void inactivity(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_TCP);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   r.sopts.connection.inactivity_timeout_ms = 50;
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);

@@ -42,7 +42,7 @@ static void dl_init(dl_rig *d, uint64_t default_ms, int client, int server) {
     assert_irpc_ok(irpc_router_use(d->r.router, mw));
   }
   d->mapped[0] = rig_map(&d->r, "/hang", &rig_hang_ops);
-  d->mapped[1] = rig_map(&d->r, "/echo", &rig_echo_ops);
+  d->mapped[1] = rig_map(&d->r, "/echo", &test_echo_ops);
 }
 
 static void dl_fini(dl_rig *d) {

@@ -36,21 +36,6 @@ typedef struct rig {
 
 /* ---- Dispatchers ---- */
 
-/* Echoes the payload with status Ok; when the request carries the compress
- * feature the response is compressed by a compress middleware. */
-static void rig_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
-  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
-                               irpc_incoming_request_payload(req)));
-  assert_irpc_ok(irpc_dispatch_complete(d, resp));
-}
-
-static const irpc_dispatcher_ops rig_echo_ops = {.name = "echo",
-                                                 .dispatch = rig_echo_dispatch};
-
 /* Holds every dispatch until it is canceled, then answers Ok. */
 static int rig_hang_canceled;
 static void rig_hang_cancel(irpc_dispatch *d, int err, void *ud) {

@@ -19,7 +19,7 @@ static void test_lines_both_sides(void **state) {
   irpc_dispatcher *mw;
   assert_irpc_ok(irpc_logger_middleware_new(&mw, &r.loop, &o));
   assert_irpc_ok(irpc_router_use(r.router, mw));
-  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   outcome out;
   outcome_init(&out);
   irpc_outgoing_request *ok = rig_request("/echo", "x", 1);
@@ -75,7 +75,7 @@ static void test_silent_and_levels(void **state) {
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, silent));
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, warn));
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
-  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   outcome out;
   outcome_init(&out);
   irpc_outgoing_request *ok = rig_request("/echo", NULL, 0);

@@ -98,19 +98,6 @@ static void net_rig_fini(net_rig *r) {
 
 /* ---- Dispatchers ---- */
 
-static void net_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
-  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
-                               irpc_incoming_request_payload(req)));
-  assert_irpc_ok(irpc_dispatch_complete(d, resp));
-}
-
-static const irpc_dispatcher_ops net_echo_ops = {.name = "echo",
-                                                 .dispatch = net_echo_dispatch};
-
 static irpc_dispatcher *net_map(net_rig *r, const char *path,
                                 const irpc_dispatcher_ops *ops, void *cfg) {
   irpc_dispatcher *d;

@@ -114,7 +114,7 @@ static void pn_wire_spy(pn *t, wire_spy *w) {
 static void compress_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_features_set_compress(
       irpc_incoming_request_features(irpc_dispatch_request(d)), 1);
-  rig_echo_dispatch(self, d);
+  test_echo_ops.dispatch(self, d);
 }
 
 static const irpc_dispatcher_ops compress_echo_ops = {
@@ -172,7 +172,7 @@ static void test_logger(void **state) {
   irpc_dispatcher *mw;
   assert_irpc_ok(irpc_logger_middleware_new(&mw, &t.n.loop, &o));
   pn_mw(&t, mw);
-  net_map(&t.n, "/echo", &net_echo_ops, NULL);
+  net_map(&t.n, "/echo", &test_echo_ops, NULL);
   pn_start(&t);
 
   outcome out;
@@ -459,7 +459,7 @@ static void test_metrics(void **state) {
   irpc_dispatcher *mw;
   assert_irpc_ok(irpc_metrics_middleware_new(&mw, &t.n.loop, ms, NULL));
   pn_mw(&t, mw);
-  net_map(&t.n, "/echo", &net_echo_ops, NULL);
+  net_map(&t.n, "/echo", &test_echo_ops, NULL);
   net_map(&t.n, "/fail", &fail_ops, NULL);
   pn_start(&t);
 

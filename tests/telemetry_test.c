@@ -108,7 +108,7 @@ static void test_spans_through_coloc(void **state) {
   rig_spy(&r);
   assert_irpc_ok(irpc_telemetry_middleware_new(&mw, &r.loop, &h));
   assert_irpc_ok(irpc_router_use(r.router, mw));
-  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   irpc_outgoing_request *req = rig_request("/echo", "x", 1);
   outcome o;
   outcome_init(&o);
@@ -150,7 +150,7 @@ static void test_propagation_without_hooks(void **state) {
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, ic));
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   rig_spy(&r);
-  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   irpc_trace_context parent = {.trace_flags = 1};
   memset(parent.trace_id, 0x5A, 16);
   memset(parent.span_id, 0x11, 8);

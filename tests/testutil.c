@@ -77,3 +77,16 @@ void test_loop_finish(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(loop), 0);
 }
+
+static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  irpc_outgoing_response *resp;
+  assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
+  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
+                               irpc_incoming_request_payload(req)));
+  assert_irpc_ok(irpc_dispatch_complete(d, resp));
+}
+
+const irpc_dispatcher_ops test_echo_ops = {.name = "echo",
+                                           .dispatch = echo_dispatch};

@@ -38,6 +38,10 @@ typedef struct test_alloc_stats {
 extern test_alloc_stats test_alloc;
 void test_alloc_install(void);
 
+/* The echo service: answers Ok with the request's payload (asserting that
+ * nothing fails). */
+extern const irpc_dispatcher_ops test_echo_ops;
+
 /* Runs the loop until nothing is left, then asserts that it closes: every
  * handle irpc opened was closed. */
 void test_loop_finish(uv_loop_t *loop);

@@ -559,7 +559,7 @@ static void test_real_time_calls_over_tcp(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_TCP);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_link link;
   assert_irpc_ok(irpc_link_parse(&link, "80mbit,2ms"));
@@ -607,7 +607,7 @@ static void test_unlimited_passthrough(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
-  net_map(&r, "/echo", &net_echo_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
   net_rig_start(&r);
   irpc_link link;
   assert_irpc_ok(irpc_link_parse(&link, "unlimited"));

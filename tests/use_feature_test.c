@@ -108,7 +108,7 @@ static void test_whole_catalog(void **state) {
       irpc_use_feature_middleware_new(&mw[6], &r.loop, &tenant_key, v));
   for (int i = 0; i < 7; i++)
     assert_irpc_ok(irpc_router_use(r.router, mw[i]));
-  irpc_dispatcher *d = rig_map(&r, "/echo", &rig_echo_ops);
+  irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
 
   irpc_outgoing_request *req = rig_request("/echo", NULL, 0);
   char big[8192];
