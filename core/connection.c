@@ -63,8 +63,7 @@ typedef struct close_handler {
 
 struct irpc_connection {
   long refs;
-  struct cdisp *spare_disp;  /* a finished dispatch's record, for the next */
-  struct call_guard *guards; /* calls being worked on: see guard_push */
+  struct cdisp *spare_disp; /* a finished dispatch's record, for the next */
   uint64_t id;
   uv_loop_t *loop;
   irpc__sched *sched;
@@ -228,40 +227,8 @@ static void disps_unlink(cdisp **head, cdisp *d) {
 
 /* Completes a call after detaching it from everything; its state is gone
  * once irpc_call_complete returns. */
-/* A call being worked on while the engine may fail under it (out of
- * memory in a stream write or read): the failure finishes the call at once,
- * and the caller must then not touch it again. Guards nest. */
-/* What a function returns when the call it worked on was finished under
- * it (positive: not an error code). */
-#define CALL_GONE 2
-
-typedef struct call_guard {
-  ccall *k;
-  int gone;
-  struct call_guard *next;
-} call_guard;
-
-static void guard_push(call_guard *g, ccall *k) {
-  g->k = k;
-  g->gone = 0;
-  g->next = k->conn->guards;
-  k->conn->guards = g;
-}
-
-/* Returns 1 while the call is alive. */
-static int guard_pop(irpc_connection *c, call_guard *g) {
-  call_guard **pp = &c->guards;
-  while (*pp != g)
-    pp = &(*pp)->next;
-  *pp = g->next;
-  return !g->gone;
-}
-
 static void ccall_finish(ccall *k, int err, irpc_incoming_response *resp) {
   irpc_connection *c = k->conn;
-  for (call_guard *g = c->guards; g; g = g->next)
-    if (g->k == k)
-      g->gone = 1; /* see guard_push */
   irpc_call *call = k->call;
   ccall_unlist(c, k);
   irpc__sched_cancel(c->sched, &k->pull_task);
@@ -317,21 +284,16 @@ static void ccall_cancel(irpc_call *call, int err, void *ud) {
  * Returns 0, the writer's error, IRPC_ENOMEM, or 1 when the stream takes
  * no more (the peer stopped reading, or the connection is closing). */
 static int ccall_pull(ccall *k) {
-  irpc_connection *c = k->conn;
   int done = 0, rc = 0;
   while (rc == 0 && !done && k->stream &&
          irpc__slic_stream_queued(k->stream) < PULL_LOW_WATER) {
     irpc_buf out;
     irpc__buf_init(&out);
     rc = irpc__payload_stream_next(&k->ps, &out, PULL_LOW_WATER, &done);
-    call_guard g;
-    guard_push(&g, k);
     if (rc == 0 &&
         (rc = irpc__slic_stream_write(k->stream, &out, done)) == IRPC_ECLOSED)
       rc = 1;
     irpc__buf_fini(&out);
-    if (!guard_pop(c, &g))
-      return CALL_GONE;
   }
   if (rc == 0 && !k->stream)
     rc = 1;
@@ -350,8 +312,6 @@ static void ccall_pull_task(irpc__task *t) {
   if (!k->stream || !k->ps.ops)
     return;
   int rc = ccall_pull(k);
-  if (rc == CALL_GONE)
-    return;
   if (rc > 0) {
     /* The peer stopped reading (StreamReadsClosed): its answer may still
      * come, without the rest of the payload. (A closing connection ends
@@ -383,17 +343,11 @@ static int ccall_send(ccall *k) {
                                             req->operation, &req->fields);
   if (rc == 0)
     rc = irpc_buf_move(&out, &payload);
-  int streamed = k->ps.ops != NULL;
-  if (rc == 0) {
-    call_guard g;
-    guard_push(&g, k);
-    rc = irpc__slic_stream_write(k->stream, &out, !streamed);
-    if (!guard_pop(c, &g))
-      rc = CALL_GONE;
-  }
+  if (rc == 0)
+    rc = irpc__slic_stream_write(k->stream, &out, !k->ps.ops);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&out);
-  if (rc == 0 && streamed && (rc = ccall_pull(k)) > 0)
+  if (rc == 0 && k->ps.ops && (rc = ccall_pull(k)) > 0)
     rc = IRPC_ECLOSED;
   return rc;
 }
@@ -412,11 +366,7 @@ static int ccall_try_start(ccall *k) {
   }
   k->stream = s;
   irpc__slic_stream_set_user(s, &k->tag);
-  call_guard g;
-  guard_push(&g, k);
   rc = ccall_send(k);
-  if (!guard_pop(c, &g))
-    return 0; /* finished by the engine failing under it */
   if (rc) {
     irpc__slic_stream_abort_write(s);
     if (!oneway)
@@ -527,11 +477,7 @@ static void release_header(uint8_t *hdr, uint8_t *small) {
 /* Response bytes: header first, then the payload to the end. */
 static void ccall_readable(ccall *k) {
   irpc_connection *c = k->conn;
-  call_guard g;
-  guard_push(&g, k);
   irpc__slic_stream_read(k->stream, &k->in, SIZE_MAX);
-  if (!guard_pop(c, &g))
-    return;
   if (!k->header_done) {
     uint8_t small[SMALL_HEADER], *hdr;
     size_t len;

@@ -69,6 +69,10 @@ struct irpc__slic {
   uint8_t write_armed;
   int err;
   int depth;
+  int stream_depth; /* inside a stream call of the owner's (write, read...) */
+  uint8_t outer_stream; /* the outermost entry is such a call */
+  uint8_t fail_pending; /* failed inside a stream call: see fail() */
+  uint8_t fail_notify;  /* on_closed is owed once the failure is settled */
   irpc_buf out;
   /* Streams: a hash table by id (started streams), a list of all. */
   irpc__slic_stream **tab;
@@ -185,9 +189,32 @@ static void reap(irpc__slic *c) {
 
 /* Public entry points bracket their work: callbacks may call back in, and
  * on_output is called once, when the outermost call is done. */
+static void settle_failure(irpc__slic *c);
+
 static void enter(irpc__slic *c, int io) {
-  if (c->depth++ == 0 && io)
+  if (c->depth++ != 0)
+    return;
+  c->outer_stream = 0;
+  if (io)
     reap(c);
+  settle_failure(c);
+}
+
+/* The stream calls of the owner (write, read, abort...): a failure found
+ * inside one does not end the streams under the caller's feet; it is
+ * settled when the outermost entry that is not a stream call returns, or
+ * at the owner's next entry (on_output asks for it). */
+static void stream_enter(irpc__slic *c) {
+  if (c->depth++ == 0)
+    c->outer_stream = 1;
+  c->stream_depth++;
+}
+
+static void leave(irpc__slic *c);
+
+static void stream_leave(irpc__slic *c) {
+  c->stream_depth--;
+  leave(c);
 }
 
 static int writable_due(const irpc__slic_stream *s) {
@@ -236,6 +263,13 @@ static void emit_writable(irpc__slic *c) {
 static void leave(irpc__slic *c) {
   if (--c->depth)
     return;
+  if (c->fail_pending) {
+    if (!c->outer_stream)
+      settle_failure(c);
+    else if (c->ev.on_output)
+      c->ev.on_output(c->ud); /* come back to settle it */
+    return;
+  }
   emit_writable(c);
   if (irpc_buf_len(&c->out) == 0) {
     c->notified = 0;
@@ -363,13 +397,23 @@ static void release_all(irpc__slic *c, int err) {
 static void fail(irpc__slic *c, int err) {
   if (c->state == ST_FAILED)
     return;
-  int notify = c->state != ST_CLOSING;
+  c->fail_notify = c->state != ST_CLOSING;
   c->state = ST_FAILED;
   c->err = err;
   irpc_buf_clear(&c->out);
-  release_all(c, err);
-  if (notify && c->ev.on_closed)
-    c->ev.on_closed(c->ud, err);
+  c->fail_pending = 1;
+  if (!c->stream_depth)
+    settle_failure(c);
+}
+
+/* Ends every stream and tells the owner, outside its stream calls. */
+static void settle_failure(irpc__slic *c) {
+  if (!c->fail_pending)
+    return;
+  c->fail_pending = 0;
+  release_all(c, c->err);
+  if (c->fail_notify && c->ev.on_closed)
+    c->ev.on_closed(c->ud, c->err);
 }
 
 /* ---- Frame output ---- */
@@ -1307,12 +1351,12 @@ int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
   }
   if (last)
     s->flags |= SF_FIN_QUEUED;
-  enter(c, 0);
+  stream_enter(c);
   if (sendable(s)) {
     ring_add(s);
     pump(c);
   }
-  leave(c);
+  stream_leave(c);
   return 0;
 }
 
@@ -1346,11 +1390,11 @@ size_t irpc__slic_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max) {
   }
   if (rc)
     return 0;
-  enter(c, 0);
+  stream_enter(c);
   credit_window(s, n);
   if (!(s->flags & SF_RELEASED))
     maybe_end_reads(s);
-  leave(c);
+  stream_leave(c);
   return n;
 }
 
@@ -1379,7 +1423,7 @@ void irpc__slic_stream_abort_read(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   if (s->flags & SF_READS_CLOSED)
     return;
-  enter(c, 0);
+  stream_enter(c);
   drop_input(s);
   /* A local stream that got StreamLast has nothing to tell the peer. */
   int tell = (s->flags & SF_STARTED) &&
@@ -1388,14 +1432,14 @@ void irpc__slic_stream_abort_read(irpc__slic_stream *s) {
   if (tell)
     emit(c, IRPC__SLIC_STREAM_READS_CLOSED, s->id, NULL, 0);
   maybe_release(s);
-  leave(c);
+  stream_leave(c);
 }
 
 void irpc__slic_stream_abort_write(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   if (s->flags & SF_WRITES_CLOSED)
     return;
-  enter(c, 0);
+  stream_enter(c);
   irpc_buf_clear(&s->out);
   ring_remove(s);
   if ((s->flags & (SF_STARTED | SF_LAST_SENT)) == SF_STARTED) {
@@ -1405,7 +1449,7 @@ void irpc__slic_stream_abort_write(irpc__slic_stream *s) {
   }
   s->flags |= SF_WRITES_CLOSED;
   maybe_release(s);
-  leave(c);
+  stream_leave(c);
 }
 
 uint64_t irpc__slic_stream_id(const irpc__slic_stream *s) {

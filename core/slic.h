@@ -13,6 +13,14 @@
  * irpc__slic_* function except irpc__slic_free and (IRPC_EBUSY)
  * irpc__slic_feed. Every callback may be NULL.
  *
+ * A failure found inside a stream function (an allocation failing in
+ * irpc__slic_stream_write or _read, say) never ends the streams under the
+ * caller: the engine is failed at once (further stream calls return
+ * IRPC_ECLOSED), but on_stream_error, on_stream_released and on_closed come
+ * when the outermost entry that is not a stream function returns, or, when
+ * the stream function was the outermost entry, from the owner's next entry
+ * (on_output is called to ask for one: irpc__slic_take_output will do).
+ *
  * Streams are released (on_stream_released) once both directions are
  * closed, following IceRPC:
  *   - reads close when StreamLast was received and every byte read (for a

@@ -522,6 +522,18 @@ static int unix_addr(const char *path, struct sockaddr_un *sa) {
   return (int)sizeof(*sa);
 }
 
+/* The socket path of a uds address, checked; NULL with *err set. */
+static const char *uds_path(const irpc_server_address *addr, int *err) {
+  const char *tr = irpc_server_address_transport(addr);
+  const char *path = irpc_server_address_param(addr, "path");
+  struct sockaddr_un sa;
+  if ((tr && strcmp(tr, "uds") != 0) || !path || !*path)
+    *err = IRPC_EINVAL;
+  else if ((*err = unix_addr(path, &sa)) >= 0)
+    return path;
+  return NULL;
+}
+
 static void on_pipe_connect(uv_connect_t *req, int status) {
   on_connect(req, status);
 }
@@ -551,13 +563,9 @@ static int abstract_socket(uv_pipe_t *pipe, const char *path, int do_bind) {
 static int uds_connect(irpc_transport *t, uv_loop_t *loop,
                        const irpc_server_address *addr, irpc_duplex **out) {
   (void)t;
-  const char *tr = irpc_server_address_transport(addr);
-  const char *path = irpc_server_address_param(addr, "path");
-  if ((tr && strcmp(tr, "uds") != 0) || !path || !*path)
-    return IRPC_EINVAL;
-  struct sockaddr_un sa;
-  int rc = unix_addr(path, &sa);
-  if (rc < 0)
+  int rc;
+  const char *path = uds_path(addr, &rc);
+  if (!path)
     return rc;
   irpc_duplex *d;
   rc = sdx_new(&d, loop, 1, 1);
@@ -735,13 +743,9 @@ static int uds_listen(irpc_transport *t, uv_loop_t *loop,
                       const irpc_server_address *addr, irpc_accept_cb cb,
                       void *ud, irpc_listener **out) {
   (void)t;
-  const char *tr = irpc_server_address_transport(addr);
-  const char *path = irpc_server_address_param(addr, "path");
-  if ((tr && strcmp(tr, "uds") != 0) || !path || !*path)
-    return IRPC_EINVAL;
-  struct sockaddr_un sa;
-  int rc = unix_addr(path, &sa);
-  if (rc < 0)
+  int rc;
+  const char *path = uds_path(addr, &rc);
+  if (!path)
     return rc;
   irpc_listener *l;
   rc = listen_new(&l, loop, addr, 1, cb, ud);

@@ -182,6 +182,11 @@ static void codec_fini(codec *c) {
   }
 }
 
+static int zstd_error(size_t r) {
+  return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? IRPC_ENOMEM
+                                                              : IRPC_EDATA;
+}
+
 /* Runs the codec once over *in (advanced) into *out (advanced). `op`
  * (compression only) flushes or ends the stream; STEP_END then means done.
  * Returns STEP_* or a negative error. */
@@ -203,8 +208,7 @@ static int codec_step(codec *c, const uint8_t **in, size_t *in_len,
     *out += ob.pos;
     *out_len -= ob.pos;
     if (ZSTD_isError(r))
-      return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? IRPC_ENOMEM
-                                                                  : IRPC_EDATA;
+      return zstd_error(r);
     if (c->decompress)
       return r == 0 ? STEP_END
                     : (ob.pos == ob.size ? STEP_MORE_OUT : STEP_NEED_IN);
@@ -351,8 +355,7 @@ static int zstd_one_shot(cstream *cs, irpc_bytes src) {
   if (ZSTD_isError(r)) {
     if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
       return 1;
-    return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? IRPC_ENOMEM
-                                                                : IRPC_EDATA;
+    return zstd_error(r);
   }
   irpc_buf_commit(cs->out, r);
   return r > cs->give_up_above ? 1 : 0;

@@ -1379,6 +1379,47 @@ out:
   return done;
 }
 
+/* A failure inside a stream function (here: no block for the frame header
+ * in irpc__slic_stream_write) ends no stream under the caller:
+ * the errors and on_closed come from the owner's next entry, which
+ * on_output asks for. */
+static void test_failure_in_stream_call(void **state) {
+  (void)state;
+  ep cl, sv;
+  pair(&cl, &sv, NULL, NULL);
+  irpc__slic_stream *s;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &s));
+  cl.mine = s;
+  cl.live++;
+  irpc_buf b;
+  irpc__buf_init(&b);
+  static char x[] = "x"; /* no headroom: the frame header needs a block */
+  assert_irpc_ok(irpc_buf_append_external(&b, x, 1, NULL, NULL));
+  int outputs = cl.outputs;
+  test_alloc.fail_at = 1; /* that block */
+  int rc = irpc__slic_stream_write(s, &b, 1);
+  int injected = test_alloc.fail_at == 0;
+  test_alloc.fail_at = 0;
+  irpc__buf_fini(&b);
+  assert_true(injected);
+  assert_irpc_ok(rc); /* the data was taken; the engine failed after */
+  assert_int_equal(cl.errors, 0);
+  assert_int_equal(cl.released, 0);
+  assert_int_equal(cl.closed_count, 0);
+  assert_int_equal(cl.outputs, outputs + 1);
+  assert_int_equal(irpc__slic_stream_write(s, NULL, 1), IRPC_ECLOSED);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  assert_int_equal(irpc__slic_take_output(cl.c, &out), 0);
+  irpc__buf_fini(&out);
+  assert_int_equal(cl.errors, 1);
+  assert_int_equal(cl.last_error, IRPC_ENOMEM);
+  assert_int_equal(cl.released, 1);
+  assert_int_equal(cl.closed_count, 1);
+  assert_int_equal(cl.closed_err, IRPC_ENOMEM);
+  unpair(&cl, &sv);
+}
+
 static void test_alloc_failures(void **state) {
   (void)state;
   long base = test_alloc.live;
@@ -1424,6 +1465,7 @@ int main(void) {
       cmocka_unit_test(test_eof_and_abort),
       cmocka_unit_test(test_fragments),
       cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_failure_in_stream_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
