@@ -197,6 +197,9 @@ struct irpc_dispatcher {
 /* ---- Chains: the common state of calls and dispatches ---- */
 
 #define IRPC__MAX_DEPTH 64
+_Static_assert(IRPC__MAX_DEPTH == IRPC_CALL_MAX_DEPTH &&
+                   IRPC__MAX_DEPTH == IRPC_DISPATCH_MAX_DEPTH,
+               "one depth limit for calls and dispatches");
 #define IRPC__INLINE_FRAMES 20
 #define IRPC__ARENA_INLINE 512
 #define IRPC__ARENA_CHUNKS 6
@@ -265,6 +268,9 @@ int irpc__chain_start(irpc__chain *c, irpc__node *n);
 int irpc__chain_pass(irpc__chain *c, irpc__node *to);
 int irpc__chain_complete(irpc__chain *c, int err, void *resp);
 void irpc__chain_fail(irpc__chain *c, int err);
+/* Completes a held chain with `err` at its holder (irpc__chain_fail) and
+ * returns `err`; IRPC_EDONE if it is not held. */
+int irpc__chain_abort(irpc__chain *c, int err);
 void irpc__chain_set_result(irpc__chain *c, int err, void *resp);
 void irpc__chain_free_response(int kind, void *r);
 void *irpc__chain_state(irpc__chain *c);

@@ -102,8 +102,10 @@ int irpc_call_next(irpc_call *call) {
 }
 
 int irpc_call_forward(irpc_call *call, irpc_invoker *to) {
-  if (!call || !to)
+  if (!call)
     return IRPC_EINVAL;
+  if (!to)
+    return irpc__chain_abort(&call->c, IRPC_EINVAL);
   return irpc__chain_pass(&call->c, &to->node);
 }
 
