@@ -12,6 +12,10 @@
  *   Invoke / Dispatch                 status Ok           INFO
  *   InvokeError / DispatchError       any other status    WARNING
  *   InvokeException                   a library error     ERROR
+ *   DispatchException                 canceled by caller  ERROR
+ * A dispatch its caller gave up on (cancel, deadline, the connection
+ * closing) is recorded with `err` set to the cancel error: the response it
+ * was answered with goes nowhere and is not shown.
  * Records below min_level are not formatted nor passed to the sink.
  *
  * The line passed to the sink reads, for example:
