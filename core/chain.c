@@ -103,6 +103,8 @@ void irpc__chain_release(irpc__chain *c) {
   irpc__chain_free_response(c->kind, c->response);
   if (c->kind == IRPC__SERVER)
     irpc_incoming_request_free(c->request);
+  else if (c->owns_request)
+    irpc_outgoing_request_free(c->request);
   c->state = IRPC__FREE;
   irpc__sched_obj_put(c->sched, c);
 }

@@ -238,8 +238,10 @@ struct irpc__chain {
   void (*cancel_fn)(void); /* irpc_call_cancel_fn or irpc_dispatch_cancel_fn */
   void *cancel_ud;
   int err;
-  void *response; /* irpc_incoming_response or irpc_outgoing_response */
-  void *request;  /* borrowed outgoing request / owned incoming request */
+  void *response;        /* irpc_incoming_response or irpc_outgoing_response */
+  void *request;         /* outgoing request (owned if owns_request) / owned
+                            incoming request */
+  int owns_request;      /* client: irpc_invoke_owned */
   void (*user_cb)(void); /* irpc_invoke_cb or irpc_dispatch_done_cb */
   void *user_data;
   irpc__chain *peer;          /* coloc: the dispatch of a call and back */

@@ -110,8 +110,10 @@ IRPC_API irpc_invoker *irpc_invoker_next(const irpc_invoker *inv);
 IRPC_API int irpc_invoker_set_next(irpc_invoker *inv, irpc_invoker *next);
 
 /* Starts a call of `request` through `inv`. The request is borrowed until
- * `cb` runs. If `call_out` is not NULL it receives the call, for
- * irpc_call_cancel; the handle is valid until `cb` starts.
+ * `cb` returns: the caller frees it, at the earliest inside `cb`
+ * (irpc_invoke_owned hands it to the call instead). If `call_out` is not
+ * NULL it receives the call, for irpc_call_cancel; the handle is valid
+ * until `cb` starts.
  * Returns 0 when the call started: `cb` will then run exactly once, later.
  * Errors (cb will not run): IRPC_EINVAL (NULL inv, request or cb),
  * IRPC_ENOMEM. */
@@ -119,8 +121,26 @@ IRPC_API int irpc_invoke(irpc_invoker *inv, irpc_outgoing_request *request,
                          irpc_invoke_cb cb, void *user_data,
                          irpc_call **call_out);
 
+/* As irpc_invoke, but the call takes ownership of `request`, also on
+ * error: the library frees it when the call ends, after `cb` has returned
+ * (cb may still read it with irpc_call_request), or at once when this
+ * function fails. The caller must not use or free it afterwards.
+ *
+ *     irpc_outgoing_request *req;
+ *     irpc_outgoing_request_new(&req, "/hello", "greet");
+ *     irpc_invoke_owned(inv, req, on_done, ctx, NULL);  -- nothing to free
+ *
+ * Errors (cb will not run, the request is freed): as irpc_invoke. */
+IRPC_API int irpc_invoke_owned(irpc_invoker *inv,
+                               irpc_outgoing_request *request,
+                               irpc_invoke_cb cb, void *user_data,
+                               irpc_call **call_out);
+
 /* ---- For invokers holding a call ---- */
 
+/* The call's request. Valid while the call runs and inside the completion
+ * callback given to irpc_invoke, which receives the call: a callback may
+ * read the request there (and, with irpc_invoke, free it). */
 IRPC_API irpc_outgoing_request *irpc_call_request(const irpc_call *call);
 
 /* The per-call state of the invoker that holds the call (or whose
