@@ -369,9 +369,12 @@ static void test_negotiation(void **state) {
   assert_true(len < 50000);
   assert_field(irpc_outgoing_request_fields(req),
                IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x20", 1);
-  /* An IceRPC peer (no announcement): brotli, value 2 — never zstd. The
-   * same request, sent again: the field is redone. */
-  assert_int_equal(written_format(req, IRPC_COMPRESSION_FORMATS_ICERPC, &len),
+  /* An IceRPC peer (no announcement), the writer attached as the
+   * contract asks: brotli, value 2 -- never zstd. The same request, sent
+   * again: the field is redone. */
+  const uint64_t icerpc_peer =
+      IRPC_COMPRESSION_UNANNOUNCED | IRPC_COMPRESSION_FORMATS_ICERPC;
+  assert_int_equal(written_format(req, icerpc_peer, &len),
                    IRPC_COMPRESSION_BROTLI);
   assert_field(irpc_outgoing_request_fields(req),
                IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x02", 1);
@@ -558,13 +561,15 @@ static void test_bombs_through_coloc(void **state) {
   assert_irpc_ok(out.err);
   assert_int_equal(out.status, IRPC_STATUS_INVALID_DATA);
   assert_non_null(strstr(out.message, "exceeds 1048576 bytes"));
-  /* An unknown format value is left alone (IceRPC's rule). */
+  /* A format value this build does not read never reaches the dispatcher
+   * (IceRPC would hand it the compressed bytes): NotSupported, named. */
   f = 9;
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
                                  IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &f, 1));
   rig_invoke(&r, r.coloc, req, &out, NULL);
   rig_run(&r);
-  assert_int_equal(out.status, IRPC_STATUS_OK);
+  assert_int_equal(out.status, IRPC_STATUS_NOT_SUPPORTED);
+  assert_non_null(strstr(out.message, "compressed with format 9"));
   irpc_outgoing_request_free(req);
   irpc_buf_free(zbomb);
   irpc_buf_free(zeros);
