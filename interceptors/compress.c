@@ -599,19 +599,37 @@ out:
 
 /* ---- The compress feature ---- */
 
-static int compress_on;
+const int irpc_compress_yes = 1;
+const int irpc_compress_no = 0;
 const irpc_feature_key irpc_compress_feature = {.name = "compress",
                                                 .destroy = NULL};
 
 int irpc_features_set_compress(irpc_features *f, int compress) {
   if (!f)
     return IRPC_EINVAL;
-  return irpc_features_set(f, &irpc_compress_feature,
-                           compress ? &compress_on : NULL);
+  const int *v = compress == IRPC_COMPRESS_DEFAULT ? NULL
+                 : compress                        ? &irpc_compress_yes
+                                                   : &irpc_compress_no;
+  /* The values are never written through: the key owns nothing. */
+  return irpc_features_set(f, &irpc_compress_feature, (void *)(uintptr_t)v);
+}
+
+int irpc_features_compress_value(const irpc_features *f) {
+  const int *v = f ? irpc_features_get(f, &irpc_compress_feature) : NULL;
+  if (!v)
+    return IRPC_COMPRESS_DEFAULT;
+  return *v ? IRPC_COMPRESS_YES : IRPC_COMPRESS_NO;
 }
 
 int irpc_features_compress(const irpc_features *f) {
-  return irpc_features_get(f, &irpc_compress_feature) != NULL;
+  return irpc_features_compress_value(f) == IRPC_COMPRESS_YES;
+}
+
+int irpc__compress_wanted(const irpc_features *f, int always) {
+  int v = irpc_features_compress_value(f);
+  if (v == IRPC_COMPRESS_YES)
+    return 2;
+  return v == IRPC_COMPRESS_DEFAULT && always ? 1 : 0;
 }
 
 /* ---- Options ---- */
@@ -1055,10 +1073,12 @@ static void cic_invoke(irpc_invoker *self, irpc_call *call) {
   if (!irpc_fields_has(fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT))
     rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT,
                          accept_list, sizeof(accept_list));
-  if (rc == 0 && irpc_features_compress(irpc_outgoing_request_features(req)) &&
+  int want =
+      irpc__compress_wanted(irpc_outgoing_request_features(req), c->o.always);
+  if (rc == 0 && want &&
       (irpc_outgoing_request_has_writer(req, &compress_writer) ||
        !irpc_fields_has(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT)))
-    rc = irpc__compress_use_on_request(req, &c->o, 1);
+    rc = irpc__compress_use_on_request(req, &c->o, want == 2);
   if (rc) {
     irpc_call_complete(call, rc, NULL);
     return;

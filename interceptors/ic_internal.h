@@ -15,6 +15,10 @@ int irpc__compress_options_check(const irpc_compress_options *o);
 int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
                              uint64_t max_size);
 
+/* Whether to compress the payload the features `f` belong to: 2 (the
+ * compress feature asks for it), 1 (`always`, the feature absent) or 0. */
+int irpc__compress_wanted(const irpc_features *f, int always);
+
 /* The compress writer on a request; `contract` = the compress feature
  * asked for it (an IceRPC peer may then be sent Deflate or Brotli). */
 int irpc__compress_use_on_request(irpc_outgoing_request *r,

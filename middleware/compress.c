@@ -55,12 +55,15 @@ static int cmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
   cmw *c = irpc_dispatcher_data(self);
   irpc_outgoing_response *resp = irpc_dispatch_response(d);
   irpc_incoming_request *req = irpc_dispatch_request(d);
-  if (resp && irpc_outgoing_response_status(resp) == IRPC_STATUS_OK &&
-      irpc_features_compress(irpc_incoming_request_features(req)) &&
-      !irpc_fields_has(irpc_outgoing_response_fields(resp),
-                       IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT))
+  if (!resp || irpc_outgoing_response_status(resp) != IRPC_STATUS_OK ||
+      irpc_fields_has(irpc_outgoing_response_fields(resp),
+                      IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT))
+    return 0;
+  int want =
+      irpc__compress_wanted(irpc_incoming_request_features(req), c->o.always);
+  if (want)
     irpc__compress_use_on_response_for(
-        resp, &c->o, 1,
+        resp, &c->o, want == 2,
         irpc__compress_accepted(irpc_incoming_request_fields(req)));
   return 0; /* on error: sent uncompressed */
 }

@@ -14,6 +14,7 @@
 static irpc_buf *plain;  /* the text every payload must equal */
 static irpc_buf *zplain; /* the same, compressed with zstd */
 static int dispatched;   /* dispatches that reached a checking dispatcher */
+static size_t expect_len = TEXT_LEN; /* payloads are this prefix of it */
 
 static void make_text(void) {
   static const char *words[] = {"request ", "response ", "payload ",
@@ -36,12 +37,12 @@ static void free_text(void) {
 }
 
 static int equals_plain(irpc_buf *b) {
-  if (irpc_buf_len(b) != irpc_buf_len(plain))
+  if (irpc_buf_len(b) != expect_len)
     return 0;
   irpc_bytes x, y;
   assert_irpc_ok(irpc_buf_pullup(b, &x));
   assert_irpc_ok(irpc_buf_pullup(plain, &y));
-  return memcmp(x.base, y.base, x.len) == 0;
+  return x.len == 0 || memcmp(x.base, y.base, x.len) == 0;
 }
 
 static void append_copy(irpc_buf *to, irpc_buf *from) {
@@ -70,6 +71,27 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 
 static const irpc_dispatcher_ops echo_ops = {.name = "checked-echo",
                                              .dispatch = echo_dispatch};
+
+/* Checks the request and echoes it, saying nothing about compression. */
+static void plain_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  check_request(irpc_dispatch_request(d));
+  test_echo_ops.dispatch(self, d);
+}
+
+static const irpc_dispatcher_ops plain_ops = {.name = "plain-echo",
+                                              .dispatch = plain_dispatch};
+
+/* The same, asking for the response not to be compressed. */
+static void never_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  check_request(req);
+  assert_irpc_ok(irpc_features_set_compress(irpc_incoming_request_features(req),
+                                            IRPC_COMPRESS_NO));
+  test_echo_ops.dispatch(self, d);
+}
+
+static const irpc_dispatcher_ops never_ops = {.name = "never-echo",
+                                              .dispatch = never_dispatch};
 
 /* Answers the text compressed with zstd by hand, whoever asked: a server
  * that compresses whatever the caller reads. */
@@ -135,7 +157,11 @@ typedef struct reach {
   wire wire;
 } reach;
 
-static void reach_init(reach *t, int tcp, int with_ic, int with_mw) {
+/* `ico`, `mwo`: the options of the interceptor and the middleware
+ * (NULL: the defaults). */
+static void reach_init_with(reach *t, int tcp, int with_ic,
+                            const irpc_compress_options *ico, int with_mw,
+                            const irpc_compress_options *mwo) {
   memset(t, 0, sizeof(*t));
   t->tcp = tcp;
   net_rig_init(&t->n, NET_TCP);
@@ -143,7 +169,7 @@ static void reach_init(reach *t, int tcp, int with_ic, int with_mw) {
   assert_irpc_ok(irpc_pipeline_new(&t->pipeline, loop));
   irpc_invoker *ic;
   if (with_ic) {
-    assert_irpc_ok(irpc_compress_interceptor_new(&ic, loop, NULL));
+    assert_irpc_ok(irpc_compress_interceptor_new(&ic, loop, ico));
     assert_irpc_ok(irpc_pipeline_use(t->pipeline, ic));
   }
   assert_irpc_ok(irpc_invoker_new(&ic, loop, &wire_ops, &t->wire));
@@ -154,11 +180,13 @@ static void reach_init(reach *t, int tcp, int with_ic, int with_mw) {
   assert_irpc_ok(irpc_dispatcher_new(&d, loop, &spy_ops, &t->spy));
   assert_irpc_ok(irpc_router_use(t->n.router, d));
   if (with_mw) {
-    assert_irpc_ok(irpc_compress_middleware_new(&d, loop, NULL));
+    assert_irpc_ok(irpc_compress_middleware_new(&d, loop, mwo));
     assert_irpc_ok(irpc_router_use(t->n.router, d));
   }
   net_map(&t->n, "/echo", &echo_ops, NULL);
   net_map(&t->n, "/forced", &forced_ops, NULL);
+  net_map(&t->n, "/plain", &plain_ops, NULL);
+  net_map(&t->n, "/never", &never_ops, NULL);
   if (tcp) {
     net_rig_start(&t->n);
     t->terminal = net_client(&t->n);
@@ -167,6 +195,10 @@ static void reach_init(reach *t, int tcp, int with_ic, int with_mw) {
                                   irpc_router_dispatcher(t->n.router)));
   }
   assert_irpc_ok(irpc_pipeline_into(t->pipeline, t->terminal));
+}
+
+static void reach_init(reach *t, int tcp, int with_ic, int with_mw) {
+  reach_init_with(t, tcp, with_ic, NULL, with_mw, NULL);
 }
 
 static void reach_fini(reach *t) {
@@ -206,12 +238,16 @@ static uint8_t request_format(reach *t) {
   return v.base[0];
 }
 
+/* A request of the first expect_len bytes of the text; `feature`: the
+ * compress feature's setting (IRPC_COMPRESS_DEFAULT: none). */
 static irpc_outgoing_request *text_request(const char *path, int feature) {
   irpc_outgoing_request *req = rig_request(path, NULL, 0);
-  append_copy(irpc_outgoing_request_payload(req), plain);
-  if (feature)
-    assert_irpc_ok(
-        irpc_features_set_compress(irpc_outgoing_request_features(req), 1));
+  irpc_bytes v;
+  assert_irpc_ok(irpc_buf_pullup(plain, &v));
+  assert_irpc_ok(
+      irpc_buf_append(irpc_outgoing_request_payload(req), v.base, expect_len));
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_outgoing_request_features(req), feature));
   return req;
 }
 
@@ -225,7 +261,7 @@ static void one_combination(int tcp, int with_ic, int with_mw) {
 
   /* Asked for both ways: compressed on the wire only where both sides
    * have the stage that decompresses, and always delivered in clear. */
-  irpc_outgoing_request *req = text_request("/echo", 1);
+  irpc_outgoing_request *req = text_request("/echo", IRPC_COMPRESS_YES);
   reach_call(&t, req, &o);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   assert_int_equal(dispatched, 1);
@@ -266,7 +302,7 @@ static void one_combination(int tcp, int with_ic, int with_mw) {
   irpc_outgoing_request_free(req);
 
   /* A response compressed by hand, whatever the caller listed. */
-  req = text_request("/forced", 0);
+  req = text_request("/forced", IRPC_COMPRESS_DEFAULT);
   reach_call(&t, req, &o);
   if (with_ic) {
     /* It came compressed and the interceptor read it. */
@@ -316,7 +352,7 @@ static void test_accept_list_is_kept(void **state) {
   reach_init(&t, 0, 1, 1);
   outcome o;
   outcome_init(&o);
-  irpc_outgoing_request *req = text_request("/echo", 1);
+  irpc_outgoing_request *req = text_request("/echo", IRPC_COMPRESS_YES);
   uint8_t brotli = IRPC_COMPRESSION_BROTLI;
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
                                  IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT, &brotli,
@@ -337,6 +373,117 @@ static void test_accept_list_is_kept(void **state) {
   outcome_fini(&o);
   reach_fini(&t);
   free_text();
+}
+
+/* One call of `len` bytes of text to `path` with the compress feature set
+ * to `feature`; returns the request's format as the server received it,
+ * and the response's as the client did in *resp_format. */
+static uint8_t policy_call(reach *t, const char *path, size_t len, int feature,
+                           uint8_t *resp_format) {
+  expect_len = len;
+  outcome o;
+  outcome_init(&o);
+  irpc_outgoing_request *req = text_request(path, feature);
+  reach_call(t, req, &o);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  uint8_t f = request_format(t);
+  if (f)
+    assert_true(t->spy.payload_len < len);
+  else
+    assert_int_equal(t->spy.payload_len, len);
+  *resp_format = t->wire.format;
+  if (!*resp_format)
+    assert_int_equal(t->wire.len, len);
+  irpc_outgoing_request_free(req);
+  outcome_fini(&o);
+  expect_len = TEXT_LEN;
+  return f;
+}
+
+/* The interceptor's `always`: every request of at least min_size bytes is
+ * compressed without the feature; below it, or with the feature set to
+ * "no", nothing is. The middleware's default does not compress responses
+ * unless asked. */
+static void client_policy(int tcp) {
+  make_text();
+  irpc_compress_options ico;
+  irpc_compress_options_init(&ico);
+  ico.always = 1;
+  ico.min_size = 1024;
+  reach t;
+  reach_init_with(&t, tcp, 1, &ico, 1, NULL);
+  const int none = IRPC_COMPRESS_DEFAULT;
+  uint8_t resp;
+  assert_int_equal(policy_call(&t, "/plain", TEXT_LEN, none, &resp),
+                   IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(resp, 0);
+  /* Just below min_size, then exactly at it. */
+  assert_int_equal(policy_call(&t, "/plain", 1023, none, &resp), 0);
+  assert_int_equal(policy_call(&t, "/plain", 1024, none, &resp),
+                   IRPC_COMPRESSION_ZSTD);
+  /* The feature turns it off for one request, and on as before. */
+  assert_int_equal(policy_call(&t, "/plain", TEXT_LEN, IRPC_COMPRESS_NO, &resp),
+                   0);
+  assert_int_equal(
+      policy_call(&t, "/plain", TEXT_LEN, IRPC_COMPRESS_YES, &resp),
+      IRPC_COMPRESSION_ZSTD);
+  /* The dispatcher asks for its response compressed: it is. */
+  assert_int_equal(policy_call(&t, "/echo", TEXT_LEN, none, &resp),
+                   IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(resp, IRPC_COMPRESSION_ZSTD);
+  reach_fini(&t);
+  free_text();
+}
+
+static void test_client_policy_tcp(void **state) {
+  (void)state;
+  client_policy(1);
+}
+
+static void test_client_policy_coloc(void **state) {
+  (void)state;
+  client_policy(0);
+}
+
+/* The middleware's `always`: every Ok response of at least min_size bytes
+ * for a caller that lists a format; not below min_size, not when the
+ * dispatcher says "no", not for a caller without the interceptor. */
+static void server_policy(int tcp) {
+  make_text();
+  irpc_compress_options mwo;
+  irpc_compress_options_init(&mwo);
+  mwo.always = 1;
+  mwo.min_size = 4096;
+  reach t;
+  reach_init_with(&t, tcp, 1, NULL, 1, &mwo);
+  const int none = IRPC_COMPRESS_DEFAULT;
+  uint8_t resp;
+  /* Requests follow the interceptor's own default: only when asked. */
+  assert_int_equal(policy_call(&t, "/plain", TEXT_LEN, none, &resp), 0);
+  assert_int_equal(resp, IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(policy_call(&t, "/plain", 4095, none, &resp), 0);
+  assert_int_equal(resp, 0);
+  assert_int_equal(policy_call(&t, "/plain", 4096, none, &resp), 0);
+  assert_int_equal(resp, IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(policy_call(&t, "/never", TEXT_LEN, none, &resp), 0);
+  assert_int_equal(resp, 0);
+  reach_fini(&t);
+  /* No interceptor: the caller lists nothing, nothing is compressed. */
+  reach_init_with(&t, tcp, 0, NULL, 1, &mwo);
+  assert_int_equal(policy_call(&t, "/plain", TEXT_LEN, none, &resp), 0);
+  assert_int_equal(resp, 0);
+  reach_fini(&t);
+  free_text();
+}
+
+static void test_server_policy_tcp(void **state) {
+  (void)state;
+  server_policy(1);
+}
+
+static void test_server_policy_coloc(void **state) {
+  (void)state;
+  server_policy(0);
 }
 
 static void on_dispatched(irpc_dispatch *d, irpc_outgoing_response *r,
@@ -394,6 +541,10 @@ int main(void) {
       cmocka_unit_test(test_every_combination_tcp),
       cmocka_unit_test(test_every_combination_coloc),
       cmocka_unit_test(test_accept_list_is_kept),
+      cmocka_unit_test(test_client_policy_tcp),
+      cmocka_unit_test(test_client_policy_coloc),
+      cmocka_unit_test(test_server_policy_tcp),
+      cmocka_unit_test(test_server_policy_coloc),
       cmocka_unit_test(test_formats_decompressed_by),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,8 +38,8 @@
  *     compress feature set on that request), and the contract implies the
  *     other side installed its Compressor. irpc keeps that rule: towards
  *     such a peer a payload is compressed, in Deflate or Brotli only
- *     (IRPC_COMPRESSION_FORMATS_ICERPC), as the compress feature of the
- *     request asks for it.
+ *     (IRPC_COMPRESSION_FORMATS_ICERPC), when the compress feature of the
+ *     request asks for it, never by policy (`always`).
  *   The writer picks, among the formats configured in order of preference,
  *   the first the receiver reads; if there is none the payload goes
  *   uncompressed.
@@ -66,13 +66,16 @@
  *
  * When compression happens:
  *   - client: a request is compressed when the application asked for it
- *     (the compress feature, irpc_features_set_compress) and it does not
- *     already carry a compression field. The compression itself runs at
- *     the terminal, when the receiver is known (a payload writer, see
- * frames.h), again on every retry attempt;
+ *     (the compress feature, irpc_features_set_compress, set to compress),
+ *     or the interceptor's option `always` is set and the feature does not
+ *     say "do not compress"; and it does not already carry a compression
+ *     field. The compression itself runs at the terminal, when the
+ *     receiver is known (a payload writer, see frames.h), again on every
+ *     retry attempt;
  *   - server: a response is compressed when its status is Ok and the
  *     request's compress feature asks for it (typically set by the
- *     dispatcher);
+ *     dispatcher), or the middleware's option `always` is set and the
+ *     feature does not say "do not compress";
  *   - payloads below `min_size` and payloads that do not shrink are sent
  *     uncompressed (no field).
  * Decompression: a response with status Ok and the field set to a format
@@ -183,19 +186,53 @@ IRPC_API uint64_t irpc_compress_formats_readable(void);
 IRPC_API uint64_t irpc_compress_formats_decompressed_by(irpc_dispatcher *d);
 
 /* ---- The compress feature (IceRPC's ICompressFeature) ----
- * Set on an outgoing request to ask for its payload to be compressed, or
- * on an incoming request (by the dispatcher) to ask for the response's.
- * Set to compress, it also makes compression towards an IceRPC peer (no
- * announcement) possible, as the contract does in IceRPC. */
+ *
+ * Key irpc_compress_feature; its value is a pointer to a `const int`:
+ * non-zero = compress this payload (IceRPC's CompressFeature.Compress),
+ * 0 = do not compress it (CompressFeature.DoNotCompress). No value (the
+ * feature absent) = the option `always` of the interceptor or middleware
+ * decides. The key does not own its values (destroy NULL): a value must
+ * outlive the request. irpc_compress_yes and irpc_compress_no are the two
+ * values to use, e.g. with the use-feature interceptor:
+ *
+ *     irpc_use_feature_interceptor_new(&ic, loop, &irpc_compress_feature,
+ *                                      (void *)&irpc_compress_yes);
+ *
+ * Lifetime and who reads it:
+ *   - on an outgoing request, the compress interceptor reads it each time
+ *     the call passes it (every retry attempt); once it has attached its
+ *     writer the request stays compressed on later attempts, and setting
+ *     the feature after the call passed the interceptor changes nothing;
+ *   - on an incoming request, the compress middleware reads it when the
+ *     response comes back through it: the dispatcher sets it while it
+ *     handles the request (IceRPC's [compress(Return)]).
+ * A value set to compress also makes compression towards an IceRPC peer
+ * (no announcement) possible, as the contract does in IceRPC. */
 
 IRPC_API extern const irpc_feature_key irpc_compress_feature;
+IRPC_API extern const int irpc_compress_yes; /* 1 */
+IRPC_API extern const int irpc_compress_no;  /* 0 */
 
-/* Sets (compress != 0) or clears the compress feature.
+/* The argument of irpc_features_set_compress: */
+enum {
+  IRPC_COMPRESS_DEFAULT = -1, /* remove the feature: `always` decides */
+  IRPC_COMPRESS_NO = 0,       /* never compress this payload */
+  IRPC_COMPRESS_YES = 1       /* compress it (any non-zero value) */
+};
+
+/* Sets the compress feature to irpc_compress_yes (compress non-zero and
+ * not IRPC_COMPRESS_DEFAULT) or irpc_compress_no (0), or removes it
+ * (IRPC_COMPRESS_DEFAULT).
  * Errors: IRPC_EINVAL (f NULL), IRPC_ENOMEM. */
 IRPC_API int irpc_features_set_compress(irpc_features *f, int compress);
 
-/* 1 when the compress feature is set, else 0. */
+/* 1 when the compress feature is set to compress, else 0 (set to not
+ * compress, or absent). */
 IRPC_API int irpc_features_compress(const irpc_features *f);
+
+/* IRPC_COMPRESS_YES, IRPC_COMPRESS_NO, or IRPC_COMPRESS_DEFAULT when the
+ * feature is absent (f NULL included). */
+IRPC_API int irpc_features_compress_value(const irpc_features *f);
 
 /* ---- Options ---- */
 
@@ -214,6 +251,14 @@ typedef struct irpc_compress_options {
    * about 1 KiB the bytes saved are at most a few hundred while the cost of
    * setting up a compressor dominates the call. */
   size_t min_size;
+  /* Compression by policy. 0 (default): compress only the payloads whose
+   * request carries the compress feature set to compress (IceRPC's rule).
+   * Non-zero: the interceptor compresses every request, the middleware
+   * every Ok response, of at least min_size bytes, unless the feature is
+   * set to irpc_compress_no (it turns compression off per request) -- and
+   * only towards a receiver that announced or listed a format it reads,
+   * never towards an IceRPC peer by policy alone. */
+  int always;
   /* Cap on a decompressed payload. Default 256 MiB; must be > 0. */
   uint64_t max_decompressed_size;
 } irpc_compress_options;
