@@ -486,6 +486,115 @@ static void test_server_policy_coloc(void **state) {
   server_policy(0);
 }
 
+/* ---- Every allocation failing in turn ---- */
+
+static uint8_t zbytes[TEXT_LEN];
+static size_t zlen;
+
+/* Answers the compressed text by hand; InternalError when memory fails. */
+static void zforced_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_outgoing_response *r;
+  uint8_t f = IRPC_COMPRESSION_ZSTD;
+  if (irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL) != 0) {
+    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return;
+  }
+  if (irpc_buf_append(irpc_outgoing_response_payload(r), zbytes, zlen) ||
+      irpc_fields_set(irpc_outgoing_response_fields(r),
+                      IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT, &f, 1)) {
+    irpc_outgoing_response_free(r);
+    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return;
+  }
+  irpc_dispatch_complete(d, r);
+}
+
+static const irpc_dispatcher_ops zforced_ops = {.name = "zforced",
+                                                .dispatch = zforced_dispatch};
+
+/* Must never run: the request it would get is compressed. */
+static void unreachable_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  (void)d;
+  fail_msg("a compressed request reached a dispatcher without middleware");
+}
+
+static const irpc_dispatcher_ops unreachable_ops = {
+    .name = "unreachable", .dispatch = unreachable_dispatch};
+
+/* One call with the Nth allocation from now failing, over the memory
+ * transport, no interceptor, no middleware: a request compressed by hand
+ * (to /never-reached), or a plain one answered compressed (/zforced).
+ * Returns 1 when no allocation failed. */
+static int reject_failing_at(net_rig *r, long n, int response) {
+  irpc_invoker *inv = net_client(r);
+  irpc_outgoing_request *req =
+      net_request(response ? "/zforced" : "/never-reached", NULL, 0);
+  assert_irpc_ok(
+      irpc_buf_append(irpc_outgoing_request_payload(req), zbytes, zlen));
+  if (!response) {
+    uint8_t f = IRPC_COMPRESSION_ZSTD;
+    assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
+                                   IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &f,
+                                   1));
+  }
+  outcome o;
+  outcome_init(&o);
+  test_alloc.fail_at = n;
+  int rc = irpc_invoke(inv, req, rig_on_done, &o, NULL);
+  if (rc == 0)
+    net_run_until(&r->loop, &o.done);
+  int untouched = test_alloc.fail_at > 0;
+  test_alloc.fail_at = 0;
+  if (rc == 0) {
+    /* Once, and never Ok: nothing decompresses that payload. */
+    assert_int_equal(o.done, 1);
+    assert_true(o.err <= 0);
+    if (o.err == 0)
+      assert_int_not_equal(o.status, IRPC_STATUS_OK);
+    if (untouched) {
+      assert_irpc_ok(o.err);
+      assert_int_equal(o.status, IRPC_STATUS_NOT_SUPPORTED);
+    }
+  } else {
+    assert_int_equal(rc, IRPC_ENOMEM);
+  }
+  outcome_fini(&o);
+  irpc_outgoing_request_free(req);
+  net_client_close(r, inv);
+  return untouched;
+}
+
+static void reject_sweep(int response) {
+  make_text();
+  zlen = irpc_buf_len(zplain);
+  assert_true(zlen <= sizeof(zbytes));
+  irpc_buf_copyout(zplain, 0, zbytes, zlen);
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  net_map(&r, "/zforced", &zforced_ops, NULL);
+  net_map(&r, "/never-reached", &unreachable_ops, NULL);
+  net_rig_start(&r);
+  long n = 1;
+  while (!reject_failing_at(&r, n, response))
+    assert_true(++n < 5000);
+  print_message("%ld allocations of a rejected %s failed in turn\n", n - 1,
+                response ? "response" : "request");
+  net_rig_fini(&r);
+  free_text();
+}
+
+static void test_rejected_request_every_allocation(void **state) {
+  (void)state;
+  reject_sweep(0);
+}
+
+static void test_rejected_response_every_allocation(void **state) {
+  (void)state;
+  reject_sweep(1);
+}
+
 static void on_dispatched(irpc_dispatch *d, irpc_outgoing_response *r,
                           void *ud) {
   (void)d;
@@ -537,6 +646,7 @@ static void test_formats_decompressed_by(void **state) {
 }
 
 int main(void) {
+  test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_combination_tcp),
       cmocka_unit_test(test_every_combination_coloc),
@@ -546,6 +656,8 @@ int main(void) {
       cmocka_unit_test(test_server_policy_tcp),
       cmocka_unit_test(test_server_policy_coloc),
       cmocka_unit_test(test_formats_decompressed_by),
+      cmocka_unit_test(test_rejected_request_every_allocation),
+      cmocka_unit_test(test_rejected_response_every_allocation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
