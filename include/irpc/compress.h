@@ -87,7 +87,9 @@
  * output would exceed `max_decompressed_size` (default 256 MiB, the
  * connection's default max payload size); at most that many bytes are ever
  * produced. The middleware answers InvalidData; the interceptor fails the
- * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt).
+ * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt), or IRPC_ENOTSUP
+ * for a format this build does not read (which only a custom terminal lets
+ * through).
  *
  * Streaming: compression and decompression walk the input chain segment by
  * segment and write the output in blocks of up to 64 KiB, and each releases
@@ -268,7 +270,8 @@ IRPC_API void irpc_compress_options_init(irpc_compress_options *o);
 
 /* Creates the compress interceptor (options copied; NULL = defaults).
  * Errors: IRPC_EINVAL (out or loop NULL, a level out of range, an unknown
- * format, max_decompressed_size 0), IRPC_ENOMEM. */
+ * format, max_decompressed_size 0), IRPC_ENOMEM. A call through it fails
+ * with IRPC_ENOMEM when the accept field or the writer cannot be added. */
 IRPC_API int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                            const irpc_compress_options *o);
 
