@@ -8,6 +8,7 @@
 
 #include "connection_internal.h"
 #include "icerpc.h"
+#include "compression.h"
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compress.h"
@@ -508,7 +509,10 @@ static void ccall_readable(ccall *k) {
     }
     irpc_incoming_response *r = k->resp;
     irpc_buf_move(irpc_incoming_response_payload(r), &k->in);
-    ccall_finish(k, 0, r);
+    k->resp = NULL;
+    int rc = irpc__compress_screen_response(
+        irpc_outgoing_request_fields(irpc_call_request(k->call)), &r);
+    ccall_finish(k, rc, r);
   }
 }
 
@@ -625,6 +629,27 @@ static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
   irpc_connection_unref(c);
 }
 
+/* A request compressed in a format this side did not announce is answered
+ * without dispatching it (irpc/compress.h). Returns 0 to dispatch, 1 when
+ * answered, or IRPC_ENOMEM; the request is freed unless 0. */
+static int cdisp_screen(cdisp *d, irpc_incoming_request *req) {
+  irpc_connection *c = d->conn;
+  char msg[200];
+  uint64_t status = irpc__compress_screen_request(
+      &req->fields,
+      irpc__compress_announcement(c->opts.dispatcher,
+                                  c->opts.compression_formats),
+      msg, sizeof(msg));
+  if (status == 0)
+    return 0;
+  irpc_incoming_request_free(req);
+  irpc_outgoing_response *r;
+  if (irpc_outgoing_response_new(&r, status, msg) != 0)
+    return IRPC_ENOMEM;
+  dispatch_done(NULL, r, d);
+  return 1;
+}
+
 static void cdisp_run(cdisp *d) {
   irpc_connection *c = d->conn;
   irpc_incoming_request *req = d->req;
@@ -643,10 +668,12 @@ static void cdisp_run(cdisp *d) {
   irpc_connection_ref(c);
   irpc_dispatch *h = NULL;
   d->pinned++;
-  int rc =
-      irpc_dispatcher_dispatch(c->opts.dispatcher, req, dispatch_done, d, &h);
+  int rc = cdisp_screen(d, req);
+  if (rc == 0)
+    rc =
+        irpc_dispatcher_dispatch(c->opts.dispatcher, req, dispatch_done, d, &h);
   d->pinned--;
-  if (rc) {
+  if (rc < 0) {
     d->running = 0;
     c->running--;
     cdisp_abort_stream(d);
@@ -838,9 +865,8 @@ static void control_readable(irpc_connection *c, irpc__slic_stream *in) {
       c->settings_in = 1;
       c->peer_max_header = s.max_header_size;
       c->size_width = irpc__varuint62_size(s.max_header_size);
-      c->peer_formats = s.has_compression_formats
-                            ? s.compression_formats
-                            : (UINT64_C(1) << 1) | (UINT64_C(1) << 2);
+      c->peer_formats = irpc__compress_peer_formats(s.has_compression_formats,
+                                                    s.compression_formats);
       if (c->state == HANDSHAKE && c->ctl_out)
         established(c);
     } else if (type != IRPC__ICERPC_GOAWAY || c->goaway_in) {
@@ -879,8 +905,10 @@ static void ev_connected(void *ud) {
   if (rc == 0) {
     c->ctl_out = s;
     irpc__slic_stream_set_user(s, &c->ctl_tag);
-    rc = irpc__icerpc_settings_encode(&b, c->opts.max_header_size,
-                                      c->opts.compression_formats);
+    rc = irpc__icerpc_settings_encode(
+        &b, c->opts.max_header_size,
+        irpc__compress_announcement(c->opts.dispatcher,
+                                    c->opts.compression_formats));
     if (rc == 0)
       rc = irpc__slic_stream_write(s, &b, 0);
   }
@@ -1397,6 +1425,8 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   if (rc == 0)
     rc = irpc__timer_start(c->sched, &c->life_timer, o.connect_timeout_ms);
   if (rc) {
+    if (c->sched) /* Slic may have asked for a flush before failing */
+      irpc__sched_cancel(c->sched, &c->flush_task);
     irpc__slic_free(c->slic);
     irpc_invoker_free(c->invoker);
     irpc_duplex_close(d, NULL, NULL);

@@ -1,6 +1,7 @@
 /* The router: middleware, then exact and prefix routes (IceRPC's rules). */
 #include <string.h>
 
+#include "compression.h"
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/router.h"
@@ -334,4 +335,15 @@ int irpc_router_route(irpc_router *r, const char *prefix, irpc_router **sub) {
 
 irpc_dispatcher *irpc_router_dispatcher(irpc_router *r) {
   return r ? r->self : NULL;
+}
+
+int irpc__router_middleware(const irpc_dispatcher *d,
+                            irpc_dispatcher *const **list, size_t *count) {
+  if (!d || d->node.ops != &router_ops)
+    return 0;
+  const irpc_router *r =
+      (const irpc_router *)((const uint8_t *)d + IRPC__NODE_HEADER);
+  *list = r->middleware;
+  *count = r->nmw;
+  return 1;
 }

@@ -67,14 +67,18 @@ typedef struct irpc_connection_options {
   /* The transport; NULL picks it from the address (`transport=` "tcp" by
    * default, "uds"). Borrowed. */
   irpc_transport *transport;
-  /* The compression formats this side announces it reads, as a mask of
-   * IRPC_COMPRESSION_BIT(format) (irpc/compress.h), sent in the Settings
-   * frame under IRPC_SETTING_COMPRESSION_FORMATS: the peer's compress
-   * interceptor or middleware sends only these. Default
-   * irpc_compress_formats_readable() (Deflate, Brotli, zstd). Clear a bit
-   * to keep peers from sending that format to this side. 0 announces
-   * nothing: the peer then assumes IRPC_COMPRESSION_FORMATS_ICERPC, as for
-   * an IceRPC peer. A format this build does not read is IRPC_EINVAL. */
+  /* The compression formats this side accepts in requests, as a mask of
+   * IRPC_COMPRESSION_BIT(format) (irpc/compress.h). The side announces, in
+   * its Settings frame under IRPC_SETTING_COMPRESSION_FORMATS, those of
+   * them its dispatcher chain decompresses
+   * (irpc_compress_formats_decompressed_by: a compress middleware in front
+   * of it or on its router), and answers a request compressed in any other
+   * format NotSupported without dispatching it; a side without a
+   * dispatcher or without the middleware announces none. Default
+   * irpc_compress_formats_readable() (Deflate, Brotli, zstd); clear a bit
+   * to keep peers from sending that format. Responses do not depend on
+   * it: each call lists what it decompresses. A format this build does not
+   * read is IRPC_EINVAL. */
   uint64_t compression_formats;
 } irpc_connection_options;
 

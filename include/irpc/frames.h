@@ -150,7 +150,9 @@ typedef struct irpc_payload_writer_ops {
    * at attach time (aligned for any type). `fields` are the frame's fields:
    * the writer may set or remove entries (it runs again on every attempt,
    * so it must also undo what a previous attempt set when it now declines).
-   * `peer_formats`: bit n set = the peer can read compression format n.
+   * `peer_formats`: bit n set = the peer can read compression format n;
+   * with IRPC_COMPRESSION_UNANNOUNCED set, the peer said nothing and the
+   * other bits are what it reads if the contract is kept (irpc/compress.h).
    * `may_consume` is 1 when `in` may be consumed (irpc_buf_consume) as it
    * is read, 0 when it must be left unchanged (the application's request
    * payload, which a retry sends again).
