@@ -160,11 +160,14 @@ IRPC_API int irpc_transport_connect(irpc_transport *t, uv_loop_t *loop,
 /* Listens on `addr`: each accepted connection goes to `cb`. TCP: the host
  * must be an IP literal, "localhost" (resolved now, the first address
  * wins) or empty/"::0"/"0.0.0.0" for any address; port 0 picks a free port;
- * backlog 511. UDS: a stale socket file at `path` is unlinked before
- * binding (only when it is a socket; any other file makes the bind fail
- * with UV_EADDRINUSE), and the file is unlinked again on close; a path
- * starting with '@' is a Linux abstract socket. Memory: the host is the
- * listener's name within the transport object.
+ * backlog 511. UDS: a socket file at `path` that nobody listens on any
+ * more (left by a process that died: connecting to it is refused) is
+ * unlinked before binding; a socket file a live listener answers on is
+ * never touched (UV_EADDRINUSE; that listener sees one connection opened
+ * and closed at once), nor is any other kind of file (UV_EADDRINUSE). The
+ * file is unlinked again on close. A path starting with '@' is a Linux
+ * abstract socket. Memory: the host is the listener's name within the
+ * transport object.
  * Errors: IRPC_EINVAL (NULL argument, unusable address), UV_EADDRINUSE,
  * UV_EACCES, UV_ENAMETOOLONG (UDS path), IRPC_ENOMEM, or another system
  * error. */
