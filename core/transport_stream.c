@@ -3,6 +3,9 @@
  * valid during the read callback), so an idle connection costs its handle
  * and a few requests, not a read buffer. Writes are scatter writes straight
  * from the irpc_buf segments. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +316,28 @@ static int pipe_remote(const irpc_duplex *d, char *buf, size_t len) {
   return pipe_address(d, buf, len, 1);
 }
 
+static int pipe_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
+#ifdef SO_PEERCRED
+  const sdx *s = irpc_duplex_cdata(d);
+  uv_os_fd_t fd;
+  int rc = uv_fileno(&s->h.handle, &fd);
+  if (rc)
+    return rc;
+  struct ucred uc;
+  socklen_t n = sizeof(uc);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) != 0)
+    return (-errno);
+  out->pid = uc.pid;
+  out->uid = uc.uid;
+  out->gid = uc.gid;
+  return 0;
+#else
+  (void)d;
+  (void)out;
+  return IRPC_ENOTSUP;
+#endif
+}
+
 static const irpc_duplex_ops tcp_duplex_ops = {
     .name = "tcp",
     .data_size = sizeof(sdx),
@@ -339,6 +364,7 @@ static const irpc_duplex_ops uds_duplex_ops = {
     .destroy = sdx_destroy,
     .local_address = pipe_local,
     .remote_address = pipe_remote,
+    .peer_credentials = pipe_cred,
 };
 
 static int sdx_init_handle(sdx *s, uv_loop_t *loop) {

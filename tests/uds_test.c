@@ -1,5 +1,7 @@
 /* Unix domain sockets through the server and the client connection: a
- * socket file left by a dead server is replaced, a live server's never. */
+ * socket file left by a dead server is replaced, a live server's never;
+ * both sides learn the peer process's credentials (SO_PEERCRED), where
+ * TCP reports none. */
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,12 +111,177 @@ static void test_regular_file_is_kept(void **state) {
   net_rig_fini(&r);
 }
 
+/* ---- Peer credentials ---- */
+
+/* Records the connection information a dispatch sees. */
+typedef struct seen {
+  int dispatches;
+  int has_cred;
+  irpc_peer_credentials cred;
+  char remote[128];
+} seen;
+
+static void seen_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  seen *s = *(seen **)irpc_dispatcher_data(self);
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  const irpc_connection_info *ci = irpc_incoming_request_connection_info(req);
+  assert_non_null(ci);
+  s->dispatches++;
+  s->has_cred = ci->peer_credentials != NULL;
+  if (ci->peer_credentials)
+    s->cred = *ci->peer_credentials;
+  snprintf(s->remote, sizeof s->remote, "%s", ci->remote_address);
+  /* The same through the connection the request arrived on. */
+  assert_ptr_equal(
+      irpc_connection_peer_credentials(irpc_incoming_request_connection(req)),
+      ci->peer_credentials);
+  irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+}
+
+static int seen_init(irpc_dispatcher *self, const void *config) {
+  *(seen **)irpc_dispatcher_data(self) = (seen *)config;
+  return 0;
+}
+
+static const irpc_dispatcher_ops seen_ops = {.name = "seen",
+                                             .data_size = sizeof(seen *),
+                                             .init = seen_init,
+                                             .dispatch = seen_dispatch};
+
+static void assert_me(const irpc_peer_credentials *c) {
+  assert_non_null(c);
+  assert_int_equal(c->pid, (int64_t)getpid());
+  assert_int_equal(c->uid, (uint32_t)getuid());
+  assert_int_equal(c->gid, (uint32_t)getgid());
+}
+
+/* Client and server are this process: each sees getpid/getuid/getgid on
+ * the other side, in the dispatch, the call's connection information,
+ * the client connection and the server's connection list. Over TCP and in
+ * memory there are no credentials, only addresses. */
+static void check_credentials(int kind) {
+  net_rig r;
+  net_rig_init(&r, kind);
+  seen s = {0};
+  net_map(&r, "/seen", &seen_ops, &s);
+  net_rig_start(&r);
+  irpc_invoker *c = net_client(&r);
+  net_result res = {0};
+  irpc_outgoing_request *req = net_request("/seen", NULL, 0);
+  net_call_sync(&r.loop, c, req, &res);
+  assert_irpc_ok(res.err);
+  assert_int_equal(s.dispatches, 1);
+  const irpc_connection_info *ci = irpc_outgoing_request_connection_info(req);
+  assert_non_null(ci);
+  irpc_connection *cc = irpc_client_connection_connection(c);
+  assert_non_null(cc);
+  irpc_connection *sc[2];
+  assert_int_equal(irpc_server_connections(r.server, sc, 2), 1);
+  if (kind == NET_UDS) {
+    assert_true(s.has_cred);
+    assert_me(&s.cred);
+    assert_me(ci->peer_credentials);
+    assert_me(irpc_connection_peer_credentials(cc));
+    assert_me(irpc_connection_peer_credentials(sc[0]));
+    assert_ptr_equal(irpc_connection_peer_credentials(cc),
+                     ci->peer_credentials);
+  } else {
+    assert_false(s.has_cred);
+    assert_null(ci->peer_credentials);
+    assert_null(irpc_connection_peer_credentials(cc));
+    assert_null(irpc_connection_peer_credentials(sc[0]));
+    if (kind == NET_TCP) /* TCP reports the client's address instead */
+      assert_non_null(
+          strstr(irpc_connection_remote_address(sc[0]), "127.0.0.1:"));
+    assert_string_equal(s.remote, irpc_connection_remote_address(sc[0]));
+  }
+  assert_null(irpc_connection_peer_credentials(NULL));
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, c);
+  net_rig_fini(&r);
+}
+
+static void test_credentials_uds(void **state) {
+  (void)state;
+  check_credentials(NET_UDS);
+}
+
+static void test_no_credentials_tcp(void **state) {
+  (void)state;
+  check_credentials(NET_TCP);
+}
+
+static void test_no_credentials_memory(void **state) {
+  (void)state;
+  check_credentials(NET_MEMORY);
+}
+
+/* The transport function itself, through a fault decorator too. */
+static void on_accepted(irpc_listener *l, irpc_duplex *d, void *ud) {
+  (void)l;
+  *(irpc_duplex **)ud = d;
+}
+
+static void on_connected(irpc_duplex *d, int status, void *ud) {
+  (void)d;
+  *(int *)ud = status == 0 ? 1 : status;
+}
+
+static void test_duplex_credentials(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_UDS);
+  irpc_transport *fault;
+  assert_irpc_ok(irpc_transport_fault_new(&fault, irpc_transport_uds()));
+  irpc_server_address *a;
+  assert_irpc_ok(irpc_server_address_parse(&a, r.listen));
+  irpc_listener *l;
+  irpc_duplex *server_end = NULL, *client_end;
+  assert_irpc_ok(
+      irpc_transport_listen(fault, &r.loop, a, on_accepted, &server_end, &l));
+  int connected = 0;
+  assert_irpc_ok(irpc_transport_connect(fault, &r.loop, a, &client_end,
+                                        on_connected, &connected));
+  irpc_peer_credentials pc;
+  assert_irpc_err(irpc_duplex_peer_credentials(client_end, &pc), UV_ENOTCONN);
+  net_run_until(&r.loop, &connected);
+  assert_int_equal(connected, 1);
+  while (!server_end)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  memset(&pc, 0, sizeof pc);
+  assert_irpc_ok(irpc_duplex_peer_credentials(client_end, &pc));
+  assert_me(&pc);
+  memset(&pc, 0, sizeof pc);
+  assert_irpc_ok(irpc_duplex_peer_credentials(server_end, &pc));
+  assert_me(&pc);
+  assert_irpc_err(irpc_duplex_peer_credentials(NULL, &pc), IRPC_EINVAL);
+  assert_irpc_err(irpc_duplex_peer_credentials(client_end, NULL), IRPC_EINVAL);
+  irpc_duplex_close(client_end, NULL, NULL);
+  irpc_duplex_close(server_end, NULL, NULL);
+  irpc_listener_close(l, NULL, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  irpc_server_address_free(a);
+  /* In memory: not supported. */
+  irpc_duplex *x, *y;
+  assert_irpc_ok(irpc_duplex_pair(&r.loop, &x, &y));
+  assert_irpc_err(irpc_duplex_peer_credentials(x, &pc), IRPC_ENOTSUP);
+  irpc_duplex_close(x, NULL, NULL);
+  irpc_duplex_close(y, NULL, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  net_rig_fini(&r);
+  irpc_transport_free(fault);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stale_socket_file_is_replaced),
       cmocka_unit_test(test_live_socket_file_is_kept),
       cmocka_unit_test(test_regular_file_is_kept),
+      cmocka_unit_test(test_credentials_uds),
+      cmocka_unit_test(test_no_credentials_tcp),
+      cmocka_unit_test(test_no_credentials_memory),
+      cmocka_unit_test(test_duplex_credentials),
   };
   return cmocka_run_group_tests_name("uds", tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ extern "C" {
 
 typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
+typedef struct irpc_peer_credentials irpc_peer_credentials;
 
 /* Options of a connection; irpc_connection_options_init sets IceRPC's
  * defaults. A value of 0 where "0 = infinite/unlimited" is noted disables
@@ -98,6 +99,12 @@ IRPC_API uint64_t irpc_connection_id(const irpc_connection *c);
  * unknown. Valid as long as the connection. */
 IRPC_API const char *irpc_connection_remote_address(const irpc_connection *c);
 IRPC_API const char *irpc_connection_local_address(const irpc_connection *c);
+/* Over a Unix domain socket, the process at the other end: pid, uid, gid
+ * (SO_PEERCRED, recorded by the kernel when the connection was made: a
+ * server can trust it to decide who may call). NULL over TCP, in memory,
+ * or when the system does not tell. Valid as long as the connection. */
+IRPC_API const irpc_peer_credentials *
+irpc_connection_peer_credentials(const irpc_connection *c);
 /* 1 when the connection is established and not shutting down. */
 IRPC_API int irpc_connection_is_active(const irpc_connection *c);
 /* 0 while open; the error it closed with afterwards (IRPC_ECLOSED after a

@@ -139,6 +139,22 @@ IRPC_API int irpc_duplex_remote_address(const irpc_duplex *d, char *buf,
 
 IRPC_API uv_loop_t *irpc_duplex_loop(const irpc_duplex *d);
 
+/* The process at the other end of a Unix domain socket, as the kernel
+ * recorded it when the connection was made (SO_PEERCRED): the peer cannot
+ * forge it. For a server, the client process; for a client, the server
+ * process (at the time it called listen). */
+typedef struct irpc_peer_credentials {
+  int64_t pid;
+  uint32_t uid;
+  uint32_t gid;
+} irpc_peer_credentials;
+
+/* The peer's credentials (Unix domain sockets on Linux).
+ * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOTSUP (a transport that has
+ * none: TCP, memory, or a system without SO_PEERCRED), UV_ENOTCONN (not
+ * connected), or the system's error. */
+IRPC_API int irpc_duplex_peer_credentials(const irpc_duplex *d,
+                                          irpc_peer_credentials *out);
 /* The name of the duplex's implementation ("tcp", "uds", "memory",
  * "fault"). */
 IRPC_API const char *irpc_duplex_type(const irpc_duplex *d);
@@ -382,6 +398,9 @@ typedef struct irpc_duplex_ops {
   /* Optional (IRPC_ENOTSUP when NULL): as irpc_duplex_local_address. */
   int (*local_address)(const irpc_duplex *d, char *buf, size_t len);
   int (*remote_address)(const irpc_duplex *d, char *buf, size_t len);
+  /* Optional (IRPC_ENOTSUP when NULL): as irpc_duplex_peer_credentials;
+   * decorators forward to the duplex they wrap. */
+  int (*peer_credentials)(const irpc_duplex *d, irpc_peer_credentials *out);
 } irpc_duplex_ops;
 
 /* Creates a duplex of type `ops` on `loop`: connected, or connecting when
