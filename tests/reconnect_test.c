@@ -74,7 +74,8 @@ typedef struct hooklog {
   seen_event ev[8];
   int closed; /* the latest connection closed */
   int close_err;
-  int resubscribe; /* send "subscribe" from the hook */
+  int resubscribe;    /* send "subscribe" from the hook */
+  int no_close_watch; /* do not watch the connection from the hook */
   net_result sub[8];
   irpc_outgoing_request *subreq[8];
 } hooklog;
@@ -101,7 +102,9 @@ static void hook(irpc_invoker *inv, const irpc_connect_event *ev, void *ud) {
                    : irpc_client_connection_connection(inv) == ev->connection);
   s->ops_before = h->server->n;
   h->closed = 0;
-  assert_true(irpc_connection_on_close(ev->connection, on_conn_closed, h) > 0);
+  if (!h->no_close_watch)
+    assert_true(irpc_connection_on_close(ev->connection, on_conn_closed, h) >
+                0);
   if (h->resubscribe) {
     irpc_outgoing_request *req;
     assert_irpc_ok(irpc_outgoing_request_new(&req, "/rec", "subscribe"));
@@ -180,6 +183,15 @@ static void check_client_connection(int kind) {
   net_run_until(&r.loop, &h.closed);
   int first_close = h.close_err;
   assert_int_not_equal(first_close, 0);
+  /* While it is down, connecting fails: no hook. */
+  for (int i = 0; i < 2; i++) {
+    irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+    net_result res = {0};
+    net_call_sync(&r.loop, c, req, &res);
+    assert_true(res.err == UV_ECONNREFUSED || res.err == UV_ENOENT);
+    irpc_outgoing_request_free(req);
+  }
+  assert_int_equal(h.n, 1);
   server_restart(&r);
   server.n = 0;
   work(&r, c, "work");
@@ -327,7 +339,11 @@ static void service_of(const net_rig *r, char *out, size_t len) {
   irpc_server_address *a;
   assert_irpc_ok(irpc_server_address_parse(&a, r->bound));
   const char *path = irpc_server_address_param(a, "path");
-  if (path)
+  const char *tr = irpc_server_address_transport(a);
+  if (tr && strcmp(tr, "memory") == 0)
+    snprintf(out, len, "icerpc://%s/rec?transport=memory",
+             irpc_server_address_host(a));
+  else if (path)
     snprintf(out, len, "icerpc://localhost/rec?transport=uds&path=%s", path);
   else
     snprintf(out, len, "icerpc://127.0.0.1:%u/rec",
@@ -380,6 +396,13 @@ static void check_cache(int kind) {
     server_stop(&r, round == 1);
     net_run_until(&r.loop, &h.closed);
     int close_err = h.close_err;
+    /* While it is down, connecting fails: no hook. */
+    irpc_outgoing_request *down = net_request("/rec", NULL, 0);
+    net_result res = {0};
+    net_call_sync(&r.loop, cache, down, &res);
+    assert_true(res.err == UV_ECONNREFUSED || res.err == UV_ENOENT);
+    irpc_outgoing_request_free(down);
+    assert_int_equal(h.n, round);
     server_restart(&r);
     server.n = 0;
     work(&r, cache, "work");
@@ -421,6 +444,78 @@ static void test_cache_uds(void **state) {
   check_cache(NET_UDS);
 }
 
+/* Registering a hook fails cleanly when memory runs out; the cache keeps
+ * calling its hooks when it cannot remember an address (count 1). Over the
+ * memory transport: libuv aborts when its own allocations fail. */
+static void test_out_of_memory(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  oplog server = {0};
+  net_map(&r, "/rec", &rec_ops, &server);
+  net_rig_start(&r);
+  irpc_invoker *c = net_client(&r);
+  test_alloc.fail_at = 1;
+  assert_irpc_err((int)irpc_client_connection_on_connect(c, never, NULL),
+                  IRPC_ENOMEM);
+  test_alloc.fail_at = 0;
+  irpc_invoker_free(c);
+  char target[256];
+  service_of(&r, target, sizeof target);
+  irpc_connection_cache_options o;
+  irpc_connection_cache_options_init(&o);
+  o.connection = r.copts;
+  o.default_service_address = target;
+  irpc_invoker *cache;
+  assert_irpc_ok(irpc_connection_cache_new(&cache, &r.loop, &o));
+  test_alloc.fail_at = 1;
+  assert_irpc_err((int)irpc_connection_cache_on_connect(cache, never, NULL),
+                  IRPC_ENOMEM);
+  test_alloc.fail_at = 0;
+  hooklog h = {.r = &r, .server = &server, .is_cache = 1, .no_close_watch = 1};
+  irpc_service_address *sa;
+  assert_irpc_ok(irpc_service_address_parse(&sa, target));
+  assert_irpc_ok(
+      irpc_server_address_clone(&h.addr, irpc_service_address_server(sa, 0)));
+  irpc_service_address_free(sa);
+  assert_true(irpc_connection_cache_on_connect(cache, hook, &h) > 0);
+  /* Every allocation from the first of the call on fails in turn, until
+   * the call succeeds; the hook runs once per established connection and
+   * never for a connect that failed. */
+  int ok = 0;
+  for (long n = 1; !ok && n < 200; n++) {
+    irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+    net_result res = {0};
+    int established = h.n;
+    test_alloc.fail_at = n;
+    int rc = irpc_invoke(cache, req, net_on_result, &res, NULL);
+    if (rc == 0)
+      net_run_until(&r.loop, &res.done);
+    test_alloc.fail_at = 0;
+    ok = rc == 0 && res.err == 0;
+    /* Once per established connection, never for a failed connect. */
+    irpc_connection *conns[1];
+    size_t nconn = irpc_connection_cache_connections(cache, conns, 1);
+    assert_int_equal(h.n - established, (int)nconn);
+    if (ok)
+      assert_int_equal(nconn, 1);
+    irpc_outgoing_request_free(req);
+    /* Start each round without a connection. */
+    if (nconn == 1) {
+      h.closed = 0;
+      assert_true(irpc_connection_on_close(conns[0], on_conn_closed, &h) > 0);
+      irpc_connection_abort(conns[0], 0);
+      net_run_until(&r.loop, &h.closed);
+    }
+    h.n = h.n > 6 ? 6 : h.n;
+  }
+  assert_true(ok);
+  irpc_invoker_free(cache);
+  uv_run(&r.loop, UV_RUN_NOWAIT);
+  hooklog_fini(&h);
+  net_rig_fini(&r);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
@@ -430,6 +525,7 @@ int main(void) {
       cmocka_unit_test(test_hooks_changed_by_hooks),
       cmocka_unit_test(test_cache_tcp),
       cmocka_unit_test(test_cache_uds),
+      cmocka_unit_test(test_out_of_memory),
   };
   return cmocka_run_group_tests_name("reconnect", tests, NULL, NULL);
 }
