@@ -516,6 +516,43 @@ static void test_out_of_memory(void **state) {
   net_rig_fini(&r);
 }
 
+/* A hook that shuts the client connection down: the call that was waiting
+ * for the connection fails with IRPC_ECLOSED and the shutdown completes. */
+static int shut_down_done;
+static void shut_down_cb(irpc_invoker *inv, int status, void *ud) {
+  (void)inv, (void)ud;
+  shut_down_done = status == 0 ? 1 : status;
+}
+static void shutting_hook(irpc_invoker *inv, const irpc_connect_event *ev,
+                          void *ud) {
+  (void)ev;
+  (*(int *)ud)++;
+  assert_irpc_ok(irpc_client_connection_shutdown(inv, shut_down_cb, NULL));
+}
+
+static void test_hook_shuts_down(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  oplog server = {0};
+  net_map(&r, "/rec", &rec_ops, &server);
+  net_rig_start(&r);
+  irpc_invoker *c = net_client(&r);
+  int calls = 0;
+  assert_true(irpc_client_connection_on_connect(c, shutting_hook, &calls) > 0);
+  irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+  net_result res = {0};
+  net_call_sync(&r.loop, c, req, &res);
+  assert_int_equal(calls, 1);
+  assert_irpc_err(res.err, IRPC_ECLOSED);
+  assert_int_equal(server.n, 0);
+  net_run_until(&r.loop, &shut_down_done);
+  assert_int_equal(shut_down_done, 1);
+  irpc_outgoing_request_free(req);
+  irpc_invoker_free(c);
+  net_rig_fini(&r);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
@@ -523,6 +560,7 @@ int main(void) {
       cmocka_unit_test(test_client_connection_uds),
       cmocka_unit_test(test_freed_during_handshake),
       cmocka_unit_test(test_hooks_changed_by_hooks),
+      cmocka_unit_test(test_hook_shuts_down),
       cmocka_unit_test(test_cache_tcp),
       cmocka_unit_test(test_cache_uds),
       cmocka_unit_test(test_out_of_memory),
