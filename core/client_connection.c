@@ -108,8 +108,10 @@ static void on_connected(irpc_connection *c, int err, void *ud) {
                            .count = ++k->connects,
                            .reconnected = k->connects > 1,
                            .previous_error = k->last_close_err};
-  /* Before the waiting calls: what the hooks send goes first. */
-  irpc__hooks_fire(&k->hooks, k->self, &ev);
+  /* Before the waiting calls: what the hooks send goes first. Not once
+   * the application shut the client connection down. */
+  if (!k->shut)
+    irpc__hooks_fire(&k->hooks, k->self, &ev);
   release_pending(k, k->conn == c ? 0 : IRPC_ECLOSED);
 }
 

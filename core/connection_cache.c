@@ -421,7 +421,8 @@ static void fire_hooks(ce *e) {
       .count = count,
       .reconnected = count > 1,
       .previous_error = e->seen && count > 1 ? e->seen->last_close_err : 0};
-  irpc__hooks_fire(&k->hooks, k->self, &ev);
+  if (!k->shut) /* not once the application shut the cache down */
+    irpc__hooks_fire(&k->hooks, k->self, &ev);
 }
 
 static void on_connected(irpc_connection *c, int err, void *ud) {

@@ -252,10 +252,10 @@ static void test_client_connection_uds(void **state) {
   check_client_connection(NET_UDS);
 }
 
-/* A client freed after its transport connected, while the handshake is
- * under way (the server holds its accept until then): no hook. */
-static void test_freed_during_handshake(void **state) {
-  (void)state;
+/* A client freed (or shut down) after its transport connected, while the
+ * handshake is under way (the server holds the client's first bytes until
+ * then): no hook. */
+static void during_handshake(int free_it) {
   net_rig r;
   net_rig_init(&r, NET_TCP);
   oplog server = {0};
@@ -275,15 +275,34 @@ static void test_freed_during_handshake(void **state) {
   /* Until the server holds the client's first bytes. */
   while (irpc_fault_held(irpc_transport_fault(fault), IRPC_FAULT_READ) == 0)
     uv_run(&r.loop, UV_RUN_ONCE);
-  irpc_invoker_free(c);
+  int down = 0;
+  if (free_it)
+    irpc_invoker_free(c);
+  else
+    assert_irpc_ok(
+        irpc_client_connection_shutdown(c, net_shutdown_done, &down));
   assert_irpc_ok(
       irpc_fault_clear(irpc_transport_fault(fault), IRPC_FAULT_READ));
+  if (!free_it) {
+    net_run_until(&r.loop, &down);
+    irpc_invoker_free(c);
+  }
   server_stop(&r, 0);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(h.n, 0);
   hooklog_fini(&h);
   net_rig_fini(&r);
   irpc_transport_free(fault);
+}
+
+static void test_freed_during_handshake(void **state) {
+  (void)state;
+  during_handshake(1);
+}
+
+static void test_shut_down_during_handshake(void **state) {
+  (void)state;
+  during_handshake(0);
 }
 
 /* Hooks that remove themselves, or add another, while they run. */
@@ -559,6 +578,7 @@ int main(void) {
       cmocka_unit_test(test_client_connection_tcp),
       cmocka_unit_test(test_client_connection_uds),
       cmocka_unit_test(test_freed_during_handshake),
+      cmocka_unit_test(test_shut_down_during_handshake),
       cmocka_unit_test(test_hooks_changed_by_hooks),
       cmocka_unit_test(test_hook_shuts_down),
       cmocka_unit_test(test_cache_tcp),

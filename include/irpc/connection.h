@@ -186,8 +186,9 @@ IRPC_API int irpc_client_connection_shutdown(irpc_invoker *inv,
  * The hook runs on the loop, once per established connection (the
  * handshake succeeded), before the calls that waited for that connection
  * are sent: a call the hook makes on the same invoker goes first. It does
- * not run for connects that fail, and never once the invoker is freed (a
- * connection still handshaking then is abandoned without a hook). To learn
+ * not run for connects that fail, nor once the invoker is shut down, and
+ * never once it is freed (a connection still handshaking then is abandoned
+ * without a hook). To learn
  * when the connection is lost, register irpc_connection_on_close on
  * ev->connection from the hook; to reconnect without waiting for the next
  * call, call irpc_client_connection_connect then (with a delay of your own
