@@ -87,6 +87,11 @@ static void on_conn_closed(irpc_connection *c, int err, void *ud) {
   h->close_err = err;
 }
 
+static void on_conn_closed_flag(irpc_connection *c, int err, void *ud) {
+  (void)c, (void)err;
+  *(int *)ud = 1;
+}
+
 static void hook(irpc_invoker *inv, const irpc_connect_event *ev, void *ud) {
   hooklog *h = ud;
   assert_true(h->n < 8);
@@ -572,6 +577,88 @@ static void test_hook_shuts_down(void **state) {
   net_rig_fini(&r);
 }
 
+/* The cache remembers the last IRPC_CONNECTION_CACHE_HISTORY_MAX server
+ * addresses it connected to: one more makes it forget the oldest, whose
+ * next connection counts from 1 again. In memory, one server listening
+ * on that many names. */
+static uint64_t last_count;
+static void count_hook(irpc_invoker *inv, const irpc_connect_event *ev,
+                       void *ud) {
+  (void)inv, (void)ud;
+  last_count = ev->count;
+}
+
+static void call_name(net_rig *r, irpc_invoker *cache, int i) {
+  char uri[96];
+  snprintf(uri, sizeof uri, "icerpc://hist%d/rec?transport=memory", i);
+  irpc_service_address *sa;
+  assert_irpc_ok(irpc_service_address_parse(&sa, uri));
+  irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+  assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
+  net_result res = {0};
+  net_call_sync(&r->loop, cache, req, &res);
+  assert_irpc_ok(res.err);
+  irpc_outgoing_request_free(req);
+  irpc_service_address_free(sa);
+}
+
+static void close_all(net_rig *r, irpc_invoker *cache) {
+  irpc_connection *c;
+  while (irpc_connection_cache_connections(cache, &c, 1) > 0) {
+    int closed = 0;
+    assert_true(irpc_connection_on_close(c, on_conn_closed_flag, &closed) > 0);
+    irpc_connection_abort(c, 0);
+    net_run_until(&r->loop, &closed);
+  }
+}
+
+static void test_cache_history_limit(void **state) {
+  (void)state;
+  enum { N = IRPC_CONNECTION_CACHE_HISTORY_MAX + 1 };
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  oplog server = {0};
+  net_map(&r, "/rec", &rec_ops, &server);
+  net_rig_start(&r);
+  for (int i = 0; i < N; i++) {
+    char uri[64];
+    snprintf(uri, sizeof uri, "icerpc://hist%d?transport=memory", i);
+    assert_irpc_ok(irpc_server_listen(r.server, uri, NULL, 0));
+  }
+  irpc_connection_cache_options o;
+  irpc_connection_cache_options_init(&o);
+  o.connection = r.copts;
+  o.max_connections = 0;
+  irpc_invoker *cache;
+  assert_irpc_ok(irpc_connection_cache_new(&cache, &r.loop, &o));
+  assert_true(irpc_connection_cache_on_connect(cache, count_hook, NULL) > 0);
+  for (int i = 0; i < N; i++) {
+    last_count = 0;
+    call_name(&r, cache, i);
+    assert_int_equal(last_count, 1);
+    if (i % 64 == 63)
+      close_all(&r, cache);
+  }
+  close_all(&r, cache);
+  call_name(&r, cache, 1); /* remembered, now the most recent */
+  assert_int_equal(last_count, 2);
+  call_name(&r, cache, 0); /* forgotten when the N-th was connected */
+  assert_int_equal(last_count, 1);
+  call_name(&r, cache, N - 1); /* remembered */
+  assert_int_equal(last_count, 2);
+  call_name(&r, cache, 2); /* the oldest when 0 came back: forgotten */
+  assert_int_equal(last_count, 1);
+  last_count = 0;
+  call_name(&r, cache, 1); /* still connected: no new connection */
+  assert_int_equal(last_count, 0);
+  close_all(&r, cache);
+  call_name(&r, cache, 1);
+  assert_int_equal(last_count, 3);
+  close_all(&r, cache);
+  irpc_invoker_free(cache);
+  net_rig_fini(&r);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
@@ -584,6 +671,7 @@ int main(void) {
       cmocka_unit_test(test_cache_tcp),
       cmocka_unit_test(test_cache_uds),
       cmocka_unit_test(test_out_of_memory),
+      cmocka_unit_test(test_cache_history_limit),
   };
   return cmocka_run_group_tests_name("reconnect", tests, NULL, NULL);
 }
