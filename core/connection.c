@@ -80,6 +80,7 @@ struct irpc_connection {
   void *owner_ud;
   char local[112];
   char remote[112];
+  irpc_peer_credentials cred; /* Unix domain sockets */
   irpc_connection_info info;
   /* icerpc control streams */
   stream_tag ctl_tag;
@@ -1405,6 +1406,8 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   irpc_duplex_remote_address(d, c->remote, sizeof c->remote);
   c->info.local_address = c->local;
   c->info.remote_address = c->remote;
+  if (irpc_duplex_peer_credentials(d, &c->cred) == 0)
+    c->info.peer_credentials = &c->cred;
 
   irpc__slic_params p;
   irpc__slic_params_default(&p);
@@ -1493,6 +1496,11 @@ const char *irpc_connection_remote_address(const irpc_connection *c) {
 
 const char *irpc_connection_local_address(const irpc_connection *c) {
   return c ? c->local : "";
+}
+
+const irpc_peer_credentials *
+irpc_connection_peer_credentials(const irpc_connection *c) {
+  return c ? c->info.peer_credentials : NULL;
 }
 
 int irpc_connection_is_active(const irpc_connection *c) {

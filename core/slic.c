@@ -1140,9 +1140,6 @@ int irpc__slic_new(irpc__slic **out, int is_client,
   irpc__slic *c = irpc_calloc(1, sizeof(*c));
   if (!c)
     return IRPC_ENOMEM;
-  if (ev)
-    c->ev = *ev;
-  c->ud = ud;
   c->local = p;
   c->is_client = is_client != 0;
   irpc__buf_init(&c->out);
@@ -1161,6 +1158,11 @@ int irpc__slic_new(irpc__slic **out, int is_client,
       return IRPC_ENOMEM;
     }
   }
+  /* Only now: a failure above is the return value, never an on_closed
+   * event into an owner that is still being built. */
+  if (ev)
+    c->ev = *ev;
+  c->ud = ud;
   *out = c;
   return 0;
 }

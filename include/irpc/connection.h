@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "irpc/address.h"
 #include "irpc/common.h"
 #include "irpc/dispatcher.h"
 #include "irpc/invoker.h"
@@ -30,6 +31,7 @@ extern "C" {
 
 typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
+typedef struct irpc_peer_credentials irpc_peer_credentials;
 
 /* Options of a connection; irpc_connection_options_init sets IceRPC's
  * defaults. A value of 0 where "0 = infinite/unlimited" is noted disables
@@ -102,6 +104,12 @@ IRPC_API uint64_t irpc_connection_id(const irpc_connection *c);
  * unknown. Valid as long as the connection. */
 IRPC_API const char *irpc_connection_remote_address(const irpc_connection *c);
 IRPC_API const char *irpc_connection_local_address(const irpc_connection *c);
+/* Over a Unix domain socket, the process at the other end: pid, uid, gid
+ * (SO_PEERCRED, recorded by the kernel when the connection was made: a
+ * server can trust it to decide who may call). NULL over TCP, in memory,
+ * or when the system does not tell. Valid as long as the connection. */
+IRPC_API const irpc_peer_credentials *
+irpc_connection_peer_credentials(const irpc_connection *c);
 /* 1 when the connection is established and not shutting down. */
 IRPC_API int irpc_connection_is_active(const irpc_connection *c);
 /* 0 while open; the error it closed with afterwards (IRPC_ECLOSED after a
@@ -169,6 +177,64 @@ IRPC_API irpc_connection *irpc_client_connection_connection(irpc_invoker *inv);
 IRPC_API int irpc_client_connection_shutdown(irpc_invoker *inv,
                                              irpc_client_connection_cb cb,
                                              void *user_data);
+
+/* ---- Knowing when a connection was made again ----
+ *
+ * A client connection (and a connection cache, irpc/connection_cache.h)
+ * connects again, on the next call, after its connection was lost. The
+ * server may have restarted meanwhile and lost the state the application
+ * built there (subscriptions, registrations, a callback connection it
+ * kept): a connect hook tells the application each time a connection to
+ * the server is established, so it can build that state again.
+ *
+ * The hook runs on the loop, once per established connection (the
+ * handshake succeeded), before the calls that waited for that connection
+ * are sent: a call the hook makes on the same invoker goes first. It does
+ * not run for connects that fail, nor once the invoker is shut down, and
+ * never once it is freed (a connection still handshaking then is abandoned
+ * without a hook). To learn
+ * when the connection is lost, register irpc_connection_on_close on
+ * ev->connection from the hook; to reconnect without waiting for the next
+ * call, call irpc_client_connection_connect then (with a delay of your own
+ * when the server may be down for a while).
+ *
+ * Inside the hook the application may call through the invoker, shut it
+ * down, add or remove hooks (a hook added there runs from the next
+ * connection on), but must not free the invoker (irpc_invoker_free):
+ * shut it down instead, and free it later. */
+typedef struct irpc_connect_event {
+  /* The new connection, active (borrowed: take a reference to keep it). */
+  irpc_connection *connection;
+  /* The server address it is connected to (borrowed, valid during the
+   * hook). */
+  const irpc_server_address *server_address;
+  /* Connections established to this server address by this invoker,
+   * this one included: 1 on the first connection, 2 on the first
+   * reconnection, ... */
+  uint64_t count;
+  /* 1 when count > 1: a connection to this address existed before and was
+   * lost or closed; state kept by the server may be gone. */
+  int reconnected;
+  /* How the previous connection to this address ended (the error it
+   * closed with: IRPC_ECLOSEDBYPEER, UV_ECONNRESET, IRPC_EIDLE, ...); 0 on
+   * the first connection. */
+  int previous_error;
+} irpc_connect_event;
+
+typedef void (*irpc_connect_hook)(irpc_invoker *inv,
+                                  const irpc_connect_event *ev,
+                                  void *user_data);
+
+/* Registers a connect hook on a client connection; hooks run in the order
+ * registered. Returns a token (> 0) for irpc_client_connection_off_connect.
+ * Errors (negative): IRPC_EINVAL (not a client connection, or cb NULL),
+ * IRPC_ENOMEM. */
+IRPC_API long irpc_client_connection_on_connect(irpc_invoker *inv,
+                                                irpc_connect_hook cb,
+                                                void *user_data);
+/* Removes a hook (it does not run again, even when removed from inside a
+ * hook of the same event). An unknown token is ignored. */
+IRPC_API void irpc_client_connection_off_connect(irpc_invoker *inv, long token);
 
 #ifdef __cplusplus
 }
