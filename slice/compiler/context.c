@@ -138,7 +138,14 @@ int slicec_compile(slicec_context *c) {
   c->compiled = true;
   for (size_t i = 0; i < c->files.n; i++) {
     sc_file *f = c->files.items[i];
+    /* As slicec does, a file whose directives are wrong is not parsed: what
+     * the parser would see is unknown. */
+    size_t errors = c->nerrors;
     sc_preprocess(c, f);
+    if (c->nerrors > errors) {
+      f->pub->defs = NULL;
+      continue;
+    }
     size_t n = 0;
     sc_tok *toks = sc_lex(c, f, &n);
     if (!toks) {

@@ -35,6 +35,8 @@ static const char *skip_ws(const char *s) {
 /* The identifier or scoped name at s; its length. */
 static size_t name_len(const char *s) {
   size_t n = 0;
+  if (s[0] == ':' && s[1] == ':')
+    n = 2;
   for (;;) {
     if (s[n] == '\\')
       n++;

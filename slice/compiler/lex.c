@@ -206,7 +206,7 @@ static void lx_comment(lexer *lx) {
     lx->s = lx->end;
     return;
   }
-  lx_error(lx, s, "unknown symbol '/'");
+  lx_error(lx, s, "unknown symbol '/', try using '//' instead");
   lx->s = s + 1;
 }
 
