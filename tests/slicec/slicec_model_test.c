@@ -217,6 +217,29 @@ static void test_enums(void **state) {
   slicec_context_free(c);
 }
 
+static void test_strings_and_escapes(void **state) {
+  (void)state;
+  const char *const files[] = {
+      "s.slice",
+      "module \\module\n"
+      "[deprecated(\"a \\\"b\\\" \\\\ c\")] [cs::attribute(x, \"y, z\")]\n"
+      "struct \\struct { \\tag: int32 }\n",
+      NULL};
+  st_diags d;
+  slicec_context *c = compile_ok(&d, files);
+  const slicec_def *s = find(slicec_get_ast(c), "module::struct");
+  assert_non_null(s);
+  assert_string_equal(s->name, "struct");
+  assert_true(s->deprecated);
+  assert_string_equal(s->deprecation_reason, "a \"b\" \\ c");
+  const slicec_attr *a = slicec_attr_find(s->attrs, "cs::attribute");
+  assert_int_equal(a->nargs, 2);
+  assert_string_equal(a->args[0], "x");
+  assert_string_equal(a->args[1], "y, z");
+  assert_string_equal(s->u.st.fields.items[0]->name, "tag");
+  slicec_context_free(c);
+}
+
 static void test_inheritance(void **state) {
   (void)state;
   const char *const files[] = {"i.slice",
@@ -371,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_interface_and_operations),
       cmocka_unit_test(test_types_resolve),
       cmocka_unit_test(test_enums),
+      cmocka_unit_test(test_strings_and_escapes),
       cmocka_unit_test(test_inheritance),
       cmocka_unit_test(test_slice1),
       cmocka_unit_test(test_reference_files_and_defines),
