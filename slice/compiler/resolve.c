@@ -218,8 +218,12 @@ static void check_aliases(slicec_context *c) {
 
 enum { MARK_NONE, MARK_ACTIVE, MARK_DONE };
 
+/* Interfaces deriving from interfaces deeper than this are refused, which
+ * bounds the recursion below. */
+#define MAX_INHERITANCE_DEPTH 500
+
 static void collect_bases(slicec_context *c, sc_def *root, sc_def *d,
-                          sc_vec *out, bool *cycle) {
+                          sc_vec *out, bool *cycle, int depth) {
   const slicec_interface_def *in = &d->pub.u.iface;
   d->mark = MARK_ACTIVE;
   for (size_t i = 0; i < in->nbases; i++) {
@@ -232,7 +236,11 @@ static void collect_bases(slicec_context *c, sc_def *root, sc_def *d,
     }
     if (b->mark == MARK_DONE)
       continue;
-    collect_bases(c, root, b, out, cycle);
+    if (depth >= MAX_INHERITANCE_DEPTH) {
+      *cycle = true;
+      continue;
+    }
+    collect_bases(c, root, b, out, cycle, depth + 1);
     sc_vec_push(&c->arena, out, b);
   }
   d->mark = MARK_DONE;
@@ -243,12 +251,12 @@ static bool compute_bases(slicec_context *c, sc_def *d) {
     ((sc_def *)c->all_defs.items[i])->mark = MARK_NONE;
   sc_vec out = {0};
   bool cycle = false;
-  collect_bases(c, d, d, &out, &cycle);
+  collect_bases(c, d, d, &out, &cycle, 0);
   if (cycle) {
     sc_error(c, d->pub.loc, "E109",
              "interface '%s' inherits from itself, directly or through its "
-             "bases",
-             d->pub.scoped_name);
+             "bases (or through more than %d levels)",
+             d->pub.scoped_name, MAX_INHERITANCE_DEPTH);
     out.n = 0;
   }
   d->pub.u.iface.all_bases = (const slicec_def *const *)out.items;

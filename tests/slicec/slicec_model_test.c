@@ -1,5 +1,7 @@
 /* irpc-slicec: the model (ast.h) built from valid input: what a generator
  * reads. */
+#include <stdlib.h>
+
 #include "slicec_testlib.h"
 
 /* Compiles the files (NULL-terminated name, text pairs; a name starting
@@ -303,6 +305,40 @@ static void test_slice1(void **state) {
   slicec_context_free(c);
 }
 
+/* 60 layers of two structs, each using both of the next layer: 2^60 paths
+ * and no cycle. The cycle check must stay fast and find nothing; a cycle
+ * added at the bottom is found. */
+static void test_many_paths(void **state) {
+  (void)state;
+  for (int with_cycle = 0; with_cycle < 2; with_cycle++) {
+    char *src = malloc(16384);
+    assert_non_null(src);
+    size_t n = (size_t)sprintf(src, "module M\n");
+    for (int i = 0; i < 60; i++)
+      for (int k = 0; k < 2; k++) {
+        if (i < 59)
+          n += (size_t)sprintf(src + n, "struct %c%d { x: S%d, y: T%d }\n",
+                               k ? 'T' : 'S', i, i + 1, i + 1);
+        else
+          n += (size_t)sprintf(src + n, "struct %c%d { %s }\n", k ? 'T' : 'S',
+                               i, with_cycle ? "z: S0" : "");
+      }
+    st_diags d;
+    slicec_context *c = st_context(&d);
+    st_add(c, "paths.slice", src, false);
+    free(src);
+    assert_int_equal(slicec_compile(c), with_cycle ? -1 : 0);
+    if (with_cycle) {
+      assert_true(d.errors > 0);
+      assert_true(st_match(d.lines[0], "2:8 E032 type M::S0 illegally "
+                                       "references itself"));
+    } else {
+      assert_int_equal(d.n, 0);
+    }
+    slicec_context_free(c);
+  }
+}
+
 static void test_reference_files_and_defines(void **state) {
   (void)state;
   st_diags d;
@@ -397,6 +433,7 @@ int main(void) {
       cmocka_unit_test(test_strings_and_escapes),
       cmocka_unit_test(test_inheritance),
       cmocka_unit_test(test_slice1),
+      cmocka_unit_test(test_many_paths),
       cmocka_unit_test(test_reference_files_and_defines),
       cmocka_unit_test(test_duplicate_file),
       cmocka_unit_test(test_errors_are_all_reported),
