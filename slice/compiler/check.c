@@ -596,7 +596,8 @@ static void check_enum(slicec_context *c, const slicec_def *d) {
     }
     for (size_t k = 0; k < i; k++) {
       const sc_enumerator *o = (const sc_enumerator *)en->enumerators[k];
-      if (o->v.negative == e->v.negative && o->v.big == e->v.big &&
+      /* Values past 64 bits are out of every range, reported above. */
+      if (!o->v.big && !e->v.big && o->v.negative == e->v.negative &&
           o->v.mag == e->v.mag) {
         sc_error(c, e->value_loc, "E022",
                  "enumerator values must be unique; the value '%s%llu' is "

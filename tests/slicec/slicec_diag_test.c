@@ -15,7 +15,7 @@ typedef struct dcase {
   const char *name;
   const char *src;
   const char *src2; /* a second file compiled with it, or NULL */
-  const char *want[4];
+  const char *want[8];
 } dcase;
 
 static const dcase cases[] = {
@@ -512,6 +512,14 @@ static const dcase cases[] = {
      "module A::B\nstruct S {}\n",
      "module A\nstruct B {}\n",
      {"2:8 E010 already the name of a module"}},
+    {"V2 every redefinition reported separately",
+     "module Test\nstruct A {\n  i: int8\n  b: bool\n  b: bool\n}\ninterface A "
+     "{\n"
+     "  i(b: bool, b: bool) -> (b: bool, b: bool)\n  b()\n  b()\n}\n"
+     "enum A { i, b, b }\n",
+     NULL,
+     {"5:3 E010 'b'", "7:11 E010 'A'", "8:14 E010 'b'", "8:36 E010 'b'",
+      "10:3 E010 'b'", "12:6 E010 'A'", "12:16 E010 'b'"}},
     /* ---- V3: shadowing ---- */
     {"V3 operation shadows a base's",
      M "interface A { op() }\ninterface B : A { op() }\n",
@@ -639,6 +647,12 @@ static const dcase cases[] = {
      M "enum E : uint8 { A = 255, B }\n",
      NULL,
      {"2:27 E020 '256'"}},
+    {"V6 implicit values past i128::MAX",
+     M
+     "enum E : varint32 {\n  A\n  B = 170141183460469231731687303715884105727\n"
+     "  C\n}\n",
+     NULL,
+     {"4:7 E020 'B'", "5:3 E020 'C'"}},
     {"V6 varuint62 out of range",
      M "enum E : varuint62 { A = 4611686018427387904 }\n",
      NULL,
@@ -798,7 +812,7 @@ static void test_case(void **state) {
     st_add(c, "b.slice", k->src2, false);
   int rc = slicec_compile(c);
   size_t n = 0;
-  while (n < 4 && k->want[n])
+  while (n < 8 && k->want[n])
     n++;
   st_expect(&d, k->want, n, k->name);
   /* The result says whether any error was reported. */
