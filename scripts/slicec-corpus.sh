@@ -35,31 +35,38 @@ fi
 
 cd "$dir"
 mapfile -t dirs < <(find . -name '*.slice' -type f -printf '%h\n' | sort -u)
-files=0 runs=0 failed=0 warnings=0
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# First the compiler runs alone, so that the times are the compiler's.
+files=0 runs=0
+declare -a status
 start=$(date +%s%N)
 for d in "${dirs[@]}"; do
-  mapfile -t srcs < <(find "$d" -maxdepth 1 -name '*.slice' -type f | sort)
+  srcs=("$d"/*.slice)
   files=$((files + ${#srcs[@]}))
+  "$slicec" "${srcs[@]}" "${args[@]+"${args[@]}"}" >"$out/$runs" 2>&1
+  status[runs]=$?
   runs=$((runs + 1))
-  if ! out=$("$slicec" "${srcs[@]}" "${args[@]+"${args[@]}"}" 2>&1); then
-    failed=$((failed + 1))
-    echo "FAIL $d"
-    echo "$out" | grep -v '^irpc-slicec: [0-9]* error' | sed 's/^/    /'
-  fi
-  w=$(echo "$out" | grep 'warning:' | grep -vc DuplicateFile || true)
-  warnings=$((warnings + w))
 done
 end=$(date +%s%N)
-ms=$(((end - start) / 1000000))
-# CPU time of the runs (user + system, the compiler's and the few
-# helper commands'), from bash's `times`: the
-# wall time also counts process start-up and whatever else the machine does.
-tmp=$(mktemp)
-times >"$tmp"
-cpu=$(tail -1 "$tmp" | awk '{
+times >"$out/times"
+# The CPU time (user + system) of the runs, from bash's `times`: the wall
+# time also counts process start-up and whatever else the machine does.
+cpu=$(tail -1 "$out/times" | awk '{
   split($1, u, /[ms]/); split($2, s, /[ms]/);
   printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }')
-rm -f "$tmp"
+ms=$(((end - start) / 1000000))
+
+failed=0 warnings=0
+for ((i = 0; i < runs; i++)); do
+  if [ "${status[i]}" != 0 ]; then
+    failed=$((failed + 1))
+    echo "FAIL ${dirs[i]}"
+    grep -v '^irpc-slicec: [0-9]* error' "$out/$i" | sed 's/^/    /'
+  fi
+  w=$(grep 'warning:' "$out/$i" | grep -vc DuplicateFile || true)
+  warnings=$((warnings + w))
+done
 echo "$files files in $runs runs: $((runs - failed)) runs passed, $failed failed," \
-  "$warnings warnings; ${ms} ms wall, ${cpu} ms CPU (compiler runs)"
+  "$warnings warnings; ${ms} ms wall, ${cpu} ms CPU"
 [ $failed = 0 ]
