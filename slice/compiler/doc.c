@@ -277,10 +277,23 @@ static bool link_ok(slicec_context *c, const slicec_def *self,
   }
 }
 
+static bool is_member_of(slicec_member_list l, const char *name) {
+  for (size_t i = 0; i < l.n; i++)
+    if (strcmp(l.items[i]->name, name) == 0)
+      return true;
+  return false;
+}
+
+/* `op` is the operation documented, if any: its parameters and return
+ * members cannot be linked to (slicec HEAD). */
 static void report_link(slicec_context *c, const slicec_def *self,
-                        const char *name, slicec_loc loc,
-                        const allow_chain *ac) {
+                        const slicec_operation *op, const char *name,
+                        slicec_loc loc, const allow_chain *ac) {
   const char *why = link_error(c, self, name);
+  if (why && op &&
+      (is_member_of(op->params, name) ||
+       (op->returns_tuple && is_member_of(op->returns, name))))
+    why = "parameters cannot be linked to";
   if (why && *why)
     sc_lint(c, ac->lists, ac->n, loc, "BrokenDocLink", "%s", why);
   else if (why)
@@ -290,8 +303,8 @@ static void report_link(slicec_context *c, const slicec_def *self,
 
 /* Inline tags: `{@link Name}` is the only one. */
 static void check_links_in(slicec_context *c, const slicec_def *self,
-                           const char *text, slicec_loc loc,
-                           const allow_chain *ac) {
+                           const slicec_operation *op, const char *text,
+                           slicec_loc loc, const allow_chain *ac) {
   for (const char *s = strstr(text, "{@"); s; s = strstr(s + 1, "{@")) {
     const char *kw = s + 2;
     size_t kl = 0;
@@ -311,7 +324,7 @@ static void check_links_in(slicec_context *c, const slicec_def *self,
     }
     char *name = strip_escapes(c, n, nl);
     if (name)
-      report_link(c, self, name, loc, ac);
+      report_link(c, self, op, name, loc, ac);
   }
 }
 
@@ -320,14 +333,14 @@ static void check_doc(slicec_context *c, const slicec_def *self,
                       const slicec_enumerator *en, const allow_chain *ac) {
   if (!d)
     return;
-  check_links_in(c, self, d->overview, d->loc, ac);
+  check_links_in(c, self, op, d->overview, d->loc, ac);
   for (size_t i = 0; i < d->ntags; i++) {
     const slicec_doc_tag *t = d->tags[i];
-    check_links_in(c, self, t->text, t->loc, ac);
+    check_links_in(c, self, op, t->text, t->loc, ac);
     switch (t->kind) {
     case SLICEC_DOC_SEE:
       if (t->name)
-        report_link(c, self, t->name, t->loc, ac);
+        report_link(c, self, op, t->name, t->loc, ac);
       break;
     case SLICEC_DOC_PARAM:
     case SLICEC_DOC_RETURNS:
