@@ -373,6 +373,14 @@ static void test_duplicate_file(void **state) {
   st_expect(&d, want, 1, "duplicate file");
   assert_int_equal(slicec_get_ast(c)->nfiles, 1);
   slicec_context_free(c);
+
+  /* A reference that is also given as a source is a source. */
+  c = st_context(&d);
+  st_add(c, "y.slice", "module M\nstruct S {}\n", true);
+  st_add(c, "y.slice", "module M\nstruct S {}\n", false);
+  assert_int_equal(slicec_compile(c), 0);
+  assert_false(slicec_get_ast(c)->files[0]->reference);
+  slicec_context_free(c);
 }
 
 static void test_errors_are_all_reported(void **state) {
