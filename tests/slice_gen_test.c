@@ -420,6 +420,67 @@ static void typed_calls(void **state) {
   }
 }
 
+/* Through a connection cache and a pipeline in front of it. */
+static void on_cache_down(irpc_invoker *cache, int status, void *ud) {
+  (void)cache;
+  (void)status;
+  *(int *)ud = 1;
+}
+
+static void through_cache(void **state) {
+  (void)state;
+  const int nets[] = {NET_TCP, NET_UDS};
+  for (size_t k = 0; k < 2; k++) {
+    fx f;
+    fx_init(&f, nets[k]);
+    fx_start(&f);
+    irpc_connection_cache_options co;
+    irpc_connection_cache_options_init(&co);
+    co.default_service_address = f.rig.bound;
+    irpc_invoker *cache;
+    irpc_pipeline *p;
+    assert_irpc_ok(irpc_connection_cache_new(&cache, &f.rig.loop, &co));
+    assert_irpc_ok(irpc_pipeline_new(&p, &f.rig.loop));
+    assert_irpc_ok(irpc_pipeline_into(p, cache));
+    Demo_GreeterProxy g =
+        Demo_GreeterProxy_from(irpc_pipeline_invoker(p), NULL);
+    res o;
+    greet_sync(&f, &g, "Cache", &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Cache!");
+    lookup_sync(&f, &g, 2, &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.reason, "not on the list");
+    /* a proxy with an absolute address, through a cache with no default
+     * target: the address is the request's service address */
+    irpc_invoker *bare;
+    assert_irpc_ok(irpc_connection_cache_new(&bare, &f.rig.loop, NULL));
+    char uri[300]; /* the path goes before any query */
+    const char *q = strchr(f.rig.bound, '?');
+    if (q)
+      snprintf(uri, sizeof uri, "%.*s/Demo.Greeter%s", (int)(q - f.rig.bound),
+               f.rig.bound, q);
+    else
+      snprintf(uri, sizeof uri, "%s/Demo.Greeter", f.rig.bound);
+    Demo_GreeterProxy abs = {
+        {.invoker = bare, .path = DEMO_GREETER_DEFAULT_PATH, .address = uri}};
+    greet_sync(&f, &abs, "Abs", &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Abs!");
+    int bare_down = 0;
+    assert_irpc_ok(
+        irpc_connection_cache_shutdown(bare, on_cache_down, &bare_down));
+    net_run_until(&f.rig.loop, &bare_down);
+    irpc_invoker_free(bare);
+    int down = 0;
+    assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
+    net_run_until(&f.rig.loop, &down);
+    irpc_pipeline_free(p);
+    irpc_invoker_free(cache);
+    fx_fini(&f);
+  }
+}
+
 /* ---- Errors: unknown operation, undecodable payloads ---- */
 
 static void raw_call(fx *f, const char *op, const void *payload, size_t len,
@@ -744,14 +805,15 @@ static void codec(void **state) {
   assert_int_equal(test_alloc.allocs, before); /* refused before allocating */
 
   /* Service addresses: relative ones take the decoding side's invoker and
-   * connection, absolute ones keep their URI and get no invoker. */
+   * connection, absolute ones keep their URI and get the invoker for
+   * absolute addresses (none here). */
   static const struct {
     const char *uri, *path;
     int relative;
   } addrs[] = {
       {"/Demo.Listener", "/Demo.Listener", 1},
       {"icerpc://host:4062/Demo.Listener?transport=tcp", "/Demo.Listener", 0},
-      {"icerpc:/a/b#x", "/a/b", 0},
+      {"icerpc:/a/b", "/a/b", 1}, /* no server address */
       {"icerpc://host", "/", 0}};
   irpc_invoker *fake = (irpc_invoker *)&in; /* never called */
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
@@ -765,7 +827,7 @@ static void codec(void **state) {
     assert_irpc_ok(Demo_ListenerProxy_decode(&in, &lp));
     assert_string_equal(lp.p.path, addrs[i].path);
     assert_true(lp.p.invoker == (addrs[i].relative ? fake : NULL));
-    if (!addrs[i].relative)
+    if (addrs[i].uri[0] != '/')
       assert_string_equal(lp.p.address, addrs[i].uri);
     Demo_ListenerProxy copy;
     assert_irpc_ok(irpc_slice_proxy_copy(&copy.p, &lp.p));
@@ -780,11 +842,18 @@ static void codec(void **state) {
     assert_int_equal(seg.len, 1 + strlen(addrs[i].uri));
     assert_memory_equal(seg.base + 1, addrs[i].uri, strlen(addrs[i].uri));
   }
-  static const uint8_t bad_addr[] = {0x0C, 'a', 'b', 'c'}; /* no scheme */
-  Demo_ListenerProxy lp;
-  assert_irpc_ok(irpc_slice_in_init_bytes(&in, bad_addr, sizeof bad_addr));
-  assert_irpc_err(Demo_ListenerProxy_decode(&in, &lp), IRPC_EDATA);
-  irpc_slice_in_fini(&in);
+  static const char *bad_addrs[] = {"abc", "icerpc:/a/b#x", "/a b", "",
+                                    "foo://host/x"};
+  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+    irpc_buf_clear(b);
+    assert_irpc_ok(irpc_slice_encoder_init(&e, b, IRPC_SLICE_ENCODING_2));
+    irpc_slice_encode_string(&e, bad_addrs[i], strlen(bad_addrs[i]));
+    assert_irpc_ok(irpc_slice_encoder_flush(&e));
+    Demo_ListenerProxy lp;
+    assert_irpc_ok(irpc_slice_in_init_buf(&in, b));
+    assert_irpc_err(Demo_ListenerProxy_decode(&in, &lp), IRPC_EDATA);
+    irpc_slice_in_fini(&in);
+  }
 
   /* An unknown variant discriminant */
   static const uint8_t unknown[] = {0x0C, 0xFC};
@@ -857,7 +926,7 @@ int main(void) {
       cmocka_unit_test(typed_calls),      cmocka_unit_test(dispatch_errors),
       cmocka_unit_test(missing_function), cmocka_unit_test(compression),
       cmocka_unit_test(callbacks),        cmocka_unit_test(codec),
-      cmocka_unit_test(alloc_sweep),
+      cmocka_unit_test(alloc_sweep),      cmocka_unit_test(through_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,9 +138,14 @@ IRPC_API void irpc_arena_fini(irpc_arena *a);
  * (relative). A relative address decoded by a server is resolved against
  * the connection the request came on: `invoker` is that connection's
  * invoker and `conn` the connection, so calling the proxy calls the peer
- * back (a callback). An absolute address (`icerpc://host/path`) decodes
- * with `invoker` NULL: the application sets the invoker that reaches it
- * (a connection cache) before calling. */
+ * back (a callback); decoded by a client, against the proxy that made the
+ * call (its invoker). An absolute address with a server address
+ * (`icerpc://host/path`) decodes with the invoker of the proxy that made
+ * the call on a client, and with `invoker` NULL on a server (set one, a
+ * connection cache, before calling). Calling a proxy that has an absolute
+ * address sets it as the request's service address
+ * (irpc_outgoing_request_set_service_address), so a connection cache at the
+ * end of the invoker's chain connects to that server. */
 typedef struct irpc_slice_proxy {
   /* Carries the calls (a pipeline, client connection, connection cache,
    * coloc invoker, or a connection's own invoker). Borrowed. */
@@ -193,6 +198,11 @@ typedef struct irpc_slice_in {
   /* Given to decoded relative proxies (see irpc_slice_proxy). */
   irpc_invoker *proxy_invoker;
   irpc_connection *proxy_conn;
+  /* Given to decoded absolute proxies with a server address: the invoker
+   * of the proxy that made the call when decoding a response (as IceRPC
+   * does: a connection cache at its end reaches the address), NULL when
+   * decoding a request. */
+  irpc_invoker *absolute_invoker;
 } irpc_slice_in;
 
 /* Prepares `in` (which must not move afterwards: its arena's first block
@@ -244,8 +254,8 @@ IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
 
 /* A ServiceAddress string as a proxy (see irpc_slice_proxy): the path and
  * address are NUL-terminated copies in the arena.
- * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a relative path or
- * an absolute URI with a valid path). */
+ * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a valid relative
+ * path or service address URI); IRPC_ENOMEM. */
 IRPC_API int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p);
 
 /* ------------------------------------------------------------------------
@@ -386,6 +396,9 @@ IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
  * never before this returns.
  * Errors (the callback will not run): IRPC_EINVAL (a NULL argument),
  * IRPC_ENOINVOKER (the proxy has no invoker), IRPC_EPATH (a bad path),
+ * what irpc_service_address_parse and
+ * irpc_outgoing_request_set_service_address return for a proxy with an
+ * absolute address,
  * IRPC_ENOMEM, an encoding error of the arguments (IRPC_EUTF8,
  * IRPC_EOVERFLOW...), what opts->prepare returned. */
 IRPC_API int irpc_slice_invoke(const irpc_slice_proxy *proxy,
