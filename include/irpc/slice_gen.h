@@ -447,10 +447,11 @@ IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
 
 /* Completes the dispatch with a status other than Ok and a message (NULL:
  * IceRPC's default message): the Slice2 way to fail an operation
- * (IceRPC's DispatchException). Ok is refused. `sd` is gone after a
- * successful return.
- * Errors: IRPC_EINVAL (NULL sd, status Ok), IRPC_EOVERFLOW, IRPC_ENOMEM
- * (the dispatch then completes with InternalError without the message). */
+ * (IceRPC's DispatchException). `sd` is gone after it returns 0 or
+ * IRPC_ENOMEM; after IRPC_EINVAL or IRPC_EOVERFLOW nothing happened.
+ * Errors: IRPC_EINVAL (NULL sd, status Ok), IRPC_EOVERFLOW (status above
+ * IRPC_VARUINT62_MAX), IRPC_ENOMEM (the dispatch then completes with
+ * InternalError without the message). */
 IRPC_API int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
                                       const char *message);
 
