@@ -874,12 +874,14 @@ static void on_connect(irpc_invoker *inv, int status, void *ud) {
 /* One typed call with the Nth allocation from now failing, on both sides
  * (client and server run here); 1 when no allocation failed. The
  * connection is up first: the sweep is about the call. */
-static int greet_failing_at(fx *f, long n) {
+static int greet_failing_at(fx *f, long n, int connect_first) {
   irpc_invoker *inv = net_client(&f->rig);
-  int up = 0;
-  assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
-  net_run_until(&f->rig.loop, &up);
-  assert_int_equal(up, 1);
+  if (connect_first) {
+    int up = 0;
+    assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
+    net_run_until(&f->rig.loop, &up);
+    assert_int_equal(up, 1);
+  }
   Demo_GreeterProxy g = Demo_GreeterProxy_from(inv, NULL);
   res o = {0};
   test_alloc.fail_at = n;
@@ -906,27 +908,43 @@ static int greet_failing_at(fx *f, long n) {
   return untouched;
 }
 
-static void alloc_sweep(void **state) {
-  (void)state;
+static void sweep(int connect_first) {
   fx f;
   fx_init(&f, NET_MEMORY);
   fx_start(&f);
   net_client_close(&f.rig, f.client);
   f.client = NULL;
   long n = 1;
-  while (!greet_failing_at(&f, n))
+  while (!greet_failing_at(&f, n, connect_first))
     assert_true(++n < 5000);
-  print_message("%ld allocations of a typed call failed in turn\n", n - 1);
+  print_message("%ld allocations of a typed call%s failed in turn\n", n - 1,
+                connect_first ? "" : ", connecting too,");
   fx_fini(&f);
+}
+
+static void alloc_sweep(void **state) {
+  (void)state;
+  sweep(1);
+}
+
+/* The same with the connection made by the call itself. */
+static void alloc_sweep_connecting(void **state) {
+  (void)state;
+  sweep(0);
 }
 
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(typed_calls),      cmocka_unit_test(dispatch_errors),
-      cmocka_unit_test(missing_function), cmocka_unit_test(compression),
-      cmocka_unit_test(callbacks),        cmocka_unit_test(codec),
-      cmocka_unit_test(alloc_sweep),      cmocka_unit_test(through_cache),
+      cmocka_unit_test(typed_calls),
+      cmocka_unit_test(dispatch_errors),
+      cmocka_unit_test(missing_function),
+      cmocka_unit_test(compression),
+      cmocka_unit_test(callbacks),
+      cmocka_unit_test(codec),
+      cmocka_unit_test(alloc_sweep),
+      cmocka_unit_test(alloc_sweep_connecting),
+      cmocka_unit_test(through_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
