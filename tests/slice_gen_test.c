@@ -14,6 +14,7 @@ enum { KIND_COLOC = 100 };
 
 typedef struct greeter_impl {
   int notified;
+  int pings;
   char note[64];
   irpc_slice_dispatch *later; /* a greet answered from a timer */
   uv_timer_t timer;
@@ -75,6 +76,28 @@ static void g_echo(void *impl, irpc_slice_dispatch *sd, irpc_bytes data) {
 
 static const Demo_Greeter_ops greeter_ops = {
     .greet = g_greet, .lookup = g_lookup, .notify = g_notify, .echo = g_echo};
+
+static void g_shout(void *impl, irpc_slice_dispatch *sd, irpc_str text) {
+  (void)impl;
+  char buf[64];
+  size_t n = text.len < sizeof buf ? text.len : sizeof buf;
+  for (size_t i = 0; i < n; i++)
+    buf[i] = text.ptr[i] >= 'a' && text.ptr[i] <= 'z' ? text.ptr[i] - 32
+                                                      : text.ptr[i];
+  Demo_LoudGreeter_shout_reply(sd, (irpc_str){buf, n});
+}
+
+static void g_ping(void *impl, irpc_slice_dispatch *sd) {
+  greeter_impl *g = impl;
+  g->pings++;
+  Demo_Pinger_ping_reply(sd);
+}
+
+/* The bases' operations come from their tables inside this one. */
+static const Demo_LoudGreeter_ops loud_ops = {
+    .Greeter = {.greet = g_greet, .lookup = g_lookup},
+    .Pinger = {.ping = g_ping},
+    .shout = g_shout};
 
 /* Feed: keeps copies of the listeners it is given and pushes events to
  * them, answering publish once every push has completed. */
@@ -214,7 +237,9 @@ static void fx_init(fx *f, int kind) {
       Demo_Greeter_map(f->rig.router, NULL, &greeter_ops, &f->greeter, &d[0]));
   assert_irpc_ok(
       Demo_Feed_map(f->rig.router, NULL, &feed_ops, &f->feed, &d[1]));
-  f->rig.ndisps += 2;
+  assert_irpc_ok(
+      Demo_LoudGreeter_map(f->rig.router, NULL, &loud_ops, &f->greeter, &d[2]));
+  f->rig.ndisps += 3;
 }
 
 static void fx_start(fx *f) {
@@ -307,6 +332,9 @@ static void on_lookup(irpc_slice_reply *r, int err,
     snprintf(o->reason, sizeof o->reason, "%.*s", (int)why.len, why.ptr);
   }
 }
+
+static void on_bytes(irpc_slice_reply *r, int err, const irpc_bytes *ret,
+                     void *ud);
 
 static void greet_sync(fx *f, const Demo_GreeterProxy *g, const char *name,
                        res *o) {
@@ -410,6 +438,54 @@ static void typed_calls(void **state) {
     net_run_until(&f.rig.loop, &f.greeter.notified);
     assert_string_equal(f.greeter.note, "psst");
     assert_true(f.seen.oneway);
+
+    /* a derived interface: its own operation and inherited ones, on its
+     * own default path */
+    Demo_LoudGreeterProxy loud = Demo_LoudGreeterProxy_from(f.client, NULL);
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_shout(&loud, IRPC_STR("hey you"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "HEY YOU");
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_greet(&loud, IRPC_STR("Dee"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Dee!");
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(Demo_LoudGreeter_lookup(&loud, 2, NULL, on_lookup, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_string_equal(o.user, "bob");
+    memset(&o, 0, sizeof o); /* echo is not in loud_ops: NotImplemented */
+    assert_irpc_ok(Demo_LoudGreeter_echo(
+        &loud, (irpc_bytes){(const uint8_t *)"x", 1}, NULL, on_bytes, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_err(o.err, IRPC_ESTATUS);
+    assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
+    /* an operation of the second base, with no parameters and no return
+     * value, idempotent: an empty payload and the field */
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(Demo_LoudGreeter_ping(&loud, NULL, on_void, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_int_equal(f.greeter.pings, 1);
+    assert_int_equal(f.seen.len, 0);
+    assert_true(f.seen.idempotent);
+    /* the same service through a Greeter proxy */
+    Demo_GreeterProxy as_base = Demo_LoudGreeterProxy_to_Greeter(&loud);
+    greet_sync(&f, &as_base, "Eve", &o);
+    assert_string_equal(o.str, "Hello, Eve!");
+    /* shout sent to Greeter's own service: NotImplemented */
+    Demo_LoudGreeterProxy wrong_path =
+        Demo_LoudGreeterProxy_from(f.client, DEMO_GREETER_DEFAULT_PATH);
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_shout(&wrong_path, IRPC_STR("x"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_err(o.err, IRPC_ESTATUS);
+    assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
 
     /* a path that routes nowhere */
     Demo_GreeterProxy nowhere = Demo_GreeterProxy_from(f.client, "/nowhere");

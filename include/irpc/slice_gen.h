@@ -316,23 +316,37 @@ typedef struct irpc_slice_op {
   irpc_slice_call_fn call;
 } irpc_slice_op;
 
+/* An operation of an interface: its descriptor (emitted once, by the
+ * interface that defines it, as `M_I_op_<name>`), and where the ops table
+ * of that interface sits inside the ops table of the interface served: 0
+ * for its own operations, offsetof(M_D_ops, Base) for one inherited from
+ * Base (a derived ops table embeds one ops table per direct base, in
+ * order, before its own members). `call` receives the ops table moved by
+ * that offset, so inherited operations work with any number of bases and
+ * across generated files. */
+typedef struct irpc_slice_op_ref {
+  const irpc_slice_op *op;
+  size_t ops_offset;
+} irpc_slice_op_ref;
+
 #define IRPC_SLICE_IFACE_MAGIC 0x53694731u /* "SiG1" */
 
 typedef struct irpc_slice_iface {
   uint32_t magic;           /* IRPC_SLICE_IFACE_MAGIC */
   const char *type_id;      /* "::M::I" */
   const char *default_path; /* "/M.I" */
-  /* Every operation, the inherited ones included, sorted by name in
-   * strcmp order (binary search). */
-  const irpc_slice_op *ops;
+  /* Every operation, the inherited ones included (each once), sorted by
+   * name in strcmp order (binary search). */
+  const irpc_slice_op_ref *ops;
   size_t nops;
-  /* Direct bases, for type IDs (their operations are already in ops). */
+  /* Direct bases, in declaration order (their operations are already in
+   * ops). */
   const struct irpc_slice_iface *const *bases;
   size_t nbases;
 } irpc_slice_iface;
 
 /* The operation named `name`, or NULL. */
-IRPC_API const irpc_slice_op *
+IRPC_API const irpc_slice_op_ref *
 irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
 
 /* ------------------------------------------------------------------------
