@@ -101,7 +101,8 @@ static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
 /* A bump allocator: allocations are 16-byte aligned and all freed at once
  * by irpc_arena_fini. The first IRPC_ARENA_INLINE bytes come from the
  * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
- * public struct only so that it can be embedded; members are private. */
+ * public struct only so that it can be embedded (it must not be moved or
+ * copied once initialized: it points into itself); members are private. */
 typedef struct irpc_arena {
   uint8_t *cur; /* private */
   uint8_t *end; /* private */
