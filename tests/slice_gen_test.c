@@ -150,8 +150,19 @@ static void f_publish(void *impl, irpc_slice_dispatch *sd,
   f_pushed(NULL, -1, f); /* the hold */
 }
 
-static const Demo_Feed_ops feed_ops = {.subscribe = f_subscribe,
-                                       .publish = f_publish};
+static void f_stats(void *impl, irpc_slice_dispatch *sd,
+                    const irpc_str *topic) {
+  feed_impl *f = impl;
+  snprintf(f->last_msg, sizeof f->last_msg, "%s", topic ? "topic" : "no topic");
+  Demo_Dict_string_Opt_int32_entry e[2] = {
+      {.key = IRPC_STR("alert"), .has_value = true, .value = 3},
+      {.key = topic ? *topic : IRPC_STR("none")}};
+  Demo_Dict_string_Opt_int32 d = {2, e};
+  Demo_Feed_stats_reply(sd, f->n, &d);
+}
+
+static const Demo_Feed_ops feed_ops = {
+    .subscribe = f_subscribe, .publish = f_publish, .stats = f_stats};
 
 /* Listener, on the client. */
 typedef struct listener_impl {
@@ -555,6 +566,74 @@ static void through_cache(void **state) {
     irpc_invoker_free(cache);
     fx_fini(&f);
   }
+}
+
+/* An optional parameter, a tuple return and a dictionary with optional
+ * values. */
+typedef struct stats_res {
+  int done, err;
+  int32_t count;
+  size_t n;
+  char k0[16], k1[16];
+  int has0, has1;
+  int32_t v0;
+} stats_res;
+
+static void on_stats(irpc_slice_reply *r, int err,
+                     const Demo_Feed_stats_ret *ret, void *ud) {
+  (void)r;
+  stats_res *o = ud;
+  o->done++;
+  o->err = err;
+  if (!ret)
+    return;
+  o->count = ret->count;
+  o->n = ret->byKind.n;
+  if (o->n != 2)
+    return;
+  const Demo_Dict_string_Opt_int32_entry *e = ret->byKind.items;
+  snprintf(o->k0, sizeof o->k0, "%.*s", (int)e[0].key.len, e[0].key.ptr);
+  snprintf(o->k1, sizeof o->k1, "%.*s", (int)e[1].key.len, e[1].key.ptr);
+  o->has0 = e[0].has_value;
+  o->has1 = e[1].has_value;
+  o->v0 = e[0].value;
+}
+
+static void optionals_tuples(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f, NET_TCP);
+  fx_start(&f);
+  Demo_FeedProxy feed = Demo_FeedProxy_from(f.client, NULL);
+  stats_res o = {0};
+  assert_irpc_ok(Demo_Feed_stats(&feed, NULL, NULL, on_stats, &o));
+  net_run_until(&f.rig.loop, &o.done);
+  assert_irpc_ok(o.err);
+  assert_string_equal(f.feed.last_msg, "no topic");
+  /* the bit sequence (topic absent), the end marker */
+  static const uint8_t absent[] = {0x0A, 0, 0, 0, 0x00, 0xFC};
+  assert_int_equal(f.seen.len, sizeof absent);
+  assert_memory_equal(f.seen.payload, absent, sizeof absent);
+  assert_true(f.seen.idempotent);
+  assert_int_equal(o.count, 0);
+  assert_int_equal(o.n, 2);
+  assert_string_equal(o.k0, "alert");
+  assert_true(o.has0);
+  assert_int_equal(o.v0, 3);
+  assert_string_equal(o.k1, "none");
+  assert_false(o.has1);
+
+  memset(&o, 0, sizeof o);
+  irpc_str topic = IRPC_STR("x");
+  assert_irpc_ok(Demo_Feed_stats(&feed, &topic, NULL, on_stats, &o));
+  net_run_until(&f.rig.loop, &o.done);
+  assert_irpc_ok(o.err);
+  assert_string_equal(f.feed.last_msg, "topic");
+  static const uint8_t present[] = {0x12, 0, 0, 0, 0x01, 0x04, 'x', 0xFC};
+  assert_int_equal(f.seen.len, sizeof present);
+  assert_memory_equal(f.seen.payload, present, sizeof present);
+  assert_string_equal(o.k1, "x");
+  fx_fini(&f);
 }
 
 /* ---- Errors: unknown operation, undecodable payloads ---- */
@@ -1021,6 +1100,7 @@ int main(void) {
       cmocka_unit_test(alloc_sweep),
       cmocka_unit_test(alloc_sweep_connecting),
       cmocka_unit_test(through_cache),
+      cmocka_unit_test(optionals_tuples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -958,9 +958,81 @@ const irpc_slice_op Demo_Feed_subscribe_desc = {
     .encode_return = Demo_Feed_subscribe_encode_return,
     .call = Demo_Feed_subscribe_call};
 
+/* stats */
+
+typedef struct Demo_Feed_stats_args {
+  bool has_topic;
+  irpc_str topic;
+} Demo_Feed_stats_args;
+
+static int Demo_Feed_stats_encode_args(irpc_slice_encoder *e,
+                                       const void *values) {
+  const Demo_Feed_stats_args *a = values;
+  irpc_slice_bit_writer bits;
+  irpc_slice_encode_bitseq(e, 1, &bits);
+  int rc = irpc_slice_bit_writer_put(e, &bits, a->has_topic);
+  if (a->has_topic)
+    rc = irpc_slice_encode_str(e, a->topic);
+  return rc;
+}
+
+static int Demo_Feed_stats_decode_args(irpc_slice_in *in, void *values) {
+  Demo_Feed_stats_args *a = values;
+  irpc_slice_bit_reader bits;
+  bool present = false;
+  irpc_slice_decode_bitseq(&in->dec, 1, &bits);
+  int rc = irpc_slice_bit_reader_get(&in->dec, &bits, &present);
+  if ((a->has_topic = present))
+    rc = irpc_slice_decode_str(in, &a->topic);
+  return rc;
+}
+
+static int Demo_Feed_stats_encode_return(irpc_slice_encoder *e,
+                                         const void *values) {
+  const Demo_Feed_stats_ret *r = values;
+  irpc_slice_encode_int32(e, r->count);
+  return Demo_Dict_string_Opt_int32_encode(e, &r->byKind);
+}
+
+static int Demo_Feed_stats_decode_return(irpc_slice_in *in, void *values) {
+  Demo_Feed_stats_ret *r = values;
+  irpc_slice_decode_int32(&in->dec, &r->count);
+  return Demo_Dict_string_Opt_int32_decode(in, &r->byKind);
+}
+
+static void Demo_Feed_stats_deliver(irpc_slice_reply *reply, int err,
+                                    const void *ret, void (*cb)(void),
+                                    void *user_data) {
+  ((Demo_Feed_stats_cb)cb)(reply, err, (const Demo_Feed_stats_ret *)ret,
+                           user_data);
+}
+
+static int Demo_Feed_stats_call(const void *ops, void *impl,
+                                irpc_slice_dispatch *sd, void *args) {
+  const Demo_Feed_ops *o = ops;
+  Demo_Feed_stats_args *a = args;
+  if (!o->stats)
+    return IRPC_ENOTSUP;
+  o->stats(impl, sd, a->has_topic ? &a->topic : NULL);
+  return 0;
+}
+
+const irpc_slice_op Demo_Feed_stats_desc = {
+    .name = "stats",
+    .flags = IRPC_SLICE_OP_IDEMPOTENT,
+    .encode_args = Demo_Feed_stats_encode_args,
+    .decode_return = Demo_Feed_stats_decode_return,
+    .return_size = sizeof(Demo_Feed_stats_ret),
+    .deliver = Demo_Feed_stats_deliver,
+    .decode_args = Demo_Feed_stats_decode_args,
+    .args_size = sizeof(Demo_Feed_stats_args),
+    .encode_return = Demo_Feed_stats_encode_return,
+    .call = Demo_Feed_stats_call};
+
 /* Sorted by name. */
 static const irpc_slice_op_ref Demo_Feed_op_refs[] = {
     {&Demo_Feed_publish_desc, 0},
+    {&Demo_Feed_stats_desc, 0},
     {&Demo_Feed_subscribe_desc, 0},
 };
 
@@ -969,7 +1041,7 @@ const irpc_slice_iface Demo_Feed_iface = {
     .type_id = DEMO_FEED_TYPE_ID,
     .default_path = DEMO_FEED_DEFAULT_PATH,
     .ops = Demo_Feed_op_refs,
-    .nops = 2,
+    .nops = 3,
     .bases = NULL,
     .nbases = 0,
 };
@@ -995,6 +1067,28 @@ int Demo_Feed_publish(const Demo_FeedProxy *proxy, const Demo_Event *e,
   return irpc_slice_invoke(proxy ? &proxy->p : NULL, &Demo_Feed_iface,
                            &Demo_Feed_publish_desc, &a, opts,
                            (void (*)(void))cb, user_data);
+}
+
+int Demo_Feed_stats(const Demo_FeedProxy *proxy, const irpc_str *topic,
+                    const irpc_slice_call_opts *opts, Demo_Feed_stats_cb cb,
+                    void *user_data) {
+  Demo_Feed_stats_args a = {.has_topic = topic != NULL};
+  if (topic)
+    a.topic = *topic;
+  return irpc_slice_invoke(proxy ? &proxy->p : NULL, &Demo_Feed_iface,
+                           &Demo_Feed_stats_desc, &a, opts, (void (*)(void))cb,
+                           user_data);
+}
+
+int Demo_Feed_stats_reply(irpc_slice_dispatch *sd, int32_t count,
+                          const Demo_Dict_string_Opt_int32 *byKind) {
+  if (!byKind) { /* a required value missing: fails as an encoding would */
+    irpc_slice_dispatch_fail(sd, IRPC_STATUS_INTERNAL_ERROR,
+                             "The return value of 'stats' is incomplete.");
+    return IRPC_EINVAL;
+  }
+  Demo_Feed_stats_ret r = {count, *byKind};
+  return irpc_slice_dispatch_reply(sd, &r);
 }
 
 int Demo_Feed_subscribe_reply(irpc_slice_dispatch *sd, int32_t ret) {

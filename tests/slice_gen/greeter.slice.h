@@ -435,6 +435,58 @@ int Demo_Listener_map(irpc_router *r, const char *path,
                       const Demo_Listener_ops *ops, void *impl,
                       irpc_dispatcher **out);
 
+/* ---- Dictionary<string, int32?> ---- */
+
+#ifndef DEMO_DICT_STRING_OPT_INT32_DEFINED
+#define DEMO_DICT_STRING_OPT_INT32_DEFINED
+typedef struct Demo_Dict_string_Opt_int32_entry {
+  irpc_str key;
+  bool has_value;
+  int32_t value;
+} Demo_Dict_string_Opt_int32_entry;
+
+typedef struct Demo_Dict_string_Opt_int32 {
+  size_t n;
+  Demo_Dict_string_Opt_int32_entry *items; /* in wire order */
+} Demo_Dict_string_Opt_int32;
+
+static inline int
+Demo_Dict_string_Opt_int32_encode(irpc_slice_encoder *e,
+                                  const Demo_Dict_string_Opt_int32 *v) {
+  int rc = irpc_slice_encode_size(e, v->n);
+  for (size_t i = 0; i < v->n && rc == 0; i++) {
+    const Demo_Dict_string_Opt_int32_entry *x = &v->items[i];
+    irpc_slice_bit_writer bits;
+    irpc_slice_encode_bitseq(e, 1, &bits);
+    irpc_slice_encode_str(e, x->key);
+    rc = irpc_slice_bit_writer_put(e, &bits, x->has_value);
+    if (x->has_value)
+      rc = irpc_slice_encode_int32(e, x->value);
+  }
+  return rc;
+}
+
+static inline int
+Demo_Dict_string_Opt_int32_decode(irpc_slice_in *in,
+                                  Demo_Dict_string_Opt_int32 *v) {
+  void *items;
+  int rc = irpc_slice_decode_array(
+      in, 2, sizeof(Demo_Dict_string_Opt_int32_entry), &v->n, &items);
+  v->items = items;
+  for (size_t i = 0; i < v->n && rc == 0; i++) {
+    Demo_Dict_string_Opt_int32_entry *x = &v->items[i];
+    irpc_slice_bit_reader bits;
+    bool present = false;
+    irpc_slice_decode_bitseq(&in->dec, 1, &bits);
+    irpc_slice_decode_str(in, &x->key);
+    rc = irpc_slice_bit_reader_get(&in->dec, &bits, &present);
+    if ((x->has_value = present))
+      rc = irpc_slice_decode_int32(&in->dec, &x->value);
+  }
+  return rc;
+}
+#endif
+
 /* ---- interface Demo::Feed ---- */
 
 #define DEMO_FEED_TYPE_ID "::Demo::Feed"
@@ -443,6 +495,7 @@ int Demo_Listener_map(irpc_router *r, const char *path,
 extern const irpc_slice_iface Demo_Feed_iface;
 
 extern const irpc_slice_op Demo_Feed_publish_desc;
+extern const irpc_slice_op Demo_Feed_stats_desc;
 extern const irpc_slice_op Demo_Feed_subscribe_desc;
 
 typedef struct Demo_FeedProxy {
@@ -473,14 +526,31 @@ int Demo_Feed_publish(const Demo_FeedProxy *proxy, const Demo_Event *e,
                       const irpc_slice_call_opts *opts, Demo_Feed_publish_cb cb,
                       void *user_data);
 
+/* idempotent stats(topic: string?)
+ *     -> (count: int32, byKind: Dictionary<string, int32?>) */
+typedef struct Demo_Feed_stats_ret {
+  int32_t count;
+  Demo_Dict_string_Opt_int32 byKind;
+} Demo_Feed_stats_ret;
+
+typedef void (*Demo_Feed_stats_cb)(irpc_slice_reply *reply, int err,
+                                   const Demo_Feed_stats_ret *ret,
+                                   void *user_data);
+int Demo_Feed_stats(const Demo_FeedProxy *proxy, const irpc_str *topic,
+                    const irpc_slice_call_opts *opts, Demo_Feed_stats_cb cb,
+                    void *user_data);
+
 typedef struct Demo_Feed_ops {
   void (*subscribe)(void *impl, irpc_slice_dispatch *sd,
                     const Demo_ListenerProxy *listener, irpc_str topic);
   void (*publish)(void *impl, irpc_slice_dispatch *sd, const Demo_Event *e);
+  void (*stats)(void *impl, irpc_slice_dispatch *sd, const irpc_str *topic);
 } Demo_Feed_ops;
 
 int Demo_Feed_subscribe_reply(irpc_slice_dispatch *sd, int32_t ret);
 int Demo_Feed_publish_reply(irpc_slice_dispatch *sd, int32_t ret);
+int Demo_Feed_stats_reply(irpc_slice_dispatch *sd, int32_t count,
+                          const Demo_Dict_string_Opt_int32 *byKind);
 
 int Demo_Feed_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                              const Demo_Feed_ops *ops, void *impl);
