@@ -94,6 +94,8 @@ struct irpc_connection {
   uint64_t peer_max_header;
   size_t size_width;
   uint64_t peer_formats;
+  int peer_takes_bidi;   /* the peer accepts requests (bidirectional streams) */
+  int peer_takes_uni;    /* and one-way requests (unidirectional streams) */
   uint64_t next_bidi_in; /* lowest remote bidi id not yet accepted */
   uint64_t next_uni_in;
   uint64_t refuse_code;
@@ -352,10 +354,16 @@ static int ccall_send(ccall *k) {
   return rc;
 }
 
-/* Opens a stream and sends; 1 when no stream is free yet. */
+/* Opens a stream and sends; 1 when no stream is free yet. A peer that
+ * allows no stream of this kind (no dispatcher) fails the call at once:
+ * no stream would ever be free. */
 static int ccall_try_start(ccall *k) {
   irpc_connection *c = k->conn;
   int oneway = irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  if (!(oneway ? c->peer_takes_uni : c->peer_takes_bidi)) {
+    ccall_finish(k, IRPC_ENOREQUESTS, NULL);
+    return 0;
+  }
   irpc__slic_stream *s;
   int rc = irpc__slic_stream_open(c->slic, !oneway, &s);
   if (rc == IRPC_EBUSY)
@@ -773,8 +781,13 @@ static void send_goaway(irpc_connection *c) {
 }
 
 static void established(irpc_connection *c) {
+  const irpc__slic_params *peer = irpc__slic_peer_params(c->slic);
   c->state = ACTIVE;
   c->established = 1;
+  /* IceRPC's rule: a side without a dispatcher allows no bidirectional
+   * stream and one unidirectional stream (our control stream). */
+  c->peer_takes_bidi = peer->max_bidi_streams > 0;
+  c->peer_takes_uni = peer->max_uni_streams > 1;
   irpc__timer_stop(c->sched, &c->life_timer);
   if (c->owner && c->owner->on_connected)
     c->owner->on_connected(c, 0, c->owner_ud);

@@ -281,18 +281,23 @@ static void raw_client_handshake(raw *p) {
 }
 
 /* Server role: the client's Initialize, our InitializeAck (allowing the
- * client `bidi` request streams at once), Settings both ways. */
-static void raw_server_handshake(raw *p, uint64_t bidi) {
+ * client `bidi` request streams and `uni` - 1 one-way request streams at
+ * once, besides its control stream), Settings both ways. */
+static void raw_server_handshake_limits(raw *p, uint64_t bidi, uint64_t uni) {
   net_run_until(p->loop, &p->ready);
   rframe f;
   raw_expect(p, &f, IRPC__SLIC_INITIALIZE, NOID);
   assert_int_equal(f.body[0], IRPC__SLIC_VERSION << 2);
   uint8_t b[64];
   raw_frame(p, IRPC__SLIC_INITIALIZE_ACK, NOID, b,
-            put_params(b, bidi, 101, 65536, 32768));
+            put_params(b, bidi, uni, 65536, 32768));
   raw_frame(p, IRPC__SLIC_STREAM, 3, default_settings, sizeof default_settings);
   raw_expect(p, &f, IRPC__SLIC_STREAM, 2);
   assert_int_equal(f.body[0], IRPC__ICERPC_SETTINGS);
+}
+
+static void raw_server_handshake(raw *p, uint64_t bidi) {
+  raw_server_handshake_limits(p, bidi, 101);
 }
 
 /* A Ping answered: every frame sent before it was processed. */
@@ -844,6 +849,43 @@ static void client_reads_closed_before_response(void **state) {
   }
 }
 
+/* The server allows one one-way request stream at a time (its limit of
+ * unidirectional streams is 2, one of them our control stream): a second
+ * one-way call waits until the first stream is released, and its
+ * cancellation ends the wait at once. */
+static void client_waits_for_unidirectional_stream(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  assert_irpc_ok(
+      irpc_client_connection_new(&c.inv, &c.f.r.loop, RAW_SERVER, &c.opts));
+  c.req = net_request("/svc", "x", 1);
+  irpc_outgoing_request_set_oneway(c.req, 1);
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &c.res, NULL));
+  raw_server_handshake_limits(&c.f.peer, 100, 2);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 6);
+  net_result waiting = {0};
+  irpc_call *call;
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &waiting, &call));
+  raw_barrier(&c.f.peer);
+  assert_int_equal(c.res.done + waiting.done, 0);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  net_run_until(&c.f.r.loop, &waiting.done);
+  assert_irpc_err(waiting.err, IRPC_ECANCELED);
+  /* The server read the first one: it completes, the slot is free. */
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 6, NULL, 0);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  net_result next = {0};
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &next, NULL));
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 10);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 10, NULL, 0);
+  net_run_until(&c.f.r.loop, &next.done);
+  assert_irpc_ok(next.err);
+  cfx_fini(&c);
+}
+
 /* The header builder matches the worked example of the icerpc docs. */
 static void request_header_example(void **state) {
   (void)state;
@@ -878,6 +920,7 @@ int main(void) {
       cmocka_unit_test(client_peer_close),
       cmocka_unit_test(client_peer_gone),
       cmocka_unit_test(client_reads_closed_before_response),
+      cmocka_unit_test(client_waits_for_unidirectional_stream),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -689,6 +689,162 @@ static void inactivity(void **state) {
   net_rig_fini(&r);
 }
 
+/* ---- A peer that accepts no requests, or no more for now ---- */
+
+/* Server side: calls the client back, two-way and one-way, and answers
+ * once both callbacks ended, with their errors in the payload. */
+typedef struct back_call {
+  irpc_dispatch *d;
+  irpc_outgoing_request *req[2];
+  int err[2];
+  int done;
+} back_call;
+
+static void back_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                      void *ud) {
+  back_call *b = ud;
+  int i = irpc_call_request(call) == b->req[1];
+  irpc_incoming_response_free(resp);
+  b->err[i] = err;
+  if (++b->done < 2)
+    return;
+  irpc_outgoing_response *out;
+  assert_irpc_ok(irpc_outgoing_response_new(&out, IRPC_STATUS_OK, NULL));
+  assert_irpc_ok(irpc_buf_append(irpc_outgoing_response_payload(out), b->err,
+                                 sizeof b->err));
+  irpc_outgoing_request_free(b->req[0]);
+  irpc_outgoing_request_free(b->req[1]);
+  irpc_dispatch *d = b->d;
+  free(b);
+  assert_irpc_ok(irpc_dispatch_complete(d, out));
+}
+
+static void call_back(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_invoker *peer = irpc_incoming_request_invoker(irpc_dispatch_request(d));
+  back_call *b = calloc(1, sizeof(*b));
+  assert_non_null(b);
+  b->d = d;
+  for (int i = 0; i < 2; i++) {
+    b->req[i] = net_request("/callback", "x", 1);
+    irpc_outgoing_request_set_oneway(b->req[i], i == 1);
+  }
+  for (int i = 0; i < 2; i++)
+    assert_irpc_ok(irpc_invoke(peer, b->req[i], back_done, b, NULL));
+}
+
+static const irpc_dispatcher_ops call_back_ops = {.name = "call-back",
+                                                  .dispatch = call_back};
+
+/* A client connection without a dispatcher announces no request streams:
+ * the server's callbacks to it, two-way and one-way, fail at once with
+ * IRPC_ENOREQUESTS instead of waiting for a stream forever. */
+static void callback_to_client_without_dispatcher(int kind) {
+  net_rig r;
+  net_rig_init(&r, kind);
+  net_map(&r, "/call-back", &call_back_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  irpc_buf *got;
+  assert_irpc_ok(irpc_buf_new(&got));
+  net_result o = {.payload = got};
+  irpc_outgoing_request *req = net_request("/call-back", NULL, 0);
+  net_call_sync(&r.loop, inv, req, &o);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  int errs[2];
+  assert_int_equal(irpc_buf_len(got), sizeof errs);
+  assert_irpc_ok(irpc_buf_copyout(got, 0, errs, sizeof errs));
+  assert_irpc_err(errs[0], IRPC_ENOREQUESTS);
+  assert_irpc_err(errs[1], IRPC_ENOREQUESTS);
+  assert_string_equal(irpc_strerror(IRPC_ENOREQUESTS),
+                      "the peer accepts no requests");
+  /* The connection is unharmed. */
+  assert_int_equal(irpc_server_connections(r.server, NULL, 0), 1);
+  irpc_buf_free(got);
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
+static void no_dispatcher_tcp(void **s) {
+  (void)s, callback_to_client_without_dispatcher(NET_TCP);
+}
+static void no_dispatcher_memory(void **s) {
+  (void)s, callback_to_client_without_dispatcher(NET_MEMORY);
+}
+
+/* The server allows one request stream at a time: a second call waits for
+ * the first one's stream, and that wait ends with the call's cancellation
+ * or its deadline (a manual clock); once the first call completes, the
+ * next one goes through. */
+static void wait_for_stream(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  nheld = 0;
+  r.sopts.connection.max_bidirectional_streams = 1;
+  r.sopts.connection.max_unidirectional_streams = 1;
+  net_map(&r, "/hold", &hold_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  irpc_clock *clock;
+  assert_irpc_ok(irpc_clock_manual_new(&clock, &r.loop, 0));
+  irpc_deadline_options dopts;
+  irpc_deadline_options_init(&dopts);
+  dopts.default_timeout_ms = 1000;
+  dopts.clock = clock;
+  irpc_invoker *deadline;
+  assert_irpc_ok(irpc_deadline_interceptor_new(&deadline, &r.loop, &dopts));
+  irpc_pipeline *p;
+  assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
+  assert_irpc_ok(irpc_pipeline_use(p, deadline));
+  assert_irpc_ok(irpc_pipeline_into(p, inv));
+  irpc_outgoing_request *req = net_request("/hold", "a", 1);
+  net_result first = {0};
+  irpc_outgoing_request *hold = net_request("/hold", "h", 1);
+  assert_irpc_ok(irpc_invoke(inv, hold, net_on_result, &first, NULL));
+  while (nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+
+  net_result canceled = {0}, late = {0};
+  irpc_call *call;
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &canceled, &call));
+  assert_irpc_ok(
+      irpc_invoke(irpc_pipeline_invoker(p), req, net_on_result, &late, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(canceled.done + late.done, 0);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  net_run_until(&r.loop, &canceled.done);
+  assert_irpc_err(canceled.err, IRPC_ECANCELED);
+  assert_int_equal(late.done, 0);
+  assert_irpc_ok(irpc_clock_advance(clock, UINT64_C(1000) * 1000000));
+  net_run_until(&r.loop, &late.done);
+  assert_irpc_err(late.err, IRPC_EDEADLINE);
+  assert_int_equal(nheld, 1);
+
+  /* The slot frees: the next call goes through. */
+  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
+  net_run_until(&r.loop, &first.done);
+  assert_irpc_ok(first.err);
+  net_result next = {0};
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &next, NULL));
+  while (nheld < 2)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  assert_irpc_ok(irpc_dispatch_reply(held[1], IRPC_STATUS_OK, NULL));
+  net_run_until(&r.loop, &next.done);
+  assert_irpc_ok(next.err);
+  assert_int_equal(canceled.done + late.done, 2);
+
+  irpc_outgoing_request_free(hold);
+  irpc_outgoing_request_free(req);
+  irpc_pipeline_free(p);
+  irpc_clock_unref(clock);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 /* ---- Connect failures ---- */
 
 static void refused(void **state) {
@@ -733,6 +889,9 @@ int main(void) {
       cmocka_unit_test(free_while_connecting),
       cmocka_unit_test(retry_after_abort_tcp),
       cmocka_unit_test(retry_after_abort_memory),
+      cmocka_unit_test(no_dispatcher_tcp),
+      cmocka_unit_test(no_dispatcher_memory),
+      cmocka_unit_test(wait_for_stream),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,22 @@ IRPC_API void irpc_connection_unref(irpc_connection *c);
 
 /* The invoker that calls the peer over this connection. Borrowed: valid
  * while the caller holds a reference or the connection is open. Invoking it
- * once the connection is closed fails at once (see the header comment). */
+ * once the connection is closed fails at once (see the header comment).
+ *
+ * Request streams: a two-way call takes a bidirectional stream of the
+ * peer's, a one-way call a unidirectional one.
+ *   - A peer that accepts no requests of that kind fails the call at once
+ *     with IRPC_ENOREQUESTS (nothing is sent, and retrying cannot help): a
+ *     client connection without a dispatcher announces 0 bidirectional
+ *     streams and 1 unidirectional stream (its control stream), as IceRPC
+ *     does.
+ *   - When the peer's limit of streams at once is reached (its
+ *     max_bidirectional_streams / max_unidirectional_streams), the call
+ *     waits, in order, until a stream is released. The wait is bounded only
+ *     by the call itself: irpc_call_cancel ends it at once with the cancel
+ *     error, and so does the deadline interceptor (IRPC_EDEADLINE, see
+ *     irpc/deadline.h); the connection closing ends it too (see the list
+ *     of errors in the header comment). */
 IRPC_API irpc_invoker *irpc_connection_invoker(irpc_connection *c);
 
 /* A number unique among the connections of this process. */
