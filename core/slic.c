@@ -1360,6 +1360,16 @@ int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
   return 0;
 }
 
+void irpc__slic_stream_flush(irpc__slic_stream *s) {
+  irpc__slic *c = s->c;
+  stream_enter(c);
+  while (c->state == ST_OPEN && sendable(s) && send_frame(s) == 0)
+    ;
+  if (!sendable(s))
+    ring_remove(s);
+  stream_leave(c);
+}
+
 /* Credits the peer once half the window was read, as IceRPC does. No
  * update after StreamLast: the peer sends nothing more. */
 static void credit_window(irpc__slic_stream *s, size_t n) {

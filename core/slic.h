@@ -230,6 +230,12 @@ int irpc__slic_stream_open(irpc__slic *c, int bidi, irpc__slic_stream **out);
  * closed), IRPC_ENOMEM (nothing queued, data left in the buffer). */
 int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last);
 
+/* Frames every byte queued on `s` now (as far as the peer's window allows),
+ * ahead of the other streams and whatever the size of the pending output:
+ * for a control frame that must reach the peer before the frames emitted
+ * after it (icerpc's GoAway before the resets of the streams it refuses). */
+void irpc__slic_stream_flush(irpc__slic_stream *s);
+
 /* Asks for one on_stream_writable call once fewer than `low` bytes written
  * to `s` are still queued (not yet framed into the output); `low` 0
  * withdraws the request. For a producer that writes a long stream piece by

@@ -75,6 +75,9 @@ typedef struct raw {
   int wake;   /* set by every read callback */
   int end;    /* the status reading ended with */
   irpc_buf in;
+  int batching; /* raw_frame appends to `batch` (raw_flush writes) */
+  irpc_buf batch;
+  struct raw *other; /* takes the next connection the listener accepts */
 } raw;
 
 typedef struct rframe {
@@ -99,12 +102,14 @@ static void raw_init(raw *p, uv_loop_t *loop) {
   memset(p, 0, sizeof(*p));
   p->loop = loop;
   irpc__buf_init(&p->in);
+  irpc__buf_init(&p->batch);
 }
 
 static void raw_fini(raw *p) {
   irpc_duplex_close(p->d, NULL, NULL);
   irpc_listener_close(p->l, NULL, NULL);
   irpc__buf_fini(&p->in);
+  irpc__buf_fini(&p->batch);
 }
 
 static void raw_read(raw *p) {
@@ -133,6 +138,8 @@ static void raw_connect(raw *p, net_rig *r) {
 static void raw_on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   raw *p = ud;
   (void)l;
+  if (p->d && p->other)
+    p = p->other;
   assert_null(p->d);
   p->d = d;
   p->ready = 1;
@@ -176,8 +183,28 @@ static void raw_frame(raw *p, int type, uint64_t id, const void *body,
   assert_irpc_ok(irpc_buf_append(&b, h, n));
   if (len)
     assert_irpc_ok(irpc_buf_append(&b, body, len));
-  assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
+  if (p->batching)
+    assert_irpc_ok(irpc_buf_move(&p->batch, &b));
+  else
+    assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
   irpc__buf_fini(&b);
+}
+
+/* The frames since p->batching was set go in one write. */
+static void raw_flush(raw *p) {
+  p->batching = 0;
+  assert_irpc_ok(irpc_duplex_write(p->d, &p->batch, NULL, NULL));
+}
+
+/* icerpc's GoAway on the server's control stream (3). */
+static void raw_goaway(raw *p, uint64_t bidi, uint64_t uni) {
+  uint8_t b[24];
+  size_t n = 3;
+  n += put_var(b + n, bidi);
+  n += put_var(b + n, uni);
+  b[0] = IRPC__ICERPC_GOAWAY;
+  irpc__varuint62_put(b + 1, n - 3, 2);
+  raw_frame(p, IRPC__SLIC_STREAM, 3, b, n);
 }
 
 /* The next whole frame received, if there is one. */
@@ -886,6 +913,255 @@ static void client_waits_for_unidirectional_stream(void **state) {
   cfx_fini(&c);
 }
 
+/* ---- GoAway from the server ---- */
+
+static const uint8_t ok_response[] = {0x09, 0x00, 0x00, 0x00};
+
+/* Reads up to the answer of a Ping: no request stream frame but those
+ * of `allowed` (or below) came, only control stream data and resets. */
+static void raw_expect_no_request_after(raw *p, uint64_t allowed) {
+  static const uint8_t payload[8] = {9};
+  raw_frame(p, IRPC__SLIC_PING, NOID, payload, sizeof payload);
+  for (;;) {
+    rframe f;
+    if (!raw_wait(p, &f))
+      fail_msg("the connection ended (%d) before the Pong", p->end);
+    if (f.type == IRPC__SLIC_PONG && f.body[0] == 9)
+      return;
+    if ((f.type == IRPC__SLIC_STREAM || f.type == IRPC__SLIC_STREAM_LAST) &&
+        f.id != 2 && f.id > allowed)
+      fail_msg("a request frame on stream %lld after GoAway", (long long)f.id);
+  }
+}
+
+/* Completions of the calls of the GoAway tests: the first one starts
+ * `next` from inside its completion. */
+typedef struct chained {
+  net_result first, second;
+  irpc_invoker *inv;
+  irpc_outgoing_request *req;
+} chained;
+
+static void chained_second(irpc_call *call, int err,
+                           irpc_incoming_response *resp, void *ud) {
+  net_on_result(call, err, resp, &((chained *)ud)->second);
+}
+
+static void chained_first(irpc_call *call, int err,
+                          irpc_incoming_response *resp, void *ud) {
+  chained *ch = ud;
+  net_on_result(call, err, resp, &ch->first);
+  assert_irpc_ok(irpc_invoke(ch->inv, ch->req, chained_second, ch, NULL));
+}
+
+/* (i) The server answers a call and sends GoAway in the same write; the
+ * call's completion makes the next call. That call starts only once the
+ * whole input was read, so the GoAway refuses it before it is sent: it
+ * fails with IRPC_EINVCANCELED (safe to retry), never goes out on a new
+ * stream of this connection, and the retry interceptor sends it again on
+ * a new connection. */
+static void client_goaway_with_response(void **state) {
+  (void)state;
+  for (int retry = 0; retry < 2; retry++) {
+    cfx c;
+    cfx_init(&c);
+    raw second;
+    raw_init(&second, &c.f.r.loop);
+    c.f.peer.other = &second;
+    assert_irpc_ok(
+        irpc_client_connection_new(&c.inv, &c.f.r.loop, RAW_SERVER, &c.opts));
+    irpc_pipeline *pl = NULL;
+    chained ch = {.inv = c.inv};
+    if (retry) {
+      irpc_retry_options ro;
+      irpc_retry_options_init(&ro);
+      ro.initial_backoff_ms = 0;
+      irpc_invoker *ri;
+      assert_irpc_ok(irpc_retry_interceptor_new(&ri, &c.f.r.loop, &ro));
+      assert_irpc_ok(irpc_pipeline_new(&pl, &c.f.r.loop));
+      assert_irpc_ok(irpc_pipeline_use(pl, ri));
+      assert_irpc_ok(irpc_pipeline_into(pl, c.inv));
+      ch.inv = irpc_pipeline_invoker(pl);
+    }
+    c.req = net_request("/svc", "a", 1);
+    ch.req = c.req;
+    assert_irpc_ok(irpc_invoke(ch.inv, c.req, chained_first, &ch, NULL));
+    raw_server_handshake(&c.f.peer, 100);
+    rframe fr;
+    raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+    c.f.peer.batching = 1;
+    raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+              sizeof ok_response);
+    raw_goaway(&c.f.peer, 4, 6);
+    raw_flush(&c.f.peer);
+    net_run_until(&c.f.r.loop, &ch.first.done);
+    assert_irpc_ok(ch.first.err);
+    if (retry) {
+      /* the second attempt, on a new connection */
+      raw_server_handshake(&second, 100);
+      raw_expect(&second, &fr, IRPC__SLIC_STREAM_LAST, 0);
+      raw_frame(&second, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+                sizeof ok_response);
+      net_run_until(&c.f.r.loop, &ch.second.done);
+      assert_irpc_ok(ch.second.err);
+      assert_int_equal(ch.second.status, IRPC_STATUS_OK);
+    } else {
+      net_run_until(&c.f.r.loop, &ch.second.done);
+      assert_irpc_err(ch.second.err, IRPC_EINVCANCELED);
+    }
+    raw_expect_no_request_after(&c.f.peer, 0);
+    assert_int_equal(ch.first.done + ch.second.done, 2);
+    irpc_pipeline_free(pl);
+    raw_fini(&second);
+    cfx_fini(&c);
+  }
+}
+
+/* (ii) The server resets a request stream before it sends the GoAway that
+ * refuses it (in the same write): the call still ends as refused
+ * (IRPC_EINVCANCELED), and the call the GoAway accepted completes. */
+static void client_resets_before_goaway(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  cfx_call_received(&c);
+  net_result refused = {0};
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &refused, NULL));
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 4);
+  c.f.peer.batching = 1;
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 4, NULL, 0);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_WRITES_CLOSED, 4, NULL, 0);
+  raw_goaway(&c.f.peer, 4, 6);
+  raw_flush(&c.f.peer);
+  net_run_until(&c.f.r.loop, &refused.done);
+  assert_irpc_err(refused.err, IRPC_EINVCANCELED);
+  assert_int_equal(c.res.done, 0);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+            sizeof ok_response);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  raw_expect_no_request_after(&c.f.peer, 4);
+  cfx_fini(&c);
+}
+
+/* (iii) GoAway alone, while requests are still being written: every call
+ * the server did not accept fails with IRPC_EINVCANCELED, those whose
+ * stream had no frame written yet too (they never go out), and the
+ * connection starts no call any more (IRPC_EREFUSED at once). */
+static void client_goaway_alone(void **state) {
+  (void)state;
+  enum { BIG = 5 };
+  cfx c;
+  cfx_init(&c);
+  cfx_call(&c, 3);
+  raw_server_handshake(&c.f.peer, 100);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+  irpc_connection *conn = irpc_client_connection_connection(c.inv);
+  irpc_connection_ref(conn);
+  /* The peer stops reading: the transport queue fills (256 KiB), then the
+   * engine's output (64 KiB); the last call gets a stream but no frame
+   * of it is written. */
+  assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
+  net_result big[BIG] = {{0}}, unframed = {0};
+  uint8_t *data = calloc(1, 200000);
+  assert_non_null(data);
+  irpc_outgoing_request *bigreq = net_request("/svc", data, 200000);
+  free(data);
+  for (int i = 0; i < BIG; i++) {
+    assert_irpc_ok(irpc_invoke(c.inv, bigreq, net_on_result, &big[i], NULL));
+    for (int t = 0; t < 10; t++)
+      uv_run(&c.f.r.loop, UV_RUN_NOWAIT);
+  }
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &unframed, NULL));
+  for (int t = 0; t < 10; t++)
+    uv_run(&c.f.r.loop, UV_RUN_NOWAIT);
+  raw_goaway(&c.f.peer, 4, 6);
+  net_run_until(&c.f.r.loop, &unframed.done);
+  assert_irpc_err(unframed.err, IRPC_EINVCANCELED);
+  for (int i = 0; i < BIG; i++) {
+    assert_int_equal(big[i].done, 1);
+    assert_irpc_err(big[i].err, IRPC_EINVCANCELED);
+  }
+  net_result late = {0};
+  assert_irpc_ok(irpc_invoke(irpc_connection_invoker(conn), c.req,
+                             net_on_result, &late, NULL));
+  net_run_until(&c.f.r.loop, &late.done);
+  assert_irpc_err(late.err, IRPC_EREFUSED);
+  /* The accepted call completes; nothing went out on stream 4 * (BIG + 1). */
+  raw_read(&c.f.peer);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+            sizeof ok_response);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  raw_expect_no_request_after(&c.f.peer, 4 * BIG);
+  irpc_outgoing_request_free(bigreq);
+  irpc_connection_unref(conn);
+  cfx_fini(&c);
+}
+
+/* The server's GoAway: what it accepted (IceRPC's rule: the next
+ * bidirectional id, and the id after the client's control stream when no
+ * one-way request was accepted), framed before the resets of the streams
+ * it refuses even when much of a response waits to be framed. */
+static irpc_server *goaway_server;
+
+static void big_then_shutdown(irpc_dispatcher *self, irpc_dispatch *d) {
+  big_dispatch(self, d);
+  assert_irpc_ok(irpc_server_shutdown(goaway_server, NULL, NULL));
+}
+
+static const irpc_dispatcher_ops big_then_shutdown_ops = {
+    .name = "big-then-shutdown", .dispatch = big_then_shutdown};
+
+static void server_goaway_before_resets(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  net_map(&f.r, "/big-then-shutdown", &big_then_shutdown_ops, NULL);
+  fx_start(&f);
+  goaway_server = f.r.server;
+  raw_connect(&f.peer, &f.r);
+  raw_client_handshake(&f.peer);
+  uint8_t b[64];
+  f.peer.batching = 1;
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 0, b,
+            request_header(b, "/big-then-shutdown", "op", "\0", 1));
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 4, b,
+            request_header(b, "/echo", "op", "\0", 1));
+  raw_flush(&f.peer);
+  int goaway = 0;
+  for (;;) {
+    rframe fr;
+    if (!raw_wait(&f.peer, &fr))
+      fail_msg("the connection ended (%d)", f.peer.end);
+    if (fr.id == 3 && fr.type == IRPC__SLIC_STREAM &&
+        fr.body[0] == IRPC__ICERPC_GOAWAY) {
+      /* type, size on 2 bytes, bidi 4, uni 6 */
+      static const uint8_t want[] = {1, 2 << 2 | 1, 0, 4 << 2, 6 << 2};
+      assert_int_equal(fr.len, sizeof want);
+      assert_memory_equal(fr.body, want, sizeof want);
+      goaway = 1;
+    }
+    if (fr.id == 4) {
+      assert_true(goaway); /* the refusal comes after the GoAway */
+      break;
+    }
+  }
+  /* The client's side of the shutdown ends it. */
+  raw_fini(&f.peer);
+  net_run_until(&f.r.loop, &f.closes);
+  raw_init(&f.peer, &f.r.loop);
+  f.healthy_id = 0;
+  irpc_outgoing_request *req = net_request("/echo", "x", 1);
+  net_result o = {0};
+  net_call_sync(&f.r.loop, f.healthy, req, &o);
+  irpc_outgoing_request_free(req);
+  irpc_invoker_free(f.healthy);
+  net_rig_fini(&f.r);
+}
+
 /* The header builder matches the worked example of the icerpc docs. */
 static void request_header_example(void **state) {
   (void)state;
@@ -921,6 +1197,10 @@ int main(void) {
       cmocka_unit_test(client_peer_gone),
       cmocka_unit_test(client_reads_closed_before_response),
       cmocka_unit_test(client_waits_for_unidirectional_stream),
+      cmocka_unit_test(client_goaway_with_response),
+      cmocka_unit_test(client_resets_before_goaway),
+      cmocka_unit_test(client_goaway_alone),
+      cmocka_unit_test(server_goaway_before_resets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
