@@ -90,6 +90,7 @@ struct irpc_connection {
   int settings_in;
   int goaway_sent;
   int goaway_in;
+  int peer_shutdown; /* the peer's GoAway started the graceful shutdown */
   int ctl_out_done;
   int ctl_in_done;
   uint64_t peer_goaway[2];
@@ -830,6 +831,8 @@ static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
   c->goaway_in = 1;
   c->peer_goaway[0] = ids[0];
   c->peer_goaway[1] = ids[1];
+  if (c->state == ACTIVE)
+    c->peer_shutdown = 1;
   /* The owner lets go of the connection first, so that what the refused
    * calls' completions do (a retry) goes to another connection. */
   if (c->state == ACTIVE) {
@@ -1002,6 +1005,25 @@ static void ev_readable(void *ud, irpc__slic_stream *s) {
   schedule_flush(c);
 }
 
+/* The error a connection ends with, as its users see it. The end of a
+ * graceful shutdown (Close both ways) is IRPC_ECLOSED when this side
+ * started it, IRPC_ECLOSEDBYPEER when the peer's GoAway did. */
+static int closing_err(const irpc_connection *c, int err) {
+  if (c->state == SHUTTING_DOWN &&
+      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
+    return c->peer_shutdown ? IRPC_ECLOSEDBYPEER : IRPC_ECLOSED;
+  return err;
+}
+
+/* Calls still waiting for a stream were never sent: IRPC_EREFUSED (the
+ * client connection sends them again on a new connection), but for a
+ * connection that never got established, whose error is the answer. */
+static void fail_waiting(irpc_connection *c) {
+  int err = c->established ? IRPC_EREFUSED : c->close_err;
+  while (c->waiting)
+    ccall_finish(c->waiting, err, NULL);
+}
+
 static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
   irpc_connection *c = ud;
   stream_tag *t = irpc__slic_stream_user(s);
@@ -1022,14 +1044,23 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
       irpc__sched_post(c->sched, &c->reset_task);
       return;
     }
-    if (err != IRPC_ETRUNCATED)
+    if (err != IRPC_ETRUNCATED) {
       mark_closing(c, err); /* the engine failed: the connection ends */
+      if (irpc__slic_stream_id(s) == UINT64_MAX)
+        err = IRPC_EREFUSED; /* no frame of it was written */
+    }
     ccall_abort_stream(k);
     ccall_finish(k, err, NULL);
   } else if (t->kind == K_DISP) {
     cdisp *d = (cdisp *)t;
     d->pinned++; /* a cancel handler may complete the dispatch at once */
-    dispatch_cancel(d, IRPC_ECANCELED);
+    /* The peer canceled the call (it reset the stream), or the connection
+     * ended: the dispatch is canceled with the connection's error then. */
+    if (err != IRPC_ETRUNCATED && err != UV_EPIPE)
+      err = c->close_err ? c->close_err : closing_err(c, err);
+    else
+      err = IRPC_ECANCELED;
+    dispatch_cancel(d, err);
     cdisp_abort_stream(d);
     d->pinned--;
     cdisp_maybe_free(d);
@@ -1107,15 +1138,11 @@ static void ev_stream_slot(void *ud, int bidi) {
 
 static void ev_closed(void *ud, int err) {
   irpc_connection *c = ud;
-  if (c->state == SHUTTING_DOWN &&
-      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
-    err = 0; /* the end of a graceful shutdown */
   if (!c->close_err)
-    c->close_err = err ? err : IRPC_ECLOSED;
+    c->close_err = closing_err(c, err ? err : IRPC_ECLOSED);
   if (c->state < CLOSING)
     c->state = CLOSING;
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   schedule_flush(c);
 }
 
@@ -1182,12 +1209,19 @@ static void abort_engine(irpc_connection *c, int err) {
   irpc__slic_abort(c->slic, err);
 }
 
+/* A transport error that means the peer is gone (reset, or a write to a
+ * closed connection) is reported as UV_ECONNRESET, as the end of the
+ * transport without a Slic Close is (slic.c). */
+static int transport_err(int status) {
+  return status == UV_EPIPE ? UV_ECONNRESET : status;
+}
+
 static void on_write(irpc_duplex *d, int status, void *ud) {
   irpc_connection *c = ud;
   (void)d;
   c->writing--;
   if (status && status != UV_ECANCELED && c->state < CLOSED) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
@@ -1268,7 +1302,7 @@ static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
     return;
   }
   if (status) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
@@ -1375,8 +1409,7 @@ static void finish_close(irpc_connection *c) {
     c->shutdown_status = c->close_err;
   c->state = CLOSING;
   irpc__slic_abort(c->slic, c->close_err); /* releases every stream */
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   while (c->calls)
     ccall_finish(c->calls, c->calls->reset ? IRPC_ETRUNCATED : c->close_err,
                  NULL);

@@ -1216,7 +1216,7 @@ void irpc__slic_feed_eof(irpc__slic *c) {
     if (c->state == ST_HANDSHAKE)
       fail(c, c->version_sent ? UV_ECONNREFUSED : UV_ECONNABORTED);
     else if (c->state == ST_OPEN)
-      fail(c, UV_ECONNABORTED);
+      fail(c, UV_ECONNRESET); /* the peer vanished without a Close */
   }
   leave(c);
 }

@@ -142,7 +142,8 @@ typedef struct irpc__slic_events {
    * max_frame_size, a parameter over its maximum, more than
    * max_outstanding_pongs Pongs queued), the idle timeout (IRPC_EIDLE),
    * version refusal (UV_ECONNREFUSED), the transport's EOF before Close
-   * (UV_ECONNABORTED; UV_ECONNREFUSED on a server that answered Version),
+   * (UV_ECONNRESET: the peer vanished; during the handshake
+   * UV_ECONNABORTED, or UV_ECONNREFUSED on a server that answered Version),
    * an allocation failure (IRPC_ENOMEM), irpc__slic_close (IRPC_ECLOSED) or
    * irpc__slic_abort (its error). Called exactly once; every stream is
    * released before it (on_stream_error, then on_stream_released). */
@@ -172,7 +173,7 @@ void irpc__slic_free(irpc__slic *c);
  * called from a callback of irpc__slic_feed. */
 int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len);
 /* The transport reached end of file (the peer's FIN). While open it fails
- * the connection (UV_ECONNABORTED); while closing it completes the close
+ * the connection (UV_ECONNRESET); while closing it completes the close
  * handshake (the server now wants its FIN, irpc__slic_finished). */
 void irpc__slic_feed_eof(irpc__slic *c);
 

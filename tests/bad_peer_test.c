@@ -685,6 +685,18 @@ static void cfx_fini(cfx *c) {
   fx_fini(&c->f);
 }
 
+/* The connection's close callback: the error it got. */
+static void on_conn_close(irpc_connection *c, int err, void *ud) {
+  (void)c;
+  *(int *)ud = err;
+}
+
+static void watch_close(cfx *c, int *err) {
+  irpc_connection *conn = irpc_client_connection_connection(c->inv);
+  assert_non_null(conn);
+  assert_true(irpc_connection_on_close(conn, on_conn_close, err) > 0);
+}
+
 static void client_garbage_instead_of_initialize_ack(void **state) {
   (void)state;
   cfx c;
@@ -795,8 +807,12 @@ static void client_peer_stops_reading(void **state) {
   c.opts.idle_timeout_ms = 200;
   cfx_call(&c, BIG_RESPONSE);
   raw_server_handshake(&c.f.peer, 100);
+  int closed = 0;
+  watch_close(&c, &closed);
   assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
   cfx_expect_fail(&c, IRPC_EIDLE);
+  net_run_until(&c.f.r.loop, &closed);
+  assert_irpc_err(closed, IRPC_EIDLE);
   raw_read(&c.f.peer);
   size_t data = raw_expect_abort(&c.f.peer, 0);
   assert_int_equal(data, 65536); /* the window, not a byte more */
@@ -804,8 +820,11 @@ static void client_peer_stops_reading(void **state) {
 }
 
 /* The server closes the connection with a call under way and another
- * waiting for a stream (the server allows one): both fail with the error
- * of the Close code, as IceRPC maps it. */
+ * waiting for a stream (the server allows one): the call fails with the
+ * error of the Close code, as IceRPC maps it, and so does the connection
+ * (its close callback); the waiting call was never sent: IRPC_EREFUSED
+ * (the client connection would send it again on a new connection; it is
+ * made on the connection itself here so that the error shows). */
 static void client_peer_close(void **state) {
   (void)state;
   static const int want[] = {IRPC_ECLOSEDBYPEER, UV_ECONNABORTED,
@@ -815,40 +834,54 @@ static void client_peer_close(void **state) {
     cfx c;
     cfx_init(&c);
     cfx_call(&c, 3);
-    net_result waiting = {0};
-    assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &waiting, NULL));
     raw_server_handshake(&c.f.peer, 1);
     rframe fr;
     raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+    int closed = 0;
+    watch_close(&c, &closed);
+    net_result waiting = {0};
+    assert_irpc_ok(irpc_invoke(
+        irpc_connection_invoker(irpc_client_connection_connection(c.inv)),
+        c.req, net_on_result, &waiting, NULL));
     raw_barrier(&c.f.peer);
     assert_int_equal(waiting.done, 0);
     uint8_t b[8];
     raw_frame(&c.f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, code));
     cfx_expect_fail(&c, want[code]);
     net_run_until(&c.f.r.loop, &waiting.done);
-    assert_irpc_err(waiting.err, want[code]);
-    /* the client closes its side first (FIN) */
+    assert_irpc_err(waiting.err, IRPC_EREFUSED);
+    /* the client closes its side first (FIN); the connection is closed
+     * once the server's FIN came back */
     assert_false(raw_wait(&c.f.peer, &fr));
     assert_int_equal(c.f.peer.end, UV_EOF);
+    assert_int_equal(closed, 0);
+    assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
+    net_run_until(&c.f.r.loop, &closed);
+    assert_irpc_err(closed, want[code]);
     cfx_fini(&c);
   }
 }
 
-/* The server's transport goes away under a call: a FIN fails it with
- * UV_ECONNABORTED, a reset with UV_ECONNRESET. */
+/* The server's transport goes away under a call, without a Slic Close: a
+ * FIN or a reset, the peer vanished. The call and the connection's close
+ * callback get UV_ECONNRESET. */
 static void client_peer_gone(void **state) {
   (void)state;
   for (int reset = 0; reset < 2; reset++) {
     cfx c;
     cfx_init(&c);
     cfx_call_received(&c);
+    int closed = 0;
+    watch_close(&c, &closed);
     if (reset) {
       irpc_duplex_abort(c.f.peer.d, NULL, NULL);
       c.f.peer.d = NULL;
     } else {
       assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
     }
-    cfx_expect_fail(&c, reset ? UV_ECONNRESET : UV_ECONNABORTED);
+    cfx_expect_fail(&c, UV_ECONNRESET);
+    net_run_until(&c.f.r.loop, &closed);
+    assert_irpc_err(closed, UV_ECONNRESET);
     cfx_fini(&c);
   }
 }

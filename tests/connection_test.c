@@ -955,6 +955,158 @@ static void shutdown_under_load(void **state) {
   (void)canceled; /* how many crossed the GoAway depends on timing */
 }
 
+/* ---- How a connection ends, on both sides ---- */
+
+static void on_close_err(irpc_connection *c, int err, void *ud) {
+  (void)c;
+  *(int *)ud = err;
+}
+
+typedef struct ends {
+  net_rig r;
+  irpc_invoker *inv;
+  irpc_connection *client, *server; /* references */
+  int client_closed, server_closed;
+  irpc_outgoing_request *req;
+  net_result held_call;
+} ends;
+
+/* A client and its server connection, both watched, with one call held
+ * by the server's dispatch (hang_dispatch: it records its cancel). */
+static void ends_open(ends *e, int kind) {
+  memset(e, 0, sizeof(*e));
+  net_rig_init(&e->r, kind);
+  nheld = 0;
+  hang_canceled = 0;
+  net_map(&e->r, "/hold", &hold_ops, NULL);
+  net_map(&e->r, "/hang", &hang_ops, NULL);
+  e->r.sopts.connection.max_bidirectional_streams = 1;
+  net_rig_start(&e->r);
+  e->inv = net_client(&e->r);
+  e->req = net_request("/hold", "a", 1);
+}
+
+static void ends_watch(ends *e) {
+  e->client = irpc_connection_ref(irpc_client_connection_connection(e->inv));
+  irpc_connection *list[2];
+  assert_int_equal(irpc_server_connections(e->r.server, list, 2), 1);
+  e->server = irpc_connection_ref(list[0]);
+  assert_true(
+      irpc_connection_on_close(e->client, on_close_err, &e->client_closed) > 0);
+  assert_true(
+      irpc_connection_on_close(e->server, on_close_err, &e->server_closed) > 0);
+}
+
+/* Both closed: the close callbacks and irpc_connection_close_error give
+ * the documented codes, and so does a call on either closed connection. */
+static void ends_expect(ends *e, int client_err, int server_err) {
+  net_run_until(&e->r.loop, &e->client_closed);
+  net_run_until(&e->r.loop, &e->server_closed);
+  assert_irpc_err(e->client_closed, client_err);
+  assert_irpc_err(e->server_closed, server_err);
+  assert_irpc_err(irpc_connection_close_error(e->client), client_err);
+  assert_irpc_err(irpc_connection_close_error(e->server), server_err);
+  net_result a = {0}, b = {0};
+  net_call_sync(&e->r.loop, irpc_connection_invoker(e->client), e->req, &a);
+  assert_irpc_err(a.err, client_err);
+  net_call_sync(&e->r.loop, irpc_connection_invoker(e->server), e->req, &b);
+  assert_irpc_err(b.err, server_err);
+}
+
+static void ends_close(ends *e) {
+  irpc_connection_unref(e->client);
+  irpc_connection_unref(e->server);
+  irpc_outgoing_request_free(e->req);
+  irpc_invoker_free(e->inv);
+  net_rig_fini(&e->r);
+}
+
+/* A graceful shutdown, by the client or by the server: the side that
+ * started it closes with IRPC_ECLOSED, the other with IRPC_ECLOSEDBYPEER;
+ * the call under way completes. */
+static void graceful_ends(int kind, int by_server) {
+  ends e;
+  ends_open(&e, kind);
+  assert_irpc_ok(irpc_invoke(e.inv, e.req, net_on_result, &e.held_call, NULL));
+  while (nheld < 1)
+    uv_run(&e.r.loop, UV_RUN_ONCE);
+  ends_watch(&e);
+  if (by_server)
+    assert_irpc_ok(irpc_server_shutdown(e.r.server, NULL, NULL));
+  else
+    assert_irpc_ok(irpc_client_connection_shutdown(e.inv, NULL, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&e.r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(e.held_call.done + e.client_closed + e.server_closed, 0);
+  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
+  net_run_until(&e.r.loop, &e.held_call.done);
+  assert_irpc_ok(e.held_call.err);
+  if (by_server)
+    ends_expect(&e, IRPC_ECLOSEDBYPEER, IRPC_ECLOSED);
+  else
+    ends_expect(&e, IRPC_ECLOSED, IRPC_ECLOSEDBYPEER);
+  ends_close(&e);
+}
+
+static void graceful_by_client_tcp(void **s) {
+  (void)s, graceful_ends(NET_TCP, 0);
+}
+static void graceful_by_server_tcp(void **s) {
+  (void)s, graceful_ends(NET_TCP, 1);
+}
+static void graceful_by_client_memory(void **s) {
+  (void)s, graceful_ends(NET_MEMORY, 0);
+}
+static void graceful_by_server_memory(void **s) {
+  (void)s, graceful_ends(NET_MEMORY, 1);
+}
+
+/* One side vanishes (its connection is aborted: the transport closes
+ * without a Slic Close). It closes with UV_ECONNABORTED; the other side
+ * sees the peer vanish: UV_ECONNRESET. The call under way and the
+ * dispatch running get the error of their side's connection; a call that
+ * waited for a stream was never sent: IRPC_EREFUSED. */
+static void vanishing_ends(int kind, int server_vanishes) {
+  ends e;
+  ends_open(&e, kind);
+  irpc_outgoing_request *hang = net_request("/hang", "h", 1);
+  assert_irpc_ok(irpc_invoke(e.inv, hang, net_on_result, &e.held_call, NULL));
+  while (nheld < 1)
+    uv_run(&e.r.loop, UV_RUN_ONCE);
+  ends_watch(&e);
+  net_result waiting = {0};
+  assert_irpc_ok(irpc_invoke(irpc_connection_invoker(e.client), e.req,
+                             net_on_result, &waiting, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&e.r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(waiting.done, 0);
+  irpc_connection_abort(server_vanishes ? e.server : e.client, 0);
+  net_run_until(&e.r.loop, &e.held_call.done);
+  net_run_until(&e.r.loop, &waiting.done);
+  net_run_until(&e.r.loop, &hang_canceled);
+  int client_err = server_vanishes ? UV_ECONNRESET : UV_ECONNABORTED;
+  int server_err = server_vanishes ? UV_ECONNABORTED : UV_ECONNRESET;
+  assert_irpc_err(e.held_call.err, client_err);
+  assert_irpc_err(waiting.err, IRPC_EREFUSED);
+  assert_irpc_err(hang_canceled, server_err);
+  ends_expect(&e, client_err, server_err);
+  irpc_outgoing_request_free(hang);
+  ends_close(&e);
+}
+
+static void server_vanishes_tcp(void **s) {
+  (void)s, vanishing_ends(NET_TCP, 1);
+}
+static void client_vanishes_tcp(void **s) {
+  (void)s, vanishing_ends(NET_TCP, 0);
+}
+static void server_vanishes_memory(void **s) {
+  (void)s, vanishing_ends(NET_MEMORY, 1);
+}
+static void client_vanishes_memory(void **s) {
+  (void)s, vanishing_ends(NET_MEMORY, 0);
+}
+
 /* ---- Connect failures ---- */
 
 static void refused(void **state) {
@@ -1003,6 +1155,14 @@ int main(void) {
       cmocka_unit_test(no_dispatcher_memory),
       cmocka_unit_test(wait_for_stream),
       cmocka_unit_test(shutdown_under_load),
+      cmocka_unit_test(graceful_by_client_tcp),
+      cmocka_unit_test(graceful_by_server_tcp),
+      cmocka_unit_test(graceful_by_client_memory),
+      cmocka_unit_test(graceful_by_server_memory),
+      cmocka_unit_test(server_vanishes_tcp),
+      cmocka_unit_test(client_vanishes_tcp),
+      cmocka_unit_test(server_vanishes_memory),
+      cmocka_unit_test(client_vanishes_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
