@@ -1134,10 +1134,10 @@ static void client_goaway_alone(void **state) {
   cfx_fini(&c);
 }
 
-/* The server's GoAway: what it accepted (IceRPC's rule: the next
- * bidirectional id, and the id after the client's control stream when no
- * one-way request was accepted), framed before the resets of the streams
- * it refuses even when much of a response waits to be framed. */
+/* The server's GoAway: what it accepted (IceRPC's rule: the ids after the
+ * last bidirectional and the last unidirectional request streams it
+ * accepted), framed before the resets of the streams it refuses even when
+ * much of a response waits to be framed. */
 static irpc_server *goaway_server;
 
 static void big_then_shutdown(irpc_dispatcher *self, irpc_dispatch *d) {
@@ -1159,6 +1159,9 @@ static void server_goaway_before_resets(void **state) {
   raw_client_handshake(&f.peer);
   uint8_t b[64];
   f.peer.batching = 1;
+  /* a one-way request on the first one-way stream (6) is accepted */
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 6, b,
+            request_header(b, "/echo", "op", "\0", 1));
   raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 0, b,
             request_header(b, "/big-then-shutdown", "op", "\0", 1));
   raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 4, b,
@@ -1171,8 +1174,8 @@ static void server_goaway_before_resets(void **state) {
       fail_msg("the connection ended (%d)", f.peer.end);
     if (fr.id == 3 && fr.type == IRPC__SLIC_STREAM &&
         fr.body[0] == IRPC__ICERPC_GOAWAY) {
-      /* type, size on 2 bytes, bidi 4, uni 6 */
-      static const uint8_t want[] = {1, 2 << 2 | 1, 0, 4 << 2, 6 << 2};
+      /* type, size on 2 bytes, bidi 4, uni 10 */
+      static const uint8_t want[] = {1, 2 << 2 | 1, 0, 4 << 2, 10 << 2};
       assert_int_equal(fr.len, sizeof want);
       assert_memory_equal(fr.body, want, sizeof want);
       goaway = 1;
@@ -1193,6 +1196,26 @@ static void server_goaway_before_resets(void **state) {
   irpc_outgoing_request_free(req);
   irpc_invoker_free(f.healthy);
   net_rig_fini(&f.r);
+}
+
+/* A GoAway when nothing was accepted: the first bidirectional id (0) and
+ * the id after the client's control stream (2 + 4), as IceRPC. */
+static void server_goaway_nothing_accepted(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  fx_open(&f);
+  raw_barrier(&f.peer); /* the server read our Settings */
+  irpc_connection *list[2];
+  assert_int_equal(irpc_server_connections(f.r.server, list, 2), 2);
+  /* the server lists its connections oldest first: the peer's is last */
+  assert_irpc_ok(irpc_connection_shutdown(list[1], NULL, NULL));
+  rframe fr;
+  raw_expect(&f.peer, &fr, IRPC__SLIC_STREAM, 3);
+  static const uint8_t want[] = {1, 2 << 2 | 1, 0, 0, 6 << 2};
+  assert_int_equal(fr.len, sizeof want);
+  assert_memory_equal(fr.body, want, sizeof want);
+  fx_fini(&f);
 }
 
 /* The header builder matches the worked example of the icerpc docs. */
@@ -1234,6 +1257,7 @@ int main(void) {
       cmocka_unit_test(client_resets_before_goaway),
       cmocka_unit_test(client_goaway_alone),
       cmocka_unit_test(server_goaway_before_resets),
+      cmocka_unit_test(server_goaway_nothing_accepted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
