@@ -32,6 +32,8 @@ typedef struct ccall {
   struct ccall *next, *prev;
   int listed; /* 0, or 1 waiting for a stream, 2 sent */
   int header_done;
+  int reset;         /* the peer reset the stream before answering */
+  uint64_t reset_id; /* of that stream, for the peer's GoAway */
   irpc_buf in;
   irpc_incoming_response *resp;
   irpc__payload_stream ps; /* a payload sent as the stream drains */
@@ -90,16 +92,20 @@ struct irpc_connection {
   int settings_in;
   int goaway_sent;
   int goaway_in;
+  int peer_shutdown; /* the peer's GoAway started the graceful shutdown */
   int ctl_out_done;
   int ctl_in_done;
   uint64_t peer_goaway[2];
   uint64_t peer_max_header;
   size_t size_width;
   uint64_t peer_formats;
+  int peer_takes_bidi;   /* the peer accepts requests (bidirectional streams) */
+  int peer_takes_uni;    /* and one-way requests (unidirectional streams) */
   uint64_t next_bidi_in; /* lowest remote bidi id not yet accepted */
   uint64_t next_uni_in;
   uint64_t refuse_code;
   int refusing;
+  int input_read; /* input was read since the last flush: see conn_invoke */
   /* calls and dispatches */
   ccall *waiting, *waiting_tail;
   ccall *calls;
@@ -109,6 +115,7 @@ struct irpc_connection {
   /* I/O */
   irpc__task flush_task;
   irpc__task closed_task;
+  irpc__task reset_task; /* settles the calls whose stream the peer reset */
   int writing;
   int fin_sent;
   int eof;
@@ -354,10 +361,16 @@ static int ccall_send(ccall *k) {
   return rc;
 }
 
-/* Opens a stream and sends; 1 when no stream is free yet. */
+/* Opens a stream and sends; 1 when no stream is free yet. A peer that
+ * allows no stream of this kind (no dispatcher) fails the call at once:
+ * no stream would ever be free. */
 static int ccall_try_start(ccall *k) {
   irpc_connection *c = k->conn;
   int oneway = irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  if (!(oneway ? c->peer_takes_uni : c->peer_takes_bidi)) {
+    ccall_finish(k, IRPC_ENOREQUESTS, NULL);
+    return 0;
+  }
   irpc__slic_stream *s;
   int rc = irpc__slic_stream_open(c->slic, !oneway, &s);
   if (rc == IRPC_EBUSY)
@@ -409,13 +422,16 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
     irpc_call_complete(call, c->close_err ? c->close_err : IRPC_ECLOSED, NULL);
     return;
   }
-  if (c->state == SHUTTING_DOWN) {
+  if (c->state == SHUTTING_DOWN || c->goaway_in) {
     irpc_call_complete(call, IRPC_EREFUSED, NULL);
     return;
   }
   irpc_call_on_cancel(call, ccall_cancel, k);
   irpc__timer_stop(c->sched, &c->idle_timer);
-  if (c->state == HANDSHAKE || c->waiting) {
+  /* A call made while input is read (from a completion, say) starts on
+   * the flush task, once all the input of this loop turn was read: a
+   * GoAway in the same bytes refuses it before it is sent. */
+  if (c->state == HANDSHAKE || c->waiting || c->input_read) {
     waiting_push(c, k);
     return;
   }
@@ -424,7 +440,7 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
 }
 
 static void start_waiting(irpc_connection *c) {
-  while (c->waiting && c->state == ACTIVE) {
+  while (c->waiting && c->state == ACTIVE && !c->goaway_in && !c->input_read) {
     ccall *k = c->waiting;
     ccall_unlist(c, k);
     if (ccall_try_start(k) == 1) {
@@ -793,6 +809,10 @@ static void send_goaway(irpc_connection *c) {
   int rc = irpc__icerpc_goaway_encode(&b, c->next_bidi_in, uni);
   if (rc == 0)
     rc = irpc__slic_stream_write(c->ctl_out, &b, 0);
+  /* Framed now, so that it precedes the resets of the streams it refuses
+   * (ev_stream), however much stream data waits to be framed. */
+  if (rc == 0)
+    irpc__slic_stream_flush(c->ctl_out);
   irpc__buf_fini(&b);
   if (rc)
     fail_connection(c, rc);
@@ -801,8 +821,13 @@ static void send_goaway(irpc_connection *c) {
 }
 
 static void established(irpc_connection *c) {
+  const irpc__slic_params *peer = irpc__slic_peer_params(c->slic);
   c->state = ACTIVE;
   c->established = 1;
+  /* IceRPC's rule: a side without a dispatcher allows no bidirectional
+   * stream and one unidirectional stream (our control stream). */
+  c->peer_takes_bidi = peer->max_bidi_streams > 0;
+  c->peer_takes_uni = peer->max_uni_streams > 1;
   irpc__timer_stop(c->sched, &c->life_timer);
   if (c->owner && c->owner->on_connected)
     c->owner->on_connected(c, 0, c->owner_ud);
@@ -810,30 +835,55 @@ static void established(irpc_connection *c) {
   check_idle(c);
 }
 
-/* The peer's GoAway: our calls on streams it did not accept never ran. */
+/* Whether the peer's GoAway refused a call: its stream has no id yet (no
+ * frame of it was written: it will never be), or an id the peer did not
+ * accept. */
+static int goaway_refused(const irpc_connection *c, const ccall *k) {
+  uint64_t id;
+  int bidi;
+  if (k->reset) {
+    id = k->reset_id;
+    bidi = !irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  } else if (k->stream) {
+    id = irpc__slic_stream_id(k->stream);
+    bidi = irpc__slic_stream_bidi(k->stream);
+  } else {
+    return 0;
+  }
+  return id == UINT64_MAX || id >= c->peer_goaway[bidi ? 0 : 1];
+}
+
+/* The peer's GoAway: our calls on streams it did not accept never ran, and
+ * no call starts on this connection any more (conn_invoke refuses them). */
 static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
   c->goaway_in = 1;
   c->peer_goaway[0] = ids[0];
   c->peer_goaway[1] = ids[1];
-  ccall *k = c->calls;
-  while (k) {
-    ccall *next = k->next;
-    uint64_t id = k->stream ? irpc__slic_stream_id(k->stream) : UINT64_MAX;
-    int bidi = k->stream && irpc__slic_stream_bidi(k->stream);
-    if (id != UINT64_MAX && id >= ids[bidi ? 0 : 1]) {
-      ccall_abort_stream(k);
-      ccall_finish(k, IRPC_EINVCANCELED, NULL);
-    }
-    k = next;
-  }
-  while (c->waiting)
-    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
+  if (c->state == ACTIVE)
+    c->peer_shutdown = 1;
+  /* The owner lets go of the connection first, so that what the refused
+   * calls' completions do (a retry) goes to another connection. */
   if (c->state == ACTIVE) {
     if (c->owner && c->owner->on_shutdown_requested)
       c->owner->on_shutdown_requested(c, c->owner_ud);
     else
       irpc_connection_shutdown(c, NULL, NULL);
   }
+  /* A completion may start calls: they are refused, and the list is
+   * walked again from its head until nothing is left to refuse. */
+  for (int again = 1; again;) {
+    again = 0;
+    for (ccall *k = c->calls; k; k = k->next) {
+      if (goaway_refused(c, k)) {
+        ccall_abort_stream(k);
+        ccall_finish(k, IRPC_EINVCANCELED, NULL);
+        again = 1;
+        break;
+      }
+    }
+  }
+  while (c->waiting)
+    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
   check_shutdown(c);
 }
 
@@ -984,6 +1034,25 @@ static void ev_readable(void *ud, irpc__slic_stream *s) {
   schedule_flush(c);
 }
 
+/* The error a connection ends with, as its users see it. The end of a
+ * graceful shutdown (Close both ways) is IRPC_ECLOSED when this side
+ * started it, IRPC_ECLOSEDBYPEER when the peer's GoAway did. */
+static int closing_err(const irpc_connection *c, int err) {
+  if (c->state == SHUTTING_DOWN &&
+      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
+    return c->peer_shutdown ? IRPC_ECLOSEDBYPEER : IRPC_ECLOSED;
+  return err;
+}
+
+/* Calls still waiting for a stream were never sent: IRPC_EREFUSED (the
+ * client connection sends them again on a new connection), but for a
+ * connection that never got established, whose error is the answer. */
+static void fail_waiting(irpc_connection *c) {
+  int err = c->established ? IRPC_EREFUSED : c->close_err;
+  while (c->waiting)
+    ccall_finish(c->waiting, err, NULL);
+}
+
 static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
   irpc_connection *c = ud;
   stream_tag *t = irpc__slic_stream_user(s);
@@ -993,14 +1062,34 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     ccall *k = (ccall *)t;
     if (err == UV_EPIPE)
       return; /* the peer stopped reading: its answer may still come */
-    if (err != IRPC_ETRUNCATED)
+    if (err == IRPC_ETRUNCATED && !k->header_done && !irpc_buf_len(&k->in) &&
+        c->state < CLOSING) {
+      /* Reset before any answer: the peer refused the request or failed
+       * it. A GoAway that follows in the input read with it tells which
+       * (goaway_received); the rest fail on the task. */
+      k->reset = 1;
+      k->reset_id = irpc__slic_stream_id(s);
+      ccall_abort_stream(k);
+      irpc__sched_post(c->sched, &c->reset_task);
+      return;
+    }
+    if (err != IRPC_ETRUNCATED) {
       mark_closing(c, err); /* the engine failed: the connection ends */
+      if (irpc__slic_stream_id(s) == UINT64_MAX)
+        err = IRPC_EREFUSED; /* no frame of it was written */
+    }
     ccall_abort_stream(k);
     ccall_finish(k, err, NULL);
   } else if (t->kind == K_DISP) {
     cdisp *d = (cdisp *)t;
     d->pinned++; /* a cancel handler may complete the dispatch at once */
-    dispatch_cancel(d, IRPC_ECANCELED);
+    /* The peer canceled the call (it reset the stream), or the connection
+     * ended: the dispatch is canceled with the connection's error then. */
+    if (err != IRPC_ETRUNCATED && err != UV_EPIPE)
+      err = c->close_err ? c->close_err : closing_err(c, err);
+    else
+      err = IRPC_ECANCELED;
+    dispatch_cancel(d, err);
     cdisp_abort_stream(d);
     d->pinned--;
     cdisp_maybe_free(d);
@@ -1008,6 +1097,22 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     /* The peer aborted its control stream. Any other error is the end of
      * the connection, whose own error on_closed reports. */
     fail_connection(c, IRPC_EPROTO);
+  }
+}
+
+/* The calls whose stream the peer reset, and that no GoAway refused: the
+ * peer failed them. */
+static void reset_task(irpc__task *t) {
+  irpc_connection *c = CONN_OF(reset_task, t);
+  for (int again = 1; again;) {
+    again = 0;
+    for (ccall *k = c->calls; k; k = k->next) {
+      if (k->reset) {
+        ccall_finish(k, IRPC_ETRUNCATED, NULL);
+        again = 1;
+        break;
+      }
+    }
   }
 }
 
@@ -1062,15 +1167,11 @@ static void ev_stream_slot(void *ud, int bidi) {
 
 static void ev_closed(void *ud, int err) {
   irpc_connection *c = ud;
-  if (c->state == SHUTTING_DOWN &&
-      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
-    err = 0; /* the end of a graceful shutdown */
   if (!c->close_err)
-    c->close_err = err ? err : IRPC_ECLOSED;
+    c->close_err = closing_err(c, err ? err : IRPC_ECLOSED);
   if (c->state < CLOSING)
     c->state = CLOSING;
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   schedule_flush(c);
 }
 
@@ -1137,12 +1238,19 @@ static void abort_engine(irpc_connection *c, int err) {
   irpc__slic_abort(c->slic, err);
 }
 
+/* A transport error that means the peer is gone (reset, or a write to a
+ * closed connection) is reported as UV_ECONNRESET, as the end of the
+ * transport without a Slic Close is (slic.c). */
+static int transport_err(int status) {
+  return status == UV_EPIPE ? UV_ECONNRESET : status;
+}
+
 static void on_write(irpc_duplex *d, int status, void *ud) {
   irpc_connection *c = ud;
   (void)d;
   c->writing--;
   if (status && status != UV_ECANCELED && c->state < CLOSED) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
@@ -1163,6 +1271,12 @@ static void flush_task(irpc__task *t) {
   irpc_connection *c = CONN_OF(flush_task, t);
   if (c->state == CLOSED || c->duplex_closing)
     return;
+  c->input_read = 0;
+  if (c->waiting) {
+    start_waiting(c);
+    if (c->state == CLOSED || c->duplex_closing)
+      return;
+  }
   while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     irpc_buf out;
     irpc__buf_init(&out);
@@ -1217,10 +1331,11 @@ static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
     return;
   }
   if (status) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
+  c->input_read = 1;
   irpc__slic_feed(c->slic, data, len);
   schedule_flush(c);
 }
@@ -1254,8 +1369,8 @@ static void check_idle(irpc_connection *c) {
 /* ---- Shutdown and close ---- */
 
 static void check_shutdown(irpc_connection *c) {
-  if (c->state != SHUTTING_DOWN || !c->goaway_in || c->ncalls || c->ndisps ||
-      c->waiting)
+  if (c->state != SHUTTING_DOWN || !c->goaway_in || !c->goaway_sent ||
+      c->ncalls || c->ndisps || c->waiting)
     return;
   if (!c->ctl_out_done && c->ctl_out) {
     c->ctl_out_done = 1;
@@ -1323,10 +1438,11 @@ static void finish_close(irpc_connection *c) {
     c->shutdown_status = c->close_err;
   c->state = CLOSING;
   irpc__slic_abort(c->slic, c->close_err); /* releases every stream */
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   while (c->calls)
-    ccall_finish(c->calls, c->close_err, NULL);
+    ccall_finish(c->calls, c->calls->reset ? IRPC_ETRUNCATED : c->close_err,
+                 NULL);
+  irpc__sched_cancel(c->sched, &c->reset_task);
   c->state = CLOSED;
   irpc__timer_stop(c->sched, &c->slic_timer);
   irpc__timer_stop(c->sched, &c->idle_timer);
@@ -1354,9 +1470,13 @@ int irpc_connection_shutdown(irpc_connection *c, irpc_connection_shutdown_cb cb,
   c->state = SHUTTING_DOWN;
   irpc__timer_stop(c->sched, &c->idle_timer);
   irpc__timer_start(c->sched, &c->life_timer, c->opts.shutdown_timeout_ms);
-  while (c->waiting)
-    ccall_finish(c->waiting, IRPC_EREFUSED, NULL);
+  /* GoAway first: a completion of a call refused below may find nothing
+   * left to wait for (check_shutdown). Those calls were not sent: refused
+   * by us, or by the peer's GoAway. */
   send_goaway(c);
+  int refused = c->goaway_in ? IRPC_EINVCANCELED : IRPC_EREFUSED;
+  while (c->waiting && c->state == SHUTTING_DOWN)
+    ccall_finish(c->waiting, refused, NULL);
   check_shutdown(c);
   return 0;
 }
@@ -1394,11 +1514,15 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   c->ctl_tag.kind = K_CONTROL;
   c->peer_max_header = IRPC__ICERPC_DEFAULT_MAX_HEADER;
   c->size_width = 2;
+  /* What GoAway says when no request was accepted (IceRPC's rule): the
+   * first bidirectional id of the peer's, and the id after the peer's
+   * control stream (its first unidirectional one). */
   c->next_bidi_in = is_client ? 1 : 0;
-  c->next_uni_in = is_client ? 3 : 2;
+  c->next_uni_in = is_client ? 7 : 6;
   irpc__buf_init(&c->ctl_buf);
   c->flush_task.fn = flush_task;
   c->closed_task.fn = closed_task;
+  c->reset_task.fn = reset_task;
   irpc__timer_init(&c->slic_timer, on_slic_timer);
   irpc__timer_init(&c->idle_timer, on_idle_timer);
   irpc__timer_init(&c->life_timer, on_life_timer);
@@ -1504,7 +1628,7 @@ irpc_connection_peer_credentials(const irpc_connection *c) {
 }
 
 int irpc_connection_is_active(const irpc_connection *c) {
-  return c && c->state == ACTIVE && !c->refusing;
+  return c && c->state == ACTIVE && !c->refusing && !c->goaway_in;
 }
 
 int irpc_connection_close_error(const irpc_connection *c) {

@@ -1218,7 +1218,7 @@ void irpc__slic_feed_eof(irpc__slic *c) {
     if (c->state == ST_HANDSHAKE)
       fail(c, c->version_sent ? UV_ECONNREFUSED : UV_ECONNABORTED);
     else if (c->state == ST_OPEN)
-      fail(c, UV_ECONNABORTED);
+      fail(c, UV_ECONNRESET); /* the peer vanished without a Close */
   }
   leave(c);
 }
@@ -1360,6 +1360,16 @@ int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
   }
   stream_leave(c);
   return 0;
+}
+
+void irpc__slic_stream_flush(irpc__slic_stream *s) {
+  irpc__slic *c = s->c;
+  stream_enter(c);
+  while (c->state == ST_OPEN && sendable(s) && send_frame(s) == 0)
+    ;
+  if (!sendable(s))
+    ring_remove(s);
+  stream_leave(c);
 }
 
 /* Credits the peer once half the window was read, as IceRPC does. No

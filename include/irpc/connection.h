@@ -12,7 +12,56 @@
  * irpc_incoming_request_invoker) and may call the peer now, or keep a
  * reference (irpc_connection_ref) to call it later. Once the connection is
  * gone, its invoker fails every call at once with the error the connection
- * closed with, or IRPC_ECLOSED.
+ * closed with (irpc_connection_close_error).
+ *
+ * How a connection ends: the error its close callbacks
+ * (irpc_connection_on_close) and irpc_connection_close_error give, which
+ * is also the error of the calls and dispatches the end cuts short:
+ *   IRPC_ECLOSED        this side shut it down gracefully
+ *                       (irpc_connection_shutdown, the client connection's,
+ *                       connection cache's or server's shutdown, the
+ *                       inactivity timeout);
+ *   IRPC_ECLOSEDBYPEER  the peer shut it down gracefully (its GoAway
+ *                       started the shutdown), or closed it (Slic Close,
+ *                       code 0);
+ *   UV_ECONNRESET       the peer vanished: the transport ended (EOF, reset,
+ *                       a write to a closed socket) without a Slic Close: a
+ *                       process that crashed or aborted its connection, a
+ *                       link that went down;
+ *   UV_ECONNABORTED     this side aborted it (irpc_connection_abort with 0,
+ *                       irpc_server_free, freeing a client connection, a
+ *                       graceful shutdown past shutdown_timeout_ms), or the
+ *                       peer's Close said so (code 1 or unknown);
+ *   IRPC_EIDLE          nothing was received for idle_timeout_ms;
+ *   UV_ECONNREFUSED, IRPC_ESERVERBUSY   the server refused the connection
+ *                       (Close codes 2 and 3; also a Slic version refusal);
+ *   IRPC_ETIMEDOUT      the handshake took longer than connect_timeout_ms;
+ *   IRPC_EPROTO, IRPC_ELIMIT   the peer broke the protocol, or a limit;
+ *   IRPC_ENOMEM         an allocation failed;
+ *   any other error     given to irpc_connection_abort, or a transport
+ *                       error passed through (UV_ETIMEDOUT, ...).
+ *
+ * A call under way on a connection ends with, besides its response:
+ *   - the connection's error above, when the connection ends under it;
+ *   - IRPC_EINVCANCELED: the peer's GoAway did not accept it: it was not
+ *     dispatched and is safe to retry (the retry interceptor does);
+ *   - IRPC_EREFUSED: it was never sent: made while the connection shuts
+ *     down, or still waiting for a stream (or with no frame written) when
+ *     the connection ended; the client connection sends it again on a new
+ *     connection;
+ *   - IRPC_ETRUNCATED: the peer reset its stream before answering (its
+ *     dispatch failed or was canceled);
+ *   - IRPC_EPROTO, IRPC_ELIMIT: a bad or too large response (that stream
+ *     only);
+ *   - IRPC_ENOREQUESTS: the peer accepts no requests (see
+ *     irpc_connection_invoker);
+ *   - its own cancel error (irpc_call_cancel, IRPC_EDEADLINE).
+ * In a graceful shutdown, by either side, the calls the peer accepted and
+ * the dispatches under way complete normally.
+ *
+ * A dispatch is canceled (irpc_dispatch_on_cancel) with IRPC_ECANCELED
+ * when the peer canceled the call (it reset the stream), and with the
+ * connection's error above when the connection ends under it.
  *
  * Threading: a connection belongs to its loop. */
 #ifndef IRPC_CONNECTION_H
@@ -95,7 +144,22 @@ IRPC_API void irpc_connection_unref(irpc_connection *c);
 
 /* The invoker that calls the peer over this connection. Borrowed: valid
  * while the caller holds a reference or the connection is open. Invoking it
- * once the connection is closed fails at once (see the header comment). */
+ * once the connection is closed fails at once (see the header comment).
+ *
+ * Request streams: a two-way call takes a bidirectional stream of the
+ * peer's, a one-way call a unidirectional one.
+ *   - A peer that accepts no requests of that kind fails the call at once
+ *     with IRPC_ENOREQUESTS (nothing is sent, and retrying cannot help): a
+ *     client connection without a dispatcher announces 0 bidirectional
+ *     streams and 1 unidirectional stream (its control stream), as IceRPC
+ *     does.
+ *   - When the peer's limit of streams at once is reached (its
+ *     max_bidirectional_streams / max_unidirectional_streams), the call
+ *     waits, in order, until a stream is released. The wait is bounded only
+ *     by the call itself: irpc_call_cancel ends it at once with the cancel
+ *     error, and so does the deadline interceptor (IRPC_EDEADLINE, see
+ *     irpc/deadline.h); the connection closing ends it too (see the list
+ *     of errors in the header comment). */
 IRPC_API irpc_invoker *irpc_connection_invoker(irpc_connection *c);
 
 /* A number unique among the connections of this process. */
@@ -112,13 +176,16 @@ IRPC_API const irpc_peer_credentials *
 irpc_connection_peer_credentials(const irpc_connection *c);
 /* 1 when the connection is established and not shutting down. */
 IRPC_API int irpc_connection_is_active(const irpc_connection *c);
-/* 0 while open; the error it closed with afterwards (IRPC_ECLOSED after a
- * local graceful shutdown). */
+/* 0 while open; the error it closed with afterwards (see the header
+ * comment: IRPC_ECLOSED after a graceful shutdown this side started,
+ * IRPC_ECLOSEDBYPEER after one the peer started, UV_ECONNRESET when the
+ * peer vanished, ...). */
 IRPC_API int irpc_connection_close_error(const irpc_connection *c);
 
 /* Runs `cb` once when the connection closes (immediately on a later loop
- * turn if it is already closed). Several may be registered; returns a
- * token for irpc_connection_off_close.
+ * turn if it is already closed), with the error it closed with (see the
+ * header comment). Several may be registered; returns a token for
+ * irpc_connection_off_close.
  * Errors (negative): IRPC_EINVAL, IRPC_ENOMEM. */
 typedef void (*irpc_connection_close_cb)(irpc_connection *c, int err,
                                          void *user_data);
@@ -138,8 +205,9 @@ typedef void (*irpc_connection_shutdown_cb)(irpc_connection *c, int status,
 IRPC_API int irpc_connection_shutdown(irpc_connection *c,
                                       irpc_connection_shutdown_cb cb,
                                       void *user_data);
-/* Abortive close: calls fail and dispatches are canceled with `err`
- * (UV_ECONNABORTED if 0). */
+/* Abortive close, without a Slic Close: calls fail and dispatches are
+ * canceled with `err` (UV_ECONNABORTED if 0), the close callbacks get it;
+ * the peer sees its transport end: UV_ECONNRESET. */
 IRPC_API void irpc_connection_abort(irpc_connection *c, int err);
 
 /* The connection a request arrived on (borrowed; NULL for coloc). */
