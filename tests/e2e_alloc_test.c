@@ -80,24 +80,27 @@ static void e2e_mw(e2e *t, int rc, irpc_dispatcher **mw) {
   assert_irpc_ok(irpc_router_use(t->n.router, *mw));
 }
 
-static void e2e_init(e2e *t) {
-  memset(t, 0, sizeof(*t));
-  net_rig_init(&t->n, NET_TCP);
-  uv_loop_t *loop = &t->n.loop;
+static irpc_logger_options logger_options(void) {
   irpc_logger_options lo;
   irpc_logger_options_init(&lo);
   lo.sink = count_sink;
   lo.min_level = IRPC_LOG_DEBUG;
+  return lo;
+}
+
+static const irpc_telemetry_hooks hooks = {.start = span_start,
+                                           .end = span_end};
+
+/* The client side: every interceptor in a pipeline into a new client
+ * connection (not connected yet). */
+static void e2e_client_new(e2e *t) {
+  uv_loop_t *loop = &t->n.loop;
+  irpc_logger_options lo = logger_options();
   irpc_retry_options ro;
   irpc_retry_options_init(&ro);
   ro.initial_backoff_ms = 0; /* retries on the next turn */
   ro.seed = 1;
-  irpc_telemetry_hooks hooks = {.start = span_start, .end = span_end};
-  assert_irpc_ok(irpc_metrics_new(&t->client_metrics, "client"));
-  assert_irpc_ok(irpc_metrics_new(&t->server_metrics, "server"));
   irpc_invoker *ic;
-  irpc_dispatcher *mw;
-
   assert_irpc_ok(irpc_pipeline_new(&t->pipeline, loop));
   e2e_use(t, irpc_logger_interceptor_new(&ic, loop, &lo), &ic);
   e2e_use(t, irpc_deadline_interceptor_new(&ic, loop, NULL), &ic);
@@ -109,7 +112,26 @@ static void e2e_init(e2e *t) {
   e2e_use(t, irpc_telemetry_interceptor_new(&ic, loop, &hooks), &ic);
   e2e_use(t, irpc_use_feature_interceptor_new(&ic, loop, &tag_key, &tag_value),
           &ic);
+  t->conn = net_client(&t->n);
+  assert_irpc_ok(irpc_pipeline_into(t->pipeline, t->conn));
+}
 
+static void e2e_client_free(e2e *t) {
+  irpc_pipeline_free(t->pipeline);
+  net_client_close(&t->n, t->conn);
+  t->pipeline = NULL;
+  t->conn = NULL;
+}
+
+/* The server side: every middleware in front of the echo service. */
+static void e2e_init(e2e *t) {
+  memset(t, 0, sizeof(*t));
+  net_rig_init(&t->n, NET_TCP);
+  uv_loop_t *loop = &t->n.loop;
+  irpc_logger_options lo = logger_options();
+  assert_irpc_ok(irpc_metrics_new(&t->client_metrics, "client"));
+  assert_irpc_ok(irpc_metrics_new(&t->server_metrics, "server"));
+  irpc_dispatcher *mw;
   e2e_mw(t, irpc_logger_middleware_new(&mw, loop, &lo), &mw);
   e2e_mw(t, irpc_deadline_middleware_new(&mw, loop, NULL), &mw);
   e2e_mw(t, irpc_compress_middleware_new(&mw, loop, NULL), &mw);
@@ -121,13 +143,9 @@ static void e2e_init(e2e *t) {
          &mw);
   net_map(&t->n, "/echo", &echo_ops, NULL);
   net_rig_start(&t->n);
-  t->conn = net_client(&t->n);
-  assert_irpc_ok(irpc_pipeline_into(t->pipeline, t->conn));
 }
 
 static void e2e_fini(e2e *t) {
-  irpc_pipeline_free(t->pipeline);
-  net_client_close(&t->n, t->conn);
   net_rig_fini(&t->n);
   irpc_metrics_free(t->client_metrics);
   irpc_metrics_free(t->server_metrics);
@@ -210,15 +228,38 @@ static int call_failing_at(e2e *t, long n, size_t size) {
   return untouched;
 }
 
+/* On one connection, established and warm: the steady state of a call. */
 static void sweep(size_t size) {
   e2e t;
   e2e_init(&t);
+  e2e_client_new(&t);
   e2e_call_ok(&t, size); /* connected, caches warm */
   long n = 1;
   while (!call_failing_at(&t, n, size))
     assert_true(++n < 20000);
   print_message("%ld allocations of a %zu-byte call through every "
                 "interceptor and middleware failed in turn\n",
+                n - 1, size);
+  e2e_client_free(&t);
+  e2e_fini(&t);
+}
+
+/* On a new client each time: the call also connects, does the Slic and
+ * icerpc handshakes and warms every cache on both sides. */
+static void sweep_connecting(size_t size) {
+  e2e t;
+  e2e_init(&t);
+  long n = 1;
+  for (;;) {
+    e2e_client_new(&t);
+    int over = call_failing_at(&t, n, size);
+    e2e_client_free(&t);
+    if (over)
+      break;
+    assert_true(++n < 20000);
+  }
+  print_message("%ld allocations of a first %zu-byte call (connecting) "
+                "through every interceptor and middleware failed in turn\n",
                 n - 1, size);
   e2e_fini(&t);
 }
@@ -233,11 +274,17 @@ static void compressed_call(void **state) {
   sweep(48 << 10); /* compressed both ways, several Slic frames */
 }
 
+static void first_call(void **state) {
+  (void)state;
+  sweep_connecting(48 << 10);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(small_call),
       cmocka_unit_test(compressed_call),
+      cmocka_unit_test(first_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
