@@ -383,11 +383,9 @@ static int ccall_try_start(ccall *k) {
   irpc__slic_stream_set_user(s, &k->tag);
   rc = ccall_send(k);
   if (rc) {
-    irpc__slic_stream_abort_write(s);
-    if (!oneway)
-      irpc__slic_stream_abort_read(s);
-    irpc__slic_stream_set_user(s, NULL);
-    k->stream = NULL;
+    /* Detached before the aborts: the events they raise must not reach
+     * the call, which a retry may send again from its completion. */
+    ccall_abort_stream(k);
     ccall_finish(k, rc, NULL);
     return 0;
   }
