@@ -41,7 +41,7 @@ typedef struct cc {
   irpc_connection *draining; /* shutting down, owner ref */
   irpc_duplex *connecting;   /* transport connect under way */
   int connect_timed_out;
-  cc_call *pending;
+  cc_call *pending, *pending_tail; /* waiting calls, oldest first */
   cc_waiter *waiters;
   int shut;
   int destroyed;
@@ -66,6 +66,8 @@ static void pending_unlink(cc *k, cc_call *p) {
     k->pending = p->next;
   if (p->next)
     p->next->prev = p->prev;
+  else
+    k->pending_tail = p->prev;
   p->next = p->prev = NULL;
   p->waiting = 0;
 }
@@ -240,11 +242,13 @@ static void cc_send(cc *k, cc_call *p) {
     return;
   }
   p->waiting = 1;
-  p->prev = NULL;
-  p->next = k->pending;
-  if (k->pending)
-    k->pending->prev = p;
-  k->pending = p;
+  p->next = NULL;
+  p->prev = k->pending_tail; /* calls go out in the order they came */
+  if (k->pending_tail)
+    k->pending_tail->next = p;
+  else
+    k->pending = p;
+  k->pending_tail = p;
   irpc_call_on_cancel(p->call, pending_cancel, p);
   start_connect(k);
 }

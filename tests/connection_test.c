@@ -62,6 +62,49 @@ static void two_way_memory(void **s) {
   (void)s, two_way(NET_MEMORY);
 }
 
+/* Calls made before the client connection connected are dispatched in
+ * the order they were made. */
+static char order_seen[8];
+static size_t order_len;
+
+static void order_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_buf *in = irpc_incoming_request_payload(irpc_dispatch_request(d));
+  assert_int_equal(irpc_buf_len(in), 1);
+  assert_true(order_len < sizeof order_seen);
+  assert_irpc_ok(irpc_buf_copyout(in, 0, &order_seen[order_len++], 1));
+  assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
+}
+
+static const irpc_dispatcher_ops order_ops = {.name = "order",
+                                              .dispatch = order_dispatch};
+
+static void calls_before_connect_keep_order(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  net_map(&r, "/order", &order_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  order_len = 0;
+  net_result o[4] = {{0}};
+  irpc_outgoing_request *reqs[4];
+  for (int i = 0; i < 4; i++) {
+    reqs[i] = net_request("/order", &"abcd"[i], 1);
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
+  }
+  net_run_until(&r.loop, &o[3].done);
+  for (int i = 0; i < 4; i++) {
+    net_run_until(&r.loop, &o[i].done);
+    assert_irpc_ok(o[i].err);
+    irpc_outgoing_request_free(reqs[i]);
+  }
+  assert_int_equal(order_len, 4);
+  assert_memory_equal(order_seen, "abcd", 4);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 static void one_way(void **state) {
   (void)state;
   net_rig r;
@@ -1131,6 +1174,7 @@ int main(void) {
       cmocka_unit_test(two_way_tcp),
       cmocka_unit_test(two_way_uds),
       cmocka_unit_test(two_way_memory),
+      cmocka_unit_test(calls_before_connect_keep_order),
       cmocka_unit_test(one_way),
       cmocka_unit_test(many_tcp),
       cmocka_unit_test(many_uds),
