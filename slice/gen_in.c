@@ -182,6 +182,8 @@ int irpc_slice_decode_seq_in(irpc_slice_in *in, irpc_slice_type type,
 
 /* A NUL-terminated copy of `len` bytes in the arena. */
 static char *in_strdup(irpc_slice_in *in, const char *s, size_t len) {
+  if (len == SIZE_MAX)
+    return NULL;
   char *c = irpc_slice_in_alloc(in, len + 1);
   if (c) {
     memcpy(c, s, len);
