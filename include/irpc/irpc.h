@@ -32,5 +32,6 @@
 #include "irpc/connection.h"
 #include "irpc/connection_cache.h"
 #include "irpc/server.h"
+#include "irpc/slice_gen.h"
 
 #endif

@@ -1,0 +1,458 @@
+/* irpc: the runtime of code generated from Slice definitions.
+ *
+ * `irpc-slicec` turns each `X.slice` into `X.slice.h` and `X.slice.c`,
+ * which include only this header. Generated code is straight-line encode
+ * and decode functions per type, one const descriptor per interface
+ * (irpc_slice_iface) and thin typed wrappers over the generic functions
+ * below: irpc_slice_invoke on the client side, and the dispatcher made by
+ * irpc_slice_dispatcher_new on the server side. The exact shape of the
+ * generated code (names, type mapping, signatures) is specified in
+ * docs/internals/SLICE_GEN.md; tests/slice_gen/ holds a golden example.
+ *
+ * Lifetimes, stated once:
+ *   - Client: the values decoded from a response (the typed callback's
+ *     `ret`) live in the reply's arena and stay valid until the callback
+ *     returns, unless the callback calls irpc_slice_reply_keep: they then
+ *     live until irpc_slice_reply_free. Arguments passed to a generated
+ *     call are borrowed only during that call: they are encoded before it
+ *     returns.
+ *   - Server: the decoded arguments an operation function receives stay
+ *     valid until the dispatch is completed (by the generated reply
+ *     function or irpc_slice_dispatch_fail), however much later. The
+ *     irpc_slice_dispatch handle is gone once completed.
+ *   - Strings and byte sequences decoded are views (irpc_str, irpc_bytes)
+ *     into the payload when contiguous, else copies in the arena; they are
+ *     never NUL-terminated.
+ *
+ * Limits: decoding follows the decoder's limits (slice.h): max segment size
+ * 1 MB and max collection allocation 8 MB. Every byte the arena hands out
+ * while decoding is charged against the collection allocation first, so a
+ * hostile payload makes a call or dispatch fail with IRPC_ELIMIT (client)
+ * or InvalidData (server) instead of allocating without bound.
+ *
+ * Errors: every function returns 0 or a negative library error (error.h);
+ * each lists its own below.
+ *
+ * Threading: everything here belongs to the loop of the invoker or
+ * dispatcher involved and is used on that loop's thread. */
+#ifndef IRPC_SLICE_GEN_H
+#define IRPC_SLICE_GEN_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "irpc/common.h"
+#include "irpc/compress.h"
+#include "irpc/connection.h"
+#include "irpc/dispatcher.h"
+#include "irpc/error.h"
+#include "irpc/invoker.h"
+#include "irpc/router.h"
+#include "irpc/slice.h"
+#include "irpc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The version of the generated-code contract. A generated header starts
+ * with `#if IRPC_SLICE_GEN_VERSION != N #error ... #endif`, N being the
+ * version its generator emits for. */
+#define IRPC_SLICE_GEN_VERSION 1
+
+/* ------------------------------------------------------------------------
+ * Strings
+ * ------------------------------------------------------------------------ */
+
+/* A Slice `string`: UTF-8 bytes, not NUL-terminated. A borrowed view: who
+ * owns the bytes is said where one is handed out. */
+typedef struct irpc_str {
+  const char *ptr;
+  size_t len;
+} irpc_str;
+
+/* A string literal as an irpc_str: IRPC_STR("hello"). */
+#define IRPC_STR(lit) ((irpc_str){(lit), sizeof(lit) - 1})
+
+/* A NUL-terminated string as an irpc_str (NULL gives the empty string). */
+static inline irpc_str irpc_str_c(const char *s) {
+  irpc_str r = {s ? s : "", s ? strlen(s) : 0};
+  return r;
+}
+
+/* 1 when `s` holds exactly the NUL-terminated `c`, else 0. */
+static inline int irpc_str_eq(irpc_str s, const char *c) {
+  return strlen(c) == s.len && memcmp(s.ptr, c, s.len) == 0;
+}
+
+/* Encodes a string (irpc_slice_encode_string).
+ * Errors: as irpc_slice_encode_string. */
+static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
+  return irpc_slice_encode_string(e, s.ptr, s.len);
+}
+
+/* ------------------------------------------------------------------------
+ * Arena: where decoded values live
+ * ------------------------------------------------------------------------ */
+
+/* Bytes of the first block, held inside the arena itself. */
+#define IRPC_ARENA_INLINE 160
+
+/* A bump allocator: allocations are 16-byte aligned and all freed at once
+ * by irpc_arena_fini. The first IRPC_ARENA_INLINE bytes come from the
+ * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
+ * public struct only so that it can be embedded; members are private. */
+typedef struct irpc_arena {
+  uint8_t *cur; /* private */
+  uint8_t *end; /* private */
+  void *blocks; /* private: heap blocks, newest first */
+  size_t limit; /* private: bytes that may still come from the heap */
+  _Alignas(16) uint8_t first[IRPC_ARENA_INLINE]; /* private */
+} irpc_arena;
+
+/* Prepares an empty arena that takes at most `max_heap` bytes from the
+ * heap (0: IRPC_SLICE_DEFAULT_MAX_COLLECTION_ALLOCATION). */
+IRPC_API void irpc_arena_init(irpc_arena *a, size_t max_heap);
+
+/* `size` bytes, 16-byte aligned and uninitialized, valid until
+ * irpc_arena_fini; NULL when the allocator fails or the arena's heap limit
+ * would be passed. size 0 returns a valid unique pointer. */
+IRPC_API void *irpc_arena_alloc(irpc_arena *a, size_t size);
+
+/* Frees every block; the arena is empty and usable again. NULL is a
+ * no-op. */
+IRPC_API void irpc_arena_fini(irpc_arena *a);
+
+/* ------------------------------------------------------------------------
+ * Proxies
+ * ------------------------------------------------------------------------ */
+
+/* A proxy: where the calls of one service go. Generated code wraps it in a
+ * struct per interface (`M_IProxy { irpc_slice_proxy p; }`) so that a
+ * proxy of one interface cannot be passed for another.
+ *
+ * Fill it by hand for a client (`{.invoker = pipeline_or_connection}`,
+ * path NULL = the interface's default path), or receive it decoded from an
+ * operation parameter or return value. A proxy encodes as IceRPC's
+ * ServiceAddress, a URI string: its `address` when set, else its path
+ * (relative). A relative address decoded by a server is resolved against
+ * the connection the request came on: `invoker` is that connection's
+ * invoker and `conn` the connection, so calling the proxy calls the peer
+ * back (a callback). An absolute address (`icerpc://host/path`) decodes
+ * with `invoker` NULL: the application sets the invoker that reaches it
+ * (a connection cache) before calling. */
+typedef struct irpc_slice_proxy {
+  /* Carries the calls (a pipeline, client connection, connection cache,
+   * coloc invoker, or a connection's own invoker). Borrowed. */
+  irpc_invoker *invoker;
+  /* The service path; NULL = the interface's default path. */
+  const char *path;
+  /* The absolute service address URI it was decoded from; NULL for a
+   * relative one. */
+  const char *address;
+  /* The connection a decoded relative proxy belongs to (NULL when it
+   * arrived through coloc, or for proxies made by hand). A proxy copied
+   * with irpc_slice_proxy_copy holds a reference to it. */
+  irpc_connection *conn;
+  unsigned owned; /* private: set by irpc_slice_proxy_copy */
+} irpc_slice_proxy;
+
+/* Copies `src` into `dst` so that it outlives the call or dispatch it was
+ * decoded in: the strings are copied (one irpc_malloc) and a reference to
+ * the connection is taken, so the proxy may be called later, even after
+ * the connection is gone (the calls then fail with the connection's error).
+ * Release with irpc_slice_proxy_release. dst is left zeroed on error.
+ * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOMEM. */
+IRPC_API int irpc_slice_proxy_copy(irpc_slice_proxy *dst,
+                                   const irpc_slice_proxy *src);
+
+/* Releases what irpc_slice_proxy_copy took and zeroes `p`. A proxy not
+ * made by irpc_slice_proxy_copy is only zeroed. NULL is a no-op. */
+IRPC_API void irpc_slice_proxy_release(irpc_slice_proxy *p);
+
+/* Encodes `p` as a ServiceAddress string: its address, else its path;
+ * `default_path` when both are NULL.
+ * Errors: IRPC_EINVAL (NULL e or p, no path at all), as
+ * irpc_slice_encode_string. */
+IRPC_API int irpc_slice_encode_proxy(irpc_slice_encoder *e,
+                                     const irpc_slice_proxy *p,
+                                     const char *default_path);
+
+/* ------------------------------------------------------------------------
+ * Decoding into an arena
+ * ------------------------------------------------------------------------ */
+
+/* A decoder, the arena its values go to, and what decoded proxies are
+ * resolved against. Generated decode functions take it as
+ * `X_decode(irpc_slice_in *in, X *out)` and read with the irpc_slice_decode_*
+ * functions on `&in->dec`. The runtime sets it up for every response and
+ * dispatch; set one up by hand only to decode outside a call. */
+typedef struct irpc_slice_in {
+  irpc_slice_decoder dec;
+  irpc_arena arena;
+  /* Given to decoded relative proxies (see irpc_slice_proxy). */
+  irpc_invoker *proxy_invoker;
+  irpc_connection *proxy_conn;
+} irpc_slice_in;
+
+/* Prepares `in` to decode the Slice2 bytes of `b` (borrowed, unchanged
+ * until irpc_slice_in_fini) or of a byte span. Errors: as
+ * irpc_slice_decoder_init_buf / _bytes; `in` is still safe to finalize. */
+IRPC_API int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b);
+IRPC_API int irpc_slice_in_init_bytes(irpc_slice_in *in, const void *data,
+                                      size_t len);
+
+/* Frees the arena and the decoder's copies: every value decoded through
+ * `in` becomes invalid. NULL is a no-op. */
+IRPC_API void irpc_slice_in_fini(irpc_slice_in *in);
+
+/* `size` bytes of arena memory for a decoded value, charged first against
+ * the decoder's max collection allocation. NULL on failure, which is also
+ * recorded as the decoder's sticky error (IRPC_ELIMIT or IRPC_ENOMEM), so
+ * generated code may check only at the end. */
+IRPC_API void *irpc_slice_in_alloc(irpc_slice_in *in, size_t size);
+
+/* Records `err` (negative) as the decoder's error, unless one is already
+ * recorded, and returns the recorded one: for generated code that finds a
+ * value the decoder cannot judge (an unknown variant discriminant:
+ * IRPC_EENUM). */
+IRPC_API int irpc_slice_in_fail(irpc_slice_in *in, int err);
+
+/* A string, as a view (see irpc_slice_decode_string).
+ * Errors: as irpc_slice_decode_string. */
+IRPC_API int irpc_slice_decode_str(irpc_slice_in *in, irpc_str *s);
+
+/* A Sequence<uint8>: a view into the payload when contiguous, else a copy
+ * in the arena.
+ * Errors: as irpc_slice_decode_count; IRPC_ENOMEM. */
+IRPC_API int irpc_slice_decode_byte_seq(irpc_slice_in *in, irpc_bytes *b);
+
+/* A sequence of a numeric `type` (irpc_slice_type) into the arena (*items
+ * NULL when empty). Errors: as irpc_slice_decode_seq. */
+IRPC_API int irpc_slice_decode_seq_in(irpc_slice_in *in, irpc_slice_type type,
+                                      void **items, size_t *count);
+
+/* The count of a sequence or dictionary whose elements generated code
+ * decodes one by one, and an array of count x `elem_size` bytes for them in
+ * the arena (zeroed; NULL when the count is 0). `min_wire_size` is the
+ * fewest bytes one element takes on the wire (at least 1).
+ * Errors: as irpc_slice_decode_count; IRPC_ENOMEM. */
+IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
+                                     size_t elem_size, size_t *count,
+                                     void **items);
+
+/* A ServiceAddress string as a proxy (see irpc_slice_proxy): the path and
+ * address are NUL-terminated copies in the arena.
+ * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a relative path or
+ * an absolute URI with a valid path). */
+IRPC_API int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p);
+
+/* ------------------------------------------------------------------------
+ * Interface and operation descriptors (emitted by the generator)
+ * ------------------------------------------------------------------------ */
+
+/* Operation flags. */
+#define IRPC_SLICE_OP_IDEMPOTENT 0x1u      /* `idempotent` */
+#define IRPC_SLICE_OP_ONEWAY 0x2u          /* [oneway] */
+#define IRPC_SLICE_OP_COMPRESS_ARGS 0x4u   /* [compress(Args)] */
+#define IRPC_SLICE_OP_COMPRESS_RETURN 0x8u /* [compress(Return)] */
+
+typedef struct irpc_slice_reply irpc_slice_reply;
+typedef struct irpc_slice_dispatch irpc_slice_dispatch;
+
+/* Writes the members of an argument or return struct (`values` points to
+ * the generated `_args` or `_ret` struct, or the single return value): the
+ * bit sequence, the non-tagged members, the tagged ones by tag. The
+ * runtime writes the segment size around it and the end marker after. */
+typedef int (*irpc_slice_encode_fn)(irpc_slice_encoder *e, const void *values);
+
+/* Reads the same members into `values` (zeroed beforehand), and the tagged
+ * members it knows; the runtime skips the rest up to the end marker and
+ * checks that nothing follows. */
+typedef int (*irpc_slice_decode_fn)(irpc_slice_in *in, void *values);
+
+/* Calls the typed callback `cb` (the generated `M_I_op_cb`, cast to
+ * void (*)(void)) with `ret` cast to its type (NULL on error or for a void
+ * operation). */
+typedef void (*irpc_slice_deliver_fn)(irpc_slice_reply *reply, int err,
+                                      const void *ret, void (*cb)(void),
+                                      void *user_data);
+
+/* Calls the application's operation function in the generated ops table
+ * `ops` with the decoded `args`. Returns IRPC_ENOTSUP, calling nothing,
+ * when that function is NULL (the dispatch then answers NotImplemented). */
+typedef int (*irpc_slice_call_fn)(const void *ops, void *impl,
+                                  irpc_slice_dispatch *sd, void *args);
+
+typedef struct irpc_slice_op {
+  const char *name; /* on the wire: the Slice identifier as written */
+  unsigned flags;   /* IRPC_SLICE_OP_* */
+  /* Client. encode_args NULL: no parameters (an empty payload is sent).
+   * decode_return NULL: no return value (any payload is accepted if it is
+   * empty or an empty struct). return_size: bytes of the decoded return
+   * value (the `_ret` struct or the single type). */
+  irpc_slice_encode_fn encode_args;
+  irpc_slice_decode_fn decode_return;
+  size_t return_size;
+  irpc_slice_deliver_fn deliver;
+  /* Server. decode_args NULL: no parameters; args_size: bytes of the
+   * generated `_args` struct. encode_return is used by the reply. */
+  irpc_slice_decode_fn decode_args;
+  size_t args_size;
+  irpc_slice_encode_fn encode_return;
+  irpc_slice_call_fn call;
+} irpc_slice_op;
+
+#define IRPC_SLICE_IFACE_MAGIC 0x53694731u /* "SiG1" */
+
+typedef struct irpc_slice_iface {
+  uint32_t magic;           /* IRPC_SLICE_IFACE_MAGIC */
+  const char *type_id;      /* "::M::I" */
+  const char *default_path; /* "/M.I" */
+  /* Every operation, the inherited ones included, sorted by name in
+   * strcmp order (binary search). */
+  const irpc_slice_op *ops;
+  size_t nops;
+  /* Direct bases, for type IDs (their operations are already in ops). */
+  const struct irpc_slice_iface *const *bases;
+  size_t nbases;
+} irpc_slice_iface;
+
+/* The operation named `name`, or NULL. */
+IRPC_API const irpc_slice_op *
+irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Client side: typed calls
+ * ------------------------------------------------------------------------ */
+
+/* Optional settings of one call (NULL: none). */
+typedef struct irpc_slice_call_opts {
+  /* Receives the call, for irpc_call_cancel; valid until the callback
+   * starts. */
+  irpc_call **call_out;
+  /* Runs once the request is built, before it is invoked, to add fields
+   * or features (a deadline, a context). A negative return fails the call
+   * with that error (the callback does not run). */
+  int (*prepare)(irpc_outgoing_request *request, void *prepare_data);
+  void *prepare_data;
+} irpc_slice_call_opts;
+
+/* The outcome of a typed call, handed to its callback. Owns the response
+ * and the arena of the decoded values. */
+
+/* The status the dispatch answered (Ok also after a local error). */
+IRPC_API uint64_t irpc_slice_reply_status(const irpc_slice_reply *r);
+
+/* What went wrong, as a sentence naming the operation and the cause: the
+ * server's error message for IRPC_ESTATUS, the library error or the
+ * decoding failure otherwise; "" after success. Lives as long as `r`. */
+IRPC_API const char *irpc_slice_reply_message(const irpc_slice_reply *r);
+
+/* The response (NULL when the call failed before one arrived). Owned by
+ * the reply. */
+IRPC_API irpc_incoming_response *
+irpc_slice_reply_response(const irpc_slice_reply *r);
+
+/* Called from the callback: keeps the reply (and so the decoded values)
+ * alive after the callback returns, until irpc_slice_reply_free. */
+IRPC_API void irpc_slice_reply_keep(irpc_slice_reply *r);
+
+/* Frees a kept reply. NULL is a no-op. */
+IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
+
+/* Starts a call of `op` of `iface` on `proxy` (what every generated call
+ * does): builds the request (the proxy's path or the default path, the
+ * operation, the Idempotent field, one-way, the compress feature as the
+ * definition says), encodes `args` with op->encode_args straight into the
+ * payload, and invokes the proxy's invoker. When the call completes, the
+ * result is mapped to `err` for the callback:
+ *   0               Ok, and the return value decoded (`ret`, NULL for a
+ *                   void or one-way operation);
+ *   IRPC_ESTATUS    the dispatch answered another status (NotFound,
+ *                   NotImplemented, InvalidData, ApplicationError...): see
+ *                   irpc_slice_reply_status and _message;
+ *   IRPC_EDATA, IRPC_ETRUNCATED, IRPC_EUTF8, IRPC_ELIMIT, IRPC_EENUM,
+ *   IRPC_ETAG, IRPC_EOVERFLOW, IRPC_ENOMEM
+ *                   the response payload could not be decoded;
+ *   any other       the call failed (connection refused or closed, peer
+ *                   gone, deadline, canceled...), as the invoker said.
+ * `deliver` then runs the typed callback once, and the reply is freed when
+ * it returns unless it called irpc_slice_reply_keep.
+ * Returns 0 when the call started: the callback will run exactly once, and
+ * never before this returns.
+ * Errors (the callback will not run): IRPC_EINVAL (a NULL argument),
+ * IRPC_ENOINVOKER (the proxy has no invoker), IRPC_EPATH (a bad path),
+ * IRPC_ENOMEM, an encoding error of the arguments (IRPC_EUTF8,
+ * IRPC_EOVERFLOW...), what opts->prepare returned. */
+IRPC_API int irpc_slice_invoke(const irpc_slice_proxy *proxy,
+                               const irpc_slice_iface *iface,
+                               const irpc_slice_op *op, const void *args,
+                               const irpc_slice_call_opts *opts,
+                               void (*cb)(void), void *user_data);
+
+/* ------------------------------------------------------------------------
+ * Server side: typed dispatch
+ * ------------------------------------------------------------------------ */
+
+/* Creates the dispatcher that serves `iface` with the generated operations
+ * table `ops` (borrowed; a struct of function pointers, NULL ones answer
+ * NotImplemented) and `impl` (passed to each of them). For each request
+ * it finds the operation (NotImplemented if unknown), rejects the
+ * Idempotent field on a non-idempotent operation (InvalidData), asks for
+ * the response to be compressed for [compress(Return)], decodes the
+ * arguments into the dispatch's arena (InvalidData, with a message, when
+ * they do not decode or bytes follow them) and calls the operation
+ * function with an irpc_slice_dispatch handle. Free it with
+ * irpc_dispatcher_free once no router uses it.
+ * Errors: IRPC_EINVAL (NULL argument, iface without the magic),
+ * IRPC_ENOMEM. */
+IRPC_API int irpc_slice_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
+                                       const irpc_slice_iface *iface,
+                                       const void *ops, void *impl);
+
+/* Creates that dispatcher and maps it on `r` at `path` (NULL: the
+ * interface's default path): the BindService of generated code. *out
+ * receives the dispatcher, which the caller frees after the router.
+ * Errors: as irpc_slice_dispatcher_new and irpc_router_map. */
+IRPC_API int irpc_slice_map(irpc_router *r, const char *path,
+                            const irpc_slice_iface *iface, const void *ops,
+                            void *impl, irpc_dispatcher **out);
+
+/* Completes the dispatch with Ok and the return value `ret` encoded by the
+ * operation's encode_return (NULL for a void operation): what every
+ * generated `_reply` does. On an encoding failure or when memory runs out
+ * the dispatch completes with InternalError instead, naming the cause, and
+ * the error is returned. In every case the dispatch is complete and `sd`
+ * gone when this returns, except after IRPC_EINVAL for a NULL sd.
+ * Errors: IRPC_EINVAL, IRPC_ENOMEM, an encoding error. */
+IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
+                                       const void *ret);
+
+/* Completes the dispatch with a status other than Ok and a message (NULL:
+ * IceRPC's default message): the Slice2 way to fail an operation
+ * (IceRPC's DispatchException). Ok is refused. `sd` is gone after a
+ * successful return.
+ * Errors: IRPC_EINVAL (NULL sd, status Ok), IRPC_EOVERFLOW, IRPC_ENOMEM
+ * (the dispatch then completes with InternalError without the message). */
+IRPC_API int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
+                                      const char *message);
+
+/* The request being dispatched, its operation, the underlying dispatch,
+ * the connection it arrived on (NULL for coloc), and the invoker that
+ * calls that peer back (NULL when there is no way back). Valid until the
+ * dispatch completes. */
+IRPC_API irpc_incoming_request *
+irpc_slice_dispatch_request(const irpc_slice_dispatch *sd);
+IRPC_API const irpc_slice_op *
+irpc_slice_dispatch_op(const irpc_slice_dispatch *sd);
+IRPC_API irpc_dispatch *irpc_slice_dispatch_raw(const irpc_slice_dispatch *sd);
+IRPC_API irpc_connection *
+irpc_slice_dispatch_connection(const irpc_slice_dispatch *sd);
+IRPC_API irpc_invoker *
+irpc_slice_dispatch_invoker(const irpc_slice_dispatch *sd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,236 @@
+/* Typed dispatch: one dispatcher type serves every generated interface.
+ * It finds the operation in the interface's sorted table, applies what the
+ * definition says (idempotent, compress(Return)), decodes the arguments
+ * into an arena held in the dispatch's own state (no allocation for small
+ * arguments) and calls the application's function, which completes the
+ * dispatch now or later through irpc_slice_dispatch_reply or _fail. */
+#include <stdio.h>
+
+#include "gen_internal.h"
+#include "irpc/alloc.h"
+
+typedef struct svc {
+  const irpc_slice_iface *iface;
+  const void *ops;
+  void *impl;
+} svc;
+
+struct irpc_slice_dispatch {
+  irpc_dispatch *d;
+  const irpc_slice_op *op;
+  int in_init;
+  irpc_slice_in in;
+};
+
+const irpc_slice_op *irpc_slice_iface_find(const irpc_slice_iface *iface,
+                                           const char *name) {
+  if (!iface || !name)
+    return NULL;
+  size_t lo = 0, hi = iface->nops;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(name, iface->ops[mid].name);
+    if (c == 0)
+      return &iface->ops[mid];
+    if (c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return NULL;
+}
+
+/* ---- Completion ---- */
+
+static void sd_release(irpc_slice_dispatch *sd) {
+  if (sd->in_init) {
+    irpc_slice_in_fini(&sd->in);
+    sd->in_init = 0;
+  }
+}
+
+/* Completes with a status other than Ok. If memory runs out for the
+ * message, InternalError without one is tried, as the framework's own
+ * responses do. */
+static int sd_fail(irpc_slice_dispatch *sd, uint64_t status,
+                   const char *message) {
+  irpc_dispatch *d = sd->d;
+  sd_release(sd);
+  int rc = irpc_dispatch_reply(d, status, message);
+  if (rc == IRPC_ENOMEM)
+    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
+  return rc;
+}
+
+int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
+                             const char *message) {
+  if (!sd || status == IRPC_STATUS_OK)
+    return IRPC_EINVAL;
+  if (status > IRPC_VARUINT62_MAX)
+    return IRPC_EOVERFLOW;
+  return sd_fail(sd, status, message);
+}
+
+int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
+  if (!sd)
+    return IRPC_EINVAL;
+  const irpc_slice_op *op = sd->op;
+  irpc_outgoing_response *resp;
+  int rc = irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL);
+  if (rc) {
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return rc;
+  }
+  if (op->encode_return)
+    rc = irpc__slice_gen_encode_segment(irpc_outgoing_response_payload(resp),
+                                        op->encode_return, ret);
+  if (rc) {
+    irpc_outgoing_response_free(resp);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "The return value of '%s' could not be encoded: %s.", op->name,
+             irpc_strerror(rc));
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, msg);
+    return rc;
+  }
+  irpc_dispatch *d = sd->d;
+  sd_release(sd); /* the arguments are no longer needed */
+  irpc_dispatch_complete(d, resp);
+  return 0;
+}
+
+/* ---- Accessors ---- */
+
+irpc_incoming_request *
+irpc_slice_dispatch_request(const irpc_slice_dispatch *sd) {
+  return sd ? irpc_dispatch_request(sd->d) : NULL;
+}
+
+const irpc_slice_op *irpc_slice_dispatch_op(const irpc_slice_dispatch *sd) {
+  return sd ? sd->op : NULL;
+}
+
+irpc_dispatch *irpc_slice_dispatch_raw(const irpc_slice_dispatch *sd) {
+  return sd ? sd->d : NULL;
+}
+
+irpc_connection *irpc_slice_dispatch_connection(const irpc_slice_dispatch *sd) {
+  return sd ? irpc_incoming_request_connection(irpc_dispatch_request(sd->d))
+            : NULL;
+}
+
+irpc_invoker *irpc_slice_dispatch_invoker(const irpc_slice_dispatch *sd) {
+  return sd ? irpc_incoming_request_invoker(irpc_dispatch_request(sd->d))
+            : NULL;
+}
+
+/* ---- The dispatcher ---- */
+
+/* Decodes the arguments into sd's arena; *args is NULL for none. */
+static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
+                       void **args) {
+  const irpc_slice_op *op = sd->op;
+  int rc = irpc_slice_in_init_buf(&sd->in, irpc_incoming_request_payload(req));
+  sd->in_init = 1;
+  sd->in.proxy_invoker = irpc_incoming_request_invoker(req);
+  sd->in.proxy_conn = irpc_incoming_request_connection(req);
+  *args = NULL;
+  if (rc == 0 && op->decode_args) {
+    *args = irpc_slice_in_alloc(&sd->in, op->args_size);
+    if (!*args)
+      return irpc_slice_decoder_error(&sd->in.dec);
+    memset(*args, 0, op->args_size);
+  }
+  if (rc == 0)
+    rc = irpc__slice_gen_decode_segment(&sd->in, op->decode_args, *args);
+  return rc;
+}
+
+static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  const svc *s = irpc_dispatcher_data(self);
+  irpc_slice_dispatch *sd = irpc_dispatch_state(d);
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  const char *name = irpc_incoming_request_operation(req);
+  char msg[200];
+  sd->d = d;
+  sd->op = irpc_slice_iface_find(s->iface, name);
+  if (!sd->op) {
+    snprintf(msg, sizeof msg, "The service at '%s' (%s) has no operation '%s'.",
+             irpc_incoming_request_path(req), s->iface->type_id, name);
+    sd_fail(sd, IRPC_STATUS_NOT_IMPLEMENTED, msg);
+    return;
+  }
+  const irpc_slice_op *op = sd->op;
+  if (!(op->flags & IRPC_SLICE_OP_IDEMPOTENT) &&
+      irpc_fields_has(irpc_incoming_request_fields(req),
+                      IRPC_REQUEST_FIELD_IDEMPOTENT)) {
+    snprintf(msg, sizeof msg,
+             "The request for '%s' is marked idempotent, but the operation "
+             "is not idempotent.",
+             op->name);
+    sd_fail(sd, IRPC_STATUS_INVALID_DATA, msg);
+    return;
+  }
+  if ((op->flags & IRPC_SLICE_OP_COMPRESS_RETURN) &&
+      irpc_features_set_compress(irpc_incoming_request_features(req), 1)) {
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(IRPC_ENOMEM));
+    return;
+  }
+  void *args;
+  int rc = decode_args(sd, req, &args);
+  if (rc) {
+    snprintf(msg, sizeof msg, "The arguments of '%s' could not be decoded: %s.",
+             op->name, irpc_strerror(rc));
+    sd_fail(sd,
+            rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
+                              : IRPC_STATUS_INVALID_DATA,
+            msg);
+    return;
+  }
+  if (op->call(s->ops, s->impl, sd, args) == IRPC_ENOTSUP) {
+    snprintf(msg, sizeof msg, "The service at '%s' does not implement '%s'.",
+             irpc_incoming_request_path(req), op->name);
+    sd_fail(sd, IRPC_STATUS_NOT_IMPLEMENTED, msg);
+  }
+}
+
+static int svc_init(irpc_dispatcher *self, const void *config) {
+  *(svc *)irpc_dispatcher_data(self) = *(const svc *)config;
+  return 0;
+}
+
+static const irpc_dispatcher_ops svc_ops = {
+    .name = "slice",
+    .data_size = sizeof(svc),
+    .dispatch_state_size = sizeof(irpc_slice_dispatch),
+    .init = svc_init,
+    .dispatch = svc_dispatch,
+};
+
+int irpc_slice_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
+                              const irpc_slice_iface *iface, const void *ops,
+                              void *impl) {
+  if (!out || !loop || !iface || !ops || iface->magic != IRPC_SLICE_IFACE_MAGIC)
+    return IRPC_EINVAL;
+  svc s = {.iface = iface, .ops = ops, .impl = impl};
+  return irpc_dispatcher_new(out, loop, &svc_ops, &s);
+}
+
+int irpc_slice_map(irpc_router *r, const char *path,
+                   const irpc_slice_iface *iface, const void *ops, void *impl,
+                   irpc_dispatcher **out) {
+  if (!r || !iface || !out)
+    return IRPC_EINVAL;
+  irpc_dispatcher *d;
+  int rc = irpc_slice_dispatcher_new(
+      &d, irpc_dispatcher_loop(irpc_router_dispatcher(r)), iface, ops, impl);
+  if (rc)
+    return rc;
+  rc = irpc_router_map(r, path ? path : iface->default_path, d);
+  if (rc) {
+    irpc_dispatcher_free(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
