@@ -1,13 +1,15 @@
 /* bench/slice_gen: what the generated-code layer costs.
  *
  * 1. Calls: `greet(name: string) -> string` over the coloc invoker, made
- *    two ways in the same run against the same router:
+ *    two ways in the same run, each through its own coloc invoker and
+ *    router with the service mapped at the same path:
  *      typed  Demo_Greeter_greet (tests/slice_gen golden code) into the
  *             generated dispatcher;
  *      raw    the same request built, encoded, invoked, decoded and
  *             answered by hand with the raw API and the Slice runtime.
  *    Calls run one after the other (each completes before the next
- *    starts). Rounds alternate typed/raw; each figure is the median round.
+ *    starts). Rounds alternate typed/raw; each figure is the median round,
+ *    and the ratio is the median of the rounds' typed/raw ratios.
  *    Allocations per call are counted with the allocator hook after a
  *    warm-up.
  * 2. Codec: a struct-heavy Demo::Order (customer, point, 20 line items
@@ -16,7 +18,11 @@
  *    hand-written code over the same Slice runtime that decodes into a
  *    malloc'd item array, as an application without a generator would.
  *
- *   irpc-bench-slice-gen [--calls N] [--rounds N] [--json FILE] */
+ *   irpc-bench-slice-gen [--calls N] [--rounds N] [--json FILE]
+ *                        [--only typed|raw]
+ *
+ * --only runs N calls of one kind and nothing else, for a profiler or
+ * an instruction counter (valgrind --tool=callgrind). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +159,7 @@ static int call_typed(uv_loop_t *loop, const Demo_GreeterProxy *g, run *o) {
 static int call_raw(uv_loop_t *loop, irpc_invoker *inv, run *o) {
   irpc_outgoing_request *req;
   o->done = 0;
-  if (irpc_outgoing_request_new(&req, "/raw", "greet"))
+  if (irpc_outgoing_request_new(&req, DEMO_GREETER_DEFAULT_PATH, "greet"))
     return -1;
   if (encode_string_segment(irpc_outgoing_request_payload(req), bench_name.ptr,
                             bench_name.len) ||
@@ -167,18 +173,66 @@ static int call_raw(uv_loop_t *loop, irpc_invoker *inv, run *o) {
   return 0;
 }
 
+/* Two routers and coloc invokers on one loop: the typed service and the
+ * raw one, both at the same path. */
+typedef struct rig {
+  uv_loop_t loop;
+  irpc_router *typed_r, *raw_r;
+  irpc_dispatcher *typed_d, *raw_d;
+  irpc_invoker *typed_c, *raw_c;
+  Demo_GreeterProxy g;
+} rig;
+
+static int rig_open(rig *r) {
+  memset(r, 0, sizeof *r);
+  uv_loop_init(&r->loop);
+  if (irpc_router_new(&r->typed_r, &r->loop) ||
+      irpc_router_new(&r->raw_r, &r->loop) ||
+      Demo_Greeter_map(r->typed_r, NULL, &typed_ops, NULL, &r->typed_d) ||
+      irpc_dispatcher_new(&r->raw_d, &r->loop, &raw_ops, NULL) ||
+      irpc_router_map(r->raw_r, DEMO_GREETER_DEFAULT_PATH, r->raw_d) ||
+      irpc_coloc_new(&r->typed_c, &r->loop,
+                     irpc_router_dispatcher(r->typed_r)) ||
+      irpc_coloc_new(&r->raw_c, &r->loop, irpc_router_dispatcher(r->raw_r))) {
+    fprintf(stderr, "setup failed\n");
+    return 1;
+  }
+  r->g = Demo_GreeterProxy_from(r->typed_c, NULL);
+  return 0;
+}
+
+static void on_down(int status, void *ud) {
+  (void)status;
+  (*(int *)ud)++;
+}
+
+static void rig_close(rig *r) {
+  int down = 0;
+  irpc_coloc_shutdown(r->typed_c, 1000, on_down, &down);
+  irpc_coloc_shutdown(r->raw_c, 1000, on_down, &down);
+  while (down < 2)
+    uv_run(&r->loop, UV_RUN_ONCE);
+  irpc_invoker_free(r->typed_c);
+  irpc_invoker_free(r->raw_c);
+  irpc_router_free(r->typed_r);
+  irpc_router_free(r->raw_r);
+  irpc_dispatcher_free(r->typed_d);
+  irpc_dispatcher_free(r->raw_d);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r->loop);
+}
+
 typedef struct call_fig {
   double ns;
   double allocs;
 } call_fig;
 
-static call_fig measure(uv_loop_t *loop, irpc_invoker *inv,
-                        const Demo_GreeterProxy *g, int typed, long calls,
-                        run *o) {
+static call_fig measure(rig *r, int typed, long calls, run *o) {
   uint64_t a0 = bench_alloc_count();
   uint64_t t0 = bench_now_ns();
   for (long i = 0; i < calls; i++)
-    if (typed ? call_typed(loop, g, o) : call_raw(loop, inv, o))
+    if (typed ? call_typed(&r->loop, &r->g, o)
+              : call_raw(&r->loop, r->raw_c, o))
       o->failed++;
   uint64_t t1 = bench_now_ns();
   return (call_fig){(double)(t1 - t0) / (double)calls,
@@ -190,66 +244,44 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static void on_down(int status, void *ud) {
-  (void)status;
-  *(int *)ud = 1;
-}
-
 static int bench_calls(long calls, int rounds, bench_json *j) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  irpc_router *router;
-  irpc_dispatcher *typed_d, *raw_d;
-  irpc_invoker *coloc;
-  if (irpc_router_new(&router, &loop) ||
-      Demo_Greeter_map(router, NULL, &typed_ops, NULL, &typed_d) ||
-      irpc_dispatcher_new(&raw_d, &loop, &raw_ops, NULL) ||
-      irpc_router_map(router, "/raw", raw_d) ||
-      irpc_coloc_new(&coloc, &loop, irpc_router_dispatcher(router))) {
-    fprintf(stderr, "setup failed\n");
+  rig r;
+  if (rig_open(&r))
     return 1;
-  }
-  Demo_GreeterProxy g = Demo_GreeterProxy_from(coloc, NULL);
   run o = {0};
-  measure(&loop, coloc, &g, 1, calls / 4 + 1, &o); /* warm-up: pools */
-  measure(&loop, coloc, &g, 0, calls / 4 + 1, &o);
-  double tns[64], rns[64], talloc = 0, ralloc = 0;
-  if (rounds > 64)
-    rounds = 64;
-  for (int r = 0; r < rounds; r++) {
-    call_fig t = measure(&loop, coloc, &g, 1, calls, &o);
-    call_fig w = measure(&loop, coloc, &g, 0, calls, &o);
-    tns[r] = t.ns;
-    rns[r] = w.ns;
+  measure(&r, 1, calls / 4 + 1, &o); /* warm-up: pools, caches */
+  measure(&r, 0, calls / 4 + 1, &o);
+  double tns[128], rns[128], ratio[128], talloc = 0, ralloc = 0;
+  if (rounds > 128)
+    rounds = 128;
+  for (int i = 0; i < rounds; i++) {
+    call_fig t = measure(&r, 1, calls, &o);
+    call_fig w = measure(&r, 0, calls, &o);
+    tns[i] = t.ns;
+    rns[i] = w.ns;
+    ratio[i] = t.ns / w.ns;
     talloc += t.allocs / rounds;
     ralloc += w.allocs / rounds;
   }
   qsort(tns, (size_t)rounds, sizeof(double), cmp_double);
   qsort(rns, (size_t)rounds, sizeof(double), cmp_double);
-  double tm = tns[rounds / 2], rm = rns[rounds / 2];
+  qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+  double tm = tns[rounds / 2], rm = rns[rounds / 2], q = ratio[rounds / 2];
   printf("| call | ns/call (median of %d rounds of %ld) | allocations/call |\n"
          "| --- | ---: | ---: |\n"
          "| raw API + Slice runtime | %.0f | %.2f |\n"
          "| typed (generated shape) | %.0f | %.2f |\n"
-         "| typed / raw | %.3f | %+.2f |\n\n",
-         rounds, calls, rm, ralloc, tm, talloc, tm / rm, talloc - ralloc);
+         "| typed / raw (median ratio) | %.3f | %+.2f |\n\n",
+         rounds, calls, rm, ralloc, tm, talloc, q, talloc - ralloc);
   bench_json_begin(j);
   bench_json_str(j, "case", "greet_coloc");
   bench_json_num(j, "raw_ns", rm);
   bench_json_num(j, "typed_ns", tm);
+  bench_json_num(j, "typed_over_raw", q);
   bench_json_num(j, "raw_allocs", ralloc);
   bench_json_num(j, "typed_allocs", talloc);
   bench_json_end(j);
-  int down = 0;
-  irpc_coloc_shutdown(coloc, 1000, on_down, &down);
-  while (!down)
-    uv_run(&loop, UV_RUN_ONCE);
-  irpc_invoker_free(coloc);
-  irpc_router_free(router);
-  irpc_dispatcher_free(typed_d);
-  irpc_dispatcher_free(raw_d);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
+  rig_close(&r);
   if (o.failed) {
     fprintf(stderr, "%d calls failed\n", o.failed);
     return 1;
@@ -454,10 +486,24 @@ static int bench_codec(long iters, int rounds, bench_json *j) {
   return failed != 0;
 }
 
+/* N calls of one kind, for profilers. */
+static int bench_only(long calls, int typed) {
+  rig r;
+  if (rig_open(&r))
+    return 1;
+  run o = {0};
+  call_fig f = measure(&r, typed, calls, &o);
+  printf("%s: %.0f ns/call, %.2f allocations/call\n", typed ? "typed" : "raw",
+         f.ns, f.allocs);
+  rig_close(&r);
+  return o.failed != 0;
+}
+
 int main(int argc, char **argv) {
-  long calls = 20000;
-  int rounds = 7;
+  long calls = 2000;
+  int rounds = 41;
   const char *json = NULL;
+  int only = -1;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--calls") == 0 && i + 1 < argc)
       calls = atol(argv[++i]);
@@ -465,6 +511,8 @@ int main(int argc, char **argv) {
       rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
       json = argv[++i];
+    else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+      only = strcmp(argv[++i], "typed") == 0;
     else {
       fprintf(stderr, "usage: irpc-bench-slice-gen [--calls N] [--rounds N] "
                       "[--json FILE]\n");
@@ -474,11 +522,13 @@ int main(int argc, char **argv) {
   if (calls < 1 || rounds < 1)
     return 2;
   bench_alloc_install();
+  if (only >= 0)
+    return bench_only(calls, only);
   bench_json j;
   if (bench_json_open(&j, json))
     return 1;
   int rc = bench_calls(calls, rounds, &j);
-  rc |= bench_codec(calls, rounds, &j);
+  rc |= bench_codec(calls * 5, rounds < 64 ? rounds : 63, &j);
   bench_json_close(&j);
   return rc;
 }

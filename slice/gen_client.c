@@ -143,10 +143,11 @@ static int reply_decode(irpc_slice_reply *r, const void **ret) {
   r->in.proxy_conn = r->conn;
   void *v = NULL;
   if (rc == 0 && r->op->decode_return) {
-    v = irpc_slice_in_alloc(&r->in, r->op->return_size);
+    /* A fixed size from the descriptor, not from the payload: not charged.
+     * Not zeroed: the decode function writes every member it reports. */
+    v = irpc_arena_alloc(&r->in.arena, r->op->return_size);
     if (!v)
-      return irpc_slice_decoder_error(&r->in.dec);
-    memset(v, 0, r->op->return_size);
+      return IRPC_ENOMEM;
   }
   if (rc == 0)
     rc = irpc__slice_gen_decode_segment(&r->in, r->op->decode_return, v);

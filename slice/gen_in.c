@@ -114,7 +114,6 @@ int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
   void *p = in_take(in, n * elem_size); /* decode_count charged it */
   if (!p)
     return in->dec.err;
-  memset(p, 0, n * elem_size);
   *items = p;
   *count = n;
   return 0;

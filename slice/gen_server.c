@@ -136,10 +136,11 @@ static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
   sd->in.proxy_conn = irpc_incoming_request_connection(req);
   *args = NULL;
   if (rc == 0 && op->decode_args) {
-    *args = irpc_slice_in_alloc(&sd->in, op->args_size);
+    /* A fixed size from the descriptor: not charged, not zeroed (the
+     * decode function writes every member). */
+    *args = irpc_arena_alloc(&sd->in.arena, op->args_size);
     if (!*args)
-      return irpc_slice_decoder_error(&sd->in.dec);
-    memset(*args, 0, op->args_size);
+      return IRPC_ENOMEM;
   }
   if (rc == 0)
     rc = irpc__slice_gen_decode_segment(&sd->in, op->decode_args, *args);

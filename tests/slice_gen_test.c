@@ -325,6 +325,23 @@ static void lookup_sync(fx *f, const Demo_GreeterProxy *g, int32_t id, res *o) {
 
 static const int kinds[] = {KIND_COLOC, NET_TCP, NET_UDS, NET_MEMORY};
 
+/* Keeps the reply: the decoded value outlives the callback. */
+typedef struct kept {
+  int done;
+  irpc_slice_reply *reply;
+  const irpc_str *ret;
+} kept;
+
+static void on_keep(irpc_slice_reply *r, int err, const irpc_str *ret,
+                    void *ud) {
+  kept *k = ud;
+  k->done++;
+  assert_irpc_ok(err);
+  irpc_slice_reply_keep(r);
+  k->reply = r;
+  k->ret = ret;
+}
+
 /* ---- Typed calls ---- */
 
 static void typed_calls(void **state) {
@@ -351,6 +368,13 @@ static void typed_calls(void **state) {
     greet_sync(&f, &g, "later", &o); /* answered from a timer */
     assert_irpc_ok(o.err);
     assert_string_equal(o.str, "Hello, later!");
+
+    kept kp = {0};
+    assert_irpc_ok(Demo_Greeter_greet(&g, IRPC_STR("Kim"), NULL, on_keep, &kp));
+    net_run_until(&f.rig.loop, &kp.done);
+    greet_sync(&f, &g, "Lee", &o); /* another call meanwhile */
+    assert_true(irpc_str_eq(*kp.ret, "Hello, Kim!"));
+    irpc_slice_reply_free(kp.reply);
 
     lookup_sync(&f, &g, 1, &o); /* idempotent: the field is on the wire */
     assert_irpc_ok(o.err);
@@ -718,6 +742,49 @@ static void codec(void **state) {
   assert_irpc_err(Demo_Order_decode(&in, &o2), IRPC_ELIMIT);
   irpc_slice_in_fini(&in);
   assert_int_equal(test_alloc.allocs, before); /* refused before allocating */
+
+  /* Service addresses: relative ones take the decoding side's invoker and
+   * connection, absolute ones keep their URI and get no invoker. */
+  static const struct {
+    const char *uri, *path;
+    int relative;
+  } addrs[] = {
+      {"/Demo.Listener", "/Demo.Listener", 1},
+      {"icerpc://host:4062/Demo.Listener?transport=tcp", "/Demo.Listener", 0},
+      {"icerpc:/a/b#x", "/a/b", 0},
+      {"icerpc://host", "/", 0}};
+  irpc_invoker *fake = (irpc_invoker *)&in; /* never called */
+  for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+    irpc_buf_clear(b);
+    assert_irpc_ok(irpc_slice_encoder_init(&e, b, IRPC_SLICE_ENCODING_2));
+    irpc_slice_encode_string(&e, addrs[i].uri, strlen(addrs[i].uri));
+    assert_irpc_ok(irpc_slice_encoder_flush(&e));
+    Demo_ListenerProxy lp;
+    assert_irpc_ok(irpc_slice_in_init_buf(&in, b));
+    in.proxy_invoker = fake;
+    assert_irpc_ok(Demo_ListenerProxy_decode(&in, &lp));
+    assert_string_equal(lp.p.path, addrs[i].path);
+    assert_true(lp.p.invoker == (addrs[i].relative ? fake : NULL));
+    if (!addrs[i].relative)
+      assert_string_equal(lp.p.address, addrs[i].uri);
+    Demo_ListenerProxy copy;
+    assert_irpc_ok(irpc_slice_proxy_copy(&copy.p, &lp.p));
+    irpc_slice_in_fini(&in); /* the copy outlives the decoded values */
+    assert_string_equal(copy.p.path, addrs[i].path);
+    irpc_buf_clear(b);
+    assert_irpc_ok(irpc_slice_encoder_init(&e, b, IRPC_SLICE_ENCODING_2));
+    assert_irpc_ok(Demo_ListenerProxy_encode(&e, &copy));
+    assert_irpc_ok(irpc_slice_encoder_flush(&e));
+    irpc_slice_proxy_release(&copy.p);
+    irpc_bytes seg = irpc_buf_segment(b, 0);
+    assert_int_equal(seg.len, 1 + strlen(addrs[i].uri));
+    assert_memory_equal(seg.base + 1, addrs[i].uri, strlen(addrs[i].uri));
+  }
+  static const uint8_t bad_addr[] = {0x0C, 'a', 'b', 'c'}; /* no scheme */
+  Demo_ListenerProxy lp;
+  assert_irpc_ok(irpc_slice_in_init_bytes(&in, bad_addr, sizeof bad_addr));
+  assert_irpc_err(Demo_ListenerProxy_decode(&in, &lp), IRPC_EDATA);
+  irpc_slice_in_fini(&in);
 
   /* An unknown variant discriminant */
   static const uint8_t unknown[] = {0x0C, 0xFC};

@@ -195,7 +195,8 @@ typedef struct irpc_slice_in {
   irpc_connection *proxy_conn;
 } irpc_slice_in;
 
-/* Prepares `in` to decode the Slice2 bytes of `b` (borrowed, unchanged
+/* Prepares `in` (which must not move afterwards: its arena's first block
+ * is inside it) to decode the Slice2 bytes of `b` (borrowed, unchanged
  * until irpc_slice_in_fini) or of a byte span. Errors: as
  * irpc_slice_decoder_init_buf / _bytes; `in` is still safe to finalize. */
 IRPC_API int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b);
@@ -234,7 +235,7 @@ IRPC_API int irpc_slice_decode_seq_in(irpc_slice_in *in, irpc_slice_type type,
 
 /* The count of a sequence or dictionary whose elements generated code
  * decodes one by one, and an array of count x `elem_size` bytes for them in
- * the arena (zeroed; NULL when the count is 0). `min_wire_size` is the
+ * the arena (not zeroed; NULL when the count is 0). `min_wire_size` is the
  * fewest bytes one element takes on the wire (at least 1).
  * Errors: as irpc_slice_decode_count; IRPC_ENOMEM. */
 IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
@@ -266,9 +267,11 @@ typedef struct irpc_slice_dispatch irpc_slice_dispatch;
  * runtime writes the segment size around it and the end marker after. */
 typedef int (*irpc_slice_encode_fn)(irpc_slice_encoder *e, const void *values);
 
-/* Reads the same members into `values` (zeroed beforehand), and the tagged
- * members it knows; the runtime skips the rest up to the end marker and
- * checks that nothing follows. */
+/* Reads the same members into `values`, and the tagged members it knows;
+ * the runtime skips the rest up to the end marker and checks that nothing
+ * follows. `values` is not zeroed beforehand: a decode function writes
+ * every member (has_ flags included), and on failure nothing it wrote is
+ * shown to anyone. */
 typedef int (*irpc_slice_decode_fn)(irpc_slice_in *in, void *values);
 
 /* Calls the typed callback `cb` (the generated `M_I_op_cb`, cast to
