@@ -539,6 +539,7 @@ static int Demo_Listener_onEvent_call(const void *ops, void *impl,
   return 0;
 }
 
+/* Sorted by name. */
 enum { Demo_Listener_op_onEvent };
 
 static const irpc_slice_op Demo_Listener_ops_table[] = {
@@ -688,6 +689,7 @@ static int Demo_Feed_publish_call(const void *ops, void *impl,
   return 0;
 }
 
+/* Sorted by name. */
 enum { Demo_Feed_op_publish, Demo_Feed_op_subscribe };
 
 static const irpc_slice_op Demo_Feed_ops_table[] = {
