@@ -63,7 +63,7 @@ static void invalid_here(slicec_context *c, const slicec_attr *a,
 /* Args/Return for compress and slicedFormat. */
 static void args_return(slicec_context *c, const slicec_attr *a, bool *args,
                         bool *ret) {
-  if (!count_ok(c, a, 1, 2))
+  if (!count_ok(c, a, 1, SIZE_MAX))
     return;
   for (size_t i = 0; i < a->nargs; i++) {
     if (strcmp(a->args[i], "Args") == 0)

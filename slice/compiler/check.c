@@ -7,6 +7,7 @@
  * (E013, E029), aliases of optionals (E034), and the Slice1 mode rules
  * (E101-E104). docs/internals/SLICEC.md maps each to slicec's rule. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -81,20 +82,34 @@ static bool contains_class(const slicec_type_ref *t, int depth) {
 }
 
 /* ---- V1: no struct, enum or alias contains itself
- * ---------------------------- */
+ * ----------------------------
+ *
+ * As slicec: every distinct cycle is reported once, from the struct or
+ * enum of the cycle that was defined first, and two cycles through the same
+ * set of types count as one. Aliases are looked through. A walk stops after
+ * a fixed number of steps, so that hostile input cannot make it explode
+ * (there can be exponentially many cycles); by then errors were reported. */
+
+#define CYCLE_MAX_DEPTH 64
+#define CYCLE_MAX_REPORTS 100
+#define CYCLE_BUDGET 1000000 /* steps for the whole compilation */
 
 typedef struct cycle_walk {
   slicec_context *c;
-  const slicec_def *root;
-  const slicec_def *path[64];
+  const sc_def *root;
+  const sc_def *path[CYCLE_MAX_DEPTH];
   size_t depth;
-  bool found;
+  size_t budget;
+  bool alias_root;   /* follow aliases and generics only */
+  size_t *found;     /* cycles reported so far, all roots */
+  const size_t *scc; /* strongly connected component of each definition */
+  sc_vec reported;   /* size_t* node sets, sorted, first entry the count */
 } cycle_walk;
 
-static void walk_def(cycle_walk *w, const slicec_def *d);
+static void walk_def(cycle_walk *w, const sc_def *d);
 
 static void walk_type(cycle_walk *w, const slicec_type_ref *t) {
-  if (!t || w->found)
+  if (!t)
     return;
   switch (t->kind) {
   case SLICEC_TYPE_PRIMITIVE:
@@ -112,75 +127,232 @@ static void walk_type(cycle_walk *w, const slicec_type_ref *t) {
     return;
   case SLICEC_TYPE_DEFINED:
     if (t->def)
-      walk_def(w, t->def);
+      walk_def(w, (const sc_def *)t->def);
     return;
   }
 }
 
 static void walk_members(cycle_walk *w, slicec_member_list l) {
-  for (size_t i = 0; i < l.n && !w->found; i++)
+  for (size_t i = 0; i < l.n; i++)
     walk_type(w, l.items[i]->type);
 }
 
-static void report_cycle(cycle_walk *w) {
-  char path[1024];
-  size_t n = 0;
-  for (size_t i = 0; i < w->depth && n < sizeof(path); i++)
-    n += (size_t)snprintf(path + n, sizeof(path) - n, "%s -> ",
-                          w->path[i]->scoped_name);
-  if (n < sizeof(path))
-    snprintf(path + n, sizeof(path) - n, "%s", w->root->scoped_name);
-  sc_error(w->c, w->root->loc, "E032",
-           "type %s illegally references itself: %s", w->root->scoped_name,
-           path);
-  w->found = true;
+static int cmp_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
 }
 
-static void walk_def(cycle_walk *w, const slicec_def *d) {
-  if (w->found)
+static void found_cycle(cycle_walk *w) {
+  size_t n = w->depth;
+  size_t *set = sc_alloc(&w->c->arena, (n + 1) * sizeof(*set));
+  if (!set)
     return;
+  set[0] = n;
+  for (size_t i = 0; i < n; i++)
+    set[i + 1] = w->path[i]->index;
+  qsort(set + 1, n, sizeof(*set), cmp_size);
+  for (size_t i = 0; i < w->reported.n; i++) {
+    const size_t *o = w->reported.items[i];
+    if (o[0] == n && memcmp(o + 1, set + 1, n * sizeof(*set)) == 0)
+      return;
+  }
+  sc_vec_push(&w->c->arena, &w->reported, set);
+  if (++*w->found == CYCLE_MAX_REPORTS)
+    w->budget = 0; /* enough said: the compilation has failed */
+  char path[1024];
+  size_t len = 0;
+  for (size_t i = 0; i < n && len < sizeof(path); i++)
+    len += (size_t)snprintf(path + len, sizeof(path) - len, "%s -> ",
+                            w->path[i]->pub.scoped_name);
+  if (len < sizeof(path))
+    snprintf(path + len, sizeof(path) - len, "%s", w->root->pub.scoped_name);
+  sc_error(w->c, w->root->pub.loc, "E032",
+           "type %s illegally references itself: %s", w->root->pub.scoped_name,
+           path);
+}
+
+static void walk_def(cycle_walk *w, const sc_def *d) {
+  if (w->budget == 0)
+    return;
+  w->budget--;
+  const slicec_def *p = &d->pub;
   if (d == w->root && w->depth > 0) {
-    report_cycle(w);
+    found_cycle(w);
     return;
   }
-  sc_def *sd = (sc_def *)d;
-  if (sd->mark || w->depth >= sizeof(w->path) / sizeof(w->path[0]))
-    return; /* already explored from this root */
-  if (d->kind != SLICEC_DEF_STRUCT && d->kind != SLICEC_DEF_ENUM &&
-      d->kind != SLICEC_DEF_ALIAS)
+  if (p->kind == SLICEC_DEF_ALIAS) {
+    if (d->mark)
+      return; /* an alias loop not through the root: its own walk */
+    ((sc_def *)d)->mark = 1;
+    if (d == w->root)
+      w->path[w->depth++] = d;
+    walk_type(w, p->u.alias.type);
+    if (d == w->root)
+      w->depth--;
+    ((sc_def *)d)->mark = 0;
+    return;
+  }
+  if ((p->kind != SLICEC_DEF_STRUCT && p->kind != SLICEC_DEF_ENUM) ||
+      w->alias_root)
     return; /* classes break cycles; custom types are opaque */
-  if (w->depth > 0)
-    sd->mark = 1;
+  /* A cycle through a type defined before the root is that type's; one
+   * that does not come back to the root is found from its own types; a
+   * type outside the root's strongly connected component cannot lead back
+   * to it (this keeps the walk linear on large acyclic schemas). */
+  if (d->mark || d->index < w->root->index || w->depth == CYCLE_MAX_DEPTH ||
+      w->scc[d->index] != w->scc[w->root->index])
+    return;
+  ((sc_def *)d)->mark = 1;
   w->path[w->depth++] = d;
-  switch (d->kind) {
-  case SLICEC_DEF_STRUCT:
-    walk_members(w, d->u.st.fields);
-    break;
-  case SLICEC_DEF_ENUM:
-    for (size_t i = 0; i < d->u.en.nenumerators && !w->found; i++)
-      walk_members(w, d->u.en.enumerators[i]->fields);
-    break;
-  case SLICEC_DEF_ALIAS:
-    walk_type(w, d->u.alias.type);
-    break;
-  default:
-    break;
+  if (p->kind == SLICEC_DEF_STRUCT) {
+    walk_members(w, p->u.st.fields);
+  } else {
+    for (size_t i = 0; i < p->u.en.nenumerators; i++)
+      walk_members(w, p->u.en.enumerators[i]->fields);
   }
   w->depth--;
+  ((sc_def *)d)->mark = 0;
+}
+
+/* The struct and enum definitions that a type use reaches directly,
+ * looking through aliases and generics. */
+static void edges_of(slicec_context *c, const slicec_type_ref *t, sc_vec *out) {
+  if (!t)
+    return;
+  switch (t->kind) {
+  case SLICEC_TYPE_PRIMITIVE:
+    return;
+  case SLICEC_TYPE_SEQUENCE:
+    edges_of(c, t->element, out);
+    return;
+  case SLICEC_TYPE_DICTIONARY:
+    edges_of(c, t->key, out);
+    edges_of(c, t->value, out);
+    return;
+  case SLICEC_TYPE_RESULT:
+    edges_of(c, t->success, out);
+    edges_of(c, t->failure, out);
+    return;
+  case SLICEC_TYPE_DEFINED:
+    break;
+  }
+  sc_def *d = (sc_def *)t->def;
+  if (!d)
+    return;
+  if (d->pub.kind == SLICEC_DEF_STRUCT || d->pub.kind == SLICEC_DEF_ENUM) {
+    sc_vec_push(&c->arena, out, d);
+  } else if (d->pub.kind == SLICEC_DEF_ALIAS && !d->mark) {
+    d->mark = 1; /* on the path: an alias loop stops here */
+    edges_of(c, d->pub.u.alias.type, out);
+    d->mark = 0;
+  }
+}
+
+static void def_edges(slicec_context *c, const slicec_def *d, sc_vec *out) {
+  if (d->kind == SLICEC_DEF_STRUCT) {
+    for (size_t i = 0; i < d->u.st.fields.n; i++)
+      edges_of(c, d->u.st.fields.items[i]->type, out);
+  } else if (d->kind == SLICEC_DEF_ENUM) {
+    for (size_t i = 0; i < d->u.en.nenumerators; i++)
+      for (size_t k = 0; k < d->u.en.enumerators[i]->fields.n; k++)
+        edges_of(c, d->u.en.enumerators[i]->fields.items[k]->type, out);
+  } else if (d->kind == SLICEC_DEF_ALIAS) {
+    edges_of(c, d->u.alias.type, out);
+  }
+}
+
+/* Tarjan's strongly connected components, iteratively (no recursion, so no
+ * depth limit on long chains of types). Returns the component of each
+ * definition by index, or NULL when out of memory. */
+static size_t *components(slicec_context *c) {
+  size_t n = c->all_defs.n;
+  sc_vec *adj = sc_alloc(&c->arena, (n + 1) * sizeof(*adj));
+  size_t *num = sc_alloc(&c->arena, (n + 1) * sizeof(*num));
+  size_t *low = sc_alloc(&c->arena, (n + 1) * sizeof(*low));
+  size_t *comp = sc_alloc(&c->arena, (n + 1) * sizeof(*comp));
+  size_t *stack = sc_alloc(&c->arena, (n + 1) * sizeof(*stack));
+  size_t *call = sc_alloc(&c->arena, (n + 1) * sizeof(*call));
+  size_t *pos = sc_alloc(&c->arena, (n + 1) * sizeof(*pos));
+  bool *on = sc_alloc(&c->arena, (n + 1) * sizeof(*on));
+  if (!adj || !num || !low || !comp || !stack || !call || !pos || !on)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    def_edges(c, &((sc_def *)c->all_defs.items[i])->pub, &adj[i]);
+  size_t counter = 1, sp = 0, ncomp = 0;
+  for (size_t r = 0; r < n; r++) {
+    if (num[r])
+      continue;
+    size_t depth = 0;
+    call[depth++] = r;
+    num[r] = low[r] = counter++;
+    stack[sp++] = r;
+    on[r] = true;
+    pos[r] = 0;
+    while (depth) {
+      size_t v = call[depth - 1];
+      if (pos[v] < adj[v].n) {
+        size_t w = ((sc_def *)adj[v].items[pos[v]++])->index;
+        if (!num[w]) {
+          num[w] = low[w] = counter++;
+          stack[sp++] = w;
+          on[w] = true;
+          pos[w] = 0;
+          call[depth++] = w;
+        } else if (on[w] && num[w] < low[v]) {
+          low[v] = num[w];
+        }
+        continue;
+      }
+      if (low[v] == num[v]) {
+        size_t w;
+        do {
+          w = stack[--sp];
+          on[w] = false;
+          comp[w] = ncomp;
+        } while (w != v);
+        ncomp++;
+      }
+      depth--;
+      if (depth) {
+        size_t u = call[depth - 1];
+        if (low[v] < low[u])
+          low[u] = low[v];
+      }
+    }
+  }
+  return comp;
 }
 
 static void check_cycles(slicec_context *c) {
+  for (size_t k = 0; k < c->all_defs.n; k++)
+    ((sc_def *)c->all_defs.items[k])->mark = 0;
+  size_t budget = CYCLE_BUDGET, found = 0;
+  const size_t *scc = components(c);
+  if (!scc)
+    return; /* out of memory: reported at the end of the compilation */
   for (size_t i = 0; i < c->all_defs.n; i++) {
     sc_def *root = c->all_defs.items[i];
-    if (root->pub.kind != SLICEC_DEF_STRUCT &&
-        root->pub.kind != SLICEC_DEF_ENUM && root->pub.kind != SLICEC_DEF_ALIAS)
+    slicec_def_kind k = root->pub.kind;
+    if (k != SLICEC_DEF_STRUCT && k != SLICEC_DEF_ENUM && k != SLICEC_DEF_ALIAS)
       continue;
-    for (size_t k = 0; k < c->all_defs.n; k++)
-      ((sc_def *)c->all_defs.items[k])->mark = 0;
-    cycle_walk w = {.c = c, .root = &root->pub};
-    walk_def(&w, &root->pub);
-    if (w.found && root->pub.kind == SLICEC_DEF_ALIAS)
+    cycle_walk w = {.c = c,
+                    .root = root,
+                    .budget = budget,
+                    .alias_root = k == SLICEC_DEF_ALIAS,
+                    .found = &found,
+                    .scc = scc};
+    size_t before = c->nerrors;
+    walk_def(&w, root);
+    budget = w.budget;
+    if (c->nerrors > before && k == SLICEC_DEF_ALIAS)
       ((slicec_type_ref *)root->pub.u.alias.type)->def = NULL; /* cut */
+    if (budget == 0) {
+      /* Not every path was followed: refuse rather than let a cycle by. */
+      if (found < CYCLE_MAX_REPORTS)
+        sc_error(c, root->pub.loc, "E032",
+                 "too many paths between types to check them for cycles");
+      return;
+    }
   }
 }
 
@@ -424,7 +596,8 @@ static void check_enum(slicec_context *c, const slicec_def *d) {
     }
     for (size_t k = 0; k < i; k++) {
       const sc_enumerator *o = (const sc_enumerator *)en->enumerators[k];
-      if (o->v.negative == e->v.negative && o->v.big == e->v.big &&
+      /* Values past 64 bits are out of every range, reported above. */
+      if (!o->v.big && !e->v.big && o->v.negative == e->v.negative &&
           o->v.mag == e->v.mag) {
         sc_error(c, e->value_loc, "E022",
                  "enumerator values must be unique; the value '%s%llu' is "

@@ -45,6 +45,9 @@ static int add_text(slicec_context *c, const char *name, const char *canon,
   for (size_t i = 0; i < c->files.n; i++) {
     sc_file *f = c->files.items[i];
     if (strcmp(f->canon, canon) == 0) {
+      /* Given as a source anywhere, it is a source. */
+      if (!reference)
+        f->pub->reference = false;
       slicec_loc loc = {f->pub->path, 0, 0};
       sc_lint(c, NULL, 0, loc, "DuplicateFile",
               "slice file was provided more than once");
@@ -138,7 +141,14 @@ int slicec_compile(slicec_context *c) {
   c->compiled = true;
   for (size_t i = 0; i < c->files.n; i++) {
     sc_file *f = c->files.items[i];
+    /* As slicec does, a file whose directives are wrong is not parsed: what
+     * the parser would see is unknown. */
+    size_t errors = c->nerrors;
     sc_preprocess(c, f);
+    if (c->nerrors > errors) {
+      f->pub->defs = NULL;
+      continue;
+    }
     size_t n = 0;
     sc_tok *toks = sc_lex(c, f, &n);
     if (!toks) {

@@ -35,6 +35,8 @@ static const char *skip_ws(const char *s) {
 /* The identifier or scoped name at s; its length. */
 static size_t name_len(const char *s) {
   size_t n = 0;
+  if (s[0] == ':' && s[1] == ':')
+    n = 2;
   for (;;) {
     if (s[n] == '\\')
       n++;
@@ -90,7 +92,7 @@ static void block_tag(doc_builder *b, sc_file *f, const char *s,
     needs_name = true;
   } else {
     sc_lint(c, &(const slicec_attr_list *){&f->attrs}, 1, loc,
-            "MalformedDocComment", "unknown doc comment tag '@%.*s'", (int)kl,
+            "MalformedDocComment", "unknown doc comment tag '%.*s'", (int)kl,
             kw);
     b->cur = NULL;
     return;
@@ -170,9 +172,10 @@ typedef struct allow_chain {
   size_t n;
 } allow_chain;
 
-static bool resolves(slicec_context *c, const char *scope, const char *name) {
+static sc_sym *resolves(slicec_context *c, const char *scope,
+                        const char *name) {
   if (name[0] == ':' && name[1] == ':')
-    return sc_map_get(&c->syms, name + 2) != NULL;
+    return sc_map_get(&c->syms, name + 2);
   char buf[1024];
   size_t sl = strlen(scope);
   for (;;) {
@@ -180,23 +183,47 @@ static bool resolves(slicec_context *c, const char *scope, const char *name) {
       snprintf(buf, sizeof(buf), "%.*s::%s", (int)sl, scope, name);
     else
       snprintf(buf, sizeof(buf), "%s", name);
-    if (sc_map_get(&c->syms, buf))
-      return true;
+    sc_sym *sym = sc_map_get(&c->syms, buf);
+    if (sym)
+      return sym;
     if (!sl)
-      return false;
+      return NULL;
     while (sl && !(scope[sl - 1] == ':' && sl >= 2 && scope[sl - 2] == ':'))
       sl--;
     sl = sl >= 2 ? sl - 2 : 0;
   }
 }
 
-/* Whether `name` (maybe scoped) names a definition, a module, or a member
- * of `self` (an operation's parameters, an enum's enumerators, ...). */
+static bool link_ok(slicec_context *c, const slicec_def *self,
+                    const char *name);
+
+static const char *const primitive_names[] = {
+    "bool",      "int8",     "uint8",     "int16",  "uint16",  "int32",
+    "uint32",    "varint32", "varuint32", "int64",  "uint64",  "varint62",
+    "varuint62", "float32",  "float64",   "string", "AnyClass"};
+
+/* Why `name` (maybe scoped) cannot be linked to, or NULL when it names a
+ * definition or a member of one (a field, an enumerator, an operation). */
+static const char *link_error(slicec_context *c, const slicec_def *self,
+                              const char *name) {
+  for (size_t i = 0; i < sizeof(primitive_names) / sizeof(*primitive_names);
+       i++)
+    if (strcmp(name, primitive_names[i]) == 0)
+      return "primitive types cannot be linked to";
+  const char *scope = self->module ? self->module->scoped_name : "";
+  sc_sym *sym = resolves(c, scope, name);
+  if (sym && sym->kind == SC_SYM_MODULE)
+    return "modules cannot be linked to";
+  if (sym)
+    return NULL;
+  return link_ok(c, self, name) ? NULL : "";
+}
+
+/* Whether `name` is a member of `self` (`member`) or of a named
+ * definition (`Name::member`). */
 static bool link_ok(slicec_context *c, const slicec_def *self,
                     const char *name) {
   const char *scope = self->module ? self->module->scoped_name : "";
-  if (resolves(c, scope, name))
-    return true;
   /* Member links: `Name::member` or a bare member of this definition. */
   const char *last = strrchr(name, ':');
   const char *member = last ? last + 1 : name;
@@ -229,10 +256,17 @@ static bool link_ok(slicec_context *c, const slicec_def *self,
         return true;
     return false;
   case SLICEC_DEF_STRUCT:
-    for (size_t i = 0; i < self->u.st.fields.n; i++)
-      if (strcmp(self->u.st.fields.items[i]->name, member) == 0)
+  case SLICEC_DEF_CLASS:
+  case SLICEC_DEF_EXCEPTION: {
+    slicec_member_list f = self->kind == SLICEC_DEF_STRUCT ? self->u.st.fields
+                           : self->kind == SLICEC_DEF_CLASS
+                               ? self->u.cls.fields
+                               : self->u.exc.fields;
+    for (size_t i = 0; i < f.n; i++)
+      if (strcmp(f.items[i]->name, member) == 0)
         return true;
     return false;
+  }
   case SLICEC_DEF_INTERFACE:
     for (size_t i = 0; i < self->u.iface.nops; i++)
       if (strcmp(self->u.iface.ops[i]->name, member) == 0)
@@ -243,11 +277,45 @@ static bool link_ok(slicec_context *c, const slicec_def *self,
   }
 }
 
+static bool is_member_of(slicec_member_list l, const char *name) {
+  for (size_t i = 0; i < l.n; i++)
+    if (strcmp(l.items[i]->name, name) == 0)
+      return true;
+  return false;
+}
+
+/* `op` is the operation documented, if any: its parameters and return
+ * members cannot be linked to (slicec HEAD). */
+static void report_link(slicec_context *c, const slicec_def *self,
+                        const slicec_operation *op, const char *name,
+                        slicec_loc loc, const allow_chain *ac) {
+  const char *why = link_error(c, self, name);
+  if (why && op &&
+      (is_member_of(op->params, name) ||
+       (op->returns_tuple && is_member_of(op->returns, name))))
+    why = "parameters cannot be linked to";
+  if (why && *why)
+    sc_lint(c, ac->lists, ac->n, loc, "BrokenDocLink", "%s", why);
+  else if (why)
+    sc_lint(c, ac->lists, ac->n, loc, "BrokenDocLink",
+            "no element named '%s' exists in scope", name);
+}
+
+/* Inline tags: `{@link Name}` is the only one. */
 static void check_links_in(slicec_context *c, const slicec_def *self,
-                           const char *text, slicec_loc loc,
-                           const allow_chain *ac) {
-  for (const char *s = strstr(text, "{@link"); s; s = strstr(s + 1, "{@link")) {
-    const char *n = skip_ws(s + 6);
+                           const slicec_operation *op, const char *text,
+                           slicec_loc loc, const allow_chain *ac) {
+  for (const char *s = strstr(text, "{@"); s; s = strstr(s + 1, "{@")) {
+    const char *kw = s + 2;
+    size_t kl = 0;
+    while (isalpha((unsigned char)kw[kl]))
+      kl++;
+    if (kl != 4 || memcmp(kw, "link", 4) != 0) {
+      sc_lint(c, ac->lists, ac->n, loc, "MalformedDocComment",
+              "unknown doc comment tag '%.*s'", (int)kl, kw);
+      continue;
+    }
+    const char *n = skip_ws(kw + 4);
     size_t nl = name_len(n);
     if (!nl) {
       sc_lint(c, ac->lists, ac->n, loc, "MalformedDocComment",
@@ -255,9 +323,8 @@ static void check_links_in(slicec_context *c, const slicec_def *self,
       continue;
     }
     char *name = strip_escapes(c, n, nl);
-    if (name && !link_ok(c, self, name))
-      sc_lint(c, ac->lists, ac->n, loc, "BrokenDocLink",
-              "no element named '%s' exists", name);
+    if (name)
+      report_link(c, self, op, name, loc, ac);
   }
 }
 
@@ -266,15 +333,14 @@ static void check_doc(slicec_context *c, const slicec_def *self,
                       const slicec_enumerator *en, const allow_chain *ac) {
   if (!d)
     return;
-  check_links_in(c, self, d->overview, d->loc, ac);
+  check_links_in(c, self, op, d->overview, d->loc, ac);
   for (size_t i = 0; i < d->ntags; i++) {
     const slicec_doc_tag *t = d->tags[i];
-    check_links_in(c, self, t->text, t->loc, ac);
+    check_links_in(c, self, op, t->text, t->loc, ac);
     switch (t->kind) {
     case SLICEC_DOC_SEE:
-      if (t->name && !link_ok(c, self, t->name))
-        sc_lint(c, ac->lists, ac->n, t->loc, "BrokenDocLink",
-                "no element named '%s' exists", t->name);
+      if (t->name)
+        report_link(c, self, op, t->name, t->loc, ac);
       break;
     case SLICEC_DOC_PARAM:
     case SLICEC_DOC_RETURNS:

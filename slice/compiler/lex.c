@@ -126,6 +126,37 @@ static bool is_word(char ch) {
   return is_alpha(ch) || is_digit(ch) || ch == '_';
 }
 
+/* Decodes the UTF-8 sequence at s (at most `avail` bytes); returns its
+ * length, or 0 when it is not valid UTF-8. */
+static size_t utf8_decode(const char *s, size_t avail, uint32_t *cp) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC2 ? 2 : 0;
+  if (n == 0 || n > avail || u[0] > 0xF4)
+    return 0;
+  uint32_t v = u[0] & (0x7F >> n);
+  for (size_t i = 1; i < n; i++) {
+    if ((u[i] & 0xC0) != 0x80)
+      return 0;
+    v = (v << 6) | (u[i] & 0x3F);
+  }
+  *cp = v;
+  return n;
+}
+
+/* Unicode White_Space outside ASCII: skipped like blanks, as slicec does. */
+static bool utf8_space(lexer *lx) {
+  uint32_t cp;
+  size_t n = utf8_decode(lx->s, (size_t)(lx->end - lx->s), &cp);
+  if (!n)
+    return false;
+  bool space = cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+               (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+               cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  if (space)
+    lx->s += n;
+  return space;
+}
+
 static sc_tok *lx_push(lexer *lx, sc_tok_kind kind, const char *at) {
   if (lx->n == lx->cap) {
     size_t cap = lx->cap ? lx->cap * 2 : 256;
@@ -206,7 +237,7 @@ static void lx_comment(lexer *lx) {
     lx->s = lx->end;
     return;
   }
-  lx_error(lx, s, "unknown symbol '/'");
+  lx_error(lx, s, "unknown symbol '/', try using '//' instead");
   lx->s = s + 1;
 }
 
@@ -308,8 +339,12 @@ static void lx_punct(lexer *lx) {
   default: {
     char msg[48];
     unsigned char ch = (unsigned char)c0;
+    uint32_t cp;
+    size_t n8 = utf8_decode(s, (size_t)(lx->end - s), &cp);
     if (ch >= 0x21 && ch < 0x7f)
       snprintf(msg, sizeof(msg), "unknown symbol '%c'", c0);
+    else if (n8)
+      snprintf(msg, sizeof(msg), "unknown symbol '%.*s'", (int)n8, s);
     else
       snprintf(msg, sizeof(msg), "unknown symbol (byte 0x%02X)", ch);
     lx_error(lx, s, msg);
@@ -339,9 +374,8 @@ sc_tok *sc_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
     } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
                ch == '\f') {
       lx.s++;
-    } else if ((unsigned char)ch == 0xC2 && lx.s + 1 < lx.end &&
-               (unsigned char)lx.s[1] == 0xA0) {
-      lx.s += 2; /* U+00A0, the one non-ASCII blank seen in practice */
+    } else if ((unsigned char)ch >= 0x80 && utf8_space(&lx)) {
+      /* skipped */
     } else if (ch == '/') {
       lx_comment(&lx);
     } else if (ch == '"') {

@@ -25,7 +25,12 @@ typedef struct parser {
   /* The attributes around the element being parsed: allow(Deprecated) on
    * any of them silences the lint for a deprecated type used inside. */
   const slicec_attr_list *allow_def, *allow_inner;
+  int type_depth; /* nesting of Sequence<...> and the like */
 } parser;
+
+/* Deeper nesting of generic types is refused rather than risking the
+ * stack on hostile input. */
+#define MAX_TYPE_DEPTH 100
 
 typedef struct prelude {
   sc_vec docs;  /* const sc_tok* */
@@ -339,8 +344,21 @@ static bool primitive_of(sc_tok_kind k, slicec_primitive *out) {
   return false;
 }
 
+static slicec_type_ref *type_ref_body(parser *p);
+
 /* TypeRef = { LocalAttr } TypeBody [ "?" ] */
 static slicec_type_ref *type_ref(parser *p) {
+  if (p->type_depth >= MAX_TYPE_DEPTH) {
+    syntax(p, peek(p), "%s", "types are nested too deeply");
+    return NULL;
+  }
+  p->type_depth++;
+  slicec_type_ref *r = type_ref_body(p);
+  p->type_depth--;
+  return r;
+}
+
+static slicec_type_ref *type_ref_body(parser *p) {
   slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
   if (!r)
     return NULL;
@@ -937,8 +955,9 @@ static void recover(parser *p, size_t start) {
     else if (p->t[i].kind == T_RBRACE)
       depth--;
   }
-  if (p->i == start)
-    next(p); /* always make progress */
+  /* Always make progress, and never restart at the token that failed. */
+  if (p->i == start || starts_definition(p))
+    next(p);
   while (!at(p, T_EOF)) {
     if (depth <= 0 && starts_definition(p))
       break;

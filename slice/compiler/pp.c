@@ -22,7 +22,10 @@ typedef struct pp_state {
   const char *end;
   const char *line_start;
   bool err;
+  int depth; /* parentheses in a condition */
 } pp_state;
+
+#define PP_MAX_PARENS 64
 
 typedef struct pp_cond {
   bool parent_active;
@@ -83,8 +86,15 @@ static bool pp_expr(pp_state *p);
 static bool pp_term(pp_state *p) {
   pp_blanks(p);
   if (p->s < p->end && *p->s == '(') {
+    if (p->depth >= PP_MAX_PARENS) {
+      pp_err(p, p->s, "preprocessor condition nested too deeply", NULL);
+      p->s = p->end;
+      return false;
+    }
     p->s++;
+    p->depth++;
     bool v = pp_expr(p);
+    p->depth--;
     pp_blanks(p);
     if (p->s < p->end && *p->s == ')')
       p->s++;
@@ -161,6 +171,7 @@ void sc_preprocess(slicec_context *c, sc_file *f) {
     p.end = le;
     p.s = ls;
     p.err = false;
+    p.depth = 0;
     while (p.s < p.end && (*p.s == ' ' || *p.s == '\t' || *p.s == '\r'))
       p.s++;
     if (p.s == p.end || *p.s != '#') {

@@ -180,23 +180,36 @@ static void resolve_ref(slicec_context *c, sc_ref *q) {
 /* ---- alias cycles
  * ------------------------------------------------------------ */
 
-static void check_alias(slicec_context *c, sc_def *d) {
-  /* Walk the chain of aliases; a chain that comes back to d never ends. */
+/* Whether the chain of aliases from d comes back to d. */
+static bool alias_cycles(slicec_context *c, sc_def *d) {
   const slicec_def *cur = &d->pub;
   for (size_t steps = 0; steps <= c->all_defs.n; steps++) {
     const slicec_type_ref *t = cur->u.alias.type;
     if (!t || t->kind != SLICEC_TYPE_DEFINED || !t->def ||
         t->def->kind != SLICEC_DEF_ALIAS)
-      return;
+      return false;
     cur = t->def;
-    if (cur == &d->pub) {
+    if (cur == &d->pub)
+      return true;
+  }
+  return false;
+}
+
+static void check_aliases(slicec_context *c) {
+  sc_vec cyclic = {0};
+  for (size_t i = 0; i < c->all_defs.n; i++) {
+    sc_def *d = c->all_defs.items[i];
+    if (d->pub.kind == SLICEC_DEF_ALIAS && alias_cycles(c, d)) {
       sc_error(c, d->pub.loc, "E019",
                "self-referential type alias '%s' has no concrete type",
                d->pub.scoped_name);
-      /* Cut the cycle here, so that later walks end. */
-      ((slicec_type_ref *)d->pub.u.alias.type)->def = NULL;
-      return;
+      sc_vec_push(&c->arena, &cyclic, d);
     }
+  }
+  /* Cut every cycle, so that later walks end. */
+  for (size_t i = 0; i < cyclic.n; i++) {
+    sc_def *d = cyclic.items[i];
+    ((slicec_type_ref *)d->pub.u.alias.type)->def = NULL;
   }
 }
 
@@ -205,8 +218,12 @@ static void check_alias(slicec_context *c, sc_def *d) {
 
 enum { MARK_NONE, MARK_ACTIVE, MARK_DONE };
 
+/* Interfaces deriving from interfaces deeper than this are refused, which
+ * bounds the recursion below. */
+#define MAX_INHERITANCE_DEPTH 500
+
 static void collect_bases(slicec_context *c, sc_def *root, sc_def *d,
-                          sc_vec *out, bool *cycle) {
+                          sc_vec *out, bool *cycle, int depth) {
   const slicec_interface_def *in = &d->pub.u.iface;
   d->mark = MARK_ACTIVE;
   for (size_t i = 0; i < in->nbases; i++) {
@@ -214,37 +231,37 @@ static void collect_bases(slicec_context *c, sc_def *root, sc_def *d,
     if (!b)
       continue;
     if (b->mark == MARK_ACTIVE) {
-      *cycle = true;
+      *cycle |= b == root; /* others are reported from their own walk */
       continue;
     }
     if (b->mark == MARK_DONE)
       continue;
-    collect_bases(c, root, b, out, cycle);
+    if (depth >= MAX_INHERITANCE_DEPTH) {
+      *cycle = true;
+      continue;
+    }
+    collect_bases(c, root, b, out, cycle, depth + 1);
     sc_vec_push(&c->arena, out, b);
   }
   d->mark = MARK_DONE;
 }
 
-static void compute_bases(slicec_context *c, sc_def *d) {
+static bool compute_bases(slicec_context *c, sc_def *d) {
   for (size_t i = 0; i < c->all_defs.n; i++)
     ((sc_def *)c->all_defs.items[i])->mark = MARK_NONE;
   sc_vec out = {0};
   bool cycle = false;
-  collect_bases(c, d, d, &out, &cycle);
+  collect_bases(c, d, d, &out, &cycle, 0);
   if (cycle) {
     sc_error(c, d->pub.loc, "E109",
              "interface '%s' inherits from itself, directly or through its "
-             "bases",
-             d->pub.scoped_name);
-    /* Keep the model finite: drop every base. */
-    d->pub.u.iface.nbases = 0;
+             "bases (or through more than %d levels)",
+             d->pub.scoped_name, MAX_INHERITANCE_DEPTH);
     out.n = 0;
   }
-  for (size_t i = 0; i < out.n; i++)
-    if (out.items[i] == d)
-      out.items[i] = NULL;
   d->pub.u.iface.all_bases = (const slicec_def *const *)out.items;
   d->pub.u.iface.nall_bases = out.n;
+  return cycle;
 }
 
 /* A class or exception whose base chain comes back to it. */
@@ -279,15 +296,21 @@ void sc_resolve(slicec_context *c) {
     register_def(c, c->all_defs.items[i]);
   for (size_t i = 0; i < c->refs.n; i++)
     resolve_ref(c, c->refs.items[i]);
+  check_aliases(c);
+  /* Interfaces on an inheritance cycle lose their bases, once every one
+   * of them is reported, so that the model stays finite. */
+  sc_vec cyclic = {0};
   for (size_t i = 0; i < c->all_defs.n; i++) {
     sc_def *d = c->all_defs.items[i];
-    if (d->pub.kind == SLICEC_DEF_ALIAS)
-      check_alias(c, d);
+    if (d->pub.kind == SLICEC_DEF_INTERFACE && compute_bases(c, d))
+      sc_vec_push(&c->arena, &cyclic, d);
   }
+  for (size_t i = 0; i < cyclic.n; i++)
+    ((sc_def *)cyclic.items[i])->pub.u.iface.nbases = 0;
   for (size_t i = 0; i < c->all_defs.n; i++) {
     sc_def *d = c->all_defs.items[i];
     if (d->pub.kind == SLICEC_DEF_INTERFACE)
-      compute_bases(c, d);
+      continue;
     else if (d->pub.kind == SLICEC_DEF_CLASS ||
              d->pub.kind == SLICEC_DEF_EXCEPTION)
       check_base_chain(c, d);

@@ -80,7 +80,8 @@ int slicec_define(slicec_context *c, const char *name);
  * visible to the others but for which nothing is generated (`-R`). The file
  * is read now. Returns 0, or -1 when it cannot be read (also reported as
  * error E001) or when out of memory. Adding the same path twice reports the
- * DuplicateFile lint and ignores the second. */
+ * DuplicateFile lint and ignores the second, except that a file given
+ * both as a source and as a reference is a source. */
 int slicec_add_file(slicec_context *c, const char *path, bool reference);
 
 /* Adds source text under the name `name` (used in locations). The text is
