@@ -8,8 +8,8 @@
  *      raw    the same request built, encoded, invoked, decoded and
  *             answered by hand with the raw API and the Slice runtime.
  *    Calls run one after the other (each completes before the next
- *    starts). Rounds alternate typed/raw; each figure is the median round,
- *    and the ratio is the median of the rounds' typed/raw ratios.
+ *    starts), a typed and a raw one in turn, each timed alone: the figures
+ *    are the median and mean of the calls of each kind.
  *    Allocations per call are counted with the allocator hook after a
  *    warm-up.
  * 2. Codec: a struct-heavy Demo::Order (customer, point, 20 line items
@@ -17,12 +17,15 @@
  *    the generated-shape functions (arena, string views), and by
  *    hand-written code over the same Slice runtime that decodes into a
  *    malloc'd item array, as an application without a generator would.
+ *    Both write the same bytes (checked); they alternate one by one, each
+ *    timed alone, and MB/s come from the medians.
  *
  *   irpc-bench-slice-gen [--calls N] [--rounds N] [--json FILE]
  *                        [--only typed|raw]
  *
- * --only runs N calls of one kind and nothing else, for a profiler or
- * an instruction counter (valgrind --tool=callgrind). */
+ * N x rounds calls of each kind, and as many encodes and decodes of each
+ * kind (defaults 5000 x 11). --only runs N calls of one kind and nothing else,
+ * for a profiler or an instruction counter (valgrind --tool=callgrind). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,11 +242,24 @@ static call_fig measure(rig *r, int typed, long calls, run *o) {
                     (double)(bench_alloc_count() - a0) / (double)calls};
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
+/* Median and mean of n durations (sorts them). */
+static void stats(uint64_t *d, size_t n, double *median, double *mean) {
+  double sum = 0;
+  for (size_t i = 0; i < n; i++)
+    sum += (double)d[i];
+  qsort(d, n, sizeof *d, cmp_u64);
+  *median = (double)d[n / 2];
+  *mean = sum / (double)n;
+}
+
+/* Typed and raw calls are interleaved one by one (alternating which goes
+ * first), each timed on its own: a burst of noise from other processes
+ * hits both kinds alike, and the medians ignore the preempted calls. */
 static int bench_calls(long calls, int rounds, bench_json *j) {
   rig r;
   if (rig_open(&r))
@@ -251,33 +267,41 @@ static int bench_calls(long calls, int rounds, bench_json *j) {
   run o = {0};
   measure(&r, 1, calls / 4 + 1, &o); /* warm-up: pools, caches */
   measure(&r, 0, calls / 4 + 1, &o);
-  double tns[128], rns[128], ratio[128], talloc = 0, ralloc = 0;
-  if (rounds > 128)
-    rounds = 128;
-  for (int i = 0; i < rounds; i++) {
-    call_fig t = measure(&r, 1, calls, &o);
-    call_fig w = measure(&r, 0, calls, &o);
-    tns[i] = t.ns;
-    rns[i] = w.ns;
-    ratio[i] = t.ns / w.ns;
-    talloc += t.allocs / rounds;
-    ralloc += w.allocs / rounds;
+  double talloc = measure(&r, 1, calls, &o).allocs;
+  double ralloc = measure(&r, 0, calls, &o).allocs;
+  size_t n = (size_t)calls * (size_t)rounds;
+  uint64_t *td = malloc(n * sizeof *td), *rd = malloc(n * sizeof *rd);
+  if (!td || !rd)
+    return 1;
+  for (size_t i = 0; i < n; i++) {
+    for (int k = 0; k < 2; k++) {
+      int typed = (k == 0) == (int)(i & 1);
+      uint64_t t0 = bench_now_ns();
+      if (typed ? call_typed(&r.loop, &r.g, &o)
+                : call_raw(&r.loop, r.raw_c, &o))
+        o.failed++;
+      (typed ? td : rd)[i] = bench_now_ns() - t0;
+    }
   }
-  qsort(tns, (size_t)rounds, sizeof(double), cmp_double);
-  qsort(rns, (size_t)rounds, sizeof(double), cmp_double);
-  qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
-  double tm = tns[rounds / 2], rm = rns[rounds / 2], q = ratio[rounds / 2];
-  printf("| call | ns/call (median of %d rounds of %ld) | allocations/call |\n"
-         "| --- | ---: | ---: |\n"
-         "| raw API + Slice runtime | %.0f | %.2f |\n"
-         "| typed (generated shape) | %.0f | %.2f |\n"
-         "| typed / raw (median ratio) | %.3f | %+.2f |\n\n",
-         rounds, calls, rm, ralloc, tm, talloc, q, talloc - ralloc);
+  double tmed, tmean, rmed, rmean;
+  stats(td, n, &tmed, &tmean);
+  stats(rd, n, &rmed, &rmean);
+  free(td);
+  free(rd);
+  printf("| call (%zu of each, interleaved) | median ns | mean ns | "
+         "allocations/call |\n"
+         "| --- | ---: | ---: | ---: |\n"
+         "| raw API + Slice runtime | %.0f | %.0f | %.2f |\n"
+         "| typed (generated shape) | %.0f | %.0f | %.2f |\n"
+         "| typed / raw | %.3f | %.3f | %+.2f |\n\n",
+         n, rmed, rmean, ralloc, tmed, tmean, talloc, tmed / rmed,
+         tmean / rmean, talloc - ralloc);
   bench_json_begin(j);
   bench_json_str(j, "case", "greet_coloc");
-  bench_json_num(j, "raw_ns", rm);
-  bench_json_num(j, "typed_ns", tm);
-  bench_json_num(j, "typed_over_raw", q);
+  bench_json_num(j, "raw_median_ns", rmed);
+  bench_json_num(j, "typed_median_ns", tmed);
+  bench_json_num(j, "raw_mean_ns", rmean);
+  bench_json_num(j, "typed_mean_ns", tmean);
   bench_json_num(j, "raw_allocs", ralloc);
   bench_json_num(j, "typed_allocs", talloc);
   bench_json_end(j);
@@ -400,86 +424,93 @@ static int hand_decode(irpc_slice_decoder *d, hand_order *o) {
   return irpc_slice_decoder_error(d);
 }
 
-typedef struct codec_fig {
-  double enc_mbs, dec_mbs;
-} codec_fig;
-
-static codec_fig bench_codec_one(int generated, long iters, size_t *len,
-                                 int *failed) {
-  Demo_Order order = make_order();
-  irpc_buf *b;
-  irpc_buf_new(&b);
+/* One encode or decode of `o`, generated (gen) or hand-written, timed. */
+static uint64_t codec_once(int gen, int decode, const Demo_Order *o,
+                           irpc_buf *b, int *failed) {
   uint64_t t0 = bench_now_ns();
-  for (long i = 0; i < iters; i++) {
+  if (!decode) {
     irpc_buf_clear(b);
     irpc_slice_encoder e;
     irpc_slice_encoder_init(&e, b, IRPC_SLICE_ENCODING_2);
-    int rc =
-        generated ? Demo_Order_encode(&e, &order) : hand_encode(&e, &order);
+    int rc = gen ? Demo_Order_encode(&e, o) : hand_encode(&e, o);
     if (rc || irpc_slice_encoder_flush(&e))
       (*failed)++;
+  } else if (gen) {
+    irpc_slice_in in;
+    Demo_Order out;
+    irpc_slice_in_init_buf(&in, b);
+    if (Demo_Order_decode(&in, &out) || out.items.n != ITEMS)
+      (*failed)++;
+    irpc_slice_in_fini(&in);
+  } else {
+    irpc_slice_decoder d;
+    hand_order out = {0};
+    irpc_slice_decoder_init_buf(&d, b, IRPC_SLICE_ENCODING_2);
+    if (hand_decode(&d, &out) || out.nitems != ITEMS)
+      (*failed)++;
+    irpc_free(out.items);
+    irpc_slice_decoder_fini(&d);
   }
-  uint64_t t1 = bench_now_ns();
-  *len = irpc_buf_len(b);
-  for (long i = 0; i < iters; i++) {
-    if (generated) {
-      irpc_slice_in in;
-      Demo_Order out = {0};
-      irpc_slice_in_init_buf(&in, b);
-      if (Demo_Order_decode(&in, &out) || out.items.n != ITEMS)
-        (*failed)++;
-      irpc_slice_in_fini(&in);
-    } else {
-      irpc_slice_decoder d;
-      hand_order out = {0};
-      irpc_slice_decoder_init_buf(&d, b, IRPC_SLICE_ENCODING_2);
-      if (hand_decode(&d, &out) || out.nitems != ITEMS)
-        (*failed)++;
-      irpc_free(out.items);
-      irpc_slice_decoder_fini(&d);
-    }
-  }
-  uint64_t t2 = bench_now_ns();
-  irpc_buf_free(b);
-  double mb = (double)*len * (double)iters / 1e6;
-  return (codec_fig){mb / ((double)(t1 - t0) / 1e9),
-                     mb / ((double)(t2 - t1) / 1e9)};
+  return bench_now_ns() - t0;
 }
 
-static int bench_codec(long iters, int rounds, bench_json *j) {
+/* Encodes and decodes alternate generated and hand-written code one by
+ * one, each timed alone; MB/s from the median of each. */
+static int bench_codec(long iters, bench_json *j) {
   int failed = 0;
-  size_t len = 0;
-  double ge[64], gd[64], he[64], hd[64];
-  if (rounds > 64)
-    rounds = 64;
-  bench_codec_one(1, iters / 4 + 1, &len, &failed);
-  bench_codec_one(0, iters / 4 + 1, &len, &failed);
-  for (int r = 0; r < rounds; r++) {
-    codec_fig g = bench_codec_one(1, iters, &len, &failed);
-    codec_fig h = bench_codec_one(0, iters, &len, &failed);
-    ge[r] = g.enc_mbs;
-    gd[r] = g.dec_mbs;
-    he[r] = h.enc_mbs;
-    hd[r] = h.dec_mbs;
+  Demo_Order order = make_order();
+  irpc_buf *gb, *hb;
+  irpc_buf_new(&gb);
+  irpc_buf_new(&hb);
+  uint64_t *d[4];
+  for (int k = 0; k < 4; k++)
+    if (!(d[k] = malloc((size_t)iters * sizeof(uint64_t))))
+      return 1;
+  for (long i = 0; i < iters; i++) {
+    int gen_first = (int)(i & 1);
+    for (int k = 0; k < 2; k++) { /* encode: d[0] generated, d[1] hand */
+      int gen = (k == 0) == gen_first;
+      d[gen ? 0 : 1][i] = codec_once(gen, 0, &order, gen ? gb : hb, &failed);
+    }
+    for (int k = 0; k < 2; k++) { /* decode: d[2] generated, d[3] hand */
+      int gen = (k == 0) == gen_first;
+      d[gen ? 2 : 3][i] = codec_once(gen, 1, &order, gen ? gb : hb, &failed);
+    }
   }
-  qsort(ge, (size_t)rounds, sizeof(double), cmp_double);
-  qsort(gd, (size_t)rounds, sizeof(double), cmp_double);
-  qsort(he, (size_t)rounds, sizeof(double), cmp_double);
-  qsort(hd, (size_t)rounds, sizeof(double), cmp_double);
-  int m = rounds / 2;
-  printf("| Order (%zu bytes, %d items) | encode MB/s | decode MB/s |\n"
+  size_t len = irpc_buf_len(gb);
+  if (len != irpc_buf_len(hb)) /* the same bytes both ways */
+    failed++;
+  for (size_t off = 0; off < len && !failed; off += 64) {
+    uint8_t x[64], y[64];
+    size_t n = len - off < 64 ? len - off : 64;
+    irpc_buf_copyout(gb, off, x, n);
+    irpc_buf_copyout(hb, off, y, n);
+    failed += memcmp(x, y, n) != 0;
+  }
+  double mbs[4];
+  for (int k = 0; k < 4; k++) {
+    double med, mean;
+    stats(d[k], (size_t)iters, &med, &mean);
+    mbs[k] = (double)len / med * 1e3; /* bytes per ns x 1000 = MB/s */
+    free(d[k]);
+  }
+  irpc_buf_free(gb);
+  irpc_buf_free(hb);
+  printf("| Order (%zu bytes, %d items), %ld of each | encode MB/s | "
+         "decode MB/s |\n"
          "| --- | ---: | ---: |\n"
          "| hand-written, Slice runtime | %.0f | %.0f |\n"
          "| generated shape | %.0f | %.0f |\n"
          "| generated / hand | %.3f | %.3f |\n",
-         len, ITEMS, he[m], hd[m], ge[m], gd[m], ge[m] / he[m], gd[m] / hd[m]);
+         len, ITEMS, iters, mbs[1], mbs[3], mbs[0], mbs[2], mbs[0] / mbs[1],
+         mbs[2] / mbs[3]);
   bench_json_begin(j);
   bench_json_str(j, "case", "order_codec");
   bench_json_num(j, "bytes", (double)len);
-  bench_json_num(j, "hand_encode_mbs", he[m]);
-  bench_json_num(j, "hand_decode_mbs", hd[m]);
-  bench_json_num(j, "gen_encode_mbs", ge[m]);
-  bench_json_num(j, "gen_decode_mbs", gd[m]);
+  bench_json_num(j, "hand_encode_mbs", mbs[1]);
+  bench_json_num(j, "hand_decode_mbs", mbs[3]);
+  bench_json_num(j, "gen_encode_mbs", mbs[0]);
+  bench_json_num(j, "gen_decode_mbs", mbs[2]);
   bench_json_end(j);
   if (failed)
     fprintf(stderr, "%d codec runs failed\n", failed);
@@ -500,8 +531,8 @@ static int bench_only(long calls, int typed) {
 }
 
 int main(int argc, char **argv) {
-  long calls = 2000;
-  int rounds = 41;
+  long calls = 5000;
+  int rounds = 11;
   const char *json = NULL;
   int only = -1;
   for (int i = 1; i < argc; i++) {
@@ -528,7 +559,7 @@ int main(int argc, char **argv) {
   if (bench_json_open(&j, json))
     return 1;
   int rc = bench_calls(calls, rounds, &j);
-  rc |= bench_codec(calls * 5, rounds < 64 ? rounds : 63, &j);
+  rc |= bench_codec(calls * rounds, &j);
   bench_json_close(&j);
   return rc;
 }

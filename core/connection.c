@@ -1397,6 +1397,8 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   if (rc == 0)
     rc = irpc__timer_start(c->sched, &c->life_timer, o.connect_timeout_ms);
   if (rc) {
+    if (c->sched) /* reading may already have scheduled a flush */
+      irpc__sched_cancel(c->sched, &c->flush_task);
     irpc__slic_free(c->slic);
     irpc_invoker_free(c->invoker);
     irpc_duplex_close(d, NULL, NULL);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 
 #include "gen_internal.h"
+#include "irpc/address.h"
 #include "irpc/alloc.h"
+#include "irpc/connection_cache.h"
 
 struct irpc_slice_reply {
   irpc_slice_reply *pool_next;
@@ -15,6 +17,7 @@ struct irpc_slice_reply {
   const irpc_slice_op *op;
   irpc_outgoing_request *req;
   irpc_incoming_response *resp;
+  irpc_service_address *target; /* a proxy's absolute address, parsed */
   irpc_invoker *invoker; /* the proxy's, for proxies in the return value */
   irpc_connection *conn;
   void (*cb)(void);
@@ -46,6 +49,7 @@ static irpc_slice_reply *reply_get(void) {
   r->pool_next = NULL;
   r->req = NULL;
   r->resp = NULL;
+  r->target = NULL;
   r->kept = 0;
   r->in_init = 0;
   r->status = IRPC_STATUS_OK;
@@ -58,6 +62,7 @@ static void reply_put(irpc_slice_reply *r) {
     irpc_slice_in_fini(&r->in);
   irpc_incoming_response_free(r->resp);
   irpc_outgoing_request_free(r->req);
+  irpc_service_address_free(r->target); /* after the request borrowing it */
   if (reply_pool_len >= REPLY_POOL_MAX) {
     irpc_free(r);
     return;
@@ -141,6 +146,7 @@ static int reply_decode(irpc_slice_reply *r, const void **ret) {
   r->in_init = 1;
   r->in.proxy_invoker = r->invoker;
   r->in.proxy_conn = r->conn;
+  r->in.absolute_invoker = r->invoker;
   void *v = NULL;
   if (rc == 0 && r->op->decode_return) {
     /* A fixed size from the descriptor, not from the payload: not charged.
@@ -210,6 +216,17 @@ static int build_request(const irpc_slice_proxy *proxy,
   return 0;
 }
 
+/* A proxy with an absolute address: the request's service address, so a
+ * connection cache reaches its server. */
+static int set_target(irpc_slice_reply *r, const char *address) {
+  int rc = irpc_service_address_parse(&r->target, address);
+  if (rc)
+    return rc;
+  if (irpc_service_address_server_count(r->target) == 0)
+    return 0; /* "icerpc:/path": no server address, like a relative one */
+  return irpc_outgoing_request_set_service_address(r->req, r->target);
+}
+
 int irpc_slice_invoke(const irpc_slice_proxy *proxy,
                       const irpc_slice_iface *iface, const irpc_slice_op *op,
                       const void *args, const irpc_slice_call_opts *opts,
@@ -241,6 +258,10 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
   r->conn = proxy->conn;
   r->cb = cb;
   r->user_data = user_data;
+  if (proxy->address && (rc = set_target(r, proxy->address)) != 0) {
+    reply_put(r);
+    return rc;
+  }
   rc = irpc_invoke(proxy->invoker, req, on_done, r,
                    opts ? opts->call_out : NULL);
   if (rc)

@@ -1,6 +1,7 @@
 /* Decoding for generated code: the decoder, the arena its values go to,
  * the helpers that allocate in the arena (charged against the decoder's
  * collection allocation first), and proxies as service addresses. */
+#include "irpc/address.h"
 #include "irpc/alloc.h"
 #include "irpc/frames.h"
 #include "irpc/slice_gen.h"
@@ -13,6 +14,7 @@ static void in_setup(irpc_slice_in *in) {
   in->arena.limit = SIZE_MAX;
   in->proxy_invoker = NULL;
   in->proxy_conn = NULL;
+  in->absolute_invoker = NULL;
 }
 
 int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b) {
@@ -188,28 +190,6 @@ static char *in_strdup(irpc_slice_in *in, const char *s, size_t len) {
   return c;
 }
 
-/* The path of an absolute URI "scheme://authority/path?query#fragment" or
- * "scheme:/path": its offset and length, or -1 when it has none. */
-static int uri_path(const char *u, size_t len, size_t *off, size_t *plen) {
-  size_t i = 0;
-  while (i < len && u[i] != ':' && u[i] != '/' && u[i] != '?' && u[i] != '#')
-    i++;
-  if (i == 0 || i == len || u[i] != ':')
-    return -1; /* no scheme */
-  i++;
-  if (len - i >= 2 && u[i] == '/' && u[i + 1] == '/') {
-    i += 2;
-    while (i < len && u[i] != '/' && u[i] != '?' && u[i] != '#')
-      i++;
-  }
-  size_t start = i;
-  while (i < len && u[i] != '?' && u[i] != '#')
-    i++;
-  *off = start;
-  *plen = i - start;
-  return 0;
-}
-
 int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p) {
   if (!in || !p)
     return IRPC_EINVAL;
@@ -218,21 +198,35 @@ int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p) {
   if (rc)
     return rc;
   *p = (irpc_slice_proxy){0};
+  char *copy = in_strdup(in, s.ptr, s.len);
+  if (!copy)
+    return in->dec.err;
   if (s.len > 0 && s.ptr[0] == '/') { /* relative: the peer's service */
-    p->path = in_strdup(in, s.ptr, s.len);
+    if (irpc_path_check(copy))
+      return irpc__slice_dec_fail(&in->dec, IRPC_EDATA);
+    p->path = copy;
     p->invoker = in->proxy_invoker;
     p->conn = in->proxy_conn;
-  } else {
-    size_t off, plen;
-    if (uri_path(s.ptr, s.len, &off, &plen))
-      return irpc__slice_dec_fail(&in->dec, IRPC_EDATA);
-    p->address = in_strdup(in, s.ptr, s.len);
-    p->path = plen ? in_strdup(in, s.ptr + off, plen) : "/";
+    return 0;
   }
-  if (!p->path || (s.ptr[0] != '/' && !p->address))
+  /* An absolute URI, checked by the service address parser. */
+  irpc_service_address *sa;
+  rc = irpc_service_address_parse(&sa, copy);
+  if (rc)
+    return irpc__slice_dec_fail(&in->dec,
+                                rc == IRPC_ENOMEM ? IRPC_ENOMEM : IRPC_EDATA);
+  const char *path = irpc_service_address_path(sa);
+  int has_server = irpc_service_address_server_count(sa) > 0;
+  p->address = copy;
+  p->path = in_strdup(in, path, strlen(path));
+  irpc_service_address_free(sa);
+  if (!p->path)
     return in->dec.err;
-  if (irpc_path_check(p->path))
-    return irpc__slice_dec_fail(&in->dec, IRPC_EDATA);
+  /* With server addresses the target is elsewhere: the invoker the decoding
+   * side chose for that (a connection cache routes by the address); without
+   * ("icerpc:/path"), the same as a relative address. */
+  p->invoker = has_server ? in->absolute_invoker : in->proxy_invoker;
+  p->conn = has_server ? NULL : in->proxy_conn;
   return 0;
 }
 

@@ -22,14 +22,14 @@ struct irpc_slice_dispatch {
   irpc_slice_in in;
 };
 
-const irpc_slice_op *irpc_slice_iface_find(const irpc_slice_iface *iface,
-                                           const char *name) {
+const irpc_slice_op_ref *irpc_slice_iface_find(const irpc_slice_iface *iface,
+                                               const char *name) {
   if (!iface || !name)
     return NULL;
   size_t lo = 0, hi = iface->nops;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(name, iface->ops[mid].name);
+    int c = strcmp(name, iface->ops[mid].op->name);
     if (c == 0)
       return &iface->ops[mid];
     if (c < 0)
@@ -154,7 +154,8 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   const char *name = irpc_incoming_request_operation(req);
   char msg[200];
   sd->d = d;
-  sd->op = irpc_slice_iface_find(s->iface, name);
+  const irpc_slice_op_ref *ref = irpc_slice_iface_find(s->iface, name);
+  sd->op = ref ? ref->op : NULL;
   if (!sd->op) {
     snprintf(msg, sizeof msg, "The service at '%s' (%s) has no operation '%s'.",
              irpc_incoming_request_path(req), s->iface->type_id, name);
@@ -188,7 +189,8 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
             msg);
     return;
   }
-  if (op->call(s->ops, s->impl, sd, args) == IRPC_ENOTSUP) {
+  const void *ops = (const char *)s->ops + ref->ops_offset;
+  if (op->call(ops, s->impl, sd, args) == IRPC_ENOTSUP) {
     snprintf(msg, sizeof msg, "The service at '%s' does not implement '%s'.",
              irpc_incoming_request_path(req), op->name);
     sd_fail(sd, IRPC_STATUS_NOT_IMPLEMENTED, msg);

@@ -14,6 +14,7 @@ enum { KIND_COLOC = 100 };
 
 typedef struct greeter_impl {
   int notified;
+  int pings;
   char note[64];
   irpc_slice_dispatch *later; /* a greet answered from a timer */
   uv_timer_t timer;
@@ -76,6 +77,28 @@ static void g_echo(void *impl, irpc_slice_dispatch *sd, irpc_bytes data) {
 static const Demo_Greeter_ops greeter_ops = {
     .greet = g_greet, .lookup = g_lookup, .notify = g_notify, .echo = g_echo};
 
+static void g_shout(void *impl, irpc_slice_dispatch *sd, irpc_str text) {
+  (void)impl;
+  char buf[64];
+  size_t n = text.len < sizeof buf ? text.len : sizeof buf;
+  for (size_t i = 0; i < n; i++)
+    buf[i] = text.ptr[i] >= 'a' && text.ptr[i] <= 'z' ? text.ptr[i] - 32
+                                                      : text.ptr[i];
+  Demo_LoudGreeter_shout_reply(sd, (irpc_str){buf, n});
+}
+
+static void g_ping(void *impl, irpc_slice_dispatch *sd) {
+  greeter_impl *g = impl;
+  g->pings++;
+  Demo_Pinger_ping_reply(sd);
+}
+
+/* The bases' operations come from their tables inside this one. */
+static const Demo_LoudGreeter_ops loud_ops = {
+    .Greeter = {.greet = g_greet, .lookup = g_lookup},
+    .Pinger = {.ping = g_ping},
+    .shout = g_shout};
+
 /* Feed: keeps copies of the listeners it is given and pushes events to
  * them, answering publish once every push has completed. */
 typedef struct feed_impl {
@@ -127,8 +150,19 @@ static void f_publish(void *impl, irpc_slice_dispatch *sd,
   f_pushed(NULL, -1, f); /* the hold */
 }
 
-static const Demo_Feed_ops feed_ops = {.subscribe = f_subscribe,
-                                       .publish = f_publish};
+static void f_stats(void *impl, irpc_slice_dispatch *sd,
+                    const irpc_str *topic) {
+  feed_impl *f = impl;
+  snprintf(f->last_msg, sizeof f->last_msg, "%s", topic ? "topic" : "no topic");
+  Demo_Dict_string_Opt_int32_entry e[2] = {
+      {.key = IRPC_STR("alert"), .has_value = true, .value = 3},
+      {.key = topic ? *topic : IRPC_STR("none")}};
+  Demo_Dict_string_Opt_int32 d = {2, e};
+  Demo_Feed_stats_reply(sd, f->n, &d);
+}
+
+static const Demo_Feed_ops feed_ops = {
+    .subscribe = f_subscribe, .publish = f_publish, .stats = f_stats};
 
 /* Listener, on the client. */
 typedef struct listener_impl {
@@ -214,7 +248,9 @@ static void fx_init(fx *f, int kind) {
       Demo_Greeter_map(f->rig.router, NULL, &greeter_ops, &f->greeter, &d[0]));
   assert_irpc_ok(
       Demo_Feed_map(f->rig.router, NULL, &feed_ops, &f->feed, &d[1]));
-  f->rig.ndisps += 2;
+  assert_irpc_ok(
+      Demo_LoudGreeter_map(f->rig.router, NULL, &loud_ops, &f->greeter, &d[2]));
+  f->rig.ndisps += 3;
 }
 
 static void fx_start(fx *f) {
@@ -307,6 +343,9 @@ static void on_lookup(irpc_slice_reply *r, int err,
     snprintf(o->reason, sizeof o->reason, "%.*s", (int)why.len, why.ptr);
   }
 }
+
+static void on_bytes(irpc_slice_reply *r, int err, const irpc_bytes *ret,
+                     void *ud);
 
 static void greet_sync(fx *f, const Demo_GreeterProxy *g, const char *name,
                        res *o) {
@@ -411,6 +450,54 @@ static void typed_calls(void **state) {
     assert_string_equal(f.greeter.note, "psst");
     assert_true(f.seen.oneway);
 
+    /* a derived interface: its own operation and inherited ones, on its
+     * own default path */
+    Demo_LoudGreeterProxy loud = Demo_LoudGreeterProxy_from(f.client, NULL);
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_shout(&loud, IRPC_STR("hey you"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "HEY YOU");
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_greet(&loud, IRPC_STR("Dee"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Dee!");
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(Demo_LoudGreeter_lookup(&loud, 2, NULL, on_lookup, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_string_equal(o.user, "bob");
+    memset(&o, 0, sizeof o); /* echo is not in loud_ops: NotImplemented */
+    assert_irpc_ok(Demo_LoudGreeter_echo(
+        &loud, (irpc_bytes){(const uint8_t *)"x", 1}, NULL, on_bytes, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_err(o.err, IRPC_ESTATUS);
+    assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
+    /* an operation of the second base, with no parameters and no return
+     * value, idempotent: an empty payload and the field */
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(Demo_LoudGreeter_ping(&loud, NULL, on_void, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_ok(o.err);
+    assert_int_equal(f.greeter.pings, 1);
+    assert_int_equal(f.seen.len, 0);
+    assert_true(f.seen.idempotent);
+    /* the same service through a Greeter proxy */
+    Demo_GreeterProxy as_base = Demo_LoudGreeterProxy_to_Greeter(&loud);
+    greet_sync(&f, &as_base, "Eve", &o);
+    assert_string_equal(o.str, "Hello, Eve!");
+    /* shout sent to Greeter's own service: NotImplemented */
+    Demo_LoudGreeterProxy wrong_path =
+        Demo_LoudGreeterProxy_from(f.client, DEMO_GREETER_DEFAULT_PATH);
+    memset(&o, 0, sizeof o);
+    assert_irpc_ok(
+        Demo_LoudGreeter_shout(&wrong_path, IRPC_STR("x"), NULL, on_str, &o));
+    net_run_until(&f.rig.loop, &o.done);
+    assert_irpc_err(o.err, IRPC_ESTATUS);
+    assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
+
     /* a path that routes nowhere */
     Demo_GreeterProxy nowhere = Demo_GreeterProxy_from(f.client, "/nowhere");
     greet_sync(&f, &nowhere, "x", &o);
@@ -418,6 +505,135 @@ static void typed_calls(void **state) {
     assert_int_equal(o.status, IRPC_STATUS_NOT_FOUND);
     fx_fini(&f);
   }
+}
+
+/* Through a connection cache and a pipeline in front of it. */
+static void on_cache_down(irpc_invoker *cache, int status, void *ud) {
+  (void)cache;
+  (void)status;
+  *(int *)ud = 1;
+}
+
+static void through_cache(void **state) {
+  (void)state;
+  const int nets[] = {NET_TCP, NET_UDS};
+  for (size_t k = 0; k < 2; k++) {
+    fx f;
+    fx_init(&f, nets[k]);
+    fx_start(&f);
+    irpc_connection_cache_options co;
+    irpc_connection_cache_options_init(&co);
+    co.default_service_address = f.rig.bound;
+    irpc_invoker *cache;
+    irpc_pipeline *p;
+    assert_irpc_ok(irpc_connection_cache_new(&cache, &f.rig.loop, &co));
+    assert_irpc_ok(irpc_pipeline_new(&p, &f.rig.loop));
+    assert_irpc_ok(irpc_pipeline_into(p, cache));
+    Demo_GreeterProxy g =
+        Demo_GreeterProxy_from(irpc_pipeline_invoker(p), NULL);
+    res o;
+    greet_sync(&f, &g, "Cache", &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Cache!");
+    lookup_sync(&f, &g, 2, &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.reason, "not on the list");
+    /* a proxy with an absolute address, through a cache with no default
+     * target: the address is the request's service address */
+    irpc_invoker *bare;
+    assert_irpc_ok(irpc_connection_cache_new(&bare, &f.rig.loop, NULL));
+    char uri[300]; /* the path goes before any query */
+    const char *q = strchr(f.rig.bound, '?');
+    if (q)
+      snprintf(uri, sizeof uri, "%.*s/Demo.Greeter%s", (int)(q - f.rig.bound),
+               f.rig.bound, q);
+    else
+      snprintf(uri, sizeof uri, "%s/Demo.Greeter", f.rig.bound);
+    Demo_GreeterProxy abs = {
+        {.invoker = bare, .path = DEMO_GREETER_DEFAULT_PATH, .address = uri}};
+    greet_sync(&f, &abs, "Abs", &o);
+    assert_irpc_ok(o.err);
+    assert_string_equal(o.str, "Hello, Abs!");
+    int bare_down = 0;
+    assert_irpc_ok(
+        irpc_connection_cache_shutdown(bare, on_cache_down, &bare_down));
+    net_run_until(&f.rig.loop, &bare_down);
+    irpc_invoker_free(bare);
+    int down = 0;
+    assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
+    net_run_until(&f.rig.loop, &down);
+    irpc_pipeline_free(p);
+    irpc_invoker_free(cache);
+    fx_fini(&f);
+  }
+}
+
+/* An optional parameter, a tuple return and a dictionary with optional
+ * values. */
+typedef struct stats_res {
+  int done, err;
+  int32_t count;
+  size_t n;
+  char k0[16], k1[16];
+  int has0, has1;
+  int32_t v0;
+} stats_res;
+
+static void on_stats(irpc_slice_reply *r, int err,
+                     const Demo_Feed_stats_ret *ret, void *ud) {
+  (void)r;
+  stats_res *o = ud;
+  o->done++;
+  o->err = err;
+  if (!ret)
+    return;
+  o->count = ret->count;
+  o->n = ret->byKind.n;
+  if (o->n != 2)
+    return;
+  const Demo_Dict_string_Opt_int32_entry *e = ret->byKind.items;
+  snprintf(o->k0, sizeof o->k0, "%.*s", (int)e[0].key.len, e[0].key.ptr);
+  snprintf(o->k1, sizeof o->k1, "%.*s", (int)e[1].key.len, e[1].key.ptr);
+  o->has0 = e[0].has_value;
+  o->has1 = e[1].has_value;
+  o->v0 = e[0].value;
+}
+
+static void optionals_tuples(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f, NET_TCP);
+  fx_start(&f);
+  Demo_FeedProxy feed = Demo_FeedProxy_from(f.client, NULL);
+  stats_res o = {0};
+  assert_irpc_ok(Demo_Feed_stats(&feed, NULL, NULL, on_stats, &o));
+  net_run_until(&f.rig.loop, &o.done);
+  assert_irpc_ok(o.err);
+  assert_string_equal(f.feed.last_msg, "no topic");
+  /* the bit sequence (topic absent), the end marker */
+  static const uint8_t absent[] = {0x0A, 0, 0, 0, 0x00, 0xFC};
+  assert_int_equal(f.seen.len, sizeof absent);
+  assert_memory_equal(f.seen.payload, absent, sizeof absent);
+  assert_true(f.seen.idempotent);
+  assert_int_equal(o.count, 0);
+  assert_int_equal(o.n, 2);
+  assert_string_equal(o.k0, "alert");
+  assert_true(o.has0);
+  assert_int_equal(o.v0, 3);
+  assert_string_equal(o.k1, "none");
+  assert_false(o.has1);
+
+  memset(&o, 0, sizeof o);
+  irpc_str topic = IRPC_STR("x");
+  assert_irpc_ok(Demo_Feed_stats(&feed, &topic, NULL, on_stats, &o));
+  net_run_until(&f.rig.loop, &o.done);
+  assert_irpc_ok(o.err);
+  assert_string_equal(f.feed.last_msg, "topic");
+  static const uint8_t present[] = {0x12, 0, 0, 0, 0x01, 0x04, 'x', 0xFC};
+  assert_int_equal(f.seen.len, sizeof present);
+  assert_memory_equal(f.seen.payload, present, sizeof present);
+  assert_string_equal(o.k1, "x");
+  fx_fini(&f);
 }
 
 /* ---- Errors: unknown operation, undecodable payloads ---- */
@@ -744,14 +960,15 @@ static void codec(void **state) {
   assert_int_equal(test_alloc.allocs, before); /* refused before allocating */
 
   /* Service addresses: relative ones take the decoding side's invoker and
-   * connection, absolute ones keep their URI and get no invoker. */
+   * connection, absolute ones keep their URI and get the invoker for
+   * absolute addresses (none here). */
   static const struct {
     const char *uri, *path;
     int relative;
   } addrs[] = {
       {"/Demo.Listener", "/Demo.Listener", 1},
       {"icerpc://host:4062/Demo.Listener?transport=tcp", "/Demo.Listener", 0},
-      {"icerpc:/a/b#x", "/a/b", 0},
+      {"icerpc:/a/b", "/a/b", 1}, /* no server address */
       {"icerpc://host", "/", 0}};
   irpc_invoker *fake = (irpc_invoker *)&in; /* never called */
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
@@ -765,7 +982,7 @@ static void codec(void **state) {
     assert_irpc_ok(Demo_ListenerProxy_decode(&in, &lp));
     assert_string_equal(lp.p.path, addrs[i].path);
     assert_true(lp.p.invoker == (addrs[i].relative ? fake : NULL));
-    if (!addrs[i].relative)
+    if (addrs[i].uri[0] != '/')
       assert_string_equal(lp.p.address, addrs[i].uri);
     Demo_ListenerProxy copy;
     assert_irpc_ok(irpc_slice_proxy_copy(&copy.p, &lp.p));
@@ -780,11 +997,18 @@ static void codec(void **state) {
     assert_int_equal(seg.len, 1 + strlen(addrs[i].uri));
     assert_memory_equal(seg.base + 1, addrs[i].uri, strlen(addrs[i].uri));
   }
-  static const uint8_t bad_addr[] = {0x0C, 'a', 'b', 'c'}; /* no scheme */
-  Demo_ListenerProxy lp;
-  assert_irpc_ok(irpc_slice_in_init_bytes(&in, bad_addr, sizeof bad_addr));
-  assert_irpc_err(Demo_ListenerProxy_decode(&in, &lp), IRPC_EDATA);
-  irpc_slice_in_fini(&in);
+  static const char *bad_addrs[] = {"abc", "icerpc:/a/b#x", "/a b", "",
+                                    "foo://host/x"};
+  for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+    irpc_buf_clear(b);
+    assert_irpc_ok(irpc_slice_encoder_init(&e, b, IRPC_SLICE_ENCODING_2));
+    irpc_slice_encode_string(&e, bad_addrs[i], strlen(bad_addrs[i]));
+    assert_irpc_ok(irpc_slice_encoder_flush(&e));
+    Demo_ListenerProxy lp;
+    assert_irpc_ok(irpc_slice_in_init_buf(&in, b));
+    assert_irpc_err(Demo_ListenerProxy_decode(&in, &lp), IRPC_EDATA);
+    irpc_slice_in_fini(&in);
+  }
 
   /* An unknown variant discriminant */
   static const uint8_t unknown[] = {0x0C, 0xFC};
@@ -805,12 +1029,14 @@ static void on_connect(irpc_invoker *inv, int status, void *ud) {
 /* One typed call with the Nth allocation from now failing, on both sides
  * (client and server run here); 1 when no allocation failed. The
  * connection is up first: the sweep is about the call. */
-static int greet_failing_at(fx *f, long n) {
+static int greet_failing_at(fx *f, long n, int connect_first) {
   irpc_invoker *inv = net_client(&f->rig);
-  int up = 0;
-  assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
-  net_run_until(&f->rig.loop, &up);
-  assert_int_equal(up, 1);
+  if (connect_first) {
+    int up = 0;
+    assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
+    net_run_until(&f->rig.loop, &up);
+    assert_int_equal(up, 1);
+  }
   Demo_GreeterProxy g = Demo_GreeterProxy_from(inv, NULL);
   res o = {0};
   test_alloc.fail_at = n;
@@ -837,27 +1063,44 @@ static int greet_failing_at(fx *f, long n) {
   return untouched;
 }
 
-static void alloc_sweep(void **state) {
-  (void)state;
+static void sweep(int connect_first) {
   fx f;
   fx_init(&f, NET_MEMORY);
   fx_start(&f);
   net_client_close(&f.rig, f.client);
   f.client = NULL;
   long n = 1;
-  while (!greet_failing_at(&f, n))
+  while (!greet_failing_at(&f, n, connect_first))
     assert_true(++n < 5000);
-  print_message("%ld allocations of a typed call failed in turn\n", n - 1);
+  print_message("%ld allocations of a typed call%s failed in turn\n", n - 1,
+                connect_first ? "" : ", connecting too,");
   fx_fini(&f);
+}
+
+static void alloc_sweep(void **state) {
+  (void)state;
+  sweep(1);
+}
+
+/* The same with the connection made by the call itself. */
+static void alloc_sweep_connecting(void **state) {
+  (void)state;
+  sweep(0);
 }
 
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(typed_calls),      cmocka_unit_test(dispatch_errors),
-      cmocka_unit_test(missing_function), cmocka_unit_test(compression),
-      cmocka_unit_test(callbacks),        cmocka_unit_test(codec),
+      cmocka_unit_test(typed_calls),
+      cmocka_unit_test(dispatch_errors),
+      cmocka_unit_test(missing_function),
+      cmocka_unit_test(compression),
+      cmocka_unit_test(callbacks),
+      cmocka_unit_test(codec),
       cmocka_unit_test(alloc_sweep),
+      cmocka_unit_test(alloc_sweep_connecting),
+      cmocka_unit_test(through_cache),
+      cmocka_unit_test(optionals_tuples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,7 +101,8 @@ static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
 /* A bump allocator: allocations are 16-byte aligned and all freed at once
  * by irpc_arena_fini. The first IRPC_ARENA_INLINE bytes come from the
  * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
- * public struct only so that it can be embedded; members are private. */
+ * public struct only so that it can be embedded (it must not be moved or
+ * copied once initialized: it points into itself); members are private. */
 typedef struct irpc_arena {
   uint8_t *cur; /* private */
   uint8_t *end; /* private */
@@ -138,9 +139,14 @@ IRPC_API void irpc_arena_fini(irpc_arena *a);
  * (relative). A relative address decoded by a server is resolved against
  * the connection the request came on: `invoker` is that connection's
  * invoker and `conn` the connection, so calling the proxy calls the peer
- * back (a callback). An absolute address (`icerpc://host/path`) decodes
- * with `invoker` NULL: the application sets the invoker that reaches it
- * (a connection cache) before calling. */
+ * back (a callback); decoded by a client, against the proxy that made the
+ * call (its invoker). An absolute address with a server address
+ * (`icerpc://host/path`) decodes with the invoker of the proxy that made
+ * the call on a client, and with `invoker` NULL on a server (set one, a
+ * connection cache, before calling). Calling a proxy that has an absolute
+ * address sets it as the request's service address
+ * (irpc_outgoing_request_set_service_address), so a connection cache at the
+ * end of the invoker's chain connects to that server. */
 typedef struct irpc_slice_proxy {
   /* Carries the calls (a pipeline, client connection, connection cache,
    * coloc invoker, or a connection's own invoker). Borrowed. */
@@ -193,6 +199,11 @@ typedef struct irpc_slice_in {
   /* Given to decoded relative proxies (see irpc_slice_proxy). */
   irpc_invoker *proxy_invoker;
   irpc_connection *proxy_conn;
+  /* Given to decoded absolute proxies with a server address: the invoker
+   * of the proxy that made the call when decoding a response (as IceRPC
+   * does: a connection cache at its end reaches the address), NULL when
+   * decoding a request. */
+  irpc_invoker *absolute_invoker;
 } irpc_slice_in;
 
 /* Prepares `in` (which must not move afterwards: its arena's first block
@@ -244,8 +255,8 @@ IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
 
 /* A ServiceAddress string as a proxy (see irpc_slice_proxy): the path and
  * address are NUL-terminated copies in the arena.
- * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a relative path or
- * an absolute URI with a valid path). */
+ * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a valid relative
+ * path or service address URI); IRPC_ENOMEM. */
 IRPC_API int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p);
 
 /* ------------------------------------------------------------------------
@@ -306,23 +317,37 @@ typedef struct irpc_slice_op {
   irpc_slice_call_fn call;
 } irpc_slice_op;
 
+/* An operation of an interface: its descriptor (emitted once, by the
+ * interface that defines it, as `M_I_op_<name>`), and where the ops table
+ * of that interface sits inside the ops table of the interface served: 0
+ * for its own operations, offsetof(M_D_ops, Base) for one inherited from
+ * Base (a derived ops table embeds one ops table per direct base, in
+ * order, before its own members). `call` receives the ops table moved by
+ * that offset, so inherited operations work with any number of bases and
+ * across generated files. */
+typedef struct irpc_slice_op_ref {
+  const irpc_slice_op *op;
+  size_t ops_offset;
+} irpc_slice_op_ref;
+
 #define IRPC_SLICE_IFACE_MAGIC 0x53694731u /* "SiG1" */
 
 typedef struct irpc_slice_iface {
   uint32_t magic;           /* IRPC_SLICE_IFACE_MAGIC */
   const char *type_id;      /* "::M::I" */
   const char *default_path; /* "/M.I" */
-  /* Every operation, the inherited ones included, sorted by name in
-   * strcmp order (binary search). */
-  const irpc_slice_op *ops;
+  /* Every operation, the inherited ones included (each once), sorted by
+   * name in strcmp order (binary search). */
+  const irpc_slice_op_ref *ops;
   size_t nops;
-  /* Direct bases, for type IDs (their operations are already in ops). */
+  /* Direct bases, in declaration order (their operations are already in
+   * ops). */
   const struct irpc_slice_iface *const *bases;
   size_t nbases;
 } irpc_slice_iface;
 
 /* The operation named `name`, or NULL. */
-IRPC_API const irpc_slice_op *
+IRPC_API const irpc_slice_op_ref *
 irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
 
 /* ------------------------------------------------------------------------
@@ -386,6 +411,9 @@ IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
  * never before this returns.
  * Errors (the callback will not run): IRPC_EINVAL (a NULL argument),
  * IRPC_ENOINVOKER (the proxy has no invoker), IRPC_EPATH (a bad path),
+ * what irpc_service_address_parse and
+ * irpc_outgoing_request_set_service_address return for a proxy with an
+ * absolute address,
  * IRPC_ENOMEM, an encoding error of the arguments (IRPC_EUTF8,
  * IRPC_EOVERFLOW...), what opts->prepare returned. */
 IRPC_API int irpc_slice_invoke(const irpc_slice_proxy *proxy,
@@ -434,10 +462,11 @@ IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
 
 /* Completes the dispatch with a status other than Ok and a message (NULL:
  * IceRPC's default message): the Slice2 way to fail an operation
- * (IceRPC's DispatchException). Ok is refused. `sd` is gone after a
- * successful return.
- * Errors: IRPC_EINVAL (NULL sd, status Ok), IRPC_EOVERFLOW, IRPC_ENOMEM
- * (the dispatch then completes with InternalError without the message). */
+ * (IceRPC's DispatchException). `sd` is gone after it returns 0 or
+ * IRPC_ENOMEM; after IRPC_EINVAL or IRPC_EOVERFLOW nothing happened.
+ * Errors: IRPC_EINVAL (NULL sd, status Ok), IRPC_EOVERFLOW (status above
+ * IRPC_VARUINT62_MAX), IRPC_ENOMEM (the dispatch then completes with
+ * InternalError without the message). */
 IRPC_API int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
                                       const char *message);
 

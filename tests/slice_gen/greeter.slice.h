@@ -200,6 +200,12 @@ int Demo_Order_decode(irpc_slice_in *in, Demo_Order *v);
 
 extern const irpc_slice_iface Demo_Greeter_iface;
 
+/* Operation descriptors (also used by interfaces deriving from Greeter). */
+extern const irpc_slice_op Demo_Greeter_echo_desc;
+extern const irpc_slice_op Demo_Greeter_greet_desc;
+extern const irpc_slice_op Demo_Greeter_lookup_desc;
+extern const irpc_slice_op Demo_Greeter_notify_desc;
+
 typedef struct Demo_GreeterProxy {
   irpc_slice_proxy p;
 } Demo_GreeterProxy;
@@ -261,12 +267,140 @@ int Demo_Greeter_map(irpc_router *r, const char *path,
                      const Demo_Greeter_ops *ops, void *impl,
                      irpc_dispatcher **out);
 
+/* ---- interface Demo::Pinger ---- */
+
+#define DEMO_PINGER_TYPE_ID "::Demo::Pinger"
+#define DEMO_PINGER_DEFAULT_PATH "/Demo.Pinger"
+
+extern const irpc_slice_iface Demo_Pinger_iface;
+
+extern const irpc_slice_op Demo_Pinger_ping_desc;
+
+typedef struct Demo_PingerProxy {
+  irpc_slice_proxy p;
+} Demo_PingerProxy;
+
+static inline Demo_PingerProxy Demo_PingerProxy_from(irpc_invoker *invoker,
+                                                     const char *path) {
+  Demo_PingerProxy r = {{.invoker = invoker, .path = path}};
+  return r;
+}
+
+int Demo_PingerProxy_encode(irpc_slice_encoder *e, const Demo_PingerProxy *v);
+int Demo_PingerProxy_decode(irpc_slice_in *in, Demo_PingerProxy *v);
+
+/* idempotent ping() */
+typedef void (*Demo_Pinger_ping_cb)(irpc_slice_reply *reply, int err,
+                                    void *user_data);
+int Demo_Pinger_ping(const Demo_PingerProxy *proxy,
+                     const irpc_slice_call_opts *opts, Demo_Pinger_ping_cb cb,
+                     void *user_data);
+
+typedef struct Demo_Pinger_ops {
+  void (*ping)(void *impl, irpc_slice_dispatch *sd);
+} Demo_Pinger_ops;
+
+int Demo_Pinger_ping_reply(irpc_slice_dispatch *sd);
+
+int Demo_Pinger_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
+                               const Demo_Pinger_ops *ops, void *impl);
+int Demo_Pinger_map(irpc_router *r, const char *path,
+                    const Demo_Pinger_ops *ops, void *impl,
+                    irpc_dispatcher **out);
+
+/* ---- interface Demo::LoudGreeter : Demo::Greeter, Demo::Pinger ---- */
+
+#define DEMO_LOUDGREETER_TYPE_ID "::Demo::LoudGreeter"
+#define DEMO_LOUDGREETER_DEFAULT_PATH "/Demo.LoudGreeter"
+
+extern const irpc_slice_iface Demo_LoudGreeter_iface;
+
+extern const irpc_slice_op Demo_LoudGreeter_shout_desc;
+
+typedef struct Demo_LoudGreeterProxy {
+  irpc_slice_proxy p;
+} Demo_LoudGreeterProxy;
+
+static inline Demo_LoudGreeterProxy
+Demo_LoudGreeterProxy_from(irpc_invoker *invoker, const char *path) {
+  Demo_LoudGreeterProxy r = {{.invoker = invoker, .path = path}};
+  return r;
+}
+
+/* The same service as a proxy of a base interface (its default path kept
+ * when it has none): one per direct or indirect base. */
+static inline Demo_GreeterProxy
+Demo_LoudGreeterProxy_to_Greeter(const Demo_LoudGreeterProxy *v) {
+  Demo_GreeterProxy r = {v->p};
+  if (!r.p.path && !r.p.address)
+    r.p.path = DEMO_LOUDGREETER_DEFAULT_PATH;
+  r.p.owned = 0;
+  return r;
+}
+
+static inline Demo_PingerProxy
+Demo_LoudGreeterProxy_to_Pinger(const Demo_LoudGreeterProxy *v) {
+  Demo_PingerProxy r = {v->p};
+  if (!r.p.path && !r.p.address)
+    r.p.path = DEMO_LOUDGREETER_DEFAULT_PATH;
+  r.p.owned = 0;
+  return r;
+}
+
+int Demo_LoudGreeterProxy_encode(irpc_slice_encoder *e,
+                                 const Demo_LoudGreeterProxy *v);
+int Demo_LoudGreeterProxy_decode(irpc_slice_in *in, Demo_LoudGreeterProxy *v);
+
+/* Inherited from Greeter: the same calls on a LoudGreeter proxy, with the
+ * base's callback types; servers answer them with the base's _reply. */
+int Demo_LoudGreeter_greet(const Demo_LoudGreeterProxy *proxy, irpc_str name,
+                           const irpc_slice_call_opts *opts,
+                           Demo_Greeter_greet_cb cb, void *user_data);
+int Demo_LoudGreeter_lookup(const Demo_LoudGreeterProxy *proxy, int32_t id,
+                            const irpc_slice_call_opts *opts,
+                            Demo_Greeter_lookup_cb cb, void *user_data);
+int Demo_LoudGreeter_notify(const Demo_LoudGreeterProxy *proxy,
+                            irpc_str message, const irpc_slice_call_opts *opts,
+                            Demo_Greeter_notify_cb cb, void *user_data);
+int Demo_LoudGreeter_echo(const Demo_LoudGreeterProxy *proxy, irpc_bytes data,
+                          const irpc_slice_call_opts *opts,
+                          Demo_Greeter_echo_cb cb, void *user_data);
+
+/* Inherited from Pinger. */
+int Demo_LoudGreeter_ping(const Demo_LoudGreeterProxy *proxy,
+                          const irpc_slice_call_opts *opts,
+                          Demo_Pinger_ping_cb cb, void *user_data);
+
+/* shout(text: string) -> string */
+typedef void (*Demo_LoudGreeter_shout_cb)(irpc_slice_reply *reply, int err,
+                                          const irpc_str *ret, void *user_data);
+int Demo_LoudGreeter_shout(const Demo_LoudGreeterProxy *proxy, irpc_str text,
+                           const irpc_slice_call_opts *opts,
+                           Demo_LoudGreeter_shout_cb cb, void *user_data);
+
+typedef struct Demo_LoudGreeter_ops {
+  Demo_Greeter_ops Greeter; /* inherited: one member per direct base, */
+  Demo_Pinger_ops Pinger;   /* in declaration order */
+  void (*shout)(void *impl, irpc_slice_dispatch *sd, irpc_str text);
+} Demo_LoudGreeter_ops;
+
+int Demo_LoudGreeter_shout_reply(irpc_slice_dispatch *sd, irpc_str ret);
+
+int Demo_LoudGreeter_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
+                                    const Demo_LoudGreeter_ops *ops,
+                                    void *impl);
+int Demo_LoudGreeter_map(irpc_router *r, const char *path,
+                         const Demo_LoudGreeter_ops *ops, void *impl,
+                         irpc_dispatcher **out);
+
 /* ---- interface Demo::Listener ---- */
 
 #define DEMO_LISTENER_TYPE_ID "::Demo::Listener"
 #define DEMO_LISTENER_DEFAULT_PATH "/Demo.Listener"
 
 extern const irpc_slice_iface Demo_Listener_iface;
+
+extern const irpc_slice_op Demo_Listener_onEvent_desc;
 
 typedef struct Demo_ListenerProxy {
   irpc_slice_proxy p;
@@ -301,12 +435,68 @@ int Demo_Listener_map(irpc_router *r, const char *path,
                       const Demo_Listener_ops *ops, void *impl,
                       irpc_dispatcher **out);
 
+/* ---- Dictionary<string, int32?> ---- */
+
+#ifndef DEMO_DICT_STRING_OPT_INT32_DEFINED
+#define DEMO_DICT_STRING_OPT_INT32_DEFINED
+typedef struct Demo_Dict_string_Opt_int32_entry {
+  irpc_str key;
+  bool has_value;
+  int32_t value;
+} Demo_Dict_string_Opt_int32_entry;
+
+typedef struct Demo_Dict_string_Opt_int32 {
+  size_t n;
+  Demo_Dict_string_Opt_int32_entry *items; /* in wire order */
+} Demo_Dict_string_Opt_int32;
+
+static inline int
+Demo_Dict_string_Opt_int32_encode(irpc_slice_encoder *e,
+                                  const Demo_Dict_string_Opt_int32 *v) {
+  int rc = irpc_slice_encode_size(e, v->n);
+  for (size_t i = 0; i < v->n && rc == 0; i++) {
+    const Demo_Dict_string_Opt_int32_entry *x = &v->items[i];
+    irpc_slice_bit_writer bits;
+    irpc_slice_encode_bitseq(e, 1, &bits);
+    irpc_slice_encode_str(e, x->key);
+    rc = irpc_slice_bit_writer_put(e, &bits, x->has_value);
+    if (x->has_value)
+      rc = irpc_slice_encode_int32(e, x->value);
+  }
+  return rc;
+}
+
+static inline int
+Demo_Dict_string_Opt_int32_decode(irpc_slice_in *in,
+                                  Demo_Dict_string_Opt_int32 *v) {
+  void *items;
+  int rc = irpc_slice_decode_array(
+      in, 2, sizeof(Demo_Dict_string_Opt_int32_entry), &v->n, &items);
+  v->items = items;
+  for (size_t i = 0; i < v->n && rc == 0; i++) {
+    Demo_Dict_string_Opt_int32_entry *x = &v->items[i];
+    irpc_slice_bit_reader bits;
+    bool present = false;
+    irpc_slice_decode_bitseq(&in->dec, 1, &bits);
+    irpc_slice_decode_str(in, &x->key);
+    rc = irpc_slice_bit_reader_get(&in->dec, &bits, &present);
+    if ((x->has_value = present))
+      rc = irpc_slice_decode_int32(&in->dec, &x->value);
+  }
+  return rc;
+}
+#endif
+
 /* ---- interface Demo::Feed ---- */
 
 #define DEMO_FEED_TYPE_ID "::Demo::Feed"
 #define DEMO_FEED_DEFAULT_PATH "/Demo.Feed"
 
 extern const irpc_slice_iface Demo_Feed_iface;
+
+extern const irpc_slice_op Demo_Feed_publish_desc;
+extern const irpc_slice_op Demo_Feed_stats_desc;
+extern const irpc_slice_op Demo_Feed_subscribe_desc;
 
 typedef struct Demo_FeedProxy {
   irpc_slice_proxy p;
@@ -336,14 +526,31 @@ int Demo_Feed_publish(const Demo_FeedProxy *proxy, const Demo_Event *e,
                       const irpc_slice_call_opts *opts, Demo_Feed_publish_cb cb,
                       void *user_data);
 
+/* idempotent stats(topic: string?)
+ *     -> (count: int32, byKind: Dictionary<string, int32?>) */
+typedef struct Demo_Feed_stats_ret {
+  int32_t count;
+  Demo_Dict_string_Opt_int32 byKind;
+} Demo_Feed_stats_ret;
+
+typedef void (*Demo_Feed_stats_cb)(irpc_slice_reply *reply, int err,
+                                   const Demo_Feed_stats_ret *ret,
+                                   void *user_data);
+int Demo_Feed_stats(const Demo_FeedProxy *proxy, const irpc_str *topic,
+                    const irpc_slice_call_opts *opts, Demo_Feed_stats_cb cb,
+                    void *user_data);
+
 typedef struct Demo_Feed_ops {
   void (*subscribe)(void *impl, irpc_slice_dispatch *sd,
                     const Demo_ListenerProxy *listener, irpc_str topic);
   void (*publish)(void *impl, irpc_slice_dispatch *sd, const Demo_Event *e);
+  void (*stats)(void *impl, irpc_slice_dispatch *sd, const irpc_str *topic);
 } Demo_Feed_ops;
 
 int Demo_Feed_subscribe_reply(irpc_slice_dispatch *sd, int32_t ret);
 int Demo_Feed_publish_reply(irpc_slice_dispatch *sd, int32_t ret);
+int Demo_Feed_stats_reply(irpc_slice_dispatch *sd, int32_t count,
+                          const Demo_Dict_string_Opt_int32 *byKind);
 
 int Demo_Feed_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                              const Demo_Feed_ops *ops, void *impl);
