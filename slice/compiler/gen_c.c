@@ -852,25 +852,43 @@ static void emit_enc_members(gen *g, sb *o, int ind,
     nested_check |= plain[i]->type->optional && enc_checked(g, plain[i]->type);
   for (size_t i = 0; i < nt; i++)
     nested_check |= enc_checked(g, tagged[i]->type);
-  if (nopt) {
+  /* The last member, when optional, returns what its bit and value gave. */
+  bool last_opt =
+      mode == ENC_RETURN && nt == 0 && np > 0 && plain[np - 1]->type->optional;
+  if (nopt)
     out(o, ind, "irpc_slice_bit_writer bits;");
-    if (nested_check) {
-      out(o, ind, "int rc;");
-      rc_declared = true;
-    }
-    out(o, ind, "irpc_slice_encode_bitseq(e, %zu, &bits);", nopt);
-  } else if (nested_check) {
+  if (nested_check || (last_opt && nopt > 1)) {
     out(o, ind, "int rc;");
     rc_declared = true;
   }
+  if (nopt)
+    out(o, ind, "irpc_slice_encode_bitseq(e, %zu, &bits);", nopt);
   for (size_t i = 0; i < np; i++) {
     const slicec_member *m = plain[i];
     const char *name = member_cname(g, m);
     const char *lv = S(g, "%s%s", pfx, name);
     if (m->type->optional) {
-      out(o, ind, "irpc_slice_bit_writer_put(e, &bits, %shas_%s);", pfx, name);
+      bool last = last_opt && i == np - 1;
       const char *st[2];
       int n = enc_stmts(g, m->type, lv, st);
+      if (last) {
+        out(o, ind, "%sirpc_slice_bit_writer_put(e, &bits, %shas_%s);",
+            rc_declared ? "rc = " : "int rc = ", pfx, name);
+        rc_declared = true;
+        if (n == 1) {
+          out(o, ind, "if (%shas_%s)", pfx, name);
+          out(o, ind + 1, "rc = %s;", st[0]);
+        } else {
+          out(o, ind, "if (%shas_%s) {", pfx, name);
+          out(o, ind + 1, "%s;", st[0]);
+          out(o, ind + 1, "rc = %s;", st[1]);
+          out(o, ind, "}");
+        }
+        out(o, ind, "return rc;");
+        returned = true;
+        continue;
+      }
+      out(o, ind, "irpc_slice_bit_writer_put(e, &bits, %shas_%s);", pfx, name);
       if (n == 1 && !enc_checked(g, m->type)) {
         out(o, ind, "if (%shas_%s)", pfx, name);
         out(o, ind + 1, "%s;", st[0]);
@@ -916,21 +934,6 @@ static void emit_enc_members(gen *g, sb *o, int ind,
   free(tagged);
 }
 
-/* Whether the members decode with the short form: `&in->dec` for the
- * decoder and the last decode returned. */
-static bool dec_simple(gen *g, const slicec_member_list *ml) {
-  if (ml->n == 0)
-    return false;
-  for (size_t i = 0; i < ml->n; i++) {
-    const slicec_member *m = ml->items[i];
-    if (m->stream)
-      continue;
-    if (m->tagged || m->type->optional || dec_checked(g, m->type))
-      return false;
-  }
-  return true;
-}
-
 /* Whether the members need local variables (and a case braces). */
 static bool members_need_locals(gen *g, const slicec_member_list *ml,
                                 bool encode) {
@@ -945,14 +948,18 @@ static bool members_need_locals(gen *g, const slicec_member_list *ml,
   return false;
 }
 
+/* Struct decoding ends with the tags and the end marker; compact decoding
+ * (compact structs, arguments and return values, whose segment the runtime
+ * ends) returns the last decode; case decoding leaves the end to the
+ * caller. */
 enum dec_mode { DEC_STRUCT, DEC_COMPACT, DEC_CASE };
 
 static void emit_dec_one(gen *g, sb *o, int ind, const slicec_type_ref *t,
-                         const char *lv) {
-  const char *x = dec_expr(g, t, lv, "d");
+                         const char *lv, const char *dvar) {
+  const char *x = dec_expr(g, t, lv, dvar);
   if (dec_checked(g, t)) {
     out(o, ind, "if (%s)", x);
-    out(o, ind + 1, "return irpc_slice_decoder_error(d);");
+    out(o, ind + 1, "return irpc_slice_decoder_error(%s);", dvar);
   } else {
     out(o, ind, "%s;", x);
   }
@@ -971,17 +978,9 @@ static void emit_dec_members(gen *g, sb *o, int ind,
   }
   size_t np, nt;
   size_t nopt = order_members(ml, plain, &np, tagged, &nt);
-  if (mode == DEC_COMPACT && dec_simple(g, ml)) {
-    for (size_t i = 0; i < np; i++) {
-      const char *lv = S(g, "%s%s", pfx, member_cname(g, plain[i]));
-      const char *x = dec_expr(g, plain[i]->type, lv, "&in->dec");
-      out(o, ind, i + 1 < np ? "%s;" : "return %s;", x);
-    }
-    free(plain);
-    free(tagged);
-    return;
-  }
-  if (mode != DEC_CASE)
+  /* Compact decoding reads through &in->dec, the others through `d`. */
+  const char *dv = mode == DEC_COMPACT ? "&in->dec" : "d";
+  if (mode == DEC_STRUCT)
     out(o, ind, "irpc_slice_decoder *d = &in->dec;");
   if (nopt)
     out(o, ind, "irpc_slice_bit_reader bits;");
@@ -990,25 +989,38 @@ static void emit_dec_members(gen *g, sb *o, int ind,
   if (nt)
     out(o, ind, "irpc_slice_scope scope;");
   if (nopt)
-    out(o, ind, "irpc_slice_decode_bitseq(d, %zu, &bits);", nopt);
-  bool used_present = false;
+    out(o, ind, "irpc_slice_decode_bitseq(%s, %zu, &bits);", dv, nopt);
+  bool used_present = false, returned = false;
   for (size_t i = 0; i < np; i++) {
     const slicec_member *m = plain[i];
     const char *name = member_cname(g, m);
     const char *lv = S(g, "%s%s", pfx, name);
+    bool last = mode == DEC_COMPACT && i == np - 1 && nt == 0;
     if (m->type->optional) {
-      out(o, ind, "irpc_slice_bit_reader_get(d, &bits, &present);");
       used_present = true;
+      if (last) {
+        out(o, ind, "int rc = irpc_slice_bit_reader_get(%s, &bits, &present);",
+            dv);
+        out(o, ind, "if ((%shas_%s = present))", pfx, name);
+        out(o, ind + 1, "rc = %s;", dec_expr(g, m->type, lv, dv));
+        out(o, ind, "return rc;");
+        returned = true;
+        continue;
+      }
+      out(o, ind, "irpc_slice_bit_reader_get(%s, &bits, &present);", dv);
       if (dec_checked(g, m->type)) {
         out(o, ind, "if ((%shas_%s = present)) {", pfx, name);
-        emit_dec_one(g, o, ind + 1, m->type, lv);
+        emit_dec_one(g, o, ind + 1, m->type, lv, dv);
         out(o, ind, "}");
       } else {
         out(o, ind, "if ((%shas_%s = present))", pfx, name);
-        out(o, ind + 1, "%s;", dec_expr(g, m->type, lv, "d"));
+        out(o, ind + 1, "%s;", dec_expr(g, m->type, lv, dv));
       }
+    } else if (last) {
+      out(o, ind, "return %s;", dec_expr(g, m->type, lv, dv));
+      returned = true;
     } else {
-      emit_dec_one(g, o, ind, m->type, lv);
+      emit_dec_one(g, o, ind, m->type, lv, dv);
     }
   }
   for (size_t i = 0; i < nt; i++) {
@@ -1018,16 +1030,17 @@ static void emit_dec_members(gen *g, sb *o, int ind,
     if (used_present)
       out(o, ind, "present = false;");
     used_present = true;
-    out(o, ind, "irpc_slice_decode_tag(d, %d, &present, &scope);", (int)m->tag);
+    out(o, ind, "irpc_slice_decode_tag(%s, %d, &present, &scope);", dv,
+        (int)m->tag);
     out(o, ind, "if ((%shas_%s = present)) {", pfx, name);
-    emit_dec_one(g, o, ind + 1, m->type, lv);
-    out(o, ind + 1, "irpc_slice_decode_scope_end(d, &scope);");
+    emit_dec_one(g, o, ind + 1, m->type, lv, dv);
+    out(o, ind + 1, "irpc_slice_decode_scope_end(%s, &scope);", dv);
     out(o, ind, "}");
   }
   if (mode == DEC_STRUCT)
     out(o, ind, "irpc_slice_decode_tags_end(d);");
-  if (mode != DEC_CASE)
-    out(o, ind, "return irpc_slice_decoder_error(d);");
+  if (mode != DEC_CASE && !returned)
+    out(o, ind, "return irpc_slice_decoder_error(%s);", dv);
   free(plain);
   free(tagged);
 }
@@ -1101,26 +1114,6 @@ static bool op_has_stream(const slicec_operation *op) {
   return false;
 }
 
-/* Every operation of an interface, inherited ones first (base by base), the
- * ones with streams left out. */
-static size_t iface_ops(const slicec_def *d, const slicec_operation **ops,
-                        size_t cap) {
-  size_t n = 0;
-  const slicec_interface_def *in = &d->u.iface;
-  for (size_t b = 0; b <= in->nall_bases; b++) {
-    const slicec_interface_def *x =
-        b < in->nall_bases ? &in->all_bases[b]->u.iface : in;
-    for (size_t i = 0; i < x->nops; i++) {
-      if (op_has_stream(x->ops[i]))
-        continue;
-      if (ops && n < cap)
-        ops[n] = x->ops[i];
-      n++;
-    }
-  }
-  return n;
-}
-
 static void scan_def(gen *g, const slicec_def *d) {
   switch (d->kind) {
   case SLICEC_DEF_STRUCT:
@@ -1133,21 +1126,14 @@ static void scan_def(gen *g, const slicec_def *d) {
   case SLICEC_DEF_ALIAS:
     scan_type(g, d->u.alias.type);
     break;
-  case SLICEC_DEF_INTERFACE: {
-    size_t n = iface_ops(d, NULL, 0);
-    const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
-    if (!ops) {
-      g->oom = true;
-      return;
+  case SLICEC_DEF_INTERFACE:
+    for (size_t i = 0; i < d->u.iface.nops; i++) {
+      if (op_has_stream(d->u.iface.ops[i]))
+        continue;
+      scan_members(g, &d->u.iface.ops[i]->params);
+      scan_members(g, &d->u.iface.ops[i]->returns);
     }
-    iface_ops(d, ops, n);
-    for (size_t i = 0; i < n; i++) {
-      scan_members(g, &ops[i]->params);
-      scan_members(g, &ops[i]->returns);
-    }
-    free(ops);
     break;
-  }
   default:
     break;
   }
@@ -1192,9 +1178,9 @@ static void need_type(gen *g, const slicec_type_ref *t) {
   inst *in = inst_get(g, t);
   if (!in)
     return;
-  /* Instantiations come out in the order of their first use. */
+  /* An instantiation comes out just before the first unit that uses it. */
   size_t k = (size_t)(in - g->insts);
-  for (size_t j = 0; j <= k && !g->oom; j++) {
+  for (size_t j = k; j <= k && !g->oom; j++) {
     inst *x = &g->insts[j];
     if (x->state != 0)
       continue;
@@ -1732,23 +1718,32 @@ static void emit_dict_codecs(gen *g, inst *in) {
       c, c);
   out(h, 1, "int rc = irpc_slice_encode_size(e, v->n);");
   out(h, 1, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
-  /* An optional value: a 1-byte bit sequence first, then the key. */
+  out(h, 2, "const %s_entry *x = &v->items[i];", c);
+  /* An optional value: the entry's 1-byte bit sequence comes first. */
   if (v->optional) {
     out(h, 2, "irpc_slice_bit_writer bits;");
     out(h, 2, "irpc_slice_encode_bitseq(e, 1, &bits);");
-    out(h, 2, "irpc_slice_bit_writer_put(e, &bits, v->items[i].has_value);");
   }
-  int n = enc_stmts(g, k, "v->items[i].key", st);
+  int n = enc_stmts(g, k, "x->key", st);
   for (int i = 0; i < n; i++)
     out(h, 2, "%s;", st[i]);
+  n = enc_stmts(g, v, "x->value", st);
   if (v->optional) {
-    out(h, 2, "if (!v->items[i].has_value)");
-    out(h, 3, "continue;");
+    out(h, 2, "rc = irpc_slice_bit_writer_put(e, &bits, x->has_value);");
+    if (n == 1) {
+      out(h, 2, "if (x->has_value)");
+      out(h, 3, "rc = %s;", st[0]);
+    } else {
+      out(h, 2, "if (x->has_value) {");
+      out(h, 3, "%s;", st[0]);
+      out(h, 3, "rc = %s;", st[1]);
+      out(h, 2, "}");
+    }
+  } else {
+    for (int i = 0; i < n - 1; i++)
+      out(h, 2, "%s;", st[i]);
+    out(h, 2, "rc = %s;", st[n - 1]);
   }
-  n = enc_stmts(g, v, "v->items[i].value", st);
-  for (int i = 0; i < n - 1; i++)
-    out(h, 2, "%s;", st[i]);
-  out(h, 2, "rc = %s;", st[n - 1]);
   out(h, 1, "}");
   out(h, 1, "return rc;");
   out(h, 0, "}");
@@ -1761,23 +1756,20 @@ static void emit_dict_codecs(gen *g, inst *in) {
       minwire(g, k) + (v->optional ? 1 : minwire(g, v)), c);
   out(h, 1, "v->items = items;");
   out(h, 1, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
+  out(h, 2, "%s_entry *x = &v->items[i];", c);
   if (v->optional) {
     out(h, 2, "irpc_slice_bit_reader bits;");
     out(h, 2, "bool present = false;");
-  }
-  if (v->optional) {
     out(h, 2, "irpc_slice_decode_bitseq(&in->dec, 1, &bits);");
-    out(h, 2, "irpc_slice_bit_reader_get(&in->dec, &bits, &present);");
-    out(h, 2, "v->items[i].has_value = present;");
   }
-  out(h, 2, "%s;", dec_expr(g, k, "v->items[i].key", "&in->dec"));
+  out(h, 2, "%s;", dec_expr(g, k, "x->key", "&in->dec"));
   if (v->optional) {
-    out(h, 2, "if (!present) {");
-    out(h, 3, "rc = irpc_slice_decoder_error(&in->dec);");
-    out(h, 3, "continue;");
-    out(h, 2, "}");
+    out(h, 2, "rc = irpc_slice_bit_reader_get(&in->dec, &bits, &present);");
+    out(h, 2, "if ((x->has_value = present))");
+    out(h, 3, "rc = %s;", dec_expr(g, v, "x->value", "&in->dec"));
+  } else {
+    out(h, 2, "rc = %s;", dec_expr(g, v, "x->value", "&in->dec"));
   }
-  out(h, 2, "rc = %s;", dec_expr(g, v, "v->items[i].value", "&in->dec"));
   out(h, 1, "}");
   out(h, 1, "return rc;");
   out(h, 0, "}");
@@ -1944,10 +1936,25 @@ static const char *param_decl(gen *g, const slicec_member *m) {
   return S(g, "%s %s", t, member_cname(g, m));
 }
 
-static const char *params_decl(gen *g, const slicec_operation *op) {
+/* ", T a, const U *b" for a member list. */
+static const char *members_decl(gen *g, const slicec_member_list *ml) {
   sb b = {0};
-  for (size_t i = 0; i < op->params.n; i++)
-    sb_printf(&b, ", %s", param_decl(g, op->params.items[i]));
+  for (size_t i = 0; i < ml->n; i++)
+    sb_printf(&b, ", %s", param_decl(g, ml->items[i]));
+  const char *r = S(g, "%s", b.p ? b.p : "");
+  free(b.p);
+  return r;
+}
+
+static const char *params_decl(gen *g, const slicec_operation *op) {
+  return members_decl(g, &op->params);
+}
+
+/* ", a, b" : the members passed on as they were received. */
+static const char *members_pass(gen *g, const slicec_member_list *ml) {
+  sb b = {0};
+  for (size_t i = 0; i < ml->n; i++)
+    sb_printf(&b, ", %s", member_cname(g, ml->items[i]));
   const char *r = S(g, "%s", b.p ? b.p : "");
   free(b.p);
   return r;
@@ -1965,7 +1972,7 @@ static const char *ret_param(gen *g, const opinfo *oi) {
 
 static const char *reply_param(gen *g, const opinfo *oi) {
   if (oi->tuple)
-    return S(g, ", const %s_ret *ret", oi->full);
+    return members_decl(g, &oi->op->returns);
   if (!oi->ret1)
     return "";
   if (oi->ret1->optional || !by_value(g, oi->ret1))
@@ -1988,7 +1995,8 @@ static const char *member_sig(gen *g, const slicec_member *m) {
            m->name, m->stream ? "stream " : "", spell(g, m->type));
 }
 
-/* `[attrs] [idempotent ]name(params)[ -> returns]` */
+/* `[attrs] [idempotent ]name(params)[ -> returns]`, the return on a line
+ * of its own when the whole does not fit in a comment line. */
 static const char *op_sig(gen *g, const slicec_operation *op) {
   sb b = {0};
   for (size_t i = 0; i < op->attrs.n; i++) {
@@ -2007,6 +2015,7 @@ static const char *op_sig(gen *g, const slicec_operation *op) {
   for (size_t i = 0; i < op->params.n; i++)
     sb_printf(&b, "%s%s", i ? ", " : "", member_sig(g, op->params.items[i]));
   sb_puts(&b, ")");
+  size_t before_ret = b.n;
   if (op->returns.n == 1 && !op->returns_tuple) {
     const slicec_member *m = op->returns.items[0];
     sb_printf(&b, " -> %s%s", m->stream ? "stream " : "", spell(g, m->type));
@@ -2017,6 +2026,8 @@ static const char *op_sig(gen *g, const slicec_operation *op) {
     sb_puts(&b, ")");
   }
   const char *r = S(g, "%s", b.p ? b.p : "");
+  if (b.n + 6 > 80 && b.n > before_ret)
+    r = S(g, "%.*s\n    ->%s", (int)before_ret, b.p, b.p + before_ret + 3);
   free(b.p);
   /* A comment cannot hold the end of a comment. */
   for (char *p = (char *)r; *p; p++)
@@ -2041,15 +2052,92 @@ static const char *deprecation(gen *g, const slicec_def *d,
   return "";
 }
 
+/* A comment wrapped at 80 columns (greedy, as clang-format does). */
+static void emit_wrapped(sb *o, const char *text) {
+  size_t col = 0;
+  const char *s = text;
+  sb_puts(o, "/*");
+  col = 2;
+  while (*s) {
+    const char *w = s;
+    while (*w && *w != ' ')
+      w++;
+    size_t len = (size_t)(w - s);
+    bool lastw = !*w;
+    if (col + 1 + len + (lastw ? 3 : 0) > 80) {
+      sb_puts(o, "\n *");
+      col = 2;
+    }
+    sb_puts(o, " ");
+    sb_putn(o, s, len);
+    col += 1 + len;
+    s = *w ? w + 1 : w;
+  }
+  sb_puts(o, " */\n");
+}
+
+/* The operations an interface declares, streams left out. */
+static size_t own_ops(const slicec_def *d, const slicec_operation **ops) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->u.iface.nops; i++)
+    if (!op_has_stream(d->u.iface.ops[i])) {
+      if (ops)
+        ops[n] = d->u.iface.ops[i];
+      n++;
+    }
+  return n;
+}
+
+/* The member path from D's ops table to base X's: "B" or "B.A". */
+static const char *ops_path(gen *g, const slicec_def *d, const slicec_def *x) {
+  const slicec_interface_def *in = &d->u.iface;
+  for (size_t i = 0; i < in->nbases; i++) {
+    const slicec_def *b = in->bases[i];
+    if (b == x)
+      return def_own(b);
+    for (size_t j = 0; j < b->u.iface.nall_bases; j++)
+      if (b->u.iface.all_bases[j] == x)
+        return S(g, "%s.%s", def_own(b), ops_path(g, b, x));
+  }
+  return "?";
+}
+
+/* Names and instantiations as the file declaring `d` spells them. */
+typedef struct ctx_save {
+  const char *mod;
+  const slicec_file *file;
+} ctx_save;
+
+static ctx_save ctx_enter(gen *g, const slicec_def *d) {
+  ctx_save s = {g->mod, g->file};
+  g->file = d->file;
+  g->mod = d->file->module ? mod_cname(g, d->file->module) : "";
+  return s;
+}
+
+static void ctx_leave(gen *g, ctx_save s) {
+  g->mod = s.mod;
+  g->file = s.file;
+}
+
+static void need_proxy(gen *g, const slicec_def *d);
+static int opinfo_cmp(const void *a, const void *b);
+
 static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
+  const slicec_interface_def *id = &d->u.iface;
+  for (size_t i = 0; i < id->nall_bases; i++)
+    if (id->all_bases[i]->file == g->file)
+      need_proxy(g, id->all_bases[i]);
+    else
+      add_include(g, id->all_bases[i]->file);
   mark_set(g, d, MK_PROXY, 2);
   sb *h = &g->h, *o = &g->c;
   const char *c = def_cname(g, d);
   const char *U = upper(g, c);
   const char *p = proxy_cname(g, d);
   sb b = {0};
-  for (size_t i = 0; i < d->u.iface.nbases; i++)
-    sb_printf(&b, "%s%s", i ? ", " : " : ", d->u.iface.bases[i]->scoped_name);
+  for (size_t i = 0; i < id->nbases; i++)
+    sb_printf(&b, "%s%s", i ? ", " : " : ", id->bases[i]->scoped_name);
   const char *banner = S(g, "interface %s%s%s", d->scoped_name, b.p ? b.p : "",
                          own_banner ? " (proxy)" : "");
   free(b.p);
@@ -2071,6 +2159,33 @@ static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
   blank(h);
   out(h, 0, "extern const irpc_slice_iface %s_iface;", c);
   blank(h);
+  size_t n = own_ops(d, NULL);
+  if (n) {
+    const slicec_operation **ops = calloc(n, sizeof(*ops));
+    if (!ops) {
+      g->oom = true;
+      return;
+    }
+    own_ops(d, ops);
+    opinfo *oi = calloc(n, sizeof(*oi));
+    if (!oi) {
+      free(ops);
+      g->oom = true;
+      return;
+    }
+    for (size_t i = 0; i < n; i++)
+      op_info(g, d, ops[i], &oi[i]);
+    qsort(oi, n, sizeof(*oi), opinfo_cmp);
+    out(h, 0,
+        "/* Operation descriptors (also used by interfaces deriving from "
+        "%s). */",
+        d->name);
+    for (size_t i = 0; i < n; i++)
+      out(h, 0, "extern const irpc_slice_op %s_desc;", oi[i].full);
+    blank(h);
+    free(ops);
+    free(oi);
+  }
   out(h, 0, "typedef struct %s {", p);
   out(h, 1, "irpc_slice_proxy p;");
   out(h, 0, "} %s;", p);
@@ -2082,6 +2197,24 @@ static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
   out(h, 1, "return r;");
   out(h, 0, "}");
   blank(h);
+  for (size_t i = 0; i < id->nall_bases; i++) {
+    const slicec_def *x = id->all_bases[i];
+    const char *xp = proxy_cname(g, x);
+    if (i == 0) {
+      out(h, 0,
+          "/* The same service as a proxy of a base interface (its "
+          "default path kept");
+      out(h, 0, " * when it has none): one per direct or indirect base. */");
+    }
+    out(h, 0, "static inline %s %s_to_%s(const %s *v) {", xp, p, def_own(x), p);
+    out(h, 1, "%s r = {v->p};", xp);
+    out(h, 1, "if (!r.p.path && !r.p.address)");
+    out(h, 2, "r.p.path = %s_DEFAULT_PATH;", U);
+    out(h, 1, "r.p.owned = 0;");
+    out(h, 1, "return r;");
+    out(h, 0, "}");
+    blank(h);
+  }
   out(h, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v);", p, p);
   out(h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", p, p);
 
@@ -2245,10 +2378,6 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
   blank(o);
 }
 
-static int opinfo_cmp(const void *a, const void *b) {
-  return strcmp(((const opinfo *)a)->op->name, ((const opinfo *)b)->op->name);
-}
-
 static const char *op_flags(gen *g, const slicec_operation *op) {
   sb fl = {0};
   if (op->idempotent)
@@ -2264,11 +2393,267 @@ static const char *op_flags(gen *g, const slicec_operation *op) {
   return r;
 }
 
-static void emit_iface_header(gen *g, const slicec_def *d, const opinfo *oi,
-                              size_t n) {
+static void emit_desc(gen *g, const opinfo *x) {
+  sb *o = &g->c;
+  const slicec_operation *op = x->op;
+  bool params = op->params.n > 0;
+  bool ret = x->ret1 || x->tuple;
+  const char *rs = !ret            ? "0"
+                   : x->ret_struct ? S(g, "sizeof(%s_ret)", x->full)
+                                   : S(g, "sizeof(%s)", ctype(g, x->ret1));
+  out(o, 0, "const irpc_slice_op %s_desc = {", x->full);
+  out(o, 2, ".name = \"%s\",", op->name);
+  out(o, 2, ".flags = %s,", op_flags(g, op));
+  out(o, 2, ".encode_args = %s,",
+      params ? S(g, "%s_encode_args", x->full) : "NULL");
+  out(o, 2, ".decode_return = %s,",
+      ret ? S(g, "%s_decode_return", x->full) : "NULL");
+  out(o, 2, ".return_size = %s,", rs);
+  out(o, 2, ".deliver = %s_deliver,", x->full);
+  out(o, 2, ".decode_args = %s,",
+      params ? S(g, "%s_decode_args", x->full) : "NULL");
+  out(o, 2, ".args_size = %s,",
+      params ? S(g, "sizeof(%s_args)", x->full) : "0");
+  out(o, 2, ".encode_return = %s,",
+      ret ? S(g, "%s_encode_return", x->full) : "NULL");
+  out(o, 2, ".call = %s_call};", x->full);
+  blank(o);
+}
+
+/* Fills a local `var` of type `type` from members passed as parameters
+ * (the parameter convention): positional when none is optional. */
+static void emit_fill(gen *g, sb *o, const char *type, const char *var,
+                      const slicec_member_list *ml) {
+  bool any_opt = false;
+  for (size_t j = 0; j < ml->n; j++)
+    any_opt |= ml->items[j]->type->optional;
+  sb init = {0};
+  for (size_t j = 0; j < ml->n; j++) {
+    const slicec_member *m = ml->items[j];
+    const char *mn = member_cname(g, m);
+    const char *deref = by_value(g, m->type) ? "" : "*";
+    if (!any_opt)
+      sb_printf(&init, "%s%s%s", j ? ", " : "", deref, mn);
+    else if (m->type->optional)
+      sb_printf(&init, "%s.has_%s = %s != NULL", j ? ", " : "", mn, mn);
+    else
+      sb_printf(&init, "%s.%s = %s%s", j ? ", " : "", mn, deref, mn);
+  }
+  out(o, 1, "%s %s = {%s};", type, var, init.p ? init.p : "");
+  free(init.p);
+  for (size_t j = 0; j < ml->n; j++) {
+    const slicec_member *m = ml->items[j];
+    if (!m->type->optional)
+      continue;
+    const char *mn = member_cname(g, m);
+    out(o, 1, "if (%s)", mn);
+    out(o, 2, "%s.%s = *%s;", var, mn, mn);
+  }
+}
+
+static void emit_call(gen *g, const slicec_def *d, const opinfo *x) {
+  sb *o = &g->c;
+  const char *c = def_cname(g, d);
+  const slicec_operation *op = x->op;
+  out(o, 0,
+      "int %s(const %s *proxy%s, const irpc_slice_call_opts *opts, %s_cb cb, "
+      "void *user_data) {",
+      x->full, proxy_cname(g, d), params_decl(g, op), x->full);
+  for (size_t j = 0; j < op->params.n; j++) {
+    const slicec_member *m = op->params.items[j];
+    if (!m->type->optional && !by_value(g, m->type)) {
+      out(o, 1, "if (!%s)", member_cname(g, m));
+      out(o, 2, "return IRPC_EINVAL;");
+    }
+  }
+  if (op->params.n)
+    emit_fill(g, o, S(g, "%s_args", x->full), "a", &op->params);
+  out(o, 1,
+      "return irpc_slice_invoke(proxy ? &proxy->p : NULL, &%s_iface, "
+      "&%s_desc, %s, opts, (void (*)(void))cb, user_data);",
+      c, x->full, op->params.n ? "&a" : "NULL");
+  out(o, 0, "}");
+  blank(o);
+}
+
+static void emit_reply(gen *g, const opinfo *x) {
+  sb *o = &g->c;
+  out(o, 0, "int %s_reply(irpc_slice_dispatch *sd%s) {", x->full,
+      reply_param(g, x));
+  if (x->tuple) {
+    const slicec_member_list *ml = &x->op->returns;
+    sb cond = {0};
+    for (size_t j = 0; j < ml->n; j++) {
+      const slicec_member *m = ml->items[j];
+      if (!m->type->optional && !by_value(g, m->type))
+        sb_printf(&cond, "%s!%s", cond.n ? " || " : "", member_cname(g, m));
+    }
+    if (cond.n) {
+      out(o, 1,
+          "if (%s) { /* a required value missing: fails as an encoding "
+          "would */",
+          cond.p);
+      out(o, 2,
+          "irpc_slice_dispatch_fail(sd, IRPC_STATUS_INTERNAL_ERROR, \"The "
+          "return value of '%s' is incomplete.\");",
+          cstr(g, x->op->name));
+      out(o, 2, "return IRPC_EINVAL;");
+      out(o, 1, "}");
+    }
+    free(cond.p);
+    emit_fill(g, o, S(g, "%s_ret", x->full), "r", ml);
+    out(o, 1, "return irpc_slice_dispatch_reply(sd, &r);");
+  } else if (x->ret_struct) {
+    const char *rn = member_cname(g, x->op->returns.items[0]);
+    out(o, 1, "%s_ret r = {.has_%s = ret != NULL};", x->full, rn);
+    out(o, 1, "if (ret)");
+    out(o, 2, "r.%s = *ret;", rn);
+    out(o, 1, "return irpc_slice_dispatch_reply(sd, &r);");
+  } else if (!x->ret1) {
+    out(o, 1, "return irpc_slice_dispatch_reply(sd, NULL);");
+  } else if (by_value(g, x->ret1)) {
+    out(o, 1, "return irpc_slice_dispatch_reply(sd, &ret);");
+  } else {
+    out(o, 1, "return irpc_slice_dispatch_reply(sd, ret);");
+  }
+  out(o, 0, "}");
+  blank(o);
+}
+
+/* The inherited operations of `d`, base by base (all_bases order). */
+static void emit_inherited_header(gen *g, const slicec_def *d) {
   sb *h = &g->h;
+  const slicec_interface_def *id = &d->u.iface;
+  bool first = true;
+  for (size_t i = 0; i < id->nall_bases; i++) {
+    const slicec_def *x = id->all_bases[i];
+    size_t n = own_ops(x, NULL);
+    if (!n)
+      continue;
+    const slicec_operation **ops = calloc(n, sizeof(*ops));
+    if (!ops) {
+      g->oom = true;
+      return;
+    }
+    own_ops(x, ops);
+    blank(h);
+    if (first)
+      emit_wrapped(h, S(g,
+                        "Inherited from %s: the same calls on a %s proxy, "
+                        "with the base's callback types; servers answer them "
+                        "with the base's _reply.",
+                        x->name, d->name));
+    else
+      out(h, 0, "/* Inherited from %s. */", x->name);
+    first = false;
+    for (size_t k = 0; k < n; k++) {
+      ctx_save cs = ctx_enter(g, x);
+      const char *pd = params_decl(g, ops[k]);
+      const char *xc = def_cname(g, x);
+      ctx_leave(g, cs);
+      out(h, 0,
+          "%sint %s_%s(const %s *proxy%s, const irpc_slice_call_opts *opts, "
+          "%s_%s_cb cb, void *user_data);",
+          deprecation(g, x, ops[k]), def_cname(g, d), op_cname(g, ops[k]),
+          proxy_cname(g, d), pd, xc, op_cname(g, ops[k]));
+    }
+    free(ops);
+  }
+}
+
+static void emit_inherited_c(gen *g, const slicec_def *d) {
+  sb *o = &g->c;
+  const slicec_interface_def *id = &d->u.iface;
+  bool first = true;
+  for (size_t i = 0; i < id->nall_bases; i++) {
+    const slicec_def *x = id->all_bases[i];
+    size_t n = own_ops(x, NULL);
+    if (!n)
+      continue;
+    const slicec_operation **ops = calloc(n, sizeof(*ops));
+    if (!ops) {
+      g->oom = true;
+      return;
+    }
+    own_ops(x, ops);
+    if (first) {
+      out(o, 0,
+          "/* Inherited operations: the base's call on the same service. */");
+      blank(o);
+    }
+    first = false;
+    for (size_t k = 0; k < n; k++) {
+      ctx_save cs = ctx_enter(g, x);
+      const char *pd = params_decl(g, ops[k]);
+      const char *pass = members_pass(g, &ops[k]->params);
+      const char *xc = def_cname(g, x);
+      ctx_leave(g, cs);
+      const char *on = op_cname(g, ops[k]);
+      out(o, 0,
+          "int %s_%s(const %s *proxy%s, const irpc_slice_call_opts *opts, "
+          "%s_%s_cb cb, void *user_data) {",
+          def_cname(g, d), on, proxy_cname(g, d), pd, xc, on);
+      out(o, 1, "if (!proxy)");
+      out(o, 2, "return IRPC_EINVAL;");
+      out(o, 1, "%s base = %s_to_%s(proxy);", proxy_cname(g, x),
+          proxy_cname(g, d), def_own(x));
+      out(o, 1, "return %s_%s(&base%s, opts, cb, user_data);", xc, on, pass);
+      out(o, 0, "}");
+      blank(o);
+    }
+    free(ops);
+  }
+}
+
+typedef struct opref {
+  const slicec_operation *op;
+  const char *desc;
+  const char *offset;
+} opref;
+
+static int opref_cmp(const void *a, const void *b) {
+  return strcmp(((const opref *)a)->op->name, ((const opref *)b)->op->name);
+}
+
+static int opinfo_cmp(const void *a, const void *b) {
+  return strcmp(((const opinfo *)a)->op->name, ((const opinfo *)b)->op->name);
+}
+
+static void emit_iface(gen *g, const slicec_def *d) {
+  sb *h = &g->h, *o = &g->c;
   const char *c = def_cname(g, d);
   const char *p = proxy_cname(g, d);
+  const slicec_interface_def *id = &d->u.iface;
+  size_t n = own_ops(d, NULL);
+  size_t total = n;
+  for (size_t i = 0; i < id->nall_bases; i++)
+    total += own_ops(id->all_bases[i], NULL);
+  const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
+  opinfo *oi = calloc(n + 1, sizeof(*oi));
+  opinfo *sorted = calloc(n + 1, sizeof(*sorted));
+  opref *refs = calloc(total + 1, sizeof(*refs));
+  if (!ops || !oi || !sorted || !refs) {
+    g->oom = true;
+    free(ops);
+    free(oi);
+    free(sorted);
+    free(refs);
+    return;
+  }
+  own_ops(d, ops);
+  g->op_members = true;
+  for (size_t i = 0; i < n; i++)
+    op_info(g, d, ops[i], &oi[i]);
+  if (mark_state(g, d, MK_PROXY)) {
+    /* The proxy part came earlier, for a type that uses it. */
+    sb_printf(h, "\n/* ---- interface %s ---- */\n", d->scoped_name);
+    sb_printf(o, "\n/* ---- interface %s ---- */\n", d->scoped_name);
+  } else {
+    emit_proxy_part(g, d, false);
+  }
+
+  /* Header. */
+  emit_inherited_header(g, d);
   for (size_t i = 0; i < n; i++) {
     const opinfo *x = &oi[i];
     const slicec_operation *op = x->op;
@@ -2278,6 +2663,7 @@ static void emit_iface_header(gen *g, const slicec_def *d, const opinfo *oi,
       out(h, 0, "typedef struct %s_ret {", x->full);
       emit_fields(g, h, 1, &op->returns);
       out(h, 0, "} %s_ret;", x->full);
+      blank(h);
     }
     out(h, 0,
         "typedef void (*%s_cb)(irpc_slice_reply *reply, int err%s, void "
@@ -2290,8 +2676,19 @@ static void emit_iface_header(gen *g, const slicec_def *d, const opinfo *oi,
   }
   blank(h);
   out(h, 0, "typedef struct %s_ops {", c);
-  if (n == 0)
+  if (n == 0 && id->nbases == 0)
     out(h, 1, "char empty_; /* no operations */");
+  for (size_t i = 0; i < id->nbases; i++) {
+    const char *note = "";
+    if (id->nbases == 1)
+      note = " /* inherited */";
+    else if (i == 0)
+      note = " /* inherited: one member per direct base, */";
+    else if (i == 1)
+      note = " /* in declaration order */";
+    out(h, 1, "%s_ops %s;%s", def_cname(g, id->bases[i]), def_own(id->bases[i]),
+        note);
+  }
   for (size_t i = 0; i < n; i++)
     out(h, 1, "void (*%s)(void *impl, irpc_slice_dispatch *sd%s);", oi[i].name,
         params_decl(g, oi[i].op));
@@ -2310,45 +2707,47 @@ static void emit_iface_header(gen *g, const slicec_def *d, const opinfo *oi,
       "int %s_map(irpc_router *r, const char *path, const %s_ops *ops, void "
       "*impl, irpc_dispatcher **out);",
       c, c);
-}
 
-static void emit_iface_table(gen *g, const slicec_def *d, opinfo *sorted,
-                             size_t n) {
-  sb *o = &g->c;
-  const char *c = def_cname(g, d);
+  /* Source. */
+  blank(o);
+  emit_inherited_c(g, d);
+  for (size_t i = 0; i < n; i++)
+    emit_op_c(g, d, &oi[i]);
+  memcpy(sorted, oi, n * sizeof(*oi));
   qsort(sorted, n, sizeof(*sorted), opinfo_cmp);
-  if (n) {
-    out(o, 0, "/* Sorted by name. */");
-    out(o, 0, "enum {");
-    for (size_t i = 0; i < n; i++)
-      out(o, 1, "%s_op_%s%s", c, sorted[i].op->name, i + 1 < n ? "," : "");
-    out(o, 0, "};");
-    blank(o);
-    out(o, 0, "static const irpc_slice_op %s_ops_table[] = {", c);
-    for (size_t i = 0; i < n; i++) {
-      const opinfo *x = &sorted[i];
-      const slicec_operation *op = x->op;
-      bool params = op->params.n > 0;
-      bool ret = x->ret1 || x->tuple;
-      const char *rs = !ret            ? "0"
-                       : x->ret_struct ? S(g, "sizeof(%s_ret)", x->full)
-                                       : S(g, "sizeof(%s)", ctype(g, x->ret1));
-      out(o, 1,
-          "[%s_op_%s] = {.name = \"%s\", .flags = %s, .encode_args = %s, "
-          ".decode_return = %s, .return_size = %s, .deliver = %s_deliver, "
-          ".decode_args = %s, .args_size = %s, .encode_return = %s, .call = "
-          "%s_call},",
-          c, op->name, op->name, op_flags(g, op),
-          params ? S(g, "%s_encode_args", x->full) : "NULL",
-          ret ? S(g, "%s_decode_return", x->full) : "NULL", rs, x->full,
-          params ? S(g, "%s_decode_args", x->full) : "NULL",
-          params ? S(g, "sizeof(%s_args)", x->full) : "0",
-          ret ? S(g, "%s_encode_return", x->full) : "NULL", x->full);
+  for (size_t i = 0; i < n; i++)
+    emit_desc(g, &sorted[i]);
+  size_t nr = 0;
+  for (size_t i = 0; i < id->nall_bases; i++) {
+    const slicec_def *x = id->all_bases[i];
+    size_t m = own_ops(x, NULL);
+    const slicec_operation **xo = calloc(m + 1, sizeof(*xo));
+    if (!xo) {
+      g->oom = true;
+      break;
     }
+    own_ops(x, xo);
+    for (size_t k = 0; k < m; k++)
+      refs[nr++] =
+          (opref){xo[k], S(g, "%s_%s", def_cname(g, x), op_cname(g, xo[k])),
+                  S(g, "offsetof(%s_ops, %s)", c, ops_path(g, d, x))};
+    free(xo);
+  }
+  for (size_t i = 0; i < n; i++)
+    refs[nr++] = (opref){oi[i].op, oi[i].full, "0"};
+  qsort(refs, nr, sizeof(*refs), opref_cmp);
+  if (nr) {
+    if (id->nall_bases)
+      emit_wrapped(o, "Sorted by name; inherited operations with the offset "
+                      "of their base's table.");
+    else
+      out(o, 0, "/* Sorted by name. */");
+    out(o, 0, "static const irpc_slice_op_ref %s_op_refs[] = {", c);
+    for (size_t i = 0; i < nr; i++)
+      out(o, 2, "{&%s_desc, %s},", refs[i].desc, refs[i].offset);
     out(o, 0, "};");
     blank(o);
   }
-  const slicec_interface_def *id = &d->u.iface;
   if (id->nbases) {
     sb b = {0};
     for (size_t i = 0; i < id->nbases; i++) {
@@ -2365,119 +2764,12 @@ static void emit_iface_table(gen *g, const slicec_def *d, opinfo *sorted,
   out(o, 1, ".magic = IRPC_SLICE_IFACE_MAGIC,");
   out(o, 1, ".type_id = %s_TYPE_ID,", U);
   out(o, 1, ".default_path = %s_DEFAULT_PATH,", U);
-  out(o, 1, ".ops = %s,", n ? S(g, "%s_ops_table", c) : "NULL");
-  out(o, 1, ".nops = %zu,", n);
+  out(o, 1, ".ops = %s,", nr ? S(g, "%s_op_refs", c) : "NULL");
+  out(o, 1, ".nops = %zu,", nr);
   out(o, 1, ".bases = %s,", id->nbases ? S(g, "%s_bases", c) : "NULL");
   out(o, 1, ".nbases = %zu,", id->nbases);
   out(o, 0, "};");
   blank(o);
-}
-
-static void emit_call(gen *g, const slicec_def *d, const opinfo *x) {
-  sb *o = &g->c;
-  const char *c = def_cname(g, d);
-  const slicec_operation *op = x->op;
-  out(o, 0,
-      "int %s(const %s *proxy%s, const irpc_slice_call_opts *opts, %s_cb cb, "
-      "void *user_data) {",
-      x->full, proxy_cname(g, d), params_decl(g, op), x->full);
-  bool any_opt = false;
-  for (size_t j = 0; j < op->params.n; j++) {
-    const slicec_member *m = op->params.items[j];
-    any_opt |= m->type->optional;
-    if (!m->type->optional && !by_value(g, m->type)) {
-      out(o, 1, "if (!%s)", member_cname(g, m));
-      out(o, 2, "return IRPC_EINVAL;");
-    }
-  }
-  if (op->params.n && !any_opt) {
-    sb init = {0};
-    for (size_t j = 0; j < op->params.n; j++) {
-      const slicec_member *m = op->params.items[j];
-      sb_printf(&init, "%s%s%s", j ? ", " : "", by_value(g, m->type) ? "" : "*",
-                member_cname(g, m));
-    }
-    out(o, 1, "%s_args a = {%s};", x->full, init.p ? init.p : "");
-    free(init.p);
-  } else if (op->params.n) {
-    out(o, 1, "%s_args a;", x->full);
-    out(o, 1, "memset(&a, 0, sizeof a);");
-    for (size_t j = 0; j < op->params.n; j++) {
-      const slicec_member *m = op->params.items[j];
-      const char *mn = member_cname(g, m);
-      if (m->type->optional) {
-        out(o, 1, "a.has_%s = %s != NULL;", mn, mn);
-        out(o, 1, "if (%s)", mn);
-        out(o, 2, "a.%s = *%s;", mn, mn);
-      } else {
-        out(o, 1, "a.%s = %s%s;", mn, by_value(g, m->type) ? "" : "*", mn);
-      }
-    }
-  }
-  out(o, 1,
-      "return irpc_slice_invoke(proxy ? &proxy->p : NULL, &%s_iface, "
-      "&%s_ops_table[%s_op_%s], %s, opts, (void (*)(void))cb, user_data);",
-      c, c, c, op->name, op->params.n ? "&a" : "NULL");
-  out(o, 0, "}");
-  blank(o);
-}
-
-static void emit_reply(gen *g, const opinfo *x) {
-  sb *o = &g->c;
-  out(o, 0, "int %s_reply(irpc_slice_dispatch *sd%s) {", x->full,
-      reply_param(g, x));
-  if (x->tuple) {
-    out(o, 1, "return irpc_slice_dispatch_reply(sd, ret);");
-  } else if (x->ret_struct) {
-    const char *rn = member_cname(g, x->op->returns.items[0]);
-    out(o, 1, "%s_ret r;", x->full);
-    out(o, 1, "memset(&r, 0, sizeof r);");
-    out(o, 1, "r.has_%s = ret != NULL;", rn);
-    out(o, 1, "if (ret)");
-    out(o, 2, "r.%s = *ret;", rn);
-    out(o, 1, "return irpc_slice_dispatch_reply(sd, &r);");
-  } else if (!x->ret1) {
-    out(o, 1, "return irpc_slice_dispatch_reply(sd, NULL);");
-  } else if (by_value(g, x->ret1)) {
-    out(o, 1, "return irpc_slice_dispatch_reply(sd, &ret);");
-  } else {
-    out(o, 1, "return irpc_slice_dispatch_reply(sd, ret);");
-  }
-  out(o, 0, "}");
-  blank(o);
-}
-
-static void emit_iface(gen *g, const slicec_def *d) {
-  sb *h = &g->h, *o = &g->c;
-  const char *c = def_cname(g, d);
-  size_t n = iface_ops(d, NULL, 0);
-  const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
-  opinfo *oi = calloc(n + 1, sizeof(*oi));
-  opinfo *sorted = calloc(n + 1, sizeof(*sorted));
-  if (!ops || !oi || !sorted) {
-    g->oom = true;
-    free(ops);
-    free(oi);
-    free(sorted);
-    return;
-  }
-  iface_ops(d, ops, n);
-  g->op_members = true;
-  for (size_t i = 0; i < n; i++)
-    op_info(g, d, ops[i], &oi[i]);
-  if (mark_state(g, d, MK_PROXY)) {
-    /* The proxy part came earlier, for a type that uses it. */
-    sb_printf(h, "\n/* ---- interface %s ---- */\n", d->scoped_name);
-    sb_printf(o, "\n/* ---- interface %s ---- */\n", d->scoped_name);
-  } else {
-    emit_proxy_part(g, d, false);
-  }
-  emit_iface_header(g, d, oi, n);
-  blank(o);
-  for (size_t i = 0; i < n; i++)
-    emit_op_c(g, d, &oi[i]);
-  memcpy(sorted, oi, n * sizeof(*oi));
-  emit_iface_table(g, d, sorted, n);
   for (size_t i = 0; i < n; i++)
     emit_call(g, d, &oi[i]);
   for (size_t i = 0; i < n; i++)
@@ -2500,6 +2792,7 @@ static void emit_iface(gen *g, const slicec_def *d) {
   free(ops);
   free(oi);
   free(sorted);
+  free(refs);
 }
 
 static void need_iface(gen *g, const slicec_def *d) {
@@ -2507,14 +2800,22 @@ static void need_iface(gen *g, const slicec_def *d) {
     return;
   mark_set(g, d, MK_IFACE, 1);
   g->in_iface++;
-  size_t n = iface_ops(d, NULL, 0);
+  /* Bases first: the inherited calls use their callback types. */
+  for (size_t i = 0; i < d->u.iface.nall_bases; i++) {
+    const slicec_def *b = d->u.iface.all_bases[i];
+    if (b->file == g->file)
+      need_iface(g, b);
+    else
+      add_include(g, b->file);
+  }
+  size_t n = own_ops(d, NULL);
   const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
   if (!ops) {
     g->oom = true;
     g->in_iface--;
     return;
   }
-  iface_ops(d, ops, n);
+  own_ops(d, ops);
   const slicec_def *saved = g->deps_of;
   g->deps_of = d;
   for (size_t i = 0; i < n; i++) {
@@ -2523,9 +2824,6 @@ static void need_iface(gen *g, const slicec_def *d) {
   }
   g->deps_of = saved;
   free(ops);
-  for (size_t i = 0; i < d->u.iface.nbases; i++)
-    if (d->u.iface.bases[i]->file != g->file)
-      add_include(g, d->u.iface.bases[i]->file);
   emit_iface(g, d);
   g->in_iface--;
   mark_set(g, d, MK_IFACE, 2);
@@ -2650,6 +2948,12 @@ static void gen_file(gen *g, const slicec_file *f, const char *dir) {
 
   sb_printf(&src, "/* Generated by irpc-slicec from %s. Do not edit. */\n",
             g->base);
+  bool offsets = false; /* offsetof, for inherited operations */
+  for (size_t i = 0; i < f->ndefs; i++)
+    offsets |= f->defs[i]->kind == SLICEC_DEF_INTERFACE &&
+               f->defs[i]->u.iface.nall_bases > 0;
+  if (offsets)
+    sb_puts(&src, "#include <stddef.h>\n\n");
   sb_printf(&src, "#include \"%s\"\n", hname);
   sb_putn(&src, g->c.p ? g->c.p : "", g->c.n);
 

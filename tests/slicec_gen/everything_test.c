@@ -3,6 +3,7 @@
  * functions, the bytes are those of the Slice encoding's examples, bad
  * input fails with the right error, and every operation of Store is
  * called through the generated proxy and dispatcher over coloc and TCP. */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "everything.slice.h"
@@ -602,7 +603,7 @@ typedef struct store {
 
 static void s_name(void *impl, irpc_slice_dispatch *sd) {
   (void)impl;
-  Test_Gen_Store_name_reply(sd, IRPC_STR("store"));
+  Other_Named_name_reply(sd, IRPC_STR("store"));
 }
 
 static void s_get(void *impl, irpc_slice_dispatch *sd, irpc_str key) {
@@ -622,20 +623,18 @@ static void s_put(void *impl, irpc_slice_dispatch *sd, irpc_str key,
                   const Test_Gen_Bag *bag) {
   store *s = impl;
   (void)key;
-  Test_Gen_Store_put_ret r;
-  memset(&r, 0, sizeof r);
+  Test_Gen_Bag old;
   irpc_slice_in *in = NULL;
-  if (s->has_saved) {
+  bool had = s->has_saved;
+  if (had) {
     in = in_new(s->saved.b, s->saved.n);
-    assert_irpc_ok(Test_Gen_Bag_decode(in, &r.old));
-    r.has_old = true;
+    assert_irpc_ok(Test_Gen_Bag_decode(in, &old));
   }
-  r.count = s->has_saved ? 2 : 1;
   bytes bt;
   ENCODE(&bt, Test_Gen_Bag_encode(e, bag));
   s->saved = bt;
   s->has_saved = true;
-  assert_irpc_ok(Test_Gen_Store_put_reply(sd, &r));
+  assert_irpc_ok(Test_Gen_Store_put_reply(sd, had ? &old : NULL, had ? 2 : 1));
   if (in)
     in_free(in);
 }
@@ -692,16 +691,12 @@ static void s_shapes(void *impl, irpc_slice_dispatch *sd,
 
 static void s_default(void *impl, irpc_slice_dispatch *sd, int32_t w) {
   (void)impl;
-  Test_Gen_Store_default__ret r;
-  memset(&r, 0, sizeof r);
-  r.has_if_ = true;
-  r.if_ = w * 2;
-  r.has_else_ = w > 0;
-  r.else_ = IRPC_STR("positive");
-  Test_Gen_Store_default__reply(sd, &r);
+  int32_t twice = w * 2;
+  irpc_str positive = IRPC_STR("positive");
+  Test_Gen_Store_default__reply(sd, &twice, w > 0 ? &positive : NULL);
 }
 
-static const Test_Gen_Store_ops store_ops = {.name = s_name,
+static const Test_Gen_Store_ops store_ops = {.Named = {.name = s_name},
                                              .get = s_get,
                                              .put = s_put,
                                              .poke = s_poke,
@@ -957,18 +952,25 @@ static void test_descriptor(void **state) {
   assert_string_equal(i->default_path, "/Test.Gen.Store");
   assert_int_equal(i->nops, 9);
   for (size_t k = 1; k < i->nops; k++)
-    assert_true(strcmp(i->ops[k - 1].name, i->ops[k].name) < 0);
+    assert_true(strcmp(i->ops[k - 1].op->name, i->ops[k].op->name) < 0);
   assert_int_equal(i->nbases, 1);
   assert_ptr_equal(i->bases[0], &Other_Named_iface);
-  const irpc_slice_op *get = irpc_slice_iface_find(i, "get");
+  const irpc_slice_op_ref *get = irpc_slice_iface_find(i, "get");
   assert_non_null(get);
-  assert_int_equal(get->flags, IRPC_SLICE_OP_IDEMPOTENT);
-  assert_int_equal(irpc_slice_iface_find(i, "blob")->flags,
+  assert_ptr_equal(get->op, &Test_Gen_Store_get_desc);
+  assert_int_equal(get->ops_offset, 0);
+  assert_int_equal(get->op->flags, IRPC_SLICE_OP_IDEMPOTENT);
+  assert_int_equal(irpc_slice_iface_find(i, "blob")->op->flags,
                    IRPC_SLICE_OP_COMPRESS_ARGS | IRPC_SLICE_OP_COMPRESS_RETURN);
-  assert_int_equal(irpc_slice_iface_find(i, "poke")->flags,
+  assert_int_equal(irpc_slice_iface_find(i, "poke")->op->flags,
                    IRPC_SLICE_OP_ONEWAY);
   assert_non_null(irpc_slice_iface_find(i, "default"));
-  assert_non_null(irpc_slice_iface_find(i, "name"));
+  /* Inherited from Other::Named (another file): its descriptor, reached
+   * through the Named member of the ops table. */
+  const irpc_slice_op_ref *name = irpc_slice_iface_find(i, "name");
+  assert_non_null(name);
+  assert_ptr_equal(name->op, &Other_Named_name_desc);
+  assert_int_equal(name->ops_offset, offsetof(Test_Gen_Store_ops, Named));
   assert_int_equal(Test_Gen_Empty2_iface.nops, 0);
 }
 
