@@ -23,6 +23,7 @@ struct irpc_slice_reply {
   void (*cb)(void);
   void *user_data;
   int kept;
+  int delivering; /* the callback is running */
   int in_init;
   uint64_t status;
   irpc_slice_in in;
@@ -51,6 +52,7 @@ static irpc_slice_reply *reply_get(void) {
   r->resp = NULL;
   r->target = NULL;
   r->kept = 0;
+  r->delivering = 0;
   r->in_init = 0;
   r->status = IRPC_STATUS_OK;
   r->msg[0] = 0;
@@ -92,7 +94,13 @@ void irpc_slice_reply_keep(irpc_slice_reply *r) {
 }
 
 void irpc_slice_reply_free(irpc_slice_reply *r) {
-  if (r)
+  if (!r)
+    return;
+  if (r->delivering) { /* from its own callback: freed when it returns */
+    r->kept = 0;
+    return;
+  }
+  if (r->kept)
     reply_put(r);
 }
 
@@ -183,7 +191,9 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
       ret = NULL;
     }
   }
+  r->delivering = 1;
   r->op->deliver(r, err, ret, r->cb, r->user_data);
+  r->delivering = 0;
   if (!r->kept)
     reply_put(r);
 }

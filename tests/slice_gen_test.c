@@ -381,6 +381,32 @@ static void on_keep(irpc_slice_reply *r, int err, const irpc_str *ret,
   k->ret = ret;
 }
 
+/* Keeps, then changes its mind, then starts another call: the reply goes
+ * once the callback returns, and the new call is not disturbed. */
+static void on_keep_free(irpc_slice_reply *r, int err, const irpc_str *ret,
+                         void *ud);
+
+typedef struct keep_free {
+  int done;
+  Demo_GreeterProxy g;
+  res next;
+} keep_free;
+
+static void on_str(irpc_slice_reply *r, int err, const irpc_str *ret, void *ud);
+
+static void on_keep_free(irpc_slice_reply *r, int err, const irpc_str *ret,
+                         void *ud) {
+  keep_free *k = ud;
+  (void)ret;
+  assert_irpc_ok(err);
+  irpc_slice_reply_keep(r);
+  irpc_slice_reply_free(r);
+  irpc_slice_reply_free(r); /* not kept any more: nothing */
+  assert_irpc_ok(
+      Demo_Greeter_greet(&k->g, IRPC_STR("Next"), NULL, on_str, &k->next));
+  k->done++;
+}
+
 /* ---- Typed calls ---- */
 
 static void typed_calls(void **state) {
@@ -414,6 +440,12 @@ static void typed_calls(void **state) {
     greet_sync(&f, &g, "Lee", &o); /* another call meanwhile */
     assert_true(irpc_str_eq(*kp.ret, "Hello, Kim!"));
     irpc_slice_reply_free(kp.reply);
+    keep_free kf = {.g = g};
+    assert_irpc_ok(
+        Demo_Greeter_greet(&g, IRPC_STR("Kim"), NULL, on_keep_free, &kf));
+    net_run_until(&f.rig.loop, &kf.done);
+    net_run_until(&f.rig.loop, &kf.next.done);
+    assert_string_equal(kf.next.str, "Hello, Next!");
 
     lookup_sync(&f, &g, 1, &o); /* idempotent: the field is on the wire */
     assert_irpc_ok(o.err);

@@ -386,7 +386,10 @@ irpc_slice_reply_response(const irpc_slice_reply *r);
  * alive after the callback returns, until irpc_slice_reply_free. */
 IRPC_API void irpc_slice_reply_keep(irpc_slice_reply *r);
 
-/* Frees a kept reply. NULL is a no-op. */
+/* Frees a kept reply. From the reply's own callback it undoes
+ * irpc_slice_reply_keep (the reply is then freed when the callback
+ * returns); on a reply that is not kept it does nothing. NULL is a
+ * no-op. */
 IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
 
 /* Starts a call of `op` of `iface` on `proxy` (what every generated call
