@@ -291,9 +291,10 @@ static const char *upper(gen *g, const char *s) {
   return r;
 }
 
-/* Names the generated call function uses for itself. */
+/* Names the generated functions of an operation use for themselves (the
+ * call, its wrappers for inherited operations, the reply). */
 static const char *const call_locals[] = {"proxy", "opts", "cb", "user_data",
-                                          "a"};
+                                          "a",     "sd",   "r",  "base"};
 
 static const char *member_cname(gen *g, const slicec_member *m) {
   const char *id = attr_arg(m->attrs, "c::identifier");

@@ -819,6 +819,15 @@ static void on_default(irpc_slice_reply *r, int err,
   o->done = 1;
 }
 
+static void on_names(irpc_slice_reply *r, int err,
+                     const Test_Gen_Store_names_ret *ret, void *ud) {
+  res *o = ud;
+  o->err = err;
+  o->i = (int32_t)irpc_slice_reply_status(r);
+  o->present = ret != NULL;
+  o->done = 1;
+}
+
 static void on_coloc_down(int status, void *ud) {
   (void)status;
   *(int *)ud = 1;
@@ -923,6 +932,14 @@ static void run_calls(int kind) {
   assert_int_equal(o.i, -2);
   assert_false(o.present);
 
+  /* A NULL member of the ops table: NotImplemented. */
+  memset(&o, 0, sizeof o);
+  assert_irpc_ok(
+      Test_Gen_Store_names(&px, 1, IRPC_STR("b"), true, NULL, on_names, &o));
+  net_run_until(loop, &o.done);
+  assert_int_equal(o.err, IRPC_ESTATUS);
+  assert_int_equal(o.i, IRPC_STATUS_NOT_IMPLEMENTED);
+
   if (kind == KIND_COLOC) {
     int down = 0;
     assert_irpc_ok(irpc_coloc_shutdown(client, 1000, on_coloc_down, &down));
@@ -950,7 +967,7 @@ static void test_descriptor(void **state) {
   const irpc_slice_iface *i = &Test_Gen_Store_iface;
   assert_string_equal(i->type_id, "::Test::Gen::Store");
   assert_string_equal(i->default_path, "/Test.Gen.Store");
-  assert_int_equal(i->nops, 9);
+  assert_int_equal(i->nops, 10);
   for (size_t k = 1; k < i->nops; k++)
     assert_true(strcmp(i->ops[k - 1].op->name, i->ops[k].op->name) < 0);
   assert_int_equal(i->nbases, 1);
