@@ -495,6 +495,43 @@ static const char *proxy_cname(gen *g, const slicec_def *iface) {
   return S(g, "%sProxy", def_cname(g, iface));
 }
 
+/* IceRPC's well-known custom types, whose codecs the generator writes
+ * itself when they have no [c::type]: the scoped name, the C type (NULL:
+ * a struct of the same name, `typedef`), and the statements of the encode
+ * and decode functions (`e`, `in`, `v`). */
+static const struct known_custom {
+  const char *scoped;
+  const char *ctype;
+  const char *typedef_body;
+  const char *enc;
+  const char *dec;
+} known_customs[] = {
+    {"WellKnownTypes::TimeStamp", "int64_t", NULL,
+     "return irpc_slice_encode_int64(e, *v);",
+     "return irpc_slice_decode_int64(&in->dec, v);"},
+    {"WellKnownTypes::Duration", "int64_t", NULL,
+     "return irpc_slice_encode_varint62(e, *v);",
+     "return irpc_slice_decode_varint62(&in->dec, v);"},
+    {"WellKnownTypes::Uri", "irpc_str", NULL,
+     "return irpc_slice_encode_str(e, *v);",
+     "return irpc_slice_decode_str(in, v);"},
+    {"WellKnownTypes::Uuid", NULL, "uint8_t bytes[16]; /* .NET Guid order */",
+     "return irpc_slice_encode_bytes(e, v->bytes, 16);",
+     "return irpc_slice_decode_bytes(&in->dec, v->bytes, 16);"},
+    {"IceRpc::ServiceAddress", "irpc_slice_proxy", NULL,
+     "return irpc_slice_encode_proxy(e, v, NULL);",
+     "return irpc_slice_decode_proxy(in, v);"},
+};
+
+static const struct known_custom *known_custom(const slicec_def *d) {
+  if (attr_arg(d->attrs, "c::type"))
+    return NULL;
+  for (size_t i = 0; i < sizeof known_customs / sizeof known_customs[0]; i++)
+    if (strcmp(d->scoped_name, known_customs[i].scoped) == 0)
+      return &known_customs[i];
+  return NULL;
+}
+
 /* The C type of a value of `t` (optional or not). */
 static const char *ctype(gen *g, const slicec_type_ref *t) {
   if (is_alias_use(t))
@@ -514,6 +551,9 @@ static const char *ctype(gen *g, const slicec_type_ref *t) {
     return proxy_cname(g, proxy_iface(g, u->def));
   case K_CUSTOM: {
     const char *ct = attr_arg(u->def->attrs, "c::type");
+    const struct known_custom *k = known_custom(u->def);
+    if (k && k->ctype)
+      ct = k->ctype;
     return ct ? ct : def_cname(g, u->def);
   }
   case K_SEQ:
@@ -1523,6 +1563,26 @@ static void emit_custom(gen *g, const slicec_def *d) {
     return; /* the interface's proxy type */
   const char *c = def_cname(g, d);
   const char *ct = attr_arg(d->attrs, "c::type");
+  const struct known_custom *k = known_custom(d);
+  if (k) {
+    sb *h = &g->h, *o = &g->c;
+    const char *kt = k->ctype ? k->ctype : c;
+    sb_printf(h, "\n/* ---- custom %s ---- */\n\n", d->scoped_name);
+    emit_doc(g, h, 0, d->doc);
+    if (!k->ctype)
+      out(h, 0, "typedef struct %s {\n  %s\n} %s;\n", c, k->typedef_body, c);
+    out(h, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v);", c, kt);
+    out(h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", c, kt);
+    sb_printf(o, "\n/* ---- custom %s ---- */\n\n", d->scoped_name);
+    out(o, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v) {", c, kt);
+    out(o, 1, "%s", k->enc);
+    out(o, 0, "}");
+    blank(o);
+    out(o, 0, "int %s_decode(irpc_slice_in *in, %s *v) {", c, kt);
+    out(o, 1, "%s", k->dec);
+    out(o, 0, "}");
+    return;
+  }
   if (!ct) {
     diag(g, d->loc, "E201",
          "custom type '%s' needs [c::type(\"...\")] naming its C type (and "

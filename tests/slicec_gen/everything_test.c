@@ -184,6 +184,32 @@ static void test_spec_bytes(void **state) {
   ASSERT_BYTES(&bt, 0x00, 0x1E, 0, 0, 0, 3, 0, 0, 0, 0x04, 0x78, 0xFC);
 }
 
+/* IceRPC's well-known custom types, with the codecs the generator wrote. */
+static void test_well_known(void **state) {
+  (void)state;
+  Test_Gen_Times t = {.at = 0x0102030405060708,
+                      .span = -1,
+                      .link = IRPC_STR("icerpc://h/p"),
+                      .service = {.path = "/svc"}};
+  for (int i = 0; i < 16; i++)
+    t.id.bytes[i] = (uint8_t)i;
+  bytes bt;
+  ENCODE(&bt, Test_Gen_Times_encode(e, &t));
+  ASSERT_BYTES(&bt, 8, 7, 6, 5, 4, 3, 2, 1, /* int64 ticks */
+               0xFC,                        /* varint62 -1 */
+               0x30, 'i', 'c', 'e', 'r', 'p', 'c', ':', '/', '/', 'h', '/', 'p',
+               0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, /* */
+               0x10, '/', 's', 'v', 'c', 0xFC);
+  Test_Gen_Times u;
+  irpc_slice_in *in = in_new(bt.b, bt.n);
+  DECODE_ALL(&bt, Test_Gen_Times_decode(in, &u));
+  assert_true(u.at == t.at && u.span == -1);
+  assert_true(str_is(u.link, "icerpc://h/p"));
+  assert_memory_equal(u.id.bytes, t.id.bytes, 16);
+  assert_string_equal(u.service.path, "/svc");
+  in_free(in);
+}
+
 /* ---- Round trips ---- */
 
 static void test_prims(void **state) {
@@ -994,6 +1020,7 @@ static void test_descriptor(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spec_bytes),
+      cmocka_unit_test(test_well_known),
       cmocka_unit_test(test_prims),
       cmocka_unit_test(test_bag_full),
       cmocka_unit_test(test_bag_absent),
