@@ -17,9 +17,11 @@
  *   irpc-bench rpc [--transport tcp|uds|all] [--seconds S] [--idle N]
  *                  [--json FILE]
  *   irpc-bench serve [--compress] ADDRESS
- *                                echo server on /echo until SIGTERM; with
- *                                --compress, the compress middleware and
- *                                responses offered for compression */
+ *                                echo server on /echo until SIGTERM or
+ *                                SIGINT, then a graceful shutdown (see
+ *                                below); with --compress, the compress
+ *                                middleware and responses offered for
+ *                                compression */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,19 +532,94 @@ int bench_rpc_main(int argc, char **argv) {
   return 0;
 }
 
-/* ---- serve ---- */
+/* ---- serve ----
+ *
+ * Runs until SIGTERM or SIGINT, then shuts down as a production server
+ * does: stops listening, sends GoAway to every client, lets the calls in
+ * flight complete, and exits 0 (1 when some connection had to be aborted
+ * after the shutdown timeout). A second signal aborts at once.
+ *
+ * /hold answers a call only once the server is shutting down (a moment
+ * after the signal), so a test can have a call in flight when it sends
+ * the signal and check that the call still completes. */
 
-static uv_signal_t sigterm;
-static irpc_server *serving;
-static irpc_router *serve_router;
-static irpc_dispatcher *serve_echo;
+#define HOLD_MAX 64
 
-static void on_sigterm(uv_signal_t *s, int sig) {
-  (void)sig;
-  uv_close((uv_handle_t *)s, NULL);
-  irpc_server_free(serving);
-  irpc_router_free(serve_router);
-  irpc_dispatcher_free(serve_echo);
+typedef struct serve_state {
+  uv_loop_t *loop;
+  irpc_server *server;
+  irpc_router *router;
+  irpc_dispatcher *echo, *hold;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t release; /* answers the held calls */
+  irpc_dispatch *held[HOLD_MAX];
+  int nheld;
+  int stopping;
+  int status; /* the exit status */
+} serve_state;
+
+static serve_state serve;
+
+static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  if (serve.stopping || serve.nheld == HOLD_MAX) {
+    echo_dispatch(self, d);
+    return;
+  }
+  serve.held[serve.nheld++] = d;
+}
+
+static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+                                             .dispatch = hold_dispatch};
+
+static void release_held(uv_timer_t *t) {
+  (void)t;
+  for (int i = 0; i < serve.nheld; i++)
+    echo_dispatch(serve.hold, serve.held[i]);
+  serve.nheld = 0;
+}
+
+static void serve_close_handles(void) {
+  uv_close((uv_handle_t *)&serve.sigterm, NULL);
+  uv_close((uv_handle_t *)&serve.sigint, NULL);
+  uv_close((uv_handle_t *)&serve.release, NULL);
+}
+
+/* The server is down (freed after the loop returns: not from inside its
+ * own callback). */
+static void serve_down(irpc_server *s, int status, void *ud) {
+  (void)s;
+  (void)ud;
+  if (status) {
+    fprintf(stderr, "irpc-bench serve: shutdown: %s\n", irpc_strerror(status));
+    serve.status = 1;
+  }
+  serve_close_handles();
+}
+
+static void on_stop_signal(uv_signal_t *s, int sig) {
+  (void)s;
+  if (serve.stopping) {
+    /* A second signal: abort what is left. */
+    fprintf(stderr, "irpc-bench serve: aborting\n");
+    for (int i = 0; i < serve.nheld; i++)
+      irpc_dispatch_reply(serve.held[i], IRPC_STATUS_UNAVAILABLE, NULL);
+    serve.nheld = 0;
+    irpc_server_free(serve.server);
+    serve.server = NULL;
+    serve.status = 1;
+    serve_close_handles();
+    return;
+  }
+  serve.stopping = 1;
+  fprintf(stderr, "irpc-bench serve: %s, shutting down\n",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (irpc_server_shutdown(serve.server, serve_down, NULL) != 0) {
+    serve.status = 1;
+    serve_close_handles();
+    return;
+  }
+  uv_timer_start(&serve.release, release_held, 20, 0);
 }
 
 int bench_serve_main(int argc, char **argv) {
@@ -560,31 +637,44 @@ int bench_serve_main(int argc, char **argv) {
     usage();
   uv_loop_t loop;
   uv_loop_init(&loop);
-  irpc_router *router;
-  irpc_dispatcher *echo;
+  serve.loop = &loop;
   char bound[256];
   irpc_server_options so;
   irpc_server_options_init(&so);
   so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
   so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
   so.connection.inactivity_timeout_ms = 0;
-  int rc = bench_echo_router(&router, &echo, &loop, compress);
-  serve_router = router;
-  serve_echo = echo;
+  int rc = bench_echo_router(&serve.router, &serve.echo, &loop, compress);
   if (rc == 0)
-    rc = irpc_server_new(&serving, &loop, irpc_router_dispatcher(router), &so);
+    rc = irpc_dispatcher_new(&serve.hold, &loop, &hold_ops, NULL);
   if (rc == 0)
-    rc = irpc_server_listen(serving, address, bound, sizeof bound);
+    rc = irpc_router_map(serve.router, "/hold", serve.hold);
+  if (rc == 0)
+    rc = irpc_server_new(&serve.server, &loop,
+                         irpc_router_dispatcher(serve.router), &so);
+  if (rc == 0)
+    rc = irpc_server_listen(serve.server, address, bound, sizeof bound);
   if (rc) {
     fprintf(stderr, "irpc-bench serve: %s\n", irpc_strerror(rc));
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  uv_signal_init(&loop, &sigterm);
-  uv_signal_start(&sigterm, on_sigterm, SIGTERM);
+  uv_signal_init(&loop, &serve.sigterm);
+  uv_signal_start(&serve.sigterm, on_stop_signal, SIGTERM);
+  uv_signal_init(&loop, &serve.sigint);
+  uv_signal_start(&serve.sigint, on_stop_signal, SIGINT);
+  uv_timer_init(&loop, &serve.release);
   printf("%s\n", bound);
   fflush(stdout);
   uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return 0;
+  /* Everything has closed: the server's connections, then the handles. */
+  irpc_server_free(serve.server);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_router_free(serve.router);
+  irpc_dispatcher_free(serve.echo);
+  irpc_dispatcher_free(serve.hold);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0)
+    serve.status = 1;
+  return serve.status;
 }

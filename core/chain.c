@@ -103,6 +103,8 @@ void irpc__chain_release(irpc__chain *c) {
   irpc__chain_free_response(c->kind, c->response);
   if (c->kind == IRPC__SERVER)
     irpc_incoming_request_free(c->request);
+  else if (c->owns_request)
+    irpc_outgoing_request_free(c->request);
   c->state = IRPC__FREE;
   irpc__sched_obj_put(c->sched, c);
 }
@@ -183,6 +185,11 @@ static int leave(irpc__chain *c, irpc__node *n) {
 
 /* ---- Completion ---- */
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char too_deep[] = "The dispatch would pass more than " STR(
+    IRPC_DISPATCH_MAX_DEPTH) " dispatchers.";
+
 static void deliver(irpc__chain *c) {
   void *resp = c->response;
   c->response = NULL;
@@ -233,10 +240,10 @@ int irpc__chain_complete(irpc__chain *c, int err, void *resp) {
   return 0;
 }
 
-/* The holder passed the chain on but it cannot go further (no next, or
- * canceled): the holder's own on_complete sees the result, as if the
- * missing next had answered. The client gets `err`, the server a response
- * that says why. */
+/* The holder passed the chain on but it cannot go further (no next,
+ * canceled, or the next frame cannot be pushed): the holder's own
+ * on_complete sees the result, as if the missing next had answered. The
+ * client gets `err`, the server a response that says why. */
 void irpc__chain_fail(irpc__chain *c, int err) {
   void *r = NULL;
   if (c->kind == IRPC__SERVER) {
@@ -245,6 +252,8 @@ void irpc__chain_fail(irpc__chain *c, int err) {
       irpc_outgoing_response_new(&o, IRPC_STATUS_NOT_FOUND, NULL);
     else if (err == IRPC_EDEADLINE)
       irpc_outgoing_response_new(&o, IRPC_STATUS_DEADLINE_EXCEEDED, NULL);
+    else if (err == IRPC_ELIMIT)
+      irpc_outgoing_response_new(&o, IRPC_STATUS_INTERNAL_ERROR, too_deep);
     else
       irpc_outgoing_response_new(&o, IRPC_STATUS_INTERNAL_ERROR,
                                  irpc_strerror(err));
@@ -255,6 +264,16 @@ void irpc__chain_fail(irpc__chain *c, int err) {
   unwind(c);
 }
 
+int irpc__chain_abort(irpc__chain *c, int err) {
+  if (c->state != IRPC__ACTIVE || c->depth == 0)
+    return IRPC_EDONE;
+  irpc__chain_fail(c, err);
+  return err;
+}
+
+/* Every outcome but "not held" leaves the holder without the chain: it
+ * went on, or it was completed here (canceled, no next, a push that
+ * failed), so a holder that ignores the return value loses nothing. */
 int irpc__chain_pass(irpc__chain *c, irpc__node *to) {
   if (c->state != IRPC__ACTIVE || c->depth == 0)
     return IRPC_EDONE;
@@ -266,11 +285,11 @@ int irpc__chain_pass(irpc__chain *c, irpc__node *to) {
     irpc__chain_fail(c, IRPC_ENOINVOKER);
     return 0;
   }
-  if (to->kind != c->kind)
-    return IRPC_EINVAL;
-  int rc = push(c, to);
-  if (rc)
+  int rc = to->kind == c->kind ? push(c, to) : IRPC_EINVAL;
+  if (rc) {
+    irpc__chain_fail(c, rc);
     return rc;
+  }
   enter(c, to);
   return 0;
 }

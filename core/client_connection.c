@@ -3,6 +3,7 @@
  * refused. */
 #include <string.h>
 
+#include "connect_hooks.h"
 #include "connection_internal.h"
 #include "internal.h"
 #include "irpc/address.h"
@@ -40,7 +41,7 @@ typedef struct cc {
   irpc_connection *draining; /* shutting down, owner ref */
   irpc_duplex *connecting;   /* transport connect under way */
   int connect_timed_out;
-  cc_call *pending;
+  cc_call *pending, *pending_tail; /* waiting calls, oldest first */
   cc_waiter *waiters;
   int shut;
   int destroyed;
@@ -48,7 +49,11 @@ typedef struct cc {
   void *shutdown_ud;
   irpc__timer connect_timer;
   irpc__task shutdown_task;
-  irpc__task notify_task; /* connect() on an active connection */
+  irpc__task notify_task;       /* connect() on an active connection */
+  irpc__hooks hooks;            /* irpc_client_connection_on_connect */
+  uint64_t connects;            /* connections established */
+  irpc_connection *established; /* the last one, until it closes */
+  int last_close_err;           /* how the last established one ended */
 } cc;
 
 static const irpc_invoker_ops cc_ops;
@@ -61,6 +66,8 @@ static void pending_unlink(cc *k, cc_call *p) {
     k->pending = p->next;
   if (p->next)
     p->next->prev = p->prev;
+  else
+    k->pending_tail = p->prev;
   p->next = p->prev = NULL;
   p->waiting = 0;
 }
@@ -97,7 +104,17 @@ static void on_connected(irpc_connection *c, int err, void *ud) {
     release_pending(k, err);
     return;
   }
-  release_pending(k, 0);
+  k->established = c;
+  irpc_connect_event ev = {.connection = c,
+                           .server_address = k->addr,
+                           .count = ++k->connects,
+                           .reconnected = k->connects > 1,
+                           .previous_error = k->last_close_err};
+  /* Before the waiting calls: what the hooks send goes first. Not once
+   * the application shut the client connection down. */
+  if (!k->shut)
+    irpc__hooks_fire(&k->hooks, k->self, &ev);
+  release_pending(k, k->conn == c ? 0 : IRPC_ECLOSED);
 }
 
 static void on_shutdown_requested(irpc_connection *c, void *ud) {
@@ -131,6 +148,10 @@ static void shutdown_task(irpc__task *t) {
 
 static void on_closed(irpc_connection *c, int err, void *ud) {
   cc *k = ud;
+  if (c == k->established) {
+    k->established = NULL;
+    k->last_close_err = err;
+  }
   if (c == k->conn) {
     k->conn = NULL;
     if (k->pending && !k->shut)
@@ -138,7 +159,6 @@ static void on_closed(irpc_connection *c, int err, void *ud) {
   } else if (c == k->draining) {
     k->draining = NULL;
   }
-  (void)err;
   irpc_connection_unref(c);
   if (k->shut && !k->conn && !k->draining && !k->connecting && k->shutdown_cb)
     irpc__sched_post(k->self->node.sched, &k->shutdown_task);
@@ -222,11 +242,13 @@ static void cc_send(cc *k, cc_call *p) {
     return;
   }
   p->waiting = 1;
-  p->prev = NULL;
-  p->next = k->pending;
-  if (k->pending)
-    k->pending->prev = p;
-  k->pending = p;
+  p->next = NULL;
+  p->prev = k->pending_tail; /* calls go out in the order they came */
+  if (k->pending_tail)
+    k->pending_tail->next = p;
+  else
+    k->pending = p;
+  k->pending_tail = p;
   irpc_call_on_cancel(p->call, pending_cancel, p);
   start_connect(k);
 }
@@ -294,6 +316,7 @@ static void cc_destroy(irpc_invoker *self) {
   k->conn = k->draining = NULL;
   drop_conn(c);
   drop_conn(dr);
+  irpc__hooks_fini(&k->hooks);
   irpc_server_address_free(k->addr);
 }
 
@@ -397,4 +420,16 @@ int irpc_client_connection_shutdown(irpc_invoker *inv,
   if (!k->conn && !k->draining && !k->connecting && cb)
     irpc__sched_post(inv->node.sched, &k->shutdown_task);
   return 0;
+}
+
+long irpc_client_connection_on_connect(irpc_invoker *inv, irpc_connect_hook cb,
+                                       void *user_data) {
+  cc *k = cc_of(inv);
+  return k ? irpc__hooks_add(&k->hooks, cb, user_data) : IRPC_EINVAL;
+}
+
+void irpc_client_connection_off_connect(irpc_invoker *inv, long token) {
+  cc *k = cc_of(inv);
+  if (k)
+    irpc__hooks_remove(&k->hooks, token);
 }

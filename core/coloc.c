@@ -1,6 +1,7 @@
 /* The coloc invoker: requests dispatched in-process, on the loop. */
 #include <string.h>
 
+#include "compression.h"
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/coloc.h"
@@ -77,13 +78,18 @@ static void coloc_done(irpc_dispatch *d, irpc_outgoing_response *resp,
     call->peer = NULL;
     dc->peer = NULL;
     irpc_incoming_response *in = NULL;
+    const irpc_fields *req_fields =
+        irpc_outgoing_request_fields(irpc_call_request((irpc_call *)call));
+    /* What the caller reads is what its request listed (compress.h). */
     int rc = resp ? irpc__response_convert(
-                        resp, irpc_compress_formats_readable(), &in)
+                        resp, irpc__compress_accepted(req_fields), &in)
                   : IRPC_ENOMEM;
     if (rc && rc != IRPC_ENOMEM &&
         irpc_incoming_response_new(&in, IRPC_STATUS_INTERNAL_ERROR,
                                    irpc_strerror(rc)) == 0)
       rc = 0; /* a writer failed: the server answers InternalError */
+    if (rc == 0)
+      rc = irpc__compress_screen_response(req_fields, &in);
     irpc__chain_complete(call, rc, in);
   }
   irpc_outgoing_response_free(resp);
@@ -115,6 +121,25 @@ static void coloc_cancel(irpc_call *call, int err, void *ud) {
   irpc_call_complete(call, err, NULL);
 }
 
+/* A request compressed in a format the dispatcher chain does not
+ * decompress is answered here, never dispatched (irpc/compress.h).
+ * Returns 1 when the call was completed (the request freed), else 0. */
+static int coloc_screen(irpc_call *call, irpc_incoming_request *in,
+                        uint64_t reads) {
+  char msg[200];
+  uint64_t status =
+      irpc__compress_screen_request(&in->fields, reads, msg, sizeof(msg));
+  if (status == 0)
+    return 0;
+  irpc_incoming_request_free(in);
+  irpc_incoming_response *r = NULL;
+  int rc = irpc_outgoing_request_oneway(irpc_call_request(call))
+               ? irpc_incoming_response_new(&r, IRPC_STATUS_OK, NULL)
+               : irpc_incoming_response_new(&r, status, msg);
+  irpc_call_complete(call, rc, rc ? NULL : r);
+  return 1;
+}
+
 static void coloc_invoke(irpc_invoker *self, irpc_call *call) {
   coloc *co = irpc_invoker_data(self);
   irpc_outgoing_request *req = irpc_call_request(call);
@@ -124,7 +149,11 @@ static void coloc_invoke(irpc_invoker *self, irpc_call *call) {
   }
   irpc_incoming_request *in;
   irpc__chain *dc;
-  int rc = irpc__request_convert(req, irpc_compress_formats_readable(), &in);
+  uint64_t reads = irpc__compress_announcement(
+      co->dispatcher, irpc_compress_formats_readable());
+  int rc = irpc__request_convert(req, reads, &in);
+  if (rc == 0 && coloc_screen(call, in, reads))
+    return;
   if (rc == 0) {
     irpc_features_set(&in->features, &irpc_connection_info_feature,
                       (void *)&coloc_info);

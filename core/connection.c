@@ -8,6 +8,7 @@
 
 #include "connection_internal.h"
 #include "icerpc.h"
+#include "compression.h"
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compress.h"
@@ -31,6 +32,8 @@ typedef struct ccall {
   struct ccall *next, *prev;
   int listed; /* 0, or 1 waiting for a stream, 2 sent */
   int header_done;
+  int reset;         /* the peer reset the stream before answering */
+  uint64_t reset_id; /* of that stream, for the peer's GoAway */
   irpc_buf in;
   irpc_incoming_response *resp;
   irpc__payload_stream ps; /* a payload sent as the stream drains */
@@ -79,6 +82,7 @@ struct irpc_connection {
   void *owner_ud;
   char local[112];
   char remote[112];
+  irpc_peer_credentials cred; /* Unix domain sockets */
   irpc_connection_info info;
   /* icerpc control streams */
   stream_tag ctl_tag;
@@ -88,16 +92,20 @@ struct irpc_connection {
   int settings_in;
   int goaway_sent;
   int goaway_in;
+  int peer_shutdown; /* the peer's GoAway started the graceful shutdown */
   int ctl_out_done;
   int ctl_in_done;
   uint64_t peer_goaway[2];
   uint64_t peer_max_header;
   size_t size_width;
   uint64_t peer_formats;
+  int peer_takes_bidi;   /* the peer accepts requests (bidirectional streams) */
+  int peer_takes_uni;    /* and one-way requests (unidirectional streams) */
   uint64_t next_bidi_in; /* lowest remote bidi id not yet accepted */
   uint64_t next_uni_in;
   uint64_t refuse_code;
   int refusing;
+  int input_read; /* input was read since the last flush: see conn_invoke */
   /* calls and dispatches */
   ccall *waiting, *waiting_tail;
   ccall *calls;
@@ -107,6 +115,7 @@ struct irpc_connection {
   /* I/O */
   irpc__task flush_task;
   irpc__task closed_task;
+  irpc__task reset_task; /* settles the calls whose stream the peer reset */
   int writing;
   int fin_sent;
   int eof;
@@ -352,10 +361,16 @@ static int ccall_send(ccall *k) {
   return rc;
 }
 
-/* Opens a stream and sends; 1 when no stream is free yet. */
+/* Opens a stream and sends; 1 when no stream is free yet. A peer that
+ * allows no stream of this kind (no dispatcher) fails the call at once:
+ * no stream would ever be free. */
 static int ccall_try_start(ccall *k) {
   irpc_connection *c = k->conn;
   int oneway = irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  if (!(oneway ? c->peer_takes_uni : c->peer_takes_bidi)) {
+    ccall_finish(k, IRPC_ENOREQUESTS, NULL);
+    return 0;
+  }
   irpc__slic_stream *s;
   int rc = irpc__slic_stream_open(c->slic, !oneway, &s);
   if (rc == IRPC_EBUSY)
@@ -368,11 +383,9 @@ static int ccall_try_start(ccall *k) {
   irpc__slic_stream_set_user(s, &k->tag);
   rc = ccall_send(k);
   if (rc) {
-    irpc__slic_stream_abort_write(s);
-    if (!oneway)
-      irpc__slic_stream_abort_read(s);
-    irpc__slic_stream_set_user(s, NULL);
-    k->stream = NULL;
+    /* Detached before the aborts: the events they raise must not reach
+     * the call, which a retry may send again from its completion. */
+    ccall_abort_stream(k);
     ccall_finish(k, rc, NULL);
     return 0;
   }
@@ -407,13 +420,16 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
     irpc_call_complete(call, c->close_err ? c->close_err : IRPC_ECLOSED, NULL);
     return;
   }
-  if (c->state == SHUTTING_DOWN) {
+  if (c->state == SHUTTING_DOWN || c->goaway_in) {
     irpc_call_complete(call, IRPC_EREFUSED, NULL);
     return;
   }
   irpc_call_on_cancel(call, ccall_cancel, k);
   irpc__timer_stop(c->sched, &c->idle_timer);
-  if (c->state == HANDSHAKE || c->waiting) {
+  /* A call made while input is read (from a completion, say) starts on
+   * the flush task, once all the input of this loop turn was read: a
+   * GoAway in the same bytes refuses it before it is sent. */
+  if (c->state == HANDSHAKE || c->waiting || c->input_read) {
     waiting_push(c, k);
     return;
   }
@@ -422,7 +438,7 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
 }
 
 static void start_waiting(irpc_connection *c) {
-  while (c->waiting && c->state == ACTIVE) {
+  while (c->waiting && c->state == ACTIVE && !c->goaway_in && !c->input_read) {
     ccall *k = c->waiting;
     ccall_unlist(c, k);
     if (ccall_try_start(k) == 1) {
@@ -508,7 +524,10 @@ static void ccall_readable(ccall *k) {
     }
     irpc_incoming_response *r = k->resp;
     irpc_buf_move(irpc_incoming_response_payload(r), &k->in);
-    ccall_finish(k, 0, r);
+    k->resp = NULL;
+    int rc = irpc__compress_screen_response(
+        irpc_outgoing_request_fields(irpc_call_request(k->call)), &r);
+    ccall_finish(k, rc, r);
   }
 }
 
@@ -625,6 +644,27 @@ static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
   irpc_connection_unref(c);
 }
 
+/* A request compressed in a format this side did not announce is answered
+ * without dispatching it (irpc/compress.h). Returns 0 to dispatch, 1 when
+ * answered, or IRPC_ENOMEM; the request is freed unless 0. */
+static int cdisp_screen(cdisp *d, irpc_incoming_request *req) {
+  irpc_connection *c = d->conn;
+  char msg[200];
+  uint64_t status = irpc__compress_screen_request(
+      &req->fields,
+      irpc__compress_announcement(c->opts.dispatcher,
+                                  c->opts.compression_formats),
+      msg, sizeof(msg));
+  if (status == 0)
+    return 0;
+  irpc_incoming_request_free(req);
+  irpc_outgoing_response *r;
+  if (irpc_outgoing_response_new(&r, status, msg) != 0)
+    return IRPC_ENOMEM;
+  dispatch_done(NULL, r, d);
+  return 1;
+}
+
 static void cdisp_run(cdisp *d) {
   irpc_connection *c = d->conn;
   irpc_incoming_request *req = d->req;
@@ -643,10 +683,12 @@ static void cdisp_run(cdisp *d) {
   irpc_connection_ref(c);
   irpc_dispatch *h = NULL;
   d->pinned++;
-  int rc =
-      irpc_dispatcher_dispatch(c->opts.dispatcher, req, dispatch_done, d, &h);
+  int rc = cdisp_screen(d, req);
+  if (rc == 0)
+    rc =
+        irpc_dispatcher_dispatch(c->opts.dispatcher, req, dispatch_done, d, &h);
   d->pinned--;
-  if (rc) {
+  if (rc < 0) {
     d->running = 0;
     c->running--;
     cdisp_abort_stream(d);
@@ -765,6 +807,10 @@ static void send_goaway(irpc_connection *c) {
   int rc = irpc__icerpc_goaway_encode(&b, c->next_bidi_in, uni);
   if (rc == 0)
     rc = irpc__slic_stream_write(c->ctl_out, &b, 0);
+  /* Framed now, so that it precedes the resets of the streams it refuses
+   * (ev_stream), however much stream data waits to be framed. */
+  if (rc == 0)
+    irpc__slic_stream_flush(c->ctl_out);
   irpc__buf_fini(&b);
   if (rc)
     fail_connection(c, rc);
@@ -773,8 +819,13 @@ static void send_goaway(irpc_connection *c) {
 }
 
 static void established(irpc_connection *c) {
+  const irpc__slic_params *peer = irpc__slic_peer_params(c->slic);
   c->state = ACTIVE;
   c->established = 1;
+  /* IceRPC's rule: a side without a dispatcher allows no bidirectional
+   * stream and one unidirectional stream (our control stream). */
+  c->peer_takes_bidi = peer->max_bidi_streams > 0;
+  c->peer_takes_uni = peer->max_uni_streams > 1;
   irpc__timer_stop(c->sched, &c->life_timer);
   if (c->owner && c->owner->on_connected)
     c->owner->on_connected(c, 0, c->owner_ud);
@@ -782,30 +833,55 @@ static void established(irpc_connection *c) {
   check_idle(c);
 }
 
-/* The peer's GoAway: our calls on streams it did not accept never ran. */
+/* Whether the peer's GoAway refused a call: its stream has no id yet (no
+ * frame of it was written: it will never be), or an id the peer did not
+ * accept. */
+static int goaway_refused(const irpc_connection *c, const ccall *k) {
+  uint64_t id;
+  int bidi;
+  if (k->reset) {
+    id = k->reset_id;
+    bidi = !irpc_outgoing_request_oneway(irpc_call_request(k->call));
+  } else if (k->stream) {
+    id = irpc__slic_stream_id(k->stream);
+    bidi = irpc__slic_stream_bidi(k->stream);
+  } else {
+    return 0;
+  }
+  return id == UINT64_MAX || id >= c->peer_goaway[bidi ? 0 : 1];
+}
+
+/* The peer's GoAway: our calls on streams it did not accept never ran, and
+ * no call starts on this connection any more (conn_invoke refuses them). */
 static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
   c->goaway_in = 1;
   c->peer_goaway[0] = ids[0];
   c->peer_goaway[1] = ids[1];
-  ccall *k = c->calls;
-  while (k) {
-    ccall *next = k->next;
-    uint64_t id = k->stream ? irpc__slic_stream_id(k->stream) : UINT64_MAX;
-    int bidi = k->stream && irpc__slic_stream_bidi(k->stream);
-    if (id != UINT64_MAX && id >= ids[bidi ? 0 : 1]) {
-      ccall_abort_stream(k);
-      ccall_finish(k, IRPC_EINVCANCELED, NULL);
-    }
-    k = next;
-  }
-  while (c->waiting)
-    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
+  if (c->state == ACTIVE)
+    c->peer_shutdown = 1;
+  /* The owner lets go of the connection first, so that what the refused
+   * calls' completions do (a retry) goes to another connection. */
   if (c->state == ACTIVE) {
     if (c->owner && c->owner->on_shutdown_requested)
       c->owner->on_shutdown_requested(c, c->owner_ud);
     else
       irpc_connection_shutdown(c, NULL, NULL);
   }
+  /* A completion may start calls: they are refused, and the list is
+   * walked again from its head until nothing is left to refuse. */
+  for (int again = 1; again;) {
+    again = 0;
+    for (ccall *k = c->calls; k; k = k->next) {
+      if (goaway_refused(c, k)) {
+        ccall_abort_stream(k);
+        ccall_finish(k, IRPC_EINVCANCELED, NULL);
+        again = 1;
+        break;
+      }
+    }
+  }
+  while (c->waiting)
+    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
   check_shutdown(c);
 }
 
@@ -838,9 +914,8 @@ static void control_readable(irpc_connection *c, irpc__slic_stream *in) {
       c->settings_in = 1;
       c->peer_max_header = s.max_header_size;
       c->size_width = irpc__varuint62_size(s.max_header_size);
-      c->peer_formats = s.has_compression_formats
-                            ? s.compression_formats
-                            : (UINT64_C(1) << 1) | (UINT64_C(1) << 2);
+      c->peer_formats = irpc__compress_peer_formats(s.has_compression_formats,
+                                                    s.compression_formats);
       if (c->state == HANDSHAKE && c->ctl_out)
         established(c);
     } else if (type != IRPC__ICERPC_GOAWAY || c->goaway_in) {
@@ -879,8 +954,10 @@ static void ev_connected(void *ud) {
   if (rc == 0) {
     c->ctl_out = s;
     irpc__slic_stream_set_user(s, &c->ctl_tag);
-    rc = irpc__icerpc_settings_encode(&b, c->opts.max_header_size,
-                                      c->opts.compression_formats);
+    rc = irpc__icerpc_settings_encode(
+        &b, c->opts.max_header_size,
+        irpc__compress_announcement(c->opts.dispatcher,
+                                    c->opts.compression_formats));
     if (rc == 0)
       rc = irpc__slic_stream_write(s, &b, 0);
   }
@@ -955,6 +1032,25 @@ static void ev_readable(void *ud, irpc__slic_stream *s) {
   schedule_flush(c);
 }
 
+/* The error a connection ends with, as its users see it. The end of a
+ * graceful shutdown (Close both ways) is IRPC_ECLOSED when this side
+ * started it, IRPC_ECLOSEDBYPEER when the peer's GoAway did. */
+static int closing_err(const irpc_connection *c, int err) {
+  if (c->state == SHUTTING_DOWN &&
+      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
+    return c->peer_shutdown ? IRPC_ECLOSEDBYPEER : IRPC_ECLOSED;
+  return err;
+}
+
+/* Calls still waiting for a stream were never sent: IRPC_EREFUSED (the
+ * client connection sends them again on a new connection), but for a
+ * connection that never got established, whose error is the answer. */
+static void fail_waiting(irpc_connection *c) {
+  int err = c->established ? IRPC_EREFUSED : c->close_err;
+  while (c->waiting)
+    ccall_finish(c->waiting, err, NULL);
+}
+
 static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
   irpc_connection *c = ud;
   stream_tag *t = irpc__slic_stream_user(s);
@@ -964,14 +1060,34 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     ccall *k = (ccall *)t;
     if (err == UV_EPIPE)
       return; /* the peer stopped reading: its answer may still come */
-    if (err != IRPC_ETRUNCATED)
+    if (err == IRPC_ETRUNCATED && !k->header_done && !irpc_buf_len(&k->in) &&
+        c->state < CLOSING) {
+      /* Reset before any answer: the peer refused the request or failed
+       * it. A GoAway that follows in the input read with it tells which
+       * (goaway_received); the rest fail on the task. */
+      k->reset = 1;
+      k->reset_id = irpc__slic_stream_id(s);
+      ccall_abort_stream(k);
+      irpc__sched_post(c->sched, &c->reset_task);
+      return;
+    }
+    if (err != IRPC_ETRUNCATED) {
       mark_closing(c, err); /* the engine failed: the connection ends */
+      if (irpc__slic_stream_id(s) == UINT64_MAX)
+        err = IRPC_EREFUSED; /* no frame of it was written */
+    }
     ccall_abort_stream(k);
     ccall_finish(k, err, NULL);
   } else if (t->kind == K_DISP) {
     cdisp *d = (cdisp *)t;
     d->pinned++; /* a cancel handler may complete the dispatch at once */
-    dispatch_cancel(d, IRPC_ECANCELED);
+    /* The peer canceled the call (it reset the stream), or the connection
+     * ended: the dispatch is canceled with the connection's error then. */
+    if (err != IRPC_ETRUNCATED && err != UV_EPIPE)
+      err = c->close_err ? c->close_err : closing_err(c, err);
+    else
+      err = IRPC_ECANCELED;
+    dispatch_cancel(d, err);
     cdisp_abort_stream(d);
     d->pinned--;
     cdisp_maybe_free(d);
@@ -979,6 +1095,22 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     /* The peer aborted its control stream. Any other error is the end of
      * the connection, whose own error on_closed reports. */
     fail_connection(c, IRPC_EPROTO);
+  }
+}
+
+/* The calls whose stream the peer reset, and that no GoAway refused: the
+ * peer failed them. */
+static void reset_task(irpc__task *t) {
+  irpc_connection *c = CONN_OF(reset_task, t);
+  for (int again = 1; again;) {
+    again = 0;
+    for (ccall *k = c->calls; k; k = k->next) {
+      if (k->reset) {
+        ccall_finish(k, IRPC_ETRUNCATED, NULL);
+        again = 1;
+        break;
+      }
+    }
   }
 }
 
@@ -1033,15 +1165,11 @@ static void ev_stream_slot(void *ud, int bidi) {
 
 static void ev_closed(void *ud, int err) {
   irpc_connection *c = ud;
-  if (c->state == SHUTTING_DOWN &&
-      (err == IRPC_ECLOSEDBYPEER || err == IRPC_ECLOSED))
-    err = 0; /* the end of a graceful shutdown */
   if (!c->close_err)
-    c->close_err = err ? err : IRPC_ECLOSED;
+    c->close_err = closing_err(c, err ? err : IRPC_ECLOSED);
   if (c->state < CLOSING)
     c->state = CLOSING;
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   schedule_flush(c);
 }
 
@@ -1108,12 +1236,19 @@ static void abort_engine(irpc_connection *c, int err) {
   irpc__slic_abort(c->slic, err);
 }
 
+/* A transport error that means the peer is gone (reset, or a write to a
+ * closed connection) is reported as UV_ECONNRESET, as the end of the
+ * transport without a Slic Close is (slic.c). */
+static int transport_err(int status) {
+  return status == UV_EPIPE ? UV_ECONNRESET : status;
+}
+
 static void on_write(irpc_duplex *d, int status, void *ud) {
   irpc_connection *c = ud;
   (void)d;
   c->writing--;
   if (status && status != UV_ECANCELED && c->state < CLOSED) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
@@ -1134,6 +1269,12 @@ static void flush_task(irpc__task *t) {
   irpc_connection *c = CONN_OF(flush_task, t);
   if (c->state == CLOSED || c->duplex_closing)
     return;
+  c->input_read = 0;
+  if (c->waiting) {
+    start_waiting(c);
+    if (c->state == CLOSED || c->duplex_closing)
+      return;
+  }
   while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     irpc_buf out;
     irpc__buf_init(&out);
@@ -1188,10 +1329,11 @@ static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
     return;
   }
   if (status) {
-    abort_engine(c, status);
+    abort_engine(c, transport_err(status));
     finish_close(c);
     return;
   }
+  c->input_read = 1;
   irpc__slic_feed(c->slic, data, len);
   schedule_flush(c);
 }
@@ -1225,8 +1367,8 @@ static void check_idle(irpc_connection *c) {
 /* ---- Shutdown and close ---- */
 
 static void check_shutdown(irpc_connection *c) {
-  if (c->state != SHUTTING_DOWN || !c->goaway_in || c->ncalls || c->ndisps ||
-      c->waiting)
+  if (c->state != SHUTTING_DOWN || !c->goaway_in || !c->goaway_sent ||
+      c->ncalls || c->ndisps || c->waiting)
     return;
   if (!c->ctl_out_done && c->ctl_out) {
     c->ctl_out_done = 1;
@@ -1294,10 +1436,11 @@ static void finish_close(irpc_connection *c) {
     c->shutdown_status = c->close_err;
   c->state = CLOSING;
   irpc__slic_abort(c->slic, c->close_err); /* releases every stream */
-  while (c->waiting)
-    ccall_finish(c->waiting, c->close_err, NULL);
+  fail_waiting(c);
   while (c->calls)
-    ccall_finish(c->calls, c->close_err, NULL);
+    ccall_finish(c->calls, c->calls->reset ? IRPC_ETRUNCATED : c->close_err,
+                 NULL);
+  irpc__sched_cancel(c->sched, &c->reset_task);
   c->state = CLOSED;
   irpc__timer_stop(c->sched, &c->slic_timer);
   irpc__timer_stop(c->sched, &c->idle_timer);
@@ -1325,9 +1468,13 @@ int irpc_connection_shutdown(irpc_connection *c, irpc_connection_shutdown_cb cb,
   c->state = SHUTTING_DOWN;
   irpc__timer_stop(c->sched, &c->idle_timer);
   irpc__timer_start(c->sched, &c->life_timer, c->opts.shutdown_timeout_ms);
-  while (c->waiting)
-    ccall_finish(c->waiting, IRPC_EREFUSED, NULL);
+  /* GoAway first: a completion of a call refused below may find nothing
+   * left to wait for (check_shutdown). Those calls were not sent: refused
+   * by us, or by the peer's GoAway. */
   send_goaway(c);
+  int refused = c->goaway_in ? IRPC_EINVCANCELED : IRPC_EREFUSED;
+  while (c->waiting && c->state == SHUTTING_DOWN)
+    ccall_finish(c->waiting, refused, NULL);
   check_shutdown(c);
   return 0;
 }
@@ -1365,11 +1512,15 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   c->ctl_tag.kind = K_CONTROL;
   c->peer_max_header = IRPC__ICERPC_DEFAULT_MAX_HEADER;
   c->size_width = 2;
+  /* What GoAway says when no request was accepted (IceRPC's rule): the
+   * first bidirectional id of the peer's, and the id after the peer's
+   * control stream (its first unidirectional one). */
   c->next_bidi_in = is_client ? 1 : 0;
-  c->next_uni_in = is_client ? 3 : 2;
+  c->next_uni_in = is_client ? 7 : 6;
   irpc__buf_init(&c->ctl_buf);
   c->flush_task.fn = flush_task;
   c->closed_task.fn = closed_task;
+  c->reset_task.fn = reset_task;
   irpc__timer_init(&c->slic_timer, on_slic_timer);
   irpc__timer_init(&c->idle_timer, on_idle_timer);
   irpc__timer_init(&c->life_timer, on_life_timer);
@@ -1377,6 +1528,8 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   irpc_duplex_remote_address(d, c->remote, sizeof c->remote);
   c->info.local_address = c->local;
   c->info.remote_address = c->remote;
+  if (irpc_duplex_peer_credentials(d, &c->cred) == 0)
+    c->info.peer_credentials = &c->cred;
 
   irpc__slic_params p;
   irpc__slic_params_default(&p);
@@ -1397,7 +1550,7 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   if (rc == 0)
     rc = irpc__timer_start(c->sched, &c->life_timer, o.connect_timeout_ms);
   if (rc) {
-    if (c->sched) /* reading may already have scheduled a flush */
+    if (c->sched) /* Slic may have asked for a flush before failing */
       irpc__sched_cancel(c->sched, &c->flush_task);
     irpc__slic_free(c->slic);
     irpc_invoker_free(c->invoker);
@@ -1467,8 +1620,13 @@ const char *irpc_connection_local_address(const irpc_connection *c) {
   return c ? c->local : "";
 }
 
+const irpc_peer_credentials *
+irpc_connection_peer_credentials(const irpc_connection *c) {
+  return c ? c->info.peer_credentials : NULL;
+}
+
 int irpc_connection_is_active(const irpc_connection *c) {
-  return c && c->state == ACTIVE && !c->refusing;
+  return c && c->state == ACTIVE && !c->refusing && !c->goaway_in;
 }
 
 int irpc_connection_close_error(const irpc_connection *c) {

@@ -18,6 +18,7 @@
  *     completion callback the first time the call reaches it. */
 #include <string.h>
 
+#include "connect_hooks.h"
 #include "connection_internal.h"
 #include "internal.h"
 #include "irpc/alloc.h"
@@ -103,6 +104,16 @@ typedef struct cc_call {
 
 enum { WHERE_NONE, WHERE_MAP, WHERE_DRAINING };
 
+/* What the cache remembers of a server address it was connected to, for
+ * the connect hooks: how many connections, how the last one ended.
+ * Most recently connected last; at most HISTORY_MAX. */
+typedef struct seen_addr {
+  cc_link link;
+  irpc_server_address *addr;
+  uint64_t count;
+  int last_close_err;
+} seen_addr;
+
 struct ce {
   cc_link link;
   int where;
@@ -111,6 +122,7 @@ struct ce {
   irpc_duplex *connecting; /* transport connect under way */
   irpc_connection *conn;   /* handshaking or established; owner ref */
   int active;              /* the handshake succeeded */
+  seen_addr *seen;         /* its history, once active */
   int timed_out;
   irpc__timer timer; /* connect timeout: transport connect + handshake */
   cc_list waiting;   /* cc_call waiting for the connection */
@@ -138,6 +150,8 @@ struct cache {
   int destroyed;
   int shut_status;
   cc_done *done;
+  irpc__hooks hooks; /* irpc_connection_cache_on_connect */
+  cc_list history;   /* seen_addr */
 };
 
 static const irpc_invoker_ops cache_ops;
@@ -357,6 +371,60 @@ static void ce_failed(ce *e, int err) {
   maybe_done(k);
 }
 
+/* ---- Connect hooks ---- */
+
+static void seen_free(seen_addr *s) {
+  irpc_server_address_free(s->addr);
+  irpc_free(s);
+}
+
+/* The history of `a`, moved to the end (most recent), or a new one (the
+ * oldest is forgotten when HISTORY_MAX are kept). NULL when out of
+ * memory. */
+static seen_addr *seen_get(cache *k, const irpc_server_address *a) {
+  for (cc_link *l = k->history.head; l; l = l->next) {
+    seen_addr *s = CC_OF(seen_addr, link, l);
+    if (irpc_server_address_equal(s->addr, a)) {
+      list_remove(&k->history, l);
+      list_push(&k->history, l);
+      return s;
+    }
+  }
+  seen_addr *s = irpc_calloc(1, sizeof(*s));
+  if (!s || irpc_server_address_clone(&s->addr, a) != 0) {
+    irpc_free(s);
+    return NULL;
+  }
+  if (k->history.len >= IRPC_CONNECTION_CACHE_HISTORY_MAX) {
+    seen_addr *old = CC_OF(seen_addr, link, k->history.head);
+    list_remove(&k->history, &old->link);
+    for (cc_link *l = k->map.head; l; l = l->next)
+      if (CC_OF(ce, link, l)->seen == old)
+        CC_OF(ce, link, l)->seen = NULL;
+    for (cc_link *l = k->draining.head; l; l = l->next)
+      if (CC_OF(ce, link, l)->seen == old)
+        CC_OF(ce, link, l)->seen = NULL;
+    seen_free(old);
+  }
+  list_push(&k->history, &s->link);
+  return s;
+}
+
+/* The connection of `e` is established: count it and run the hooks. */
+static void fire_hooks(ce *e) {
+  cache *k = e->k;
+  e->seen = seen_get(k, e->addr);
+  uint64_t count = e->seen ? ++e->seen->count : 1;
+  irpc_connect_event ev = {
+      .connection = e->conn,
+      .server_address = e->addr,
+      .count = count,
+      .reconnected = count > 1,
+      .previous_error = e->seen && count > 1 ? e->seen->last_close_err : 0};
+  if (!k->shut) /* not once the application shut the cache down */
+    irpc__hooks_fire(&k->hooks, k->self, &ev);
+}
+
 static void on_connected(irpc_connection *c, int err, void *ud) {
   ce *e = ud;
   (void)c;
@@ -366,6 +434,7 @@ static void on_connected(irpc_connection *c, int err, void *ud) {
   }
   irpc__timer_stop(e->k->self->node.sched, &e->timer);
   e->active = 1;
+  fire_hooks(e);
   cc_list local;
   list_take(&local, &e->waiting);
   for (cc_link *l = local.head; l; l = l->next)
@@ -393,6 +462,8 @@ static void on_closed(irpc_connection *c, int err, void *ud) {
       err != IRPC_ECLOSEDBYPEER)
     k->shut_status = err;
   irpc__timer_stop(k->self->node.sched, &e->timer);
+  if (e->seen)
+    e->seen->last_close_err = err;
   ce_unlist(e);
   irpc_connection_unref(c);
   ce_free(e);
@@ -647,6 +718,12 @@ static void cache_destroy(irpc_invoker *self) {
     if (!k->done->task.queued)
       done_task(&k->done->task);
   }
+  irpc__hooks_fini(&k->hooks);
+  while (k->history.head) {
+    seen_addr *s = CC_OF(seen_addr, link, k->history.head);
+    list_remove(&k->history, &s->link);
+    seen_free(s);
+  }
   irpc_service_address_free(k->def);
 }
 
@@ -775,4 +852,16 @@ int irpc_connection_cache_shutdown(irpc_invoker *inv,
   }
   maybe_done(k);
   return 0;
+}
+
+long irpc_connection_cache_on_connect(irpc_invoker *inv, irpc_connect_hook cb,
+                                      void *user_data) {
+  cache *k = cache_of(inv);
+  return k ? irpc__hooks_add(&k->hooks, cb, user_data) : IRPC_EINVAL;
+}
+
+void irpc_connection_cache_off_connect(irpc_invoker *inv, long token) {
+  cache *k = cache_of(inv);
+  if (k)
+    irpc__hooks_remove(&k->hooks, token);
 }

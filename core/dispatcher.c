@@ -129,8 +129,10 @@ int irpc_dispatch_next(irpc_dispatch *d) {
 }
 
 int irpc_dispatch_forward(irpc_dispatch *d, irpc_dispatcher *to) {
-  if (!d || !to)
+  if (!d)
     return IRPC_EINVAL;
+  if (!to)
+    return irpc__chain_abort(&d->c, IRPC_EINVAL);
   return irpc__chain_pass(&d->c, &to->node);
 }
 

@@ -90,6 +90,20 @@ int irpc_outgoing_request_oneway(const irpc_outgoing_request *r) {
   return r->oneway;
 }
 
+int irpc_outgoing_request_set_idempotent(irpc_outgoing_request *r,
+                                         int idempotent) {
+  if (!r)
+    return IRPC_EINVAL;
+  if (idempotent)
+    return irpc_fields_set(&r->fields, IRPC_REQUEST_FIELD_IDEMPOTENT, NULL, 0);
+  irpc_fields_remove(&r->fields, IRPC_REQUEST_FIELD_IDEMPOTENT);
+  return 0;
+}
+
+int irpc_outgoing_request_idempotent(const irpc_outgoing_request *r) {
+  return r && irpc_fields_has(&r->fields, IRPC_REQUEST_FIELD_IDEMPOTENT);
+}
+
 irpc_fields *irpc_outgoing_request_fields(irpc_outgoing_request *r) {
   return &r->fields;
 }

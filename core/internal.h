@@ -197,6 +197,9 @@ struct irpc_dispatcher {
 /* ---- Chains: the common state of calls and dispatches ---- */
 
 #define IRPC__MAX_DEPTH 64
+_Static_assert(IRPC__MAX_DEPTH == IRPC_CALL_MAX_DEPTH &&
+                   IRPC__MAX_DEPTH == IRPC_DISPATCH_MAX_DEPTH,
+               "one depth limit for calls and dispatches");
 #define IRPC__INLINE_FRAMES 20
 #define IRPC__ARENA_INLINE 512
 #define IRPC__ARENA_CHUNKS 6
@@ -235,8 +238,10 @@ struct irpc__chain {
   void (*cancel_fn)(void); /* irpc_call_cancel_fn or irpc_dispatch_cancel_fn */
   void *cancel_ud;
   int err;
-  void *response; /* irpc_incoming_response or irpc_outgoing_response */
-  void *request;  /* borrowed outgoing request / owned incoming request */
+  void *response;        /* irpc_incoming_response or irpc_outgoing_response */
+  void *request;         /* outgoing request (owned if owns_request) / owned
+                            incoming request */
+  int owns_request;      /* client: irpc_invoke_owned */
   void (*user_cb)(void); /* irpc_invoke_cb or irpc_dispatch_done_cb */
   void *user_data;
   irpc__chain *peer;          /* coloc: the dispatch of a call and back */
@@ -265,6 +270,9 @@ int irpc__chain_start(irpc__chain *c, irpc__node *n);
 int irpc__chain_pass(irpc__chain *c, irpc__node *to);
 int irpc__chain_complete(irpc__chain *c, int err, void *resp);
 void irpc__chain_fail(irpc__chain *c, int err);
+/* Completes a held chain with `err` at its holder (irpc__chain_fail) and
+ * returns `err`; IRPC_EDONE if it is not held. */
+int irpc__chain_abort(irpc__chain *c, int err);
 void irpc__chain_set_result(irpc__chain *c, int err, void *resp);
 void irpc__chain_free_response(int kind, void *r);
 void *irpc__chain_state(irpc__chain *c);

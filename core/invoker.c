@@ -53,28 +53,46 @@ int irpc_invoker_set_next(irpc_invoker *inv, irpc_invoker *next) {
   return 0;
 }
 
-int irpc_invoke(irpc_invoker *inv, irpc_outgoing_request *request,
-                irpc_invoke_cb cb, void *user_data, irpc_call **call_out) {
-  if (!inv || !request || !cb)
-    return IRPC_EINVAL;
-  irpc__chain *c = irpc__chain_new(inv->node.sched, IRPC__CLIENT);
-  if (!c)
-    return IRPC_ENOMEM;
+static int invoke(irpc_invoker *inv, irpc_outgoing_request *request, int owned,
+                  irpc_invoke_cb cb, void *user_data, irpc_call **call_out) {
+  irpc__chain *c = NULL;
+  int rc = IRPC_EINVAL;
+  if (inv && request && cb) {
+    c = irpc__chain_new(inv->node.sched, IRPC__CLIENT);
+    rc = c ? 0 : IRPC_ENOMEM;
+  }
+  if (rc) {
+    if (owned)
+      irpc_outgoing_request_free(request);
+    return rc;
+  }
   c->request = request;
+  c->owns_request = owned;
   c->user_cb = (void (*)(void))cb;
   c->user_data = user_data;
   if (call_out)
     *call_out = (irpc_call *)c;
-  int rc = irpc__chain_start(c, &inv->node);
+  rc = irpc__chain_start(c, &inv->node);
   if (rc) {
     if (call_out)
       *call_out = NULL;
-    irpc__chain_release(c);
+    irpc__chain_release(c); /* frees an owned request */
     return rc;
   }
   if (c->finished_early)
     irpc__chain_deliver_later(c);
   return 0;
+}
+
+int irpc_invoke(irpc_invoker *inv, irpc_outgoing_request *request,
+                irpc_invoke_cb cb, void *user_data, irpc_call **call_out) {
+  return invoke(inv, request, 0, cb, user_data, call_out);
+}
+
+int irpc_invoke_owned(irpc_invoker *inv, irpc_outgoing_request *request,
+                      irpc_invoke_cb cb, void *user_data,
+                      irpc_call **call_out) {
+  return invoke(inv, request, 1, cb, user_data, call_out);
 }
 
 irpc_outgoing_request *irpc_call_request(const irpc_call *call) {
@@ -102,8 +120,10 @@ int irpc_call_next(irpc_call *call) {
 }
 
 int irpc_call_forward(irpc_call *call, irpc_invoker *to) {
-  if (!call || !to)
+  if (!call)
     return IRPC_EINVAL;
+  if (!to)
+    return irpc__chain_abort(&call->c, IRPC_EINVAL);
   return irpc__chain_pass(&call->c, &to->node);
 }
 

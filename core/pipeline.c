@@ -76,6 +76,8 @@ int irpc_pipeline_use(irpc_pipeline *p, irpc_invoker *interceptor) {
     return IRPC_EINVAL;
   if (p->frozen)
     return IRPC_EFROZEN;
+  if (p->count == IRPC_PIPELINE_MAX_INTERCEPTORS)
+    return IRPC_ELIMIT;
   if (p->count == p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 4;
     irpc_invoker **a = irpc_realloc(p->interceptors, cap * sizeof(*a));

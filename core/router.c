@@ -1,6 +1,7 @@
 /* The router: middleware, then exact and prefix routes (IceRPC's rules). */
 #include <string.h>
 
+#include "compression.h"
 #include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/router.h"
@@ -121,6 +122,14 @@ static size_t normalized_len(const char *p, size_t n) {
   return n;
 }
 
+/* Answers `d`; without memory for the response it still ends, with the
+ * engine's answer to the error. */
+static void route_reply(irpc_dispatch *d, uint64_t status, const char *msg) {
+  int rc = irpc_dispatch_reply(d, status, msg);
+  if (rc && rc != IRPC_EDONE)
+    irpc__chain_abort(&d->c, rc);
+}
+
 static void route_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_router *r = *(irpc_router **)irpc_dispatcher_data(self);
   const char *path = irpc_incoming_request_path(irpc_dispatch_request(d));
@@ -128,9 +137,9 @@ static void route_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   if (r->prefix) {
     if (n < r->prefix_len || memcmp(path, r->prefix, r->prefix_len) != 0 ||
         (n > r->prefix_len && path[r->prefix_len] != '/')) {
-      irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR,
-                          "The request path does not start with the "
-                          "router's prefix.");
+      route_reply(d, IRPC_STATUS_INTERNAL_ERROR,
+                  "The request path does not start with the "
+                  "router's prefix.");
       return;
     }
     path += r->prefix_len;
@@ -153,15 +162,14 @@ static void route_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
       return;
     }
     if (n == 1) {
-      irpc_dispatch_reply(d, IRPC_STATUS_NOT_FOUND, NULL);
+      route_reply(d, IRPC_STATUS_NOT_FOUND, NULL);
       return;
     }
     while (n > 1 && path[n - 1] != '/')
       n--;
     n = n > 1 ? n - 1 : 1;
   }
-  irpc_dispatch_reply(d, IRPC_STATUS_INVALID_DATA,
-                      "Too many segments in path.");
+  route_reply(d, IRPC_STATUS_INVALID_DATA, "Too many segments in path.");
 }
 
 static const irpc_dispatcher_ops route_ops = {
@@ -282,6 +290,8 @@ int irpc_router_use(irpc_router *r, irpc_dispatcher *middleware) {
     return IRPC_EINVAL;
   if (r->frozen)
     return IRPC_EFROZEN;
+  if (r->nmw == IRPC_ROUTER_MAX_MIDDLEWARE)
+    return IRPC_ELIMIT;
   irpc_dispatcher **a = irpc_realloc(r->middleware, (r->nmw + 1) * sizeof(*a));
   if (!a)
     return IRPC_ENOMEM;
@@ -325,4 +335,15 @@ int irpc_router_route(irpc_router *r, const char *prefix, irpc_router **sub) {
 
 irpc_dispatcher *irpc_router_dispatcher(irpc_router *r) {
   return r ? r->self : NULL;
+}
+
+int irpc__router_middleware(const irpc_dispatcher *d,
+                            irpc_dispatcher *const **list, size_t *count) {
+  if (!d || d->node.ops != &router_ops)
+    return 0;
+  const irpc_router *r =
+      (const irpc_router *)((const uint8_t *)d + IRPC__NODE_HEADER);
+  *list = r->middleware;
+  *count = r->nmw;
+  return 1;
 }

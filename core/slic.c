@@ -1140,9 +1140,6 @@ int irpc__slic_new(irpc__slic **out, int is_client,
   irpc__slic *c = irpc_calloc(1, sizeof(*c));
   if (!c)
     return IRPC_ENOMEM;
-  if (ev)
-    c->ev = *ev;
-  c->ud = ud;
   c->local = p;
   c->is_client = is_client != 0;
   irpc__buf_init(&c->out);
@@ -1161,6 +1158,11 @@ int irpc__slic_new(irpc__slic **out, int is_client,
       return IRPC_ENOMEM;
     }
   }
+  /* Only now: a failure above is the return value, never an on_closed
+   * event into an owner that is still being built. */
+  if (ev)
+    c->ev = *ev;
+  c->ud = ud;
   *out = c;
   return 0;
 }
@@ -1216,7 +1218,7 @@ void irpc__slic_feed_eof(irpc__slic *c) {
     if (c->state == ST_HANDSHAKE)
       fail(c, c->version_sent ? UV_ECONNREFUSED : UV_ECONNABORTED);
     else if (c->state == ST_OPEN)
-      fail(c, UV_ECONNABORTED);
+      fail(c, UV_ECONNRESET); /* the peer vanished without a Close */
   }
   leave(c);
 }
@@ -1358,6 +1360,16 @@ int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
   }
   stream_leave(c);
   return 0;
+}
+
+void irpc__slic_stream_flush(irpc__slic_stream *s) {
+  irpc__slic *c = s->c;
+  stream_enter(c);
+  while (c->state == ST_OPEN && sendable(s) && send_frame(s) == 0)
+    ;
+  if (!sendable(s))
+    ring_remove(s);
+  stream_leave(c);
 }
 
 /* Credits the peer once half the window was read, as IceRPC does. No

@@ -142,7 +142,8 @@ typedef struct irpc__slic_events {
    * max_frame_size, a parameter over its maximum, more than
    * max_outstanding_pongs Pongs queued), the idle timeout (IRPC_EIDLE),
    * version refusal (UV_ECONNREFUSED), the transport's EOF before Close
-   * (UV_ECONNABORTED; UV_ECONNREFUSED on a server that answered Version),
+   * (UV_ECONNRESET: the peer vanished; during the handshake
+   * UV_ECONNABORTED, or UV_ECONNREFUSED on a server that answered Version),
    * an allocation failure (IRPC_ENOMEM), irpc__slic_close (IRPC_ECLOSED) or
    * irpc__slic_abort (its error). Called exactly once; every stream is
    * released before it (on_stream_error, then on_stream_released). */
@@ -172,7 +173,7 @@ void irpc__slic_free(irpc__slic *c);
  * called from a callback of irpc__slic_feed. */
 int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len);
 /* The transport reached end of file (the peer's FIN). While open it fails
- * the connection (UV_ECONNABORTED); while closing it completes the close
+ * the connection (UV_ECONNRESET); while closing it completes the close
  * handshake (the server now wants its FIN, irpc__slic_finished). */
 void irpc__slic_feed_eof(irpc__slic *c);
 
@@ -229,6 +230,12 @@ int irpc__slic_stream_open(irpc__slic *c, int bidi, irpc__slic_stream **out);
  * Errors: IRPC_ECLOSED (writes already closed or ended, or the connection
  * closed), IRPC_ENOMEM (nothing queued, data left in the buffer). */
 int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last);
+
+/* Frames every byte queued on `s` now (as far as the peer's window allows),
+ * ahead of the other streams and whatever the size of the pending output:
+ * for a control frame that must reach the peer before the frames emitted
+ * after it (icerpc's GoAway before the resets of the streams it refuses). */
+void irpc__slic_stream_flush(irpc__slic_stream *s);
 
 /* Asks for one on_stream_writable call once fewer than `low` bytes written
  * to `s` are still queued (not yet framed into the output); `low` 0

@@ -440,6 +440,16 @@ int irpc_duplex_remote_address(const irpc_duplex *d, char *buf, size_t len) {
                                 : IRPC_ENOTSUP;
 }
 
+int irpc_duplex_peer_credentials(const irpc_duplex *d,
+                                 irpc_peer_credentials *out) {
+  if (!d || !out)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING || d->state == ST_CLOSING)
+    return UV_ENOTCONN;
+  return d->ops->peer_credentials ? d->ops->peer_credentials(d, out)
+                                  : IRPC_ENOTSUP;
+}
+
 /* ---- Listeners ---- */
 
 static void listener_task(irpc__task *t);

@@ -481,6 +481,11 @@ static int fdx_remote(const irpc_duplex *d, char *buf, size_t len) {
                   : UV_ENOTCONN;
 }
 
+static int fdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
+  const fdx *f = irpc_duplex_cdata(d);
+  return f->inner ? irpc_duplex_peer_credentials(f->inner, out) : UV_ENOTCONN;
+}
+
 static const irpc_duplex_ops fault_duplex_ops = {
     .name = "fault",
     .data_size = sizeof(fdx),
@@ -494,6 +499,7 @@ static const irpc_duplex_ops fault_duplex_ops = {
     .run = fdx_run,
     .local_address = fdx_local,
     .remote_address = fdx_remote,
+    .peer_credentials = fdx_cred,
 };
 
 static int fdx_new(irpc_duplex **out, uv_loop_t *loop, irpc_duplex *inner,

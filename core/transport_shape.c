@@ -827,6 +827,11 @@ static int sdx_remote(const irpc_duplex *d, char *buf, size_t len) {
                   : UV_ENOTCONN;
 }
 
+static int sdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
+  const sdx *s = irpc_duplex_cdata(d);
+  return s->inner ? irpc_duplex_peer_credentials(s->inner, out) : UV_ENOTCONN;
+}
+
 static const irpc_duplex_ops shaped_duplex_ops = {
     .name = "shaped",
     .data_size = sizeof(sdx),
@@ -840,6 +845,7 @@ static const irpc_duplex_ops shaped_duplex_ops = {
     .run = sdx_run,
     .local_address = sdx_local,
     .remote_address = sdx_remote,
+    .peer_credentials = sdx_cred,
 };
 
 static int clock_fits(const irpc_link *l, uv_loop_t *loop) {

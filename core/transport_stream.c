@@ -3,6 +3,9 @@
  * valid during the read callback), so an idle connection costs its handle
  * and a few requests, not a read buffer. Writes are scatter writes straight
  * from the irpc_buf segments. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +316,28 @@ static int pipe_remote(const irpc_duplex *d, char *buf, size_t len) {
   return pipe_address(d, buf, len, 1);
 }
 
+static int pipe_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
+#ifdef SO_PEERCRED
+  const sdx *s = irpc_duplex_cdata(d);
+  uv_os_fd_t fd;
+  int rc = uv_fileno(&s->h.handle, &fd);
+  if (rc)
+    return rc;
+  struct ucred uc;
+  socklen_t n = sizeof(uc);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &n) != 0)
+    return (-errno);
+  out->pid = uc.pid;
+  out->uid = uc.uid;
+  out->gid = uc.gid;
+  return 0;
+#else
+  (void)d;
+  (void)out;
+  return IRPC_ENOTSUP;
+#endif
+}
+
 static const irpc_duplex_ops tcp_duplex_ops = {
     .name = "tcp",
     .data_size = sizeof(sdx),
@@ -339,6 +364,7 @@ static const irpc_duplex_ops uds_duplex_ops = {
     .destroy = sdx_destroy,
     .local_address = pipe_local,
     .remote_address = pipe_remote,
+    .peer_credentials = pipe_cred,
 };
 
 static int sdx_init_handle(sdx *s, uv_loop_t *loop) {
@@ -731,12 +757,31 @@ static int tcp_listen(irpc_transport *t, uv_loop_t *loop,
   return 0;
 }
 
-/* Removes a stale socket file; any other kind of file is left alone (the
- * bind then fails with UV_EADDRINUSE). */
-static void unlink_stale(const char *path) {
+/* A socket file at `path` left by a listener that is gone (a crashed
+ * predecessor) is removed; a live listener's is not. The only reliable
+ * test is to knock: ECONNREFUSED means nobody listens, a connection (or a
+ * full backlog: EAGAIN) means somebody does. Any other kind of file, or
+ * another answer, is left alone and the bind decides (UV_EADDRINUSE).
+ * Returns UV_EADDRINUSE when a live listener answered, else 0. */
+static int clear_stale(const char *path) {
   struct stat st;
-  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+    return 0;
+  struct sockaddr_un sa;
+  int len = unix_addr(path, &sa);
+  if (len < 0)
+    return 0;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return 0;
+  int rc = connect(fd, (struct sockaddr *)&sa, (socklen_t)len);
+  int err = rc ? errno : 0;
+  close(fd);
+  if (rc == 0 || err == EAGAIN || err == EINPROGRESS)
+    return UV_EADDRINUSE;
+  if (err == ECONNREFUSED)
     unlink(path);
+  return 0;
 }
 
 static int uds_listen(irpc_transport *t, uv_loop_t *loop,
@@ -755,8 +800,9 @@ static int uds_listen(irpc_transport *t, uv_loop_t *loop,
   if (path[0] == '@') {
     rc = abstract_socket(&s->h.pipe, path, 1);
   } else {
-    unlink_stale(path);
-    rc = uv_pipe_bind(&s->h.pipe, path);
+    rc = clear_stale(path);
+    if (!rc)
+      rc = uv_pipe_bind(&s->h.pipe, path);
     if (!rc) {
       s->unlink_path = irpc_malloc(strlen(path) + 1);
       if (s->unlink_path)

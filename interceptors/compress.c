@@ -4,11 +4,13 @@
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_customMem: irpc's allocator */
 #include <brotli/decode.h>
 #include <brotli/encode.h>
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "../core/compression.h"
 #include "ic_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compress.h"
@@ -88,6 +90,11 @@ uint64_t irpc_compress_formats_readable(void) {
   return IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |
          IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI) |
          IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_ZSTD);
+}
+
+/* The mask bit of a format read off the wire (0 beyond bit 63). */
+static uint64_t format_bit(unsigned f) {
+  return f < 64 ? IRPC_COMPRESSION_BIT(f) : 0;
 }
 
 static int level_ok(int format, int level) {
@@ -592,19 +599,37 @@ out:
 
 /* ---- The compress feature ---- */
 
-static int compress_on;
+const int irpc_compress_yes = 1;
+const int irpc_compress_no = 0;
 const irpc_feature_key irpc_compress_feature = {.name = "compress",
                                                 .destroy = NULL};
 
 int irpc_features_set_compress(irpc_features *f, int compress) {
   if (!f)
     return IRPC_EINVAL;
-  return irpc_features_set(f, &irpc_compress_feature,
-                           compress ? &compress_on : NULL);
+  const int *v = compress == IRPC_COMPRESS_DEFAULT ? NULL
+                 : compress                        ? &irpc_compress_yes
+                                                   : &irpc_compress_no;
+  /* The values are never written through: the key owns nothing. */
+  return irpc_features_set(f, &irpc_compress_feature, (void *)(uintptr_t)v);
+}
+
+int irpc_features_compress_value(const irpc_features *f) {
+  const int *v = f ? irpc_features_get(f, &irpc_compress_feature) : NULL;
+  if (!v)
+    return IRPC_COMPRESS_DEFAULT;
+  return *v ? IRPC_COMPRESS_YES : IRPC_COMPRESS_NO;
 }
 
 int irpc_features_compress(const irpc_features *f) {
-  return irpc_features_get(f, &irpc_compress_feature) != NULL;
+  return irpc_features_compress_value(f) == IRPC_COMPRESS_YES;
+}
+
+int irpc__compress_wanted(const irpc_features *f, int always) {
+  int v = irpc_features_compress_value(f);
+  if (v == IRPC_COMPRESS_YES)
+    return 2;
+  return v == IRPC_COMPRESS_DEFAULT && always ? 1 : 0;
 }
 
 /* ---- Options ---- */
@@ -638,6 +663,13 @@ int irpc__compress_options_check(const irpc_compress_options *o) {
 typedef struct wcfg {
   uint8_t formats[IRPC_COMPRESS_MAX_PREFERENCES];
   int8_t levels[3]; /* zstd, brotli, deflate */
+  /* The compress feature asked for it: an IceRPC peer, which announces
+   * nothing, is then assumed to read IRPC_COMPRESSION_FORMATS_ICERPC. */
+  uint8_t contract;
+  /* A response for a caller that listed `accept` (the middleware's): that
+   * list, not the connection's announcement, says what it reads. */
+  uint8_t has_accept;
+  uint64_t accept;
   uint64_t min_size;
 } wcfg;
 
@@ -655,10 +687,15 @@ static int writer_format(const wcfg *w, irpc_fields *fields,
   irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
   if (len == 0 || len < w->min_size)
     return 0;
+  uint64_t reads;
+  if (peer_formats & IRPC_COMPRESSION_UNANNOUNCED)
+    reads = w->contract ? peer_formats & IRPC_COMPRESSION_FORMATS_ICERPC : 0;
+  else
+    reads = w->has_accept ? w->accept : peer_formats;
   for (int i = 0; i < IRPC_COMPRESS_MAX_PREFERENCES && w->formats[i]; i++)
-    if (peer_formats & IRPC_COMPRESSION_BIT(w->formats[i]))
+    if (reads & IRPC_COMPRESSION_BIT(w->formats[i]))
       return w->formats[i];
-  return 0; /* nothing the peer reads */
+  return 0; /* nothing the receiver reads */
 }
 
 static int writer_mark(irpc_fields *fields, int format) {
@@ -825,22 +862,41 @@ static const irpc_payload_writer_ops compress_writer = {
     .end = writer_end,
 };
 
-static void wcfg_from(wcfg *w, const irpc_compress_options *o) {
+static void wcfg_from(wcfg *w, const irpc_compress_options *o, int contract) {
   memset(w, 0, sizeof(*w));
   memcpy(w->formats, o->formats, sizeof(w->formats));
   w->levels[0] = (int8_t)o->zstd_level;
   w->levels[1] = (int8_t)o->brotli_level;
   w->levels[2] = (int8_t)o->deflate_level;
+  w->contract = (uint8_t)(contract != 0);
   w->min_size = o->min_size;
+}
+
+int irpc__compress_use_on_request(irpc_outgoing_request *r,
+                                  const irpc_compress_options *o,
+                                  int contract) {
+  if (!r || !o || irpc__compress_options_check(o))
+    return IRPC_EINVAL;
+  wcfg w;
+  wcfg_from(&w, o, contract);
+  return irpc_outgoing_request_use_writer(r, &compress_writer, &w, sizeof(w));
 }
 
 int irpc_compress_use_on_request(irpc_outgoing_request *r,
                                  const irpc_compress_options *o) {
+  return irpc__compress_use_on_request(r, o, 1);
+}
+
+int irpc__compress_use_on_response_for(irpc_outgoing_response *r,
+                                       const irpc_compress_options *o,
+                                       int contract, uint64_t accept) {
   if (!r || !o || irpc__compress_options_check(o))
     return IRPC_EINVAL;
   wcfg w;
-  wcfg_from(&w, o);
-  return irpc_outgoing_request_use_writer(r, &compress_writer, &w, sizeof(w));
+  wcfg_from(&w, o, contract);
+  w.has_accept = 1;
+  w.accept = accept;
+  return irpc_outgoing_response_use_writer(r, &compress_writer, &w, sizeof(w));
 }
 
 int irpc_compress_use_on_response(irpc_outgoing_response *r,
@@ -848,7 +904,7 @@ int irpc_compress_use_on_response(irpc_outgoing_response *r,
   if (!r || !o || irpc__compress_options_check(o))
     return IRPC_EINVAL;
   wcfg w;
-  wcfg_from(&w, o);
+  wcfg_from(&w, o, 1);
   return irpc_outgoing_response_use_writer(r, &compress_writer, &w, sizeof(w));
 }
 
@@ -862,8 +918,10 @@ int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
     return 0;
   if (v.len != 1)
     return IRPC_EDATA;
-  if (!(irpc_compress_formats_readable() & IRPC_COMPRESSION_BIT(v.base[0])))
-    return 0;
+  if (v.base[0] == IRPC_COMPRESSION_NONE)
+    return 0; /* IceRPC's NotCompressed: nothing to do */
+  if (!(irpc_compress_formats_readable() & format_bit(v.base[0])))
+    return IRPC_ENOTSUP;
   irpc_buf *tmp;
   int rc = irpc_buf_new(&tmp);
   if (rc)
@@ -876,6 +934,114 @@ int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
   }
   irpc_buf_free(tmp);
   return rc;
+}
+
+/* ---- Who reads what: the terminals' side (core/compression.h) ---- */
+
+static const char *format_name(unsigned f) {
+  switch (f) {
+  case IRPC_COMPRESSION_ZSTD:
+    return "zstd";
+  case IRPC_COMPRESSION_BROTLI:
+    return "brotli";
+  case IRPC_COMPRESSION_DEFLATE:
+    return "deflate";
+  default:
+    return NULL;
+  }
+}
+
+/* "zstd", or "format 7" for one this build does not know. */
+static void format_text(unsigned f, char *out, size_t size) {
+  const char *name = format_name(f);
+  if (name)
+    snprintf(out, size, "%s", name);
+  else
+    snprintf(out, size, "format %u", f);
+}
+
+uint64_t irpc__compress_announcement(irpc_dispatcher *d, uint64_t allowed) {
+  return (irpc_compress_formats_decompressed_by(d) & allowed) |
+         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
+}
+
+uint64_t irpc__compress_peer_formats(int announced, uint64_t value) {
+  if (!announced)
+    return IRPC_COMPRESSION_UNANNOUNCED | IRPC_COMPRESSION_FORMATS_ICERPC;
+  return value & ~IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
+}
+
+uint64_t irpc__compress_accepted(const irpc_fields *request_fields) {
+  irpc_bytes v;
+  if (irpc_fields_get(request_fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT,
+                      &v))
+    return 0;
+  uint64_t mask = 0;
+  for (size_t i = 0; i < v.len; i++)
+    mask |= format_bit(v.base[i]);
+  return mask & ~IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
+}
+
+/* The format of a compressed payload's field: 1 and *format when one is
+ * set, 0 when none (or NotCompressed), -1 when the field is not one byte. */
+static int field_format(const irpc_fields *fields, unsigned *format) {
+  irpc_bytes v;
+  if (irpc_fields_get(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v))
+    return 0;
+  if (v.len != 1)
+    return -1;
+  *format = v.base[0];
+  return *format != IRPC_COMPRESSION_NONE;
+}
+
+uint64_t irpc__compress_screen_request(const irpc_fields *request_fields,
+                                       uint64_t reads, char *msg, size_t size) {
+  unsigned f = 0;
+  int r = field_format(request_fields, &f);
+  if (r < 0) {
+    snprintf(msg, size,
+             "The request's compression format field is not one byte.");
+    return IRPC_STATUS_INVALID_DATA;
+  }
+  if (r == 0 || (reads & format_bit(f)))
+    return 0;
+  char name[16];
+  format_text(f, name, sizeof(name));
+  snprintf(msg, size,
+           "The request payload is compressed with %s, but no compress "
+           "middleware of this dispatcher chain decompresses it.",
+           name);
+  return IRPC_STATUS_NOT_SUPPORTED;
+}
+
+int irpc__compress_screen_response(const irpc_fields *request_fields,
+                                   irpc_incoming_response **resp) {
+  unsigned f = 0;
+  int r = field_format(irpc_incoming_response_fields(*resp), &f);
+  if (r == 0)
+    return 0;
+  int ok = irpc_incoming_response_status(*resp) == IRPC_STATUS_OK;
+  if (r > 0 && ok && (irpc__compress_accepted(request_fields) & format_bit(f)))
+    return 0; /* the interceptor of this call decompresses it */
+  char name[16], msg[200];
+  format_text(f, name, sizeof(name));
+  if (r < 0)
+    snprintf(msg, sizeof(msg),
+             "The response's compression format field is not one byte.");
+  else if (!ok)
+    snprintf(msg, sizeof(msg),
+             "The response payload is compressed with %s, but its status is "
+             "not Ok: nothing decompresses it.",
+             name);
+  else
+    snprintf(msg, sizeof(msg),
+             "The response payload is compressed with %s, but this call has "
+             "no compress interceptor that decompresses it.",
+             name);
+  irpc_incoming_response_free(*resp);
+  *resp = NULL;
+  return irpc_incoming_response_new(
+      resp, r < 0 ? IRPC_STATUS_INVALID_DATA : IRPC_STATUS_NOT_SUPPORTED, msg);
 }
 
 /* ---- The interceptor ---- */
@@ -893,18 +1059,29 @@ static int cic_init(irpc_invoker *self, const void *config) {
   return irpc__compress_options_check(&c->o);
 }
 
+/* The accept field's value: the formats this build decompresses. */
+static const uint8_t accept_list[] = {
+    IRPC_COMPRESSION_ZSTD, IRPC_COMPRESSION_BROTLI, IRPC_COMPRESSION_DEFLATE};
+
 static void cic_invoke(irpc_invoker *self, irpc_call *call) {
   cic *c = irpc_invoker_data(self);
   irpc_outgoing_request *req = irpc_call_request(call);
-  if (irpc_features_compress(irpc_outgoing_request_features(req)) &&
+  irpc_fields *fields = irpc_outgoing_request_fields(req);
+  int rc = 0;
+  /* This call decompresses its response: say so (a value already there,
+   * set by the application, is kept). */
+  if (!irpc_fields_has(fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT))
+    rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT,
+                         accept_list, sizeof(accept_list));
+  int want =
+      irpc__compress_wanted(irpc_outgoing_request_features(req), c->o.always);
+  if (rc == 0 && want &&
       (irpc_outgoing_request_has_writer(req, &compress_writer) ||
-       !irpc_fields_has(irpc_outgoing_request_fields(req),
-                        IRPC_REQUEST_FIELD_COMPRESSION_FORMAT))) {
-    int rc = irpc_compress_use_on_request(req, &c->o);
-    if (rc) {
-      irpc_call_complete(call, rc, NULL);
-      return;
-    }
+       !irpc_fields_has(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT)))
+    rc = irpc__compress_use_on_request(req, &c->o, want == 2);
+  if (rc) {
+    irpc_call_complete(call, rc, NULL);
+    return;
   }
   irpc_call_next(call);
 }

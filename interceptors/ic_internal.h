@@ -8,10 +8,27 @@
 int irpc__compress_options_check(const irpc_compress_options *o);
 
 /* Decompresses `payload` in place when `fields` carry a compression format
- * this build reads (the field is then removed). Errors: IRPC_EDATA,
+ * this build reads (the field is then removed); format 0 (NotCompressed)
+ * or no field: nothing to do. Errors: IRPC_EDATA (corrupt, or a field
+ * that is not one byte), IRPC_ENOTSUP (a format this build does not read),
  * IRPC_ELIMIT, IRPC_ENOMEM. */
 int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
                              uint64_t max_size);
+
+/* Whether to compress the payload the features `f` belong to: 2 (the
+ * compress feature asks for it), 1 (`always`, the feature absent) or 0. */
+int irpc__compress_wanted(const irpc_features *f, int always);
+
+/* The compress writer on a request; `contract` = the compress feature
+ * asked for it (an IceRPC peer may then be sent Deflate or Brotli). */
+int irpc__compress_use_on_request(irpc_outgoing_request *r,
+                                  const irpc_compress_options *o, int contract);
+
+/* The compress writer on a response for a caller that decompresses the
+ * formats in `accept` (irpc__compress_accepted of its request). */
+int irpc__compress_use_on_response_for(irpc_outgoing_response *r,
+                                       const irpc_compress_options *o,
+                                       int contract, uint64_t accept);
 
 #endif
 

@@ -33,6 +33,52 @@ size_t irpc_log_format(const irpc_log_record *r, char *buf, size_t size) {
   return n < 0 ? 0 : (size_t)n;
 }
 
+const char *irpc_log_level_name(irpc_log_level level) {
+  switch (level) {
+  case IRPC_LOG_DEBUG:
+    return "DEBUG";
+  case IRPC_LOG_INFO:
+    return "INFO";
+  case IRPC_LOG_WARNING:
+    return "WARNING";
+  case IRPC_LOG_ERROR:
+    return "ERROR";
+  case IRPC_LOG_OFF:
+    return "OFF";
+  }
+  return "?";
+}
+
+void irpc_log_file_sink(irpc_log_level level, const irpc_log_record *rec,
+                        const char *line, void *user_data) {
+  FILE *f = user_data;
+  (void)rec;
+  if (!f || !line)
+    return;
+  /* One buffer, one fwrite: the line is not split between writers. */
+  char buf[640];
+  int n =
+      snprintf(buf, sizeof(buf), "%s %s\n", irpc_log_level_name(level), line);
+  if (n < 0)
+    return;
+  if ((size_t)n >= sizeof(buf)) {
+    n = (int)sizeof(buf) - 1;
+    buf[n - 1] = '\n'; /* a truncated line still ends the line */
+  }
+  fwrite(buf, 1, (size_t)n, f);
+  fflush(f);
+}
+
+int irpc_logger_options_use_file(irpc_logger_options *o, FILE *f,
+                                 irpc_log_level min_level) {
+  if (!o || !f || min_level < IRPC_LOG_DEBUG || min_level > IRPC_LOG_OFF)
+    return IRPC_EINVAL;
+  o->sink = irpc_log_file_sink;
+  o->user_data = f;
+  o->min_level = min_level;
+  return 0;
+}
+
 /* Shared with the middleware: fills level and event, formats and calls the
  * sink. */
 void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r);

@@ -9,17 +9,6 @@
 const irpc_feature_key irpc_server_addresses_feature = {
     .name = "server_addresses", .destroy = NULL};
 
-int irpc_outgoing_request_set_idempotent(irpc_outgoing_request *r,
-                                         int idempotent) {
-  if (!r)
-    return IRPC_EINVAL;
-  irpc_fields *f = irpc_outgoing_request_fields(r);
-  if (idempotent)
-    return irpc_fields_set(f, IRPC_REQUEST_FIELD_IDEMPOTENT, NULL, 0);
-  irpc_fields_remove(f, IRPC_REQUEST_FIELD_IDEMPOTENT);
-  return 0;
-}
-
 void irpc_retry_options_init(irpc_retry_options *o) {
   memset(o, 0, sizeof(*o));
   o->max_attempts = 2;

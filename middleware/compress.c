@@ -2,6 +2,7 @@
  * (see irpc/compress.h). */
 #include <stdio.h>
 
+#include "../core/compression.h"
 #include "../interceptors/ic_internal.h"
 #include "irpc/compress.h"
 #include "irpc/error.h"
@@ -30,30 +31,41 @@ static void cmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     irpc_dispatch_next(d);
     return;
   }
-  char msg[128];
-  if (rc == IRPC_ELIMIT)
+  char msg[160];
+  uint64_t status = IRPC_STATUS_INVALID_DATA;
+  if (rc == IRPC_ENOTSUP) {
+    /* A format this build does not read: the dispatcher must not see it. */
+    status = irpc__compress_screen_request(irpc_incoming_request_fields(req),
+                                           irpc_compress_formats_readable(),
+                                           msg, sizeof(msg));
+  } else if (rc == IRPC_ELIMIT) {
     snprintf(msg, sizeof(msg),
              "The decompressed request payload exceeds %llu bytes.",
              (unsigned long long)c->o.max_decompressed_size);
-  else
+  } else {
     snprintf(msg, sizeof(msg), "Cannot decompress the request payload: %s.",
              irpc_strerror(rc));
-  irpc_dispatch_reply(d,
-                      rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
-                                        : IRPC_STATUS_INVALID_DATA,
-                      msg);
+    if (rc == IRPC_ENOMEM)
+      status = IRPC_STATUS_INTERNAL_ERROR;
+  }
+  irpc_dispatch_reply(d, status, msg);
 }
 
 static int cmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
   cmw *c = irpc_dispatcher_data(self);
   irpc_outgoing_response *resp = irpc_dispatch_response(d);
   irpc_incoming_request *req = irpc_dispatch_request(d);
-  if (resp && irpc_outgoing_response_status(resp) == IRPC_STATUS_OK &&
-      irpc_features_compress(irpc_incoming_request_features(req)) &&
-      !irpc_fields_has(irpc_outgoing_response_fields(resp),
-                       IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT))
-    irpc_compress_use_on_response(resp, &c->o); /* else: uncompressed */
-  return 0;
+  if (!resp || irpc_outgoing_response_status(resp) != IRPC_STATUS_OK ||
+      irpc_fields_has(irpc_outgoing_response_fields(resp),
+                      IRPC_RESPONSE_FIELD_COMPRESSION_FORMAT))
+    return 0;
+  int want =
+      irpc__compress_wanted(irpc_incoming_request_features(req), c->o.always);
+  if (want)
+    irpc__compress_use_on_response_for(
+        resp, &c->o, want == 2,
+        irpc__compress_accepted(irpc_incoming_request_fields(req)));
+  return 0; /* on error: sent uncompressed */
 }
 
 static const irpc_dispatcher_ops cmw_ops = {
@@ -67,4 +79,29 @@ static const irpc_dispatcher_ops cmw_ops = {
 int irpc_compress_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
                                  const irpc_compress_options *o) {
   return irpc_dispatcher_new(out, loop, &cmw_ops, o);
+}
+
+int irpc__is_compress_middleware(const irpc_dispatcher *d) {
+  return d && irpc_dispatcher_get_ops(d) == &cmw_ops;
+}
+
+uint64_t irpc_compress_formats_decompressed_by(irpc_dispatcher *d) {
+  uint64_t mask = 0;
+  /* The chain as linked; a bound on its length guards against a cycle. */
+  for (int depth = 0; d && depth < 64; depth++) {
+    irpc_dispatcher *const *mw;
+    size_t n;
+    if (irpc__router_middleware(d, &mw, &n)) {
+      /* Its middleware (linked to each other only once it first
+       * dispatches), then routing: a path's own chain does not count. */
+      for (size_t i = 0; i < n; i++)
+        if (irpc__is_compress_middleware(mw[i]))
+          mask |= irpc_compress_formats_readable();
+      break;
+    }
+    if (irpc__is_compress_middleware(d))
+      mask |= irpc_compress_formats_readable();
+    d = irpc_dispatcher_next(d);
+  }
+  return mask;
 }

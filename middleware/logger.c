@@ -42,12 +42,16 @@ static int lmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
     return 0;
   lmw_state *s = irpc_dispatch_state(d);
   irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp = irpc_dispatch_response(d);
+  /* A dispatch its caller gave up on ends with a response nobody reads:
+   * the cancel error is its outcome. */
+  int canceled = irpc_dispatch_canceled(d);
+  irpc_outgoing_response *resp = canceled ? NULL : irpc_dispatch_response(d);
   const irpc_connection_info *ci = irpc_incoming_request_connection_info(req);
   irpc_log_record r = {
       .side = IRPC_LOG_DISPATCH,
       .path = irpc_incoming_request_path(req),
       .operation = irpc_incoming_request_operation(req),
+      .err = canceled,
       .status = resp ? irpc_outgoing_response_status(resp) : 5,
       .error_message = resp ? irpc_outgoing_response_error_message(resp) : NULL,
       .duration_ns = irpc_clock_mono_ns(l->clock) - s->start,

@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libbrotli-dev zlib1g-dev)
 [ "${IRPC_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
+[ "${IRPC_WITH_FORMAT:-0}" = 1 ] && pkgs+=(clang-format)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -75,6 +75,9 @@ typedef struct raw {
   int wake;   /* set by every read callback */
   int end;    /* the status reading ended with */
   irpc_buf in;
+  int batching; /* raw_frame appends to `batch` (raw_flush writes) */
+  irpc_buf batch;
+  struct raw *other; /* takes the next connection the listener accepts */
 } raw;
 
 typedef struct rframe {
@@ -99,12 +102,14 @@ static void raw_init(raw *p, uv_loop_t *loop) {
   memset(p, 0, sizeof(*p));
   p->loop = loop;
   irpc__buf_init(&p->in);
+  irpc__buf_init(&p->batch);
 }
 
 static void raw_fini(raw *p) {
   irpc_duplex_close(p->d, NULL, NULL);
   irpc_listener_close(p->l, NULL, NULL);
   irpc__buf_fini(&p->in);
+  irpc__buf_fini(&p->batch);
 }
 
 static void raw_read(raw *p) {
@@ -133,6 +138,8 @@ static void raw_connect(raw *p, net_rig *r) {
 static void raw_on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   raw *p = ud;
   (void)l;
+  if (p->d && p->other)
+    p = p->other;
   assert_null(p->d);
   p->d = d;
   p->ready = 1;
@@ -176,8 +183,28 @@ static void raw_frame(raw *p, int type, uint64_t id, const void *body,
   assert_irpc_ok(irpc_buf_append(&b, h, n));
   if (len)
     assert_irpc_ok(irpc_buf_append(&b, body, len));
-  assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
+  if (p->batching)
+    assert_irpc_ok(irpc_buf_move(&p->batch, &b));
+  else
+    assert_irpc_ok(irpc_duplex_write(p->d, &b, NULL, NULL));
   irpc__buf_fini(&b);
+}
+
+/* The frames since p->batching was set go in one write. */
+static void raw_flush(raw *p) {
+  p->batching = 0;
+  assert_irpc_ok(irpc_duplex_write(p->d, &p->batch, NULL, NULL));
+}
+
+/* icerpc's GoAway on the server's control stream (3). */
+static void raw_goaway(raw *p, uint64_t bidi, uint64_t uni) {
+  uint8_t b[24];
+  size_t n = 3;
+  n += put_var(b + n, bidi);
+  n += put_var(b + n, uni);
+  b[0] = IRPC__ICERPC_GOAWAY;
+  irpc__varuint62_put(b + 1, n - 3, 2);
+  raw_frame(p, IRPC__SLIC_STREAM, 3, b, n);
 }
 
 /* The next whole frame received, if there is one. */
@@ -281,18 +308,23 @@ static void raw_client_handshake(raw *p) {
 }
 
 /* Server role: the client's Initialize, our InitializeAck (allowing the
- * client `bidi` request streams at once), Settings both ways. */
-static void raw_server_handshake(raw *p, uint64_t bidi) {
+ * client `bidi` request streams and `uni` - 1 one-way request streams at
+ * once, besides its control stream), Settings both ways. */
+static void raw_server_handshake_limits(raw *p, uint64_t bidi, uint64_t uni) {
   net_run_until(p->loop, &p->ready);
   rframe f;
   raw_expect(p, &f, IRPC__SLIC_INITIALIZE, NOID);
   assert_int_equal(f.body[0], IRPC__SLIC_VERSION << 2);
   uint8_t b[64];
   raw_frame(p, IRPC__SLIC_INITIALIZE_ACK, NOID, b,
-            put_params(b, bidi, 101, 65536, 32768));
+            put_params(b, bidi, uni, 65536, 32768));
   raw_frame(p, IRPC__SLIC_STREAM, 3, default_settings, sizeof default_settings);
   raw_expect(p, &f, IRPC__SLIC_STREAM, 2);
   assert_int_equal(f.body[0], IRPC__ICERPC_SETTINGS);
+}
+
+static void raw_server_handshake(raw *p, uint64_t bidi) {
+  raw_server_handshake_limits(p, bidi, 101);
 }
 
 /* A Ping answered: every frame sent before it was processed. */
@@ -653,6 +685,18 @@ static void cfx_fini(cfx *c) {
   fx_fini(&c->f);
 }
 
+/* The connection's close callback: the error it got. */
+static void on_conn_close(irpc_connection *c, int err, void *ud) {
+  (void)c;
+  *(int *)ud = err;
+}
+
+static void watch_close(cfx *c, int *err) {
+  irpc_connection *conn = irpc_client_connection_connection(c->inv);
+  assert_non_null(conn);
+  assert_true(irpc_connection_on_close(conn, on_conn_close, err) > 0);
+}
+
 static void client_garbage_instead_of_initialize_ack(void **state) {
   (void)state;
   cfx c;
@@ -763,8 +807,12 @@ static void client_peer_stops_reading(void **state) {
   c.opts.idle_timeout_ms = 200;
   cfx_call(&c, BIG_RESPONSE);
   raw_server_handshake(&c.f.peer, 100);
+  int closed = 0;
+  watch_close(&c, &closed);
   assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
   cfx_expect_fail(&c, IRPC_EIDLE);
+  net_run_until(&c.f.r.loop, &closed);
+  assert_irpc_err(closed, IRPC_EIDLE);
   raw_read(&c.f.peer);
   size_t data = raw_expect_abort(&c.f.peer, 0);
   assert_int_equal(data, 65536); /* the window, not a byte more */
@@ -772,8 +820,11 @@ static void client_peer_stops_reading(void **state) {
 }
 
 /* The server closes the connection with a call under way and another
- * waiting for a stream (the server allows one): both fail with the error
- * of the Close code, as IceRPC maps it. */
+ * waiting for a stream (the server allows one): the call fails with the
+ * error of the Close code, as IceRPC maps it, and so does the connection
+ * (its close callback); the waiting call was never sent: IRPC_EREFUSED
+ * (the client connection would send it again on a new connection; it is
+ * made on the connection itself here so that the error shows). */
 static void client_peer_close(void **state) {
   (void)state;
   static const int want[] = {IRPC_ECLOSEDBYPEER, UV_ECONNABORTED,
@@ -783,40 +834,54 @@ static void client_peer_close(void **state) {
     cfx c;
     cfx_init(&c);
     cfx_call(&c, 3);
-    net_result waiting = {0};
-    assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &waiting, NULL));
     raw_server_handshake(&c.f.peer, 1);
     rframe fr;
     raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+    int closed = 0;
+    watch_close(&c, &closed);
+    net_result waiting = {0};
+    assert_irpc_ok(irpc_invoke(
+        irpc_connection_invoker(irpc_client_connection_connection(c.inv)),
+        c.req, net_on_result, &waiting, NULL));
     raw_barrier(&c.f.peer);
     assert_int_equal(waiting.done, 0);
     uint8_t b[8];
     raw_frame(&c.f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, code));
     cfx_expect_fail(&c, want[code]);
     net_run_until(&c.f.r.loop, &waiting.done);
-    assert_irpc_err(waiting.err, want[code]);
-    /* the client closes its side first (FIN) */
+    assert_irpc_err(waiting.err, IRPC_EREFUSED);
+    /* the client closes its side first (FIN); the connection is closed
+     * once the server's FIN came back */
     assert_false(raw_wait(&c.f.peer, &fr));
     assert_int_equal(c.f.peer.end, UV_EOF);
+    assert_int_equal(closed, 0);
+    assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
+    net_run_until(&c.f.r.loop, &closed);
+    assert_irpc_err(closed, want[code]);
     cfx_fini(&c);
   }
 }
 
-/* The server's transport goes away under a call: a FIN fails it with
- * UV_ECONNABORTED, a reset with UV_ECONNRESET. */
+/* The server's transport goes away under a call, without a Slic Close: a
+ * FIN or a reset, the peer vanished. The call and the connection's close
+ * callback get UV_ECONNRESET. */
 static void client_peer_gone(void **state) {
   (void)state;
   for (int reset = 0; reset < 2; reset++) {
     cfx c;
     cfx_init(&c);
     cfx_call_received(&c);
+    int closed = 0;
+    watch_close(&c, &closed);
     if (reset) {
       irpc_duplex_abort(c.f.peer.d, NULL, NULL);
       c.f.peer.d = NULL;
     } else {
       assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
     }
-    cfx_expect_fail(&c, reset ? UV_ECONNRESET : UV_ECONNABORTED);
+    cfx_expect_fail(&c, UV_ECONNRESET);
+    net_run_until(&c.f.r.loop, &closed);
+    assert_irpc_err(closed, UV_ECONNRESET);
     cfx_fini(&c);
   }
 }
@@ -842,6 +907,315 @@ static void client_reads_closed_before_response(void **state) {
     assert_int_equal(c.res.status, IRPC_STATUS_OK);
     cfx_fini(&c);
   }
+}
+
+/* The server allows one one-way request stream at a time (its limit of
+ * unidirectional streams is 2, one of them our control stream): a second
+ * one-way call waits until the first stream is released, and its
+ * cancellation ends the wait at once. */
+static void client_waits_for_unidirectional_stream(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  assert_irpc_ok(
+      irpc_client_connection_new(&c.inv, &c.f.r.loop, RAW_SERVER, &c.opts));
+  c.req = net_request("/svc", "x", 1);
+  irpc_outgoing_request_set_oneway(c.req, 1);
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &c.res, NULL));
+  raw_server_handshake_limits(&c.f.peer, 100, 2);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 6);
+  net_result waiting = {0};
+  irpc_call *call;
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &waiting, &call));
+  raw_barrier(&c.f.peer);
+  assert_int_equal(c.res.done + waiting.done, 0);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  net_run_until(&c.f.r.loop, &waiting.done);
+  assert_irpc_err(waiting.err, IRPC_ECANCELED);
+  /* The server read the first one: it completes, the slot is free. */
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 6, NULL, 0);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  net_result next = {0};
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &next, NULL));
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 10);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 10, NULL, 0);
+  net_run_until(&c.f.r.loop, &next.done);
+  assert_irpc_ok(next.err);
+  cfx_fini(&c);
+}
+
+/* ---- GoAway from the server ---- */
+
+static const uint8_t ok_response[] = {0x09, 0x00, 0x00, 0x00};
+
+/* Reads up to the answer of a Ping: no request stream frame but those
+ * of `allowed` (or below) came, only control stream data and resets. */
+static void raw_expect_no_request_after(raw *p, uint64_t allowed) {
+  static const uint8_t payload[8] = {9};
+  raw_frame(p, IRPC__SLIC_PING, NOID, payload, sizeof payload);
+  for (;;) {
+    rframe f;
+    if (!raw_wait(p, &f))
+      fail_msg("the connection ended (%d) before the Pong", p->end);
+    if (f.type == IRPC__SLIC_PONG && f.body[0] == 9)
+      return;
+    if ((f.type == IRPC__SLIC_STREAM || f.type == IRPC__SLIC_STREAM_LAST) &&
+        f.id != 2 && f.id > allowed)
+      fail_msg("a request frame on stream %lld after GoAway", (long long)f.id);
+  }
+}
+
+/* Completions of the calls of the GoAway tests: the first one starts
+ * `next` from inside its completion. */
+typedef struct chained {
+  net_result first, second;
+  irpc_invoker *inv;
+  irpc_outgoing_request *req;
+} chained;
+
+static void chained_second(irpc_call *call, int err,
+                           irpc_incoming_response *resp, void *ud) {
+  net_on_result(call, err, resp, &((chained *)ud)->second);
+}
+
+static void chained_first(irpc_call *call, int err,
+                          irpc_incoming_response *resp, void *ud) {
+  chained *ch = ud;
+  net_on_result(call, err, resp, &ch->first);
+  assert_irpc_ok(irpc_invoke(ch->inv, ch->req, chained_second, ch, NULL));
+}
+
+/* (i) The server answers a call and sends GoAway in the same write; the
+ * call's completion makes the next call. That call starts only once the
+ * whole input was read, so the GoAway refuses it before it is sent: it
+ * fails with IRPC_EINVCANCELED (safe to retry), never goes out on a new
+ * stream of this connection, and the retry interceptor sends it again on
+ * a new connection. */
+static void client_goaway_with_response(void **state) {
+  (void)state;
+  for (int retry = 0; retry < 2; retry++) {
+    cfx c;
+    cfx_init(&c);
+    raw second;
+    raw_init(&second, &c.f.r.loop);
+    c.f.peer.other = &second;
+    assert_irpc_ok(
+        irpc_client_connection_new(&c.inv, &c.f.r.loop, RAW_SERVER, &c.opts));
+    irpc_pipeline *pl = NULL;
+    chained ch = {.inv = c.inv};
+    if (retry) {
+      irpc_retry_options ro;
+      irpc_retry_options_init(&ro);
+      ro.initial_backoff_ms = 0;
+      irpc_invoker *ri;
+      assert_irpc_ok(irpc_retry_interceptor_new(&ri, &c.f.r.loop, &ro));
+      assert_irpc_ok(irpc_pipeline_new(&pl, &c.f.r.loop));
+      assert_irpc_ok(irpc_pipeline_use(pl, ri));
+      assert_irpc_ok(irpc_pipeline_into(pl, c.inv));
+      ch.inv = irpc_pipeline_invoker(pl);
+    }
+    c.req = net_request("/svc", "a", 1);
+    ch.req = c.req;
+    assert_irpc_ok(irpc_invoke(ch.inv, c.req, chained_first, &ch, NULL));
+    raw_server_handshake(&c.f.peer, 100);
+    rframe fr;
+    raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+    c.f.peer.batching = 1;
+    raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+              sizeof ok_response);
+    raw_goaway(&c.f.peer, 4, 6);
+    raw_flush(&c.f.peer);
+    net_run_until(&c.f.r.loop, &ch.first.done);
+    assert_irpc_ok(ch.first.err);
+    if (retry) {
+      /* the second attempt, on a new connection */
+      raw_server_handshake(&second, 100);
+      raw_expect(&second, &fr, IRPC__SLIC_STREAM_LAST, 0);
+      raw_frame(&second, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+                sizeof ok_response);
+      net_run_until(&c.f.r.loop, &ch.second.done);
+      assert_irpc_ok(ch.second.err);
+      assert_int_equal(ch.second.status, IRPC_STATUS_OK);
+    } else {
+      net_run_until(&c.f.r.loop, &ch.second.done);
+      assert_irpc_err(ch.second.err, IRPC_EINVCANCELED);
+    }
+    raw_expect_no_request_after(&c.f.peer, 0);
+    assert_int_equal(ch.first.done + ch.second.done, 2);
+    irpc_pipeline_free(pl);
+    raw_fini(&second);
+    cfx_fini(&c);
+  }
+}
+
+/* (ii) The server resets a request stream before it sends the GoAway that
+ * refuses it (in the same write): the call still ends as refused
+ * (IRPC_EINVCANCELED), and the call the GoAway accepted completes. */
+static void client_resets_before_goaway(void **state) {
+  (void)state;
+  cfx c;
+  cfx_init(&c);
+  cfx_call_received(&c);
+  net_result refused = {0};
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &refused, NULL));
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 4);
+  c.f.peer.batching = 1;
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 4, NULL, 0);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_WRITES_CLOSED, 4, NULL, 0);
+  raw_goaway(&c.f.peer, 4, 6);
+  raw_flush(&c.f.peer);
+  net_run_until(&c.f.r.loop, &refused.done);
+  assert_irpc_err(refused.err, IRPC_EINVCANCELED);
+  assert_int_equal(c.res.done, 0);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+            sizeof ok_response);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  raw_expect_no_request_after(&c.f.peer, 4);
+  cfx_fini(&c);
+}
+
+/* (iii) GoAway alone, while requests are still being written: every call
+ * the server did not accept fails with IRPC_EINVCANCELED, those whose
+ * stream had no frame written yet too (they never go out), and the
+ * connection starts no call any more (IRPC_EREFUSED at once). */
+static void client_goaway_alone(void **state) {
+  (void)state;
+  enum { BIG = 5 };
+  cfx c;
+  cfx_init(&c);
+  cfx_call(&c, 3);
+  raw_server_handshake(&c.f.peer, 100);
+  rframe fr;
+  raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 0);
+  irpc_connection *conn = irpc_client_connection_connection(c.inv);
+  irpc_connection_ref(conn);
+  /* The peer stops reading: the transport queue fills (256 KiB), then the
+   * engine's output (64 KiB); the last call gets a stream but no frame
+   * of it is written. */
+  assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
+  net_result big[BIG] = {{0}}, unframed = {0};
+  uint8_t *data = calloc(1, 200000);
+  assert_non_null(data);
+  irpc_outgoing_request *bigreq = net_request("/svc", data, 200000);
+  free(data);
+  for (int i = 0; i < BIG; i++) {
+    assert_irpc_ok(irpc_invoke(c.inv, bigreq, net_on_result, &big[i], NULL));
+    for (int t = 0; t < 10; t++)
+      uv_run(&c.f.r.loop, UV_RUN_NOWAIT);
+  }
+  assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &unframed, NULL));
+  for (int t = 0; t < 10; t++)
+    uv_run(&c.f.r.loop, UV_RUN_NOWAIT);
+  raw_goaway(&c.f.peer, 4, 6);
+  net_run_until(&c.f.r.loop, &unframed.done);
+  assert_irpc_err(unframed.err, IRPC_EINVCANCELED);
+  for (int i = 0; i < BIG; i++) {
+    assert_int_equal(big[i].done, 1);
+    assert_irpc_err(big[i].err, IRPC_EINVCANCELED);
+  }
+  net_result late = {0};
+  assert_irpc_ok(irpc_invoke(irpc_connection_invoker(conn), c.req,
+                             net_on_result, &late, NULL));
+  net_run_until(&c.f.r.loop, &late.done);
+  assert_irpc_err(late.err, IRPC_EREFUSED);
+  /* The accepted call completes; nothing went out on stream 4 * (BIG + 1). */
+  raw_read(&c.f.peer);
+  raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
+            sizeof ok_response);
+  net_run_until(&c.f.r.loop, &c.res.done);
+  assert_irpc_ok(c.res.err);
+  raw_expect_no_request_after(&c.f.peer, 4 * BIG);
+  irpc_outgoing_request_free(bigreq);
+  irpc_connection_unref(conn);
+  cfx_fini(&c);
+}
+
+/* The server's GoAway: what it accepted (IceRPC's rule: the ids after the
+ * last bidirectional and the last unidirectional request streams it
+ * accepted), framed before the resets of the streams it refuses even when
+ * much of a response waits to be framed. */
+static irpc_server *goaway_server;
+
+static void big_then_shutdown(irpc_dispatcher *self, irpc_dispatch *d) {
+  big_dispatch(self, d);
+  assert_irpc_ok(irpc_server_shutdown(goaway_server, NULL, NULL));
+}
+
+static const irpc_dispatcher_ops big_then_shutdown_ops = {
+    .name = "big-then-shutdown", .dispatch = big_then_shutdown};
+
+static void server_goaway_before_resets(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  net_map(&f.r, "/big-then-shutdown", &big_then_shutdown_ops, NULL);
+  fx_start(&f);
+  goaway_server = f.r.server;
+  raw_connect(&f.peer, &f.r);
+  raw_client_handshake(&f.peer);
+  uint8_t b[64];
+  f.peer.batching = 1;
+  /* a one-way request on the first one-way stream (6) is accepted */
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 6, b,
+            request_header(b, "/echo", "op", "\0", 1));
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 0, b,
+            request_header(b, "/big-then-shutdown", "op", "\0", 1));
+  raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 4, b,
+            request_header(b, "/echo", "op", "\0", 1));
+  raw_flush(&f.peer);
+  int goaway = 0;
+  for (;;) {
+    rframe fr;
+    if (!raw_wait(&f.peer, &fr))
+      fail_msg("the connection ended (%d)", f.peer.end);
+    if (fr.id == 3 && fr.type == IRPC__SLIC_STREAM &&
+        fr.body[0] == IRPC__ICERPC_GOAWAY) {
+      /* type, size on 2 bytes, bidi 4, uni 10 */
+      static const uint8_t want[] = {1, 2 << 2 | 1, 0, 4 << 2, 10 << 2};
+      assert_int_equal(fr.len, sizeof want);
+      assert_memory_equal(fr.body, want, sizeof want);
+      goaway = 1;
+    }
+    if (fr.id == 4) {
+      assert_true(goaway); /* the refusal comes after the GoAway */
+      break;
+    }
+  }
+  /* The client's side of the shutdown ends it. */
+  raw_fini(&f.peer);
+  net_run_until(&f.r.loop, &f.closes);
+  raw_init(&f.peer, &f.r.loop);
+  f.healthy_id = 0;
+  irpc_outgoing_request *req = net_request("/echo", "x", 1);
+  net_result o = {0};
+  net_call_sync(&f.r.loop, f.healthy, req, &o);
+  irpc_outgoing_request_free(req);
+  irpc_invoker_free(f.healthy);
+  net_rig_fini(&f.r);
+}
+
+/* A GoAway when nothing was accepted: the first bidirectional id (0) and
+ * the id after the client's control stream (2 + 4), as IceRPC. */
+static void server_goaway_nothing_accepted(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f);
+  fx_open(&f);
+  raw_barrier(&f.peer); /* the server read our Settings */
+  irpc_connection *list[2];
+  assert_int_equal(irpc_server_connections(f.r.server, list, 2), 2);
+  /* the server lists its connections oldest first: the peer's is last */
+  assert_irpc_ok(irpc_connection_shutdown(list[1], NULL, NULL));
+  rframe fr;
+  raw_expect(&f.peer, &fr, IRPC__SLIC_STREAM, 3);
+  static const uint8_t want[] = {1, 2 << 2 | 1, 0, 0, 6 << 2};
+  assert_int_equal(fr.len, sizeof want);
+  assert_memory_equal(fr.body, want, sizeof want);
+  fx_fini(&f);
 }
 
 /* The header builder matches the worked example of the icerpc docs. */
@@ -878,6 +1252,12 @@ int main(void) {
       cmocka_unit_test(client_peer_close),
       cmocka_unit_test(client_peer_gone),
       cmocka_unit_test(client_reads_closed_before_response),
+      cmocka_unit_test(client_waits_for_unidirectional_stream),
+      cmocka_unit_test(client_goaway_with_response),
+      cmocka_unit_test(client_resets_before_goaway),
+      cmocka_unit_test(client_goaway_alone),
+      cmocka_unit_test(server_goaway_before_resets),
+      cmocka_unit_test(server_goaway_nothing_accepted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

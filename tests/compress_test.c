@@ -369,9 +369,12 @@ static void test_negotiation(void **state) {
   assert_true(len < 50000);
   assert_field(irpc_outgoing_request_fields(req),
                IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x20", 1);
-  /* An IceRPC peer (no announcement): brotli, value 2 — never zstd. The
-   * same request, sent again: the field is redone. */
-  assert_int_equal(written_format(req, IRPC_COMPRESSION_FORMATS_ICERPC, &len),
+  /* An IceRPC peer (no announcement), the writer attached as the
+   * contract asks: brotli, value 2 -- never zstd. The same request, sent
+   * again: the field is redone. */
+  const uint64_t icerpc_peer =
+      IRPC_COMPRESSION_UNANNOUNCED | IRPC_COMPRESSION_FORMATS_ICERPC;
+  assert_int_equal(written_format(req, icerpc_peer, &len),
                    IRPC_COMPRESSION_BROTLI);
   assert_field(irpc_outgoing_request_fields(req),
                IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x02", 1);
@@ -394,6 +397,145 @@ static void test_negotiation(void **state) {
   /* The request's own payload never changed. */
   assert_int_equal(irpc_buf_len(irpc_outgoing_request_payload(req)), 50000);
   irpc_outgoing_request_free(req);
+}
+
+/* ---- A terminal standing for a peer that announced `mask` ---- */
+
+typedef struct peer_term {
+  uint64_t mask;
+  uint8_t format; /* of the last request, 0 = none */
+  size_t len;
+} peer_term;
+
+static int term_init(irpc_invoker *self, const void *config) {
+  *(peer_term **)irpc_invoker_data(self) = (peer_term *)config;
+  return 0;
+}
+
+static void term_invoke(irpc_invoker *self, irpc_call *call) {
+  peer_term *p = *(peer_term **)irpc_invoker_data(self);
+  irpc_outgoing_request *req = irpc_call_request(call);
+  irpc_buf *out;
+  assert_irpc_ok(irpc_buf_new(&out));
+  assert_irpc_ok(irpc_outgoing_request_write_payload(req, p->mask, out));
+  p->len = irpc_buf_len(out);
+  irpc_bytes v;
+  p->format = irpc_fields_get(irpc_outgoing_request_fields(req),
+                              IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v) == 0
+                  ? v.base[0]
+                  : 0;
+  irpc_buf_free(out);
+  irpc_incoming_response *ok;
+  assert_irpc_ok(irpc_incoming_response_new(&ok, IRPC_STATUS_OK, NULL));
+  irpc_call_complete(call, 0, ok);
+}
+
+static const irpc_invoker_ops term_ops = {.name = "peer",
+                                          .data_size = sizeof(peer_term *),
+                                          .init = term_init,
+                                          .invoke = term_invoke};
+
+/* The format a request of 50,000 text bytes went out in, through the
+ * use-feature interceptor setting the compress feature to `*front` (none
+ * when NULL), the compress interceptor with `always`, into a peer
+ * announcing `mask`; `feature` as irpc_features_set_compress. */
+static uint8_t sent_format(const int *front, int always, uint64_t mask,
+                           int feature) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  peer_term p = {.mask = mask};
+  irpc_pipeline *pl;
+  irpc_invoker *ic, *term;
+  assert_irpc_ok(irpc_pipeline_new(&pl, &loop));
+  if (front) {
+    irpc_invoker *uf;
+    assert_irpc_ok(irpc_use_feature_interceptor_new(
+        &uf, &loop, &irpc_compress_feature, (void *)(uintptr_t)front));
+    assert_irpc_ok(irpc_pipeline_use(pl, uf));
+  }
+  irpc_compress_options o;
+  irpc_compress_options_init(&o);
+  o.always = always;
+  assert_irpc_ok(irpc_compress_interceptor_new(&ic, &loop, &o));
+  assert_irpc_ok(irpc_pipeline_use(pl, ic));
+  assert_irpc_ok(irpc_invoker_new(&term, &loop, &term_ops, &p));
+  assert_irpc_ok(irpc_pipeline_into(pl, term));
+  irpc_outgoing_request *req = compressible_request(50000);
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_outgoing_request_features(req), feature));
+  outcome out;
+  outcome_init(&out);
+  rig_invoke(NULL, irpc_pipeline_invoker(pl), req, &out, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(out.done, 1);
+  assert_irpc_ok(out.err);
+  if (p.format)
+    assert_true(p.len < 50000);
+  else
+    assert_int_equal(p.len, 50000);
+  outcome_fini(&out);
+  irpc_outgoing_request_free(req);
+  irpc_pipeline_free(pl);
+  irpc_invoker_free(term);
+  test_loop_finish(&loop);
+  return p.format;
+}
+
+/* Towards a peer that announced nothing (IceRPC), only the feature -- the
+ * contract -- compresses, and only in Deflate or Brotli; the policy alone
+ * never does. Towards an irpc peer the policy compresses unless the feature
+ * says no. */
+static void test_policy_and_feature(void **state) {
+  (void)state;
+  const uint64_t icerpc_peer =
+      IRPC_COMPRESSION_UNANNOUNCED | IRPC_COMPRESSION_FORMATS_ICERPC;
+  const uint64_t irpc_peer = irpc_compress_formats_readable();
+  const int none = IRPC_COMPRESS_DEFAULT;
+  assert_int_equal(sent_format(NULL, 1, icerpc_peer, none), 0);
+  assert_int_equal(sent_format(NULL, 1, icerpc_peer, IRPC_COMPRESS_YES),
+                   IRPC_COMPRESSION_BROTLI);
+  assert_int_equal(sent_format(NULL, 0, icerpc_peer, IRPC_COMPRESS_YES),
+                   IRPC_COMPRESSION_BROTLI);
+  assert_int_equal(sent_format(NULL, 1, irpc_peer, none),
+                   IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(sent_format(NULL, 1, irpc_peer, IRPC_COMPRESS_NO), 0);
+  assert_int_equal(sent_format(NULL, 0, irpc_peer, none), 0);
+  /* An irpc peer that decompresses nothing. */
+  assert_int_equal(sent_format(NULL, 1, 0, IRPC_COMPRESS_YES), 0);
+}
+
+/* The feature's documented values, set by the use-feature interceptor in
+ * front of the compress interceptor. */
+static void test_feature_values(void **state) {
+  (void)state;
+  irpc_features *f;
+  irpc_outgoing_request *req = compressible_request(10);
+  f = irpc_outgoing_request_features(req);
+  assert_int_equal(irpc_features_compress_value(f), IRPC_COMPRESS_DEFAULT);
+  assert_int_equal(irpc_features_compress(f), 0);
+  assert_irpc_ok(irpc_features_set_compress(f, 7));
+  assert_int_equal(irpc_features_compress_value(f), IRPC_COMPRESS_YES);
+  assert_ptr_equal(irpc_features_get(f, &irpc_compress_feature),
+                   &irpc_compress_yes);
+  assert_int_equal(irpc_features_compress(f), 1);
+  assert_irpc_ok(irpc_features_set_compress(f, IRPC_COMPRESS_NO));
+  assert_int_equal(irpc_features_compress_value(f), IRPC_COMPRESS_NO);
+  assert_ptr_equal(irpc_features_get(f, &irpc_compress_feature),
+                   &irpc_compress_no);
+  assert_int_equal(irpc_features_compress(f), 0);
+  assert_irpc_ok(irpc_features_set_compress(f, IRPC_COMPRESS_DEFAULT));
+  assert_int_equal(irpc_features_count(f), 0);
+  assert_irpc_err(irpc_features_set_compress(NULL, 1), IRPC_EINVAL);
+  assert_int_equal(irpc_features_compress_value(NULL), IRPC_COMPRESS_DEFAULT);
+  irpc_outgoing_request_free(req);
+
+  /* The two values through the use-feature interceptor, which replaces
+   * what the request carried. */
+  const uint64_t all = irpc_compress_formats_readable();
+  assert_int_equal(sent_format(&irpc_compress_yes, 0, all, IRPC_COMPRESS_NO),
+                   IRPC_COMPRESSION_ZSTD);
+  assert_int_equal(sent_format(&irpc_compress_no, 1, all, IRPC_COMPRESS_YES),
+                   0);
 }
 
 static void test_threshold_and_incompressible(void **state) {
@@ -558,13 +700,15 @@ static void test_bombs_through_coloc(void **state) {
   assert_irpc_ok(out.err);
   assert_int_equal(out.status, IRPC_STATUS_INVALID_DATA);
   assert_non_null(strstr(out.message, "exceeds 1048576 bytes"));
-  /* An unknown format value is left alone (IceRPC's rule). */
+  /* A format value this build does not read never reaches the dispatcher
+   * (IceRPC would hand it the compressed bytes): NotSupported, named. */
   f = 9;
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
                                  IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &f, 1));
   rig_invoke(&r, r.coloc, req, &out, NULL);
   rig_run(&r);
-  assert_int_equal(out.status, IRPC_STATUS_OK);
+  assert_int_equal(out.status, IRPC_STATUS_NOT_SUPPORTED);
+  assert_non_null(strstr(out.message, "compressed with format 9"));
   irpc_outgoing_request_free(req);
   irpc_buf_free(zbomb);
   irpc_buf_free(zeros);
@@ -619,6 +763,8 @@ int main(void) {
       cmocka_unit_test(test_bombs_stop_at_cap),
       cmocka_unit_test(test_corrupt_truncated_trailing),
       cmocka_unit_test(test_negotiation),
+      cmocka_unit_test(test_policy_and_feature),
+      cmocka_unit_test(test_feature_values),
       cmocka_unit_test(test_threshold_and_incompressible),
       cmocka_unit_test(test_end_to_end),
       cmocka_unit_test(test_bombs_through_coloc),

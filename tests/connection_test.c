@@ -62,6 +62,49 @@ static void two_way_memory(void **s) {
   (void)s, two_way(NET_MEMORY);
 }
 
+/* Calls made before the client connection connected are dispatched in
+ * the order they were made. */
+static char order_seen[8];
+static size_t order_len;
+
+static void order_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_buf *in = irpc_incoming_request_payload(irpc_dispatch_request(d));
+  assert_int_equal(irpc_buf_len(in), 1);
+  assert_true(order_len < sizeof order_seen);
+  assert_irpc_ok(irpc_buf_copyout(in, 0, &order_seen[order_len++], 1));
+  assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
+}
+
+static const irpc_dispatcher_ops order_ops = {.name = "order",
+                                              .dispatch = order_dispatch};
+
+static void calls_before_connect_keep_order(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  net_map(&r, "/order", &order_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  order_len = 0;
+  net_result o[4] = {{0}};
+  irpc_outgoing_request *reqs[4];
+  for (int i = 0; i < 4; i++) {
+    reqs[i] = net_request("/order", &"abcd"[i], 1);
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
+  }
+  net_run_until(&r.loop, &o[3].done);
+  for (int i = 0; i < 4; i++) {
+    net_run_until(&r.loop, &o[i].done);
+    assert_irpc_ok(o[i].err);
+    irpc_outgoing_request_free(reqs[i]);
+  }
+  assert_int_equal(order_len, 4);
+  assert_memory_equal(order_seen, "abcd", 4);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 static void one_way(void **state) {
   (void)state;
   net_rig r;
@@ -689,6 +732,424 @@ static void inactivity(void **state) {
   net_rig_fini(&r);
 }
 
+/* ---- A peer that accepts no requests, or no more for now ---- */
+
+/* Server side: calls the client back, two-way and one-way, and answers
+ * once both callbacks ended, with their errors in the payload. */
+typedef struct back_call {
+  irpc_dispatch *d;
+  irpc_outgoing_request *req[2];
+  int err[2];
+  int done;
+} back_call;
+
+static void back_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                      void *ud) {
+  back_call *b = ud;
+  int i = irpc_call_request(call) == b->req[1];
+  irpc_incoming_response_free(resp);
+  b->err[i] = err;
+  if (++b->done < 2)
+    return;
+  irpc_outgoing_response *out;
+  assert_irpc_ok(irpc_outgoing_response_new(&out, IRPC_STATUS_OK, NULL));
+  assert_irpc_ok(irpc_buf_append(irpc_outgoing_response_payload(out), b->err,
+                                 sizeof b->err));
+  irpc_outgoing_request_free(b->req[0]);
+  irpc_outgoing_request_free(b->req[1]);
+  irpc_dispatch *d = b->d;
+  free(b);
+  assert_irpc_ok(irpc_dispatch_complete(d, out));
+}
+
+static void call_back(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_invoker *peer = irpc_incoming_request_invoker(irpc_dispatch_request(d));
+  back_call *b = calloc(1, sizeof(*b));
+  assert_non_null(b);
+  b->d = d;
+  for (int i = 0; i < 2; i++) {
+    b->req[i] = net_request("/callback", "x", 1);
+    irpc_outgoing_request_set_oneway(b->req[i], i == 1);
+  }
+  for (int i = 0; i < 2; i++)
+    assert_irpc_ok(irpc_invoke(peer, b->req[i], back_done, b, NULL));
+}
+
+static const irpc_dispatcher_ops call_back_ops = {.name = "call-back",
+                                                  .dispatch = call_back};
+
+/* A client connection without a dispatcher announces no request streams:
+ * the server's callbacks to it, two-way and one-way, fail at once with
+ * IRPC_ENOREQUESTS instead of waiting for a stream forever. */
+static void callback_to_client_without_dispatcher(int kind) {
+  net_rig r;
+  net_rig_init(&r, kind);
+  net_map(&r, "/call-back", &call_back_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  irpc_buf *got;
+  assert_irpc_ok(irpc_buf_new(&got));
+  net_result o = {.payload = got};
+  irpc_outgoing_request *req = net_request("/call-back", NULL, 0);
+  net_call_sync(&r.loop, inv, req, &o);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  int errs[2];
+  assert_int_equal(irpc_buf_len(got), sizeof errs);
+  assert_irpc_ok(irpc_buf_copyout(got, 0, errs, sizeof errs));
+  assert_irpc_err(errs[0], IRPC_ENOREQUESTS);
+  assert_irpc_err(errs[1], IRPC_ENOREQUESTS);
+  assert_string_equal(irpc_strerror(IRPC_ENOREQUESTS),
+                      "the peer accepts no requests");
+  /* The connection is unharmed. */
+  assert_int_equal(irpc_server_connections(r.server, NULL, 0), 1);
+  irpc_buf_free(got);
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
+static void no_dispatcher_tcp(void **s) {
+  (void)s, callback_to_client_without_dispatcher(NET_TCP);
+}
+static void no_dispatcher_memory(void **s) {
+  (void)s, callback_to_client_without_dispatcher(NET_MEMORY);
+}
+
+/* The server allows one request stream at a time: a second call waits for
+ * the first one's stream, and that wait ends with the call's cancellation
+ * or its deadline (a manual clock); once the first call completes, the
+ * next one goes through. */
+static void wait_for_stream(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  nheld = 0;
+  r.sopts.connection.max_bidirectional_streams = 1;
+  r.sopts.connection.max_unidirectional_streams = 1;
+  net_map(&r, "/hold", &hold_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  irpc_clock *clock;
+  assert_irpc_ok(irpc_clock_manual_new(&clock, &r.loop, 0));
+  irpc_deadline_options dopts;
+  irpc_deadline_options_init(&dopts);
+  dopts.default_timeout_ms = 1000;
+  dopts.clock = clock;
+  irpc_invoker *deadline;
+  assert_irpc_ok(irpc_deadline_interceptor_new(&deadline, &r.loop, &dopts));
+  irpc_pipeline *p;
+  assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
+  assert_irpc_ok(irpc_pipeline_use(p, deadline));
+  assert_irpc_ok(irpc_pipeline_into(p, inv));
+  irpc_outgoing_request *req = net_request("/hold", "a", 1);
+  net_result first = {0};
+  irpc_outgoing_request *hold = net_request("/hold", "h", 1);
+  assert_irpc_ok(irpc_invoke(inv, hold, net_on_result, &first, NULL));
+  while (nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+
+  net_result canceled = {0}, late = {0};
+  irpc_call *call;
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &canceled, &call));
+  assert_irpc_ok(
+      irpc_invoke(irpc_pipeline_invoker(p), req, net_on_result, &late, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(canceled.done + late.done, 0);
+  assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+  net_run_until(&r.loop, &canceled.done);
+  assert_irpc_err(canceled.err, IRPC_ECANCELED);
+  assert_int_equal(late.done, 0);
+  assert_irpc_ok(irpc_clock_advance(clock, UINT64_C(1000) * 1000000));
+  net_run_until(&r.loop, &late.done);
+  assert_irpc_err(late.err, IRPC_EDEADLINE);
+  assert_int_equal(nheld, 1);
+
+  /* The slot frees: the next call goes through. */
+  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
+  net_run_until(&r.loop, &first.done);
+  assert_irpc_ok(first.err);
+  net_result next = {0};
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &next, NULL));
+  while (nheld < 2)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  assert_irpc_ok(irpc_dispatch_reply(held[1], IRPC_STATUS_OK, NULL));
+  net_run_until(&r.loop, &next.done);
+  assert_irpc_ok(next.err);
+  assert_int_equal(canceled.done + late.done, 2);
+
+  irpc_outgoing_request_free(hold);
+  irpc_outgoing_request_free(req);
+  irpc_pipeline_free(p);
+  irpc_clock_unref(clock);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
+/* ---- Graceful shutdown under load ---- */
+
+enum { LOAD_MAX = 4096, LOAD_IN_FLIGHT = 64 };
+
+typedef struct load {
+  uv_loop_t *loop;
+  irpc_invoker *inv;
+  int stopping;
+  int issued, finished;
+  irpc_outgoing_request *req[LOAD_MAX];
+  int done[LOAD_MAX];
+  int err[LOAD_MAX];
+  uint64_t status[LOAD_MAX];
+  uint8_t dispatched[LOAD_MAX];
+  int ndispatched;
+} load;
+
+static load *the_load;
+
+/* Echoes, and notes which calls it dispatched (the first 4 bytes). */
+static void load_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  uint32_t i;
+  irpc_buf *p = irpc_incoming_request_payload(irpc_dispatch_request(d));
+  assert_irpc_ok(irpc_buf_copyout(p, 0, &i, sizeof i));
+  assert_true(i < LOAD_MAX);
+  the_load->dispatched[i]++;
+  the_load->ndispatched++;
+  test_echo_ops.dispatch(self, d);
+}
+
+static const irpc_dispatcher_ops load_ops = {.name = "load",
+                                             .dispatch = load_dispatch};
+
+static void load_issue(load *l);
+
+static void load_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                      void *ud) {
+  load *l = ud;
+  uint32_t i;
+  irpc_buf *p = irpc_outgoing_request_payload(irpc_call_request(call));
+  assert_irpc_ok(irpc_buf_copyout(p, 0, &i, sizeof i));
+  l->done[i]++;
+  l->err[i] = err;
+  if (resp)
+    l->status[i] = irpc_incoming_response_status(resp);
+  irpc_incoming_response_free(resp);
+  l->finished++;
+  if (!l->stopping)
+    load_issue(l);
+}
+
+/* A call of 16 to 64 KiB whose payload starts with its index. */
+static void load_issue(load *l) {
+  assert_true(l->issued < LOAD_MAX);
+  uint32_t i = (uint32_t)l->issued++;
+  size_t size = (16u << 10) + (i * 7919u) % (48u << 10);
+  uint8_t *data = calloc(1, size);
+  assert_non_null(data);
+  memcpy(data, &i, sizeof i);
+  l->req[i] = net_request("/load", data, size);
+  free(data);
+  assert_irpc_ok(irpc_invoke(l->inv, l->req[i], load_done, l, NULL));
+}
+
+/* The server shuts down gracefully while the client keeps 64 calls of 16
+ * to 64 KiB in flight over TCP, several times: every call completes
+ * exactly once; the calls the server dispatched succeed, and the others
+ * fail with IRPC_EINVCANCELED (safe to retry), never with anything else. */
+static void shutdown_under_load(void **state) {
+  (void)state;
+  static load l;
+  int canceled = 0;
+  for (int round = 0; round < 8; round++) {
+    memset(&l, 0, sizeof l);
+    the_load = &l;
+    net_rig r;
+    net_rig_init(&r, NET_TCP);
+    net_map(&r, "/load", &load_ops, NULL);
+    net_rig_start(&r);
+    l.loop = &r.loop;
+    l.inv = net_client(&r);
+    for (int i = 0; i < LOAD_IN_FLIGHT; i++)
+      load_issue(&l);
+    /* Shut down at a different point of the traffic each round. */
+    while (l.ndispatched < LOAD_IN_FLIGHT + round * 37)
+      uv_run(&r.loop, UV_RUN_ONCE);
+    int down = 0;
+    l.stopping = 1;
+    assert_irpc_ok(irpc_server_shutdown(r.server, server_down, &down));
+    while (!down || l.finished < l.issued)
+      uv_run(&r.loop, UV_RUN_ONCE);
+    assert_int_equal(down, 1);
+    for (int i = 0; i < l.issued; i++) {
+      assert_int_equal(l.done[i], 1);
+      assert_true(l.dispatched[i] <= 1);
+      if (l.dispatched[i]) {
+        assert_irpc_ok(l.err[i]);
+        assert_int_equal(l.status[i], IRPC_STATUS_OK);
+      } else {
+        assert_irpc_err(l.err[i], IRPC_EINVCANCELED);
+        canceled++;
+      }
+      irpc_outgoing_request_free(l.req[i]);
+    }
+    irpc_invoker_free(l.inv);
+    net_rig_fini(&r);
+  }
+  (void)canceled; /* how many crossed the GoAway depends on timing */
+}
+
+/* ---- How a connection ends, on both sides ---- */
+
+static void on_close_err(irpc_connection *c, int err, void *ud) {
+  (void)c;
+  *(int *)ud = err;
+}
+
+typedef struct ends {
+  net_rig r;
+  irpc_invoker *inv;
+  irpc_connection *client, *server; /* references */
+  int client_closed, server_closed;
+  irpc_outgoing_request *req;
+  net_result held_call;
+} ends;
+
+/* A client and its server connection, both watched, with one call held
+ * by the server's dispatch (hang_dispatch: it records its cancel). */
+static void ends_open(ends *e, int kind) {
+  memset(e, 0, sizeof(*e));
+  net_rig_init(&e->r, kind);
+  nheld = 0;
+  hang_canceled = 0;
+  net_map(&e->r, "/hold", &hold_ops, NULL);
+  net_map(&e->r, "/hang", &hang_ops, NULL);
+  e->r.sopts.connection.max_bidirectional_streams = 1;
+  net_rig_start(&e->r);
+  e->inv = net_client(&e->r);
+  e->req = net_request("/hold", "a", 1);
+}
+
+static void ends_watch(ends *e) {
+  e->client = irpc_connection_ref(irpc_client_connection_connection(e->inv));
+  irpc_connection *list[2];
+  assert_int_equal(irpc_server_connections(e->r.server, list, 2), 1);
+  e->server = irpc_connection_ref(list[0]);
+  assert_true(
+      irpc_connection_on_close(e->client, on_close_err, &e->client_closed) > 0);
+  assert_true(
+      irpc_connection_on_close(e->server, on_close_err, &e->server_closed) > 0);
+}
+
+/* Both closed: the close callbacks and irpc_connection_close_error give
+ * the documented codes, and so does a call on either closed connection. */
+static void ends_expect(ends *e, int client_err, int server_err) {
+  net_run_until(&e->r.loop, &e->client_closed);
+  net_run_until(&e->r.loop, &e->server_closed);
+  assert_irpc_err(e->client_closed, client_err);
+  assert_irpc_err(e->server_closed, server_err);
+  assert_irpc_err(irpc_connection_close_error(e->client), client_err);
+  assert_irpc_err(irpc_connection_close_error(e->server), server_err);
+  net_result a = {0}, b = {0};
+  net_call_sync(&e->r.loop, irpc_connection_invoker(e->client), e->req, &a);
+  assert_irpc_err(a.err, client_err);
+  net_call_sync(&e->r.loop, irpc_connection_invoker(e->server), e->req, &b);
+  assert_irpc_err(b.err, server_err);
+}
+
+static void ends_close(ends *e) {
+  irpc_connection_unref(e->client);
+  irpc_connection_unref(e->server);
+  irpc_outgoing_request_free(e->req);
+  irpc_invoker_free(e->inv);
+  net_rig_fini(&e->r);
+}
+
+/* A graceful shutdown, by the client or by the server: the side that
+ * started it closes with IRPC_ECLOSED, the other with IRPC_ECLOSEDBYPEER;
+ * the call under way completes. */
+static void graceful_ends(int kind, int by_server) {
+  ends e;
+  ends_open(&e, kind);
+  assert_irpc_ok(irpc_invoke(e.inv, e.req, net_on_result, &e.held_call, NULL));
+  while (nheld < 1)
+    uv_run(&e.r.loop, UV_RUN_ONCE);
+  ends_watch(&e);
+  if (by_server)
+    assert_irpc_ok(irpc_server_shutdown(e.r.server, NULL, NULL));
+  else
+    assert_irpc_ok(irpc_client_connection_shutdown(e.inv, NULL, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&e.r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(e.held_call.done + e.client_closed + e.server_closed, 0);
+  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
+  net_run_until(&e.r.loop, &e.held_call.done);
+  assert_irpc_ok(e.held_call.err);
+  if (by_server)
+    ends_expect(&e, IRPC_ECLOSEDBYPEER, IRPC_ECLOSED);
+  else
+    ends_expect(&e, IRPC_ECLOSED, IRPC_ECLOSEDBYPEER);
+  ends_close(&e);
+}
+
+static void graceful_by_client_tcp(void **s) {
+  (void)s, graceful_ends(NET_TCP, 0);
+}
+static void graceful_by_server_tcp(void **s) {
+  (void)s, graceful_ends(NET_TCP, 1);
+}
+static void graceful_by_client_memory(void **s) {
+  (void)s, graceful_ends(NET_MEMORY, 0);
+}
+static void graceful_by_server_memory(void **s) {
+  (void)s, graceful_ends(NET_MEMORY, 1);
+}
+
+/* One side vanishes (its connection is aborted: the transport closes
+ * without a Slic Close). It closes with UV_ECONNABORTED; the other side
+ * sees the peer vanish: UV_ECONNRESET. The call under way and the
+ * dispatch running get the error of their side's connection; a call that
+ * waited for a stream was never sent: IRPC_EREFUSED. */
+static void vanishing_ends(int kind, int server_vanishes) {
+  ends e;
+  ends_open(&e, kind);
+  irpc_outgoing_request *hang = net_request("/hang", "h", 1);
+  assert_irpc_ok(irpc_invoke(e.inv, hang, net_on_result, &e.held_call, NULL));
+  while (nheld < 1)
+    uv_run(&e.r.loop, UV_RUN_ONCE);
+  ends_watch(&e);
+  net_result waiting = {0};
+  assert_irpc_ok(irpc_invoke(irpc_connection_invoker(e.client), e.req,
+                             net_on_result, &waiting, NULL));
+  for (int i = 0; i < 20; i++)
+    uv_run(&e.r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(waiting.done, 0);
+  irpc_connection_abort(server_vanishes ? e.server : e.client, 0);
+  net_run_until(&e.r.loop, &e.held_call.done);
+  net_run_until(&e.r.loop, &waiting.done);
+  net_run_until(&e.r.loop, &hang_canceled);
+  int client_err = server_vanishes ? UV_ECONNRESET : UV_ECONNABORTED;
+  int server_err = server_vanishes ? UV_ECONNABORTED : UV_ECONNRESET;
+  assert_irpc_err(e.held_call.err, client_err);
+  assert_irpc_err(waiting.err, IRPC_EREFUSED);
+  assert_irpc_err(hang_canceled, server_err);
+  ends_expect(&e, client_err, server_err);
+  irpc_outgoing_request_free(hang);
+  ends_close(&e);
+}
+
+static void server_vanishes_tcp(void **s) {
+  (void)s, vanishing_ends(NET_TCP, 1);
+}
+static void client_vanishes_tcp(void **s) {
+  (void)s, vanishing_ends(NET_TCP, 0);
+}
+static void server_vanishes_memory(void **s) {
+  (void)s, vanishing_ends(NET_MEMORY, 1);
+}
+static void client_vanishes_memory(void **s) {
+  (void)s, vanishing_ends(NET_MEMORY, 0);
+}
+
 /* ---- Connect failures ---- */
 
 static void refused(void **state) {
@@ -713,6 +1174,7 @@ int main(void) {
       cmocka_unit_test(two_way_tcp),
       cmocka_unit_test(two_way_uds),
       cmocka_unit_test(two_way_memory),
+      cmocka_unit_test(calls_before_connect_keep_order),
       cmocka_unit_test(one_way),
       cmocka_unit_test(many_tcp),
       cmocka_unit_test(many_uds),
@@ -733,6 +1195,18 @@ int main(void) {
       cmocka_unit_test(free_while_connecting),
       cmocka_unit_test(retry_after_abort_tcp),
       cmocka_unit_test(retry_after_abort_memory),
+      cmocka_unit_test(no_dispatcher_tcp),
+      cmocka_unit_test(no_dispatcher_memory),
+      cmocka_unit_test(wait_for_stream),
+      cmocka_unit_test(shutdown_under_load),
+      cmocka_unit_test(graceful_by_client_tcp),
+      cmocka_unit_test(graceful_by_server_tcp),
+      cmocka_unit_test(graceful_by_client_memory),
+      cmocka_unit_test(graceful_by_server_memory),
+      cmocka_unit_test(server_vanishes_tcp),
+      cmocka_unit_test(client_vanishes_tcp),
+      cmocka_unit_test(server_vanishes_memory),
+      cmocka_unit_test(client_vanishes_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

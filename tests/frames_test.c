@@ -149,6 +149,23 @@ static void test_frames(void **state) {
   assert_int_equal(irpc_outgoing_request_oneway(req), 0);
   irpc_outgoing_request_set_oneway(req, 7);
   assert_int_equal(irpc_outgoing_request_oneway(req), 1);
+  /* idempotent: the field, set and removed through the frame's setter */
+  irpc_fields *f = irpc_outgoing_request_fields(req);
+  assert_int_equal(irpc_outgoing_request_idempotent(req), 0);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 3));
+  assert_int_equal(irpc_outgoing_request_idempotent(req), 1);
+  assert_int_equal(irpc_fields_has(f, IRPC_REQUEST_FIELD_IDEMPOTENT), 1);
+  irpc_bytes v;
+  assert_irpc_ok(irpc_fields_get(f, IRPC_REQUEST_FIELD_IDEMPOTENT, &v));
+  assert_int_equal(v.len, 0);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
+  assert_int_equal(irpc_fields_count(f), 1);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 0));
+  assert_int_equal(irpc_outgoing_request_idempotent(req), 0);
+  assert_int_equal(irpc_fields_count(f), 0);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 0));
+  assert_irpc_err(irpc_outgoing_request_set_idempotent(NULL, 1), IRPC_EINVAL);
+  assert_int_equal(irpc_outgoing_request_idempotent(NULL), 0);
   irpc_outgoing_request_free(req);
   irpc_outgoing_request_free(NULL);
 

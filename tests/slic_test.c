@@ -1286,7 +1286,7 @@ static void test_eof_and_abort(void **state) {
   ep cl, sv;
   pair(&cl, &sv, NULL, NULL);
   irpc__slic_feed_eof(sv.c);
-  assert_int_equal(sv.closed_err, UV_ECONNABORTED);
+  assert_int_equal(sv.closed_err, UV_ECONNRESET);
   assert_false(irpc__slic_want_shutdown(sv.c));
   irpc__slic_stream *s;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &s));

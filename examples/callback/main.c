@@ -1,10 +1,18 @@
 /* callback: clients subscribe to a server that pushes notifications back
- * over the clients' own connections (no listener on the client side).
+ * over the clients' own connections (no listener on the client side), and
+ * subscribe again when the server restarts.
  *
- *   client i: connection with its own router: /notify counts messages
+ *   client i: connection with its own router: /notify counts messages;
+ *             a connect hook subscribes on every (re)connection, and
+ *             when the connection is lost the client connects again
  *   server:   /subscribe keeps a reference to the caller's connection;
  *             a timer sends "tick N" to every subscriber, one-way;
  *             a closed connection drops its subscriber.
+ *
+ * Halfway, the server restarts on the same address and forgets every
+ * subscriber, as a real server restart would: the clients notice their
+ * connection closed, reconnect, and their connect hook (reconnected = 1)
+ * subscribes again.
  *
  * Run it: ./irpc-callback [clients] [ticks]   (defaults: 3 clients, 3 ticks)
  * Client and server share one loop here to keep the example short; over
@@ -95,12 +103,12 @@ static void tick(uv_timer_t *t) {
 typedef struct client {
   int index;
   int received;
-  int subscribed;
+  int leaving; /* shutting down: do not reconnect */
   int down;
   irpc_router *router;
   irpc_dispatcher *notify;
   irpc_invoker *conn;
-  irpc_outgoing_request *req;
+  uv_timer_t retry; /* reconnect after a delay */
 } client;
 
 static void on_notify(irpc_dispatcher *self, irpc_dispatch *d) {
@@ -125,19 +133,60 @@ static const irpc_dispatcher_ops notify_ops = {.name = "notify",
 
 static void subscribed(irpc_call *call, int err, irpc_incoming_response *resp,
                        void *ud) {
-  (void)call;
   client *c = ud;
   if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
     fprintf(stderr, "client %d: subscribe failed\n", c->index);
-  else
-    c->subscribed = 1;
   irpc_incoming_response_free(resp);
+  irpc_outgoing_request_free(irpc_call_request(call));
 }
 
-static void client_down(irpc_invoker *inv, int status, void *ud) {
+/* Connecting failed (the server is not back yet) or the connection was
+ * lost: try again in a moment. */
+static void retry_now(uv_timer_t *t);
+
+static void reconnect_later(client *c) {
+  if (!c->leaving)
+    uv_timer_start(&c->retry, retry_now, 20, 0);
+}
+
+static void connect_done(irpc_invoker *inv, int status, void *ud) {
   (void)inv;
-  (void)status;
-  ((client *)ud)->down = 1;
+  if (status != 0)
+    reconnect_later(ud);
+}
+
+static void retry_now(uv_timer_t *t) {
+  client *c = t->data;
+  if (!c->leaving &&
+      irpc_client_connection_connect(c->conn, connect_done, c) != 0)
+    reconnect_later(c);
+}
+
+static void connection_lost(irpc_connection *conn, int err, void *ud) {
+  client *c = ud;
+  (void)conn;
+  if (c->leaving)
+    return;
+  printf("client %d: connection lost (%s), reconnecting\n", c->index,
+         irpc_strerror(err));
+  reconnect_later(c);
+}
+
+/* Runs on every connection to the server, before the calls that waited for
+ * it: whatever the server knew about this client is gone when it
+ * restarted, so subscribe (again). */
+static void on_connected(irpc_invoker *inv, const irpc_connect_event *ev,
+                         void *ud) {
+  client *c = ud;
+  if (ev->reconnected)
+    printf("client %d: reconnected (connection #%llu), subscribing again\n",
+           c->index, (unsigned long long)ev->count);
+  irpc_connection_on_close(ev->connection, connection_lost, c);
+  irpc_outgoing_request *req;
+  if (irpc_outgoing_request_new(&req, "/subscribe", "subscribe") != 0)
+    return;
+  if (irpc_invoke(inv, req, subscribed, c, NULL) != 0)
+    irpc_outgoing_request_free(req);
 }
 
 static int client_start(client *c, uv_loop_t *loop, const char *address) {
@@ -151,11 +200,53 @@ static int client_start(client *c, uv_loop_t *loop, const char *address) {
   o.dispatcher = irpc_router_dispatcher(c->router); /* accept callbacks */
   if (rc == 0)
     rc = irpc_client_connection_new(&c->conn, loop, address, &o);
+  if (rc == 0 &&
+      irpc_client_connection_on_connect(c->conn, on_connected, c) < 0)
+    rc = IRPC_ENOMEM;
+  uv_timer_init(loop, &c->retry);
+  c->retry.data = c;
   if (rc == 0)
-    rc = irpc_outgoing_request_new(&c->req, "/subscribe", "subscribe");
-  if (rc == 0)
-    rc = irpc_invoke(c->conn, c->req, subscribed, c, NULL);
+    rc = irpc_client_connection_connect(c->conn, connect_done, c);
   return rc;
+}
+
+static void client_down(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  (void)status;
+  ((client *)ud)->down = 1;
+}
+
+static int server_start(irpc_server **out, uv_loop_t *loop, irpc_router *router,
+                        const char *listen, char *bound, size_t bound_len) {
+  int rc = irpc_server_new(out, loop, irpc_router_dispatcher(router), NULL);
+  if (rc == 0)
+    rc = irpc_server_listen(*out, listen, bound, bound_len);
+  if (rc)
+    fprintf(stderr, "server: %s\n", irpc_strerror(rc));
+  return rc;
+}
+
+static void server_down(irpc_server *s, int status, void *ud) {
+  (void)s;
+  (void)status;
+  *(int *)ud = 1;
+}
+
+/* Ticks until every client got `ticks` notifications more. */
+static void run_ticks(uv_timer_t *timer, client *clients, int nclients,
+                      int ticks) {
+  int base[MAX_CLIENTS];
+  for (int i = 0; i < nclients; i++)
+    base[i] = clients[i].received;
+  uv_timer_start(timer, tick, 10, 10);
+  int all = 0;
+  while (!all) {
+    uv_run(timer->loop, UV_RUN_ONCE);
+    all = 1;
+    for (int i = 0; i < nclients; i++)
+      all = all && clients[i].received - base[i] >= ticks;
+  }
+  uv_timer_stop(timer);
 }
 
 int main(int argc, char **argv) {
@@ -177,14 +268,10 @@ int main(int argc, char **argv) {
   if (rc == 0)
     rc = irpc_router_map(router, "/subscribe", sub);
   if (rc == 0)
-    rc = irpc_server_new(&server, &loop, irpc_router_dispatcher(router), NULL);
-  if (rc == 0)
-    rc = irpc_server_listen(server, "icerpc://127.0.0.1:0", address,
-                            sizeof address);
-  if (rc) {
-    fprintf(stderr, "server: %s\n", irpc_strerror(rc));
+    rc = server_start(&server, &loop, router, "icerpc://127.0.0.1:0", address,
+                      sizeof address);
+  if (rc)
     return 1;
-  }
   printf("server: listening on %s\n", address);
 
   client clients[MAX_CLIENTS];
@@ -198,30 +285,39 @@ int main(int argc, char **argv) {
   }
   while (nsubs < nclients)
     uv_run(&loop, UV_RUN_ONCE);
-
   uv_timer_t timer;
   uv_timer_init(&loop, &timer);
-  uv_timer_start(&timer, tick, 10, 10);
-  int all = 0;
-  while (!all) {
+  run_ticks(&timer, clients, nclients, ticks);
+
+  /* The server restarts on the same address: its subscribers are gone
+   * with it, and come back by themselves. */
+  printf("server: restarting\n");
+  int down = 0;
+  irpc_server_shutdown(server, server_down, &down);
+  while (!down)
     uv_run(&loop, UV_RUN_ONCE);
-    all = 1;
-    for (int i = 0; i < nclients; i++)
-      all = all && clients[i].received >= ticks;
-  }
-  uv_timer_stop(&timer);
+  irpc_server_free(server);
+  if (server_start(&server, &loop, router, address, NULL, 0) != 0)
+    return 1;
+  printf("server: listening on %s again, %d subscribers\n", address, nsubs);
+  while (nsubs < nclients)
+    uv_run(&loop, UV_RUN_ONCE);
+  run_ticks(&timer, clients, nclients, ticks);
   uv_close((uv_handle_t *)&timer, NULL);
 
   /* Clients leave; the server drops them as their connections close. */
-  for (int i = 0; i < nclients; i++)
+  for (int i = 0; i < nclients; i++) {
+    clients[i].leaving = 1;
+    uv_timer_stop(&clients[i].retry);
     irpc_client_connection_shutdown(clients[i].conn, client_down, &clients[i]);
+  }
   while (nsubs > 0)
     uv_run(&loop, UV_RUN_ONCE);
   for (int i = 0; i < nclients; i++) {
     while (!clients[i].down)
       uv_run(&loop, UV_RUN_ONCE);
     irpc_invoker_free(clients[i].conn);
-    irpc_outgoing_request_free(clients[i].req);
+    uv_close((uv_handle_t *)&clients[i].retry, NULL);
   }
   irpc_server_free(server);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -234,7 +330,7 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   int ok = uv_loop_close(&loop) == 0 && notifications_failed == 0;
   printf("%d clients each received %d notifications over their own "
-         "connection\n",
+         "connection, before and after a server restart\n",
          nclients, ticks);
   return ok ? 0 : 1;
 }

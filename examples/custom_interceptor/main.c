@@ -76,15 +76,14 @@ int main(void) {
   irpc_outgoing_request *good, *bad;
   irpc_outgoing_request_new(&good, "/ok", "op");
   irpc_outgoing_request_new(&bad, "/missing", "op");
-  irpc_invoke(irpc_pipeline_invoker(p), good, on_done, NULL, NULL);
-  irpc_invoke(irpc_pipeline_invoker(p), bad, on_done, NULL, NULL);
+  /* The calls own their requests and free them when they end. */
+  irpc_invoke_owned(irpc_pipeline_invoker(p), good, on_done, NULL, NULL);
+  irpc_invoke_owned(irpc_pipeline_invoker(p), bad, on_done, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   counter *c = irpc_invoker_data(cnt);
   printf("counter: %lu calls, %lu failures\n", c->calls, c->failures);
   int rc = c->calls == 2 && c->failures == 1 ? 0 : 1;
 
-  irpc_outgoing_request_free(good);
-  irpc_outgoing_request_free(bad);
   irpc_pipeline_free(p); /* frees the counter too */
   irpc_invoker_free(coloc);
   irpc_router_free(router);

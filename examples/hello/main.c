@@ -144,10 +144,10 @@ static int call(uv_loop_t *loop, irpc_invoker *pipeline, const char *path,
   irpc_buf_append(irpc_outgoing_request_payload(req), payload, strlen(payload));
   printf("\napp -> %s greet(\"%s\")\n", path, payload);
   int failed = 0;
-  rc = irpc_invoke(pipeline, req, on_response, &failed, NULL);
+  /* The call owns the request from here and frees it when it ends. */
+  rc = irpc_invoke_owned(pipeline, req, on_response, &failed, NULL);
   if (rc == 0)
     uv_run(loop, UV_RUN_DEFAULT);
-  irpc_outgoing_request_free(req);
   return rc ? rc : failed;
 }
 

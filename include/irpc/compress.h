@@ -8,40 +8,88 @@
  * DeflateStream), Brotli 2, and, beyond IceRPC, zstd 32 (a zstd frame,
  * RFC 8878). The whole payload is one compressed stream.
  *
- * Negotiation (beyond IceRPC): a connection announces the formats it can
- * read in its icerpc Settings frame, under the key
- * IRPC_SETTING_COMPRESSION_FORMATS, whose value (a varuint62, as every
- * Settings value) is a bit mask: bit n set = "I can read format n" (the
- * connection option compression_formats, irpc/connection.h; by default
- * every format this build reads). IceRPC
- * ignores unknown Settings keys, so the key is harmless to it. A peer that
- * did not announce is assumed to read Deflate and Brotli only
- * (IRPC_COMPRESSION_FORMATS_ICERPC). The writer picks, among the formats
- * configured in order of preference, the first the peer can read; if there
- * is none the payload goes uncompressed: a peer never receives a format it
- * cannot read.
+ * Who reads what. A payload reaches a dispatcher or a caller compressed
+ * only where something decompresses it; nothing else ever sees compressed
+ * bytes. Each direction has its own rule:
+ *
+ *   - Requests. A connection announces in its icerpc Settings frame, under
+ *     the key IRPC_SETTING_COMPRESSION_FORMATS, the formats its dispatcher
+ *     chain decompresses (irpc_compress_formats_decompressed_by): those of
+ *     a compress middleware that every request passes before routing (in
+ *     front of the dispatcher, or added with irpc_router_use), limited to
+ *     the connection option compression_formats (irpc/connection.h). The
+ *     value is a varuint62 bit mask, bit n = "I decompress format n"; an
+ *     irpc side always sends it, with bit 0 set (format 0, NotCompressed:
+ *     every side reads an uncompressed payload), so a server without the
+ *     middleware and a client without a dispatcher announce "nothing".
+ *     IceRPC ignores unknown Settings keys. The coloc invoker asks its
+ *     dispatcher chain the same way.
+ *   - Responses. A connection is shared by calls with and without the
+ *     interceptor, so the caller says it per request: the compress
+ *     interceptor puts on every request the field
+ *     IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT, the list of the formats it
+ *     decompresses (one byte each). The middleware compresses a response
+ *     only in a format listed there.
+ *   - Peers that announce nothing (IceRPC). An IceRPC peer sends no
+ *     announcement and no accept field; it decompresses Deflate and Brotli
+ *     in both directions when its Compressor interceptor or middleware is
+ *     installed, and nothing otherwise. IceRPC compresses only where the
+ *     Slice contract says so ([compress(Args)], [compress(Return)]: the
+ *     compress feature set on that request), and the contract implies the
+ *     other side installed its Compressor. irpc keeps that rule: towards
+ *     such a peer a payload is compressed, in Deflate or Brotli only
+ *     (IRPC_COMPRESSION_FORMATS_ICERPC), when the compress feature of the
+ *     request asks for it, never by policy (`always`).
+ *   The writer picks, among the formats configured in order of preference,
+ *   the first the receiver reads; if there is none the payload goes
+ *   uncompressed.
+ *
+ * What arrives compressed where nothing decompresses it (a peer that
+ * ignores the announcement, a contract the two sides do not share) is
+ * rejected before anyone reads it, with status NotSupported (IceRPC's
+ * status for "the request requires a feature that the server does not
+ * support") and a message naming the format:
+ *   - a server connection or the coloc invoker answers a request whose
+ *     compression format is not one it announced without dispatching it:
+ *     "The request payload is compressed with zstd, but no compress
+ *     middleware of this dispatcher chain decompresses it.";
+ *   - a client connection or the coloc invoker replaces a response
+ *     compressed in a format its request did not list in the accept field
+ *     (or any compressed response that is not Ok, which nothing
+ *     decompresses) by a NotSupported response: "The response payload is
+ *     compressed with zstd, but this call has no compress interceptor that
+ *     decompresses it.";
+ *   - the middleware itself answers NotSupported to a format this build
+ *     does not read (IceRPC would pass it to the dispatcher).
+ * A compression field that is not one byte is InvalidData. Custom terminal
+ * invokers (irpc_outgoing_request_write_payload) do none of this.
  *
  * When compression happens:
  *   - client: a request is compressed when the application asked for it
- *     (irpc_features_set_compress on the request, IceRPC's compress
- *     feature) and does not already carry a compression field; the
- *     compression itself runs at the terminal, when the peer is known (a
- *     payload writer, see frames.h), again on every retry attempt;
+ *     (the compress feature, irpc_features_set_compress, set to compress),
+ *     or the interceptor's option `always` is set and the feature does not
+ *     say "do not compress"; and it does not already carry a compression
+ *     field. The compression itself runs at the terminal, when the
+ *     receiver is known (a payload writer, see frames.h), again on every
+ *     retry attempt;
  *   - server: a response is compressed when its status is Ok and the
- *     request's features asked for it (irpc_features_set_compress on the
- *     incoming request, typically by the dispatcher);
+ *     request's compress feature asks for it (typically set by the
+ *     dispatcher), or the middleware's option `always` is set and the
+ *     feature does not say "do not compress";
  *   - payloads below `min_size` and payloads that do not shrink are sent
  *     uncompressed (no field).
  * Decompression: a response with status Ok and the field set to a format
  * this build reads is decompressed by the interceptor; a request with the
- * field by the middleware. Unknown format values are ignored (IceRPC's
- * rule). The field is removed once the payload is decompressed.
+ * field by the middleware. The field is removed once the payload is
+ * decompressed.
  *
  * Limits (on by default): decompression stops with an error as soon as the
  * output would exceed `max_decompressed_size` (default 256 MiB, the
  * connection's default max payload size); at most that many bytes are ever
  * produced. The middleware answers InvalidData; the interceptor fails the
- * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt).
+ * call with IRPC_ELIMIT (too big) or IRPC_EDATA (corrupt), or IRPC_ENOTSUP
+ * for a format this build does not read (which only a custom terminal lets
+ * through).
  *
  * Streaming: compression and decompression walk the input chain segment by
  * segment and write the output in blocks of up to 64 KiB, and each releases
@@ -98,33 +146,95 @@ enum {
 /* The mask bit of format `f`. */
 #define IRPC_COMPRESSION_BIT(f) (UINT64_C(1) << (f))
 
-/* What any IceRPC peer reads: Deflate and Brotli. The mask to assume for a
- * peer that did not announce IRPC_SETTING_COMPRESSION_FORMATS. */
+/* What an IceRPC peer with its Compressor installed reads: Deflate and
+ * Brotli. Assumed for a peer that sent no IRPC_SETTING_COMPRESSION_FORMATS
+ * only when the compress feature asks for compression (see above). */
 #define IRPC_COMPRESSION_FORMATS_ICERPC                                        \
   (IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |                            \
    IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI))
 
+/* In the `peer_formats` a terminal gives payload writers (irpc/frames.h):
+ * the receiver announced nothing (an IceRPC peer); the other bits are then
+ * IRPC_COMPRESSION_FORMATS_ICERPC, what it reads if the contract is kept.
+ * Never on the wire (a varuint62 stops at bit 61). */
+#define IRPC_COMPRESSION_UNANNOUNCED (UINT64_C(1) << 63)
+
 /* The icerpc Settings key under which a connection announces the mask of
- * the formats it reads: 0x69727063, "irpc" in ASCII (an 8-byte varuint62),
- * far from IceRPC's own keys (MaxHeaderSize = 0). */
+ * the formats its dispatcher chain decompresses: 0x69727063, "irpc" in
+ * ASCII (an 8-byte varuint62), far from IceRPC's own keys (MaxHeaderSize =
+ * 0). */
 #define IRPC_SETTING_COMPRESSION_FORMATS UINT64_C(0x69727063)
 
+/* The request field (irpc's, unknown to IceRPC, which keeps and ignores
+ * it) in which the compress interceptor lists the formats it decompresses
+ * in the response: one byte per format, e.g. {32, 2, 1}. An empty list
+ * means none. A custom interceptor that decompresses responses itself sets
+ * it the same way. Key 16,000: a 2-byte varuint62, far from IceRPC's
+ * small sequential keys. */
+#define IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT 16000
+
 /* The mask of the formats this build decompresses (Deflate, Brotli and
- * zstd): what a connection announces. */
+ * zstd). */
 IRPC_API uint64_t irpc_compress_formats_readable(void);
 
+/* The formats the dispatcher chain that starts at `d` decompresses in
+ * every request: those of the compress middleware reached from `d` by
+ * following irpc_dispatcher_next, and a router's middleware (irpc_router_use,
+ * irpc_router_dispatcher), up to where routing starts. A compress
+ * middleware mapped or mounted under a path, or on a sub-router, is not
+ * counted: it does not see every request. What a server connection
+ * announces (limited to its compression_formats option) and accepts.
+ * 0 when d is NULL. */
+IRPC_API uint64_t irpc_compress_formats_decompressed_by(irpc_dispatcher *d);
+
 /* ---- The compress feature (IceRPC's ICompressFeature) ----
- * Set on an outgoing request to ask for its payload to be compressed, or
- * on an incoming request (by the dispatcher) to ask for the response's. */
+ *
+ * Key irpc_compress_feature; its value is a pointer to a `const int`:
+ * non-zero = compress this payload (IceRPC's CompressFeature.Compress),
+ * 0 = do not compress it (CompressFeature.DoNotCompress). No value (the
+ * feature absent) = the option `always` of the interceptor or middleware
+ * decides. The key does not own its values (destroy NULL): a value must
+ * outlive the request. irpc_compress_yes and irpc_compress_no are the two
+ * values to use, e.g. with the use-feature interceptor:
+ *
+ *     irpc_use_feature_interceptor_new(&ic, loop, &irpc_compress_feature,
+ *                                      (void *)&irpc_compress_yes);
+ *
+ * Lifetime and who reads it:
+ *   - on an outgoing request, the compress interceptor reads it each time
+ *     the call passes it (every retry attempt); once it has attached its
+ *     writer the request stays compressed on later attempts, and setting
+ *     the feature after the call passed the interceptor changes nothing;
+ *   - on an incoming request, the compress middleware reads it when the
+ *     response comes back through it: the dispatcher sets it while it
+ *     handles the request (IceRPC's [compress(Return)]).
+ * A value set to compress also makes compression towards an IceRPC peer
+ * (no announcement) possible, as the contract does in IceRPC. */
 
 IRPC_API extern const irpc_feature_key irpc_compress_feature;
+IRPC_API extern const int irpc_compress_yes; /* 1 */
+IRPC_API extern const int irpc_compress_no;  /* 0 */
 
-/* Sets (compress != 0) or clears the compress feature.
+/* The argument of irpc_features_set_compress: */
+enum {
+  IRPC_COMPRESS_DEFAULT = -1, /* remove the feature: `always` decides */
+  IRPC_COMPRESS_NO = 0,       /* never compress this payload */
+  IRPC_COMPRESS_YES = 1       /* compress it (any non-zero value) */
+};
+
+/* Sets the compress feature to irpc_compress_yes (compress non-zero and
+ * not IRPC_COMPRESS_DEFAULT) or irpc_compress_no (0), or removes it
+ * (IRPC_COMPRESS_DEFAULT).
  * Errors: IRPC_EINVAL (f NULL), IRPC_ENOMEM. */
 IRPC_API int irpc_features_set_compress(irpc_features *f, int compress);
 
-/* 1 when the compress feature is set, else 0. */
+/* 1 when the compress feature is set to compress, else 0 (set to not
+ * compress, or absent). */
 IRPC_API int irpc_features_compress(const irpc_features *f);
+
+/* IRPC_COMPRESS_YES, IRPC_COMPRESS_NO, or IRPC_COMPRESS_DEFAULT when the
+ * feature is absent (f NULL included). */
+IRPC_API int irpc_features_compress_value(const irpc_features *f);
 
 /* ---- Options ---- */
 
@@ -143,6 +253,14 @@ typedef struct irpc_compress_options {
    * about 1 KiB the bytes saved are at most a few hundred while the cost of
    * setting up a compressor dominates the call. */
   size_t min_size;
+  /* Compression by policy. 0 (default): compress only the payloads whose
+   * request carries the compress feature set to compress (IceRPC's rule).
+   * Non-zero: the interceptor compresses every request, the middleware
+   * every Ok response, of at least min_size bytes, unless the feature is
+   * set to irpc_compress_no (it turns compression off per request) -- and
+   * only towards a receiver that announced or listed a format it reads,
+   * never towards an IceRPC peer by policy alone. */
+  int always;
   /* Cap on a decompressed payload. Default 256 MiB; must be > 0. */
   uint64_t max_decompressed_size;
 } irpc_compress_options;
@@ -152,7 +270,8 @@ IRPC_API void irpc_compress_options_init(irpc_compress_options *o);
 
 /* Creates the compress interceptor (options copied; NULL = defaults).
  * Errors: IRPC_EINVAL (out or loop NULL, a level out of range, an unknown
- * format, max_decompressed_size 0), IRPC_ENOMEM. */
+ * format, max_decompressed_size 0), IRPC_ENOMEM. A call through it fails
+ * with IRPC_ENOMEM when the accept field or the writer cannot be added. */
 IRPC_API int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                            const irpc_compress_options *o);
 
@@ -163,7 +282,13 @@ IRPC_API int irpc_compress_middleware_new(irpc_dispatcher **out,
                                           const irpc_compress_options *o);
 
 /* Attaches the compressing payload writer to a request or a response by
- * hand (what the interceptor and middleware do).
+ * hand, as if the compress feature asked for it. On a request it compresses
+ * for what the server announced, as the interceptor does. On a response it
+ * compresses for the `peer_formats` its terminal gives: over a connection,
+ * what the client's connection announced (its own dispatcher chain, not
+ * the call), over coloc the request's accept list; a caller without the
+ * interceptor then gets a NotSupported response. The middleware, which
+ * follows the request's accept list, is the safe way.
  * Errors: IRPC_EINVAL, IRPC_ELIMIT (too many writers). */
 IRPC_API int irpc_compress_use_on_request(irpc_outgoing_request *r,
                                           const irpc_compress_options *o);

@@ -12,7 +12,56 @@
  * irpc_incoming_request_invoker) and may call the peer now, or keep a
  * reference (irpc_connection_ref) to call it later. Once the connection is
  * gone, its invoker fails every call at once with the error the connection
- * closed with, or IRPC_ECLOSED.
+ * closed with (irpc_connection_close_error).
+ *
+ * How a connection ends: the error its close callbacks
+ * (irpc_connection_on_close) and irpc_connection_close_error give, which
+ * is also the error of the calls and dispatches the end cuts short:
+ *   IRPC_ECLOSED        this side shut it down gracefully
+ *                       (irpc_connection_shutdown, the client connection's,
+ *                       connection cache's or server's shutdown, the
+ *                       inactivity timeout);
+ *   IRPC_ECLOSEDBYPEER  the peer shut it down gracefully (its GoAway
+ *                       started the shutdown), or closed it (Slic Close,
+ *                       code 0);
+ *   UV_ECONNRESET       the peer vanished: the transport ended (EOF, reset,
+ *                       a write to a closed socket) without a Slic Close: a
+ *                       process that crashed or aborted its connection, a
+ *                       link that went down;
+ *   UV_ECONNABORTED     this side aborted it (irpc_connection_abort with 0,
+ *                       irpc_server_free, freeing a client connection, a
+ *                       graceful shutdown past shutdown_timeout_ms), or the
+ *                       peer's Close said so (code 1 or unknown);
+ *   IRPC_EIDLE          nothing was received for idle_timeout_ms;
+ *   UV_ECONNREFUSED, IRPC_ESERVERBUSY   the server refused the connection
+ *                       (Close codes 2 and 3; also a Slic version refusal);
+ *   IRPC_ETIMEDOUT      the handshake took longer than connect_timeout_ms;
+ *   IRPC_EPROTO, IRPC_ELIMIT   the peer broke the protocol, or a limit;
+ *   IRPC_ENOMEM         an allocation failed;
+ *   any other error     given to irpc_connection_abort, or a transport
+ *                       error passed through (UV_ETIMEDOUT, ...).
+ *
+ * A call under way on a connection ends with, besides its response:
+ *   - the connection's error above, when the connection ends under it;
+ *   - IRPC_EINVCANCELED: the peer's GoAway did not accept it: it was not
+ *     dispatched and is safe to retry (the retry interceptor does);
+ *   - IRPC_EREFUSED: it was never sent: made while the connection shuts
+ *     down, or still waiting for a stream (or with no frame written) when
+ *     the connection ended; the client connection sends it again on a new
+ *     connection;
+ *   - IRPC_ETRUNCATED: the peer reset its stream before answering (its
+ *     dispatch failed or was canceled);
+ *   - IRPC_EPROTO, IRPC_ELIMIT: a bad or too large response (that stream
+ *     only);
+ *   - IRPC_ENOREQUESTS: the peer accepts no requests (see
+ *     irpc_connection_invoker);
+ *   - its own cancel error (irpc_call_cancel, IRPC_EDEADLINE).
+ * In a graceful shutdown, by either side, the calls the peer accepted and
+ * the dispatches under way complete normally.
+ *
+ * A dispatch is canceled (irpc_dispatch_on_cancel) with IRPC_ECANCELED
+ * when the peer canceled the call (it reset the stream), and with the
+ * connection's error above when the connection ends under it.
  *
  * Threading: a connection belongs to its loop. */
 #ifndef IRPC_CONNECTION_H
@@ -20,6 +69,7 @@
 
 #include <uv.h>
 
+#include "irpc/address.h"
 #include "irpc/common.h"
 #include "irpc/dispatcher.h"
 #include "irpc/invoker.h"
@@ -30,6 +80,7 @@ extern "C" {
 
 typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
+typedef struct irpc_peer_credentials irpc_peer_credentials;
 
 /* Options of a connection; irpc_connection_options_init sets IceRPC's
  * defaults. A value of 0 where "0 = infinite/unlimited" is noted disables
@@ -67,14 +118,18 @@ typedef struct irpc_connection_options {
   /* The transport; NULL picks it from the address (`transport=` "tcp" by
    * default, "uds"). Borrowed. */
   irpc_transport *transport;
-  /* The compression formats this side announces it reads, as a mask of
-   * IRPC_COMPRESSION_BIT(format) (irpc/compress.h), sent in the Settings
-   * frame under IRPC_SETTING_COMPRESSION_FORMATS: the peer's compress
-   * interceptor or middleware sends only these. Default
-   * irpc_compress_formats_readable() (Deflate, Brotli, zstd). Clear a bit
-   * to keep peers from sending that format to this side. 0 announces
-   * nothing: the peer then assumes IRPC_COMPRESSION_FORMATS_ICERPC, as for
-   * an IceRPC peer. A format this build does not read is IRPC_EINVAL. */
+  /* The compression formats this side accepts in requests, as a mask of
+   * IRPC_COMPRESSION_BIT(format) (irpc/compress.h). The side announces, in
+   * its Settings frame under IRPC_SETTING_COMPRESSION_FORMATS, those of
+   * them its dispatcher chain decompresses
+   * (irpc_compress_formats_decompressed_by: a compress middleware in front
+   * of it or on its router), and answers a request compressed in any other
+   * format NotSupported without dispatching it; a side without a
+   * dispatcher or without the middleware announces none. Default
+   * irpc_compress_formats_readable() (Deflate, Brotli, zstd); clear a bit
+   * to keep peers from sending that format. Responses do not depend on
+   * it: each call lists what it decompresses. A format this build does not
+   * read is IRPC_EINVAL. */
   uint64_t compression_formats;
 } irpc_connection_options;
 
@@ -89,7 +144,22 @@ IRPC_API void irpc_connection_unref(irpc_connection *c);
 
 /* The invoker that calls the peer over this connection. Borrowed: valid
  * while the caller holds a reference or the connection is open. Invoking it
- * once the connection is closed fails at once (see the header comment). */
+ * once the connection is closed fails at once (see the header comment).
+ *
+ * Request streams: a two-way call takes a bidirectional stream of the
+ * peer's, a one-way call a unidirectional one.
+ *   - A peer that accepts no requests of that kind fails the call at once
+ *     with IRPC_ENOREQUESTS (nothing is sent, and retrying cannot help): a
+ *     client connection without a dispatcher announces 0 bidirectional
+ *     streams and 1 unidirectional stream (its control stream), as IceRPC
+ *     does.
+ *   - When the peer's limit of streams at once is reached (its
+ *     max_bidirectional_streams / max_unidirectional_streams), the call
+ *     waits, in order, until a stream is released. The wait is bounded only
+ *     by the call itself: irpc_call_cancel ends it at once with the cancel
+ *     error, and so does the deadline interceptor (IRPC_EDEADLINE, see
+ *     irpc/deadline.h); the connection closing ends it too (see the list
+ *     of errors in the header comment). */
 IRPC_API irpc_invoker *irpc_connection_invoker(irpc_connection *c);
 
 /* A number unique among the connections of this process. */
@@ -98,15 +168,24 @@ IRPC_API uint64_t irpc_connection_id(const irpc_connection *c);
  * unknown. Valid as long as the connection. */
 IRPC_API const char *irpc_connection_remote_address(const irpc_connection *c);
 IRPC_API const char *irpc_connection_local_address(const irpc_connection *c);
+/* Over a Unix domain socket, the process at the other end: pid, uid, gid
+ * (SO_PEERCRED, recorded by the kernel when the connection was made: a
+ * server can trust it to decide who may call). NULL over TCP, in memory,
+ * or when the system does not tell. Valid as long as the connection. */
+IRPC_API const irpc_peer_credentials *
+irpc_connection_peer_credentials(const irpc_connection *c);
 /* 1 when the connection is established and not shutting down. */
 IRPC_API int irpc_connection_is_active(const irpc_connection *c);
-/* 0 while open; the error it closed with afterwards (IRPC_ECLOSED after a
- * local graceful shutdown). */
+/* 0 while open; the error it closed with afterwards (see the header
+ * comment: IRPC_ECLOSED after a graceful shutdown this side started,
+ * IRPC_ECLOSEDBYPEER after one the peer started, UV_ECONNRESET when the
+ * peer vanished, ...). */
 IRPC_API int irpc_connection_close_error(const irpc_connection *c);
 
 /* Runs `cb` once when the connection closes (immediately on a later loop
- * turn if it is already closed). Several may be registered; returns a
- * token for irpc_connection_off_close.
+ * turn if it is already closed), with the error it closed with (see the
+ * header comment). Several may be registered; returns a token for
+ * irpc_connection_off_close.
  * Errors (negative): IRPC_EINVAL, IRPC_ENOMEM. */
 typedef void (*irpc_connection_close_cb)(irpc_connection *c, int err,
                                          void *user_data);
@@ -126,8 +205,9 @@ typedef void (*irpc_connection_shutdown_cb)(irpc_connection *c, int status,
 IRPC_API int irpc_connection_shutdown(irpc_connection *c,
                                       irpc_connection_shutdown_cb cb,
                                       void *user_data);
-/* Abortive close: calls fail and dispatches are canceled with `err`
- * (UV_ECONNABORTED if 0). */
+/* Abortive close, without a Slic Close: calls fail and dispatches are
+ * canceled with `err` (UV_ECONNABORTED if 0), the close callbacks get it;
+ * the peer sees its transport end: UV_ECONNRESET. */
 IRPC_API void irpc_connection_abort(irpc_connection *c, int err);
 
 /* The connection a request arrived on (borrowed; NULL for coloc). */
@@ -165,6 +245,64 @@ IRPC_API irpc_connection *irpc_client_connection_connection(irpc_invoker *inv);
 IRPC_API int irpc_client_connection_shutdown(irpc_invoker *inv,
                                              irpc_client_connection_cb cb,
                                              void *user_data);
+
+/* ---- Knowing when a connection was made again ----
+ *
+ * A client connection (and a connection cache, irpc/connection_cache.h)
+ * connects again, on the next call, after its connection was lost. The
+ * server may have restarted meanwhile and lost the state the application
+ * built there (subscriptions, registrations, a callback connection it
+ * kept): a connect hook tells the application each time a connection to
+ * the server is established, so it can build that state again.
+ *
+ * The hook runs on the loop, once per established connection (the
+ * handshake succeeded), before the calls that waited for that connection
+ * are sent: a call the hook makes on the same invoker goes first. It does
+ * not run for connects that fail, nor once the invoker is shut down, and
+ * never once it is freed (a connection still handshaking then is abandoned
+ * without a hook). To learn
+ * when the connection is lost, register irpc_connection_on_close on
+ * ev->connection from the hook; to reconnect without waiting for the next
+ * call, call irpc_client_connection_connect then (with a delay of your own
+ * when the server may be down for a while).
+ *
+ * Inside the hook the application may call through the invoker, shut it
+ * down, add or remove hooks (a hook added there runs from the next
+ * connection on), but must not free the invoker (irpc_invoker_free):
+ * shut it down instead, and free it later. */
+typedef struct irpc_connect_event {
+  /* The new connection, active (borrowed: take a reference to keep it). */
+  irpc_connection *connection;
+  /* The server address it is connected to (borrowed, valid during the
+   * hook). */
+  const irpc_server_address *server_address;
+  /* Connections established to this server address by this invoker,
+   * this one included: 1 on the first connection, 2 on the first
+   * reconnection, ... */
+  uint64_t count;
+  /* 1 when count > 1: a connection to this address existed before and was
+   * lost or closed; state kept by the server may be gone. */
+  int reconnected;
+  /* How the previous connection to this address ended (the error it
+   * closed with: IRPC_ECLOSEDBYPEER, UV_ECONNRESET, IRPC_EIDLE, ...); 0 on
+   * the first connection. */
+  int previous_error;
+} irpc_connect_event;
+
+typedef void (*irpc_connect_hook)(irpc_invoker *inv,
+                                  const irpc_connect_event *ev,
+                                  void *user_data);
+
+/* Registers a connect hook on a client connection; hooks run in the order
+ * registered. Returns a token (> 0) for irpc_client_connection_off_connect.
+ * Errors (negative): IRPC_EINVAL (not a client connection, or cb NULL),
+ * IRPC_ENOMEM. */
+IRPC_API long irpc_client_connection_on_connect(irpc_invoker *inv,
+                                                irpc_connect_hook cb,
+                                                void *user_data);
+/* Removes a hook (it does not run again, even when removed from inside a
+ * hook of the same event). An unknown token is ignored. */
+IRPC_API void irpc_client_connection_off_connect(irpc_invoker *inv, long token);
 
 #ifdef __cplusplus
 }

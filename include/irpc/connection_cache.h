@@ -92,6 +92,9 @@ extern "C" {
 
 /* The most server addresses (main + alt-servers) a target may have. */
 #define IRPC_CONNECTION_CACHE_MAX_SERVERS 32
+/* The most server addresses whose connection count the cache remembers
+ * for its connect hooks (see irpc_connection_cache_on_connect). */
+#define IRPC_CONNECTION_CACHE_HISTORY_MAX 1024
 
 /* ---- The target of a request ---- */
 
@@ -168,6 +171,29 @@ typedef void (*irpc_connection_cache_cb)(irpc_invoker *cache, int status,
 IRPC_API int irpc_connection_cache_shutdown(irpc_invoker *cache,
                                             irpc_connection_cache_cb cb,
                                             void *user_data);
+
+/* Registers a connect hook (irpc/connection.h: irpc_connect_hook) that
+ * runs each time the cache establishes a connection to a server address,
+ * before the calls that waited for it are sent; `inv` is the cache and
+ * ev->server_address the address connected to. ev->count counts the
+ * connections the cache established to that address (equal addresses in
+ * the sense of irpc_server_address_equal), so after a server restart the
+ * next connection to it arrives with reconnected = 1 and the error the
+ * previous one closed with. The cache remembers the counts of the last
+ * IRPC_CONNECTION_CACHE_HISTORY_MAX addresses it connected to; an address
+ * forgotten since (or whose count could not be kept, out of memory)
+ * counts from 1 again. Hooks never run once the cache is freed; the rules
+ * of irpc_client_connection_on_connect apply (no irpc_invoker_free of the
+ * cache inside a hook).
+ * Returns a token (> 0) for irpc_connection_cache_off_connect.
+ * Errors (negative): IRPC_EINVAL (not a connection cache, cb NULL),
+ * IRPC_ENOMEM. */
+IRPC_API long irpc_connection_cache_on_connect(irpc_invoker *cache,
+                                               irpc_connect_hook cb,
+                                               void *user_data);
+/* Removes a hook; an unknown token is ignored. */
+IRPC_API void irpc_connection_cache_off_connect(irpc_invoker *cache,
+                                                long token);
 
 #ifdef __cplusplus
 }

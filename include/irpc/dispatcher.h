@@ -44,6 +44,12 @@ typedef struct irpc_dispatch irpc_dispatch;
 
 #define IRPC_DISPATCH_HOLD 1
 
+/* A dispatch passes at most this many dispatchers, counting every one it
+ * enters (routers, middleware, the route, the target). Going further
+ * completes it with InternalError "The dispatch would pass more than 64
+ * dispatchers.". */
+#define IRPC_DISPATCH_MAX_DEPTH 64
+
 typedef struct irpc_dispatcher_ops {
   const char *name;
   size_t data_size;           /* private bytes per instance */
@@ -108,8 +114,23 @@ IRPC_API void *irpc_dispatch_state(irpc_dispatch *d);
 IRPC_API irpc_dispatcher *irpc_dispatch_dispatcher(const irpc_dispatch *d);
 IRPC_API uv_loop_t *irpc_dispatch_loop(const irpc_dispatch *d);
 
-/* Errors: IRPC_EINVAL, IRPC_EDONE (not held), IRPC_ELIMIT (deeper than 64).
- * A dispatch with no next completes with NotFound. */
+/* Passes the dispatch to the holder's next dispatcher, or to `to`.
+ *
+ * As irpc_call_next: the holder no longer holds the dispatch afterwards
+ * (unless it was not holding it). When it cannot go on, it is completed at
+ * the holder, whose own on_complete sees a response that says why:
+ * canceled (DeadlineExceeded for IRPC_EDEADLINE, else InternalError), no
+ * next (NotFound), too deep or out of memory (InternalError). A middleware
+ * may ignore the return value; it must not complete the dispatch after a
+ * failure.
+ *
+ * Returns 0 when the dispatch went on, or was completed because it was
+ * canceled or has no next.
+ * Errors (the dispatch has been completed): IRPC_ELIMIT (more than
+ * IRPC_DISPATCH_MAX_DEPTH dispatchers), IRPC_ENOMEM (no memory for the next
+ * dispatcher's per-dispatch state or for the frames), IRPC_EINVAL (`to`
+ * NULL).
+ * Errors (nothing happened): IRPC_EINVAL (d NULL), IRPC_EDONE (not held). */
 IRPC_API int irpc_dispatch_next(irpc_dispatch *d);
 IRPC_API int irpc_dispatch_forward(irpc_dispatch *d, irpc_dispatcher *to);
 

@@ -46,7 +46,8 @@ extern "C" {
   XX(ECALLBACK, 21, "a user callback failed")                                  \
   XX(EENUM, 22, "enumerator out of range")                                     \
   XX(ETAG, 23, "invalid tagged field")                                         \
-  XX(ESTATUS, 24, "the dispatch answered an error status")
+  XX(ESTATUS, 24, "the dispatch answered an error status")                     \
+  XX(ENOREQUESTS, 25, "the peer accepts no requests")
 
 enum {
 #define IRPC__ERR_ENUM(name, off, msg) IRPC_##name = IRPC_ERRNO_BASE - (off),

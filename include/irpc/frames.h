@@ -57,6 +57,18 @@ IRPC_API void irpc_outgoing_request_set_oneway(irpc_outgoing_request *r,
                                                int oneway);
 IRPC_API int irpc_outgoing_request_oneway(const irpc_outgoing_request *r);
 
+/* Marks the request idempotent (idempotent != 0: running it twice has the
+ * effect of running it once) or not, by setting or removing the idempotent
+ * field (IRPC_REQUEST_FIELD_IDEMPOTENT, an empty value: presence is the
+ * flag; the peer sees it too). The retry interceptor (irpc/retry.h) retries
+ * an idempotent request after the connection died under it.
+ * Errors: IRPC_EINVAL (r NULL), IRPC_ENOMEM. */
+IRPC_API int irpc_outgoing_request_set_idempotent(irpc_outgoing_request *r,
+                                                  int idempotent);
+/* 1 when the request carries the idempotent field, else 0 (also for r
+ * NULL). */
+IRPC_API int irpc_outgoing_request_idempotent(const irpc_outgoing_request *r);
+
 IRPC_API irpc_fields *irpc_outgoing_request_fields(irpc_outgoing_request *r);
 IRPC_API irpc_features *
 irpc_outgoing_request_features(irpc_outgoing_request *r);
@@ -150,7 +162,9 @@ typedef struct irpc_payload_writer_ops {
    * at attach time (aligned for any type). `fields` are the frame's fields:
    * the writer may set or remove entries (it runs again on every attempt,
    * so it must also undo what a previous attempt set when it now declines).
-   * `peer_formats`: bit n set = the peer can read compression format n.
+   * `peer_formats`: bit n set = the peer can read compression format n;
+   * with IRPC_COMPRESSION_UNANNOUNCED set, the peer said nothing and the
+   * other bits are what it reads if the contract is kept (irpc/compress.h).
    * `may_consume` is 1 when `in` may be consumed (irpc_buf_consume) as it
    * is read, 0 when it must be left unchanged (the application's request
    * payload, which a retry sends again).

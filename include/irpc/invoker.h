@@ -17,6 +17,9 @@
  *       irpc_call_forward(call, inv)  pass it to another invoker;
  *       irpc_call_complete(call, err, response)   answer it itself.
  *     After doing so it must not touch the call until its on_complete runs.
+ *     irpc_call_next and irpc_call_forward never lose the call: when it
+ *     cannot go on (canceled, no next, too deep, out of memory) they
+ *     complete it with the reason.
  *   - When the call completes, it travels back through every invoker it
  *     passed, in reverse order: each one's `on_complete` sees the result
  *     (irpc_call_result) and may change it (irpc_call_set_result). It
@@ -54,6 +57,11 @@ typedef struct irpc_call irpc_call;
 
 /* Returned by on_complete to hold the call again. */
 #define IRPC_CALL_HOLD 1
+
+/* A call passes at most this many invokers, counting every one it enters
+ * (a pipeline, its interceptors, its terminal and the invokers that one
+ * forwards to). Going further completes the call with IRPC_ELIMIT. */
+#define IRPC_CALL_MAX_DEPTH 64
 
 typedef struct irpc_invoker_ops {
   const char *name;
@@ -102,8 +110,10 @@ IRPC_API irpc_invoker *irpc_invoker_next(const irpc_invoker *inv);
 IRPC_API int irpc_invoker_set_next(irpc_invoker *inv, irpc_invoker *next);
 
 /* Starts a call of `request` through `inv`. The request is borrowed until
- * `cb` runs. If `call_out` is not NULL it receives the call, for
- * irpc_call_cancel; the handle is valid until `cb` starts.
+ * `cb` returns: the caller frees it, at the earliest inside `cb`
+ * (irpc_invoke_owned hands it to the call instead). If `call_out` is not
+ * NULL it receives the call, for irpc_call_cancel; the handle is valid
+ * until `cb` starts.
  * Returns 0 when the call started: `cb` will then run exactly once, later.
  * Errors (cb will not run): IRPC_EINVAL (NULL inv, request or cb),
  * IRPC_ENOMEM. */
@@ -111,8 +121,26 @@ IRPC_API int irpc_invoke(irpc_invoker *inv, irpc_outgoing_request *request,
                          irpc_invoke_cb cb, void *user_data,
                          irpc_call **call_out);
 
+/* As irpc_invoke, but the call takes ownership of `request`, also on
+ * error: the library frees it when the call ends, after `cb` has returned
+ * (cb may still read it with irpc_call_request), or at once when this
+ * function fails. The caller must not use or free it afterwards.
+ *
+ *     irpc_outgoing_request *req;
+ *     irpc_outgoing_request_new(&req, "/hello", "greet");
+ *     irpc_invoke_owned(inv, req, on_done, ctx, NULL);  -- nothing to free
+ *
+ * Errors (cb will not run, the request is freed): as irpc_invoke. */
+IRPC_API int irpc_invoke_owned(irpc_invoker *inv,
+                               irpc_outgoing_request *request,
+                               irpc_invoke_cb cb, void *user_data,
+                               irpc_call **call_out);
+
 /* ---- For invokers holding a call ---- */
 
+/* The call's request. Valid while the call runs and inside the completion
+ * callback given to irpc_invoke, which receives the call: a callback may
+ * read the request there (and, with irpc_invoke, free it). */
 IRPC_API irpc_outgoing_request *irpc_call_request(const irpc_call *call);
 
 /* The per-call state of the invoker that holds the call (or whose
@@ -123,12 +151,25 @@ IRPC_API void *irpc_call_state(irpc_call *call);
 IRPC_API irpc_invoker *irpc_call_invoker(const irpc_call *call);
 IRPC_API uv_loop_t *irpc_call_loop(const irpc_call *call);
 
-/* Passes the call to the holder's next invoker (IRPC_ENOINVOKER result if
- * there is none), or to `to`. If the call was canceled, it completes with
- * the cancel error instead.
- * Errors (nothing happened): IRPC_EINVAL (NULL argument), IRPC_EDONE (the
- * call is not held: already passed on or completed), IRPC_ELIMIT (the chain
- * is deeper than 64 invokers). */
+/* Passes the call to the holder's next invoker, or to `to`.
+ *
+ * Whatever they return, the holder no longer holds the call afterwards
+ * (unless it was not holding it): the call went on, or it could not and
+ * has been completed at the holder, whose own on_complete sees the result
+ * as if the next invoker had answered. An invoker may therefore ignore the
+ * return value; it must not complete the call after a failure.
+ *
+ * Returns 0 when the call went on, or when it was completed for a reason
+ * of its own: canceled (the result is the cancel error) or no next
+ * invoker (IRPC_ENOINVOKER).
+ * Errors (the call has been completed with this error):
+ *   IRPC_ELIMIT   the call would pass more than IRPC_CALL_MAX_DEPTH
+ *                 invokers;
+ *   IRPC_ENOMEM   no memory for the next invoker's per-call state or for
+ *                 the call's frames;
+ *   IRPC_EINVAL   `to` is NULL (irpc_call_forward).
+ * Errors (nothing happened): IRPC_EINVAL (call NULL), IRPC_EDONE (the
+ * call is not held: already passed on or completed). */
 IRPC_API int irpc_call_next(irpc_call *call);
 IRPC_API int irpc_call_forward(irpc_call *call, irpc_invoker *to);
 

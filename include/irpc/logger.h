@@ -12,6 +12,10 @@
  *   Invoke / Dispatch                 status Ok           INFO
  *   InvokeError / DispatchError       any other status    WARNING
  *   InvokeException                   a library error     ERROR
+ *   DispatchException                 canceled by caller  ERROR
+ * A dispatch its caller gave up on (cancel, deadline, the connection
+ * closing) is recorded with `err` set to the cancel error: the response it
+ * was answered with goes nowhere and is not shown.
  * Records below min_level are not formatted nor passed to the sink.
  *
  * The line passed to the sink reads, for example:
@@ -20,6 +24,8 @@
  * (one line, no newline). */
 #ifndef IRPC_LOGGER_H
 #define IRPC_LOGGER_H
+
+#include <stdio.h>
 
 #include "irpc/clock.h"
 #include "irpc/dispatcher.h"
@@ -77,6 +83,41 @@ IRPC_API int irpc_logger_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
  * returns the length it would have had (as snprintf). */
 IRPC_API size_t irpc_log_format(const irpc_log_record *rec, char *buf,
                                 size_t size);
+
+/* "DEBUG", "INFO", "WARNING", "ERROR", "OFF"; "?" for any other value. */
+IRPC_API const char *irpc_log_level_name(irpc_log_level level);
+
+/* ---- A ready-made sink: lines to a FILE * ----
+ *
+ * irpc_log_file_sink writes each record as one line to the FILE * given as
+ * its user_data, prefixed with the level and ended with a newline:
+ *   INFO Invoke path=/hello operation=greet status=Ok duration=0.042ms
+ *   local=127.0.0.1:50312 remote=127.0.0.1:4062
+ * (one line). The line goes out in one fwrite and the stream is flushed, so
+ * lines of several loggers sharing stderr do not interleave and nothing is
+ * lost when the program exits abruptly. A write error is ignored (the
+ * stream's error indicator stays set: check it with ferror). The stream
+ * must stay open while a logger uses it; it is not closed by the logger.
+ * Writing to a file or a pipe blocks the loop for as long as the write
+ * takes: fine for a terminal or a local file, not for a slow pipe. */
+IRPC_API void irpc_log_file_sink(irpc_log_level level,
+                                 const irpc_log_record *rec, const char *line,
+                                 void *user_data);
+
+/* Sets up `o` to log records at `min_level` and above to `f` through
+ * irpc_log_file_sink (sink, user_data and min_level; the clock is left as
+ * it is). Usable for the interceptor and the middleware alike:
+ *
+ *   irpc_logger_options o;
+ *   irpc_logger_options_init(&o);
+ *   irpc_logger_options_use_file(&o, stderr, IRPC_LOG_INFO);
+ *   irpc_logger_interceptor_new(&ic, loop, &o);
+ *   irpc_logger_middleware_new(&mw, loop, &o);
+ *
+ * Errors: IRPC_EINVAL (o or f NULL, min_level out of range; `o` is then
+ * unchanged). */
+IRPC_API int irpc_logger_options_use_file(irpc_logger_options *o, FILE *f,
+                                          irpc_log_level min_level);
 
 #ifdef __cplusplus
 }

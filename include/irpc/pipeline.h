@@ -22,6 +22,14 @@ extern "C" {
 
 typedef struct irpc_pipeline irpc_pipeline;
 
+/* The most interceptors a pipeline takes. A call through the pipeline
+ * enters the pipeline itself, each interceptor and the terminal, and the
+ * terminal may forward it further (a client connection or a connection
+ * cache to its connection): 60 leaves room for every terminal of the
+ * library within IRPC_CALL_MAX_DEPTH. A chain that still goes deeper (a
+ * pipeline into a pipeline, say) completes its calls with IRPC_ELIMIT. */
+#define IRPC_PIPELINE_MAX_INTERCEPTORS 60
+
 /* Errors: IRPC_EINVAL (NULL argument), IRPC_ENOMEM. */
 IRPC_API int irpc_pipeline_new(irpc_pipeline **out, uv_loop_t *loop);
 
@@ -31,7 +39,8 @@ IRPC_API void irpc_pipeline_free(irpc_pipeline *p);
 
 /* Appends an interceptor (ownership passes to the pipeline on success).
  * Errors: IRPC_EINVAL (NULL, an interceptor of another loop, or one
- * already added), IRPC_EFROZEN (already invoked), IRPC_ENOMEM. */
+ * already added), IRPC_EFROZEN (already invoked), IRPC_ELIMIT (the
+ * pipeline already has IRPC_PIPELINE_MAX_INTERCEPTORS), IRPC_ENOMEM. */
 IRPC_API int irpc_pipeline_use(irpc_pipeline *p, irpc_invoker *interceptor);
 
 /* Sets the terminal invoker (borrowed; it must outlive the pipeline).

@@ -51,6 +51,7 @@
 #define IRPC_RETRY_H
 
 #include "irpc/clock.h"
+#include "irpc/frames.h"
 #include "irpc/invoker.h"
 
 #ifdef __cplusplus
@@ -69,11 +70,9 @@ typedef struct irpc_server_addresses {
 
 IRPC_API extern const irpc_feature_key irpc_server_addresses_feature;
 
-/* Sets (idempotent != 0) or removes the idempotent field
- * (IRPC_REQUEST_FIELD_IDEMPOTENT, an empty value: presence is the flag).
- * Errors: IRPC_EINVAL (r NULL), IRPC_ENOMEM. */
-IRPC_API int irpc_outgoing_request_set_idempotent(irpc_outgoing_request *r,
-                                                  int idempotent);
+/* irpc_outgoing_request_set_idempotent, which marks the requests the
+ * connection-lost rule above applies to, is declared with the other request
+ * setters in irpc/frames.h (included here). */
 
 typedef struct irpc_retry_options {
   unsigned max_attempts;       /* >= 1; default 2 */

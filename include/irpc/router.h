@@ -33,6 +33,12 @@ typedef struct irpc_router irpc_router;
 
 #define IRPC_ROUTER_MAX_SEGMENTS 10
 
+/* The most middleware a router takes. A dispatch enters the router, each
+ * middleware, the route step and the target: 60 leaves room within
+ * IRPC_DISPATCH_MAX_DEPTH. Sub-routers add their own frames; a dispatch
+ * that goes deeper is answered InternalError (see dispatcher.h). */
+#define IRPC_ROUTER_MAX_MIDDLEWARE 60
+
 /* Errors: IRPC_EINVAL, IRPC_ENOMEM. */
 IRPC_API int irpc_router_new(irpc_router **out, uv_loop_t *loop);
 
@@ -53,6 +59,7 @@ IRPC_API int irpc_router_mount(irpc_router *r, const char *prefix,
 
 /* Adds a middleware (ownership passes to the router on success).
  * Errors: IRPC_EINVAL (NULL, another loop, already added), IRPC_EFROZEN,
+ * IRPC_ELIMIT (the router already has IRPC_ROUTER_MAX_MIDDLEWARE),
  * IRPC_ENOMEM. */
 IRPC_API int irpc_router_use(irpc_router *r, irpc_dispatcher *middleware);
 

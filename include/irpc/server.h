@@ -49,7 +49,10 @@ IRPC_API int irpc_server_listen(irpc_server *s, const char *address,
                                 char *bound, size_t bound_len);
 
 /* The connections: their number, and up to `cap` of them (borrowed) in
- * `out`, oldest first. Returns how many there are. */
+ * `out`, oldest first. Returns how many there are. Who is at the other end:
+ * irpc_connection_remote_address for a TCP client ("127.0.0.1:50312"),
+ * irpc_connection_peer_credentials for a Unix-socket client (its pid, uid
+ * and gid). */
 IRPC_API size_t irpc_server_connections(irpc_server *s, irpc_connection **out,
                                         size_t cap);
 /* The connection with this id, or NULL (borrowed). */

@@ -139,6 +139,22 @@ IRPC_API int irpc_duplex_remote_address(const irpc_duplex *d, char *buf,
 
 IRPC_API uv_loop_t *irpc_duplex_loop(const irpc_duplex *d);
 
+/* The process at the other end of a Unix domain socket, as the kernel
+ * recorded it when the connection was made (SO_PEERCRED): the peer cannot
+ * forge it. For a server, the client process; for a client, the server
+ * process (at the time it called listen). */
+typedef struct irpc_peer_credentials {
+  int64_t pid;
+  uint32_t uid;
+  uint32_t gid;
+} irpc_peer_credentials;
+
+/* The peer's credentials (Unix domain sockets on Linux).
+ * Errors: IRPC_EINVAL (NULL argument), IRPC_ENOTSUP (a transport that has
+ * none: TCP, memory, or a system without SO_PEERCRED), UV_ENOTCONN (not
+ * connected), or the system's error. */
+IRPC_API int irpc_duplex_peer_credentials(const irpc_duplex *d,
+                                          irpc_peer_credentials *out);
 /* The name of the duplex's implementation ("tcp", "uds", "memory",
  * "fault"). */
 IRPC_API const char *irpc_duplex_type(const irpc_duplex *d);
@@ -160,11 +176,14 @@ IRPC_API int irpc_transport_connect(irpc_transport *t, uv_loop_t *loop,
 /* Listens on `addr`: each accepted connection goes to `cb`. TCP: the host
  * must be an IP literal, "localhost" (resolved now, the first address
  * wins) or empty/"::0"/"0.0.0.0" for any address; port 0 picks a free port;
- * backlog 511. UDS: a stale socket file at `path` is unlinked before
- * binding (only when it is a socket; any other file makes the bind fail
- * with UV_EADDRINUSE), and the file is unlinked again on close; a path
- * starting with '@' is a Linux abstract socket. Memory: the host is the
- * listener's name within the transport object.
+ * backlog 511. UDS: a socket file at `path` that nobody listens on any
+ * more (left by a process that died: connecting to it is refused) is
+ * unlinked before binding; a socket file a live listener answers on is
+ * never touched (UV_EADDRINUSE; that listener sees one connection opened
+ * and closed at once), nor is any other kind of file (UV_EADDRINUSE). The
+ * file is unlinked again on close. A path starting with '@' is a Linux
+ * abstract socket. Memory: the host is the listener's name within the
+ * transport object.
  * Errors: IRPC_EINVAL (NULL argument, unusable address), UV_EADDRINUSE,
  * UV_EACCES, UV_ENAMETOOLONG (UDS path), IRPC_ENOMEM, or another system
  * error. */
@@ -379,6 +398,9 @@ typedef struct irpc_duplex_ops {
   /* Optional (IRPC_ENOTSUP when NULL): as irpc_duplex_local_address. */
   int (*local_address)(const irpc_duplex *d, char *buf, size_t len);
   int (*remote_address)(const irpc_duplex *d, char *buf, size_t len);
+  /* Optional (IRPC_ENOTSUP when NULL): as irpc_duplex_peer_credentials;
+   * decorators forward to the duplex they wrap. */
+  int (*peer_credentials)(const irpc_duplex *d, irpc_peer_credentials *out);
 } irpc_duplex_ops;
 
 /* Creates a duplex of type `ops` on `loop`: connected, or connecting when

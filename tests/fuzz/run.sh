@@ -28,7 +28,9 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
   -DIRPC_BUILD_FUZZ=ON -DIRPC_BUILD_BENCH=OFF -DIRPC_BUILD_EXAMPLES=OFF \
   >/dev/null
 
-targets=${*:-fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_slicec_parser fuzz_slice_gen}
+all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
+all="$all fuzz_slicec_parser fuzz_slice_gen"
+targets=${*:-$all}
 count=$(echo $targets | wc -w)
 seconds=$((seconds / count))
 [ "$seconds" -ge 1 ] || seconds=1
@@ -40,6 +42,7 @@ for t in $targets; do
   fuzz_slic_frames) seeds=$here/corpus/slic ;;
   fuzz_icerpc_header) seeds=$here/corpus/icerpc_header ;;
   fuzz_slicec_parser) seeds=$here/corpus/slicec ;;
+  fuzz_connection) seeds=$here/corpus/connection ;;
   fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
   *) seeds=$here/corpus/$t ;;
   esac
