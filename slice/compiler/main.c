@@ -5,12 +5,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gen_c.h"
 #include "slicec.h"
 
 static const char usage[] =
     "usage: irpc-slicec [OPTIONS] SOURCE...\n"
     "\n"
-    "Checks Slice files (and, with a generator, writes C for them).\n"
+    "Checks Slice files and writes C for them: X.slice.h and X.slice.c for\n"
+    "each SOURCE (see docs/internals/SLICE_GEN.md).\n"
     "A SOURCE or REFERENCE that is a directory stands for every .slice file\n"
     "under it.\n"
     "\n"
@@ -19,7 +21,8 @@ static const char usage[] =
     "                      the sources, but nothing is generated for it\n"
     "  -D NAME             define a preprocessor symbol\n"
     "  --output-dir DIR    where generated files go (default: .)\n"
-    "  --dump-ast          print the checked model on stdout\n"
+    "  --dump-ast          print the checked model on stdout (and generate\n"
+    "                      nothing)\n"
     "  -h, --help          print this help\n"
     "\n"
     "Diagnostics go to stderr as FILE:LINE:COL: error: MESSAGE [CODE].\n"
@@ -136,14 +139,17 @@ int main(int argc, char **argv) {
     slicec_context_free(c);
     return 2;
   }
-  (void)output_dir; /* for the generators */
   int rc = slicec_compile(c);
+  size_t gen_errors = 0;
   if (rc == 0 && dump)
     slicec_dump_ast(slicec_get_ast(c), stdout);
-  size_t errors = slicec_error_count(c), warnings = slicec_warning_count(c);
+  else if (rc == 0 && !failed)
+    gen_errors = slicec_gen_c(slicec_get_ast(c), output_dir, NULL, NULL);
+  size_t errors = slicec_error_count(c) + gen_errors;
+  size_t warnings = slicec_warning_count(c);
   if (errors || warnings)
     fprintf(stderr, "irpc-slicec: %zu error%s, %zu warning%s\n", errors,
             errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
   slicec_context_free(c);
-  return rc == 0 && !failed ? 0 : 1;
+  return rc == 0 && !failed && gen_errors == 0 ? 0 : 1;
 }

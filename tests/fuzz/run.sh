@@ -29,7 +29,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
   >/dev/null
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
-all="$all fuzz_slicec_parser"
+all="$all fuzz_slicec_parser fuzz_slice_gen"
 targets=${*:-$all}
 count=$(echo $targets | wc -w)
 seconds=$((seconds / count))
@@ -43,6 +43,7 @@ for t in $targets; do
   fuzz_icerpc_header) seeds=$here/corpus/icerpc_header ;;
   fuzz_slicec_parser) seeds=$here/corpus/slicec ;;
   fuzz_connection) seeds=$here/corpus/connection ;;
+  fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

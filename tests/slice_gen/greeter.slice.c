@@ -934,30 +934,6 @@ static int Demo_Feed_publish_call(const void *ops, void *impl,
   return 0;
 }
 
-const irpc_slice_op Demo_Feed_publish_desc = {
-    .name = "publish",
-    .flags = 0,
-    .encode_args = Demo_Feed_publish_encode_args,
-    .decode_return = Demo_Feed_publish_decode_return,
-    .return_size = sizeof(int32_t),
-    .deliver = Demo_Feed_publish_deliver,
-    .decode_args = Demo_Feed_publish_decode_args,
-    .args_size = sizeof(Demo_Feed_publish_args),
-    .encode_return = Demo_Feed_publish_encode_return,
-    .call = Demo_Feed_publish_call};
-
-const irpc_slice_op Demo_Feed_subscribe_desc = {
-    .name = "subscribe",
-    .flags = 0,
-    .encode_args = Demo_Feed_subscribe_encode_args,
-    .decode_return = Demo_Feed_subscribe_decode_return,
-    .return_size = sizeof(int32_t),
-    .deliver = Demo_Feed_subscribe_deliver,
-    .decode_args = Demo_Feed_subscribe_decode_args,
-    .args_size = sizeof(Demo_Feed_subscribe_args),
-    .encode_return = Demo_Feed_subscribe_encode_return,
-    .call = Demo_Feed_subscribe_call};
-
 /* stats */
 
 typedef struct Demo_Feed_stats_args {
@@ -1017,6 +993,18 @@ static int Demo_Feed_stats_call(const void *ops, void *impl,
   return 0;
 }
 
+const irpc_slice_op Demo_Feed_publish_desc = {
+    .name = "publish",
+    .flags = 0,
+    .encode_args = Demo_Feed_publish_encode_args,
+    .decode_return = Demo_Feed_publish_decode_return,
+    .return_size = sizeof(int32_t),
+    .deliver = Demo_Feed_publish_deliver,
+    .decode_args = Demo_Feed_publish_decode_args,
+    .args_size = sizeof(Demo_Feed_publish_args),
+    .encode_return = Demo_Feed_publish_encode_return,
+    .call = Demo_Feed_publish_call};
+
 const irpc_slice_op Demo_Feed_stats_desc = {
     .name = "stats",
     .flags = IRPC_SLICE_OP_IDEMPOTENT,
@@ -1028,6 +1016,18 @@ const irpc_slice_op Demo_Feed_stats_desc = {
     .args_size = sizeof(Demo_Feed_stats_args),
     .encode_return = Demo_Feed_stats_encode_return,
     .call = Demo_Feed_stats_call};
+
+const irpc_slice_op Demo_Feed_subscribe_desc = {
+    .name = "subscribe",
+    .flags = 0,
+    .encode_args = Demo_Feed_subscribe_encode_args,
+    .decode_return = Demo_Feed_subscribe_decode_return,
+    .return_size = sizeof(int32_t),
+    .deliver = Demo_Feed_subscribe_deliver,
+    .decode_args = Demo_Feed_subscribe_decode_args,
+    .args_size = sizeof(Demo_Feed_subscribe_args),
+    .encode_return = Demo_Feed_subscribe_encode_return,
+    .call = Demo_Feed_subscribe_call};
 
 /* Sorted by name. */
 static const irpc_slice_op_ref Demo_Feed_op_refs[] = {
@@ -1080,6 +1080,14 @@ int Demo_Feed_stats(const Demo_FeedProxy *proxy, const irpc_str *topic,
                            user_data);
 }
 
+int Demo_Feed_subscribe_reply(irpc_slice_dispatch *sd, int32_t ret) {
+  return irpc_slice_dispatch_reply(sd, &ret);
+}
+
+int Demo_Feed_publish_reply(irpc_slice_dispatch *sd, int32_t ret) {
+  return irpc_slice_dispatch_reply(sd, &ret);
+}
+
 int Demo_Feed_stats_reply(irpc_slice_dispatch *sd, int32_t count,
                           const Demo_Dict_string_Opt_int32 *byKind) {
   if (!byKind) { /* a required value missing: fails as an encoding would */
@@ -1089,14 +1097,6 @@ int Demo_Feed_stats_reply(irpc_slice_dispatch *sd, int32_t count,
   }
   Demo_Feed_stats_ret r = {count, *byKind};
   return irpc_slice_dispatch_reply(sd, &r);
-}
-
-int Demo_Feed_subscribe_reply(irpc_slice_dispatch *sd, int32_t ret) {
-  return irpc_slice_dispatch_reply(sd, &ret);
-}
-
-int Demo_Feed_publish_reply(irpc_slice_dispatch *sd, int32_t ret) {
-  return irpc_slice_dispatch_reply(sd, &ret);
 }
 
 int Demo_Feed_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,

@@ -83,44 +83,6 @@ typedef struct Demo_LineItem {
 int Demo_LineItem_encode(irpc_slice_encoder *e, const Demo_LineItem *v);
 int Demo_LineItem_decode(irpc_slice_in *in, Demo_LineItem *v);
 
-/* ---- Result<string, LookupError> ---- */
-
-#ifndef DEMO_RESULT_STRING_LOOKUPERROR_DEFINED
-#define DEMO_RESULT_STRING_LOOKUPERROR_DEFINED
-typedef struct Demo_Result_string_LookupError {
-  bool ok;
-  union {
-    irpc_str success;
-    Demo_LookupError failure;
-  } u;
-} Demo_Result_string_LookupError;
-
-static inline int
-Demo_Result_string_LookupError_encode(irpc_slice_encoder *e,
-                                      const Demo_Result_string_LookupError *v) {
-  irpc_slice_encode_varint32(e, v->ok ? 0 : 1);
-  return v->ok ? irpc_slice_encode_str(e, v->u.success)
-               : Demo_LookupError_encode(e, &v->u.failure);
-}
-
-static inline int
-Demo_Result_string_LookupError_decode(irpc_slice_in *in,
-                                      Demo_Result_string_LookupError *v) {
-  int32_t disc = -1;
-  irpc_slice_decode_varint32(&in->dec, &disc);
-  switch (disc) {
-  case 0:
-    v->ok = true;
-    return irpc_slice_decode_str(in, &v->u.success);
-  case 1:
-    v->ok = false;
-    return Demo_LookupError_decode(in, &v->u.failure);
-  default:
-    return irpc_slice_in_fail(in, IRPC_EENUM);
-  }
-}
-#endif
-
 /* ---- Sequence<LineItem> ---- */
 
 #ifndef DEMO_SEQ_LINEITEM_DEFINED
@@ -192,6 +154,44 @@ typedef struct Demo_Order {
 
 int Demo_Order_encode(irpc_slice_encoder *e, const Demo_Order *v);
 int Demo_Order_decode(irpc_slice_in *in, Demo_Order *v);
+
+/* ---- Result<string, LookupError> ---- */
+
+#ifndef DEMO_RESULT_STRING_LOOKUPERROR_DEFINED
+#define DEMO_RESULT_STRING_LOOKUPERROR_DEFINED
+typedef struct Demo_Result_string_LookupError {
+  bool ok;
+  union {
+    irpc_str success;
+    Demo_LookupError failure;
+  } u;
+} Demo_Result_string_LookupError;
+
+static inline int
+Demo_Result_string_LookupError_encode(irpc_slice_encoder *e,
+                                      const Demo_Result_string_LookupError *v) {
+  irpc_slice_encode_varint32(e, v->ok ? 0 : 1);
+  return v->ok ? irpc_slice_encode_str(e, v->u.success)
+               : Demo_LookupError_encode(e, &v->u.failure);
+}
+
+static inline int
+Demo_Result_string_LookupError_decode(irpc_slice_in *in,
+                                      Demo_Result_string_LookupError *v) {
+  int32_t disc = -1;
+  irpc_slice_decode_varint32(&in->dec, &disc);
+  switch (disc) {
+  case 0:
+    v->ok = true;
+    return irpc_slice_decode_str(in, &v->u.success);
+  case 1:
+    v->ok = false;
+    return Demo_LookupError_decode(in, &v->u.failure);
+  default:
+    return irpc_slice_in_fail(in, IRPC_EENUM);
+  }
+}
+#endif
 
 /* ---- interface Demo::Greeter ---- */
 
@@ -274,6 +274,7 @@ int Demo_Greeter_map(irpc_router *r, const char *path,
 
 extern const irpc_slice_iface Demo_Pinger_iface;
 
+/* Operation descriptors (also used by interfaces deriving from Pinger). */
 extern const irpc_slice_op Demo_Pinger_ping_desc;
 
 typedef struct Demo_PingerProxy {
@@ -315,6 +316,7 @@ int Demo_Pinger_map(irpc_router *r, const char *path,
 
 extern const irpc_slice_iface Demo_LoudGreeter_iface;
 
+/* Operation descriptors (also used by interfaces deriving from LoudGreeter). */
 extern const irpc_slice_op Demo_LoudGreeter_shout_desc;
 
 typedef struct Demo_LoudGreeterProxy {
@@ -400,6 +402,7 @@ int Demo_LoudGreeter_map(irpc_router *r, const char *path,
 
 extern const irpc_slice_iface Demo_Listener_iface;
 
+/* Operation descriptors (also used by interfaces deriving from Listener). */
 extern const irpc_slice_op Demo_Listener_onEvent_desc;
 
 typedef struct Demo_ListenerProxy {
@@ -494,6 +497,7 @@ Demo_Dict_string_Opt_int32_decode(irpc_slice_in *in,
 
 extern const irpc_slice_iface Demo_Feed_iface;
 
+/* Operation descriptors (also used by interfaces deriving from Feed). */
 extern const irpc_slice_op Demo_Feed_publish_desc;
 extern const irpc_slice_op Demo_Feed_stats_desc;
 extern const irpc_slice_op Demo_Feed_subscribe_desc;
