@@ -111,8 +111,12 @@ typedef struct inst {
 
 typedef struct gen {
   const slicec_ast *ast;
-  const slicec_file *file;
-  const char *mod; /* C prefix of the file's module */
+  const slicec_file *file; /* the file whose names are being spelled */
+  const char *mod;         /* C prefix of that file's module */
+  const slicec_file *out;  /* the file being generated */
+  /* Files whose types and this file's depend on each other (an include
+   * cycle), in_cycle[i] for ast->files[i]; NULL when there are none. */
+  bool *in_cycle;
   const char *base;
   sb h, c;
   inst *insts;
@@ -208,7 +212,7 @@ static void mark_set(gen *g, const void *key, int kind, int state) {
 }
 
 static void add_include(gen *g, const slicec_file *f) {
-  if (!f || f == g->file)
+  if (!f || f == g->out)
     return;
   for (size_t i = 0; i < g->nincs; i++)
     if (g->incs[i] == f)
@@ -1114,6 +1118,24 @@ static void need_proxy(gen *g, const slicec_def *d);
 static void emit_inst(gen *g, inst *in);
 static void emit_inst_codecs(gen *g, inst *in);
 
+/* Names and instantiations as the file declaring `d` spells them. */
+typedef struct ctx_save {
+  const char *mod;
+  const slicec_file *file;
+} ctx_save;
+
+static ctx_save ctx_enter(gen *g, const slicec_def *d) {
+  ctx_save s = {g->mod, g->file};
+  g->file = d->file;
+  g->mod = d->file->module ? mod_cname(g, d->file->module) : "";
+  return s;
+}
+
+static void ctx_leave(gen *g, ctx_save s) {
+  g->mod = s.mod;
+  g->file = s.file;
+}
+
 /* Registers the generic instantiations `t` uses, innermost first. */
 static void scan_type(gen *g, const slicec_type_ref *t) {
   if (!t || is_alias_use(t))
@@ -1186,6 +1208,15 @@ static void need_members(gen *g, const slicec_member_list *ml) {
       need_type(g, ml->items[i]->type);
 }
 
+static bool cycle_file(gen *g, const slicec_file *f) {
+  if (!g->in_cycle || f == g->out)
+    return false;
+  for (size_t i = 0; i < g->ast->nfiles; i++)
+    if (g->ast->files[i] == f)
+      return g->in_cycle[i];
+  return false;
+}
+
 static void need_type(gen *g, const slicec_type_ref *t) {
   if (!t)
     return;
@@ -1196,7 +1227,7 @@ static void need_type(gen *g, const slicec_type_ref *t) {
     if (d->kind == SLICEC_DEF_CUSTOM) {
       const slicec_def *i = proxy_iface(g, d);
       if (i) {
-        if (i->file != g->file)
+        if (i->file != g->out)
           add_include(g, i->file);
         else if (i == g->deps_of)
           ; /* its own section starts with it */
@@ -1207,8 +1238,13 @@ static void need_type(gen *g, const slicec_type_ref *t) {
         return;
       }
     }
-    if (d->file != g->file) {
+    if (d->file != g->out) {
       add_include(g, d->file);
+      /* A file whose types and ours depend on each other includes ours
+       * too, so whichever header comes first, it cannot see what the
+       * other defines: each header defines what it needs, guarded. */
+      if (cycle_file(g, d->file))
+        need_def(g, d);
       return;
     }
     need_def(g, d);
@@ -1624,6 +1660,28 @@ static void forward(gen *g, const slicec_def *d) {
   out(&g->h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", c, c);
 }
 
+static void emit_def(gen *g, const slicec_def *d) {
+  switch (d->kind) {
+  case SLICEC_DEF_STRUCT:
+    emit_struct(g, d);
+    break;
+  case SLICEC_DEF_ENUM:
+    if (d->u.en.underlying)
+      emit_basic_enum(g, d);
+    else
+      emit_variant(g, d);
+    break;
+  case SLICEC_DEF_CUSTOM:
+    emit_custom(g, d);
+    break;
+  case SLICEC_DEF_ALIAS:
+    emit_alias(g, d);
+    break;
+  default:
+    break;
+  }
+}
+
 static void need_def(gen *g, const slicec_def *d) {
   if (d->kind == SLICEC_DEF_INTERFACE) {
     need_iface(g, d);
@@ -1637,29 +1695,46 @@ static void need_def(gen *g, const slicec_def *d) {
     return;
   }
   mark_set(g, d, MK_DEF, 1);
+  ctx_save saved = ctx_enter(g, d);
   switch (d->kind) {
   case SLICEC_DEF_STRUCT:
     need_members(g, &d->u.st.fields);
-    emit_struct(g, d);
     break;
   case SLICEC_DEF_ENUM:
     for (size_t i = 0; i < d->u.en.nenumerators; i++)
       need_members(g, &d->u.en.enumerators[i]->fields);
-    if (d->u.en.underlying)
-      emit_basic_enum(g, d);
-    else
-      emit_variant(g, d);
-    break;
-  case SLICEC_DEF_CUSTOM:
-    emit_custom(g, d);
     break;
   case SLICEC_DEF_ALIAS:
     need_type(g, d->u.alias.type);
-    emit_alias(g, d);
     break;
   default:
     break;
   }
+  /* In an include cycle, each definition is guarded: the headers of the
+   * cycle each define what they need. The functions of another file's
+   * type are that file's. */
+  bool guard =
+      g->in_cycle &&
+      !(d->kind == SLICEC_DEF_CUSTOM &&
+        (proxy_iface(g, d) || (!known_custom(d) && d->file != g->out)));
+  if (guard)
+    sb_printf(&g->h, "\n#ifndef %s_DEFINED\n#define %s_DEFINED",
+              def_cname(g, d), def_cname(g, d));
+  if (d->kind == SLICEC_DEF_CUSTOM && !known_custom(d) && d->file != g->out) {
+    /* declared by its own header, its C type by its c::include */
+  } else if (d->file != g->out) {
+    sb own = g->c;
+    g->c = (sb){0};
+    emit_def(g, d);
+    g->oom |= g->c.oom;
+    free(g->c.p);
+    g->c = own;
+  } else {
+    emit_def(g, d);
+  }
+  if (guard)
+    sb_puts(&g->h, "#endif\n");
+  ctx_leave(g, saved);
   mark_set(g, d, MK_DEF, 2);
   flush_deferred(g);
 }
@@ -2161,24 +2236,6 @@ static const char *ops_path(gen *g, const slicec_def *d, const slicec_def *x) {
         return S(g, "%s.%s", def_own(b), ops_path(g, b, x));
   }
   return "?";
-}
-
-/* Names and instantiations as the file declaring `d` spells them. */
-typedef struct ctx_save {
-  const char *mod;
-  const slicec_file *file;
-} ctx_save;
-
-static ctx_save ctx_enter(gen *g, const slicec_def *d) {
-  ctx_save s = {g->mod, g->file};
-  g->file = d->file;
-  g->mod = d->file->module ? mod_cname(g, d->file->module) : "";
-  return s;
-}
-
-static void ctx_leave(gen *g, ctx_save s) {
-  g->mod = s.mod;
-  g->file = s.file;
 }
 
 static void need_proxy(gen *g, const slicec_def *d);
@@ -2943,10 +3000,112 @@ static int write_file(gen *g, const char *dir, const char *name, const sb *b) {
   return rc;
 }
 
+/* The files the types used by `t` are defined in. */
+static void type_files(gen *g, const slicec_type_ref *t, bool *row) {
+  if (!t)
+    return;
+  switch (t->kind) {
+  case SLICEC_TYPE_SEQUENCE:
+    type_files(g, t->element, row);
+    return;
+  case SLICEC_TYPE_DICTIONARY:
+    type_files(g, t->key, row);
+    type_files(g, t->value, row);
+    return;
+  case SLICEC_TYPE_RESULT:
+    type_files(g, t->success, row);
+    type_files(g, t->failure, row);
+    return;
+  case SLICEC_TYPE_DEFINED:
+    break;
+  default:
+    return;
+  }
+  const slicec_def *d = t->def;
+  if (!d)
+    return;
+  if (d->kind == SLICEC_DEF_CUSTOM && proxy_iface(g, d))
+    d = proxy_iface(g, d);
+  for (size_t i = 0; i < g->ast->nfiles; i++)
+    if (g->ast->files[i] == d->file)
+      row[i] = true;
+}
+
+static void member_files(gen *g, const slicec_member_list *ml, bool *row) {
+  for (size_t i = 0; i < ml->n; i++)
+    type_files(g, ml->items[i]->type, row);
+}
+
+/* Marks the files that include the file being generated back, directly or
+ * not (an include cycle); leaves g->in_cycle NULL when there are none. */
+static void find_cycle(gen *g) {
+  size_t n = g->ast->nfiles, self = n;
+  bool *r = calloc(n * n + 1, sizeof(bool));
+  if (!r) {
+    g->oom = true;
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const slicec_file *f = g->ast->files[i];
+    bool *row = r + i * n;
+    if (f == g->out)
+      self = i;
+    for (size_t j = 0; j < f->ndefs; j++) {
+      const slicec_def *d = f->defs[j];
+      switch (d->kind) {
+      case SLICEC_DEF_STRUCT:
+        member_files(g, &d->u.st.fields, row);
+        break;
+      case SLICEC_DEF_ENUM:
+        for (size_t k = 0; k < d->u.en.nenumerators; k++)
+          member_files(g, &d->u.en.enumerators[k]->fields, row);
+        break;
+      case SLICEC_DEF_ALIAS:
+        type_files(g, d->u.alias.type, row);
+        break;
+      case SLICEC_DEF_INTERFACE:
+        for (size_t k = 0; k < d->u.iface.nops; k++) {
+          member_files(g, &d->u.iface.ops[k]->params, row);
+          member_files(g, &d->u.iface.ops[k]->returns, row);
+        }
+        for (size_t k = 0; k < d->u.iface.nbases; k++)
+          type_files(g,
+                     &(slicec_type_ref){.kind = SLICEC_TYPE_DEFINED,
+                                        .def = d->u.iface.bases[k]},
+                     row);
+        break;
+      default:
+        break;
+      }
+    }
+  }
+  /* Transitive closure (a few files). */
+  for (size_t k = 0; k < n; k++)
+    for (size_t i = 0; i < n; i++)
+      if (r[i * n + k])
+        for (size_t j = 0; j < n; j++)
+          r[i * n + j] |= r[k * n + j];
+  bool any = false;
+  bool *cyc = calloc(n + 1, sizeof(bool));
+  for (size_t j = 0; cyc && self < n && j < n; j++) {
+    cyc[j] = j != self && r[self * n + j] && r[j * n + self];
+    any |= cyc[j];
+  }
+  free(r);
+  if (!cyc)
+    g->oom = true;
+  if (any)
+    g->in_cycle = cyc;
+  else
+    free(cyc);
+}
+
 static void gen_file(gen *g, const slicec_file *f, const char *dir) {
   g->file = f;
+  g->out = f;
   g->mod = f->module ? mod_cname(g, f->module) : "";
   g->base = base_name(f->path);
+  find_cycle(g);
   if (f->mode == SLICEC_MODE_SLICE1) {
     slicec_loc loc = {f->path, 1, 1};
     diag(g, loc, "E204",
@@ -2999,6 +3158,16 @@ static void gen_file(gen *g, const slicec_file *f, const char *dir) {
     if (inc)
       sb_printf(&hdr, "#include \"%s\"\n", inc);
   }
+  /* The C types of the custom types of the other files of a cycle, whose
+   * types this header may define. */
+  for (size_t j = 0; g->in_cycle && j < g->ast->nfiles; j++) {
+    const slicec_file *x = g->ast->files[j];
+    for (size_t i = 0; g->in_cycle[j] && i < x->ndefs; i++) {
+      const char *inc = attr_arg(x->defs[i]->attrs, "c::include");
+      if (inc)
+        sb_printf(&hdr, "#include \"%s\"\n", inc);
+    }
+  }
   sb_printf(&hdr,
             "\n#if IRPC_SLICE_GEN_VERSION != 1\n#error \"%s needs "
             "IRPC_SLICE_GEN_VERSION 1: regenerate it\"\n#endif\n",
@@ -3046,6 +3215,7 @@ size_t slicec_gen_c(const slicec_ast *ast, const char *output_dir,
     free(g.c.p);
     free(g.insts);
     free(g.marks);
+    free(g.in_cycle);
     free((void *)g.incs);
     for (size_t k = 0; k < g.npool; k++)
       free(g.pool[k]);
