@@ -4,12 +4,13 @@
  * includes xfile_b.slice.h first; xfile_a.slice.c includes
  * xfile_a.slice.h first. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "xfile_b.slice.h"
 /* Then the other one, already included by the first: */
 #include "xfile_a.slice.h"
 
-#include "testutil.h"
+#include "net_testlib.h"
 
 typedef struct bytes {
   uint8_t b[4096];
@@ -33,42 +34,54 @@ static bool str_is(irpc_str s, const char *c) {
   return irpc_str_eq(s, c) != 0;
 }
 
+/* The storage a Doc points to. */
+typedef struct doc_store {
+  Test_Xa_Id links[2];
+  Test_Xb_Tag tags[3];
+  Test_Xa_Entity others[2];
+  Test_Xb_Dict_Test_Xa_Id_Opt_Test_Xa_Entity_entry by_id[2];
+} doc_store;
+
+/* Xa::Entity holds an optional Xb::Comment and a sequence of Xb::Tag, which
+ * hold Xa's alias, enum and compact struct; Xb::Doc holds Xa::Entity by
+ * value, in a sequence and as an optional dictionary value. */
+static void doc_build(doc_store *s, Test_Xb_Doc *doc) {
+  memset(s, 0, sizeof *s);
+  s->links[0] = IRPC_STR("a");
+  s->links[1] = IRPC_STR("bc");
+  s->tags[0] =
+      (Test_Xb_Tag){.tag = Test_Xb_Tag_Text, .u.Text.v = IRPC_STR("hello")};
+  s->tags[1] = (Test_Xb_Tag){.tag = Test_Xb_Tag_Ref,
+                             .u.Ref = {.id = IRPC_STR("x1"),
+                                       .has_kind = true,
+                                       .kind = Test_Xa_Kind_Linked}};
+  s->tags[2] =
+      (Test_Xb_Tag){.tag = Test_Xb_Tag_Ref, .u.Ref = {.id = IRPC_STR("x2")}};
+  s->others[0] = (Test_Xa_Entity){.id = IRPC_STR("o1")};
+  s->others[1] = (Test_Xa_Entity){.id = IRPC_STR("o2"),
+                                  .has_comment = true,
+                                  .comment = {.kind = Test_Xa_Kind_Plain},
+                                  .tags = {1, s->tags}};
+  s->by_id[0] = (Test_Xb_Dict_Test_Xa_Id_Opt_Test_Xa_Entity_entry){
+      .key = IRPC_STR("o1"), .has_value = true, .value = s->others[0]};
+  s->by_id[1] = (Test_Xb_Dict_Test_Xa_Id_Opt_Test_Xa_Entity_entry){
+      .key = IRPC_STR("none")};
+  *doc = (Test_Xb_Doc){.main = {.id = IRPC_STR("main"),
+                                .has_comment = true,
+                                .comment = {.links = {2, s->links},
+                                            .has_at = true,
+                                            .at = {-3, 70000},
+                                            .kind = Test_Xa_Kind_Linked},
+                                .tags = {3, s->tags}},
+                       .others = {2, s->others},
+                       .byId = {2, s->by_id}};
+}
+
 static void test_round_trip(void **state) {
   (void)state;
-  /* Xa::Entity holds an optional Xb::Comment and a sequence of Xb::Tag,
-   * which hold Xa's alias, enum and compact struct; Xb::Doc holds
-   * Xa::Entity by value, in a sequence and as an optional dictionary
-   * value. */
-  Test_Xa_Id links[] = {IRPC_STR("a"), IRPC_STR("bc")};
-  Test_Xb_Tag tags[] = {
-      {.tag = Test_Xb_Tag_Text, .u.Text.v = IRPC_STR("hello")},
-      {.tag = Test_Xb_Tag_Ref,
-       .u.Ref = {.id = IRPC_STR("x1"),
-                 .has_kind = true,
-                 .kind = Test_Xa_Kind_Linked}},
-      {.tag = Test_Xb_Tag_Ref, .u.Ref = {.id = IRPC_STR("x2")}},
-  };
-  Test_Xa_Entity main_entity = {
-      .id = IRPC_STR("main"),
-      .has_comment = true,
-      .comment = {.links = {2, links},
-                  .has_at = true,
-                  .at = {-3, 70000},
-                  .kind = Test_Xa_Kind_Linked},
-      .tags = {3, tags},
-  };
-  Test_Xa_Entity others[] = {{.id = IRPC_STR("o1")},
-                             {.id = IRPC_STR("o2"),
-                              .has_comment = true,
-                              .comment = {.kind = Test_Xa_Kind_Plain},
-                              .tags = {1, tags}}};
-  Test_Xb_Dict_Test_Xa_Id_Opt_Test_Xa_Entity_entry by_id[] = {
-      {.key = IRPC_STR("o1"), .has_value = true, .value = others[0]},
-      {.key = IRPC_STR("none")},
-  };
-  Test_Xb_Doc doc = {
-      .main = main_entity, .others = {2, others}, .byId = {2, by_id}};
-
+  doc_store st;
+  Test_Xb_Doc doc;
+  doc_build(&st, &doc);
   bytes bt, bt2;
   encode_doc(&doc, &bt);
   irpc_slice_in *in = malloc(sizeof *in);
@@ -124,19 +137,84 @@ static void test_round_trip(void **state) {
   free(in);
 }
 
-/* The interface of xfile_a.slice returns xfile_b.slice's struct: its
- * descriptor is there and decodes an optional Doc. */
-static void test_interface(void **state) {
+/* The interface of xfile_a.slice returns xfile_b.slice's Doc: called
+ * through the generated proxy and dispatcher over coloc. */
+static void lib_find(void *impl, irpc_slice_dispatch *sd, Test_Xa_Id id) {
+  (void)impl;
+  doc_store st;
+  Test_Xb_Doc doc;
+  doc_build(&st, &doc);
+  assert_irpc_ok(
+      Test_Xa_Library_find_reply(sd, str_is(id, "main") ? &doc : NULL));
+}
+
+static const Test_Xa_Library_ops lib_ops = {.find = lib_find};
+
+typedef struct found {
+  int done, err;
+  bool present;
+  bytes enc;
+} found;
+
+static void on_find(irpc_slice_reply *r, int err, const Test_Xb_Doc *ret,
+                    void *ud) {
+  (void)r;
+  found *f = ud;
+  f->err = err;
+  f->present = ret != NULL;
+  if (ret)
+    encode_doc(ret, &f->enc);
+  f->done = 1;
+}
+
+static void on_coloc_down(int status, void *ud) {
+  (void)status;
+  *(int *)ud = 1;
+}
+
+static void test_call(void **state) {
   (void)state;
-  assert_string_equal(Test_Xa_Library_find_desc.name, "find");
-  assert_non_null(Test_Xa_Library_find_desc.decode_return);
-  assert_int_equal(Test_Xa_Library_iface.nops, 1);
+  net_rig rig;
+  net_rig_init(&rig, NET_MEMORY);
+  assert_irpc_ok(Test_Xa_Library_map(rig.router, NULL, &lib_ops, NULL,
+                                     &rig.disps[rig.ndisps++]));
+  irpc_invoker *client;
+  assert_irpc_ok(
+      irpc_coloc_new(&client, &rig.loop, irpc_router_dispatcher(rig.router)));
+  Test_Xa_LibraryProxy px = Test_Xa_LibraryProxy_from(client, NULL);
+
+  doc_store st;
+  Test_Xb_Doc doc;
+  doc_build(&st, &doc);
+  bytes want;
+  encode_doc(&doc, &want);
+
+  found f = {0};
+  assert_irpc_ok(
+      Test_Xa_Library_find(&px, IRPC_STR("main"), NULL, on_find, &f));
+  net_run_until(&rig.loop, &f.done);
+  assert_irpc_ok(f.err);
+  assert_true(f.present);
+  assert_int_equal(f.enc.n, want.n);
+  assert_memory_equal(f.enc.b, want.b, want.n);
+
+  memset(&f, 0, sizeof f);
+  assert_irpc_ok(Test_Xa_Library_find(&px, IRPC_STR("x"), NULL, on_find, &f));
+  net_run_until(&rig.loop, &f.done);
+  assert_irpc_ok(f.err);
+  assert_false(f.present);
+
+  int down = 0;
+  assert_irpc_ok(irpc_coloc_shutdown(client, 1000, on_coloc_down, &down));
+  net_run_until(&rig.loop, &down);
+  irpc_invoker_free(client);
+  net_rig_fini(&rig);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
-      cmocka_unit_test(test_interface),
+      cmocka_unit_test(test_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
