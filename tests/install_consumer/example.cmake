@@ -11,7 +11,8 @@ endif()
 set(examples
   "hello|irpc-hello|Hello, world!.*NotFound"
   "callback|irpc-callback|before and after a server restart"
-  "catalog|irpc-catalog|each case of Result<Item, LookupError> handled")
+  "catalog|irpc-catalog|each case of Result<Item, LookupError> handled"
+  "ipc|irpc-ipc|Hello, world! .from process")
 foreach(entry ${examples})
   string(REPLACE "|" ";" entry "${entry}")
   list(GET entry 0 name)
