@@ -1,13 +1,17 @@
 /* callback: clients subscribe to a server that pushes notifications back
  * over the clients' own connections (no listener on the client side), and
- * subscribe again when the server restarts.
+ * subscribe again when the server restarts. The contract is typed
+ * (callback.slice): the client implements Listener, the server Feed, and
+ * subscribe(listener: ListenerProxy) hands the server a proxy to the
+ * client's Listener, as WCF duplex services and IceRPC do.
  *
- *   client i: connection with its own router: /notify counts messages;
- *             a connect hook subscribes on every (re)connection, and
- *             when the connection is lost the client connects again
- *   server:   /subscribe keeps a reference to the caller's connection;
- *             a timer sends "tick N" to every subscriber, one-way;
- *             a closed connection drops its subscriber.
+ *   client i: connection with its own router serving Listener; a connect
+ *             hook subscribes on every (re)connection, and when the
+ *             connection is lost the client connects again
+ *   server:   Feed.subscribe keeps a copy of the Listener proxy, which
+ *             holds a reference to the caller's connection; a timer calls
+ *             notify("tick N") on every subscriber (one-way); a closed
+ *             connection drops its subscriber.
  *
  * Halfway, the server restarts on the same address and forgets every
  * subscriber, as a real server restart would: the clients notice their
@@ -23,16 +27,13 @@
 
 #include <irpc/irpc.h>
 
+#include "callback.slice.h"
+
 #define MAX_CLIENTS 16
 
 /* ---- Server ---- */
 
-typedef struct subscriber {
-  irpc_connection *conn; /* our reference */
-  long token;            /* close notification */
-} subscriber;
-
-static subscriber subs[MAX_CLIENTS];
+static Ticker_ListenerProxy subs[MAX_CLIENTS]; /* copies we own */
 static int nsubs;
 static int tick_no;
 static int notifications_failed;
@@ -40,62 +41,57 @@ static int notifications_failed;
 static void drop(irpc_connection *c, int err, void *ud) {
   (void)ud;
   for (int i = 0; i < nsubs; i++) {
-    if (subs[i].conn == c) {
+    if (subs[i].p.conn == c) {
       printf("server: connection %llu closed (%s), subscriber dropped\n",
              (unsigned long long)irpc_connection_id(c),
              err == IRPC_ECLOSEDBYPEER ? "by the client" : irpc_strerror(err));
-      irpc_connection_unref(c);
+      irpc_slice_proxy_release(&subs[i].p);
       subs[i] = subs[--nsubs];
       return;
     }
   }
 }
 
-static void subscribe(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_connection *c =
-      irpc_incoming_request_connection(irpc_dispatch_request(d));
-  if (!c || nsubs == MAX_CLIENTS) {
-    irpc_dispatch_reply(d, IRPC_STATUS_UNAVAILABLE, "No room.");
+/* Feed.subscribe: `listener` was decoded against the connection the request
+ * came on, so calling it calls that client back. It lives only as long as
+ * the dispatch: keep a copy (it references the connection). */
+static void subscribe(void *impl, irpc_slice_dispatch *sd,
+                      const Ticker_ListenerProxy *listener) {
+  (void)impl;
+  irpc_connection *c = listener->p.conn; /* NULL through coloc */
+  if (!c || nsubs == MAX_CLIENTS ||
+      irpc_slice_proxy_copy(&subs[nsubs].p, &listener->p) != 0) {
+    irpc_slice_dispatch_fail(sd, IRPC_STATUS_UNAVAILABLE, "No room.");
     return;
   }
-  subs[nsubs].conn = irpc_connection_ref(c);
-  subs[nsubs].token = irpc_connection_on_close(c, drop, NULL);
+  irpc_connection_on_close(c, drop, NULL);
   nsubs++;
   printf("server: connection %llu from %s subscribed\n",
          (unsigned long long)irpc_connection_id(c),
          irpc_connection_remote_address(c));
-  irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+  Ticker_Feed_subscribe_reply(sd);
 }
 
-static const irpc_dispatcher_ops subscribe_ops = {.name = "subscribe",
-                                                  .dispatch = subscribe};
+static const Ticker_Feed_ops feed_ops = {.subscribe = subscribe};
 
-static void notified(irpc_call *call, int err, irpc_incoming_response *resp,
-                     void *ud) {
-  (void)call;
-  irpc_outgoing_request_free(ud);
-  if (err)
+static void notified(irpc_slice_reply *reply, int err, void *ud) {
+  (void)ud;
+  if (err) {
+    fprintf(stderr, "server: %s\n", irpc_slice_reply_message(reply));
     notifications_failed++;
-  irpc_incoming_response_free(resp);
+  }
 }
 
 /* Pushes one notification to every subscriber over its own connection. */
 static void tick(uv_timer_t *t) {
   (void)t;
   tick_no++;
-  for (int i = 0; i < nsubs; i++) {
-    irpc_outgoing_request *req;
-    char text[32];
-    int n = snprintf(text, sizeof text, "tick %d", tick_no);
-    if (irpc_outgoing_request_new(&req, "/notify", "tick") != 0)
-      continue;
-    irpc_outgoing_request_set_oneway(req, 1);
-    irpc_buf_append(irpc_outgoing_request_payload(req), text, (size_t)n);
-    if (irpc_invoke(irpc_connection_invoker(subs[i].conn), req, notified, req,
-                    NULL) != 0)
-      irpc_outgoing_request_free(req);
-  }
+  char text[32];
+  int n = snprintf(text, sizeof text, "tick %d", tick_no);
+  for (int i = 0; i < nsubs; i++)
+    if (Ticker_Listener_notify(&subs[i], (irpc_str){text, (size_t)n}, NULL,
+                               notified, NULL) != 0)
+      notifications_failed++;
 }
 
 /* ---- Clients ---- */
@@ -106,38 +102,26 @@ typedef struct client {
   int leaving; /* shutting down: do not reconnect */
   int down;
   irpc_router *router;
-  irpc_dispatcher *notify;
+  irpc_dispatcher *listener;
   irpc_invoker *conn;
   uv_timer_t retry; /* reconnect after a delay */
 } client;
 
-static void on_notify(irpc_dispatcher *self, irpc_dispatch *d) {
-  client *c = *(client **)irpc_dispatcher_data(self);
-  char text[32] = {0};
-  irpc_buf *p = irpc_incoming_request_payload(irpc_dispatch_request(d));
-  irpc_buf_copyout(p, 0, text, irpc_buf_len(p) < 31 ? irpc_buf_len(p) : 31);
+/* Listener.notify, called by the server over this client's connection. */
+static void notify(void *impl, irpc_slice_dispatch *sd, irpc_str message) {
+  client *c = impl;
   c->received++;
-  printf("client %d: got \"%s\"\n", c->index, text);
-  irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+  printf("client %d: got \"%.*s\"\n", c->index, (int)message.len, message.ptr);
+  Ticker_Listener_notify_reply(sd); /* one-way: nothing is sent back */
 }
 
-static int notify_init(irpc_dispatcher *self, const void *config) {
-  *(const client **)irpc_dispatcher_data(self) = config;
-  return 0;
-}
+static const Ticker_Listener_ops listener_ops = {.notify = notify};
 
-static const irpc_dispatcher_ops notify_ops = {.name = "notify",
-                                               .data_size = sizeof(client *),
-                                               .init = notify_init,
-                                               .dispatch = on_notify};
-
-static void subscribed(irpc_call *call, int err, irpc_incoming_response *resp,
-                       void *ud) {
+static void subscribed(irpc_slice_reply *reply, int err, void *ud) {
   client *c = ud;
-  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
-    fprintf(stderr, "client %d: subscribe failed\n", c->index);
-  irpc_incoming_response_free(resp);
-  irpc_outgoing_request_free(irpc_call_request(call));
+  if (err)
+    fprintf(stderr, "client %d: %s\n", c->index,
+            irpc_slice_reply_message(reply));
 }
 
 /* Connecting failed (the server is not back yet) or the connection was
@@ -182,21 +166,22 @@ static void on_connected(irpc_invoker *inv, const irpc_connect_event *ev,
     printf("client %d: reconnected (connection #%llu), subscribing again\n",
            c->index, (unsigned long long)ev->count);
   irpc_connection_on_close(ev->connection, connection_lost, c);
-  irpc_outgoing_request *req;
-  if (irpc_outgoing_request_new(&req, "/subscribe", "subscribe") != 0)
-    return;
-  if (irpc_invoke(inv, req, subscribed, c, NULL) != 0)
-    irpc_outgoing_request_free(req);
+  /* The Feed at its default path, over this connection; and our Listener,
+   * as a relative proxy (no invoker: it goes as its path, and the server
+   * resolves it against this connection). */
+  Ticker_FeedProxy feed = Ticker_FeedProxy_from(inv, NULL);
+  Ticker_ListenerProxy me = Ticker_ListenerProxy_from(NULL, NULL);
+  int rc = Ticker_Feed_subscribe(&feed, &me, NULL, subscribed, c);
+  if (rc)
+    fprintf(stderr, "client %d: subscribe: %s\n", c->index, irpc_strerror(rc));
 }
 
 static int client_start(client *c, uv_loop_t *loop, const char *address) {
   irpc_connection_options o;
   irpc_connection_options_init(&o);
   int rc = irpc_router_new(&c->router, loop);
-  if (rc == 0)
-    rc = irpc_dispatcher_new(&c->notify, loop, &notify_ops, c);
-  if (rc == 0)
-    rc = irpc_router_map(c->router, "/notify", c->notify);
+  if (rc == 0) /* serves Listener at its default path, /Ticker.Listener */
+    rc = Ticker_Listener_map(c->router, NULL, &listener_ops, c, &c->listener);
   o.dispatcher = irpc_router_dispatcher(c->router); /* accept callbacks */
   if (rc == 0)
     rc = irpc_client_connection_new(&c->conn, loop, address, &o);
@@ -259,14 +244,12 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   irpc_router *router;
-  irpc_dispatcher *sub;
+  irpc_dispatcher *feed;
   irpc_server *server;
   char address[256];
   int rc = irpc_router_new(&router, &loop);
-  if (rc == 0)
-    rc = irpc_dispatcher_new(&sub, &loop, &subscribe_ops, NULL);
-  if (rc == 0)
-    rc = irpc_router_map(router, "/subscribe", sub);
+  if (rc == 0) /* serves Feed at its default path, /Ticker.Feed */
+    rc = Ticker_Feed_map(router, NULL, &feed_ops, NULL, &feed);
   if (rc == 0)
     rc = server_start(&server, &loop, router, "icerpc://127.0.0.1:0", address,
                       sizeof address);
@@ -323,10 +306,10 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   for (int i = 0; i < nclients; i++) {
     irpc_router_free(clients[i].router);
-    irpc_dispatcher_free(clients[i].notify);
+    irpc_dispatcher_free(clients[i].listener);
   }
   irpc_router_free(router);
-  irpc_dispatcher_free(sub);
+  irpc_dispatcher_free(feed);
   uv_run(&loop, UV_RUN_DEFAULT);
   int ok = uv_loop_close(&loop) == 0 && notifications_failed == 0;
   printf("%d clients each received %d notifications over their own "

@@ -1,5 +1,5 @@
-/* greeter client: calls /greeter on a server over TCP (or any irpc
- * address) through a pipeline of interceptors.
+/* greeter client: calls greet (greeter.slice) on a server over TCP (or any
+ * irpc address) through a pipeline of interceptors.
  *
  *   irpc-greeter-client [ADDRESS [NAME...]]   default icerpc://127.0.0.1:4062
  *
@@ -8,9 +8,10 @@
  * is sent again), then the client connection, which connects on the first
  * call. All the calls are under way at once on the one connection. */
 #include <stdio.h>
-#include <string.h>
 
 #include <irpc/irpc.h>
+
+#include "greeter.slice.h"
 
 typedef struct app {
   irpc_pipeline *pipeline;
@@ -19,52 +20,18 @@ typedef struct app {
   int failed;
 } app;
 
-typedef struct greeting {
-  app *app;
-  const char *name;
-} greeting;
-
-static void on_response(irpc_call *call, int err, irpc_incoming_response *resp,
-                        void *ud) {
-  (void)call;
-  greeting *g = ud;
-  if (err) {
-    fprintf(stderr, "%s: %s\n", g->name, irpc_strerror(err));
-    g->app->failed = 1;
-  } else if (irpc_incoming_response_status(resp) != IRPC_STATUS_OK) {
-    fprintf(stderr, "%s: %s %s\n", g->name,
-            irpc_status_name(irpc_incoming_response_status(resp)),
-            irpc_incoming_response_error_message(resp));
-    g->app->failed = 1;
+/* The reply to one greet: `greeting` is valid until this returns. */
+static void on_greeting(irpc_slice_reply *reply, int err,
+                        const irpc_str *greeting, void *ud) {
+  app *a = ud;
+  if (err) { /* the message names the operation, path and cause */
+    fprintf(stderr, "%s\n", irpc_slice_reply_message(reply));
+    a->failed = 1;
   } else {
-    char text[128] = {0};
-    irpc_buf *p = irpc_incoming_response_payload(resp);
-    size_t n =
-        irpc_buf_len(p) < sizeof text - 1 ? irpc_buf_len(p) : sizeof text - 1;
-    irpc_buf_copyout(p, 0, text, n);
-    printf("%s\n", text);
+    printf("%.*s\n", (int)greeting->len, greeting->ptr);
   }
-  irpc_incoming_response_free(resp); /* NULL when err */
-  if (--g->app->calls_left == 0)     /* the last one: close the connection */
-    irpc_client_connection_shutdown(g->app->conn, NULL, NULL);
-}
-
-/* Starts one call; the request belongs to the call (irpc_invoke_owned). */
-static int greet(app *a, greeting *g) {
-  irpc_outgoing_request *req;
-  int rc = irpc_outgoing_request_new(&req, "/greeter", "greet");
-  if (rc)
-    return rc;
-  rc = irpc_buf_append(irpc_outgoing_request_payload(req), g->name,
-                       strlen(g->name));
-  if (rc == 0)
-    rc = irpc_outgoing_request_set_idempotent(req, 1); /* safe to resend */
-  if (rc) {
-    irpc_outgoing_request_free(req);
-    return rc;
-  }
-  return irpc_invoke_owned(irpc_pipeline_invoker(a->pipeline), req, on_response,
-                           g, NULL);
+  if (--a->calls_left == 0) /* the last one: close the connection */
+    irpc_client_connection_shutdown(a->conn, NULL, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -92,11 +59,13 @@ int main(int argc, char **argv) {
     rc = irpc_client_connection_new(&a.conn, loop, address, NULL);
   if (rc == 0)
     rc = irpc_pipeline_into(a.pipeline, a.conn);
-  greeting g[64];
-  for (int i = 0; rc == 0 && i < count && i < 64; i++) {
-    g[i] = (greeting){.app = &a, .name = names[i]};
-    rc = greet(&a, &g[i]);
-  }
+  /* The proxy: calls go through the pipeline to the default path,
+   * /VisitorCenter.Greeter. The name is encoded before the call returns. */
+  VisitorCenter_GreeterProxy greeter =
+      VisitorCenter_GreeterProxy_from(irpc_pipeline_invoker(a.pipeline), NULL);
+  for (int i = 0; rc == 0 && i < count; i++)
+    rc = VisitorCenter_Greeter_greet(&greeter, irpc_str_c(names[i]), NULL,
+                                     on_greeting, &a);
   if (rc) {
     fprintf(stderr, "client: %s\n", irpc_strerror(rc));
     return 1;

@@ -1,4 +1,5 @@
-/* greeter server: answers /greeter over TCP (or any irpc address).
+/* greeter server: serves the Greeter interface of greeter.slice at its
+ * default path, /VisitorCenter.Greeter, over TCP (or any irpc address).
  *
  *   irpc-greeter-server [ADDRESS]      default icerpc://127.0.0.1:4062
  *
@@ -12,29 +13,21 @@
 
 #include <irpc/irpc.h>
 
-/* The greeter service: the request's payload is a name, the response's a
- * greeting. */
-static void greet(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_buf *in = irpc_incoming_request_payload(irpc_dispatch_request(d));
-  char name[64] = {0};
-  size_t n =
-      irpc_buf_len(in) < sizeof name - 1 ? irpc_buf_len(in) : sizeof name - 1;
-  irpc_buf_copyout(in, 0, name, n);
+#include "greeter.slice.h"
+
+/* The greeter service: implements greet of the Greeter interface
+ * (greeter.slice). `name` is a view into the request, valid until the
+ * dispatch completes; the reply copies the greeting out. */
+static void greet(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
+  (void)impl;
   char text[96];
-  int len = snprintf(text, sizeof text, "Hello, %s!", name);
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) ||
-      irpc_buf_append(irpc_outgoing_response_payload(resp), text,
-                      (size_t)len)) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, "out of memory");
-    return;
-  }
-  irpc_dispatch_complete(d, resp);
+  int n = snprintf(text, sizeof text, "Hello, %.*s!", (int)name.len, name.ptr);
+  if (n >= (int)sizeof text) /* a long name: the greeting is cut */
+    n = (int)sizeof text - 1;
+  VisitorCenter_Greeter_greet_reply(sd, (irpc_str){text, (size_t)n});
 }
 
-static const irpc_dispatcher_ops greeter_ops = {.name = "greeter",
-                                                .dispatch = greet};
+static const VisitorCenter_Greeter_ops greeter_ops = {.greet = greet};
 
 typedef struct app {
   irpc_server *server;
@@ -76,10 +69,8 @@ int main(int argc, char **argv) {
     rc = irpc_logger_middleware_new(&logger, loop, &lo);
   if (rc == 0 && (rc = irpc_router_use(router, logger)) != 0)
     irpc_dispatcher_free(logger); /* the router did not take it */
-  if (rc == 0)
-    rc = irpc_dispatcher_new(&greeter, loop, &greeter_ops, NULL);
-  if (rc == 0)
-    rc = irpc_router_map(router, "/greeter", greeter);
+  if (rc == 0)                    /* NULL path: the interface's default path */
+    rc = VisitorCenter_Greeter_map(router, NULL, &greeter_ops, NULL, &greeter);
   if (rc == 0)
     rc = irpc_server_new(&a.server, loop, irpc_router_dispatcher(router), NULL);
   if (rc == 0)

@@ -1,13 +1,19 @@
 /* hello: one call through the whole stack, printed layer by layer.
  *
- *   client: pipeline [tag] -> [stopwatch] -> coloc
- *   server: router: [audit] middleware -> /greeter or /echo
+ *   client: Greeter proxy -> pipeline [tag] -> [stopwatch] -> coloc
+ *   server: router: [audit] middleware -> /VisitorCenter.Greeter
+ *
+ * The Greeter interface is in greeter.slice; irpc-slicec generates the
+ * typed proxy (VisitorCenter_Greeter_greet) and the dispatcher
+ * (VisitorCenter_Greeter_map) the example uses. A second call goes to a
+ * path where nothing is mapped and gets NotFound.
  *
  * Run it: ./irpc-hello [name] */
 #include <stdio.h>
-#include <string.h>
 
 #include <irpc/irpc.h>
+
+#include "greeter.slice.h"
 
 /* ---- Client side: two small interceptors ---- */
 
@@ -76,76 +82,45 @@ static const irpc_dispatcher_ops audit_ops = {.name = "audit",
                                               .dispatch = audit_dispatch,
                                               .on_complete = audit_on_complete};
 
-static void greeter_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_buf *in = irpc_incoming_request_payload(req);
-  char name[64] = {0};
-  size_t n = irpc_buf_len(in) < 63 ? irpc_buf_len(in) : 63;
-  irpc_buf_copyout(in, 0, name, n);
-  printf("  server  /greeter     greets \"%s\"\n", name);
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) != 0) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
+/* The greeter service: greet of the Greeter interface (greeter.slice). */
+static void greet(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
+  (void)impl;
+  printf("  server  Greeter      greets \"%.*s\"\n", (int)name.len, name.ptr);
   char text[96];
-  int len = snprintf(text, sizeof(text), "Hello, %s!", name);
-  irpc_buf_append(irpc_outgoing_response_payload(resp), text, (size_t)len);
-  irpc_dispatch_complete(d, resp);
+  int n = snprintf(text, sizeof text, "Hello, %.*s!", (int)name.len, name.ptr);
+  if (n >= (int)sizeof text) /* a long name: the greeting is cut */
+    n = (int)sizeof text - 1;
+  VisitorCenter_Greeter_greet_reply(sd, (irpc_str){text, (size_t)n});
 }
 
-static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) != 0) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_buf_move(irpc_outgoing_response_payload(resp),
-                irpc_incoming_request_payload(irpc_dispatch_request(d)));
-  irpc_dispatch_complete(d, resp);
-}
-
-static const irpc_dispatcher_ops greeter_ops = {.name = "greeter",
-                                                .dispatch = greeter_dispatch};
-static const irpc_dispatcher_ops echo_ops = {.name = "echo",
-                                             .dispatch = echo_dispatch};
+static const VisitorCenter_Greeter_ops greeter_ops = {.greet = greet};
 
 /* ---- The call ---- */
 
-static void on_response(irpc_call *call, int err, irpc_incoming_response *resp,
-                        void *user_data) {
-  (void)call;
+static void on_greeting(irpc_slice_reply *reply, int err,
+                        const irpc_str *greeting, void *user_data) {
   int *failed = user_data;
-  if (err) {
-    printf("  app     call failed: %s\n", irpc_strerror(err));
-    *failed = 1;
-    return;
+  if (err == 0) {
+    printf("  app     <- Ok: %.*s\n", (int)greeting->len, greeting->ptr);
+    *failed = 0;
+  } else { /* IRPC_ESTATUS: the server answered a status other than Ok */
+    uint64_t status = irpc_slice_reply_status(reply);
+    printf("  app     <- %s\n",
+           err == IRPC_ESTATUS ? irpc_status_name(status) : irpc_strerror(err));
+    printf("          %s\n", irpc_slice_reply_message(reply));
+    *failed = status != IRPC_STATUS_NOT_FOUND; /* NotFound: expected */
   }
-  irpc_buf *p = irpc_incoming_response_payload(resp);
-  char text[128] = {0};
-  size_t n = irpc_buf_len(p) < 127 ? irpc_buf_len(p) : 127;
-  irpc_buf_copyout(p, 0, text, n);
-  uint64_t status = irpc_incoming_response_status(resp);
-  printf("  app     <- %s: %s\n", irpc_status_name(status),
-         status == IRPC_STATUS_OK ? text
-                                  : irpc_incoming_response_error_message(resp));
-  *failed = status != IRPC_STATUS_OK && status != IRPC_STATUS_NOT_FOUND;
-  irpc_incoming_response_free(resp);
 }
 
-static int call(uv_loop_t *loop, irpc_invoker *pipeline, const char *path,
-                const char *payload) {
-  irpc_outgoing_request *req;
-  int rc = irpc_outgoing_request_new(&req, path, "greet");
-  if (rc)
-    return rc;
-  irpc_buf_append(irpc_outgoing_request_payload(req), payload, strlen(payload));
-  printf("\napp -> %s greet(\"%s\")\n", path, payload);
-  int failed = 0;
-  /* The call owns the request from here and frees it when it ends. */
-  rc = irpc_invoke_owned(pipeline, req, on_response, &failed, NULL);
+/* Calls greet on `greeter` and runs the loop until the reply came. */
+static int call(uv_loop_t *loop, const VisitorCenter_GreeterProxy *greeter,
+                const char *name) {
+  printf("\napp -> %s greet(\"%s\")\n",
+         greeter->p.path ? greeter->p.path : VISITORCENTER_GREETER_DEFAULT_PATH,
+         name);
+  int failed = 1;
+  int rc = VisitorCenter_Greeter_greet(greeter, irpc_str_c(name), NULL,
+                                       on_greeting, &failed);
   if (rc == 0)
     uv_run(loop, UV_RUN_DEFAULT);
   return rc ? rc : failed;
@@ -158,14 +133,11 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
 
   irpc_router *router;
-  irpc_dispatcher *audit, *greeter, *echo;
+  irpc_dispatcher *audit, *greeter;
   irpc_router_new(&router, &loop);
   irpc_dispatcher_new(&audit, &loop, &audit_ops, NULL);
-  irpc_dispatcher_new(&greeter, &loop, &greeter_ops, NULL);
-  irpc_dispatcher_new(&echo, &loop, &echo_ops, NULL);
-  irpc_router_use(router, audit);
-  irpc_router_map(router, "/greeter", greeter);
-  irpc_router_mount(router, "/echo", echo);
+  irpc_router_use(router, audit); /* the router owns it from here */
+  VisitorCenter_Greeter_map(router, NULL, &greeter_ops, NULL, &greeter);
 
   irpc_invoker *coloc, *tag, *stopwatch;
   irpc_pipeline *pipeline;
@@ -177,18 +149,19 @@ int main(int argc, char **argv) {
   irpc_pipeline_use(pipeline, stopwatch);
   irpc_pipeline_into(pipeline, coloc);
 
-  irpc_invoker *inv = irpc_pipeline_invoker(pipeline);
-  int rc = call(&loop, inv, "/greeter", name);
+  /* NULL path: the interface's default path, /VisitorCenter.Greeter. */
+  VisitorCenter_GreeterProxy greeter_proxy =
+      VisitorCenter_GreeterProxy_from(irpc_pipeline_invoker(pipeline), NULL);
+  VisitorCenter_GreeterProxy nowhere = VisitorCenter_GreeterProxy_from(
+      irpc_pipeline_invoker(pipeline), "/nowhere");
+  int rc = call(&loop, &greeter_proxy, name);
   if (rc == 0)
-    rc = call(&loop, inv, "/echo/loud", "echo me");
-  if (rc == 0)
-    rc = call(&loop, inv, "/nowhere", name);
+    rc = call(&loop, &nowhere, name);
 
   irpc_pipeline_free(pipeline);
   irpc_invoker_free(coloc);
   irpc_router_free(router);
   irpc_dispatcher_free(greeter);
-  irpc_dispatcher_free(echo);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return rc == 0 ? 0 : 1;

@@ -1,43 +1,35 @@
-/* ipc: a greeter between two processes over a Unix domain socket.
+/* ipc: a greeter between two processes over a Unix domain socket, with
+ * the Greeter interface of greeter.slice.
  *
  * The same API as over TCP; only the address changes:
  *   "unix:/path/to.sock"  (or icerpc://localhost?transport=uds&path=...)
  *
  * Run it: ./irpc-ipc [name]
- * It forks: the child serves /greeter on a socket in a fresh temporary
+ * It forks: the child serves Greeter on a socket in a fresh temporary
  * directory, the parent calls it once and shuts the child down. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <irpc/irpc.h>
 
+#include "greeter.slice.h"
+
 /* ---- Server (child process) ---- */
 
-static void greet(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  char name[64] = {0};
-  irpc_buf *in = irpc_incoming_request_payload(req);
-  size_t n = irpc_buf_len(in) < 63 ? irpc_buf_len(in) : 63;
-  irpc_buf_copyout(in, 0, name, n);
+static void greet(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
+  (void)impl;
   char text[128];
-  int len = snprintf(text, sizeof text, "Hello, %s! (from process %d)", name,
-                     (int)getpid());
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) != 0) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_buf_append(irpc_outgoing_response_payload(resp), text, (size_t)len);
-  irpc_dispatch_complete(d, resp);
+  int n = snprintf(text, sizeof text, "Hello, %.*s! (from process %d)",
+                   (int)name.len, name.ptr, (int)getpid());
+  if (n >= (int)sizeof text) /* a long name: the greeting is cut */
+    n = (int)sizeof text - 1;
+  VisitorCenter_Greeter_greet_reply(sd, (irpc_str){text, (size_t)n});
 }
 
-static const irpc_dispatcher_ops greeter_ops = {.name = "greeter",
-                                                .dispatch = greet};
+static const VisitorCenter_Greeter_ops greeter_ops = {.greet = greet};
 
 static irpc_server *server;
 
@@ -55,9 +47,7 @@ static int serve(const char *address, int ready_fd) {
   uv_signal_t sig;
   int rc = irpc_router_new(&router, &loop);
   if (rc == 0)
-    rc = irpc_dispatcher_new(&greeter, &loop, &greeter_ops, NULL);
-  if (rc == 0)
-    rc = irpc_router_map(router, "/greeter", greeter);
+    rc = VisitorCenter_Greeter_map(router, NULL, &greeter_ops, NULL, &greeter);
   if (rc == 0)
     rc = irpc_server_new(&server, &loop, irpc_router_dispatcher(router), NULL);
   if (rc == 0)
@@ -82,21 +72,16 @@ static int serve(const char *address, int ready_fd) {
 
 /* ---- Client (parent process) ---- */
 
-static void on_reply(irpc_call *call, int err, irpc_incoming_response *resp,
-                     void *ud) {
-  (void)call;
+static void on_greeting(irpc_slice_reply *reply, int err,
+                        const irpc_str *greeting, void *ud) {
   int *status = ud;
   if (err) {
-    fprintf(stderr, "call failed: %s\n", irpc_strerror(err));
+    fprintf(stderr, "%s\n", irpc_slice_reply_message(reply));
     *status = 1;
     return;
   }
-  char text[160] = {0};
-  irpc_buf *p = irpc_incoming_response_payload(resp);
-  size_t n = irpc_buf_len(p) < 159 ? irpc_buf_len(p) : 159;
-  irpc_buf_copyout(p, 0, text, n);
-  printf("client (process %d) got: %s\n", (int)getpid(), text);
-  irpc_incoming_response_free(resp);
+  printf("client (process %d) got: %.*s\n", (int)getpid(), (int)greeting->len,
+         greeting->ptr);
   *status = 0;
 }
 
@@ -135,16 +120,14 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   irpc_invoker *conn;
-  irpc_outgoing_request *req;
   int status = -1;
   int rc = irpc_client_connection_new(&conn, &loop, address, NULL);
-  if (rc == 0)
-    rc = irpc_outgoing_request_new(&req, "/greeter", "greet");
-  if (rc == 0)
-    rc =
-        irpc_buf_append(irpc_outgoing_request_payload(req), name, strlen(name));
-  if (rc == 0)
-    rc = irpc_invoke(conn, req, on_reply, &status, NULL);
+  if (rc == 0) {
+    VisitorCenter_GreeterProxy greeter =
+        VisitorCenter_GreeterProxy_from(conn, NULL);
+    rc = VisitorCenter_Greeter_greet(&greeter, irpc_str_c(name), NULL,
+                                     on_greeting, &status);
+  }
   if (rc) {
     fprintf(stderr, "client: %s\n", irpc_strerror(rc));
     return 1;
@@ -156,7 +139,6 @@ int main(int argc, char **argv) {
   while (!down)
     uv_run(&loop, UV_RUN_ONCE);
   irpc_invoker_free(conn);
-  irpc_outgoing_request_free(req);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
 

@@ -10,7 +10,9 @@ endif()
 # example folder, program, what its output must show
 set(examples
   "hello|irpc-hello|Hello, world!.*NotFound"
-  "callback|irpc-callback|before and after a server restart")
+  "callback|irpc-callback|before and after a server restart"
+  "catalog|irpc-catalog|each case of Result<Item, LookupError> handled"
+  "ipc|irpc-ipc|Hello, world! .from process")
 foreach(entry ${examples})
   string(REPLACE "|" ";" entry "${entry}")
   list(GET entry 0 name)
