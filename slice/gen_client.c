@@ -158,10 +158,12 @@ static int reply_decode(irpc_slice_reply *r, const void **ret) {
   void *v = NULL;
   if (rc == 0 && r->op->decode_return) {
     /* A fixed size from the descriptor, not from the payload: not charged.
-     * Not zeroed: the decode function writes every member it reports. */
+     * Zeroed: an absent optional member shows nothing of an earlier
+     * reply that used the same arena. */
     v = irpc_arena_alloc(&r->in.arena, r->op->return_size);
     if (!v)
       return IRPC_ENOMEM;
+    memset(v, 0, r->op->return_size);
   }
   if (rc == 0)
     rc = irpc__slice_gen_decode_segment(&r->in, r->op->decode_return, v);

@@ -116,6 +116,7 @@ int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
   void *p = in_take(in, n * elem_size); /* decode_count charged it */
   if (!p)
     return in->dec.err;
+  memset(p, 0, n * elem_size); /* absent optionals show no earlier data */
   *items = p;
   *count = n;
   return 0;

@@ -136,11 +136,12 @@ static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
   sd->in.proxy_conn = irpc_incoming_request_connection(req);
   *args = NULL;
   if (rc == 0 && op->decode_args) {
-    /* A fixed size from the descriptor: not charged, not zeroed (the
-     * decode function writes every member). */
+    /* A fixed size from the descriptor: not charged. Zeroed: an absent
+     * optional argument shows nothing of an earlier dispatch. */
     *args = irpc_arena_alloc(&sd->in.arena, op->args_size);
     if (!*args)
       return IRPC_ENOMEM;
+    memset(*args, 0, op->args_size);
   }
   if (rc == 0)
     rc = irpc__slice_gen_decode_segment(&sd->in, op->decode_args, *args);

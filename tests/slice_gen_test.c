@@ -50,6 +50,9 @@ static void g_lookup(void *impl, irpc_slice_dispatch *sd, int32_t id) {
     r.u.failure.u.Forbidden.user = IRPC_STR("bob");
     r.u.failure.u.Forbidden.has_reason = true;
     r.u.failure.u.Forbidden.reason = IRPC_STR("not on the list");
+  } else if (id == 5) { /* no reason: the optional member is absent */
+    r.u.failure.tag = Demo_LookupError_Forbidden;
+    r.u.failure.u.Forbidden.user = IRPC_STR("eve");
   } else if (id == 3) {
     r.u.failure.tag = Demo_LookupError_Busy;
   } else if (id == 4) {
@@ -459,6 +462,15 @@ static void typed_calls(void **state) {
     assert_int_equal(o.failure.tag, Demo_LookupError_Forbidden);
     assert_string_equal(o.user, "bob");
     assert_string_equal(o.reason, "not on the list");
+
+    /* Decoded into the arena the last reply used: an absent optional is
+     * zero, never the earlier reply's value. */
+    lookup_sync(&f, &g, 5, &o);
+    assert_int_equal(o.failure.tag, Demo_LookupError_Forbidden);
+    assert_string_equal(o.user, "eve");
+    assert_false(o.failure.u.Forbidden.has_reason);
+    assert_null(o.failure.u.Forbidden.reason.ptr);
+    assert_int_equal(o.failure.u.Forbidden.reason.len, 0);
 
     lookup_sync(&f, &g, 3, &o);
     assert_false(o.ok);

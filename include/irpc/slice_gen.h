@@ -246,7 +246,7 @@ IRPC_API int irpc_slice_decode_seq_in(irpc_slice_in *in, irpc_slice_type type,
 
 /* The count of a sequence or dictionary whose elements generated code
  * decodes one by one, and an array of count x `elem_size` bytes for them in
- * the arena (not zeroed; NULL when the count is 0). `min_wire_size` is the
+ * the arena (zeroed; NULL when the count is 0). `min_wire_size` is the
  * fewest bytes one element takes on the wire (at least 1).
  * Errors: as irpc_slice_decode_count; IRPC_ENOMEM. */
 IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
@@ -280,9 +280,9 @@ typedef int (*irpc_slice_encode_fn)(irpc_slice_encoder *e, const void *values);
 
 /* Reads the same members into `values`, and the tagged members it knows;
  * the runtime skips the rest up to the end marker and checks that nothing
- * follows. `values` is not zeroed beforehand: a decode function writes
- * every member (has_ flags included), and on failure nothing it wrote is
- * shown to anyone. */
+ * follows. `values` is zeroed beforehand, so the value of an absent
+ * optional member is zero (never what an earlier call left in a reused
+ * arena); on failure nothing it wrote is shown to anyone. */
 typedef int (*irpc_slice_decode_fn)(irpc_slice_in *in, void *values);
 
 /* Calls the typed callback `cb` (the generated `M_I_op_cb`, cast to
