@@ -13,4 +13,4 @@ cmake --build build-release -j"$(nproc)" --target irpc-bench irpc-hello
 (cd build-release && bench/irpc-bench compress "$@")
 echo
 echo "---- a call through the pipeline, layer by layer (examples/hello) ----"
-build-release/examples/irpc-hello
+build-release/examples/hello/irpc-hello
