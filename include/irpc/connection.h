@@ -224,7 +224,15 @@ irpc_incoming_request_connection(const irpc_incoming_request *r);
  *
  * Errors of its calls: the connect error (UV_ECONNREFUSED, ...),
  * IRPC_ETIMEDOUT (connect timeout), what the connection fails them with,
- * IRPC_ECLOSED after shutdown. */
+ * IRPC_ECLOSED after shutdown. A connect error is not retried by the retry
+ * interceptor (irpc/retry.h): while the server is down every call fails at
+ * once, and the application decides when to call again.
+ *
+ * `opts` NULL means the defaults.
+ * Errors: IRPC_EINVAL (NULL out, loop or server_address, options out of
+ * range, an address irpc_server_address_parse rejects -- it needs a
+ * scheme: "icerpc://127.0.0.1:4062", not "127.0.0.1:4062" -- or an
+ * unknown transport), IRPC_ENOMEM. */
 IRPC_API int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
                                         const char *server_address,
                                         const irpc_connection_options *opts);

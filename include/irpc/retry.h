@@ -36,10 +36,17 @@
  *     min(initial_backoff_ms * multiplier^(n-1), max_backoff_ms), reduced
  *     by a random fraction up to `jitter` (1.0 = "full jitter");
  *   - a retry budget per interceptor (gRPC's retry throttling): a token
- *     bucket of budget_max_tokens tokens; every failed attempt costs one
- *     token, every success gives budget_token_ratio back; while the bucket
- *     holds half or less, nothing is retried, so during an outage retries
- *     cannot multiply the load;
+ *     bucket of budget_max_tokens tokens; every failed attempt that the
+ *     rules above would retry costs one token, every success gives
+ *     budget_token_ratio back; while the bucket holds half or less,
+ *     nothing is retried, so during an outage retries cannot multiply the
+ *     load. The budget is shared by all the calls through the interceptor:
+ *     with the defaults (10 tokens), at most 4 calls of a burst are
+ *     retried, so when a server restarts with more calls in flight the
+ *     others fail with their error, IRPC_EINVCANCELED included (refused
+ *     retries cost a token too, and a success earns back only
+ *     budget_token_ratio). Give budget_max_tokens more than twice the calls
+ *     you keep in flight, or 0 to turn the budget off;
  *   - never past the deadline: a retry whose backoff would end at or after
  *     the request's deadline (its deadline field or deadline feature) is not
  *     made;
