@@ -133,7 +133,11 @@ static int ric_on_complete(irpc_invoker *self, irpc_call *call) {
       r->tokens = r->o.budget_max_tokens;
   }
   int again = !ok && !irpc_call_canceled(call) && retryable(call, err, resp);
-  if (again && r->o.budget_max_tokens > 0) {
+  /* A request the server never dispatched (refused by its GoAway, or never
+   * sent) put no load on it: retrying it is not what the budget guards
+   * against (gRPC's transparent retries are not throttled either). */
+  int never_dispatched = err == IRPC_EINVCANCELED || err == IRPC_EREFUSED;
+  if (again && !never_dispatched && r->o.budget_max_tokens > 0) {
     r->tokens = r->tokens >= 1 ? r->tokens - 1 : 0;
     if (r->tokens <= r->o.budget_max_tokens / 2) {
       again = 0;

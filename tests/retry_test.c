@@ -330,14 +330,15 @@ static void test_payload_too_big(void **state) {
 /* 100 calls against a server that always fails retryably, 5 attempts
  * each: without a budget 500 attempts, with the default budget the
  * retries stop after a handful. */
-static long storm(double max_tokens, irpc_retry_stats *stats) {
+static long storm_of(int err, double max_tokens, irpc_retry_stats *stats) {
   irpc_retry_options o = opts(5, 0);
   o.budget_max_tokens = max_tokens;
   rt t;
   rt_init(&t, &o);
   sc.fail = -1;
-  sc.err = IRPC_EINVCANCELED;
+  sc.err = err;
   irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   outcome out;
   outcome_init(&out);
   for (int i = 0; i < 100; i++)
@@ -351,6 +352,12 @@ static long storm(double max_tokens, irpc_retry_stats *stats) {
   return attempts;
 }
 
+/* A storm of failures after the request may have run (the connection was
+ * lost under an idempotent request). */
+static long storm(double max_tokens, irpc_retry_stats *stats) {
+  return storm_of(UV_ECONNRESET, max_tokens, stats);
+}
+
 static void test_budget_stops_storm(void **state) {
   (void)state;
   irpc_retry_stats s;
@@ -362,6 +369,17 @@ static void test_budget_stops_storm(void **state) {
   assert_true(s.tokens <= 5.0);
 }
 
+/* Requests the server never dispatched (refused by its GoAway, never
+ * sent) are retried whatever the budget: every attempt is made. */
+static void test_budget_spares_undispatched(void **state) {
+  (void)state;
+  irpc_retry_stats s;
+  assert_int_equal(storm_of(IRPC_EINVCANCELED, 10, &s), 500);
+  assert_int_equal(s.budget_refusals, 0);
+  assert_int_equal(storm_of(IRPC_EREFUSED, 10, &s), 500);
+  assert_int_equal(s.budget_refusals, 0);
+}
+
 /* Successes refill the budget. */
 static void test_budget_refills(void **state) {
   (void)state;
@@ -370,8 +388,9 @@ static void test_budget_refills(void **state) {
   rt t;
   rt_init(&t, &o);
   sc.fail = -1;
-  sc.err = IRPC_EINVCANCELED;
+  sc.err = UV_ECONNRESET;
   irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   outcome out;
   outcome_init(&out);
   for (int i = 0; i < 20; i++)
@@ -422,6 +441,7 @@ int main(void) {
       cmocka_unit_test(test_cancel_during_backoff),
       cmocka_unit_test(test_payload_too_big),
       cmocka_unit_test(test_budget_stops_storm),
+      cmocka_unit_test(test_budget_spares_undispatched),
       cmocka_unit_test(test_budget_refills),
       cmocka_unit_test(test_invalid_options),
   };

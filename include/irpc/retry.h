@@ -37,16 +37,18 @@
  *     by a random fraction up to `jitter` (1.0 = "full jitter");
  *   - a retry budget per interceptor (gRPC's retry throttling): a token
  *     bucket of budget_max_tokens tokens; every failed attempt that the
- *     rules above would retry costs one token, every success gives
- *     budget_token_ratio back; while the bucket holds half or less,
- *     nothing is retried, so during an outage retries cannot multiply the
- *     load. The budget is shared by all the calls through the interceptor:
- *     with the defaults (10 tokens), at most 4 calls of a burst are
- *     retried, so when a server restarts with more calls in flight the
- *     others fail with their error, IRPC_EINVCANCELED included (refused
- *     retries cost a token too, and a success earns back only
- *     budget_token_ratio). Give budget_max_tokens more than twice the calls
- *     you keep in flight, or 0 to turn the budget off;
+ *     rules above would retry after the server may have run it (a lost
+ *     connection under an idempotent request, Unavailable) costs one token,
+ *     every success gives budget_token_ratio back; while the bucket holds
+ *     half or less, such failures are not retried, so during an outage
+ *     retries cannot multiply the load. The budget is shared by all the
+ *     calls through the interceptor: with the defaults (10 tokens), at most
+ *     4 calls of a burst of such failures are retried (refused retries cost
+ *     a token too). Give budget_max_tokens more than twice the calls you
+ *     keep in flight, or 0 to turn the budget off. Requests the server
+ *     never dispatched (IRPC_EINVCANCELED: refused by its GoAway;
+ *     IRPC_EREFUSED: never sent) cost nothing and are always retried, up
+ *     to max_attempts, as gRPC's transparent retries are;
  *   - never past the deadline: a retry whose backoff would end at or after
  *     the request's deadline (its deadline field or deadline feature) is not
  *     made;
