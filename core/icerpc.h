@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "varuint62.h"
 
 enum { IRPC__ICERPC_SETTINGS = 0, IRPC__ICERPC_GOAWAY = 1 };
 enum { IRPC__ICERPC_SETTING_MAX_HEADER_SIZE = 0 };
@@ -18,16 +19,6 @@ enum { IRPC__ICERPC_SETTING_MAX_HEADER_SIZE = 0 };
 #define IRPC__ICERPC_MAX_SETTINGS_BODY 1024u
 #define IRPC__ICERPC_MAX_GOAWAY_BODY 16u
 #define IRPC__ICERPC_MAX_SETTINGS 16
-
-/* ---- varuint62 on raw bytes ---- */
-
-/* The encoded size of v: 1, 2, 4 or 8. */
-size_t irpc__varuint62_size(uint64_t v);
-/* Writes v in exactly `width` bytes (1, 2, 4 or 8). */
-void irpc__varuint62_put(uint8_t *p, uint64_t v, size_t width);
-/* Reads a varuint62 (any width). Returns the bytes used, 0 when more bytes
- * are needed. */
-size_t irpc__varuint62_get(const uint8_t *p, size_t len, uint64_t *v);
 
 /* ---- Control frames ---- */
 

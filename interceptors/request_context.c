@@ -113,7 +113,7 @@ int irpc_context_at(const irpc_context *c, size_t i, const char **key,
 
 static int put_string(irpc_buf *out, const char *s, size_t n) {
   uint8_t len[8];
-  size_t l = irpc__ic_varuint62_put(len, n);
+  size_t l = irpc__varuint62_put_min(len, n);
   int rc = irpc_buf_append(out, len, l);
   return rc ? rc : irpc_buf_append(out, s, n);
 }
@@ -122,7 +122,7 @@ int irpc_context_encode(const irpc_context *c, irpc_buf *out) {
   if (!c || !out)
     return IRPC_EINVAL;
   uint8_t n[8];
-  int rc = irpc_buf_append(out, n, irpc__ic_varuint62_put(n, c->count));
+  int rc = irpc_buf_append(out, n, irpc__varuint62_put_min(n, c->count));
   for (size_t i = 0; i < c->count && rc == 0; i++) {
     const ctx_entry *e = &c->entries[i];
     rc = put_string(out, e->key, e->key_len);
@@ -174,7 +174,7 @@ int irpc__ic_utf8_valid(const uint8_t *p, size_t n) {
 static int get_string(const uint8_t **p, size_t *len, const char **s,
                       size_t *n) {
   uint64_t l;
-  size_t k = irpc__ic_varuint62_get(*p, *len, &l);
+  size_t k = irpc__varuint62_get(*p, *len, &l);
   if (!k || l > *len - k)
     return IRPC_EDATA;
   *s = (const char *)*p + k;
@@ -194,7 +194,7 @@ int irpc_context_decode(irpc_bytes value, irpc_context **out) {
   const uint8_t *p = value.base;
   size_t len = value.len;
   uint64_t count;
-  size_t k = irpc__ic_varuint62_get(p, len, &count);
+  size_t k = irpc__varuint62_get(p, len, &count);
   if (!k || count > (len - k) / 2) /* each entry takes at least 2 bytes */
     return IRPC_EDATA;
   p += k;
@@ -245,23 +245,22 @@ static void rcic_invoke(irpc_invoker *self, irpc_call *call) {
     return;
   }
   /* Encoded flat: on the stack when small, the work's own buffer if not. */
-  size_t n = irpc__ic_varuint62_size(c->count);
+  size_t n = irpc__varuint62_size(c->count);
   for (size_t i = 0; i < c->count; i++)
-    n += irpc__ic_varuint62_size(c->entries[i].key_len) +
-         c->entries[i].key_len +
-         irpc__ic_varuint62_size(c->entries[i].value_len) +
+    n += irpc__varuint62_size(c->entries[i].key_len) + c->entries[i].key_len +
+         irpc__varuint62_size(c->entries[i].value_len) +
          c->entries[i].value_len;
   uint8_t small[512];
   uint8_t *buf = n <= sizeof(small) ? small : irpc_malloc(n);
   int rc = IRPC_ENOMEM;
   if (buf) {
-    uint8_t *p = buf + irpc__ic_varuint62_put(buf, c->count);
+    uint8_t *p = buf + irpc__varuint62_put_min(buf, c->count);
     for (size_t i = 0; i < c->count; i++) {
       const ctx_entry *e = &c->entries[i];
-      p += irpc__ic_varuint62_put(p, e->key_len);
+      p += irpc__varuint62_put_min(p, e->key_len);
       memcpy(p, e->key, e->key_len);
       p += e->key_len;
-      p += irpc__ic_varuint62_put(p, e->value_len);
+      p += irpc__varuint62_put_min(p, e->value_len);
       memcpy(p, e->value, e->value_len);
       p += e->value_len;
     }

@@ -10,11 +10,11 @@ const irpc_feature_key irpc_trace_context_feature = {.name = "trace_context",
                                                      .destroy = NULL};
 
 static size_t str_size(irpc_bytes s) {
-  return irpc__ic_varuint62_size(s.len) + s.len;
+  return irpc__varuint62_size(s.len) + s.len;
 }
 
 static uint8_t *put_str(uint8_t *p, irpc_bytes s) {
-  p += irpc__ic_varuint62_put(p, s.len);
+  p += irpc__varuint62_put_min(p, s.len);
   if (s.len)
     memcpy(p, s.base, s.len);
   return p + s.len;
@@ -27,7 +27,7 @@ static size_t tc_size(const irpc_trace_context *c, size_t *nbag) {
   if (count > IRPC_TELEMETRY_MAX_BAGGAGE)
     count = IRPC_TELEMETRY_MAX_BAGGAGE;
   *nbag = count;
-  n += irpc__ic_varuint62_size(count);
+  n += irpc__varuint62_size(count);
   if (c->baggage) {
     for (size_t i = 0; i < count; i++)
       n += str_size(c->baggage[i].key) + str_size(c->baggage[i].value);
@@ -45,7 +45,7 @@ static void tc_write(const irpc_trace_context *c, size_t nbag, uint8_t *p) {
   p += 8;
   *p++ = c->trace_flags;
   p = put_str(p, c->trace_state);
-  p += irpc__ic_varuint62_put(p, nbag);
+  p += irpc__varuint62_put_min(p, nbag);
   if (c->baggage) {
     for (size_t i = 0; i < nbag; i++) {
       p = put_str(p, c->baggage[i].key);
@@ -71,7 +71,7 @@ int irpc_trace_context_encode(const irpc_trace_context *ctx, irpc_buf *out) {
 
 static int get_str(irpc_bytes *in, irpc_bytes *s) {
   uint64_t l;
-  size_t k = irpc__ic_varuint62_get(in->base, in->len, &l);
+  size_t k = irpc__varuint62_get(in->base, in->len, &l);
   if (!k || l > in->len - k)
     return IRPC_EDATA;
   s->base = in->base + k;
@@ -105,7 +105,7 @@ int irpc_trace_context_decode(irpc_bytes v, irpc_trace_context *ctx) {
   if (get_str(&in, &ctx->trace_state))
     return IRPC_EDATA;
   uint64_t count;
-  size_t k = irpc__ic_varuint62_get(in.base, in.len, &count);
+  size_t k = irpc__varuint62_get(in.base, in.len, &count);
   if (!k)
     return IRPC_EDATA;
   in.base += k;
