@@ -5,6 +5,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
+#include "utf8.h"
 
 typedef struct ctx_entry {
   char *key; /* key and value in one allocation */
@@ -132,45 +133,6 @@ int irpc_context_encode(const irpc_context *c, irpc_buf *out) {
   return rc;
 }
 
-/* A strict UTF-8 check (no overlongs, no surrogates). */
-int irpc__ic_utf8_valid(const uint8_t *p, size_t n);
-int irpc__ic_utf8_valid(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t b = p[i];
-    size_t len;
-    uint32_t cp;
-    if (b < 0x80) {
-      i++;
-      continue;
-    } else if ((b & 0xE0) == 0xC0) {
-      len = 2;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      len = 3;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      len = 4;
-      cp = b & 0x07;
-    } else {
-      return 0;
-    }
-    if (n - i < len)
-      return 0;
-    for (size_t k = 1; k < len; k++) {
-      if ((p[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;
-    i += len;
-  }
-  return 1;
-}
-
 static int get_string(const uint8_t **p, size_t *len, const char **s,
                       size_t *n) {
   uint64_t l;
@@ -181,7 +143,7 @@ static int get_string(const uint8_t **p, size_t *len, const char **s,
   *n = (size_t)l;
   if (memchr(*s, 0, *n))
     return IRPC_EDATA;
-  if (!irpc__ic_utf8_valid((const uint8_t *)*s, *n))
+  if (!irpc__utf8_valid((const uint8_t *)*s, *n))
     return IRPC_EUTF8;
   *p += k + l;
   *len -= k + l;
