@@ -6,9 +6,11 @@
 
 #include <uv.h>
 
+#include "list.h"
+
 typedef struct irpc__task irpc__task;
 struct irpc__task {
-  irpc__task *next;
+  irpc__link link; /* in its scheduler's queue while queued */
   void (*fn)(irpc__task *t);
   int queued;
 };
