@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "connection_internal.h"
+#include "defaults.h"
 #include "icerpc.h"
 #include "compression.h"
 #include "internal.h"
@@ -23,6 +24,14 @@ enum { K_CALL = 1, K_DISP, K_CONTROL };
 typedef struct stream_tag {
   int kind;
 } stream_tag;
+
+/* Room for any address text: a Unix socket path (108 bytes of sun_path)
+ * after an '@', with its NUL. */
+#define ADDRESS_TEXT_MAX 112
+/* The largest control frame: its type, its varuint62 size, the largest
+ * body (a Settings frame). */
+#define CONTROL_FRAME_MAX                                                      \
+  (1 + IRPC__VARUINT62_WIDTH_MAX + IRPC__ICERPC_MAX_SETTINGS_BODY)
 
 /* A call of ours: the terminal invoker's per-call state. */
 typedef struct ccall {
@@ -81,8 +90,8 @@ struct irpc_connection {
   irpc_invoker *invoker;
   const irpc__conn_owner *owner;
   void *owner_ud;
-  char local[112];
-  char remote[112];
+  char local[ADDRESS_TEXT_MAX];
+  char remote[ADDRESS_TEXT_MAX];
   irpc_peer_credentials cred; /* Unix domain sockets */
   irpc_connection_info info;
   /* icerpc control streams */
@@ -154,16 +163,16 @@ void irpc_connection_options_init(irpc_connection_options *o) {
     return;
   memset(o, 0, sizeof(*o));
   o->max_header_size = IRPC__ICERPC_DEFAULT_MAX_HEADER;
-  o->max_bidirectional_streams = 100;
-  o->max_unidirectional_streams = 100;
-  o->max_dispatches = 100;
-  o->max_payload_size = UINT64_C(256) << 20;
-  o->inactivity_timeout_ms = 300000;
-  o->idle_timeout_ms = 30000;
-  o->initial_stream_window_size = 65536;
-  o->max_stream_frame_size = 32768;
-  o->connect_timeout_ms = 10000;
-  o->shutdown_timeout_ms = 10000;
+  o->max_bidirectional_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
+  o->max_unidirectional_streams = IRPC__DEFAULT_MAX_UNI_STREAMS;
+  o->max_dispatches = IRPC__DEFAULT_MAX_DISPATCHES;
+  o->max_payload_size = IRPC__DEFAULT_MAX_PAYLOAD_SIZE;
+  o->inactivity_timeout_ms = IRPC__DEFAULT_INACTIVITY_TIMEOUT_MS;
+  o->idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
+  o->initial_stream_window_size = IRPC__DEFAULT_STREAM_WINDOW;
+  o->max_stream_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  o->connect_timeout_ms = IRPC__DEFAULT_CONNECT_TIMEOUT_MS;
+  o->shutdown_timeout_ms = IRPC__DEFAULT_SHUTDOWN_TIMEOUT_MS;
   o->compression_formats = irpc_compress_formats_readable();
 }
 
@@ -425,8 +434,8 @@ static int take_header(irpc_buf *in, uint64_t max, uint8_t *small,
                        uint8_t **hdr, size_t *len) {
   *hdr = NULL;
   *len = 0;
-  uint8_t pre[8];
-  size_t n = irpc_buf_len(in) < 8 ? irpc_buf_len(in) : 8;
+  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
+  size_t n = irpc_buf_len(in) < sizeof pre ? irpc_buf_len(in) : sizeof pre;
   irpc_buf_copyout(in, 0, pre, n);
   uint64_t size;
   long used = irpc__icerpc_header_size(pre, n, max, &size);
@@ -840,7 +849,7 @@ static void control_readable(irpc_connection *c, irpc__slic_stream *in) {
     size_t len = irpc_buf_len(&c->ctl_buf);
     if (len == 0)
       break;
-    uint8_t tmp[IRPC__ICERPC_MAX_SETTINGS_BODY + 16];
+    uint8_t tmp[CONTROL_FRAME_MAX];
     size_t n = len < sizeof tmp ? len : sizeof tmp;
     irpc_buf_copyout(&c->ctl_buf, 0, tmp, n);
     int type = -1;
@@ -954,9 +963,9 @@ static void ev_stream(void *ud, irpc__slic_stream *s) {
   irpc__list_push_front(&c->disps, &d->link);
   c->ndisps++;
   if (bidi)
-    c->next_bidi_in = id + 4;
+    c->next_bidi_in = id + IRPC__SLIC_ID_STEP;
   else
-    c->next_uni_in = id + 4;
+    c->next_uni_in = id + IRPC__SLIC_ID_STEP;
   irpc__timer_stop(c->sched, &c->idle_timer);
 }
 
@@ -1462,8 +1471,9 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   /* What GoAway says when no request was accepted (IceRPC's rule): the
    * first bidirectional id of the peer's, and the id after the peer's
    * control stream (its first unidirectional one). */
-  c->next_bidi_in = is_client ? 1 : 0;
-  c->next_uni_in = is_client ? 7 : 6;
+  c->next_bidi_in = irpc__slic_first_id(!is_client, 1);
+  /* the peer's first unidirectional stream is its control stream */
+  c->next_uni_in = irpc__slic_first_id(!is_client, 0) + IRPC__SLIC_ID_STEP;
   irpc__buf_init(&c->ctl_buf);
   c->flush_task.fn = flush_task;
   c->closed_task.fn = closed_task;

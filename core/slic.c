@@ -13,8 +13,28 @@
 #include "irpc/error.h"
 #include "slic.h"
 #include "varuint62.h"
+#include "defaults.h"
 
 #define INT31_MAX 2147483647u
+
+/* Frame layout: the type (1 byte), the body size, then for stream frames
+ * the stream id, both varuint62. */
+#define FRAME_HEADER_MAX (1 + 2 * IRPC__VARUINT62_WIDTH_MAX)
+/* We write the size of a control frame in 2 bytes, of stream data in 4. */
+#define CONTROL_SIZE_WIDTH 2
+#define STREAM_SIZE_WIDTH 4
+#define STREAM_HEADER_MAX (1 + STREAM_SIZE_WIDTH + IRPC__VARUINT62_WIDTH_MAX)
+/* Initialize and InitializeAck parameters: a 1-byte count, then for each
+ * known one a 1-byte key, a 1-byte length and its value. */
+#define PARAMS_MAX                                                             \
+  (1 + (IRPC__SLIC_P_MAX_FRAME + 1) * (2 + IRPC__VARUINT62_WIDTH_MAX))
+/* Initialize: the version, then the parameters; the largest body we
+ * write. */
+#define INITIALIZE_BODY_MAX (1 + PARAMS_MAX)
+#define EMIT_FRAME_MAX                                                         \
+  (1 + CONTROL_SIZE_WIDTH + IRPC__VARUINT62_WIDTH_MAX + INITIALIZE_BODY_MAX)
+/* Frame bodies up to this size are read into the connection itself. */
+#define BODY_INLINE 48
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_FAILED };
 enum { RD_HEADER, RD_BODY, RD_DATA };
@@ -90,7 +110,7 @@ struct irpc__slic {
   uint64_t nlocal[2];
   uint64_t nremote[2];
   /* Reader. */
-  uint8_t hdr[17];
+  uint8_t hdr[FRAME_HEADER_MAX];
   uint8_t hdr_len;
   uint8_t ftype;
   uint8_t target_last;
@@ -99,7 +119,7 @@ struct irpc__slic {
   uint8_t *body;
   size_t body_len;
   irpc__slic_stream *target;
-  uint8_t body_small[48];
+  uint8_t body_small[BODY_INLINE];
   /* Idle timeout and pings. */
   uint64_t idle_ms;
   uint64_t last_read;
@@ -117,7 +137,7 @@ static int kind(int bidi) {
 static uint64_t now_ms(irpc__slic *c) {
   if (c->ev.now_ms)
     return c->ev.now_ms(c->ud);
-  return uv_hrtime() / 1000000;
+  return uv_hrtime() / IRPC__NS_PER_MS;
 }
 
 /* Streams kept for reuse: a connection making calls one after another
@@ -375,17 +395,17 @@ static void settle_failure(irpc__slic *c) {
  * stream data. Nothing is written once the connection is closed. */
 static int emit(irpc__slic *c, int type, uint64_t id, const uint8_t *body,
                 size_t len) {
-  uint8_t f[160];
+  uint8_t f[EMIT_FRAME_MAX];
   if (c->state >= ST_CLOSING)
     return 0;
-  size_t n = 3;
+  size_t n = 1 + CONTROL_SIZE_WIDTH;
   f[0] = (uint8_t)type;
   if (type >= IRPC__SLIC_STREAM)
     n += irpc__varuint62_put_min(f + n, id);
   if (len)
     memcpy(f + n, body, len);
   n += len;
-  irpc__varuint62_put(f + 1, n - 3, 2);
+  irpc__varuint62_put(f + 1, n - 1 - CONTROL_SIZE_WIDTH, CONTROL_SIZE_WIDTH);
   if (irpc_buf_append(&c->out, f, n) != 0) {
     fail(c, IRPC_ENOMEM);
     return IRPC_ENOMEM;
@@ -394,7 +414,7 @@ static int emit(irpc__slic *c, int type, uint64_t id, const uint8_t *body,
 }
 
 static int emit_vu(irpc__slic *c, int type, uint64_t id, uint64_t v) {
-  uint8_t b[8];
+  uint8_t b[IRPC__VARUINT62_WIDTH_MAX];
   return emit(c, type, id, b, irpc__varuint62_put_min(b, v));
 }
 
@@ -528,7 +548,7 @@ static void start(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   int k = kind(s->flags & SF_BIDI);
   s->id = c->next_local[k];
-  c->next_local[k] += 4;
+  c->next_local[k] += IRPC__SLIC_ID_STEP;
   s->flags |= SF_STARTED;
   hash_insert(c, s);
 }
@@ -574,11 +594,11 @@ static int send_frame(irpc__slic_stream *s) {
   int tell_rc = !(s->flags & SF_STARTED) && (s->flags & rc_now) == rc_now;
   if (!(s->flags & SF_STARTED))
     start(s);
-  uint8_t h[13];
+  uint8_t h[STREAM_HEADER_MAX];
   h[0] = last ? IRPC__SLIC_STREAM_LAST : IRPC__SLIC_STREAM;
-  size_t idw = irpc__varuint62_put_min(h + 5, s->id);
-  irpc__varuint62_put(h + 1, idw + n, 4);
-  if (queue_frame(c, &s->out, h, 5 + idw, (size_t)n) != 0) {
+  size_t idw = irpc__varuint62_put_min(h + 1 + STREAM_SIZE_WIDTH, s->id);
+  irpc__varuint62_put(h + 1, idw + n, STREAM_SIZE_WIDTH);
+  if (queue_frame(c, &s->out, h, 1 + STREAM_SIZE_WIDTH + idw, (size_t)n) != 0) {
     fail(c, IRPC_ENOMEM);
     return IRPC_ENOMEM;
   }
@@ -679,7 +699,7 @@ static int on_initialize(irpc__slic *c, irpc__vu_reader *r) {
   int rc = decode_params(c, r);
   if (rc)
     return rc;
-  uint8_t b[64];
+  uint8_t b[PARAMS_MAX];
   rc = emit(c, IRPC__SLIC_INITIALIZE_ACK, 0, b, put_params(&c->local, b));
   if (rc == 0)
     connected(c);
@@ -863,7 +883,7 @@ static irpc__slic_stream *open_remote(irpc__slic *c, uint64_t id, int *err) {
   s->id = id;
   s->flags |= SF_STARTED;
   hash_insert(c, s);
-  c->next_remote[k] += 4;
+  c->next_remote[k] += IRPC__SLIC_ID_STEP;
   c->nremote[k]++;
   if (c->ev.on_stream)
     c->ev.on_stream(c->ud, s);
@@ -1058,13 +1078,14 @@ static int feed_loop(irpc__slic *c, const uint8_t *p, size_t len) {
 /* ---- Public: connection ---- */
 
 void irpc__slic_params_default(irpc__slic_params *p) {
-  p->max_bidi_streams = 100;
-  p->max_uni_streams = 101;
-  p->idle_timeout_ms = 30000;
-  p->initial_window = 65536;
-  p->max_frame_size = 32768;
-  p->max_pending_output = 65536;
-  p->max_outstanding_pongs = 100;
+  p->max_bidi_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
+  /* one more for the peer's control stream */
+  p->max_uni_streams = IRPC__DEFAULT_MAX_UNI_STREAMS + 1;
+  p->idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
+  p->initial_window = IRPC__DEFAULT_STREAM_WINDOW;
+  p->max_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  p->max_pending_output = IRPC__DEFAULT_SLIC_PENDING_OUTPUT;
+  p->max_outstanding_pongs = IRPC__DEFAULT_SLIC_OUTSTANDING_PONGS;
 }
 
 static int params_valid(const irpc__slic_params *p) {
@@ -1095,13 +1116,12 @@ int irpc__slic_new(irpc__slic **out, int is_client,
   irpc__buf_init(&c->out);
   c->body = c->body_small;
   /* QUIC's numbering: bit 0 the initiator, bit 1 the direction. */
-  int me = c->is_client ? 0 : 1;
-  c->next_local[0] = (uint64_t)me;
-  c->next_local[1] = (uint64_t)me + 2;
-  c->next_remote[0] = (uint64_t)!me;
-  c->next_remote[1] = (uint64_t)!me + 2;
+  c->next_local[0] = irpc__slic_first_id(c->is_client, 1);
+  c->next_local[1] = irpc__slic_first_id(c->is_client, 0);
+  c->next_remote[0] = irpc__slic_first_id(!c->is_client, 1);
+  c->next_remote[1] = irpc__slic_first_id(!c->is_client, 0);
   if (c->is_client) {
-    uint8_t b[72];
+    uint8_t b[INITIALIZE_BODY_MAX];
     b[0] = IRPC__SLIC_VERSION << 2;
     if (emit(c, IRPC__SLIC_INITIALIZE, 0, b, 1 + put_params(&p, b + 1))) {
       irpc__slic_free(c);
@@ -1204,6 +1224,13 @@ int irpc__slic_finished(const irpc__slic *c) {
   return irpc__slic_closed(c) && (c->state == ST_FAILED || c->eof);
 }
 
+/* The client's "write ping" goes out this long after its last write:
+ * WRITE_PING_TENTHS tenths of the idle timeout. */
+#define WRITE_PING_TENTHS 6
+static uint64_t write_ping_ms(const irpc__slic *c) {
+  return c->idle_ms * WRITE_PING_TENTHS / 10;
+}
+
 uint64_t irpc__slic_next_deadline(const irpc__slic *c) {
   if (!c->idle_ms || (c->state != ST_OPEN && c->state != ST_CLOSING))
     return UINT64_MAX;
@@ -1211,7 +1238,7 @@ uint64_t irpc__slic_next_deadline(const irpc__slic *c) {
   if (!c->is_client || c->state != ST_OPEN)
     return d;
   uint64_t rp = c->last_read + c->idle_ms / 2;
-  uint64_t wp = c->last_write + c->idle_ms * 6 / 10;
+  uint64_t wp = c->last_write + write_ping_ms(c);
   if (c->read_armed && c->pending_pongs == 0 && rp < d)
     d = rp;
   if (c->write_armed && wp < d)
@@ -1232,7 +1259,7 @@ static void ping(irpc__slic *c, uint64_t now) {
         return;
     }
   }
-  if (c->write_armed && now >= c->last_write + c->idle_ms * 6 / 10) {
+  if (c->write_armed && now >= c->last_write + write_ping_ms(c)) {
     c->write_armed = 0;
     if (++c->pending_pongs > 0)
       emit(c, IRPC__SLIC_PING, 0, zero, 8);

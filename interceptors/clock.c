@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "defaults.h"
 #include "irpc/alloc.h"
 #include "irpc/clock.h"
 #include "irpc/connection_info.h"
@@ -141,7 +142,7 @@ int irpc_clock_timer_start(irpc_clock *c, irpc_clock_timer *pt,
   irpc_clock_timer_stop(pt);
   t->clock = c;
   if (!c->manual) {
-    uint64_t ms = delay_ns / 1000000 + (delay_ns % 1000000 != 0);
+    uint64_t ms = irpc__ns_to_ms_up(delay_ns);
     return irpc__timer_start(c->sched, &t->t, ms);
   }
   t->t.due = delay_ns > UINT64_MAX - c->mono ? UINT64_MAX : c->mono + delay_ns;

@@ -150,7 +150,7 @@ static void dic_invoke(irpc_invoker *self, irpc_call *call) {
       0) {
     arm = d->o.enforce_feature_deadlines;
   } else if (d->o.default_timeout_ms) {
-    deadline = now + (int64_t)d->o.default_timeout_ms * 1000000;
+    deadline = now + (int64_t)d->o.default_timeout_ms * IRPC__NS_PER_MS;
   } else {
     irpc_call_next(call);
     return;
@@ -160,7 +160,7 @@ static void dic_invoke(irpc_invoker *self, irpc_call *call) {
     return;
   }
   uint64_t timeout_ns = (uint64_t)(deadline - now);
-  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * 1000000) {
+  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * IRPC__NS_PER_MS) {
     irpc_call_complete(call, IRPC_ENOTSUP, NULL);
     return;
   }

@@ -3,6 +3,7 @@
 #define IRPC_IC_INTERNAL_H
 
 #include "irpc/compress.h"
+#include "defaults.h"
 #include "varuint62.h"
 
 /* IRPC_EINVAL when the options are invalid, else 0. */
