@@ -499,16 +499,11 @@ static void ccall_readable(ccall *k) {
   }
 }
 
-static void conn_destroy(irpc_invoker *self) {
-  (void)self;
-}
-
 static const irpc_invoker_ops conn_invoker_ops = {
     .name = "connection",
     .data_size = sizeof(irpc_connection *),
     .call_state_size = sizeof(ccall),
     .invoke = conn_invoke,
-    .destroy = conn_destroy,
 };
 
 /* ---- Dispatches (the peer's requests) ---- */
@@ -1530,10 +1525,6 @@ void irpc__connection_refuse(irpc_connection *c, uint64_t code) {
   c->refusing = 1;
   c->refuse_code = code;
   c->owner = NULL;
-}
-
-size_t irpc__connection_busy(const irpc_connection *c) {
-  return c->ncalls + c->ndisps + (c->waiting.head != NULL);
 }
 
 int irpc__connection_shutdown_status(const irpc_connection *c) {

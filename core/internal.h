@@ -224,7 +224,6 @@ enum {
 };
 
 typedef struct irpc__chain irpc__chain;
-typedef void (*irpc__chain_done)(irpc__chain *c);
 
 struct irpc__chain {
   irpc__task task;
