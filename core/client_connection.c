@@ -6,13 +6,14 @@
 #include "connect_hooks.h"
 #include "connection_internal.h"
 #include "internal.h"
+#include "list.h"
 #include "irpc/address.h"
 #include "irpc/alloc.h"
 
 #define MAX_REFUSED_RETRIES 3
 
 typedef struct cc_call {
-  struct cc_call *next, *prev;
+  irpc__link link; /* in pending */
   irpc_call *call;
   struct cc *owner;
   int retries;
@@ -41,7 +42,7 @@ typedef struct cc {
   irpc_connection *draining; /* shutting down, owner ref */
   irpc_duplex *connecting;   /* transport connect under way */
   int connect_timed_out;
-  cc_call *pending, *pending_tail; /* waiting calls, oldest first */
+  irpc__list pending; /* cc_call: waiting calls, oldest first */
   cc_waiter *waiters;
   int shut;
   int destroyed;
@@ -60,15 +61,7 @@ static const irpc_invoker_ops cc_ops;
 static void start_connect(cc *k);
 
 static void pending_unlink(cc *k, cc_call *p) {
-  if (p->prev)
-    p->prev->next = p->next;
-  else
-    k->pending = p->next;
-  if (p->next)
-    p->next->prev = p->prev;
-  else
-    k->pending_tail = p->prev;
-  p->next = p->prev = NULL;
+  irpc__list_remove(&k->pending, &p->link);
   p->waiting = 0;
 }
 
@@ -83,8 +76,8 @@ static void notify_waiters(cc *k, int status) {
 
 /* Hands every waiting call to the connection, or fails them with err. */
 static void release_pending(cc *k, int err) {
-  while (k->pending) {
-    cc_call *p = k->pending;
+  while (k->pending.head) {
+    cc_call *p = IRPC__CONTAINER_OF(k->pending.head, cc_call, link);
     pending_unlink(k, p);
     irpc_call_on_cancel(p->call, NULL, NULL);
     if (err)
@@ -133,13 +126,13 @@ static void on_shutdown_requested(irpc_connection *c, void *ud) {
 /* The callbacks of connect() calls made while connected, on a later turn
  * (a callback never runs inside the call that registered it). */
 static void notify_task(irpc__task *t) {
-  cc *k = (cc *)((uint8_t *)t - offsetof(cc, notify_task));
+  cc *k = IRPC__CONTAINER_OF(t, cc, notify_task);
   if (k->conn && irpc_connection_is_active(k->conn))
     notify_waiters(k, 0);
 }
 
 static void shutdown_task(irpc__task *t) {
-  cc *k = (cc *)((uint8_t *)t - offsetof(cc, shutdown_task));
+  cc *k = IRPC__CONTAINER_OF(t, cc, shutdown_task);
   irpc_client_connection_cb cb = k->shutdown_cb;
   k->shutdown_cb = NULL;
   if (cb)
@@ -154,7 +147,7 @@ static void on_closed(irpc_connection *c, int err, void *ud) {
   }
   if (c == k->conn) {
     k->conn = NULL;
-    if (k->pending && !k->shut)
+    if (k->pending.head && !k->shut)
       start_connect(k); /* calls arrived while it was closing */
   } else if (c == k->draining) {
     k->draining = NULL;
@@ -195,7 +188,7 @@ static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
 }
 
 static void on_connect_timeout(irpc__timer *t) {
-  cc *k = (cc *)((uint8_t *)t - offsetof(cc, connect_timer));
+  cc *k = IRPC__CONTAINER_OF(t, cc, connect_timer);
   if (k->connecting) {
     k->connect_timed_out = 1;
     irpc_duplex_close(k->connecting, NULL, NULL);
@@ -242,13 +235,8 @@ static void cc_send(cc *k, cc_call *p) {
     return;
   }
   p->waiting = 1;
-  p->next = NULL;
-  p->prev = k->pending_tail; /* calls go out in the order they came */
-  if (k->pending_tail)
-    k->pending_tail->next = p;
-  else
-    k->pending = p;
-  k->pending_tail = p;
+  /* calls go out in the order they came */
+  irpc__list_push_back(&k->pending, &p->link);
   irpc_call_on_cancel(p->call, pending_cancel, p);
   start_connect(k);
 }

@@ -16,8 +16,8 @@ static const irpc_connection_info coloc_info = {.local_address = "coloc",
 typedef struct coloc {
   irpc_invoker *self;
   irpc_dispatcher *dispatcher;
-  irpc__chain *inflight; /* dispatches under way */
-  irpc__chain *orphans;  /* dispatches given up on at shutdown */
+  irpc__list inflight; /* irpc__chain: dispatches under way, newest first */
+  irpc__list orphans;  /* irpc__chain: given up on at shutdown */
   size_t count;
   int closing;
   int shutdown_status;
@@ -29,30 +29,25 @@ typedef struct coloc {
 
 static const irpc_invoker_ops coloc_ops;
 
-static void list_push(irpc__chain **head, irpc__chain *c) {
-  c->lhead = head;
-  c->lprev = NULL;
-  c->lnext = *head;
-  if (*head)
-    (*head)->lprev = c;
-  *head = c;
+static void list_push(irpc__list *l, irpc__chain *c) {
+  c->on = l;
+  irpc__list_push_front(l, &c->link);
 }
 
+/* Takes `c` off the list it is on, if any. */
 static void list_unlink(irpc__chain *c) {
-  if (!c->lhead)
+  if (!c->on)
     return;
-  if (c->lprev)
-    c->lprev->lnext = c->lnext;
-  else
-    *c->lhead = c->lnext;
-  if (c->lnext)
-    c->lnext->lprev = c->lprev;
-  c->lhead = NULL;
-  c->lnext = c->lprev = NULL;
+  irpc__list_remove(c->on, &c->link);
+  c->on = NULL;
+}
+
+static irpc__chain *list_first(const irpc__list *l) {
+  return l->head ? IRPC__CONTAINER_OF(l->head, irpc__chain, link) : NULL;
 }
 
 static void shutdown_done_task(irpc__task *t) {
-  coloc *co = (coloc *)((uint8_t *)t - offsetof(coloc, done_task));
+  coloc *co = IRPC__CONTAINER_OF(t, coloc, done_task);
   irpc_shutdown_cb cb = co->shutdown_cb;
   co->shutdown_cb = NULL;
   if (cb)
@@ -60,7 +55,7 @@ static void shutdown_done_task(irpc__task *t) {
 }
 
 static void maybe_shutdown_done(coloc *co) {
-  if (!co->closing || !co->shutdown_cb || co->inflight)
+  if (!co->closing || !co->shutdown_cb || co->inflight.head)
     return;
   irpc__timer_stop(co->self->node.sched, &co->timer);
   irpc__sched_post(co->self->node.sched, &co->done_task);
@@ -183,8 +178,8 @@ static void coloc_invoke(irpc_invoker *self, irpc_call *call) {
 /* Gives up on every dispatch still under way: their calls fail with
  * IRPC_EABORTED and the dispatches are canceled and kept as orphans. */
 static void abandon_all(coloc *co) {
-  while (co->inflight) {
-    irpc__chain *dc = co->inflight;
+  while (co->inflight.head) {
+    irpc__chain *dc = list_first(&co->inflight);
     list_unlink(dc);
     list_push(&co->orphans, dc);
     irpc__chain *call = dc->peer;
@@ -198,7 +193,7 @@ static void abandon_all(coloc *co) {
 }
 
 static void on_shutdown_timeout(irpc__timer *t) {
-  coloc *co = (coloc *)((uint8_t *)t - offsetof(coloc, timer));
+  coloc *co = IRPC__CONTAINER_OF(t, coloc, timer);
   co->shutdown_status = IRPC_ETIMEDOUT;
   abandon_all(co);
   maybe_shutdown_done(co);
@@ -224,8 +219,8 @@ static void coloc_destroy(irpc_invoker *self) {
   abandon_all(co);
   /* Orphans whose dispatcher never completed: reclaim them. A task still
    * queued for one is dropped with it. */
-  while (co->orphans) {
-    irpc__chain *dc = co->orphans;
+  while (co->orphans.head) {
+    irpc__chain *dc = list_first(&co->orphans);
     list_unlink(dc);
     if (dc->task.queued)
       dc->task.fn = release_task; /* never started: drop it when it runs */
@@ -262,7 +257,7 @@ int irpc_coloc_shutdown(irpc_invoker *inv, uint64_t timeout_ms,
   co->closing = 1;
   co->shutdown_cb = cb;
   co->shutdown_ud = user_data;
-  if (!co->inflight) {
+  if (!co->inflight.head) {
     irpc__sched_post(inv->node.sched, &co->done_task);
     return 0;
   }

@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "connection_internal.h"
+#include "defaults.h"
 #include "icerpc.h"
 #include "compression.h"
 #include "internal.h"
+#include "list.h"
 #include "irpc/alloc.h"
 #include "irpc/compress.h"
 #include "irpc/connection_info.h"
@@ -23,14 +25,22 @@ typedef struct stream_tag {
   int kind;
 } stream_tag;
 
+/* Room for any address text: a Unix socket path (108 bytes of sun_path)
+ * after an '@', with its NUL. */
+#define ADDRESS_TEXT_MAX 112
+/* The largest control frame: its type, its varuint62 size, the largest
+ * body (a Settings frame). */
+#define CONTROL_FRAME_MAX                                                      \
+  (1 + IRPC__VARUINT62_WIDTH_MAX + IRPC__ICERPC_MAX_SETTINGS_BODY)
+
 /* A call of ours: the terminal invoker's per-call state. */
 typedef struct ccall {
   stream_tag tag;
   irpc_connection *conn;
   irpc_call *call;
   irpc__slic_stream *stream;
-  struct ccall *next, *prev;
-  int listed; /* 0, or 1 waiting for a stream, 2 sent */
+  irpc__link link; /* in waiting (FIFO) or calls (newest first) */
+  int listed;      /* 0, or 1 waiting for a stream, 2 sent */
   int header_done;
   int reset;         /* the peer reset the stream before answering */
   uint64_t reset_id; /* of that stream, for the peer's GoAway */
@@ -45,7 +55,7 @@ typedef struct cdisp {
   stream_tag tag;
   irpc_connection *conn;
   irpc__slic_stream *stream;
-  struct cdisp *next, *prev;
+  irpc__link link; /* in disps, or queued (FIFO) */
   irpc_dispatch *dispatch;
   irpc_incoming_request *req;
   irpc_buf in;
@@ -80,8 +90,8 @@ struct irpc_connection {
   irpc_invoker *invoker;
   const irpc__conn_owner *owner;
   void *owner_ud;
-  char local[112];
-  char remote[112];
+  char local[ADDRESS_TEXT_MAX];
+  char remote[ADDRESS_TEXT_MAX];
   irpc_peer_credentials cred; /* Unix domain sockets */
   irpc_connection_info info;
   /* icerpc control streams */
@@ -107,10 +117,10 @@ struct irpc_connection {
   int refusing;
   int input_read; /* input was read since the last flush: see conn_invoke */
   /* calls and dispatches */
-  ccall *waiting, *waiting_tail;
-  ccall *calls;
-  cdisp *disps;
-  cdisp *queued, *queued_tail;
+  irpc__list waiting; /* ccall: waiting for a stream, oldest first */
+  irpc__list calls;   /* ccall: sent, newest first */
+  irpc__list disps;   /* cdisp: not queued */
+  irpc__list queued;  /* cdisp: waiting for a dispatch slot, oldest first */
   size_t ncalls, ndisps, running;
   /* I/O */
   irpc__task flush_task;
@@ -135,8 +145,7 @@ struct irpc_connection {
 static const irpc_invoker_ops conn_invoker_ops;
 static uint64_t next_conn_id = 1;
 
-#define CONN_OF(field, p)                                                      \
-  ((irpc_connection *)((uint8_t *)(p)-offsetof(irpc_connection, field)))
+#define CONN_OF(field, p) IRPC__CONTAINER_OF(p, irpc_connection, field)
 
 static void schedule_flush(irpc_connection *c);
 static void mark_closing(irpc_connection *c, int err);
@@ -154,16 +163,16 @@ void irpc_connection_options_init(irpc_connection_options *o) {
     return;
   memset(o, 0, sizeof(*o));
   o->max_header_size = IRPC__ICERPC_DEFAULT_MAX_HEADER;
-  o->max_bidirectional_streams = 100;
-  o->max_unidirectional_streams = 100;
-  o->max_dispatches = 100;
-  o->max_payload_size = UINT64_C(256) << 20;
-  o->inactivity_timeout_ms = 300000;
-  o->idle_timeout_ms = 30000;
-  o->initial_stream_window_size = 65536;
-  o->max_stream_frame_size = 32768;
-  o->connect_timeout_ms = 10000;
-  o->shutdown_timeout_ms = 10000;
+  o->max_bidirectional_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
+  o->max_unidirectional_streams = IRPC__DEFAULT_MAX_UNI_STREAMS;
+  o->max_dispatches = IRPC__DEFAULT_MAX_DISPATCHES;
+  o->max_payload_size = IRPC__DEFAULT_MAX_PAYLOAD_SIZE;
+  o->inactivity_timeout_ms = IRPC__DEFAULT_INACTIVITY_TIMEOUT_MS;
+  o->idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
+  o->initial_stream_window_size = IRPC__DEFAULT_STREAM_WINDOW;
+  o->max_stream_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  o->connect_timeout_ms = IRPC__DEFAULT_CONNECT_TIMEOUT_MS;
+  o->shutdown_timeout_ms = IRPC__DEFAULT_SHUTDOWN_TIMEOUT_MS;
   o->compression_formats = irpc_compress_formats_readable();
 }
 
@@ -183,53 +192,23 @@ int irpc__connection_options_check(const irpc_connection_options *o) {
 
 /* ---- Lists ---- */
 
-static void calls_push(ccall **head, ccall *k) {
-  k->prev = NULL;
-  k->next = *head;
-  if (*head)
-    (*head)->prev = k;
-  *head = k;
+/* The call or dispatch of a list link, or NULL. */
+static ccall *ccall_of(irpc__link *l) {
+  return l ? IRPC__CONTAINER_OF(l, ccall, link) : NULL;
 }
 
-static void calls_unlink(ccall **head, ccall *k) {
-  if (k->prev)
-    k->prev->next = k->next;
-  else
-    *head = k->next;
-  if (k->next)
-    k->next->prev = k->prev;
-  k->next = k->prev = NULL;
+static cdisp *cdisp_of(irpc__link *l) {
+  return l ? IRPC__CONTAINER_OF(l, cdisp, link) : NULL;
 }
 
 static void ccall_unlist(irpc_connection *c, ccall *k) {
   if (k->listed == 1) {
-    /* the waiting queue is singly walked from the head: rebuild the tail */
-    if (c->waiting_tail == k)
-      c->waiting_tail = k->prev;
-    calls_unlink(&c->waiting, k);
+    irpc__list_remove(&c->waiting, &k->link);
   } else if (k->listed == 2) {
-    calls_unlink(&c->calls, k);
+    irpc__list_remove(&c->calls, &k->link);
     c->ncalls--;
   }
   k->listed = 0;
-}
-
-static void disps_push(cdisp **head, cdisp *d) {
-  d->prev = NULL;
-  d->next = *head;
-  if (*head)
-    (*head)->prev = d;
-  *head = d;
-}
-
-static void disps_unlink(cdisp **head, cdisp *d) {
-  if (d->prev)
-    d->prev->next = d->next;
-  else
-    *head = d->next;
-  if (d->next)
-    d->next->prev = d->prev;
-  d->next = d->prev = NULL;
 }
 
 /* ---- Calls (the terminal invoker) ---- */
@@ -317,7 +296,7 @@ static int ccall_pull(ccall *k) {
 }
 
 static void ccall_pull_task(irpc__task *t) {
-  ccall *k = (ccall *)((uint8_t *)t - offsetof(ccall, pull_task));
+  ccall *k = IRPC__CONTAINER_OF(t, ccall, pull_task);
   if (!k->stream || !k->ps.ops)
     return;
   int rc = ccall_pull(k);
@@ -390,7 +369,7 @@ static int ccall_try_start(ccall *k) {
     return 0;
   }
   k->listed = 2;
-  calls_push(&c->calls, k);
+  irpc__list_push_front(&c->calls, &k->link);
   c->ncalls++;
   schedule_flush(c);
   return 0;
@@ -398,13 +377,7 @@ static int ccall_try_start(ccall *k) {
 
 static void waiting_push(irpc_connection *c, ccall *k) {
   k->listed = 1;
-  k->next = NULL;
-  k->prev = c->waiting_tail;
-  if (c->waiting_tail)
-    c->waiting_tail->next = k;
-  else
-    c->waiting = k;
-  c->waiting_tail = k;
+  irpc__list_push_back(&c->waiting, &k->link);
 }
 
 static void conn_invoke(irpc_invoker *self, irpc_call *call) {
@@ -429,7 +402,7 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
   /* A call made while input is read (from a completion, say) starts on
    * the flush task, once all the input of this loop turn was read: a
    * GoAway in the same bytes refuses it before it is sent. */
-  if (c->state == HANDSHAKE || c->waiting || c->input_read) {
+  if (c->state == HANDSHAKE || c->waiting.head || c->input_read) {
     waiting_push(c, k);
     return;
   }
@@ -438,19 +411,14 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
 }
 
 static void start_waiting(irpc_connection *c) {
-  while (c->waiting && c->state == ACTIVE && !c->goaway_in && !c->input_read) {
-    ccall *k = c->waiting;
+  while (c->waiting.head && c->state == ACTIVE && !c->goaway_in &&
+         !c->input_read) {
+    ccall *k = ccall_of(c->waiting.head);
     ccall_unlist(c, k);
     if (ccall_try_start(k) == 1) {
       /* back to the front: still no stream */
       k->listed = 1;
-      k->prev = NULL;
-      k->next = c->waiting;
-      if (c->waiting)
-        c->waiting->prev = k;
-      else
-        c->waiting_tail = k;
-      c->waiting = k;
+      irpc__list_push_front(&c->waiting, &k->link);
       return;
     }
   }
@@ -466,8 +434,8 @@ static int take_header(irpc_buf *in, uint64_t max, uint8_t *small,
                        uint8_t **hdr, size_t *len) {
   *hdr = NULL;
   *len = 0;
-  uint8_t pre[8];
-  size_t n = irpc_buf_len(in) < 8 ? irpc_buf_len(in) : 8;
+  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
+  size_t n = irpc_buf_len(in) < sizeof pre ? irpc_buf_len(in) : sizeof pre;
   irpc_buf_copyout(in, 0, pre, n);
   uint64_t size;
   long used = irpc__icerpc_header_size(pre, n, max, &size);
@@ -531,16 +499,11 @@ static void ccall_readable(ccall *k) {
   }
 }
 
-static void conn_destroy(irpc_invoker *self) {
-  (void)self;
-}
-
 static const irpc_invoker_ops conn_invoker_ops = {
     .name = "connection",
     .data_size = sizeof(irpc_connection *),
     .call_state_size = sizeof(ccall),
     .invoke = conn_invoke,
-    .destroy = conn_destroy,
 };
 
 /* ---- Dispatches (the peer's requests) ---- */
@@ -560,12 +523,10 @@ static void cdisp_maybe_free(cdisp *d) {
     return;
   irpc_connection *c = d->conn;
   if (d->queued) {
-    if (c->queued_tail == d)
-      c->queued_tail = d->prev;
-    disps_unlink(&c->queued, d);
+    irpc__list_remove(&c->queued, &d->link);
     d->queued = 0;
   } else {
-    disps_unlink(&c->disps, d);
+    irpc__list_remove(&c->disps, &d->link);
   }
   c->ndisps--;
   cdisp_free(d);
@@ -714,29 +675,20 @@ static void cdisp_run(cdisp *d) {
 static void cdisp_ready(cdisp *d) {
   irpc_connection *c = d->conn;
   if (c->opts.max_dispatches && c->running >= c->opts.max_dispatches) {
-    disps_unlink(&c->disps, d);
+    irpc__list_remove(&c->disps, &d->link);
     d->queued = 1;
-    d->next = NULL;
-    d->prev = c->queued_tail;
-    if (c->queued_tail)
-      c->queued_tail->next = d;
-    else
-      c->queued = d;
-    c->queued_tail = d;
+    irpc__list_push_back(&c->queued, &d->link);
     return;
   }
   cdisp_run(d);
 }
 
 static void start_queued(irpc_connection *c) {
-  while (c->queued &&
+  while (c->queued.head &&
          (!c->opts.max_dispatches || c->running < c->opts.max_dispatches)) {
-    cdisp *d = c->queued;
-    disps_unlink(&c->queued, d);
-    if (!c->queued)
-      c->queued_tail = NULL;
+    cdisp *d = cdisp_of(irpc__list_pop_front(&c->queued));
     d->queued = 0;
-    disps_push(&c->disps, d);
+    irpc__list_push_front(&c->disps, &d->link);
     cdisp_run(d);
   }
 }
@@ -871,7 +823,7 @@ static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
    * walked again from its head until nothing is left to refuse. */
   for (int again = 1; again;) {
     again = 0;
-    for (ccall *k = c->calls; k; k = k->next) {
+    for (ccall *k = ccall_of(c->calls.head); k; k = ccall_of(k->link.next)) {
       if (goaway_refused(c, k)) {
         ccall_abort_stream(k);
         ccall_finish(k, IRPC_EINVCANCELED, NULL);
@@ -880,8 +832,8 @@ static void goaway_received(irpc_connection *c, const uint64_t ids[2]) {
       }
     }
   }
-  while (c->waiting)
-    ccall_finish(c->waiting, IRPC_EINVCANCELED, NULL);
+  while (c->waiting.head)
+    ccall_finish(ccall_of(c->waiting.head), IRPC_EINVCANCELED, NULL);
   check_shutdown(c);
 }
 
@@ -892,7 +844,7 @@ static void control_readable(irpc_connection *c, irpc__slic_stream *in) {
     size_t len = irpc_buf_len(&c->ctl_buf);
     if (len == 0)
       break;
-    uint8_t tmp[IRPC__ICERPC_MAX_SETTINGS_BODY + 16];
+    uint8_t tmp[CONTROL_FRAME_MAX];
     size_t n = len < sizeof tmp ? len : sizeof tmp;
     irpc_buf_copyout(&c->ctl_buf, 0, tmp, n);
     int type = -1;
@@ -1003,12 +955,12 @@ static void ev_stream(void *ud, irpc__slic_stream *s) {
   d->oneway = !bidi;
   irpc__buf_init(&d->in);
   irpc__slic_stream_set_user(s, &d->tag);
-  disps_push(&c->disps, d);
+  irpc__list_push_front(&c->disps, &d->link);
   c->ndisps++;
   if (bidi)
-    c->next_bidi_in = id + 4;
+    c->next_bidi_in = id + IRPC__SLIC_ID_STEP;
   else
-    c->next_uni_in = id + 4;
+    c->next_uni_in = id + IRPC__SLIC_ID_STEP;
   irpc__timer_stop(c->sched, &c->idle_timer);
 }
 
@@ -1047,8 +999,8 @@ static int closing_err(const irpc_connection *c, int err) {
  * connection that never got established, whose error is the answer. */
 static void fail_waiting(irpc_connection *c) {
   int err = c->established ? IRPC_EREFUSED : c->close_err;
-  while (c->waiting)
-    ccall_finish(c->waiting, err, NULL);
+  while (c->waiting.head)
+    ccall_finish(ccall_of(c->waiting.head), err, NULL);
 }
 
 static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
@@ -1104,7 +1056,7 @@ static void reset_task(irpc__task *t) {
   irpc_connection *c = CONN_OF(reset_task, t);
   for (int again = 1; again;) {
     again = 0;
-    for (ccall *k = c->calls; k; k = k->next) {
+    for (ccall *k = ccall_of(c->calls.head); k; k = ccall_of(k->link.next)) {
       if (k->reset) {
         ccall_finish(k, IRPC_ETRUNCATED, NULL);
         again = 1;
@@ -1270,7 +1222,7 @@ static void flush_task(irpc__task *t) {
   if (c->state == CLOSED || c->duplex_closing)
     return;
   c->input_read = 0;
-  if (c->waiting) {
+  if (c->waiting.head) {
     start_waiting(c);
     if (c->state == CLOSED || c->duplex_closing)
       return;
@@ -1349,7 +1301,7 @@ static void on_life_timer(irpc__timer *t) {
 
 static void on_idle_timer(irpc__timer *t) {
   irpc_connection *c = CONN_OF(idle_timer, t);
-  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting)
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting.head)
     return;
   if (c->owner && c->owner->on_shutdown_requested)
     c->owner->on_shutdown_requested(c, c->owner_ud);
@@ -1358,7 +1310,7 @@ static void on_idle_timer(irpc__timer *t) {
 }
 
 static void check_idle(irpc_connection *c) {
-  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting ||
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting.head ||
       !c->opts.inactivity_timeout_ms)
     return;
   irpc__timer_start(c->sched, &c->idle_timer, c->opts.inactivity_timeout_ms);
@@ -1368,7 +1320,7 @@ static void check_idle(irpc_connection *c) {
 
 static void check_shutdown(irpc_connection *c) {
   if (c->state != SHUTTING_DOWN || !c->goaway_in || !c->goaway_sent ||
-      c->ncalls || c->ndisps || c->waiting)
+      c->ncalls || c->ndisps || c->waiting.head)
     return;
   if (!c->ctl_out_done && c->ctl_out) {
     c->ctl_out_done = 1;
@@ -1437,9 +1389,8 @@ static void finish_close(irpc_connection *c) {
   c->state = CLOSING;
   irpc__slic_abort(c->slic, c->close_err); /* releases every stream */
   fail_waiting(c);
-  while (c->calls)
-    ccall_finish(c->calls, c->calls->reset ? IRPC_ETRUNCATED : c->close_err,
-                 NULL);
+  for (ccall *k; (k = ccall_of(c->calls.head)) != NULL;)
+    ccall_finish(k, k->reset ? IRPC_ETRUNCATED : c->close_err, NULL);
   irpc__sched_cancel(c->sched, &c->reset_task);
   c->state = CLOSED;
   irpc__timer_stop(c->sched, &c->slic_timer);
@@ -1473,8 +1424,8 @@ int irpc_connection_shutdown(irpc_connection *c, irpc_connection_shutdown_cb cb,
    * by us, or by the peer's GoAway. */
   send_goaway(c);
   int refused = c->goaway_in ? IRPC_EINVCANCELED : IRPC_EREFUSED;
-  while (c->waiting && c->state == SHUTTING_DOWN)
-    ccall_finish(c->waiting, refused, NULL);
+  while (c->waiting.head && c->state == SHUTTING_DOWN)
+    ccall_finish(ccall_of(c->waiting.head), refused, NULL);
   check_shutdown(c);
   return 0;
 }
@@ -1515,8 +1466,9 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
   /* What GoAway says when no request was accepted (IceRPC's rule): the
    * first bidirectional id of the peer's, and the id after the peer's
    * control stream (its first unidirectional one). */
-  c->next_bidi_in = is_client ? 1 : 0;
-  c->next_uni_in = is_client ? 7 : 6;
+  c->next_bidi_in = irpc__slic_first_id(!is_client, 1);
+  /* the peer's first unidirectional stream is its control stream */
+  c->next_uni_in = irpc__slic_first_id(!is_client, 0) + IRPC__SLIC_ID_STEP;
   irpc__buf_init(&c->ctl_buf);
   c->flush_task.fn = flush_task;
   c->closed_task.fn = closed_task;
@@ -1573,10 +1525,6 @@ void irpc__connection_refuse(irpc_connection *c, uint64_t code) {
   c->refusing = 1;
   c->refuse_code = code;
   c->owner = NULL;
-}
-
-size_t irpc__connection_busy(const irpc_connection *c) {
-  return c->ncalls + c->ndisps + (c->waiting != NULL);
 }
 
 int irpc__connection_shutdown_status(const irpc_connection *c) {

@@ -21,6 +21,7 @@
 #include "connect_hooks.h"
 #include "connection_internal.h"
 #include "internal.h"
+#include "list.h"
 #include "irpc/alloc.h"
 #include "irpc/connection_cache.h"
 #include "irpc/retry.h"
@@ -29,49 +30,6 @@
 
 const irpc_feature_key irpc_service_address_feature = {
     .name = "service_address", .destroy = NULL};
-
-/* ---- Intrusive lists (FIFO) ---- */
-
-typedef struct cc_link {
-  struct cc_link *next, *prev;
-} cc_link;
-
-typedef struct cc_list {
-  cc_link *head, *tail;
-  size_t len;
-} cc_list;
-
-#define CC_OF(type, member, p) ((type *)((char *)(p)-offsetof(type, member)))
-
-static void list_push(cc_list *l, cc_link *n) {
-  n->next = NULL;
-  n->prev = l->tail;
-  if (l->tail)
-    l->tail->next = n;
-  else
-    l->head = n;
-  l->tail = n;
-  l->len++;
-}
-
-static void list_remove(cc_list *l, cc_link *n) {
-  if (n->prev)
-    n->prev->next = n->next;
-  else
-    l->head = n->next;
-  if (n->next)
-    n->next->prev = n->prev;
-  else
-    l->tail = n->prev;
-  n->next = n->prev = NULL;
-  l->len--;
-}
-
-/* Moves every element of `from` to `to` (empty before). */
-static void list_take(cc_list *to, cc_list *from) {
-  *to = *from;
-  memset(from, 0, sizeof(*from));
-}
 
 /* ---- Types ---- */
 
@@ -92,8 +50,8 @@ typedef struct target {
 } target;
 
 typedef struct cc_call {
-  cc_link link; /* on an entry's waiting list, or a local one */
-  cc_list *on;  /* the list it is on, or NULL */
+  irpc__link link; /* on an entry's waiting list, or a local one */
+  irpc__list *on;  /* the list it is on, or NULL */
   irpc_call *call;
   target *t;
   irpc_connection *conn; /* the connection the attempt was sent on */
@@ -108,14 +66,14 @@ enum { WHERE_NONE, WHERE_MAP, WHERE_DRAINING };
  * the connect hooks: how many connections, how the last one ended.
  * Most recently connected last; at most HISTORY_MAX. */
 typedef struct seen_addr {
-  cc_link link;
+  irpc__link link;
   irpc_server_address *addr;
   uint64_t count;
   int last_close_err;
 } seen_addr;
 
 struct ce {
-  cc_link link;
+  irpc__link link;
   int where;
   cache *k; /* NULL once the cache is freed while a connect is under way */
   irpc_server_address *addr;
@@ -124,8 +82,8 @@ struct ce {
   int active;              /* the handshake succeeded */
   seen_addr *seen;         /* its history, once active */
   int timed_out;
-  irpc__timer timer; /* connect timeout: transport connect + handshake */
-  cc_list waiting;   /* cc_call waiting for the connection */
+  irpc__timer timer;  /* connect timeout: transport connect + handshake */
+  irpc__list waiting; /* cc_call waiting for the connection */
 };
 
 /* The pending shutdown callback; outlives the cache when the cache is
@@ -144,14 +102,14 @@ struct cache {
   int prefer;
   uint64_t max_conns;
   irpc_service_address *def;
-  cc_list map;      /* ce: connecting or active, oldest first */
-  cc_list draining; /* ce: shutting down or closing */
+  irpc__list map;      /* ce: connecting or active, oldest first */
+  irpc__list draining; /* ce: shutting down or closing */
   int shut;
   int destroyed;
   int shut_status;
   cc_done *done;
-  irpc__hooks hooks; /* irpc_connection_cache_on_connect */
-  cc_list history;   /* seen_addr */
+  irpc__hooks hooks;  /* irpc_connection_cache_on_connect */
+  irpc__list history; /* seen_addr */
 };
 
 static const irpc_invoker_ops cache_ops;
@@ -274,9 +232,9 @@ static void ce_free(ce *e) {
 
 static void ce_unlist(ce *e) {
   if (e->where == WHERE_MAP)
-    list_remove(&e->k->map, &e->link);
+    irpc__list_remove(&e->k->map, &e->link);
   else if (e->where == WHERE_DRAINING)
-    list_remove(&e->k->draining, &e->link);
+    irpc__list_remove(&e->k->draining, &e->link);
   e->where = WHERE_NONE;
 }
 
@@ -287,7 +245,7 @@ static void ce_detach(ce *e) {
   irpc__timer_stop(k->self->node.sched, &e->timer);
   ce_unlist(e);
   if (e->conn) {
-    list_push(&k->draining, &e->link);
+    irpc__list_push_back(&k->draining, &e->link);
     e->where = WHERE_DRAINING;
   } else if (!e->connecting) {
     ce_free(e);
@@ -297,8 +255,8 @@ static void ce_detach(ce *e) {
 /* The map entry for `a`; an entry whose connection stopped being active
  * without telling us yet is detached on the way. */
 static ce *ce_find(cache *k, const irpc_server_address *a) {
-  for (cc_link *l = k->map.head; l; l = l->next) {
-    ce *e = CC_OF(ce, link, l);
+  for (irpc__link *l = k->map.head; l; l = l->next) {
+    ce *e = IRPC__CONTAINER_OF(l, ce, link);
     if (!irpc_server_address_equal(e->addr, a))
       continue;
     if (e->active && !irpc_connection_is_active(e->conn)) {
@@ -313,9 +271,9 @@ static ce *ce_find(cache *k, const irpc_server_address *a) {
 /* Detaches the established entries whose connection is no longer active
  * (they still count in the map until their owner callbacks run). */
 static void ce_sweep(cache *k) {
-  cc_link *l = k->map.head;
+  irpc__link *l = k->map.head;
   while (l) {
-    ce *e = CC_OF(ce, link, l);
+    ce *e = IRPC__CONTAINER_OF(l, ce, link);
     l = l->next;
     if (e->active && !irpc_connection_is_active(e->conn))
       ce_detach(e);
@@ -327,13 +285,13 @@ static void ce_sweep(cache *k) {
 static void wait_cancel(irpc_call *call, int err, void *ud) {
   cc_call *p = ud;
   if (p->on)
-    list_remove(p->on, &p->link);
+    irpc__list_remove(p->on, &p->link);
   p->on = NULL;
   irpc_call_complete(call, err, NULL);
 }
 
 static void wait_on(ce *e, cc_call *p) {
-  list_push(&e->waiting, &p->link);
+  irpc__list_push_back(&e->waiting, &p->link);
   p->on = &e->waiting;
   irpc_call_on_cancel(p->call, wait_cancel, p);
 }
@@ -345,11 +303,11 @@ static void send_on(ce *e, cc_call *p) {
 
 /* Takes the waiting calls of `e` one by one, safe against a call being
  * canceled (or the list changing) while an earlier one is handled. */
-static cc_call *take_next(cc_list *l) {
+static cc_call *take_next(irpc__list *l) {
   if (!l->head)
     return NULL;
-  cc_call *p = CC_OF(cc_call, link, l->head);
-  list_remove(l, &p->link);
+  cc_call *p = IRPC__CONTAINER_OF(l->head, cc_call, link);
+  irpc__list_remove(l, &p->link);
   p->on = NULL;
   return p;
 }
@@ -358,10 +316,10 @@ static cc_call *take_next(cc_list *l) {
  * address. */
 static void ce_failed(ce *e, int err) {
   cache *k = e->k;
-  cc_list local;
-  list_take(&local, &e->waiting);
-  for (cc_link *l = local.head; l; l = l->next)
-    CC_OF(cc_call, link, l)->on = &local;
+  irpc__list local;
+  irpc__list_take(&local, &e->waiting);
+  for (irpc__link *l = local.head; l; l = l->next)
+    IRPC__CONTAINER_OF(l, cc_call, link)->on = &local;
   ce_detach(e);
   cc_call *p;
   while ((p = take_next(&local))) {
@@ -382,11 +340,11 @@ static void seen_free(seen_addr *s) {
  * oldest is forgotten when HISTORY_MAX are kept). NULL when out of
  * memory. */
 static seen_addr *seen_get(cache *k, const irpc_server_address *a) {
-  for (cc_link *l = k->history.head; l; l = l->next) {
-    seen_addr *s = CC_OF(seen_addr, link, l);
+  for (irpc__link *l = k->history.head; l; l = l->next) {
+    seen_addr *s = IRPC__CONTAINER_OF(l, seen_addr, link);
     if (irpc_server_address_equal(s->addr, a)) {
-      list_remove(&k->history, l);
-      list_push(&k->history, l);
+      irpc__list_remove(&k->history, l);
+      irpc__list_push_back(&k->history, l);
       return s;
     }
   }
@@ -396,17 +354,17 @@ static seen_addr *seen_get(cache *k, const irpc_server_address *a) {
     return NULL;
   }
   if (k->history.len >= IRPC_CONNECTION_CACHE_HISTORY_MAX) {
-    seen_addr *old = CC_OF(seen_addr, link, k->history.head);
-    list_remove(&k->history, &old->link);
-    for (cc_link *l = k->map.head; l; l = l->next)
-      if (CC_OF(ce, link, l)->seen == old)
-        CC_OF(ce, link, l)->seen = NULL;
-    for (cc_link *l = k->draining.head; l; l = l->next)
-      if (CC_OF(ce, link, l)->seen == old)
-        CC_OF(ce, link, l)->seen = NULL;
+    seen_addr *old = IRPC__CONTAINER_OF(k->history.head, seen_addr, link);
+    irpc__list_remove(&k->history, &old->link);
+    for (irpc__link *l = k->map.head; l; l = l->next)
+      if (IRPC__CONTAINER_OF(l, ce, link)->seen == old)
+        IRPC__CONTAINER_OF(l, ce, link)->seen = NULL;
+    for (irpc__link *l = k->draining.head; l; l = l->next)
+      if (IRPC__CONTAINER_OF(l, ce, link)->seen == old)
+        IRPC__CONTAINER_OF(l, ce, link)->seen = NULL;
     seen_free(old);
   }
-  list_push(&k->history, &s->link);
+  irpc__list_push_back(&k->history, &s->link);
   return s;
 }
 
@@ -435,10 +393,10 @@ static void on_connected(irpc_connection *c, int err, void *ud) {
   irpc__timer_stop(e->k->self->node.sched, &e->timer);
   e->active = 1;
   fire_hooks(e);
-  cc_list local;
-  list_take(&local, &e->waiting);
-  for (cc_link *l = local.head; l; l = l->next)
-    CC_OF(cc_call, link, l)->on = &local;
+  irpc__list local;
+  irpc__list_take(&local, &e->waiting);
+  for (irpc__link *l = local.head; l; l = l->next)
+    IRPC__CONTAINER_OF(l, cc_call, link)->on = &local;
   cc_call *p;
   while ((p = take_next(&local))) {
     if (ce_active(e))
@@ -495,7 +453,7 @@ static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
 }
 
 static void on_connect_timeout(irpc__timer *t) {
-  ce *e = CC_OF(ce, timer, t);
+  ce *e = IRPC__CONTAINER_OF(t, ce, timer);
   e->timed_out = 1;
   if (e->connecting)
     irpc_duplex_close(e->connecting, NULL, NULL);
@@ -535,7 +493,7 @@ static int ce_new(cache *k, const irpc_server_address *a, ce **out) {
     ce_free(e);
     return rc;
   }
-  list_push(&k->map, &e->link);
+  irpc__list_push_back(&k->map, &e->link);
   e->where = WHERE_MAP;
   *out = e;
   return 0;
@@ -625,8 +583,8 @@ static int connection_lost(int err) {
 /* Takes the connection `c` out of the map (by identity only: it may be
  * dying, and it is not called). */
 static void ce_forget(cache *k, const irpc_connection *c) {
-  for (cc_link *l = k->map.head; l; l = l->next) {
-    ce *e = CC_OF(ce, link, l);
+  for (irpc__link *l = k->map.head; l; l = l->next) {
+    ce *e = IRPC__CONTAINER_OF(l, ce, link);
     if (e->conn == c) {
       ce_detach(e);
       return;
@@ -665,7 +623,7 @@ static int cache_on_complete(irpc_invoker *self, irpc_call *call) {
 /* ---- Shutdown and destruction ---- */
 
 static void done_task(irpc__task *task) {
-  cc_done *d = CC_OF(cc_done, task, task);
+  cc_done *d = IRPC__CONTAINER_OF(task, cc_done, task);
   cache *k = d->k;
   if (k) {
     k->done = NULL;
@@ -693,10 +651,10 @@ static void cache_destroy(irpc_invoker *self) {
   cache *k = irpc_invoker_data(self);
   k->destroyed = 1;
   k->shut = 1;
-  cc_list *lists[2] = {&k->map, &k->draining};
+  irpc__list *lists[2] = {&k->map, &k->draining};
   for (int i = 0; i < 2; i++) {
     while (lists[i]->head) {
-      ce *e = CC_OF(ce, link, lists[i]->head);
+      ce *e = IRPC__CONTAINER_OF(lists[i]->head, ce, link);
       ce_unlist(e);
       irpc__timer_stop(self->node.sched, &e->timer);
       ce_fail_waiting(e, IRPC_EABORTED);
@@ -720,8 +678,8 @@ static void cache_destroy(irpc_invoker *self) {
   }
   irpc__hooks_fini(&k->hooks);
   while (k->history.head) {
-    seen_addr *s = CC_OF(seen_addr, link, k->history.head);
-    list_remove(&k->history, &s->link);
+    seen_addr *s = IRPC__CONTAINER_OF(k->history.head, seen_addr, link);
+    irpc__list_remove(&k->history, &s->link);
     seen_free(s);
   }
   irpc_service_address_free(k->def);
@@ -806,8 +764,8 @@ size_t irpc_connection_cache_connections(irpc_invoker *inv,
   if (!k)
     return 0;
   size_t n = 0;
-  for (cc_link *l = k->map.head; l; l = l->next) {
-    ce *e = CC_OF(ce, link, l);
+  for (irpc__link *l = k->map.head; l; l = l->next) {
+    ce *e = IRPC__CONTAINER_OF(l, ce, link);
     if (!ce_active(e))
       continue;
     if (n < cap && out)
@@ -840,10 +798,10 @@ int irpc_connection_cache_shutdown(irpc_invoker *inv,
   k->done = d;
   k->shut = 1;
   while (k->map.head) {
-    ce *e = CC_OF(ce, link, k->map.head);
+    ce *e = IRPC__CONTAINER_OF(k->map.head, ce, link);
     ce_fail_waiting(e, IRPC_ECLOSED);
     ce_unlist(e);
-    list_push(&k->draining, &e->link);
+    irpc__list_push_back(&k->draining, &e->link);
     e->where = WHERE_DRAINING;
     if (e->connecting)
       irpc_duplex_close(e->connecting, NULL, NULL);

@@ -32,8 +32,6 @@ void irpc__connection_disown(irpc_connection *c);
 void irpc__connection_refuse(irpc_connection *c, uint64_t code);
 /* Checks options. Errors: IRPC_EINVAL. */
 int irpc__connection_options_check(const irpc_connection_options *o);
-/* Calls and dispatches under way. */
-size_t irpc__connection_busy(const irpc_connection *c);
 /* The result of the graceful shutdown: 0, IRPC_ETIMEDOUT, or the error
  * that ended it. */
 int irpc__connection_shutdown_status(const irpc_connection *c);

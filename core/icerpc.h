@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "varuint62.h"
 
 enum { IRPC__ICERPC_SETTINGS = 0, IRPC__ICERPC_GOAWAY = 1 };
 enum { IRPC__ICERPC_SETTING_MAX_HEADER_SIZE = 0 };
@@ -17,24 +18,8 @@ enum { IRPC__ICERPC_SETTING_MAX_HEADER_SIZE = 0 };
 #define IRPC__ICERPC_MAX_HEADER 1048575u
 #define IRPC__ICERPC_MAX_SETTINGS_BODY 1024u
 #define IRPC__ICERPC_MAX_GOAWAY_BODY 16u
-#define IRPC__ICERPC_MAX_SETTINGS 16
-
-/* ---- varuint62 on raw bytes ---- */
-
-/* The encoded size of v: 1, 2, 4 or 8. */
-size_t irpc__varuint62_size(uint64_t v);
-/* Writes v in exactly `width` bytes (1, 2, 4 or 8). */
-void irpc__varuint62_put(uint8_t *p, uint64_t v, size_t width);
-/* Reads a varuint62 (any width). Returns the bytes used, 0 when more bytes
- * are needed. */
-size_t irpc__varuint62_get(const uint8_t *p, size_t len, uint64_t *v);
 
 /* ---- Control frames ---- */
-
-typedef struct irpc__icerpc_setting {
-  uint64_t key;
-  uint64_t value;
-} irpc__icerpc_setting;
 
 typedef struct irpc__icerpc_settings {
   uint64_t max_header_size; /* the default when absent */
@@ -43,7 +28,7 @@ typedef struct irpc__icerpc_settings {
 } irpc__icerpc_settings;
 
 /* Appends a Settings frame: the max header size is sent only when it is not
- * the default; `formats` is announced under IRPC__ICERPC_SETTING_FORMATS
+ * the default; `formats` is announced under IRPC_SETTING_COMPRESSION_FORMATS
  * when not 0. Errors: IRPC_ENOMEM. */
 int irpc__icerpc_settings_encode(irpc_buf *out, uint64_t max_header_size,
                                  uint64_t formats);

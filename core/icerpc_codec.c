@@ -8,74 +8,11 @@
 #include "irpc/compress.h"
 #include "irpc/status.h"
 #include "utf8.h"
+#include "varuint62.h"
 
-/* ---- varuint62 ---- */
-
-size_t irpc__varuint62_size(uint64_t v) {
-  if (v < (UINT64_C(1) << 6))
-    return 1;
-  if (v < (UINT64_C(1) << 14))
-    return 2;
-  if (v < (UINT64_C(1) << 30))
-    return 4;
-  return 8;
-}
-
-void irpc__varuint62_put(uint8_t *p, uint64_t v, size_t width) {
-  uint64_t tag = width == 1 ? 0 : width == 2 ? 1 : width == 4 ? 2 : 3;
-  uint64_t e = (v << 2) | tag;
-  for (size_t i = 0; i < width; i++)
-    p[i] = (uint8_t)(e >> (8 * i));
-}
-
-size_t irpc__varuint62_get(const uint8_t *p, size_t len, uint64_t *v) {
-  if (len == 0)
-    return 0;
-  size_t width = (size_t)1 << (p[0] & 3);
-  if (len < width)
-    return 0;
-  uint64_t e = 0;
-  for (size_t i = 0; i < width; i++)
-    e |= (uint64_t)p[i] << (8 * i);
-  *v = e >> 2;
-  return width;
-}
-
-/* A bounded reader over contiguous bytes; the first failure sticks. */
-typedef struct reader {
-  const uint8_t *p;
-  size_t left;
-  int err;
-} reader;
-
-static uint64_t read_var(reader *r) {
-  uint64_t v = 0;
-  if (r->err)
-    return 0;
-  size_t n = irpc__varuint62_get(r->p, r->left, &v);
-  if (n == 0) {
-    r->err = IRPC_EPROTO;
-    return 0;
-  }
-  r->p += n;
-  r->left -= n;
-  return v;
-}
-
-/* A string or byte sequence: its size, then its bytes. */
-static const uint8_t *read_bytes(reader *r, size_t *len) {
-  uint64_t n = read_var(r);
-  if (r->err)
-    return NULL;
-  if (n > r->left) {
-    r->err = IRPC_EPROTO;
-    return NULL;
-  }
-  const uint8_t *s = r->p;
-  r->p += n;
-  r->left -= (size_t)n;
-  *len = (size_t)n;
-  return s;
+/* A failed read of a control frame or header is a protocol error. */
+static int read_err(const irpc__vu_reader *r) {
+  return r->bad ? IRPC_EPROTO : 0;
 }
 
 /* ---- Writer into a small contiguous scratch, then the chain ---- */
@@ -180,16 +117,16 @@ int irpc__icerpc_goaway_encode(irpc_buf *out, uint64_t bidi, uint64_t uni) {
   return rc ? rc : patch_size(out, start, 2, IRPC__ICERPC_MAX_GOAWAY_BODY);
 }
 
-static int settings_decode(reader *r, irpc__icerpc_settings *s) {
+static int settings_decode(irpc__vu_reader *r, irpc__icerpc_settings *s) {
   s->max_header_size = IRPC__ICERPC_DEFAULT_MAX_HEADER;
   s->compression_formats = 0;
   s->has_compression_formats = 0;
-  uint64_t n = read_var(r);
-  if (!r->err && n > r->left / 2)
+  uint64_t n = irpc__vu_read(r);
+  if (!r->bad && n > r->left / 2)
     return IRPC_EPROTO;
-  for (uint64_t i = 0; i < n && !r->err; i++) {
-    uint64_t key = read_var(r);
-    uint64_t value = read_var(r);
+  for (uint64_t i = 0; i < n && !r->bad; i++) {
+    uint64_t key = irpc__vu_read(r);
+    uint64_t value = irpc__vu_read(r);
     if (key == IRPC__ICERPC_SETTING_MAX_HEADER_SIZE) {
       if (value < IRPC__ICERPC_MIN_HEADER || value > IRPC__ICERPC_MAX_HEADER)
         return IRPC_EPROTO;
@@ -199,7 +136,7 @@ static int settings_decode(reader *r, irpc__icerpc_settings *s) {
       s->has_compression_formats = 1;
     } /* other keys are ignored */
   }
-  return r->err;
+  return read_err(r);
 }
 
 long irpc__icerpc_control_decode(const uint8_t *p, size_t len, int *type,
@@ -219,15 +156,15 @@ long irpc__icerpc_control_decode(const uint8_t *p, size_t len, int *type,
     return IRPC_EPROTO;
   if (len - 1 - n < size)
     return 0;
-  reader r = {p + 1 + n, (size_t)size, 0};
+  irpc__vu_reader r = {p + 1 + n, (size_t)size, 0};
   *type = p[0];
   int rc;
   if (p[0] == IRPC__ICERPC_SETTINGS) {
     rc = settings_decode(&r, settings);
   } else {
-    goaway[0] = read_var(&r);
-    goaway[1] = read_var(&r);
-    rc = r.err;
+    goaway[0] = irpc__vu_read(&r);
+    goaway[1] = irpc__vu_read(&r);
+    rc = read_err(&r);
   }
   if (rc == 0 && r.left)
     rc = IRPC_EPROTO;
@@ -278,15 +215,15 @@ long irpc__icerpc_header_size(const uint8_t *p, size_t len, uint64_t max,
   return (long)n;
 }
 
-static int fields_decode(reader *r, irpc_fields *f) {
-  uint64_t n = read_var(r);
-  if (!r->err && n > r->left / 2)
+static int fields_decode(irpc__vu_reader *r, irpc_fields *f) {
+  uint64_t n = irpc__vu_read(r);
+  if (!r->bad && n > r->left / 2)
     return IRPC_EPROTO;
-  for (uint64_t i = 0; i < n && !r->err; i++) {
-    uint64_t key = read_var(r);
+  for (uint64_t i = 0; i < n && !r->bad; i++) {
+    uint64_t key = irpc__vu_read(r);
     size_t len = 0;
-    const uint8_t *v = read_bytes(r, &len);
-    if (r->err)
+    const uint8_t *v = irpc__vu_read_bytes(r, &len);
+    if (r->bad)
       break;
     if (irpc_fields_has(f, key))
       return IRPC_EPROTO;
@@ -294,7 +231,7 @@ static int fields_decode(reader *r, irpc_fields *f) {
     if (rc)
       return rc == IRPC_ENOMEM ? rc : IRPC_EPROTO;
   }
-  return r->err;
+  return read_err(r);
 }
 
 /* A NUL-terminated copy of (s, n) in `small` or on the heap. */
@@ -318,11 +255,11 @@ static int has_nul(const uint8_t *s, size_t n) {
 
 int irpc__icerpc_request_header_decode(const uint8_t *p, size_t len, int oneway,
                                        irpc_incoming_request **out) {
-  reader r = {p, len, 0};
+  irpc__vu_reader r = {p, len, 0};
   size_t plen = 0, olen = 0;
-  const uint8_t *path = read_bytes(&r, &plen);
-  const uint8_t *op = read_bytes(&r, &olen);
-  if (r.err || has_nul(path, plen) || has_nul(op, olen) ||
+  const uint8_t *path = irpc__vu_read_bytes(&r, &plen);
+  const uint8_t *op = irpc__vu_read_bytes(&r, &olen);
+  if (r.bad || has_nul(path, plen) || has_nul(op, olen) ||
       !irpc__utf8_valid(op, olen))
     return IRPC_EPROTO;
   char sp[256], so[128];
@@ -346,13 +283,13 @@ int irpc__icerpc_request_header_decode(const uint8_t *p, size_t len, int oneway,
 
 int irpc__icerpc_response_header_decode(const uint8_t *p, size_t len,
                                         irpc_incoming_response **out) {
-  reader r = {p, len, 0};
-  uint64_t status = read_var(&r);
+  irpc__vu_reader r = {p, len, 0};
+  uint64_t status = irpc__vu_read(&r);
   size_t mlen = 0;
   const uint8_t *msg = NULL;
-  if (!r.err && status != IRPC_STATUS_OK)
-    msg = read_bytes(&r, &mlen);
-  if (r.err || has_nul(msg, mlen) || (msg && !irpc__utf8_valid(msg, mlen)))
+  if (!r.bad && status != IRPC_STATUS_OK)
+    msg = irpc__vu_read_bytes(&r, &mlen);
+  if (r.bad || has_nul(msg, mlen) || (msg && !irpc__utf8_valid(msg, mlen)))
     return IRPC_EPROTO;
   char sm[256];
   char *cm = msg ? cstr(msg, mlen, sm, sizeof sm) : NULL;

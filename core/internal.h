@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "buf_internal.h"
+#include "list.h"
 #include "irpc/dispatcher.h"
 #include "irpc/error.h"
 #include "irpc/invoker.h"
@@ -223,7 +224,6 @@ enum {
 };
 
 typedef struct irpc__chain irpc__chain;
-typedef void (*irpc__chain_done)(irpc__chain *c);
 
 struct irpc__chain {
   irpc__task task;
@@ -244,10 +244,10 @@ struct irpc__chain {
   int owns_request;      /* client: irpc_invoke_owned */
   void (*user_cb)(void); /* irpc_invoke_cb or irpc_dispatch_done_cb */
   void *user_data;
-  irpc__chain *peer;          /* coloc: the dispatch of a call and back */
-  irpc__chain *lnext, *lprev; /* coloc: in-flight list */
-  irpc__chain **lhead;        /* the list it is on, or NULL */
-  void *owner;                /* the dispatcher a created dispatch starts at */
+  irpc__chain *peer; /* coloc: the dispatch of a call and back */
+  irpc__link link;   /* coloc: in-flight or orphan list */
+  irpc__list *on;    /* the list it is on, or NULL */
+  void *owner;       /* the dispatcher a created dispatch starts at */
   irpc__frame *frames;
   uint32_t frames_cap;
   irpc__mark mark;

@@ -20,9 +20,8 @@ struct irpc__sched {
   uv_idle_t idle;
   uv_timer_t timer;
   int closing;
-  irpc__task *head;
-  irpc__task *tail;
-  irpc__task *run_last; /* the last task of the running pass */
+  irpc__list tasks;     /* irpc__task, in the order posted */
+  irpc__link *run_last; /* the last task of the running pass */
   irpc__timer **heap;
   size_t nheap;
   size_t heap_cap;
@@ -45,19 +44,16 @@ static void reg_init(void) {
  * turn. The queue stays the one list, so a task can still be canceled. */
 static void run_tasks(uv_idle_t *idle) {
   irpc__sched *s = idle->data;
-  s->run_last = s->tail;
+  s->run_last = s->tasks.tail;
   while (s->run_last) {
-    irpc__task *t = s->head;
-    s->head = t->next;
-    if (!s->head)
-      s->tail = NULL;
-    if (t == s->run_last)
+    irpc__link *l = irpc__list_pop_front(&s->tasks);
+    if (l == s->run_last)
       s->run_last = NULL;
+    irpc__task *t = IRPC__CONTAINER_OF(l, irpc__task, link);
     t->queued = 0;
-    t->next = NULL;
     t->fn(t);
   }
-  if (!s->head)
+  if (!s->tasks.head)
     uv_idle_stop(&s->idle);
 }
 
@@ -65,12 +61,7 @@ void irpc__sched_post(irpc__sched *s, irpc__task *t) {
   if (t->queued)
     return;
   t->queued = 1;
-  t->next = NULL;
-  if (s->tail)
-    s->tail->next = t;
-  else
-    s->head = t;
-  s->tail = t;
+  irpc__list_push_back(&s->tasks, &t->link);
   if (!uv_is_active((uv_handle_t *)&s->idle))
     uv_idle_start(&s->idle, run_tasks);
 }
@@ -78,22 +69,10 @@ void irpc__sched_post(irpc__sched *s, irpc__task *t) {
 void irpc__sched_cancel(irpc__sched *s, irpc__task *t) {
   if (!t->queued)
     return;
-  irpc__task *prev = NULL;
-  for (irpc__task *i = s->head; i; prev = i, i = i->next) {
-    if (i != t)
-      continue;
-    if (prev)
-      prev->next = t->next;
-    else
-      s->head = t->next;
-    if (s->tail == t)
-      s->tail = prev;
-    if (s->run_last == t)
-      s->run_last = prev;
-    break;
-  }
+  if (s->run_last == &t->link)
+    s->run_last = t->link.prev;
+  irpc__list_remove(&s->tasks, &t->link);
   t->queued = 0;
-  t->next = NULL;
 }
 
 /* ---- Timers: a binary min-heap ordered by (due, seq). ---- */
@@ -287,7 +266,7 @@ void irpc__sched_release(irpc__sched *s) {
   *pp = s->reg_next;
   uv_mutex_unlock(&reg_mutex);
   /* Tasks still queued release what their owners left behind. */
-  while (s->head)
+  while (s->tasks.head)
     run_tasks(&s->idle);
   s->closing = 2;
   uv_close((uv_handle_t *)&s->idle, on_close);

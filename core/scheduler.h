@@ -6,9 +6,11 @@
 
 #include <uv.h>
 
+#include "list.h"
+
 typedef struct irpc__task irpc__task;
 struct irpc__task {
-  irpc__task *next;
+  irpc__link link; /* in its scheduler's queue while queued */
   void (*fn)(irpc__task *t);
   int queued;
 };
@@ -38,7 +40,8 @@ int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms);
 void irpc__timer_stop(irpc__sched *s, irpc__timer *t);
 int irpc__timer_armed(const irpc__timer *t);
 
-/* A pooled object of irpc__sched_obj_size bytes, or NULL. */
+/* An object of `size` bytes, from the pool when `size` is the size of the
+ * first object asked for (the pool's), or NULL. */
 void *irpc__sched_obj_get(irpc__sched *s, size_t size);
 void irpc__sched_obj_put(irpc__sched *s, void *obj);
 

@@ -3,6 +3,7 @@
 
 #include "connection_internal.h"
 #include "internal.h"
+#include "list.h"
 #include "irpc/address.h"
 #include "irpc/alloc.h"
 #include "irpc/server.h"
@@ -15,9 +16,13 @@ typedef struct lnode {
 } lnode;
 
 typedef struct cnode {
-  struct cnode *next, *prev;
+  irpc__link link; /* in conns */
   irpc_connection *c;
 } cnode;
+
+static cnode *cnode_of(irpc__link *l) {
+  return l ? IRPC__CONTAINER_OF(l, cnode, link) : NULL;
+}
 
 struct irpc_server {
   uv_loop_t *loop;
@@ -26,8 +31,7 @@ struct irpc_server {
   irpc_server_options opts;
   lnode *listeners;
   size_t nlisteners; /* still open, including closing ones */
-  cnode *conns, *conns_tail;
-  size_t nconns;
+  irpc__list conns;  /* cnode, oldest first */
   int shutting_down;
   int freed;
   int status;
@@ -46,15 +50,14 @@ void irpc_server_options_init(irpc_server_options *o) {
 }
 
 static void maybe_destroy(irpc_server *s) {
-  if (!s->freed || s->nlisteners || s->nconns || s->done_task.queued)
+  if (!s->freed || s->nlisteners || s->conns.len || s->done_task.queued)
     return;
   irpc__sched_release(s->sched);
   irpc_free(s);
 }
 
 static void done_task(irpc__task *t) {
-  irpc_server *s =
-      (irpc_server *)((uint8_t *)t - offsetof(irpc_server, done_task));
+  irpc_server *s = IRPC__CONTAINER_OF(t, irpc_server, done_task);
   irpc_server_shutdown_cb cb = s->shutdown_cb;
   s->shutdown_cb = NULL;
   if (cb && !s->freed)
@@ -63,12 +66,12 @@ static void done_task(irpc__task *t) {
 }
 
 static void maybe_shutdown_done(irpc_server *s) {
-  if (s->shutting_down && !s->listeners && !s->nconns && s->shutdown_cb)
+  if (s->shutting_down && !s->listeners && !s->conns.len && s->shutdown_cb)
     irpc__sched_post(s->sched, &s->done_task);
 }
 
 static cnode *find_node(irpc_server *s, irpc_connection *c) {
-  for (cnode *n = s->conns; n; n = n->next)
+  for (cnode *n = cnode_of(s->conns.head); n; n = cnode_of(n->link.next))
     if (n->c == c)
       return n;
   return NULL;
@@ -89,15 +92,7 @@ static void conn_closed(irpc_connection *c, int err, void *ud) {
   irpc_server *s = ud;
   cnode *n = find_node(s, c);
   if (n) {
-    if (n->prev)
-      n->prev->next = n->next;
-    else
-      s->conns = n->next;
-    if (n->next)
-      n->next->prev = n->prev;
-    else
-      s->conns_tail = n->prev;
-    s->nconns--;
+    irpc__list_remove(&s->conns, &n->link);
     irpc_free(n);
   }
   if (s->on_close && !s->freed)
@@ -127,7 +122,7 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   irpc_connection_options o = s->opts.connection;
   o.dispatcher = s->dispatcher;
   int refuse = s->shutting_down || (s->opts.max_connections &&
-                                    s->nconns >= s->opts.max_connections);
+                                    s->conns.len >= s->opts.max_connections);
   if (irpc__connection_new(&n->c, d, 0, &o, refuse ? NULL : &server_owner, s) !=
       0) {
     irpc_free(n);
@@ -141,13 +136,7 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
     irpc_free(n);
     return;
   }
-  n->prev = s->conns_tail;
-  if (s->conns_tail)
-    s->conns_tail->next = n;
-  else
-    s->conns = n;
-  s->conns_tail = n;
-  s->nconns++;
+  irpc__list_push_back(&s->conns, &n->link);
 }
 
 int irpc_server_new(irpc_server **out, uv_loop_t *loop,
@@ -225,13 +214,15 @@ size_t irpc_server_connections(irpc_server *s, irpc_connection **out,
   if (!s)
     return 0;
   size_t i = 0;
-  for (cnode *n = s->conns; n && out && i < cap; n = n->next)
+  for (cnode *n = cnode_of(s->conns.head); n && out && i < cap;
+       n = cnode_of(n->link.next))
     out[i++] = n->c;
-  return s->nconns;
+  return s->conns.len;
 }
 
 irpc_connection *irpc_server_find_connection(irpc_server *s, uint64_t id) {
-  for (cnode *n = s ? s->conns : NULL; n; n = n->next)
+  for (cnode *n = s ? cnode_of(s->conns.head) : NULL; n;
+       n = cnode_of(n->link.next))
     if (irpc_connection_id(n->c) == id)
       return n->c;
   return NULL;
@@ -274,9 +265,9 @@ int irpc_server_shutdown(irpc_server *s, irpc_server_shutdown_cb cb,
   s->shutdown_cb = cb;
   s->shutdown_ud = user_data;
   close_listeners(s);
-  for (cnode *n = s->conns; n; n = n->next)
+  for (cnode *n = cnode_of(s->conns.head); n; n = cnode_of(n->link.next))
     irpc_connection_shutdown(n->c, NULL, NULL);
-  if (!s->nconns)
+  if (!s->conns.len)
     irpc__sched_post(s->sched, &s->done_task);
   return 0;
 }
@@ -288,7 +279,7 @@ void irpc_server_free(irpc_server *s) {
   s->shutting_down = 1;
   s->shutdown_cb = NULL;
   close_listeners(s);
-  for (cnode *n = s->conns; n; n = n->next)
+  for (cnode *n = cnode_of(s->conns.head); n; n = cnode_of(n->link.next))
     irpc_connection_abort(n->c, UV_ECONNABORTED);
   maybe_destroy(s);
 }

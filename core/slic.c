@@ -12,8 +12,29 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "slic.h"
+#include "varuint62.h"
+#include "defaults.h"
 
 #define INT31_MAX 2147483647u
+
+/* Frame layout: the type (1 byte), the body size, then for stream frames
+ * the stream id, both varuint62. */
+#define FRAME_HEADER_MAX (1 + 2 * IRPC__VARUINT62_WIDTH_MAX)
+/* We write the size of a control frame in 2 bytes, of stream data in 4. */
+#define CONTROL_SIZE_WIDTH 2
+#define STREAM_SIZE_WIDTH 4
+#define STREAM_HEADER_MAX (1 + STREAM_SIZE_WIDTH + IRPC__VARUINT62_WIDTH_MAX)
+/* Initialize and InitializeAck parameters: a 1-byte count, then for each
+ * known one a 1-byte key, a 1-byte length and its value. */
+#define PARAMS_MAX                                                             \
+  (1 + (IRPC__SLIC_P_MAX_FRAME + 1) * (2 + IRPC__VARUINT62_WIDTH_MAX))
+/* Initialize: the version, then the parameters; the largest body we
+ * write. */
+#define INITIALIZE_BODY_MAX (1 + PARAMS_MAX)
+#define EMIT_FRAME_MAX                                                         \
+  (1 + CONTROL_SIZE_WIDTH + IRPC__VARUINT62_WIDTH_MAX + INITIALIZE_BODY_MAX)
+/* Frame bodies up to this size are read into the connection itself. */
+#define BODY_INLINE 48
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_FAILED };
 enum { RD_HEADER, RD_BODY, RD_DATA };
@@ -89,7 +110,7 @@ struct irpc__slic {
   uint64_t nlocal[2];
   uint64_t nremote[2];
   /* Reader. */
-  uint8_t hdr[17];
+  uint8_t hdr[FRAME_HEADER_MAX];
   uint8_t hdr_len;
   uint8_t ftype;
   uint8_t target_last;
@@ -98,7 +119,7 @@ struct irpc__slic {
   uint8_t *body;
   size_t body_len;
   irpc__slic_stream *target;
-  uint8_t body_small[48];
+  uint8_t body_small[BODY_INLINE];
   /* Idle timeout and pings. */
   uint64_t idle_ms;
   uint64_t last_read;
@@ -106,54 +127,6 @@ struct irpc__slic {
   int64_t pending_pongs; /* our Pings not answered yet */
   uint64_t queued_pongs; /* Pongs queued and not taken yet */
 };
-
-/* ---- varuint62 ---- */
-
-static size_t vu_size(uint64_t v) {
-  return v < 64 ? 1 : v < 16384 ? 2 : v < (UINT64_C(1) << 30) ? 4 : 8;
-}
-
-static size_t vu_put(uint8_t *p, uint64_t v, size_t width) {
-  uint64_t e = v << 2 | (width == 1 ? 0 : width == 2 ? 1 : width == 4 ? 2 : 3);
-  for (size_t i = 0; i < width; i++)
-    p[i] = (uint8_t)(e >> (8 * i));
-  return width;
-}
-
-static size_t vu_len(uint8_t first) {
-  return (size_t)1 << (first & 3);
-}
-
-/* 0, or -1 when `n` bytes do not hold the whole value. */
-static int vu_get(const uint8_t *p, size_t n, uint64_t *v, size_t *used) {
-  if (n == 0 || n < vu_len(p[0]))
-    return -1;
-  size_t len = vu_len(p[0]);
-  uint64_t e = 0;
-  for (size_t i = 0; i < len; i++)
-    e |= (uint64_t)p[i] << (8 * i);
-  *v = e >> 2;
-  *used = len;
-  return 0;
-}
-
-typedef struct cursor {
-  const uint8_t *p;
-  size_t n;
-  int bad;
-} cursor;
-
-static uint64_t cur_vu(cursor *r) {
-  uint64_t v = 0;
-  size_t used;
-  if (r->bad || vu_get(r->p, r->n, &v, &used)) {
-    r->bad = 1;
-    return 0;
-  }
-  r->p += used;
-  r->n -= used;
-  return v;
-}
 
 /* ---- Utilities ---- */
 
@@ -164,7 +137,7 @@ static int kind(int bidi) {
 static uint64_t now_ms(irpc__slic *c) {
   if (c->ev.now_ms)
     return c->ev.now_ms(c->ud);
-  return uv_hrtime() / 1000000;
+  return uv_hrtime() / IRPC__NS_PER_MS;
 }
 
 /* Streams kept for reuse: a connection making calls one after another
@@ -422,17 +395,17 @@ static void settle_failure(irpc__slic *c) {
  * stream data. Nothing is written once the connection is closed. */
 static int emit(irpc__slic *c, int type, uint64_t id, const uint8_t *body,
                 size_t len) {
-  uint8_t f[160];
+  uint8_t f[EMIT_FRAME_MAX];
   if (c->state >= ST_CLOSING)
     return 0;
-  size_t n = 3;
+  size_t n = 1 + CONTROL_SIZE_WIDTH;
   f[0] = (uint8_t)type;
   if (type >= IRPC__SLIC_STREAM)
-    n += vu_put(f + n, id, vu_size(id));
+    n += irpc__varuint62_put_min(f + n, id);
   if (len)
     memcpy(f + n, body, len);
   n += len;
-  vu_put(f + 1, n - 3, 2);
+  irpc__varuint62_put(f + 1, n - 1 - CONTROL_SIZE_WIDTH, CONTROL_SIZE_WIDTH);
   if (irpc_buf_append(&c->out, f, n) != 0) {
     fail(c, IRPC_ENOMEM);
     return IRPC_ENOMEM;
@@ -441,15 +414,15 @@ static int emit(irpc__slic *c, int type, uint64_t id, const uint8_t *body,
 }
 
 static int emit_vu(irpc__slic *c, int type, uint64_t id, uint64_t v) {
-  uint8_t b[8];
-  return emit(c, type, id, b, vu_put(b, v, vu_size(v)));
+  uint8_t b[IRPC__VARUINT62_WIDTH_MAX];
+  return emit(c, type, id, b, irpc__varuint62_put_min(b, v));
 }
 
 static size_t put_param(uint8_t *p, uint64_t key, uint64_t v) {
-  size_t w = vu_size(v);
-  size_t n = vu_put(p, key, 1);
-  n += vu_put(p + n, w, 1);
-  return n + vu_put(p + n, v, w);
+  size_t w = irpc__varuint62_size(v);
+  size_t n = irpc__varuint62_put(p, key, 1);
+  n += irpc__varuint62_put(p + n, w, 1);
+  return n + irpc__varuint62_put(p + n, v, w);
 }
 
 /* ParameterFields in IceRPC's order: the required ones first. */
@@ -470,7 +443,7 @@ static size_t put_params(const irpc__slic_params *lp, uint8_t *p) {
     n += put_param(p + n, IRPC__SLIC_P_MAX_UNI, lp->max_uni_streams);
     count++;
   }
-  vu_put(p, count, 1);
+  irpc__varuint62_put(p, count, 1);
   return n;
 }
 
@@ -575,7 +548,7 @@ static void start(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   int k = kind(s->flags & SF_BIDI);
   s->id = c->next_local[k];
-  c->next_local[k] += 4;
+  c->next_local[k] += IRPC__SLIC_ID_STEP;
   s->flags |= SF_STARTED;
   hash_insert(c, s);
 }
@@ -621,11 +594,11 @@ static int send_frame(irpc__slic_stream *s) {
   int tell_rc = !(s->flags & SF_STARTED) && (s->flags & rc_now) == rc_now;
   if (!(s->flags & SF_STARTED))
     start(s);
-  uint8_t h[13];
+  uint8_t h[STREAM_HEADER_MAX];
   h[0] = last ? IRPC__SLIC_STREAM_LAST : IRPC__SLIC_STREAM;
-  size_t idw = vu_put(h + 5, s->id, vu_size(s->id));
-  vu_put(h + 1, idw + n, 4);
-  if (queue_frame(c, &s->out, h, 5 + idw, (size_t)n) != 0) {
+  size_t idw = irpc__varuint62_put_min(h + 1 + STREAM_SIZE_WIDTH, s->id);
+  irpc__varuint62_put(h + 1, idw + n, STREAM_SIZE_WIDTH);
+  if (queue_frame(c, &s->out, h, 1 + STREAM_SIZE_WIDTH + idw, (size_t)n) != 0) {
     fail(c, IRPC_ENOMEM);
     return IRPC_ENOMEM;
   }
@@ -662,24 +635,21 @@ static void pump(irpc__slic *c) {
 
 /* ---- Connection establishment ---- */
 
-static int decode_params(irpc__slic *c, cursor *r) {
+static int decode_params(irpc__slic *c, irpc__vu_reader *r) {
   irpc__slic_params p = {0};
   unsigned seen = 0;
-  uint64_t count = cur_vu(r);
+  uint64_t count = irpc__vu_read(r);
   for (uint64_t i = 0; i < count && !r->bad; i++) {
-    uint64_t key = cur_vu(r);
-    uint64_t len = cur_vu(r);
-    if (r->bad || len > r->n)
+    uint64_t key = irpc__vu_read(r);
+    size_t len = 0;
+    const uint8_t *v = irpc__vu_read_bytes(r, &len);
+    if (r->bad)
       return IRPC_EPROTO;
-    const uint8_t *v = r->p;
-    r->p += len;
-    r->n -= (size_t)len;
     if (key > IRPC__SLIC_P_MAX_FRAME)
       continue; /* unknown parameters are ignored */
-    uint64_t val;
-    size_t used;
-    if ((seen & (1u << key)) || vu_get(v, (size_t)len, &val, &used) ||
-        used != len)
+    uint64_t val = 0;
+    size_t used = irpc__varuint62_get(v, len, &val);
+    if ((seen & (1u << key)) || used == 0 || used != len)
       return IRPC_EPROTO;
     if (val > INT31_MAX)
       return IRPC_ELIMIT;
@@ -689,7 +659,7 @@ static int decode_params(irpc__slic *c, cursor *r) {
                        &p.max_frame_size};
     *dst[key] = val;
   }
-  if (r->bad || r->n)
+  if (r->bad || r->left)
     return IRPC_EPROTO;
   if (!(seen & (1u << IRPC__SLIC_P_MAX_FRAME)) ||
       !(seen & (1u << IRPC__SLIC_P_INITIAL_WINDOW)) ||
@@ -713,8 +683,8 @@ static void connected(irpc__slic *c) {
     c->ev.on_connected(c->ud);
 }
 
-static int on_initialize(irpc__slic *c, cursor *r) {
-  uint64_t version = cur_vu(r);
+static int on_initialize(irpc__slic *c, irpc__vu_reader *r) {
+  uint64_t version = irpc__vu_read(r);
   if (r->bad)
     return IRPC_EPROTO;
   if (version != IRPC__SLIC_VERSION) {
@@ -729,19 +699,19 @@ static int on_initialize(irpc__slic *c, cursor *r) {
   int rc = decode_params(c, r);
   if (rc)
     return rc;
-  uint8_t b[64];
+  uint8_t b[PARAMS_MAX];
   rc = emit(c, IRPC__SLIC_INITIALIZE_ACK, 0, b, put_params(&c->local, b));
   if (rc == 0)
     connected(c);
   return rc;
 }
 
-static int on_version(irpc__slic *c, cursor *r) {
+static int on_version(irpc__slic *c, irpc__vu_reader *r) {
   int ours = 0;
-  uint64_t count = cur_vu(r);
+  uint64_t count = irpc__vu_read(r);
   for (uint64_t i = 0; i < count && !r->bad; i++)
-    ours |= cur_vu(r) == IRPC__SLIC_VERSION;
-  if (r->bad || r->n || ours)
+    ours |= irpc__vu_read(r) == IRPC__SLIC_VERSION;
+  if (r->bad || r->left || ours)
     return IRPC_EPROTO;
   return UV_ECONNREFUSED;
 }
@@ -802,9 +772,10 @@ static int is_unknown(const irpc__slic *c, uint64_t id) {
   return id >= (is_remote_id(c, id) ? c->next_remote[k] : c->next_local[k]);
 }
 
-static int on_window_update(irpc__slic *c, irpc__slic_stream *s, cursor *r) {
-  uint64_t inc = cur_vu(r);
-  if (r->bad || r->n)
+static int on_window_update(irpc__slic *c, irpc__slic_stream *s,
+                            irpc__vu_reader *r) {
+  uint64_t inc = irpc__vu_read(r);
+  if (r->bad || r->left)
     return IRPC_EPROTO;
   if (!s)
     return 0;
@@ -845,14 +816,14 @@ static void on_writes_closed(irpc__slic *c, irpc__slic_stream *s) {
   maybe_release(s);
 }
 
-static int on_stream_control(irpc__slic *c, cursor *r) {
+static int on_stream_control(irpc__slic *c, irpc__vu_reader *r) {
   uint64_t id = c->fid;
   if (is_unknown(c, id))
     return IRPC_EPROTO;
   irpc__slic_stream *s = hash_find(c, id); /* NULL: released, stale */
   if (c->ftype == IRPC__SLIC_STREAM_WINDOW_UPDATE)
     return on_window_update(c, s, r);
-  if (r->n)
+  if (r->left)
     return IRPC_EPROTO;
   if (s && c->ftype == IRPC__SLIC_STREAM_READS_CLOSED)
     on_reads_closed(c, s);
@@ -862,7 +833,7 @@ static int on_stream_control(irpc__slic *c, cursor *r) {
 }
 
 static int on_control(irpc__slic *c) {
-  cursor r = {c->body, c->body_len, 0};
+  irpc__vu_reader r = {c->body, c->body_len, 0};
   int hs = c->state == ST_HANDSHAKE;
   int t = c->ftype;
   if (t == IRPC__SLIC_INITIALIZE)
@@ -881,8 +852,8 @@ static int on_control(irpc__slic *c) {
     return IRPC_EPROTO;
   switch (t) {
   case IRPC__SLIC_CLOSE: {
-    uint64_t code = cur_vu(&r);
-    if (r.bad || r.n)
+    uint64_t code = irpc__vu_read(&r);
+    if (r.bad || r.left)
       return IRPC_EPROTO;
     close_graceful(c, close_code_err(code), 0, 0);
     return 0;
@@ -912,7 +883,7 @@ static irpc__slic_stream *open_remote(irpc__slic *c, uint64_t id, int *err) {
   s->id = id;
   s->flags |= SF_STARTED;
   hash_insert(c, s);
-  c->next_remote[k] += 4;
+  c->next_remote[k] += IRPC__SLIC_ID_STEP;
   c->nremote[k]++;
   if (c->ev.on_stream)
     c->ev.on_stream(c->ud, s);
@@ -956,12 +927,12 @@ static int on_data_header(irpc__slic *c) {
 static size_t hdr_need(const irpc__slic *c) {
   if (c->hdr_len < 2)
     return 2;
-  size_t need = 1 + vu_len(c->hdr[1]);
+  size_t need = 1 + irpc__varuint62_width(c->hdr[1]);
   if (c->hdr[0] < IRPC__SLIC_STREAM)
     return need;
   if (c->hdr_len < need + 1)
     return need + 1;
-  return need + vu_len(c->hdr[need]);
+  return need + irpc__varuint62_width(c->hdr[need]);
 }
 
 /* The whole header is there and hdr_check passed it. */
@@ -970,11 +941,10 @@ static int hdr_parse(irpc__slic *c) {
   size_t used, idw = 0;
   int t = c->hdr[0];
   size = 0;
-  used = 0;
-  vu_get(c->hdr + 1, c->hdr_len - 1u, &size, &used);
+  used = irpc__varuint62_get(c->hdr + 1, c->hdr_len - 1u, &size);
   int data = t == IRPC__SLIC_STREAM || t == IRPC__SLIC_STREAM_LAST;
   if (t >= IRPC__SLIC_STREAM) {
-    vu_get(c->hdr + 1 + used, c->hdr_len - 1 - used, &id, &idw);
+    idw = irpc__varuint62_get(c->hdr + 1 + used, c->hdr_len - 1 - used, &id);
     if (idw > size)
       return IRPC_EPROTO;
   }
@@ -1052,8 +1022,8 @@ static int hdr_check(const irpc__slic *c) {
   if (t < IRPC__SLIC_INITIALIZE || t > IRPC__SLIC_STREAM_WRITES_CLOSED)
     return IRPC_EPROTO;
   uint64_t size;
-  size_t used;
-  if (c->hdr_len < 2 || vu_get(c->hdr + 1, c->hdr_len - 1u, &size, &used))
+  if (c->hdr_len < 2 ||
+      !irpc__varuint62_get(c->hdr + 1, c->hdr_len - 1u, &size))
     return 0;
   int data = t == IRPC__SLIC_STREAM || t == IRPC__SLIC_STREAM_LAST;
   if (size > INT31_MAX || (!data && size > IRPC__SLIC_MAX_CONTROL_BODY))
@@ -1108,13 +1078,14 @@ static int feed_loop(irpc__slic *c, const uint8_t *p, size_t len) {
 /* ---- Public: connection ---- */
 
 void irpc__slic_params_default(irpc__slic_params *p) {
-  p->max_bidi_streams = 100;
-  p->max_uni_streams = 101;
-  p->idle_timeout_ms = 30000;
-  p->initial_window = 65536;
-  p->max_frame_size = 32768;
-  p->max_pending_output = 65536;
-  p->max_outstanding_pongs = 100;
+  p->max_bidi_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
+  /* one more for the peer's control stream */
+  p->max_uni_streams = IRPC__DEFAULT_MAX_UNI_STREAMS + 1;
+  p->idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
+  p->initial_window = IRPC__DEFAULT_STREAM_WINDOW;
+  p->max_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  p->max_pending_output = IRPC__DEFAULT_SLIC_PENDING_OUTPUT;
+  p->max_outstanding_pongs = IRPC__DEFAULT_SLIC_OUTSTANDING_PONGS;
 }
 
 static int params_valid(const irpc__slic_params *p) {
@@ -1145,13 +1116,12 @@ int irpc__slic_new(irpc__slic **out, int is_client,
   irpc__buf_init(&c->out);
   c->body = c->body_small;
   /* QUIC's numbering: bit 0 the initiator, bit 1 the direction. */
-  int me = c->is_client ? 0 : 1;
-  c->next_local[0] = (uint64_t)me;
-  c->next_local[1] = (uint64_t)me + 2;
-  c->next_remote[0] = (uint64_t)!me;
-  c->next_remote[1] = (uint64_t)!me + 2;
+  c->next_local[0] = irpc__slic_first_id(c->is_client, 1);
+  c->next_local[1] = irpc__slic_first_id(c->is_client, 0);
+  c->next_remote[0] = irpc__slic_first_id(!c->is_client, 1);
+  c->next_remote[1] = irpc__slic_first_id(!c->is_client, 0);
   if (c->is_client) {
-    uint8_t b[72];
+    uint8_t b[INITIALIZE_BODY_MAX];
     b[0] = IRPC__SLIC_VERSION << 2;
     if (emit(c, IRPC__SLIC_INITIALIZE, 0, b, 1 + put_params(&p, b + 1))) {
       irpc__slic_free(c);
@@ -1254,6 +1224,13 @@ int irpc__slic_finished(const irpc__slic *c) {
   return irpc__slic_closed(c) && (c->state == ST_FAILED || c->eof);
 }
 
+/* The client's "write ping" goes out this long after its last write:
+ * WRITE_PING_TENTHS tenths of the idle timeout. */
+#define WRITE_PING_TENTHS 6
+static uint64_t write_ping_ms(const irpc__slic *c) {
+  return c->idle_ms * WRITE_PING_TENTHS / 10;
+}
+
 uint64_t irpc__slic_next_deadline(const irpc__slic *c) {
   if (!c->idle_ms || (c->state != ST_OPEN && c->state != ST_CLOSING))
     return UINT64_MAX;
@@ -1261,7 +1238,7 @@ uint64_t irpc__slic_next_deadline(const irpc__slic *c) {
   if (!c->is_client || c->state != ST_OPEN)
     return d;
   uint64_t rp = c->last_read + c->idle_ms / 2;
-  uint64_t wp = c->last_write + c->idle_ms * 6 / 10;
+  uint64_t wp = c->last_write + write_ping_ms(c);
   if (c->read_armed && c->pending_pongs == 0 && rp < d)
     d = rp;
   if (c->write_armed && wp < d)
@@ -1282,7 +1259,7 @@ static void ping(irpc__slic *c, uint64_t now) {
         return;
     }
   }
-  if (c->write_armed && now >= c->last_write + c->idle_ms * 6 / 10) {
+  if (c->write_armed && now >= c->last_write + write_ping_ms(c)) {
     c->write_armed = 0;
     if (++c->pending_pongs > 0)
       emit(c, IRPC__SLIC_PING, 0, zero, 8);

@@ -83,6 +83,16 @@ enum {
 #define IRPC__SLIC_MIN_FRAME 1024
 #define IRPC__SLIC_MAX_FRAME 16777215u
 
+/* Stream ids: bit 0 is set on the ids the server opens, bit 1 on
+ * unidirectional streams; a side's ids of one kind go up by
+ * IRPC__SLIC_ID_STEP. */
+#define IRPC__SLIC_ID_STEP 4
+
+/* The first id of the streams of one kind that a side opens. */
+static inline uint64_t irpc__slic_first_id(int client, int bidi) {
+  return (uint64_t)(client ? 0 : 1) | (uint64_t)(bidi ? 0 : 2);
+}
+
 typedef struct irpc__slic_params {
   uint64_t max_bidi_streams;      /* the peer may open this many; 0 = none */
   uint64_t max_uni_streams;       /* idem, unidirectional */

@@ -165,7 +165,7 @@ void irpc_duplex_schedule(irpc_duplex *d) {
 }
 
 static void duplex_run_task(irpc__task *t) {
-  irpc_duplex *d = (irpc_duplex *)((char *)t - offsetof(irpc_duplex, run_task));
+  irpc_duplex *d = IRPC__CONTAINER_OF(t, irpc_duplex, run_task);
   if (d->closed)
     post(d); /* the free waited for this task */
   else
@@ -274,7 +274,7 @@ static void deliver_connect(irpc_duplex *d, int cancel) {
 }
 
 static void duplex_task(irpc__task *t) {
-  irpc_duplex *d = (irpc_duplex *)((char *)t - offsetof(irpc_duplex, task));
+  irpc_duplex *d = IRPC__CONTAINER_OF(t, irpc_duplex, task);
   if (d->state != ST_CLOSING) {
     deliver_connect(d, 0);
     deliver_writes(d, 0);
@@ -544,8 +544,7 @@ void irpc_listener_close_done(irpc_listener *l) {
 }
 
 static void listener_task(irpc__task *t) {
-  irpc_listener *l =
-      (irpc_listener *)((char *)t - offsetof(irpc_listener, task));
+  irpc_listener *l = IRPC__CONTAINER_OF(t, irpc_listener, task);
   while (l->q_head && !l->closing) {
     irpc_duplex *d = l->q_head;
     l->q_head = d->accept_next;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf_internal.h"
+#include "defaults.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/link.h"
@@ -437,7 +438,7 @@ static int stimer_new(stimer **out, uv_loop_t *loop, sdx *owner) {
 
 static void stimer_arm(stimer *t, uint64_t due, uint64_t now) {
   uint64_t ns = due > now ? due - now : 0;
-  uv_timer_start(&t->h, on_uv_timer, ns / 1000000 + (ns % 1000000 != 0), 0);
+  uv_timer_start(&t->h, on_uv_timer, irpc__ns_to_ms_up(ns), 0);
 }
 
 static void stimer_disarm(stimer *t) {

@@ -17,6 +17,7 @@
 
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "list.h"
 #include "transport_internal.h"
 
 #define READ_BUF_SIZE 65536
@@ -471,7 +472,7 @@ static void on_retry_closed(sdx *s) {
 }
 
 static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-  sdx *s = (sdx *)((char *)req - offsetof(sdx, gai));
+  sdx *s = IRPC__CONTAINER_OF(req, sdx, gai);
   s->gai_pending = 0;
   s->res = res;
   if (s->closing) {

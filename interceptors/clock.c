@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "defaults.h"
 #include "irpc/alloc.h"
 #include "irpc/clock.h"
 #include "irpc/connection_info.h"
@@ -14,7 +15,7 @@ struct ctimer {
   irpc_clock_timer_fn fn;
   void *user_data;
   irpc_clock *clock;
-  ctimer *next, *prev; /* manual clocks: the armed list */
+  irpc__link link; /* manual clocks: in the armed list */
 };
 
 _Static_assert(sizeof(ctimer) <= sizeof(irpc_clock_timer),
@@ -27,7 +28,7 @@ struct irpc_clock {
   irpc__sched *sched; /* system clocks */
   int64_t wall0;      /* manual: wall-clock reading at mono 0 */
   uint64_t mono;      /* manual: current monotonic reading */
-  ctimer *armed;      /* manual: armed timers */
+  irpc__list armed;   /* manual: armed timers (ctimer) */
   uint64_t seq;       /* manual: arming order, for ties */
 };
 
@@ -91,14 +92,7 @@ uint64_t irpc_clock_mono_ns(const irpc_clock *c) {
 }
 
 static void manual_unlink(ctimer *t) {
-  irpc_clock *c = t->clock;
-  if (t->prev)
-    t->prev->next = t->next;
-  else
-    c->armed = t->next;
-  if (t->next)
-    t->next->prev = t->prev;
-  t->next = t->prev = NULL;
+  irpc__list_remove(&t->clock->armed, &t->link);
   t->t.index = SIZE_MAX;
 }
 
@@ -108,11 +102,13 @@ int irpc_clock_advance(irpc_clock *c, uint64_t ns) {
   uint64_t target = ns > UINT64_MAX - c->mono ? UINT64_MAX : c->mono + ns;
   for (;;) {
     ctimer *first = NULL;
-    for (ctimer *t = c->armed; t; t = t->next)
+    for (irpc__link *l = c->armed.head; l; l = l->next) {
+      ctimer *t = IRPC__CONTAINER_OF(l, ctimer, link);
       if (t->t.due <= target &&
           (!first || t->t.due < first->t.due ||
            (t->t.due == first->t.due && t->t.seq < first->t.seq)))
         first = t;
+    }
     if (!first)
       break;
     if (first->t.due > c->mono)
@@ -146,17 +142,13 @@ int irpc_clock_timer_start(irpc_clock *c, irpc_clock_timer *pt,
   irpc_clock_timer_stop(pt);
   t->clock = c;
   if (!c->manual) {
-    uint64_t ms = delay_ns / 1000000 + (delay_ns % 1000000 != 0);
+    uint64_t ms = irpc__ns_to_ms_up(delay_ns);
     return irpc__timer_start(c->sched, &t->t, ms);
   }
   t->t.due = delay_ns > UINT64_MAX - c->mono ? UINT64_MAX : c->mono + delay_ns;
   t->t.seq = c->seq++;
   t->t.index = 0;
-  t->prev = NULL;
-  t->next = c->armed;
-  if (c->armed)
-    c->armed->prev = t;
-  c->armed = t;
+  irpc__list_push_front(&c->armed, &t->link);
   return 0;
 }
 

@@ -65,6 +65,10 @@ enum { OP_RUN = 0, OP_FLUSH = 1, OP_END = 2 };
  * least this much, so that blocks are filled rather than left part empty
  * each time a codec stops to take more input. */
 #define OUT_MIN_ROOM ((size_t)1024)
+/* zlib: negative window bits select raw deflate (no zlib header), 15 the
+ * largest window; 8 is zlib's default memory level. */
+#define RAW_DEFLATE_WINDOW_BITS (-15)
+#define DEFLATE_MEM_LEVEL 8
 
 /* Writable space at the end of `out`: the `*left` bytes remaining in its
  * last block (as the previous write left them), or a fresh block of
@@ -145,9 +149,10 @@ static int codec_init(codec *c, int format, int decompress, int level,
   case IRPC_COMPRESSION_DEFLATE: {
     c->u.z.zalloc = z_alloc;
     c->u.z.zfree = z_free;
-    int zr = decompress ? inflateInit2(&c->u.z, -15)
-                        : deflateInit2(&c->u.z, level, Z_DEFLATED, -15, 8,
-                                       Z_DEFAULT_STRATEGY);
+    int zr = decompress ? inflateInit2(&c->u.z, RAW_DEFLATE_WINDOW_BITS)
+                        : deflateInit2(&c->u.z, level, Z_DEFLATED,
+                                       RAW_DEFLATE_WINDOW_BITS,
+                                       DEFLATE_MEM_LEVEL, Z_DEFAULT_STRATEGY);
     return zr == Z_OK ? 0 : (zr == Z_MEM_ERROR ? IRPC_ENOMEM : IRPC_EINVAL);
   }
   default:

@@ -19,31 +19,6 @@ int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
   return irpc_clock_system_new(dst, loop);
 }
 
-size_t irpc__ic_varuint62_size(uint64_t v) {
-  return v < (1u << 6) ? 1 : v < (1u << 14) ? 2 : v < (1u << 30) ? 4 : 8;
-}
-
-size_t irpc__ic_varuint62_put(uint8_t *p, uint64_t v) {
-  size_t n = irpc__ic_varuint62_size(v);
-  uint64_t x = (v << 2) | (n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3);
-  for (size_t i = 0; i < n; i++)
-    p[i] = (uint8_t)(x >> (8 * i));
-  return n;
-}
-
-size_t irpc__ic_varuint62_get(const uint8_t *p, size_t len, uint64_t *v) {
-  if (len == 0)
-    return 0;
-  size_t n = (size_t)1 << (p[0] & 3);
-  if (len < n)
-    return 0;
-  uint64_t x = 0;
-  for (size_t i = 0; i < n; i++)
-    x |= (uint64_t)p[i] << (8 * i);
-  *v = x >> 2;
-  return n;
-}
-
 uint64_t irpc__ic_rand_next(uint64_t *s) {
   uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
   x ^= x >> 12;
@@ -175,7 +150,7 @@ static void dic_invoke(irpc_invoker *self, irpc_call *call) {
       0) {
     arm = d->o.enforce_feature_deadlines;
   } else if (d->o.default_timeout_ms) {
-    deadline = now + (int64_t)d->o.default_timeout_ms * 1000000;
+    deadline = now + (int64_t)d->o.default_timeout_ms * IRPC__NS_PER_MS;
   } else {
     irpc_call_next(call);
     return;
@@ -185,7 +160,7 @@ static void dic_invoke(irpc_invoker *self, irpc_call *call) {
     return;
   }
   uint64_t timeout_ns = (uint64_t)(deadline - now);
-  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * 1000000) {
+  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * IRPC__NS_PER_MS) {
     irpc_call_complete(call, IRPC_ENOTSUP, NULL);
     return;
   }

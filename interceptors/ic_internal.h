@@ -3,6 +3,8 @@
 #define IRPC_IC_INTERNAL_H
 
 #include "irpc/compress.h"
+#include "defaults.h"
+#include "varuint62.h"
 
 /* IRPC_EINVAL when the options are invalid, else 0. */
 int irpc__compress_options_check(const irpc_compress_options *o);
@@ -48,13 +50,6 @@ typedef struct irpc__deadline_value {
 /* The deadline of a request: its deadline field when present and valid,
  * else its deadline feature. Returns 1 and sets *unix_ns, or 0. */
 int irpc__request_deadline(irpc_outgoing_request *r, int64_t *unix_ns);
-
-/* Slice varuint62: writes `v` (< 2^62) at p (room for 8 bytes), returns
- * the length; reads one from [p, p + len), returns the bytes read or 0. */
-size_t irpc__ic_varuint62_put(uint8_t *p, uint64_t v);
-size_t irpc__ic_varuint62_get(const uint8_t *p, size_t len, uint64_t *v);
-/* Bytes irpc__ic_varuint62_put writes for v. */
-size_t irpc__ic_varuint62_size(uint64_t v);
 
 /* A small PRNG (xorshift64*) for jitter and span ids. */
 uint64_t irpc__ic_rand_next(uint64_t *state);

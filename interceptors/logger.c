@@ -28,7 +28,8 @@ size_t irpc_log_format(const irpc_log_record *r, char *buf, size_t size) {
       r->event, r->path ? r->path : "", r->operation ? r->operation : "",
       outcome, r->error_message ? " message=\"" : "",
       r->error_message ? r->error_message : "", r->error_message ? "\"" : "",
-      (double)r->duration_ns / 1e6, r->local_address ? r->local_address : "",
+      (double)r->duration_ns / IRPC__NS_PER_MS,
+      r->local_address ? r->local_address : "",
       r->remote_address ? r->remote_address : "");
   return n < 0 ? 0 : (size_t)n;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ic_internal.h"
+#include "internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"
@@ -17,7 +18,7 @@
 
 struct irpc_metrics {
   char *name;
-  int side; /* 0 unused, 1 invocation, 2 dispatch */
+  int side; /* 0 unused, IRPC__CLIENT invocation, IRPC__SERVER dispatch */
   uint64_t total, current, failed, canceled;
   uint64_t count, max_ns;
   double sum_ns;
@@ -173,8 +174,9 @@ static int put_label(irpc_buf *out, const char *label, const char *name,
 static int write_family(irpc_buf *out, irpc_metrics *const *list, size_t n,
                         int side, const char *suffix, const char *type,
                         const char *help, size_t field) {
-  const char *prefix = side == 1 ? "irpc_invocation_" : "irpc_dispatch_";
-  const char *label = side == 1 ? "pipeline" : "router";
+  const char *prefix =
+      side == IRPC__CLIENT ? "irpc_invocation_" : "irpc_dispatch_";
+  const char *label = side == IRPC__CLIENT ? "pipeline" : "router";
   char line[256];
   int any = 0;
   for (size_t i = 0; i < n; i++)
@@ -234,7 +236,7 @@ int irpc_metrics_write_prometheus(irpc_metrics *const *list, size_t count,
   if ((!list && count) || !out)
     return IRPC_EINVAL;
   int rc = 0;
-  for (int side = 1; side <= 2 && rc == 0; side++) {
+  for (int side = IRPC__CLIENT; side <= IRPC__SERVER && rc == 0; side++) {
     rc = write_family(out, list, count, side, "requests_total", "counter",
                       "Requests started.", offsetof(irpc_metrics, total));
     rc = rc ? rc
@@ -273,7 +275,7 @@ static int mic_init(irpc_invoker *self, const void *config) {
   mcfg *d = irpc_invoker_data(self);
   d->m = c->m;
   int rc = irpc__clock_take(&d->clock, c->clock, irpc_invoker_loop(self));
-  if (rc == 0 && (rc = irpc__metrics_attach(d->m, 1)) != 0)
+  if (rc == 0 && (rc = irpc__metrics_attach(d->m, IRPC__CLIENT)) != 0)
     irpc_clock_unref(d->clock);
   return rc;
 }

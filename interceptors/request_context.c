@@ -5,6 +5,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
+#include "utf8.h"
 
 typedef struct ctx_entry {
   char *key; /* key and value in one allocation */
@@ -111,106 +112,75 @@ int irpc_context_at(const irpc_context *c, size_t i, const char **key,
   return 0;
 }
 
-static int put_string(irpc_buf *out, const char *s, size_t n) {
-  uint8_t len[8];
-  size_t l = irpc__ic_varuint62_put(len, n);
-  int rc = irpc_buf_append(out, len, l);
-  return rc ? rc : irpc_buf_append(out, s, n);
+/* The encoding (a dictionary<string, string> in Slice2): its size, and
+ * the bytes written flat at p. */
+static size_t ctx_size(const irpc_context *c) {
+  size_t n = irpc__varuint62_size(c->count);
+  for (size_t i = 0; i < c->count; i++)
+    n += irpc__varuint62_size(c->entries[i].key_len) + c->entries[i].key_len +
+         irpc__varuint62_size(c->entries[i].value_len) +
+         c->entries[i].value_len;
+  return n;
+}
+
+static void ctx_write(const irpc_context *c, uint8_t *p) {
+  p += irpc__varuint62_put_min(p, c->count);
+  for (size_t i = 0; i < c->count; i++) {
+    const ctx_entry *e = &c->entries[i];
+    p += irpc__varuint62_put_min(p, e->key_len);
+    memcpy(p, e->key, e->key_len);
+    p += e->key_len;
+    p += irpc__varuint62_put_min(p, e->value_len);
+    memcpy(p, e->value, e->value_len);
+    p += e->value_len;
+  }
 }
 
 int irpc_context_encode(const irpc_context *c, irpc_buf *out) {
   if (!c || !out)
     return IRPC_EINVAL;
-  uint8_t n[8];
-  int rc = irpc_buf_append(out, n, irpc__ic_varuint62_put(n, c->count));
-  for (size_t i = 0; i < c->count && rc == 0; i++) {
-    const ctx_entry *e = &c->entries[i];
-    rc = put_string(out, e->key, e->key_len);
-    if (rc == 0)
-      rc = put_string(out, e->value, e->value_len);
-  }
-  return rc;
+  size_t n = ctx_size(c);
+  uint8_t *p;
+  size_t avail;
+  int rc = irpc_buf_reserve(out, n, &p, &avail);
+  if (rc)
+    return rc;
+  ctx_write(c, p);
+  return irpc_buf_commit(out, n);
 }
 
-/* A strict UTF-8 check (no overlongs, no surrogates). */
-int irpc__ic_utf8_valid(const uint8_t *p, size_t n);
-int irpc__ic_utf8_valid(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t b = p[i];
-    size_t len;
-    uint32_t cp;
-    if (b < 0x80) {
-      i++;
-      continue;
-    } else if ((b & 0xE0) == 0xC0) {
-      len = 2;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      len = 3;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      len = 4;
-      cp = b & 0x07;
-    } else {
-      return 0;
-    }
-    if (n - i < len)
-      return 0;
-    for (size_t k = 1; k < len; k++) {
-      if ((p[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;
-    i += len;
-  }
-  return 1;
-}
-
-static int get_string(const uint8_t **p, size_t *len, const char **s,
-                      size_t *n) {
-  uint64_t l;
-  size_t k = irpc__ic_varuint62_get(*p, *len, &l);
-  if (!k || l > *len - k)
+/* A string: no NUL byte, UTF-8. */
+static int get_string(irpc__vu_reader *r, const char **s, size_t *n) {
+  const uint8_t *b = irpc__vu_read_bytes(r, n);
+  if (r->bad)
     return IRPC_EDATA;
-  *s = (const char *)*p + k;
-  *n = (size_t)l;
-  if (memchr(*s, 0, *n))
+  *s = (const char *)b;
+  if (memchr(b, 0, *n))
     return IRPC_EDATA;
-  if (!irpc__ic_utf8_valid((const uint8_t *)*s, *n))
+  if (!irpc__utf8_valid(b, *n))
     return IRPC_EUTF8;
-  *p += k + l;
-  *len -= k + l;
   return 0;
 }
 
 int irpc_context_decode(irpc_bytes value, irpc_context **out) {
   if (!out || (!value.base && value.len))
     return IRPC_EINVAL;
-  const uint8_t *p = value.base;
-  size_t len = value.len;
-  uint64_t count;
-  size_t k = irpc__ic_varuint62_get(p, len, &count);
-  if (!k || count > (len - k) / 2) /* each entry takes at least 2 bytes */
+  irpc__vu_reader r = {value.base, value.len, 0};
+  uint64_t count = irpc__vu_read(&r);
+  if (r.bad || count > r.left / 2) /* each entry takes at least 2 bytes */
     return IRPC_EDATA;
-  p += k;
-  len -= k;
   irpc_context *c;
   int rc = irpc_context_new(&c);
   for (uint64_t i = 0; i < count && rc == 0; i++) {
     const char *ks, *vs;
     size_t kn, vn;
-    rc = get_string(&p, &len, &ks, &kn);
+    rc = get_string(&r, &ks, &kn);
     if (rc == 0)
-      rc = get_string(&p, &len, &vs, &vn);
+      rc = get_string(&r, &vs, &vn);
     if (rc == 0)
       rc = set_n(c, ks, kn, vs, vn);
   }
-  if (rc == 0 && len != 0)
+  if (rc == 0 && r.left != 0)
     rc = IRPC_EDATA;
   if (rc) {
     irpc_context_free(c);
@@ -245,26 +215,12 @@ static void rcic_invoke(irpc_invoker *self, irpc_call *call) {
     return;
   }
   /* Encoded flat: on the stack when small, the work's own buffer if not. */
-  size_t n = irpc__ic_varuint62_size(c->count);
-  for (size_t i = 0; i < c->count; i++)
-    n += irpc__ic_varuint62_size(c->entries[i].key_len) +
-         c->entries[i].key_len +
-         irpc__ic_varuint62_size(c->entries[i].value_len) +
-         c->entries[i].value_len;
+  size_t n = ctx_size(c);
   uint8_t small[512];
   uint8_t *buf = n <= sizeof(small) ? small : irpc_malloc(n);
   int rc = IRPC_ENOMEM;
   if (buf) {
-    uint8_t *p = buf + irpc__ic_varuint62_put(buf, c->count);
-    for (size_t i = 0; i < c->count; i++) {
-      const ctx_entry *e = &c->entries[i];
-      p += irpc__ic_varuint62_put(p, e->key_len);
-      memcpy(p, e->key, e->key_len);
-      p += e->key_len;
-      p += irpc__ic_varuint62_put(p, e->value_len);
-      memcpy(p, e->value, e->value_len);
-      p += e->value_len;
-    }
+    ctx_write(c, buf);
     rc = irpc_fields_set(f, IRPC_REQUEST_FIELD_CONTEXT, buf, n);
     if (buf != small)
       irpc_free(buf);

@@ -103,7 +103,7 @@ static uint64_t backoff_ns(ric *r, unsigned retry) {
     ms = (double)r->o.max_backoff_ms;
   double frac = (double)(irpc__ic_rand_next(&r->rng) >> 11) * 0x1.0p-53;
   ms *= 1.0 - r->o.jitter * frac;
-  return (uint64_t)(ms * 1e6);
+  return (uint64_t)(ms * IRPC__NS_PER_MS);
 }
 
 static void ric_cancel(irpc_call *call, int err, void *ud) {

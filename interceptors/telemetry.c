@@ -9,12 +9,22 @@
 const irpc_feature_key irpc_trace_context_feature = {.name = "trace_context",
                                                      .destroy = NULL};
 
+/* The fixed head of the encoding, W3C trace-context fields in order: the
+ * version byte, the trace id, the span id, the flags byte. */
+#define TC_TRACE_ID_SIZE 16
+#define TC_SPAN_ID_SIZE 8
+#define TC_VERSION_AT 0
+#define TC_TRACE_ID_AT (TC_VERSION_AT + 1)
+#define TC_SPAN_ID_AT (TC_TRACE_ID_AT + TC_TRACE_ID_SIZE)
+#define TC_FLAGS_AT (TC_SPAN_ID_AT + TC_SPAN_ID_SIZE)
+#define TC_HEAD_SIZE (TC_FLAGS_AT + 1)
+
 static size_t str_size(irpc_bytes s) {
-  return irpc__ic_varuint62_size(s.len) + s.len;
+  return irpc__varuint62_size(s.len) + s.len;
 }
 
 static uint8_t *put_str(uint8_t *p, irpc_bytes s) {
-  p += irpc__ic_varuint62_put(p, s.len);
+  p += irpc__varuint62_put_min(p, s.len);
   if (s.len)
     memcpy(p, s.base, s.len);
   return p + s.len;
@@ -22,12 +32,12 @@ static uint8_t *put_str(uint8_t *p, irpc_bytes s) {
 
 /* Size of the flat encoding, and the encoding itself. */
 static size_t tc_size(const irpc_trace_context *c, size_t *nbag) {
-  size_t n = 1 + 16 + 8 + 1 + str_size(c->trace_state);
+  size_t n = TC_HEAD_SIZE + str_size(c->trace_state);
   size_t count = c->baggage_count;
   if (count > IRPC_TELEMETRY_MAX_BAGGAGE)
     count = IRPC_TELEMETRY_MAX_BAGGAGE;
   *nbag = count;
-  n += irpc__ic_varuint62_size(count);
+  n += irpc__varuint62_size(count);
   if (c->baggage) {
     for (size_t i = 0; i < count; i++)
       n += str_size(c->baggage[i].key) + str_size(c->baggage[i].value);
@@ -38,14 +48,12 @@ static size_t tc_size(const irpc_trace_context *c, size_t *nbag) {
 }
 
 static void tc_write(const irpc_trace_context *c, size_t nbag, uint8_t *p) {
-  *p++ = c->version;
-  memcpy(p, c->trace_id, 16);
-  p += 16;
-  memcpy(p, c->span_id, 8);
-  p += 8;
-  *p++ = c->trace_flags;
-  p = put_str(p, c->trace_state);
-  p += irpc__ic_varuint62_put(p, nbag);
+  p[TC_VERSION_AT] = c->version;
+  memcpy(p + TC_TRACE_ID_AT, c->trace_id, TC_TRACE_ID_SIZE);
+  memcpy(p + TC_SPAN_ID_AT, c->span_id, TC_SPAN_ID_SIZE);
+  p[TC_FLAGS_AT] = c->trace_flags;
+  p = put_str(p + TC_HEAD_SIZE, c->trace_state);
+  p += irpc__varuint62_put_min(p, nbag);
   if (c->baggage) {
     for (size_t i = 0; i < nbag; i++) {
       p = put_str(p, c->baggage[i].key);
@@ -70,14 +78,15 @@ int irpc_trace_context_encode(const irpc_trace_context *ctx, irpc_buf *out) {
 }
 
 static int get_str(irpc_bytes *in, irpc_bytes *s) {
-  uint64_t l;
-  size_t k = irpc__ic_varuint62_get(in->base, in->len, &l);
-  if (!k || l > in->len - k)
+  irpc__vu_reader r = {in->base, in->len, 0};
+  size_t len = 0;
+  const uint8_t *b = irpc__vu_read_bytes(&r, &len);
+  if (r.bad)
     return IRPC_EDATA;
-  s->base = in->base + k;
-  s->len = (size_t)l;
-  in->base += k + l;
-  in->len -= k + l;
+  s->base = b;
+  s->len = len;
+  in->base = r.p;
+  in->len = r.left;
   return 0;
 }
 
@@ -95,17 +104,17 @@ int irpc_trace_context_decode(irpc_bytes v, irpc_trace_context *ctx) {
   if (!ctx || (!v.base && v.len))
     return IRPC_EINVAL;
   memset(ctx, 0, sizeof(*ctx));
-  if (v.len < 26)
+  if (v.len < TC_HEAD_SIZE)
     return IRPC_EDATA;
-  ctx->version = v.base[0];
-  memcpy(ctx->trace_id, v.base + 1, 16);
-  memcpy(ctx->span_id, v.base + 17, 8);
-  ctx->trace_flags = v.base[25];
-  irpc_bytes in = {v.base + 26, v.len - 26};
+  ctx->version = v.base[TC_VERSION_AT];
+  memcpy(ctx->trace_id, v.base + TC_TRACE_ID_AT, TC_TRACE_ID_SIZE);
+  memcpy(ctx->span_id, v.base + TC_SPAN_ID_AT, TC_SPAN_ID_SIZE);
+  ctx->trace_flags = v.base[TC_FLAGS_AT];
+  irpc_bytes in = {v.base + TC_HEAD_SIZE, v.len - TC_HEAD_SIZE};
   if (get_str(&in, &ctx->trace_state))
     return IRPC_EDATA;
   uint64_t count;
-  size_t k = irpc__ic_varuint62_get(in.base, in.len, &count);
+  size_t k = irpc__varuint62_get(in.base, in.len, &count);
   if (!k)
     return IRPC_EDATA;
   in.base += k;
@@ -131,7 +140,7 @@ void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
                          irpc_trace_context *ctx) {
   memset(ctx, 0, sizeof(*ctx));
   if (parent) {
-    memcpy(ctx->trace_id, parent->trace_id, 16);
+    memcpy(ctx->trace_id, parent->trace_id, TC_TRACE_ID_SIZE);
     ctx->trace_flags = parent->trace_flags;
     ctx->trace_state = parent->trace_state;
     ctx->baggage = parent->baggage;
@@ -143,7 +152,7 @@ void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
     memcpy(ctx->trace_id + 8, &b, 8);
   }
   uint64_t s = irpc__ic_rand_next(rng);
-  memcpy(ctx->span_id, &s, 8);
+  memcpy(ctx->span_id, &s, TC_SPAN_ID_SIZE);
 }
 
 /* ---- The interceptor ---- */

@@ -59,7 +59,7 @@ static void dmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     return;
   }
   uint64_t timeout_ns = (uint64_t)(s->deadline - now);
-  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * 1000000) {
+  if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * IRPC__NS_PER_MS) {
     irpc_dispatch_reply(d, IRPC_STATUS_NOT_SUPPORTED,
                         "The request deadline exceeds the maximum timeout "
                         "supported by this server.");

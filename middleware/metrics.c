@@ -1,5 +1,6 @@
 /* The metrics middleware (see irpc/metrics.h). */
 #include "../interceptors/ic_internal.h"
+#include "internal.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"
 #include "irpc/status.h"
@@ -22,7 +23,7 @@ static int mmw_init(irpc_dispatcher *self, const void *config) {
   mmw *d = irpc_dispatcher_data(self);
   d->m = c->m;
   int rc = irpc__clock_take(&d->clock, c->clock, irpc_dispatcher_loop(self));
-  if (rc == 0 && (rc = irpc__metrics_attach(d->m, 2)) != 0)
+  if (rc == 0 && (rc = irpc__metrics_attach(d->m, IRPC__SERVER)) != 0)
     irpc_clock_unref(d->clock);
   return rc;
 }

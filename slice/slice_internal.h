@@ -7,6 +7,7 @@
 #include "irpc/error.h"
 #include "irpc/slice.h"
 #include "utf8.h"
+#include "varuint62.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define IRPC__SLICE_LE_HOST 1
@@ -31,13 +32,7 @@ static inline uint64_t irpc__slice_get_le(const uint8_t *p, size_t n) {
 
 /* Minimal varuint62 length of v (1, 2, 4 or 8), or 0 past the range. */
 static inline size_t irpc__slice_varuint62_len(uint64_t v) {
-  if (v > IRPC_VARUINT62_MAX)
-    return 0;
-  /* Computed without branches: lengths of random values are not
-   * predictable. */
-  unsigned code = (unsigned)(v >= (UINT64_C(1) << 6)) +
-                  (v >= (UINT64_C(1) << 14)) + (v >= (UINT64_C(1) << 30));
-  return (size_t)1 << code;
+  return v > IRPC_VARUINT62_MAX ? 0 : irpc__varuint62_size(v);
 }
 
 /* Wire size of one fixed-size element (0 for a variable-size type) and the

@@ -3,7 +3,7 @@
  * ABI policy: within one major version, functions are only added and opaque
  * types only grow; a struct that is public (ops tables, irpc_bytes) gains
  * members only at its end, and the library checks ops tables by the members
- * it knows. Unstable API is declared only when IRPC_EXPERIMENTAL is defined. */
+ * it knows. */
 #ifndef IRPC_VERSION_H
 #define IRPC_VERSION_H
 
