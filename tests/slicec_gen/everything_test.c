@@ -119,7 +119,7 @@ static void test_spec_bytes(void **state) {
   Test_Gen_Seq_Opt_int32 os = {4, onums, present};
   ENCODE(&bt, Test_Gen_Seq_Opt_int32_encode(e, &os));
   ASSERT_BYTES(&bt, 0x10, 0x05, 5, 0, 0, 0, 9, 0, 0, 0);
-  Test_Gen_Seq_Opt_int32 os2;
+  Test_Gen_Seq_Opt_int32 os2 = {0};
   in = in_new(bt.b, bt.n);
   DECODE_ALL(&bt, Test_Gen_Seq_Opt_int32_decode(in, &os2));
   assert_int_equal(os2.n, 4);
