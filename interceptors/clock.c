@@ -166,7 +166,7 @@ void irpc_clock_timer_stop(irpc_clock_timer *pt) {
 
 int irpc_clock_timer_armed(const irpc_clock_timer *pt) {
   const ctimer *t = (const ctimer *)pt;
-  return pt && t->t.index != SIZE_MAX;
+  return pt && t->clock && t->t.index != SIZE_MAX;
 }
 
 int64_t irpc_unix_ns_to_ticks(int64_t unix_ns) {

@@ -1,6 +1,36 @@
 /* The deadline interceptor and middleware, with a manual clock. */
 #include "ic_testlib.h"
 
+/* A zeroed timer, as in fresh per-call state, is not armed, and stopping
+ * it does nothing; once started and after it fires or is stopped, the
+ * answer follows. */
+static int fired;
+static void on_fire(irpc_clock_timer *t, void *ud) {
+  (void)t, (void)ud;
+  fired++;
+}
+
+static void test_timer_armed(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  irpc_clock *clock;
+  assert_irpc_ok(irpc_clock_manual_new(&clock, &loop, RIG_T0));
+  irpc_clock_timer t;
+  memset(&t, 0, sizeof t);
+  assert_int_equal(irpc_clock_timer_armed(&t), 0);
+  irpc_clock_timer_stop(&t);
+  irpc_clock_timer_init(&t, on_fire, NULL);
+  assert_int_equal(irpc_clock_timer_armed(&t), 0);
+  assert_irpc_ok(irpc_clock_timer_start(clock, &t, 1000));
+  assert_int_equal(irpc_clock_timer_armed(&t), 1);
+  irpc_clock_timer_stop(&t);
+  assert_int_equal(irpc_clock_timer_armed(&t), 0);
+  assert_int_equal(fired, 0);
+  irpc_clock_unref(clock);
+  test_loop_finish(&loop);
+}
+
 static void test_encoding_bytes(void **state) {
   (void)state;
   uint8_t v[8];
@@ -224,6 +254,7 @@ static void test_cancel_before_deadline(void **state) {
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_timer_armed),
       cmocka_unit_test(test_encoding_bytes),
       cmocka_unit_test(test_expired_both_sides),
       cmocka_unit_test(test_server_timer),

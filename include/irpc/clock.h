@@ -77,10 +77,11 @@ IRPC_API void irpc_clock_timer_init(irpc_clock_timer *t, irpc_clock_timer_fn fn,
 IRPC_API int irpc_clock_timer_start(irpc_clock *c, irpc_clock_timer *t,
                                     uint64_t delay_ns);
 
-/* Disarms `t`; a no-op when it is not armed. */
+/* Disarms `t`; a no-op when it is not armed, or was never started (a
+ * zeroed timer, as in fresh per-call state, included). */
 IRPC_API void irpc_clock_timer_stop(irpc_clock_timer *t);
 
-/* 1 when armed, else 0. */
+/* 1 when armed, else 0 (also for a zeroed timer never started). */
 IRPC_API int irpc_clock_timer_armed(const irpc_clock_timer *t);
 
 /* Converts between Unix nanoseconds and .NET ticks (100 ns units since
