@@ -2224,6 +2224,23 @@ static size_t own_ops(const slicec_def *d, const slicec_operation **ops) {
   return n;
 }
 
+/* The operations `d` declares, streams left out, in a new array (*n of
+ * them); NULL when there are none, or on allocation failure (g->oom). */
+static const slicec_operation **own_ops_new(gen *g, const slicec_def *d,
+                                            size_t *n) {
+  *n = own_ops(d, NULL);
+  if (!*n)
+    return NULL;
+  const slicec_operation **ops = calloc(*n, sizeof(*ops));
+  if (!ops) {
+    g->oom = true;
+    *n = 0;
+    return NULL;
+  }
+  own_ops(d, ops);
+  return ops;
+}
+
 /* The member path from D's ops table to base X's: "B" or "B.A". */
 static const char *ops_path(gen *g, const slicec_def *d, const slicec_def *x) {
   const slicec_interface_def *in = &d->u.iface;
@@ -2277,14 +2294,11 @@ static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
   blank(h);
   out(h, 0, "extern const irpc_slice_iface %s_iface;", c);
   blank(h);
-  size_t n = own_ops(d, NULL);
-  if (n) {
-    const slicec_operation **ops = calloc(n, sizeof(*ops));
-    if (!ops) {
-      g->oom = true;
-      return;
-    }
-    own_ops(d, ops);
+  size_t n;
+  const slicec_operation **ops = own_ops_new(g, d, &n);
+  if (g->oom)
+    return;
+  if (ops) {
     opinfo *oi = calloc(n, sizeof(*oi));
     if (!oi) {
       free(ops);
@@ -2645,15 +2659,12 @@ static void emit_inherited_header(gen *g, const slicec_def *d) {
   bool first = true;
   for (size_t i = 0; i < id->nall_bases; i++) {
     const slicec_def *x = id->all_bases[i];
-    size_t n = own_ops(x, NULL);
-    if (!n)
-      continue;
-    const slicec_operation **ops = calloc(n, sizeof(*ops));
-    if (!ops) {
-      g->oom = true;
+    size_t n;
+    const slicec_operation **ops = own_ops_new(g, x, &n);
+    if (g->oom)
       return;
-    }
-    own_ops(x, ops);
+    if (!ops)
+      continue;
     blank(h);
     if (first)
       emit_wrapped(h, S(g,
@@ -2685,15 +2696,12 @@ static void emit_inherited_c(gen *g, const slicec_def *d) {
   bool first = true;
   for (size_t i = 0; i < id->nall_bases; i++) {
     const slicec_def *x = id->all_bases[i];
-    size_t n = own_ops(x, NULL);
-    if (!n)
-      continue;
-    const slicec_operation **ops = calloc(n, sizeof(*ops));
-    if (!ops) {
-      g->oom = true;
+    size_t n;
+    const slicec_operation **ops = own_ops_new(g, x, &n);
+    if (g->oom)
       return;
-    }
-    own_ops(x, ops);
+    if (!ops)
+      continue;
     if (first) {
       out(o, 0,
           "/* Inherited operations: the base's call on the same service. */");
