@@ -2405,6 +2405,26 @@ static void emit_single_return(gen *g, sb *o, const opinfo *oi) {
   out(o, 0, "}");
 }
 
+/* The encode and decode functions of an operation's arguments (what =
+ * "args", type "args", variable a) or return tuple ("return", "ret", r). */
+static void emit_members_codec(gen *g, sb *o, const char *f, const char *what,
+                               const char *type, const slicec_member_list *ml) {
+  const char *var = what[0] == 'a' ? "a" : "r";
+  out(o, 0,
+      "static int %s_encode_%s(irpc_slice_encoder *e, const void *values) {", f,
+      what);
+  out(o, 1, "const %s_%s *%s = values;", f, type, var);
+  emit_enc_members(g, o, 1, ml, S(g, "%s->", var), ENC_RETURN);
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0, "static int %s_decode_%s(irpc_slice_in *in, void *values) {", f,
+      what);
+  out(o, 1, "%s_%s *%s = values;", f, type, var);
+  emit_dec_members(g, o, 1, ml, S(g, "%s->", var), DEC_COMPACT);
+  out(o, 0, "}");
+  blank(o);
+}
+
 static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
   sb *o = &g->c;
   const slicec_operation *op = oi->op;
@@ -2418,20 +2438,7 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
     emit_fields(g, o, 1, &op->params);
     out(o, 0, "} %s_args;", f);
     blank(o);
-    out(o, 0,
-        "static int %s_encode_args(irpc_slice_encoder *e, const void *values) "
-        "{",
-        f);
-    out(o, 1, "const %s_args *a = values;", f);
-    emit_enc_members(g, o, 1, &op->params, "a->", ENC_RETURN);
-    out(o, 0, "}");
-    blank(o);
-    out(o, 0, "static int %s_decode_args(irpc_slice_in *in, void *values) {",
-        f);
-    out(o, 1, "%s_args *a = values;", f);
-    emit_dec_members(g, o, 1, &op->params, "a->", DEC_COMPACT);
-    out(o, 0, "}");
-    blank(o);
+    emit_members_codec(g, o, f, "args", "args", &op->params);
   }
   if (oi->ret_struct) {
     if (!oi->tuple) {
@@ -2440,20 +2447,7 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
       out(o, 0, "} %s_ret;", f);
       blank(o);
     }
-    out(o, 0,
-        "static int %s_encode_return(irpc_slice_encoder *e, const void "
-        "*values) {",
-        f);
-    out(o, 1, "const %s_ret *r = values;", f);
-    emit_enc_members(g, o, 1, &op->returns, "r->", ENC_RETURN);
-    out(o, 0, "}");
-    blank(o);
-    out(o, 0, "static int %s_decode_return(irpc_slice_in *in, void *values) {",
-        f);
-    out(o, 1, "%s_ret *r = values;", f);
-    emit_dec_members(g, o, 1, &op->returns, "r->", DEC_COMPACT);
-    out(o, 0, "}");
-    blank(o);
+    emit_members_codec(g, o, f, "return", "ret", &op->returns);
   } else if (oi->ret1) {
     emit_single_return(g, o, oi);
     blank(o);
