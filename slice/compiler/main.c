@@ -1,5 +1,6 @@
 /* irpc-slicec: the command line. Parses arguments and calls the library. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static const char usage[] =
     "  -R FILE|DIR         a reference file: its definitions are visible to\n"
     "                      the sources, but nothing is generated for it\n"
     "  -D NAME             define a preprocessor symbol\n"
-    "  --output-dir DIR    where generated files go (default: .)\n"
+    "  --output-dir DIR    where generated files go, created if missing\n"
+    "                      (default: .)\n"
     "  --dump-ast          print the checked model on stdout (and generate\n"
     "                      nothing)\n"
     "  -h, --help          print this help\n"
@@ -88,6 +90,28 @@ static int add_path(slicec_context *c, const char *path, bool reference) {
   return slicec_add_file(c, path, reference);
 }
 
+/* Creates `dir` and the folders above it that are missing (as mkdir -p);
+ * 0, or -1 with errno set. */
+static int make_dirs(const char *dir) {
+  char path[4096];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(path, dir, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (path[i] != '/' && path[i] != 0)
+      continue;
+    char c = path[i];
+    path[i] = 0;
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+      return -1;
+    path[i] = c;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   slicec_context *c = slicec_context_new();
   if (!c) {
@@ -143,7 +167,11 @@ int main(int argc, char **argv) {
   size_t gen_errors = 0;
   if (rc == 0 && dump)
     slicec_dump_ast(slicec_get_ast(c), stdout);
-  else if (rc == 0 && !failed)
+  else if (rc == 0 && !failed && make_dirs(output_dir) != 0) {
+    fprintf(stderr, "irpc-slicec: cannot create %s: %s\n", output_dir,
+            strerror(errno));
+    failed = true;
+  } else if (rc == 0 && !failed)
     gen_errors = slicec_gen_c(slicec_get_ast(c), output_dir, NULL, NULL);
   size_t errors = slicec_error_count(c) + gen_errors;
   size_t warnings = slicec_warning_count(c);
