@@ -3,8 +3,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
-#include "defaults.h"
+#include "chain/chain.h"
+#include "base/defaults.h"
 #include "irpc/alloc.h"
 #include "irpc/clock.h"
 #include "irpc/connection_info.h"

@@ -10,7 +10,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include "../core/compression.h"
+#include "model/compression.h"
 #include "ic_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compress.h"

@@ -3,8 +3,8 @@
 #define IRPC_IC_INTERNAL_H
 
 #include "irpc/compress.h"
-#include "defaults.h"
-#include "varuint62.h"
+#include "base/defaults.h"
+#include "base/varuint62.h"
 
 /* IRPC_EINVAL when the options are invalid, else 0. */
 int irpc__compress_options_check(const irpc_compress_options *o);

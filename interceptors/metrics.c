@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "ic_internal.h"
-#include "internal.h"
+#include "chain/chain.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"

@@ -5,7 +5,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 typedef struct ctx_entry {
   char *key; /* key and value in one allocation */

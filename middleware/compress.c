@@ -2,8 +2,8 @@
  * (see irpc/compress.h). */
 #include <stdio.h>
 
-#include "../core/compression.h"
-#include "../interceptors/ic_internal.h"
+#include "model/compression.h"
+#include "ic_internal.h"
 #include "irpc/compress.h"
 #include "irpc/error.h"
 #include "irpc/status.h"

@@ -1,7 +1,7 @@
 /* The deadline middleware (see irpc/deadline.h). */
 #include <string.h>
 
-#include "../interceptors/ic_internal.h"
+#include "ic_internal.h"
 #include "irpc/deadline.h"
 #include "irpc/error.h"
 #include "irpc/status.h"

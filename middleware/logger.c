@@ -1,5 +1,5 @@
 /* The logger middleware (see irpc/logger.h). */
-#include "../interceptors/ic_internal.h"
+#include "ic_internal.h"
 #include "irpc/connection_info.h"
 #include "irpc/logger.h"
 

@@ -1,6 +1,6 @@
 /* The metrics middleware (see irpc/metrics.h). */
-#include "../interceptors/ic_internal.h"
-#include "internal.h"
+#include "ic_internal.h"
+#include "chain/chain.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"
 #include "irpc/status.h"

@@ -1,7 +1,7 @@
 /* The telemetry middleware (see irpc/telemetry.h). */
 #include <string.h>
 
-#include "../interceptors/ic_internal.h"
+#include "ic_internal.h"
 #include "irpc/telemetry.h"
 
 void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,

@@ -4,7 +4,7 @@
  * small values costs one reserve and one commit. */
 #include <stdatomic.h>
 
-#include "buf_internal.h"
+#include "base/buf_internal.h"
 #include "slice_internal.h"
 
 int irpc_slice_encoder_init(irpc_slice_encoder *e, irpc_buf *out,

@@ -6,8 +6,8 @@
 
 #include "irpc/error.h"
 #include "irpc/slice.h"
-#include "utf8.h"
-#include "varuint62.h"
+#include "base/utf8.h"
+#include "base/varuint62.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define IRPC__SLICE_LE_HOST 1

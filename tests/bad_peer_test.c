@@ -9,10 +9,10 @@
  * server, opened before the misbehaviour, still works after it. */
 #include <string.h>
 
-#include "buf_internal.h"
-#include "icerpc.h"
+#include "base/buf_internal.h"
+#include "protocol/icerpc/icerpc.h"
 #include "net_testlib.h"
-#include "slic.h"
+#include "protocol/icerpc/slic.h"
 
 #define NOID UINT64_MAX
 #define BIG_RESPONSE (1u << 20)

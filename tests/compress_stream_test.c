@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 
 #include "ic_testlib.h"
-#include "internal.h"
+#include "chain/chain.h"
 #include "net_testlib.h"
 #include "payload_testlib.h"
 

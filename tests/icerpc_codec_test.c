@@ -4,7 +4,7 @@
 
 #include "testutil.h"
 
-#include "icerpc.h"
+#include "protocol/icerpc/icerpc.h"
 
 static void expect(irpc_buf *b, const uint8_t *want, size_t n) {
   uint8_t got[256];

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "buf_internal.h"
-#include "slic.h"
+#include "base/buf_internal.h"
+#include "protocol/icerpc/slic.h"
 #include "testutil.h"
 
 static uint64_t clock_ms;

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf_internal.h"
-#include "icerpc.h"
+#include "base/buf_internal.h"
+#include "protocol/icerpc/icerpc.h"
 #include "irpc/status.h"
 
 #define CHECK(cond)                                                            \

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf_internal.h"
-#include "slic.h"
+#include "base/buf_internal.h"
+#include "protocol/icerpc/slic.h"
 
 typedef struct fz {
   irpc__slic *c;

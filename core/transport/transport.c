@@ -1,0 +1,658 @@
+/* Duplexes, listeners and transports: the framework shared by every
+ * implementation. It keeps the user's callbacks, the write queue and the
+ * closing rules; implementations only move bytes. Every completion callback
+ * is run from the object's task on the loop, never from inside an API call
+ * or an implementation's op. */
+#include <stdalign.h>
+#include <string.h>
+
+#include "base/buf_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/error.h"
+#include "base/scheduler.h"
+#include "transport_internal.h"
+
+#define ALIGN16(n) (((n) + 15) & ~(size_t)15)
+
+enum { ST_CONNECTING = 1, ST_OPEN, ST_CLOSING };
+
+typedef struct wreq wreq;
+struct wreq {
+  wreq *next;
+  irpc_buf data;
+  size_t len;
+  irpc_duplex_cb cb;
+  void *ud;
+  int status;
+  int done;
+  alignas(16) unsigned char impl[]; /* ops->write_req_size */
+};
+
+struct irpc_duplex {
+  const irpc_duplex_ops *ops;
+  uv_loop_t *loop;
+  irpc__sched *sched;
+  irpc__task task;     /* completions */
+  irpc__task run_task; /* ops->run */
+  int state;
+  int connect_done;
+  int connect_status;
+  irpc_connect_cb connect_cb;
+  void *connect_ud;
+  int reading;
+  int read_ended;
+  irpc_duplex_read_cb read_cb;
+  void *read_ud;
+  wreq *wq_head, *wq_tail;
+  wreq *wq_pending; /* the oldest write not completed by the implementation */
+  wreq *spare;
+  size_t wq_bytes;
+  int shut; /* 1 requested, 2 completed, 3 delivered */
+  int shut_status;
+  irpc_duplex_cb shut_cb;
+  void *shut_ud;
+  int closed; /* close_done was called */
+  irpc_duplex_cb close_cb;
+  void *close_ud;
+  irpc_duplex *accept_next;
+  alignas(16) unsigned char data[];
+};
+
+struct irpc_listener {
+  const irpc_listener_ops *ops;
+  uv_loop_t *loop;
+  irpc__sched *sched;
+  irpc__task task;
+  irpc_server_address *address;
+  irpc_accept_cb cb;
+  void *ud;
+  irpc_duplex *q_head, *q_tail;
+  int closing;
+  int closed;
+  irpc_listener_close_cb close_cb;
+  void *close_ud;
+  alignas(16) unsigned char data[];
+};
+
+struct irpc_transport {
+  const irpc_transport_ops *ops;
+  int builtin;
+  alignas(16) unsigned char data[];
+};
+
+int irpc__copy_str(char *buf, size_t len, const char *s) {
+  size_t n = strlen(s);
+  if (n >= len) {
+    if (len > 0)
+      buf[0] = '\0';
+    return UV_ENOBUFS;
+  }
+  memcpy(buf, s, n + 1);
+  return 0;
+}
+
+/* ---- Duplex: creation and completions ---- */
+
+static void duplex_task(irpc__task *t);
+static void duplex_run_task(irpc__task *t);
+
+int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
+                    const irpc_duplex_ops *ops, int connecting) {
+  if (!out || !loop || !ops || !ops->read_start || !ops->read_stop ||
+      !ops->write || !ops->shutdown || !ops->close)
+    return IRPC_EINVAL;
+  irpc_duplex *d = irpc_calloc(1, sizeof(*d) + ALIGN16(ops->data_size));
+  if (!d)
+    return IRPC_ENOMEM;
+  d->sched = irpc__sched_acquire(loop);
+  if (!d->sched) {
+    irpc_free(d);
+    return IRPC_ENOMEM;
+  }
+  d->ops = ops;
+  d->loop = loop;
+  d->state = connecting ? ST_CONNECTING : ST_OPEN;
+  d->task.fn = duplex_task;
+  d->run_task.fn = duplex_run_task;
+  *out = d;
+  return 0;
+}
+
+static void duplex_free(irpc_duplex *d) {
+  if (d->ops->destroy)
+    d->ops->destroy(d);
+  irpc_free(d->spare);
+  irpc__sched_release(d->sched);
+  irpc_free(d);
+}
+
+void irpc_duplex_discard(irpc_duplex *d) {
+  if (d)
+    duplex_free(d);
+}
+
+void *irpc_duplex_data(irpc_duplex *d) {
+  return d ? d->data : NULL;
+}
+
+const void *irpc_duplex_cdata(const irpc_duplex *d) {
+  return d ? d->data : NULL;
+}
+
+const irpc_duplex_ops *irpc_duplex_get_ops(const irpc_duplex *d) {
+  return d ? d->ops : NULL;
+}
+
+uv_loop_t *irpc_duplex_loop(const irpc_duplex *d) {
+  return d ? d->loop : NULL;
+}
+
+const char *irpc_duplex_type(const irpc_duplex *d) {
+  return d ? d->ops->name : NULL;
+}
+
+int irpc_duplex_closing(const irpc_duplex *d) {
+  return d && d->state == ST_CLOSING;
+}
+
+static void post(irpc_duplex *d) {
+  irpc__sched_post(d->sched, &d->task);
+}
+
+void irpc_duplex_schedule(irpc_duplex *d) {
+  if (d && !d->closed && d->ops->run)
+    irpc__sched_post(d->sched, &d->run_task);
+}
+
+static void duplex_run_task(irpc__task *t) {
+  irpc_duplex *d = IRPC__CONTAINER_OF(t, irpc_duplex, run_task);
+  if (d->closed)
+    post(d); /* the free waited for this task */
+  else
+    d->ops->run(d);
+}
+
+void irpc_duplex_read_done(irpc_duplex *d, int status, const uint8_t *data,
+                           size_t len) {
+  if (!d || d->state != ST_OPEN || !d->reading)
+    return;
+  if (status == 0 && len == 0)
+    return;
+  if (status < 0) {
+    d->reading = 0;
+    d->read_ended = 1;
+    d->ops->read_stop(d);
+  }
+  d->read_cb(d, status, status < 0 ? NULL : data, status < 0 ? 0 : len,
+             d->read_ud);
+}
+
+void irpc_duplex_write_done(irpc_duplex *d, int status) {
+  if (!d || !d->wq_pending)
+    return;
+  wreq *w = d->wq_pending;
+  d->wq_pending = w->next;
+  w->done = 1;
+  w->status = status;
+  post(d);
+}
+
+void irpc_duplex_shutdown_done(irpc_duplex *d, int status) {
+  if (!d || d->shut != 1)
+    return;
+  d->shut = 2;
+  d->shut_status = status;
+  post(d);
+}
+
+void irpc_duplex_connect_done(irpc_duplex *d, int status) {
+  if (!d || d->connect_done)
+    return;
+  d->connect_done = 1;
+  d->connect_status = status;
+  post(d);
+}
+
+void irpc_duplex_close_done(irpc_duplex *d) {
+  if (!d || d->closed)
+    return;
+  d->closed = 1;
+  post(d);
+}
+
+static void wreq_release(irpc_duplex *d, wreq *w) {
+  irpc__buf_fini(&w->data);
+  if (!d->spare)
+    d->spare = w;
+  else
+    irpc_free(w);
+}
+
+/* Runs the callbacks of completed writes at the head of the queue (all of
+ * them with UV_ECANCELED when `cancel`). */
+static void deliver_writes(irpc_duplex *d, int cancel) {
+  while (d->wq_head && (d->wq_head->done || cancel)) {
+    wreq *w = d->wq_head;
+    d->wq_head = w->next;
+    if (!d->wq_head)
+      d->wq_tail = NULL;
+    if (d->wq_pending == w)
+      d->wq_pending = w->next;
+    d->wq_bytes -= w->len;
+    int status = w->done ? w->status : UV_ECANCELED;
+    irpc_duplex_cb cb = w->cb;
+    void *ud = w->ud;
+    wreq_release(d, w);
+    if (cb)
+      cb(d, status, ud);
+  }
+}
+
+static void deliver_shutdown(irpc_duplex *d, int cancel) {
+  if (d->shut != 2 && !(cancel && d->shut == 1))
+    return;
+  int status = d->shut == 2 ? d->shut_status : UV_ECANCELED;
+  d->shut = 3;
+  if (d->shut_cb)
+    d->shut_cb(d, status, d->shut_ud);
+}
+
+static void close_internal(irpc_duplex *d, int abort, irpc_duplex_cb cb,
+                           void *ud);
+
+static void deliver_connect(irpc_duplex *d, int cancel) {
+  if (!d->connect_cb || (!d->connect_done && !cancel))
+    return;
+  irpc_connect_cb cb = d->connect_cb;
+  d->connect_cb = NULL;
+  int status = cancel ? UV_ECANCELED : d->connect_status;
+  if (status == 0)
+    d->state = ST_OPEN; /* connected once the caller learns it */
+  cb(d, status, d->connect_ud);
+  if (status != 0 && d->state != ST_CLOSING)
+    close_internal(d, 0, NULL, NULL);
+}
+
+static void duplex_task(irpc__task *t) {
+  irpc_duplex *d = IRPC__CONTAINER_OF(t, irpc_duplex, task);
+  if (d->state != ST_CLOSING) {
+    deliver_connect(d, 0);
+    deliver_writes(d, 0);
+    deliver_shutdown(d, 0);
+    return;
+  }
+  if (!d->closed)
+    return;
+  deliver_connect(d, 1);
+  deliver_writes(d, 1);
+  deliver_shutdown(d, 1);
+  if (d->task.queued || d->run_task.queued)
+    return; /* a callback posted again: finish on that run */
+  irpc_duplex_cb cb = d->close_cb;
+  d->close_cb = NULL;
+  if (cb)
+    cb(d, 0, d->close_ud);
+  duplex_free(d);
+}
+
+/* ---- Duplex: the user's API ---- */
+
+int irpc_duplex_read_start(irpc_duplex *d, irpc_duplex_read_cb cb,
+                           void *user_data) {
+  if (!d || !cb)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING)
+    return UV_ENOTCONN;
+  if (d->state == ST_CLOSING || d->read_ended)
+    return IRPC_ECLOSED;
+  d->read_cb = cb;
+  d->read_ud = user_data;
+  if (d->reading)
+    return 0;
+  int rc = d->ops->read_start(d);
+  if (rc == 0)
+    d->reading = 1;
+  return rc;
+}
+
+int irpc_duplex_read_stop(irpc_duplex *d) {
+  if (!d)
+    return IRPC_EINVAL;
+  if (d->reading && d->state == ST_OPEN) {
+    d->reading = 0;
+    d->ops->read_stop(d);
+  }
+  d->reading = 0;
+  return 0;
+}
+
+int irpc_duplex_write(irpc_duplex *d, irpc_buf *data, irpc_duplex_cb cb,
+                      void *user_data) {
+  if (!d || !data)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING)
+    return UV_ENOTCONN;
+  if (d->state == ST_CLOSING)
+    return IRPC_ECLOSED;
+  if (d->shut)
+    return UV_EPIPE;
+  wreq *w = d->spare;
+  d->spare = NULL;
+  if (!w)
+    w = irpc_malloc(sizeof(*w) + ALIGN16(d->ops->write_req_size));
+  if (!w)
+    return IRPC_ENOMEM;
+  memset(w, 0, sizeof(*w) + d->ops->write_req_size);
+  irpc__buf_init(&w->data);
+  int rc = irpc_buf_move(&w->data, data);
+  if (rc) {
+    wreq_release(d, w);
+    return rc;
+  }
+  w->len = irpc_buf_len(&w->data);
+  w->cb = cb;
+  w->ud = user_data;
+  /* Queue first: the implementation may complete it at once. */
+  wreq *prev_tail = d->wq_tail;
+  wreq *prev_pending = d->wq_pending;
+  if (prev_tail)
+    prev_tail->next = w;
+  else
+    d->wq_head = w;
+  d->wq_tail = w;
+  if (!d->wq_pending)
+    d->wq_pending = w;
+  d->wq_bytes += w->len;
+  rc = d->ops->write(d, &w->data, d->ops->write_req_size ? w->impl : NULL);
+  if (rc) {
+    /* Not queued: undo (the implementation did not complete it). */
+    d->wq_tail = prev_tail;
+    if (prev_tail)
+      prev_tail->next = NULL;
+    else
+      d->wq_head = NULL;
+    d->wq_pending = prev_pending;
+    d->wq_bytes -= w->len;
+    irpc_buf_move(data, &w->data);
+    wreq_release(d, w);
+  }
+  return rc;
+}
+
+size_t irpc_duplex_write_queue_size(const irpc_duplex *d) {
+  return d ? d->wq_bytes : 0;
+}
+
+int irpc_duplex_shutdown(irpc_duplex *d, irpc_duplex_cb cb, void *user_data) {
+  if (!d)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING)
+    return UV_ENOTCONN;
+  if (d->state == ST_CLOSING)
+    return IRPC_ECLOSED;
+  if (d->shut)
+    return UV_EPIPE;
+  d->shut = 1;
+  d->shut_cb = cb;
+  d->shut_ud = user_data;
+  int rc = d->ops->shutdown(d);
+  if (rc) {
+    d->shut = 0;
+    d->shut_cb = NULL;
+  }
+  return rc;
+}
+
+static void close_internal(irpc_duplex *d, int abort, irpc_duplex_cb cb,
+                           void *ud) {
+  d->state = ST_CLOSING;
+  d->reading = 0;
+  d->close_cb = cb;
+  d->close_ud = ud;
+  d->ops->close(d, abort);
+}
+
+void irpc_duplex_close(irpc_duplex *d, irpc_duplex_cb cb, void *user_data) {
+  if (d && d->state != ST_CLOSING)
+    close_internal(d, 0, cb, user_data);
+}
+
+void irpc_duplex_abort(irpc_duplex *d, irpc_duplex_cb cb, void *user_data) {
+  if (d && d->state != ST_CLOSING)
+    close_internal(d, 1, cb, user_data);
+}
+
+int irpc_duplex_local_address(const irpc_duplex *d, char *buf, size_t len) {
+  if (!d || !buf)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING || d->state == ST_CLOSING)
+    return UV_ENOTCONN;
+  return d->ops->local_address ? d->ops->local_address(d, buf, len)
+                               : IRPC_ENOTSUP;
+}
+
+int irpc_duplex_remote_address(const irpc_duplex *d, char *buf, size_t len) {
+  if (!d || !buf)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING || d->state == ST_CLOSING)
+    return UV_ENOTCONN;
+  return d->ops->remote_address ? d->ops->remote_address(d, buf, len)
+                                : IRPC_ENOTSUP;
+}
+
+int irpc_duplex_peer_credentials(const irpc_duplex *d,
+                                 irpc_peer_credentials *out) {
+  if (!d || !out)
+    return IRPC_EINVAL;
+  if (d->state == ST_CONNECTING || d->state == ST_CLOSING)
+    return UV_ENOTCONN;
+  return d->ops->peer_credentials ? d->ops->peer_credentials(d, out)
+                                  : IRPC_ENOTSUP;
+}
+
+/* ---- Listeners ---- */
+
+static void listener_task(irpc__task *t);
+
+int irpc_listener_new(irpc_listener **out, uv_loop_t *loop,
+                      const irpc_listener_ops *ops,
+                      const irpc_server_address *address, irpc_accept_cb cb,
+                      void *user_data) {
+  if (!out || !loop || !ops || !ops->close || !address || !cb)
+    return IRPC_EINVAL;
+  irpc_listener *l = irpc_calloc(1, sizeof(*l) + ALIGN16(ops->data_size));
+  if (!l)
+    return IRPC_ENOMEM;
+  l->sched = irpc__sched_acquire(loop);
+  int rc =
+      l->sched ? irpc_server_address_clone(&l->address, address) : IRPC_ENOMEM;
+  if (rc) {
+    if (l->sched)
+      irpc__sched_release(l->sched);
+    irpc_free(l);
+    return rc;
+  }
+  l->ops = ops;
+  l->loop = loop;
+  l->cb = cb;
+  l->ud = user_data;
+  l->task.fn = listener_task;
+  *out = l;
+  return 0;
+}
+
+void irpc_listener_discard(irpc_listener *l) {
+  if (!l)
+    return;
+  if (l->ops->destroy)
+    l->ops->destroy(l);
+  irpc_server_address_free(l->address);
+  irpc__sched_release(l->sched);
+  irpc_free(l);
+}
+
+void *irpc_listener_data(irpc_listener *l) {
+  return l ? l->data : NULL;
+}
+
+const irpc_listener_ops *irpc_listener_get_ops(const irpc_listener *l) {
+  return l ? l->ops : NULL;
+}
+
+const irpc_server_address *irpc_listener_address(const irpc_listener *l) {
+  return l ? l->address : NULL;
+}
+
+uv_loop_t *irpc_listener_loop(const irpc_listener *l) {
+  return l ? l->loop : NULL;
+}
+
+int irpc_listener_set_address(irpc_listener *l,
+                              const irpc_server_address *address) {
+  if (!l || !address)
+    return IRPC_EINVAL;
+  irpc_server_address *a;
+  int rc = irpc_server_address_clone(&a, address);
+  if (rc)
+    return rc;
+  irpc_server_address_free(l->address);
+  l->address = a;
+  return 0;
+}
+
+void irpc_listener_accepted(irpc_listener *l, irpc_duplex *d) {
+  if (!l || !d)
+    return;
+  if (l->closing) {
+    irpc_duplex_close(d, NULL, NULL);
+    return;
+  }
+  d->accept_next = NULL;
+  if (l->q_tail)
+    l->q_tail->accept_next = d;
+  else
+    l->q_head = d;
+  l->q_tail = d;
+  irpc__sched_post(l->sched, &l->task);
+}
+
+void irpc_listener_close_done(irpc_listener *l) {
+  if (!l || l->closed)
+    return;
+  l->closed = 1;
+  irpc__sched_post(l->sched, &l->task);
+}
+
+static void listener_task(irpc__task *t) {
+  irpc_listener *l = IRPC__CONTAINER_OF(t, irpc_listener, task);
+  while (l->q_head && !l->closing) {
+    irpc_duplex *d = l->q_head;
+    l->q_head = d->accept_next;
+    if (!l->q_head)
+      l->q_tail = NULL;
+    d->accept_next = NULL;
+    l->cb(l, d, l->ud);
+  }
+  if (!l->closed || l->task.queued)
+    return;
+  irpc_listener_close_cb cb = l->close_cb;
+  l->close_cb = NULL;
+  if (cb)
+    cb(l, l->close_ud);
+  irpc_listener_discard(l);
+}
+
+void irpc_listener_close(irpc_listener *l, irpc_listener_close_cb cb,
+                         void *user_data) {
+  if (!l || l->closing)
+    return;
+  l->closing = 1;
+  l->close_cb = cb;
+  l->close_ud = user_data;
+  while (l->q_head) {
+    irpc_duplex *d = l->q_head;
+    l->q_head = d->accept_next;
+    d->accept_next = NULL;
+    irpc_duplex_close(d, NULL, NULL);
+  }
+  l->q_tail = NULL;
+  l->ops->close(l);
+}
+
+/* ---- Transports ---- */
+
+int irpc_transport_new(irpc_transport **out, const irpc_transport_ops *ops) {
+  if (!out || !ops || !ops->connect || !ops->listen)
+    return IRPC_EINVAL;
+  irpc_transport *t = irpc_calloc(1, sizeof(*t) + ALIGN16(ops->data_size));
+  if (!t)
+    return IRPC_ENOMEM;
+  t->ops = ops;
+  *out = t;
+  return 0;
+}
+
+void irpc_transport_free(irpc_transport *t) {
+  if (!t || t->builtin)
+    return;
+  if (t->ops->destroy)
+    t->ops->destroy(t);
+  irpc_free(t);
+}
+
+void *irpc_transport_data(irpc_transport *t) {
+  return t ? t->data : NULL;
+}
+
+const irpc_transport_ops *irpc_transport_get_ops(const irpc_transport *t) {
+  return t ? t->ops : NULL;
+}
+
+const char *irpc_transport_name(const irpc_transport *t) {
+  return t ? t->ops->name : NULL;
+}
+
+int irpc_transport_connect(irpc_transport *t, uv_loop_t *loop,
+                           const irpc_server_address *addr, irpc_duplex **out,
+                           irpc_connect_cb cb, void *user_data) {
+  if (!t || !loop || !addr || !out || !cb)
+    return IRPC_EINVAL;
+  irpc_duplex *d = NULL;
+  int rc = t->ops->connect(t, loop, addr, &d);
+  if (rc)
+    return rc;
+  d->connect_cb = cb;
+  d->connect_ud = user_data;
+  *out = d;
+  return 0;
+}
+
+int irpc_transport_listen(irpc_transport *t, uv_loop_t *loop,
+                          const irpc_server_address *addr, irpc_accept_cb cb,
+                          void *user_data, irpc_listener **out) {
+  if (!t || !loop || !addr || !cb || !out)
+    return IRPC_EINVAL;
+  return t->ops->listen(t, loop, addr, cb, user_data, out);
+}
+
+/* The built-in singletons (their ops live in transport_stream.c). */
+static irpc_transport tcp_transport = {&irpc__tcp_transport_ops, 1};
+static irpc_transport uds_transport = {&irpc__uds_transport_ops, 1};
+
+irpc_transport *irpc_transport_tcp(void) {
+  return &tcp_transport;
+}
+
+irpc_transport *irpc_transport_uds(void) {
+  return &uds_transport;
+}
+
+irpc_transport *irpc_transport_by_name(const char *name) {
+  if (!name)
+    return NULL;
+  if (strcmp(name, "tcp") == 0)
+    return &tcp_transport;
+  if (strcmp(name, "uds") == 0)
+    return &uds_transport;
+  return NULL;
+}
