@@ -32,8 +32,10 @@ static void count_free(void *opaque, void *ptr) {
 }
 
 void bench_alloc_install(void) {
-  static const irpc_allocator a = {
-      .alloc = count_alloc, .realloc = count_realloc, .free = count_free};
+  static const irpc_allocator a = {.struct_size = sizeof(irpc_allocator),
+                                   .alloc = count_alloc,
+                                   .realloc = count_realloc,
+                                   .free = count_free};
   if (irpc_set_allocator(&a) != 0) {
     fprintf(stderr, "cannot install the counting allocator\n");
     exit(1);

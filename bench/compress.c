@@ -132,8 +132,10 @@ static int tw_write(const void *config, irpc_fields *fields,
   return IRPC_PAYLOAD_UNCHANGED;
 }
 
-static const irpc_payload_writer_ops tw_ops = {.name = "bench-timing",
-                                               .write = tw_write};
+static const irpc_payload_writer_ops tw_ops = {
+    .struct_size = sizeof(irpc_payload_writer_ops),
+    .name = "bench-timing",
+    .write = tw_write};
 static const int side_request = 0, side_response = 1;
 
 static void mark_decompressed(uint64_t *t0, int compressed) {
@@ -154,7 +156,9 @@ static int mark_out_complete(irpc_invoker *self, irpc_call *call) {
   return 0;
 }
 
-static const irpc_invoker_ops mark_out_ops = {.name = "mark-out",
+static const irpc_invoker_ops mark_out_ops = {.struct_size =
+                                                  sizeof(irpc_invoker_ops),
+                                              .name = "mark-out",
                                               .on_complete = mark_out_complete};
 
 /* Client, innermost: the request goes to the terminal, which runs the
@@ -184,7 +188,9 @@ static int mark_in_complete(irpc_invoker *self, irpc_call *call) {
   return 0;
 }
 
-static const irpc_invoker_ops mark_in_ops = {.name = "mark-in",
+static const irpc_invoker_ops mark_in_ops = {.struct_size =
+                                                 sizeof(irpc_invoker_ops),
+                                             .name = "mark-in",
                                              .invoke = mark_in_invoke,
                                              .on_complete = mark_in_complete};
 
@@ -208,10 +214,11 @@ static int mark_srv_complete(irpc_dispatcher *self, irpc_dispatch *d) {
   return 0;
 }
 
-static const irpc_dispatcher_ops mark_srv_ops = {.name = "mark-srv",
-                                                 .dispatch = mark_srv_dispatch,
-                                                 .on_complete =
-                                                     mark_srv_complete};
+static const irpc_dispatcher_ops mark_srv_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "mark-srv",
+    .dispatch = mark_srv_dispatch,
+    .on_complete = mark_srv_complete};
 
 /* The echo service: the request payload back, compressed if possible. */
 static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
@@ -229,7 +236,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo",
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
                                              .dispatch = echo_dispatch};
 
 /* ---- The raw library on the same bytes ---- */

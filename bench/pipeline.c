@@ -56,6 +56,7 @@ static int noop_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops noop_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "noop",
     .call_state_size = sizeof(noop_state),
     .invoke = noop_invoke,
@@ -67,7 +68,9 @@ static void ok_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops ok_ops = {.name = "ok",
+static const irpc_dispatcher_ops ok_ops = {.struct_size =
+                                               sizeof(irpc_dispatcher_ops),
+                                           .name = "ok",
                                            .dispatch = ok_dispatch};
 
 typedef struct run {

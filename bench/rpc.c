@@ -49,7 +49,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo",
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
                                              .dispatch = echo_dispatch};
 
 /* With the compress middleware: every response is offered for compression
@@ -65,7 +67,9 @@ static void compress_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops compress_echo_ops = {
-    .name = "echo", .dispatch = compress_echo_dispatch};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "echo",
+    .dispatch = compress_echo_dispatch};
 
 int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
                       uv_loop_t *loop, int compress) {
@@ -569,7 +573,9 @@ static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   serve.held[serve.nheld++] = d;
 }
 
-static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
                                              .dispatch = hold_dispatch};
 
 static void release_held(uv_timer_t *t) {

@@ -105,7 +105,9 @@ static void raw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops raw_ops = {.name = "raw",
+static const irpc_dispatcher_ops raw_ops = {.struct_size =
+                                                sizeof(irpc_dispatcher_ops),
+                                            .name = "raw",
                                             .dispatch = raw_dispatch};
 
 /* ---- Calls ---- */

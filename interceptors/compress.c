@@ -16,6 +16,7 @@
 #include "irpc/compress.h"
 #include "irpc/error.h"
 #include "irpc/status.h"
+#include "base/struct_size.h"
 
 /* ---- Allocator trampolines ---- */
 
@@ -639,15 +640,17 @@ int irpc__compress_wanted(const irpc_features *f, int always) {
 
 /* ---- Options ---- */
 
-void irpc_compress_options_init(irpc_compress_options *o) {
-  memset(o, 0, sizeof(*o));
-  o->formats[0] = IRPC_COMPRESSION_ZSTD;
-  o->formats[1] = IRPC_COMPRESSION_BROTLI;
-  o->zstd_level = 3;
-  o->brotli_level = 1;
-  o->deflate_level = 1;
-  o->min_size = 1024;
-  o->max_decompressed_size = (uint64_t)256 << 20;
+void irpc_compress_options_init_sized(irpc_compress_options *o, size_t size) {
+  irpc_compress_options d;
+  memset(&d, 0, sizeof(d));
+  d.formats[0] = IRPC_COMPRESSION_ZSTD;
+  d.formats[1] = IRPC_COMPRESSION_BROTLI;
+  d.zstd_level = 3;
+  d.brotli_level = 1;
+  d.deflate_level = 1;
+  d.min_size = 1024;
+  d.max_decompressed_size = (uint64_t)256 << 20;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 int irpc__compress_options_check(const irpc_compress_options *o) {
@@ -860,6 +863,7 @@ static int writer_next(void *state, irpc_buf *out, size_t want, int *done) {
 }
 
 static const irpc_payload_writer_ops compress_writer = {
+    .struct_size = sizeof(irpc_payload_writer_ops),
     .name = "compress",
     .write = writer_write,
     .begin = writer_begin,
@@ -889,6 +893,10 @@ int irpc__compress_use_on_request(irpc_outgoing_request *r,
 
 int irpc_compress_use_on_request(irpc_outgoing_request *r,
                                  const irpc_compress_options *o) {
+  irpc_compress_options c;
+  int err;
+  if (o && !(o = IRPC__VIEW(o, &c, irpc_compress_options, &err)))
+    return err;
   return irpc__compress_use_on_request(r, o, 1);
 }
 
@@ -906,6 +914,10 @@ int irpc__compress_use_on_response_for(irpc_outgoing_response *r,
 
 int irpc_compress_use_on_response(irpc_outgoing_response *r,
                                   const irpc_compress_options *o) {
+  irpc_compress_options c;
+  int err;
+  if (o && !(o = IRPC__VIEW(o, &c, irpc_compress_options, &err)))
+    return err;
   if (!r || !o || irpc__compress_options_check(o))
     return IRPC_EINVAL;
   wcfg w;
@@ -1107,6 +1119,7 @@ static int cic_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops cic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "compress",
     .data_size = sizeof(cic),
     .init = cic_init,
@@ -1116,5 +1129,8 @@ static const irpc_invoker_ops cic_ops = {
 
 int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                   const irpc_compress_options *o) {
-  return irpc_invoker_new(out, loop, &cic_ops, o);
+  irpc_compress_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_compress_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &cic_ops, o ? &c : NULL);
 }

@@ -6,6 +6,7 @@
 #include "irpc/alloc.h"
 #include "irpc/deadline.h"
 #include "irpc/error.h"
+#include "base/struct_size.h"
 
 /* ---- Shared helpers ---- */
 
@@ -103,9 +104,11 @@ int irpc__request_deadline(irpc_outgoing_request *r, int64_t *unix_ns) {
          0;
 }
 
-void irpc_deadline_options_init(irpc_deadline_options *o) {
-  memset(o, 0, sizeof(*o));
-  o->enforce_feature_deadlines = 1;
+void irpc_deadline_options_init_sized(irpc_deadline_options *o, size_t size) {
+  irpc_deadline_options d;
+  memset(&d, 0, sizeof(d));
+  d.enforce_feature_deadlines = 1;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 /* ---- The interceptor ---- */
@@ -188,6 +191,7 @@ static int dic_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops dic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "deadline",
     .data_size = sizeof(dic),
     .call_state_size = sizeof(dic_state),
@@ -199,5 +203,8 @@ static const irpc_invoker_ops dic_ops = {
 
 int irpc_deadline_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                   const irpc_deadline_options *o) {
-  return irpc_invoker_new(out, loop, &dic_ops, o);
+  irpc_deadline_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_deadline_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &dic_ops, o ? &c : NULL);
 }

@@ -8,10 +8,13 @@
 #include "irpc/error.h"
 #include "irpc/logger.h"
 #include "irpc/status.h"
+#include "base/struct_size.h"
 
-void irpc_logger_options_init(irpc_logger_options *o) {
-  memset(o, 0, sizeof(*o));
-  o->min_level = IRPC_LOG_INFO;
+void irpc_logger_options_init_sized(irpc_logger_options *o, size_t size) {
+  irpc_logger_options d;
+  memset(&d, 0, sizeof(d));
+  d.min_level = IRPC_LOG_INFO;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 size_t irpc_log_format(const irpc_log_record *r, char *buf, size_t size) {
@@ -172,6 +175,7 @@ static int lic_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops lic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "logger",
     .data_size = sizeof(lic),
     .call_state_size = sizeof(lic_state),
@@ -183,5 +187,8 @@ static const irpc_invoker_ops lic_ops = {
 
 int irpc_logger_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                 const irpc_logger_options *o) {
-  return irpc_invoker_new(out, loop, &lic_ops, o);
+  irpc_logger_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_logger_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &lic_ops, o ? &c : NULL);
 }

@@ -307,6 +307,7 @@ static int mic_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops mic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "metrics",
     .data_size = sizeof(mcfg),
     .call_state_size = sizeof(mic_state),

@@ -232,6 +232,7 @@ static void rcic_invoke(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops rcic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "request_context",
     .invoke = rcic_invoke,
 };

@@ -5,20 +5,23 @@
 #include "irpc/error.h"
 #include "irpc/retry.h"
 #include "irpc/status.h"
+#include "base/struct_size.h"
 
 const irpc_feature_key irpc_server_addresses_feature = {
     .name = "server_addresses", .destroy = NULL};
 
-void irpc_retry_options_init(irpc_retry_options *o) {
-  memset(o, 0, sizeof(*o));
-  o->max_attempts = 2;
-  o->max_payload_size = 1 << 20;
-  o->initial_backoff_ms = 10;
-  o->max_backoff_ms = 1000;
-  o->multiplier = 2;
-  o->jitter = 1;
-  o->budget_max_tokens = 10;
-  o->budget_token_ratio = 0.1;
+void irpc_retry_options_init_sized(irpc_retry_options *o, size_t size) {
+  irpc_retry_options d;
+  memset(&d, 0, sizeof(d));
+  d.max_attempts = 2;
+  d.max_payload_size = 1 << 20;
+  d.initial_backoff_ms = 10;
+  d.max_backoff_ms = 1000;
+  d.multiplier = 2;
+  d.jitter = 1;
+  d.budget_max_tokens = 10;
+  d.budget_token_ratio = 0.1;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 typedef struct ric {
@@ -186,6 +189,7 @@ static int ric_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops ric_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "retry",
     .data_size = sizeof(ric),
     .call_state_size = sizeof(ric_state),
@@ -197,7 +201,10 @@ static const irpc_invoker_ops ric_ops = {
 
 int irpc_retry_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                const irpc_retry_options *o) {
-  return irpc_invoker_new(out, loop, &ric_ops, o);
+  irpc_retry_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_retry_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &ric_ops, o ? &c : NULL);
 }
 
 int irpc_retry_stats_get(irpc_invoker *inv, irpc_retry_stats *out) {

@@ -5,6 +5,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/telemetry.h"
+#include "base/struct_size.h"
 
 const irpc_feature_key irpc_trace_context_feature = {.name = "trace_context",
                                                      .destroy = NULL};
@@ -217,6 +218,7 @@ static int tic_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops tic_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "telemetry",
     .data_size = sizeof(tic),
     .call_state_size = sizeof(tic_state),
@@ -227,5 +229,8 @@ static const irpc_invoker_ops tic_ops = {
 
 int irpc_telemetry_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                    const irpc_telemetry_hooks *hooks) {
-  return irpc_invoker_new(out, loop, &tic_ops, hooks);
+  irpc_telemetry_hooks c;
+  if (hooks && IRPC__IMPORT(&c, hooks, irpc_telemetry_hooks) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &tic_ops, hooks ? &c : NULL);
 }

@@ -24,6 +24,7 @@ static void uf_invoke(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops uf_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "use_feature",
     .data_size = sizeof(ufc),
     .init = uf_init,

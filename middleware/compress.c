@@ -7,6 +7,7 @@
 #include "irpc/compress.h"
 #include "irpc/error.h"
 #include "irpc/status.h"
+#include "base/struct_size.h"
 
 typedef struct cmw {
   irpc_compress_options o;
@@ -69,6 +70,7 @@ static int cmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops cmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "compress",
     .data_size = sizeof(cmw),
     .init = cmw_init,
@@ -78,7 +80,10 @@ static const irpc_dispatcher_ops cmw_ops = {
 
 int irpc_compress_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
                                  const irpc_compress_options *o) {
-  return irpc_dispatcher_new(out, loop, &cmw_ops, o);
+  irpc_compress_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_compress_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_dispatcher_new(out, loop, &cmw_ops, o ? &c : NULL);
 }
 
 int irpc__is_compress_middleware(const irpc_dispatcher *d) {

@@ -5,6 +5,7 @@
 #include "irpc/deadline.h"
 #include "irpc/error.h"
 #include "irpc/status.h"
+#include "base/struct_size.h"
 
 typedef struct dmw {
   irpc_clock *clock;
@@ -104,6 +105,7 @@ static int dmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops dmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "deadline",
     .data_size = sizeof(dmw),
     .dispatch_state_size = sizeof(dmw_state),
@@ -115,5 +117,8 @@ static const irpc_dispatcher_ops dmw_ops = {
 
 int irpc_deadline_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
                                  const irpc_deadline_options *o) {
-  return irpc_dispatcher_new(out, loop, &dmw_ops, o);
+  irpc_deadline_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_deadline_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_dispatcher_new(out, loop, &dmw_ops, o ? &c : NULL);
 }

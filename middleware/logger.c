@@ -2,6 +2,7 @@
 #include "ic_internal.h"
 #include "irpc/connection_info.h"
 #include "irpc/logger.h"
+#include "base/struct_size.h"
 
 void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r);
 int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
@@ -63,6 +64,7 @@ static int lmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops lmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "logger",
     .data_size = sizeof(lmw),
     .dispatch_state_size = sizeof(lmw_state),
@@ -74,5 +76,8 @@ static const irpc_dispatcher_ops lmw_ops = {
 
 int irpc_logger_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
                                const irpc_logger_options *o) {
-  return irpc_dispatcher_new(out, loop, &lmw_ops, o);
+  irpc_logger_options c;
+  if (o && IRPC__IMPORT(&c, o, irpc_logger_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_dispatcher_new(out, loop, &lmw_ops, o ? &c : NULL);
 }

@@ -52,6 +52,7 @@ static int mmw_on_complete(irpc_dispatcher *self, irpc_dispatch *dp) {
 }
 
 static const irpc_dispatcher_ops mmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "metrics",
     .data_size = sizeof(mmw),
     .dispatch_state_size = sizeof(mmw_state),

@@ -33,6 +33,7 @@ static void rcmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops rcmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "request_context",
     .dispatch = rcmw_dispatch,
 };

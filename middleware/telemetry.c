@@ -3,6 +3,7 @@
 
 #include "ic_internal.h"
 #include "irpc/telemetry.h"
+#include "base/struct_size.h"
 
 void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
                          irpc_trace_context *ctx);
@@ -70,6 +71,7 @@ static int tmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops tmw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "telemetry",
     .data_size = sizeof(tmw),
     .dispatch_state_size = sizeof(tmw_state),
@@ -80,5 +82,8 @@ static const irpc_dispatcher_ops tmw_ops = {
 
 int irpc_telemetry_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
                                   const irpc_telemetry_hooks *hooks) {
-  return irpc_dispatcher_new(out, loop, &tmw_ops, hooks);
+  irpc_telemetry_hooks c;
+  if (hooks && IRPC__IMPORT(&c, hooks, irpc_telemetry_hooks) < 0)
+    return IRPC_EINVAL;
+  return irpc_dispatcher_new(out, loop, &tmw_ops, hooks ? &c : NULL);
 }

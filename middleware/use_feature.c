@@ -25,6 +25,7 @@ static void ufm_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops ufm_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "use_feature",
     .data_size = sizeof(ufm),
     .init = ufm_init,

@@ -388,7 +388,9 @@ static void big_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-static const irpc_dispatcher_ops big_ops = {.name = "big",
+static const irpc_dispatcher_ops big_ops = {.struct_size =
+                                                sizeof(irpc_dispatcher_ops),
+                                            .name = "big",
                                             .dispatch = big_dispatch};
 
 typedef struct fx {
@@ -1146,7 +1148,9 @@ static void big_then_shutdown(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops big_then_shutdown_ops = {
-    .name = "big-then-shutdown", .dispatch = big_then_shutdown};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "big-then-shutdown",
+    .dispatch = big_then_shutdown};
 
 static void server_goaway_before_resets(void **state) {
   (void)state;

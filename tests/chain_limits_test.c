@@ -29,19 +29,29 @@ static void lim_free(void *o, void *p) {
   free(p);
 }
 
-static const irpc_allocator lim_allocator = {
-    .alloc = lim_alloc, .realloc = lim_realloc, .free = lim_free};
+static const irpc_allocator lim_allocator = {.struct_size =
+                                                 sizeof(irpc_allocator),
+
+                                             .alloc = lim_alloc,
+                                             .realloc = lim_realloc,
+                                             .free = lim_free};
 
 /* ---- Invokers ---- */
 
 /* NULL invoke and on_complete: the engine passes the call on. */
-static const irpc_invoker_ops pass_ops = {.name = "pass"};
+static const irpc_invoker_ops pass_ops = {
+    .struct_size = sizeof(irpc_invoker_ops), .name = "pass"};
 
 /* 600 bytes of per-call state each: two do not fit the inline arena. */
-static const irpc_invoker_ops big_ops = {.name = "big", .call_state_size = 600};
+static const irpc_invoker_ops big_ops = {.struct_size =
+                                             sizeof(irpc_invoker_ops),
+                                         .name = "big",
+                                         .call_state_size = 600};
 
 /* Per-call state no arena can hold: every push into it fails (ENOMEM). */
-static const irpc_invoker_ops huge_ops = {.name = "huge",
+static const irpc_invoker_ops huge_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "huge",
                                           .call_state_size = (size_t)1 << 31};
 
 /* Records what its on_complete saw; passes the call on and ignores what
@@ -68,7 +78,9 @@ static int seen_init(irpc_invoker *self, const void *config) {
   return 0;
 }
 
-static const irpc_invoker_ops seen_ops = {.name = "seen",
+static const irpc_invoker_ops seen_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "seen",
                                           .data_size = sizeof(seen *),
                                           .init = seen_init,
                                           .invoke = seen_invoke,
@@ -85,7 +97,9 @@ static void careful_invoke(irpc_invoker *self, irpc_call *call) {
     careful_complete_rc = irpc_call_complete(call, careful_next_rc, NULL);
 }
 
-static const irpc_invoker_ops careful_ops = {.name = "careful",
+static const irpc_invoker_ops careful_ops = {.struct_size =
+                                                 sizeof(irpc_invoker_ops),
+                                             .name = "careful",
                                              .invoke = careful_invoke};
 
 /* Forwards to NULL. */
@@ -94,7 +108,9 @@ static void to_null_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_forward(call, NULL);
 }
 
-static const irpc_invoker_ops to_null_ops = {.name = "to_null",
+static const irpc_invoker_ops to_null_ops = {.struct_size =
+                                                 sizeof(irpc_invoker_ops),
+                                             .name = "to_null",
                                              .invoke = to_null_invoke};
 
 /* ---- The rig: a coloc invoker into a router that echoes ---- */
@@ -404,7 +420,9 @@ static void refuse_once_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_complete(call, IRPC_EREFUSED, NULL);
 }
 
-static const irpc_invoker_ops refuse_once_ops = {.name = "refuse_once",
+static const irpc_invoker_ops refuse_once_ops = {.struct_size =
+                                                     sizeof(irpc_invoker_ops),
+                                                 .name = "refuse_once",
                                                  .invoke = refuse_once_invoke};
 
 static void test_retry_push_fails(void **state) {
@@ -448,11 +466,16 @@ static void test_retry_push_fails(void **state) {
 
 /* ---- Dispatches ---- */
 
-static const irpc_dispatcher_ops mw_pass_ops = {.name = "pass"};
-static const irpc_dispatcher_ops mw_big_ops = {.name = "big",
+static const irpc_dispatcher_ops mw_pass_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops), .name = "pass"};
+static const irpc_dispatcher_ops mw_big_ops = {.struct_size =
+                                                   sizeof(irpc_dispatcher_ops),
+                                               .name = "big",
                                                .dispatch_state_size = 600};
 static const irpc_dispatcher_ops huge_disp_ops = {
-    .name = "huge", .dispatch_state_size = (size_t)1 << 31};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "huge",
+    .dispatch_state_size = (size_t)1 << 31};
 
 typedef struct dseen {
   int calls;
@@ -471,7 +494,9 @@ static int dseen_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops dseen_ops = {.name = "seen",
+static const irpc_dispatcher_ops dseen_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "seen",
                                               .data_size = sizeof(dseen *),
                                               .init = dseen_init,
                                               .on_complete = dseen_on_complete};

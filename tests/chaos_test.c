@@ -53,10 +53,12 @@ static int child_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops child_echo_ops = {.name = "chaos-echo",
-                                                   .data_size = sizeof(child *),
-                                                   .init = child_init,
-                                                   .dispatch = child_echo};
+static const irpc_dispatcher_ops child_echo_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "chaos-echo",
+    .data_size = sizeof(child *),
+    .init = child_init,
+    .dispatch = child_echo};
 
 static void child_shut(irpc_server *s, int status, void *ud) {
   (void)s, (void)status;

@@ -69,7 +69,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   test_echo_ops.dispatch(self, d);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "checked-echo",
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "checked-echo",
                                              .dispatch = echo_dispatch};
 
 /* Checks the request and echoes it, saying nothing about compression. */
@@ -78,7 +80,9 @@ static void plain_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   test_echo_ops.dispatch(self, d);
 }
 
-static const irpc_dispatcher_ops plain_ops = {.name = "plain-echo",
+static const irpc_dispatcher_ops plain_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "plain-echo",
                                               .dispatch = plain_dispatch};
 
 /* The same, asking for the response not to be compressed. */
@@ -90,7 +94,9 @@ static void never_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   test_echo_ops.dispatch(self, d);
 }
 
-static const irpc_dispatcher_ops never_ops = {.name = "never-echo",
+static const irpc_dispatcher_ops never_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "never-echo",
                                               .dispatch = never_dispatch};
 
 /* Answers the text compressed with zstd by hand, whoever asked: a server
@@ -108,7 +114,9 @@ static void forced_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, r));
 }
 
-static const irpc_dispatcher_ops forced_ops = {.name = "forced",
+static const irpc_dispatcher_ops forced_ops = {.struct_size =
+                                                   sizeof(irpc_dispatcher_ops),
+                                               .name = "forced",
                                                .dispatch = forced_dispatch};
 
 /* ---- The response as it arrived, before any interceptor ---- */
@@ -140,7 +148,9 @@ static int wire_on_complete(irpc_invoker *self, irpc_call *call) {
   return 0;
 }
 
-static const irpc_invoker_ops wire_ops = {.name = "wire",
+static const irpc_invoker_ops wire_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "wire",
                                           .data_size = sizeof(wire *),
                                           .init = wire_init,
                                           .on_complete = wire_on_complete};
@@ -510,7 +520,9 @@ static void zforced_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, r);
 }
 
-static const irpc_dispatcher_ops zforced_ops = {.name = "zforced",
+static const irpc_dispatcher_ops zforced_ops = {.struct_size =
+                                                    sizeof(irpc_dispatcher_ops),
+                                                .name = "zforced",
                                                 .dispatch = zforced_dispatch};
 
 /* Must never run: the request it would get is compressed. */
@@ -521,7 +533,9 @@ static void unreachable_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops unreachable_ops = {
-    .name = "unreachable", .dispatch = unreachable_dispatch};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "unreachable",
+    .dispatch = unreachable_dispatch};
 
 /* One call with the Nth allocation from now failing, over the memory
  * transport, no interceptor, no middleware: a request compressed by hand

@@ -150,11 +150,13 @@ static void relay_end(void *state) {
   free(state);
 }
 
-static const irpc_payload_writer_ops relay_ops = {.name = "relay",
-                                                  .write = relay_write,
-                                                  .begin = relay_begin,
-                                                  .next = relay_next,
-                                                  .end = relay_end};
+static const irpc_payload_writer_ops relay_ops = {
+    .struct_size = sizeof(irpc_payload_writer_ops),
+    .name = "relay",
+    .write = relay_write,
+    .begin = relay_begin,
+    .next = relay_next,
+    .end = relay_end};
 
 /* The streaming operations come all three or not at all. */
 static void test_writer_ops_all_or_none(void **state) {
@@ -188,7 +190,9 @@ static void flaky_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   test_echo_ops.dispatch(self, d);
 }
 
-static const irpc_dispatcher_ops flaky_ops = {.name = "flaky",
+static const irpc_dispatcher_ops flaky_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "flaky",
                                               .dispatch = flaky_dispatch};
 
 typedef struct srig {
@@ -525,7 +529,9 @@ static void serve_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
                           serve_noted, d, NULL));
 }
 
-static const irpc_dispatcher_ops serve_ops = {.name = "serve",
+static const irpc_dispatcher_ops serve_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "serve",
                                               .dispatch = serve_dispatch};
 
 static void serve_stdin_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -634,7 +640,9 @@ static void sent_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
 }
 
-static const irpc_dispatcher_ops sent_ops = {.name = "sent",
+static const irpc_dispatcher_ops sent_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "sent",
                                              .dispatch = sent_dispatch};
 
 /* A 64 MiB request of 4-bit noise (about 35 MiB once compressed) through

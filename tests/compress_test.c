@@ -188,7 +188,9 @@ static void noise_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-static const irpc_dispatcher_ops noise_ops = {.name = "noise",
+static const irpc_dispatcher_ops noise_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "noise",
                                               .dispatch = noise_dispatch};
 
 static void test_streaming_peak_through_coloc(void **state) {
@@ -430,7 +432,9 @@ static void term_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_complete(call, 0, ok);
 }
 
-static const irpc_invoker_ops term_ops = {.name = "peer",
+static const irpc_invoker_ops term_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "peer",
                                           .data_size = sizeof(peer_term *),
                                           .init = term_init,
                                           .invoke = term_invoke};
@@ -592,7 +596,9 @@ static void feature_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops feature_echo_ops = {
-    .name = "echo", .dispatch = feature_echo_dispatch};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "echo",
+    .dispatch = feature_echo_dispatch};
 
 static void test_end_to_end(void **state) {
   (void)state;
@@ -653,7 +659,9 @@ static void bomb_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops bomb_ops = {.name = "bomb",
+static const irpc_dispatcher_ops bomb_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "bomb",
                                              .dispatch = bomb_dispatch};
 
 static void test_bombs_through_coloc(void **state) {

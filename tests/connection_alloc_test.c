@@ -21,7 +21,10 @@ static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo", .dispatch = echo};
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
+                                             .dispatch = echo};
 
 static void on_connect(irpc_invoker *inv, int status, void *ud) {
   (void)inv;

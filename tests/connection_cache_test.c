@@ -51,7 +51,9 @@ static int node_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops node_ops = {.name = "node",
+static const irpc_dispatcher_ops node_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "node",
                                              .data_size = sizeof(node *),
                                              .init = node_init,
                                              .dispatch = node_dispatch};

@@ -18,7 +18,9 @@ static void count_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
 }
 
-static const irpc_dispatcher_ops count_ops = {.name = "count",
+static const irpc_dispatcher_ops count_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "count",
                                               .dispatch = count_dispatch};
 
 /* ---- Tests ---- */
@@ -76,7 +78,9 @@ static void order_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
 }
 
-static const irpc_dispatcher_ops order_ops = {.name = "order",
+static const irpc_dispatcher_ops order_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "order",
                                               .dispatch = order_dispatch};
 
 static void calls_before_connect_keep_order(void **state) {
@@ -252,8 +256,10 @@ static void client_side(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-static const irpc_dispatcher_ops client_side_ops = {.name = "client-side",
-                                                    .dispatch = client_side};
+static const irpc_dispatcher_ops client_side_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "client-side",
+    .dispatch = client_side};
 
 /* Server side: /subscribe calls the net_client back ("again" when the payload
  * says so) and replies with what the net_client answered. */
@@ -293,8 +299,10 @@ static void subscribe(irpc_dispatcher *self, irpc_dispatch *d) {
                              sub_done, sc, NULL));
 }
 
-static const irpc_dispatcher_ops subscribe_ops = {.name = "subscribe",
-                                                  .dispatch = subscribe};
+static const irpc_dispatcher_ops subscribe_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "subscribe",
+    .dispatch = subscribe};
 
 static void callbacks(int kind) {
   net_rig r;
@@ -381,7 +389,9 @@ static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   held[nheld++] = d;
 }
 
-static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
                                              .dispatch = hold_dispatch};
 
 static void server_down(irpc_server *s, int status, void *ud) {
@@ -441,7 +451,9 @@ static void hang_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_on_cancel(d, hang_cancel, NULL);
 }
 
-static const irpc_dispatcher_ops hang_ops = {.name = "hang",
+static const irpc_dispatcher_ops hang_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hang",
                                              .dispatch = hang_dispatch};
 
 static void shutdown_times_out(void **state) {
@@ -605,8 +617,10 @@ static void abort_first(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops abort_first_ops = {.name = "abort-first",
-                                                    .dispatch = abort_first};
+static const irpc_dispatcher_ops abort_first_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "abort-first",
+    .dispatch = abort_first};
 
 static void retry_after_abort(int kind) {
   net_rig r;
@@ -776,8 +790,10 @@ static void call_back(irpc_dispatcher *self, irpc_dispatch *d) {
     assert_irpc_ok(irpc_invoke(peer, b->req[i], back_done, b, NULL));
 }
 
-static const irpc_dispatcher_ops call_back_ops = {.name = "call-back",
-                                                  .dispatch = call_back};
+static const irpc_dispatcher_ops call_back_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "call-back",
+    .dispatch = call_back};
 
 /* A client connection without a dispatcher announces no request streams:
  * the server's callbacks to it, two-way and one-way, fail at once with
@@ -918,7 +934,9 @@ static void load_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   test_echo_ops.dispatch(self, d);
 }
 
-static const irpc_dispatcher_ops load_ops = {.name = "load",
+static const irpc_dispatcher_ops load_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "load",
                                              .dispatch = load_dispatch};
 
 static void load_issue(load *l);

@@ -207,7 +207,9 @@ static void peek_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops peek_ops = {.name = "peek",
+static const irpc_dispatcher_ops peek_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "peek",
                                              .dispatch = peek_dispatch};
 
 static void test_propagation_feature(void **state) {

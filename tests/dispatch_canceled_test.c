@@ -47,7 +47,9 @@ static int hold_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
                                              .data_size = sizeof(server *),
                                              .init = hold_init,
                                              .dispatch = hold_dispatch};

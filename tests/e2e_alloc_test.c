@@ -56,7 +56,10 @@ static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo", .dispatch = echo};
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
+                                             .dispatch = echo};
 
 /* ---- The stack ---- */
 
@@ -88,7 +91,9 @@ static irpc_logger_options logger_options(void) {
   return lo;
 }
 
-static const irpc_telemetry_hooks hooks = {.start = span_start,
+static const irpc_telemetry_hooks hooks = {.struct_size =
+                                               sizeof(irpc_telemetry_hooks),
+                                           .start = span_start,
                                            .end = span_end};
 
 /* The client side: every interceptor in a pipeline into a new client

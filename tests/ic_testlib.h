@@ -49,8 +49,10 @@ static void rig_hang_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_on_cancel(d, rig_hang_cancel, NULL);
 }
 
-static const irpc_dispatcher_ops rig_hang_ops = {.name = "hang",
-                                                 .dispatch = rig_hang_dispatch};
+static const irpc_dispatcher_ops rig_hang_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "hang",
+    .dispatch = rig_hang_dispatch};
 
 /* ---- The spy middleware ---- */
 
@@ -78,6 +80,7 @@ static int spy_init(irpc_dispatcher *self, const void *config) {
 }
 
 static const irpc_dispatcher_ops spy_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "spy",
     .data_size = sizeof(spy *),
     .init = spy_init,

@@ -8,7 +8,9 @@
 /* ---- Invokers ---- */
 
 /* Per-call state no arena can hold: every push into it fails. */
-static const irpc_invoker_ops huge_ops = {.name = "huge",
+static const irpc_invoker_ops huge_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "huge",
                                           .call_state_size = (size_t)1 << 31};
 
 /* Holds every call until it is canceled. */
@@ -22,7 +24,9 @@ static void hang_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_on_cancel(call, hang_cancel, NULL);
 }
 
-static const irpc_invoker_ops hang_ops = {.name = "hang",
+static const irpc_invoker_ops hang_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "hang",
                                           .invoke = hang_invoke};
 
 /* Answers Ok; when memory is short, leaves the answer to the engine (no
@@ -33,7 +37,9 @@ static void ok_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     irpc_dispatch_next(d);
 }
 
-static const irpc_dispatcher_ops ok_ops = {.name = "ok",
+static const irpc_dispatcher_ops ok_ops = {.struct_size =
+                                               sizeof(irpc_dispatcher_ops),
+                                           .name = "ok",
                                            .dispatch = ok_dispatch};
 
 /* ---- The callback reads the request it no longer owns ---- */

@@ -9,7 +9,9 @@ static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   held[nheld++] = d;
 }
 
-static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
                                              .dispatch = hold_dispatch};
 
 static void test_counts_and_latency(void **state) {

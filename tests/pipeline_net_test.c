@@ -96,6 +96,7 @@ static int wspy_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops wspy_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "wire-spy",
     .data_size = sizeof(wire_spy *),
     .init = wspy_init,
@@ -118,14 +119,18 @@ static void compress_echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops compress_echo_ops = {
-    .name = "echo", .dispatch = compress_echo_dispatch};
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "echo",
+    .dispatch = compress_echo_dispatch};
 
 static void fail_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   (void)self;
   irpc_dispatch_reply(d, IRPC_STATUS_APPLICATION_ERROR, "no luck");
 }
 
-static const irpc_dispatcher_ops fail_ops = {.name = "fail",
+static const irpc_dispatcher_ops fail_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "fail",
                                              .dispatch = fail_dispatch};
 
 /* Text-like bytes, compressible about 4:1. */
@@ -525,7 +530,9 @@ static void context_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-static const irpc_dispatcher_ops context_ops = {.name = "context",
+static const irpc_dispatcher_ops context_ops = {.struct_size =
+                                                    sizeof(irpc_dispatcher_ops),
+                                                .name = "context",
                                                 .dispatch = context_dispatch};
 
 static void test_request_context(void **state) {
@@ -629,7 +636,9 @@ static void traced_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops traced_ops = {.name = "traced",
+static const irpc_dispatcher_ops traced_ops = {.struct_size =
+                                                   sizeof(irpc_dispatcher_ops),
+                                               .name = "traced",
                                                .dispatch = traced_dispatch};
 
 static void test_telemetry(void **state) {
@@ -637,7 +646,9 @@ static void test_telemetry(void **state) {
   memset(&sp, 0, sizeof sp);
   pn t;
   pn_init(&t);
-  irpc_telemetry_hooks hooks = {.start = span_start, .end = span_end};
+  irpc_telemetry_hooks hooks = {.struct_size = sizeof(irpc_telemetry_hooks),
+                                .start = span_start,
+                                .end = span_end};
   irpc_invoker *ic;
   assert_irpc_ok(irpc_telemetry_interceptor_new(&ic, &t.n.loop, &hooks));
   pn_use(&t, ic);
@@ -698,7 +709,9 @@ static void probe_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_next(call);
 }
 
-static const irpc_invoker_ops probe_ops = {.name = "probe",
+static const irpc_invoker_ops probe_ops = {.struct_size =
+                                               sizeof(irpc_invoker_ops),
+                                           .name = "probe",
                                            .invoke = probe_invoke};
 
 /* Answers Ok only when the middleware's feature is there and the client's
@@ -712,7 +725,9 @@ static void feature_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
                       ok ? NULL : "feature");
 }
 
-static const irpc_dispatcher_ops feature_ops = {.name = "feature",
+static const irpc_dispatcher_ops feature_ops = {.struct_size =
+                                                    sizeof(irpc_dispatcher_ops),
+                                                .name = "feature",
                                                 .dispatch = feature_dispatch};
 
 static void test_use_feature(void **state) {

@@ -48,6 +48,7 @@ static int rec_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops rec_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "rec",
     .data_size = sizeof(rec_config),
     .call_state_size = sizeof(rec_state),
@@ -77,7 +78,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo",
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
                                              .dispatch = echo_dispatch};
 
 typedef struct outcome {
@@ -219,7 +222,9 @@ static void fail_invoke(irpc_invoker *self, irpc_call *call) {
   assert_irpc_err(irpc_call_complete(call, IRPC_EREFUSED, NULL), IRPC_EDONE);
 }
 
-static const irpc_invoker_ops fail_ops = {.name = "fail",
+static const irpc_invoker_ops fail_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "fail",
                                           .invoke = fail_invoke};
 
 static void test_failing_interceptor(void **state) {
@@ -260,7 +265,9 @@ static int rewrite_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops rewrite_ops = {
-    .name = "rewrite", .on_complete = rewrite_on_complete};
+    .struct_size = sizeof(irpc_invoker_ops),
+    .name = "rewrite",
+    .on_complete = rewrite_on_complete};
 
 static void test_interceptor_replaces_response(void **state) {
   (void)state;
@@ -305,6 +312,7 @@ static int again_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops again_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "again",
     .call_state_size = sizeof(again_state),
     .invoke = again_invoke,
@@ -356,7 +364,9 @@ static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   uv_timer_start(&cancel_timer, cancel_cb, 0, 0);
 }
 
-static const irpc_dispatcher_ops hold_ops = {.name = "hold",
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
                                              .dispatch = hold_dispatch};
 
 static void cancel_cb(uv_timer_t *t) {

@@ -24,7 +24,9 @@ static int rec_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops rec_ops = {.name = "rec",
+static const irpc_dispatcher_ops rec_ops = {.struct_size =
+                                                sizeof(irpc_dispatcher_ops),
+                                            .name = "rec",
                                             .data_size = sizeof(oplog *),
                                             .init = rec_init,
                                             .dispatch = rec_dispatch};

@@ -16,7 +16,9 @@ static void ctx_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops ctx_ops = {.name = "ctx",
+static const irpc_dispatcher_ops ctx_ops = {.struct_size =
+                                                sizeof(irpc_dispatcher_ops),
+                                            .name = "ctx",
                                             .dispatch = ctx_dispatch};
 
 static void test_encoding_bytes(void **state) {

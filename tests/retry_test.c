@@ -31,7 +31,9 @@ static void scripted_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_complete(call, 0, ok);
 }
 
-static const irpc_invoker_ops scripted_ops = {.name = "scripted",
+static const irpc_invoker_ops scripted_ops = {.struct_size =
+                                                  sizeof(irpc_invoker_ops),
+                                              .name = "scripted",
                                               .invoke = scripted_invoke};
 
 typedef struct rt {

@@ -21,6 +21,7 @@ static int named_init(irpc_dispatcher *self, const void *config) {
 }
 
 static const irpc_dispatcher_ops named_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "named",
     .data_size = sizeof(const char *),
     .init = named_init,
@@ -180,6 +181,7 @@ static int mw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops mw_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "mw",
     .data_size = sizeof(const char *),
     .init = named_init,
@@ -261,7 +263,9 @@ static void twice_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_err(irpc_dispatch_complete(d, r), IRPC_EDONE);
 }
 
-static const irpc_dispatcher_ops twice_ops = {.name = "twice",
+static const irpc_dispatcher_ops twice_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "twice",
                                               .dispatch = twice_dispatch};
 
 static void test_dispatcher_completes_twice(void **state) {
@@ -290,7 +294,9 @@ static void never_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_on_cancel(d, never_on_cancel, NULL);
 }
 
-static const irpc_dispatcher_ops never_ops = {.name = "never",
+static const irpc_dispatcher_ops never_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "never",
                                               .dispatch = never_dispatch};
 
 typedef struct client_outcome {
@@ -403,7 +409,9 @@ static void fields_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, r));
 }
 
-static const irpc_dispatcher_ops fields_ops = {.name = "fields",
+static const irpc_dispatcher_ops fields_ops = {.struct_size =
+                                                   sizeof(irpc_dispatcher_ops),
+                                               .name = "fields",
                                                .dispatch = fields_dispatch};
 
 static void check_fields_response(irpc_call *call, int err,

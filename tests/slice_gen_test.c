@@ -221,7 +221,9 @@ static int rec_init(irpc_dispatcher *self, const void *cfg) {
   return 0;
 }
 
-static const irpc_dispatcher_ops rec_ops = {.name = "rec",
+static const irpc_dispatcher_ops rec_ops = {.struct_size =
+                                                sizeof(irpc_dispatcher_ops),
+                                            .name = "rec",
                                             .data_size = sizeof(void *),
                                             .init = rec_init,
                                             .dispatch = rec_dispatch};
@@ -790,7 +792,9 @@ static int icp_init(irpc_invoker *self, const void *cfg) {
   return 0;
 }
 
-static const irpc_invoker_ops rec_icp_ops = {.name = "rec",
+static const irpc_invoker_ops rec_icp_ops = {.struct_size =
+                                                 sizeof(irpc_invoker_ops),
+                                             .name = "rec",
                                              .data_size = sizeof(void *),
                                              .init = icp_init,
                                              .on_complete = icp_on_complete};

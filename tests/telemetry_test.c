@@ -99,7 +99,9 @@ static void test_spans_through_coloc(void **state) {
   memset(&slog, 0, sizeof(slog));
   rig r;
   rig_init(&r);
-  irpc_telemetry_hooks h = {.start = hook_start, .end = hook_end};
+  irpc_telemetry_hooks h = {.struct_size = sizeof(irpc_telemetry_hooks),
+                            .start = hook_start,
+                            .end = hook_end};
   irpc_invoker *ic;
   irpc_dispatcher *mw;
   assert_irpc_ok(irpc_telemetry_interceptor_new(&ic, &r.loop, &h));

@@ -62,6 +62,7 @@ static void count_free(void *opaque, void *ptr) {
 
 void test_alloc_install(void) {
   static const irpc_allocator a = {
+      .struct_size = sizeof(irpc_allocator),
       .opaque = NULL,
       .alloc = count_alloc,
       .realloc = count_realloc,
@@ -88,5 +89,7 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_irpc_ok(irpc_dispatch_complete(d, resp));
 }
 
-const irpc_dispatcher_ops test_echo_ops = {.name = "echo",
+const irpc_dispatcher_ops test_echo_ops = {.struct_size =
+                                               sizeof(irpc_dispatcher_ops),
+                                           .name = "echo",
                                            .dispatch = echo_dispatch};

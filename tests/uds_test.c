@@ -145,7 +145,9 @@ static int seen_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops seen_ops = {.name = "seen",
+static const irpc_dispatcher_ops seen_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "seen",
                                              .data_size = sizeof(seen *),
                                              .init = seen_init,
                                              .dispatch = seen_dispatch};

@@ -13,7 +13,9 @@ static void tenant_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops tenant_ops = {.name = "tenant",
+static const irpc_dispatcher_ops tenant_ops = {.struct_size =
+                                                   sizeof(irpc_dispatcher_ops),
+                                               .name = "tenant",
                                                .dispatch = tenant_dispatch};
 
 /* Checks on the way out that the client feature was set. */
@@ -25,7 +27,9 @@ static void peek_invoke(irpc_invoker *self, irpc_call *call) {
   irpc_call_next(call);
 }
 
-static const irpc_invoker_ops peek_ops = {.name = "peek",
+static const irpc_invoker_ops peek_ops = {.struct_size =
+                                              sizeof(irpc_invoker_ops),
+                                          .name = "peek",
                                           .invoke = peek_invoke};
 
 static void test_sets_feature_both_sides(void **state) {

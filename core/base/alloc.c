@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 
@@ -23,6 +24,7 @@ static void std_free(void *opaque, void *ptr) {
 }
 
 static const irpc_allocator std_allocator = {
+    .struct_size = sizeof(irpc_allocator),
     .opaque = NULL,
     .alloc = std_alloc,
     .realloc = std_realloc,
@@ -30,6 +32,7 @@ static const irpc_allocator std_allocator = {
 };
 
 static irpc_allocator current = {
+    .struct_size = sizeof(irpc_allocator),
     .opaque = NULL,
     .alloc = std_alloc,
     .realloc = std_realloc,
@@ -53,13 +56,14 @@ static void uv_tramp_free(void *ptr) {
 }
 
 int irpc_set_allocator(const irpc_allocator *a) {
-  const irpc_allocator *next = a ? a : &std_allocator;
-  if (!next->alloc || !next->realloc || !next->free)
+  irpc_allocator next;
+  if (IRPC__IMPORT(&next, a ? a : &std_allocator, irpc_allocator) < 0 ||
+      !next.alloc || !next.realloc || !next.free)
     return IRPC_EINVAL;
   if (uv_replace_allocator(uv_tramp_malloc, uv_tramp_realloc, uv_tramp_calloc,
                            uv_tramp_free) != 0)
     return IRPC_EBUSY;
-  current = *next;
+  current = next;
   return 0;
 }
 

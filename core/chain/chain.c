@@ -5,18 +5,25 @@
 #include <string.h>
 
 #include "chain.h"
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/status.h"
 
 /* ---- Nodes ---- */
 
 int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop, const void *ops,
-                   size_t data_size, size_t state_size) {
+                   size_t ops_copy_size, size_t data_size, size_t state_size) {
   if (data_size > SIZE_MAX / 2)
     return IRPC_ENOMEM;
-  irpc__node *n = irpc_calloc(1, IRPC__NODE_HEADER + IRPC__ALIGN(data_size));
+  size_t copy_at = IRPC__NODE_HEADER + IRPC__ALIGN(data_size);
+  irpc__node *n = irpc_calloc(1, copy_at + IRPC__ALIGN(ops_copy_size));
   if (!n)
     return IRPC_ENOMEM;
+  if (ops_copy_size) {
+    irpc__struct_import((uint8_t *)n + copy_at, ops_copy_size, ops,
+                        sizeof(size_t));
+    ops = (uint8_t *)n + copy_at;
+  }
   n->sched = irpc__sched_acquire(loop);
   if (!n->sched) {
     irpc_free(n);

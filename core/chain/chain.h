@@ -120,8 +120,11 @@ int irpc__chain_cancel(irpc__chain *c, int err);
 void irpc__chain_on_cancel(irpc__chain *c, void (*fn)(void), void *ud);
 
 /* Node creation shared by invokers and dispatchers. */
+/* `ops_copy_size` non-zero: `ops` is an older, shorter table (see
+ * base/struct_size.h), kept as a zero-extended copy of that size inside the
+ * node. */
 int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop, const void *ops,
-                   size_t data_size, size_t state_size);
+                   size_t ops_copy_size, size_t data_size, size_t state_size);
 void irpc__node_free(irpc__node *n);
 
 /* A dispatch made ready but not started: the coloc posts it to the loop. */

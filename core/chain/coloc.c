@@ -231,6 +231,7 @@ static void coloc_destroy(irpc_invoker *self) {
 }
 
 static const irpc_invoker_ops coloc_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "coloc",
     .data_size = sizeof(coloc),
     .init = coloc_init,

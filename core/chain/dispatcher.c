@@ -1,17 +1,23 @@
 /* Dispatchers and dispatches: the server side of the chain engine. */
 #include "chain.h"
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
+
 #include "irpc/status.h"
 
 int irpc_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                         const irpc_dispatcher_ops *ops, const void *config) {
   if (!out || !loop || !ops)
     return IRPC_EINVAL;
+  int older = IRPC__CHECK(ops, irpc_dispatcher_ops);
+  if (older < 0)
+    return older;
   irpc__node *n;
-  int rc = irpc__node_new(&n, IRPC__SERVER, loop, ops, ops->data_size,
-                          ops->dispatch_state_size);
+  int rc = irpc__node_new(&n, IRPC__SERVER, loop, ops, older ? sizeof(*ops) : 0,
+                          ops->data_size, ops->dispatch_state_size);
   if (rc)
     return rc;
+  ops = n->ops;
   if (ops->init && (rc = ops->init((irpc_dispatcher *)n, config)) < 0) {
     irpc__node_free(n);
     return rc;

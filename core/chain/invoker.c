@@ -1,5 +1,6 @@
 /* Invokers and calls: the client side of the chain engine. */
 #include "chain.h"
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
 
 /* ---- Client API ---- */
@@ -8,11 +9,15 @@ int irpc_invoker_new(irpc_invoker **out, uv_loop_t *loop,
                      const irpc_invoker_ops *ops, const void *config) {
   if (!out || !loop || !ops)
     return IRPC_EINVAL;
+  int older = IRPC__CHECK(ops, irpc_invoker_ops);
+  if (older < 0)
+    return older;
   irpc__node *n;
-  int rc = irpc__node_new(&n, IRPC__CLIENT, loop, ops, ops->data_size,
-                          ops->call_state_size);
+  int rc = irpc__node_new(&n, IRPC__CLIENT, loop, ops, older ? sizeof(*ops) : 0,
+                          ops->data_size, ops->call_state_size);
   if (rc)
     return rc;
+  ops = n->ops;
   if (ops->init && (rc = ops->init((irpc_invoker *)n, config)) < 0) {
     irpc__node_free(n);
     return rc;

@@ -46,6 +46,7 @@ static void pipeline_destroy(irpc_invoker *self) {
 }
 
 static const irpc_invoker_ops pipeline_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "pipeline",
     .data_size = sizeof(irpc_pipeline),
     .invoke = pipeline_invoke,

@@ -173,6 +173,7 @@ static void route_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops route_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "route",
     .data_size = sizeof(irpc_router *),
     .dispatch = route_dispatch,
@@ -215,6 +216,7 @@ static void router_destroy(irpc_dispatcher *self) {
 }
 
 static const irpc_dispatcher_ops router_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "router",
     .data_size = sizeof(irpc_router),
     .dispatch = router_dispatch,

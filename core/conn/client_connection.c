@@ -309,6 +309,7 @@ static void cc_destroy(irpc_invoker *self) {
 }
 
 static const irpc_invoker_ops cc_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "client-connection",
     .data_size = sizeof(cc),
     .call_state_size = sizeof(cc_call),

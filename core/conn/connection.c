@@ -500,6 +500,7 @@ static void ccall_readable(ccall *k) {
 }
 
 static const irpc_invoker_ops conn_invoker_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "connection",
     .data_size = sizeof(irpc_connection *),
     .call_state_size = sizeof(ccall),

@@ -25,6 +25,7 @@
 #include "irpc/alloc.h"
 #include "irpc/connection_cache.h"
 #include "irpc/retry.h"
+#include "base/struct_size.h"
 
 #define MAX_REFUSED_RETRIES 3
 
@@ -709,6 +710,7 @@ static int cache_init(irpc_invoker *self, const void *config) {
 }
 
 static const irpc_invoker_ops cache_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "connection-cache",
     .data_size = sizeof(cache),
     .call_state_size = sizeof(cc_call),
@@ -737,21 +739,24 @@ irpc_outgoing_request_service_address(const irpc_outgoing_request *r) {
            : NULL;
 }
 
-void irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
-  memset(o, 0, sizeof(*o));
-  irpc_connection_options_init(&o->connection);
-  o->prefer_existing_connection = 1;
-  o->max_connections = 100;
+void irpc_connection_cache_options_init_sized(irpc_connection_cache_options *o,
+                                              size_t size) {
+  irpc_connection_cache_options d;
+  memset(&d, 0, sizeof(d));
+  irpc_connection_options_init(&d.connection);
+  d.prefer_existing_connection = 1;
+  d.max_connections = 100;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 int irpc_connection_cache_new(irpc_invoker **out, uv_loop_t *loop,
                               const irpc_connection_cache_options *o) {
   irpc_connection_cache_options d;
-  if (!o) {
+  if (!o)
     irpc_connection_cache_options_init(&d);
-    o = &d;
-  }
-  return irpc_invoker_new(out, loop, &cache_ops, o);
+  else if (IRPC__IMPORT(&d, o, irpc_connection_cache_options) < 0)
+    return IRPC_EINVAL;
+  return irpc_invoker_new(out, loop, &cache_ops, &d);
 }
 
 static cache *cache_of(irpc_invoker *inv) {

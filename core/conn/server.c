@@ -8,6 +8,7 @@
 #include "irpc/alloc.h"
 #include "irpc/server.h"
 #include "protocol/icerpc/slic.h"
+#include "base/struct_size.h"
 
 typedef struct lnode {
   struct lnode *next;
@@ -42,11 +43,11 @@ struct irpc_server {
   irpc__task done_task;
 };
 
-void irpc_server_options_init(irpc_server_options *o) {
-  if (!o)
-    return;
-  memset(o, 0, sizeof(*o));
-  irpc_connection_options_init(&o->connection);
+void irpc_server_options_init_sized(irpc_server_options *o, size_t size) {
+  irpc_server_options d;
+  memset(&d, 0, sizeof(d));
+  irpc_connection_options_init(&d.connection);
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 static void maybe_destroy(irpc_server *s) {
@@ -145,10 +146,12 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   if (!out || !loop || !dispatcher || dispatcher->node.loop != loop)
     return IRPC_EINVAL;
   irpc_server_options o;
-  if (opts)
-    o = *opts;
-  else
+  if (opts) {
+    if (IRPC__IMPORT(&o, opts, irpc_server_options) < 0)
+      return IRPC_EINVAL;
+  } else {
     irpc_server_options_init(&o);
+  }
   if (irpc__connection_options_check(&o.connection))
     return IRPC_EINVAL;
   irpc_server *s = irpc_calloc(1, sizeof(*s));

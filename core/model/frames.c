@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/status.h"
 
@@ -196,9 +197,18 @@ int irpc__request_convert(irpc_outgoing_request *from, uint64_t peer_formats,
 
 /* ---- Payload writers ---- */
 
+/* Writers are kept by pointer (their identity is the table's address), so the
+ * table is checked at each attach, one comparison for a table of this version,
+ * and read in place: a member added after the first version is read only where
+ * IRPC__HAS says the caller's table has it. */
+static int writer_ops_ok(const irpc_payload_writer_ops *ops) {
+  return IRPC__STRUCT_SIZE(ops) == sizeof(*ops) ||
+         IRPC__CHECK(ops, irpc_payload_writer_ops) >= 0;
+}
+
 static int writers_use(irpc__writers *ws, const irpc_payload_writer_ops *ops,
                        const void *config, size_t len) {
-  if (!ops || !ops->write || (!config && len > 0))
+  if (!ops || !writer_ops_ok(ops) || !ops->write || (!config && len > 0))
     return IRPC_EINVAL;
   if (!ops->begin != !ops->next || !ops->begin != !ops->end)
     return IRPC_EINVAL; /* streaming: all three or none */

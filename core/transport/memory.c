@@ -176,6 +176,7 @@ static int mem_remote(const irpc_duplex *d, char *buf, size_t len) {
 }
 
 static const irpc_duplex_ops mem_duplex_ops = {
+    .struct_size = sizeof(irpc_duplex_ops),
     .name = "memory",
     .data_size = sizeof(mem_end),
     .write_req_size = sizeof(mwrite),
@@ -319,6 +320,7 @@ static void meml_destroy(irpc_listener *l) {
 }
 
 static const irpc_listener_ops mem_listener_ops = {
+    .struct_size = sizeof(irpc_listener_ops),
     .name = "memory",
     .data_size = sizeof(mem_listener),
     .close = meml_close,
@@ -367,6 +369,7 @@ static void memt_destroy(irpc_transport *t) {
 }
 
 static const irpc_transport_ops mem_transport_ops = {
+    .struct_size = sizeof(irpc_transport_ops),
     .name = "memory",
     .data_size = sizeof(mem_transport),
     .connect = memt_connect,

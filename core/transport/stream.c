@@ -340,6 +340,7 @@ static int pipe_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
 }
 
 static const irpc_duplex_ops tcp_duplex_ops = {
+    .struct_size = sizeof(irpc_duplex_ops),
     .name = "tcp",
     .data_size = sizeof(sdx),
     .write_req_size = sizeof(uv_write_t),
@@ -354,6 +355,7 @@ static const irpc_duplex_ops tcp_duplex_ops = {
 };
 
 static const irpc_duplex_ops uds_duplex_ops = {
+    .struct_size = sizeof(irpc_duplex_ops),
     .name = "uds",
     .data_size = sizeof(sdx),
     .write_req_size = sizeof(uv_write_t),
@@ -635,6 +637,7 @@ static void sls_destroy(irpc_listener *l) {
 }
 
 static const irpc_listener_ops stream_listener_ops = {
+    .struct_size = sizeof(irpc_listener_ops),
     .name = "stream",
     .data_size = sizeof(sls),
     .close = sls_close,
@@ -821,12 +824,14 @@ static int uds_listen(irpc_transport *t, uv_loop_t *loop,
 }
 
 const irpc_transport_ops irpc__tcp_transport_ops = {
+    .struct_size = sizeof(irpc_transport_ops),
     .name = "tcp",
     .connect = tcp_connect,
     .listen = tcp_listen,
 };
 
 const irpc_transport_ops irpc__uds_transport_ops = {
+    .struct_size = sizeof(irpc_transport_ops),
     .name = "uds",
     .connect = uds_connect,
     .listen = uds_listen,

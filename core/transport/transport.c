@@ -7,12 +7,24 @@
 #include <string.h>
 
 #include "base/buf_internal.h"
+#include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "base/scheduler.h"
 #include "transport_internal.h"
 
 #define ALIGN16(n) (((n) + 15) & ~(size_t)15)
+
+/* The table an object keeps: the caller's `ops` itself, or (`older`) a
+ * zero-extended copy of that shorter table at offset `at` of `obj`. */
+static const void *kept_ops(void *obj, size_t at, const void *ops, size_t size,
+                            int older) {
+  if (!older)
+    return ops;
+  void *copy = (unsigned char *)obj + at;
+  irpc__struct_import(copy, size, ops, sizeof(size_t));
+  return copy;
+}
 
 enum { ST_CONNECTING = 1, ST_OPEN, ST_CLOSING };
 
@@ -98,10 +110,14 @@ static void duplex_run_task(irpc__task *t);
 
 int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
                     const irpc_duplex_ops *ops, int connecting) {
-  if (!out || !loop || !ops || !ops->read_start || !ops->read_stop ||
-      !ops->write || !ops->shutdown || !ops->close)
+  if (!out || !loop || !ops)
     return IRPC_EINVAL;
-  irpc_duplex *d = irpc_calloc(1, sizeof(*d) + ALIGN16(ops->data_size));
+  int older = IRPC__CHECK(ops, irpc_duplex_ops);
+  if (older < 0 || !ops->read_start || !ops->read_stop || !ops->write ||
+      !ops->shutdown || !ops->close)
+    return IRPC_EINVAL;
+  size_t at = sizeof(irpc_duplex) + ALIGN16(ops->data_size);
+  irpc_duplex *d = irpc_calloc(1, at + (older ? sizeof(*ops) : 0));
   if (!d)
     return IRPC_ENOMEM;
   d->sched = irpc__sched_acquire(loop);
@@ -109,7 +125,7 @@ int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
     irpc_free(d);
     return IRPC_ENOMEM;
   }
-  d->ops = ops;
+  d->ops = kept_ops(d, at, ops, sizeof(*ops), older);
   d->loop = loop;
   d->state = connecting ? ST_CONNECTING : ST_OPEN;
   d->task.fn = duplex_task;
@@ -458,9 +474,13 @@ int irpc_listener_new(irpc_listener **out, uv_loop_t *loop,
                       const irpc_listener_ops *ops,
                       const irpc_server_address *address, irpc_accept_cb cb,
                       void *user_data) {
-  if (!out || !loop || !ops || !ops->close || !address || !cb)
+  if (!out || !loop || !ops || !address || !cb)
     return IRPC_EINVAL;
-  irpc_listener *l = irpc_calloc(1, sizeof(*l) + ALIGN16(ops->data_size));
+  int older = IRPC__CHECK(ops, irpc_listener_ops);
+  if (older < 0 || !ops->close)
+    return IRPC_EINVAL;
+  size_t at = sizeof(irpc_listener) + ALIGN16(ops->data_size);
+  irpc_listener *l = irpc_calloc(1, at + (older ? sizeof(*ops) : 0));
   if (!l)
     return IRPC_ENOMEM;
   l->sched = irpc__sched_acquire(loop);
@@ -472,7 +492,7 @@ int irpc_listener_new(irpc_listener **out, uv_loop_t *loop,
     irpc_free(l);
     return rc;
   }
-  l->ops = ops;
+  l->ops = kept_ops(l, at, ops, sizeof(*ops), older);
   l->loop = loop;
   l->cb = cb;
   l->ud = user_data;
@@ -582,12 +602,16 @@ void irpc_listener_close(irpc_listener *l, irpc_listener_close_cb cb,
 /* ---- Transports ---- */
 
 int irpc_transport_new(irpc_transport **out, const irpc_transport_ops *ops) {
-  if (!out || !ops || !ops->connect || !ops->listen)
+  if (!out || !ops)
     return IRPC_EINVAL;
-  irpc_transport *t = irpc_calloc(1, sizeof(*t) + ALIGN16(ops->data_size));
+  int older = IRPC__CHECK(ops, irpc_transport_ops);
+  if (older < 0 || !ops->connect || !ops->listen)
+    return IRPC_EINVAL;
+  size_t at = sizeof(irpc_transport) + ALIGN16(ops->data_size);
+  irpc_transport *t = irpc_calloc(1, at + (older ? sizeof(*ops) : 0));
   if (!t)
     return IRPC_ENOMEM;
-  t->ops = ops;
+  t->ops = kept_ops(t, at, ops, sizeof(*ops), older);
   *out = t;
   return 0;
 }

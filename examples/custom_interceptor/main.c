@@ -32,6 +32,7 @@ static int counter_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops counter_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "counter",
     .data_size = sizeof(counter),
     .invoke = counter_invoke,
@@ -45,7 +46,9 @@ static void ok_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
 }
 
-static const irpc_dispatcher_ops ok_ops = {.name = "ok",
+static const irpc_dispatcher_ops ok_ops = {.struct_size =
+                                               sizeof(irpc_dispatcher_ops),
+                                           .name = "ok",
                                            .dispatch = ok_dispatch};
 
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,

@@ -33,8 +33,12 @@ static int tag_on_complete(irpc_invoker *self, irpc_call *call) {
   return 0;
 }
 
-static const irpc_invoker_ops tag_ops = {
-    .name = "tag", .invoke = tag_invoke, .on_complete = tag_on_complete};
+static const irpc_invoker_ops tag_ops = {.struct_size =
+                                             sizeof(irpc_invoker_ops),
+
+                                         .name = "tag",
+                                         .invoke = tag_invoke,
+                                         .on_complete = tag_on_complete};
 
 /* stopwatch: measures the call, keeping the start time per call. */
 static void stopwatch_invoke(irpc_invoker *self, irpc_call *call) {
@@ -52,6 +56,7 @@ static int stopwatch_on_complete(irpc_invoker *self, irpc_call *call) {
 }
 
 static const irpc_invoker_ops stopwatch_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
     .name = "stopwatch",
     .call_state_size = sizeof(uint64_t),
     .invoke = stopwatch_invoke,
@@ -78,7 +83,9 @@ static int audit_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {
   return 0;
 }
 
-static const irpc_dispatcher_ops audit_ops = {.name = "audit",
+static const irpc_dispatcher_ops audit_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "audit",
                                               .dispatch = audit_dispatch,
                                               .on_complete = audit_on_complete};
 

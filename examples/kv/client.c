@@ -295,7 +295,9 @@ static int count_on_complete(irpc_invoker *self, irpc_call *call) {
     compressed_responses++;
   return 0;
 }
-static const irpc_invoker_ops count_ops = {.name = "count",
+static const irpc_invoker_ops count_ops = {.struct_size =
+                                               sizeof(irpc_invoker_ops),
+                                           .name = "count",
                                            .on_complete = count_on_complete};
 
 /* Adds an interceptor to the pipeline, freeing it when refused. */

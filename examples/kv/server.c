@@ -163,7 +163,9 @@ static int kv_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops kv_ops = {.name = "kv",
+static const irpc_dispatcher_ops kv_ops = {.struct_size =
+                                               sizeof(irpc_dispatcher_ops),
+                                           .name = "kv",
                                            .data_size = sizeof(store *),
                                            .init = kv_init,
                                            .dispatch = kv_dispatch};
@@ -178,7 +180,9 @@ static void count_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_next(d);
 }
 
-static const irpc_dispatcher_ops count_ops = {.name = "count",
+static const irpc_dispatcher_ops count_ops = {.struct_size =
+                                                  sizeof(irpc_dispatcher_ops),
+                                              .name = "count",
                                               .data_size = sizeof(store *),
                                               .init = kv_init,
                                               .dispatch = count_dispatch};

@@ -14,7 +14,8 @@ extern "C" {
 #endif
 
 typedef struct irpc_allocator {
-  void *opaque; /* passed back as the first argument of each function */
+  size_t struct_size; /* sizeof(irpc_allocator) */
+  void *opaque;       /* passed back as the first argument of each function */
   /* Returns NULL on failure. Must accept size 0 (returning NULL or a unique
    * pointer). */
   void *(*alloc)(void *opaque, size_t size);

@@ -241,6 +241,7 @@ IRPC_API int irpc_features_compress_value(const irpc_features *f);
 #define IRPC_COMPRESS_MAX_PREFERENCES 4
 
 typedef struct irpc_compress_options {
+  size_t struct_size; /* set by irpc_compress_options_init */
   /* Formats to send, in order of preference, 0-terminated; the first one
    * the peer reads is used. Default: zstd, then brotli. */
   uint8_t formats[IRPC_COMPRESS_MAX_PREFERENCES];
@@ -266,7 +267,11 @@ typedef struct irpc_compress_options {
 } irpc_compress_options;
 
 /* Fills `o` with the defaults above. */
-IRPC_API void irpc_compress_options_init(irpc_compress_options *o);
+IRPC_API void irpc_compress_options_init_sized(irpc_compress_options *o,
+                                               size_t size);
+static inline void irpc_compress_options_init(irpc_compress_options *o) {
+  irpc_compress_options_init_sized(o, sizeof(*o));
+}
 
 /* Creates the compress interceptor (options copied; NULL = defaults).
  * Errors: IRPC_EINVAL (out or loop NULL, a level out of range, an unknown

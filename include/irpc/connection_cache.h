@@ -118,6 +118,7 @@ irpc_outgoing_request_service_address(const irpc_outgoing_request *r);
 /* ---- The cache ---- */
 
 typedef struct irpc_connection_cache_options {
+  size_t struct_size; /* set by irpc_connection_cache_options_init */
   /* Options of every connection: connect_timeout_ms (10 s),
    * shutdown_timeout_ms (10 s), transport, dispatcher (answers the
    * servers' calls back), limits. */
@@ -133,7 +134,12 @@ typedef struct irpc_connection_cache_options {
 } irpc_connection_cache_options;
 
 IRPC_API void
-irpc_connection_cache_options_init(irpc_connection_cache_options *o);
+irpc_connection_cache_options_init_sized(irpc_connection_cache_options *o,
+                                         size_t size);
+static inline void
+irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
+  irpc_connection_cache_options_init_sized(o, sizeof(*o));
+}
 
 /* Creates a connection cache on `loop`; `o` NULL means the defaults. No
  * connection is made before the first call. Free it with irpc_invoker_free

@@ -59,6 +59,7 @@ IRPC_API void irpc_deadline_encode(int64_t deadline_unix_ns, uint8_t out[8]);
 IRPC_API int irpc_deadline_decode(irpc_bytes value, int64_t *deadline_unix_ns);
 
 typedef struct irpc_deadline_options {
+  size_t struct_size; /* set by irpc_deadline_options_init */
   /* Interceptor: the timeout of requests without a deadline feature; 0 =
    * none (the interceptor only propagates and enforces existing
    * deadlines). At most IRPC_DEADLINE_MAX_TIMEOUT_MS. Default 0. */
@@ -70,7 +71,11 @@ typedef struct irpc_deadline_options {
   irpc_clock *clock;
 } irpc_deadline_options;
 
-IRPC_API void irpc_deadline_options_init(irpc_deadline_options *o);
+IRPC_API void irpc_deadline_options_init_sized(irpc_deadline_options *o,
+                                               size_t size);
+static inline void irpc_deadline_options_init(irpc_deadline_options *o) {
+  irpc_deadline_options_init_sized(o, sizeof(*o));
+}
 
 /* Errors: IRPC_EINVAL (out or loop NULL, default_timeout_ms too large, a
  * clock of another loop), IRPC_ENOMEM. o NULL = defaults. */

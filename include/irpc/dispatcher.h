@@ -51,6 +51,7 @@ typedef struct irpc_dispatch irpc_dispatch;
 #define IRPC_DISPATCH_MAX_DEPTH 64
 
 typedef struct irpc_dispatcher_ops {
+  size_t struct_size; /* sizeof(irpc_dispatcher_ops) */
   const char *name;
   size_t data_size;           /* private bytes per instance */
   size_t dispatch_state_size; /* per-dispatch bytes (irpc_dispatch_state) */

@@ -157,6 +157,7 @@ IRPC_API irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r);
 #define IRPC_PAYLOAD_UNCHANGED 1
 
 typedef struct irpc_payload_writer_ops {
+  size_t struct_size; /* sizeof(irpc_payload_writer_ops) */
   const char *name;
   /* Transforms `in` into `out` (empty on entry). `config` is the copy made
    * at attach time (aligned for any type). `fields` are the frame's fields:

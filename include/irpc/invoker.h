@@ -64,6 +64,7 @@ typedef struct irpc_call irpc_call;
 #define IRPC_CALL_MAX_DEPTH 64
 
 typedef struct irpc_invoker_ops {
+  size_t struct_size; /* sizeof(irpc_invoker_ops) */
   const char *name;
   size_t data_size;       /* private bytes per instance (irpc_invoker_data) */
   size_t call_state_size; /* per-call bytes (irpc_call_state) */

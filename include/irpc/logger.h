@@ -64,13 +64,18 @@ typedef void (*irpc_log_sink)(irpc_log_level level, const irpc_log_record *rec,
                               const char *line, void *user_data);
 
 typedef struct irpc_logger_options {
+  size_t struct_size; /* set by irpc_logger_options_init */
   irpc_log_sink sink; /* NULL: silent */
   void *user_data;
   irpc_log_level min_level; /* default IRPC_LOG_INFO */
   irpc_clock *clock;        /* NULL = the system clock */
 } irpc_logger_options;
 
-IRPC_API void irpc_logger_options_init(irpc_logger_options *o);
+IRPC_API void irpc_logger_options_init_sized(irpc_logger_options *o,
+                                             size_t size);
+static inline void irpc_logger_options_init(irpc_logger_options *o) {
+  irpc_logger_options_init_sized(o, sizeof(*o));
+}
 
 /* Errors: IRPC_EINVAL (out or loop NULL, a level out of range, a clock of
  * another loop), IRPC_ENOMEM. o NULL = defaults (silent). */

@@ -84,6 +84,7 @@ IRPC_API extern const irpc_feature_key irpc_server_addresses_feature;
  * setters in irpc/frames.h (included here). */
 
 typedef struct irpc_retry_options {
+  size_t struct_size;          /* set by irpc_retry_options_init */
   unsigned max_attempts;       /* >= 1; default 2 */
   size_t max_payload_size;     /* >= 1; default 1 MiB */
   uint64_t initial_backoff_ms; /* default 10; 0 = retry at once */
@@ -97,7 +98,10 @@ typedef struct irpc_retry_options {
   uint64_t seed;     /* jitter seed; 0 = from the time */
 } irpc_retry_options;
 
-IRPC_API void irpc_retry_options_init(irpc_retry_options *o);
+IRPC_API void irpc_retry_options_init_sized(irpc_retry_options *o, size_t size);
+static inline void irpc_retry_options_init(irpc_retry_options *o) {
+  irpc_retry_options_init_sized(o, sizeof(*o));
+}
 
 /* Errors: IRPC_EINVAL (out or loop NULL, an option out of range, a clock of
  * another loop), IRPC_ENOMEM. o NULL = defaults. */

@@ -19,6 +19,7 @@ extern "C" {
 typedef struct irpc_server irpc_server;
 
 typedef struct irpc_server_options {
+  size_t struct_size; /* set by irpc_server_options_init */
   /* Options of every accepted connection; its `dispatcher` is ignored (the
    * server's is used). */
   irpc_connection_options connection;
@@ -27,7 +28,11 @@ typedef struct irpc_server_options {
   uint64_t max_connections;
 } irpc_server_options;
 
-IRPC_API void irpc_server_options_init(irpc_server_options *o);
+IRPC_API void irpc_server_options_init_sized(irpc_server_options *o,
+                                             size_t size);
+static inline void irpc_server_options_init(irpc_server_options *o) {
+  irpc_server_options_init_sized(o, sizeof(*o));
+}
 
 /* Creates a server dispatching to `dispatcher` (borrowed; it must outlive
  * the server). `opts` NULL means the defaults.

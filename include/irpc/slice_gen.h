@@ -299,8 +299,9 @@ typedef int (*irpc_slice_call_fn)(const void *ops, void *impl,
                                   irpc_slice_dispatch *sd, void *args);
 
 typedef struct irpc_slice_op {
-  const char *name; /* on the wire: the Slice identifier as written */
-  unsigned flags;   /* IRPC_SLICE_OP_* */
+  size_t struct_size; /* sizeof(irpc_slice_op) */
+  const char *name;   /* on the wire: the Slice identifier as written */
+  unsigned flags;     /* IRPC_SLICE_OP_* */
   /* Client. encode_args NULL: no parameters (an empty payload is sent).
    * decode_return NULL: no return value (any payload is accepted if it is
    * empty or an empty struct). return_size: bytes of the decoded return
@@ -333,6 +334,7 @@ typedef struct irpc_slice_op_ref {
 #define IRPC_SLICE_IFACE_MAGIC 0x53694731u /* "SiG1" */
 
 typedef struct irpc_slice_iface {
+  size_t struct_size;       /* sizeof(irpc_slice_iface) */
   uint32_t magic;           /* IRPC_SLICE_IFACE_MAGIC */
   const char *type_id;      /* "::M::I" */
   const char *default_path; /* "/M.I" */
@@ -356,6 +358,7 @@ irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
 
 /* Optional settings of one call (NULL: none). */
 typedef struct irpc_slice_call_opts {
+  size_t struct_size; /* sizeof(irpc_slice_call_opts) */
   /* Receives the call, for irpc_call_cancel; valid until the callback
    * starts. */
   irpc_call **call_out;

@@ -78,6 +78,7 @@ IRPC_API int irpc_trace_context_baggage_next(irpc_bytes *cursor,
 enum { IRPC_SPAN_CLIENT = 1, IRPC_SPAN_SERVER = 2 };
 
 typedef struct irpc_telemetry_hooks {
+  size_t struct_size; /* sizeof(irpc_telemetry_hooks) */
   /* A span starts. `parent` is the parent context or NULL. `ctx` comes
    * filled with defaults (the parent's trace id and flags or a random trace
    * id, a random span id, no tracestate or baggage); the hook may change

@@ -371,6 +371,7 @@ IRPC_API size_t irpc_fault_held(const irpc_fault *f, irpc_fault_op op);
  *     resources (libuv handles closed), possibly inside close itself. */
 
 typedef struct irpc_duplex_ops {
+  size_t struct_size; /* sizeof(irpc_duplex_ops) */
   const char *name;
   size_t data_size;      /* private bytes per duplex (irpc_duplex_data) */
   size_t write_req_size; /* private bytes per write (the `req` of write) */
@@ -441,6 +442,7 @@ IRPC_API void irpc_duplex_schedule(irpc_duplex *d);
 
 /* A listener type. */
 typedef struct irpc_listener_ops {
+  size_t struct_size; /* sizeof(irpc_listener_ops) */
   const char *name;
   size_t data_size;
   /* Stops accepting and releases I/O resources; calls
@@ -471,6 +473,7 @@ IRPC_API void irpc_listener_close_done(irpc_listener *l);
 
 /* A transport type. */
 typedef struct irpc_transport_ops {
+  size_t struct_size; /* sizeof(irpc_transport_ops) */
   const char *name;
   size_t data_size;
   /* Creates a connecting duplex (irpc_duplex_new with connecting = 1) and

@@ -2528,6 +2528,7 @@ static void emit_desc(gen *g, const opinfo *x) {
                    : x->ret_struct ? S(g, "sizeof(%s_ret)", x->full)
                                    : S(g, "sizeof(%s)", ctype(g, x->ret1));
   out(o, 0, "const irpc_slice_op %s_desc = {", x->full);
+  out(o, 2, ".struct_size = sizeof(irpc_slice_op),");
   out(o, 2, ".name = \"%s\",", op->name);
   out(o, 2, ".flags = %s,", op_flags(g, op));
   out(o, 2, ".encode_args = %s,",
@@ -2881,6 +2882,7 @@ static void emit_iface(gen *g, const slicec_def *d) {
   }
   const char *U = upper(g, c);
   out(o, 0, "const irpc_slice_iface %s_iface = {", c);
+  out(o, 1, ".struct_size = sizeof(irpc_slice_iface),");
   out(o, 1, ".magic = IRPC_SLICE_IFACE_MAGIC,");
   out(o, 1, ".type_id = %s_TYPE_ID,", U);
   out(o, 1, ".default_path = %s_DEFAULT_PATH,", U);

@@ -6,6 +6,7 @@
  * of calls allocates nothing beyond what the request itself needs. */
 #include <stdio.h>
 
+#include "base/struct_size.h"
 #include "gen_internal.h"
 #include "irpc/address.h"
 #include "irpc/alloc.h"
@@ -243,9 +244,13 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
                       const irpc_slice_iface *iface, const irpc_slice_op *op,
                       const void *args, const irpc_slice_call_opts *opts,
                       void (*cb)(void), void *user_data) {
-  if (!proxy || !iface || !op || !op->deliver || !cb ||
-      iface->magic != IRPC_SLICE_IFACE_MAGIC || (op->encode_args && !args) ||
-      (!proxy->path && !iface->default_path))
+  irpc_slice_call_opts oc;
+  int err;
+  if (opts && !(opts = IRPC__VIEW(opts, &oc, irpc_slice_call_opts, &err)))
+    return err;
+  if (!proxy || !iface || !op || !irpc__slice_iface_ok(iface) ||
+      !irpc__slice_op_ok(op) || !op->deliver || !cb ||
+      (op->encode_args && !args) || (!proxy->path && !iface->default_path))
     return IRPC_EINVAL;
   if (!proxy->invoker)
     return IRPC_ENOINVOKER;

@@ -15,4 +15,11 @@ int irpc__slice_gen_encode_segment(irpc_buf *out, irpc_slice_encode_fn fn,
 int irpc__slice_gen_decode_segment(irpc_slice_in *in, irpc_slice_decode_fn fn,
                                    void *values);
 
+/* The descriptors the generator emits are read in place: 1 when `iface`
+ * (its magic and struct_size) or `op` (its struct_size) is one this runtime
+ * reads, one comparison for one of this version. A member added after the
+ * first version is read only where IRPC__HAS says the descriptor has it. */
+int irpc__slice_iface_ok(const irpc_slice_iface *iface);
+int irpc__slice_op_ok(const irpc_slice_op *op);
+
 #endif

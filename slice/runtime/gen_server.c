@@ -6,8 +6,31 @@
  * dispatch now or later through irpc_slice_dispatch_reply or _fail. */
 #include <stdio.h>
 
+#include "base/struct_size.h"
 #include "gen_internal.h"
 #include "irpc/alloc.h"
+
+int irpc__slice_iface_ok(const irpc_slice_iface *iface) {
+  return (IRPC__STRUCT_SIZE(iface) == sizeof(*iface) ||
+          IRPC__CHECK(iface, irpc_slice_iface) >= 0) &&
+         iface->magic == IRPC_SLICE_IFACE_MAGIC;
+}
+
+int irpc__slice_op_ok(const irpc_slice_op *op) {
+  return IRPC__STRUCT_SIZE(op) == sizeof(*op) ||
+         IRPC__CHECK(op, irpc_slice_op) >= 0;
+}
+
+/* The interface and every operation it serves, checked once when it is
+ * mapped. */
+static int iface_serves(const irpc_slice_iface *iface) {
+  if (!irpc__slice_iface_ok(iface))
+    return 0;
+  for (size_t i = 0; i < iface->nops; i++)
+    if (!iface->ops[i].op || !irpc__slice_op_ok(iface->ops[i].op))
+      return 0;
+  return 1;
+}
 
 typedef struct svc {
   const irpc_slice_iface *iface;
@@ -204,6 +227,7 @@ static int svc_init(irpc_dispatcher *self, const void *config) {
 }
 
 static const irpc_dispatcher_ops svc_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "slice",
     .data_size = sizeof(svc),
     .dispatch_state_size = sizeof(irpc_slice_dispatch),
@@ -214,7 +238,7 @@ static const irpc_dispatcher_ops svc_ops = {
 int irpc_slice_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                               const irpc_slice_iface *iface, const void *ops,
                               void *impl) {
-  if (!out || !loop || !iface || !ops || iface->magic != IRPC_SLICE_IFACE_MAGIC)
+  if (!out || !loop || !iface || !ops || !iface_serves(iface))
     return IRPC_EINVAL;
   svc s = {.iface = iface, .ops = ops, .impl = impl};
   return irpc_dispatcher_new(out, loop, &svc_ops, &s);

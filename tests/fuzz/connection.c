@@ -70,7 +70,10 @@ static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_complete(d, resp);
 }
 
-static const irpc_dispatcher_ops echo_ops = {.name = "echo", .dispatch = echo};
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
+                                             .dispatch = echo};
 
 /* ---- The peer: reads and drops what the endpoint sends ---- */
 

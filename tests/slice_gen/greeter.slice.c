@@ -368,6 +368,7 @@ static int Demo_Greeter_echo_call(const void *ops, void *impl,
 }
 
 const irpc_slice_op Demo_Greeter_echo_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "echo",
     .flags = IRPC_SLICE_OP_COMPRESS_ARGS | IRPC_SLICE_OP_COMPRESS_RETURN,
     .encode_args = Demo_Greeter_echo_encode_args,
@@ -380,6 +381,7 @@ const irpc_slice_op Demo_Greeter_echo_desc = {
     .call = Demo_Greeter_echo_call};
 
 const irpc_slice_op Demo_Greeter_greet_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "greet",
     .flags = 0,
     .encode_args = Demo_Greeter_greet_encode_args,
@@ -392,6 +394,7 @@ const irpc_slice_op Demo_Greeter_greet_desc = {
     .call = Demo_Greeter_greet_call};
 
 const irpc_slice_op Demo_Greeter_lookup_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "lookup",
     .flags = IRPC_SLICE_OP_IDEMPOTENT,
     .encode_args = Demo_Greeter_lookup_encode_args,
@@ -404,6 +407,7 @@ const irpc_slice_op Demo_Greeter_lookup_desc = {
     .call = Demo_Greeter_lookup_call};
 
 const irpc_slice_op Demo_Greeter_notify_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "notify",
     .flags = IRPC_SLICE_OP_ONEWAY,
     .encode_args = Demo_Greeter_notify_encode_args,
@@ -424,6 +428,7 @@ static const irpc_slice_op_ref Demo_Greeter_op_refs[] = {
 };
 
 const irpc_slice_iface Demo_Greeter_iface = {
+    .struct_size = sizeof(irpc_slice_iface),
     .magic = IRPC_SLICE_IFACE_MAGIC,
     .type_id = DEMO_GREETER_TYPE_ID,
     .default_path = DEMO_GREETER_DEFAULT_PATH,
@@ -526,17 +531,18 @@ static int Demo_Pinger_ping_call(const void *ops, void *impl,
   return 0;
 }
 
-const irpc_slice_op Demo_Pinger_ping_desc = {.name = "ping",
-                                             .flags = IRPC_SLICE_OP_IDEMPOTENT,
-                                             .encode_args = NULL,
-                                             .decode_return = NULL,
-                                             .return_size = 0,
-                                             .deliver =
-                                                 Demo_Pinger_ping_deliver,
-                                             .decode_args = NULL,
-                                             .args_size = 0,
-                                             .encode_return = NULL,
-                                             .call = Demo_Pinger_ping_call};
+const irpc_slice_op Demo_Pinger_ping_desc = {
+    .struct_size = sizeof(irpc_slice_op),
+    .name = "ping",
+    .flags = IRPC_SLICE_OP_IDEMPOTENT,
+    .encode_args = NULL,
+    .decode_return = NULL,
+    .return_size = 0,
+    .deliver = Demo_Pinger_ping_deliver,
+    .decode_args = NULL,
+    .args_size = 0,
+    .encode_return = NULL,
+    .call = Demo_Pinger_ping_call};
 
 /* Sorted by name. */
 static const irpc_slice_op_ref Demo_Pinger_op_refs[] = {
@@ -544,6 +550,7 @@ static const irpc_slice_op_ref Demo_Pinger_op_refs[] = {
 };
 
 const irpc_slice_iface Demo_Pinger_iface = {
+    .struct_size = sizeof(irpc_slice_iface),
     .magic = IRPC_SLICE_IFACE_MAGIC,
     .type_id = DEMO_PINGER_TYPE_ID,
     .default_path = DEMO_PINGER_DEFAULT_PATH,
@@ -678,6 +685,7 @@ static int Demo_LoudGreeter_shout_call(const void *ops, void *impl,
 }
 
 const irpc_slice_op Demo_LoudGreeter_shout_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "shout",
     .flags = 0,
     .encode_args = Demo_LoudGreeter_shout_encode_args,
@@ -704,6 +712,7 @@ static const irpc_slice_iface *const Demo_LoudGreeter_bases[] = {
     &Demo_Greeter_iface, &Demo_Pinger_iface};
 
 const irpc_slice_iface Demo_LoudGreeter_iface = {
+    .struct_size = sizeof(irpc_slice_iface),
     .magic = IRPC_SLICE_IFACE_MAGIC,
     .type_id = DEMO_LOUDGREETER_TYPE_ID,
     .default_path = DEMO_LOUDGREETER_DEFAULT_PATH,
@@ -785,6 +794,7 @@ static int Demo_Listener_onEvent_call(const void *ops, void *impl,
 }
 
 const irpc_slice_op Demo_Listener_onEvent_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "onEvent",
     .flags = 0,
     .encode_args = Demo_Listener_onEvent_encode_args,
@@ -802,6 +812,7 @@ static const irpc_slice_op_ref Demo_Listener_op_refs[] = {
 };
 
 const irpc_slice_iface Demo_Listener_iface = {
+    .struct_size = sizeof(irpc_slice_iface),
     .magic = IRPC_SLICE_IFACE_MAGIC,
     .type_id = DEMO_LISTENER_TYPE_ID,
     .default_path = DEMO_LISTENER_DEFAULT_PATH,
@@ -994,6 +1005,7 @@ static int Demo_Feed_stats_call(const void *ops, void *impl,
 }
 
 const irpc_slice_op Demo_Feed_publish_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "publish",
     .flags = 0,
     .encode_args = Demo_Feed_publish_encode_args,
@@ -1006,6 +1018,7 @@ const irpc_slice_op Demo_Feed_publish_desc = {
     .call = Demo_Feed_publish_call};
 
 const irpc_slice_op Demo_Feed_stats_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "stats",
     .flags = IRPC_SLICE_OP_IDEMPOTENT,
     .encode_args = Demo_Feed_stats_encode_args,
@@ -1018,6 +1031,7 @@ const irpc_slice_op Demo_Feed_stats_desc = {
     .call = Demo_Feed_stats_call};
 
 const irpc_slice_op Demo_Feed_subscribe_desc = {
+    .struct_size = sizeof(irpc_slice_op),
     .name = "subscribe",
     .flags = 0,
     .encode_args = Demo_Feed_subscribe_encode_args,
@@ -1037,6 +1051,7 @@ static const irpc_slice_op_ref Demo_Feed_op_refs[] = {
 };
 
 const irpc_slice_iface Demo_Feed_iface = {
+    .struct_size = sizeof(irpc_slice_iface),
     .magic = IRPC_SLICE_IFACE_MAGIC,
     .type_id = DEMO_FEED_TYPE_ID,
     .default_path = DEMO_FEED_DEFAULT_PATH,

@@ -487,6 +487,7 @@ static int fdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
 }
 
 static const irpc_duplex_ops fault_duplex_ops = {
+    .struct_size = sizeof(irpc_duplex_ops),
     .name = "fault",
     .data_size = sizeof(fdx),
     .write_req_size = sizeof(fwreq),
@@ -698,6 +699,7 @@ static void fls_destroy(irpc_listener *l) {
 }
 
 static const irpc_listener_ops fault_listener_ops = {
+    .struct_size = sizeof(irpc_listener_ops),
     .name = "fault",
     .data_size = sizeof(fls),
     .close = fls_close,
@@ -767,6 +769,7 @@ static int ftr_listen(irpc_transport *t, uv_loop_t *loop,
 }
 
 static const irpc_transport_ops fault_transport_ops = {
+    .struct_size = sizeof(irpc_transport_ops),
     .name = "fault",
     .data_size = sizeof(ftr),
     .connect = ftr_connect,

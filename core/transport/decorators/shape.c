@@ -834,6 +834,7 @@ static int sdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
 }
 
 static const irpc_duplex_ops shaped_duplex_ops = {
+    .struct_size = sizeof(irpc_duplex_ops),
     .name = "shaped",
     .data_size = sizeof(sdx),
     .write_req_size = sizeof(swreq),
@@ -984,6 +985,7 @@ static void sls_close(irpc_listener *self) {
 }
 
 static const irpc_listener_ops shaped_listener_ops = {
+    .struct_size = sizeof(irpc_listener_ops),
     .name = "shaped",
     .data_size = sizeof(sls),
     .close = sls_close,
@@ -1039,6 +1041,7 @@ static void str_destroy(irpc_transport *t) {
 }
 
 static const irpc_transport_ops shaped_transport_ops = {
+    .struct_size = sizeof(irpc_transport_ops),
     .name = "shaped",
     .data_size = sizeof(str),
     .connect = str_connect,
