@@ -129,7 +129,7 @@ static int target_check(const irpc_service_address *sa) {
  * call fails before any connect. */
 static int target_protocol(const irpc_service_address *sa) {
   const irpc__protocol_ops *p;
-  return irpc__protocol_find(irpc_service_address_protocol(sa), &p);
+  return irpc__protocol_pick(irpc_service_address_protocol(sa), &p);
 }
 
 static int target_remove_current(irpc_server_addresses *self) {

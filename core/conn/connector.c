@@ -18,7 +18,7 @@ struct irpc__connect {
   int timed_out;
 };
 
-int irpc__protocol_find(const char *name, const irpc__protocol_ops **out) {
+int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out) {
   if (!name || strcmp(name, "icerpc") != 0)
     return IRPC_EPROTONOSUPPORT;
   *out = NULL;
@@ -28,7 +28,7 @@ int irpc__protocol_find(const char *name, const irpc__protocol_ops **out) {
 int irpc__route_pick(const irpc_server_address *a, irpc_transport *transport,
                      irpc__route *out) {
   const irpc__protocol_ops *p;
-  int rc = irpc__protocol_find(irpc_server_address_protocol(a), &p);
+  int rc = irpc__protocol_pick(irpc_server_address_protocol(a), &p);
   if (rc)
     return rc;
   if (!transport) {

@@ -15,11 +15,12 @@
 typedef struct irpc__protocol_ops irpc__protocol_ops;
 
 /* The protocol named `name` (an address's protocol): *out is its
- * operations; NULL stands for icerpc, the protocol irpc__connection_new
- * speaks.
+ * operations; NULL stands for icerpc, the one protocol irpc__connection_new
+ * speaks. Every choice of a protocol by name goes through here (the
+ * connector's routes, the connection cache's targets).
  * Errors: IRPC_EPROTONOSUPPORT (a protocol this build does not speak:
  * "ice", NULL), *out untouched. */
-int irpc__protocol_find(const char *name, const irpc__protocol_ops **out);
+int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out);
 
 /* How to reach a server address. */
 typedef struct irpc__route {
@@ -30,7 +31,7 @@ typedef struct irpc__route {
 /* The route to `a`: the protocol it names, and `transport` when not NULL
  * (the application's choice, for every address), else the transport the
  * address names ("tcp" when it names none).
- * Errors: IRPC_EPROTONOSUPPORT (see irpc__protocol_find), IRPC_EINVAL (a
+ * Errors: IRPC_EPROTONOSUPPORT (see irpc__protocol_pick), IRPC_EINVAL (a
  * transport name no built-in transport has); *out untouched. */
 int irpc__route_pick(const irpc_server_address *a, irpc_transport *transport,
                      irpc__route *out);
