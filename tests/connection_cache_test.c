@@ -711,7 +711,8 @@ static void bad_input(void **state) {
   o.default_service_address = "not a uri";
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_EINVAL);
   o.default_service_address = "ice://host/hello";
-  assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_ENOTSUP);
+  assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o),
+                  IRPC_EPROTONOSUPPORT);
   o.default_service_address = NULL;
   o.connection.connect_timeout_ms = 0;
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_EINVAL);
@@ -751,7 +752,7 @@ static void bad_input(void **state) {
   assert_irpc_ok(irpc_service_address_parse(&sa, "ice://h/hello"));
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
   assert_ptr_equal(irpc_outgoing_request_service_address(req), sa);
-  assert_irpc_err(call_err(&x.r, cache, req), IRPC_ENOTSUP);
+  assert_irpc_err(call_err(&x.r, cache, req), IRPC_EPROTONOSUPPORT);
   irpc_service_address_free(sa);
   /* No target, and no default. */
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, NULL));

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "connect_hooks.h"
-#include "connection_internal.h"
+#include "connector.h"
 #include "chain/chain.h"
 #include "base/list.h"
 #include "irpc/address.h"
@@ -26,29 +26,21 @@ typedef struct cc_waiter {
   void *ud;
 } cc_waiter;
 
-/* The connect callback's argument: it outlives the invoker when the
- * invoker is freed while connecting (`k` is then NULL). */
-typedef struct cc_token {
-  struct cc *k;
-} cc_token;
-
 typedef struct cc {
   irpc_invoker *self;
-  cc_token *token; /* of the connect under way */
   irpc_server_address *addr;
-  irpc_transport *transport;
+  irpc__route route;
   irpc_connection_options opts;
+  irpc__connector connector;
   irpc_connection *conn;     /* established or handshaking; owner ref */
   irpc_connection *draining; /* shutting down, owner ref */
-  irpc_duplex *connecting;   /* transport connect under way */
-  int connect_timed_out;
-  irpc__list pending; /* cc_call: waiting calls, oldest first */
+  irpc__connect *connecting; /* transport connect under way */
+  irpc__list pending;        /* cc_call: waiting calls, oldest first */
   cc_waiter *waiters;
   int shut;
   int destroyed;
   irpc_client_connection_cb shutdown_cb;
   void *shutdown_ud;
-  irpc__timer connect_timer;
   irpc__task shutdown_task;
   irpc__task notify_task;       /* connect() on an active connection */
   irpc__hooks hooks;            /* irpc_client_connection_on_connect */
@@ -163,64 +155,26 @@ static const irpc__conn_owner cc_owner = {
     .on_closed = on_closed,
 };
 
-static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
-  cc_token *token = ud;
-  cc *k = token->k;
-  irpc_free(token);
-  if (!k)
-    return; /* the invoker is gone; the duplex closes itself */
-  k->token = NULL;
+/* The connector's answer: the connection (handshaking) or the connect
+ * error. */
+static void on_connect(irpc_connection *c, int err, void *ud) {
+  cc *k = ud;
   k->connecting = NULL;
-  irpc__timer_stop(k->self->node.sched, &k->connect_timer);
-  if (status) {
-    if (k->connect_timed_out)
-      status = IRPC_ETIMEDOUT;
-    release_pending(k, status);
+  k->conn = c;
+  if (err) {
+    release_pending(k, err);
     if (k->shut && k->shutdown_cb)
       irpc__sched_post(k->self->node.sched, &k->shutdown_task);
-    return;
-  }
-  int rc = irpc__connection_new(&k->conn, d, 1, &k->opts, &cc_owner, k);
-  if (rc) {
-    k->conn = NULL;
-    release_pending(k, rc);
-  }
-}
-
-static void on_connect_timeout(irpc__timer *t) {
-  cc *k = IRPC__CONTAINER_OF(t, cc, connect_timer);
-  if (k->connecting) {
-    k->connect_timed_out = 1;
-    irpc_duplex_close(k->connecting, NULL, NULL);
   }
 }
 
 static void start_connect(cc *k) {
   if (k->conn || k->connecting)
     return;
-  k->connect_timed_out = 0;
-  cc_token *token = irpc_malloc(sizeof(*token));
-  if (!token) {
-    release_pending(k, IRPC_ENOMEM);
-    return;
-  }
-  token->k = k;
-  int rc = irpc_transport_connect(k->transport, k->self->node.loop, k->addr,
-                                  &k->connecting, on_transport_connect, token);
-  if (rc == 0 || k->connecting)
-    k->token = token;
-  else
-    irpc_free(token);
-  if (rc == 0)
-    rc = irpc__timer_start(k->self->node.sched, &k->connect_timer,
-                           k->opts.connect_timeout_ms);
-  if (rc) {
-    if (k->connecting) {
-      irpc_duplex_close(k->connecting, NULL, NULL);
-      return; /* its callback fails the calls */
-    }
+  int rc =
+      irpc__connect_start(&k->connector, k->addr, &k->route, k, &k->connecting);
+  if (rc)
     release_pending(k, rc);
-  }
 }
 
 static void pending_cancel(irpc_call *call, int err, void *ud) {
@@ -272,7 +226,11 @@ static int cc_init(irpc_invoker *self, const void *config) {
   cc *k = irpc_invoker_data(self);
   k->self = self;
   (void)config;
-  irpc__timer_init(&k->connect_timer, on_connect_timeout);
+  k->connector.loop = self->node.loop;
+  k->connector.sched = self->node.sched;
+  k->connector.options = &k->opts;
+  k->connector.owner = &cc_owner;
+  k->connector.done = on_connect;
   k->shutdown_task.fn = shutdown_task;
   k->notify_task.fn = notify_task;
   return 0;
@@ -290,15 +248,12 @@ static void cc_destroy(irpc_invoker *self) {
   cc *k = irpc_invoker_data(self);
   k->destroyed = 1;
   k->shut = 1;
-  irpc__timer_stop(self->node.sched, &k->connect_timer);
   irpc__sched_cancel(self->node.sched, &k->notify_task);
   irpc__sched_cancel(self->node.sched, &k->shutdown_task);
   release_pending(k, IRPC_EABORTED);
   if (k->connecting) {
-    irpc_duplex *d = k->connecting;
+    irpc__connect_cancel(k->connecting);
     k->connecting = NULL;
-    k->token->k = NULL; /* its callback still runs, later */
-    irpc_duplex_close(d, NULL, NULL);
   }
   irpc_connection *c = k->conn, *dr = k->draining;
   k->conn = k->draining = NULL;
@@ -335,23 +290,17 @@ int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
   int rc = irpc_server_address_parse(&a, server_address);
   if (rc)
     return rc;
-  irpc_transport *t = o.transport;
-  if (!t) {
-    const char *name = irpc_server_address_transport(a);
-    t = irpc_transport_by_name(name ? name : "tcp");
-  }
-  if (!t) {
-    irpc_server_address_free(a);
-    return IRPC_EINVAL;
-  }
-  rc = irpc_invoker_new(out, loop, &cc_ops, NULL);
+  irpc__route route;
+  rc = irpc__route_pick(a, o.transport, &route);
+  if (rc == 0)
+    rc = irpc_invoker_new(out, loop, &cc_ops, NULL);
   if (rc) {
     irpc_server_address_free(a);
     return rc;
   }
   cc *k = irpc_invoker_data(*out);
   k->addr = a;
-  k->transport = t;
+  k->route = route;
   k->opts = o;
   return 0;
 }
@@ -403,7 +352,7 @@ int irpc_client_connection_shutdown(irpc_invoker *inv,
   k->shutdown_ud = user_data;
   release_pending(k, IRPC_ECLOSED);
   if (k->connecting)
-    irpc_duplex_close(k->connecting, NULL, NULL);
+    irpc__connect_stop(k->connecting);
   if (k->conn)
     irpc_connection_shutdown(k->conn, NULL, NULL);
   if (!k->conn && !k->draining && !k->connecting && cb)

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "connect_hooks.h"
-#include "connection_internal.h"
+#include "connector.h"
 #include "chain/chain.h"
 #include "base/list.h"
 #include "irpc/alloc.h"
@@ -76,15 +76,13 @@ typedef struct seen_addr {
 struct ce {
   irpc__link link;
   int where;
-  cache *k; /* NULL once the cache is freed while a connect is under way */
+  cache *k;
   irpc_server_address *addr;
-  irpc_duplex *connecting; /* transport connect under way */
-  irpc_connection *conn;   /* handshaking or established; owner ref */
-  int active;              /* the handshake succeeded */
-  seen_addr *seen;         /* its history, once active */
-  int timed_out;
-  irpc__timer timer;  /* connect timeout: transport connect + handshake */
-  irpc__list waiting; /* cc_call waiting for the connection */
+  irpc__connect *connecting; /* transport connect under way */
+  irpc_connection *conn;     /* handshaking or established; owner ref */
+  int active;                /* the handshake succeeded */
+  seen_addr *seen;           /* its history, once active */
+  irpc__list waiting;        /* cc_call waiting for the connection */
 };
 
 /* The pending shutdown callback; outlives the cache when the cache is
@@ -100,6 +98,7 @@ typedef struct cc_done {
 struct cache {
   irpc_invoker *self;
   irpc_connection_options copts;
+  irpc__connector connector;
   int prefer;
   uint64_t max_conns;
   irpc_service_address *def;
@@ -125,6 +124,13 @@ static int target_check(const irpc_service_address *sa) {
   if (n == 0)
     return IRPC_EINVAL;
   return n > IRPC_CONNECTION_CACHE_MAX_SERVERS ? IRPC_ELIMIT : 0;
+}
+
+/* IRPC_EPROTONOSUPPORT for a protocol this build does not speak: the
+ * call fails before any connect. */
+static int target_protocol(const irpc_service_address *sa) {
+  const irpc__protocol_ops *p;
+  return irpc__protocol_pick(irpc_service_address_protocol(sa), &p);
 }
 
 static int target_remove_current(irpc_server_addresses *self) {
@@ -173,10 +179,10 @@ static int target_new(cache *k, irpc_call *call, irpc_features *f, void *saved,
   if (!sa)
     return IRPC_EINVAL;
   int rc = target_check(sa);
+  if (rc == 0)
+    rc = target_protocol(sa);
   if (rc)
     return rc;
-  if (strcmp(irpc_service_address_protocol(sa), "icerpc") != 0)
-    return IRPC_ENOTSUP;
   size_t n = irpc_service_address_server_count(sa);
   target *t = irpc_calloc(1, sizeof(*t) + n * sizeof(t->addr[0]));
   if (!t)
@@ -243,7 +249,6 @@ static void ce_unlist(ce *e) {
  * the draining list for on_closed; without, it is freed. */
 static void ce_detach(ce *e) {
   cache *k = e->k;
-  irpc__timer_stop(k->self->node.sched, &e->timer);
   ce_unlist(e);
   if (e->conn) {
     irpc__list_push_back(&k->draining, &e->link);
@@ -391,7 +396,6 @@ static void on_connected(irpc_connection *c, int err, void *ud) {
     ce_failed(e, err); /* on_closed follows */
     return;
   }
-  irpc__timer_stop(e->k->self->node.sched, &e->timer);
   e->active = 1;
   fire_hooks(e);
   irpc__list local;
@@ -420,7 +424,6 @@ static void on_closed(irpc_connection *c, int err, void *ud) {
   if (k->shut && !k->shut_status && err != IRPC_ECLOSED &&
       err != IRPC_ECLOSEDBYPEER)
     k->shut_status = err;
-  irpc__timer_stop(k->self->node.sched, &e->timer);
   if (e->seen)
     e->seen->last_close_err = err;
   ce_unlist(e);
@@ -435,62 +438,36 @@ static const irpc__conn_owner ce_owner = {
     .on_closed = on_closed,
 };
 
-static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
+/* The connector's answer: the connection (handshaking) or the connect
+ * error. */
+static void on_connect(irpc_connection *c, int err, void *ud) {
   ce *e = ud;
   e->connecting = NULL;
-  if (!e->k) { /* the cache was freed meanwhile */
-    ce_free(e);
-    return;
-  }
-  if (status) {
-    ce_failed(e, e->timed_out ? IRPC_ETIMEDOUT : status);
-    return;
-  }
-  int rc = irpc__connection_new(&e->conn, d, 1, &e->k->copts, &ce_owner, e);
-  if (rc) {
-    e->conn = NULL;
-    ce_failed(e, rc);
-  }
-}
-
-static void on_connect_timeout(irpc__timer *t) {
-  ce *e = IRPC__CONTAINER_OF(t, ce, timer);
-  e->timed_out = 1;
-  if (e->connecting)
-    irpc_duplex_close(e->connecting, NULL, NULL);
-  else if (e->conn)
-    irpc_connection_abort(e->conn, IRPC_ETIMEDOUT);
+  e->conn = c;
+  if (err)
+    ce_failed(e, err);
 }
 
 /* A new entry connecting to `a`, in the map.
  * Errors: IRPC_ELIMIT, IRPC_EINVAL (unknown transport, unusable address),
- * IRPC_ENOMEM, the transport's errors. */
+ * IRPC_EPROTONOSUPPORT, IRPC_ENOMEM, the transport's errors. */
 static int ce_new(cache *k, const irpc_server_address *a, ce **out) {
   if (k->max_conns && k->map.len >= k->max_conns)
     ce_sweep(k);
   if (k->max_conns && k->map.len >= k->max_conns)
     return IRPC_ELIMIT;
-  irpc_transport *tr = k->copts.transport;
-  if (!tr) {
-    const char *name = irpc_server_address_transport(a);
-    tr = irpc_transport_by_name(name ? name : "tcp");
-    if (!tr)
-      return IRPC_EINVAL;
-  }
+  irpc__route route;
+  int rc = irpc__route_pick(a, k->copts.transport, &route);
+  if (rc)
+    return rc;
   ce *e = irpc_calloc(1, sizeof(*e));
   if (!e)
     return IRPC_ENOMEM;
   e->k = k;
-  irpc__timer_init(&e->timer, on_connect_timeout);
-  irpc__sched *s = k->self->node.sched;
-  int rc = irpc_server_address_clone(&e->addr, a);
+  rc = irpc_server_address_clone(&e->addr, a);
   if (rc == 0)
-    rc = irpc__timer_start(s, &e->timer, k->copts.connect_timeout_ms);
-  if (rc == 0)
-    rc = irpc_transport_connect(tr, k->self->node.loop, a, &e->connecting,
-                                on_transport_connect, e);
+    rc = irpc__connect_start(&k->connector, a, &route, e, &e->connecting);
   if (rc) {
-    irpc__timer_stop(s, &e->timer);
     ce_free(e);
     return rc;
   }
@@ -657,13 +634,9 @@ static void cache_destroy(irpc_invoker *self) {
     while (lists[i]->head) {
       ce *e = IRPC__CONTAINER_OF(lists[i]->head, ce, link);
       ce_unlist(e);
-      irpc__timer_stop(self->node.sched, &e->timer);
       ce_fail_waiting(e, IRPC_EABORTED);
-      if (e->connecting) {
-        e->k = NULL; /* freed by on_transport_connect */
-        irpc_duplex_close(e->connecting, NULL, NULL);
-        continue;
-      }
+      if (e->connecting)
+        irpc__connect_cancel(e->connecting);
       if (e->conn) {
         irpc__connection_disown(e->conn);
         irpc_connection_abort(e->conn, UV_ECONNABORTED);
@@ -691,6 +664,11 @@ static int cache_init(irpc_invoker *self, const void *config) {
   const irpc_connection_cache_options *o = config;
   k->self = self;
   k->copts = o->connection;
+  k->connector.loop = self->node.loop;
+  k->connector.sched = self->node.sched;
+  k->connector.options = &k->copts;
+  k->connector.owner = &ce_owner;
+  k->connector.done = on_connect;
   k->prefer = o->prefer_existing_connection != 0;
   k->max_conns = o->max_connections;
   if (irpc__connection_options_check(&k->copts))
@@ -700,8 +678,8 @@ static int cache_init(irpc_invoker *self, const void *config) {
   int rc = irpc_service_address_parse(&k->def, o->default_service_address);
   if (rc == 0)
     rc = target_check(k->def);
-  if (rc == 0 && strcmp(irpc_service_address_protocol(k->def), "icerpc") != 0)
-    rc = IRPC_ENOTSUP;
+  if (rc == 0)
+    rc = target_protocol(k->def);
   if (rc) {
     irpc_service_address_free(k->def);
     k->def = NULL;
@@ -809,7 +787,7 @@ int irpc_connection_cache_shutdown(irpc_invoker *inv,
     irpc__list_push_back(&k->draining, &e->link);
     e->where = WHERE_DRAINING;
     if (e->connecting)
-      irpc_duplex_close(e->connecting, NULL, NULL);
+      irpc__connect_stop(e->connecting);
     else if (e->conn)
       irpc_connection_shutdown(e->conn, NULL, NULL);
   }

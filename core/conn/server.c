@@ -1,7 +1,7 @@
 /* The server: listeners in, connections out to one dispatcher. */
 #include <string.h>
 
-#include "connection_internal.h"
+#include "connector.h"
 #include "chain/chain.h"
 #include "base/list.h"
 #include "irpc/address.h"
@@ -14,6 +14,7 @@ typedef struct lnode {
   struct lnode *next;
   irpc_listener *l;
   irpc_server *s;
+  irpc__route route; /* of the listened-to address */
 } lnode;
 
 typedef struct cnode {
@@ -124,8 +125,8 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   o.dispatcher = s->dispatcher;
   int refuse = s->shutting_down || (s->opts.max_connections &&
                                     s->conns.len >= s->opts.max_connections);
-  if (irpc__connection_new(&n->c, d, 0, &o, refuse ? NULL : &server_owner, s) !=
-      0) {
+  if (irpc__route_open(&ln->route, &n->c, d, 0, &o,
+                       refuse ? NULL : &server_owner, s) != 0) {
     irpc_free(n);
     return;
   }
@@ -170,14 +171,6 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   return 0;
 }
 
-static irpc_transport *pick_transport(const irpc_server_options *o,
-                                      const irpc_server_address *a) {
-  if (o->connection.transport)
-    return o->connection.transport;
-  const char *name = irpc_server_address_transport(a);
-  return irpc_transport_by_name(name ? name : "tcp");
-}
-
 int irpc_server_listen(irpc_server *s, const char *address, char *bound,
                        size_t bound_len) {
   if (!s || !address)
@@ -188,15 +181,18 @@ int irpc_server_listen(irpc_server *s, const char *address, char *bound,
   int rc = irpc_server_address_parse(&a, address);
   if (rc)
     return rc;
-  irpc_transport *t = pick_transport(&s->opts, a);
-  lnode *ln = t ? irpc_calloc(1, sizeof(*ln)) : NULL;
-  if (!t)
-    rc = IRPC_EINVAL;
-  else if (!ln)
-    rc = IRPC_ENOMEM;
-  else {
+  irpc__route route;
+  lnode *ln = NULL;
+  rc = irpc__route_pick(a, s->opts.connection.transport, &route);
+  if (rc == 0) {
+    ln = irpc_calloc(1, sizeof(*ln));
+    rc = ln ? 0 : IRPC_ENOMEM;
+  }
+  if (rc == 0) {
     ln->s = s;
-    rc = irpc_transport_listen(t, s->loop, a, on_accept, ln, &ln->l);
+    ln->route = route;
+    rc = irpc_transport_listen(route.transport, s->loop, a, on_accept, ln,
+                               &ln->l);
   }
   irpc_server_address_free(a);
   if (rc) {

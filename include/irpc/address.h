@@ -6,7 +6,10 @@
  *   ice://host[:port][?...]
  *
  * The protocol is "icerpc" (default port 4062) or "ice" (default port 4061);
- * the scheme is matched without regard to case. The host is a DNS name, an
+ * the scheme is matched without regard to case. Both parse; this build
+ * speaks icerpc only: connecting to or listening on an ice address fails
+ * with IRPC_EPROTONOSUPPORT (irpc_client_connection_new,
+ * irpc_connection_cache calls, irpc_server_listen). The host is a DNS name, an
  * IPv4 literal or an IPv6 literal in brackets ("[::1]"); DNS names are
  * stored in lower case, IPv6 literals without their brackets. The query
  * holds the transport name (the reserved `transport` parameter; absent means

@@ -232,7 +232,9 @@ irpc_incoming_request_connection(const irpc_incoming_request *r);
  * Errors: IRPC_EINVAL (NULL out, loop or server_address, options out of
  * range, an address irpc_server_address_parse rejects -- it needs a
  * scheme: "icerpc://127.0.0.1:4062", not "127.0.0.1:4062" -- or an
- * unknown transport), IRPC_ENOMEM. */
+ * unknown transport), IRPC_EPROTONOSUPPORT (a protocol this build does
+ * not speak: "ice://..."; nothing is created and no connect is made),
+ * IRPC_ENOMEM. */
 IRPC_API int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
                                         const char *server_address,
                                         const irpc_connection_options *opts);

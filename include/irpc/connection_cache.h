@@ -63,8 +63,9 @@
  * server addresses.
  *
  * Errors of its calls: IRPC_EINVAL (no target: the request has no service
- * address and the cache no default), IRPC_ENOTSUP (a target whose protocol
- * is not icerpc), IRPC_ELIMIT (a target with too many server addresses,
+ * address and the cache no default), IRPC_EPROTONOSUPPORT (a target whose
+ * protocol this build does not speak: "ice://..."; no connect is made),
+ * IRPC_ELIMIT (a target with too many server addresses,
  * or max_connections reached), IRPC_EBUSY (the request is already in
  * another call through a connection cache: a request may be in one such
  * call at a time), IRPC_ENOCONN (every server address was removed),
@@ -148,7 +149,8 @@ irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
  * UV_ECONNABORTED.
  * Errors: IRPC_EINVAL (out or loop NULL, connection options out of range,
  * a default_service_address that does not parse or has no server
- * address), IRPC_ENOTSUP (a default target whose protocol is not icerpc),
+ * address), IRPC_EPROTONOSUPPORT (a default target whose protocol this
+ * build does not speak: "ice://..."),
  * IRPC_ELIMIT (a default target with too many server addresses),
  * IRPC_EPATH, IRPC_ENOMEM. */
 IRPC_API int irpc_connection_cache_new(irpc_invoker **out, uv_loop_t *loop,

@@ -47,7 +47,8 @@ extern "C" {
   XX(EENUM, 22, "enumerator out of range")                                     \
   XX(ETAG, 23, "invalid tagged field")                                         \
   XX(ESTATUS, 24, "the dispatch answered an error status")                     \
-  XX(ENOREQUESTS, 25, "the peer accepts no requests")
+  XX(ENOREQUESTS, 25, "the peer accepts no requests")                          \
+  XX(EPROTONOSUPPORT, 26, "protocol not supported by this build")
 
 enum {
 #define IRPC__ERR_ENUM(name, off, msg) IRPC_##name = IRPC_ERRNO_BASE - (off),
