@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+/* Write `.struct_size = sizeof(irpc_allocator)` in the initializer
+ * (irpc/version.h). */
 typedef struct irpc_allocator {
   size_t struct_size; /* sizeof(irpc_allocator) */
   void *opaque;       /* passed back as the first argument of each function */
@@ -29,7 +31,9 @@ typedef struct irpc_allocator {
  * library's malloc/realloc/free. Also routes libuv's allocations through it.
  *
  * Errors:
- *   IRPC_EINVAL  a member function pointer is NULL.
+ *   IRPC_EINVAL  a member function pointer is NULL; a->struct_size 0,
+ *                smaller than the first irpc_allocator, or larger with
+ *                non-zero unknown members.
  *   IRPC_EBUSY   libuv refused the replacement (it has already allocated);
  *                irpc's own allocator is then left unchanged. */
 IRPC_API int irpc_set_allocator(const irpc_allocator *a);

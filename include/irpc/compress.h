@@ -266,7 +266,9 @@ typedef struct irpc_compress_options {
   uint64_t max_decompressed_size;
 } irpc_compress_options;
 
-/* Fills `o` with the defaults above. */
+/* Sets `o` to the defaults above and o->struct_size. Call
+ * irpc_compress_options_init, which passes this header's sizeof
+ * (irpc/version.h). */
 IRPC_API void irpc_compress_options_init_sized(irpc_compress_options *o,
                                                size_t size);
 static inline void irpc_compress_options_init(irpc_compress_options *o) {
@@ -274,8 +276,10 @@ static inline void irpc_compress_options_init(irpc_compress_options *o) {
 }
 
 /* Creates the compress interceptor (options copied; NULL = defaults).
- * Errors: IRPC_EINVAL (out or loop NULL, a level out of range, an unknown
- * format, max_decompressed_size 0), IRPC_ENOMEM. A call through it fails
+ * Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than
+ * the first irpc_compress_options or larger with non-zero unknown members,
+ * a level out of range, an unknown format, max_decompressed_size 0),
+ * IRPC_ENOMEM. A call through it fails
  * with IRPC_ENOMEM when the accept field or the writer cannot be added. */
 IRPC_API int irpc_compress_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                            const irpc_compress_options *o);
@@ -294,7 +298,8 @@ IRPC_API int irpc_compress_middleware_new(irpc_dispatcher **out,
  * the call), over coloc the request's accept list; a caller without the
  * interceptor then gets a NotSupported response. The middleware, which
  * follows the request's accept list, is the safe way.
- * Errors: IRPC_EINVAL, IRPC_ELIMIT (too many writers). */
+ * Errors: IRPC_EINVAL (a NULL argument, o->struct_size or an option as for
+ * irpc_compress_interceptor_new), IRPC_ELIMIT (too many writers). */
 IRPC_API int irpc_compress_use_on_request(irpc_outgoing_request *r,
                                           const irpc_compress_options *o);
 IRPC_API int irpc_compress_use_on_response(irpc_outgoing_response *r,

@@ -134,6 +134,9 @@ typedef struct irpc_connection_cache_options {
   const char *default_service_address;
 } irpc_connection_cache_options;
 
+/* Sets `o` to the defaults (above) and o->struct_size. Call
+ * irpc_connection_cache_options_init, which passes this header's sizeof
+ * (irpc/version.h). */
 IRPC_API void
 irpc_connection_cache_options_init_sized(irpc_connection_cache_options *o,
                                          size_t size);
@@ -147,7 +150,9 @@ irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
  * (or the pipeline that owns it): that aborts its connections, fails the
  * calls waiting for one with IRPC_EABORTED and the calls under way with
  * UV_ECONNABORTED.
- * Errors: IRPC_EINVAL (out or loop NULL, connection options out of range,
+ * Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than the
+ * first irpc_connection_cache_options or larger with non-zero unknown
+ * members, connection options out of range,
  * a default_service_address that does not parse or has no server
  * address), IRPC_EPROTONOSUPPORT (a default target whose protocol this
  * build does not speak: "ice://..."),

@@ -71,14 +71,19 @@ typedef struct irpc_deadline_options {
   irpc_clock *clock;
 } irpc_deadline_options;
 
+/* Sets `o` to the defaults (above) and o->struct_size. Call
+ * irpc_deadline_options_init, which passes this header's sizeof
+ * (irpc/version.h). */
 IRPC_API void irpc_deadline_options_init_sized(irpc_deadline_options *o,
                                                size_t size);
 static inline void irpc_deadline_options_init(irpc_deadline_options *o) {
   irpc_deadline_options_init_sized(o, sizeof(*o));
 }
 
-/* Errors: IRPC_EINVAL (out or loop NULL, default_timeout_ms too large, a
- * clock of another loop), IRPC_ENOMEM. o NULL = defaults. */
+/* Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than the
+ * first irpc_deadline_options or larger with non-zero unknown members,
+ * default_timeout_ms too large, a clock of another loop), IRPC_ENOMEM.
+ * o NULL = defaults. */
 IRPC_API int irpc_deadline_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                            const irpc_deadline_options *o);
 IRPC_API int irpc_deadline_middleware_new(irpc_dispatcher **out,

@@ -50,6 +50,8 @@ typedef struct irpc_dispatch irpc_dispatch;
  * dispatchers.". */
 #define IRPC_DISPATCH_MAX_DEPTH 64
 
+/* A dispatcher type. Write `.struct_size = sizeof(irpc_dispatcher_ops)` in
+ * its initializer (irpc/version.h). */
 typedef struct irpc_dispatcher_ops {
   size_t struct_size; /* sizeof(irpc_dispatcher_ops) */
   const char *name;
@@ -71,8 +73,11 @@ typedef void (*irpc_dispatch_done_cb)(irpc_dispatch *d,
                                       irpc_outgoing_response *response,
                                       void *user_data);
 
-/* Errors: IRPC_EINVAL (NULL out, loop or ops), IRPC_ENOMEM, or what init
- * returned. */
+/* Creates a dispatcher of type `ops` on `loop`; `config` goes to ops->init.
+ * `ops` is checked here, once, as by irpc_invoker_new.
+ * Errors: IRPC_EINVAL (NULL out, loop or ops; ops->struct_size 0, smaller
+ * than the first irpc_dispatcher_ops, or larger with non-zero unknown
+ * members), IRPC_ENOMEM, or what init returned. */
 IRPC_API int irpc_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                                  const irpc_dispatcher_ops *ops,
                                  const void *config);

@@ -156,6 +156,8 @@ IRPC_API irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r);
 /* Returned by a writer to send its input as is. */
 #define IRPC_PAYLOAD_UNCHANGED 1
 
+/* Write `.struct_size = sizeof(irpc_payload_writer_ops)` in the initializer
+ * (irpc/version.h). */
 typedef struct irpc_payload_writer_ops {
   size_t struct_size; /* sizeof(irpc_payload_writer_ops) */
   const char *name;
@@ -213,7 +215,9 @@ typedef struct irpc_payload_writer_ops {
  * on the output of the previous one. Attaching an ops table already
  * attached replaces its config (an interceptor that runs on every retry
  * attempt attaches once).
- * Errors: IRPC_EINVAL (NULL r or ops, ops->write NULL, some but not all
+ * Errors: IRPC_EINVAL (NULL r or ops, ops->struct_size 0, smaller than the
+ * first irpc_payload_writer_ops or larger with non-zero unknown members,
+ * ops->write NULL, some but not all
  * of the streaming operations set, config NULL with config_len > 0),
  * IRPC_ERANGE (config_len > IRPC_PAYLOAD_WRITER_CONFIG_MAX),
  * IRPC_ELIMIT (IRPC_PAYLOAD_WRITERS_MAX writers already attached). */

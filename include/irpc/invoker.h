@@ -63,6 +63,8 @@ typedef struct irpc_call irpc_call;
  * forwards to). Going further completes the call with IRPC_ELIMIT. */
 #define IRPC_CALL_MAX_DEPTH 64
 
+/* An invoker type. Write `.struct_size = sizeof(irpc_invoker_ops)` in its
+ * initializer (irpc/version.h). */
 typedef struct irpc_invoker_ops {
   size_t struct_size; /* sizeof(irpc_invoker_ops) */
   const char *name;
@@ -89,8 +91,12 @@ typedef void (*irpc_invoke_cb)(irpc_call *call, int err,
                                void *user_data);
 
 /* Creates an invoker of type `ops` on `loop`; `config` goes to ops->init.
- * Errors: IRPC_EINVAL (NULL out, loop or ops), IRPC_ENOMEM, or what init
- * returned. */
+ * `ops` is checked here, once (see irpc/version.h): a table from an older
+ * header is kept as a zero-extended copy, which irpc_invoker_get_ops then
+ * returns.
+ * Errors: IRPC_EINVAL (NULL out, loop or ops; ops->struct_size 0, smaller
+ * than the first irpc_invoker_ops, or larger with non-zero unknown
+ * members), IRPC_ENOMEM, or what init returned. */
 IRPC_API int irpc_invoker_new(irpc_invoker **out, uv_loop_t *loop,
                               const irpc_invoker_ops *ops, const void *config);
 

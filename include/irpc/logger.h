@@ -71,14 +71,19 @@ typedef struct irpc_logger_options {
   irpc_clock *clock;        /* NULL = the system clock */
 } irpc_logger_options;
 
+/* Sets `o` to the defaults (above) and o->struct_size. Call
+ * irpc_logger_options_init, which passes this header's sizeof (irpc/version.h).
+ */
 IRPC_API void irpc_logger_options_init_sized(irpc_logger_options *o,
                                              size_t size);
 static inline void irpc_logger_options_init(irpc_logger_options *o) {
   irpc_logger_options_init_sized(o, sizeof(*o));
 }
 
-/* Errors: IRPC_EINVAL (out or loop NULL, a level out of range, a clock of
- * another loop), IRPC_ENOMEM. o NULL = defaults (silent). */
+/* Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than the
+ * first irpc_logger_options or larger with non-zero unknown members, a
+ * level out of range, a clock of another loop), IRPC_ENOMEM. o NULL =
+ * defaults (silent). */
 IRPC_API int irpc_logger_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                          const irpc_logger_options *o);
 IRPC_API int irpc_logger_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,

@@ -98,13 +98,18 @@ typedef struct irpc_retry_options {
   uint64_t seed;     /* jitter seed; 0 = from the time */
 } irpc_retry_options;
 
+/* Sets `o` to the defaults (above) and o->struct_size. Call
+ * irpc_retry_options_init, which passes this header's sizeof (irpc/version.h).
+ */
 IRPC_API void irpc_retry_options_init_sized(irpc_retry_options *o, size_t size);
 static inline void irpc_retry_options_init(irpc_retry_options *o) {
   irpc_retry_options_init_sized(o, sizeof(*o));
 }
 
-/* Errors: IRPC_EINVAL (out or loop NULL, an option out of range, a clock of
- * another loop), IRPC_ENOMEM. o NULL = defaults. */
+/* Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than the
+ * first irpc_retry_options or larger with non-zero unknown members, an
+ * option out of range, a clock of another loop), IRPC_ENOMEM. o NULL =
+ * defaults. */
 IRPC_API int irpc_retry_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                         const irpc_retry_options *o);
 

@@ -28,6 +28,9 @@ typedef struct irpc_server_options {
   uint64_t max_connections;
 } irpc_server_options;
 
+/* Sets `o` to the defaults and o->struct_size. Call
+ * irpc_server_options_init, which passes this header's sizeof (irpc/version.h).
+ */
 IRPC_API void irpc_server_options_init_sized(irpc_server_options *o,
                                              size_t size);
 static inline void irpc_server_options_init(irpc_server_options *o) {
@@ -36,8 +39,9 @@ static inline void irpc_server_options_init(irpc_server_options *o) {
 
 /* Creates a server dispatching to `dispatcher` (borrowed; it must outlive
  * the server). `opts` NULL means the defaults.
- * Errors: IRPC_EINVAL (NULL argument, options out of range, a dispatcher of
- * another loop), IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (NULL argument, opts->struct_size 0, smaller than the
+ * first irpc_server_options or larger with non-zero unknown members,
+ * options out of range, a dispatcher of another loop), IRPC_ENOMEM. */
 IRPC_API int irpc_server_new(irpc_server **out, uv_loop_t *loop,
                              irpc_dispatcher *dispatcher,
                              const irpc_server_options *opts);

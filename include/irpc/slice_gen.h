@@ -298,6 +298,10 @@ typedef void (*irpc_slice_deliver_fn)(irpc_slice_reply *reply, int err,
 typedef int (*irpc_slice_call_fn)(const void *ops, void *impl,
                                   irpc_slice_dispatch *sd, void *args);
 
+/* The descriptors start with `.struct_size = sizeof(irpc_slice_op)` (and
+ * sizeof(irpc_slice_iface)), which irpc-slicec writes; they are read in
+ * place, checked when an interface is served and at each call (one
+ * comparison). */
 typedef struct irpc_slice_op {
   size_t struct_size; /* sizeof(irpc_slice_op) */
   const char *name;   /* on the wire: the Slice identifier as written */
@@ -356,7 +360,8 @@ irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
  * Client side: typed calls
  * ------------------------------------------------------------------------ */
 
-/* Optional settings of one call (NULL: none). */
+/* Optional settings of one call (NULL: none). Write `.struct_size =
+ * sizeof(irpc_slice_call_opts)` in the initializer (irpc/version.h). */
 typedef struct irpc_slice_call_opts {
   size_t struct_size; /* sizeof(irpc_slice_call_opts) */
   /* Receives the call, for irpc_call_cancel; valid until the callback
@@ -415,7 +420,10 @@ IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
  * it returns unless it called irpc_slice_reply_keep.
  * Returns 0 when the call started: the callback will run exactly once, and
  * never before this returns.
- * Errors (the callback will not run): IRPC_EINVAL (a NULL argument),
+ * Errors (the callback will not run): IRPC_EINVAL (a NULL argument;
+ * opts->struct_size 0, smaller than the first irpc_slice_call_opts or
+ * larger with non-zero unknown members; an iface or op whose struct_size
+ * this library does not read, or an iface without the magic),
  * IRPC_ENOINVOKER (the proxy has no invoker), IRPC_EPATH (a bad path),
  * what irpc_service_address_parse and
  * irpc_outgoing_request_set_service_address return for a proxy with an
@@ -442,7 +450,8 @@ IRPC_API int irpc_slice_invoke(const irpc_slice_proxy *proxy,
  * they do not decode or bytes follow them) and calls the operation
  * function with an irpc_slice_dispatch handle. Free it with
  * irpc_dispatcher_free once no router uses it.
- * Errors: IRPC_EINVAL (NULL argument, iface without the magic),
+ * Errors: IRPC_EINVAL (NULL argument, iface without the magic, an iface or
+ * one of its operations whose struct_size this library does not read),
  * IRPC_ENOMEM. */
 IRPC_API int irpc_slice_dispatcher_new(irpc_dispatcher **out, uv_loop_t *loop,
                                        const irpc_slice_iface *iface,

@@ -77,6 +77,8 @@ IRPC_API int irpc_trace_context_baggage_next(irpc_bytes *cursor,
 
 enum { IRPC_SPAN_CLIENT = 1, IRPC_SPAN_SERVER = 2 };
 
+/* Write `.struct_size = sizeof(irpc_telemetry_hooks)` in the initializer
+ * (irpc/version.h). */
 typedef struct irpc_telemetry_hooks {
   size_t struct_size; /* sizeof(irpc_telemetry_hooks) */
   /* A span starts. `parent` is the parent context or NULL. `ctx` comes
@@ -95,7 +97,9 @@ typedef struct irpc_telemetry_hooks {
 } irpc_telemetry_hooks;
 
 /* `hooks` (copied) may be NULL: then only the context is propagated.
- * Errors: IRPC_EINVAL (out or loop NULL), IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (out or loop NULL; hooks->struct_size 0, smaller than
+ * the first irpc_telemetry_hooks, or larger with non-zero unknown members),
+ * IRPC_ENOMEM. */
 IRPC_API int irpc_telemetry_interceptor_new(irpc_invoker **out, uv_loop_t *loop,
                                             const irpc_telemetry_hooks *hooks);
 IRPC_API int irpc_telemetry_middleware_new(irpc_dispatcher **out,

@@ -370,6 +370,11 @@ IRPC_API size_t irpc_fault_held(const irpc_fault *f, irpc_fault_op op);
  *     irpc_duplex_close_done exactly once when it has released its I/O
  *     resources (libuv handles closed), possibly inside close itself. */
 
+/* Each ops table of this section starts with `.struct_size =
+ * sizeof(irpc_duplex_ops)` (irpc_listener_ops, irpc_transport_ops), checked
+ * once by irpc_duplex_new (irpc_listener_new, irpc_transport_new); a table
+ * from an older header is kept as a zero-extended copy, which the _get_ops
+ * function then returns (irpc/version.h). */
 typedef struct irpc_duplex_ops {
   size_t struct_size; /* sizeof(irpc_duplex_ops) */
   const char *name;
@@ -406,8 +411,10 @@ typedef struct irpc_duplex_ops {
 
 /* Creates a duplex of type `ops` on `loop`: connected, or connecting when
  * `connecting` is non-zero (it then ends with irpc_duplex_connect_done).
- * Errors: IRPC_EINVAL (NULL out, loop or ops, or ops without read_start,
- * read_stop, write, shutdown or close), IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (NULL out, loop or ops, ops->struct_size 0, smaller
+ * than the first irpc_duplex_ops or larger with non-zero unknown members,
+ * or ops without read_start, read_stop, write, shutdown or close),
+ * IRPC_ENOMEM. */
 IRPC_API int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
                              const irpc_duplex_ops *ops, int connecting);
 
@@ -453,7 +460,8 @@ typedef struct irpc_listener_ops {
 } irpc_listener_ops;
 
 /* Creates a listener bound to `address` (copied), delivering to `cb`.
- * Errors: IRPC_EINVAL (NULL argument, ops without close), IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (NULL argument, ops->struct_size as for
+ * irpc_duplex_new, ops without close), IRPC_ENOMEM. */
 IRPC_API int irpc_listener_new(irpc_listener **out, uv_loop_t *loop,
                                const irpc_listener_ops *ops,
                                const irpc_server_address *address,
@@ -490,8 +498,8 @@ typedef struct irpc_transport_ops {
 } irpc_transport_ops;
 
 /* Creates a transport of type `ops`, freed with irpc_transport_free.
- * Errors: IRPC_EINVAL (NULL out or ops, ops without connect or listen),
- * IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (NULL out or ops, ops->struct_size as for
+ * irpc_duplex_new, ops without connect or listen), IRPC_ENOMEM. */
 IRPC_API int irpc_transport_new(irpc_transport **out,
                                 const irpc_transport_ops *ops);
 IRPC_API void *irpc_transport_data(irpc_transport *t);
