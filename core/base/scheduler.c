@@ -5,6 +5,7 @@
 
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "buf_internal.h"
 #include "scheduler.h"
 
 #define POOL_MAX 256
@@ -159,14 +160,9 @@ int irpc__timer_armed(const irpc__timer *t) {
 int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms) {
   if (irpc__timer_armed(t))
     heap_remove(s, t);
-  if (s->nheap == s->heap_cap) {
-    size_t cap = s->heap_cap ? s->heap_cap * 2 : 16;
-    irpc__timer **h = irpc_realloc(s->heap, cap * sizeof(*h));
-    if (!h)
-      return IRPC_ENOMEM;
-    s->heap = h;
-    s->heap_cap = cap;
-  }
+  if (irpc__array_grow((void **)&s->heap, NULL, &s->heap_cap, s->nheap,
+                       s->nheap + 1, sizeof(*s->heap)))
+    return IRPC_ENOMEM;
   uint64_t now = uv_now(s->loop);
   t->due = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
   t->seq = s->seq++;
