@@ -30,6 +30,7 @@ struct irpc__sched {
   pooled *pool;
   size_t pool_len;
   size_t obj_size;
+  void *read_buf; /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
 };
 
 static uv_once_t reg_once = UV_ONCE_INIT;
@@ -208,6 +209,12 @@ void irpc__sched_obj_put(irpc__sched *s, void *obj) {
   s->pool_len++;
 }
 
+void *irpc__sched_read_buf(irpc__sched *s) {
+  if (!s->read_buf)
+    s->read_buf = irpc_malloc(IRPC__SCHED_READ_BUF_SIZE);
+  return s->read_buf;
+}
+
 /* ---- Lifetime ---- */
 
 static void on_close(uv_handle_t *h) {
@@ -220,6 +227,7 @@ static void on_close(uv_handle_t *h) {
     irpc_free(p);
   }
   irpc_free(s->heap);
+  irpc_free(s->read_buf);
   irpc_free(s);
 }
 

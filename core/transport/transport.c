@@ -134,6 +134,10 @@ int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
   return 0;
 }
 
+irpc__sched *irpc__duplex_sched(const irpc_duplex *d) {
+  return d->sched;
+}
+
 static void duplex_free(irpc_duplex *d) {
   if (d->ops->destroy)
     d->ops->destroy(d);
