@@ -29,6 +29,9 @@ static const void *kept_ops(void *obj, size_t at, const void *ops, size_t size,
 
 enum { ST_CONNECTING = 1, ST_OPEN, ST_CLOSING };
 
+/* Where a duplex's shutdown stands. */
+enum { SHUT_NONE, SHUT_REQUESTED, SHUT_COMPLETED, SHUT_DELIVERED };
+
 #define WREQ_OF(k) IRPC__CONTAINER_OF(k, wreq, link)
 
 typedef struct wreq wreq;
@@ -63,7 +66,7 @@ struct irpc_duplex {
                              completed */
   wreq *spare;
   size_t wq_bytes;
-  int shut; /* 1 requested, 2 completed, 3 delivered */
+  int shut; /* SHUT_* */
   int shut_status;
   irpc_duplex_cb shut_cb;
   void *shut_ud;
@@ -222,9 +225,9 @@ void irpc_duplex_write_done(irpc_duplex *d, int status) {
 }
 
 void irpc_duplex_shutdown_done(irpc_duplex *d, int status) {
-  if (!d || d->shut != 1)
+  if (!d || d->shut != SHUT_REQUESTED)
     return;
-  d->shut = 2;
+  d->shut = SHUT_COMPLETED;
   d->shut_status = status;
   post(d);
 }
@@ -271,10 +274,10 @@ static void deliver_writes(irpc_duplex *d, int cancel) {
 }
 
 static void deliver_shutdown(irpc_duplex *d, int cancel) {
-  if (d->shut != 2 && !(cancel && d->shut == 1))
+  if (d->shut != SHUT_COMPLETED && !(cancel && d->shut == SHUT_REQUESTED))
     return;
-  int status = d->shut == 2 ? d->shut_status : UV_ECANCELED;
-  d->shut = 3;
+  int status = d->shut == SHUT_COMPLETED ? d->shut_status : UV_ECANCELED;
+  d->shut = SHUT_DELIVERED;
   if (d->shut_cb)
     d->shut_cb(d, status, d->shut_ud);
 }
@@ -405,12 +408,12 @@ int irpc_duplex_shutdown(irpc_duplex *d, irpc_duplex_cb cb, void *user_data) {
     return IRPC_ECLOSED;
   if (d->shut)
     return UV_EPIPE;
-  d->shut = 1;
+  d->shut = SHUT_REQUESTED;
   d->shut_cb = cb;
   d->shut_ud = user_data;
   int rc = d->ops->shutdown(d);
   if (rc) {
-    d->shut = 0;
+    d->shut = SHUT_NONE;
     d->shut_cb = NULL;
   }
   return rc;
