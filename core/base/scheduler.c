@@ -10,10 +10,6 @@
 
 #define POOL_MAX 256
 
-typedef struct pooled {
-  struct pooled *next;
-} pooled;
-
 struct irpc__sched {
   uv_loop_t *loop;
   irpc__sched *reg_next;
@@ -27,8 +23,7 @@ struct irpc__sched {
   size_t nheap;
   size_t heap_cap;
   uint64_t seq;
-  pooled *pool;
-  size_t pool_len;
+  irpc__list pool; /* free objects of obj_size bytes, linked at their start */
   size_t obj_size;
   void *read_buf; /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
 };
@@ -189,24 +184,17 @@ void irpc__timer_stop(irpc__sched *s, irpc__timer *t) {
 void *irpc__sched_obj_get(irpc__sched *s, size_t size) {
   if (s->obj_size == 0)
     s->obj_size = size;
-  if (size == s->obj_size && s->pool) {
-    pooled *p = s->pool;
-    s->pool = p->next;
-    s->pool_len--;
-    return p;
-  }
+  if (size == s->obj_size && s->pool.head)
+    return irpc__list_pop_front(&s->pool);
   return irpc_malloc(size);
 }
 
 void irpc__sched_obj_put(irpc__sched *s, void *obj) {
-  if (s->pool_len >= POOL_MAX) {
+  if (s->pool.len >= POOL_MAX) {
     irpc_free(obj);
     return;
   }
-  pooled *p = obj;
-  p->next = s->pool;
-  s->pool = p;
-  s->pool_len++;
+  irpc__list_push_front(&s->pool, obj);
 }
 
 void *irpc__sched_read_buf(irpc__sched *s) {
@@ -221,11 +209,9 @@ static void on_close(uv_handle_t *h) {
   irpc__sched *s = h->data;
   if (--s->closing > 0)
     return;
-  while (s->pool) {
-    pooled *p = s->pool;
-    s->pool = p->next;
-    irpc_free(p);
-  }
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&s->pool)))
+    irpc_free(l);
   irpc_free(s->heap);
   irpc_free(s->read_buf);
   irpc_free(s);

@@ -42,7 +42,8 @@ void irpc__timer_stop(irpc__sched *s, irpc__timer *t);
 int irpc__timer_armed(const irpc__timer *t);
 
 /* An object of `size` bytes, from the pool when `size` is the size of the
- * first object asked for (the pool's), or NULL. */
+ * first object asked for (the pool's, at least sizeof(irpc__link)), or
+ * NULL. */
 void *irpc__sched_obj_get(irpc__sched *s, size_t size);
 void irpc__sched_obj_put(irpc__sched *s, void *obj);
 
