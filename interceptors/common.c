@@ -1,5 +1,6 @@
 /* Helpers shared by several interceptors and middleware: taking a clock,
- * and the small PRNG behind retry jitter and span ids. */
+ * the small PRNG behind retry jitter and span ids, and field values
+ * written and read with the Slice2 encoder and decoder. */
 #include <stdatomic.h>
 
 #include "ic_internal.h"
