@@ -1,5 +1,6 @@
-/* The deadline interceptor, the deadline feature, and helpers shared with
- * the middleware and the retry interceptor. */
+/* The deadline interceptor, the deadline feature and field, and the
+ * deadline of a request (shared with the middleware and the retry
+ * interceptor). */
 #include <string.h>
 
 #include "ic_internal.h"
@@ -7,34 +8,6 @@
 #include "irpc/deadline.h"
 #include "irpc/error.h"
 #include "base/struct_size.h"
-
-/* ---- Shared helpers ---- */
-
-int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
-  if (given) {
-    if (irpc_clock_loop(given) != loop)
-      return IRPC_EINVAL;
-    *dst = irpc_clock_ref(given);
-    return 0;
-  }
-  return irpc_clock_system_new(dst, loop);
-}
-
-uint64_t irpc__ic_rand_next(uint64_t *s) {
-  uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-
-uint64_t irpc__ic_rand_seed(void) {
-  static uint64_t counter;
-  uint64_t s = uv_hrtime() ^ (uint64_t)(uintptr_t)&counter ^
-               (++counter * 0x9E3779B97F4A7C15ull);
-  return s ? s : 1;
-}
 
 /* ---- The feature and the field ---- */
 
@@ -76,21 +49,33 @@ int irpc_features_deadline(const irpc_features *f, int64_t *deadline_unix_ns) {
   return 0;
 }
 
+/* The field value: an int64, the deadline in .NET ticks. */
+#define DEADLINE_FIELD_SIZE sizeof(int64_t)
+
+static void deadline_encode(irpc_slice_encoder *e, const void *unix_ns) {
+  irpc_slice_encode_int64(e, irpc_unix_ns_to_ticks(*(const int64_t *)unix_ns));
+}
+
 void irpc_deadline_encode(int64_t deadline_unix_ns, uint8_t out[8]) {
-  uint64_t t = (uint64_t)irpc_unix_ns_to_ticks(deadline_unix_ns);
-  for (int i = 0; i < 8; i++)
-    out[i] = (uint8_t)(t >> (8 * i));
+  irpc_slice_encoder e;
+  irpc_slice_encoder_init_span(&e, out, DEADLINE_FIELD_SIZE,
+                               IRPC_SLICE_ENCODING_2);
+  deadline_encode(&e, &deadline_unix_ns);
 }
 
 int irpc_deadline_decode(irpc_bytes value, int64_t *deadline_unix_ns) {
   if (!deadline_unix_ns || (!value.base && value.len))
     return IRPC_EINVAL;
-  if (value.len != 8)
+  if (value.len != DEADLINE_FIELD_SIZE)
     return IRPC_EDATA;
-  uint64_t t = 0;
-  for (int i = 0; i < 8; i++)
-    t |= (uint64_t)value.base[i] << (8 * i);
-  *deadline_unix_ns = irpc_ticks_to_unix_ns((int64_t)t);
+  irpc_slice_decoder d;
+  irpc__ic_decoder_init(&d, value);
+  int64_t ticks;
+  int rc = irpc_slice_decode_int64(&d, &ticks);
+  irpc_slice_decoder_fini(&d);
+  if (rc)
+    return IRPC_EDATA;
+  *deadline_unix_ns = irpc_ticks_to_unix_ns(ticks);
   return 0;
 }
 
@@ -167,10 +152,9 @@ static void dic_invoke(irpc_invoker *self, irpc_call *call) {
     irpc_call_complete(call, IRPC_ENOTSUP, NULL);
     return;
   }
-  uint8_t v[8];
-  irpc_deadline_encode(deadline, v);
-  int rc = irpc_fields_set(irpc_outgoing_request_fields(req),
-                           IRPC_REQUEST_FIELD_DEADLINE, v, sizeof(v));
+  int rc = irpc__ic_field_set(irpc_outgoing_request_fields(req),
+                              IRPC_REQUEST_FIELD_DEADLINE, deadline_encode,
+                              &deadline);
   if (rc == 0 && arm) {
     dic_state *s = irpc_call_state(call);
     irpc_clock_timer_init(&s->timer, dic_expired, call);

@@ -4,7 +4,6 @@
 
 #include "irpc/compress.h"
 #include "base/defaults.h"
-#include "base/varuint62.h"
 
 /* IRPC_EINVAL when the options are invalid, else 0. */
 int irpc__compress_options_check(const irpc_compress_options *o);
@@ -51,6 +50,35 @@ typedef struct irpc__deadline_value {
  * else its deadline feature. Returns 1 and sets *unix_ns, or 0. */
 int irpc__request_deadline(irpc_outgoing_request *r, int64_t *unix_ns);
 
-/* A small PRNG (xorshift64*) for jitter and span ids. */
+/* A small PRNG (xorshift64*) for jitter and span ids: the next value of
+ * `state`, and a seed that differs between calls on any thread. */
 uint64_t irpc__ic_rand_next(uint64_t *state);
 uint64_t irpc__ic_rand_seed(void);
+
+#include "irpc/slice.h"
+
+/* Writes a field value with the Slice2 encoder. Its errors stick in the
+ * encoder, which the helpers below read when they flush it. */
+typedef void (*irpc__ic_encode_fn)(irpc_slice_encoder *e, const void *value);
+
+/* Stack room for a field value: one that fits costs no allocation. */
+#define IRPC__IC_FIELD_INLINE 512
+
+/* Encodes `value` with `enc` and sets it as field `key` of `fields`.
+ * Errors: those of the encoder (IRPC_EUTF8, IRPC_EOVERFLOW...),
+ * IRPC_ENOMEM. */
+int irpc__ic_field_set(irpc_fields *fields, uint64_t key,
+                       irpc__ic_encode_fn enc, const void *value);
+
+/* Appends the encoding of `value` to `out`; on error `out` is unchanged.
+ * Errors: those of the encoder (IRPC_EUTF8, IRPC_EOVERFLOW...),
+ * IRPC_ENOMEM. */
+int irpc__ic_encode(irpc_buf *out, irpc__ic_encode_fn enc, const void *value);
+
+/* A Slice2 decoder over a field value. Strings are views into it, so the
+ * collection allocation is not bounded: the value bounds it. */
+void irpc__ic_decoder_init(irpc_slice_decoder *d, irpc_bytes value);
+
+/* A decoding error as a field decoder reports it: IRPC_EUTF8 and
+ * IRPC_ENOMEM as they are, any other malformation IRPC_EDATA. */
+int irpc__ic_decode_error(int rc);

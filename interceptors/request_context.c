@@ -1,22 +1,24 @@
 /* Request contexts, their Slice encoding, and the interceptor. */
 #include <string.h>
 
+#include "base/buf_internal.h"
 #include "ic_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
-#include "base/utf8.h"
 
-typedef struct ctx_entry {
-  char *key; /* key and value in one allocation */
-  char *value;
-  size_t key_len, value_len;
-} ctx_entry;
+/* An entry is the Slice string pair it is encoded from: the key and the
+ * value, both NUL-terminated, in one allocation that starts at key.base. */
+typedef irpc_slice_string_pair ctx_entry;
 
 struct irpc_context {
   ctx_entry *entries;
   size_t count, cap;
 };
+
+static void entry_free(ctx_entry *e) {
+  irpc_free((void *)e->key.base);
+}
 
 int irpc_context_new(irpc_context **out) {
   if (!out)
@@ -29,14 +31,14 @@ void irpc_context_free(irpc_context *c) {
   if (!c)
     return;
   for (size_t i = 0; i < c->count; i++)
-    irpc_free(c->entries[i].key);
+    entry_free(&c->entries[i]);
   irpc_free(c->entries);
   irpc_free(c);
 }
 
 static ctx_entry *find(const irpc_context *c, const char *k, size_t n) {
   for (size_t i = 0; i < c->count; i++)
-    if (c->entries[i].key_len == n && memcmp(c->entries[i].key, k, n) == 0)
+    if (c->entries[i].key.len == n && memcmp(c->entries[i].key.base, k, n) == 0)
       return &c->entries[i];
   return NULL;
 }
@@ -52,22 +54,17 @@ static int set_n(irpc_context *c, const char *k, size_t kn, const char *v,
   m[kn + 1 + vn] = '\0';
   ctx_entry *e = find(c, k, kn);
   if (e) {
-    irpc_free(e->key);
+    entry_free(e);
   } else {
-    if (c->count == c->cap) {
-      size_t cap = c->cap ? c->cap * 2 : 4;
-      ctx_entry *a = irpc_realloc(c->entries, cap * sizeof(*a));
-      if (!a) {
-        irpc_free(m);
-        return IRPC_ENOMEM;
-      }
-      c->entries = a;
-      c->cap = cap;
+    if (irpc__array_grow((void **)&c->entries, NULL, &c->cap, c->count,
+                         c->count + 1, sizeof(*c->entries))) {
+      irpc_free(m);
+      return IRPC_ENOMEM;
     }
     e = &c->entries[c->count++];
   }
-  *e = (ctx_entry){
-      .key = m, .value = m + kn + 1, .key_len = kn, .value_len = vn};
+  *e = (ctx_entry){.key = {(const uint8_t *)m, kn},
+                   .value = {(const uint8_t *)m + kn + 1, vn}};
   return 0;
 }
 
@@ -81,7 +78,7 @@ const char *irpc_context_get(const irpc_context *c, const char *key) {
   if (!c || !key)
     return NULL;
   ctx_entry *e = find(c, key, strlen(key));
-  return e ? e->value : NULL;
+  return e ? (const char *)e->value.base : NULL;
 }
 
 int irpc_context_remove(irpc_context *c, const char *key) {
@@ -90,7 +87,7 @@ int irpc_context_remove(irpc_context *c, const char *key) {
   ctx_entry *e = find(c, key, strlen(key));
   if (!e)
     return IRPC_ENOTFOUND;
-  irpc_free(e->key);
+  entry_free(e);
   size_t i = (size_t)(e - c->entries);
   memmove(e, e + 1, (c->count - i - 1) * sizeof(*e));
   c->count--;
@@ -107,81 +104,57 @@ int irpc_context_at(const irpc_context *c, size_t i, const char **key,
     return IRPC_EINVAL;
   if (i >= c->count)
     return IRPC_ERANGE;
-  *key = c->entries[i].key;
-  *value = c->entries[i].value;
+  *key = (const char *)c->entries[i].key.base;
+  *value = (const char *)c->entries[i].value.base;
   return 0;
 }
 
-/* The encoding (a dictionary<string, string> in Slice2): its size, and
- * the bytes written flat at p. */
-static size_t ctx_size(const irpc_context *c) {
-  size_t n = irpc__varuint62_size(c->count);
-  for (size_t i = 0; i < c->count; i++)
-    n += irpc__varuint62_size(c->entries[i].key_len) + c->entries[i].key_len +
-         irpc__varuint62_size(c->entries[i].value_len) +
-         c->entries[i].value_len;
-  return n;
-}
-
-static void ctx_write(const irpc_context *c, uint8_t *p) {
-  p += irpc__varuint62_put_min(p, c->count);
-  for (size_t i = 0; i < c->count; i++) {
-    const ctx_entry *e = &c->entries[i];
-    p += irpc__varuint62_put_min(p, e->key_len);
-    memcpy(p, e->key, e->key_len);
-    p += e->key_len;
-    p += irpc__varuint62_put_min(p, e->value_len);
-    memcpy(p, e->value, e->value_len);
-    p += e->value_len;
-  }
+/* The encoding: a Slice2 dictionary<string, string>. */
+static void ctx_encode(irpc_slice_encoder *e, const void *c) {
+  const irpc_context *ctx = c;
+  irpc_slice_encode_context(e, ctx->entries, ctx->count);
 }
 
 int irpc_context_encode(const irpc_context *c, irpc_buf *out) {
   if (!c || !out)
     return IRPC_EINVAL;
-  size_t n = ctx_size(c);
-  uint8_t *p;
-  size_t avail;
-  int rc = irpc_buf_reserve(out, n, &p, &avail);
-  if (rc)
-    return rc;
-  ctx_write(c, p);
-  return irpc_buf_commit(out, n);
+  return irpc__ic_encode(out, ctx_encode, c);
 }
 
-/* A string: no NUL byte, UTF-8. */
-static int get_string(irpc__vu_reader *r, const char **s, size_t *n) {
-  const uint8_t *b = irpc__vu_read_bytes(r, n);
-  if (r->bad)
-    return IRPC_EDATA;
-  *s = (const char *)b;
-  if (memchr(b, 0, *n))
-    return IRPC_EDATA;
-  if (!irpc__utf8_valid(b, *n))
-    return IRPC_EUTF8;
-  return 0;
+/* A string: UTF-8 (checked by the decoder), no NUL byte. */
+static int get_string(irpc_slice_decoder *d, irpc_bytes *s) {
+  int rc = irpc_slice_decode_string(d, s);
+  if (rc == 0 && s->len && memchr(s->base, 0, s->len))
+    rc = IRPC_EDATA;
+  return rc;
+}
+
+static int ctx_decode(irpc_slice_decoder *d, irpc_context *c) {
+  size_t count;
+  /* Each entry takes at least 2 bytes: two empty strings. */
+  int rc = irpc_slice_decode_count(d, 2, 0, &count);
+  for (size_t i = 0; i < count && rc == 0; i++) {
+    irpc_bytes k, v;
+    rc = get_string(d, &k);
+    if (rc == 0)
+      rc = get_string(d, &v);
+    if (rc == 0)
+      rc = set_n(c, (const char *)k.base, k.len, (const char *)v.base, v.len);
+  }
+  return rc ? rc : irpc_slice_decoder_end(d);
 }
 
 int irpc_context_decode(irpc_bytes value, irpc_context **out) {
   if (!out || (!value.base && value.len))
     return IRPC_EINVAL;
-  irpc__vu_reader r = {value.base, value.len, 0};
-  uint64_t count = irpc__vu_read(&r);
-  if (r.bad || count > r.left / 2) /* each entry takes at least 2 bytes */
-    return IRPC_EDATA;
   irpc_context *c;
   int rc = irpc_context_new(&c);
-  for (uint64_t i = 0; i < count && rc == 0; i++) {
-    const char *ks, *vs;
-    size_t kn, vn;
-    rc = get_string(&r, &ks, &kn);
-    if (rc == 0)
-      rc = get_string(&r, &vs, &vn);
-    if (rc == 0)
-      rc = set_n(c, ks, kn, vs, vn);
-  }
-  if (rc == 0 && r.left != 0)
-    rc = IRPC_EDATA;
+  if (rc)
+    return rc;
+  irpc_slice_decoder d;
+  irpc__ic_decoder_init(&d, value);
+  rc = irpc__ic_decode_error(ctx_decode(&d, c));
+  irpc_slice_decoder_fini(&d);
   if (rc) {
     irpc_context_free(c);
     return rc;
@@ -214,17 +187,7 @@ static void rcic_invoke(irpc_invoker *self, irpc_call *call) {
     irpc_call_next(call);
     return;
   }
-  /* Encoded flat: on the stack when small, the work's own buffer if not. */
-  size_t n = ctx_size(c);
-  uint8_t small[512];
-  uint8_t *buf = n <= sizeof(small) ? small : irpc_malloc(n);
-  int rc = IRPC_ENOMEM;
-  if (buf) {
-    ctx_write(c, buf);
-    rc = irpc_fields_set(f, IRPC_REQUEST_FIELD_CONTEXT, buf, n);
-    if (buf != small)
-      irpc_free(buf);
-  }
+  int rc = irpc__ic_field_set(f, IRPC_REQUEST_FIELD_CONTEXT, ctx_encode, c);
   if (rc)
     irpc_call_complete(call, rc, NULL);
   else

@@ -10,128 +10,103 @@
 const irpc_feature_key irpc_trace_context_feature = {.name = "trace_context",
                                                      .destroy = NULL};
 
-/* The fixed head of the encoding, W3C trace-context fields in order: the
- * version byte, the trace id, the span id, the flags byte. */
+/* The encoding (IceRPC's TraceContext): the W3C trace-context fields in
+ * order (the version byte, the trace id, the span id, the flags byte), the
+ * trace state string, then the baggage, a sequence of key/value strings. */
 #define TC_TRACE_ID_SIZE 16
 #define TC_SPAN_ID_SIZE 8
-#define TC_VERSION_AT 0
-#define TC_TRACE_ID_AT (TC_VERSION_AT + 1)
-#define TC_SPAN_ID_AT (TC_TRACE_ID_AT + TC_TRACE_ID_SIZE)
-#define TC_FLAGS_AT (TC_SPAN_ID_AT + TC_SPAN_ID_SIZE)
-#define TC_HEAD_SIZE (TC_FLAGS_AT + 1)
 
-static size_t str_size(irpc_bytes s) {
-  return irpc__varuint62_size(s.len) + s.len;
+static void enc_str(irpc_slice_encoder *e, irpc_bytes s) {
+  irpc_slice_encode_string(e, (const char *)s.base, s.len);
 }
 
-static uint8_t *put_str(uint8_t *p, irpc_bytes s) {
-  p += irpc__varuint62_put_min(p, s.len);
-  if (s.len)
-    memcpy(p, s.base, s.len);
-  return p + s.len;
-}
-
-/* Size of the flat encoding, and the encoding itself. */
-static size_t tc_size(const irpc_trace_context *c, size_t *nbag) {
-  size_t n = TC_HEAD_SIZE + str_size(c->trace_state);
-  size_t count = c->baggage_count;
-  if (count > IRPC_TELEMETRY_MAX_BAGGAGE)
-    count = IRPC_TELEMETRY_MAX_BAGGAGE;
-  *nbag = count;
-  n += irpc__varuint62_size(count);
+static void tc_encode(irpc_slice_encoder *e, const void *value) {
+  const irpc_trace_context *c = value;
+  size_t n = c->baggage_count < IRPC_TELEMETRY_MAX_BAGGAGE
+                 ? c->baggage_count
+                 : IRPC_TELEMETRY_MAX_BAGGAGE;
+  irpc_slice_encode_uint8(e, c->version);
+  irpc_slice_encode_bytes(e, c->trace_id, TC_TRACE_ID_SIZE);
+  irpc_slice_encode_bytes(e, c->span_id, TC_SPAN_ID_SIZE);
+  irpc_slice_encode_uint8(e, c->trace_flags);
+  enc_str(e, c->trace_state);
+  irpc_slice_encode_size(e, n);
   if (c->baggage) {
-    for (size_t i = 0; i < count; i++)
-      n += str_size(c->baggage[i].key) + str_size(c->baggage[i].value);
-  } else {
-    n += c->baggage_wire.len;
-  }
-  return n;
-}
-
-static void tc_write(const irpc_trace_context *c, size_t nbag, uint8_t *p) {
-  p[TC_VERSION_AT] = c->version;
-  memcpy(p + TC_TRACE_ID_AT, c->trace_id, TC_TRACE_ID_SIZE);
-  memcpy(p + TC_SPAN_ID_AT, c->span_id, TC_SPAN_ID_SIZE);
-  p[TC_FLAGS_AT] = c->trace_flags;
-  p = put_str(p + TC_HEAD_SIZE, c->trace_state);
-  p += irpc__varuint62_put_min(p, nbag);
-  if (c->baggage) {
-    for (size_t i = 0; i < nbag; i++) {
-      p = put_str(p, c->baggage[i].key);
-      p = put_str(p, c->baggage[i].value);
+    for (size_t i = 0; i < n; i++) {
+      enc_str(e, c->baggage[i].key);
+      enc_str(e, c->baggage[i].value);
     }
-  } else if (c->baggage_wire.len) {
-    memcpy(p, c->baggage_wire.base, c->baggage_wire.len);
+  } else { /* decoded entries, sent as they came */
+    irpc_slice_encode_bytes(e, c->baggage_wire.base, c->baggage_wire.len);
   }
 }
 
 int irpc_trace_context_encode(const irpc_trace_context *ctx, irpc_buf *out) {
   if (!ctx || !out)
     return IRPC_EINVAL;
-  size_t nbag, n = tc_size(ctx, &nbag);
-  uint8_t *p;
-  size_t avail;
-  int rc = irpc_buf_reserve(out, n, &p, &avail);
-  if (rc)
-    return rc;
-  tc_write(ctx, nbag, p);
-  return irpc_buf_commit(out, n);
+  return irpc__ic_encode(out, tc_encode, ctx);
 }
 
-static int get_str(irpc_bytes *in, irpc_bytes *s) {
-  irpc__vu_reader r = {in->base, in->len, 0};
-  size_t len = 0;
-  const uint8_t *b = irpc__vu_read_bytes(&r, &len);
-  if (r.bad)
-    return IRPC_EDATA;
-  s->base = b;
-  s->len = len;
-  in->base = r.p;
-  in->len = r.left;
-  return 0;
+static int dec_entry(irpc_slice_decoder *d, irpc_baggage_entry *e) {
+  int rc = irpc_slice_decode_string(d, &e->key);
+  return rc ? rc : irpc_slice_decode_string(d, &e->value);
 }
 
 int irpc_trace_context_baggage_next(irpc_bytes *cursor, irpc_baggage_entry *e) {
   if (!cursor || !e || cursor->len == 0)
     return 0;
-  irpc_bytes c = *cursor;
-  if (get_str(&c, &e->key) || get_str(&c, &e->value))
+  irpc_slice_decoder d;
+  irpc__ic_decoder_init(&d, *cursor);
+  int rc = dec_entry(&d, e);
+  size_t used = irpc_slice_decoder_pos(&d);
+  irpc_slice_decoder_fini(&d);
+  if (rc)
     return 0;
-  *cursor = c;
+  cursor->base += used;
+  cursor->len -= used;
   return 1;
+}
+
+/* The baggage: its count, then the first IRPC_TELEMETRY_MAX_BAGGAGE
+ * entries, kept encoded; those beyond are left unread, as IceRPC does. */
+static int tc_decode_baggage(irpc_slice_decoder *d, irpc_bytes v,
+                             irpc_trace_context *ctx) {
+  uint64_t count;
+  int rc = irpc_slice_decode_varuint62(d, &count);
+  uint64_t kept =
+      count < IRPC_TELEMETRY_MAX_BAGGAGE ? count : IRPC_TELEMETRY_MAX_BAGGAGE;
+  size_t start = irpc_slice_decoder_pos(d);
+  for (uint64_t i = 0; i < kept && rc == 0; i++) {
+    irpc_baggage_entry e;
+    rc = dec_entry(d, &e);
+  }
+  if (rc)
+    return rc;
+  ctx->baggage_count = (size_t)kept;
+  ctx->baggage_wire.base = v.base + start;
+  ctx->baggage_wire.len = irpc_slice_decoder_pos(d) - start;
+  return 0;
+}
+
+static int tc_decode(irpc_slice_decoder *d, irpc_bytes v,
+                     irpc_trace_context *ctx) {
+  irpc_slice_decode_uint8(d, &ctx->version);
+  irpc_slice_decode_bytes(d, ctx->trace_id, TC_TRACE_ID_SIZE);
+  irpc_slice_decode_bytes(d, ctx->span_id, TC_SPAN_ID_SIZE);
+  irpc_slice_decode_uint8(d, &ctx->trace_flags);
+  int rc = irpc_slice_decode_string(d, &ctx->trace_state);
+  return rc ? rc : tc_decode_baggage(d, v, ctx);
 }
 
 int irpc_trace_context_decode(irpc_bytes v, irpc_trace_context *ctx) {
   if (!ctx || (!v.base && v.len))
     return IRPC_EINVAL;
   memset(ctx, 0, sizeof(*ctx));
-  if (v.len < TC_HEAD_SIZE)
-    return IRPC_EDATA;
-  ctx->version = v.base[TC_VERSION_AT];
-  memcpy(ctx->trace_id, v.base + TC_TRACE_ID_AT, TC_TRACE_ID_SIZE);
-  memcpy(ctx->span_id, v.base + TC_SPAN_ID_AT, TC_SPAN_ID_SIZE);
-  ctx->trace_flags = v.base[TC_FLAGS_AT];
-  irpc_bytes in = {v.base + TC_HEAD_SIZE, v.len - TC_HEAD_SIZE};
-  if (get_str(&in, &ctx->trace_state))
-    return IRPC_EDATA;
-  uint64_t count;
-  size_t k = irpc__varuint62_get(in.base, in.len, &count);
-  if (!k)
-    return IRPC_EDATA;
-  in.base += k;
-  in.len -= k;
-  uint64_t kept =
-      count < IRPC_TELEMETRY_MAX_BAGGAGE ? count : IRPC_TELEMETRY_MAX_BAGGAGE;
-  const uint8_t *start = in.base;
-  for (uint64_t i = 0; i < kept; i++) {
-    irpc_bytes key, value;
-    if (get_str(&in, &key) || get_str(&in, &value))
-      return IRPC_EDATA;
-  }
-  ctx->baggage_count = (size_t)kept;
-  ctx->baggage_wire.base = start;
-  ctx->baggage_wire.len = (size_t)(in.base - start);
-  return 0; /* entries beyond 64 are left unread, as IceRPC does */
+  irpc_slice_decoder d;
+  irpc__ic_decoder_init(&d, v);
+  int rc = tc_decode(&d, v, ctx);
+  irpc_slice_decoder_fini(&d);
+  return rc ? IRPC_EDATA : 0;
 }
 
 /* Fills the default context of a new span. */
@@ -149,8 +124,8 @@ void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
     ctx->baggage_wire = parent->baggage_wire;
   } else {
     uint64_t a = irpc__ic_rand_next(rng), b = irpc__ic_rand_next(rng);
-    memcpy(ctx->trace_id, &a, 8);
-    memcpy(ctx->trace_id + 8, &b, 8);
+    memcpy(ctx->trace_id, &a, sizeof(a));
+    memcpy(ctx->trace_id + sizeof(a), &b, sizeof(b));
   }
   uint64_t s = irpc__ic_rand_next(rng);
   memcpy(ctx->span_id, &s, TC_SPAN_ID_SIZE);
@@ -187,17 +162,9 @@ static void tic_invoke(irpc_invoker *self, irpc_call *call) {
     s->span = t->hooks.start(
         t->hooks.user_data, IRPC_SPAN_CLIENT, irpc_outgoing_request_path(req),
         irpc_outgoing_request_operation(req), parent, &ctx);
-  size_t nbag, n = tc_size(&ctx, &nbag);
-  uint8_t small[256];
-  uint8_t *buf = n <= sizeof(small) ? small : irpc_malloc(n);
-  int rc = IRPC_ENOMEM;
-  if (buf) {
-    tc_write(&ctx, nbag, buf);
-    rc = irpc_fields_set(irpc_outgoing_request_fields(req),
-                         IRPC_REQUEST_FIELD_TRACE_CONTEXT, buf, n);
-    if (buf != small)
-      irpc_free(buf);
-  }
+  int rc =
+      irpc__ic_field_set(irpc_outgoing_request_fields(req),
+                         IRPC_REQUEST_FIELD_TRACE_CONTEXT, tc_encode, &ctx);
   if (rc)
     irpc_call_complete(call, rc, NULL);
   else

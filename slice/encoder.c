@@ -20,8 +20,26 @@ int irpc_slice_encoder_init(irpc_slice_encoder *e, irpc_buf *out,
   return 0;
 }
 
-/* Adds the bytes written in the span to the chain and forgets the span. */
+int irpc_slice_encoder_init_span(irpc_slice_encoder *e, void *mem, size_t cap,
+                                 irpc_slice_encoding encoding) {
+  if (!e)
+    return IRPC_EINVAL;
+  uint8_t *p = mem;
+  *e = (irpc_slice_encoder){
+      .base = p, .cur = p, .end = p + cap, .encoding = (int)encoding};
+  if (!mem || (encoding != IRPC_SLICE_ENCODING_1_1 &&
+               encoding != IRPC_SLICE_ENCODING_2)) {
+    e->err = IRPC_EINVAL;
+    return IRPC_EINVAL;
+  }
+  return 0;
+}
+
+/* Adds the bytes written in the span to the chain and forgets the span; a
+ * fixed span (no chain) keeps its bytes where they are. */
 static int enc_commit(irpc_slice_encoder *e) {
+  if (!e->out)
+    return 0;
   size_t n = (size_t)(e->cur - e->base);
   e->base = e->cur = e->end = NULL;
   if (n == 0)
@@ -31,6 +49,8 @@ static int enc_commit(irpc_slice_encoder *e) {
 }
 
 static int enc_reserve(irpc_slice_encoder *e, size_t min) {
+  if (!e->out) /* a fixed span is full */
+    return irpc__slice_enc_fail(e, IRPC_ELIMIT);
   uint8_t *at;
   size_t avail;
   int rc = irpc_buf_reserve(e->out, min, &at, &avail);
@@ -81,9 +101,9 @@ int irpc_slice_encoder_flush(irpc_slice_encoder *e) {
 }
 
 size_t irpc_slice_encoder_pos(const irpc_slice_encoder *e) {
-  if (!e || !e->out)
+  if (!e)
     return 0;
-  return irpc_buf_len(e->out) + (size_t)(e->cur - e->base);
+  return (e->out ? irpc_buf_len(e->out) : 0) + (size_t)(e->cur - e->base);
 }
 
 /* ---- back-patching ---- */
@@ -128,7 +148,7 @@ static int enc_patch_committed(irpc_buf *b, size_t pos, const uint8_t *src,
 
 int irpc__slice_enc_patch(irpc_slice_encoder *e, size_t pos, const void *p,
                           size_t n) {
-  size_t committed = irpc_buf_len(e->out);
+  size_t committed = e->out ? irpc_buf_len(e->out) : 0;
   size_t total = committed + (size_t)(e->cur - e->base);
   if (pos > total || n > total - pos)
     return irpc__slice_enc_fail(e, IRPC_ERANGE);
@@ -358,6 +378,13 @@ int irpc_slice_encode_buf(irpc_slice_encoder *e, const irpc_buf *src) {
     return rc;
   if (!src || src == e->out)
     return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  if (!e->out) { /* a fixed span: copied */
+    for (size_t i = 0; i < irpc_buf_segment_count(src) && rc == 0; i++) {
+      irpc_bytes seg = irpc_buf_segment(src, i);
+      rc = irpc__slice_enc_write(e, seg.base, seg.len);
+    }
+    return rc;
+  }
   rc = enc_commit(e);
   if (rc)
     return rc;

@@ -105,11 +105,62 @@ static void test_through_coloc(void **state) {
   rig_fini(&r, &d, 1);
 }
 
+/* A context larger than the interceptor's stack room is sent whole, the
+ * same bytes irpc_context_encode writes; a key that is not UTF-8 is
+ * refused by the encoder (and the call fails) instead of reaching a peer
+ * that would reject it. */
+static void test_large_and_invalid(void **state) {
+  (void)state;
+  rig r;
+  rig_init(&r);
+  irpc_invoker *ic;
+  assert_irpc_ok(irpc_request_context_interceptor_new(&ic, &r.loop));
+  assert_irpc_ok(irpc_pipeline_use(r.pipeline, ic));
+  assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
+  rig_spy(&r);
+  irpc_dispatcher *d = rig_map(&r, "/ctx", &ctx_ops);
+  irpc_outgoing_request *req = rig_request("/ctx", NULL, 0);
+  irpc_context *c;
+  assert_irpc_ok(irpc_context_new(&c));
+  char big[1500];
+  memset(big, 'x', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  assert_irpc_ok(irpc_context_set(c, "big", big));
+  assert_irpc_ok(irpc_features_set(irpc_outgoing_request_features(req),
+                                   &irpc_request_context_feature, c));
+  irpc_buf *want;
+  assert_irpc_ok(irpc_buf_new(&want));
+  assert_irpc_ok(irpc_context_encode(c, want));
+  irpc_bytes w;
+  assert_irpc_ok(irpc_buf_pullup(want, &w));
+  assert_int_equal(w.len, 1 + 1 + 3 + 2 + sizeof(big) - 1);
+  outcome o;
+  outcome_init(&o);
+  rig_invoke(&r, NULL, req, &o, NULL);
+  rig_run(&r);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  assert_field(r.spy.fields, IRPC_REQUEST_FIELD_CONTEXT, w.base, w.len);
+  /* Not UTF-8: encode leaves the buffer as it was, the call fails. */
+  assert_irpc_ok(irpc_context_set(c, "bad\xFF", "v"));
+  size_t before = irpc_buf_len(want);
+  assert_irpc_err(irpc_context_encode(c, want), IRPC_EUTF8);
+  assert_int_equal(irpc_buf_len(want), before);
+  rig_invoke(&r, NULL, req, &o, NULL);
+  rig_run(&r);
+  assert_int_equal(o.done, 2);
+  assert_irpc_err(o.err, IRPC_EUTF8);
+  irpc_buf_free(want);
+  irpc_outgoing_request_free(req);
+  outcome_fini(&o);
+  rig_fini(&r, &d, 1);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encoding_bytes),
       cmocka_unit_test(test_through_coloc),
+      cmocka_unit_test(test_large_and_invalid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

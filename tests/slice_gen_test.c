@@ -770,6 +770,41 @@ static void missing_function(void **state) {
   fx_fini(&f);
 }
 
+/* The prepare hook runs before the call: a negative return fails the
+ * call with that error, a positive one with IRPC_ECALLBACK; either way
+ * the callback never runs. Zero lets the call go. */
+static int prepare_returns(irpc_outgoing_request *req, void *data) {
+  (void)req;
+  return *(int *)data;
+}
+
+static void prepare_hook(void **state) {
+  (void)state;
+  fx f;
+  fx_init(&f, KIND_COLOC);
+  fx_start(&f);
+  Demo_GreeterProxy g = Demo_GreeterProxy_from(f.client, NULL);
+  int verdict = IRPC_EDEADLINE;
+  irpc_slice_call_opts opts = {.struct_size = sizeof(irpc_slice_call_opts),
+                               .prepare = prepare_returns,
+                               .prepare_data = &verdict};
+  res o = {0};
+  assert_irpc_err(Demo_Greeter_greet(&g, IRPC_STR("x"), &opts, on_str, &o),
+                  IRPC_EDEADLINE);
+  verdict = 7;
+  assert_irpc_err(Demo_Greeter_greet(&g, IRPC_STR("x"), &opts, on_str, &o),
+                  IRPC_ECALLBACK);
+  uv_run(&f.rig.loop, UV_RUN_NOWAIT);
+  assert_int_equal(o.done, 0);
+  verdict = 0;
+  assert_irpc_ok(Demo_Greeter_greet(&g, IRPC_STR("Kim"), &opts, on_str, &o));
+  net_run_until(&f.rig.loop, &o.done);
+  assert_int_equal(o.done, 1);
+  assert_irpc_ok(o.err);
+  assert_string_equal(o.str, "Hello, Kim!");
+  fx_fini(&f);
+}
+
 /* ---- Compression requested by the definition ---- */
 
 typedef struct rec_icp {
@@ -1145,6 +1180,7 @@ int main(void) {
       cmocka_unit_test(compression),
       cmocka_unit_test(callbacks),
       cmocka_unit_test(codec),
+      cmocka_unit_test(prepare_hook),
       cmocka_unit_test(alloc_sweep),
       cmocka_unit_test(alloc_sweep_connecting),
       cmocka_unit_test(through_cache),

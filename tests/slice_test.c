@@ -1065,9 +1065,56 @@ static void test_failing_allocations(void **state) {
   assert_int_equal(ok, 1);
 }
 
+/* An encoder over a fixed span: the same bytes as over a chain, its
+ * position is the length written, a value that does not fit fails with
+ * IRPC_ELIMIT (sticky), placeholders patch in place, a chain is copied. */
+static void test_span_encoder(void **state) {
+  (void)state;
+  uint8_t mem[16];
+  irpc_slice_encoder e;
+  assert_irpc_ok(irpc_slice_encoder_init_span(&e, mem, sizeof(mem), S2));
+  irpc_slice_mark m;
+  assert_irpc_ok(irpc_slice_encode_size_begin(&e, 2, &m));
+  assert_irpc_ok(irpc_slice_encode_varuint62(&e, 300));
+  assert_irpc_ok(irpc_slice_encode_string(&e, "hi", 2));
+  assert_irpc_ok(irpc_slice_encode_size_end(&e, &m));
+  /* 300 is 0xB1 0x04; "hi" is 0x08 'h' 'i'; the size of those 5 bytes in
+   * a 2-byte varuint62 placeholder is 0x15 0x00. */
+  static const uint8_t want[] = {0x15, 0x00, 0xB1, 0x04, 0x08, 'h', 'i'};
+  assert_irpc_ok(irpc_slice_encoder_flush(&e));
+  assert_int_equal(irpc_slice_encoder_pos(&e), sizeof(want));
+  assert_memory_equal(mem, want, sizeof(want));
+  /* The same values over a chain give the same bytes. */
+  irpc_buf *b;
+  assert_irpc_ok(irpc_buf_new(&b));
+  irpc_slice_encoder c;
+  assert_irpc_ok(irpc_slice_encoder_init(&c, b, S2));
+  assert_irpc_ok(irpc_slice_encode_size_begin(&c, 2, &m));
+  assert_irpc_ok(irpc_slice_encode_varuint62(&c, 300));
+  assert_irpc_ok(irpc_slice_encode_string(&c, "hi", 2));
+  assert_irpc_ok(irpc_slice_encode_size_end(&c, &m));
+  assert_irpc_ok(irpc_slice_encoder_flush(&c));
+  assert_true(irpc_buf_equals(b, want, sizeof(want)));
+  /* encode_buf copies the chain's bytes into the span. */
+  assert_irpc_ok(irpc_slice_encode_buf(&e, b));
+  assert_int_equal(irpc_slice_encoder_pos(&e), 2 * sizeof(want));
+  assert_memory_equal(mem + sizeof(want), want, sizeof(want));
+  /* 2 bytes left: a uint32 does not fit, and the error sticks. */
+  assert_irpc_err(irpc_slice_encode_uint32(&e, 1), IRPC_ELIMIT);
+  assert_irpc_err(irpc_slice_encode_uint8(&e, 1), IRPC_ELIMIT);
+  assert_irpc_err(irpc_slice_encoder_flush(&e), IRPC_ELIMIT);
+  assert_int_equal(irpc_slice_encoder_pos(&e), 2 * sizeof(want));
+  /* Bad arguments. */
+  assert_irpc_err(irpc_slice_encoder_init_span(&e, NULL, 4, S2), IRPC_EINVAL);
+  assert_irpc_err(irpc_slice_encode_uint8(&e, 1), IRPC_EINVAL);
+  assert_irpc_err(irpc_slice_encoder_init_span(NULL, mem, 4, S2), IRPC_EINVAL);
+  irpc_buf_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_varuint62_vectors),
+      cmocka_unit_test(test_span_encoder),
       cmocka_unit_test(test_varint62_vectors),
       cmocka_unit_test_setup_teardown(test_var_overflow_is_sticky, setup,
                                       teardown),

@@ -35,7 +35,8 @@ struct irpc_buf {
 };
 
 /* Grows an array that starts in inline storage to hold `need` items
- * (doubling; the first growth moves it to the heap).
+ * (doubling; the first growth moves it to the heap). A heap-only array
+ * passes inline_items NULL and starts empty (NULL, cap 0).
  * Errors: IRPC_ENOMEM (array unchanged). */
 int irpc__array_grow(void **items, void *inline_items, size_t *cap,
                      size_t count, size_t need, size_t elem);

@@ -26,6 +26,9 @@
  * operand (signed, unsigned or double). */
 #define IRPC__NS_PER_MS 1000000
 
+/* Nanoseconds in a second. */
+#define IRPC__NS_PER_S 1000000000
+
 /* `ns` in milliseconds, rounded up: a timer never fires early. */
 static inline uint64_t irpc__ns_to_ms_up(uint64_t ns) {
   return ns / IRPC__NS_PER_MS + (ns % IRPC__NS_PER_MS != 0);

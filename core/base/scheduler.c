@@ -5,13 +5,10 @@
 
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "buf_internal.h"
 #include "scheduler.h"
 
 #define POOL_MAX 256
-
-typedef struct pooled {
-  struct pooled *next;
-} pooled;
 
 struct irpc__sched {
   uv_loop_t *loop;
@@ -26,9 +23,9 @@ struct irpc__sched {
   size_t nheap;
   size_t heap_cap;
   uint64_t seq;
-  pooled *pool;
-  size_t pool_len;
+  irpc__list pool; /* free objects of obj_size bytes, linked at their start */
   size_t obj_size;
+  void *read_buf; /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
 };
 
 static uv_once_t reg_once = UV_ONCE_INIT;
@@ -159,14 +156,9 @@ int irpc__timer_armed(const irpc__timer *t) {
 int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms) {
   if (irpc__timer_armed(t))
     heap_remove(s, t);
-  if (s->nheap == s->heap_cap) {
-    size_t cap = s->heap_cap ? s->heap_cap * 2 : 16;
-    irpc__timer **h = irpc_realloc(s->heap, cap * sizeof(*h));
-    if (!h)
-      return IRPC_ENOMEM;
-    s->heap = h;
-    s->heap_cap = cap;
-  }
+  if (irpc__array_grow((void **)&s->heap, NULL, &s->heap_cap, s->nheap,
+                       s->nheap + 1, sizeof(*s->heap)))
+    return IRPC_ENOMEM;
   uint64_t now = uv_now(s->loop);
   t->due = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
   t->seq = s->seq++;
@@ -192,24 +184,23 @@ void irpc__timer_stop(irpc__sched *s, irpc__timer *t) {
 void *irpc__sched_obj_get(irpc__sched *s, size_t size) {
   if (s->obj_size == 0)
     s->obj_size = size;
-  if (size == s->obj_size && s->pool) {
-    pooled *p = s->pool;
-    s->pool = p->next;
-    s->pool_len--;
-    return p;
-  }
+  if (size == s->obj_size && s->pool.head)
+    return irpc__list_pop_front(&s->pool);
   return irpc_malloc(size);
 }
 
 void irpc__sched_obj_put(irpc__sched *s, void *obj) {
-  if (s->pool_len >= POOL_MAX) {
+  if (s->pool.len >= POOL_MAX) {
     irpc_free(obj);
     return;
   }
-  pooled *p = obj;
-  p->next = s->pool;
-  s->pool = p;
-  s->pool_len++;
+  irpc__list_push_front(&s->pool, obj);
+}
+
+void *irpc__sched_read_buf(irpc__sched *s) {
+  if (!s->read_buf)
+    s->read_buf = irpc_malloc(IRPC__SCHED_READ_BUF_SIZE);
+  return s->read_buf;
 }
 
 /* ---- Lifetime ---- */
@@ -218,12 +209,11 @@ static void on_close(uv_handle_t *h) {
   irpc__sched *s = h->data;
   if (--s->closing > 0)
     return;
-  while (s->pool) {
-    pooled *p = s->pool;
-    s->pool = p->next;
-    irpc_free(p);
-  }
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&s->pool)))
+    irpc_free(l);
   irpc_free(s->heap);
+  irpc_free(s->read_buf);
   irpc_free(s);
 }
 

@@ -1,6 +1,7 @@
 /* The per-loop scheduler: deferred tasks (run on the loop, never inside the
- * caller's stack), timers without a libuv handle each, and a pool of call
- * objects. One per uv_loop_t, shared by reference count. */
+ * caller's stack), timers without a libuv handle each, a pool of call
+ * objects and the loop's read buffer. One per uv_loop_t, shared by
+ * reference count: the process's one registry of per-loop state. */
 #ifndef IRPC_CORE_SCHEDULER_H
 #define IRPC_CORE_SCHEDULER_H
 
@@ -41,8 +42,18 @@ void irpc__timer_stop(irpc__sched *s, irpc__timer *t);
 int irpc__timer_armed(const irpc__timer *t);
 
 /* An object of `size` bytes, from the pool when `size` is the size of the
- * first object asked for (the pool's), or NULL. */
+ * first object asked for (the pool's, at least sizeof(irpc__link)), or
+ * NULL. */
 void *irpc__sched_obj_get(irpc__sched *s, size_t size);
 void irpc__sched_obj_put(irpc__sched *s, void *obj);
+
+/* Size of the loop's read buffer. */
+#define IRPC__SCHED_READ_BUF_SIZE 65536
+
+/* The loop's read buffer, IRPC__SCHED_READ_BUF_SIZE bytes, allocated on
+ * first use; NULL when out of memory. Every stream of the loop reads into
+ * it: what a read callback gets is valid only during that callback, so
+ * one loop needs one buffer, and an idle connection none. */
+void *irpc__sched_read_buf(irpc__sched *s);
 
 #endif

@@ -9,6 +9,9 @@
 #include "irpc/alloc.h"
 #include "irpc/status.h"
 
+/* The smallest heap chunk of a call's arena. */
+#define ARENA_CHUNK_MIN 2048
+
 /* ---- Nodes ---- */
 
 int irpc__node_new(irpc__node **out, int kind, uv_loop_t *loop, const void *ops,
@@ -70,7 +73,7 @@ static void *arena_alloc(irpc__chain *c, size_t size) {
       c->chunks[i] = NULL;
     }
     if (!c->chunks[i]) {
-      uint32_t cap = size > 2048 ? (uint32_t)size : 2048;
+      uint32_t cap = size > ARENA_CHUNK_MIN ? (uint32_t)size : ARENA_CHUNK_MIN;
       c->chunks[i] = irpc_malloc(cap);
       if (!c->chunks[i])
         return NULL;

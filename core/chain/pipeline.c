@@ -1,6 +1,7 @@
 /* The pipeline: an invoker whose `next` is its first interceptor. */
 #include <string.h>
 
+#include "base/buf_internal.h"
 #include "chain.h"
 #include "irpc/alloc.h"
 #include "irpc/pipeline.h"
@@ -79,14 +80,9 @@ int irpc_pipeline_use(irpc_pipeline *p, irpc_invoker *interceptor) {
     return IRPC_EFROZEN;
   if (p->count == IRPC_PIPELINE_MAX_INTERCEPTORS)
     return IRPC_ELIMIT;
-  if (p->count == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 4;
-    irpc_invoker **a = irpc_realloc(p->interceptors, cap * sizeof(*a));
-    if (!a)
-      return IRPC_ENOMEM;
-    p->interceptors = a;
-    p->cap = cap;
-  }
+  if (irpc__array_grow((void **)&p->interceptors, NULL, &p->cap, p->count,
+                       p->count + 1, sizeof(*p->interceptors)))
+    return IRPC_ENOMEM;
   interceptor->node.owner = p;
   p->interceptors[p->count++] = interceptor;
   return 0;

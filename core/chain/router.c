@@ -22,10 +22,19 @@ typedef struct route_table {
   size_t count;
 } route_table;
 
+/* FNV-1a, 64 bits. */
+#define FNV_OFFSET_BASIS UINT64_C(1469598103934665603)
+#define FNV_PRIME UINT64_C(1099511628211)
+
+/* The route table's first size, and its maximum load (3/4). */
+#define TABLE_FIRST_CAP 8
+#define TABLE_LOAD_NUM 3
+#define TABLE_LOAD_DEN 4
+
 static uint64_t hash_bytes(const char *s, size_t n) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = FNV_OFFSET_BASIS;
   for (size_t i = 0; i < n; i++)
-    h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    h = (h ^ (uint8_t)s[i]) * FNV_PRIME;
   return h;
 }
 
@@ -56,7 +65,7 @@ static void table_insert_slot(route_table *t, route r) {
 }
 
 static int table_grow(route_table *t) {
-  size_t cap = t->cap ? t->cap * 2 : 8;
+  size_t cap = t->cap ? t->cap * 2 : TABLE_FIRST_CAP;
   route *old = t->slots;
   size_t old_cap = t->cap;
   t->slots = irpc_calloc(cap, sizeof(route));
@@ -80,7 +89,8 @@ static int table_put(route_table *t, const char *k, size_t n,
     r->target = target;
     return 0;
   }
-  if ((t->count + 1) * 4 > t->cap * 3 && table_grow(t))
+  if ((t->count + 1) * TABLE_LOAD_DEN > t->cap * TABLE_LOAD_NUM &&
+      table_grow(t))
     return IRPC_ENOMEM;
   char *key = irpc_malloc(n + 1);
   if (!key)

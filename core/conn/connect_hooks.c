@@ -7,11 +7,13 @@
 #include "irpc/error.h"
 
 struct irpc__hook {
-  irpc__hook *next;
+  irpc__link link;
   long token;
   irpc_connect_hook cb;
   void *ud;
 };
+
+#define HOOK_OF(k) IRPC__CONTAINER_OF(k, irpc__hook, link)
 
 long irpc__hooks_add(irpc__hooks *h, irpc_connect_hook cb, void *ud) {
   if (!cb)
@@ -19,37 +21,30 @@ long irpc__hooks_add(irpc__hooks *h, irpc_connect_hook cb, void *ud) {
   irpc__hook *k = irpc_malloc(sizeof(*k));
   if (!k)
     return IRPC_ENOMEM;
-  k->next = NULL;
   k->token = ++h->next_token;
   k->cb = cb;
   k->ud = ud;
-  if (h->tail)
-    h->tail->next = k;
-  else
-    h->head = k;
-  h->tail = k;
+  irpc__list_push_back(&h->list, &k->link);
   return k->token;
 }
 
 /* Unlinks and frees the hooks marked removed. */
 static void sweep(irpc__hooks *h) {
-  irpc__hook **pp = &h->head;
-  h->tail = NULL;
-  while (*pp) {
-    irpc__hook *k = *pp;
-    if (k->cb) {
-      h->tail = k;
-      pp = &k->next;
-      continue;
+  irpc__link *l = h->list.head;
+  while (l) {
+    irpc__link *next = l->next;
+    if (!HOOK_OF(l)->cb) {
+      irpc__list_remove(&h->list, l);
+      irpc_free(HOOK_OF(l));
     }
-    *pp = k->next;
-    irpc_free(k);
+    l = next;
   }
   h->removed = 0;
 }
 
 void irpc__hooks_remove(irpc__hooks *h, long token) {
-  for (irpc__hook *k = h->head; k; k = k->next) {
+  for (irpc__link *l = h->list.head; l; l = l->next) {
+    irpc__hook *k = HOOK_OF(l);
     if (k->token == token && k->cb) {
       k->cb = NULL;
       h->removed = 1;
@@ -62,14 +57,15 @@ void irpc__hooks_remove(irpc__hooks *h, long token) {
 
 void irpc__hooks_fire(irpc__hooks *h, irpc_invoker *inv,
                       const irpc_connect_event *ev) {
-  irpc__hook *last = h->tail;
+  irpc__link *last = h->list.tail;
   if (!last)
     return;
   h->firing++;
-  for (irpc__hook *k = h->head;; k = k->next) {
+  for (irpc__link *l = h->list.head;; l = l->next) {
+    irpc__hook *k = HOOK_OF(l);
     if (k->cb)
       k->cb(inv, ev, k->ud);
-    if (k == last)
+    if (l == last)
       break;
   }
   if (--h->firing == 0 && h->removed)
@@ -77,10 +73,7 @@ void irpc__hooks_fire(irpc__hooks *h, irpc_invoker *inv,
 }
 
 void irpc__hooks_fini(irpc__hooks *h) {
-  while (h->head) {
-    irpc__hook *k = h->head;
-    h->head = k->next;
-    irpc_free(k);
-  }
-  h->tail = NULL;
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&h->list)))
+    irpc_free(HOOK_OF(l));
 }

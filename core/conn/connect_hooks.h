@@ -5,11 +5,12 @@
 #define IRPC_CORE_CONNECT_HOOKS_H
 
 #include "irpc/connection.h"
+#include "base/list.h"
 
 typedef struct irpc__hook irpc__hook;
 
 typedef struct irpc__hooks {
-  irpc__hook *head, *tail;
+  irpc__list list; /* irpc__hook, in the order added */
   long next_token;
   int firing;  /* nesting depth of irpc__hooks_fire */
   int removed; /* hooks marked removed while firing */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf_internal.h"
+#include "base/list.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "transport_internal.h"
@@ -14,8 +15,8 @@
 
 typedef struct mwrite mwrite;
 struct mwrite {
-  mwrite *next;
-  uint64_t end; /* the write is done when the peer has read this many */
+  irpc__link link; /* in its end's write queue */
+  uint64_t end;    /* the write is done when the peer has read this many */
 };
 
 typedef struct mem_end mem_end;
@@ -31,7 +32,7 @@ struct mem_end {
   int ended;    /* EOF or an error was delivered */
   int reading;
   int shut_pending;
-  mwrite *wq_head, *wq_tail;
+  irpc__list wq; /* mwrite, in the order written */
   char *local;
   char *remote;
 };
@@ -42,13 +43,12 @@ static mem_end *end_of(irpc_duplex *d) {
 
 /* Completes my writes (and then my shutdown) that the peer has read. */
 static void settle(mem_end *e, uint64_t peer_consumed) {
-  while (e->wq_head && e->wq_head->end <= peer_consumed) {
-    e->wq_head = e->wq_head->next;
-    if (!e->wq_head)
-      e->wq_tail = NULL;
+  while (e->wq.head &&
+         IRPC__CONTAINER_OF(e->wq.head, mwrite, link)->end <= peer_consumed) {
+    irpc__list_pop_front(&e->wq);
     irpc_duplex_write_done(e->d, 0);
   }
-  if (e->shut_pending && !e->wq_head) {
+  if (e->shut_pending && !e->wq.head) {
     e->shut_pending = 0;
     irpc_duplex_shutdown_done(e->d, 0);
   }
@@ -103,12 +103,7 @@ static int mem_write(irpc_duplex *d, irpc_buf *data, void *req) {
   mwrite *w = req;
   e->sent += len;
   w->end = e->sent;
-  w->next = NULL;
-  if (e->wq_tail)
-    e->wq_tail->next = w;
-  else
-    e->wq_head = w;
-  e->wq_tail = w;
+  irpc__list_push_back(&e->wq, &w->link);
   settle(e, p->consumed);
   if (p->reading)
     irpc_duplex_schedule(p->d);
@@ -133,7 +128,7 @@ static void mem_close(irpc_duplex *d, int abort) {
   mem_end *e = end_of(d);
   mem_end *p = e->peer;
   e->peer = NULL;
-  e->wq_head = e->wq_tail = NULL; /* the framework cancels them */
+  e->wq = (irpc__list){0}; /* the framework cancels them */
   if (p) {
     p->peer = NULL;
     if (!p->in_fin || abort)
@@ -143,11 +138,8 @@ static void mem_close(irpc_duplex *d, int abort) {
       p->in_abort = 1;
     }
     /* The peer's writes towards me will never be read. */
-    while (p->wq_head) {
-      p->wq_head = p->wq_head->next;
+    while (irpc__list_pop_front(&p->wq))
       irpc_duplex_write_done(p->d, UV_ECONNRESET);
-    }
-    p->wq_tail = NULL;
     if (p->shut_pending) {
       p->shut_pending = 0;
       irpc_duplex_shutdown_done(p->d, UV_ECONNRESET);
@@ -249,23 +241,26 @@ int irpc_duplex_pair(uv_loop_t *loop, irpc_duplex **a, irpc_duplex **b) {
 
 typedef struct mem_listener mem_listener;
 struct mem_listener {
-  mem_listener *next;
+  irpc__link link; /* in its transport's listeners */
   irpc_listener *l;
   irpc_transport *t;
   char *name;
+  int listed; /* in mt->listeners */
 };
 
 typedef struct mem_transport {
   uv_mutex_t mutex;
-  int ready; /* the mutex is initialized */
-  mem_listener *listeners;
+  int ready;            /* the mutex is initialized */
+  irpc__list listeners; /* mem_listener */
 } mem_transport;
 
 static mem_listener *find_listener(mem_transport *mt, const char *name) {
-  mem_listener *ml = mt->listeners;
-  while (ml && strcmp(ml->name, name) != 0)
-    ml = ml->next;
-  return ml;
+  for (irpc__link *k = mt->listeners.head; k; k = k->next) {
+    mem_listener *ml = IRPC__CONTAINER_OF(k, mem_listener, link);
+    if (strcmp(ml->name, name) == 0)
+      return ml;
+  }
+  return NULL;
 }
 
 static int check_addr(const irpc_server_address *addr) {
@@ -306,11 +301,9 @@ static void meml_close(irpc_listener *l) {
   mem_listener *ml = irpc_listener_data(l);
   mem_transport *mt = irpc_transport_data(ml->t);
   uv_mutex_lock(&mt->mutex);
-  mem_listener **pp = &mt->listeners;
-  while (*pp && *pp != ml)
-    pp = &(*pp)->next;
-  if (*pp)
-    *pp = ml->next;
+  if (ml->listed)
+    irpc__list_remove(&mt->listeners, &ml->link);
+  ml->listed = 0;
   uv_mutex_unlock(&mt->mutex);
   irpc_listener_close_done(l);
 }
@@ -350,8 +343,8 @@ static int memt_listen(irpc_transport *t, uv_loop_t *loop,
   if (find_listener(mt, ml->name)) {
     rc = UV_EADDRINUSE;
   } else {
-    ml->next = mt->listeners;
-    mt->listeners = ml;
+    irpc__list_push_front(&mt->listeners, &ml->link);
+    ml->listed = 1;
   }
   uv_mutex_unlock(&mt->mutex);
   if (rc) {

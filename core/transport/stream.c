@@ -1,8 +1,8 @@
 /* TCP and Unix domain socket duplexes: one implementation over
- * uv_stream_t. Reads land in one 64 KiB buffer per loop (the data is only
- * valid during the read callback), so an idle connection costs its handle
- * and a few requests, not a read buffer. Writes are scatter writes straight
- * from the irpc_buf segments. */
+ * uv_stream_t. Reads land in the loop's read buffer (the scheduler's: the
+ * data is only valid during the read callback), so an idle connection
+ * costs its handle and a few requests, not a read buffer. Writes are scatter
+ * writes straight from the irpc_buf segments. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
 #endif
@@ -18,65 +18,11 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "base/list.h"
+#include "base/scheduler.h"
 #include "transport_internal.h"
 
-#define READ_BUF_SIZE 65536
 #define BACKLOG 511
 #define STACK_BUFS 16
-
-/* ---- The per-loop read buffer ---- */
-
-typedef struct rbuf rbuf;
-struct rbuf {
-  rbuf *next;
-  uv_loop_t *loop;
-  long refs;
-  char *mem;
-};
-
-static uv_once_t rb_once = UV_ONCE_INIT;
-static uv_mutex_t rb_mutex;
-static rbuf *rb_list;
-
-static void rb_init(void) {
-  if (uv_mutex_init(&rb_mutex) != 0)
-    abort();
-}
-
-static rbuf *rb_acquire(uv_loop_t *loop) {
-  uv_once(&rb_once, rb_init);
-  uv_mutex_lock(&rb_mutex);
-  rbuf *r = rb_list;
-  while (r && r->loop != loop)
-    r = r->next;
-  if (!r) {
-    r = irpc_calloc(1, sizeof(*r));
-    if (r) {
-      r->loop = loop;
-      r->next = rb_list;
-      rb_list = r;
-    }
-  }
-  if (r)
-    r->refs++;
-  uv_mutex_unlock(&rb_mutex);
-  return r;
-}
-
-static void rb_release(rbuf *r) {
-  if (!r)
-    return;
-  uv_mutex_lock(&rb_mutex);
-  if (--r->refs == 0) {
-    rbuf **pp = &rb_list;
-    while (*pp != r)
-      pp = &(*pp)->next;
-    *pp = r->next;
-    irpc_free(r->mem);
-    irpc_free(r);
-  }
-  uv_mutex_unlock(&rb_mutex);
-}
 
 /* ---- Duplex ---- */
 
@@ -90,7 +36,6 @@ typedef union stream_handle {
 typedef struct sdx {
   stream_handle h;
   irpc_duplex *d;
-  rbuf *rb;
   int is_pipe;
   int handle_live;    /* initialized and not closed */
   int handle_closing; /* uv_close under way */
@@ -116,11 +61,9 @@ static sdx *sdx_of(irpc_duplex *d) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
-  sdx *s = sdx_of(h->data);
-  if (!s->rb->mem)
-    s->rb->mem = irpc_malloc(READ_BUF_SIZE);
-  buf->base = s->rb->mem;
-  buf->len = s->rb->mem ? READ_BUF_SIZE : 0;
+  irpc_duplex *d = h->data;
+  buf->base = irpc__sched_read_buf(irpc__duplex_sched(d));
+  buf->len = buf->base ? IRPC__SCHED_READ_BUF_SIZE : 0;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -250,10 +193,6 @@ static void sdx_close(irpc_duplex *d, int abort) {
   maybe_close_done(s);
 }
 
-static void sdx_destroy(irpc_duplex *d) {
-  rb_release(sdx_of(d)->rb);
-}
-
 static int format_sockaddr(const struct sockaddr_storage *ss, char *buf,
                            size_t len) {
   char ip[64];
@@ -349,7 +288,6 @@ static const irpc_duplex_ops tcp_duplex_ops = {
     .write = sdx_write,
     .shutdown = sdx_shutdown,
     .close = sdx_close,
-    .destroy = sdx_destroy,
     .local_address = tcp_local,
     .remote_address = tcp_remote,
 };
@@ -364,7 +302,6 @@ static const irpc_duplex_ops uds_duplex_ops = {
     .write = sdx_write,
     .shutdown = sdx_shutdown,
     .close = sdx_close,
-    .destroy = sdx_destroy,
     .local_address = pipe_local,
     .remote_address = pipe_remote,
     .peer_credentials = pipe_cred,
@@ -391,8 +328,7 @@ static int sdx_new(irpc_duplex **out, uv_loop_t *loop, int is_pipe,
   sdx *s = sdx_of(d);
   s->d = d;
   s->is_pipe = is_pipe;
-  s->rb = rb_acquire(loop);
-  rc = s->rb ? sdx_init_handle(s, loop) : IRPC_ENOMEM;
+  rc = sdx_init_handle(s, loop);
   if (rc) {
     irpc_duplex_discard(d);
     return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/buf_internal.h"
+#include "base/list.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
@@ -28,9 +29,14 @@ static const void *kept_ops(void *obj, size_t at, const void *ops, size_t size,
 
 enum { ST_CONNECTING = 1, ST_OPEN, ST_CLOSING };
 
+/* Where a duplex's shutdown stands. */
+enum { SHUT_NONE, SHUT_REQUESTED, SHUT_COMPLETED, SHUT_DELIVERED };
+
+#define WREQ_OF(k) IRPC__CONTAINER_OF(k, wreq, link)
+
 typedef struct wreq wreq;
 struct wreq {
-  wreq *next;
+  irpc__link link; /* in its duplex's write queue */
   irpc_buf data;
   size_t len;
   irpc_duplex_cb cb;
@@ -55,18 +61,19 @@ struct irpc_duplex {
   int read_ended;
   irpc_duplex_read_cb read_cb;
   void *read_ud;
-  wreq *wq_head, *wq_tail;
-  wreq *wq_pending; /* the oldest write not completed by the implementation */
+  irpc__list wq;          /* wreq, in the order written */
+  irpc__link *wq_pending; /* the oldest write the implementation has not
+                             completed */
   wreq *spare;
   size_t wq_bytes;
-  int shut; /* 1 requested, 2 completed, 3 delivered */
+  int shut; /* SHUT_* */
   int shut_status;
   irpc_duplex_cb shut_cb;
   void *shut_ud;
   int closed; /* close_done was called */
   irpc_duplex_cb close_cb;
   void *close_ud;
-  irpc_duplex *accept_next;
+  irpc__link accept_link; /* in its listener's accept queue */
   alignas(16) unsigned char data[];
 };
 
@@ -78,7 +85,7 @@ struct irpc_listener {
   irpc_server_address *address;
   irpc_accept_cb cb;
   void *ud;
-  irpc_duplex *q_head, *q_tail;
+  irpc__list accepted; /* irpc_duplex, not handed to `cb` yet */
   int closing;
   int closed;
   irpc_listener_close_cb close_cb;
@@ -132,6 +139,10 @@ int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
   d->run_task.fn = duplex_run_task;
   *out = d;
   return 0;
+}
+
+irpc__sched *irpc__duplex_sched(const irpc_duplex *d) {
+  return d->sched;
 }
 
 static void duplex_free(irpc_duplex *d) {
@@ -206,17 +217,17 @@ void irpc_duplex_read_done(irpc_duplex *d, int status, const uint8_t *data,
 void irpc_duplex_write_done(irpc_duplex *d, int status) {
   if (!d || !d->wq_pending)
     return;
-  wreq *w = d->wq_pending;
-  d->wq_pending = w->next;
+  wreq *w = WREQ_OF(d->wq_pending);
+  d->wq_pending = w->link.next;
   w->done = 1;
   w->status = status;
   post(d);
 }
 
 void irpc_duplex_shutdown_done(irpc_duplex *d, int status) {
-  if (!d || d->shut != 1)
+  if (!d || d->shut != SHUT_REQUESTED)
     return;
-  d->shut = 2;
+  d->shut = SHUT_COMPLETED;
   d->shut_status = status;
   post(d);
 }
@@ -247,13 +258,11 @@ static void wreq_release(irpc_duplex *d, wreq *w) {
 /* Runs the callbacks of completed writes at the head of the queue (all of
  * them with UV_ECANCELED when `cancel`). */
 static void deliver_writes(irpc_duplex *d, int cancel) {
-  while (d->wq_head && (d->wq_head->done || cancel)) {
-    wreq *w = d->wq_head;
-    d->wq_head = w->next;
-    if (!d->wq_head)
-      d->wq_tail = NULL;
-    if (d->wq_pending == w)
-      d->wq_pending = w->next;
+  while (d->wq.head && (WREQ_OF(d->wq.head)->done || cancel)) {
+    wreq *w = WREQ_OF(d->wq.head);
+    if (d->wq_pending == &w->link)
+      d->wq_pending = w->link.next;
+    irpc__list_remove(&d->wq, &w->link);
     d->wq_bytes -= w->len;
     int status = w->done ? w->status : UV_ECANCELED;
     irpc_duplex_cb cb = w->cb;
@@ -265,10 +274,10 @@ static void deliver_writes(irpc_duplex *d, int cancel) {
 }
 
 static void deliver_shutdown(irpc_duplex *d, int cancel) {
-  if (d->shut != 2 && !(cancel && d->shut == 1))
+  if (d->shut != SHUT_COMPLETED && !(cancel && d->shut == SHUT_REQUESTED))
     return;
-  int status = d->shut == 2 ? d->shut_status : UV_ECANCELED;
-  d->shut = 3;
+  int status = d->shut == SHUT_COMPLETED ? d->shut_status : UV_ECANCELED;
+  d->shut = SHUT_DELIVERED;
   if (d->shut_cb)
     d->shut_cb(d, status, d->shut_ud);
 }
@@ -369,24 +378,15 @@ int irpc_duplex_write(irpc_duplex *d, irpc_buf *data, irpc_duplex_cb cb,
   w->cb = cb;
   w->ud = user_data;
   /* Queue first: the implementation may complete it at once. */
-  wreq *prev_tail = d->wq_tail;
-  wreq *prev_pending = d->wq_pending;
-  if (prev_tail)
-    prev_tail->next = w;
-  else
-    d->wq_head = w;
-  d->wq_tail = w;
+  irpc__link *prev_pending = d->wq_pending;
+  irpc__list_push_back(&d->wq, &w->link);
   if (!d->wq_pending)
-    d->wq_pending = w;
+    d->wq_pending = &w->link;
   d->wq_bytes += w->len;
   rc = d->ops->write(d, &w->data, d->ops->write_req_size ? w->impl : NULL);
   if (rc) {
     /* Not queued: undo (the implementation did not complete it). */
-    d->wq_tail = prev_tail;
-    if (prev_tail)
-      prev_tail->next = NULL;
-    else
-      d->wq_head = NULL;
+    irpc__list_remove(&d->wq, &w->link);
     d->wq_pending = prev_pending;
     d->wq_bytes -= w->len;
     irpc_buf_move(data, &w->data);
@@ -408,12 +408,12 @@ int irpc_duplex_shutdown(irpc_duplex *d, irpc_duplex_cb cb, void *user_data) {
     return IRPC_ECLOSED;
   if (d->shut)
     return UV_EPIPE;
-  d->shut = 1;
+  d->shut = SHUT_REQUESTED;
   d->shut_cb = cb;
   d->shut_ud = user_data;
   int rc = d->ops->shutdown(d);
   if (rc) {
-    d->shut = 0;
+    d->shut = SHUT_NONE;
     d->shut_cb = NULL;
   }
   return rc;
@@ -547,12 +547,7 @@ void irpc_listener_accepted(irpc_listener *l, irpc_duplex *d) {
     irpc_duplex_close(d, NULL, NULL);
     return;
   }
-  d->accept_next = NULL;
-  if (l->q_tail)
-    l->q_tail->accept_next = d;
-  else
-    l->q_head = d;
-  l->q_tail = d;
+  irpc__list_push_back(&l->accepted, &d->accept_link);
   irpc__sched_post(l->sched, &l->task);
 }
 
@@ -565,13 +560,9 @@ void irpc_listener_close_done(irpc_listener *l) {
 
 static void listener_task(irpc__task *t) {
   irpc_listener *l = IRPC__CONTAINER_OF(t, irpc_listener, task);
-  while (l->q_head && !l->closing) {
-    irpc_duplex *d = l->q_head;
-    l->q_head = d->accept_next;
-    if (!l->q_head)
-      l->q_tail = NULL;
-    d->accept_next = NULL;
-    l->cb(l, d, l->ud);
+  while (l->accepted.head && !l->closing) {
+    irpc__link *k = irpc__list_pop_front(&l->accepted);
+    l->cb(l, IRPC__CONTAINER_OF(k, irpc_duplex, accept_link), l->ud);
   }
   if (!l->closed || l->task.queued)
     return;
@@ -589,13 +580,10 @@ void irpc_listener_close(irpc_listener *l, irpc_listener_close_cb cb,
   l->closing = 1;
   l->close_cb = cb;
   l->close_ud = user_data;
-  while (l->q_head) {
-    irpc_duplex *d = l->q_head;
-    l->q_head = d->accept_next;
-    d->accept_next = NULL;
-    irpc_duplex_close(d, NULL, NULL);
-  }
-  l->q_tail = NULL;
+  irpc__link *k;
+  while ((k = irpc__list_pop_front(&l->accepted)))
+    irpc_duplex_close(IRPC__CONTAINER_OF(k, irpc_duplex, accept_link), NULL,
+                      NULL);
   l->ops->close(l);
 }
 

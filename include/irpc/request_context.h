@@ -40,8 +40,9 @@ IRPC_API size_t irpc_context_count(const irpc_context *c);
 IRPC_API int irpc_context_at(const irpc_context *c, size_t i, const char **key,
                              const char **value);
 
-/* Encodes as the field value (appended to `out`).
- * Errors: IRPC_EINVAL, IRPC_ENOMEM. */
+/* Encodes as the field value (appended to `out`; unchanged on error).
+ * Errors: IRPC_EINVAL, IRPC_EUTF8 (a key or value that is not UTF-8),
+ * IRPC_ENOMEM. */
 IRPC_API int irpc_context_encode(const irpc_context *c, irpc_buf *out);
 /* Decodes a field value into a new context.
  * Errors: IRPC_EINVAL, IRPC_EDATA (malformed, trailing bytes, a string

@@ -182,6 +182,17 @@ typedef struct irpc_slice_bit_writer {
 IRPC_API int irpc_slice_encoder_init(irpc_slice_encoder *e, irpc_buf *out,
                                      irpc_slice_encoding encoding);
 
+/* Prepares `e` to write at most `cap` bytes at `mem` in `encoding`, with
+ * no chain: nothing is allocated, and irpc_slice_encoder_pos is the number
+ * of bytes written. A value that does not fit fails with IRPC_ELIMIT (the
+ * error is sticky, as any other). irpc_slice_encode_buf copies. Suited to
+ * small values built on the stack (a field value) on a path that must not
+ * allocate.
+ * Errors: IRPC_EINVAL (e or mem NULL, unknown encoding). */
+IRPC_API int irpc_slice_encoder_init_span(irpc_slice_encoder *e, void *mem,
+                                          size_t cap,
+                                          irpc_slice_encoding encoding);
+
 /* Makes every byte written so far part of the chain, and returns the
  * encoder's first error (0 if none). After a successful flush the caller may
  * use the chain freely (read it, send it) and may also keep encoding into it;

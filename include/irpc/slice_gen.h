@@ -368,8 +368,9 @@ typedef struct irpc_slice_call_opts {
    * starts. */
   irpc_call **call_out;
   /* Runs once the request is built, before it is invoked, to add fields
-   * or features (a deadline, a context). A negative return fails the call
-   * with that error (the callback does not run). */
+   * or features (a deadline, a context). A nonzero return fails the call
+   * (the callback does not run): a negative one with that error, a
+   * positive one with IRPC_ECALLBACK. */
   int (*prepare)(irpc_outgoing_request *request, void *prepare_data);
   void *prepare_data;
 } irpc_slice_call_opts;
@@ -429,7 +430,8 @@ IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
  * irpc_outgoing_request_set_service_address return for a proxy with an
  * absolute address,
  * IRPC_ENOMEM, an encoding error of the arguments (IRPC_EUTF8,
- * IRPC_EOVERFLOW...), what opts->prepare returned. */
+ * IRPC_EOVERFLOW...), what opts->prepare returned when negative,
+ * IRPC_ECALLBACK when it returned a positive value. */
 IRPC_API int irpc_slice_invoke(const irpc_slice_proxy *proxy,
                                const irpc_slice_iface *iface,
                                const irpc_slice_op *op, const void *args,

@@ -60,8 +60,10 @@ typedef struct irpc_trace_context {
  * outgoing requests as the parent. */
 IRPC_API extern const irpc_feature_key irpc_trace_context_feature;
 
-/* Encodes `ctx` as the field value (appended to `out`).
- * Errors: IRPC_EINVAL, IRPC_ENOMEM. */
+/* Encodes `ctx` as the field value (appended to `out`; unchanged on
+ * error).
+ * Errors: IRPC_EINVAL, IRPC_EUTF8 (a trace state or baggage string that is
+ * not UTF-8), IRPC_ENOMEM. */
 IRPC_API int irpc_trace_context_encode(const irpc_trace_context *ctx,
                                        irpc_buf *out);
 

@@ -28,6 +28,9 @@
 
 #define NEVER UINT64_MAX
 #define DOWN_CAP_MIN ((size_t)4 << 20)
+/* Bits in a byte times nanoseconds in a second: bytes x this / bits per
+ * second = nanoseconds on the wire. */
+#define BIT_NS_PER_BYTE_S (UINT64_C(8) * IRPC__NS_PER_S)
 
 /* ---- Arithmetic ---- */
 
@@ -39,7 +42,7 @@ static uint64_t mul_div_ceil(uint64_t a, uint64_t b, uint64_t c) {
   return q > UINT64_MAX ? UINT64_MAX : (uint64_t)q;
 #else
   long double q = (long double)a * (long double)b / (long double)c;
-  return q >= 18446744073709551615.0L ? UINT64_MAX : (uint64_t)q + 1;
+  return q >= (long double)UINT64_MAX ? UINT64_MAX : (uint64_t)q + 1;
 #endif
 }
 
@@ -48,9 +51,8 @@ static uint64_t sat_add(uint64_t a, uint64_t b) {
 }
 
 static uint64_t serialise_ns(const irpc_link *l, uint64_t bytes) {
-  return l->bits_per_s
-             ? mul_div_ceil(bytes, UINT64_C(8000000000), l->bits_per_s)
-             : 0;
+  return l->bits_per_s ? mul_div_ceil(bytes, BIT_NS_PER_BYTE_S, l->bits_per_s)
+                       : 0;
 }
 
 uint64_t irpc_link_transfer_ns(const irpc_link *l, uint64_t bytes) {
@@ -83,7 +85,7 @@ static int lower_eq(const char *a, size_t n, const char *b) {
   if (strlen(b) != n)
     return 0;
   for (size_t i = 0; i < n; i++) {
-    char c = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] + 32) : a[i];
+    char c = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] - 'A' + 'a') : a[i];
     if (c != b[i])
       return 0;
   }
@@ -95,15 +97,16 @@ static int unit_of(const char *u, size_t n, long double *mul, int *is_rate) {
   static const struct {
     const char *name;
     long double mul;
-  } rates[] = {{"bit", 1},    {"kbit", 1e3},  {"mbit", 1e6},
-               {"gbit", 1e9}, {"tbit", 1e12}, {"bps", 8},
-               {"kbps", 8e3}, {"mbps", 8e6},  {"gbps", 8e9}},
-    times[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}};
+    int bytes; /* a byte rate: needs the capital B ("MBps") */
+  } rates[] = {{"bit", 1, 0},    {"kbit", 1e3, 0},  {"mbit", 1e6, 0},
+               {"gbit", 1e9, 0}, {"tbit", 1e12, 0}, {"bps", 8, 1},
+               {"kbps", 8e3, 1}, {"mbps", 8e6, 1},  {"gbps", 8e9, 1}},
+    times[] = {{"ns", 1, 0}, {"us", 1e3, 0}, {"ms", 1e6, 0}, {"s", 1e9, 0}};
   for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
     if (!lower_eq(u, n, rates[i].name))
       continue;
-    /* Byte rates need the capital B ("MBps"); "mbps" is ambiguous. */
-    if (rates[i].mul != 1 && i >= 5 && u[n - 3] != 'B')
+    /* "mbps" is ambiguous: byte rates are written "MBps". */
+    if (rates[i].bytes && u[n - 3] != 'B')
       return IRPC_EINVAL;
     *mul = rates[i].mul;
     *is_rate = 1;
@@ -143,7 +146,7 @@ static int parse_item(const char **p, irpc_link *l, int *have_rate,
   if (is_rate ? *have_rate : *have_time)
     return IRPC_EINVAL;
   long double x = v * mul + 0.5L;
-  if (x >= 18446744073709551615.0L)
+  if (x >= (long double)UINT64_MAX)
     return IRPC_ERANGE;
   if (is_rate) {
     *have_rate = 1;
@@ -190,7 +193,7 @@ int irpc_link_format(const irpc_link *l, char *buf, size_t len) {
     snprintf(rate, sizeof rate, "unlimited");
   } else {
     snprintf(rate, sizeof rate, "%llubit", (unsigned long long)l->bits_per_s);
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(rate_div) / sizeof(rate_div[0]); i++)
       if (l->bits_per_s % rate_div[i] == 0) {
         snprintf(rate, sizeof rate, "%llu%s",
                  (unsigned long long)(l->bits_per_s / rate_div[i]),
@@ -201,7 +204,8 @@ int irpc_link_format(const irpc_link *l, char *buf, size_t len) {
   snprintf(lat, sizeof lat, "%lluns", (unsigned long long)l->latency_ns);
   if (l->latency_ns == 0)
     snprintf(lat, sizeof lat, "0ms");
-  for (int i = 0; i < 3 && l->latency_ns; i++)
+  for (size_t i = 0;
+       i < sizeof(time_div) / sizeof(time_div[0]) && l->latency_ns; i++)
     if (l->latency_ns % time_div[i] == 0) {
       snprintf(lat, sizeof lat, "%llu%s",
                (unsigned long long)(l->latency_ns / time_div[i]),
@@ -342,7 +346,7 @@ static uint64_t real_now(void) {
 #ifdef __linux__
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t)ts.tv_sec * IRPC__NS_PER_S + (uint64_t)ts.tv_nsec;
 #else
   return uv_hrtime();
 #endif
@@ -402,8 +406,8 @@ static void stimer_arm(stimer *t, uint64_t due, uint64_t now) {
   (void)now;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
-  its.it_value.tv_sec = (time_t)(due / 1000000000u);
-  its.it_value.tv_nsec = (long)(due % 1000000000u);
+  its.it_value.tv_sec = (time_t)(due / IRPC__NS_PER_S);
+  its.it_value.tv_nsec = (long)(due % IRPC__NS_PER_S);
   if (due == 0)
     its.it_value.tv_nsec = 1; /* 0 would disarm */
   timerfd_settime(t->fd, TFD_TIMER_ABSTIME, &its, NULL);
@@ -869,7 +873,7 @@ static int sdx_new(irpc_duplex **out, uv_loop_t *loop, const irpc_link *link,
   s->armed = NEVER;
   /* Room for twice the bytes in flight on the link, at least 4 MiB. */
   uint64_t bdp =
-      mul_div_ceil(link->bits_per_s, link->latency_ns, UINT64_C(8000000000));
+      mul_div_ceil(link->bits_per_s, link->latency_ns, BIT_NS_PER_BYTE_S);
   s->down_cap = bdp > DOWN_CAP_MIN / 2 ? (size_t)(2 * bdp) : DOWN_CAP_MIN;
   if (link->clock) {
     irpc_clock_ref(link->clock);
