@@ -91,17 +91,6 @@ typedef struct codec {
   } u;
 } codec;
 
-uint64_t irpc_compress_formats_readable(void) {
-  return IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |
-         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI) |
-         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_ZSTD);
-}
-
-/* The mask bit of a format read off the wire (0 beyond bit 63). */
-static uint64_t format_bit(unsigned f) {
-  return f < 64 ? IRPC_COMPRESSION_BIT(f) : 0;
-}
-
 static int level_ok(int format, int level) {
   switch (format) {
   case IRPC_COMPRESSION_ZSTD:
@@ -937,7 +926,8 @@ int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
     return IRPC_EDATA;
   if (v.base[0] == IRPC_COMPRESSION_NONE)
     return 0; /* IceRPC's NotCompressed: nothing to do */
-  if (!(irpc_compress_formats_readable() & format_bit(v.base[0])))
+  if (!(irpc_compress_formats_readable() &
+        irpc__compress_format_bit(v.base[0])))
     return IRPC_ENOTSUP;
   irpc_buf *tmp;
   int rc = irpc_buf_new(&tmp);
@@ -951,114 +941,6 @@ int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
   }
   irpc_buf_free(tmp);
   return rc;
-}
-
-/* ---- Who reads what: the terminals' side (core/compression.h) ---- */
-
-static const char *format_name(unsigned f) {
-  switch (f) {
-  case IRPC_COMPRESSION_ZSTD:
-    return "zstd";
-  case IRPC_COMPRESSION_BROTLI:
-    return "brotli";
-  case IRPC_COMPRESSION_DEFLATE:
-    return "deflate";
-  default:
-    return NULL;
-  }
-}
-
-/* "zstd", or "format 7" for one this build does not know. */
-static void format_text(unsigned f, char *out, size_t size) {
-  const char *name = format_name(f);
-  if (name)
-    snprintf(out, size, "%s", name);
-  else
-    snprintf(out, size, "format %u", f);
-}
-
-uint64_t irpc__compress_announcement(irpc_dispatcher *d, uint64_t allowed) {
-  return (irpc_compress_formats_decompressed_by(d) & allowed) |
-         IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
-}
-
-uint64_t irpc__compress_peer_formats(int announced, uint64_t value) {
-  if (!announced)
-    return IRPC_COMPRESSION_UNANNOUNCED | IRPC_COMPRESSION_FORMATS_ICERPC;
-  return value & ~IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
-}
-
-uint64_t irpc__compress_accepted(const irpc_fields *request_fields) {
-  irpc_bytes v;
-  if (irpc_fields_get(request_fields, IRPC_REQUEST_FIELD_COMPRESSION_ACCEPT,
-                      &v))
-    return 0;
-  uint64_t mask = 0;
-  for (size_t i = 0; i < v.len; i++)
-    mask |= format_bit(v.base[i]);
-  return mask & ~IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_NONE);
-}
-
-/* The format of a compressed payload's field: 1 and *format when one is
- * set, 0 when none (or NotCompressed), -1 when the field is not one byte. */
-static int field_format(const irpc_fields *fields, unsigned *format) {
-  irpc_bytes v;
-  if (irpc_fields_get(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v))
-    return 0;
-  if (v.len != 1)
-    return -1;
-  *format = v.base[0];
-  return *format != IRPC_COMPRESSION_NONE;
-}
-
-uint64_t irpc__compress_screen_request(const irpc_fields *request_fields,
-                                       uint64_t reads, char *msg, size_t size) {
-  unsigned f = 0;
-  int r = field_format(request_fields, &f);
-  if (r < 0) {
-    snprintf(msg, size,
-             "The request's compression format field is not one byte.");
-    return IRPC_STATUS_INVALID_DATA;
-  }
-  if (r == 0 || (reads & format_bit(f)))
-    return 0;
-  char name[16];
-  format_text(f, name, sizeof(name));
-  snprintf(msg, size,
-           "The request payload is compressed with %s, but no compress "
-           "middleware of this dispatcher chain decompresses it.",
-           name);
-  return IRPC_STATUS_NOT_SUPPORTED;
-}
-
-int irpc__compress_screen_response(const irpc_fields *request_fields,
-                                   irpc_incoming_response **resp) {
-  unsigned f = 0;
-  int r = field_format(irpc_incoming_response_fields(*resp), &f);
-  if (r == 0)
-    return 0;
-  int ok = irpc_incoming_response_status(*resp) == IRPC_STATUS_OK;
-  if (r > 0 && ok && (irpc__compress_accepted(request_fields) & format_bit(f)))
-    return 0; /* the interceptor of this call decompresses it */
-  char name[16], msg[200];
-  format_text(f, name, sizeof(name));
-  if (r < 0)
-    snprintf(msg, sizeof(msg),
-             "The response's compression format field is not one byte.");
-  else if (!ok)
-    snprintf(msg, sizeof(msg),
-             "The response payload is compressed with %s, but its status is "
-             "not Ok: nothing decompresses it.",
-             name);
-  else
-    snprintf(msg, sizeof(msg),
-             "The response payload is compressed with %s, but this call has "
-             "no compress interceptor that decompresses it.",
-             name);
-  irpc_incoming_response_free(*resp);
-  *resp = NULL;
-  return irpc_incoming_response_new(
-      resp, r < 0 ? IRPC_STATUS_INVALID_DATA : IRPC_STATUS_NOT_SUPPORTED, msg);
 }
 
 /* ---- The interceptor ---- */

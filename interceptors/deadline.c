@@ -10,16 +10,6 @@
 
 /* ---- Shared helpers ---- */
 
-int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
-  if (given) {
-    if (irpc_clock_loop(given) != loop)
-      return IRPC_EINVAL;
-    *dst = irpc_clock_ref(given);
-    return 0;
-  }
-  return irpc_clock_system_new(dst, loop);
-}
-
 uint64_t irpc__ic_rand_next(uint64_t *s) {
   uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
   x ^= x >> 12;
@@ -130,7 +120,7 @@ static int dic_init(irpc_invoker *self, const void *config) {
     irpc_deadline_options_init(&d->o);
   if (d->o.default_timeout_ms > IRPC_DEADLINE_MAX_TIMEOUT_MS)
     return IRPC_EINVAL;
-  return irpc__clock_take(&d->clock, d->o.clock, irpc_invoker_loop(self));
+  return irpc_clock_take(&d->clock, d->o.clock, irpc_invoker_loop(self));
 }
 
 static void dic_destroy(irpc_invoker *self) {
