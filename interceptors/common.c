@@ -1,6 +1,6 @@
-/* Helpers shared by several interceptors and middleware: taking a clock,
- * the small PRNG behind retry jitter and span ids, and field values
- * written and read with the Slice2 encoder and decoder. */
+/* Helpers shared by several interceptors and middleware: the small PRNG behind
+ * retry jitter and span ids, and field values written and read with the Slice2
+ * encoder and decoder. */
 #include <stdatomic.h>
 
 #include "ic_internal.h"
@@ -16,16 +16,6 @@
 /* 2^64 / phi, odd: successive multiples spread seeds over the whole range,
  * and it replaces a zero state (a fixed point of xorshift). */
 #define GOLDEN_GAMMA UINT64_C(0x9E3779B97F4A7C15)
-
-int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
-  if (given) {
-    if (irpc_clock_loop(given) != loop)
-      return IRPC_EINVAL;
-    *dst = irpc_clock_ref(given);
-    return 0;
-  }
-  return irpc_clock_system_new(dst, loop);
-}
 
 uint64_t irpc__ic_rand_next(uint64_t *s) {
   uint64_t x = *s ? *s : GOLDEN_GAMMA;

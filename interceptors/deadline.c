@@ -115,7 +115,7 @@ static int dic_init(irpc_invoker *self, const void *config) {
     irpc_deadline_options_init(&d->o);
   if (d->o.default_timeout_ms > IRPC_DEADLINE_MAX_TIMEOUT_MS)
     return IRPC_EINVAL;
-  return irpc__clock_take(&d->clock, d->o.clock, irpc_invoker_loop(self));
+  return irpc_clock_take(&d->clock, d->o.clock, irpc_invoker_loop(self));
 }
 
 static void dic_destroy(irpc_invoker *self) {

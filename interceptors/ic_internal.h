@@ -1,9 +1,23 @@
-/* Shared by the interceptors and middleware. Never installed. */
+/* Shared by the interceptors and middleware: everything a file of
+ * middleware/ uses from interceptors/ is declared here, and only here.
+ * Interceptors and middleware sit on the chain and model layers of core/
+ * (docs/internals/LAYERS.md); nothing in core/ includes this header.
+ * Never installed. */
 #ifndef IRPC_IC_INTERNAL_H
 #define IRPC_IC_INTERNAL_H
 
-#include "irpc/compress.h"
 #include "base/defaults.h"
+#include "chain/chain.h" /* IRPC__CLIENT, IRPC__SERVER */
+#include "irpc/clock.h"
+#include "irpc/compress.h"
+#include "irpc/logger.h"
+#include "irpc/metrics.h"
+#include "irpc/telemetry.h"
+
+/* ---- Compression (interceptors/compress/) ---- */
+
+/* The compress payload writer (interceptors/compress/writer.c). */
+extern const irpc_payload_writer_ops irpc__compress_writer;
 
 /* IRPC_EINVAL when the options are invalid, else 0. */
 int irpc__compress_options_check(const irpc_compress_options *o);
@@ -31,13 +45,7 @@ int irpc__compress_use_on_response_for(irpc_outgoing_response *r,
                                        const irpc_compress_options *o,
                                        int contract, uint64_t accept);
 
-#endif
-
-#include "irpc/clock.h"
-
-/* *dst = a reference to `given` (which must belong to `loop`), or a new
- * system clock when given is NULL. Errors: IRPC_EINVAL, IRPC_ENOMEM. */
-int irpc__clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop);
+/* ---- Deadlines, PRNG (interceptors/deadline.c) ---- */
 
 /* The deadline feature's value: stored by the collection (heap) or
  * borrowed from a dispatch's state. */
@@ -82,3 +90,34 @@ void irpc__ic_decoder_init(irpc_slice_decoder *d, irpc_bytes value);
 /* A decoding error as a field decoder reports it: IRPC_EUTF8 and
  * IRPC_ENOMEM as they are, any other malformation IRPC_EDATA. */
 int irpc__ic_decode_error(int rc);
+
+/* ---- Metrics (interceptors/metrics.c) ---- */
+
+/* Binds `m` to one side: IRPC__CLIENT (the interceptor) or IRPC__SERVER
+ * (the middleware). Errors: IRPC_EINVAL (already counting the other). */
+int irpc__metrics_attach(irpc_metrics *m, int side);
+/* A call or dispatch starts. */
+void irpc__metrics_start(irpc_metrics *m);
+/* It ended after `ns`, failed (error or non-Ok status) or canceled. */
+void irpc__metrics_end(irpc_metrics *m, uint64_t ns, int failed, int canceled);
+
+/* ---- Logging (interceptors/logger.c) ---- */
+
+/* Copies `o` (or the defaults) into *dst and checks it; when it logs,
+ * *clock = its clock (irpc_clock_take), else NULL is left there.
+ * Errors: IRPC_EINVAL, IRPC_ENOMEM. */
+int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
+                      const irpc_logger_options *o, uv_loop_t *loop);
+
+/* Fills the level and event of `r` from its error and status, then hands
+ * it to the sink of `o`. */
+void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r);
+
+/* ---- Telemetry (interceptors/telemetry.c) ---- */
+
+/* Fills the default context of a new span: the trace of `parent` (or a new
+ * one from `rng`) and a new span id. */
+void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
+                         irpc_trace_context *ctx);
+
+#endif

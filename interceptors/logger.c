@@ -83,9 +83,6 @@ int irpc_logger_options_use_file(irpc_logger_options *o, FILE *f,
   return 0;
 }
 
-/* Shared with the middleware: fills level and event, formats and calls the
- * sink. */
-void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r);
 void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r) {
   irpc_log_level level;
   int inv = r->side == IRPC_LOG_INVOKE;
@@ -107,8 +104,6 @@ void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r) {
 }
 
 int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
-                      const irpc_logger_options *o, uv_loop_t *loop);
-int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
                       const irpc_logger_options *o, uv_loop_t *loop) {
   if (o)
     *dst = *o;
@@ -118,7 +113,7 @@ int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
     return IRPC_EINVAL;
   if (!dst->sink || dst->min_level == IRPC_LOG_OFF)
     return 0; /* silent: no clock needed */
-  return irpc__clock_take(clock, dst->clock, loop);
+  return irpc_clock_take(clock, dst->clock, loop);
 }
 
 typedef struct lic {

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "ic_internal.h"
-#include "chain/chain.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"
@@ -117,11 +116,6 @@ int irpc_metrics_read(const irpc_metrics *m, irpc_metrics_snapshot *out) {
   };
   return 0;
 }
-
-/* Shared with the middleware. */
-int irpc__metrics_attach(irpc_metrics *m, int side);
-void irpc__metrics_start(irpc_metrics *m);
-void irpc__metrics_end(irpc_metrics *m, uint64_t ns, int failed, int canceled);
 
 int irpc__metrics_attach(irpc_metrics *m, int side) {
   if (m->side && m->side != side)
@@ -274,7 +268,7 @@ static int mic_init(irpc_invoker *self, const void *config) {
   const mcfg *c = config;
   mcfg *d = irpc_invoker_data(self);
   d->m = c->m;
-  int rc = irpc__clock_take(&d->clock, c->clock, irpc_invoker_loop(self));
+  int rc = irpc_clock_take(&d->clock, c->clock, irpc_invoker_loop(self));
   if (rc == 0 && (rc = irpc__metrics_attach(d->m, IRPC__CLIENT)) != 0)
     irpc_clock_unref(d->clock);
   return rc;

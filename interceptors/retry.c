@@ -7,9 +7,6 @@
 #include "irpc/status.h"
 #include "base/struct_size.h"
 
-const irpc_feature_key irpc_server_addresses_feature = {
-    .name = "server_addresses", .destroy = NULL};
-
 void irpc_retry_options_init_sized(irpc_retry_options *o, size_t size) {
   irpc_retry_options d;
   memset(&d, 0, sizeof(d));
@@ -54,7 +51,7 @@ static int ric_init(irpc_invoker *self, const void *config) {
     return IRPC_EINVAL;
   r->rng = o->seed ? o->seed : irpc__ic_rand_seed();
   r->tokens = o->budget_max_tokens;
-  return irpc__clock_take(&r->clock, o->clock, irpc_invoker_loop(self));
+  return irpc_clock_take(&r->clock, o->clock, irpc_invoker_loop(self));
 }
 
 static void ric_destroy(irpc_invoker *self) {

@@ -19,6 +19,9 @@ static int cmw_init(irpc_dispatcher *self, const void *config) {
     c->o = *(const irpc_compress_options *)config;
   else
     irpc_compress_options_init(&c->o);
+  /* Every request that reaches it is decompressed: the connection
+   * announces these formats (irpc_compress_formats_decompressed_by). */
+  irpc__dispatcher_set_decompresses(self, irpc_compress_formats_readable());
   return irpc__compress_options_check(&c->o);
 }
 
@@ -84,29 +87,4 @@ int irpc_compress_middleware_new(irpc_dispatcher **out, uv_loop_t *loop,
   if (o && IRPC__IMPORT(&c, o, irpc_compress_options) < 0)
     return IRPC_EINVAL;
   return irpc_dispatcher_new(out, loop, &cmw_ops, o ? &c : NULL);
-}
-
-int irpc__is_compress_middleware(const irpc_dispatcher *d) {
-  return d && irpc_dispatcher_get_ops(d) == &cmw_ops;
-}
-
-uint64_t irpc_compress_formats_decompressed_by(irpc_dispatcher *d) {
-  uint64_t mask = 0;
-  /* The chain as linked; a bound on its length guards against a cycle. */
-  for (int depth = 0; d && depth < 64; depth++) {
-    irpc_dispatcher *const *mw;
-    size_t n;
-    if (irpc__router_middleware(d, &mw, &n)) {
-      /* Its middleware (linked to each other only once it first
-       * dispatches), then routing: a path's own chain does not count. */
-      for (size_t i = 0; i < n; i++)
-        if (irpc__is_compress_middleware(mw[i]))
-          mask |= irpc_compress_formats_readable();
-      break;
-    }
-    if (irpc__is_compress_middleware(d))
-      mask |= irpc_compress_formats_readable();
-    d = irpc_dispatcher_next(d);
-  }
-  return mask;
 }

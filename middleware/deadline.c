@@ -24,8 +24,8 @@ static const char expired_msg[] = "The request deadline has expired.";
 static int dmw_init(irpc_dispatcher *self, const void *config) {
   dmw *m = irpc_dispatcher_data(self);
   const irpc_deadline_options *o = config;
-  return irpc__clock_take(&m->clock, o ? o->clock : NULL,
-                          irpc_dispatcher_loop(self));
+  return irpc_clock_take(&m->clock, o ? o->clock : NULL,
+                         irpc_dispatcher_loop(self));
 }
 
 static void dmw_destroy(irpc_dispatcher *self) {

@@ -4,10 +4,6 @@
 #include "irpc/logger.h"
 #include "base/struct_size.h"
 
-void irpc__log_emit(const irpc_logger_options *o, irpc_log_record *r);
-int irpc__logger_init(irpc_logger_options *dst, irpc_clock **clock,
-                      const irpc_logger_options *o, uv_loop_t *loop);
-
 typedef struct lmw {
   irpc_logger_options o;
   irpc_clock *clock; /* NULL when silent */

@@ -1,13 +1,8 @@
 /* The metrics middleware (see irpc/metrics.h). */
 #include "ic_internal.h"
-#include "chain/chain.h"
 #include "irpc/error.h"
 #include "irpc/metrics.h"
 #include "irpc/status.h"
-
-int irpc__metrics_attach(irpc_metrics *m, int side);
-void irpc__metrics_start(irpc_metrics *m);
-void irpc__metrics_end(irpc_metrics *m, uint64_t ns, int failed, int canceled);
 
 typedef struct mmw {
   irpc_metrics *m;
@@ -22,7 +17,7 @@ static int mmw_init(irpc_dispatcher *self, const void *config) {
   const mmw *c = config;
   mmw *d = irpc_dispatcher_data(self);
   d->m = c->m;
-  int rc = irpc__clock_take(&d->clock, c->clock, irpc_dispatcher_loop(self));
+  int rc = irpc_clock_take(&d->clock, c->clock, irpc_dispatcher_loop(self));
   if (rc == 0 && (rc = irpc__metrics_attach(d->m, IRPC__SERVER)) != 0)
     irpc_clock_unref(d->clock);
   return rc;

@@ -5,9 +5,6 @@
 #include "irpc/telemetry.h"
 #include "base/struct_size.h"
 
-void irpc__span_defaults(uint64_t *rng, const irpc_trace_context *parent,
-                         irpc_trace_context *ctx);
-
 typedef struct tmw {
   irpc_telemetry_hooks hooks;
   uint64_t rng;

@@ -20,6 +20,9 @@ struct irpc__node {
   irpc__sched *sched;
   size_t state_size;
   void *owner; /* the pipeline or router that owns it */
+  /* Dispatchers: the compression formats decompressed for every request
+   * that reaches this one (irpc__dispatcher_set_decompresses). */
+  uint64_t decompresses;
 };
 
 struct irpc_invoker {
@@ -135,5 +138,10 @@ void irpc__dispatch_start(irpc__chain *c);
 /* Returns a finished or abandoned dispatch to the pool, freeing its
  * request and response. */
 void irpc__chain_release(irpc__chain *c);
+
+/* 1 and the router's middleware list when `d` is a router, else 0
+ * (chain/formats.c walks it). */
+int irpc__router_middleware(const irpc_dispatcher *d,
+                            irpc_dispatcher *const **list, size_t *count);
 
 #endif

@@ -1,7 +1,6 @@
 /* The router: middleware, then exact and prefix routes (IceRPC's rules). */
 #include <string.h>
 
-#include "model/compression.h"
 #include "chain.h"
 #include "irpc/alloc.h"
 #include "irpc/router.h"

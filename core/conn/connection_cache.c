@@ -24,7 +24,7 @@
 #include "base/list.h"
 #include "irpc/alloc.h"
 #include "irpc/connection_cache.h"
-#include "irpc/retry.h"
+#include "irpc/server_addresses.h"
 #include "base/struct_size.h"
 
 #define MAX_REFUSED_RETRIES 3

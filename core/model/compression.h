@@ -1,16 +1,30 @@
-/* What the terminals (connections, the coloc invoker) do so that a payload
- * arrives compressed only where something decompresses it (the rules are
- * in irpc/compress.h and docs/internals/COMPRESSION.md). Implemented with
- * the compress interceptor and middleware. Never installed. */
+/* Compression negotiation, owned by the core: what the terminals
+ * (connections, the coloc invoker) do so that a payload arrives compressed
+ * only where something decompresses it (the rules are in irpc/compress.h
+ * and docs/internals/COMPRESSION.md). The format mask and the screening
+ * are model/compression.c; what a dispatcher chain decompresses is
+ * chain/formats.c. The codecs, the compress interceptor and middleware
+ * (interceptors/compress/, middleware/compress.c) use this header, never
+ * the other way round. Never installed. */
 #ifndef IRPC_CORE_COMPRESSION_H
 #define IRPC_CORE_COMPRESSION_H
 
 #include "irpc/compress.h"
+#include "irpc/dispatcher.h"
 
-/* What a side announces in its Settings frame and accepts in requests:
- * the formats `d`'s chain decompresses, limited to `allowed`, plus bit 0
- * (NotCompressed), so that the announcement is never empty. */
-uint64_t irpc__compress_announcement(irpc_dispatcher *d, uint64_t allowed);
+/* The formats this build compresses and decompresses (the codecs of
+ * interceptors/compress/): irpc_compress_formats_readable(). */
+#define IRPC__COMPRESSION_FORMATS_BUILT                                        \
+  (IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_DEFLATE) |                            \
+   IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_BROTLI) |                             \
+   IRPC_COMPRESSION_BIT(IRPC_COMPRESSION_ZSTD))
+
+/* The mask bit of a format read off the wire (0 beyond bit 63). */
+static inline uint64_t irpc__compress_format_bit(unsigned f) {
+  return f < 64 ? IRPC_COMPRESSION_BIT(f) : 0;
+}
+
+/* ---- Model (model/compression.c) ---- */
 
 /* The `peer_formats` to give payload writers for a peer whose Settings
  * carried `value` (announced) or nothing. */
@@ -33,12 +47,17 @@ uint64_t irpc__compress_screen_request(const irpc_fields *request_fields,
 int irpc__compress_screen_response(const irpc_fields *request_fields,
                                    irpc_incoming_response **resp);
 
-/* Router internals for irpc_compress_formats_decompressed_by: 1 and the
- * router's middleware list when `d` is a router, else 0. */
-int irpc__router_middleware(const irpc_dispatcher *d,
-                            irpc_dispatcher *const **list, size_t *count);
+/* ---- Dispatcher chains (chain/formats.c) ---- */
 
-/* 1 when `d` is a compress middleware. */
-int irpc__is_compress_middleware(const irpc_dispatcher *d);
+/* Marks `d` as a dispatcher that decompresses, for every request that
+ * reaches it, the formats in `formats` (the compress middleware sets
+ * irpc_compress_formats_readable() from its init). What
+ * irpc_compress_formats_decompressed_by adds up. */
+void irpc__dispatcher_set_decompresses(irpc_dispatcher *d, uint64_t formats);
+
+/* What a side announces in its Settings frame and accepts in requests:
+ * the formats `d`'s chain decompresses, limited to `allowed`, plus bit 0
+ * (NotCompressed), so that the announcement is never empty. */
+uint64_t irpc__compress_announcement(irpc_dispatcher *d, uint64_t allowed);
 
 #endif

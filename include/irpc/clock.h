@@ -49,6 +49,16 @@ IRPC_API int irpc_clock_system_new(irpc_clock **out, uv_loop_t *loop);
 IRPC_API int irpc_clock_manual_new(irpc_clock **out, uv_loop_t *loop,
                                    int64_t start_unix_ns);
 
+/* What an interceptor or middleware with a `clock` option does in its
+ * init: *dst = a new reference to `given` when it is not NULL, else a new
+ * system clock of `loop`. Drop it with irpc_clock_unref in destroy. Every
+ * system clock of a loop runs its timers on the loop's one shared timer,
+ * so a clock per interceptor costs no libuv handle.
+ * Errors: IRPC_EINVAL (dst or loop NULL, or `given` belongs to another
+ * loop; *dst is then untouched), IRPC_ENOMEM. */
+IRPC_API int irpc_clock_take(irpc_clock **dst, irpc_clock *given,
+                             uv_loop_t *loop);
+
 /* Takes a reference; returns `c`. */
 IRPC_API irpc_clock *irpc_clock_ref(irpc_clock *c);
 /* Drops a reference; the last one frees the clock, which must then have no

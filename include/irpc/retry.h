@@ -62,22 +62,15 @@
 #include "irpc/clock.h"
 #include "irpc/frames.h"
 #include "irpc/invoker.h"
+#include "irpc/server_addresses.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The server addresses of a request, set by the terminal that chooses among
- * several (the connection cache, for the duration of each call): the retry
- * interceptor calls remove_current when the server at the address the last
- * attempt used answered Unavailable. It returns 1 when another address is
- * left to try, else 0. The value is borrowed (not released by the
- * collection). */
-typedef struct irpc_server_addresses {
-  int (*remove_current)(struct irpc_server_addresses *self);
-} irpc_server_addresses;
-
-IRPC_API extern const irpc_feature_key irpc_server_addresses_feature;
+/* The server addresses of a request (irpc_server_addresses_feature, set by
+ * the connection cache) are declared in irpc/server_addresses.h, included
+ * here. */
 
 /* irpc_outgoing_request_set_idempotent, which marks the requests the
  * connection-lost rule above applies to, is declared with the other request

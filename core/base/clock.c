@@ -3,11 +3,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "chain/chain.h"
-#include "base/defaults.h"
+#include "defaults.h"
 #include "irpc/alloc.h"
 #include "irpc/clock.h"
-#include "irpc/connection_info.h"
+#include "irpc/error.h"
+#include "list.h"
+#include "scheduler.h"
 
 typedef struct ctimer ctimer;
 struct ctimer {
@@ -59,6 +60,17 @@ int irpc_clock_manual_new(irpc_clock **out, uv_loop_t *loop,
   if (rc == 0)
     (*out)->wall0 = start_unix_ns;
   return rc;
+}
+
+int irpc_clock_take(irpc_clock **dst, irpc_clock *given, uv_loop_t *loop) {
+  if (!dst || !loop)
+    return IRPC_EINVAL;
+  if (!given)
+    return irpc_clock_system_new(dst, loop);
+  if (given->loop != loop)
+    return IRPC_EINVAL;
+  *dst = irpc_clock_ref(given);
+  return 0;
 }
 
 irpc_clock *irpc_clock_ref(irpc_clock *c) {
@@ -184,21 +196,4 @@ int64_t irpc_ticks_to_unix_ns(int64_t ticks) {
   if (d < INT64_MIN / 100)
     return INT64_MIN;
   return d * 100;
-}
-
-/* ---- Connection information (see irpc/connection_info.h) ---- */
-
-const irpc_feature_key irpc_connection_info_feature = {
-    .name = "connection_info", .destroy = NULL};
-
-const irpc_connection_info *
-irpc_outgoing_request_connection_info(irpc_outgoing_request *r) {
-  return irpc_features_get(irpc_outgoing_request_features(r),
-                           &irpc_connection_info_feature);
-}
-
-const irpc_connection_info *
-irpc_incoming_request_connection_info(irpc_incoming_request *r) {
-  return irpc_features_get(irpc_incoming_request_features(r),
-                           &irpc_connection_info_feature);
 }
