@@ -3,7 +3,7 @@
  * Unix domain socket forms and alt-servers. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 static irpc_server_address *server(const char *uri) {
   irpc_server_address *a = NULL;

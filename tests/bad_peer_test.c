@@ -11,7 +11,7 @@
 
 #include "base/buf_internal.h"
 #include "protocol/icerpc/icerpc.h"
-#include "net_testlib.h"
+#include "kit/net.h"
 #include "protocol/icerpc/slic.h"
 
 #define NOID UINT64_MAX
@@ -130,7 +130,7 @@ static void raw_connect(raw *p, net_rig *r) {
   assert_irpc_ok(
       irpc_transport_connect(r->memory, p->loop, a, &p->d, raw_on_connect, p));
   irpc_server_address_free(a);
-  net_run_until(p->loop, &p->ready);
+  kit_run_until(p->loop, &p->ready);
   assert_irpc_ok(p->status);
   raw_read(p);
 }
@@ -247,7 +247,7 @@ static int raw_wait(raw *p, rframe *f) {
     if (p->end)
       return 0;
     p->wake = 0;
-    net_run_until(p->loop, &p->wake);
+    kit_run_until(p->loop, &p->wake);
   }
   return 1;
 }
@@ -311,7 +311,7 @@ static void raw_client_handshake(raw *p) {
  * client `bidi` request streams and `uni` - 1 one-way request streams at
  * once, besides its control stream), Settings both ways. */
 static void raw_server_handshake_limits(raw *p, uint64_t bidi, uint64_t uni) {
-  net_run_until(p->loop, &p->ready);
+  kit_run_until(p->loop, &p->ready);
   rframe f;
   raw_expect(p, &f, IRPC__SLIC_INITIALIZE, NOID);
   assert_int_equal(f.body[0], IRPC__SLIC_VERSION << 2);
@@ -393,28 +393,29 @@ static const irpc_dispatcher_ops big_ops = {.struct_size =
                                             .name = "big",
                                             .dispatch = big_dispatch};
 
-typedef struct fx {
+typedef struct peer_fx {
   net_rig r;
   raw peer;
   irpc_invoker *healthy;
   uint64_t healthy_id;
   int closes;    /* server connections closed */
   int close_err; /* the error of the first */
-} fx;
+} peer_fx;
 
-static void fx_on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
-  fx *f = ud;
+static void peer_fx_on_close(irpc_server *s, irpc_connection *c, int err,
+                             void *ud) {
+  peer_fx *f = ud;
   (void)s;
   (void)c;
   if (f->closes++ == 0)
     f->close_err = err;
 }
 
-static void healthy_call(fx *f) {
+static void healthy_call(peer_fx *f) {
   irpc_buf got;
   irpc__buf_init(&got);
   net_result o = {.payload = &got};
-  irpc_outgoing_request *req = net_request("/echo", "still here", 10);
+  irpc_outgoing_request *req = kit_request("/echo", "still here", 10);
   net_call_sync(&f->r.loop, f->healthy, req, &o);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -423,8 +424,8 @@ static void healthy_call(fx *f) {
   irpc__buf_fini(&got);
 }
 
-/* Options are set between fx_init and fx_start. */
-static void fx_init(fx *f) {
+/* Options are set between peer_fx_init and peer_fx_start. */
+static void peer_fx_init(peer_fx *f) {
   memset(f, 0, sizeof(*f));
   net_rig_init(&f->r, NET_MEMORY);
   net_map(&f->r, "/echo", &test_echo_ops, NULL);
@@ -432,9 +433,9 @@ static void fx_init(fx *f) {
   raw_init(&f->peer, &f->r.loop);
 }
 
-static void fx_start(fx *f) {
+static void peer_fx_start(peer_fx *f) {
   net_rig_start(&f->r);
-  irpc_server_on_connection(f->r.server, NULL, fx_on_close, f);
+  irpc_server_on_connection(f->r.server, NULL, peer_fx_on_close, f);
   f->healthy = net_client(&f->r);
   healthy_call(f);
   f->healthy_id =
@@ -442,7 +443,7 @@ static void fx_start(fx *f) {
 }
 
 /* The healthy connection is still the same one, and works. */
-static void fx_fini(fx *f) {
+static void peer_fx_fini(peer_fx *f) {
   healthy_call(f);
   assert_int_equal(
       irpc_connection_id(irpc_client_connection_connection(f->healthy)),
@@ -453,16 +454,16 @@ static void fx_fini(fx *f) {
 }
 
 /* Starts, and connects the scripted peer through the handshake. */
-static void fx_open(fx *f) {
-  fx_start(f);
+static void peer_fx_open(peer_fx *f) {
+  peer_fx_start(f);
   raw_connect(&f->peer, &f->r);
   raw_client_handshake(&f->peer);
 }
 
 /* The server closed the scripted peer's connection with `err`, without a
  * Close frame. */
-static void expect_server_abort(fx *f, int err) {
-  net_run_until(&f->r.loop, &f->closes);
+static void expect_server_abort(peer_fx *f, int err) {
+  kit_run_until(&f->r.loop, &f->closes);
   assert_int_equal(f->closes, 1);
   assert_irpc_err(f->close_err, err);
   raw_expect_abort(&f->peer, NOID);
@@ -472,49 +473,49 @@ static void expect_server_abort(fx *f, int err) {
 
 static void server_garbage_instead_of_initialize(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
-  fx_start(&f);
+  peer_fx f;
+  peer_fx_init(&f);
+  peer_fx_start(&f);
   raw_connect(&f.peer, &f.r);
   static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   raw_send(&f.peer, http, sizeof http - 1);
   expect_server_abort(&f, IRPC_EPROTO);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 static void server_unknown_frame_type(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
-  fx_open(&f);
+  peer_fx f;
+  peer_fx_init(&f);
+  peer_fx_open(&f);
   raw_frame(&f.peer, IRPC__SLIC_STREAM_WRITES_CLOSED + 1, NOID, "\0", 1);
   expect_server_abort(&f, IRPC_EPROTO);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* Bad icerpc Settings (a max header size under 63) end the connection. */
 static void server_bad_settings(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
-  fx_start(&f);
+  peer_fx f;
+  peer_fx_init(&f);
+  peer_fx_start(&f);
   raw_connect(&f.peer, &f.r);
   raw_initialize(&f.peer);
   /* Settings { MaxHeaderSize: 62 } */
   static const uint8_t bad[] = {0x00, 0x0d, 0x00, 0x04, 0x00, 62 << 2};
   raw_frame(&f.peer, IRPC__SLIC_STREAM, 2, bad, sizeof bad);
   expect_server_abort(&f, IRPC_EPROTO);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* A stream frame over our max_stream_frame_size, and a control frame over
  * Slic's 16,383 bytes. */
 static void server_frame_over_max_size(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
+  peer_fx f;
+  peer_fx_init(&f);
   f.r.sopts.connection.max_stream_frame_size = 4096;
-  fx_open(&f);
+  peer_fx_open(&f);
   uint8_t *big = calloc(1, 16384);
   assert_non_null(big);
   raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, big, 4097);
@@ -528,21 +529,21 @@ static void server_frame_over_max_size(void **state) {
   raw_frame(&f.peer, IRPC__SLIC_PING, NOID, big, 16384);
   expect_server_abort(&f, IRPC_ELIMIT);
   free(big);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* A bad request header (`bytes`, sent with StreamLast when `last`) ends
  * its stream; the connection carries the next request. */
 static void server_bad_request(const void *bytes, size_t len, int last) {
-  fx f;
-  fx_init(&f);
-  fx_open(&f);
+  peer_fx f;
+  peer_fx_init(&f);
+  peer_fx_open(&f);
   raw_frame(&f.peer, last ? IRPC__SLIC_STREAM_LAST : IRPC__SLIC_STREAM, 0,
             bytes, len);
   raw_expect_stream_aborted(&f.peer, 0);
   raw_good_request(&f.peer, 4);
   assert_int_equal(f.closes, 0);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* Its size prefix alone is over max_header_size. */
@@ -565,11 +566,11 @@ static void server_duplicate_field_key(void **state) {
 /* Opens as many streams of a kind as the server allows (2), each with one
  * byte of a header so that they stay open, then one more. */
 static void too_many_streams(int bidi) {
-  fx f;
-  fx_init(&f);
+  peer_fx f;
+  peer_fx_init(&f);
   f.r.sopts.connection.max_bidirectional_streams = 2;
   f.r.sopts.connection.max_unidirectional_streams = 2;
-  fx_open(&f);
+  peer_fx_open(&f);
   /* the first bidirectional id is 0; 2 is our control stream */
   uint64_t id = bidi ? 0 : 6;
   for (int i = 0; i < 2; i++, id += 4)
@@ -578,7 +579,7 @@ static void too_many_streams(int bidi) {
   assert_int_equal(f.closes, 0);
   raw_frame(&f.peer, IRPC__SLIC_STREAM, id, "\x25", 1);
   expect_server_abort(&f, IRPC_EPROTO);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 static void server_too_many_bidi_streams(void **state) {
@@ -594,10 +595,10 @@ static void server_too_many_uni_streams(void **state) {
 /* More stream data than the window the server announced. */
 static void server_window_overflow(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
+  peer_fx f;
+  peer_fx_init(&f);
   f.r.sopts.connection.initial_stream_window_size = 1024;
-  fx_open(&f);
+  peer_fx_open(&f);
   uint8_t b[2048] = {0};
   size_t n = request_header(b, "/echo", "op", "\0", 1);
   raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, b, 600);
@@ -612,7 +613,7 @@ static void server_window_overflow(void **state) {
   raw_expect(&f.peer, &fr, IRPC__SLIC_STREAM_WINDOW_UPDATE, 0);
   raw_frame(&f.peer, IRPC__SLIC_STREAM, 0, b, 1025);
   expect_server_abort(&f, IRPC_EPROTO);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* The peer asks for a large response and stops reading: the response is
@@ -620,26 +621,26 @@ static void server_window_overflow(void **state) {
  * transport) until the idle timeout ends the connection. */
 static void server_peer_stops_reading(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
+  peer_fx f;
+  peer_fx_init(&f);
   f.r.sopts.connection.idle_timeout_ms = 500;
-  fx_open(&f);
+  peer_fx_open(&f);
   assert_irpc_ok(irpc_duplex_read_stop(f.peer.d));
   uint8_t b[64];
   size_t n = request_header(b, "/big", "op", "\0", 1);
   raw_frame(&f.peer, IRPC__SLIC_STREAM_LAST, 0, b, n);
-  net_run_until(&f.r.loop, &f.closes);
+  kit_run_until(&f.r.loop, &f.closes);
   assert_irpc_err(f.close_err, IRPC_EIDLE);
   raw_read(&f.peer);
   size_t data = raw_expect_abort(&f.peer, 0);
   assert_int_equal(data, 65536); /* the window, not a byte more */
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* ---- Client side ---- */
 
 typedef struct cfx {
-  fx f;
+  peer_fx f;
   irpc_connection_options opts;
   irpc_invoker *inv;
   irpc_outgoing_request *req;
@@ -650,8 +651,8 @@ typedef struct cfx {
  * the scripted server. */
 static void cfx_init(cfx *c) {
   memset(c, 0, sizeof(*c));
-  fx_init(&c->f);
-  fx_start(&c->f);
+  peer_fx_init(&c->f);
+  peer_fx_start(&c->f);
   raw_listen(&c->f.peer, &c->f.r);
   c->opts = c->f.r.copts;
 }
@@ -661,7 +662,7 @@ static void cfx_call(cfx *c, size_t payload) {
       irpc_client_connection_new(&c->inv, &c->f.r.loop, RAW_SERVER, &c->opts));
   void *data = calloc(1, payload + 1);
   assert_non_null(data);
-  c->req = net_request("/svc", data, payload);
+  c->req = kit_request("/svc", data, payload);
   free(data);
   assert_irpc_ok(irpc_invoke(c->inv, c->req, net_on_result, &c->res, NULL));
 }
@@ -676,7 +677,7 @@ static void cfx_call_received(cfx *c) {
 
 /* The call failed with `err` (its stream was ended, or the connection). */
 static void cfx_expect_fail(cfx *c, int err) {
-  net_run_until(&c->f.r.loop, &c->res.done);
+  kit_run_until(&c->f.r.loop, &c->res.done);
   assert_int_equal(c->res.done, 1);
   assert_irpc_err(c->res.err, err);
 }
@@ -684,7 +685,7 @@ static void cfx_expect_fail(cfx *c, int err) {
 static void cfx_fini(cfx *c) {
   irpc_outgoing_request_free(c->req);
   irpc_invoker_free(c->inv);
-  fx_fini(&c->f);
+  peer_fx_fini(&c->f);
 }
 
 /* The connection's close callback: the error it got. */
@@ -704,7 +705,7 @@ static void client_garbage_instead_of_initialize_ack(void **state) {
   cfx c;
   cfx_init(&c);
   cfx_call(&c, 3);
-  net_run_until(&c.f.r.loop, &c.f.peer.ready);
+  kit_run_until(&c.f.r.loop, &c.f.peer.ready);
   rframe fr;
   raw_expect(&c.f.peer, &fr, IRPC__SLIC_INITIALIZE, NOID);
   static const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
@@ -763,7 +764,7 @@ static void client_bad_response_header(const uint8_t *hdr, size_t len) {
   raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 4);
   static const uint8_t ok[] = {0x09, 0x00, 0x00, 0x00};
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 4, ok, sizeof ok);
-  net_run_until(&c.f.r.loop, &again.done);
+  kit_run_until(&c.f.r.loop, &again.done);
   assert_irpc_ok(again.err);
   assert_int_equal(again.status, IRPC_STATUS_OK);
   assert_int_equal(c.f.closes, 0);
@@ -813,7 +814,7 @@ static void client_peer_stops_reading(void **state) {
   watch_close(&c, &closed);
   assert_irpc_ok(irpc_duplex_read_stop(c.f.peer.d));
   cfx_expect_fail(&c, IRPC_EIDLE);
-  net_run_until(&c.f.r.loop, &closed);
+  kit_run_until(&c.f.r.loop, &closed);
   assert_irpc_err(closed, IRPC_EIDLE);
   raw_read(&c.f.peer);
   size_t data = raw_expect_abort(&c.f.peer, 0);
@@ -850,7 +851,7 @@ static void client_peer_close(void **state) {
     uint8_t b[8];
     raw_frame(&c.f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, code));
     cfx_expect_fail(&c, want[code]);
-    net_run_until(&c.f.r.loop, &waiting.done);
+    kit_run_until(&c.f.r.loop, &waiting.done);
     assert_irpc_err(waiting.err, IRPC_EREFUSED);
     /* the client closes its side first (FIN); the connection is closed
      * once the server's FIN came back */
@@ -858,7 +859,7 @@ static void client_peer_close(void **state) {
     assert_int_equal(c.f.peer.end, UV_EOF);
     assert_int_equal(closed, 0);
     assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
-    net_run_until(&c.f.r.loop, &closed);
+    kit_run_until(&c.f.r.loop, &closed);
     assert_irpc_err(closed, want[code]);
     cfx_fini(&c);
   }
@@ -882,7 +883,7 @@ static void client_peer_gone(void **state) {
       assert_irpc_ok(irpc_duplex_shutdown(c.f.peer.d, NULL, NULL));
     }
     cfx_expect_fail(&c, UV_ECONNRESET);
-    net_run_until(&c.f.r.loop, &closed);
+    kit_run_until(&c.f.r.loop, &closed);
     assert_irpc_err(closed, UV_ECONNRESET);
     cfx_fini(&c);
   }
@@ -904,7 +905,7 @@ static void client_reads_closed_before_response(void **state) {
     raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 0, NULL, 0);
     static const uint8_t ok[] = {0x09, 0x00, 0x00, 0x00, 'h', 'i'};
     raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok, sizeof ok);
-    net_run_until(&c.f.r.loop, &c.res.done);
+    kit_run_until(&c.f.r.loop, &c.res.done);
     assert_irpc_ok(c.res.err);
     assert_int_equal(c.res.status, IRPC_STATUS_OK);
     cfx_fini(&c);
@@ -921,7 +922,7 @@ static void client_waits_for_unidirectional_stream(void **state) {
   cfx_init(&c);
   assert_irpc_ok(
       irpc_client_connection_new(&c.inv, &c.f.r.loop, RAW_SERVER, &c.opts));
-  c.req = net_request("/svc", "x", 1);
+  c.req = kit_request("/svc", "x", 1);
   irpc_outgoing_request_set_oneway(c.req, 1);
   assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &c.res, NULL));
   raw_server_handshake_limits(&c.f.peer, 100, 2);
@@ -933,17 +934,17 @@ static void client_waits_for_unidirectional_stream(void **state) {
   raw_barrier(&c.f.peer);
   assert_int_equal(c.res.done + waiting.done, 0);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&c.f.r.loop, &waiting.done);
+  kit_run_until(&c.f.r.loop, &waiting.done);
   assert_irpc_err(waiting.err, IRPC_ECANCELED);
   /* The server read the first one: it completes, the slot is free. */
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 6, NULL, 0);
-  net_run_until(&c.f.r.loop, &c.res.done);
+  kit_run_until(&c.f.r.loop, &c.res.done);
   assert_irpc_ok(c.res.err);
   net_result next = {0};
   assert_irpc_ok(irpc_invoke(c.inv, c.req, net_on_result, &next, NULL));
   raw_expect(&c.f.peer, &fr, IRPC__SLIC_STREAM_LAST, 10);
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_READS_CLOSED, 10, NULL, 0);
-  net_run_until(&c.f.r.loop, &next.done);
+  kit_run_until(&c.f.r.loop, &next.done);
   assert_irpc_ok(next.err);
   cfx_fini(&c);
 }
@@ -1018,7 +1019,7 @@ static void client_goaway_with_response(void **state) {
       assert_irpc_ok(irpc_pipeline_into(pl, c.inv));
       ch.inv = irpc_pipeline_invoker(pl);
     }
-    c.req = net_request("/svc", "a", 1);
+    c.req = kit_request("/svc", "a", 1);
     ch.req = c.req;
     assert_irpc_ok(irpc_invoke(ch.inv, c.req, chained_first, &ch, NULL));
     raw_server_handshake(&c.f.peer, 100);
@@ -1029,7 +1030,7 @@ static void client_goaway_with_response(void **state) {
               sizeof ok_response);
     raw_goaway(&c.f.peer, 4, 6);
     raw_flush(&c.f.peer);
-    net_run_until(&c.f.r.loop, &ch.first.done);
+    kit_run_until(&c.f.r.loop, &ch.first.done);
     assert_irpc_ok(ch.first.err);
     if (retry) {
       /* the second attempt, on a new connection */
@@ -1037,11 +1038,11 @@ static void client_goaway_with_response(void **state) {
       raw_expect(&second, &fr, IRPC__SLIC_STREAM_LAST, 0);
       raw_frame(&second, IRPC__SLIC_STREAM_LAST, 0, ok_response,
                 sizeof ok_response);
-      net_run_until(&c.f.r.loop, &ch.second.done);
+      kit_run_until(&c.f.r.loop, &ch.second.done);
       assert_irpc_ok(ch.second.err);
       assert_int_equal(ch.second.status, IRPC_STATUS_OK);
     } else {
-      net_run_until(&c.f.r.loop, &ch.second.done);
+      kit_run_until(&c.f.r.loop, &ch.second.done);
       assert_irpc_err(ch.second.err, IRPC_EINVCANCELED);
     }
     raw_expect_no_request_after(&c.f.peer, 0);
@@ -1069,12 +1070,12 @@ static void client_resets_before_goaway(void **state) {
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_WRITES_CLOSED, 4, NULL, 0);
   raw_goaway(&c.f.peer, 4, 6);
   raw_flush(&c.f.peer);
-  net_run_until(&c.f.r.loop, &refused.done);
+  kit_run_until(&c.f.r.loop, &refused.done);
   assert_irpc_err(refused.err, IRPC_EINVCANCELED);
   assert_int_equal(c.res.done, 0);
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
             sizeof ok_response);
-  net_run_until(&c.f.r.loop, &c.res.done);
+  kit_run_until(&c.f.r.loop, &c.res.done);
   assert_irpc_ok(c.res.err);
   raw_expect_no_request_after(&c.f.peer, 4);
   cfx_fini(&c);
@@ -1102,7 +1103,7 @@ static void client_goaway_alone(void **state) {
   net_result big[BIG] = {{0}}, unframed = {0};
   uint8_t *data = calloc(1, 200000);
   assert_non_null(data);
-  irpc_outgoing_request *bigreq = net_request("/svc", data, 200000);
+  irpc_outgoing_request *bigreq = kit_request("/svc", data, 200000);
   free(data);
   for (int i = 0; i < BIG; i++) {
     assert_irpc_ok(irpc_invoke(c.inv, bigreq, net_on_result, &big[i], NULL));
@@ -1113,7 +1114,7 @@ static void client_goaway_alone(void **state) {
   for (int t = 0; t < 10; t++)
     uv_run(&c.f.r.loop, UV_RUN_NOWAIT);
   raw_goaway(&c.f.peer, 4, 6);
-  net_run_until(&c.f.r.loop, &unframed.done);
+  kit_run_until(&c.f.r.loop, &unframed.done);
   assert_irpc_err(unframed.err, IRPC_EINVCANCELED);
   for (int i = 0; i < BIG; i++) {
     assert_int_equal(big[i].done, 1);
@@ -1122,13 +1123,13 @@ static void client_goaway_alone(void **state) {
   net_result late = {0};
   assert_irpc_ok(irpc_invoke(irpc_connection_invoker(conn), c.req,
                              net_on_result, &late, NULL));
-  net_run_until(&c.f.r.loop, &late.done);
+  kit_run_until(&c.f.r.loop, &late.done);
   assert_irpc_err(late.err, IRPC_EREFUSED);
   /* The accepted call completes; nothing went out on stream 4 * (BIG + 1). */
   raw_read(&c.f.peer);
   raw_frame(&c.f.peer, IRPC__SLIC_STREAM_LAST, 0, ok_response,
             sizeof ok_response);
-  net_run_until(&c.f.r.loop, &c.res.done);
+  kit_run_until(&c.f.r.loop, &c.res.done);
   assert_irpc_ok(c.res.err);
   raw_expect_no_request_after(&c.f.peer, 4 * BIG);
   irpc_outgoing_request_free(bigreq);
@@ -1154,10 +1155,10 @@ static const irpc_dispatcher_ops big_then_shutdown_ops = {
 
 static void server_goaway_before_resets(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
+  peer_fx f;
+  peer_fx_init(&f);
   net_map(&f.r, "/big-then-shutdown", &big_then_shutdown_ops, NULL);
-  fx_start(&f);
+  peer_fx_start(&f);
   goaway_server = f.r.server;
   raw_connect(&f.peer, &f.r);
   raw_client_handshake(&f.peer);
@@ -1191,10 +1192,10 @@ static void server_goaway_before_resets(void **state) {
   }
   /* The client's side of the shutdown ends it. */
   raw_fini(&f.peer);
-  net_run_until(&f.r.loop, &f.closes);
+  kit_run_until(&f.r.loop, &f.closes);
   raw_init(&f.peer, &f.r.loop);
   f.healthy_id = 0;
-  irpc_outgoing_request *req = net_request("/echo", "x", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "x", 1);
   net_result o = {0};
   net_call_sync(&f.r.loop, f.healthy, req, &o);
   irpc_outgoing_request_free(req);
@@ -1206,9 +1207,9 @@ static void server_goaway_before_resets(void **state) {
  * the id after the client's control stream (2 + 4), as IceRPC. */
 static void server_goaway_nothing_accepted(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f);
-  fx_open(&f);
+  peer_fx f;
+  peer_fx_init(&f);
+  peer_fx_open(&f);
   raw_barrier(&f.peer); /* the server read our Settings */
   irpc_connection *list[2];
   assert_int_equal(irpc_server_connections(f.r.server, list, 2), 2);
@@ -1219,7 +1220,7 @@ static void server_goaway_nothing_accepted(void **state) {
   static const uint8_t want[] = {1, 2 << 2 | 1, 0, 0, 6 << 2};
   assert_int_equal(fr.len, sizeof want);
   assert_memory_equal(fr.body, want, sizeof want);
-  fx_fini(&f);
+  peer_fx_fini(&f);
 }
 
 /* The header builder matches the worked example of the icerpc docs. */

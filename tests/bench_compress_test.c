@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench_compress.h"
-#include "testutil.h"
+#include "kit/kit.h"
 
 /* ---- A reader for the benchmark's JSON: an array of flat records whose
  * values are strings (no escapes but \" and \\) or numbers. ---- */

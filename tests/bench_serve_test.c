@@ -4,7 +4,7 @@
  * sanitizers found no leak either). The server runs as a child process. */
 #include <signal.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 #ifndef IRPC_BENCH_PROGRAM
 #error "IRPC_BENCH_PROGRAM: the path of irpc-bench"
@@ -79,7 +79,7 @@ static void child_start(uv_loop_t *loop, child *c, const char *address) {
   o.stdio_count = 3;
   assert_int_equal(uv_spawn(loop, &c->proc, &o), 0);
   assert_int_equal(uv_read_start((uv_stream_t *)&c->out, on_alloc, on_read), 0);
-  net_run_until(loop, &c->have_line);
+  kit_run_until(loop, &c->have_line);
   uv_close((uv_handle_t *)&c->out, on_out_closed);
 }
 
@@ -105,12 +105,12 @@ static void check_signal(int kind, int signum) {
   irpc_buf *held_payload;
   assert_irpc_ok(irpc_buf_new(&held_payload));
   net_result held = {.payload = held_payload};
-  irpc_outgoing_request *hold = net_request("/hold", "in flight", 9);
+  irpc_outgoing_request *hold = kit_request("/hold", "in flight", 9);
   assert_irpc_ok(irpc_invoke(client, hold, net_on_result, &held, NULL));
   /* A call after it on the same connection: once it is answered, the
    * server has taken /hold (a connection dispatches in arrival order). */
   net_result echo = {0};
-  irpc_outgoing_request *req = net_request("/echo", "x", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "x", 1);
   net_call_sync(&r.loop, client, req, &echo);
   assert_irpc_ok(echo.err);
   assert_int_equal(echo.status, IRPC_STATUS_OK);
@@ -121,15 +121,15 @@ static void check_signal(int kind, int signum) {
   assert_true(irpc_connection_on_close(conn, on_conn_closed, &closed) > 0);
 
   assert_int_equal(uv_process_kill(&c.proc, signum), 0);
-  net_run_until(&r.loop, &held.done);
+  kit_run_until(&r.loop, &held.done);
   /* The call in flight completed normally. */
   assert_irpc_ok(held.err);
   assert_int_equal(held.status, IRPC_STATUS_OK);
   assert_int_equal(irpc_buf_len(held_payload), 9);
   /* The server said GoAway and the connection closed gracefully. */
-  net_run_until(&r.loop, &closed);
+  kit_run_until(&r.loop, &closed);
   assert_true(closed == IRPC_ECLOSED || closed == IRPC_ECLOSEDBYPEER);
-  net_run_until(&r.loop, &c.exited);
+  kit_run_until(&r.loop, &c.exited);
   assert_int_equal(c.term_signal, 0);
   assert_int_equal(c.exit_status, 0);
   /* Nobody listens any more (and the socket file is gone). */
@@ -142,7 +142,7 @@ static void check_signal(int kind, int signum) {
   irpc_outgoing_request_free(hold);
   irpc_buf_free(held_payload);
   irpc_invoker_free(client);
-  net_run_until(&r.loop, &c.out_closed);
+  kit_run_until(&r.loop, &c.out_closed);
   net_rig_fini(&r);
 }
 

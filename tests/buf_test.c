@@ -1,7 +1,7 @@
 /* Buffer chains: appends, headroom, sharing, slicing and ownership. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 static void test_append_and_copyout(void **state) {
   (void)state;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* 2024-01-01T00:00:00Z */
 #define RIG_T0_NS INT64_C(1704067200000000000)
@@ -735,7 +735,7 @@ static void run_terminal_too_deep(int cache) {
                                      irpc_pipeline_invoker(in));
     size_t depth = 1 + IRPC_PIPELINE_MAX_INTERCEPTORS + 1 + inner + 2;
     net_result res = {0};
-    irpc_outgoing_request *req = net_request("/echo", "x", 1);
+    irpc_outgoing_request *req = kit_request("/echo", "x", 1);
     net_call_sync(&nr.loop, irpc_pipeline_invoker(out), req, &res);
     irpc_outgoing_request_free(req);
     assert_int_equal(res.done, 1);
@@ -752,7 +752,7 @@ static void run_terminal_too_deep(int cache) {
     int down = 0;
     assert_irpc_ok(
         irpc_connection_cache_shutdown(terminal, on_terminal_down, &down));
-    net_run_until(&nr.loop, &down);
+    kit_run_until(&nr.loop, &down);
     assert_int_equal(down, 1);
     irpc_invoker_free(terminal);
   } else {

@@ -17,8 +17,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 enum { CALLS = 1200, INFLIGHT = 32, DISRUPT_EVERY = 120 };
 
@@ -305,7 +306,7 @@ static void start_call(chaos *t, uint32_t id) {
   memcpy(data, &id, sizeof id);
   for (size_t i = sizeof id; i < len; i++)
     data[i] = payload_byte(id, i);
-  irpc_outgoing_request *req = net_request("/echo", data, len);
+  irpc_outgoing_request *req = kit_request("/echo", data, len);
   free(data);
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, t->target));
   if (id % 2)
@@ -359,7 +360,7 @@ static void run(int mode) {
   assert_irpc_ok(irpc_pipeline_into(t.pipeline, t.cache));
 
   start_server(&t);
-  net_run_until(&loop, &t.finished);
+  kit_run_until(&loop, &t.finished);
   while (t.proc)
     uv_run(&loop, UV_RUN_ONCE);
 
@@ -399,8 +400,8 @@ static void run(int mode) {
   irpc_pipeline_free(t.pipeline);
   int closed = 0;
   assert_irpc_ok(
-      irpc_connection_cache_shutdown(t.cache, net_shutdown_done, &closed));
-  net_run_until(&loop, &closed);
+      irpc_connection_cache_shutdown(t.cache, kit_status_cb, &closed));
+  kit_run_until(&loop, &closed);
   irpc_invoker_free(t.cache);
   irpc_service_address_free(t.target);
   munmap(t.dispatched, CALLS);

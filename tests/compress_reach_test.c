@@ -6,8 +6,8 @@
  * against the plain text; a payload compressed where nothing decompresses
  * it (sent by hand, as a peer that ignores the announcement would) is
  * answered NotSupported, never delivered. */
-#include "ic_testlib.h"
-#include "net_testlib.h"
+#include "kit/rig.h"
+#include "kit/net.h"
 
 #define TEXT_LEN 20000
 
@@ -227,7 +227,7 @@ static void reach_call(reach *t, irpc_outgoing_request *req, outcome *o) {
   o->done = 0;
   o->message[0] = 0;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, o, NULL);
-  net_run_until(&t->n.loop, &o->done);
+  kit_run_until(&t->n.loop, &o->done);
   assert_int_equal(o->done, 1);
   assert_irpc_ok(o->err);
   if (o->status == IRPC_STATUS_OK) {
@@ -251,7 +251,7 @@ static uint8_t request_format(reach *t) {
 /* A request of the first expect_len bytes of the text; `feature`: the
  * compress feature's setting (IRPC_COMPRESS_DEFAULT: none). */
 static irpc_outgoing_request *text_request(const char *path, int feature) {
-  irpc_outgoing_request *req = rig_request(path, NULL, 0);
+  irpc_outgoing_request *req = kit_request(path, NULL, 0);
   irpc_bytes v;
   assert_irpc_ok(irpc_buf_pullup(plain, &v));
   assert_irpc_ok(
@@ -290,7 +290,7 @@ static void one_combination(int tcp, int with_ic, int with_mw) {
   irpc_outgoing_request_free(req);
 
   /* A request compressed by hand, whatever the server announced. */
-  req = rig_request("/echo", NULL, 0);
+  req = kit_request("/echo", NULL, 0);
   append_copy(irpc_outgoing_request_payload(req), zplain);
   uint8_t f = IRPC_COMPRESSION_ZSTD;
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
@@ -544,7 +544,7 @@ static const irpc_dispatcher_ops unreachable_ops = {
 static int reject_failing_at(net_rig *r, long n, int response) {
   irpc_invoker *inv = net_client(r);
   irpc_outgoing_request *req =
-      net_request(response ? "/zforced" : "/never-reached", NULL, 0);
+      kit_request(response ? "/zforced" : "/never-reached", NULL, 0);
   assert_irpc_ok(
       irpc_buf_append(irpc_outgoing_request_payload(req), zbytes, zlen));
   if (!response) {
@@ -558,7 +558,7 @@ static int reject_failing_at(net_rig *r, long n, int response) {
   test_alloc.fail_at = n;
   int rc = irpc_invoke(inv, req, rig_on_done, &o, NULL);
   if (rc == 0)
-    net_run_until(&r->loop, &o.done);
+    kit_run_until(&r->loop, &o.done);
   int untouched = test_alloc.fail_at > 0;
   test_alloc.fail_at = 0;
   if (rc == 0) {

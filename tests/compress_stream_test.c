@@ -4,11 +4,12 @@
  * never holds a whole compressed copy beside the application's payload. */
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-#include "ic_testlib.h"
+#include "kit/rig.h"
 #include "chain/chain.h"
-#include "net_testlib.h"
-#include "payload_testlib.h"
+#include "kit/net.h"
+#include "kit/payload.h"
 
 #define MIB ((size_t)1 << 20)
 #define BIG (64 * MIB)
@@ -32,7 +33,7 @@ static void test_writer_streams_every_format(void **state) {
   for (int f = 0; f < 3; f++) {
     o.formats[0] = (uint8_t)formats[f];
     o.formats[1] = 0;
-    irpc_outgoing_request *req = net_request("/svc", NULL, 0);
+    irpc_outgoing_request *req = kit_request("/svc", NULL, 0);
     irpc_buf *payload = irpc_outgoing_request_payload(req);
     uint64_t h = fill_noise(payload, 6 * MIB, (uint64_t)f + 1);
     assert_irpc_ok(irpc_compress_use_on_request(req, &o));
@@ -70,7 +71,7 @@ static void test_writer_streams_every_format(void **state) {
   size_t n = 12 * MIB;
   uint8_t *rnd = malloc(n);
   fill_random(rnd, n, 5);
-  irpc_outgoing_request *req = net_request("/svc", rnd, n);
+  irpc_outgoing_request *req = kit_request("/svc", rnd, n);
   assert_irpc_ok(irpc_compress_use_on_request(req, &o));
   irpc_buf *wire;
   assert_irpc_ok(irpc_buf_new(&wire));
@@ -83,7 +84,7 @@ static void test_writer_streams_every_format(void **state) {
   free(rnd);
 
   irpc_buf_clear(wire);
-  req = net_request("/svc", NULL, 0);
+  req = kit_request("/svc", NULL, 0);
   fill_noise(irpc_outgoing_request_payload(req), IRPC_PAYLOAD_STREAM_THRESHOLD,
              9);
   assert_irpc_ok(irpc_compress_use_on_request(req, &o));
@@ -161,7 +162,7 @@ static const irpc_payload_writer_ops relay_ops = {
 /* The streaming operations come all three or not at all. */
 static void test_writer_ops_all_or_none(void **state) {
   (void)state;
-  irpc_outgoing_request *req = net_request("/svc", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/svc", NULL, 0);
   irpc_payload_writer_ops half = relay_ops;
   half.end = NULL;
   assert_irpc_err(irpc_outgoing_request_use_writer(req, &half, NULL, 0),
@@ -243,7 +244,7 @@ static void srig_fini(srig *t) {
 static void srig_call(srig *t, irpc_outgoing_request *req, outcome *o) {
   o->done = 0;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, o, NULL);
-  net_run_until(&t->n.loop, &o->done);
+  kit_run_until(&t->n.loop, &o->done);
   assert_int_equal(o->done, 1);
 }
 
@@ -251,7 +252,7 @@ static void srig_call(srig *t, irpc_outgoing_request *req, outcome *o) {
 static void srig_ping(srig *t) {
   outcome o;
   outcome_init(&o);
-  irpc_outgoing_request *req = net_request("/echo", "ping", 4);
+  irpc_outgoing_request *req = kit_request("/echo", "ping", 4);
   srig_call(t, req, &o);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -265,7 +266,7 @@ static void srig_ping(srig *t) {
 static irpc_outgoing_request *relay_request(const char *path, size_t n,
                                             uint64_t *hash) {
   relay_reset();
-  irpc_outgoing_request *req = net_request(path, NULL, 0);
+  irpc_outgoing_request *req = kit_request(path, NULL, 0);
   *hash = fill_noise(irpc_outgoing_request_payload(req), n, n + 1);
   assert_irpc_ok(irpc_outgoing_request_use_writer(req, &relay_ops, NULL, 0));
   return req;
@@ -273,7 +274,7 @@ static irpc_outgoing_request *relay_request(const char *path, size_t n,
 
 static irpc_outgoing_request *noise_request(const char *path, size_t n,
                                             uint64_t *hash) {
-  irpc_outgoing_request *req = net_request(path, NULL, 0);
+  irpc_outgoing_request *req = kit_request(path, NULL, 0);
   *hash = fill_noise(irpc_outgoing_request_payload(req), n, n);
   assert_irpc_ok(
       irpc_features_set_compress(irpc_outgoing_request_features(req), 1));
@@ -303,7 +304,7 @@ static void test_streamed_request_on_the_wire(void **state) {
   size_t n = 12 * MIB;
   uint8_t *rnd = malloc(n);
   fill_random(rnd, n, 3);
-  req = net_request("/echo", rnd, n);
+  req = kit_request("/echo", rnd, n);
   assert_irpc_ok(
       irpc_features_set_compress(irpc_outgoing_request_features(req), 1));
   srig_call(&t, req, &o);
@@ -321,7 +322,7 @@ static void test_streamed_request_on_the_wire(void **state) {
   t.spy.requests = 0;
   srig_call(&t, req, &o);
   assert_irpc_ok(o.err);
-  net_run_until(&t.n.loop, &t.spy.requests);
+  kit_run_until(&t.n.loop, &t.spy.requests);
   assert_field(t.spy.fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x20", 1);
   assert_true(t.spy.payload_len < 3 * MIB);
   irpc_outgoing_request_free(req);
@@ -338,7 +339,7 @@ static irpc_outgoing_request *relay_mid_stream(srig *t, outcome *o,
   irpc_outgoing_request *req = relay_request("/echo", 16 * MIB, &h);
   relay_signal_at = 10;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, o, call);
-  net_run_until(&t->n.loop, &relay_signal);
+  kit_run_until(&t->n.loop, &relay_signal);
   assert_int_equal(o->done, 0);
   assert_int_equal(relay_ends, 0);
   return req;
@@ -356,7 +357,7 @@ static void test_cancel_mid_stream(void **state) {
   irpc_call *call;
   irpc_outgoing_request *req = relay_mid_stream(&t, &o, &call);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&t.n.loop, &o.done);
+  kit_run_until(&t.n.loop, &o.done);
   assert_irpc_err(o.err, IRPC_ECANCELED);
   assert_int_equal(relay_begins, 1);
   assert_int_equal(relay_ends, 1);
@@ -374,7 +375,7 @@ static void test_cancel_mid_stream(void **state) {
   assert_field(irpc_outgoing_request_fields(req),
                IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, "\x20", 1);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&t.n.loop, &o.done);
+  kit_run_until(&t.n.loop, &o.done);
   assert_irpc_err(o.err, IRPC_ECANCELED);
   irpc_outgoing_request_free(req);
   srig_ping(&t);
@@ -417,7 +418,7 @@ static void test_connection_lost_mid_stream(void **state) {
   irpc_outgoing_request *req = relay_mid_stream(&t, &o, NULL);
   irpc_server_free(t.n.server); /* aborts its connections */
   t.n.server = NULL;
-  net_run_until(&t.n.loop, &o.done);
+  kit_run_until(&t.n.loop, &o.done);
   assert_true(o.err < 0);
   assert_int_equal(relay_begins, 1);
   assert_int_equal(relay_ends, 1);
@@ -426,9 +427,8 @@ static void test_connection_lost_mid_stream(void **state) {
   outcome_fini(&o);
   irpc_pipeline_free(t.pipeline);
   int done = 0;
-  assert_irpc_ok(
-      irpc_client_connection_shutdown(t.conn, net_shutdown_done, &done));
-  net_run_until(&t.n.loop, &done);
+  assert_irpc_ok(irpc_client_connection_shutdown(t.conn, kit_status_cb, &done));
+  kit_run_until(&t.n.loop, &done);
   irpc_invoker_free(t.conn);
   irpc_outgoing_request_free(t.holder);
   net_rig_fini(&t.n);
@@ -656,7 +656,7 @@ static void slow_watchdog(uv_timer_t *t) {
   fail_msg("a 64 MiB round trip did not end within 180 s");
 }
 
-/* net_run_until with room for 64 MiB compressed and decompressed under
+/* kit_run_until with room for 64 MiB compressed and decompressed under
  * the sanitizers on a loaded machine (a hang guard, not a timing). */
 static void run_until_slow(uv_loop_t *loop, const int *flag) {
   uv_timer_t wd;
@@ -687,7 +687,7 @@ static void big_call(uv_loop_t *loop, irpc_invoker *conn, int format,
   uint64_t h;
   irpc_outgoing_request *req = noise_request("/echo", 2 * MIB, &h);
   rig_invoke(NULL, irpc_pipeline_invoker(p), req, &o, NULL);
-  net_run_until(loop, &o.done);
+  kit_run_until(loop, &o.done);
   assert_irpc_ok(o.err);
   assert_true(hash_chain(o.payload) == h);
   irpc_outgoing_request_free(req);
@@ -739,9 +739,8 @@ static void test_compressed_request_64mib_streams(void **state) {
   big_call(&loop, conn, IRPC_COMPRESSION_BROTLI, "brotli");
   big_call(&loop, conn, IRPC_COMPRESSION_DEFLATE, "deflate");
   int done = 0;
-  assert_irpc_ok(
-      irpc_client_connection_shutdown(conn, net_shutdown_done, &done));
-  net_run_until(&loop, &done);
+  assert_irpc_ok(irpc_client_connection_shutdown(conn, kit_status_cb, &done));
+  kit_run_until(&loop, &done);
   irpc_invoker_free(conn);
   irpc_dispatcher_free(sent);
   test_loop_finish(&loop);

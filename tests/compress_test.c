@@ -1,6 +1,6 @@
 /* The compress codec, payload writer, interceptor and middleware. */
-#include "ic_testlib.h"
-#include "payload_testlib.h"
+#include "kit/rig.h"
+#include "kit/payload.h"
 
 static const int formats[] = {IRPC_COMPRESSION_ZSTD, IRPC_COMPRESSION_BROTLI,
                               IRPC_COMPRESSION_DEFLATE};
@@ -198,7 +198,7 @@ static void test_streaming_peak_through_coloc(void **state) {
   rig r;
   compress_rig_init(&r, NULL, 0);
   irpc_dispatcher *noise = rig_map(&r, "/noise", &noise_ops);
-  irpc_outgoing_request *req = rig_request("/noise", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/noise", NULL, 0);
   outcome o;
   outcome_init(&o);
   long long base = test_alloc.bytes_live;
@@ -686,7 +686,7 @@ static void test_bombs_through_coloc(void **state) {
   /* Client side: a clear error, the response dropped. */
   outcome out;
   outcome_init(&out);
-  irpc_outgoing_request *req = rig_request("/bomb", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/bomb", NULL, 0);
   rig_invoke(&r, NULL, req, &out, NULL);
   rig_run(&r);
   assert_int_equal(out.done, 1);
@@ -697,7 +697,7 @@ static void test_bombs_through_coloc(void **state) {
   irpc_buf *zbomb;
   assert_irpc_ok(irpc_buf_new(&zbomb));
   assert_irpc_ok(irpc_compress(IRPC_COMPRESSION_ZSTD, 3, zeros, zbomb));
-  req = rig_request("/echo", NULL, 0);
+  req = kit_request("/echo", NULL, 0);
   assert_irpc_ok(irpc_buf_move(irpc_outgoing_request_payload(req), zbomb));
   uint8_t f = IRPC_COMPRESSION_ZSTD;
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),

@@ -2,7 +2,7 @@
  * sides (client and server run in this process): each call completes once,
  * with a result or an error, and nothing leaks or is used after it is
  * freed (ASan). */
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* The echo service, answering InternalError when it runs out of memory. */
 static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
@@ -26,26 +26,21 @@ static const irpc_dispatcher_ops echo_ops = {.struct_size =
                                              .name = "echo",
                                              .dispatch = echo};
 
-static void on_connect(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
-
 /* One call with the Nth allocation from now failing; returns 1 when no
  * allocation failed (the sweep is over). */
 static int call_failing_at(net_rig *r, long n, size_t size) {
   irpc_invoker *inv = net_client(r);
   int up = 0;
-  assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
-  net_run_until(&r->loop, &up);
+  assert_irpc_ok(irpc_client_connection_connect(inv, kit_status_cb, &up));
+  kit_run_until(&r->loop, &up);
   assert_int_equal(up, 1);
   static uint8_t data[256 << 10];
-  irpc_outgoing_request *req = net_request("/echo", data, size);
+  irpc_outgoing_request *req = kit_request("/echo", data, size);
   net_result o = {0};
   test_alloc.fail_at = n;
   int rc = irpc_invoke(inv, req, net_on_result, &o, NULL);
   if (rc == 0)
-    net_run_until(&r->loop, &o.done);
+    kit_run_until(&r->loop, &o.done);
   int untouched = test_alloc.fail_at > 0;
   test_alloc.fail_at = 0;
   if (rc == 0) {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* ---- Servers with a scripted behaviour ---- */
 
@@ -164,7 +164,7 @@ static irpc_service_address *target(int n, const char *const *servers) {
   }
 
 static irpc_outgoing_request *request_to(const irpc_service_address *sa) {
-  irpc_outgoing_request *req = net_request("/echo", "hi", 2);
+  irpc_outgoing_request *req = kit_request("/echo", "hi", 2);
   if (sa)
     assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
   return req;
@@ -191,7 +191,7 @@ static void on_cache_down(irpc_invoker *inv, int status, void *ud) {
 static void cache_close(net_rig *r, irpc_invoker *cache) {
   int down = 0;
   assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
-  net_run_until(&r->loop, &down);
+  kit_run_until(&r->loop, &down);
   assert_int_equal(down, 1);
   irpc_invoker_free(cache);
 }
@@ -219,17 +219,17 @@ static int call_err(net_rig *r, irpc_invoker *inv, irpc_outgoing_request *req) {
 
 /* ---- The fixture: servers a, b, c on one rig ---- */
 
-typedef struct fx {
+typedef struct cache_fx {
   net_rig r;
   node a, b, c;
   irpc_transport *ft; /* the client side's fault transport, or NULL */
   irpc_service_address *targets[4];
   int ntargets;
-} fx;
+} cache_fx;
 
 /* `nodes` servers over `kind`; with `fault`, clients connect through a
  * fault transport (x->ft). */
-static void fx_init(fx *x, int kind, int nodes, int fault) {
+static void cache_fx_init(cache_fx *x, int kind, int nodes, int fault) {
   memset(&x->a, 0, sizeof(node) * 3);
   x->ft = NULL;
   x->ntargets = 0;
@@ -245,16 +245,16 @@ static void fx_init(fx *x, int kind, int nodes, int fault) {
     node_start(&x->r, ns[i], names[i]);
 }
 
-/* A target freed by fx_fini. */
-static irpc_service_address *fx_target(fx *x, int n,
-                                       const char *const *servers) {
+/* A target freed by cache_fx_fini. */
+static irpc_service_address *cache_fx_target(cache_fx *x, int n,
+                                             const char *const *servers) {
   assert_true(x->ntargets < 4);
   irpc_service_address *sa = target(n, servers);
   x->targets[x->ntargets++] = sa;
   return sa;
 }
 
-static void fx_fini(fx *x) {
+static void cache_fx_fini(cache_fx *x) {
   node_stop(&x->a);
   node_stop(&x->b);
   node_stop(&x->c);
@@ -276,12 +276,12 @@ static void fx_fini(fx *x) {
 
 static void reuse(int kind) {
   enum { N = 20 };
-  fx x;
-  fx_init(&x, kind, 2, 0);
+  cache_fx x;
+  cache_fx_init(&x, kind, 2, 0);
   char def[512];
   target_uri(def, sizeof def, "/echo", SERVERS(x.a.bound));
   irpc_invoker *cache = cache_new(&x.r, 1, def);
-  irpc_service_address *tb = fx_target(&x, SERVERS(x.b.bound));
+  irpc_service_address *tb = cache_fx_target(&x, SERVERS(x.b.bound));
   /* Calls made before any connection exists wait for the same one. */
   net_result o[N];
   irpc_outgoing_request *reqs[N];
@@ -315,7 +315,7 @@ static void reuse(int kind) {
   for (int i = 0; i < N; i++)
     irpc_outgoing_request_free(reqs[i]);
   cache_close(&x.r, cache);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(reuse)
@@ -323,15 +323,15 @@ ON_TCP_AND_UDS(reuse)
 /* ---- The alt-server is used when the main server refuses ---- */
 
 static void alt_server(int kind) {
-  fx x;
-  fx_init(&x, kind, 1, 1);
+  cache_fx x;
+  cache_fx_init(&x, kind, 1, 1);
   irpc_fault *f = irpc_transport_fault(x.ft);
   char dead[256], dead2[256];
   dead_address(&x.r, 0, dead, sizeof dead);
   dead_address(&x.r, 1, dead2, sizeof dead2);
   irpc_invoker *cache = cache_new(&x.r, 1, NULL);
   irpc_outgoing_request *req =
-      request_to(fx_target(&x, SERVERS(dead, x.a.bound)));
+      request_to(cache_fx_target(&x, SERVERS(dead, x.a.bound)));
   call_ok(&x.r, cache, req);
   assert_int_equal(x.a.dispatches, 1);
   assert_int_equal(irpc_fault_count(f, IRPC_FAULT_CONNECT), 2);
@@ -342,13 +342,13 @@ static void alt_server(int kind) {
   assert_int_equal(cache_conns(cache), 1);
   /* Nobody listens anywhere: the error of the last address tried. */
   assert_irpc_ok(irpc_outgoing_request_set_service_address(
-      req, fx_target(&x, SERVERS(dead, dead2))));
+      req, cache_fx_target(&x, SERVERS(dead, dead2))));
   int err = call_err(&x.r, cache, req);
   assert_irpc_err(err, kind == NET_TCP ? UV_ECONNREFUSED : UV_ENOENT);
   assert_int_equal(irpc_fault_count(f, IRPC_FAULT_CONNECT), 4);
   irpc_outgoing_request_free(req);
   cache_close(&x.r, cache);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(alt_server)
@@ -356,11 +356,12 @@ ON_TCP_AND_UDS(alt_server)
 /* ---- Prefer an existing connection (or not) ---- */
 
 static void prefer_existing(int kind) {
-  fx x;
-  fx_init(&x, kind, 2, 0);
-  irpc_outgoing_request *to_a = request_to(fx_target(&x, SERVERS(x.a.bound)));
+  cache_fx x;
+  cache_fx_init(&x, kind, 2, 0);
+  irpc_outgoing_request *to_a =
+      request_to(cache_fx_target(&x, SERVERS(x.a.bound)));
   irpc_outgoing_request *to_ba =
-      request_to(fx_target(&x, SERVERS(x.b.bound, x.a.bound)));
+      request_to(cache_fx_target(&x, SERVERS(x.b.bound, x.a.bound)));
   /* On: b is the main server, but a is connected already. */
   irpc_invoker *cache = cache_new(&x.r, 1, NULL);
   call_ok(&x.r, cache, to_a);
@@ -378,7 +379,7 @@ static void prefer_existing(int kind) {
   cache_close(&x.r, cache);
   irpc_outgoing_request_free(to_a);
   irpc_outgoing_request_free(to_ba);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(prefer_existing)
@@ -393,8 +394,8 @@ static uint64_t only_connection_id(irpc_invoker *cache) {
 }
 
 static void closed_removed(int kind) {
-  fx x;
-  fx_init(&x, kind, 1, 0);
+  cache_fx x;
+  cache_fx_init(&x, kind, 1, 0);
   char def[512];
   target_uri(def, sizeof def, "/echo", SERVERS(x.a.bound));
   irpc_invoker *cache = cache_new(&x.r, 1, def);
@@ -421,7 +422,7 @@ static void closed_removed(int kind) {
   assert_int_equal(x.a.opened, 3);
   irpc_outgoing_request_free(req);
   cache_close(&x.r, cache);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(closed_removed)
@@ -466,13 +467,13 @@ static int foreign_remove(irpc_server_addresses *self) {
 
 /* A server answering Unavailable: the retry goes to the next address. */
 static void retry_unavailable(int kind) {
-  fx x;
-  fx_init(&x, kind, 3, 0);
+  cache_fx x;
+  cache_fx_init(&x, kind, 3, 0);
   x.a.unavailable = x.c.unavailable = 1;
   rc_pipe p;
   irpc_invoker *inv = pipe_new(&x.r, &p, 3);
   irpc_outgoing_request *req =
-      request_to(fx_target(&x, SERVERS(x.a.bound, x.b.bound)));
+      request_to(cache_fx_target(&x, SERVERS(x.a.bound, x.b.bound)));
   /* An application's own value is put aside during the call. */
   irpc_server_addresses mine = {.remove_current = foreign_remove};
   irpc_features *f = irpc_outgoing_request_features(req);
@@ -492,7 +493,7 @@ static void retry_unavailable(int kind) {
   assert_int_equal(x.b.dispatches, 2);
   /* Every server unavailable: the last Unavailable response. */
   assert_irpc_ok(irpc_outgoing_request_set_service_address(
-      req, fx_target(&x, SERVERS(x.a.bound, x.c.bound))));
+      req, cache_fx_target(&x, SERVERS(x.a.bound, x.c.bound))));
   net_result o2 = {0};
   net_call_sync(&x.r.loop, inv, req, &o2);
   assert_irpc_ok(o2.err);
@@ -506,7 +507,7 @@ static void retry_unavailable(int kind) {
   assert_int_equal(x.a.dispatches, 4);
   irpc_outgoing_request_free(req);
   pipe_free(&x.r, &p);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(retry_unavailable)
@@ -514,11 +515,12 @@ ON_TCP_AND_UDS(retry_unavailable)
 /* The connection dies after the request was sent, N times: an idempotent
  * request is retried on a new connection, another one is not. */
 static void retry_after_send(int kind) {
-  fx x;
-  fx_init(&x, kind, 1, 0);
+  cache_fx x;
+  cache_fx_init(&x, kind, 1, 0);
   rc_pipe p;
   irpc_invoker *inv = pipe_new(&x.r, &p, 3);
-  irpc_outgoing_request *req = request_to(fx_target(&x, SERVERS(x.a.bound)));
+  irpc_outgoing_request *req =
+      request_to(cache_fx_target(&x, SERVERS(x.a.bound)));
   x.a.abort_next = 2;
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   call_ok(&x.r, inv, req);
@@ -540,7 +542,7 @@ static void retry_after_send(int kind) {
   assert_int_equal(x.a.dispatches, 7);
   irpc_outgoing_request_free(req);
   pipe_free(&x.r, &p);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(retry_after_send)
@@ -549,8 +551,8 @@ ON_TCP_AND_UDS(retry_after_send)
  * (IRPC_EREFUSED) goes on a new connection. */
 static void refused_goes_elsewhere(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x, NET_TCP, 0, 0);
+  cache_fx x;
+  cache_fx_init(&x, NET_TCP, 0, 0);
   x.r.sopts.connection.max_bidirectional_streams = 1;
   node_start(&x.r, &x.a, "a");
   char def[512];
@@ -570,24 +572,24 @@ static void refused_goes_elsewhere(void **state) {
   irpc_connection *c;
   assert_int_equal(irpc_connection_cache_connections(cache, &c, 1), 1);
   assert_irpc_ok(irpc_connection_shutdown(c, NULL, NULL));
-  net_run_until(&x.r.loop, &o2.done);
+  kit_run_until(&x.r.loop, &o2.done);
   assert_irpc_ok(o2.err);
   assert_int_equal(x.a.opened, 2);
   node_release(&x.a);
-  net_run_until(&x.r.loop, &o1.done);
+  kit_run_until(&x.r.loop, &o1.done);
   assert_irpc_ok(o1.err);
   irpc_outgoing_request_free(r1);
   irpc_outgoing_request_free(r2);
   cache_close(&x.r, cache);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 /* ---- Connect timeout: the next address ---- */
 
 static void connect_timeout(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x, NET_TCP, 0, 1);
+  cache_fx x;
+  cache_fx_init(&x, NET_TCP, 0, 1);
   x.r.copts.connect_timeout_ms = 50;
   node_start(&x.r, &x.a, "a");
   node_start(&x.r, &x.b, "b");
@@ -597,7 +599,7 @@ static void connect_timeout(void **state) {
   assert_irpc_ok(
       irpc_fault_set_nth(f, IRPC_FAULT_CONNECT, IRPC_FAULT_HOLD, 0, 0, 1));
   irpc_outgoing_request *req =
-      request_to(fx_target(&x, SERVERS(x.a.bound, x.b.bound)));
+      request_to(cache_fx_target(&x, SERVERS(x.a.bound, x.b.bound)));
   call_ok(&x.r, cache, req);
   assert_int_equal(x.b.dispatches, 1);
   assert_int_equal(x.a.opened, 0);
@@ -605,24 +607,24 @@ static void connect_timeout(void **state) {
   assert_irpc_ok(
       irpc_fault_set_nth(f, IRPC_FAULT_CONNECT, IRPC_FAULT_HOLD, 0, 0, 1));
   assert_irpc_ok(irpc_outgoing_request_set_service_address(
-      req, fx_target(&x, SERVERS(x.a.bound))));
+      req, cache_fx_target(&x, SERVERS(x.a.bound))));
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_ETIMEDOUT);
   irpc_outgoing_request_free(req);
   cache_close(&x.r, cache);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 /* ---- Shutdown ---- */
 
 static void shutdown_in_flight(int kind) {
-  fx x;
-  fx_init(&x, kind, 2, 1);
+  cache_fx x;
+  cache_fx_init(&x, kind, 2, 1);
   x.a.hold_next = 2;
   irpc_invoker *cache = cache_new(&x.r, 1, NULL);
-  irpc_service_address *ta = fx_target(&x, SERVERS(x.a.bound));
+  irpc_service_address *ta = cache_fx_target(&x, SERVERS(x.a.bound));
   irpc_outgoing_request *reqs[3] = {
       request_to(ta), request_to(ta),
-      request_to(fx_target(&x, SERVERS(x.b.bound)))};
+      request_to(cache_fx_target(&x, SERVERS(x.b.bound)))};
   net_result o[3];
   memset(o, 0, sizeof o);
   for (int i = 0; i < 2; i++)
@@ -635,7 +637,7 @@ static void shutdown_in_flight(int kind) {
   assert_irpc_ok(irpc_invoke(cache, reqs[2], net_on_result, &o[2], NULL));
   int down = 0;
   assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
-  net_run_until(&x.r.loop, &o[2].done);
+  kit_run_until(&x.r.loop, &o[2].done);
   assert_irpc_err(o[2].err, IRPC_ECLOSED);
   /* Calls after shutdown fail; shutting down again too. */
   assert_irpc_err(call_err(&x.r, cache, reqs[2]), IRPC_ECLOSED);
@@ -644,7 +646,7 @@ static void shutdown_in_flight(int kind) {
   /* The calls under way complete, then the shutdown. */
   assert_int_equal(o[0].done + o[1].done + down, 0);
   node_release(&x.a);
-  net_run_until(&x.r.loop, &down);
+  kit_run_until(&x.r.loop, &down);
   assert_int_equal(down, 1);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(o[i].done, 1);
@@ -654,7 +656,7 @@ static void shutdown_in_flight(int kind) {
   irpc_invoker_free(cache);
   for (int i = 0; i < 3; i++)
     irpc_outgoing_request_free(reqs[i]);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 ON_TCP_AND_UDS(shutdown_in_flight)
@@ -663,12 +665,14 @@ ON_TCP_AND_UDS(shutdown_in_flight)
  * a shutdown pending. */
 static void free_busy(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x, NET_TCP, 2, 1);
+  cache_fx x;
+  cache_fx_init(&x, NET_TCP, 2, 1);
   x.a.hold_next = 1;
   irpc_invoker *cache = cache_new(&x.r, 1, NULL);
-  irpc_outgoing_request *ra = request_to(fx_target(&x, SERVERS(x.a.bound)));
-  irpc_outgoing_request *rb = request_to(fx_target(&x, SERVERS(x.b.bound)));
+  irpc_outgoing_request *ra =
+      request_to(cache_fx_target(&x, SERVERS(x.a.bound)));
+  irpc_outgoing_request *rb =
+      request_to(cache_fx_target(&x, SERVERS(x.b.bound)));
   net_result oa = {0}, ob = {0};
   assert_irpc_ok(irpc_invoke(cache, ra, net_on_result, &oa, NULL));
   while (x.a.nheld < 1)
@@ -679,8 +683,8 @@ static void free_busy(void **state) {
   for (int i = 0; i < 5; i++)
     uv_run(&x.r.loop, UV_RUN_NOWAIT);
   irpc_invoker_free(cache);
-  net_run_until(&x.r.loop, &oa.done);
-  net_run_until(&x.r.loop, &ob.done);
+  kit_run_until(&x.r.loop, &oa.done);
+  kit_run_until(&x.r.loop, &ob.done);
   assert_irpc_err(oa.err, UV_ECONNABORTED);
   assert_irpc_err(ob.err, IRPC_EABORTED);
   node_release(&x.a);
@@ -691,7 +695,7 @@ static void free_busy(void **state) {
   irpc_invoker_free(cache);
   irpc_outgoing_request_free(ra);
   irpc_outgoing_request_free(rb);
-  fx_fini(&x);
+  cache_fx_fini(&x);
   assert_int_equal(down, 0);
 }
 
@@ -699,8 +703,8 @@ static void free_busy(void **state) {
 
 static void bad_input(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x, NET_TCP, 2, 0);
+  cache_fx x;
+  cache_fx_init(&x, NET_TCP, 2, 0);
   irpc_invoker *inv;
   irpc_connection_cache_options o;
   irpc_connection_cache_options_init(&o);
@@ -759,12 +763,12 @@ static void bad_input(void **state) {
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_EINVAL);
   /* One request in two calls at once. */
   assert_irpc_ok(irpc_outgoing_request_set_service_address(
-      req, fx_target(&x, SERVERS(x.a.bound))));
+      req, cache_fx_target(&x, SERVERS(x.a.bound))));
   net_result o1 = {0}, o2 = {0};
   assert_irpc_ok(irpc_invoke(cache, req, net_on_result, &o1, NULL));
   assert_irpc_ok(irpc_invoke(cache, req, net_on_result, &o2, NULL));
-  net_run_until(&x.r.loop, &o1.done);
-  net_run_until(&x.r.loop, &o2.done);
+  kit_run_until(&x.r.loop, &o1.done);
+  kit_run_until(&x.r.loop, &o2.done);
   assert_irpc_ok(o1.err);
   assert_irpc_err(o2.err, IRPC_EBUSY);
   cache_close(&x.r, cache);
@@ -774,11 +778,11 @@ static void bad_input(void **state) {
   assert_irpc_ok(irpc_connection_cache_new(&cache, &x.r.loop, &o));
   call_ok(&x.r, cache, req);
   assert_irpc_ok(irpc_outgoing_request_set_service_address(
-      req, fx_target(&x, SERVERS(x.b.bound))));
+      req, cache_fx_target(&x, SERVERS(x.b.bound))));
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_ELIMIT);
   cache_close(&x.r, cache);
   irpc_outgoing_request_free(req);
-  fx_fini(&x);
+  cache_fx_fini(&x);
 }
 
 int main(void) {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* ---- Dispatchers ---- */
 
@@ -35,7 +35,7 @@ static void two_way(int kind) {
     irpc_buf *got;
     assert_irpc_ok(irpc_buf_new(&got));
     net_result o = {.payload = got};
-    irpc_outgoing_request *req = net_request("/echo", "hello", 5);
+    irpc_outgoing_request *req = kit_request("/echo", "hello", 5);
     net_call_sync(&r.loop, inv, req, &o);
     assert_irpc_ok(o.err);
     assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -45,7 +45,7 @@ static void two_way(int kind) {
   }
   /* NotFound travels back as a status */
   net_result nf = {0};
-  irpc_outgoing_request *req = net_request("/nowhere", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/nowhere", NULL, 0);
   net_call_sync(&r.loop, inv, req, &nf);
   assert_irpc_ok(nf.err);
   assert_int_equal(nf.status, IRPC_STATUS_NOT_FOUND);
@@ -94,12 +94,12 @@ static void calls_before_connect_keep_order(void **state) {
   net_result o[4] = {{0}};
   irpc_outgoing_request *reqs[4];
   for (int i = 0; i < 4; i++) {
-    reqs[i] = net_request("/order", &"abcd"[i], 1);
+    reqs[i] = kit_request("/order", &"abcd"[i], 1);
     assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   }
-  net_run_until(&r.loop, &o[3].done);
+  kit_run_until(&r.loop, &o[3].done);
   for (int i = 0; i < 4; i++) {
-    net_run_until(&r.loop, &o[i].done);
+    kit_run_until(&r.loop, &o[i].done);
     assert_irpc_ok(o[i].err);
     irpc_outgoing_request_free(reqs[i]);
   }
@@ -121,7 +121,7 @@ static void one_way(void **state) {
   irpc_outgoing_request *reqs[10];
   int all = 0;
   for (int i = 0; i < 10; i++) {
-    reqs[i] = net_request("/count", "x", 1);
+    reqs[i] = kit_request("/count", "x", 1);
     irpc_outgoing_request_set_oneway(reqs[i], 1);
     assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   }
@@ -153,7 +153,7 @@ static void large(int kind, size_t size) {
   irpc_buf *got;
   assert_irpc_ok(irpc_buf_new(&got));
   net_result o = {.payload = got};
-  irpc_outgoing_request *req = net_request("/echo", data, size);
+  irpc_outgoing_request *req = kit_request("/echo", data, size);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -186,7 +186,7 @@ static void many_in_flight(int kind) {
   for (int i = 0; i < N; i++) {
     char text[16];
     int n = snprintf(text, sizeof text, "%d", i);
-    reqs[i] = net_request("/echo", text, (size_t)n);
+    reqs[i] = kit_request("/echo", text, (size_t)n);
     assert_irpc_ok(irpc_buf_new(&o[i].payload));
     assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
   }
@@ -244,7 +244,7 @@ static void client_side(irpc_dispatcher *self, irpc_dispatch *d) {
   cbs.client_dispatches++;
   irpc_incoming_request *req = irpc_dispatch_request(d);
   if (strcmp(irpc_incoming_request_operation(req), "again") == 0) {
-    nested_req = net_request("/echo", "x", 1);
+    nested_req = kit_request("/echo", "x", 1);
     assert_irpc_ok(irpc_invoke(irpc_incoming_request_invoker(req), nested_req,
                                client_dispatch_done, d, NULL));
     return;
@@ -323,7 +323,7 @@ static void callbacks(int kind) {
   irpc_buf *got;
   assert_irpc_ok(irpc_buf_new(&got));
   net_result o = {.payload = got};
-  irpc_outgoing_request *req = net_request("/subscribe", "plain", 5);
+  irpc_outgoing_request *req = kit_request("/subscribe", "plain", 5);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   assert_true(irpc_buf_equals(got, "pong", 4));
@@ -332,7 +332,7 @@ static void callbacks(int kind) {
 
   /* Re-entrant: the net_client's callback calls the server again first. */
   net_result o2 = {0};
-  req = net_request("/subscribe", "again", 5);
+  req = kit_request("/subscribe", "again", 5);
   net_call_sync(&r.loop, inv, req, &o2);
   assert_irpc_ok(o2.err);
   assert_int_equal(o2.status, IRPC_STATUS_OK);
@@ -350,7 +350,7 @@ static void callbacks(int kind) {
   if (kind == NET_TCP)
     assert_true(irpc_connection_remote_address(cbs.stored)[0] != 0);
   net_result later = {0};
-  req = net_request("/callback", NULL, 0);
+  req = kit_request("/callback", NULL, 0);
   net_call_sync(&r.loop, irpc_connection_invoker(cbs.stored), req, &later);
   assert_irpc_ok(later.err);
   assert_int_equal(cbs.client_dispatches, 3);
@@ -381,19 +381,6 @@ static void callbacks_memory(void **s) {
 
 /* ---- Graceful shutdown with calls in flight ---- */
 
-static irpc_dispatch *held[4];
-static int nheld;
-
-static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  held[nheld++] = d;
-}
-
-static const irpc_dispatcher_ops hold_ops = {.struct_size =
-                                                 sizeof(irpc_dispatcher_ops),
-                                             .name = "hold",
-                                             .dispatch = hold_dispatch};
-
 static void server_down(irpc_server *s, int status, void *ud) {
   (void)s;
   *(int *)ud = status == 0 ? 1 : status;
@@ -403,16 +390,16 @@ static void graceful_shutdown(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_TCP);
-  nheld = 0;
-  net_map(&r, "/hold", &hold_ops, NULL);
+  kit_nheld = 0;
+  net_map(&r, "/hold", &kit_hold_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o[2] = {0};
-  irpc_outgoing_request *reqs[2] = {net_request("/hold", "a", 1),
-                                    net_request("/hold", "b", 1)};
+  irpc_outgoing_request *reqs[2] = {kit_request("/hold", "a", 1),
+                                    kit_request("/hold", "b", 1)};
   for (int i = 0; i < 2; i++)
     assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
-  while (nheld < 2)
+  while (kit_nheld < 2)
     uv_run(&r.loop, UV_RUN_ONCE);
   int down = 0;
   assert_irpc_ok(irpc_server_shutdown(r.server, server_down, &down));
@@ -421,8 +408,8 @@ static void graceful_shutdown(void **state) {
     uv_run(&r.loop, UV_RUN_NOWAIT);
   assert_int_equal(o[0].done + o[1].done, 0);
   for (int i = 0; i < 2; i++)
-    assert_irpc_ok(irpc_dispatch_reply(held[i], IRPC_STATUS_OK, NULL));
-  net_run_until(&r.loop, &down);
+    assert_irpc_ok(irpc_dispatch_reply(kit_held[i], IRPC_STATUS_OK, NULL));
+  kit_run_until(&r.loop, &down);
   assert_int_equal(down, 1);
   for (int i = 0; i < 2; i++) {
     assert_int_equal(o[i].done, 1);
@@ -447,7 +434,7 @@ static void hang_cancel(irpc_dispatch *d, int err, void *ud) {
 
 static void hang_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   (void)self;
-  nheld++;
+  kit_nheld++;
   irpc_dispatch_on_cancel(d, hang_cancel, NULL);
 }
 
@@ -460,22 +447,22 @@ static void shutdown_times_out(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_TCP);
-  nheld = 0;
+  kit_nheld = 0;
   hang_canceled = 0;
   r.sopts.connection.shutdown_timeout_ms = 50;
   net_map(&r, "/hang", &hang_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/hang", "a", 1);
+  irpc_outgoing_request *req = kit_request("/hang", "a", 1);
   assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, NULL));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&r.loop, UV_RUN_ONCE);
   int down = 0;
   assert_irpc_ok(irpc_server_shutdown(r.server, server_down, &down));
-  net_run_until(&r.loop, &down);
+  kit_run_until(&r.loop, &down);
   assert_int_equal(down, IRPC_ETIMEDOUT);
-  net_run_until(&r.loop, &o.done);
+  kit_run_until(&r.loop, &o.done);
   assert_int_not_equal(o.err, 0);
   assert_int_not_equal(hang_canceled, 0);
   irpc_outgoing_request_free(req);
@@ -488,7 +475,7 @@ static void shutdown_times_out(void **state) {
 static void cancel_invocation(int kind) {
   net_rig r;
   net_rig_init(&r, kind);
-  nheld = 0;
+  kit_nheld = 0;
   hang_canceled = 0;
   net_map(&r, "/hang", &hang_ops, NULL);
   net_map(&r, "/echo", &test_echo_ops, NULL);
@@ -496,18 +483,18 @@ static void cancel_invocation(int kind) {
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
   irpc_call *call;
-  irpc_outgoing_request *req = net_request("/hang", "a", 1);
+  irpc_outgoing_request *req = kit_request("/hang", "a", 1);
   assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, &call));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&r.loop, UV_RUN_ONCE);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&r.loop, &o.done);
+  kit_run_until(&r.loop, &o.done);
   assert_int_equal(o.err, IRPC_ECANCELED);
-  net_run_until(&r.loop, &hang_canceled);
+  kit_run_until(&r.loop, &hang_canceled);
   assert_int_equal(hang_canceled, IRPC_ECANCELED);
   /* The connection carries on. */
   net_result ok = {0};
-  irpc_outgoing_request *echo = net_request("/echo", "b", 1);
+  irpc_outgoing_request *echo = kit_request("/echo", "b", 1);
   net_call_sync(&r.loop, inv, echo, &ok);
   assert_irpc_ok(ok.err);
   assert_int_equal(ok.status, IRPC_STATUS_OK);
@@ -531,14 +518,14 @@ static void goaway_not_accepted(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
-  nheld = 0;
-  net_map(&r, "/hold", &hold_ops, NULL);
+  kit_nheld = 0;
+  net_map(&r, "/hold", &kit_hold_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result first = {0};
-  irpc_outgoing_request *a = net_request("/hold", "a", 1);
+  irpc_outgoing_request *a = kit_request("/hold", "a", 1);
   assert_irpc_ok(irpc_invoke(inv, a, net_on_result, &first, NULL));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&r.loop, UV_RUN_ONCE);
   irpc_connection *conn = irpc_client_connection_connection(inv);
   assert_non_null(conn);
@@ -547,19 +534,19 @@ static void goaway_not_accepted(void **state) {
    * The request goes straight to the connection, not through the client
    * connection (which would retry it), so the error shows. */
   net_result second = {0};
-  irpc_outgoing_request *b = net_request("/hold", "b", 1);
+  irpc_outgoing_request *b = kit_request("/hold", "b", 1);
   assert_irpc_ok(irpc_invoke(irpc_connection_invoker(conn), b, net_on_result,
                              &second, NULL));
   int down = 0;
   assert_irpc_ok(irpc_server_shutdown(r.server, server_down, &down));
-  net_run_until(&r.loop, &second.done);
+  kit_run_until(&r.loop, &second.done);
   assert_int_equal(second.err, IRPC_EINVCANCELED);
-  assert_int_equal(nheld, 1);
-  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
-  net_run_until(&r.loop, &first.done);
+  assert_int_equal(kit_nheld, 1);
+  assert_irpc_ok(irpc_dispatch_reply(kit_held[0], IRPC_STATUS_OK, NULL));
+  kit_run_until(&r.loop, &first.done);
   assert_irpc_ok(first.err);
   assert_int_equal(first.status, IRPC_STATUS_OK);
-  net_run_until(&r.loop, &down);
+  kit_run_until(&r.loop, &down);
   assert_int_equal(down, 1);
   irpc_connection_unref(conn);
   irpc_outgoing_request_free(a);
@@ -586,13 +573,13 @@ static void free_while_connecting(void **state) {
   irpc_invoker *inv;
   assert_irpc_ok(irpc_client_connection_new(&inv, &r.loop, r.bound, &co));
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/echo", "a", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "a", 1);
   assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, NULL));
   for (int i = 0; i < 5; i++)
     uv_run(&r.loop, UV_RUN_NOWAIT);
   assert_int_equal(o.done, 0);
   irpc_invoker_free(inv);
-  net_run_until(&r.loop, &o.done);
+  kit_run_until(&r.loop, &o.done);
   assert_int_equal(o.err, IRPC_EABORTED);
   irpc_outgoing_request_free(req);
   net_rig_fini(&r); /* runs the loop out: the fault's duplexes are gone */
@@ -639,7 +626,7 @@ static void retry_after_abort(int kind) {
   assert_irpc_ok(irpc_pipeline_use(p, retry));
   assert_irpc_ok(irpc_pipeline_into(p, conn));
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/flaky", "a", 1);
+  irpc_outgoing_request *req = kit_request("/flaky", "a", 1);
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   net_call_sync(&r.loop, irpc_pipeline_invoker(p), req, &o);
   assert_irpc_ok(o.err);
@@ -676,12 +663,12 @@ static void connect_when_connected(void **state) {
   assert_irpc_ok(
       irpc_client_connection_connect(inv, on_connected_flag, &first));
   assert_int_equal(first, 0);
-  net_run_until(&r.loop, &first);
+  kit_run_until(&r.loop, &first);
   assert_int_equal(first, 1);
   assert_irpc_ok(
       irpc_client_connection_connect(inv, on_connected_flag, &second));
   assert_int_equal(second, 0);
-  net_run_until(&r.loop, &second);
+  kit_run_until(&r.loop, &second);
   assert_int_equal(second, 1);
   /* Freed before the answer: it gets IRPC_EABORTED and nothing runs later
    * (ASan checks the latter while the loop runs on). */
@@ -703,7 +690,7 @@ static void reconnect(void **state) {
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/echo", "1", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "1", 1);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   irpc_connection *first = irpc_client_connection_connection(inv);
@@ -735,7 +722,7 @@ static void inactivity(void **state) {
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/echo", "1", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "1", 1);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   while (irpc_client_connection_connection(inv) != NULL ||
@@ -783,7 +770,7 @@ static void call_back(irpc_dispatcher *self, irpc_dispatch *d) {
   assert_non_null(b);
   b->d = d;
   for (int i = 0; i < 2; i++) {
-    b->req[i] = net_request("/callback", "x", 1);
+    b->req[i] = kit_request("/callback", "x", 1);
     irpc_outgoing_request_set_oneway(b->req[i], i == 1);
   }
   for (int i = 0; i < 2; i++)
@@ -807,7 +794,7 @@ static void callback_to_client_without_dispatcher(int kind) {
   irpc_buf *got;
   assert_irpc_ok(irpc_buf_new(&got));
   net_result o = {.payload = got};
-  irpc_outgoing_request *req = net_request("/call-back", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/call-back", NULL, 0);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -841,10 +828,10 @@ static void wait_for_stream(void **state) {
   (void)state;
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
-  nheld = 0;
+  kit_nheld = 0;
   r.sopts.connection.max_bidirectional_streams = 1;
   r.sopts.connection.max_unidirectional_streams = 1;
-  net_map(&r, "/hold", &hold_ops, NULL);
+  net_map(&r, "/hold", &kit_hold_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   irpc_clock *clock;
@@ -859,11 +846,11 @@ static void wait_for_stream(void **state) {
   assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
   assert_irpc_ok(irpc_pipeline_use(p, deadline));
   assert_irpc_ok(irpc_pipeline_into(p, inv));
-  irpc_outgoing_request *req = net_request("/hold", "a", 1);
+  irpc_outgoing_request *req = kit_request("/hold", "a", 1);
   net_result first = {0};
-  irpc_outgoing_request *hold = net_request("/hold", "h", 1);
+  irpc_outgoing_request *hold = kit_request("/hold", "h", 1);
   assert_irpc_ok(irpc_invoke(inv, hold, net_on_result, &first, NULL));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&r.loop, UV_RUN_ONCE);
 
   net_result canceled = {0}, late = {0};
@@ -875,24 +862,24 @@ static void wait_for_stream(void **state) {
     uv_run(&r.loop, UV_RUN_NOWAIT);
   assert_int_equal(canceled.done + late.done, 0);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&r.loop, &canceled.done);
+  kit_run_until(&r.loop, &canceled.done);
   assert_irpc_err(canceled.err, IRPC_ECANCELED);
   assert_int_equal(late.done, 0);
   assert_irpc_ok(irpc_clock_advance(clock, UINT64_C(1000) * 1000000));
-  net_run_until(&r.loop, &late.done);
+  kit_run_until(&r.loop, &late.done);
   assert_irpc_err(late.err, IRPC_EDEADLINE);
-  assert_int_equal(nheld, 1);
+  assert_int_equal(kit_nheld, 1);
 
   /* The slot frees: the next call goes through. */
-  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
-  net_run_until(&r.loop, &first.done);
+  assert_irpc_ok(irpc_dispatch_reply(kit_held[0], IRPC_STATUS_OK, NULL));
+  kit_run_until(&r.loop, &first.done);
   assert_irpc_ok(first.err);
   net_result next = {0};
   assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &next, NULL));
-  while (nheld < 2)
+  while (kit_nheld < 2)
     uv_run(&r.loop, UV_RUN_ONCE);
-  assert_irpc_ok(irpc_dispatch_reply(held[1], IRPC_STATUS_OK, NULL));
-  net_run_until(&r.loop, &next.done);
+  assert_irpc_ok(irpc_dispatch_reply(kit_held[1], IRPC_STATUS_OK, NULL));
+  kit_run_until(&r.loop, &next.done);
   assert_irpc_ok(next.err);
   assert_int_equal(canceled.done + late.done, 2);
 
@@ -965,7 +952,7 @@ static void load_issue(load *l) {
   uint8_t *data = calloc(1, size);
   assert_non_null(data);
   memcpy(data, &i, sizeof i);
-  l->req[i] = net_request("/load", data, size);
+  l->req[i] = kit_request("/load", data, size);
   free(data);
   assert_irpc_ok(irpc_invoke(l->inv, l->req[i], load_done, l, NULL));
 }
@@ -1037,14 +1024,14 @@ typedef struct ends {
 static void ends_open(ends *e, int kind) {
   memset(e, 0, sizeof(*e));
   net_rig_init(&e->r, kind);
-  nheld = 0;
+  kit_nheld = 0;
   hang_canceled = 0;
-  net_map(&e->r, "/hold", &hold_ops, NULL);
+  net_map(&e->r, "/hold", &kit_hold_ops, NULL);
   net_map(&e->r, "/hang", &hang_ops, NULL);
   e->r.sopts.connection.max_bidirectional_streams = 1;
   net_rig_start(&e->r);
   e->inv = net_client(&e->r);
-  e->req = net_request("/hold", "a", 1);
+  e->req = kit_request("/hold", "a", 1);
 }
 
 static void ends_watch(ends *e) {
@@ -1061,8 +1048,8 @@ static void ends_watch(ends *e) {
 /* Both closed: the close callbacks and irpc_connection_close_error give
  * the documented codes, and so does a call on either closed connection. */
 static void ends_expect(ends *e, int client_err, int server_err) {
-  net_run_until(&e->r.loop, &e->client_closed);
-  net_run_until(&e->r.loop, &e->server_closed);
+  kit_run_until(&e->r.loop, &e->client_closed);
+  kit_run_until(&e->r.loop, &e->server_closed);
   assert_irpc_err(e->client_closed, client_err);
   assert_irpc_err(e->server_closed, server_err);
   assert_irpc_err(irpc_connection_close_error(e->client), client_err);
@@ -1089,7 +1076,7 @@ static void graceful_ends(int kind, int by_server) {
   ends e;
   ends_open(&e, kind);
   assert_irpc_ok(irpc_invoke(e.inv, e.req, net_on_result, &e.held_call, NULL));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&e.r.loop, UV_RUN_ONCE);
   ends_watch(&e);
   if (by_server)
@@ -1099,8 +1086,8 @@ static void graceful_ends(int kind, int by_server) {
   for (int i = 0; i < 20; i++)
     uv_run(&e.r.loop, UV_RUN_NOWAIT);
   assert_int_equal(e.held_call.done + e.client_closed + e.server_closed, 0);
-  assert_irpc_ok(irpc_dispatch_reply(held[0], IRPC_STATUS_OK, NULL));
-  net_run_until(&e.r.loop, &e.held_call.done);
+  assert_irpc_ok(irpc_dispatch_reply(kit_held[0], IRPC_STATUS_OK, NULL));
+  kit_run_until(&e.r.loop, &e.held_call.done);
   assert_irpc_ok(e.held_call.err);
   if (by_server)
     ends_expect(&e, IRPC_ECLOSEDBYPEER, IRPC_ECLOSED);
@@ -1130,9 +1117,9 @@ static void graceful_by_server_memory(void **s) {
 static void vanishing_ends(int kind, int server_vanishes) {
   ends e;
   ends_open(&e, kind);
-  irpc_outgoing_request *hang = net_request("/hang", "h", 1);
+  irpc_outgoing_request *hang = kit_request("/hang", "h", 1);
   assert_irpc_ok(irpc_invoke(e.inv, hang, net_on_result, &e.held_call, NULL));
-  while (nheld < 1)
+  while (kit_nheld < 1)
     uv_run(&e.r.loop, UV_RUN_ONCE);
   ends_watch(&e);
   net_result waiting = {0};
@@ -1142,9 +1129,9 @@ static void vanishing_ends(int kind, int server_vanishes) {
     uv_run(&e.r.loop, UV_RUN_NOWAIT);
   assert_int_equal(waiting.done, 0);
   irpc_connection_abort(server_vanishes ? e.server : e.client, 0);
-  net_run_until(&e.r.loop, &e.held_call.done);
-  net_run_until(&e.r.loop, &waiting.done);
-  net_run_until(&e.r.loop, &hang_canceled);
+  kit_run_until(&e.r.loop, &e.held_call.done);
+  kit_run_until(&e.r.loop, &waiting.done);
+  kit_run_until(&e.r.loop, &hang_canceled);
   int client_err = server_vanishes ? UV_ECONNRESET : UV_ECONNABORTED;
   int server_err = server_vanishes ? UV_ECONNABORTED : UV_ECONNRESET;
   assert_irpc_err(e.held_call.err, client_err);
@@ -1179,7 +1166,7 @@ static void refused(void **state) {
   assert_irpc_ok(
       irpc_client_connection_new(&inv, &loop, "icerpc://127.0.0.1:1", NULL));
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/echo", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/echo", NULL, 0);
   net_call_sync(&loop, inv, req, &o);
   assert_int_equal(o.err, UV_ECONNREFUSED);
   irpc_outgoing_request_free(req);

@@ -8,11 +8,11 @@
  *     once; the next call connects again. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 /* ---- Fixture: a memory transport seen through a fault transport ---- */
 
-typedef struct fx {
+typedef struct connector_fx {
   uv_loop_t loop;
   irpc_transport *memory;
   irpc_transport *fault; /* over memory: counts connects and listens */
@@ -21,20 +21,20 @@ typedef struct fx {
   irpc_listener *mute; /* "mute": accepts and never answers */
   irpc_duplex *muted[4];
   int nmuted;
-} fx;
+} connector_fx;
 
-static irpc_fault *fx_fault(fx *x) {
+static irpc_fault *connector_fx_fault(connector_fx *x) {
   return irpc_transport_fault(x->fault);
 }
 
 static void on_mute_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
-  fx *x = ud;
+  connector_fx *x = ud;
   (void)l;
   assert_true(x->nmuted < 4);
   x->muted[x->nmuted++] = d;
 }
 
-static void fx_init(fx *x) {
+static void connector_fx_init(connector_fx *x) {
   memset(x, 0, sizeof(*x));
   assert_int_equal(uv_loop_init(&x->loop), 0);
   assert_irpc_ok(irpc_transport_memory_new(&x->memory));
@@ -54,7 +54,7 @@ static void fx_init(fx *x) {
   irpc_server_address_free(a);
 }
 
-static void fx_fini(fx *x) {
+static void connector_fx_fini(connector_fx *x) {
   for (int i = 0; i < x->nmuted; i++)
     irpc_duplex_close(x->muted[i], NULL, NULL);
   irpc_listener_close(x->mute, NULL, NULL);
@@ -113,7 +113,7 @@ static void on_status(irpc_invoker *inv, int status, void *ud) {
 
 /* Calls `inv` with a request to `path` (and `target` when not NULL);
  * returns the result once the call completed. */
-static result call(fx *x, irpc_invoker *inv, const char *target) {
+static result call(connector_fx *x, irpc_invoker *inv, const char *target) {
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/hello", "op"));
   irpc_service_address *sa = NULL;
@@ -132,7 +132,7 @@ static result call(fx *x, irpc_invoker *inv, const char *target) {
   return o;
 }
 
-static irpc_connection_options client_options(fx *x) {
+static irpc_connection_options client_options(connector_fx *x) {
   irpc_connection_options o;
   irpc_connection_options_init(&o);
   o.transport = x->fault;
@@ -153,8 +153,8 @@ static void error_code(void **state) {
 
 static void ice_client_connection(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_connection_options o = client_options(&x);
   irpc_invoker *inv = (irpc_invoker *)&x; /* must stay untouched */
   assert_irpc_err(irpc_client_connection_new(&inv, &x.loop,
@@ -174,7 +174,8 @@ static void ice_client_connection(void **state) {
       irpc_client_connection_new(&inv, &x.loop, "ice://h?transport=quic", NULL),
       IRPC_EPROTONOSUPPORT);
   assert_ptr_equal(inv, &x);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 0);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   0);
 
   /* The same address in icerpc connects through the same transport. */
   assert_irpc_ok(irpc_client_connection_new(
@@ -182,12 +183,13 @@ static void ice_client_connection(void **state) {
   result r = call(&x, inv, NULL);
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 1);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   1);
   irpc_invoker_free(inv);
-  fx_fini(&x);
+  connector_fx_fini(&x);
 }
 
-static irpc_invoker *new_cache(fx *x, const char *def) {
+static irpc_invoker *new_cache(connector_fx *x, const char *def) {
   irpc_connection_cache_options o;
   irpc_connection_cache_options_init(&o);
   o.connection.transport = x->fault;
@@ -199,21 +201,23 @@ static irpc_invoker *new_cache(fx *x, const char *def) {
 
 static void ice_connection_cache(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_invoker *cache = new_cache(&x, NULL);
   /* A call to an ice service address: refused, once, without a connect. */
   result r = call(&x, cache, "ice://echo/hello?transport=memory");
   assert_irpc_err(r.err, IRPC_EPROTONOSUPPORT);
   r = call(&x, cache, "ice://echo/hello?transport=memory&alt-server=mute");
   assert_irpc_err(r.err, IRPC_EPROTONOSUPPORT);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 0);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   0);
   assert_int_equal(irpc_connection_cache_connections(cache, NULL, 0), 0);
   /* The cache still serves icerpc targets. */
   r = call(&x, cache, "icerpc://echo/hello?transport=memory");
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 1);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   1);
   irpc_invoker_free(cache);
 
   /* An ice default target: no cache. */
@@ -225,14 +229,15 @@ static void ice_connection_cache(void **state) {
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.loop, &o),
                   IRPC_EPROTONOSUPPORT);
   assert_ptr_equal(inv, &x);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 1);
-  fx_fini(&x);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   1);
+  connector_fx_fini(&x);
 }
 
 static void ice_server_listen(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_server_options so;
   irpc_server_options_init(&so);
   so.connection.transport = x.fault;
@@ -243,7 +248,8 @@ static void ice_server_listen(void **state) {
       irpc_server_listen(s, "ice://ice?transport=memory", bound, sizeof bound),
       IRPC_EPROTONOSUPPORT);
   assert_string_equal(bound, "untouched");
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_LISTEN), 0);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_LISTEN),
+                   0);
   /* Nothing was bound: an icerpc client finds nobody under that name, and
    * an icerpc listener can take it. */
   irpc_connection_options o = client_options(&x);
@@ -254,7 +260,8 @@ static void ice_server_listen(void **state) {
   assert_irpc_err(r.err, UV_ECONNREFUSED);
   assert_irpc_ok(irpc_server_listen(s, "icerpc://ice?transport=memory", bound,
                                     sizeof bound));
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_LISTEN), 1);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_LISTEN),
+                   1);
   r = call(&x, inv, NULL);
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
@@ -271,7 +278,7 @@ static void ice_server_listen(void **state) {
   irpc_server_free(t);
   irpc_invoker_free(inv);
   irpc_server_free(s);
-  fx_fini(&x);
+  connector_fx_fini(&x);
 }
 
 /* ---- The connect timeout ---- */
@@ -280,14 +287,14 @@ static void ice_server_listen(void **state) {
  * end with IRPC_ETIMEDOUT, once each; the next call connects. */
 static void client_connect_timeout(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_connection_options o = client_options(&x);
   o.connect_timeout_ms = 50;
   irpc_invoker *inv;
   assert_irpc_ok(irpc_client_connection_new(
       &inv, &x.loop, "icerpc://echo?transport=memory", &o));
-  assert_irpc_ok(irpc_fault_set_nth(fx_fault(&x), IRPC_FAULT_CONNECT,
+  assert_irpc_ok(irpc_fault_set_nth(connector_fx_fault(&x), IRPC_FAULT_CONNECT,
                                     IRPC_FAULT_HOLD, 0, 0, 1));
   result c = {.loop = &x.loop};
   assert_irpc_ok(irpc_client_connection_connect(inv, on_status, &c));
@@ -298,14 +305,15 @@ static void client_connect_timeout(void **state) {
   assert_null(irpc_client_connection_connection(inv));
   r = call(&x, inv, NULL);
   assert_irpc_ok(r.err);
-  assert_int_equal(irpc_fault_count(fx_fault(&x), IRPC_FAULT_CONNECT), 2);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   2);
   irpc_invoker_free(inv);
-  fx_fini(&x);
+  connector_fx_fini(&x);
 }
 
 static void release_connect(uv_timer_t *t) {
-  fx *x = t->data;
-  assert_irpc_ok(irpc_fault_clear(fx_fault(x), IRPC_FAULT_CONNECT));
+  connector_fx *x = t->data;
+  assert_irpc_ok(irpc_fault_clear(connector_fx_fault(x), IRPC_FAULT_CONNECT));
 }
 
 /* The transport connect takes 3/4 of the connect timeout, then the server
@@ -314,8 +322,8 @@ static void release_connect(uv_timer_t *t) {
  * transport connected. `cache` picks the invoker. */
 static void establishment_budget(int cache) {
   enum { TIMEOUT = 400, HELD = 300 };
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_invoker *inv;
   if (cache) {
     irpc_connection_cache_options o;
@@ -329,8 +337,8 @@ static void establishment_budget(int cache) {
     assert_irpc_ok(irpc_client_connection_new(
         &inv, &x.loop, "icerpc://mute?transport=memory", &o));
   }
-  assert_irpc_ok(
-      irpc_fault_set(fx_fault(&x), IRPC_FAULT_CONNECT, IRPC_FAULT_HOLD, 0));
+  assert_irpc_ok(irpc_fault_set(connector_fx_fault(&x), IRPC_FAULT_CONNECT,
+                                IRPC_FAULT_HOLD, 0));
   uv_timer_t release;
   uv_timer_init(&x.loop, &release);
   release.data = &x;
@@ -347,7 +355,7 @@ static void establishment_budget(int cache) {
   assert_true(r.at - start < HELD + TIMEOUT);
   uv_close((uv_handle_t *)&release, NULL);
   irpc_invoker_free(inv);
-  fx_fini(&x);
+  connector_fx_fini(&x);
 }
 
 static void client_establishment_budget(void **state) {
@@ -364,14 +372,14 @@ static void cache_establishment_budget(void **state) {
 
 static void client_shutdown_while_connecting(void **state) {
   (void)state;
-  fx x;
-  fx_init(&x);
+  connector_fx x;
+  connector_fx_init(&x);
   irpc_connection_options o = client_options(&x);
   irpc_invoker *inv;
   assert_irpc_ok(irpc_client_connection_new(
       &inv, &x.loop, "icerpc://echo?transport=memory", &o));
-  assert_irpc_ok(
-      irpc_fault_set(fx_fault(&x), IRPC_FAULT_CONNECT, IRPC_FAULT_HOLD, 0));
+  assert_irpc_ok(irpc_fault_set(connector_fx_fault(&x), IRPC_FAULT_CONNECT,
+                                IRPC_FAULT_HOLD, 0));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/hello", "op"));
   result r = {.loop = &x.loop}, c = r, down = r;
@@ -379,7 +387,8 @@ static void client_shutdown_while_connecting(void **state) {
   assert_irpc_ok(irpc_client_connection_connect(inv, on_status, &c));
   for (int i = 0; i < 3; i++)
     uv_run(&x.loop, UV_RUN_NOWAIT);
-  assert_int_equal(irpc_fault_held(fx_fault(&x), IRPC_FAULT_CONNECT), 1);
+  assert_int_equal(irpc_fault_held(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   1);
   assert_int_equal(r.done, 0);
   assert_irpc_ok(irpc_client_connection_shutdown(inv, on_status, &down));
   run_until(&x.loop, &down.done);
@@ -394,7 +403,7 @@ static void client_shutdown_while_connecting(void **state) {
   assert_null(irpc_client_connection_connection(inv));
   irpc_outgoing_request_free(req);
   irpc_invoker_free(inv);
-  fx_fini(&x);
+  connector_fx_fini(&x);
 }
 
 int main(void) {

@@ -1,5 +1,5 @@
 /* The deadline interceptor and middleware, with a manual clock. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 /* A zeroed timer, as in fresh per-call state, is not armed, and stopping
  * it does nothing; once started and after it fires or is stopped, the
@@ -87,7 +87,7 @@ static void test_expired_both_sides(void **state) {
   (void)state;
   dl_rig d;
   dl_init(&d, 100, 1, 1);
-  irpc_outgoing_request *req = rig_request("/hang", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/hang", NULL, 0);
   outcome o;
   outcome_init(&o);
   rig_hang_canceled = 0;
@@ -116,7 +116,7 @@ static void test_server_timer(void **state) {
   (void)state;
   dl_rig d;
   dl_init(&d, 0, 0, 1);
-  irpc_outgoing_request *req = rig_request("/hang", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/hang", NULL, 0);
   uint8_t v[8];
   irpc_deadline_encode(RIG_T0 + 50 * MS, v);
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
@@ -165,7 +165,7 @@ static void test_feature_deadline(void **state) {
   (void)state;
   dl_rig d;
   dl_init(&d, 1000, 1, 1);
-  irpc_outgoing_request *req = rig_request("/echo", "hi", 2);
+  irpc_outgoing_request *req = kit_request("/echo", "hi", 2);
   irpc_features *f = irpc_outgoing_request_features(req);
   assert_irpc_ok(irpc_features_set_deadline(f, RIG_T0 + 20 * MS));
   outcome o;
@@ -217,7 +217,7 @@ static void test_propagation_feature(void **state) {
   dl_rig d;
   dl_init(&d, 250, 1, 1);
   irpc_dispatcher *peek = rig_map(&d.r, "/peek", &peek_ops);
-  irpc_outgoing_request *req = rig_request("/peek", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/peek", NULL, 0);
   outcome o;
   outcome_init(&o);
   rig_invoke(&d.r, NULL, req, &o, NULL);
@@ -235,7 +235,7 @@ static void test_cancel_before_deadline(void **state) {
   (void)state;
   dl_rig d;
   dl_init(&d, 100, 1, 1);
-  irpc_outgoing_request *req = rig_request("/hang", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/hang", NULL, 0);
   outcome o;
   outcome_init(&o);
   irpc_call *call;

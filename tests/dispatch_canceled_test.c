@@ -1,7 +1,7 @@
 /* A dispatch its client gave up on (cancel, deadline) is logged by the
  * logger middleware and counted by the metrics middleware as canceled,
  * through the coloc invoker and over a real connection. */
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* 2024-01-01T00:00:00Z */
 #define T0_NS INT64_C(1704067200000000000)
@@ -36,7 +36,7 @@ static void hold_cancel(irpc_dispatch *d, int err, void *ud) {
   assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
 }
 
-static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+static void hold_until_canceled(irpc_dispatcher *self, irpc_dispatch *d) {
   server *s = *(server **)irpc_dispatcher_data(self);
   s->held++;
   irpc_dispatch_on_cancel(d, hold_cancel, s);
@@ -52,7 +52,7 @@ static const irpc_dispatcher_ops hold_ops = {.struct_size =
                                              .name = "hold",
                                              .data_size = sizeof(server *),
                                              .init = hold_init,
-                                             .dispatch = hold_dispatch};
+                                             .dispatch = hold_until_canceled};
 
 /* Adds the logger and metrics middleware to `router`. */
 static void server_use(server *s, irpc_router *router, uv_loop_t *loop,
@@ -238,15 +238,15 @@ static void run_net_cancel(int kind) {
   net_map(&nr, "/hold", &hold_ops, &s);
   net_rig_start(&nr);
   irpc_invoker *client = net_client(&nr);
-  irpc_outgoing_request *req = net_request("/hold", "x", 1);
+  irpc_outgoing_request *req = kit_request("/hold", "x", 1);
   result res = {0};
   irpc_call *call;
   assert_irpc_ok(irpc_invoke(client, req, on_result, &res, &call));
-  net_run_until(&nr.loop, &s.held);
+  kit_run_until(&nr.loop, &s.held);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&nr.loop, &res.done);
+  kit_run_until(&nr.loop, &res.done);
   assert_irpc_err(res.err, IRPC_ECANCELED);
-  net_run_until(&nr.loop, &s.lines);
+  kit_run_until(&nr.loop, &s.lines);
   assert_canceled(&s, IRPC_ECANCELED);
   irpc_outgoing_request_free(req);
   net_client_close(&nr, client);

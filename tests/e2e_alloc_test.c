@@ -7,7 +7,7 @@
  * payload or an error; nothing leaks or is used after it is freed (ASan);
  * and the next call through the same pipeline succeeds, so no failure
  * leaves the stack unusable. */
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* ---- Observers: a log sink and span hooks that count ---- */
 
@@ -169,7 +169,7 @@ static const uint8_t *payload(size_t size) {
 /* A request to the echo service with a `size`-byte payload, asking for
  * compression, carrying a request context and marked idempotent. */
 static irpc_outgoing_request *e2e_request(size_t size) {
-  irpc_outgoing_request *req = net_request("/echo", payload(size), size);
+  irpc_outgoing_request *req = kit_request("/echo", payload(size), size);
   irpc_features *f = irpc_outgoing_request_features(req);
   irpc_context *ctx;
   assert_irpc_ok(irpc_context_new(&ctx));
@@ -187,7 +187,7 @@ static int e2e_call(e2e *t, irpc_outgoing_request *req, net_result *o) {
   int rc = irpc_invoke(irpc_pipeline_invoker(t->pipeline), req, net_on_result,
                        o, NULL);
   if (rc == 0)
-    net_run_until(&t->n.loop, &o->done);
+    kit_run_until(&t->n.loop, &o->done);
   return rc;
 }
 

@@ -1,13 +1,13 @@
 /* Field dictionaries: replacing values in place, compaction, values that
  * point into the dictionary itself, and the allocator. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 /* A value set again and again with the same size (a deadline, a trace
  * context on a reused request) never allocates, even past the inline
  * arena. */
 static void test_replace_same_size_no_allocation(void **state) {
   (void)state;
-  irpc_outgoing_request *r = rig_request("/f", NULL, 0);
+  irpc_outgoing_request *r = kit_request("/f", NULL, 0);
   irpc_fields *f = irpc_outgoing_request_fields(r);
   uint8_t v[28];
   memset(v, 1, sizeof v);
@@ -36,7 +36,7 @@ static void test_replace_same_size_no_allocation(void **state) {
  * in place while the live values fit, so every value stays intact. */
 static void test_compaction_keeps_values(void **state) {
   (void)state;
-  irpc_outgoing_request *r = rig_request("/f", NULL, 0);
+  irpc_outgoing_request *r = kit_request("/f", NULL, 0);
   irpc_fields *f = irpc_outgoing_request_fields(r);
   char a[20], b[20], c[20];
   long allocs = test_alloc.allocs;
@@ -68,7 +68,7 @@ static void test_compaction_keeps_values(void **state) {
  * arena goes away. */
 static void test_value_aliasing_the_arena(void **state) {
   (void)state;
-  irpc_outgoing_request *r = rig_request("/f", NULL, 0);
+  irpc_outgoing_request *r = kit_request("/f", NULL, 0);
   irpc_fields *f = irpc_outgoing_request_fields(r);
   char big[48];
   memset(big, 'x', sizeof big);
@@ -102,7 +102,7 @@ static void test_value_aliasing_the_arena(void **state) {
 /* A failed allocation while growing leaves the dictionary as it was. */
 static void test_enomem_keeps_old_value(void **state) {
   (void)state;
-  irpc_outgoing_request *r = rig_request("/f", NULL, 0);
+  irpc_outgoing_request *r = kit_request("/f", NULL, 0);
   irpc_fields *f = irpc_outgoing_request_fields(r);
   assert_irpc_ok(irpc_fields_set(f, 1, "first", 5));
   assert_irpc_ok(irpc_fields_set(f, 2, "second", 6));

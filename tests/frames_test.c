@@ -1,7 +1,7 @@
 /* Frames, fields, features, status codes, errors and the version. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 static void test_status_names(void **state) {
   (void)state;

@@ -2,7 +2,7 @@
  * decoders' checks. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 #include "protocol/icerpc/icerpc.h"
 

@@ -3,7 +3,7 @@
  * that fails, bad arguments); the callback can still read it. The
  * counting allocator checks that nothing leaks, ASan that nothing is freed
  * twice. */
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* ---- Invokers ---- */
 
@@ -272,7 +272,7 @@ static void test_connection(void **state) {
   outcome o = {0};
   assert_irpc_ok(
       irpc_invoke_owned(client, request("/echo"), on_done, &o, NULL));
-  net_run_until(&nr.loop, &o.calls);
+  kit_run_until(&nr.loop, &o.calls);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   assert_string_equal(o.path, "/echo");
@@ -282,7 +282,7 @@ static void test_connection(void **state) {
   assert_irpc_ok(
       irpc_invoke_owned(client, request("/echo"), on_done, &o, &call));
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
-  net_run_until(&nr.loop, &o.calls);
+  kit_run_until(&nr.loop, &o.calls);
   assert_irpc_err(o.err, IRPC_ECANCELED);
   net_client_close(&nr, client);
   net_rig_fini(&nr);

@@ -1,5 +1,5 @@
 /* The logger interceptor and middleware. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 static void test_lines_both_sides(void **state) {
   (void)state;
@@ -22,8 +22,8 @@ static void test_lines_both_sides(void **state) {
   irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   outcome out;
   outcome_init(&out);
-  irpc_outgoing_request *ok = rig_request("/echo", "x", 1);
-  irpc_outgoing_request *miss = rig_request("/missing", NULL, 0);
+  irpc_outgoing_request *ok = kit_request("/echo", "x", 1);
+  irpc_outgoing_request *miss = kit_request("/missing", NULL, 0);
   rig_invoke(&r, NULL, ok, &out, NULL);
   rig_run(&r);
   rig_invoke(&r, NULL, miss, &out, NULL);
@@ -43,7 +43,7 @@ static void test_lines_both_sides(void **state) {
   assert_non_null(strstr(server.lines[1], "DispatchError path=/missing"));
   /* A library error: InvokeException at ERROR; a canceled call. */
   irpc_call *call;
-  irpc_outgoing_request *late = rig_request("/echo", NULL, 0);
+  irpc_outgoing_request *late = kit_request("/echo", NULL, 0);
   rig_invoke(&r, NULL, late, &out, &call);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
   rig_run(&r);
@@ -78,8 +78,8 @@ static void test_silent_and_levels(void **state) {
   irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   outcome out;
   outcome_init(&out);
-  irpc_outgoing_request *ok = rig_request("/echo", NULL, 0);
-  irpc_outgoing_request *miss = rig_request("/nope", NULL, 0);
+  irpc_outgoing_request *ok = kit_request("/echo", NULL, 0);
+  irpc_outgoing_request *miss = kit_request("/nope", NULL, 0);
   rig_invoke(&r, NULL, ok, &out, NULL);
   rig_invoke(&r, NULL, miss, &out, NULL);
   rig_run(&r);
@@ -131,8 +131,8 @@ static void test_file_sink(void **state) {
   irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
   outcome out;
   outcome_init(&out);
-  irpc_outgoing_request *ok = rig_request("/echo", "x", 1);
-  irpc_outgoing_request *miss = rig_request("/missing", NULL, 0);
+  irpc_outgoing_request *ok = kit_request("/echo", "x", 1);
+  irpc_outgoing_request *miss = kit_request("/missing", NULL, 0);
   rig_invoke(&r, NULL, ok, &out, NULL);
   rig_run(&r);
   rig_invoke(&r, NULL, miss, &out, NULL);

@@ -1,18 +1,5 @@
 /* The metrics interceptor and middleware, and the Prometheus export. */
-#include "ic_testlib.h"
-
-/* Holds each dispatch until the test answers it. */
-static irpc_dispatch *held[16];
-static int nheld;
-static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  held[nheld++] = d;
-}
-
-static const irpc_dispatcher_ops hold_ops = {.struct_size =
-                                                 sizeof(irpc_dispatcher_ops),
-                                             .name = "hold",
-                                             .dispatch = hold_dispatch};
+#include "kit/rig.h"
 
 static void test_counts_and_latency(void **state) {
   (void)state;
@@ -28,7 +15,7 @@ static void test_counts_and_latency(void **state) {
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   assert_irpc_ok(irpc_metrics_middleware_new(&mw, &r.loop, md, r.clock));
   assert_irpc_ok(irpc_router_use(r.router, mw));
-  irpc_dispatcher *d = rig_map(&r, "/hold", &hold_ops);
+  irpc_dispatcher *d = rig_map(&r, "/hold", &kit_hold_ops);
   /* The same object cannot serve the other side. */
   irpc_invoker *bad;
   assert_irpc_err(irpc_metrics_interceptor_new(&bad, &r.loop, md, NULL),
@@ -38,14 +25,14 @@ static void test_counts_and_latency(void **state) {
   irpc_outgoing_request *reqs[10];
   outcome o[10];
   irpc_call *calls[10];
-  nheld = 0;
+  kit_nheld = 0;
   for (int i = 0; i < 10; i++) {
-    reqs[i] = rig_request("/hold", NULL, 0);
+    reqs[i] = kit_request("/hold", NULL, 0);
     outcome_init(&o[i]);
     rig_invoke(&r, NULL, reqs[i], &o[i], &calls[i]);
   }
   rig_run(&r);
-  assert_int_equal(nheld, 10);
+  assert_int_equal(kit_nheld, 10);
   irpc_metrics_snapshot s;
   assert_irpc_ok(irpc_metrics_read(mi, &s));
   assert_int_equal(s.total, 10);
@@ -56,11 +43,11 @@ static void test_counts_and_latency(void **state) {
       assert_irpc_ok(irpc_call_cancel(calls[i], IRPC_ECANCELED));
     else
       irpc_dispatch_reply(
-          held[i], i == 8 ? IRPC_STATUS_APPLICATION_ERROR : IRPC_STATUS_OK,
+          kit_held[i], i == 8 ? IRPC_STATUS_APPLICATION_ERROR : IRPC_STATUS_OK,
           NULL);
     rig_run(&r);
   }
-  irpc_dispatch_reply(held[9], IRPC_STATUS_OK, NULL);
+  irpc_dispatch_reply(kit_held[9], IRPC_STATUS_OK, NULL);
   rig_run(&r);
   assert_irpc_ok(irpc_metrics_read(mi, &s));
   assert_int_equal(s.total, 10);

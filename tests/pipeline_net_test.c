@@ -4,8 +4,8 @@
  * middleware, first in the router, records the request as it came off the
  * wire; a wire spy interceptor, last in the pipeline, the response as it
  * came off the wire. */
-#include "ic_testlib.h"
-#include "net_testlib.h"
+#include "kit/rig.h"
+#include "kit/net.h"
 
 /* ---- The rig: a client pipeline into a connection to a server ---- */
 
@@ -59,7 +59,7 @@ static void pn_call(pn *t, irpc_outgoing_request *req, outcome *o) {
   o->done = 0;
   o->message[0] = 0;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, o, NULL);
-  net_run_until(&t->n.loop, &o->done);
+  kit_run_until(&t->n.loop, &o->done);
   assert_int_equal(o->done, 1);
 }
 
@@ -137,7 +137,7 @@ static const irpc_dispatcher_ops fail_ops = {.struct_size =
 static irpc_outgoing_request *text_request(const char *path, size_t n) {
   static const char *words[] = {"request ",     "response ", "payload ",
                                 "interceptor ", "server ",   "\n"};
-  irpc_outgoing_request *req = net_request(path, NULL, 0);
+  irpc_outgoing_request *req = kit_request(path, NULL, 0);
   irpc_buf *b = irpc_outgoing_request_payload(req);
   uint64_t s = 7;
   while (irpc_buf_len(b) < n) {
@@ -182,11 +182,11 @@ static void test_logger(void **state) {
 
   outcome out;
   outcome_init(&out);
-  irpc_outgoing_request *req = net_request("/echo", "hi", 2);
+  irpc_outgoing_request *req = kit_request("/echo", "hi", 2);
   pn_call(&t, req, &out);
   assert_irpc_ok(out.err);
   assert_int_equal(out.status, IRPC_STATUS_OK);
-  irpc_outgoing_request *nf = net_request("/nowhere", NULL, 0);
+  irpc_outgoing_request *nf = kit_request("/nowhere", NULL, 0);
   pn_call(&t, nf, &out);
   assert_int_equal(out.status, IRPC_STATUS_NOT_FOUND);
 
@@ -388,12 +388,12 @@ static void test_deadline_expires_both_sides(void **state) {
   (void)state;
   pn tt, *t = &tt;
   dl_init(t, 1);
-  irpc_outgoing_request *req = net_request("/hang", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/hang", NULL, 0);
   outcome out;
   outcome_init(&out);
   rig_hang_canceled = 0;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, &out, NULL);
-  net_run_until(&t->n.loop, &t->spy.requests); /* the dispatch runs */
+  kit_run_until(&t->n.loop, &t->spy.requests); /* the dispatch runs */
   uint8_t v[8];
   irpc_deadline_encode(RIG_T0 + 100 * MS, v);
   assert_field(t->spy.fields, IRPC_REQUEST_FIELD_DEADLINE, v, 8);
@@ -404,9 +404,9 @@ static void test_deadline_expires_both_sides(void **state) {
   /* On time: both timers fire in this tick. */
   assert_irpc_ok(irpc_clock_advance(t->clock, 1 * MS));
   assert_irpc_err(rig_hang_canceled, IRPC_EDEADLINE);
-  net_run_until(&t->n.loop, &out.done);
+  kit_run_until(&t->n.loop, &out.done);
   assert_irpc_err(out.err, IRPC_EDEADLINE);
-  net_run_until(&t->n.loop, &t->spy.responses);
+  kit_run_until(&t->n.loop, &t->spy.responses);
   assert_int_equal(t->spy.status, IRPC_STATUS_DEADLINE_EXCEEDED);
   /* A deadline already past fails at once, nothing sent. */
   assert_irpc_ok(irpc_features_set_deadline(irpc_outgoing_request_features(req),
@@ -426,7 +426,7 @@ static void test_deadline_server_side(void **state) {
   (void)state;
   pn tt, *t = &tt;
   dl_init(t, 0);
-  irpc_outgoing_request *req = net_request("/hang", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/hang", NULL, 0);
   uint8_t v[8];
   irpc_deadline_encode(RIG_T0 + 50 * MS, v);
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(req),
@@ -435,10 +435,10 @@ static void test_deadline_server_side(void **state) {
   outcome_init(&out);
   rig_hang_canceled = 0;
   rig_invoke(NULL, irpc_pipeline_invoker(t->pipeline), req, &out, NULL);
-  net_run_until(&t->n.loop, &t->spy.requests);
+  kit_run_until(&t->n.loop, &t->spy.requests);
   assert_irpc_ok(irpc_clock_advance(t->clock, 50 * MS));
   assert_irpc_err(rig_hang_canceled, IRPC_EDEADLINE);
-  net_run_until(&t->n.loop, &out.done);
+  kit_run_until(&t->n.loop, &out.done);
   assert_irpc_ok(out.err);
   assert_int_equal(out.status, IRPC_STATUS_DEADLINE_EXCEEDED);
   assert_string_equal(out.message, "The request deadline has expired.");
@@ -476,7 +476,7 @@ static void test_metrics(void **state) {
   outcome_init(&out);
   const char *paths[] = {"/echo", "/echo", "/fail", "/nowhere", "/echo"};
   for (int i = 0; i < 5; i++) {
-    irpc_outgoing_request *req = net_request(paths[i], "x", 1);
+    irpc_outgoing_request *req = kit_request(paths[i], "x", 1);
     pn_call(&t, req, &out);
     assert_irpc_ok(out.err);
     irpc_outgoing_request_free(req);
@@ -548,7 +548,7 @@ static void test_request_context(void **state) {
   net_map(&t.n, "/ctx", &context_ops, NULL);
   pn_start(&t);
 
-  irpc_outgoing_request *req = net_request("/ctx", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/ctx", NULL, 0);
   irpc_context *c;
   assert_irpc_ok(irpc_context_new(&c));
   assert_irpc_ok(irpc_context_set(c, "tenant", "42"));
@@ -658,7 +658,7 @@ static void test_telemetry(void **state) {
   net_map(&t.n, "/traced", &traced_ops, NULL);
   pn_start(&t);
 
-  irpc_outgoing_request *req = net_request("/traced", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/traced", NULL, 0);
   outcome out;
   outcome_init(&out);
   pn_call(&t, req, &out);
@@ -747,7 +747,7 @@ static void test_use_feature(void **state) {
   net_map(&t.n, "/feature", &feature_ops, NULL);
   pn_start(&t);
 
-  irpc_outgoing_request *req = net_request("/feature", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/feature", NULL, 0);
   outcome out;
   outcome_init(&out);
   probe_saw = 0;

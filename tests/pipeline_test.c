@@ -1,7 +1,7 @@
 /* The invoker contract and the pipeline, through the coloc invoker. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 /* ---- A recording interceptor: appends ">name" on the way out and
  * "<name" on the way back to a shared trace. ---- */
@@ -356,7 +356,7 @@ static void on_server_cancel(irpc_dispatch *d, int err, void *ud) {
 
 static uv_timer_t cancel_timer;
 
-static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+static void hold_then_cancel_call(irpc_dispatcher *self, irpc_dispatch *d) {
   (void)self;
   held_dispatch = d;
   irpc_dispatch_on_cancel(d, on_server_cancel, NULL);
@@ -367,7 +367,7 @@ static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 static const irpc_dispatcher_ops hold_ops = {.struct_size =
                                                  sizeof(irpc_dispatcher_ops),
                                              .name = "hold",
-                                             .dispatch = hold_dispatch};
+                                             .dispatch = hold_then_cancel_call};
 
 static void cancel_cb(uv_timer_t *t) {
   irpc_call *call = t->data;

@@ -2,7 +2,7 @@
  * application each time they connect to a server, first time or again
  * after the server restarted, over TCP and Unix domain sockets with a
  * real server that is stopped and started again on the same address. */
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* ---- A server that records the operations it dispatches, in order ---- */
 
@@ -42,7 +42,7 @@ static void server_stop(net_rig *r, int graceful) {
   if (graceful) {
     int down = 0;
     assert_irpc_ok(irpc_server_shutdown(r->server, on_server_down, &down));
-    net_run_until(&r->loop, &down);
+    kit_run_until(&r->loop, &down);
   }
   irpc_server_free(r->server);
   r->server = NULL;
@@ -187,12 +187,12 @@ static void check_client_connection(int kind) {
    * call connects again: count 2, reconnected, with how the last one
    * ended; the hook subscribes again before that call. */
   server_stop(&r, 1);
-  net_run_until(&r.loop, &h.closed);
+  kit_run_until(&r.loop, &h.closed);
   int first_close = h.close_err;
   assert_int_not_equal(first_close, 0);
   /* While it is down, connecting fails: no hook. */
   for (int i = 0; i < 2; i++) {
-    irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+    irpc_outgoing_request *req = kit_request("/rec", NULL, 0);
     net_result res = {0};
     net_call_sync(&r.loop, c, req, &res);
     assert_true(res.err == UV_ECONNREFUSED || res.err == UV_ENOENT);
@@ -216,28 +216,27 @@ static void check_client_connection(int kind) {
   /* It crashes (abortive close) and comes back; the application
    * reconnects at once with irpc_client_connection_connect, no call. */
   server_stop(&r, 0);
-  net_run_until(&r.loop, &h.closed);
+  kit_run_until(&r.loop, &h.closed);
   int second_close = h.close_err;
   assert_int_not_equal(second_close, 0);
   server_restart(&r);
   server.n = 0;
   int connected = 0;
-  assert_irpc_ok(
-      irpc_client_connection_connect(c, net_shutdown_done, &connected));
-  net_run_until(&r.loop, &connected);
+  assert_irpc_ok(irpc_client_connection_connect(c, kit_status_cb, &connected));
+  kit_run_until(&r.loop, &connected);
   assert_int_equal(connected, 1);
   assert_int_equal(h.n, 3);
   assert_int_equal(h.ev[2].count, 3);
   assert_int_equal(h.ev[2].reconnected, 1);
   assert_int_equal(h.ev[2].previous_error, second_close);
-  net_run_until(&r.loop, &h.sub[2].done);
+  kit_run_until(&r.loop, &h.sub[2].done);
   assert_int_equal(server.n, 1);
   assert_string_equal(server.ops[0], "subscribe");
 
   /* The server goes once more; the client is freed while it connects to
    * the new one: the hook never runs again. */
   server_stop(&r, 0);
-  net_run_until(&r.loop, &h.closed);
+  kit_run_until(&r.loop, &h.closed);
   server_restart(&r);
   assert_irpc_ok(irpc_client_connection_connect(c, NULL, NULL));
   irpc_invoker_free(c);
@@ -286,12 +285,11 @@ static void during_handshake(int free_it) {
   if (free_it)
     irpc_invoker_free(c);
   else
-    assert_irpc_ok(
-        irpc_client_connection_shutdown(c, net_shutdown_done, &down));
+    assert_irpc_ok(irpc_client_connection_shutdown(c, kit_status_cb, &down));
   assert_irpc_ok(
       irpc_fault_clear(irpc_transport_fault(fault), IRPC_FAULT_READ));
   if (!free_it) {
-    net_run_until(&r.loop, &down);
+    kit_run_until(&r.loop, &down);
     irpc_invoker_free(c);
   }
   server_stop(&r, 0);
@@ -346,7 +344,7 @@ static void test_hooks_changed_by_hooks(void **state) {
   assert_true(irpc_connection_on_close(irpc_client_connection_connection(c),
                                        on_conn_closed, &h) > 0);
   server_stop(&r, 0);
-  net_run_until(&r.loop, &h.closed);
+  kit_run_until(&r.loop, &h.closed);
   server_restart(&r);
   work(&r, c, "work");
   assert_int_equal(self_removing_calls, 1);
@@ -420,10 +418,10 @@ static void check_cache(int kind) {
 
   for (int round = 1; round <= 2; round++) {
     server_stop(&r, round == 1);
-    net_run_until(&r.loop, &h.closed);
+    kit_run_until(&r.loop, &h.closed);
     int close_err = h.close_err;
     /* While it is down, connecting fails: no hook. */
-    irpc_outgoing_request *down = net_request("/rec", NULL, 0);
+    irpc_outgoing_request *down = kit_request("/rec", NULL, 0);
     net_result res = {0};
     net_call_sync(&r.loop, cache, down, &res);
     assert_true(res.err == UV_ECONNREFUSED || res.err == UV_ENOENT);
@@ -443,9 +441,9 @@ static void check_cache(int kind) {
   }
   /* Freed while connecting: no hook after that. */
   server_stop(&r, 0);
-  net_run_until(&r.loop, &h.closed);
+  kit_run_until(&r.loop, &h.closed);
   server_restart(&r);
-  irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/rec", NULL, 0);
   net_result res = {0};
   assert_irpc_ok(irpc_invoke(cache, req, net_on_result, &res, NULL));
   irpc_invoker_free(cache);
@@ -510,13 +508,13 @@ static void test_out_of_memory(void **state) {
    * never for a connect that failed. */
   int ok = 0;
   for (long n = 1; !ok && n < 200; n++) {
-    irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+    irpc_outgoing_request *req = kit_request("/rec", NULL, 0);
     net_result res = {0};
     int established = h.n;
     test_alloc.fail_at = n;
     int rc = irpc_invoke(cache, req, net_on_result, &res, NULL);
     if (rc == 0)
-      net_run_until(&r.loop, &res.done);
+      kit_run_until(&r.loop, &res.done);
     test_alloc.fail_at = 0;
     ok = rc == 0 && res.err == 0;
     /* Once per established connection, never for a failed connect. */
@@ -531,7 +529,7 @@ static void test_out_of_memory(void **state) {
       h.closed = 0;
       assert_true(irpc_connection_on_close(conns[0], on_conn_closed, &h) > 0);
       irpc_connection_abort(conns[0], 0);
-      net_run_until(&r.loop, &h.closed);
+      kit_run_until(&r.loop, &h.closed);
     }
     h.n = h.n > 6 ? 6 : h.n;
   }
@@ -566,13 +564,13 @@ static void test_hook_shuts_down(void **state) {
   irpc_invoker *c = net_client(&r);
   int calls = 0;
   assert_true(irpc_client_connection_on_connect(c, shutting_hook, &calls) > 0);
-  irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/rec", NULL, 0);
   net_result res = {0};
   net_call_sync(&r.loop, c, req, &res);
   assert_int_equal(calls, 1);
   assert_irpc_err(res.err, IRPC_ECLOSED);
   assert_int_equal(server.n, 0);
-  net_run_until(&r.loop, &shut_down_done);
+  kit_run_until(&r.loop, &shut_down_done);
   assert_int_equal(shut_down_done, 1);
   irpc_outgoing_request_free(req);
   irpc_invoker_free(c);
@@ -595,7 +593,7 @@ static void call_name(net_rig *r, irpc_invoker *cache, int i) {
   snprintf(uri, sizeof uri, "icerpc://hist%d/rec?transport=memory", i);
   irpc_service_address *sa;
   assert_irpc_ok(irpc_service_address_parse(&sa, uri));
-  irpc_outgoing_request *req = net_request("/rec", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/rec", NULL, 0);
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
   net_result res = {0};
   net_call_sync(&r->loop, cache, req, &res);
@@ -610,7 +608,7 @@ static void close_all(net_rig *r, irpc_invoker *cache) {
     int closed = 0;
     assert_true(irpc_connection_on_close(c, on_conn_closed_flag, &closed) > 0);
     irpc_connection_abort(c, 0);
-    net_run_until(&r->loop, &closed);
+    kit_run_until(&r->loop, &closed);
   }
 }
 

@@ -1,5 +1,5 @@
 /* The request context interceptor and middleware. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 static char seen[256];
 static void ctx_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
@@ -72,7 +72,7 @@ static void test_through_coloc(void **state) {
   assert_irpc_ok(irpc_request_context_middleware_new(&mw, &r.loop));
   assert_irpc_ok(irpc_router_use(r.router, mw));
   irpc_dispatcher *d = rig_map(&r, "/ctx", &ctx_ops);
-  irpc_outgoing_request *req = rig_request("/ctx", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/ctx", NULL, 0);
   irpc_context *c;
   assert_irpc_ok(irpc_context_new(&c));
   assert_irpc_ok(irpc_context_set(c, "tenant", "42"));

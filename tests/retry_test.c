@@ -1,5 +1,5 @@
 /* The retry interceptor against a scripted terminal. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 /* A terminal that fails the first `fail` attempts of each call with `err`
  * (or, when err is 0, a response of status `status`), then answers Ok. */
@@ -94,7 +94,7 @@ static void test_fails_n_times_then_succeeds(void **state) {
   rt_init(&t, &o);
   sc.fail = 3;
   sc.err = IRPC_EINVCANCELED;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   outcome out;
   outcome_init(&out);
   rt_call(&t, req, &out, NULL);
@@ -122,7 +122,7 @@ static void test_idempotent_only_after_send(void **state) {
   rt_init(&t, &o);
   sc.fail = 1;
   sc.err = UV_ECONNABORTED;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   outcome out;
   outcome_init(&out);
   rt_call(&t, req, &out, NULL);
@@ -169,7 +169,7 @@ static void test_error_classes(void **state) {
   irpc_retry_options o = opts(3, 0);
   rt t;
   rt_init(&t, &o);
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   outcome out;
   outcome_init(&out);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -208,7 +208,7 @@ static void test_unavailable_other_server(void **state) {
   rt_init(&t, &o);
   sc.fail = 2;
   sc.status = IRPC_STATUS_UNAVAILABLE;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   outcome out;
   outcome_init(&out);
   rt_call(&t, req, &out, NULL); /* no server address feature */
@@ -243,7 +243,7 @@ static void test_backoff_and_deadline(void **state) {
   rt_init(&t, &o);
   sc.fail = 3;
   sc.err = IRPC_EINVCANCELED;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   outcome out;
   outcome_init(&out);
   rt_call(&t, req, &out, NULL);
@@ -290,7 +290,7 @@ static void test_cancel_during_backoff(void **state) {
   sc.status = IRPC_STATUS_UNAVAILABLE;
   irpc_server_addresses sa = {.remove_current = remove_current};
   addresses_left = 100;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   assert_irpc_ok(irpc_features_set(irpc_outgoing_request_features(req),
                                    &irpc_server_addresses_feature, &sa));
   outcome out;
@@ -318,7 +318,7 @@ static void test_payload_too_big(void **state) {
   rt_init(&t, &o);
   sc.fail = 1;
   sc.err = IRPC_EINVCANCELED;
-  irpc_outgoing_request *req = rig_request("/svc", "12345", 5);
+  irpc_outgoing_request *req = kit_request("/svc", "12345", 5);
   outcome out;
   outcome_init(&out);
   rt_call(&t, req, &out, NULL);
@@ -339,7 +339,7 @@ static long storm_of(int err, double max_tokens, irpc_retry_stats *stats) {
   rt_init(&t, &o);
   sc.fail = -1;
   sc.err = err;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   outcome out;
   outcome_init(&out);
@@ -391,7 +391,7 @@ static void test_budget_refills(void **state) {
   rt_init(&t, &o);
   sc.fail = -1;
   sc.err = UV_ECONNRESET;
-  irpc_outgoing_request *req = rig_request("/svc", "x", 1);
+  irpc_outgoing_request *req = kit_request("/svc", "x", 1);
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   outcome out;
   outcome_init(&out);

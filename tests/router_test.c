@@ -3,7 +3,7 @@
  * through the coloc invoker. */
 #include <string.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 /* A dispatcher that answers Ok with its own name as the payload. */
 static void named_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {

@@ -5,7 +5,7 @@
 
 #include "base/buf_internal.h"
 #include "protocol/icerpc/slic.h"
-#include "testutil.h"
+#include "kit/kit.h"
 
 static uint64_t clock_ms;
 

@@ -2,7 +2,7 @@
  * Ice 3.7.8 peer (reference/ice-vectors.md): sizes, strings, identities,
  * the request context, encapsulations, proxies in a reply, and the framing
  * of user exceptions. */
-#include "slice_testlib.h"
+#include "kit/slice.h"
 
 #define S1 IRPC_SLICE_ENCODING_1_1
 

@@ -1,7 +1,7 @@
 /* Slice decoding of hostile input: truncation at every byte, values split
  * across segments of every size, invalid UTF-8, sizes past the end, limits
  * enforced before allocating, bad tags, enums, bit sequences and scopes. */
-#include "slice_testlib.h"
+#include "kit/slice.h"
 
 #define S2 IRPC_SLICE_ENCODING_2
 #define S1 IRPC_SLICE_ENCODING_1_1

@@ -5,7 +5,7 @@
  * connection, and every allocation of a typed call failing in turn. */
 #include <stdio.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 #include "slice_gen/greeter.slice.h"
 
 enum { KIND_COLOC = 100 };
@@ -230,16 +230,16 @@ static const irpc_dispatcher_ops rec_ops = {.struct_size =
 
 /* ---- Fixture: a server with Greeter and Feed, and a client ---- */
 
-typedef struct fx {
+typedef struct greeter_fx {
   net_rig rig;
   int kind;
   irpc_invoker *client;
   greeter_impl greeter;
   feed_impl feed;
   seen seen;
-} fx;
+} greeter_fx;
 
-static void fx_init(fx *f, int kind) {
+static void greeter_fx_init(greeter_fx *f, int kind) {
   memset(f, 0, sizeof *f);
   f->kind = kind;
   net_rig_init(&f->rig, kind == KIND_COLOC ? NET_MEMORY : kind);
@@ -258,7 +258,7 @@ static void fx_init(fx *f, int kind) {
   f->rig.ndisps += 3;
 }
 
-static void fx_start(fx *f) {
+static void greeter_fx_start(greeter_fx *f) {
   if (f->kind == KIND_COLOC) {
     assert_irpc_ok(irpc_coloc_new(&f->client, &f->rig.loop,
                                   irpc_router_dispatcher(f->rig.router)));
@@ -273,13 +273,13 @@ static void on_coloc_down(int status, void *ud) {
   *(int *)ud = 1;
 }
 
-static void fx_fini(fx *f) {
+static void greeter_fx_fini(greeter_fx *f) {
   for (int i = 0; i < f->feed.n; i++)
     irpc_slice_proxy_release(&f->feed.listeners[i].p);
   if (f->kind == KIND_COLOC) {
     int down = 0;
     assert_irpc_ok(irpc_coloc_shutdown(f->client, 1000, on_coloc_down, &down));
-    net_run_until(&f->rig.loop, &down);
+    kit_run_until(&f->rig.loop, &down);
     irpc_invoker_free(f->client);
   } else if (f->client) {
     net_client_close(&f->rig, f->client);
@@ -352,18 +352,19 @@ static void on_lookup(irpc_slice_reply *r, int err,
 static void on_bytes(irpc_slice_reply *r, int err, const irpc_bytes *ret,
                      void *ud);
 
-static void greet_sync(fx *f, const Demo_GreeterProxy *g, const char *name,
-                       res *o) {
+static void greet_sync(greeter_fx *f, const Demo_GreeterProxy *g,
+                       const char *name, res *o) {
   memset(o, 0, sizeof *o);
   assert_irpc_ok(Demo_Greeter_greet(g, irpc_str_c(name), NULL, on_str, o));
-  net_run_until(&f->rig.loop, &o->done);
+  kit_run_until(&f->rig.loop, &o->done);
   assert_int_equal(o->done, 1);
 }
 
-static void lookup_sync(fx *f, const Demo_GreeterProxy *g, int32_t id, res *o) {
+static void lookup_sync(greeter_fx *f, const Demo_GreeterProxy *g, int32_t id,
+                        res *o) {
   memset(o, 0, sizeof *o);
   assert_irpc_ok(Demo_Greeter_lookup(g, id, NULL, on_lookup, o));
-  net_run_until(&f->rig.loop, &o->done);
+  kit_run_until(&f->rig.loop, &o->done);
   assert_int_equal(o->done, 1);
 }
 
@@ -417,9 +418,9 @@ static void on_keep_free(irpc_slice_reply *r, int err, const irpc_str *ret,
 static void typed_calls(void **state) {
   (void)state;
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-    fx f;
-    fx_init(&f, kinds[k]);
-    fx_start(&f);
+    greeter_fx f;
+    greeter_fx_init(&f, kinds[k]);
+    greeter_fx_start(&f);
     Demo_GreeterProxy g = Demo_GreeterProxy_from(f.client, NULL);
     res o;
 
@@ -441,15 +442,15 @@ static void typed_calls(void **state) {
 
     kept kp = {0};
     assert_irpc_ok(Demo_Greeter_greet(&g, IRPC_STR("Kim"), NULL, on_keep, &kp));
-    net_run_until(&f.rig.loop, &kp.done);
+    kit_run_until(&f.rig.loop, &kp.done);
     greet_sync(&f, &g, "Lee", &o); /* another call meanwhile */
     assert_true(irpc_str_eq(*kp.ret, "Hello, Kim!"));
     irpc_slice_reply_free(kp.reply);
     keep_free kf = {.g = g};
     assert_irpc_ok(
         Demo_Greeter_greet(&g, IRPC_STR("Kim"), NULL, on_keep_free, &kf));
-    net_run_until(&f.rig.loop, &kf.done);
-    net_run_until(&f.rig.loop, &kf.next.done);
+    kit_run_until(&f.rig.loop, &kf.done);
+    kit_run_until(&f.rig.loop, &kf.next.done);
     assert_string_equal(kf.next.str, "Hello, Next!");
 
     lookup_sync(&f, &g, 1, &o); /* idempotent: the field is on the wire */
@@ -490,9 +491,9 @@ static void typed_calls(void **state) {
     memset(&o, 0, sizeof o);
     assert_irpc_ok(
         Demo_Greeter_notify(&g, IRPC_STR("psst"), NULL, on_void, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
-    net_run_until(&f.rig.loop, &f.greeter.notified);
+    kit_run_until(&f.rig.loop, &f.greeter.notified);
     assert_string_equal(f.greeter.note, "psst");
     assert_true(f.seen.oneway);
 
@@ -502,30 +503,30 @@ static void typed_calls(void **state) {
     memset(&o, 0, sizeof o);
     assert_irpc_ok(
         Demo_LoudGreeter_shout(&loud, IRPC_STR("hey you"), NULL, on_str, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_string_equal(o.str, "HEY YOU");
     memset(&o, 0, sizeof o);
     assert_irpc_ok(
         Demo_LoudGreeter_greet(&loud, IRPC_STR("Dee"), NULL, on_str, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_string_equal(o.str, "Hello, Dee!");
     memset(&o, 0, sizeof o);
     assert_irpc_ok(Demo_LoudGreeter_lookup(&loud, 2, NULL, on_lookup, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_string_equal(o.user, "bob");
     memset(&o, 0, sizeof o); /* echo is not in loud_ops: NotImplemented */
     assert_irpc_ok(Demo_LoudGreeter_echo(
         &loud, (irpc_bytes){(const uint8_t *)"x", 1}, NULL, on_bytes, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_err(o.err, IRPC_ESTATUS);
     assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
     /* an operation of the second base, with no parameters and no return
      * value, idempotent: an empty payload and the field */
     memset(&o, 0, sizeof o);
     assert_irpc_ok(Demo_LoudGreeter_ping(&loud, NULL, on_void, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_int_equal(f.greeter.pings, 1);
     assert_int_equal(f.seen.len, 0);
@@ -540,7 +541,7 @@ static void typed_calls(void **state) {
     memset(&o, 0, sizeof o);
     assert_irpc_ok(
         Demo_LoudGreeter_shout(&wrong_path, IRPC_STR("x"), NULL, on_str, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_err(o.err, IRPC_ESTATUS);
     assert_int_equal(o.status, IRPC_STATUS_NOT_IMPLEMENTED);
 
@@ -549,7 +550,7 @@ static void typed_calls(void **state) {
     greet_sync(&f, &nowhere, "x", &o);
     assert_irpc_err(o.err, IRPC_ESTATUS);
     assert_int_equal(o.status, IRPC_STATUS_NOT_FOUND);
-    fx_fini(&f);
+    greeter_fx_fini(&f);
   }
 }
 
@@ -564,9 +565,9 @@ static void through_cache(void **state) {
   (void)state;
   const int nets[] = {NET_TCP, NET_UDS};
   for (size_t k = 0; k < 2; k++) {
-    fx f;
-    fx_init(&f, nets[k]);
-    fx_start(&f);
+    greeter_fx f;
+    greeter_fx_init(&f, nets[k]);
+    greeter_fx_start(&f);
     irpc_connection_cache_options co;
     irpc_connection_cache_options_init(&co);
     co.default_service_address = f.rig.bound;
@@ -603,14 +604,14 @@ static void through_cache(void **state) {
     int bare_down = 0;
     assert_irpc_ok(
         irpc_connection_cache_shutdown(bare, on_cache_down, &bare_down));
-    net_run_until(&f.rig.loop, &bare_down);
+    kit_run_until(&f.rig.loop, &bare_down);
     irpc_invoker_free(bare);
     int down = 0;
     assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
-    net_run_until(&f.rig.loop, &down);
+    kit_run_until(&f.rig.loop, &down);
     irpc_pipeline_free(p);
     irpc_invoker_free(cache);
-    fx_fini(&f);
+    greeter_fx_fini(&f);
   }
 }
 
@@ -647,13 +648,13 @@ static void on_stats(irpc_slice_reply *r, int err,
 
 static void optionals_tuples(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f, NET_TCP);
-  fx_start(&f);
+  greeter_fx f;
+  greeter_fx_init(&f, NET_TCP);
+  greeter_fx_start(&f);
   Demo_FeedProxy feed = Demo_FeedProxy_from(f.client, NULL);
   stats_res o = {0};
   assert_irpc_ok(Demo_Feed_stats(&feed, NULL, NULL, on_stats, &o));
-  net_run_until(&f.rig.loop, &o.done);
+  kit_run_until(&f.rig.loop, &o.done);
   assert_irpc_ok(o.err);
   assert_string_equal(f.feed.last_msg, "no topic");
   /* the bit sequence (topic absent), the end marker */
@@ -672,20 +673,20 @@ static void optionals_tuples(void **state) {
   memset(&o, 0, sizeof o);
   irpc_str topic = IRPC_STR("x");
   assert_irpc_ok(Demo_Feed_stats(&feed, &topic, NULL, on_stats, &o));
-  net_run_until(&f.rig.loop, &o.done);
+  kit_run_until(&f.rig.loop, &o.done);
   assert_irpc_ok(o.err);
   assert_string_equal(f.feed.last_msg, "topic");
   static const uint8_t present[] = {0x12, 0, 0, 0, 0x01, 0x04, 'x', 0xFC};
   assert_int_equal(f.seen.len, sizeof present);
   assert_memory_equal(f.seen.payload, present, sizeof present);
   assert_string_equal(o.k1, "x");
-  fx_fini(&f);
+  greeter_fx_fini(&f);
 }
 
 /* ---- Errors: unknown operation, undecodable payloads ---- */
 
-static void raw_call(fx *f, const char *op, const void *payload, size_t len,
-                     int idempotent, net_result *o) {
+static void raw_call(greeter_fx *f, const char *op, const void *payload,
+                     size_t len, int idempotent, net_result *o) {
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/Demo.Greeter", op));
   if (len)
@@ -703,9 +704,9 @@ static void raw_call(fx *f, const char *op, const void *payload, size_t len,
 static void dispatch_errors(void **state) {
   (void)state;
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-    fx f;
-    fx_init(&f, kinds[k]);
-    fx_start(&f);
+    greeter_fx f;
+    greeter_fx_init(&f, kinds[k]);
+    greeter_fx_start(&f);
     net_result o;
     /* unknown operation: a Listener proxy pointed at the Greeter */
     Demo_ListenerProxy wrong =
@@ -713,7 +714,7 @@ static void dispatch_errors(void **state) {
     Demo_Event ev = {.id = 1, .kind = IRPC_STR("x")};
     res r = {0};
     assert_irpc_ok(Demo_Listener_onEvent(&wrong, &ev, NULL, on_void, &r));
-    net_run_until(&f.rig.loop, &r.done);
+    kit_run_until(&f.rig.loop, &r.done);
     assert_irpc_err(r.err, IRPC_ESTATUS);
     assert_int_equal(r.status, IRPC_STATUS_NOT_IMPLEMENTED);
     assert_non_null(strstr(r.msg, "no operation 'onEvent'"));
@@ -740,21 +741,21 @@ static void dispatch_errors(void **state) {
     /* the Idempotent field on an operation that is not idempotent */
     raw_call(&f, "greet", good, sizeof good, 1, &o);
     assert_int_equal(o.status, IRPC_STATUS_INVALID_DATA);
-    fx_fini(&f);
+    greeter_fx_fini(&f);
   }
 }
 
 /* A NULL function in the ops table answers NotImplemented. */
 static void missing_function(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f, KIND_COLOC);
+  greeter_fx f;
+  greeter_fx_init(&f, KIND_COLOC);
   static const Demo_Greeter_ops partial = {.greet = g_greet};
   irpc_dispatcher *d;
   assert_irpc_ok(
       Demo_Greeter_map(f.rig.router, "/partial", &partial, &f.greeter, &d));
   f.rig.disps[f.rig.ndisps++] = d;
-  fx_start(&f);
+  greeter_fx_start(&f);
   Demo_GreeterProxy g = Demo_GreeterProxy_from(f.client, "/partial");
   res o;
   greet_sync(&f, &g, "Ann", &o);
@@ -767,7 +768,7 @@ static void missing_function(void **state) {
   Demo_GreeterProxy none = Demo_GreeterProxy_from(NULL, NULL);
   assert_irpc_err(Demo_Greeter_greet(&none, IRPC_STR("x"), NULL, on_str, &o),
                   IRPC_ENOINVOKER);
-  fx_fini(&f);
+  greeter_fx_fini(&f);
 }
 
 /* ---- Compression requested by the definition ---- */
@@ -815,12 +816,12 @@ static void compression(void **state) {
   (void)state;
   const int nets[] = {NET_TCP, NET_MEMORY};
   for (size_t k = 0; k < 2; k++) {
-    fx f;
-    fx_init(&f, nets[k]);
+    greeter_fx f;
+    greeter_fx_init(&f, nets[k]);
     irpc_dispatcher *mw;
     assert_irpc_ok(irpc_compress_middleware_new(&mw, &f.rig.loop, NULL));
     assert_irpc_ok(irpc_router_use(f.rig.router, mw));
-    fx_start(&f);
+    greeter_fx_start(&f);
     irpc_pipeline *p;
     irpc_invoker *icp, *rec;
     rec_icp seen_resp = {0};
@@ -838,7 +839,7 @@ static void compression(void **state) {
     res o = {0};
     assert_irpc_ok(Demo_Greeter_echo(&g, (irpc_bytes){data, sizeof data}, NULL,
                                      on_bytes, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_true(o.ok);
     assert_true(f.seen.compressed);             /* [compress(Args)] */
@@ -850,12 +851,12 @@ static void compression(void **state) {
     memset(&o, 0, sizeof o);
     assert_irpc_ok(Demo_Greeter_greet(&plain, (irpc_str){big, sizeof big}, NULL,
                                       on_str, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_false(f.seen.compressed);
     assert_false(seen_resp.compressed_response);
     irpc_pipeline_free(p);
-    fx_fini(&f);
+    greeter_fx_fini(&f);
   }
 }
 
@@ -871,8 +872,8 @@ static void callbacks(void **state) {
   (void)state;
   const int nets[] = {NET_TCP, NET_UDS, NET_MEMORY};
   for (size_t k = 0; k < 3; k++) {
-    fx f;
-    fx_init(&f, nets[k]);
+    greeter_fx f;
+    greeter_fx_init(&f, nets[k]);
     /* the client serves Listener on its own connection */
     irpc_router *mine;
     irpc_dispatcher *ld;
@@ -880,14 +881,14 @@ static void callbacks(void **state) {
     assert_irpc_ok(irpc_router_new(&mine, &f.rig.loop));
     assert_irpc_ok(Demo_Listener_map(mine, NULL, &listener_ops, &li, &ld));
     f.rig.copts.dispatcher = irpc_router_dispatcher(mine);
-    fx_start(&f);
+    greeter_fx_start(&f);
 
     Demo_FeedProxy feed = Demo_FeedProxy_from(f.client, NULL);
     Demo_ListenerProxy me = Demo_ListenerProxy_from(NULL, NULL); /* relative */
     res o = {0};
     assert_irpc_ok(
         Demo_Feed_subscribe(&feed, &me, IRPC_STR("news"), NULL, on_i32, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_int_equal(o.i32, 1);
     /* the address went as the relative path, resolved on the server
@@ -903,7 +904,7 @@ static void callbacks(void **state) {
                      .detail = IRPC_STR("disk full")};
     memset(&o, 0, sizeof o);
     assert_irpc_ok(Demo_Feed_publish(&feed, &ev, NULL, on_i32, &o));
-    net_run_until(&f.rig.loop, &o.done);
+    kit_run_until(&f.rig.loop, &o.done);
     assert_irpc_ok(o.err);
     assert_int_equal(o.i32, 1); /* delivered to the one listener */
     assert_int_equal(li.events, 1);
@@ -919,12 +920,12 @@ static void callbacks(void **state) {
     irpc_connection_on_close(f.feed.listeners[0].p.conn, on_closed, &closed);
     net_client_close(&f.rig, f.client);
     f.client = NULL;
-    net_run_until(&f.rig.loop, &closed);
+    kit_run_until(&f.rig.loop, &closed);
     res gone = {0};
     int rc =
         Demo_Listener_onEvent(&f.feed.listeners[0], &ev, NULL, on_void, &gone);
     if (rc == 0)
-      net_run_until(&f.rig.loop, &gone.done);
+      kit_run_until(&f.rig.loop, &gone.done);
     else
       gone.err = rc;
     assert_true(gone.err < 0);
@@ -936,7 +937,7 @@ static void callbacks(void **state) {
     }
     irpc_router_free(mine);
     irpc_dispatcher_free(ld);
-    fx_fini(&f);
+    greeter_fx_fini(&f);
   }
 }
 
@@ -1069,20 +1070,15 @@ static void codec(void **state) {
 
 /* ---- Every allocation of a typed call failing in turn ---- */
 
-static void on_connect(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
-
 /* One typed call with the Nth allocation from now failing, on both sides
  * (client and server run here); 1 when no allocation failed. The
  * connection is up first: the sweep is about the call. */
-static int greet_failing_at(fx *f, long n, int connect_first) {
+static int greet_failing_at(greeter_fx *f, long n, int connect_first) {
   irpc_invoker *inv = net_client(&f->rig);
   if (connect_first) {
     int up = 0;
-    assert_irpc_ok(irpc_client_connection_connect(inv, on_connect, &up));
-    net_run_until(&f->rig.loop, &up);
+    assert_irpc_ok(irpc_client_connection_connect(inv, kit_status_cb, &up));
+    kit_run_until(&f->rig.loop, &up);
     assert_int_equal(up, 1);
   }
   Demo_GreeterProxy g = Demo_GreeterProxy_from(inv, NULL);
@@ -1090,7 +1086,7 @@ static int greet_failing_at(fx *f, long n, int connect_first) {
   test_alloc.fail_at = n;
   int rc = Demo_Greeter_greet(&g, IRPC_STR("Bob"), NULL, on_str, &o);
   if (rc == 0)
-    net_run_until(&f->rig.loop, &o.done);
+    kit_run_until(&f->rig.loop, &o.done);
   int untouched = test_alloc.fail_at > 0;
   test_alloc.fail_at = 0;
   if (rc == 0) {
@@ -1112,9 +1108,9 @@ static int greet_failing_at(fx *f, long n, int connect_first) {
 }
 
 static void sweep(int connect_first) {
-  fx f;
-  fx_init(&f, NET_MEMORY);
-  fx_start(&f);
+  greeter_fx f;
+  greeter_fx_init(&f, NET_MEMORY);
+  greeter_fx_start(&f);
   net_client_close(&f.rig, f.client);
   f.client = NULL;
   long n = 1;
@@ -1122,7 +1118,7 @@ static void sweep(int connect_first) {
     assert_true(++n < 5000);
   print_message("%ld allocations of a typed call%s failed in turn\n", n - 1,
                 connect_first ? "" : ", connecting too,");
-  fx_fini(&f);
+  greeter_fx_fini(&f);
 }
 
 static void alloc_sweep(void **state) {

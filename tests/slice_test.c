@@ -4,7 +4,7 @@
 #include <float.h>
 #include <math.h>
 
-#include "slice_testlib.h"
+#include "kit/slice.h"
 
 #define S2 IRPC_SLICE_ENCODING_2
 

@@ -1,5 +1,5 @@
 /* The telemetry interceptor and middleware. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 static void test_encoding_bytes(void **state) {
   (void)state;
@@ -111,7 +111,7 @@ static void test_spans_through_coloc(void **state) {
   assert_irpc_ok(irpc_telemetry_middleware_new(&mw, &r.loop, &h));
   assert_irpc_ok(irpc_router_use(r.router, mw));
   irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
-  irpc_outgoing_request *req = rig_request("/echo", "x", 1);
+  irpc_outgoing_request *req = kit_request("/echo", "x", 1);
   outcome o;
   outcome_init(&o);
   rig_invoke(&r, NULL, req, &o, NULL);
@@ -130,7 +130,7 @@ static void test_spans_through_coloc(void **state) {
       irpc_fields_get(r.spy.fields, IRPC_REQUEST_FIELD_TRACE_CONTEXT, &v));
   assert_int_equal(v.len, 28); /* 26 + empty tracestate + no baggage */
   /* A call that fails (no route) ends its spans with the status. */
-  irpc_outgoing_request *miss = rig_request("/missing", NULL, 0);
+  irpc_outgoing_request *miss = kit_request("/missing", NULL, 0);
   slog.text[0] = '\0';
   rig_invoke(&r, NULL, miss, &o, NULL);
   rig_run(&r);
@@ -156,7 +156,7 @@ static void test_propagation_without_hooks(void **state) {
   irpc_trace_context parent = {.trace_flags = 1};
   memset(parent.trace_id, 0x5A, 16);
   memset(parent.span_id, 0x11, 8);
-  irpc_outgoing_request *req = rig_request("/echo", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/echo", NULL, 0);
   assert_irpc_ok(irpc_features_set(irpc_outgoing_request_features(req),
                                    &irpc_trace_context_feature, &parent));
   outcome o;

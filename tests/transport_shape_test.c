@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 #define US 1000u
 #define MS 1000000u
@@ -104,7 +104,7 @@ static void on_rx(irpc_duplex *d, int status, const uint8_t *data, size_t len,
 
 #define MAX_WRITES 128
 
-typedef struct fx {
+typedef struct shape_fx {
   uv_loop_t loop;
   irpc_clock *clock;
   irpc_link link;
@@ -115,13 +115,14 @@ typedef struct fx {
   int wdone;
   int shut_status;
   int shut_done;
-} fx;
+} shape_fx;
 
 static uint8_t pattern(size_t i) {
   return (uint8_t)(i * 7 % 253);
 }
 
-static void fx_start(fx *f, uint64_t bits_per_s, uint64_t latency_ns) {
+static void shape_fx_start(shape_fx *f, uint64_t bits_per_s,
+                           uint64_t latency_ns) {
   memset(f, 0, sizeof(*f));
   assert_int_equal(uv_loop_init(&f->loop), 0);
   assert_irpc_ok(irpc_clock_manual_new(&f->clock, &f->loop, 0));
@@ -138,7 +139,7 @@ static void fx_start(fx *f, uint64_t bits_per_s, uint64_t latency_ns) {
   assert_irpc_ok(irpc_duplex_read_start(f->b, on_rx, &f->at_b));
 }
 
-static void fx_finish(fx *f) {
+static void shape_fx_finish(shape_fx *f) {
   irpc_duplex_close(f->a, NULL, NULL);
   irpc_duplex_close(f->b, NULL, NULL);
   test_loop_finish(&f->loop);
@@ -148,34 +149,34 @@ static void fx_finish(fx *f) {
 
 /* Lets the loop run what is ready now; the manual clock does not move, and
  * the memory pair delivers on the next turns. */
-static void turns(fx *f) {
+static void turns(shape_fx *f) {
   for (int i = 0; i < 20; i++)
     uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
 /* Advances the clock by `ns`, then lets the loop run. */
-static void advance(fx *f, uint64_t ns) {
+static void advance(shape_fx *f, uint64_t ns) {
   assert_irpc_ok(irpc_clock_advance(f->clock, ns));
   turns(f);
 }
 
 static void on_write(irpc_duplex *d, int status, void *ud) {
   (void)d;
-  fx *f = ud;
+  shape_fx *f = ud;
   assert_true(f->wdone < MAX_WRITES);
   f->wstatus[f->wdone++] = status;
 }
 
 static void on_shutdown(irpc_duplex *d, int status, void *ud) {
   (void)d;
-  fx *f = ud;
+  shape_fx *f = ud;
   f->shut_done++;
   f->shut_status = status;
 }
 
 /* Writes `n` pattern bytes starting at pattern offset `from`, as one
  * segment (the memory pair delivers one read per segment). */
-static void write_pattern(fx *f, irpc_duplex *d, size_t from, size_t n) {
+static void write_pattern(shape_fx *f, irpc_duplex *d, size_t from, size_t n) {
   irpc_buf *b;
   assert_irpc_ok(irpc_buf_new(&b));
   uint8_t *at;
@@ -203,8 +204,8 @@ static void assert_pattern(const irpc_buf *b, size_t n) {
 
 static void test_upstream_schedule(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
   write_pattern(&f, f.a, 0, 1000);
   turns(&f);
   assert_int_equal(f.wdone, 0);
@@ -223,13 +224,13 @@ static void test_upstream_schedule(void **state) {
   assert_irpc_ok(irpc_duplex_shaped_stats(f.a, &st));
   assert_int_equal(st.bytes_up, 1000);
   assert_int_equal(st.bytes_down, 0);
-  fx_finish(&f);
+  shape_fx_finish(&f);
 }
 
 static void test_queueing_and_chunks(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
   size_t big = IRPC_LINK_CHUNK + 3616;
   write_pattern(&f, f.a, 0, 500);
   write_pattern(&f, f.a, 500, 500);
@@ -262,13 +263,13 @@ static void test_queueing_and_chunks(void **state) {
   assert_pattern(f.at_b.data, 1000 + big);
   for (int i = 0; i < 3; i++)
     assert_irpc_ok(f.wstatus[i]);
-  fx_finish(&f);
+  shape_fx_finish(&f);
 }
 
 static void test_downstream_schedule(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, 5 * MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, 5 * MS);
   write_pattern(&f, f.b, 0, 2000);
   turns(&f);
   advance(&f, 7 * MS - 1); /* 2000 us + 5 ms */
@@ -283,13 +284,13 @@ static void test_downstream_schedule(void **state) {
   irpc_link_stats st;
   assert_irpc_ok(irpc_duplex_shaped_stats(f.a, &st));
   assert_int_equal(st.bytes_down, 2000);
-  fx_finish(&f);
+  shape_fx_finish(&f);
 }
 
 static void test_fin_and_eof_behind_data(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
   write_pattern(&f, f.a, 0, 300);
   write_pattern(&f, f.a, 300, 700);
   assert_irpc_ok(irpc_duplex_shutdown(f.a, on_shutdown, &f));
@@ -323,15 +324,15 @@ static void test_fin_and_eof_behind_data(void **state) {
   assert_irpc_ok(irpc_buf_append(b, "x", 1));
   assert_irpc_err(irpc_duplex_write(f.a, b, NULL, NULL), UV_EPIPE);
   irpc_buf_free(b);
-  fx_finish(&f);
+  shape_fx_finish(&f);
 }
 
 /* A reader behind a slow link holds at most 4 MiB (here: twice the
  * bandwidth-delay product is less); the rest waits with the sender. */
 static void test_receive_buffer_is_bounded(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, 0);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, 0);
   size_t piece = 64 * 1024, n = 80; /* 5 MiB */
   for (size_t i = 0; i < n; i++)
     write_pattern(&f, f.b, i * piece, piece);
@@ -349,13 +350,13 @@ static void test_receive_buffer_is_bounded(void **state) {
   assert_int_equal(st.bytes_down, n * piece);
   assert_int_equal(irpc_duplex_write_queue_size(f.b), 0);
   assert_pattern(f.at_a.data, n * piece);
-  fx_finish(&f);
+  shape_fx_finish(&f);
 }
 
 static void test_close_keeps_bytes_on_the_wire(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
   write_pattern(&f, f.a, 0, 400);
   write_pattern(&f, f.a, 400, 600);
   turns(&f);
@@ -385,8 +386,8 @@ static void test_close_keeps_bytes_on_the_wire(void **state) {
 
 static void test_abort_drops_everything(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, ONE_BYTE_PER_US, MS);
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
   write_pattern(&f, f.a, 0, 400);
   turns(&f);
   advance(&f, 400 * US);
@@ -414,7 +415,7 @@ static void test_inner_write_failure(void **state) {
                                 IRPC_FAULT_FAIL, UV_EPIPE));
   irpc_link link = {0, MS, clock};
   assert_irpc_ok(irpc_duplex_shaped_wrap(&shaped, faulty, &link));
-  fx f; /* only its write log */
+  shape_fx f; /* only its write log */
   memset(&f, 0, sizeof f);
   irpc_buf *b;
   assert_irpc_ok(irpc_buf_new(&b));
@@ -450,7 +451,7 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   c->accepted++;
 }
 
-static void on_connect(irpc_duplex *d, int status, void *ud) {
+static void conn_fx_on_connect(irpc_duplex *d, int status, void *ud) {
   conn_fx *c = ud;
   c->connected = 1;
   c->status = status;
@@ -476,8 +477,8 @@ static void test_transport_connect_round_trip(void **state) {
   conn_fx c = {0};
   irpc_listener *l;
   assert_irpc_ok(irpc_transport_listen(mem, &loop, addr, on_accept, &c, &l));
-  assert_irpc_ok(
-      irpc_transport_connect(shaped, &loop, addr, &c.client, on_connect, &c));
+  assert_irpc_ok(irpc_transport_connect(shaped, &loop, addr, &c.client,
+                                        conn_fx_on_connect, &c));
   for (int i = 0; i < 20; i++)
     uv_run(&loop, UV_RUN_NOWAIT);
   assert_int_equal(c.accepted, 1);
@@ -503,8 +504,8 @@ static void test_transport_connect_round_trip(void **state) {
       irpc_server_address_parse(&none, "icerpc://nobody?transport=memory"));
   conn_fx c2 = {0};
   irpc_duplex *d2;
-  assert_irpc_ok(
-      irpc_transport_connect(shaped, &loop, none, &d2, on_connect, &c2));
+  assert_irpc_ok(irpc_transport_connect(shaped, &loop, none, &d2,
+                                        conn_fx_on_connect, &c2));
   c2.client = d2;
   for (int i = 0; i < 20 && !c2.connected; i++)
     uv_run(&loop, UV_RUN_NOWAIT);
@@ -571,7 +572,7 @@ static void test_real_time_calls_over_tcp(void **state) {
   irpc_invoker *inv = net_client(&r);
   /* Connect and warm up. */
   net_result o = {0};
-  irpc_outgoing_request *req = net_request("/echo", "hi", 2);
+  irpc_outgoing_request *req = kit_request("/echo", "hi", 2);
   net_call_sync(&r.loop, inv, req, &o);
   assert_irpc_ok(o.err);
   irpc_outgoing_request_free(req);
@@ -580,7 +581,7 @@ static void test_real_time_calls_over_tcp(void **state) {
   uint8_t *blob = malloc(n);
   for (size_t i = 0; i < n; i++)
     blob[i] = pattern(i);
-  req = net_request("/echo", blob, n);
+  req = kit_request("/echo", blob, n);
   net_result o2 = {0};
   assert_irpc_ok(irpc_buf_new(&o2.payload));
   uint64_t t0 = uv_hrtime();
@@ -618,7 +619,7 @@ static void test_unlimited_passthrough(void **state) {
   for (int i = 0; i < 5; i++) {
     char msg[32];
     int len = snprintf(msg, sizeof msg, "message %d", i);
-    irpc_outgoing_request *req = net_request("/echo", msg, (size_t)len);
+    irpc_outgoing_request *req = kit_request("/echo", msg, (size_t)len);
     net_result o = {0};
     assert_irpc_ok(irpc_buf_new(&o.payload));
     net_call_sync(&r.loop, inv, req, &o);

@@ -9,11 +9,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 enum { K_TCP4, K_TCP6, K_UDS, K_UDS_ABSTRACT, K_MEM, K_PAIR };
 
-typedef struct fx {
+typedef struct duplex_fx {
   int kind;
   uv_loop_t loop;
   uv_timer_t guard;
@@ -26,7 +26,7 @@ typedef struct fx {
   int accepted;
   char dir[64];
   char path[128];
-} fx;
+} duplex_fx;
 
 #define RUN_UNTIL(f, cond)                                                     \
   do {                                                                         \
@@ -161,7 +161,7 @@ static int have_ipv6(void) {
   return rc == 0;
 }
 
-static void fx_start(fx *f, int kind) {
+static void duplex_fx_start(duplex_fx *f, int kind) {
   memset(f, 0, sizeof(*f));
   f->kind = kind;
   reset_logs();
@@ -183,7 +183,7 @@ static void on_listener_closed(irpc_listener *l, void *ud) {
   (*(int *)ud)++;
 }
 
-static void fx_finish(fx *f) {
+static void duplex_fx_finish(duplex_fx *f) {
   if (f->c)
     irpc_duplex_close(f->c, NULL, NULL);
   if (f->s)
@@ -203,7 +203,7 @@ static void fx_finish(fx *f) {
     irpc_transport_free(f->t);
 }
 
-static void listen_uri(fx *f, char *uri, size_t len) {
+static void listen_uri(duplex_fx *f, char *uri, size_t len) {
   static int counter;
   switch (f->kind) {
   case K_TCP4:
@@ -231,14 +231,14 @@ static void listen_uri(fx *f, char *uri, size_t len) {
 
 static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   (void)l;
-  fx *f = ud;
+  duplex_fx *f = ud;
   assert_null(f->s);
   f->s = d;
   f->accepted++;
 }
 
-static void on_connect(irpc_duplex *d, int status, void *ud) {
-  fx *f = ud;
+static void duplex_fx_on_connect(irpc_duplex *d, int status, void *ud) {
+  duplex_fx *f = ud;
   assert_ptr_equal(d, f->c);
   f->connected = 1;
   f->connect_status = status;
@@ -246,7 +246,7 @@ static void on_connect(irpc_duplex *d, int status, void *ud) {
     f->c = NULL; /* freed by the library */
 }
 
-static void fx_listen(fx *f) {
+static void duplex_fx_listen(duplex_fx *f) {
   char uri[256];
   listen_uri(f, uri, sizeof(uri));
   irpc_server_address *a;
@@ -256,14 +256,15 @@ static void fx_listen(fx *f) {
 }
 
 /* A connected client and server (a memory pair for K_PAIR). */
-static void fx_connect(fx *f) {
+static void duplex_fx_connect(duplex_fx *f) {
   if (f->kind == K_PAIR) {
     assert_irpc_ok(irpc_duplex_pair(&f->loop, &f->c, &f->s));
     return;
   }
-  fx_listen(f);
-  assert_irpc_ok(irpc_transport_connect(
-      f->t, &f->loop, irpc_listener_address(f->l), &f->c, on_connect, f));
+  duplex_fx_listen(f);
+  assert_irpc_ok(irpc_transport_connect(f->t, &f->loop,
+                                        irpc_listener_address(f->l), &f->c,
+                                        duplex_fx_on_connect, f));
   assert_false(f->connected); /* never inside the call */
   RUN_UNTIL(f, f->connected && f->accepted);
   assert_irpc_ok(f->connect_status);
@@ -280,9 +281,9 @@ static int skip_kind(int kind) {
 static void test_connect_addresses(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_connect(&f);
   char cl[128], cr[128], sl[128], sr[128];
   assert_irpc_ok(irpc_duplex_local_address(f.c, cl, sizeof(cl)));
   assert_irpc_ok(irpc_duplex_remote_address(f.c, cr, sizeof(cr)));
@@ -327,15 +328,15 @@ static void test_connect_addresses(void **state) {
   if (f.kind != K_PAIR)
     assert_irpc_err(irpc_duplex_remote_address(f.c, tiny, sizeof(tiny)),
                     UV_ENOBUFS);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_data_both_ways(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_connect(&f);
   rec rc, rs;
   rec_init(&rc);
   rec_init(&rs);
@@ -354,15 +355,15 @@ static void test_data_both_ways(void **state) {
   assert_int_equal(irpc_duplex_write_queue_size(f.c), 0);
   rec_fini(&rc);
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_write_order_and_fin(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_connect(&f);
   rec rs, rcl;
   rec_init(&rs);
   rec_init(&rcl);
@@ -405,15 +406,15 @@ static void test_write_order_and_fin(void **state) {
   assert_true(rec_equals(&rcl, "bye"));
   rec_fini(&rs);
   rec_fini(&rcl);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_read_stop_start(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_connect(&f);
   rec rs;
   rec_init(&rs);
   assert_irpc_ok(irpc_duplex_read_start(f.s, on_rec_read, &rs));
@@ -435,15 +436,15 @@ static void test_read_stop_start(void **state) {
   RUN_UNTIL(&f, rs.total == 6 && wcount == 2);
   assert_true(rec_equals(&rs, "onetwo"));
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_close_with_pending_writes(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_connect(&f);
   for (int i = 0; i < 4; i++)
     write_pattern(f.c, 8u << 20, i);
   assert_irpc_ok(irpc_duplex_shutdown(f.c, on_shutdown, NULL));
@@ -463,16 +464,16 @@ static void test_close_with_pending_writes(void **state) {
   }
   assert_int_equal(wstatus[3], UV_ECANCELED);
   assert_int_equal(last_shutdown, UV_ECANCELED);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_peer_close_and_abort(void **state) {
   if (skip_kind(KIND(state)))
     skip();
   for (int abort = 0; abort < 2; abort++) {
-    fx f;
-    fx_start(&f, KIND(state));
-    fx_connect(&f);
+    duplex_fx f;
+    duplex_fx_start(&f, KIND(state));
+    duplex_fx_connect(&f);
     rec rs;
     rec_init(&rs);
     assert_irpc_ok(irpc_duplex_read_start(f.s, on_rec_read, &rs));
@@ -489,18 +490,19 @@ static void test_peer_close_and_abort(void **state) {
     else
       assert_int_equal(rs.status, UV_EOF);
     rec_fini(&rs);
-    fx_finish(&f);
+    duplex_fx_finish(&f);
   }
 }
 
 static void test_close_during_connect(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
-  fx_listen(&f);
-  assert_irpc_ok(irpc_transport_connect(
-      f.t, &f.loop, irpc_listener_address(f.l), &f.c, on_connect, &f));
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_listen(&f);
+  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
+                                        irpc_listener_address(f.l), &f.c,
+                                        duplex_fx_on_connect, &f));
   assert_irpc_err(irpc_duplex_read_start(f.c, on_rec_read, NULL), UV_ENOTCONN);
   irpc_buf *b;
   assert_irpc_ok(irpc_buf_new(&b));
@@ -511,19 +513,19 @@ static void test_close_during_connect(void **state) {
   assert_true(f.connected);
   assert_int_equal(f.connect_status, UV_ECANCELED);
   /* The server may have accepted the connection before the close. */
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_connect_refused(void **state) {
   if (skip_kind(KIND(state)))
     skip();
-  fx f;
-  fx_start(&f, KIND(state));
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
   irpc_server_address *a;
   int stale_fd = -1;
   if (f.kind == K_TCP4 || f.kind == K_TCP6) {
     /* A port that was free a moment ago. */
-    fx_listen(&f);
+    duplex_fx_listen(&f);
     assert_irpc_ok(irpc_server_address_clone(&a, irpc_listener_address(f.l)));
     irpc_listener_close(f.l, NULL, NULL);
     f.l = NULL;
@@ -541,7 +543,8 @@ static void test_connect_refused(void **state) {
       assert_int_equal(bind(stale_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     }
   }
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f));
+  assert_irpc_ok(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.connected);
   assert_int_equal(f.connect_status, UV_ECONNREFUSED);
   assert_null(f.c);
@@ -550,7 +553,7 @@ static void test_connect_refused(void **state) {
     close(stale_fd);
     unlink(f.path);
   }
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 /* ---- Transport-specific tests ---- */
@@ -567,8 +570,8 @@ static void test_by_name(void **state) {
 
 static void test_tcp_hostname(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_TCP4);
+  duplex_fx f;
+  duplex_fx_start(&f, K_TCP4);
   irpc_server_address *a;
   assert_irpc_ok(irpc_server_address_parse(&a, "icerpc://127.0.0.1:0"));
   assert_irpc_ok(irpc_transport_listen(f.t, &f.loop, a, on_accept, &f, &f.l));
@@ -578,43 +581,46 @@ static void test_tcp_hostname(void **state) {
            (unsigned)irpc_server_address_port(irpc_listener_address(f.l)));
   assert_irpc_ok(irpc_server_address_parse(&a, uri));
   /* localhost may resolve to ::1 first: the IPv4 address comes next. */
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f));
+  assert_irpc_ok(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f));
   irpc_server_address_free(a);
   RUN_UNTIL(&f, f.connected && f.accepted);
   assert_irpc_ok(f.connect_status);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_tcp_bad_addresses(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_TCP4);
+  duplex_fx f;
+  duplex_fx_start(&f, K_TCP4);
   irpc_server_address *a;
   assert_irpc_ok(irpc_server_address_parse(&a, "icerpc://h?transport=quic"));
-  assert_irpc_err(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f),
-                  IRPC_EINVAL);
+  assert_irpc_err(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f),
+      IRPC_EINVAL);
   assert_irpc_err(irpc_transport_listen(f.t, &f.loop, a, on_accept, &f, &f.l),
                   IRPC_EINVAL);
   irpc_server_address_free(a);
   assert_irpc_ok(
       irpc_server_address_parse(&a, "icerpc://x?transport=uds&path=/x"));
-  assert_irpc_err(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f),
-                  IRPC_EINVAL);
+  assert_irpc_err(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f),
+      IRPC_EINVAL);
   irpc_server_address_free(a);
   /* Port in use. */
-  fx_listen(&f);
+  duplex_fx_listen(&f);
   irpc_listener *l2 = NULL;
   assert_irpc_err(irpc_transport_listen(f.t, &f.loop,
                                         irpc_listener_address(f.l), on_accept,
                                         &f, &l2),
                   UV_EADDRINUSE);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_uds_stale_and_regular_file(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_UDS);
+  duplex_fx f;
+  duplex_fx_start(&f, K_UDS);
   char uri[256];
   listen_uri(&f, uri, sizeof(uri));
   /* A stale socket file is replaced. */
@@ -638,14 +644,14 @@ static void test_uds_stale_and_regular_file(void **state) {
                   UV_EADDRINUSE);
   unlink(f.path);
   irpc_server_address_free(a);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_memory_names(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_MEM);
-  fx_listen(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, K_MEM);
+  duplex_fx_listen(&f);
   irpc_listener *l2 = NULL;
   assert_irpc_err(irpc_transport_listen(f.t, &f.loop,
                                         irpc_listener_address(f.l), on_accept,
@@ -658,22 +664,22 @@ static void test_memory_names(void **state) {
   int connected = 0;
   f.connected = 0;
   assert_irpc_ok(irpc_transport_connect(t2, &f.loop, irpc_listener_address(f.l),
-                                        &d, on_connect, &f));
+                                        &d, duplex_fx_on_connect, &f));
   f.c = d;
   RUN_UNTIL(&f, f.connected);
   assert_int_equal(f.connect_status, UV_ECONNREFUSED);
   (void)connected;
   irpc_transport_free(t2);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 /* Reads are never delivered inside write, and come one per segment in
  * order, on a later loop turn. */
 static void test_pair_deterministic(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_PAIR);
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, K_PAIR);
+  duplex_fx_connect(&f);
   rec rs;
   rec_init(&rs);
   assert_irpc_ok(irpc_duplex_read_start(f.s, on_rec_read, &rs));
@@ -697,14 +703,14 @@ static void test_pair_deterministic(void **state) {
   RUN_UNTIL(&f, wcount == 3);
   assert_int_equal(wstatus[2], UV_ECONNRESET);
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 /* ---- The fault decorator ---- */
 
 /* A pair whose client end is wrapped. */
-static void fault_pair(fx *f) {
-  fx_start(f, K_PAIR);
+static void fault_pair(duplex_fx *f) {
+  duplex_fx_start(f, K_PAIR);
   irpc_duplex *inner;
   assert_irpc_ok(irpc_duplex_pair(&f->loop, &inner, &f->s));
   assert_irpc_ok(irpc_duplex_fault_wrap(&f->c, inner));
@@ -715,7 +721,7 @@ static void fault_pair(fx *f) {
 
 static void test_fault_write_fail_and_nth(void **state) {
   (void)state;
-  fx f;
+  duplex_fx f;
   fault_pair(&f);
   irpc_fault *fl = irpc_duplex_fault(f.c);
   assert_irpc_err(irpc_fault_set(fl, IRPC_FAULT_WRITE, IRPC_FAULT_FAIL, 0),
@@ -739,12 +745,12 @@ static void test_fault_write_fail_and_nth(void **state) {
   assert_true(rec_equals(&rs, "ac"));
   assert_int_equal(irpc_fault_count(fl, IRPC_FAULT_WRITE), 3);
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_fault_write_hold(void **state) {
   (void)state;
-  fx f;
+  duplex_fx f;
   fault_pair(&f);
   irpc_fault *fl = irpc_duplex_fault(f.c);
   rec rs;
@@ -772,13 +778,13 @@ static void test_fault_write_hold(void **state) {
   RUN_UNTIL(&f, closes == 1);
   assert_int_equal(wstatus[3], UV_ECANCELED);
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_fault_write_truncate_and_reset(void **state) {
   (void)state;
   for (int truncate = 0; truncate < 2; truncate++) {
-    fx f;
+    duplex_fx f;
     fault_pair(&f);
     irpc_fault *fl = irpc_duplex_fault(f.c);
     rec rs, rc;
@@ -805,7 +811,7 @@ static void test_fault_write_truncate_and_reset(void **state) {
     assert_int_equal(wstatus[2], UV_ECONNRESET);
     rec_fini(&rs);
     rec_fini(&rc);
-    fx_finish(&f);
+    duplex_fx_finish(&f);
   }
 }
 
@@ -814,7 +820,7 @@ static void test_fault_read(void **state) {
   static const irpc_fault_action actions[] = {
       IRPC_FAULT_FAIL, IRPC_FAULT_HOLD, IRPC_FAULT_TRUNCATE, IRPC_FAULT_RESET};
   for (size_t i = 0; i < 4; i++) {
-    fx f;
+    duplex_fx f;
     fault_pair(&f);
     irpc_fault *fl = irpc_duplex_fault(f.c);
     rec rc;
@@ -849,7 +855,7 @@ static void test_fault_read(void **state) {
       rec_fini(&rs);
     }
     rec_fini(&rc);
-    fx_finish(&f);
+    duplex_fx_finish(&f);
   }
 }
 
@@ -858,7 +864,7 @@ static void test_fault_shutdown(void **state) {
   static const irpc_fault_action actions[] = {IRPC_FAULT_FAIL, IRPC_FAULT_HOLD,
                                               IRPC_FAULT_RESET};
   for (size_t i = 0; i < 3; i++) {
-    fx f;
+    duplex_fx f;
     fault_pair(&f);
     irpc_fault *fl = irpc_duplex_fault(f.c);
     rec rs;
@@ -892,13 +898,13 @@ static void test_fault_shutdown(void **state) {
       }
     }
     rec_fini(&rs);
-    fx_finish(&f);
+    duplex_fx_finish(&f);
   }
 }
 
 /* A fault transport over the memory transport. */
-static void fault_transport(fx *f, irpc_transport **inner) {
-  fx_start(f, K_MEM);
+static void fault_transport(duplex_fx *f, irpc_transport **inner) {
+  duplex_fx_start(f, K_MEM);
   *inner = f->t;
   assert_irpc_ok(irpc_transport_fault_new(&f->t, *inner));
   assert_non_null(irpc_transport_fault(f->t));
@@ -906,26 +912,26 @@ static void fault_transport(fx *f, irpc_transport **inner) {
   f->own_t = 0;
 }
 
-static void fault_transport_finish(fx *f, irpc_transport *inner) {
+static void fault_transport_finish(duplex_fx *f, irpc_transport *inner) {
   irpc_transport *t = f->t;
-  fx_finish(f);
+  duplex_fx_finish(f);
   irpc_transport_free(t);
   irpc_transport_free(inner);
 }
 
 static void test_fault_transport_connect(void **state) {
   (void)state;
-  fx f;
+  duplex_fx f;
   irpc_transport *inner;
   fault_transport(&f, &inner);
   irpc_fault *fl = irpc_transport_fault(f.t);
-  fx_listen(&f);
+  duplex_fx_listen(&f);
   const irpc_server_address *la = irpc_listener_address(f.l);
   /* FAIL */
   assert_irpc_ok(
       irpc_fault_set(fl, IRPC_FAULT_CONNECT, IRPC_FAULT_FAIL, UV_ETIMEDOUT));
   assert_irpc_ok(
-      irpc_transport_connect(f.t, &f.loop, la, &f.c, on_connect, &f));
+      irpc_transport_connect(f.t, &f.loop, la, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.connected);
   assert_int_equal(f.connect_status, UV_ETIMEDOUT);
   assert_int_equal(f.accepted, 0);
@@ -933,7 +939,7 @@ static void test_fault_transport_connect(void **state) {
   assert_irpc_ok(irpc_fault_set(fl, IRPC_FAULT_CONNECT, IRPC_FAULT_HOLD, 0));
   f.connected = 0;
   assert_irpc_ok(
-      irpc_transport_connect(f.t, &f.loop, la, &f.c, on_connect, &f));
+      irpc_transport_connect(f.t, &f.loop, la, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.accepted == 1);
   for (int n = 0; n < 5; n++)
     uv_run(&f.loop, UV_RUN_NOWAIT);
@@ -948,7 +954,7 @@ static void test_fault_transport_connect(void **state) {
   /* HOLD, then release. */
   f.connected = 0;
   assert_irpc_ok(
-      irpc_transport_connect(f.t, &f.loop, la, &f.c, on_connect, &f));
+      irpc_transport_connect(f.t, &f.loop, la, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.accepted == 1);
   assert_false(f.connected);
   assert_irpc_ok(irpc_fault_clear(fl, IRPC_FAULT_CONNECT));
@@ -966,7 +972,7 @@ static void test_fault_transport_connect(void **state) {
 
 static void test_fault_transport_listen_accept(void **state) {
   (void)state;
-  fx f;
+  duplex_fx f;
   irpc_transport *inner;
   fault_transport(&f, &inner);
   irpc_fault *fl = irpc_transport_fault(f.t);
@@ -983,7 +989,8 @@ static void test_fault_transport_listen_accept(void **state) {
   /* ACCEPT FAIL: the client connects, then sees a reset. */
   assert_irpc_ok(
       irpc_fault_set_nth(fl, IRPC_FAULT_ACCEPT, IRPC_FAULT_FAIL, UV_EIO, 0, 1));
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f));
+  assert_irpc_ok(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.connected);
   assert_irpc_ok(f.connect_status);
   rec rc;
@@ -996,7 +1003,8 @@ static void test_fault_transport_listen_accept(void **state) {
   /* ACCEPT HOLD, then release. */
   assert_irpc_ok(irpc_fault_set(fl, IRPC_FAULT_ACCEPT, IRPC_FAULT_HOLD, 0));
   f.connected = 0;
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop, a, &f.c, on_connect, &f));
+  assert_irpc_ok(
+      irpc_transport_connect(f.t, &f.loop, a, &f.c, duplex_fx_on_connect, &f));
   RUN_UNTIL(&f, f.connected);
   for (int n = 0; n < 5; n++)
     uv_run(&f.loop, UV_RUN_NOWAIT);
@@ -1009,9 +1017,10 @@ static void test_fault_transport_listen_accept(void **state) {
   f.s = NULL;
   /* A held accept is closed with the listener. */
   irpc_duplex *c2;
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop, a, &c2, on_connect, &f));
+  assert_irpc_ok(
+      irpc_transport_connect(f.t, &f.loop, a, &c2, duplex_fx_on_connect, &f));
   f.connected = 0;
-  f.c = c2; /* on_connect checks it */
+  f.c = c2; /* duplex_fx_on_connect checks it */
   RUN_UNTIL(&f, f.connected);
   rec_fini(&rc);
   irpc_server_address_free(a);
@@ -1021,9 +1030,9 @@ static void test_fault_transport_listen_accept(void **state) {
 /* RESET over TCP: the peer sees a real RST. */
 static void test_fault_reset_tcp(void **state) {
   (void)state;
-  fx f;
-  fx_start(&f, K_TCP4);
-  fx_connect(&f);
+  duplex_fx f;
+  duplex_fx_start(&f, K_TCP4);
+  duplex_fx_connect(&f);
   irpc_duplex *w;
   assert_irpc_ok(irpc_duplex_fault_wrap(&w, f.c));
   f.c = w;
@@ -1039,7 +1048,7 @@ static void test_fault_reset_tcp(void **state) {
   char buf[64];
   assert_irpc_err(irpc_duplex_local_address(w, buf, sizeof(buf)), UV_ENOTCONN);
   rec_fini(&rs);
-  fx_finish(&f);
+  duplex_fx_finish(&f);
 }
 
 static void test_wrap_errors(void **state) {

@@ -6,8 +6,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* Leaves at `path` what a crashed server leaves: a socket file that was
  * listened on and that nobody answers on any more. */
@@ -30,7 +31,7 @@ static void leave_dead_socket(const char *path) {
 
 static void echo_once(net_rig *r, irpc_invoker *inv) {
   net_result res = {0};
-  irpc_outgoing_request *req = net_request("/echo", "hi", 2);
+  irpc_outgoing_request *req = kit_request("/echo", "hi", 2);
   net_call_sync(&r->loop, inv, req, &res);
   assert_irpc_ok(res.err);
   assert_int_equal(res.status, IRPC_STATUS_OK);
@@ -49,7 +50,7 @@ static void test_stale_socket_file_is_replaced(void **state) {
   snprintf(r.bound, sizeof r.bound, "%s", r.listen);
   irpc_invoker *probe = net_client(&r);
   net_result res = {0};
-  irpc_outgoing_request *req = net_request("/echo", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/echo", NULL, 0);
   net_call_sync(&r.loop, probe, req, &res);
   assert_irpc_err(res.err, UV_ECONNREFUSED);
   irpc_outgoing_request_free(req);
@@ -171,7 +172,7 @@ static void check_credentials(int kind) {
   net_rig_start(&r);
   irpc_invoker *c = net_client(&r);
   net_result res = {0};
-  irpc_outgoing_request *req = net_request("/seen", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/seen", NULL, 0);
   net_call_sync(&r.loop, c, req, &res);
   assert_irpc_ok(res.err);
   assert_int_equal(s.dispatches, 1);
@@ -248,7 +249,7 @@ static void test_duplex_credentials(void **state) {
                                         on_connected, &connected));
   irpc_peer_credentials pc;
   assert_irpc_err(irpc_duplex_peer_credentials(client_end, &pc), UV_ENOTCONN);
-  net_run_until(&r.loop, &connected);
+  kit_run_until(&r.loop, &connected);
   assert_int_equal(connected, 1);
   while (!server_end)
     uv_run(&r.loop, UV_RUN_ONCE);

@@ -1,6 +1,6 @@
 /* The use-feature interceptor and middleware, and the whole catalog
  * together through the coloc invoker. */
-#include "ic_testlib.h"
+#include "kit/rig.h"
 
 static const irpc_feature_key tenant_key = {.name = "tenant", .destroy = NULL};
 static const irpc_feature_key owned_key = {.name = "owned", .destroy = free};
@@ -51,7 +51,7 @@ static void test_sets_feature_both_sides(void **state) {
   irpc_dispatcher *d = rig_map(&r, "/t", &tenant_ops);
   outcome o;
   outcome_init(&o);
-  irpc_outgoing_request *req = rig_request("/t", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/t", NULL, 0);
   rig_invoke(&r, NULL, req, &o, NULL);
   rig_run(&r);
   assert_int_equal(o.status, IRPC_STATUS_OK);
@@ -114,7 +114,7 @@ static void test_whole_catalog(void **state) {
     assert_irpc_ok(irpc_router_use(r.router, mw[i]));
   irpc_dispatcher *d = rig_map(&r, "/echo", &test_echo_ops);
 
-  irpc_outgoing_request *req = rig_request("/echo", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/echo", NULL, 0);
   char big[8192];
   for (size_t i = 0; i < sizeof(big); i++)
     big[i] = "abcabcabd"[i % 9];

@@ -1,14 +1,6 @@
-/* Test payloads shared by the compression tests: random bytes (which do
- * not compress), 4-bit noise (about 55% of its size once compressed) and a
- * hash to compare chains without holding a second copy. */
-#ifndef IRPC_PAYLOAD_TESTLIB_H
-#define IRPC_PAYLOAD_TESTLIB_H
+#include "kit/payload.h"
 
-#include "testutil.h"
-
-#pragma GCC diagnostic ignored "-Wunused-function"
-
-static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
+void fill_random(uint8_t *p, size_t n, uint64_t seed) {
   for (size_t i = 0; i < n; i++) {
     seed ^= seed << 13;
     seed ^= seed >> 7;
@@ -17,10 +9,7 @@ static void fill_random(uint8_t *p, size_t n, uint64_t seed) {
   }
 }
 
-/* Appends `n` bytes of 4-bit noise ('a'..'p') in 64 KiB blocks, as an
- * encoder writing into the chain would. Returns a hash of the bytes (the
- * same as hash_chain's). */
-static uint64_t fill_noise(irpc_buf *b, size_t n, uint64_t seed) {
+uint64_t fill_noise(irpc_buf *b, size_t n, uint64_t seed) {
   uint64_t h = 14695981039346656037ull;
   while (n > 0) {
     uint8_t *p;
@@ -41,7 +30,7 @@ static uint64_t fill_noise(irpc_buf *b, size_t n, uint64_t seed) {
   return h;
 }
 
-static uint64_t hash_chain(const irpc_buf *b) {
+uint64_t hash_chain(const irpc_buf *b) {
   uint64_t h = 14695981039346656037ull;
   for (size_t i = 0; i < irpc_buf_segment_count(b); i++) {
     irpc_bytes s = irpc_buf_segment(b, i);
@@ -50,5 +39,3 @@ static uint64_t hash_chain(const irpc_buf *b) {
   }
   return h;
 }
-
-#endif

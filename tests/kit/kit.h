@@ -1,6 +1,10 @@
-/* Shared helpers for the cmocka tests. */
-#ifndef IRPC_TESTUTIL_H
-#define IRPC_TESTUTIL_H
+/* The test kit: one compiled library every test links. This header holds
+ * what every test uses (assertions on irpc errors, a counting allocator,
+ * the echo and hold dispatchers, requests, running a loop until a flag is
+ * set); kit/rig.h, kit/net.h, kit/payload.h and kit/slice.h hold the
+ * fixtures of the in-process, network, compression and Slice tests. */
+#ifndef IRPC_TESTS_KIT_H
+#define IRPC_TESTS_KIT_H
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,5 +49,24 @@ extern const irpc_dispatcher_ops test_echo_ops;
 /* Runs the loop until nothing is left, then asserts that it closes: every
  * handle irpc opened was closed. */
 void test_loop_finish(uv_loop_t *loop);
+
+/* Runs the loop until *flag becomes non-zero; a watchdog fails the test
+ * after 30 s instead of hanging. */
+void kit_run_until(uv_loop_t *loop, const int *flag);
+
+/* A request to `path` (operation "op") carrying `len` bytes of `data`. */
+irpc_outgoing_request *kit_request(const char *path, const void *data,
+                                   size_t len);
+
+/* A completion callback (connect, shutdown) that stores 1 on success, else
+ * the error, into the int `ud` points to: run kit_run_until on it. */
+void kit_status_cb(irpc_invoker *inv, int status, void *ud);
+
+/* The hold dispatcher: keeps each dispatch in kit_held (in arrival order,
+ * kit_nheld of them) until the test completes it. Reset kit_nheld first. */
+#define KIT_HELD_MAX 64
+extern irpc_dispatch *kit_held[KIT_HELD_MAX];
+extern int kit_nheld;
+extern const irpc_dispatcher_ops kit_hold_ops;
 
 #endif

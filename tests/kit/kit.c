@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "testutil.h"
+#include "kit/kit.h"
 
 void test_irpc_check(int got, int want, const char *expr, const char *file,
                      int line) {
@@ -93,3 +93,47 @@ const irpc_dispatcher_ops test_echo_ops = {.struct_size =
                                                sizeof(irpc_dispatcher_ops),
                                            .name = "echo",
                                            .dispatch = echo_dispatch};
+
+static void on_watchdog(uv_timer_t *t) {
+  (void)t;
+  fail_msg("the loop did not reach the expected state in time");
+}
+
+void kit_run_until(uv_loop_t *loop, const int *flag) {
+  uv_timer_t wd;
+  uv_timer_init(loop, &wd);
+  uv_timer_start(&wd, on_watchdog, 30000, 0);
+  while (!*flag)
+    uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&wd, NULL);
+  uv_run(loop, UV_RUN_NOWAIT); /* the handle lives on this stack */
+}
+
+irpc_outgoing_request *kit_request(const char *path, const void *data,
+                                   size_t len) {
+  irpc_outgoing_request *req;
+  assert_irpc_ok(irpc_outgoing_request_new(&req, path, "op"));
+  if (len)
+    assert_irpc_ok(
+        irpc_buf_append(irpc_outgoing_request_payload(req), data, len));
+  return req;
+}
+
+void kit_status_cb(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  *(int *)ud = status == 0 ? 1 : status;
+}
+
+irpc_dispatch *kit_held[KIT_HELD_MAX];
+int kit_nheld;
+
+static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  assert_true(kit_nheld < KIT_HELD_MAX);
+  kit_held[kit_nheld++] = d;
+}
+
+const irpc_dispatcher_ops kit_hold_ops = {.struct_size =
+                                              sizeof(irpc_dispatcher_ops),
+                                          .name = "hold",
+                                          .dispatch = hold_dispatch};

@@ -1,43 +1,12 @@
-/* Shared by the interceptor and middleware tests: a client pipeline into
- * the coloc invoker, a router with a few test dispatchers, a manual clock,
- * and a spy middleware that records what crossed the "wire". */
-#ifndef IRPC_IC_TESTLIB_H
-#define IRPC_IC_TESTLIB_H
-
 #include <stdio.h>
 #include <string.h>
 
-#include "testutil.h"
-
-#pragma GCC diagnostic ignored "-Wunused-function"
-
-/* 2024-01-01T00:00:00Z */
-#define RIG_T0 INT64_C(1704067200000000000)
-#define MS INT64_C(1000000)
-
-typedef struct spy {
-  int requests;        /* dispatches seen */
-  irpc_fields *fields; /* the last request's fields, as received */
-  size_t payload_len;  /* the last request's payload length, as received */
-  uint64_t status;     /* the last response status on the way back */
-  int responses;
-  char trace[256];
-} spy;
-
-typedef struct rig {
-  uv_loop_t loop;
-  irpc_router *router;
-  irpc_invoker *coloc;
-  irpc_pipeline *pipeline;
-  irpc_clock *clock;
-  irpc_outgoing_request *fields_holder; /* owns spy.fields */
-  spy spy;
-} rig;
+#include "kit/rig.h"
 
 /* ---- Dispatchers ---- */
 
-/* Holds every dispatch until it is canceled, then answers Ok. */
-static int rig_hang_canceled;
+int rig_hang_canceled;
+
 static void rig_hang_cancel(irpc_dispatch *d, int err, void *ud) {
   (void)ud;
   rig_hang_canceled = err;
@@ -49,10 +18,10 @@ static void rig_hang_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_dispatch_on_cancel(d, rig_hang_cancel, NULL);
 }
 
-static const irpc_dispatcher_ops rig_hang_ops = {
-    .struct_size = sizeof(irpc_dispatcher_ops),
-    .name = "hang",
-    .dispatch = rig_hang_dispatch};
+const irpc_dispatcher_ops rig_hang_ops = {.struct_size =
+                                              sizeof(irpc_dispatcher_ops),
+                                          .name = "hang",
+                                          .dispatch = rig_hang_dispatch};
 
 /* ---- The spy middleware ---- */
 
@@ -79,7 +48,7 @@ static int spy_init(irpc_dispatcher *self, const void *config) {
   return 0;
 }
 
-static const irpc_dispatcher_ops spy_ops = {
+const irpc_dispatcher_ops spy_ops = {
     .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "spy",
     .data_size = sizeof(spy *),
@@ -88,19 +57,10 @@ static const irpc_dispatcher_ops spy_ops = {
     .on_complete = spy_on_complete,
 };
 
-/* ---- A log sink that keeps the first 8 records ---- */
+/* ---- The log sink ---- */
 
-typedef struct sink_log {
-  int count;
-  char lines[8][512];
-  char events[8][24];
-  irpc_log_level levels[8];
-  char local[64]; /* the last record's addresses */
-  char remote[64];
-} sink_log;
-
-static void sink(irpc_log_level level, const irpc_log_record *rec,
-                 const char *line, void *ud) {
+void sink(irpc_log_level level, const irpc_log_record *rec, const char *line,
+          void *ud) {
   sink_log *l = ud;
   if (l->count < 8) {
     snprintf(l->lines[l->count], sizeof l->lines[0], "%s", line);
@@ -114,7 +74,7 @@ static void sink(irpc_log_level level, const irpc_log_record *rec,
 
 /* ---- The rig ---- */
 
-static void rig_init(rig *r) {
+void rig_init(rig *r) {
   memset(r, 0, sizeof(*r));
   assert_int_equal(uv_loop_init(&r->loop), 0);
   assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
@@ -127,23 +87,21 @@ static void rig_init(rig *r) {
   r->spy.fields = irpc_outgoing_request_fields(r->fields_holder);
 }
 
-/* Adds the spy middleware to the router now (it sees what the middleware
- * added after it will see). */
-static void rig_spy(rig *r) {
+void rig_spy(rig *r) {
   irpc_dispatcher *d;
   assert_irpc_ok(irpc_dispatcher_new(&d, &r->loop, &spy_ops, &r->spy));
   assert_irpc_ok(irpc_router_use(r->router, d));
 }
 
-static irpc_dispatcher *rig_map(rig *r, const char *path,
-                                const irpc_dispatcher_ops *ops) {
+irpc_dispatcher *rig_map(rig *r, const char *path,
+                         const irpc_dispatcher_ops *ops) {
   irpc_dispatcher *d;
   assert_irpc_ok(irpc_dispatcher_new(&d, &r->loop, ops, NULL));
   assert_irpc_ok(irpc_router_map(r->router, path, d));
   return d;
 }
 
-static void rig_fini(rig *r, irpc_dispatcher **mapped, size_t n) {
+void rig_fini(rig *r, irpc_dispatcher **mapped, size_t n) {
   irpc_pipeline_free(r->pipeline);
   irpc_invoker_free(r->coloc);
   irpc_router_free(r->router);
@@ -154,30 +112,20 @@ static void rig_fini(rig *r, irpc_dispatcher **mapped, size_t n) {
   test_loop_finish(&r->loop);
 }
 
-typedef struct outcome {
-  int done;
-  int err;
-  uint64_t status;
-  irpc_buf *payload;
-  irpc_fields *fields;
-  irpc_outgoing_request *holder;
-  char message[160];
-} outcome;
-
-static void outcome_init(outcome *o) {
+void outcome_init(outcome *o) {
   memset(o, 0, sizeof(*o));
   assert_irpc_ok(irpc_buf_new(&o->payload));
   assert_irpc_ok(irpc_outgoing_request_new(&o->holder, "/o", "o"));
   o->fields = irpc_outgoing_request_fields(o->holder);
 }
 
-static void outcome_fini(outcome *o) {
+void outcome_fini(outcome *o) {
   irpc_buf_free(o->payload);
   irpc_outgoing_request_free(o->holder);
 }
 
-static void rig_on_done(irpc_call *call, int err, irpc_incoming_response *resp,
-                        void *ud) {
+void rig_on_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                 void *ud) {
   (void)call;
   outcome *o = ud;
   o->done++;
@@ -196,33 +144,20 @@ static void rig_on_done(irpc_call *call, int err, irpc_incoming_response *resp,
   }
 }
 
-static void rig_invoke(rig *r, irpc_invoker *inv, irpc_outgoing_request *req,
-                       outcome *o, irpc_call **call) {
+void rig_invoke(rig *r, irpc_invoker *inv, irpc_outgoing_request *req,
+                outcome *o, irpc_call **call) {
   assert_irpc_ok(irpc_invoke(inv ? inv : irpc_pipeline_invoker(r->pipeline),
                              req, rig_on_done, o, call));
 }
 
-static void rig_run(rig *r) {
+void rig_run(rig *r) {
   uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
-static irpc_outgoing_request *rig_request(const char *path, const void *data,
-                                          size_t len) {
-  irpc_outgoing_request *req;
-  assert_irpc_ok(irpc_outgoing_request_new(&req, path, "op"));
-  if (len)
-    assert_irpc_ok(
-        irpc_buf_append(irpc_outgoing_request_payload(req), data, len));
-  return req;
-}
-
-static void assert_field(irpc_fields *f, uint64_t key, const void *bytes,
-                         size_t len) {
+void assert_field(irpc_fields *f, uint64_t key, const void *bytes, size_t len) {
   irpc_bytes v;
   assert_irpc_ok(irpc_fields_get(f, key, &v));
   assert_int_equal(v.len, len);
   if (len)
     assert_memory_equal(v.base, bytes, len);
 }
-
-#endif
