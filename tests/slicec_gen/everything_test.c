@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "everything.slice.h"
-#include "net_testlib.h"
+#include "kit/net.h"
 
 /* The custom type Instant (an int64_t): the application's codec. */
 int Test_Gen_Instant_encode(irpc_slice_encoder *e, const int64_t *v) {
@@ -863,7 +863,7 @@ static void on_coloc_down(int status, void *ud) {
   do {                                                                         \
     memset(&(o), 0, sizeof(o));                                                \
     assert_irpc_ok(call);                                                      \
-    net_run_until(loop, &(o).done);                                            \
+    kit_run_until(loop, &(o).done);                                            \
     assert_irpc_ok((o).err);                                                   \
   } while (0)
 
@@ -912,7 +912,7 @@ static void run_calls(int kind) {
   assert_memory_equal(o.enc.b, want.b, want.n);
 
   CALL(loop, o, Test_Gen_Store_poke(&px, NULL, on_void, &o));
-  net_run_until(loop, &impl.pokes);
+  kit_run_until(loop, &impl.pokes);
   assert_int_equal(impl.pokes, 1);
 
   static uint8_t big[100000];
@@ -962,14 +962,14 @@ static void run_calls(int kind) {
   memset(&o, 0, sizeof o);
   assert_irpc_ok(
       Test_Gen_Store_names(&px, 1, IRPC_STR("b"), true, NULL, on_names, &o));
-  net_run_until(loop, &o.done);
+  kit_run_until(loop, &o.done);
   assert_int_equal(o.err, IRPC_ESTATUS);
   assert_int_equal(o.i, IRPC_STATUS_NOT_IMPLEMENTED);
 
   if (kind == KIND_COLOC) {
     int down = 0;
     assert_irpc_ok(irpc_coloc_shutdown(client, 1000, on_coloc_down, &down));
-    net_run_until(loop, &down);
+    kit_run_until(loop, &down);
     irpc_invoker_free(client);
   } else {
     net_client_close(&rig, client);

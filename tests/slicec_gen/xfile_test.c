@@ -10,7 +10,7 @@
 /* Then the other one, already included by the first: */
 #include "xfile_a.slice.h"
 
-#include "net_testlib.h"
+#include "kit/net.h"
 
 typedef struct bytes {
   uint8_t b[4096];
@@ -192,7 +192,7 @@ static void test_call(void **state) {
   found f = {0};
   assert_irpc_ok(
       Test_Xa_Library_find(&px, IRPC_STR("main"), NULL, on_find, &f));
-  net_run_until(&rig.loop, &f.done);
+  kit_run_until(&rig.loop, &f.done);
   assert_irpc_ok(f.err);
   assert_true(f.present);
   assert_int_equal(f.enc.n, want.n);
@@ -200,13 +200,13 @@ static void test_call(void **state) {
 
   memset(&f, 0, sizeof f);
   assert_irpc_ok(Test_Xa_Library_find(&px, IRPC_STR("x"), NULL, on_find, &f));
-  net_run_until(&rig.loop, &f.done);
+  kit_run_until(&rig.loop, &f.done);
   assert_irpc_ok(f.err);
   assert_false(f.present);
 
   int down = 0;
   assert_irpc_ok(irpc_coloc_shutdown(client, 1000, on_coloc_down, &down));
-  net_run_until(&rig.loop, &down);
+  kit_run_until(&rig.loop, &down);
   irpc_invoker_free(client);
   net_rig_fini(&rig);
 }
