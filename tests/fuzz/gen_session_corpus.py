@@ -129,6 +129,11 @@ def window(sid, n):
     return frame(WINDOW_UPDATE, varu(n), sid)
 
 
+# The manual clock starts at FZ_START_NS (icerpc_session.c); a deadline
+# 50 ms later, in .NET ticks.
+START_NS = 1800000000000000000
+LATER = (START_NS // 100 + 621355968000000000 + 500000).to_bytes(8, "little")
+
 SERVER_START = run(4) + send(CLIENT_HELLO) + run(4) + send(settings(2))
 CLIENT_START = run(4) + send(SERVER_HELLO + settings(3)) + run(8)
 
@@ -166,6 +171,12 @@ SERVER = {
     "deadline": cfg(c3=DEADLINE_MW | COMPRESS_MW) + SERVER_START
     + send(req(0, "/hold", b"x", [(3, TICKS)])) + run()
     + advance(8) + run() + advance(11) + run(),
+    # A held dispatch whose deadline, 50 ms away, passes on the manual
+    # clock: the deadline middleware cancels it.
+    "deadline_later": cfg(c3=DEADLINE_MW) + SERVER_START
+    + send(req(0, "/hold", b"x", [(3, LATER)]) + req(4, "/echo", b"y",
+                                                      [(3, LATER)]))
+    + run() + advance(7) + run() + advance(7) + run() + advance(11) + run(),
     # Short connection timers that real time makes fire, a small window.
     "timers": cfg(c1=IDLE_3MS | INACTIVITY_2MS | SHUTDOWN_5MS,
                   c2=SMALL_WINDOW) + run(4) + send(SMALL_HELLO) + run(4)

@@ -345,9 +345,11 @@ static void held_complete(fz *f, fz_held *h, int mode) {
 static void held_on_cancel(irpc_dispatch *d, int err, void *ud) {
   fz_held *h = ud;
   fz *f = h->f;
-  (void)err;
   check(h->state == 1 && h->d == d, "a completed dispatch was canceled");
   h->canceled = 1;
+  if (f->trace)
+    fprintf(stderr, "held dispatch %d canceled: %s\n", (int)(h - f->held),
+            irpc_strerror(err));
   if (h->call >= 0 && f->calls[h->call].state == 1)
     irpc_call_cancel(f->calls[h->call].call, IRPC_ECANCELED);
   else if (f->cfg[0] & 0x10)
