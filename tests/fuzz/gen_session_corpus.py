@@ -9,6 +9,7 @@ Slic: the handshake, Settings, requests (server under test) or responses
 made, canceled and timed out on the way."""
 import os
 import sys
+import zlib
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from gen_slic_corpus import (ACK, CLOSE, INIT, LAST, PING,  # noqa: E402
@@ -80,6 +81,7 @@ def new_peer():
 
 
 ONEWAY, IDEMPOTENT, WITH_DEADLINE, COMPRESSED, BIG = 1, 2, 4, 8, 16
+HUGE = BIG | 0xe0  # over the streaming threshold
 ECHO, HOLD, OTHER, DIRECT = 0, 1, 2, 8  # client paths; DIRECT skips the pipeline
 
 
@@ -121,8 +123,19 @@ def req(sid, path="/echo", payload=b"hello", fields=()):
     return frame(LAST, sized(request(path, "op", fields)) + payload, sid)
 
 
-def resp(sid, status=0, payload=b"pong"):
-    return frame(LAST, sized(response(status, "failed")) + payload, sid)
+def resp(sid, status=0, payload=b"pong", fields=()):
+    return frame(LAST, sized(response(status, "failed", fields)) + payload,
+                 sid)
+
+
+def deflate(data):
+    """Raw Deflate (IceRPC's CompressionFormat.Deflate)."""
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return z.compress(data) + z.flush()
+
+
+DEFLATE = [(2, b"\x01")]  # the compression format field: Deflate
+TEXT = b"compressible " * 40
 
 
 def window(sid, n):
@@ -177,6 +190,11 @@ SERVER = {
     + send(req(0, "/hold", b"x", [(3, LATER)]) + req(4, "/echo", b"y",
                                                       [(3, LATER)]))
     + run() + advance(7) + run() + advance(7) + run() + advance(11) + run(),
+    # A Deflate-compressed request through the compress middleware, and one
+    # whose bytes are not Deflate.
+    "compressed": cfg(c3=COMPRESS_MW) + SERVER_START
+    + send(req(0, "/echo", deflate(TEXT), DEFLATE)
+           + req(4, "/echo", b"not deflate", DEFLATE)) + run() + run(),
     # Short connection timers that real time makes fire, a small window.
     "timers": cfg(c1=IDLE_3MS | INACTIVITY_2MS | SHUTDOWN_5MS,
                   c2=SMALL_WINDOW) + run(4) + send(SMALL_HELLO) + run(4)
@@ -236,6 +254,27 @@ CLIENT = {
     + send(SERVER_HELLO + settings(3, [(FORMATS, 0b110)])) + run()
     + call(BIG) + run()
     + send(resp(0)) + run(),
+    # A compressed response decompressed by the interceptor, and a corrupt
+    # one.
+    "compressed": cfg(c3=COMPRESS) + call(0) + call(0) + CLIENT_START
+    + send(resp(0, 0, deflate(TEXT), DEFLATE)) + run()
+    + send(resp(4, 0, b"garbage", DEFLATE)) + run(),
+    # A payload over the streaming threshold, compressed as it streams; the
+    # peer opens the window as it reads.
+    "huge": cfg(c3=COMPRESS | COMPRESS_ALWAYS) + run(4)
+    + send(SERVER_HELLO + settings(3, [(FORMATS, 0b110)])) + run()
+    + call(HUGE) + run() + send(window(0, 65536)) + run()
+    + send(window(0, 65536)) + run() + send(resp(0)) + run(),
+    # The same without compression.
+    "huge_plain": cfg() + call(HUGE) + CLIENT_START
+    + send(window(0, 65536) + window(0, 65536)) + run()
+    + send(window(0, 1 << 20)) + run() + send(resp(0)) + run(),
+    # A graceful shutdown both ways: GoAway each, the peer ends its control
+    # stream, the client sends Close.
+    "close": cfg() + call(0) + CLIENT_START + send(resp(0)) + run()
+    + shutdown(SHUT_ENDPOINT) + run() + send(goaway(3, 4, 2)) + run()
+    + send(frame(LAST, b"", 3)) + run() + send(frame(CLOSE, varu(0)))
+    + run(),
     # A big payload against a small window: the peer opens it bit by bit.
     "window": cfg(c2=SMALL_WINDOW) + call(BIG | DIRECT) + run(4)
     + send(frame(ACK, params(1024, 1024, 30000, 100, 101)) + settings(3))

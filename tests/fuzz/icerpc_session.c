@@ -79,6 +79,9 @@
 #define FZ_CALLS 32
 #define FZ_HELD 32
 #define FZ_BIG 70000 /* more than one Slic window */
+/* Bigger than IRPC_PAYLOAD_STREAM_THRESHOLD: a request payload the
+ * connection streams when the compress interceptor's writer is attached. */
+#define FZ_HUGE (((size_t)1 << 20) + 1000)
 #define FZ_WAIT_BUDGET_MS 8
 #define FZ_ROUNDS 2000 /* loop turns allowed to drain */
 #define FZ_SETTLE 64   /* loop turns a drain runs at least */
@@ -144,6 +147,8 @@ struct fz {
   /* Server under test. */
   irpc_server *server;
   int shutdowns, shutdown_cbs;
+  /* Connections established, and close callbacks run. */
+  uint64_t opened, closed;
   int trace; /* IRPC_FUZZ_TRACE set: what happened, on stderr */
   uint64_t peer_bytes;
 };
@@ -206,8 +211,9 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
 
 /* Starts call number f->ncalls through `inv`; returns its index or -1.
  * Kind: bit 0 one-way, 1 idempotent, 2 a deadline feature, 3 the compress
- * feature, 4 a payload bigger than a Slic window, bits 5-7 the deadline
- * and payload size. */
+ * feature, 4 a payload bigger than a Slic window (bigger than the streaming
+ * threshold when bits 5-7 are all set), bits 5-7 the deadline and payload
+ * size. */
 static int start_call(fz *f, irpc_invoker *inv, const char *path, unsigned kind,
                       int held) {
   if (!inv || f->ncalls == FZ_CALLS)
@@ -215,8 +221,10 @@ static int start_call(fz *f, irpc_invoker *inv, const char *path, unsigned kind,
   irpc_outgoing_request *req;
   if (irpc_outgoing_request_new(&req, path, "op") != 0)
     return -1;
-  fill(irpc_outgoing_request_payload(req),
-       kind & 16 ? FZ_BIG : 4 + 100 * (kind >> 5));
+  size_t size = 4 + 100 * (kind >> 5);
+  if (kind & 16)
+    size = (kind >> 5) == 7 ? FZ_HUGE : FZ_BIG;
+  fill(irpc_outgoing_request_payload(req), size);
   irpc_features *ft = irpc_outgoing_request_features(req);
   if (kind & 1)
     irpc_outgoing_request_set_oneway(req, 1);
@@ -249,6 +257,22 @@ static int calls_running(const fz *f) {
     if (f->calls[i].state == 1)
       return 1;
   return 0;
+}
+
+/* ---- Connections: each one established closes exactly once ---- */
+
+static void on_conn_closed(irpc_connection *c, int err, void *ud) {
+  (void)c;
+  fz *f = ud;
+  check(err != 0, "a connection closed with no error");
+  check(++f->closed <= f->opened, "a connection's close callback ran twice");
+}
+
+static void conn_opened(fz *f, irpc_connection *c) {
+  check(irpc_connection_is_active(c) || irpc_connection_close_error(c) != 0,
+        "an established connection is neither active nor closed");
+  if (irpc_connection_on_close(c, on_conn_closed, f) > 0)
+    f->opened++;
 }
 
 /* ---- Dispatchers: each one's data is the fz ---- */
@@ -579,6 +603,14 @@ static void setup_transport(fz *f) {
 }
 
 #if FZ_CLIENT
+static void on_hook(irpc_invoker *inv, const irpc_connect_event *ev, void *ud) {
+  (void)inv;
+  fz *f = ud;
+  check(ev->count >= 1 && ev->reconnected == (ev->count > 1),
+        "a connect event's count and reconnected disagree");
+  conn_opened(f, ev->connection);
+}
+
 static irpc_invoker *endpoint_invoker(fz *f) {
   return irpc_pipeline_invoker(f->pipeline);
 }
@@ -640,6 +672,10 @@ static void setup_endpoint(fz *f) {
           "compress");
   }
   check(irpc_pipeline_into(f->pipeline, f->terminal) == 0, "pipeline");
+  long token = f->cfg[0] & 0x40
+                   ? irpc_connection_cache_on_connect(f->terminal, on_hook, f)
+                   : irpc_client_connection_on_connect(f->terminal, on_hook, f);
+  check(token > 0, "connect hook");
   if (!(f->cfg[0] & 0x40))
     irpc_client_connection_connect(f->terminal, NULL, NULL);
 }
@@ -687,6 +723,12 @@ static void endpoint_free(fz *f) {
   f->terminal = NULL;
 }
 #else
+static void on_server_open(irpc_server *s, irpc_connection *c, int err,
+                           void *ud) {
+  (void)s, (void)err;
+  conn_opened(ud, c);
+}
+
 static void peer_connect(fz *f) {
   irpc_server_address *a;
   irpc_duplex *d;
@@ -702,6 +744,7 @@ static void setup_endpoint(fz *f) {
   check(irpc_server_new(&f->server, &f->loop, f->counter, &so) == 0 &&
             irpc_server_listen(f->server, FZ_ADDR, NULL, 0) == 0,
         "server");
+  irpc_server_on_connection(f->server, on_server_open, NULL, f);
   peer_connect(f);
 }
 
@@ -893,7 +936,9 @@ static void teardown(fz *f) {
       irpc_clock_advance(f->clock, 100 * MS);
   }
   check(!calls_running(f), "a call never completed after its peer was gone");
-  spin(f, 4);
+  drain(f, 1);
+  check(f->opened == f->closed,
+        "a connection did not close after its peer was gone");
   for (int i = 0; i < f->nheld; i++)
     check(f->held[i].state != 1 || f->held[i].canceled,
           "a held dispatch was not canceled when its connection ended");
