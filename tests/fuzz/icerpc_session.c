@@ -57,11 +57,13 @@
  *
  * Checks (abort() on violation, beyond ASan, UBSan and LeakSanitizer): a
  * call's callback runs exactly once, never inside irpc_invoke, with a
- * response exactly when it succeeds; every dispatch that enters the server
- * chain comes back through it once; a dispatch held when its connection
- * ends is canceled; once the input ends and the peers are gone, every call
- * completes within a bounded number of loop turns, and after everything is
- * freed the loop has no handle left. */
+ * response exactly when it succeeds; every dispatch that enters the
+ * dispatcher chain comes back through it once; a dispatch held when its
+ * connection ends is canceled; every connection established closes
+ * exactly once; once the input ends and the peers are gone, every call
+ * completes and every connection closes within a bounded number of loop
+ * turns, and after everything is freed the loop has no handle left.
+ * IRPC_FUZZ_TRACE=1 prints what a run reached. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +306,7 @@ static int counter_complete(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 static const irpc_dispatcher_ops counter_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
     .name = "fz-counter",
     .data_size = sizeof(fz *),
     .dispatch_state_size = sizeof(int),
@@ -415,8 +418,12 @@ static void callback_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
 }
 
 #define FZ_DISPATCHER(var, fn)                                                 \
-  static const irpc_dispatcher_ops var = {                                     \
-      .name = #fn, .data_size = sizeof(fz *), .init = fz_init, .dispatch = fn}
+  static const irpc_dispatcher_ops var = {.struct_size =                       \
+                                              sizeof(irpc_dispatcher_ops),     \
+                                          .name = #fn,                         \
+                                          .data_size = sizeof(fz *),           \
+                                          .init = fz_init,                     \
+                                          .dispatch = fn}
 FZ_DISPATCHER(echo_ops, echo_dispatch);
 FZ_DISPATCHER(fail_ops, fail_dispatch);
 FZ_DISPATCHER(stream_ops, stream_dispatch);
