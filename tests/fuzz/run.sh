@@ -4,8 +4,11 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]
 #
-# SECONDS (default 60) is the whole budget, split evenly between the
-# targets run (at least 1 s each); TARGET defaults to every target. The
+# SECONDS (default 60) is the whole budget, split between the targets run
+# by weight (at least 1 s each): the whole-session targets
+# (fuzz_icerpc_server, fuzz_icerpc_client), whose inputs run a real
+# connection each, get two shares, the others one. TARGET defaults to every
+# target. The
 # build goes to build-fuzz/ (override with IRPC_FUZZ_BUILD_DIR). Each target starts from a
 # copy of its checked-in corpus under build-fuzz/corpus/<target>, so new
 # inputs do not land in the source tree; crashes are written to
@@ -29,13 +32,20 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
   >/dev/null
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
-all="$all fuzz_slicec_parser fuzz_slice_gen"
+all="$all fuzz_slicec_parser fuzz_slice_gen fuzz_icerpc_server fuzz_icerpc_client"
 targets=${*:-$all}
-count=$(echo $targets | wc -w)
-seconds=$((seconds / count))
-[ "$seconds" -ge 1 ] || seconds=1
+weight() {
+  case $1 in
+  fuzz_icerpc_server | fuzz_icerpc_client) echo 2 ;;
+  *) echo 1 ;;
+  esac
+}
+shares=0
+for t in $targets; do shares=$((shares + $(weight "$t"))); done
 status=0
 for t in $targets; do
+  time=$((seconds * $(weight "$t") / shares))
+  [ "$time" -ge 1 ] || time=1
   cmake --build "$build" --target "$t" -j2 >/dev/null
   case $t in
   fuzz_slice_decoder) seeds=$here/corpus/slice ;;
@@ -44,13 +54,15 @@ for t in $targets; do
   fuzz_slicec_parser) seeds=$here/corpus/slicec ;;
   fuzz_connection) seeds=$here/corpus/connection ;;
   fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
+  fuzz_icerpc_server) seeds=$here/corpus/icerpc_server ;;
+  fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t
   mkdir -p "$corpus" "$build/artifacts"
   cp "$seeds"/* "$corpus"/ 2>/dev/null || true
-  echo "== $t: ${seconds}s"
-  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=4096 \
+  echo "== $t: ${time}s"
+  if ! "$build/tests/fuzz/$t" -max_total_time="$time" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$t-" "$corpus"; then
     status=1
