@@ -119,7 +119,7 @@ static void test_large_and_invalid(void **state) {
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   rig_spy(&r);
   irpc_dispatcher *d = rig_map(&r, "/ctx", &ctx_ops);
-  irpc_outgoing_request *req = rig_request("/ctx", NULL, 0);
+  irpc_outgoing_request *req = kit_request("/ctx", NULL, 0);
   irpc_context *c;
   assert_irpc_ok(irpc_context_new(&c));
   char big[1500];

@@ -781,9 +781,9 @@ static int prepare_returns(irpc_outgoing_request *req, void *data) {
 
 static void prepare_hook(void **state) {
   (void)state;
-  fx f;
-  fx_init(&f, KIND_COLOC);
-  fx_start(&f);
+  greeter_fx f;
+  greeter_fx_init(&f, KIND_COLOC);
+  greeter_fx_start(&f);
   Demo_GreeterProxy g = Demo_GreeterProxy_from(f.client, NULL);
   int verdict = IRPC_EDEADLINE;
   irpc_slice_call_opts opts = {.struct_size = sizeof(irpc_slice_call_opts),
@@ -799,11 +799,11 @@ static void prepare_hook(void **state) {
   assert_int_equal(o.done, 0);
   verdict = 0;
   assert_irpc_ok(Demo_Greeter_greet(&g, IRPC_STR("Kim"), &opts, on_str, &o));
-  net_run_until(&f.rig.loop, &o.done);
+  kit_run_until(&f.rig.loop, &o.done);
   assert_int_equal(o.done, 1);
   assert_irpc_ok(o.err);
   assert_string_equal(o.str, "Hello, Kim!");
-  fx_fini(&f);
+  greeter_fx_fini(&f);
 }
 
 /* ---- Compression requested by the definition ---- */

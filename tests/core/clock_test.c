@@ -1,7 +1,7 @@
 /* irpc_clock_take, and a time-based interceptor written outside the
  * library with the public API only (the "timeout" of
  * docs/internals/INTERCEPTORS.md), run on a manual clock. */
-#include "testutil.h"
+#include "kit/kit.h"
 
 /* ---- irpc_clock_take ---- */
 
