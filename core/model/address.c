@@ -8,7 +8,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/frames.h"
-#include "transport/transport_internal.h"
+#include "address_internal.h"
 
 typedef struct param {
   char *name;

@@ -4,9 +4,7 @@
 
 #include "irpc/transport.h"
 #include "base/scheduler.h"
-
-/* Sets the port of an address (the listener's resolved port). */
-void irpc__server_address_set_port(irpc_server_address *a, uint16_t port);
+#include "model/address_internal.h"
 
 /* Copies `s` into buf[len] with a NUL. Errors: UV_ENOBUFS. */
 int irpc__copy_str(char *buf, size_t len, const char *s);
