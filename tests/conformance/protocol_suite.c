@@ -47,19 +47,19 @@ typedef struct held_log {
   int cancel_err;
 } held_log;
 
-typedef struct sink_log {
+typedef struct oneway_log {
   int n;
   uint64_t hash;
   size_t len;
-} sink_log;
+} oneway_log;
 
 typedef struct px {
   net_rig r;
   irpc_router *client_router;
   irpc_dispatcher *client_disps[4];
   held_log held;
-  sink_log server_sink;
-  sink_log client_sink;
+  oneway_log server_sink;
+  oneway_log client_sink;
   int opened, closed;
   int server_close_err;
 } px;
@@ -103,7 +103,7 @@ static void release(px *p, int i) {
 }
 
 static void sink_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
-  sink_log *s = *(sink_log **)irpc_dispatcher_data(self);
+  oneway_log *s = *(oneway_log **)irpc_dispatcher_data(self);
   irpc_incoming_request *req = irpc_dispatch_request(d);
   assert_true(irpc_incoming_request_oneway(req));
   s->n++;

@@ -115,14 +115,14 @@ static const irpc_invoker_ops to_null_ops = {.struct_size =
 
 /* ---- The rig: a coloc invoker into a router that echoes ---- */
 
-typedef struct rig {
+typedef struct limits_rig {
   uv_loop_t loop;
   irpc_router *router;
   irpc_dispatcher *echo;
   irpc_invoker *coloc;
-} rig;
+} limits_rig;
 
-static void rig_init(rig *r) {
+static void limits_rig_init(limits_rig *r) {
   memset(r, 0, sizeof(*r));
   assert_int_equal(uv_loop_init(&r->loop), 0);
   assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
@@ -132,24 +132,24 @@ static void rig_init(rig *r) {
       irpc_coloc_new(&r->coloc, &r->loop, irpc_router_dispatcher(r->router)));
 }
 
-static void rig_fini(rig *r) {
+static void limits_rig_fini(limits_rig *r) {
   irpc_invoker_free(r->coloc);
   irpc_router_free(r->router);
   irpc_dispatcher_free(r->echo);
   test_loop_finish(&r->loop);
 }
 
-typedef struct outcome {
+typedef struct limits_outcome {
   int calls;
   int err;
   uint64_t status;
   int returned; /* irpc_invoke had returned when the callback ran */
-} outcome;
+} limits_outcome;
 
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
                     void *ud) {
   (void)call;
-  outcome *o = ud;
+  limits_outcome *o = ud;
   o->calls++;
   assert_true(o->returned);
   o->err = err;
@@ -159,10 +159,10 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
 }
 
 /* One call of "/echo" through `inv`, run to the end. */
-static outcome call_once(uv_loop_t *loop, irpc_invoker *inv) {
+static limits_outcome call_once(uv_loop_t *loop, irpc_invoker *inv) {
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/echo", "op"));
-  outcome o = {0};
+  limits_outcome o = {0};
   assert_irpc_ok(irpc_invoke(inv, req, on_done, &o, NULL));
   o.returned = 1;
   uv_run(loop, UV_RUN_DEFAULT);
@@ -194,19 +194,19 @@ static irpc_pipeline *pipeline_of(uv_loop_t *loop, size_t passes,
  * into a terminal that answers completes. */
 static void test_pipeline_use_limit(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   irpc_pipeline *p =
       pipeline_of(&r.loop, IRPC_PIPELINE_MAX_INTERCEPTORS, r.coloc);
   irpc_invoker *extra = new_invoker(&r.loop, &pass_ops, NULL);
   assert_irpc_err(irpc_pipeline_use(p, extra), IRPC_ELIMIT);
   assert_int_equal(irpc_pipeline_count(p), IRPC_PIPELINE_MAX_INTERCEPTORS);
   irpc_invoker_free(extra); /* still the caller's */
-  outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
+  limits_outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   irpc_pipeline_free(p);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* A chain one frame deeper than IRPC_CALL_MAX_DEPTH (a full pipeline into
@@ -214,8 +214,8 @@ static void test_pipeline_use_limit(void **state) {
  * way back; exactly IRPC_CALL_MAX_DEPTH frames complete. */
 static void test_call_too_deep(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   for (size_t inner = 1; inner <= 2; inner++) {
     /* outer (1) + seen (1) + passes + inner pipeline (1) + inner passes +
      * coloc (1) */
@@ -229,7 +229,7 @@ static void test_call_too_deep(void **state) {
           irpc_pipeline_use(out, new_invoker(&r.loop, &pass_ops, NULL)));
     assert_irpc_ok(irpc_pipeline_into(out, irpc_pipeline_invoker(in)));
     size_t depth = 1 + IRPC_PIPELINE_MAX_INTERCEPTORS + 1 + inner + 1;
-    outcome o = call_once(&r.loop, irpc_pipeline_invoker(out));
+    limits_outcome o = call_once(&r.loop, irpc_pipeline_invoker(out));
     assert_int_equal(s.calls, 1);
     if (depth <= IRPC_CALL_MAX_DEPTH) {
       assert_irpc_ok(o.err);
@@ -241,7 +241,7 @@ static void test_call_too_deep(void **state) {
     irpc_pipeline_free(out);
     irpc_pipeline_free(in);
   }
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* Two interceptors with 600 bytes of per-call state and no memory for an
@@ -249,8 +249,8 @@ static void test_call_too_deep(void **state) {
  * completes normally through the same pipeline. */
 static void test_call_state_no_memory(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   seen s = {0};
   irpc_pipeline *p;
   assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
@@ -259,7 +259,7 @@ static void test_call_state_no_memory(void **state) {
   assert_irpc_ok(irpc_pipeline_use(p, new_invoker(&r.loop, &big_ops, NULL)));
   assert_irpc_ok(irpc_pipeline_into(p, r.coloc));
   refuse_from = 2048;
-  outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
+  limits_outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
   refuse_from = 0;
   assert_irpc_err(o.err, IRPC_ENOMEM);
   assert_int_equal(s.calls, 1);
@@ -268,40 +268,40 @@ static void test_call_state_no_memory(void **state) {
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   irpc_pipeline_free(p);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* An interceptor that checks the return value: irpc_call_next reports the
  * error, and completing the call again is refused (it already ended). */
 static void test_careful_interceptor(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   irpc_invoker *huge = new_invoker(&r.loop, &huge_ops, NULL);
   irpc_pipeline *p;
   assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
   assert_irpc_ok(
       irpc_pipeline_use(p, new_invoker(&r.loop, &careful_ops, NULL)));
   assert_irpc_ok(irpc_pipeline_into(p, huge));
-  outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
+  limits_outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
   assert_irpc_err(o.err, IRPC_ENOMEM);
   assert_irpc_err(careful_next_rc, IRPC_ENOMEM);
   assert_irpc_err(careful_complete_rc, IRPC_EDONE);
   irpc_pipeline_free(p);
   irpc_invoker_free(huge);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* Forwarding to NULL ends the call with IRPC_EINVAL. */
 static void test_forward_to_null(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   irpc_invoker *inv = new_invoker(&r.loop, &to_null_ops, NULL);
-  outcome o = call_once(&r.loop, inv);
+  limits_outcome o = call_once(&r.loop, inv);
   assert_irpc_err(o.err, IRPC_EINVAL);
   irpc_invoker_free(inv);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* ---- Every built-in interceptor in front of a push that fails ---- */
@@ -332,8 +332,8 @@ static void test_builtin_interceptors(void **state) {
     COUNT
   };
   for (int k = 0; k < COUNT; k++) {
-    rig r;
-    rig_init(&r);
+    limits_rig r;
+    limits_rig_init(&r);
     irpc_clock *clock;
     assert_irpc_ok(irpc_clock_manual_new(&clock, &r.loop, RIG_T0_NS));
     irpc_metrics *m = NULL;
@@ -389,7 +389,7 @@ static void test_builtin_interceptors(void **state) {
     assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
     assert_irpc_ok(irpc_pipeline_use(p, ic));
     assert_irpc_ok(irpc_pipeline_into(p, huge));
-    outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
+    limits_outcome o = call_once(&r.loop, irpc_pipeline_invoker(p));
     assert_irpc_err(o.err, IRPC_ENOMEM);
     if (k == LOGGER) {
       assert_int_equal(log_lines, 1);
@@ -406,7 +406,7 @@ static void test_builtin_interceptors(void **state) {
     irpc_invoker_free(huge);
     irpc_metrics_free(m);
     irpc_clock_unref(clock);
-    rig_fini(&r);
+    limits_rig_fini(&r);
   }
 }
 
@@ -428,8 +428,8 @@ static const irpc_invoker_ops refuse_once_ops = {.struct_size =
 static void test_retry_push_fails(void **state) {
   (void)state;
   for (uint64_t backoff = 0; backoff <= 10; backoff += 10) {
-    rig r;
-    rig_init(&r);
+    limits_rig r;
+    limits_rig_init(&r);
     irpc_clock *clock;
     assert_irpc_ok(irpc_clock_manual_new(&clock, &r.loop, RIG_T0_NS));
     irpc_retry_options ro;
@@ -442,7 +442,7 @@ static void test_retry_push_fails(void **state) {
     assert_irpc_ok(irpc_invoker_set_next(retry_ic, once));
     irpc_outgoing_request *req;
     assert_irpc_ok(irpc_outgoing_request_new(&req, "/echo", "op"));
-    outcome o = {.returned = 1};
+    limits_outcome o = {.returned = 1};
     assert_irpc_ok(irpc_invoke(retry_ic, req, on_done, &o, NULL));
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (backoff) {
@@ -460,7 +460,7 @@ static void test_retry_push_fails(void **state) {
     irpc_invoker_free(retry_huge);
     irpc_invoker_free(once);
     irpc_clock_unref(clock);
-    rig_fini(&r);
+    limits_rig_fini(&r);
   }
 }
 
@@ -540,8 +540,8 @@ static irpc_dispatcher *new_dispatcher(uv_loop_t *loop,
 
 static void test_router_use_limit(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   for (int i = 0; i < IRPC_ROUTER_MAX_MIDDLEWARE; i++)
     assert_irpc_ok(
         irpc_router_use(r.router, new_dispatcher(&r.loop, &mw_pass_ops, NULL)));
@@ -551,7 +551,7 @@ static void test_router_use_limit(void **state) {
   doutcome o =
       dispatch_once(&r.loop, irpc_router_dispatcher(r.router), "/echo");
   assert_int_equal(o.status, IRPC_STATUS_OK);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* A full router in front of a sub-router with middleware of its own: one
@@ -559,8 +559,8 @@ static void test_router_use_limit(void **state) {
 static void test_dispatch_too_deep(void **state) {
   (void)state;
   for (int inner = 0; inner <= 1; inner++) {
-    rig r;
-    rig_init(&r);
+    limits_rig r;
+    limits_rig_init(&r);
     dseen s = {0};
     assert_irpc_ok(
         irpc_router_use(r.router, new_dispatcher(&r.loop, &dseen_ops, &s)));
@@ -587,14 +587,14 @@ static void test_dispatch_too_deep(void **state) {
       assert_string_equal(o.message,
                           "The dispatch would pass more than 64 dispatchers.");
     }
-    rig_fini(&r);
+    limits_rig_fini(&r);
   }
 }
 
 static void test_dispatch_state_no_memory(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  limits_rig r;
+  limits_rig_init(&r);
   dseen s = {0};
   assert_irpc_ok(
       irpc_router_use(r.router, new_dispatcher(&r.loop, &dseen_ops, &s)));
@@ -611,7 +611,7 @@ static void test_dispatch_state_no_memory(void **state) {
   assert_int_equal(s.calls, 1);
   o = dispatch_once(&r.loop, irpc_router_dispatcher(r.router), "/echo");
   assert_int_equal(o.status, IRPC_STATUS_OK);
-  rig_fini(&r);
+  limits_rig_fini(&r);
 }
 
 /* Every built-in middleware in front of a target that cannot be pushed
@@ -630,8 +630,8 @@ static void test_builtin_middleware(void **state) {
     COUNT
   };
   for (int k = 0; k < COUNT; k++) {
-    rig r;
-    rig_init(&r);
+    limits_rig r;
+    limits_rig_init(&r);
     irpc_clock *clock;
     assert_irpc_ok(irpc_clock_manual_new(&clock, &r.loop, RIG_T0_NS));
     irpc_metrics *m = NULL;
@@ -696,18 +696,13 @@ static void test_builtin_middleware(void **state) {
     r.router = NULL;
     irpc_dispatcher_free(huge);
     irpc_metrics_free(m);
-    rig_fini(&r);
+    limits_rig_fini(&r);
   }
 }
 
 /* ---- Over a real connection: the forward of a client connection or a
  * connection cache to its connection is one frame too deep, for a call
  * that waited for the connection and for one sent on an active one ---- */
-
-static void on_terminal_down(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
 
 static void run_terminal_too_deep(int cache) {
   net_rig nr;
@@ -751,7 +746,7 @@ static void run_terminal_too_deep(int cache) {
   if (cache) {
     int down = 0;
     assert_irpc_ok(
-        irpc_connection_cache_shutdown(terminal, on_terminal_down, &down));
+        irpc_connection_cache_shutdown(terminal, kit_status_cb, &down));
     kit_run_until(&nr.loop, &down);
     assert_int_equal(down, 1);
     irpc_invoker_free(terminal);

@@ -163,21 +163,21 @@ static const irpc_invoker_ops term_ops = {
     .invoke = term_invoke,
 };
 
-typedef struct outcome {
+typedef struct clock_outcome {
   int calls, err;
-} outcome;
+} clock_outcome;
 
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
                     void *user_data) {
   (void)call;
-  outcome *o = user_data;
+  clock_outcome *o = user_data;
   o->calls++;
   o->err = err;
   irpc_incoming_response_free(resp);
 }
 
 /* Runs one call through timeout -> term on a manual clock. */
-static void run_timeout(int hold, uint64_t advance_ms, outcome *out) {
+static void run_timeout(int hold, uint64_t advance_ms, clock_outcome *out) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   irpc_clock *clock;
@@ -206,7 +206,7 @@ static void run_timeout(int hold, uint64_t advance_ms, outcome *out) {
 
 static void timeout_cancels_a_held_call(void **state) {
   (void)state;
-  outcome out = {0, 0};
+  clock_outcome out = {0, 0};
   run_timeout(1, 100, &out);
   assert_int_equal(out.calls, 1);
   assert_int_equal(out.err, IRPC_ETIMEDOUT);
@@ -214,7 +214,7 @@ static void timeout_cancels_a_held_call(void **state) {
 
 static void timeout_lets_a_quick_call_pass(void **state) {
   (void)state;
-  outcome out = {0, 0};
+  clock_outcome out = {0, 0};
   run_timeout(0, 200, &out); /* the timer was stopped: nothing more */
   assert_int_equal(out.calls, 1);
   assert_int_equal(out.err, 0);

@@ -183,14 +183,9 @@ static irpc_invoker *cache_new(net_rig *r, int prefer, const char *def) {
   return inv;
 }
 
-static void on_cache_down(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
-
 static void cache_close(net_rig *r, irpc_invoker *cache) {
   int down = 0;
-  assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
+  assert_irpc_ok(irpc_connection_cache_shutdown(cache, kit_status_cb, &down));
   kit_run_until(&r->loop, &down);
   assert_int_equal(down, 1);
   irpc_invoker_free(cache);
@@ -636,7 +631,7 @@ static void shutdown_in_flight(int kind) {
                                 IRPC_FAULT_HOLD, 0));
   assert_irpc_ok(irpc_invoke(cache, reqs[2], net_on_result, &o[2], NULL));
   int down = 0;
-  assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
+  assert_irpc_ok(irpc_connection_cache_shutdown(cache, kit_status_cb, &down));
   kit_run_until(&x.r.loop, &o[2].done);
   assert_irpc_err(o[2].err, IRPC_ECLOSED);
   /* Calls after shutdown fail; shutting down again too. */
@@ -691,7 +686,7 @@ static void free_busy(void **state) {
   /* Freed right after asking for a shutdown: the callback never runs. */
   cache = cache_new(&x.r, 1, NULL);
   int down = 0;
-  assert_irpc_ok(irpc_connection_cache_shutdown(cache, on_cache_down, &down));
+  assert_irpc_ok(irpc_connection_cache_shutdown(cache, kit_status_cb, &down));
   irpc_invoker_free(cache);
   irpc_outgoing_request_free(ra);
   irpc_outgoing_request_free(rb);

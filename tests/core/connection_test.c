@@ -647,11 +647,6 @@ static void retry_after_abort_memory(void **s) {
 
 /* connect() on a connection that is already up answers on a later turn,
  * never inside the call. */
-static void on_connected_flag(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  *(int *)ud = status == 0 ? 1 : status;
-}
-
 static void connect_when_connected(void **state) {
   (void)state;
   net_rig r;
@@ -660,21 +655,18 @@ static void connect_when_connected(void **state) {
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
   int first = 0, second = 0;
-  assert_irpc_ok(
-      irpc_client_connection_connect(inv, on_connected_flag, &first));
+  assert_irpc_ok(irpc_client_connection_connect(inv, kit_status_cb, &first));
   assert_int_equal(first, 0);
   kit_run_until(&r.loop, &first);
   assert_int_equal(first, 1);
-  assert_irpc_ok(
-      irpc_client_connection_connect(inv, on_connected_flag, &second));
+  assert_irpc_ok(irpc_client_connection_connect(inv, kit_status_cb, &second));
   assert_int_equal(second, 0);
   kit_run_until(&r.loop, &second);
   assert_int_equal(second, 1);
   /* Freed before the answer: it gets IRPC_EABORTED and nothing runs later
    * (ASan checks the latter while the loop runs on). */
   int third = 0;
-  assert_irpc_ok(
-      irpc_client_connection_connect(inv, on_connected_flag, &third));
+  assert_irpc_ok(irpc_client_connection_connect(inv, kit_status_cb, &third));
   irpc_invoker_free(inv);
   assert_int_equal(third, IRPC_EABORTED);
   net_rig_fini(&r);

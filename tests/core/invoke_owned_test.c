@@ -44,17 +44,17 @@ static const irpc_dispatcher_ops ok_ops = {.struct_size =
 
 /* ---- The callback reads the request it no longer owns ---- */
 
-typedef struct outcome {
+typedef struct owned_outcome {
   int calls;
   int err;
   uint64_t status;
   char path[32];
   size_t payload_len;
-} outcome;
+} owned_outcome;
 
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
                     void *ud) {
-  outcome *o = ud;
+  owned_outcome *o = ud;
   o->calls++;
   o->err = err;
   irpc_outgoing_request *req = irpc_call_request(call);
@@ -66,24 +66,17 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
   irpc_incoming_response_free(resp);
 }
 
-static irpc_outgoing_request *request(const char *path) {
-  irpc_outgoing_request *req;
-  assert_irpc_ok(irpc_outgoing_request_new(&req, path, "op"));
-  assert_irpc_ok(irpc_buf_append(irpc_outgoing_request_payload(req), "abc", 3));
-  return req;
-}
-
 /* ---- The rig: a pipeline into the coloc invoker and a router ---- */
 
-typedef struct rig {
+typedef struct owned_rig {
   uv_loop_t loop;
-  long live; /* allocations before the rig */
+  long live; /* allocations before the owned_rig */
   irpc_router *router;
   irpc_dispatcher *ok;
   irpc_invoker *coloc;
-} rig;
+} owned_rig;
 
-static void rig_init(rig *r) {
+static void owned_rig_init(owned_rig *r) {
   r->live = test_alloc.live;
   assert_int_equal(uv_loop_init(&r->loop), 0);
   assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
@@ -93,7 +86,7 @@ static void rig_init(rig *r) {
       irpc_coloc_new(&r->coloc, &r->loop, irpc_router_dispatcher(r->router)));
 }
 
-static void rig_fini(rig *r) {
+static void owned_rig_fini(owned_rig *r) {
   irpc_invoker_free(r->coloc);
   irpc_router_free(r->router);
   irpc_dispatcher_free(r->ok);
@@ -102,9 +95,11 @@ static void rig_fini(rig *r) {
 }
 
 /* Starts an owned call of `path` through `inv` and runs it to the end. */
-static outcome call_owned(rig *r, irpc_invoker *inv, const char *path) {
-  outcome o = {0};
-  assert_irpc_ok(irpc_invoke_owned(inv, request(path), on_done, &o, NULL));
+static owned_outcome call_owned(owned_rig *r, irpc_invoker *inv,
+                                const char *path) {
+  owned_outcome o = {0};
+  assert_irpc_ok(
+      irpc_invoke_owned(inv, kit_request(path, "abc", 3), on_done, &o, NULL));
   assert_int_equal(o.calls, 0);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
@@ -115,39 +110,40 @@ static outcome call_owned(rig *r, irpc_invoker *inv, const char *path) {
 
 static void test_success_and_status_error(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  outcome o = call_owned(&r, r.coloc, "/echo");
+  owned_rig r;
+  owned_rig_init(&r);
+  owned_outcome o = call_owned(&r, r.coloc, "/echo");
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   o = call_owned(&r, r.coloc, "/missing");
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_NOT_FOUND);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 /* A library error: a pipeline without a terminal. */
 static void test_library_error(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  owned_rig r;
+  owned_rig_init(&r);
   irpc_pipeline *p;
   assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
-  outcome o = call_owned(&r, irpc_pipeline_invoker(p), "/echo");
+  owned_outcome o = call_owned(&r, irpc_pipeline_invoker(p), "/echo");
   assert_irpc_err(o.err, IRPC_ENOINVOKER);
   irpc_pipeline_free(p);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 static void test_cancel(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  owned_rig r;
+  owned_rig_init(&r);
   irpc_invoker *hang;
   assert_irpc_ok(irpc_invoker_new(&hang, &r.loop, &hang_ops, NULL));
-  outcome o = {0};
+  owned_outcome o = {0};
   irpc_call *call;
-  assert_irpc_ok(irpc_invoke_owned(hang, request("/echo"), on_done, &o, &call));
+  assert_irpc_ok(irpc_invoke_owned(hang, kit_request("/echo", "abc", 3),
+                                   on_done, &o, &call));
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 0);
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
@@ -156,56 +152,57 @@ static void test_cancel(void **state) {
   assert_irpc_err(o.err, IRPC_ECANCELED);
   assert_string_equal(o.path, "/echo");
   /* Canceled before it reached anything: the same. */
-  o = (outcome){0};
-  assert_irpc_ok(
-      irpc_invoke_owned(r.coloc, request("/echo"), on_done, &o, &call));
+  o = (owned_outcome){0};
+  assert_irpc_ok(irpc_invoke_owned(r.coloc, kit_request("/echo", "abc", 3),
+                                   on_done, &o, &call));
   assert_irpc_ok(irpc_call_cancel(call, IRPC_EDEADLINE));
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
   assert_irpc_err(o.err, IRPC_EDEADLINE);
   irpc_invoker_free(hang);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 /* The push into the terminal fails: the call ends with the error and the
  * request is freed with it. */
 static void test_failing_push(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  owned_rig r;
+  owned_rig_init(&r);
   irpc_invoker *huge;
   assert_irpc_ok(irpc_invoker_new(&huge, &r.loop, &huge_ops, NULL));
   irpc_pipeline *p;
   assert_irpc_ok(irpc_pipeline_new(&p, &r.loop));
   assert_irpc_ok(irpc_pipeline_into(p, huge));
-  outcome o = call_owned(&r, irpc_pipeline_invoker(p), "/echo");
+  owned_outcome o = call_owned(&r, irpc_pipeline_invoker(p), "/echo");
   assert_irpc_err(o.err, IRPC_ENOMEM);
   irpc_pipeline_free(p);
   /* The first invoker itself cannot be entered: irpc_invoke_owned fails
    * and the request is gone (the live count says so). */
-  o = (outcome){0};
-  assert_irpc_err(irpc_invoke_owned(huge, request("/echo"), on_done, &o, NULL),
+  o = (owned_outcome){0};
+  assert_irpc_err(irpc_invoke_owned(huge, kit_request("/echo", "abc", 3),
+                                    on_done, &o, NULL),
                   IRPC_ENOMEM);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 0);
   irpc_invoker_free(huge);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 /* Bad arguments: the request is freed and nothing runs. */
 static void test_bad_arguments(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  assert_irpc_err(
-      irpc_invoke_owned(NULL, request("/echo"), on_done, NULL, NULL),
-      IRPC_EINVAL);
-  assert_irpc_err(
-      irpc_invoke_owned(r.coloc, request("/echo"), NULL, NULL, NULL),
-      IRPC_EINVAL);
+  owned_rig r;
+  owned_rig_init(&r);
+  assert_irpc_err(irpc_invoke_owned(NULL, kit_request("/echo", "abc", 3),
+                                    on_done, NULL, NULL),
+                  IRPC_EINVAL);
+  assert_irpc_err(irpc_invoke_owned(r.coloc, kit_request("/echo", "abc", 3),
+                                    NULL, NULL, NULL),
+                  IRPC_EINVAL);
   assert_irpc_err(irpc_invoke_owned(r.coloc, NULL, on_done, NULL, NULL),
                   IRPC_EINVAL);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 /* The Nth allocation fails, for every N a call makes: either
@@ -214,10 +211,10 @@ static void test_bad_arguments(void **state) {
 static void test_failing_allocations(void **state) {
   (void)state;
   for (long k = 1; k < 16; k++) {
-    rig r;
-    rig_init(&r);
-    irpc_outgoing_request *req = request("/echo");
-    outcome o = {0};
+    owned_rig r;
+    owned_rig_init(&r);
+    irpc_outgoing_request *req = kit_request("/echo", "abc", 3);
+    owned_outcome o = {0};
     test_alloc.fail_at = k;
     int rc = irpc_invoke_owned(r.coloc, req, on_done, &o, NULL);
     if (rc == 0)
@@ -234,7 +231,7 @@ static void test_failing_allocations(void **state) {
                     o.status == IRPC_STATUS_NOT_FOUND ||
                     o.status == IRPC_STATUS_INTERNAL_ERROR);
     }
-    rig_fini(&r);
+    owned_rig_fini(&r);
   }
 }
 
@@ -249,14 +246,14 @@ static void free_in_callback(irpc_call *call, int err,
 
 static void test_borrowed_freed_in_callback(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  owned_rig r;
+  owned_rig_init(&r);
   int done = 0;
-  assert_irpc_ok(
-      irpc_invoke(r.coloc, request("/echo"), free_in_callback, &done, NULL));
+  assert_irpc_ok(irpc_invoke(r.coloc, kit_request("/echo", "abc", 3),
+                             free_in_callback, &done, NULL));
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(done, 1);
-  rig_fini(&r);
+  owned_rig_fini(&r);
 }
 
 /* ---- Over a real connection ---- */
@@ -269,18 +266,18 @@ static void test_connection(void **state) {
   net_map(&nr, "/echo", &test_echo_ops, NULL);
   net_rig_start(&nr);
   irpc_invoker *client = net_client(&nr);
-  outcome o = {0};
-  assert_irpc_ok(
-      irpc_invoke_owned(client, request("/echo"), on_done, &o, NULL));
+  owned_outcome o = {0};
+  assert_irpc_ok(irpc_invoke_owned(client, kit_request("/echo", "abc", 3),
+                                   on_done, &o, NULL));
   kit_run_until(&nr.loop, &o.calls);
   assert_irpc_ok(o.err);
   assert_int_equal(o.status, IRPC_STATUS_OK);
   assert_string_equal(o.path, "/echo");
   /* Canceled before the connection sent it. */
-  o = (outcome){0};
+  o = (owned_outcome){0};
   irpc_call *call;
-  assert_irpc_ok(
-      irpc_invoke_owned(client, request("/echo"), on_done, &o, &call));
+  assert_irpc_ok(irpc_invoke_owned(client, kit_request("/echo", "abc", 3),
+                                   on_done, &o, &call));
   assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
   kit_run_until(&nr.loop, &o.calls);
   assert_irpc_err(o.err, IRPC_ECANCELED);

@@ -83,18 +83,18 @@ static const irpc_dispatcher_ops echo_ops = {.struct_size =
                                              .name = "echo",
                                              .dispatch = echo_dispatch};
 
-typedef struct outcome {
+typedef struct pipe_outcome {
   int calls;
   int err;
   uint64_t status;
   char payload[64];
   int returned; /* irpc_invoke has returned */
-} outcome;
+} pipe_outcome;
 
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
                     void *ud) {
   (void)call;
-  outcome *o = ud;
+  pipe_outcome *o = ud;
   assert_true(o->returned); /* never from inside irpc_invoke */
   o->calls++;
   o->err = err;
@@ -108,15 +108,15 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
   }
 }
 
-typedef struct rig {
+typedef struct pipe_rig {
   uv_loop_t loop;
   irpc_dispatcher *echo;
   irpc_invoker *coloc;
   irpc_pipeline *pipeline;
   trace trace;
-} rig;
+} pipe_rig;
 
-static void rig_init(rig *r) {
+static void pipe_rig_init(pipe_rig *r) {
   memset(r, 0, sizeof(*r));
   assert_int_equal(uv_loop_init(&r->loop), 0);
   assert_irpc_ok(irpc_dispatcher_new(&r->echo, &r->loop, &echo_ops, NULL));
@@ -125,14 +125,14 @@ static void rig_init(rig *r) {
   server_trace = &r->trace;
 }
 
-static void rig_use(rig *r, const char *name) {
+static void pipe_rig_use(pipe_rig *r, const char *name) {
   irpc_invoker *ic;
   rec_config c = {.name = name, .trace = &r->trace};
   assert_irpc_ok(irpc_invoker_new(&ic, &r->loop, &rec_ops, &c));
   assert_irpc_ok(irpc_pipeline_use(r->pipeline, ic));
 }
 
-static void rig_fini(rig *r) {
+static void pipe_rig_fini(pipe_rig *r) {
   irpc_pipeline_free(r->pipeline);
   irpc_invoker_free(r->coloc);
   irpc_dispatcher_free(r->echo);
@@ -140,8 +140,8 @@ static void rig_fini(rig *r) {
   test_loop_finish(&r->loop);
 }
 
-static void invoke(rig *r, irpc_invoker *inv, irpc_outgoing_request *req,
-                   outcome *o) {
+static void invoke(pipe_rig *r, irpc_invoker *inv, irpc_outgoing_request *req,
+                   pipe_outcome *o) {
   o->returned = 0;
   assert_irpc_ok(irpc_invoke(inv, req, on_done, o, NULL));
   o->returned = 1;
@@ -149,18 +149,18 @@ static void invoke(rig *r, irpc_invoker *inv, irpc_outgoing_request *req,
 
 static void test_order_out_and_back(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  rig_use(&r, "a");
-  rig_use(&r, "b");
-  rig_use(&r, "c");
+  pipe_rig r;
+  pipe_rig_init(&r);
+  pipe_rig_use(&r, "a");
+  pipe_rig_use(&r, "b");
+  pipe_rig_use(&r, "c");
   assert_int_equal(irpc_pipeline_count(r.pipeline), 3);
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
   assert_irpc_ok(
       irpc_buf_append(irpc_outgoing_request_payload(req), "ping", 4));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   assert_int_equal(o.calls, 0);
   uv_run(&r.loop, UV_RUN_DEFAULT);
@@ -172,18 +172,18 @@ static void test_order_out_and_back(void **state) {
   /* The request payload was shared, not consumed: it can be sent again. */
   assert_int_equal(irpc_buf_len(irpc_outgoing_request_payload(req)), 4);
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 static void test_frozen_after_first_invoke(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  rig_use(&r, "a");
+  pipe_rig r;
+  pipe_rig_init(&r);
+  pipe_rig_use(&r, "a");
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   irpc_invoker *late;
@@ -193,24 +193,24 @@ static void test_frozen_after_first_invoke(void **state) {
   assert_irpc_err(irpc_pipeline_into(r.pipeline, r.coloc), IRPC_EFROZEN);
   irpc_invoker_free(late);
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 static void test_no_terminal(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  rig_use(&r, "a");
+  pipe_rig r;
+  pipe_rig_init(&r);
+  pipe_rig_use(&r, "a");
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
   assert_irpc_err(o.err, IRPC_ENOINVOKER);
   assert_string_equal(r.trace.text, ">a<a");
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 /* ---- A failing interceptor: answers with an error itself ---- */
@@ -229,24 +229,24 @@ static const irpc_invoker_ops fail_ops = {.struct_size =
 
 static void test_failing_interceptor(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
-  rig_use(&r, "a");
+  pipe_rig r;
+  pipe_rig_init(&r);
+  pipe_rig_use(&r, "a");
   irpc_invoker *fail;
   assert_irpc_ok(irpc_invoker_new(&fail, &r.loop, &fail_ops, NULL));
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, fail));
-  rig_use(&r, "b");
+  pipe_rig_use(&r, "b");
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
   assert_irpc_err(o.err, IRPC_EREFUSED);
   assert_string_equal(r.trace.text, ">a<a"); /* b and the server unseen */
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 /* ---- An interceptor that changes the response on the way back ---- */
@@ -271,20 +271,20 @@ static const irpc_invoker_ops rewrite_ops = {
 
 static void test_interceptor_replaces_response(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  pipe_rig r;
+  pipe_rig_init(&r);
   irpc_invoker *rw;
   assert_irpc_ok(irpc_invoker_new(&rw, &r.loop, &rewrite_ops, NULL));
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, rw));
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.status, IRPC_STATUS_UNAVAILABLE);
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 /* ---- An interceptor that sends the call again (retry shape) ---- */
@@ -321,24 +321,24 @@ static const irpc_invoker_ops again_ops = {
 
 static void test_resend_from_on_complete(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  pipe_rig r;
+  pipe_rig_init(&r);
   irpc_invoker *again;
   assert_irpc_ok(irpc_invoker_new(&again, &r.loop, &again_ops, NULL));
   assert_irpc_ok(irpc_pipeline_use(r.pipeline, again));
-  rig_use(&r, "x");
+  pipe_rig_use(&r, "x");
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
   assert_irpc_ok(irpc_buf_append(irpc_outgoing_request_payload(req), "p", 1));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
   assert_string_equal(o.payload, "p");
   assert_string_equal(r.trace.text, ">x|dispatch<x>x|dispatch<x>x|dispatch<x");
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 /* ---- Cancellation ---- */
@@ -396,7 +396,7 @@ static void test_cancel_in_flight(void **state) {
   assert_irpc_ok(irpc_pipeline_into(p, coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {0};
+  pipe_outcome o = {0};
   irpc_call *call;
   server_canceled = 0;
   o.returned = 1;
@@ -419,12 +419,12 @@ static void test_cancel_in_flight(void **state) {
 
 static void test_cancel_before_dispatch(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  pipe_rig r;
+  pipe_rig_init(&r);
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
-  outcome o = {.returned = 1};
+  pipe_outcome o = {.returned = 1};
   irpc_call *call;
   assert_irpc_ok(
       irpc_invoke(irpc_pipeline_invoker(r.pipeline), req, on_done, &o, &call));
@@ -437,19 +437,19 @@ static void test_cancel_before_dispatch(void **state) {
   assert_irpc_err(o.err, IRPC_EDEADLINE);
   assert_string_equal(r.trace.text, ""); /* never dispatched */
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 static void test_oneway(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  pipe_rig r;
+  pipe_rig_init(&r);
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   irpc_outgoing_request *req;
   assert_irpc_ok(irpc_outgoing_request_new(&req, "/svc", "op"));
   irpc_outgoing_request_set_oneway(req, 1);
   assert_irpc_ok(irpc_buf_append(irpc_outgoing_request_payload(req), "x", 1));
-  outcome o = {0};
+  pipe_outcome o = {0};
   invoke(&r, irpc_pipeline_invoker(r.pipeline), req, &o);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   assert_int_equal(o.calls, 1);
@@ -457,20 +457,20 @@ static void test_oneway(void **state) {
   assert_string_equal(o.payload, ""); /* the echo is discarded */
   assert_string_equal(r.trace.text, "|dispatch");
   irpc_outgoing_request_free(req);
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 static void test_many_in_flight(void **state) {
   (void)state;
-  rig r;
-  rig_init(&r);
+  pipe_rig r;
+  pipe_rig_init(&r);
   server_trace = NULL;
   for (int i = 0; i < 20; i++)
-    rig_use(&r, "");
+    pipe_rig_use(&r, "");
   assert_irpc_ok(irpc_pipeline_into(r.pipeline, r.coloc));
   enum { N = 1000 };
   static irpc_outgoing_request *reqs[N];
-  static outcome out[N];
+  static pipe_outcome out[N];
   for (int i = 0; i < N; i++) {
     char path[32];
     snprintf(path, sizeof(path), "/svc/%d", i);
@@ -489,7 +489,7 @@ static void test_many_in_flight(void **state) {
     assert_string_equal(out[i].payload, path);
     irpc_outgoing_request_free(reqs[i]);
   }
-  rig_fini(&r);
+  pipe_rig_fini(&r);
 }
 
 static void test_invalid_arguments(void **state) {
@@ -551,7 +551,7 @@ static void test_allocation_failures(void **state) {
     }
     ok = ok && irpc_pipeline_into(p, coloc) == 0 &&
          irpc_outgoing_request_new(&req, "/a", "op") == 0;
-    outcome o = {.returned = 1};
+    pipe_outcome o = {.returned = 1};
     if (ok &&
         irpc_invoke(irpc_pipeline_invoker(p), req, on_done, &o, NULL) == 0) {
       uv_run(&loop, UV_RUN_DEFAULT);
