@@ -174,7 +174,5 @@ uint64_t irpc__conn_now_ms(irpc_connection *c);
 /* The error a dispatch is canceled with when the connection ends under it
  * with the protocol's `err`: the connection's error once known. */
 int irpc__conn_end_err(const irpc_connection *c, int err);
-/* 1 while this side is shutting down gracefully. */
-int irpc__conn_shutting_down(const irpc_connection *c);
 
 #endif
