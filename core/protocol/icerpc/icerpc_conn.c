@@ -257,12 +257,15 @@ static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
     return IRPC__PROTO_NO_SLOT;
   if (rc)
     return rc;
-  memset(k, 0, sizeof(*k));
   k->tag.kind = K_CALL;
   k->p = p;
   k->req = req;
   k->oneway = oneway;
   k->stream = s;
+  k->header_done = 0;
+  k->reset = 0;
+  k->resp = NULL;
+  k->ps.ops = NULL;
   irpc__buf_init(&k->in);
   irpc__slic_stream_set_user(s, &k->tag);
   k->held = 1;
