@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 /* Connection options (IceRPC's ConnectionOptions). */
+#define IRPC__DEFAULT_MAX_HEADER_SIZE 16383u
 #define IRPC__DEFAULT_MAX_BIDI_STREAMS 100
 #define IRPC__DEFAULT_MAX_UNI_STREAMS 100
 #define IRPC__DEFAULT_MAX_DISPATCHES 100

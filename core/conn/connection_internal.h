@@ -5,6 +5,7 @@
 
 #include "irpc/connection.h"
 #include "irpc/transport.h"
+#include "protocol.h"
 
 typedef struct irpc__conn_owner {
   /* The handshake finished (err 0) or failed; on failure on_closed follows
@@ -18,19 +19,22 @@ typedef struct irpc__conn_owner {
   void (*on_closed)(irpc_connection *c, int err, void *ud);
 } irpc__conn_owner;
 
-/* Starts the Slic and icerpc handshakes over a connected duplex (owned from
- * now on). The owner holds the returned reference.
- * Errors: IRPC_EINVAL (options out of range), IRPC_ENOMEM (the duplex is
- * closed). */
-int irpc__connection_new(irpc_connection **out, irpc_duplex *d, int is_client,
+/* Starts the handshake of protocol `proto` (irpc__protocol_find) over a
+ * connected duplex (owned from now on). The owner holds the returned
+ * reference.
+ * Errors: IRPC_EINVAL (options out of range, no protocol), IRPC_ENOMEM (the
+ * duplex is closed). */
+int irpc__connection_new(irpc_connection **out, irpc_duplex *d,
+                         const irpc__protocol_ops *proto, int is_client,
                          const irpc_connection_options *opts,
                          const irpc__conn_owner *owner, void *owner_ud);
 /* Detaches the owner: no more owner callbacks. */
 void irpc__connection_disown(irpc_connection *c);
-/* Server refusing a connection over its limit: Slic Close with `code` once
- * the handshake is done, then close. */
-void irpc__connection_refuse(irpc_connection *c, uint64_t code);
-/* Checks options. Errors: IRPC_EINVAL. */
+/* A server refusing a connection (shutting down, over its limit): once the
+ * handshake is done the protocol closes it telling the peer why. */
+void irpc__connection_refuse(irpc_connection *c, irpc__refuse_reason why);
+/* Checks options, the part of every protocol included.
+ * Errors: IRPC_EINVAL. */
 int irpc__connection_options_check(const irpc_connection_options *o);
 /* The result of the graceful shutdown: 0, IRPC_ETIMEDOUT, or the error
  * that ended it. */

@@ -19,9 +19,10 @@ struct irpc__connect {
 };
 
 int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out) {
-  if (!name || strcmp(name, "icerpc") != 0)
+  const irpc__protocol_ops *p = irpc__protocol_find(name);
+  if (!p)
     return IRPC_EPROTONOSUPPORT;
-  *out = NULL;
+  *out = p;
   return 0;
 }
 
@@ -46,8 +47,8 @@ int irpc__route_open(const irpc__route *r, irpc_connection **out,
                      irpc_duplex *d, int is_client,
                      const irpc_connection_options *opts,
                      const irpc__conn_owner *owner, void *owner_ud) {
-  (void)r; /* every route's protocol is icerpc, the connection's own */
-  return irpc__connection_new(out, d, is_client, opts, owner, owner_ud);
+  return irpc__connection_new(out, d, r->protocol, is_client, opts, owner,
+                              owner_ud);
 }
 
 /* What is left of the connect timeout for the handshake (at least 1 ms:

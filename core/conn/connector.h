@@ -11,15 +11,11 @@
 #include "base/scheduler.h"
 #include "irpc/address.h"
 
-/* A protocol's operations (core/conn/protocol.h). */
-typedef struct irpc__protocol_ops irpc__protocol_ops;
-
 /* The protocol named `name` (an address's protocol): *out is its
- * operations; NULL stands for icerpc, the one protocol irpc__connection_new
- * speaks. Every choice of a protocol by name goes through here (the
- * connector's routes, the connection cache's targets).
- * Errors: IRPC_EPROTONOSUPPORT (a protocol this build does not speak:
- * "ice", NULL), *out untouched. */
+ * operations (irpc__protocol_find, core/conn/protocol.h). Every choice of a
+ * protocol by name goes through here (the connector's routes, the connection
+ * cache's targets). Errors: IRPC_EPROTONOSUPPORT (a protocol this build does
+ * not speak: "ice", NULL), *out untouched. */
 int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out);
 
 /* How to reach a server address. */

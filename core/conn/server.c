@@ -7,7 +7,6 @@
 #include "irpc/address.h"
 #include "irpc/alloc.h"
 #include "irpc/server.h"
-#include "protocol/icerpc/slic.h"
 #include "base/struct_size.h"
 
 typedef struct lnode {
@@ -131,9 +130,8 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
     return;
   }
   if (refuse) {
-    irpc__connection_refuse(n->c, s->shutting_down
-                                      ? IRPC__SLIC_CLOSE_REFUSED
-                                      : IRPC__SLIC_CLOSE_SERVER_BUSY);
+    irpc__connection_refuse(n->c, s->shutting_down ? IRPC__REFUSE_CLOSING
+                                                   : IRPC__REFUSE_SERVER_BUSY);
     irpc_connection_unref(n->c); /* it closes itself */
     irpc_free(n);
     return;

@@ -421,6 +421,50 @@ static void graceful_shutdown(void **state) {
   net_rig_fini(&r);
 }
 
+/* Beyond max_dispatches, the peer's requests wait for a dispatch slot, in
+ * order, one-way requests too (their stream is gone by then): none is run
+ * early and none is lost. */
+static void dispatch_slots(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  r.sopts.connection.max_dispatches = 1;
+  kit_nheld = 0;
+  oneway_seen = 0;
+  net_map(&r, "/hold", &kit_hold_ops, NULL);
+  net_map(&r, "/count", &count_ops, NULL);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o[3] = {0};
+  irpc_outgoing_request *reqs[3] = {kit_request("/hold", "a", 1),
+                                    kit_request("/count", "b", 1),
+                                    kit_request("/echo", "c", 1)};
+  irpc_outgoing_request_set_oneway(reqs[1], 1);
+  assert_irpc_ok(irpc_invoke(inv, reqs[0], net_on_result, &o[0], NULL));
+  while (kit_nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  for (int i = 1; i < 3; i++)
+    assert_irpc_ok(irpc_invoke(inv, reqs[i], net_on_result, &o[i], NULL));
+  /* The one-way call completes once sent; its dispatch waits. */
+  kit_run_until(&r.loop, &o[1].done);
+  for (int i = 0; i < 20; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(oneway_seen, 0);
+  assert_int_equal(o[0].done + o[2].done, 0);
+  assert_irpc_ok(irpc_dispatch_reply(kit_held[0], IRPC_STATUS_OK, NULL));
+  kit_run_until(&r.loop, &o[2].done);
+  assert_int_equal(oneway_seen, 1);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(o[i].done, 1);
+    assert_irpc_ok(o[i].err);
+    assert_int_equal(o[i].status, IRPC_STATUS_OK);
+    irpc_outgoing_request_free(reqs[i]);
+  }
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 /* A dispatch that never answers makes the server's graceful shutdown time
  * out: the shutdown reports IRPC_ETIMEDOUT, the dispatch is canceled and
  * the client's call fails instead of hanging. */
@@ -1179,6 +1223,7 @@ int main(void) {
       cmocka_unit_test(callbacks_uds),
       cmocka_unit_test(callbacks_memory),
       cmocka_unit_test(graceful_shutdown),
+      cmocka_unit_test(dispatch_slots),
       cmocka_unit_test(reconnect),
       cmocka_unit_test(inactivity),
       cmocka_unit_test(refused),

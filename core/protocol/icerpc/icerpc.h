@@ -8,12 +8,13 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "base/defaults.h"
 #include "base/varuint62.h"
 
 enum { IRPC__ICERPC_SETTINGS = 0, IRPC__ICERPC_GOAWAY = 1 };
 enum { IRPC__ICERPC_SETTING_MAX_HEADER_SIZE = 0 };
 
-#define IRPC__ICERPC_DEFAULT_MAX_HEADER 16383u
+#define IRPC__ICERPC_DEFAULT_MAX_HEADER IRPC__DEFAULT_MAX_HEADER_SIZE
 #define IRPC__ICERPC_MIN_HEADER 63u
 #define IRPC__ICERPC_MAX_HEADER 1048575u
 #define IRPC__ICERPC_MAX_SETTINGS_BODY 1024u

@@ -93,6 +93,11 @@ static inline uint64_t irpc__slic_first_id(int client, int bidi) {
   return (uint64_t)(client ? 0 : 1) | (uint64_t)(bidi ? 0 : 2);
 }
 
+/* The id after `id` among the streams of its side and kind. */
+static inline uint64_t irpc__slic_next_id(uint64_t id) {
+  return id + IRPC__SLIC_ID_STEP;
+}
+
 typedef struct irpc__slic_params {
   uint64_t max_bidi_streams;      /* the peer may open this many; 0 = none */
   uint64_t max_uni_streams;       /* idem, unidirectional */

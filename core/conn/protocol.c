@@ -1,0 +1,17 @@
+/* The protocols this build speaks, by name. */
+#include <string.h>
+
+#include "protocol.h"
+
+static const irpc__protocol_ops *const protocols[] = {
+    &irpc__icerpc_protocol,
+};
+
+const irpc__protocol_ops *irpc__protocol_find(const char *name) {
+  if (!name)
+    return NULL;
+  for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++)
+    if (strcmp(protocols[i]->name, name) == 0)
+      return protocols[i];
+  return NULL;
+}

@@ -1,0 +1,969 @@
+/* icerpc over Slic, behind the protocol seam (conn/protocol.h).
+ *
+ * A request is one Slic stream (bidirectional for a two-way call,
+ * unidirectional for a one-way one): its header, then its payload, the
+ * last frame flagged; the response comes back on the same stream. Each
+ * side opens one unidirectional control stream, which carries its
+ * Settings and, at shutdown, its GoAway.
+ *
+ * The Slic engine (slic.c) and the icerpc codec (icerpc_codec.c) do no
+ * I/O; the generic connection moves the bytes. Slic calls this file back
+ * from inside its functions; this file only ever posts events to the
+ * generic connection, which delivers them once the op returns. */
+#include <string.h>
+
+#include "conn/protocol.h"
+#include "icerpc.h"
+#include "slic.h"
+#include "base/defaults.h"
+#include "base/list.h"
+#include "model/compression.h"
+#include "irpc/alloc.h"
+#include "irpc/compress.h"
+#include "irpc/status.h"
+
+enum { K_CALL = 1, K_DISP, K_CONTROL };
+
+typedef struct stream_tag {
+  int kind;
+} stream_tag;
+
+/* The largest control frame: its type, its varuint62 size, the largest
+ * body (a Settings frame). */
+#define CONTROL_FRAME_MAX                                                      \
+  (1 + IRPC__VARUINT62_WIDTH_MAX + IRPC__ICERPC_MAX_SETTINGS_BODY)
+
+/* A call of ours, from send_request until its response is posted or the
+ * generic layer abandons it. */
+struct irpc__pcall {
+  stream_tag tag;
+  irpc__pconn *p;
+  irpc__slic_stream *stream;
+  irpc_outgoing_request *req;
+  irpc__link link; /* in p->calls while held */
+  int held;
+  int oneway;
+  int header_done;
+  int reset;         /* the peer reset the stream before answering */
+  uint64_t reset_id; /* of that stream, for the peer's GoAway */
+  irpc_buf in;
+  irpc_incoming_response *resp;
+  irpc__payload_stream ps; /* a payload sent as the stream drains */
+};
+
+/* A request of the peer's, from its stream's arrival to the dispatch end
+ * posted to the generic connection. */
+struct irpc__pdisp {
+  stream_tag tag;
+  irpc__pconn *p;
+  irpc__slic_stream *stream;
+  irpc_incoming_request *req;
+  irpc_buf in;
+  int oneway;
+  int posted; /* its request was posted */
+  int ended;  /* its end was posted: nothing more about it */
+};
+
+struct irpc__pconn {
+  irpc_connection *conn;
+  const irpc_connection_options *o;
+  irpc__slic *slic;
+  int is_client;
+  int connected; /* the handshake is done (posted) */
+  int closed;    /* Slic reported its end */
+  int shutdown;  /* this side's graceful shutdown started */
+  int drained;   /* no call or dispatch left in the shutdown */
+  /* control streams */
+  stream_tag ctl_tag;
+  irpc__slic_stream *ctl_out;
+  irpc__slic_stream *ctl_in;
+  irpc_buf ctl_buf;
+  int settings_in;
+  int goaway_sent;
+  int goaway_in;
+  int ctl_out_done;
+  int ctl_in_done;
+  uint64_t peer_goaway[2];
+  uint64_t peer_max_header;
+  size_t size_width;
+  uint64_t peer_formats;
+  int peer_takes_bidi;   /* the peer accepts requests (bidirectional streams) */
+  int peer_takes_uni;    /* and one-way requests (unidirectional streams) */
+  uint64_t next_bidi_in; /* lowest remote bidi id not yet accepted */
+  uint64_t next_uni_in;
+  uint64_t refuse_code;
+  int refusing;
+  int resets;       /* calls whose stream the peer reset wait in calls */
+  irpc__list calls; /* irpc__pcall: held, newest first */
+};
+
+_Static_assert(sizeof(irpc__pcall) <= IRPC__PCALL_SIZE_MAX,
+               "the icerpc call state fits the generic call record");
+
+static void fail(irpc__pconn *p, int err);
+static void check_shutdown(irpc__pconn *p);
+
+static void want_output(irpc__pconn *p) {
+  irpc__conn_post_output(p->conn);
+}
+
+/* ---- Options ---- */
+
+static int icerpc_options_check(const irpc_connection_options *o) {
+  if (o->max_header_size < IRPC__ICERPC_MIN_HEADER ||
+      o->max_header_size > IRPC__ICERPC_MAX_HEADER ||
+      o->max_bidirectional_streams == 0 || o->max_unidirectional_streams == 0 ||
+      o->initial_stream_window_size < IRPC__SLIC_MIN_WINDOW ||
+      o->initial_stream_window_size > IRPC__SLIC_MAX_WINDOW ||
+      o->max_stream_frame_size < IRPC__SLIC_MIN_FRAME ||
+      o->max_stream_frame_size > IRPC__SLIC_MAX_FRAME)
+    return IRPC_EINVAL;
+  return 0;
+}
+
+/* ---- Calls ---- */
+
+/* Lets go of a call: its stream is detached (the rest of a payload sent in
+ * pieces is not sent: the peer's reads end), then `err`/`resp` is posted
+ * unless the generic layer abandoned it (`post` 0). */
+static void pcall_release(irpc__pcall *k, int post, int err,
+                          irpc_incoming_response *resp) {
+  irpc__pconn *p = k->p;
+  if (!k->held)
+    return;
+  k->held = 0;
+  irpc__list_remove(&p->calls, &k->link);
+  if (k->ps.ops) {
+    if (k->stream) {
+      irpc__slic_stream_abort_write(k->stream);
+      want_output(p);
+    }
+    irpc__payload_stream_end(&k->ps);
+  }
+  if (k->stream) {
+    irpc__slic_stream_set_user(k->stream, NULL);
+    k->stream = NULL;
+  }
+  irpc__buf_fini(&k->in);
+  if (k->resp && k->resp != resp)
+    irpc_incoming_response_free(k->resp);
+  k->resp = NULL;
+  if (post)
+    irpc__conn_post_response(p->conn, k, err, resp);
+}
+
+/* Abandons the stream of a call both ways: the peer cancels its dispatch. */
+static void pcall_abort_stream(irpc__pcall *k) {
+  irpc__slic_stream *s = k->stream;
+  if (!s)
+    return;
+  irpc__slic_stream_set_user(s, NULL);
+  k->stream = NULL;
+  irpc__slic_stream_abort_write(s);
+  if (irpc__slic_stream_bidi(s))
+    irpc__slic_stream_abort_read(s);
+  want_output(k->p);
+}
+
+static void pcall_fail(irpc__pcall *k, int err) {
+  pcall_abort_stream(k);
+  pcall_release(k, 1, err, NULL);
+}
+
+/* A streamed payload is written while fewer than this many bytes of it wait
+ * in the stream, in pieces of about this size: what the client holds of
+ * it besides the connection's output is about twice this. */
+#define PULL_LOW_WATER ((size_t)256 << 10)
+
+/* Writes more of a streamed payload, then asks to be told when the stream
+ * drains (ev_stream_writable), or ends the payload with its last piece.
+ * Returns 0, the writer's error, IRPC_ENOMEM, or 1 when the stream takes
+ * no more (the peer stopped reading, or the connection is closing). */
+static int pcall_pull(irpc__pcall *k) {
+  int done = 0, rc = 0;
+  while (rc == 0 && !done && k->stream &&
+         irpc__slic_stream_queued(k->stream) < PULL_LOW_WATER) {
+    irpc_buf out;
+    irpc__buf_init(&out);
+    rc = irpc__payload_stream_next(&k->ps, &out, PULL_LOW_WATER, &done);
+    if (rc == 0 &&
+        (rc = irpc__slic_stream_write(k->stream, &out, done)) == IRPC_ECLOSED)
+      rc = 1;
+    irpc__buf_fini(&out);
+  }
+  if (rc == 0 && !k->stream)
+    rc = 1;
+  if (rc)
+    return rc;
+  if (done)
+    irpc__payload_stream_end(&k->ps);
+  else
+    irpc__slic_stream_notify_writable(k->stream, PULL_LOW_WATER);
+  want_output(k->p);
+  return 0;
+}
+
+static void icerpc_send_more(irpc__pconn *p, irpc__pcall *k) {
+  (void)p;
+  if (!k->stream || !k->ps.ops)
+    return;
+  int rc = pcall_pull(k);
+  if (rc > 0) {
+    /* The peer stopped reading (StreamReadsClosed): its answer may still
+     * come, without the rest of the payload. (A closing connection ends
+     * the call itself.) */
+    irpc__payload_stream_end(&k->ps);
+  } else if (rc) {
+    pcall_fail(k, rc);
+  }
+}
+
+/* Header, then the payload as prepared for this peer: in one write, or for
+ * a streamed payload (irpc__request_prepare_stream), the first pieces now
+ * and the rest as the stream drains. */
+static int pcall_send(irpc__pcall *k) {
+  irpc__pconn *p = k->p;
+  irpc_outgoing_request *req = k->req;
+  irpc_buf out;
+  irpc__buf_init(&out);
+  irpc_buf payload;
+  irpc__buf_init(&payload);
+  int rc = irpc__request_prepare_stream(req, p->peer_formats, &payload, &k->ps);
+  if (rc == 0)
+    rc = irpc__icerpc_request_header_encode(&out, p->size_width,
+                                            p->peer_max_header, req->path,
+                                            req->operation, &req->fields);
+  if (rc == 0)
+    rc = irpc_buf_move(&out, &payload);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(k->stream, &out, !k->ps.ops);
+  irpc__buf_fini(&payload);
+  irpc__buf_fini(&out);
+  if (rc == 0 && k->ps.ops && (rc = pcall_pull(k)) > 0)
+    rc = IRPC_ECLOSED;
+  return rc;
+}
+
+/* Opens a stream and sends. A peer that allows no stream of this kind (no
+ * dispatcher) fails the call at once: no stream would ever be free. */
+static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
+                               irpc_outgoing_request *req) {
+  int oneway = irpc_outgoing_request_oneway(req);
+  if (!(oneway ? p->peer_takes_uni : p->peer_takes_bidi))
+    return IRPC_ENOREQUESTS;
+  irpc__slic_stream *s;
+  int rc = irpc__slic_stream_open(p->slic, !oneway, &s);
+  if (rc == IRPC_EBUSY)
+    return IRPC__PROTO_NO_SLOT;
+  if (rc)
+    return rc;
+  k->tag.kind = K_CALL;
+  k->p = p;
+  k->req = req;
+  k->oneway = oneway;
+  k->stream = s;
+  k->header_done = 0;
+  k->reset = 0;
+  k->resp = NULL;
+  k->ps.ops = NULL;
+  irpc__buf_init(&k->in);
+  irpc__slic_stream_set_user(s, &k->tag);
+  k->held = 1;
+  irpc__list_push_front(&p->calls, &k->link);
+  rc = pcall_send(k);
+  if (rc) {
+    /* Detached before the aborts: the events they raise must not reach
+     * the call, which a retry may send again from its completion. */
+    pcall_abort_stream(k);
+    pcall_release(k, 0, 0, NULL);
+    return rc;
+  }
+  want_output(p);
+  return 0;
+}
+
+static void icerpc_abandon_request(irpc__pconn *p, irpc__pcall *k) {
+  (void)p;
+  pcall_abort_stream(k);
+  pcall_release(k, 0, 0, NULL);
+}
+
+/* Takes the header at the front of `in` once all of it has arrived.
+ * Returns 1 with the header bytes in *hdr (`small` when it fits, else a
+ * heap copy the caller frees with release_header), 0 when more bytes are
+ * needed, or a negative error (IRPC_EPROTO, IRPC_ELIMIT, IRPC_ENOMEM). */
+#define SMALL_HEADER 512
+
+static int take_header(irpc_buf *in, uint64_t max, uint8_t *small,
+                       uint8_t **hdr, size_t *len) {
+  *hdr = NULL;
+  *len = 0;
+  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
+  size_t n = irpc_buf_len(in) < sizeof pre ? irpc_buf_len(in) : sizeof pre;
+  irpc_buf_copyout(in, 0, pre, n);
+  uint64_t size;
+  long used = irpc__icerpc_header_size(pre, n, max, &size);
+  if (used <= 0)
+    return used < 0 ? (int)used : 0;
+  if (irpc_buf_len(in) < (size_t)used + size)
+    return 0;
+  irpc_buf_consume(in, (size_t)used);
+  *hdr = size <= SMALL_HEADER ? small : irpc_malloc(size);
+  if (!*hdr)
+    return IRPC_ENOMEM;
+  irpc_buf_copyout(in, 0, *hdr, size);
+  irpc_buf_consume(in, size);
+  *len = size;
+  return 1;
+}
+
+static void release_header(uint8_t *hdr, uint8_t *small) {
+  if (hdr != small)
+    irpc_free(hdr);
+}
+
+/* Response bytes: header first, then the payload to the end. */
+static void pcall_readable(irpc__pcall *k) {
+  irpc__pconn *p = k->p;
+  irpc__slic_stream_read(k->stream, &k->in, SIZE_MAX);
+  if (!k->header_done) {
+    uint8_t small[SMALL_HEADER], *hdr;
+    size_t len;
+    int rc = take_header(&k->in, p->o->max_header_size, small, &hdr, &len);
+    if (rc == 1) {
+      rc = irpc__icerpc_response_header_decode(hdr, len, &k->resp);
+      release_header(hdr, small);
+      if (rc == 0)
+        k->header_done = 1;
+    }
+    if (rc < 0) {
+      pcall_fail(k, rc == IRPC_ENOMEM ? rc : IRPC_EPROTO);
+      return;
+    }
+  }
+  if (k->header_done && p->o->max_payload_size &&
+      irpc_buf_len(&k->in) > p->o->max_payload_size) {
+    pcall_fail(k, IRPC_ELIMIT);
+    return;
+  }
+  if (irpc__slic_stream_read_done(k->stream)) {
+    if (!k->header_done) {
+      pcall_fail(k, IRPC_ETRUNCATED);
+      return;
+    }
+    irpc_incoming_response *r = k->resp;
+    irpc_buf_move(irpc_incoming_response_payload(r), &k->in);
+    k->resp = NULL;
+    int rc = irpc__compress_screen_response(
+        irpc_outgoing_request_fields(k->req), &r);
+    pcall_release(k, 1, rc, r);
+  }
+}
+
+/* ---- Dispatches ---- */
+
+/* Lets go of a dispatch: nothing more is posted about it. */
+static void pdisp_end(irpc__pdisp *d, int cancel_err) {
+  if (d->ended)
+    return;
+  d->ended = 1;
+  if (d->stream) {
+    irpc__slic_stream_set_user(d->stream, NULL);
+    d->stream = NULL;
+  }
+  irpc__buf_fini(&d->in);
+  irpc_incoming_request_free(d->req);
+  d->req = NULL;
+  irpc__conn_post_dispatch_end(d->p->conn, d, cancel_err);
+}
+
+static void pdisp_abort(irpc__pdisp *d, int cancel_err) {
+  irpc__slic_stream *s = d->stream;
+  if (s) {
+    d->stream = NULL;
+    irpc__slic_stream_set_user(s, NULL);
+    irpc__slic_stream_abort_read(s);
+    if (irpc__slic_stream_bidi(s))
+      irpc__slic_stream_abort_write(s);
+    want_output(d->p);
+  }
+  pdisp_end(d, cancel_err);
+}
+
+static int response_send(irpc__pdisp *d, irpc_outgoing_response *resp) {
+  irpc__pconn *p = d->p;
+  irpc__response *r = &((irpc_outgoing_response *)resp)->r;
+  irpc_buf out, payload;
+  irpc__buf_init(&out);
+  irpc__buf_init(&payload);
+  int rc = irpc__response_prepare(resp, p->peer_formats, &payload);
+  if (rc == 0) {
+    rc = irpc__icerpc_response_header_encode(&out, p->size_width,
+                                             p->peer_max_header, r->status,
+                                             r->message, &r->fields);
+    if (rc == IRPC_ELIMIT) {
+      /* The peer could not read it: tell it so instead. */
+      irpc_buf_clear(&out);
+      irpc_buf_clear(&payload);
+      rc = irpc__icerpc_response_header_encode(
+          &out, p->size_width, p->peer_max_header, IRPC_STATUS_INTERNAL_ERROR,
+          "The response header is larger than the peer's limit.", NULL);
+    }
+  }
+  if (rc == 0)
+    rc = irpc_buf_move(&out, &payload);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(d->stream, &out, 1);
+  irpc__buf_fini(&payload);
+  irpc__buf_fini(&out);
+  return rc;
+}
+
+static void icerpc_send_response(irpc__pconn *p, irpc__pdisp *d,
+                                 irpc_outgoing_response *resp) {
+  if (!d->stream)
+    return;
+  if (!resp || d->oneway || response_send(d, resp) != 0)
+    pdisp_abort(d, 0); /* nothing more to read or write */
+  want_output(p);
+}
+
+static int pdisp_parse_header(irpc__pdisp *d) {
+  uint8_t small[SMALL_HEADER], *hdr;
+  size_t len;
+  int rc = take_header(&d->in, d->p->o->max_header_size, small, &hdr, &len);
+  if (rc != 1)
+    return rc;
+  rc = irpc__icerpc_request_header_decode(hdr, len, d->oneway, &d->req);
+  release_header(hdr, small);
+  if (rc == IRPC_EPATH)
+    rc = IRPC_EPROTO;
+  return rc ? rc : 1;
+}
+
+/* Request bytes: header first, then the payload to the end, then the
+ * request is posted. Reading the last byte may release the stream (a
+ * one-way request, or a peer that closed our writes already): its memory
+ * stays valid until the next feed, and the end is posted here, after the
+ * request. */
+static void pdisp_readable(irpc__pdisp *d) {
+  irpc__pconn *p = d->p;
+  irpc__slic_stream *s = d->stream;
+  irpc__slic_stream_read(s, &d->in, SIZE_MAX);
+  int ended = irpc__slic_stream_read_done(s);
+  if (!d->req) {
+    int rc = pdisp_parse_header(d);
+    if (rc < 0 || (rc == 0 && ended)) {
+      pdisp_abort(d, 0);
+      return;
+    }
+    if (rc == 0)
+      return;
+  }
+  if (p->o->max_payload_size && irpc_buf_len(&d->in) > p->o->max_payload_size) {
+    pdisp_abort(d, 0);
+    return;
+  }
+  if (ended && !d->posted) {
+    irpc_incoming_request *req = d->req;
+    d->req = NULL;
+    irpc_buf_move(&req->payload, &d->in);
+    d->posted = 1;
+    irpc__conn_post_request(p->conn, d, req);
+  }
+  if (!d->stream)
+    pdisp_end(d, 0); /* released by the last read */
+}
+
+/* ---- The control stream ---- */
+
+static void send_goaway(irpc__pconn *p) {
+  if (p->goaway_sent || !p->ctl_out)
+    return;
+  p->goaway_sent = 1;
+  irpc_buf b;
+  irpc__buf_init(&b);
+  int rc = irpc__icerpc_goaway_encode(&b, p->next_bidi_in, p->next_uni_in);
+  if (rc == 0)
+    rc = irpc__slic_stream_write(p->ctl_out, &b, 0);
+  /* Framed now, so that it precedes the resets of the streams it refuses
+   * (ev_stream), however much stream data waits to be framed. */
+  if (rc == 0)
+    irpc__slic_stream_flush(p->ctl_out);
+  irpc__buf_fini(&b);
+  if (rc)
+    fail(p, rc);
+  else
+    want_output(p);
+}
+
+static void established(irpc__pconn *p) {
+  const irpc__slic_params *peer = irpc__slic_peer_params(p->slic);
+  p->connected = 1;
+  /* IceRPC's rule: a side without a dispatcher allows no bidirectional
+   * stream and one unidirectional stream (our control stream). */
+  p->peer_takes_bidi = peer->max_bidi_streams > 0;
+  p->peer_takes_uni = peer->max_uni_streams > 1;
+  irpc__conn_post_connected(p->conn);
+}
+
+/* Whether the peer's GoAway refused a call: its stream has no id yet (no
+ * frame of it was written: it will never be), or an id the peer did not
+ * accept. */
+static int goaway_refused(const irpc__pconn *p, const irpc__pcall *k) {
+  uint64_t id;
+  int bidi;
+  if (k->reset) {
+    id = k->reset_id;
+    bidi = !k->oneway;
+  } else if (k->stream) {
+    id = irpc__slic_stream_id(k->stream);
+    bidi = irpc__slic_stream_bidi(k->stream);
+  } else {
+    return 0;
+  }
+  return id == UINT64_MAX || id >= p->peer_goaway[bidi ? 0 : 1];
+}
+
+/* The peer's GoAway: our calls on streams it did not accept never ran
+ * (IRPC_EINVCANCELED, posted after the shutdown itself), and no call
+ * starts on this connection any more. */
+static void goaway_received(irpc__pconn *p, const uint64_t ids[2]) {
+  p->goaway_in = 1;
+  p->peer_goaway[0] = ids[0];
+  p->peer_goaway[1] = ids[1];
+  irpc__conn_post_peer_shutdown(p->conn);
+  for (irpc__link *l = p->calls.head, *next; l; l = next) {
+    next = l->next;
+    irpc__pcall *k = IRPC__CONTAINER_OF(l, irpc__pcall, link);
+    if (goaway_refused(p, k))
+      pcall_fail(k, IRPC_EINVCANCELED);
+  }
+  check_shutdown(p);
+}
+
+static void control_readable(irpc__pconn *p, irpc__slic_stream *in) {
+  irpc__slic_stream_read(in, &p->ctl_buf, SIZE_MAX);
+  int ended = irpc__slic_stream_read_done(in);
+  for (;;) {
+    size_t len = irpc_buf_len(&p->ctl_buf);
+    if (len == 0)
+      break;
+    uint8_t tmp[CONTROL_FRAME_MAX];
+    size_t n = len < sizeof tmp ? len : sizeof tmp;
+    irpc_buf_copyout(&p->ctl_buf, 0, tmp, n);
+    int type = -1;
+    irpc__icerpc_settings s;
+    uint64_t ids[2];
+    long used = irpc__icerpc_control_decode(tmp, n, &type, &s, ids);
+    if (used < 0) {
+      fail(p, IRPC_EPROTO);
+      return;
+    }
+    if (used == 0)
+      break;
+    irpc_buf_consume(&p->ctl_buf, (size_t)used);
+    if (!p->settings_in) {
+      if (type != IRPC__ICERPC_SETTINGS) {
+        fail(p, IRPC_EPROTO);
+        return;
+      }
+      p->settings_in = 1;
+      p->peer_max_header = s.max_header_size;
+      p->size_width = irpc__varuint62_size(s.max_header_size);
+      p->peer_formats = irpc__compress_peer_formats(s.has_compression_formats,
+                                                    s.compression_formats);
+      if (!p->connected && p->ctl_out)
+        established(p);
+    } else if (type != IRPC__ICERPC_GOAWAY || p->goaway_in) {
+      fail(p, IRPC_EPROTO);
+      return;
+    } else {
+      goaway_received(p, ids);
+    }
+    if (p->closed)
+      return;
+  }
+  if (ended) {
+    p->ctl_in_done = 1;
+    if (!p->shutdown || !p->goaway_in || irpc_buf_len(&p->ctl_buf)) {
+      fail(p, IRPC_EPROTO);
+      return;
+    }
+    check_shutdown(p);
+  }
+}
+
+/* The graceful shutdown ends once GoAway went both ways and no call or
+ * dispatch is left: our control stream ends, and the client, once the
+ * server's ended too, sends Slic's Close. */
+static void check_shutdown(irpc__pconn *p) {
+  if (!p->drained || !p->goaway_in || !p->goaway_sent)
+    return;
+  if (!p->ctl_out_done && p->ctl_out) {
+    p->ctl_out_done = 1;
+    irpc_buf empty;
+    irpc__buf_init(&empty);
+    irpc__slic_stream_write(p->ctl_out, &empty, 1);
+    irpc__buf_fini(&empty);
+    want_output(p);
+  }
+  if (p->ctl_in_done && p->is_client) {
+    irpc__slic_close(p->slic, IRPC__SLIC_CLOSE_NO_ERROR);
+    want_output(p);
+  }
+}
+
+/* Abortive end found by the protocol (a bad control frame, an allocation
+ * failure): Slic releases every stream, then reports its end. */
+static void fail(irpc__pconn *p, int err) {
+  if (p->closed)
+    return;
+  irpc__conn_post_closing(p->conn, err);
+  irpc__slic_abort(p->slic, err);
+}
+
+/* ---- Slic events ---- */
+
+static void ev_connected(void *ud) {
+  irpc__pconn *p = ud;
+  irpc__slic_stream *s;
+  if (p->refusing) {
+    irpc__slic_close(p->slic, p->refuse_code);
+    want_output(p);
+    return;
+  }
+  irpc_buf b;
+  irpc__buf_init(&b);
+  int rc = irpc__slic_stream_open(p->slic, 0, &s);
+  if (rc == 0) {
+    p->ctl_out = s;
+    irpc__slic_stream_set_user(s, &p->ctl_tag);
+    rc = irpc__icerpc_settings_encode(
+        &b, p->o->max_header_size,
+        irpc__compress_announcement(p->o->dispatcher,
+                                    p->o->compression_formats));
+    if (rc == 0)
+      rc = irpc__slic_stream_write(s, &b, 0);
+  }
+  irpc__buf_fini(&b);
+  if (rc) {
+    fail(p, rc);
+    return;
+  }
+  want_output(p);
+  if (p->settings_in && !p->connected)
+    established(p);
+}
+
+static void ev_stream(void *ud, irpc__slic_stream *s) {
+  irpc__pconn *p = ud;
+  int bidi = irpc__slic_stream_bidi(s);
+  uint64_t id = irpc__slic_stream_id(s);
+  if (!bidi && !p->ctl_in) {
+    p->ctl_in = s;
+    irpc__slic_stream_set_user(s, &p->ctl_tag);
+    return;
+  }
+  irpc__pdisp *d = NULL;
+  int rc =
+      p->goaway_sent ? IRPC_EREFUSED : irpc__conn_dispatch_open(p->conn, &d);
+  if (rc == IRPC_ENOMEM) {
+    fail(p, IRPC_ENOMEM);
+    return;
+  }
+  if (rc) {
+    irpc__slic_stream_abort_read(s);
+    if (bidi)
+      irpc__slic_stream_abort_write(s);
+    want_output(p);
+    return;
+  }
+  d->tag.kind = K_DISP;
+  d->p = p;
+  d->stream = s;
+  d->oneway = !bidi;
+  irpc__buf_init(&d->in);
+  irpc__slic_stream_set_user(s, &d->tag);
+  if (bidi)
+    p->next_bidi_in = irpc__slic_next_id(id);
+  else
+    p->next_uni_in = irpc__slic_next_id(id);
+}
+
+static void ev_readable(void *ud, irpc__slic_stream *s) {
+  irpc__pconn *p = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (!t) {
+    /* an abandoned stream: drain and drop */
+    irpc_buf sink;
+    irpc__buf_init(&sink);
+    irpc__slic_stream_read(s, &sink, SIZE_MAX);
+    irpc__buf_fini(&sink);
+    return;
+  }
+  if (t->kind == K_CALL)
+    pcall_readable((irpc__pcall *)t);
+  else if (t->kind == K_DISP)
+    pdisp_readable((irpc__pdisp *)t);
+  else if (s == p->ctl_in)
+    control_readable(p, s);
+  want_output(p);
+}
+
+static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
+  irpc__pconn *p = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (!t)
+    return;
+  if (t->kind == K_CALL) {
+    irpc__pcall *k = (irpc__pcall *)t;
+    if (err == UV_EPIPE)
+      return; /* the peer stopped reading: its answer may still come */
+    if (err == IRPC_ETRUNCATED && !k->header_done && !irpc_buf_len(&k->in) &&
+        !p->closed) {
+      /* Reset before any answer: the peer refused the request or failed
+       * it. A GoAway that follows in the input read with it tells which
+       * (goaway_received); the rest fail once the input is read
+       * (input_done). */
+      k->reset = 1;
+      k->reset_id = irpc__slic_stream_id(s);
+      pcall_abort_stream(k);
+      p->resets = 1;
+      return;
+    }
+    if (err != IRPC_ETRUNCATED) {
+      /* the engine failed: the connection ends */
+      irpc__conn_post_closing(p->conn, err);
+      if (irpc__slic_stream_id(s) == UINT64_MAX)
+        err = IRPC_EREFUSED; /* no frame of it was written */
+    }
+    pcall_fail(k, err);
+  } else if (t->kind == K_DISP) {
+    /* The peer canceled the call (it reset the stream), or the connection
+     * ended: the dispatch is canceled with the connection's error then. */
+    if (err != IRPC_ETRUNCATED && err != UV_EPIPE)
+      err = irpc__conn_end_err(p->conn, err);
+    else
+      err = IRPC_ECANCELED;
+    pdisp_abort((irpc__pdisp *)t, err);
+  } else if (err == IRPC_ETRUNCATED && p->connected && !p->shutdown &&
+             !p->goaway_in && !p->closed) {
+    /* The peer aborted its control stream. Any other error is the end of
+     * the connection, whose own error on_closed reports. */
+    fail(p, IRPC_EPROTO);
+  }
+}
+
+/* The calls whose stream the peer reset, and that no GoAway refused: the
+ * peer failed them. */
+static void settle_resets(irpc__pconn *p) {
+  if (!p->resets)
+    return;
+  p->resets = 0;
+  for (irpc__link *l = p->calls.head, *next; l; l = next) {
+    next = l->next;
+    irpc__pcall *k = IRPC__CONTAINER_OF(l, irpc__pcall, link);
+    if (k->reset)
+      pcall_release(k, 1, IRPC_ETRUNCATED, NULL);
+  }
+}
+
+static void ev_stream_released(void *ud, irpc__slic_stream *s) {
+  irpc__pconn *p = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  irpc__slic_stream_set_user(s, NULL);
+  if (s == p->ctl_in)
+    p->ctl_in = NULL;
+  if (s == p->ctl_out)
+    p->ctl_out = NULL;
+  if (!t)
+    return;
+  if (t->kind == K_CALL) {
+    irpc__pcall *k = (irpc__pcall *)t;
+    /* Released by the last read of pcall_readable (the peer had closed our
+     * writes already): it completes the call with what it read. */
+    if (irpc__slic_stream_read_done(s))
+      return;
+    k->stream = NULL;
+    if (k->oneway) {
+      irpc_incoming_response *ok;
+      int rc = irpc_incoming_response_new(&ok, IRPC_STATUS_OK, NULL);
+      pcall_release(k, 1, rc, rc ? NULL : ok);
+    } else {
+      pcall_release(k, 1, irpc__conn_end_err(p->conn, IRPC_ETRUNCATED), NULL);
+    }
+  } else if (t->kind == K_DISP) {
+    irpc__pdisp *d = (irpc__pdisp *)t;
+    d->stream = NULL;
+    /* Released by the last read of pdisp_readable, which posts the
+     * request and then the end. */
+    if (!d->posted && irpc__slic_stream_read_done(s))
+      return;
+    /* A dispatch still running when its stream goes (the peer stopped
+     * reading its response) is canceled. */
+    pdisp_end(d, d->oneway ? 0 : irpc__conn_end_err(p->conn, IRPC_ECANCELED));
+  }
+}
+
+/* A streamed payload's stream drained: pull more on a later turn, outside
+ * the engine's call. */
+static void ev_stream_writable(void *ud, irpc__slic_stream *s) {
+  irpc__pconn *p = ud;
+  stream_tag *t = irpc__slic_stream_user(s);
+  if (t && t->kind == K_CALL)
+    irpc__conn_resume_later(p->conn, (irpc__pcall *)t);
+}
+
+static void ev_stream_slot(void *ud, int bidi) {
+  (void)bidi;
+  irpc__conn_post_slot(((irpc__pconn *)ud)->conn);
+}
+
+static void ev_closed(void *ud, int err) {
+  irpc__pconn *p = ud;
+  p->closed = 1;
+  irpc__conn_post_closed(p->conn, err);
+  want_output(p);
+}
+
+static void ev_output(void *ud) {
+  want_output((irpc__pconn *)ud);
+}
+
+static uint64_t ev_now(void *ud) {
+  return irpc__conn_now_ms(((irpc__pconn *)ud)->conn);
+}
+
+static const irpc__slic_events slic_events = {
+    .on_connected = ev_connected,
+    .on_stream = ev_stream,
+    .on_readable = ev_readable,
+    .on_stream_error = ev_stream_error,
+    .on_stream_released = ev_stream_released,
+    .on_stream_slot = ev_stream_slot,
+    .on_stream_writable = ev_stream_writable,
+    .on_closed = ev_closed,
+    .on_output = ev_output,
+    .now_ms = ev_now,
+};
+
+/* ---- The ops ---- */
+
+static int icerpc_init(irpc__pconn *p, irpc_connection *c,
+                       const irpc_connection_options *o, int is_client) {
+  p->conn = c;
+  p->o = o;
+  p->is_client = is_client;
+  p->ctl_tag.kind = K_CONTROL;
+  p->peer_max_header = IRPC__ICERPC_DEFAULT_MAX_HEADER;
+  p->size_width = 2;
+  /* What GoAway says when no request was accepted (IceRPC's rule): the
+   * first bidirectional id of the peer's, and the id after the peer's
+   * control stream (its first unidirectional one). */
+  p->next_bidi_in = irpc__slic_first_id(!is_client, 1);
+  p->next_uni_in = irpc__slic_next_id(irpc__slic_first_id(!is_client, 0));
+  irpc__buf_init(&p->ctl_buf);
+  irpc__slic_params sp;
+  irpc__slic_params_default(&sp);
+  int dispatching = o->dispatcher != NULL;
+  sp.max_bidi_streams = dispatching ? o->max_bidirectional_streams : 0;
+  /* the peer's control stream comes on top of its requests */
+  sp.max_uni_streams = dispatching ? o->max_unidirectional_streams + 1 : 1;
+  sp.idle_timeout_ms = o->idle_timeout_ms;
+  sp.initial_window = o->initial_stream_window_size;
+  sp.max_frame_size = o->max_stream_frame_size;
+  int rc = irpc__slic_new(&p->slic, is_client, &sp, &slic_events, p);
+  if (rc)
+    irpc__buf_fini(&p->ctl_buf);
+  return rc;
+}
+
+static void icerpc_fini(irpc__pconn *p) {
+  irpc__slic_free(p->slic);
+  irpc__buf_fini(&p->ctl_buf);
+}
+
+static void icerpc_feed(irpc__pconn *p, const uint8_t *data, size_t len) {
+  irpc__slic_feed(p->slic, data, len);
+}
+
+static void icerpc_feed_eof(irpc__pconn *p) {
+  irpc__slic_feed_eof(p->slic);
+}
+
+static void icerpc_input_done(irpc__pconn *p) {
+  settle_resets(p);
+}
+
+static size_t icerpc_take_output(irpc__pconn *p, irpc_buf *out) {
+  return irpc__slic_take_output(p->slic, out);
+}
+
+static int icerpc_want_fin(const irpc__pconn *p) {
+  return irpc__slic_want_shutdown(p->slic);
+}
+
+static int icerpc_finished(const irpc__pconn *p) {
+  return irpc__slic_finished(p->slic);
+}
+
+static uint64_t icerpc_next_deadline(const irpc__pconn *p) {
+  return irpc__slic_next_deadline(p->slic);
+}
+
+static void icerpc_tick(irpc__pconn *p) {
+  irpc__slic_tick(p->slic);
+}
+
+static void icerpc_shutdown(irpc__pconn *p) {
+  p->shutdown = 1;
+  send_goaway(p);
+}
+
+static void icerpc_drained(irpc__pconn *p) {
+  p->drained = 1;
+  check_shutdown(p);
+}
+
+static void icerpc_refuse(irpc__pconn *p, irpc__refuse_reason why) {
+  p->refusing = 1;
+  p->refuse_code = why == IRPC__REFUSE_CLOSING ? IRPC__SLIC_CLOSE_REFUSED
+                                               : IRPC__SLIC_CLOSE_SERVER_BUSY;
+}
+
+/* Slic releases every stream (their calls and dispatches are posted);
+ * calls whose stream the peer reset end as the peer left them. */
+static void icerpc_abort(irpc__pconn *p, int err) {
+  irpc__slic_abort(p->slic, err);
+  while (p->calls.head) {
+    irpc__pcall *k = IRPC__CONTAINER_OF(p->calls.head, irpc__pcall, link);
+    pcall_fail(k, k->reset ? IRPC_ETRUNCATED : err);
+  }
+}
+
+const irpc__protocol_ops irpc__icerpc_protocol = {
+    .name = "icerpc",
+    .conn_size = sizeof(irpc__pconn),
+    .call_size = sizeof(irpc__pcall),
+    .disp_size = sizeof(irpc__pdisp),
+    .options_check = icerpc_options_check,
+    .init = icerpc_init,
+    .fini = icerpc_fini,
+    .feed = icerpc_feed,
+    .feed_eof = icerpc_feed_eof,
+    .input_done = icerpc_input_done,
+    .take_output = icerpc_take_output,
+    .want_fin = icerpc_want_fin,
+    .finished = icerpc_finished,
+    .next_deadline = icerpc_next_deadline,
+    .tick = icerpc_tick,
+    .send_request = icerpc_send_request,
+    .send_more = icerpc_send_more,
+    .abandon_request = icerpc_abandon_request,
+    .send_response = icerpc_send_response,
+    .shutdown = icerpc_shutdown,
+    .drained = icerpc_drained,
+    .refuse = icerpc_refuse,
+    .abort = icerpc_abort,
+};
