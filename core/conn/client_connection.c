@@ -21,7 +21,7 @@ typedef struct cc_call {
 } cc_call;
 
 typedef struct cc_waiter {
-  struct cc_waiter *next;
+  irpc__link link; /* in its client connection's waiters */
   irpc_client_connection_cb cb;
   void *ud;
 } cc_waiter;
@@ -36,7 +36,7 @@ typedef struct cc {
   irpc_connection *draining; /* shutting down, owner ref */
   irpc__connect *connecting; /* transport connect under way */
   irpc__list pending;        /* cc_call: waiting calls, oldest first */
-  cc_waiter *waiters;
+  irpc__list waiters;        /* cc_waiter, the latest first */
   int shut;
   int destroyed;
   irpc_client_connection_cb shutdown_cb;
@@ -58,9 +58,9 @@ static void pending_unlink(cc *k, cc_call *p) {
 }
 
 static void notify_waiters(cc *k, int status) {
-  while (k->waiters) {
-    cc_waiter *w = k->waiters;
-    k->waiters = w->next;
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&k->waiters))) {
+    cc_waiter *w = IRPC__CONTAINER_OF(l, cc_waiter, link);
     w->cb(k->self, status, w->ud);
     irpc_free(w);
   }
@@ -323,8 +323,7 @@ int irpc_client_connection_connect(irpc_invoker *inv,
       return IRPC_ENOMEM;
     w->cb = cb;
     w->ud = user_data;
-    w->next = k->waiters;
-    k->waiters = w;
+    irpc__list_push_front(&k->waiters, &w->link);
   }
   if (k->conn && irpc_connection_is_active(k->conn)) {
     irpc__sched_post(inv->node.sched, &k->notify_task);

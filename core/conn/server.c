@@ -10,7 +10,7 @@
 #include "base/struct_size.h"
 
 typedef struct lnode {
-  struct lnode *next;
+  irpc__link link; /* in its server's listeners */
   irpc_listener *l;
   irpc_server *s;
   irpc__route route; /* of the listened-to address */
@@ -30,9 +30,9 @@ struct irpc_server {
   irpc__sched *sched;
   irpc_dispatcher *dispatcher;
   irpc_server_options opts;
-  lnode *listeners;
-  size_t nlisteners; /* still open, including closing ones */
-  irpc__list conns;  /* cnode, oldest first */
+  irpc__list listeners; /* lnode, the latest first */
+  size_t nlisteners;    /* still open, including closing ones */
+  irpc__list conns;     /* cnode, oldest first */
   int shutting_down;
   int freed;
   int status;
@@ -67,7 +67,7 @@ static void done_task(irpc__task *t) {
 }
 
 static void maybe_shutdown_done(irpc_server *s) {
-  if (s->shutting_down && !s->listeners && !s->conns.len && s->shutdown_cb)
+  if (s->shutting_down && !s->listeners.head && !s->conns.len && s->shutdown_cb)
     irpc__sched_post(s->sched, &s->done_task);
 }
 
@@ -197,8 +197,7 @@ int irpc_server_listen(irpc_server *s, const char *address, char *bound,
     irpc_free(ln);
     return rc;
   }
-  ln->next = s->listeners;
-  s->listeners = ln;
+  irpc__list_push_front(&s->listeners, &ln->link);
   s->nlisteners++;
   if (bound)
     rc = irpc_server_address_format(irpc_listener_address(ln->l), bound,
@@ -244,9 +243,9 @@ static void listener_closed(irpc_listener *l, void *ud) {
 }
 
 static void close_listeners(irpc_server *s) {
-  while (s->listeners) {
-    lnode *ln = s->listeners;
-    s->listeners = ln->next;
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&s->listeners))) {
+    lnode *ln = IRPC__CONTAINER_OF(l, lnode, link);
     irpc_listener_close(ln->l, listener_closed, s);
     irpc_free(ln);
   }
