@@ -6,7 +6,7 @@
 #include "irpc/alloc.h"
 #include "irpc/coloc.h"
 #include "irpc/status.h"
-#include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/connection_info.h"
 
 /* What the coloc invoker reports as the local and remote address. */

@@ -21,7 +21,7 @@
 #include "chain/chain.h"
 #include "model/compression.h"
 #include "irpc/alloc.h"
-#include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/connection_info.h"
 #include "irpc/status.h"
 

@@ -9,7 +9,7 @@
 #ifndef IRPC_CORE_COMPRESSION_H
 #define IRPC_CORE_COMPRESSION_H
 
-#include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/dispatcher.h"
 
 /* The formats this build compresses and decompresses (the codecs of

@@ -19,6 +19,7 @@
 #include "irpc/clock.h"
 #include "irpc/connection_info.h"
 #include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/deadline.h"
 #include "irpc/retry.h"
 #include "irpc/request_context.h"

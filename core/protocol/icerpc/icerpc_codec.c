@@ -5,7 +5,7 @@
 
 #include "icerpc.h"
 #include "irpc/alloc.h"
-#include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/status.h"
 #include "base/utf8.h"
 #include "base/varuint62.h"

@@ -19,7 +19,7 @@
 #include "base/list.h"
 #include "model/compression.h"
 #include "irpc/alloc.h"
-#include "irpc/compress.h"
+#include "irpc/compression.h"
 #include "irpc/status.h"
 
 enum { K_CALL = 1, K_DISP, K_CONTROL };
