@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
 #endif
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,10 +318,23 @@ static int sdx_init_handle(sdx *s, uv_loop_t *loop) {
   return 0;
 }
 
+/* A write to a socket whose peer is gone raises SIGPIPE, whose default
+ * action ends the process. While SIGPIPE has that default action, a socket
+ * transport sets it to ignored, so such a write fails with UV_EPIPE and
+ * ends one connection instead; a disposition the application chose is left
+ * alone. */
+static void sigpipe_default_to_ignore(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+      sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+}
+
 /* A duplex with its handle initialized (connecting or to be accepted). */
 static int sdx_new(irpc_duplex **out, uv_loop_t *loop, int is_pipe,
                    int connecting) {
   irpc_duplex *d;
+  sigpipe_default_to_ignore();
   int rc = irpc_duplex_new(
       &d, loop, is_pipe ? &uds_duplex_ops : &tcp_duplex_ops, connecting);
   if (rc)
@@ -610,6 +624,7 @@ static int listen_new(irpc_listener **out, uv_loop_t *loop,
                       const irpc_server_address *addr, int is_pipe,
                       irpc_accept_cb cb, void *ud) {
   irpc_listener *l;
+  sigpipe_default_to_ignore();
   int rc = irpc_listener_new(&l, loop, &stream_listener_ops, addr, cb, ud);
   if (rc)
     return rc;

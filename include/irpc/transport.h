@@ -205,7 +205,14 @@ IRPC_API uv_loop_t *irpc_listener_loop(const irpc_listener *l);
 IRPC_API void irpc_listener_close(irpc_listener *l, irpc_listener_close_cb cb,
                                   void *user_data);
 
-/* The built-in transports: static singletons, never freed. */
+/* The built-in transports: static singletons, never freed.
+ *
+ * SIGPIPE: a write to a TCP or Unix socket whose peer is gone raises
+ * SIGPIPE, whose default action ends the process. While SIGPIPE has that
+ * default action, these transports set it to ignored (SIG_IGN) when they
+ * connect, accept or listen, so such a write fails with UV_EPIPE and ends
+ * that connection only. A handler or disposition the application installed
+ * is left as it is: it then receives the signal. */
 IRPC_API irpc_transport *irpc_transport_tcp(void);
 IRPC_API irpc_transport *irpc_transport_uds(void);
 /* The built-in transport named `name` ("tcp", "uds"), or NULL. */
