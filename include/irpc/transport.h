@@ -121,8 +121,10 @@ IRPC_API int irpc_duplex_shutdown(irpc_duplex *d, irpc_duplex_cb cb,
 IRPC_API void irpc_duplex_close(irpc_duplex *d, irpc_duplex_cb cb,
                                 void *user_data);
 
-/* As irpc_duplex_close, but abrupt: the peer sees UV_ECONNRESET (TCP: RST
- * through uv_tcp_close_reset when possible). */
+/* As irpc_duplex_close, but abrupt: pending writes are dropped. What the
+ * peer reads: UV_ECONNRESET over TCP (an RST, through uv_tcp_close_reset
+ * when possible) and over the memory transport; over a Unix domain socket,
+ * which has no reset, UV_EOF as after a close. */
 IRPC_API void irpc_duplex_abort(irpc_duplex *d, irpc_duplex_cb cb,
                                 void *user_data);
 
