@@ -121,7 +121,8 @@ IRPC_API int irpc_duplex_shutdown(irpc_duplex *d, irpc_duplex_cb cb,
 IRPC_API void irpc_duplex_close(irpc_duplex *d, irpc_duplex_cb cb,
                                 void *user_data);
 
-/* As irpc_duplex_close, but abrupt: pending writes are dropped. What the
+/* As irpc_duplex_close (pending writes complete with UV_ECANCELED), but
+ * abrupt. What the
  * peer reads: UV_ECONNRESET over TCP (an RST, through uv_tcp_close_reset
  * when possible) and over the memory transport; over a Unix domain socket,
  * which has no reset, UV_EOF as after a close. */
