@@ -122,10 +122,9 @@ IRPC_API void irpc_duplex_close(irpc_duplex *d, irpc_duplex_cb cb,
                                 void *user_data);
 
 /* As irpc_duplex_close (pending writes complete with UV_ECANCELED), but
- * abrupt. What the
- * peer reads: UV_ECONNRESET over TCP (an RST, through uv_tcp_close_reset
- * when possible) and over the memory transport; over a Unix domain socket,
- * which has no reset, UV_EOF as after a close. */
+ * abrupt. What the peer reads: UV_ECONNRESET over TCP (an RST, through
+ * uv_tcp_close_reset when possible) and over the memory transport; over a
+ * Unix domain socket, which has no reset, UV_EOF as after a close. */
 IRPC_API void irpc_duplex_abort(irpc_duplex *d, irpc_duplex_cb cb,
                                 void *user_data);
 
