@@ -190,6 +190,9 @@ int64_t irpc_unix_ns_to_ticks(int64_t unix_ns) {
 }
 
 int64_t irpc_ticks_to_unix_ns(int64_t ticks) {
+  /* Ticks come from the network: saturate instead of overflowing. */
+  if (ticks < INT64_MIN + IRPC_TICKS_AT_UNIX_EPOCH)
+    return INT64_MIN;
   int64_t d = ticks - IRPC_TICKS_AT_UNIX_EPOCH;
   if (d > INT64_MAX / 100)
     return INT64_MAX;

@@ -95,7 +95,8 @@ IRPC_API void irpc_clock_timer_stop(irpc_clock_timer *t);
 IRPC_API int irpc_clock_timer_armed(const irpc_clock_timer *t);
 
 /* Converts between Unix nanoseconds and .NET ticks (100 ns units since
- * 0001-01-01T00:00:00 UTC), IceRPC's deadline encoding. */
+ * 0001-01-01T00:00:00 UTC), IceRPC's deadline encoding. A time beyond
+ * what int64_t nanoseconds hold saturates to INT64_MIN or INT64_MAX. */
 #define IRPC_TICKS_AT_UNIX_EPOCH INT64_C(621355968000000000)
 IRPC_API int64_t irpc_unix_ns_to_ticks(int64_t unix_ns);
 IRPC_API int64_t irpc_ticks_to_unix_ns(int64_t ticks);

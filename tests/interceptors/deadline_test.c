@@ -46,6 +46,14 @@ static void test_encoding_bytes(void **state) {
   assert_true(back == RIG_T0 + 100);
   assert_irpc_err(irpc_deadline_decode((irpc_bytes){v, 7}, &back), IRPC_EDATA);
   assert_true(irpc_unix_ns_to_ticks(-50) == IRPC_TICKS_AT_UNIX_EPOCH - 1);
+  /* Any 8 bytes may arrive: far times saturate, nothing overflows. */
+  assert_true(irpc_ticks_to_unix_ns(INT64_MIN) == INT64_MIN);
+  assert_true(irpc_ticks_to_unix_ns(INT64_MAX) == INT64_MAX);
+  assert_true(irpc_ticks_to_unix_ns(INT64_MIN + IRPC_TICKS_AT_UNIX_EPOCH) ==
+              INT64_MIN);
+  memcpy(v, "\x00\x00\x00\x00\x00\x00\x00\x80", 8);
+  assert_irpc_ok(irpc_deadline_decode((irpc_bytes){v, 8}, &back));
+  assert_true(back == INT64_MIN);
 }
 
 typedef struct dl_rig {
