@@ -438,8 +438,11 @@ static void env_terminal(env *e, const irpc_link *link) {
   }
   irpc_server_options so;
   irpc_server_options_init(&so);
-  so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
-  so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
+  irpc_icerpc_options sio;
+  irpc_icerpc_options_init(&sio);
+  sio.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  sio.max_stream_frame_size = BENCH_TUNED_FRAME;
+  so.connection.icerpc = &sio;
   int rc = irpc_server_new(&e->server, &e->loop,
                            irpc_router_dispatcher(e->router), &so);
   if (rc == 0)
@@ -448,8 +451,11 @@ static void env_terminal(env *e, const irpc_link *link) {
     die(listen, rc);
   irpc_connection_options co;
   irpc_connection_options_init(&co);
-  co.initial_stream_window_size = BENCH_TUNED_WINDOW;
-  co.max_stream_frame_size = BENCH_TUNED_FRAME;
+  irpc_icerpc_options cio;
+  irpc_icerpc_options_init(&cio);
+  cio.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  cio.max_stream_frame_size = BENCH_TUNED_FRAME;
+  co.icerpc = &cio;
   if (link) {
     rc = irpc_transport_shaped_new(&e->shaped,
                                    e->transport == T_UDS ? irpc_transport_uds()

@@ -352,8 +352,11 @@ static int client_for(irpc_invoker **inv, uv_loop_t *loop, const char *addr,
                       uint64_t window, uint64_t frame) {
   irpc_connection_options o;
   irpc_connection_options_init(&o);
-  o.initial_stream_window_size = window;
-  o.max_stream_frame_size = frame;
+  irpc_icerpc_options io;
+  irpc_icerpc_options_init(&io);
+  io.initial_stream_window_size = window;
+  io.max_stream_frame_size = frame;
+  o.icerpc = &io;
   return irpc_client_connection_new(inv, loop, addr, &o);
 }
 
@@ -398,8 +401,11 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   irpc_server *server;
   irpc_server_options so;
   irpc_server_options_init(&so);
-  so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
-  so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
+  irpc_icerpc_options sio;
+  irpc_icerpc_options_init(&sio);
+  sio.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  sio.max_stream_frame_size = BENCH_TUNED_FRAME;
+  so.connection.icerpc = &sio;
   if (bench_echo_router(&router, &echo, &loop, 0) ||
       irpc_server_new(&server, &loop, irpc_router_dispatcher(router), &so) ||
       irpc_server_listen(server, listen, bound, sizeof bound)) {
@@ -647,8 +653,11 @@ int bench_serve_main(int argc, char **argv) {
   char bound[256];
   irpc_server_options so;
   irpc_server_options_init(&so);
-  so.connection.initial_stream_window_size = BENCH_TUNED_WINDOW;
-  so.connection.max_stream_frame_size = BENCH_TUNED_FRAME;
+  irpc_icerpc_options sio;
+  irpc_icerpc_options_init(&sio);
+  sio.initial_stream_window_size = BENCH_TUNED_WINDOW;
+  sio.max_stream_frame_size = BENCH_TUNED_FRAME;
+  so.connection.icerpc = &sio;
   so.connection.inactivity_timeout_ms = 0;
   int rc = bench_echo_router(&serve.router, &serve.echo, &loop, compress);
   if (rc == 0)

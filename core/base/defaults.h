@@ -1,12 +1,14 @@
-/* IceRPC's defaults, the one table irpc_connection_options_init and
- * irpc__slic_params_default read; and the nanosecond/millisecond
- * conversion. Never installed. */
+/* IceRPC's defaults, the one table irpc_connection_options_init,
+ * irpc_icerpc_options_init and irpc__slic_params_default read; and the
+ * nanosecond/millisecond conversion. Never installed. */
 #ifndef IRPC_DEFAULTS_H
 #define IRPC_DEFAULTS_H
 
 #include <stdint.h>
 
-/* Connection options (IceRPC's ConnectionOptions). */
+/* Connection options (IceRPC's ConnectionOptions): the header size and
+ * stream counts are irpc_icerpc_options', the rest
+ * irpc_connection_options'. */
 #define IRPC__DEFAULT_MAX_HEADER_SIZE 16383u
 #define IRPC__DEFAULT_MAX_BIDI_STREAMS 100
 #define IRPC__DEFAULT_MAX_UNI_STREAMS 100
@@ -16,7 +18,7 @@
 #define IRPC__DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define IRPC__DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
 
-/* Slic (IceRPC's SlicTransportOptions). */
+/* Slic (IceRPC's SlicTransportOptions), in irpc_icerpc_options. */
 #define IRPC__DEFAULT_IDLE_TIMEOUT_MS 30000
 #define IRPC__DEFAULT_STREAM_WINDOW 65536
 #define IRPC__DEFAULT_STREAM_FRAME_SIZE 32768

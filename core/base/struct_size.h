@@ -38,10 +38,16 @@
   IRPC__V1_SIZE(irpc_deadline_options, clock)
 #define IRPC__V1_irpc_logger_options IRPC__V1_SIZE(irpc_logger_options, clock)
 #define IRPC__V1_irpc_retry_options IRPC__V1_SIZE(irpc_retry_options, seed)
+#define IRPC__V1_irpc_connection_options                                       \
+  IRPC__V1_SIZE(irpc_connection_options, icerpc)
+#define IRPC__V1_irpc_icerpc_options                                           \
+  IRPC__V1_SIZE(irpc_icerpc_options, compression_formats)
+/* These two end with an irpc_connection_options, whole: it grows with
+ * them. */
 #define IRPC__V1_irpc_server_options                                           \
-  IRPC__V1_SIZE(irpc_server_options, max_connections)
+  IRPC__V1_SIZE(irpc_server_options, connection)
 #define IRPC__V1_irpc_connection_cache_options                                 \
-  IRPC__V1_SIZE(irpc_connection_cache_options, default_service_address)
+  IRPC__V1_SIZE(irpc_connection_cache_options, connection)
 #define IRPC__V1_irpc_slice_op IRPC__V1_SIZE(irpc_slice_op, call)
 #define IRPC__V1_irpc_slice_iface IRPC__V1_SIZE(irpc_slice_iface, nbases)
 #define IRPC__V1_irpc_slice_call_opts                                          \

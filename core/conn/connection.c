@@ -18,6 +18,7 @@
 #include "protocol.h"
 #include "base/defaults.h"
 #include "base/list.h"
+#include "base/struct_size.h"
 #include "chain/chain.h"
 #include "model/compression.h"
 #include "irpc/alloc.h"
@@ -105,6 +106,9 @@ struct irpc_connection {
   int close_err;
   int established;
   irpc_connection_options opts;
+  /* What requests may be compressed with, as the protocol announced it
+   * (irpc__conn_set_accepted_formats). */
+  uint64_t accepted_formats;
   irpc_duplex *duplex;
   irpc_invoker *invoker;
   const irpc__conn_owner *owner;
@@ -175,31 +179,45 @@ static void drain(irpc_connection *c);
 
 /* ---- Options ---- */
 
-void irpc_connection_options_init(irpc_connection_options *o) {
-  if (!o)
-    return;
-  memset(o, 0, sizeof(*o));
-  o->max_header_size = IRPC__DEFAULT_MAX_HEADER_SIZE;
-  o->max_bidirectional_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
-  o->max_unidirectional_streams = IRPC__DEFAULT_MAX_UNI_STREAMS;
-  o->max_dispatches = IRPC__DEFAULT_MAX_DISPATCHES;
-  o->max_payload_size = IRPC__DEFAULT_MAX_PAYLOAD_SIZE;
-  o->inactivity_timeout_ms = IRPC__DEFAULT_INACTIVITY_TIMEOUT_MS;
-  o->idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
-  o->initial_stream_window_size = IRPC__DEFAULT_STREAM_WINDOW;
-  o->max_stream_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
-  o->connect_timeout_ms = IRPC__DEFAULT_CONNECT_TIMEOUT_MS;
-  o->shutdown_timeout_ms = IRPC__DEFAULT_SHUTDOWN_TIMEOUT_MS;
-  o->compression_formats = irpc_compress_formats_readable();
+void irpc_connection_options_init_sized(irpc_connection_options *o,
+                                        size_t size) {
+  irpc_connection_options d;
+  memset(&d, 0, sizeof(d));
+  d.max_dispatches = IRPC__DEFAULT_MAX_DISPATCHES;
+  d.max_payload_size = IRPC__DEFAULT_MAX_PAYLOAD_SIZE;
+  d.inactivity_timeout_ms = IRPC__DEFAULT_INACTIVITY_TIMEOUT_MS;
+  d.connect_timeout_ms = IRPC__DEFAULT_CONNECT_TIMEOUT_MS;
+  d.shutdown_timeout_ms = IRPC__DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  irpc__struct_export(o, size, &d, sizeof(d));
 }
 
 /* The options hold a part for every protocol: each is checked, whichever
  * the connection speaks. */
 int irpc__connection_options_check(const irpc_connection_options *o) {
-  if (o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0 ||
-      (o->compression_formats & ~irpc_compress_formats_readable()))
+  if (o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0)
     return IRPC_EINVAL;
   return irpc__icerpc_protocol.options_check(o);
+}
+
+int irpc__connection_options_import(irpc_connection_options *dst,
+                                    irpc_icerpc_options *icerpc,
+                                    const irpc_connection_options *src,
+                                    int embedded) {
+  if (!src) {
+    irpc_connection_options_init(dst);
+  } else if (embedded) {
+    if (dst != src)
+      *dst = *src;
+    dst->struct_size = sizeof(*dst);
+  } else if (IRPC__IMPORT(dst, src, irpc_connection_options) < 0) {
+    return IRPC_EINVAL;
+  }
+  if (dst->icerpc) {
+    if (IRPC__IMPORT(icerpc, dst->icerpc, irpc_icerpc_options) < 0)
+      return IRPC_EINVAL;
+    dst->icerpc = icerpc;
+  }
+  return irpc__connection_options_check(dst);
 }
 
 /* ---- The event queue ---- */
@@ -430,9 +448,8 @@ static int cdisp_screen(cdisp *d, irpc_incoming_request *req) {
   char msg[200];
   uint64_t status = irpc__compress_screen_request(
       &req->fields,
-      irpc__compress_announcement(c->opts.dispatcher,
-                                  c->opts.compression_formats),
-      msg, sizeof(msg));
+      irpc__compress_announcement(c->opts.dispatcher, c->accepted_formats), msg,
+      sizeof(msg));
   if (status == 0)
     return 0;
   irpc_incoming_request_free(req);
@@ -616,6 +633,10 @@ int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out) {
 
 void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *p) {
   irpc__sched_post(c->sched, &ccall_of_p(p)->resume_task);
+}
+
+void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats) {
+  c->accepted_formats = formats;
 }
 
 uint64_t irpc__conn_now_ms(irpc_connection *c) {
@@ -1056,6 +1077,7 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d,
   c->loop = irpc_duplex_loop(d);
   c->is_client = is_client;
   c->opts = o;
+  c->accepted_formats = irpc_compress_formats_readable();
   c->duplex = d;
   c->owner = owner;
   c->owner_ud = owner_ud;

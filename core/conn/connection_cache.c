@@ -98,6 +98,7 @@ typedef struct cc_done {
 struct cache {
   irpc_invoker *self;
   irpc_connection_options copts;
+  irpc_icerpc_options icerpc; /* copts.icerpc points here when set */
   irpc__connector connector;
   int prefer;
   uint64_t max_conns;
@@ -663,7 +664,6 @@ static int cache_init(irpc_invoker *self, const void *config) {
   cache *k = irpc_invoker_data(self);
   const irpc_connection_cache_options *o = config;
   k->self = self;
-  k->copts = o->connection;
   k->connector.loop = self->node.loop;
   k->connector.sched = self->node.sched;
   k->connector.options = &k->copts;
@@ -671,7 +671,7 @@ static int cache_init(irpc_invoker *self, const void *config) {
   k->connector.done = on_connect;
   k->prefer = o->prefer_existing_connection != 0;
   k->max_conns = o->max_connections;
-  if (irpc__connection_options_check(&k->copts))
+  if (irpc__connection_options_import(&k->copts, &k->icerpc, &o->connection, 1))
     return IRPC_EINVAL;
   if (!o->default_service_address)
     return 0;

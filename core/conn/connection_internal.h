@@ -36,6 +36,17 @@ void irpc__connection_refuse(irpc_connection *c, irpc__refuse_reason why);
 /* Checks options, the part of every protocol included.
  * Errors: IRPC_EINVAL. */
 int irpc__connection_options_check(const irpc_connection_options *o);
+/* Reads the caller's connection options `src` (NULL: the defaults) into
+ * `dst`, and the icerpc options src->icerpc points to into `icerpc`:
+ * dst->icerpc then points to `icerpc` (still NULL when src's was), so the
+ * caller's structs need not outlive the call. `embedded`: src is the
+ * member of a server or connection cache options struct, already imported
+ * with it (its struct_size is not read). Then checks them.
+ * Errors: IRPC_EINVAL (a struct_size refused, options out of range). */
+int irpc__connection_options_import(irpc_connection_options *dst,
+                                    irpc_icerpc_options *icerpc,
+                                    const irpc_connection_options *src,
+                                    int embedded);
 /* The result of the graceful shutdown: 0, IRPC_ETIMEDOUT, or the error
  * that ended it. */
 int irpc__connection_shutdown_status(const irpc_connection *c);

@@ -52,10 +52,12 @@ typedef struct irpc__protocol_ops {
   const char *name;
   size_t conn_size, call_size, disp_size;
 
-  /* Checks the protocol's part of the options. Errors: IRPC_EINVAL. */
+  /* Checks the protocol's part of the options (icerpc: o->icerpc, NULL
+   * for its defaults). Errors: IRPC_EINVAL. */
   int (*options_check)(const irpc_connection_options *o);
   /* Starts the handshake (a client queues its first frame). `o` is
-   * checked and stays valid for the connection's life.
+   * checked and stays valid for the connection's life; the protocol
+   * copies its own part (o->icerpc), which may not.
    * Errors: IRPC_EINVAL, IRPC_ENOMEM. */
   int (*init)(irpc__pconn *pc, irpc_connection *c,
               const irpc_connection_options *o, int is_client);
@@ -169,6 +171,12 @@ void irpc__conn_post_output(irpc_connection *c);
 int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out);
 /* Calls send_more(k) on a later loop turn (once, however often asked). */
 void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *k);
+/* The compression formats requests may use (a mask of
+ * IRPC_COMPRESSION_BIT), further narrowed to what the dispatcher chain
+ * decompresses; a request compressed otherwise is answered NotSupported
+ * without dispatching it. irpc_compress_formats_readable() until set
+ * (icerpc sets it in init, from its options). */
+void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats);
 /* Monotonic milliseconds, the clock of next_deadline. */
 uint64_t irpc__conn_now_ms(irpc_connection *c);
 /* The error a dispatch is canceled with when the connection ends under it

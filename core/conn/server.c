@@ -30,9 +30,10 @@ struct irpc_server {
   irpc__sched *sched;
   irpc_dispatcher *dispatcher;
   irpc_server_options opts;
-  irpc__list listeners; /* lnode, the latest first */
-  size_t nlisteners;    /* still open, including closing ones */
-  irpc__list conns;     /* cnode, oldest first */
+  irpc_icerpc_options icerpc; /* opts.connection.icerpc points here when set */
+  irpc__list listeners;       /* lnode, the latest first */
+  size_t nlisteners;          /* still open, including closing ones */
+  irpc__list conns;           /* cnode, oldest first */
   int shutting_down;
   int freed;
   int status;
@@ -151,7 +152,8 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   } else {
     irpc_server_options_init(&o);
   }
-  if (irpc__connection_options_check(&o.connection))
+  irpc_icerpc_options io;
+  if (irpc__connection_options_import(&o.connection, &io, &o.connection, 1))
     return IRPC_EINVAL;
   irpc_server *s = irpc_calloc(1, sizeof(*s));
   if (!s)
@@ -164,6 +166,9 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   s->loop = loop;
   s->dispatcher = dispatcher;
   s->opts = o;
+  s->icerpc = io;
+  if (o.connection.icerpc)
+    s->opts.connection.icerpc = &s->icerpc;
   s->done_task.fn = done_task;
   *out = s;
   return 0;

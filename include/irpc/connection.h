@@ -82,42 +82,31 @@ typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
 typedef struct irpc_peer_credentials irpc_peer_credentials;
 
-/* Options of a connection; irpc_connection_options_init sets IceRPC's
- * defaults. A value of 0 where "0 = infinite/unlimited" is noted disables
- * that limit. */
-typedef struct irpc_connection_options {
-  /* Answers the peer's requests; NULL on a client means the peer may open
-   * no request streams (IceRPC's rule). Borrowed. */
-  irpc_dispatcher *dispatcher;
-  /* Largest request or response header accepted: 16,383 (63..1,048,575). */
+/* The icerpc protocol's part of a connection's options (IceRPC's
+ * ConnectionOptions and SlicTransportOptions); irpc_icerpc_options_init
+ * sets IceRPC's defaults. A value of 0 where "0 = infinite" is noted
+ * disables that limit. Handed over through irpc_connection_options'
+ * `icerpc` member and copied when the client connection, connection cache
+ * or server is created. A value out of range makes that creation fail
+ * with IRPC_EINVAL. */
+typedef struct irpc_icerpc_options {
+  size_t struct_size; /* set by irpc_icerpc_options_init */
+  /* Largest request or response header accepted: 16,383 (63..1,048,575).
+   */
   uint64_t max_header_size;
   /* Streams the peer may open at once: 100 bidirectional, 100
-   * unidirectional (plus the control stream). */
+   * unidirectional (plus the control stream); at least 1 each. */
   uint64_t max_bidirectional_streams;
   uint64_t max_unidirectional_streams;
-  /* Dispatches running at once: 100; 0 = unlimited. Further requests wait
-   * (their streams are accepted and read). */
-  uint64_t max_dispatches;
-  /* Largest payload received (request or response): 256 MiB; 0 =
-   * unlimited. A bigger payload fails that stream (the dispatch is not run
-   * / the call fails with IRPC_ELIMIT). */
-  uint64_t max_payload_size;
-  /* Shutdown requested after this long without calls or dispatches:
-   * 300,000 ms; 0 = infinite. */
-  uint64_t inactivity_timeout_ms;
   /* Slic: the connection dies (IRPC_EIDLE) after this long without
    * receiving a byte; the client pings at half of it. 30,000 ms; 0 =
    * infinite. */
   uint64_t idle_timeout_ms;
-  /* Slic flow control: 65,536 (>= 1,024) and 32,768 (1,024..16,777,215). */
+  /* Slic flow control: the window of each stream, 65,536 (1,024..
+   * 2,147,483,647), and the largest stream frame, 32,768 (1,024..
+   * 16,777,215). */
   uint64_t initial_stream_window_size;
   uint64_t max_stream_frame_size;
-  /* Connection establishment and graceful shutdown: 10,000 ms each. */
-  uint64_t connect_timeout_ms;
-  uint64_t shutdown_timeout_ms;
-  /* The transport; NULL picks it from the address (`transport=` "tcp" by
-   * default, "uds"). Borrowed. */
-  irpc_transport *transport;
   /* The compression formats this side accepts in requests, as a mask of
    * IRPC_COMPRESSION_BIT(format) (irpc/compress.h). The side announces, in
    * its Settings frame under IRPC_SETTING_COMPRESSION_FORMATS, those of
@@ -131,9 +120,60 @@ typedef struct irpc_connection_options {
    * it: each call lists what it decompresses. A format this build does not
    * read is IRPC_EINVAL. */
   uint64_t compression_formats;
+} irpc_icerpc_options;
+
+/* Sets `o` to IceRPC's defaults (above) and o->struct_size. Call
+ * irpc_icerpc_options_init, which passes this header's sizeof
+ * (irpc/version.h). */
+IRPC_API void irpc_icerpc_options_init_sized(irpc_icerpc_options *o,
+                                             size_t size);
+static inline void irpc_icerpc_options_init(irpc_icerpc_options *o) {
+  irpc_icerpc_options_init_sized(o, sizeof(*o));
+}
+
+/* Options of a connection, whatever its protocol; irpc_connection_options_init
+ * sets the defaults. A value of 0 where "0 = infinite/unlimited" is noted
+ * disables that limit. The client connection, connection cache and server
+ * copy them (and the protocol parts they point to) when created: the
+ * caller's structs need not outlive that call. */
+typedef struct irpc_connection_options {
+  /* Set by irpc_connection_options_init. Inside irpc_server_options and
+   * irpc_connection_cache_options it is not read: the outer struct's
+   * struct_size covers this one. */
+  size_t struct_size;
+  /* Answers the peer's requests; NULL on a client means the peer may open
+   * no request streams (IceRPC's rule). Borrowed. */
+  irpc_dispatcher *dispatcher;
+  /* Dispatches running at once: 100; 0 = unlimited. Further requests wait
+   * (their streams are accepted and read). */
+  uint64_t max_dispatches;
+  /* Largest payload received (request or response): 256 MiB; 0 =
+   * unlimited. A bigger payload fails that stream (the dispatch is not run
+   * / the call fails with IRPC_ELIMIT). */
+  uint64_t max_payload_size;
+  /* Shutdown requested after this long without calls or dispatches:
+   * 300,000 ms; 0 = infinite. */
+  uint64_t inactivity_timeout_ms;
+  /* Connection establishment and graceful shutdown: 10,000 ms each; 0 is
+   * IRPC_EINVAL. */
+  uint64_t connect_timeout_ms;
+  uint64_t shutdown_timeout_ms;
+  /* The transport; NULL picks it from the address (`transport=` "tcp" by
+   * default, "uds"). Borrowed. */
+  irpc_transport *transport;
+  /* The icerpc protocol's options (irpc_icerpc_options_init); NULL means
+   * IceRPC's defaults. Copied at creation (see above). */
+  const irpc_icerpc_options *icerpc;
 } irpc_connection_options;
 
-IRPC_API void irpc_connection_options_init(irpc_connection_options *o);
+/* Sets `o` to the defaults (above, `icerpc` NULL) and o->struct_size. Call
+ * irpc_connection_options_init, which passes this header's sizeof
+ * (irpc/version.h). */
+IRPC_API void irpc_connection_options_init_sized(irpc_connection_options *o,
+                                                 size_t size);
+static inline void irpc_connection_options_init(irpc_connection_options *o) {
+  irpc_connection_options_init_sized(o, sizeof(*o));
+}
 
 /* ---- A connection ---- */
 
@@ -228,8 +268,10 @@ irpc_incoming_request_connection(const irpc_incoming_request *r);
  * interceptor (irpc/retry.h): while the server is down every call fails at
  * once, and the application decides when to call again.
  *
- * `opts` NULL means the defaults.
- * Errors: IRPC_EINVAL (NULL out, loop or server_address, options out of
+ * `opts` NULL means the defaults; it and opts->icerpc are copied.
+ * Errors: IRPC_EINVAL (NULL out, loop or server_address, opts->struct_size
+ * or opts->icerpc->struct_size 0, smaller than the first version or larger
+ * with non-zero unknown members, options or icerpc options out of
  * range, an address irpc_server_address_parse rejects -- it needs a
  * scheme: "icerpc://127.0.0.1:4062", not "127.0.0.1:4062" -- or an
  * unknown transport), IRPC_EPROTONOSUPPORT (a protocol this build does

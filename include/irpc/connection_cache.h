@@ -120,10 +120,6 @@ irpc_outgoing_request_service_address(const irpc_outgoing_request *r);
 
 typedef struct irpc_connection_cache_options {
   size_t struct_size; /* set by irpc_connection_cache_options_init */
-  /* Options of every connection: connect_timeout_ms (10 s),
-   * shutdown_timeout_ms (10 s), transport, dispatcher (answers the
-   * servers' calls back), limits. */
-  irpc_connection_options connection;
   /* Prefer an active connection to any server address of the target over
    * connecting to the first one: 1 (default) or 0. */
   int prefer_existing_connection;
@@ -132,6 +128,12 @@ typedef struct irpc_connection_cache_options {
   /* The target of requests that have none: a service address URI with at
    * least one server address, or NULL (default) for none. Copied. */
   const char *default_service_address;
+  /* Options of every connection: connect_timeout_ms (10 s),
+   * shutdown_timeout_ms (10 s), transport, dispatcher (answers the
+   * servers' calls back), limits, `icerpc` (copied by
+   * irpc_connection_cache_new). Last, so it grows with this struct (its own
+   * struct_size is not read). */
+  irpc_connection_options connection;
 } irpc_connection_cache_options;
 
 /* Sets `o` to the defaults (above) and o->struct_size. Call
@@ -152,7 +154,8 @@ irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
  * UV_ECONNABORTED.
  * Errors: IRPC_EINVAL (out or loop NULL, o->struct_size 0, smaller than the
  * first irpc_connection_cache_options or larger with non-zero unknown
- * members, connection options out of range,
+ * members, o->connection.icerpc->struct_size likewise, connection or icerpc
+ * options out of range,
  * a default_service_address that does not parse or has no server
  * address), IRPC_EPROTONOSUPPORT (a default target whose protocol this
  * build does not speak: "ice://..."),

@@ -20,12 +20,13 @@ typedef struct irpc_server irpc_server;
 
 typedef struct irpc_server_options {
   size_t struct_size; /* set by irpc_server_options_init */
-  /* Options of every accepted connection; its `dispatcher` is ignored (the
-   * server's is used). */
-  irpc_connection_options connection;
   /* Connections at once: 0 = unlimited. Over the limit, a connection is
    * refused with Slic's ServerBusy close code. */
   uint64_t max_connections;
+  /* Options of every accepted connection; its `dispatcher` is ignored (the
+   * server's is used), its `icerpc` is copied by irpc_server_new. Last, so
+   * it grows with this struct (its own struct_size is not read). */
+  irpc_connection_options connection;
 } irpc_server_options;
 
 /* Sets `o` to the defaults and o->struct_size. Call
@@ -41,7 +42,8 @@ static inline void irpc_server_options_init(irpc_server_options *o) {
  * the server). `opts` NULL means the defaults.
  * Errors: IRPC_EINVAL (NULL argument, opts->struct_size 0, smaller than the
  * first irpc_server_options or larger with non-zero unknown members,
- * options out of range, a dispatcher of another loop), IRPC_ENOMEM. */
+ * opts->connection.icerpc->struct_size likewise, options or icerpc options
+ * out of range, a dispatcher of another loop), IRPC_ENOMEM. */
 IRPC_API int irpc_server_new(irpc_server **out, uv_loop_t *loop,
                              irpc_dispatcher *dispatcher,
                              const irpc_server_options *opts);

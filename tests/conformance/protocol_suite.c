@@ -24,7 +24,7 @@ typedef struct suite_protocol {
   const char *name;
   /* Makes the peer take one request at a time: a second call waits on the
    * caller's side until the first one is answered. */
-  void (*one_request_at_a_time)(irpc_connection_options *o);
+  void (*one_request_at_a_time)(net_rig *r);
   /* Bytes no peer of this protocol sends: the first bytes of a bad
    * peer. */
   const uint8_t *garbage;
@@ -480,7 +480,7 @@ static void test_shutdown_by_peer(void **state) {
   (void)state;
   px p;
   px_init(&p);
-  proto->one_request_at_a_time(&p.r.sopts.connection);
+  proto->one_request_at_a_time(&p.r);
   px_start(&p);
   irpc_invoker *inv = net_client(&p.r);
   irpc_connection *cc = px_connect(&p, inv);
@@ -758,8 +758,8 @@ static void test_bad_peer_bytes(void **state) {
 
 /* ---- The protocols ---- */
 
-static void icerpc_one_request_at_a_time(irpc_connection_options *o) {
-  o->max_bidirectional_streams = 1;
+static void icerpc_one_request_at_a_time(net_rig *r) {
+  r->sicerpc.max_bidirectional_streams = 1;
 }
 
 /* A Slic frame of an unknown type (0xff) with a 4-byte body. */

@@ -586,6 +586,43 @@ static int use_cache_options(const void *s) {
   }
   return rc;
 }
+static void fill_connection_options(void *s) {
+  irpc_connection_options_init_sized(s, sizeof(irpc_connection_options));
+}
+static int use_connection_options(const void *s) {
+  irpc_invoker *inv;
+  int rc = irpc_client_connection_new(&inv, &loop, "icerpc://abi", s);
+  if (rc == 0)
+    irpc_invoker_free(inv);
+  return rc;
+}
+static void fill_icerpc_options(void *s) {
+  irpc_icerpc_options_init_sized(s, sizeof(irpc_icerpc_options));
+}
+/* Through each creation that copies it: a client connection, a connection
+ * cache and a server, which agree. */
+static int use_icerpc_options(const void *s) {
+  irpc_connection_options co;
+  irpc_connection_options_init(&co);
+  co.icerpc = s;
+  irpc_invoker *inv;
+  int rc = irpc_client_connection_new(&inv, &loop, "icerpc://abi", &co);
+  if (rc == 0)
+    irpc_invoker_free(inv);
+  irpc_connection_cache_options ko;
+  irpc_connection_cache_options_init(&ko);
+  ko.connection.icerpc = s;
+  int rc2 = irpc_connection_cache_new(&inv, &loop, &ko);
+  if (rc2 == 0)
+    irpc_invoker_free(inv);
+  assert_int_equal(rc2, rc);
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.icerpc = s;
+  assert_int_equal(use_server_options(&so), rc);
+  run_loop();
+  return rc;
+}
 static void fill_slice_op(void *s) {
   memcpy(s, &the_op, sizeof(the_op));
 }
@@ -664,6 +701,9 @@ static const abi_case cases[] = {
     CASE(irpc_retry_options, fill_retry_options, use_retry_options),
     CASE(irpc_server_options, fill_server_options, use_server_options),
     CASE(irpc_connection_cache_options, fill_cache_options, use_cache_options),
+    CASE(irpc_connection_options, fill_connection_options,
+         use_connection_options),
+    CASE(irpc_icerpc_options, fill_icerpc_options, use_icerpc_options),
     CASE(irpc_slice_op, fill_slice_op, use_slice_op),
     CASE(irpc_slice_iface, fill_slice_iface, use_slice_iface),
     CASE(irpc_slice_call_opts, fill_call_opts, use_call_opts),
@@ -739,6 +779,21 @@ static void init_sets_the_callers_size(void **st) {
   irpc_connection_cache_options_init(&cc);
   assert_int_equal(cc.struct_size, sizeof(cc));
   assert_int_equal(cc.max_connections, 100);
+  irpc_connection_options cn;
+  irpc_connection_options_init(&cn);
+  assert_int_equal(cn.struct_size, sizeof(cn));
+  assert_int_equal(cn.max_dispatches, 100);
+  irpc_icerpc_options io;
+  irpc_icerpc_options_init(&io);
+  assert_int_equal(io.struct_size, sizeof(io));
+  assert_int_equal(io.max_header_size, 16383);
+  /* The connection options end these two: they grow with them. */
+  assert_int_equal(offsetof(irpc_server_options, connection) +
+                       sizeof(irpc_connection_options),
+                   sizeof(irpc_server_options));
+  assert_int_equal(offsetof(irpc_connection_cache_options, connection) +
+                       sizeof(irpc_connection_options),
+                   sizeof(irpc_connection_cache_options));
 
   /* A newer caller's struct: the members unknown here come back zero, so
    * the library accepts it as is. */

@@ -514,7 +514,7 @@ static void server_frame_over_max_size(void **state) {
   (void)state;
   peer_fx f;
   peer_fx_init(&f);
-  f.r.sopts.connection.max_stream_frame_size = 4096;
+  f.r.sicerpc.max_stream_frame_size = 4096;
   peer_fx_open(&f);
   uint8_t *big = calloc(1, 16384);
   assert_non_null(big);
@@ -568,8 +568,8 @@ static void server_duplicate_field_key(void **state) {
 static void too_many_streams(int bidi) {
   peer_fx f;
   peer_fx_init(&f);
-  f.r.sopts.connection.max_bidirectional_streams = 2;
-  f.r.sopts.connection.max_unidirectional_streams = 2;
+  f.r.sicerpc.max_bidirectional_streams = 2;
+  f.r.sicerpc.max_unidirectional_streams = 2;
   peer_fx_open(&f);
   /* the first bidirectional id is 0; 2 is our control stream */
   uint64_t id = bidi ? 0 : 6;
@@ -597,7 +597,7 @@ static void server_window_overflow(void **state) {
   (void)state;
   peer_fx f;
   peer_fx_init(&f);
-  f.r.sopts.connection.initial_stream_window_size = 1024;
+  f.r.sicerpc.initial_stream_window_size = 1024;
   peer_fx_open(&f);
   uint8_t b[2048] = {0};
   size_t n = request_header(b, "/echo", "op", "\0", 1);
@@ -623,7 +623,7 @@ static void server_peer_stops_reading(void **state) {
   (void)state;
   peer_fx f;
   peer_fx_init(&f);
-  f.r.sopts.connection.idle_timeout_ms = 500;
+  f.r.sicerpc.idle_timeout_ms = 500;
   peer_fx_open(&f);
   assert_irpc_ok(irpc_duplex_read_stop(f.peer.d));
   uint8_t b[64];
@@ -724,9 +724,9 @@ static void client_bad_frame(uint64_t window, uint64_t max_frame, int type,
   cfx c;
   cfx_init(&c);
   if (window)
-    c.opts.initial_stream_window_size = window;
+    c.f.r.cicerpc.initial_stream_window_size = window;
   if (max_frame)
-    c.opts.max_stream_frame_size = max_frame;
+    c.f.r.cicerpc.max_stream_frame_size = max_frame;
   cfx_call_received(&c);
   raw_frame(&c.f.peer, type, id, body, len);
   cfx_expect_fail(&c, err);
@@ -807,7 +807,7 @@ static void client_peer_stops_reading(void **state) {
   (void)state;
   cfx c;
   cfx_init(&c);
-  c.opts.idle_timeout_ms = 200;
+  c.f.r.cicerpc.idle_timeout_ms = 200;
   cfx_call(&c, BIG_RESPONSE);
   raw_server_handshake(&c.f.peer, 100);
   int closed = 0;

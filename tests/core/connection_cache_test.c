@@ -548,7 +548,7 @@ static void refused_goes_elsewhere(void **state) {
   (void)state;
   cache_fx x;
   cache_fx_init(&x, NET_TCP, 0, 0);
-  x.r.sopts.connection.max_bidirectional_streams = 1;
+  x.r.sicerpc.max_bidirectional_streams = 1;
   node_start(&x.r, &x.a, "a");
   char def[512];
   target_uri(def, sizeof def, "/echo", SERVERS(x.a.bound));

@@ -865,8 +865,8 @@ static void wait_for_stream(void **state) {
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
   kit_nheld = 0;
-  r.sopts.connection.max_bidirectional_streams = 1;
-  r.sopts.connection.max_unidirectional_streams = 1;
+  r.sicerpc.max_bidirectional_streams = 1;
+  r.sicerpc.max_unidirectional_streams = 1;
   net_map(&r, "/hold", &kit_hold_ops, NULL);
   net_rig_start(&r);
   irpc_invoker *inv = net_client(&r);
@@ -1064,7 +1064,7 @@ static void ends_open(ends *e, int kind) {
   hang_canceled = 0;
   net_map(&e->r, "/hold", &kit_hold_ops, NULL);
   net_map(&e->r, "/hang", &hang_ops, NULL);
-  e->r.sopts.connection.max_bidirectional_streams = 1;
+  e->r.sicerpc.max_bidirectional_streams = 1;
   net_rig_start(&e->r);
   e->inv = net_client(&e->r);
   e->req = kit_request("/hold", "a", 1);

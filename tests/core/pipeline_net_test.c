@@ -231,8 +231,8 @@ static seen compress_call(const uint8_t prefs[2], uint64_t server_formats,
                           uint64_t client_formats, size_t n) {
   pn t;
   pn_init(&t);
-  t.n.sopts.connection.compression_formats = server_formats;
-  t.n.copts.compression_formats = client_formats;
+  t.n.sicerpc.compression_formats = server_formats;
+  t.n.cicerpc.compression_formats = client_formats;
   irpc_compress_options o;
   irpc_compress_options_init(&o);
   o.formats[0] = prefs[0];
@@ -350,10 +350,13 @@ static void test_zstd_negotiation(void **state) {
   /* A connection cannot announce a format this build does not read. */
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
+  irpc_icerpc_options io;
+  irpc_icerpc_options_init(&io);
+  assert_true(io.compression_formats == all);
+  io.compression_formats = IRPC_COMPRESSION_BIT(7);
   irpc_connection_options co;
   irpc_connection_options_init(&co);
-  assert_true(co.compression_formats == all);
-  co.compression_formats = IRPC_COMPRESSION_BIT(7);
+  co.icerpc = &io;
   irpc_invoker *inv;
   assert_irpc_err(
       irpc_client_connection_new(&inv, &loop, "icerpc://127.0.0.1:4062", &co),

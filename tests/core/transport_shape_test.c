@@ -568,7 +568,7 @@ static void test_real_time_calls_over_tcp(void **state) {
   assert_irpc_ok(
       irpc_transport_shaped_new(&shaped, irpc_transport_tcp(), &link));
   r.copts.transport = shaped;
-  r.copts.initial_stream_window_size = 1 << 20;
+  r.cicerpc.initial_stream_window_size = 1 << 20;
   irpc_invoker *inv = net_client(&r);
   /* Connect and warm up. */
   net_result o = {0};

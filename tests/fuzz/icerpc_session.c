@@ -568,30 +568,35 @@ static void wait_real(fz *f, unsigned ms) {
 
 /* ---- The endpoint under test ---- */
 
-static void apply_options(fz *f, irpc_connection_options *o) {
+/* `io` holds the icerpc part; it needs to live until the endpoint is
+ * created (which copies it). */
+static void apply_options(fz *f, irpc_connection_options *o,
+                          irpc_icerpc_options *io) {
   static const uint64_t idle[4] = {30000, 0, 3, 20};
   static const uint64_t inactivity[4] = {300000, 0, 2, 10};
   static const uint64_t dispatches[4] = {100, 1, 2, 0};
   static const uint64_t streams[4] = {100, 1, 2, 4};
   uint8_t t = f->cfg[1], l = f->cfg[2];
+  irpc_icerpc_options_init(io);
+  o->icerpc = io;
   o->transport = f->transport;
-  o->idle_timeout_ms = idle[t & 3];
+  io->idle_timeout_ms = idle[t & 3];
   o->inactivity_timeout_ms = inactivity[(t >> 2) & 3];
   if (t & 0x10)
     o->shutdown_timeout_ms = 5;
   if (t & 0x20)
     o->connect_timeout_ms = 5;
   o->max_dispatches = dispatches[t >> 6];
-  o->max_bidirectional_streams = streams[l & 3];
-  o->max_unidirectional_streams = streams[(l >> 2) & 3];
+  io->max_bidirectional_streams = streams[l & 3];
+  io->max_unidirectional_streams = streams[(l >> 2) & 3];
   if (l & 0x10)
-    o->initial_stream_window_size = o->max_stream_frame_size = 1024;
+    io->initial_stream_window_size = io->max_stream_frame_size = 1024;
   if (l & 0x20)
-    o->max_header_size = 63;
+    io->max_header_size = 63;
   if (l & 0x40)
     o->max_payload_size = 1000;
   if (l & 0x80)
-    o->compression_formats = 0;
+    io->compression_formats = 0;
 }
 
 static void setup_transport(fz *f) {
@@ -633,7 +638,8 @@ static void setup_endpoint(fz *f) {
   if (f->cfg[0] & 0x40) {
     irpc_connection_cache_options o;
     irpc_connection_cache_options_init(&o);
-    apply_options(f, &o.connection);
+    irpc_icerpc_options io;
+    apply_options(f, &o.connection, &io);
     o.default_service_address = FZ_SERVICE;
     if (f->cfg[0] & 0x80)
       o.connection.dispatcher = f->counter;
@@ -642,7 +648,8 @@ static void setup_endpoint(fz *f) {
   } else {
     irpc_connection_options o;
     irpc_connection_options_init(&o);
-    apply_options(f, &o);
+    irpc_icerpc_options io;
+    apply_options(f, &o, &io);
     if (f->cfg[0] & 0x80)
       o.dispatcher = f->counter;
     check(irpc_client_connection_new(&f->terminal, &f->loop, FZ_ADDR, &o) == 0,
@@ -747,7 +754,8 @@ static void peer_connect(fz *f) {
 static void setup_endpoint(fz *f) {
   irpc_server_options so;
   irpc_server_options_init(&so);
-  apply_options(f, &so.connection);
+  irpc_icerpc_options io;
+  apply_options(f, &so.connection, &io);
   check(irpc_server_new(&f->server, &f->loop, f->counter, &so) == 0 &&
             irpc_server_listen(f->server, FZ_ADDR, NULL, 0) == 0,
         "server");

@@ -11,6 +11,10 @@ void net_rig_init(net_rig *r, int kind) {
   r->kind = kind;
   irpc_server_options_init(&r->sopts);
   irpc_connection_options_init(&r->copts);
+  irpc_icerpc_options_init(&r->sicerpc);
+  irpc_icerpc_options_init(&r->cicerpc);
+  r->sopts.connection.icerpc = &r->sicerpc;
+  r->copts.icerpc = &r->cicerpc;
   if (kind == NET_TCP) {
     snprintf(r->listen, sizeof r->listen, "icerpc://127.0.0.1:0");
   } else if (kind == NET_UDS) {

@@ -20,6 +20,8 @@ typedef struct net_rig {
   irpc_server *server;
   irpc_server_options sopts;
   irpc_connection_options copts;
+  /* The icerpc options sopts and copts point to (IceRPC's defaults). */
+  irpc_icerpc_options sicerpc, cicerpc;
   irpc_dispatcher *disps[8];
   int ndisps;
 } net_rig;

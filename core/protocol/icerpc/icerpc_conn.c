@@ -17,6 +17,7 @@
 #include "slic.h"
 #include "base/defaults.h"
 #include "base/list.h"
+#include "base/struct_size.h"
 #include "model/compression.h"
 #include "irpc/alloc.h"
 #include "irpc/compression.h"
@@ -67,6 +68,7 @@ struct irpc__pdisp {
 struct irpc__pconn {
   irpc_connection *conn;
   const irpc_connection_options *o;
+  irpc_icerpc_options io; /* o->icerpc's copy, or the defaults */
   irpc__slic *slic;
   int is_client;
   int connected; /* the handshake is done (posted) */
@@ -109,14 +111,34 @@ static void want_output(irpc__pconn *p) {
 
 /* ---- Options ---- */
 
+void irpc_icerpc_options_init_sized(irpc_icerpc_options *o, size_t size) {
+  irpc_icerpc_options d;
+  memset(&d, 0, sizeof(d));
+  d.max_header_size = IRPC__DEFAULT_MAX_HEADER_SIZE;
+  d.max_bidirectional_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
+  d.max_unidirectional_streams = IRPC__DEFAULT_MAX_UNI_STREAMS;
+  d.idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
+  d.initial_stream_window_size = IRPC__DEFAULT_STREAM_WINDOW;
+  d.max_stream_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  d.compression_formats = irpc_compress_formats_readable();
+  irpc__struct_export(o, size, &d, sizeof(d));
+}
+
+/* o->icerpc is the library's own copy (irpc__connection_options_import),
+ * or NULL for the defaults. */
 static int icerpc_options_check(const irpc_connection_options *o) {
-  if (o->max_header_size < IRPC__ICERPC_MIN_HEADER ||
-      o->max_header_size > IRPC__ICERPC_MAX_HEADER ||
-      o->max_bidirectional_streams == 0 || o->max_unidirectional_streams == 0 ||
-      o->initial_stream_window_size < IRPC__SLIC_MIN_WINDOW ||
-      o->initial_stream_window_size > IRPC__SLIC_MAX_WINDOW ||
-      o->max_stream_frame_size < IRPC__SLIC_MIN_FRAME ||
-      o->max_stream_frame_size > IRPC__SLIC_MAX_FRAME)
+  const irpc_icerpc_options *io = o->icerpc;
+  if (!io)
+    return 0;
+  if (io->max_header_size < IRPC__ICERPC_MIN_HEADER ||
+      io->max_header_size > IRPC__ICERPC_MAX_HEADER ||
+      io->max_bidirectional_streams == 0 ||
+      io->max_unidirectional_streams == 0 ||
+      io->initial_stream_window_size < IRPC__SLIC_MIN_WINDOW ||
+      io->initial_stream_window_size > IRPC__SLIC_MAX_WINDOW ||
+      io->max_stream_frame_size < IRPC__SLIC_MIN_FRAME ||
+      io->max_stream_frame_size > IRPC__SLIC_MAX_FRAME ||
+      (io->compression_formats & ~irpc_compress_formats_readable()))
     return IRPC_EINVAL;
   return 0;
 }
@@ -329,7 +351,7 @@ static void pcall_readable(irpc__pcall *k) {
   if (!k->header_done) {
     uint8_t small[SMALL_HEADER], *hdr;
     size_t len;
-    int rc = take_header(&k->in, p->o->max_header_size, small, &hdr, &len);
+    int rc = take_header(&k->in, p->io.max_header_size, small, &hdr, &len);
     if (rc == 1) {
       rc = irpc__icerpc_response_header_decode(hdr, len, &k->resp);
       release_header(hdr, small);
@@ -431,7 +453,7 @@ static void icerpc_send_response(irpc__pconn *p, irpc__pdisp *d,
 static int pdisp_parse_header(irpc__pdisp *d) {
   uint8_t small[SMALL_HEADER], *hdr;
   size_t len;
-  int rc = take_header(&d->in, d->p->o->max_header_size, small, &hdr, &len);
+  int rc = take_header(&d->in, d->p->io.max_header_size, small, &hdr, &len);
   if (rc != 1)
     return rc;
   rc = irpc__icerpc_request_header_decode(hdr, len, d->oneway, &d->req);
@@ -640,9 +662,9 @@ static void ev_connected(void *ud) {
     p->ctl_out = s;
     irpc__slic_stream_set_user(s, &p->ctl_tag);
     rc = irpc__icerpc_settings_encode(
-        &b, p->o->max_header_size,
+        &b, p->io.max_header_size,
         irpc__compress_announcement(p->o->dispatcher,
-                                    p->o->compression_formats));
+                                    p->io.compression_formats));
     if (rc == 0)
       rc = irpc__slic_stream_write(s, &b, 0);
   }
@@ -854,6 +876,11 @@ static int icerpc_init(irpc__pconn *p, irpc_connection *c,
                        const irpc_connection_options *o, int is_client) {
   p->conn = c;
   p->o = o;
+  if (o->icerpc)
+    p->io = *o->icerpc;
+  else
+    irpc_icerpc_options_init(&p->io);
+  irpc__conn_set_accepted_formats(c, p->io.compression_formats);
   p->is_client = is_client;
   p->ctl_tag.kind = K_CONTROL;
   p->peer_max_header = IRPC__ICERPC_DEFAULT_MAX_HEADER;
@@ -867,12 +894,12 @@ static int icerpc_init(irpc__pconn *p, irpc_connection *c,
   irpc__slic_params sp;
   irpc__slic_params_default(&sp);
   int dispatching = o->dispatcher != NULL;
-  sp.max_bidi_streams = dispatching ? o->max_bidirectional_streams : 0;
+  sp.max_bidi_streams = dispatching ? p->io.max_bidirectional_streams : 0;
   /* the peer's control stream comes on top of its requests */
-  sp.max_uni_streams = dispatching ? o->max_unidirectional_streams + 1 : 1;
-  sp.idle_timeout_ms = o->idle_timeout_ms;
-  sp.initial_window = o->initial_stream_window_size;
-  sp.max_frame_size = o->max_stream_frame_size;
+  sp.max_uni_streams = dispatching ? p->io.max_unidirectional_streams + 1 : 1;
+  sp.idle_timeout_ms = p->io.idle_timeout_ms;
+  sp.initial_window = p->io.initial_stream_window_size;
+  sp.max_frame_size = p->io.max_stream_frame_size;
   int rc = irpc__slic_new(&p->slic, is_client, &sp, &slic_events, p);
   if (rc)
     irpc__buf_fini(&p->ctl_buf);
