@@ -940,13 +940,15 @@ static void check_shutdown(irpc_connection *c) {
 }
 
 /* Abortive end: the protocol lets go of everything, then the connection
- * closes. */
+ * closes. A connection already closing (its protocol ended; it waits for
+ * its writes or for the peer's end of the transport) closes now too: what
+ * fails it (the transport, the shutdown timer, the user's abort) ends that
+ * wait, and nothing else would. */
 static void fail_connection(irpc_connection *c, int err) {
-  if (c->state >= CLOSING)
+  if (c->state == CLOSED)
     return;
   mark_closing(c, err);
-  c->proto->abort(PC(c), err);
-  finish_close(c);
+  finish_close(c); /* the protocol's abort, then the end of everything */
 }
 
 static void duplex_closed(irpc_duplex *d, int status, void *ud) {

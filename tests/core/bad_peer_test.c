@@ -865,6 +865,43 @@ static void client_peer_close(void **state) {
   }
 }
 
+/* The server closes the connection (Slic Close), the client sends its FIN
+ * and waits for the server's; then, instead of its FIN, the server's
+ * transport is reset (`how` 0), or the client's user aborts the
+ * connection (`how` 1): the wait is over, the connection closes at once
+ * with the error of the Close, and the call that was under way fails
+ * with it. */
+static void client_peer_close_then_gone(void **state) {
+  (void)state;
+  for (int how = 0; how < 2; how++) {
+    cfx c;
+    cfx_init(&c);
+    cfx_call_received(&c);
+    irpc_connection *conn =
+        irpc_connection_ref(irpc_client_connection_connection(c.inv));
+    int closed = 0;
+    watch_close(&c, &closed);
+    uint8_t b[8];
+    raw_frame(&c.f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, 0));
+    cfx_expect_fail(&c, IRPC_ECLOSEDBYPEER);
+    rframe fr;
+    assert_false(raw_wait(&c.f.peer, &fr));
+    assert_int_equal(c.f.peer.end, UV_EOF);
+    assert_int_equal(closed, 0);
+    assert_irpc_err(irpc_connection_close_error(conn), IRPC_ECLOSEDBYPEER);
+    if (how == 0) {
+      irpc_duplex_abort(c.f.peer.d, NULL, NULL);
+      c.f.peer.d = NULL;
+    } else {
+      irpc_connection_abort(conn, 0);
+    }
+    kit_run_until(&c.f.r.loop, &closed);
+    assert_irpc_err(closed, IRPC_ECLOSEDBYPEER);
+    irpc_connection_unref(conn);
+    cfx_fini(&c);
+  }
+}
+
 /* The server's transport goes away under a call, without a Slic Close: a
  * FIN or a reset, the peer vanished. The call and the connection's close
  * callback get UV_ECONNRESET. */
@@ -1255,6 +1292,7 @@ int main(void) {
       cmocka_unit_test(client_window_overflow),
       cmocka_unit_test(client_peer_stops_reading),
       cmocka_unit_test(client_peer_close),
+      cmocka_unit_test(client_peer_close_then_gone),
       cmocka_unit_test(client_peer_gone),
       cmocka_unit_test(client_reads_closed_before_response),
       cmocka_unit_test(client_waits_for_unidirectional_stream),
