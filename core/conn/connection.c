@@ -701,8 +701,14 @@ static void on_closed_event(irpc_connection *c) {
    * peer that stops reading would hold them, and the connection,
    * forever). */
   if (c->state == CLOSING && c->proto->finished(PC(c)) &&
-      !c->proto->want_fin(PC(c)))
+      !c->proto->want_fin(PC(c))) {
     finish_close(c);
+    return;
+  }
+  /* It waits for its writes or the peer's end of the transport: a peer that
+   * sends neither is given the shutdown timeout, as our own shutdown is. */
+  if (c->state == CLOSING && !irpc__timer_armed(&c->life_timer))
+    irpc__timer_start(c->sched, &c->life_timer, c->opts.shutdown_timeout_ms);
 }
 
 static void deliver(irpc_connection *c, event *e) {

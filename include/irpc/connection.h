@@ -155,7 +155,8 @@ typedef struct irpc_connection_options {
    * 300,000 ms; 0 = infinite. */
   uint64_t inactivity_timeout_ms;
   /* Connection establishment and graceful shutdown: 10,000 ms each; 0 is
-   * IRPC_EINVAL. */
+   * IRPC_EINVAL. The shutdown timeout also bounds how long a connection the
+   * peer closed waits for the peer's end of the transport. */
   uint64_t connect_timeout_ms;
   uint64_t shutdown_timeout_ms;
   /* The transport; NULL picks it from the address (`transport=` "tcp" by

@@ -867,15 +867,16 @@ static void client_peer_close(void **state) {
 
 /* The server closes the connection (Slic Close), the client sends its FIN
  * and waits for the server's; then, instead of its FIN, the server's
- * transport is reset (`how` 0), or the client's user aborts the
- * connection (`how` 1): the wait is over, the connection closes at once
- * with the error of the Close, and the call that was under way fails
- * with it. */
+ * transport is reset (`how` 0), the client's user aborts the connection
+ * (`how` 1), or nothing comes (`how` 2: the shutdown timeout ends the
+ * wait): the connection closes with the error of the Close, and the call
+ * that was under way fails with it. */
 static void client_peer_close_then_gone(void **state) {
   (void)state;
-  for (int how = 0; how < 2; how++) {
+  for (int how = 0; how < 3; how++) {
     cfx c;
     cfx_init(&c);
+    c.opts.shutdown_timeout_ms = 20;
     cfx_call_received(&c);
     irpc_connection *conn =
         irpc_connection_ref(irpc_client_connection_connection(c.inv));
@@ -892,7 +893,7 @@ static void client_peer_close_then_gone(void **state) {
     if (how == 0) {
       irpc_duplex_abort(c.f.peer.d, NULL, NULL);
       c.f.peer.d = NULL;
-    } else {
+    } else if (how == 1) {
       irpc_connection_abort(conn, 0);
     }
     kit_run_until(&c.f.r.loop, &closed);
