@@ -84,6 +84,7 @@ typedef struct cdisp {
                         which may complete it at once: cdisp_run frees */
   int done;          /* the dispatch completed */
   int cancel_err;    /* a cancel that came while the dispatcher ran */
+  int end_canceled;  /* canceled because the connection ended */
   max_align_t proto[];
 } cdisp;
 
@@ -990,6 +991,23 @@ static void closed_task(irpc__task *t) {
   irpc_connection_unref(c); /* the open connection's reference */
 }
 
+/* Every dispatch still running is canceled with the connection's error,
+ * also one the protocol already let go of (a one-way request read whole):
+ * its response has nowhere to go. A cancel may complete dispatches and
+ * change the list, so the walk starts over after each. */
+static void cancel_dispatches(irpc_connection *c, int err) {
+  for (irpc__link *l = c->disps.head; l;) {
+    cdisp *d = IRPC__CONTAINER_OF(l, cdisp, link);
+    if (!d->running || d->end_canceled) {
+      l = l->next;
+      continue;
+    }
+    d->end_canceled = 1;
+    dispatch_cancel(d, err);
+    l = c->disps.head;
+  }
+}
+
 /* Everything ends here: fail what is left, release the transport, tell the
  * owner and the close handlers on a later turn. */
 static void finish_close(irpc_connection *c) {
@@ -1011,6 +1029,7 @@ static void finish_close(irpc_connection *c) {
     else
       ccall_finish(k, c->close_err, NULL);
   }
+  cancel_dispatches(c, c->close_err);
   c->state = CLOSED;
   irpc__timer_stop(c->sched, &c->proto_timer);
   irpc__timer_stop(c->sched, &c->idle_timer);

@@ -465,6 +465,57 @@ static void dispatch_slots(void **state) {
   net_rig_fini(&r);
 }
 
+/* A one-way request read whole, its dispatch held, then the client's
+ * connection goes away: the server's connection ends and cancels the
+ * dispatch, whose stream the protocol had already let go of. */
+static int oneway_cancel_err;
+
+static void oneway_on_cancel(irpc_dispatch *d, int err, void *ud) {
+  (void)ud;
+  oneway_cancel_err = err;
+  irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+}
+
+static void hold_oneway(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  kit_held[kit_nheld++] = d;
+  irpc_dispatch_on_cancel(d, oneway_on_cancel, NULL);
+}
+
+static const irpc_dispatcher_ops hold_oneway_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "hold-oneway",
+    .dispatch = hold_oneway};
+
+static void oneway_canceled_when_connection_ends(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  kit_nheld = 0;
+  oneway_cancel_err = 0;
+  net_map(&r, "/hold", &hold_oneway_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  net_result o = {0};
+  irpc_outgoing_request *req = kit_request("/hold", "a", 1);
+  irpc_outgoing_request_set_oneway(req, 1);
+  assert_irpc_ok(irpc_invoke(inv, req, net_on_result, &o, NULL));
+  kit_run_until(&r.loop, &o.done);
+  while (kit_nheld < 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  for (int i = 0; i < 20; i++)
+    uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(oneway_cancel_err, 0);
+  irpc_connection_abort(irpc_client_connection_connection(inv),
+                        UV_ECONNABORTED);
+  while (oneway_cancel_err == 0)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  assert_true(oneway_cancel_err < 0);
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 /* A dispatch that never answers makes the server's graceful shutdown time
  * out: the shutdown reports IRPC_ETIMEDOUT, the dispatch is canceled and
  * the client's call fails instead of hanging. */
@@ -1224,6 +1275,7 @@ int main(void) {
       cmocka_unit_test(callbacks_memory),
       cmocka_unit_test(graceful_shutdown),
       cmocka_unit_test(dispatch_slots),
+      cmocka_unit_test(oneway_canceled_when_connection_ends),
       cmocka_unit_test(reconnect),
       cmocka_unit_test(inactivity),
       cmocka_unit_test(refused),
