@@ -197,7 +197,7 @@ void irpc_connection_options_init_sized(irpc_connection_options *o,
 int irpc__connection_options_check(const irpc_connection_options *o) {
   if (o->connect_timeout_ms == 0 || o->shutdown_timeout_ms == 0)
     return IRPC_EINVAL;
-  return irpc__icerpc_protocol.options_check(o);
+  return irpc__protocol_options_check(o);
 }
 
 int irpc__connection_options_import(irpc_connection_options *dst,

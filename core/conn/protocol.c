@@ -15,3 +15,12 @@ const irpc__protocol_ops *irpc__protocol_find(const char *name) {
       return protocols[i];
   return NULL;
 }
+
+int irpc__protocol_options_check(const irpc_connection_options *o) {
+  for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
+    int rc = protocols[i]->options_check ? protocols[i]->options_check(o) : 0;
+    if (rc)
+      return rc;
+  }
+  return 0;
+}

@@ -126,6 +126,11 @@ typedef struct irpc__protocol_ops {
 /* The protocols this build speaks. */
 extern const irpc__protocol_ops irpc__icerpc_protocol;
 
+/* Checks the part of `o` of every protocol this build speaks (a
+ * connection's options hold them all). Errors: the first protocol's
+ * IRPC_EINVAL. */
+int irpc__protocol_options_check(const irpc_connection_options *o);
+
 /* The protocol named `name` (an address's scheme), or NULL when this
  * build does not speak it. */
 const irpc__protocol_ops *irpc__protocol_find(const char *name);
