@@ -2,7 +2,11 @@
 # Installs the Debian packages irpc needs to build and test, if missing.
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libbrotli-dev zlib1g-dev)
+pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libbrotli-dev zlib1g-dev
+  libbz2-dev)
+# ZeroC Ice 3.7, the peer of the ice protocol's interop tests and benchmarks.
+[ "${IRPC_WITH_ICE_PEER:-1}" = 1 ] && pkgs+=(zeroc-ice-compilers libzeroc-ice-dev python3-zeroc-ice
+  zeroc-icegrid zeroc-ice-slice)
 [ "${IRPC_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 [ "${IRPC_WITH_FORMAT:-0}" = 1 ] && pkgs+=(clang-format)
 missing=()
