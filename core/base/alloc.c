@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf_internal.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
@@ -69,6 +70,10 @@ int irpc_set_allocator(const irpc_allocator *a) {
 
 const irpc_allocator *irpc_get_allocator(void) {
   return &current;
+}
+
+int irpc__alloc_is_default(void) {
+  return current.alloc == std_alloc;
 }
 
 void *irpc_malloc(size_t size) {

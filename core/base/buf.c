@@ -1,15 +1,97 @@
 /* Reference-counted buffer chains. */
+#include <pthread.h>
 #include <string.h>
 
 #include "buf_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define IRPC__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IRPC__ASAN 1
+#endif
+#endif
+#ifdef IRPC__ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* A first block and its headroom fit in 1 KiB with the block header. */
 #define FIRST_BLOCK_SIZE (1024 - sizeof(irpc__blk) - IRPC_BUF_HEADROOM)
 
+/* Full-size blocks freed on a thread are kept for that thread's next ones,
+ * up to BLOCK_CACHE_MAX of them (2 MiB), while the C library's allocator is
+ * in force (an installed allocator sees every block come and go). A bulk
+ * transfer frees a message's blocks all at once: handed back to malloc,
+ * they would often be the top of its heap, which it then returns to the
+ * kernel, so that the next message takes a page fault every 4 KiB. The
+ * blocks go back to the allocator when the thread ends; none is taken
+ * from the cache once another allocator was installed. */
+#define BLOCK_CACHE_MAX 512
+
+typedef struct blk_cache {
+  irpc__blk *head; /* linked through user_data */
+  unsigned n;
+} blk_cache;
+
+static _Thread_local blk_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_key_ok;
+
+static void cache_drop(void *arg) {
+  blk_cache *c = arg;
+  while (c->head) {
+    irpc__blk *k = c->head;
+    UNPOISON(k->data, IRPC_BUF_BLOCK_SIZE);
+    c->head = k->user_data;
+    irpc_free(k);
+  }
+  c->n = 0;
+}
+
+static void cache_key_init(void) {
+  cache_key_ok = pthread_key_create(&cache_key, cache_drop) == 0;
+}
+
+/* Keeps a freed full-size block; 0 when the cache takes no more. */
+static int cache_put(irpc__blk *k) {
+  if (k->cap != IRPC_BUF_BLOCK_SIZE || cache.n >= BLOCK_CACHE_MAX ||
+      !irpc__alloc_is_default())
+    return 0;
+  if (cache.n == 0) {
+    /* registers the thread's cache for its end */
+    pthread_once(&cache_once, cache_key_init);
+    if (!cache_key_ok || pthread_setspecific(cache_key, &cache) != 0)
+      return 0;
+  }
+  k->user_data = cache.head;
+  cache.head = k;
+  cache.n++;
+  POISON(k->data, k->cap); /* the header stays readable: it links */
+  return 1;
+}
+
+static irpc__blk *cache_get(size_t cap) {
+  irpc__blk *k = cache.head;
+  if (cap != IRPC_BUF_BLOCK_SIZE || !k || !irpc__alloc_is_default())
+    return NULL;
+  UNPOISON(k->data, cap);
+  cache.head = k->user_data;
+  cache.n--;
+  return k;
+}
+
 static irpc__blk *blk_new(size_t cap) {
-  irpc__blk *k = irpc_malloc(sizeof(*k) + cap);
+  irpc__blk *k = cache_get(cap);
+  if (!k)
+    k = irpc_malloc(sizeof(*k) + cap);
   if (!k)
     return NULL;
   atomic_init(&k->refs, 1);
@@ -30,6 +112,8 @@ static void blk_unref(irpc__blk *k) {
     return;
   if (k->external && k->release)
     k->release(k->data, k->user_data);
+  if (!k->external && cache_put(k))
+    return;
   irpc_free(k);
 }
 

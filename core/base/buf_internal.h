@@ -9,6 +9,9 @@
 
 #define IRPC__BUF_INLINE_SEGS 4
 
+/* 1 while the C library's allocator is in force (alloc.c). */
+int irpc__alloc_is_default(void);
+
 typedef struct irpc__blk {
   atomic_size_t refs;
   size_t cap;

@@ -201,6 +201,25 @@ static void test_allocation_failures_leave_chain_intact(void **state) {
   }
 }
 
+/* With an allocator installed, a chain's blocks go back to it as the chain
+ * is freed: none is kept for reuse. */
+static void test_installed_allocator_gets_blocks_back(void **state) {
+  (void)state;
+  static uint8_t bytes[64 * 1024];
+  for (int round = 0; round < 2; round++) {
+    long live = test_alloc.live, allocs = test_alloc.allocs;
+    irpc_buf *b;
+    assert_irpc_ok(irpc_buf_new(&b));
+    assert_irpc_ok(irpc_buf_append(b, bytes, sizeof bytes));
+    long segs = (long)irpc_buf_segment_count(b);
+    assert_true(segs > 2);
+    irpc_buf_free(b);
+    assert_int_equal(test_alloc.live, live);
+    /* each round allocates every block anew */
+    assert_true(test_alloc.allocs - allocs >= segs);
+  }
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
@@ -213,6 +232,7 @@ int main(void) {
       cmocka_unit_test(test_reserve_commit),
       cmocka_unit_test(test_invalid_arguments),
       cmocka_unit_test(test_allocation_failures_leave_chain_intact),
+      cmocka_unit_test(test_installed_allocator_gets_blocks_back),
   };
   return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
