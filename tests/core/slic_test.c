@@ -126,16 +126,99 @@ static const irpc__slic_events events = {
     .now_ms = now,
 };
 
+/* The live endpoints: every call below is followed by a drain of each,
+ * as an owner drains after each call into its engine. */
+static ep *eps[4];
+
 static int ep_new(ep *e, int client, const irpc__slic_params *p) {
   memset(e, 0, sizeof(*e));
   irpc__buf_init(&e->sink);
-  return irpc__slic_new(&e->c, client, p, &events, e);
+  int rc = irpc__slic_new(&e->c, client, p, &events, e);
+  for (size_t i = 0; rc == 0 && i < 4; i++)
+    if (!eps[i]) {
+      eps[i] = e;
+      break;
+    }
+  return rc;
 }
 
 static void ep_free(ep *e) {
+  for (size_t i = 0; i < 4; i++)
+    if (eps[i] == e)
+      eps[i] = NULL;
   irpc__slic_free(e->c);
   irpc__buf_fini(&e->sink);
   e->c = NULL;
+}
+
+static void settle(void) {
+  for (size_t i = 0; i < 4; i++)
+    if (eps[i] && eps[i]->c)
+      irpc__slic_drain(eps[i]->c);
+}
+
+/* The engine's functions that may raise events, each followed by the
+ * drains. */
+static void d_feed_eof(irpc__slic *c) {
+  irpc__slic_feed_eof(c);
+  settle();
+}
+
+static size_t d_take_output(irpc__slic *c, irpc_buf *out) {
+  size_t n = irpc__slic_take_output(c, out);
+  settle();
+  return n;
+}
+
+static void d_tick(irpc__slic *c) {
+  irpc__slic_tick(c);
+  settle();
+}
+
+static void d_close(irpc__slic *c, uint64_t code) {
+  irpc__slic_close(c, code);
+  settle();
+}
+
+static void d_abort(irpc__slic *c, int err) {
+  irpc__slic_abort(c, err);
+  settle();
+}
+
+static int d_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
+  int rc = irpc__slic_stream_write(s, data, last);
+  settle();
+  return rc;
+}
+
+static size_t d_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max) {
+  size_t n = irpc__slic_stream_read(s, out, max);
+  settle();
+  return n;
+}
+
+static void d_stream_abort_read(irpc__slic_stream *s) {
+  irpc__slic_stream_abort_read(s);
+  settle();
+}
+
+static void d_stream_abort_write(irpc__slic_stream *s) {
+  irpc__slic_stream_abort_write(s);
+  settle();
+}
+
+/* Bytes in, frame by frame: the engine stops reading once a frame raised
+ * events, which are drained before the rest is fed. */
+static int d_feed(irpc__slic *c, const uint8_t *p, size_t n) {
+  size_t used;
+  int rc;
+  do {
+    rc = irpc__slic_feed(c, p, n, &used);
+    p += used;
+    n -= used;
+    settle();
+  } while (rc == 0 && n);
+  return rc;
 }
 
 /* ---- A frame sniffer for one direction ---- */
@@ -199,7 +282,7 @@ static size_t fragment; /* feed at most this many bytes at a time; 0: all */
 static void feed_all(ep *to, const uint8_t *p, size_t n) {
   while (n) {
     size_t k = fragment && fragment < n ? fragment : n;
-    irpc__slic_feed(to->c, p, k);
+    d_feed(to->c, p, k);
     p += k;
     n -= k;
   }
@@ -209,7 +292,7 @@ static void feed_all(ep *to, const uint8_t *p, size_t n) {
 static size_t xfer(ep *from, ep *to, sniff *sn) {
   irpc_buf b;
   irpc__buf_init(&b);
-  size_t n = irpc__slic_take_output(from->c, &b);
+  size_t n = d_take_output(from->c, &b);
   for (size_t i = 0; i < irpc_buf_segment_count(&b); i++) {
     irpc_bytes seg = irpc_buf_segment(&b, i);
     if (sn)
@@ -243,7 +326,7 @@ static void write_str(irpc__slic_stream *s, const char *str, int last) {
   irpc_buf b;
   irpc__buf_init(&b);
   assert_irpc_ok(irpc_buf_append(&b, str, strlen(str)));
-  assert_irpc_ok(irpc__slic_stream_write(s, &b, last));
+  assert_irpc_ok(d_stream_write(s, &b, last));
   irpc__buf_fini(&b);
 }
 
@@ -255,7 +338,7 @@ static void expect_sink(ep *e, const char *str) {
 static size_t take(ep *e, uint8_t *out, size_t cap) {
   irpc_buf b;
   irpc__buf_init(&b);
-  size_t n = irpc__slic_take_output(e->c, &b);
+  size_t n = d_take_output(e->c, &b);
   assert_true(n <= cap);
   irpc_buf_copyout(&b, 0, out, n);
   irpc__buf_fini(&b);
@@ -288,7 +371,7 @@ static size_t frame(uint8_t *p, int type, int64_t id, const uint8_t *body,
 }
 
 static int feed_bytes(ep *e, const uint8_t *p, size_t n) {
-  return irpc__slic_feed(e->c, p, n);
+  return d_feed(e->c, p, n);
 }
 
 static int feed_frame(ep *e, int type, int64_t id, const uint8_t *body,
@@ -430,7 +513,7 @@ static void test_version_negotiation(void **state) {
   /* The client leaves instead: refused. */
   assert_irpc_ok(ep_new(&sv, 0, NULL));
   assert_irpc_ok(feed_bytes(&sv, v2, sizeof(v2)));
-  irpc__slic_feed_eof(sv.c);
+  d_feed_eof(sv.c);
   assert_int_equal(sv.closed_count, 1);
   assert_int_equal(sv.closed_err, UV_ECONNREFUSED);
   assert_true(irpc__slic_finished(sv.c));
@@ -629,7 +712,7 @@ static void test_flow_control(void **state) {
   irpc_buf b;
   irpc__buf_init(&b);
   assert_irpc_ok(irpc_buf_append(&b, data, total));
-  assert_irpc_ok(irpc__slic_stream_write(s, &b, 1));
+  assert_irpc_ok(d_stream_write(s, &b, 1));
   irpc__buf_fini(&b);
   sniff up = {0}, down = {0};
   size_t got = 0;
@@ -642,7 +725,7 @@ static void test_flow_control(void **state) {
     assert_non_null(r);
     irpc_buf in;
     irpc__buf_init(&in);
-    size_t n = irpc__slic_stream_read(r, &in, 7000);
+    size_t n = d_stream_read(r, &in, 7000);
     uint8_t *tmp = malloc(n + 1);
     irpc_buf_copyout(&in, 0, tmp, n);
     assert_memory_equal(tmp, data + got, n);
@@ -678,19 +761,19 @@ static void test_round_robin(void **state) {
   assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
   free(z);
   cl.outputs = 0;
-  assert_irpc_ok(irpc__slic_stream_write(big, &b, 1));
+  assert_irpc_ok(d_stream_write(big, &b, 1));
   assert_int_equal(cl.outputs, 1);
   write_str(small, "tiny", 1);
   assert_int_equal(cl.outputs, 1); /* once per empty to non-empty */
   irpc__buf_fini(&b);
   irpc_buf out;
   irpc__buf_init(&out);
-  size_t n = irpc__slic_take_output(cl.c, &out);
+  size_t n = d_take_output(cl.c, &out);
   /* Framed while less than 64 KiB was pending: two frames of the big
    * stream (32 KiB each); the small one's turn comes in the next take. */
   assert_true(n <= 65536 + 32768 + 16);
   irpc_buf_clear(&out);
-  n = irpc__slic_take_output(cl.c, &out);
+  n = d_take_output(cl.c, &out);
   uint8_t *all = malloc(n);
   irpc_buf_copyout(&out, 0, all, n);
   int found = 0;
@@ -722,7 +805,7 @@ static void produce_piece(irpc__slic_stream *s) {
   free(p);
   prod_written += n;
   int last = prod_written == prod_total;
-  assert_irpc_ok(irpc__slic_stream_write(s, &b, last));
+  assert_irpc_ok(d_stream_write(s, &b, last));
   irpc__buf_fini(&b);
   if (irpc__slic_stream_queued(s) > prod_max_queued)
     prod_max_queued = irpc__slic_stream_queued(s);
@@ -780,7 +863,7 @@ static void write_zeros(irpc__slic_stream *s, size_t n, int last) {
   uint8_t *z = calloc(1, n);
   assert_irpc_ok(irpc_buf_append(&b, z, n));
   free(z);
-  assert_irpc_ok(irpc__slic_stream_write(s, &b, last));
+  assert_irpc_ok(d_stream_write(s, &b, last));
   irpc__buf_fini(&b);
 }
 
@@ -802,19 +885,19 @@ static void test_writable_rules(void **state) {
   assert_int_equal(irpc__slic_stream_queued(s), queued);
   irpc_buf out;
   irpc__buf_init(&out);
-  irpc__slic_take_output(cl.c, &out);
+  d_take_output(cl.c, &out);
   assert_int_equal(cl.writable, 1);
-  irpc__slic_take_output(cl.c, &out);
+  d_take_output(cl.c, &out);
   assert_int_equal(cl.writable, 1);
   /* Withdrawn: no call. */
   irpc__slic_stream_notify_writable(s, writable_low);
   irpc__slic_stream_notify_writable(s, 0);
-  irpc__slic_take_output(cl.c, &out);
+  d_take_output(cl.c, &out);
   assert_int_equal(cl.writable, 1);
   /* Asked, then the writes end (StreamLast queued): no call. */
   irpc__slic_stream_notify_writable(s, writable_low);
   write_zeros(s, 10, 1);
-  irpc__slic_take_output(cl.c, &out);
+  d_take_output(cl.c, &out);
   assert_int_equal(cl.writable, 1);
   /* A stream released while its call is due: no call, nothing left
    * pointing at it (ASan). */
@@ -822,7 +905,7 @@ static void test_writable_rules(void **state) {
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &t));
   write_zeros(t, 1000, 0);
   irpc__slic_stream_notify_writable(t, writable_low);
-  irpc__slic_abort(cl.c, 0);
+  d_abort(cl.c, 0);
   assert_int_equal(cl.writable, 1);
   assert_int_equal(cl.closed_count, 1);
   irpc__buf_fini(&out);
@@ -845,9 +928,9 @@ static void test_stream_limits(void **state) {
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &u));
   assert_irpc_err(irpc__slic_stream_open(cl.c, 0, &u2), IRPC_EBUSY);
   /* An unused stream frees its slot once both sides are aborted. */
-  irpc__slic_stream_abort_write(b);
+  d_stream_abort_write(b);
   assert_int_equal(cl.slots[1], 0);
-  irpc__slic_stream_abort_read(b);
+  d_stream_abort_read(b);
   assert_int_equal(cl.slots[1], 1);
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &c));
   assert_irpc_err(irpc__slic_stream_open(cl.c, 1, &b), IRPC_EBUSY);
@@ -880,8 +963,8 @@ static void test_stream_aborts(void **state) {
   irpc__slic_stream *r = sv.accepted;
   assert_int_equal(irpc__slic_stream_readable(r), 7);
   /* The client aborts its writes: the server's reads are truncated. */
-  irpc__slic_stream_abort_write(s);
-  assert_irpc_err(irpc__slic_stream_write(s, NULL, 1), IRPC_ECLOSED);
+  d_stream_abort_write(s);
+  assert_irpc_err(d_stream_write(s, NULL, 1), IRPC_ECLOSED);
   run(&cl, &sv);
   assert_int_equal(sv.errors, 1);
   assert_int_equal(sv.last_error, IRPC_ETRUNCATED);
@@ -894,27 +977,27 @@ static void test_stream_aborts(void **state) {
   run(&cl, &sv);
   irpc__slic_stream *r2 = sv.accepted;
   assert_ptr_not_equal(r2, r);
-  irpc__slic_stream_abort_read(r2);
+  d_stream_abort_read(r2);
   run(&cl, &sv);
   assert_int_equal(cl.errors, 1);
   assert_int_equal(cl.last_error, UV_EPIPE);
-  assert_irpc_err(irpc__slic_stream_write(t, NULL, 1), IRPC_ECLOSED);
+  assert_irpc_err(d_stream_write(t, NULL, 1), IRPC_ECLOSED);
   /* Reads aborted before the first write: StreamReadsClosed follows the
    * first frame, which closes the peer's writes; once the peer read the
    * request, its StreamReadsClosed releases the stream. */
   irpc__slic_stream *w;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &w));
-  irpc__slic_stream_abort_read(w);
+  d_stream_abort_read(w);
   cl.released = 0;
   write_str(w, "no reply wanted", 1);
   sniff up = {0};
   xfer(&cl, &sv, &up);
   assert_string_equal(up.types, "ij");
   irpc__slic_stream *r3 = sv.accepted;
-  assert_irpc_err(irpc__slic_stream_write(r3, NULL, 1), IRPC_ECLOSED);
+  assert_irpc_err(d_stream_write(r3, NULL, 1), IRPC_ECLOSED);
   irpc_buf in;
   irpc__buf_init(&in);
-  assert_int_equal(irpc__slic_stream_read(r3, &in, SIZE_MAX), 15);
+  assert_int_equal(d_stream_read(r3, &in, SIZE_MAX), 15);
   irpc__buf_fini(&in);
   assert_null(sv.accepted); /* released */
   assert_int_equal(cl.released, 0);
@@ -964,9 +1047,9 @@ static void expect_failure(attack_fn fn, const irpc__slic_params *p, int want) {
   assert_irpc_err(feed_bytes(&sv, b, 1), IRPC_ECLOSED);
   irpc__slic_stream *s;
   assert_irpc_err(irpc__slic_stream_open(sv.c, 0, &s), IRPC_ECLOSED);
-  irpc__slic_tick(sv.c);
-  irpc__slic_close(sv.c, 0);
-  irpc__slic_feed_eof(sv.c);
+  d_tick(sv.c);
+  d_close(sv.c, 0);
+  d_feed_eof(sv.c);
   assert_int_equal(sv.closed_count, 1);
   ep_free(&sv);
 }
@@ -1127,11 +1210,11 @@ static void test_ping_pong(void **state) {
   assert_int_equal(irpc__slic_next_deadline(cl.c), 10500);
   assert_int_equal(irpc__slic_next_deadline(sv.c), 11000);
   clock_ms = 10499;
-  irpc__slic_tick(cl.c);
+  d_tick(cl.c);
   uint8_t out[64];
   assert_int_equal(take(&cl, out, sizeof(out)), 0);
   clock_ms = 10500;
-  irpc__slic_tick(cl.c);
+  d_tick(cl.c);
   sniff up = {0}, down = {0};
   xfer(&cl, &sv, &up); /* Ping(1); counts as a write at 10500 */
   assert_string_equal(up.types, "f");
@@ -1142,10 +1225,10 @@ static void test_ping_pong(void **state) {
   /* The Pong was a read at 10500: read ping at 11000, write at 11100. */
   assert_int_equal(irpc__slic_next_deadline(cl.c), 11000);
   clock_ms = 11000;
-  irpc__slic_tick(cl.c);
+  d_tick(cl.c);
   run(&cl, &sv);
   clock_ms = 11600;
-  irpc__slic_tick(cl.c); /* write ping (payload 0) */
+  d_tick(cl.c); /* write ping (payload 0) */
   xfer(&cl, &sv, &up);
   xfer(&sv, &cl, &down);
   assert_string_equal(up.types, "fff");
@@ -1153,7 +1236,7 @@ static void test_ping_pong(void **state) {
   assert_int_equal(cl.closed_count + sv.closed_count, 0);
   /* A Pong with a payload we never send. */
   clock_ms = 12100;
-  irpc__slic_tick(cl.c);
+  d_tick(cl.c);
   assert_true(take(&cl, out, sizeof(out)) > 0);
   uint8_t bad[8] = {2};
   assert_irpc_err(feed_frame(&cl, IRPC__SLIC_PONG, -1, bad, 8), IRPC_EPROTO);
@@ -1165,7 +1248,7 @@ static void test_ping_pong(void **state) {
   /* The server never pings, and a client Pong nobody asked for fails. */
   pair(&cl, &sv, &p, &p);
   clock_ms += 700;
-  irpc__slic_tick(sv.c);
+  d_tick(sv.c);
   assert_int_equal(take(&sv, out, sizeof(out)), 0);
   uint8_t zero[8] = {0};
   assert_irpc_err(feed_frame(&cl, IRPC__SLIC_PONG, -1, zero, 8), IRPC_EPROTO);
@@ -1186,13 +1269,13 @@ static void test_idle_timeout(void **state) {
   assert_int_equal(irpc__slic_next_deadline(sv.c), 1000);
   assert_int_equal(irpc__slic_next_deadline(cl.c), 500);
   clock_ms = 999;
-  irpc__slic_tick(sv.c);
+  d_tick(sv.c);
   assert_int_equal(sv.closed_count, 0);
   uint8_t b[8] = {0};
   assert_irpc_ok(feed_frame(&sv, IRPC__SLIC_PING, -1, b, 8)); /* a read */
   assert_int_equal(irpc__slic_next_deadline(sv.c), 1999);
   clock_ms = 1999;
-  irpc__slic_tick(sv.c);
+  d_tick(sv.c);
   assert_int_equal(sv.closed_count, 1);
   assert_int_equal(sv.closed_err, IRPC_EIDLE);
   assert_true(irpc__slic_finished(sv.c));
@@ -1224,15 +1307,15 @@ static void test_close_client_first(void **state) {
   run(&cl, &sv);
   assert_non_null(sv.accepted);
   cl.trace[0] = sv.trace[0] = 0;
-  irpc__slic_close(cl.c, IRPC__SLIC_CLOSE_NO_ERROR);
-  irpc__slic_close(cl.c, IRPC__SLIC_CLOSE_ABORTED); /* idempotent */
+  d_close(cl.c, IRPC__SLIC_CLOSE_NO_ERROR);
+  d_close(cl.c, IRPC__SLIC_CLOSE_ABORTED); /* idempotent */
   assert_string_equal(cl.trace, "EXC");
   assert_int_equal(cl.closed_err, IRPC_ECLOSED);
   assert_int_equal(cl.live_at_close, 0);
   assert_int_equal(cl.slots[1], 0);
   assert_true(irpc__slic_want_shutdown(cl.c));
   assert_false(irpc__slic_closed(cl.c)); /* Close not taken yet */
-  assert_irpc_err(irpc__slic_stream_write(s, NULL, 1), IRPC_ECLOSED);
+  assert_irpc_err(d_stream_write(s, NULL, 1), IRPC_ECLOSED);
   sniff up = {0};
   xfer(&cl, &sv, &up);
   assert_string_equal(up.types, "e");
@@ -1245,10 +1328,10 @@ static void test_close_client_first(void **state) {
   assert_false(irpc__slic_finished(sv.c));
   /* Bytes after Close are ignored; the client's FIN ends it. */
   assert_irpc_ok(feed_data(&sv, IRPC__SLIC_STREAM, 4, 1));
-  irpc__slic_feed_eof(sv.c);
+  d_feed_eof(sv.c);
   assert_true(irpc__slic_want_shutdown(sv.c));
   assert_true(irpc__slic_finished(sv.c));
-  irpc__slic_feed_eof(cl.c);
+  d_feed_eof(cl.c);
   assert_true(irpc__slic_finished(cl.c));
   assert_int_equal(cl.closed_count, 1);
   assert_int_equal(sv.closed_count, 1);
@@ -1259,14 +1342,14 @@ static void test_close_client_first(void **state) {
 static void check_server_close(uint64_t code, int want) {
   ep cl, sv;
   pair(&cl, &sv, NULL, NULL);
-  irpc__slic_close(sv.c, code);
+  d_close(sv.c, code);
   assert_int_equal(sv.closed_err, IRPC_ECLOSED);
   assert_false(irpc__slic_want_shutdown(sv.c)); /* waits for the client */
   run(&cl, &sv);
   assert_int_equal(cl.closed_count, 1);
   assert_int_equal(cl.closed_err, want);
   assert_true(irpc__slic_want_shutdown(cl.c));
-  irpc__slic_feed_eof(sv.c);
+  d_feed_eof(sv.c);
   assert_true(irpc__slic_want_shutdown(sv.c));
   assert_true(irpc__slic_finished(sv.c));
   unpair(&cl, &sv);
@@ -1285,15 +1368,15 @@ static void test_eof_and_abort(void **state) {
   (void)state;
   ep cl, sv;
   pair(&cl, &sv, NULL, NULL);
-  irpc__slic_feed_eof(sv.c);
+  d_feed_eof(sv.c);
   assert_int_equal(sv.closed_err, UV_ECONNRESET);
   assert_false(irpc__slic_want_shutdown(sv.c));
   irpc__slic_stream *s;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 1, &s));
   cl.live++;
   write_str(s, "dropped", 1);
-  irpc__slic_abort(cl.c, UV_ECONNRESET);
-  irpc__slic_abort(cl.c, UV_EPIPE);
+  d_abort(cl.c, UV_ECONNRESET);
+  d_abort(cl.c, UV_EPIPE);
   assert_int_equal(cl.closed_count, 1);
   assert_int_equal(cl.closed_err, UV_ECONNRESET);
   assert_int_equal(cl.live_at_close, 0);
@@ -1303,7 +1386,7 @@ static void test_eof_and_abort(void **state) {
   unpair(&cl, &sv);
   /* Close before the handshake ended. */
   assert_irpc_ok(ep_new(&cl, 1, NULL));
-  irpc__slic_close(cl.c, 0);
+  d_close(cl.c, 0);
   assert_int_equal(cl.closed_err, IRPC_ECLOSED);
   assert_true(irpc__slic_finished(cl.c));
   ep_free(&cl);
@@ -1354,7 +1437,7 @@ static int scenario(void) {
   irpc__buf_init(&b);
   int rc = irpc_buf_append(&b, "request", 7);
   if (rc == 0)
-    rc = irpc__slic_stream_write(s, &b, 1);
+    rc = d_stream_write(s, &b, 1);
   irpc__buf_fini(&b);
   if (rc)
     goto out;
@@ -1364,7 +1447,7 @@ static int scenario(void) {
   irpc__buf_init(&b);
   rc = irpc_buf_append(&b, "response", 8);
   if (rc == 0)
-    rc = irpc__slic_stream_write(sv.accepted, &b, 1);
+    rc = d_stream_write(sv.accepted, &b, 1);
   irpc__buf_fini(&b);
   if (rc)
     goto out;
@@ -1372,7 +1455,7 @@ static int scenario(void) {
   done = irpc_buf_equals(&cl.sink, "response", 8) && cl.released == 1 &&
          cl.closed_count == 0 && sv.closed_count == 0;
 out:
-  irpc__slic_close(cl.c, 0);
+  d_close(cl.c, 0);
   ep_free(&cl);
   if (sv.c)
     ep_free(&sv);
@@ -1380,9 +1463,9 @@ out:
 }
 
 /* A failure inside a stream function (here: no block for the frame header
- * in irpc__slic_stream_write) ends no stream under the caller:
- * the errors and on_closed come from the owner's next entry, which
- * on_output asks for. */
+ * in irpc__slic_stream_write) ends no stream under the caller: the engine
+ * is failed at once, and the errors, the release and on_closed come, once
+ * each, from the owner's drain after the call returned. */
 static void test_failure_in_stream_call(void **state) {
   (void)state;
   ep cl, sv;
@@ -1406,17 +1489,30 @@ static void test_failure_in_stream_call(void **state) {
   assert_int_equal(cl.errors, 0);
   assert_int_equal(cl.released, 0);
   assert_int_equal(cl.closed_count, 0);
-  assert_int_equal(cl.outputs, outputs + 1);
+  assert_true(irpc__slic_ended(cl.c)); /* the drain has it to deliver */
+  assert_int_equal(cl.outputs, outputs);
+  /* The stream is still valid for its caller until the drain. */
   assert_int_equal(irpc__slic_stream_write(s, NULL, 1), IRPC_ECLOSED);
+  assert_true(irpc__slic_stream_released(s));
   irpc_buf out;
   irpc__buf_init(&out);
   assert_int_equal(irpc__slic_take_output(cl.c, &out), 0);
   irpc__buf_fini(&out);
+  assert_int_equal(cl.closed_count, 0);
+  irpc__slic_drain(cl.c);
   assert_int_equal(cl.errors, 1);
   assert_int_equal(cl.last_error, IRPC_ENOMEM);
   assert_int_equal(cl.released, 1);
   assert_int_equal(cl.closed_count, 1);
   assert_int_equal(cl.closed_err, IRPC_ENOMEM);
+  assert_int_equal(cl.live_at_close, 0);
+  assert_null(cl.mine);
+  assert_int_equal(cl.outputs, outputs); /* nothing to send any more */
+  /* Exactly once. */
+  irpc__slic_drain(cl.c);
+  assert_int_equal(cl.errors, 1);
+  assert_int_equal(cl.released, 1);
+  assert_int_equal(cl.closed_count, 1);
   unpair(&cl, &sv);
 }
 

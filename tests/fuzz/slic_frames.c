@@ -89,11 +89,28 @@ static void small_params(irpc__slic_params *p) {
   p->max_outstanding_pongs = 3;
 }
 
+/* Bytes in, frame by frame, each frame's events delivered before the
+ * next is read. */
+static void feed(irpc__slic *c, const uint8_t *p, size_t n) {
+  size_t used;
+  int rc;
+  do {
+    rc = irpc__slic_feed(c, p, n, &used);
+    p += used;
+    n -= used;
+    irpc__slic_drain(c);
+  } while (rc == 0 && n);
+}
+
 static void drain(irpc__slic *c) {
   irpc_buf out;
   irpc__buf_init(&out);
-  while (irpc__slic_take_output(c, &out))
+  irpc__slic_drain(c);
+  while (irpc__slic_take_output(c, &out)) {
+    irpc__slic_drain(c);
     irpc_buf_clear(&out);
+  }
+  irpc__slic_drain(c);
   irpc__buf_fini(&out);
 }
 
@@ -101,9 +118,10 @@ static void move_output(irpc__slic *from, irpc__slic *to) {
   irpc_buf out;
   irpc__buf_init(&out);
   irpc__slic_take_output(from, &out);
+  irpc__slic_drain(from);
   for (size_t i = 0; i < irpc_buf_segment_count(&out); i++) {
     irpc_bytes seg = irpc_buf_segment(&out, i);
-    irpc__slic_feed(to, seg.base, seg.len);
+    feed(to, seg.base, seg.len);
   }
   irpc__buf_fini(&out);
 }
@@ -144,12 +162,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size--;
   while (size) {
     size_t n = size < piece ? size : piece;
-    irpc__slic_feed(f.c, data, n);
+    feed(f.c, data, n);
     data += n;
     size -= n;
     if (f.cfg & 0x40) {
       f.now += 700;
       irpc__slic_tick(f.c);
+      irpc__slic_drain(f.c);
     }
     drain(f.c);
   }

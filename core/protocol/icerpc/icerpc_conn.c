@@ -7,9 +7,10 @@
  * Settings and, at shutdown, its GoAway.
  *
  * The Slic engine (slic.c) and the icerpc codec (icerpc_codec.c) do no
- * I/O; the generic connection moves the bytes. Slic calls this file back
- * from inside its functions; this file only ever posts events to the
- * generic connection, which delivers them once the op returns. */
+ * I/O; the generic connection moves the bytes. Slic queues its events and
+ * every op here ends with slic_drain, which has them delivered to the
+ * ev_* functions below; those only ever post events to the generic
+ * connection, which delivers them once the op returns. */
 #include <string.h>
 
 #include "conn/protocol.h"
@@ -107,6 +108,12 @@ static void check_shutdown(irpc__pconn *p);
 
 static void want_output(irpc__pconn *p) {
   irpc__conn_post_output(p->conn);
+}
+
+/* Slic's queued events, delivered to the ev_* functions (what they raise
+ * joins the same pass). */
+static void slic_drain(irpc__pconn *p) {
+  irpc__slic_drain(p->slic);
 }
 
 /* ---- Options ---- */
@@ -226,7 +233,6 @@ static int pcall_pull(irpc__pcall *k) {
 }
 
 static void icerpc_send_more(irpc__pconn *p, irpc__pcall *k) {
-  (void)p;
   if (!k->stream || !k->ps.ops)
     return;
   int rc = pcall_pull(k);
@@ -238,6 +244,7 @@ static void icerpc_send_more(irpc__pconn *p, irpc__pcall *k) {
   } else if (rc) {
     pcall_fail(k, rc);
   }
+  slic_drain(p);
 }
 
 /* Header, then the payload as prepared for this peer: in one write, or for
@@ -266,19 +273,10 @@ static int pcall_send(irpc__pcall *k) {
   return rc;
 }
 
-/* Opens a stream and sends. A peer that allows no stream of this kind (no
- * dispatcher) fails the call at once: no stream would ever be free. */
-static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
-                               irpc_outgoing_request *req) {
-  int oneway = irpc_outgoing_request_oneway(req);
-  if (!(oneway ? p->peer_takes_uni : p->peer_takes_bidi))
-    return IRPC_ENOREQUESTS;
-  irpc__slic_stream *s;
-  int rc = irpc__slic_stream_open(p->slic, !oneway, &s);
-  if (rc == IRPC_EBUSY)
-    return IRPC__PROTO_NO_SLOT;
-  if (rc)
-    return rc;
+/* Sends a call on its new stream `s`. */
+static int send_on(irpc__pconn *p, irpc__pcall *k, irpc_outgoing_request *req,
+                   irpc__slic_stream *s, int oneway) {
+  int rc;
   k->tag.kind = K_CALL;
   k->p = p;
   k->req = req;
@@ -304,10 +302,27 @@ static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
   return 0;
 }
 
+/* Opens a stream and sends. A peer that allows no stream of this kind (no
+ * dispatcher) fails the call at once: no stream would ever be free. */
+static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
+                               irpc_outgoing_request *req) {
+  int oneway = irpc_outgoing_request_oneway(req);
+  if (!(oneway ? p->peer_takes_uni : p->peer_takes_bidi))
+    return IRPC_ENOREQUESTS;
+  irpc__slic_stream *s;
+  int rc = irpc__slic_stream_open(p->slic, !oneway, &s);
+  if (rc == 0) {
+    rc = send_on(p, k, req, s, oneway);
+    slic_drain(p);
+    return rc;
+  }
+  return rc == IRPC_EBUSY ? IRPC__PROTO_NO_SLOT : rc;
+}
+
 static void icerpc_abandon_request(irpc__pconn *p, irpc__pcall *k) {
-  (void)p;
   pcall_abort_stream(k);
   pcall_release(k, 0, 0, NULL);
+  slic_drain(p);
 }
 
 /* Takes the header at the front of `in` once all of it has arrived.
@@ -448,6 +463,7 @@ static void icerpc_send_response(irpc__pconn *p, irpc__pdisp *d,
   if (!resp || d->oneway || response_send(d, resp) != 0)
     pdisp_abort(d, 0); /* nothing more to read or write */
   want_output(p);
+  slic_drain(p);
 }
 
 static int pdisp_parse_header(irpc__pdisp *d) {
@@ -465,14 +481,17 @@ static int pdisp_parse_header(irpc__pdisp *d) {
 
 /* Request bytes: header first, then the payload to the end, then the
  * request is posted. Reading the last byte may release the stream (a
- * one-way request, or a peer that closed our writes already): its memory
- * stays valid until the next feed, and the end is posted here, after the
- * request. */
+ * one-way request, or a peer that closed our writes already): the stream
+ * is let go of at once, and the end is posted here, after the request. */
 static void pdisp_readable(irpc__pdisp *d) {
   irpc__pconn *p = d->p;
   irpc__slic_stream *s = d->stream;
   irpc__slic_stream_read(s, &d->in, SIZE_MAX);
   int ended = irpc__slic_stream_read_done(s);
+  if (irpc__slic_stream_released(s)) {
+    irpc__slic_stream_set_user(s, NULL);
+    d->stream = NULL;
+  }
   if (!d->req) {
     int rc = pdisp_parse_header(d);
     if (rc < 0 || (rc == 0 && ended)) {
@@ -603,7 +622,7 @@ static void control_readable(irpc__pconn *p, irpc__slic_stream *in) {
     } else {
       goaway_received(p, ids);
     }
-    if (p->closed)
+    if (p->closed || irpc__slic_ended(p->slic))
       return;
   }
   if (ended) {
@@ -639,7 +658,7 @@ static void check_shutdown(irpc__pconn *p) {
 /* Abortive end found by the protocol (a bad control frame, an allocation
  * failure): Slic releases every stream, then reports its end. */
 static void fail(irpc__pconn *p, int err) {
-  if (p->closed)
+  if (p->closed || irpc__slic_ended(p->slic))
     return;
   irpc__conn_post_closing(p->conn, err);
   irpc__slic_abort(p->slic, err);
@@ -911,20 +930,33 @@ static void icerpc_fini(irpc__pconn *p) {
   irpc__buf_fini(&p->ctl_buf);
 }
 
+/* Frame by frame: Slic stops reading once a frame raised events, which
+ * are handled before the next frame is read. */
 static void icerpc_feed(irpc__pconn *p, const uint8_t *data, size_t len) {
-  irpc__slic_feed(p->slic, data, len);
+  size_t used;
+  int rc;
+  do {
+    rc = irpc__slic_feed(p->slic, data, len, &used);
+    data += used;
+    len -= used;
+    slic_drain(p);
+  } while (rc == 0 && len);
 }
 
 static void icerpc_feed_eof(irpc__pconn *p) {
   irpc__slic_feed_eof(p->slic);
+  slic_drain(p);
 }
 
 static void icerpc_input_done(irpc__pconn *p) {
   settle_resets(p);
+  slic_drain(p);
 }
 
 static size_t icerpc_take_output(irpc__pconn *p, irpc_buf *out) {
-  return irpc__slic_take_output(p->slic, out);
+  size_t n = irpc__slic_take_output(p->slic, out);
+  slic_drain(p);
+  return n;
 }
 
 static int icerpc_want_fin(const irpc__pconn *p) {
@@ -941,16 +973,19 @@ static uint64_t icerpc_next_deadline(const irpc__pconn *p) {
 
 static void icerpc_tick(irpc__pconn *p) {
   irpc__slic_tick(p->slic);
+  slic_drain(p);
 }
 
 static void icerpc_shutdown(irpc__pconn *p) {
   p->shutdown = 1;
   send_goaway(p);
+  slic_drain(p);
 }
 
 static void icerpc_drained(irpc__pconn *p) {
   p->drained = 1;
   check_shutdown(p);
+  slic_drain(p);
 }
 
 static void icerpc_refuse(irpc__pconn *p, irpc__refuse_reason why) {
@@ -963,10 +998,12 @@ static void icerpc_refuse(irpc__pconn *p, irpc__refuse_reason why) {
  * calls whose stream the peer reset end as the peer left them. */
 static void icerpc_abort(irpc__pconn *p, int err) {
   irpc__slic_abort(p->slic, err);
+  slic_drain(p);
   while (p->calls.head) {
     irpc__pcall *k = IRPC__CONTAINER_OF(p->calls.head, irpc__pcall, link);
     pcall_fail(k, k->reset ? IRPC_ETRUNCATED : err);
   }
+  slic_drain(p);
 }
 
 const irpc__protocol_ops irpc__icerpc_protocol = {

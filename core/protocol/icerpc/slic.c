@@ -2,9 +2,11 @@
  * pieces, per-stream flow control, and an output chain that stream data is
  * framed into only while it is short, round robin across the streams.
  *
- * Released streams are not freed at once: they wait on a list until the
- * next feed, feed_eof, take_output or tick, so that the code that released
- * them (ours or the owner's, in a callback) may still look at them. */
+ * Nothing here calls the owner back: what happens is queued (each stream
+ * carries its own node and pending events, the connection its own for the
+ * handshake and the end), and irpc__slic_drain delivers it once the
+ * owner's call returned. A released stream stays on the queue, its memory
+ * valid, until its on_stream_released was delivered. */
 #include <string.h>
 #include <uv.h>
 
@@ -56,6 +58,24 @@ enum {
   SF_WRITABLE = 1 << 12 /* on the list of on_stream_writable to call */
 };
 
+/* Events pending on a stream, delivered in this order. */
+enum {
+  EV_STREAM = 1 << 0,
+  EV_READABLE = 1 << 1,
+  EV_EPIPE = 1 << 2,    /* on_stream_error(UV_EPIPE) */
+  EV_TRUNC = 1 << 3,    /* on_stream_error(IRPC_ETRUNCATED) */
+  EV_END = 1 << 4,      /* on_stream_error(the connection's error) */
+  EV_RELEASED = 1 << 5, /* then freed */
+  EV_SLOT = 1 << 6      /* on_stream_slot after the release */
+};
+
+/* A place on the event queue: in every stream, and in the connection for
+ * on_connected and on_closed. */
+typedef struct evnode {
+  struct evnode *next;
+  uint8_t queued; /* on the queue, or being delivered */
+} evnode;
+
 struct irpc__slic_stream {
   irpc__slic *c;
   uint64_t id;
@@ -68,6 +88,9 @@ struct irpc__slic_stream {
   irpc__slic_stream *next, *prev;   /* every live stream */
   irpc__slic_stream *snext, *sprev; /* the send ring */
   irpc__slic_stream *wnext;         /* the writable list */
+  evnode node;                      /* its events (evbits) */
+  uint8_t evbits;
+  int end_err;      /* for EV_END */
   size_t low_water; /* on_stream_writable once out is below; 0 = off */
   irpc_buf in;
   irpc_buf out;
@@ -84,16 +107,15 @@ struct irpc__slic {
   uint8_t version_sent;
   uint8_t eof;
   uint8_t notified; /* on_output was called for the output now pending */
-  uint8_t pumping;
-  uint8_t feeding;
+  uint8_t draining;
   uint8_t read_armed;
   uint8_t write_armed;
   int err;
-  int depth;
-  int stream_depth; /* inside a stream call of the owner's (write, read...) */
-  uint8_t outer_stream; /* the outermost entry is such a call */
-  uint8_t fail_pending; /* failed inside a stream call: see fail() */
-  uint8_t fail_notify;  /* on_closed is owed once the failure is settled */
+  int closed_err; /* for on_closed */
+  /* The event queue (FIFO) and the connection's own nodes. */
+  evnode *evq_head, *evq_tail;
+  evnode connected_node;
+  evnode closed_node;
   irpc_buf out;
   /* Streams: a hash table by id (started streams), a list of all. */
   irpc__slic_stream **tab;
@@ -101,7 +123,6 @@ struct irpc__slic {
   size_t nstreams;
   irpc__slic_stream *all;
   irpc__slic_stream *ring;
-  irpc__slic_stream *zombies;
   irpc__slic_stream *writable; /* on_stream_writable due (wnext) */
   irpc__slic_stream *spare;    /* released streams kept for reuse (hnext) */
   unsigned nspare;
@@ -144,50 +165,24 @@ static uint64_t now_ms(irpc__slic *c) {
  * allocates none. */
 #define SPARE_STREAMS 8
 
-static void reap(irpc__slic *c) {
-  while (c->zombies) {
-    irpc__slic_stream *s = c->zombies;
-    c->zombies = s->hnext;
-    irpc__buf_fini(&s->in);
-    irpc__buf_fini(&s->out);
-    if (c->nspare < SPARE_STREAMS) {
-      s->hnext = c->spare;
-      c->spare = s;
-      c->nspare++;
-    } else {
-      irpc_free(s);
-    }
-  }
-}
-
-/* Public entry points bracket their work: callbacks may call back in, and
- * on_output is called once, when the outermost call is done. */
-static void settle_failure(irpc__slic *c);
-
-static void enter(irpc__slic *c, int io) {
-  if (c->depth++ != 0)
+static void evq_push(irpc__slic *c, evnode *n) {
+  if (n->queued)
     return;
-  c->outer_stream = 0;
-  if (io)
-    reap(c);
-  settle_failure(c);
+  n->queued = 1;
+  n->next = NULL;
+  if (c->evq_tail)
+    c->evq_tail->next = n;
+  else
+    c->evq_head = n;
+  c->evq_tail = n;
 }
 
-/* The stream calls of the owner (write, read, abort...): a failure found
- * inside one does not end the streams under the caller's feet; it is
- * settled when the outermost entry that is not a stream call returns, or
- * at the owner's next entry (on_output asks for it). */
-static void stream_enter(irpc__slic *c) {
-  if (c->depth++ == 0)
-    c->outer_stream = 1;
-  c->stream_depth++;
-}
-
-static void leave(irpc__slic *c);
-
-static void stream_leave(irpc__slic *c) {
-  c->stream_depth--;
-  leave(c);
+/* Queues events of a stream; none once its release is queued. */
+static void post(irpc__slic_stream *s, uint8_t bits) {
+  if (s->flags & SF_RELEASED)
+    return;
+  s->evbits |= bits;
+  evq_push(s->c, &s->node);
 }
 
 static int writable_due(const irpc__slic_stream *s) {
@@ -198,7 +193,7 @@ static int writable_due(const irpc__slic_stream *s) {
 }
 
 /* Puts a stream whose queued data went below its low watermark on the
- * writable list; leave() calls on_stream_writable. */
+ * writable list; irpc__slic_drain calls on_stream_writable. */
 static void check_writable(irpc__slic_stream *s) {
   if ((s->flags & SF_WRITABLE) || !writable_due(s))
     return;
@@ -218,9 +213,8 @@ static void unlist_writable(irpc__slic_stream *s) {
   s->flags &= ~(uint32_t)SF_WRITABLE;
 }
 
-/* Once per request: the owner asks again after writing more. A callback
- * that calls in runs its own outermost leave, which takes from the same
- * list; each entry is taken off before its call. */
+/* Once per request: the owner asks again after writing more. Each entry
+ * is taken off before its call. */
 static void emit_writable(irpc__slic *c) {
   while (c->writable) {
     irpc__slic_stream *s = c->writable;
@@ -230,26 +224,6 @@ static void emit_writable(irpc__slic *c) {
     s->low_water = 0;
     if (c->ev.on_stream_writable)
       c->ev.on_stream_writable(c->ud, s);
-  }
-}
-
-static void leave(irpc__slic *c) {
-  if (--c->depth)
-    return;
-  if (c->fail_pending) {
-    if (!c->outer_stream)
-      settle_failure(c);
-    else if (c->ev.on_output)
-      c->ev.on_output(c->ud); /* come back to settle it */
-    return;
-  }
-  emit_writable(c);
-  if (irpc_buf_len(&c->out) == 0) {
-    c->notified = 0;
-  } else if (!c->notified) {
-    c->notified = 1;
-    if (c->ev.on_output)
-      c->ev.on_output(c->ud);
   }
 }
 
@@ -356,37 +330,30 @@ static void drop_input(irpc__slic_stream *s) {
   irpc_buf_clear(&s->in);
 }
 
+/* Every stream ends with `err`, then on_closed(err) is queued. */
 static void release_all(irpc__slic *c, int err) {
   while (c->all) {
     irpc__slic_stream *s = c->all;
     drop_input(s);
-    if (c->ev.on_stream_error)
-      c->ev.on_stream_error(c->ud, s, err);
+    s->evbits &= (uint8_t)~EV_READABLE;
+    s->end_err = err;
+    post(s, EV_END);
     release(s);
   }
+  c->closed_err = err;
+  evq_push(c, &c->closed_node);
 }
 
 /* Abortive end: no frame any more, pending output dropped. */
 static void fail(irpc__slic *c, int err) {
   if (c->state == ST_FAILED)
     return;
-  c->fail_notify = c->state != ST_CLOSING;
+  int notify = c->state != ST_CLOSING;
   c->state = ST_FAILED;
   c->err = err;
   irpc_buf_clear(&c->out);
-  c->fail_pending = 1;
-  if (!c->stream_depth)
-    settle_failure(c);
-}
-
-/* Ends every stream and tells the owner, outside its stream calls. */
-static void settle_failure(irpc__slic *c) {
-  if (!c->fail_pending)
-    return;
-  c->fail_pending = 0;
-  release_all(c, c->err);
-  if (c->fail_notify && c->ev.on_closed)
-    c->ev.on_closed(c->ud, c->err);
+  if (notify)
+    release_all(c, err);
 }
 
 /* ---- Frame output ---- */
@@ -474,12 +441,11 @@ static void release(irpc__slic_stream *s) {
     c->target = NULL;
   drop_input(s);
   irpc_buf_clear(&s->out);
-  s->hnext = c->zombies;
-  c->zombies = s;
-  if (c->ev.on_stream_released)
-    c->ev.on_stream_released(c->ud, s);
-  if (!(s->flags & SF_REMOTE) && c->state == ST_OPEN && c->ev.on_stream_slot)
-    c->ev.on_stream_slot(c->ud, (s->flags & SF_BIDI) != 0);
+  uint8_t bits = EV_RELEASED;
+  if (!(s->flags & SF_REMOTE) && c->state == ST_OPEN)
+    bits |= EV_SLOT;
+  s->evbits |= bits;
+  evq_push(c, &s->node);
 }
 
 static void maybe_release(irpc__slic_stream *s) {
@@ -617,9 +583,6 @@ static int send_frame(irpc__slic_stream *s) {
 }
 
 static void pump(irpc__slic *c) {
-  if (c->pumping)
-    return;
-  c->pumping = 1;
   while (c->state == ST_OPEN && c->ring &&
          irpc_buf_len(&c->out) < c->local.max_pending_output) {
     irpc__slic_stream *s = c->ring;
@@ -630,7 +593,6 @@ static void pump(irpc__slic *c) {
       ring_remove(s);
     check_writable(s);
   }
-  c->pumping = 0;
 }
 
 /* ---- Connection establishment ---- */
@@ -679,8 +641,7 @@ static void connected(irpc__slic *c) {
   c->state = ST_OPEN;
   c->last_read = c->last_write = now_ms(c);
   c->read_armed = c->write_armed = 1;
-  if (c->ev.on_connected)
-    c->ev.on_connected(c->ud);
+  evq_push(c, &c->connected_node);
 }
 
 static int on_initialize(irpc__slic *c, irpc__vu_reader *r) {
@@ -739,8 +700,6 @@ static void close_graceful(irpc__slic *c, int err, int send, uint64_t code) {
   c->state = ST_CLOSING;
   c->err = err;
   release_all(c, err);
-  if (c->ev.on_closed)
-    c->ev.on_closed(c->ud, err);
 }
 
 /* ---- Frame input ---- */
@@ -800,8 +759,8 @@ static void on_reads_closed(irpc__slic *c, irpc__slic_stream *s) {
   ring_remove(s);
   s->flags |= SF_WRITES_CLOSED | SF_LAST_SENT;
   flush_deferred(s);
-  if (unfinished && c->ev.on_stream_error && !(s->flags & SF_RELEASED))
-    c->ev.on_stream_error(c->ud, s, UV_EPIPE);
+  if (unfinished)
+    post(s, EV_EPIPE);
   maybe_release(s);
 }
 
@@ -811,8 +770,8 @@ static void on_writes_closed(irpc__slic *c, irpc__slic_stream *s) {
     return;
   drop_input(s);
   s->flags |= SF_READS_CLOSED | SF_TRUNC;
-  if (c->ev.on_stream_error)
-    c->ev.on_stream_error(c->ud, s, IRPC_ETRUNCATED);
+  s->evbits &= (uint8_t)~EV_READABLE;
+  post(s, EV_TRUNC);
   maybe_release(s);
 }
 
@@ -885,8 +844,7 @@ static irpc__slic_stream *open_remote(irpc__slic *c, uint64_t id, int *err) {
   hash_insert(c, s);
   c->next_remote[k] += IRPC__SLIC_ID_STEP;
   c->nremote[k]++;
-  if (c->ev.on_stream)
-    c->ev.on_stream(c->ud, s);
+  post(s, EV_STREAM);
   *err = 0;
   return s;
 }
@@ -1006,12 +964,8 @@ static size_t take_data(irpc__slic *c, const uint8_t *p, size_t len) {
   } else if (!n) {
     return 0;
   }
-  if (s) {
-    if (c->ev.on_readable)
-      c->ev.on_readable(c->ud, s);
-    if (!(s->flags & SF_RELEASED))
-      maybe_end_reads(s);
-  }
+  if (s)
+    post(s, EV_READABLE); /* reads may close once it was delivered */
   return n;
 }
 
@@ -1050,12 +1004,19 @@ static size_t take_header(irpc__slic *c, const uint8_t *p, size_t len) {
   return 0;
 }
 
-static int feed_loop(irpc__slic *c, const uint8_t *p, size_t len) {
+/* Stops before the next byte once events are queued, so that the owner
+ * handles each frame's events before the next frame is read. */
+static int feed_loop(irpc__slic *c, const uint8_t *p, size_t len,
+                     size_t *used) {
   for (;;) {
     if (c->state == ST_FAILED)
       return c->err;
-    if (c->state == ST_CLOSING)
+    if (c->state == ST_CLOSING) {
+      *used += len;
       return 0; /* only the peer's FIN matters now */
+    }
+    if (len && c->evq_head)
+      return 0;
     size_t n;
     if (c->rd == RD_HEADER) {
       if (!len && c->hdr_len < hdr_need(c))
@@ -1072,6 +1033,7 @@ static int feed_loop(irpc__slic *c, const uint8_t *p, size_t len) {
     }
     p += n;
     len -= n;
+    *used += n;
   }
 }
 
@@ -1137,21 +1099,33 @@ int irpc__slic_new(irpc__slic **out, int is_client,
   return 0;
 }
 
-static void free_list(irpc__slic_stream *s, int zombies) {
-  while (s) {
-    irpc__slic_stream *next = zombies ? s->hnext : s->next;
-    irpc__buf_fini(&s->in);
-    irpc__buf_fini(&s->out);
-    irpc_free(s);
-    s = next;
-  }
+static void free_stream(irpc__slic_stream *s) {
+  irpc__buf_fini(&s->in);
+  irpc__buf_fini(&s->out);
+  irpc_free(s);
 }
+
+static int is_stream_node(const irpc__slic *c, const evnode *n) {
+  return n != &c->connected_node && n != &c->closed_node;
+}
+
+#define NODE_STREAM(n)                                                         \
+  ((irpc__slic_stream *)(void *)((char *)(n)-offsetof(irpc__slic_stream, node)))
 
 void irpc__slic_free(irpc__slic *c) {
   if (!c)
     return;
-  free_list(c->all, 0);
-  free_list(c->zombies, 1);
+  /* Released streams whose release was not delivered, then the others. */
+  for (evnode *n = c->evq_head, *next; n; n = next) {
+    next = n->next;
+    if (is_stream_node(c, n) && (NODE_STREAM(n)->flags & SF_RELEASED))
+      free_stream(NODE_STREAM(n));
+  }
+  while (c->all) {
+    irpc__slic_stream *s = c->all;
+    c->all = s->next;
+    free_stream(s);
+  }
   while (c->spare) {
     irpc__slic_stream *s = c->spare;
     c->spare = s->hnext;
@@ -1164,25 +1138,19 @@ void irpc__slic_free(irpc__slic *c) {
   irpc_free(c);
 }
 
-int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len) {
+int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len,
+                    size_t *used) {
+  *used = 0;
   if (c->state == ST_FAILED)
     return IRPC_ECLOSED;
-  if (c->feeding)
-    return IRPC_EBUSY;
-  enter(c, 1);
-  c->feeding = 1;
   if (len && c->state != ST_HANDSHAKE) {
     c->last_read = now_ms(c);
     c->read_armed = 1;
   }
-  int rc = feed_loop(c, data, len);
-  c->feeding = 0;
-  leave(c);
-  return rc;
+  return feed_loop(c, data, len, used);
 }
 
 void irpc__slic_feed_eof(irpc__slic *c) {
-  enter(c, 1);
   if (!c->eof) {
     c->eof = 1;
     if (c->state == ST_HANDSHAKE)
@@ -1190,11 +1158,9 @@ void irpc__slic_feed_eof(irpc__slic *c) {
     else if (c->state == ST_OPEN)
       fail(c, UV_ECONNRESET); /* the peer vanished without a Close */
   }
-  leave(c);
 }
 
 size_t irpc__slic_take_output(irpc__slic *c, irpc_buf *out) {
-  enter(c, 1);
   pump(c);
   size_t n = irpc_buf_len(&c->out);
   if (n && irpc_buf_move(out, &c->out) != 0) {
@@ -1208,7 +1174,6 @@ size_t irpc__slic_take_output(irpc__slic *c, irpc_buf *out) {
       c->write_armed = 1;
     }
   }
-  leave(c);
   return n;
 }
 
@@ -1267,7 +1232,6 @@ static void ping(irpc__slic *c, uint64_t now) {
 }
 
 void irpc__slic_tick(irpc__slic *c) {
-  enter(c, 1);
   if (c->idle_ms && (c->state == ST_OPEN || c->state == ST_CLOSING)) {
     uint64_t now = now_ms(c);
     if (now >= c->last_read + c->idle_ms)
@@ -1275,24 +1239,110 @@ void irpc__slic_tick(irpc__slic *c) {
     else if (c->is_client && c->state == ST_OPEN)
       ping(c, now);
   }
-  leave(c);
 }
 
 void irpc__slic_close(irpc__slic *c, uint64_t code) {
-  enter(c, 0);
   if (code > IRPC_VARUINT62_MAX)
     code = IRPC__SLIC_CLOSE_ABORTED;
   if (c->state == ST_HANDSHAKE)
     fail(c, IRPC_ECLOSED);
   else if (c->state == ST_OPEN)
     close_graceful(c, IRPC_ECLOSED, 1, code);
-  leave(c);
 }
 
 void irpc__slic_abort(irpc__slic *c, int err) {
-  enter(c, 0);
   fail(c, err ? err : IRPC_ECLOSED);
-  leave(c);
+}
+
+int irpc__slic_ended(const irpc__slic *c) {
+  return c->state >= ST_CLOSING;
+}
+
+/* The events of one stream, in their order; it is freed after its
+ * on_stream_released. Events it raises meanwhile join the same pass. */
+static void deliver_stream(irpc__slic *c, irpc__slic_stream *s) {
+  const irpc__slic_events *ev = &c->ev;
+  while (s->evbits) {
+    uint8_t b = s->evbits & (uint8_t)-s->evbits; /* the lowest */
+    s->evbits &= (uint8_t)~b;
+    switch (b) {
+    case EV_STREAM:
+      if (ev->on_stream)
+        ev->on_stream(c->ud, s);
+      break;
+    case EV_READABLE:
+      if (ev->on_readable)
+        ev->on_readable(c->ud, s);
+      if (!(s->flags & SF_RELEASED))
+        maybe_end_reads(s);
+      break;
+    case EV_EPIPE:
+    case EV_TRUNC:
+    case EV_END:
+      if (ev->on_stream_error)
+        ev->on_stream_error(c->ud, s,
+                            b == EV_EPIPE   ? UV_EPIPE
+                            : b == EV_TRUNC ? IRPC_ETRUNCATED
+                                            : s->end_err);
+      break;
+    case EV_RELEASED:
+      if (ev->on_stream_released)
+        ev->on_stream_released(c->ud, s);
+      break;
+    default: /* EV_SLOT, the last */
+      if (ev->on_stream_slot)
+        ev->on_stream_slot(c->ud, (s->flags & SF_BIDI) != 0);
+      break;
+    }
+  }
+  s->node.queued = 0;
+  if (!(s->flags & SF_RELEASED))
+    return;
+  irpc__buf_fini(&s->in);
+  irpc__buf_fini(&s->out);
+  if (c->nspare < SPARE_STREAMS) {
+    s->hnext = c->spare;
+    c->spare = s;
+    c->nspare++;
+  } else {
+    irpc_free(s);
+  }
+}
+
+void irpc__slic_drain(irpc__slic *c) {
+  if (c->draining)
+    return;
+  c->draining = 1;
+  for (;;) {
+    evnode *n = c->evq_head;
+    if (n) {
+      c->evq_head = n->next;
+      if (!c->evq_head)
+        c->evq_tail = NULL;
+      if (n == &c->connected_node) {
+        n->queued = 0;
+        if (c->ev.on_connected)
+          c->ev.on_connected(c->ud);
+      } else if (n == &c->closed_node) {
+        if (c->ev.on_closed)
+          c->ev.on_closed(c->ud, c->closed_err);
+      } else {
+        deliver_stream(c, NODE_STREAM(n));
+      }
+      continue;
+    }
+    if (!c->writable)
+      break;
+    emit_writable(c);
+  }
+  if (irpc_buf_len(&c->out) == 0) {
+    c->notified = 0;
+  } else if (!c->notified) {
+    c->notified = 1;
+    if (c->ev.on_output)
+      c->ev.on_output(c->ud);
+  }
+  c->draining = 0;
 }
 
 const irpc__slic_params *irpc__slic_peer_params(const irpc__slic *c) {
@@ -1330,23 +1380,19 @@ int irpc__slic_stream_write(irpc__slic_stream *s, irpc_buf *data, int last) {
   }
   if (last)
     s->flags |= SF_FIN_QUEUED;
-  stream_enter(c);
   if (sendable(s)) {
     ring_add(s);
     pump(c);
   }
-  stream_leave(c);
   return 0;
 }
 
 void irpc__slic_stream_flush(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
-  stream_enter(c);
   while (c->state == ST_OPEN && sendable(s) && send_frame(s) == 0)
     ;
   if (!sendable(s))
     ring_remove(s);
-  stream_leave(c);
 }
 
 /* Credits the peer once half the window was read, as IceRPC does. No
@@ -1366,7 +1412,6 @@ static void credit_window(irpc__slic_stream *s, size_t n) {
 }
 
 size_t irpc__slic_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max) {
-  irpc__slic *c = s->c;
   size_t avail = irpc_buf_len(&s->in);
   size_t n = avail < max ? avail : max;
   int rc = 0;
@@ -1379,11 +1424,9 @@ size_t irpc__slic_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max) {
   }
   if (rc)
     return 0;
-  stream_enter(c);
   credit_window(s, n);
   if (!(s->flags & SF_RELEASED))
     maybe_end_reads(s);
-  stream_leave(c);
   return n;
 }
 
@@ -1412,7 +1455,6 @@ void irpc__slic_stream_abort_read(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   if (s->flags & SF_READS_CLOSED)
     return;
-  stream_enter(c);
   drop_input(s);
   /* A local stream that got StreamLast has nothing to tell the peer. */
   int tell = (s->flags & SF_STARTED) &&
@@ -1421,14 +1463,12 @@ void irpc__slic_stream_abort_read(irpc__slic_stream *s) {
   if (tell)
     emit(c, IRPC__SLIC_STREAM_READS_CLOSED, s->id, NULL, 0);
   maybe_release(s);
-  stream_leave(c);
 }
 
 void irpc__slic_stream_abort_write(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   if (s->flags & SF_WRITES_CLOSED)
     return;
-  stream_enter(c);
   irpc_buf_clear(&s->out);
   ring_remove(s);
   if ((s->flags & (SF_STARTED | SF_LAST_SENT)) == SF_STARTED) {
@@ -1438,7 +1478,6 @@ void irpc__slic_stream_abort_write(irpc__slic_stream *s) {
   }
   s->flags |= SF_WRITES_CLOSED;
   maybe_release(s);
-  stream_leave(c);
 }
 
 uint64_t irpc__slic_stream_id(const irpc__slic_stream *s) {
@@ -1451,6 +1490,10 @@ int irpc__slic_stream_bidi(const irpc__slic_stream *s) {
 
 int irpc__slic_stream_remote(const irpc__slic_stream *s) {
   return (s->flags & SF_REMOTE) != 0;
+}
+
+int irpc__slic_stream_released(const irpc__slic_stream *s) {
+  return (s->flags & SF_RELEASED) != 0;
 }
 
 void irpc__slic_stream_set_user(irpc__slic_stream *s, void *user) {

@@ -5,21 +5,23 @@
  * Frame layout, parameters, stream ids, flow control, Ping/Pong and Close
  * follow IceRPC's Slic (icerpc-csharp src/IceRpc/Transports/Slic).
  *
- * Events reach the owner through the irpc__slic_events callbacks. They are
- * called from inside irpc__slic_feed, irpc__slic_feed_eof, irpc__slic_tick,
- * irpc__slic_take_output (a remote stream is released when its StreamLast
- * is framed; an allocation failure ends the connection), irpc__slic_close,
- * irpc__slic_abort and the stream functions; a callback may call any
- * irpc__slic_* function except irpc__slic_free and (IRPC_EBUSY)
- * irpc__slic_feed. Every callback may be NULL.
+ * No function calls the owner back. Events are queued (without
+ * allocation: each stream carries its own node, the connection its own)
+ * and delivered, in the order they happened, through the irpc__slic_events
+ * callbacks by irpc__slic_drain, which the owner calls after each
+ * irpc__slic_* call that may raise one returns: irpc__slic_feed,
+ * _feed_eof, _take_output (a remote stream is released when its StreamLast
+ * is framed; an allocation failure ends the connection), _tick, _close,
+ * _abort and the stream functions. A callback may call any irpc__slic_*
+ * function except irpc__slic_free: what that raises joins the queue being
+ * drained (irpc__slic_drain from a callback does nothing). Every callback
+ * may be NULL.
  *
- * A failure found inside a stream function (an allocation failing in
- * irpc__slic_stream_write or _read, say) never ends the streams under the
- * caller: the engine is failed at once (further stream calls return
- * IRPC_ECLOSED), but on_stream_error, on_stream_released and on_closed come
- * when the outermost entry that is not a stream function returns, or, when
- * the stream function was the outermost entry, from the owner's next entry
- * (on_output is called to ask for one: irpc__slic_take_output will do).
+ * A failure found inside any function (an allocation failing in
+ * irpc__slic_stream_write, say) fails the engine at once (further stream
+ * calls return IRPC_ECLOSED) and queues on_stream_error and
+ * on_stream_released for every stream, then on_closed; the streams stay
+ * valid for the caller until those are drained.
  *
  * Streams are released (on_stream_released) once both directions are
  * closed, following IceRPC:
@@ -32,9 +34,9 @@
  *     peer's StreamReadsClosed (so the peer has freed its slot), or at once
  *     on irpc__slic_stream_abort_write;
  *   - a unidirectional stream starts with its other direction closed.
- * A released stream must not be used after on_stream_released returns; its
- * memory stays valid (functions on it are harmless no-ops) until the next
- * irpc__slic_feed, _feed_eof, _take_output or _tick call. */
+ * A released stream must not be used after on_stream_released returns;
+ * until then (its release queued, not yet delivered) functions on it are
+ * harmless no-ops. */
 #ifndef IRPC_CORE_SLIC_H
 #define IRPC_CORE_SLIC_H
 
@@ -126,7 +128,8 @@ typedef struct irpc__slic_events {
   void (*on_stream)(void *ud, irpc__slic_stream *s);
   /* New data, or the end of the data (StreamLast), is readable. If the
    * end came and nothing is left to read when this returns, reads close
-   * (and the stream may be released) right after. */
+   * (and the stream may be released) right after. Not delivered once the
+   * stream's input was dropped (an error ends it). */
   void (*on_readable)(void *ud, irpc__slic_stream *s);
   /* - UV_EPIPE: the peer closed our writes (StreamReadsClosed) before our
    *   StreamLast went out; queued data is dropped and writes fail with
@@ -140,14 +143,13 @@ typedef struct irpc__slic_events {
   /* Both directions are closed: the stream is freed after this returns. */
   void (*on_stream_released)(void *ud, irpc__slic_stream *s);
   /* A local stream of this kind can be opened again (a slot freed): called
-   * after on_stream_released of a local stream, while the connection is
-   * open. */
+   * after on_stream_released of a local stream released while the
+   * connection was open. */
   void (*on_stream_slot)(void *ud, int bidi);
   /* A stream that asked for it (irpc__slic_stream_notify_writable) has
    * less queued data than its low watermark: the owner may write more.
-   * Called once per request, when the outermost irpc__slic_* call returns
-   * (as on_output), never from inside the engine's work; not once the
-   * stream's writes are ended or closed. */
+   * Called once per request, by irpc__slic_drain once the queue is empty;
+   * not once the stream's writes are ended or closed. */
   void (*on_stream_writable)(void *ud, irpc__slic_stream *s);
   /* The connection is over: the peer's Close (code mapped: 0
    * IRPC_ECLOSEDBYPEER, 1 UV_ECONNABORTED, 2 UV_ECONNREFUSED, 3
@@ -164,9 +166,9 @@ typedef struct irpc__slic_events {
    * released before it (on_stream_error, then on_stream_released). */
   void (*on_closed)(void *ud, int err);
   /* Output is pending (irpc__slic_take_output has bytes). Called once
-   * each time the output goes from empty to non-empty, when the outermost
-   * irpc__slic_* call returns; not from irpc__slic_new (a client has its
-   * Initialize frame pending from the start). */
+   * each time the output goes from empty to non-empty, at the end of
+   * irpc__slic_drain; not for irpc__slic_new (a client has its Initialize
+   * frame pending from the start). */
   void (*on_output)(void *ud);
   /* Monotonic milliseconds; injectable for tests (NULL: uv_hrtime). */
   uint64_t (*now_ms)(void *ud);
@@ -181,12 +183,15 @@ int irpc__slic_new(irpc__slic **out, int is_client,
 /* Frees the endpoint and its streams without any callback. */
 void irpc__slic_free(irpc__slic *c);
 
-/* Bytes read from the transport (any split). Returns 0, or the error the
- * connection failed with in this call (on_closed was called). Once the
- * connection is closing (Close sent or received) bytes are ignored and 0
- * returned; after a failure feeds return IRPC_ECLOSED. IRPC_EBUSY when
- * called from a callback of irpc__slic_feed. */
-int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len);
+/* Bytes read from the transport (any split). Reading stops before the
+ * next byte once a frame raised events: *used tells how many bytes were
+ * taken; drain, then feed the rest (the owner handles each frame's events
+ * before the next frame is read). Returns 0, or the error the connection
+ * failed with in this call (on_closed is queued). Once the connection is
+ * closing (Close sent or received) bytes are taken and ignored and 0
+ * returned; after a failure feeds return IRPC_ECLOSED. */
+int irpc__slic_feed(irpc__slic *c, const uint8_t *data, size_t len,
+                    size_t *used);
 /* The transport reached end of file (the peer's FIN). While open it fails
  * the connection (UV_ECONNRESET); while closing it completes the close
  * handshake (the server now wants its FIN, irpc__slic_finished). */
@@ -229,6 +234,14 @@ void irpc__slic_close(irpc__slic *c, uint64_t code);
  * close handshake (no second on_closed). Idempotent. */
 void irpc__slic_abort(irpc__slic *c, int err);
 
+/* Delivers the queued events, then the due on_stream_writable calls, then
+ * on_output if output became pending. Does nothing from a callback. */
+void irpc__slic_drain(irpc__slic *c);
+
+/* 1 once the connection is closing or failed (on_closed queued or
+ * delivered). */
+int irpc__slic_ended(const irpc__slic *c);
+
 /* The peer's parameters (after on_connected). */
 const irpc__slic_params *irpc__slic_peer_params(const irpc__slic *c);
 
@@ -257,9 +270,9 @@ void irpc__slic_stream_flush(irpc__slic_stream *s);
  * withdraws the request. For a producer that writes a long stream piece by
  * piece as the transport takes it, holding only about `low` bytes queued.
  * The call never comes from inside this function: when fewer than `low`
- * bytes are queued already, it comes when the next outermost irpc__slic_*
- * call returns (so an owner that asks again from on_stream_writable without
- * writing more is called again at once). */
+ * bytes are queued already, it comes from the next irpc__slic_drain (so an
+ * owner that asks again from on_stream_writable without writing more is
+ * called again at once). */
 void irpc__slic_stream_notify_writable(irpc__slic_stream *s, size_t low);
 /* Bytes written to `s` and not yet framed into the output. */
 size_t irpc__slic_stream_queued(const irpc__slic_stream *s);
@@ -267,8 +280,8 @@ size_t irpc__slic_stream_queued(const irpc__slic_stream *s);
 /* Moves up to `max` readable bytes into `out` and credits the peer's window
  * (StreamWindowUpdate once half the window was read). Returns the number of
  * bytes moved (0 on allocation failure: the bytes stay readable); after the
- * last byte was read, the read side closes (the stream may be released
- * before this returns). */
+ * last byte was read, the read side closes (the stream's release may be
+ * queued when this returns). */
 size_t irpc__slic_stream_read(irpc__slic_stream *s, irpc_buf *out, size_t max);
 size_t irpc__slic_stream_readable(const irpc__slic_stream *s);
 /* 1 when StreamLast was received and every byte was read (0 if data was
@@ -286,6 +299,8 @@ void irpc__slic_stream_abort_write(irpc__slic_stream *s);
 uint64_t irpc__slic_stream_id(const irpc__slic_stream *s);
 int irpc__slic_stream_bidi(const irpc__slic_stream *s);
 int irpc__slic_stream_remote(const irpc__slic_stream *s);
+/* 1 once the stream's release is queued (delivered by the next drain). */
+int irpc__slic_stream_released(const irpc__slic_stream *s);
 void irpc__slic_stream_set_user(irpc__slic_stream *s, void *user);
 void *irpc__slic_stream_user(const irpc__slic_stream *s);
 
