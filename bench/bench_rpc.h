@@ -10,6 +10,9 @@
  * and 32,768). */
 #define BENCH_TUNED_WINDOW (8u << 20)
 #define BENCH_TUNED_FRAME (1u << 20)
+/* The largest ice message the benchmark's connections take: a 1 MiB echo
+ * plus its headers is over Ice's 1 MiB default. */
+#define BENCH_ICE_MAX_MESSAGE (64u << 20)
 
 /* A router with the echo service on /echo; `compress`: behind the compress
  * middleware, every response offered for compression. */

@@ -2,9 +2,10 @@
  *
  *   irpc-bench rpc ...      calls over TCP and Unix domain sockets
  *   irpc-bench compress ... does compression pay? (see compress.c)
- *   irpc-bench serve ADDR   the benchmark's echo server, until SIGTERM or
- *                           SIGINT: then it drains its calls, sends GoAway
- *                           and exits 0 */
+ *   irpc-bench serve ADDR   the benchmark's echo server (icerpc:// or
+ *                           ice://), until SIGTERM or SIGINT: then it
+ *                           drains its calls, sends GoAway (ice:
+ *                           CloseConnection) and exits 0 */
 #include <stdio.h>
 #include <string.h>
 

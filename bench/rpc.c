@@ -14,14 +14,20 @@
  *   idle      RSS per idle connection per side, with N connections open to
  *             a server in a child process (--idle N).
  *
- *   irpc-bench rpc [--transport tcp|uds|all] [--seconds S] [--idle N]
- *                  [--json FILE]
+ *   irpc-bench rpc [--protocol icerpc|ice] [--transport tcp|uds|all]
+ *                  [--seconds S] [--idle N] [--json FILE]
+ *                                the same figures over either protocol
+ *                                (ice: no Slic window; its max message
+ *                                size raised to BENCH_ICE_MAX_MESSAGE for
+ *                                the 1 MiB echo)
  *   irpc-bench serve [--compress] ADDRESS
  *                                echo server on /echo until SIGTERM or
  *                                SIGINT, then a graceful shutdown (see
  *                                below); with --compress, the compress
  *                                middleware and responses offered for
- *                                compression */
+ *                                compression. An ice:// ADDRESS serves
+ *                                the same echo over ice: the reply carries
+ *                                the request's encapsulation back. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +332,7 @@ static uint64_t calls_run(calls *k, size_t inflight, uint64_t target,
 /* ---- One transport ---- */
 
 typedef struct opts {
+  const char *protocol; /* "icerpc" or "ice" */
   double seconds;
   const char *json;
   int idle;
@@ -348,6 +355,13 @@ static void record(bench_json *j, const char *transport, const char *name,
   bench_json_end(j);
 }
 
+/* The ice options of the benchmark: messages up to
+ * BENCH_ICE_MAX_MESSAGE (a 1 MiB echo is over Ice's 1 MiB default). */
+static void bench_ice_options(irpc_ice_options *io) {
+  irpc_ice_options_init(io);
+  io->max_message_size = BENCH_ICE_MAX_MESSAGE;
+}
+
 static int client_for(irpc_invoker **inv, uv_loop_t *loop, const char *addr,
                       uint64_t window, uint64_t frame) {
   irpc_connection_options o;
@@ -357,6 +371,9 @@ static int client_for(irpc_invoker **inv, uv_loop_t *loop, const char *addr,
   io.initial_stream_window_size = window;
   io.max_stream_frame_size = frame;
   o.icerpc = &io;
+  irpc_ice_options iio;
+  bench_ice_options(&iio);
+  o.ice = &iio;
   return irpc_client_connection_new(inv, loop, addr, &o);
 }
 
@@ -381,7 +398,9 @@ static uint64_t count_for(double seconds, double per_s, uint64_t min) {
 }
 
 static void bench_transport(const opts *o, bench_json *j, int uds) {
-  const char *tname = uds ? "uds" : "tcp";
+  int ice = strcmp(o->protocol, "ice") == 0;
+  const char *tname =
+      uds ? (ice ? "uds/ice" : "uds") : (ice ? "tcp/ice" : "tcp");
   uv_loop_t loop;
   uv_loop_init(&loop);
   char dir[] = "/tmp/irpc-bench-XXXXXX";
@@ -391,10 +410,14 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
       perror("mkdtemp");
       exit(1);
     }
-    snprintf(listen, sizeof listen, "unix:%s/irpc.sock", dir);
+    if (ice)
+      snprintf(listen, sizeof listen,
+               "ice://localhost?transport=uds&path=%s/irpc.sock", dir);
+    else
+      snprintf(listen, sizeof listen, "unix:%s/irpc.sock", dir);
     snprintf(rawpath, sizeof rawpath, "%s/raw.sock", dir);
   } else {
-    snprintf(listen, sizeof listen, "icerpc://127.0.0.1:0");
+    snprintf(listen, sizeof listen, "%s://127.0.0.1:0", o->protocol);
   }
   irpc_router *router;
   irpc_dispatcher *echo;
@@ -406,6 +429,9 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   sio.initial_stream_window_size = BENCH_TUNED_WINDOW;
   sio.max_stream_frame_size = BENCH_TUNED_FRAME;
   so.connection.icerpc = &sio;
+  irpc_ice_options siio;
+  bench_ice_options(&siio);
+  so.connection.ice = &siio;
   if (bench_echo_router(&router, &echo, &loop, 0) ||
       irpc_server_new(&server, &loop, irpc_router_dispatcher(router), &so) ||
       irpc_server_listen(server, listen, bound, sizeof bound)) {
@@ -433,7 +459,7 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   calls_run(&k, 1, n, lat);
   double bp50 = pct_us(blat, n, 0.5), bp99 = pct_us(blat, n, 0.99);
   double p50 = pct_us(lat, n, 0.5), p99 = pct_us(lat, n, 0.99);
-  printf("%-4s latency        p50 %7.1f us  p99 %7.1f us   raw p50 %7.1f us  "
+  printf("%-7s latency        p50 %7.1f us  p99 %7.1f us   raw p50 %7.1f us  "
          "p99 %7.1f us   ratio %.2fx\n",
          tname, p50, p99, bp50, bp99, p50 / bp50);
   record(j, tname, "latency", p50, p99, 1e6 / p50, 0, bp50, 1e6 / bp50, 0);
@@ -451,7 +477,7 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
     double rate = (double)m / ((double)calls_run(&k, depths[i], m, NULL) / 1e9);
     char name[32];
     snprintf(name, sizeof name, "inflight_%zu", depths[i]);
-    printf("%-4s %-14s %10.0f calls/s   raw %10.0f msgs/s   ratio %.2f\n",
+    printf("%-7s %-14s %10.0f calls/s   raw %10.0f msgs/s   ratio %.2f\n",
            tname, name, rate, braw, rate / braw);
     record(j, tname, name, 0, 0, rate, 0, 0, braw, 0);
   }
@@ -473,7 +499,7 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   calls_run(&k, 1, 3, NULL);
   double tuned =
       (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
-  printf("%-4s echo_1MiB      default %7.0f MB/s  tuned %7.0f MB/s   raw "
+  printf("%-7s echo_1MiB      default %7.0f MB/s  tuned %7.0f MB/s   raw "
          "%7.0f MB/s\n",
          tname, def, tuned, braw);
   record(j, tname, "echo_1MiB_default", 0, 0, 0, def, 0, 0, braw);
@@ -502,18 +528,22 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: irpc-bench rpc [--transport tcp|uds|all] [--seconds S]\n"
-          "                      [--idle N] [--json FILE]\n"
+          "usage: irpc-bench rpc [--protocol icerpc|ice] [--transport "
+          "tcp|uds|all]\n"
+          "                      [--seconds S] [--idle N] [--json FILE]\n"
           "       irpc-bench serve [--compress] ADDRESS\n");
   exit(2);
 }
 
 int bench_rpc_main(int argc, char **argv) {
-  opts o = {.seconds = 1.0, .self = argv[0]};
+  opts o = {.protocol = "icerpc", .seconds = 1.0, .self = argv[0]};
   const char *transport = "all";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--transport") && i + 1 < argc)
       transport = argv[++i];
+    else if (!strcmp(argv[i], "--protocol") && i + 1 < argc &&
+             (!strcmp(argv[i + 1], "icerpc") || !strcmp(argv[i + 1], "ice")))
+      o.protocol = argv[++i];
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
       o.seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--json") && i + 1 < argc)
@@ -529,9 +559,13 @@ int bench_rpc_main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  printf("client and server on one loop, one thread; Slic window/frame: "
-         "default 65536/32768, tuned %u/%u\n",
-         BENCH_TUNED_WINDOW, BENCH_TUNED_FRAME);
+  if (!strcmp(o.protocol, "ice"))
+    printf("client and server on one loop, one thread; protocol ice (no "
+           "window: default and tuned are the same)\n");
+  else
+    printf("client and server on one loop, one thread; Slic window/frame: "
+           "default 65536/32768, tuned %u/%u\n",
+           BENCH_TUNED_WINDOW, BENCH_TUNED_FRAME);
   if (!strcmp(transport, "tcp") || !strcmp(transport, "all"))
     bench_transport(&o, &j, 0);
   if (!strcmp(transport, "uds") || !strcmp(transport, "all"))
@@ -658,6 +692,9 @@ int bench_serve_main(int argc, char **argv) {
   sio.initial_stream_window_size = BENCH_TUNED_WINDOW;
   sio.max_stream_frame_size = BENCH_TUNED_FRAME;
   so.connection.icerpc = &sio;
+  irpc_ice_options siio;
+  bench_ice_options(&siio);
+  so.connection.ice = &siio;
   so.connection.inactivity_timeout_ms = 0;
   int rc = bench_echo_router(&serve.router, &serve.echo, &loop, compress);
   if (rc == 0)

@@ -42,6 +42,7 @@
   IRPC__V1_SIZE(irpc_connection_options, icerpc)
 #define IRPC__V1_irpc_icerpc_options                                           \
   IRPC__V1_SIZE(irpc_icerpc_options, compression_formats)
+#define IRPC__V1_irpc_ice_options IRPC__V1_SIZE(irpc_ice_options, compress)
 /* These two end with an irpc_connection_options, whole: it grows with
  * them. */
 #define IRPC__V1_irpc_server_options                                           \

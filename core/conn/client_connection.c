@@ -31,7 +31,7 @@ typedef struct cc {
   irpc_server_address *addr;
   irpc__route route;
   irpc_connection_options opts;
-  irpc_icerpc_options icerpc; /* opts.icerpc points here when set */
+  irpc__proto_options popts; /* opts.icerpc and opts.ice point here */
   irpc__connector connector;
   irpc_connection *conn;     /* established or handshaking; owner ref */
   irpc_connection *draining; /* shutting down, owner ref */
@@ -281,8 +281,8 @@ int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
   if (!out || !loop || !server_address)
     return IRPC_EINVAL;
   irpc_connection_options o;
-  irpc_icerpc_options io;
-  if (irpc__connection_options_import(&o, &io, opts, 0))
+  irpc__proto_options po;
+  if (irpc__connection_options_import(&o, &po, opts, 0))
     return IRPC_EINVAL;
   irpc_server_address *a;
   int rc = irpc_server_address_parse(&a, server_address);
@@ -300,9 +300,8 @@ int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
   k->addr = a;
   k->route = route;
   k->opts = o;
-  k->icerpc = io;
-  if (o.icerpc)
-    k->opts.icerpc = &k->icerpc;
+  k->popts = po;
+  irpc__proto_options_point(&k->opts, &k->popts);
   return 0;
 }
 

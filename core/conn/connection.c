@@ -201,7 +201,7 @@ int irpc__connection_options_check(const irpc_connection_options *o) {
 }
 
 int irpc__connection_options_import(irpc_connection_options *dst,
-                                    irpc_icerpc_options *icerpc,
+                                    irpc__proto_options *store,
                                     const irpc_connection_options *src,
                                     int embedded) {
   if (!src) {
@@ -214,11 +214,24 @@ int irpc__connection_options_import(irpc_connection_options *dst,
     return IRPC_EINVAL;
   }
   if (dst->icerpc) {
-    if (IRPC__IMPORT(icerpc, dst->icerpc, irpc_icerpc_options) < 0)
+    if (IRPC__IMPORT(&store->icerpc, dst->icerpc, irpc_icerpc_options) < 0)
       return IRPC_EINVAL;
-    dst->icerpc = icerpc;
+    dst->icerpc = &store->icerpc;
+  }
+  if (dst->ice) {
+    if (IRPC__IMPORT(&store->ice, dst->ice, irpc_ice_options) < 0)
+      return IRPC_EINVAL;
+    dst->ice = &store->ice;
   }
   return irpc__connection_options_check(dst);
+}
+
+void irpc__proto_options_point(irpc_connection_options *o,
+                               irpc__proto_options *store) {
+  if (o->icerpc)
+    o->icerpc = &store->icerpc;
+  if (o->ice)
+    o->ice = &store->ice;
 }
 
 /* ---- The event queue ---- */

@@ -98,7 +98,7 @@ typedef struct cc_done {
 struct cache {
   irpc_invoker *self;
   irpc_connection_options copts;
-  irpc_icerpc_options icerpc; /* copts.icerpc points here when set */
+  irpc__proto_options popts; /* copts.icerpc and copts.ice point here */
   irpc__connector connector;
   int prefer;
   uint64_t max_conns;
@@ -671,7 +671,7 @@ static int cache_init(irpc_invoker *self, const void *config) {
   k->connector.done = on_connect;
   k->prefer = o->prefer_existing_connection != 0;
   k->max_conns = o->max_connections;
-  if (irpc__connection_options_import(&k->copts, &k->icerpc, &o->connection, 1))
+  if (irpc__connection_options_import(&k->copts, &k->popts, &o->connection, 1))
     return IRPC_EINVAL;
   if (!o->default_service_address)
     return 0;

@@ -4,6 +4,7 @@
 #define IRPC_CORE_CONNECTION_INTERNAL_H
 
 #include "irpc/connection.h"
+#include "irpc/ice.h"
 #include "irpc/transport.h"
 #include "protocol.h"
 
@@ -36,17 +37,28 @@ void irpc__connection_refuse(irpc_connection *c, irpc__refuse_reason why);
 /* Checks options, the part of every protocol included.
  * Errors: IRPC_EINVAL. */
 int irpc__connection_options_check(const irpc_connection_options *o);
+/* Storage for the protocol parts of a connection's options, next to the
+ * copy of the options that points to them. */
+typedef struct irpc__proto_options {
+  irpc_icerpc_options icerpc;
+  irpc_ice_options ice;
+} irpc__proto_options;
+
 /* Reads the caller's connection options `src` (NULL: the defaults) into
- * `dst`, and the icerpc options src->icerpc points to into `icerpc`:
- * dst->icerpc then points to `icerpc` (still NULL when src's was), so the
- * caller's structs need not outlive the call. `embedded`: src is the
- * member of a server or connection cache options struct, already imported
- * with it (its struct_size is not read). Then checks them.
- * Errors: IRPC_EINVAL (a struct_size refused, options out of range). */
+ * `dst`, and the protocol options src->icerpc and src->ice point to into
+ * `store`: dst->icerpc and dst->ice then point there (still NULL when
+ * src's were), so the caller's structs need not outlive the call. `embedded`:
+ * src is the member of a server or connection cache options struct, already
+ * imported with it (its struct_size is not read). Then checks them. Errors:
+ * IRPC_EINVAL (a struct_size refused, options out of range). */
 int irpc__connection_options_import(irpc_connection_options *dst,
-                                    irpc_icerpc_options *icerpc,
+                                    irpc__proto_options *store,
                                     const irpc_connection_options *src,
                                     int embedded);
+/* Points the protocol parts of `o` that are set at `store` (where a copy
+ * of them was put). */
+void irpc__proto_options_point(irpc_connection_options *o,
+                               irpc__proto_options *store);
 /* The result of the graceful shutdown: 0, IRPC_ETIMEDOUT, or the error
  * that ended it. */
 int irpc__connection_shutdown_status(const irpc_connection *c);

@@ -5,6 +5,9 @@
 
 static const irpc__protocol_ops *const protocols[] = {
     &irpc__icerpc_protocol,
+#ifdef IRPC_WITH_ICE
+    &irpc__ice_protocol,
+#endif
 };
 
 const irpc__protocol_ops *irpc__protocol_find(const char *name) {

@@ -125,6 +125,9 @@ typedef struct irpc__protocol_ops {
 
 /* The protocols this build speaks. */
 extern const irpc__protocol_ops irpc__icerpc_protocol;
+#ifdef IRPC_WITH_ICE
+extern const irpc__protocol_ops irpc__ice_protocol;
+#endif
 
 /* Checks the part of `o` of every protocol this build speaks (a
  * connection's options hold them all). Errors: the first protocol's

@@ -30,10 +30,10 @@ struct irpc_server {
   irpc__sched *sched;
   irpc_dispatcher *dispatcher;
   irpc_server_options opts;
-  irpc_icerpc_options icerpc; /* opts.connection.icerpc points here when set */
-  irpc__list listeners;       /* lnode, the latest first */
-  size_t nlisteners;          /* still open, including closing ones */
-  irpc__list conns;           /* cnode, oldest first */
+  irpc__proto_options popts; /* opts.connection.icerpc and .ice point here */
+  irpc__list listeners;      /* lnode, the latest first */
+  size_t nlisteners;         /* still open, including closing ones */
+  irpc__list conns;          /* cnode, oldest first */
   int shutting_down;
   int freed;
   int status;
@@ -152,8 +152,8 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   } else {
     irpc_server_options_init(&o);
   }
-  irpc_icerpc_options io;
-  if (irpc__connection_options_import(&o.connection, &io, &o.connection, 1))
+  irpc__proto_options po;
+  if (irpc__connection_options_import(&o.connection, &po, &o.connection, 1))
     return IRPC_EINVAL;
   irpc_server *s = irpc_calloc(1, sizeof(*s));
   if (!s)
@@ -166,9 +166,8 @@ int irpc_server_new(irpc_server **out, uv_loop_t *loop,
   s->loop = loop;
   s->dispatcher = dispatcher;
   s->opts = o;
-  s->icerpc = io;
-  if (o.connection.icerpc)
-    s->opts.connection.icerpc = &s->icerpc;
+  s->popts = po;
+  irpc__proto_options_point(&s->opts.connection, &s->popts);
   s->done_task.fn = done_task;
   *out = s;
   return 0;

@@ -1,4 +1,6 @@
-/* irpc: connections speaking the icerpc protocol over Slic.
+/* irpc: connections speaking the icerpc protocol over Slic, or ZeroC
+ * Ice's ice protocol (irpc/ice.h: how requests map onto it, and the errors
+ * of its own an ice connection ends with).
  *
  * An irpc_connection is one transport connection (TCP, Unix domain socket,
  * in memory) carrying calls in both directions: its invoker sends requests
@@ -81,6 +83,7 @@ extern "C" {
 typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
 typedef struct irpc_peer_credentials irpc_peer_credentials;
+typedef struct irpc_ice_options irpc_ice_options; /* irpc/ice.h */
 
 /* The icerpc protocol's part of a connection's options (IceRPC's
  * ConnectionOptions and SlicTransportOptions); irpc_icerpc_options_init
@@ -165,10 +168,13 @@ typedef struct irpc_connection_options {
   /* The icerpc protocol's options (irpc_icerpc_options_init); NULL means
    * IceRPC's defaults. Copied at creation (see above). */
   const irpc_icerpc_options *icerpc;
+  /* The ice protocol's options (irpc/ice.h, irpc_ice_options_init); NULL
+   * means the defaults. Copied at creation (see above). */
+  const irpc_ice_options *ice;
 } irpc_connection_options;
 
-/* Sets `o` to the defaults (above, `icerpc` NULL) and o->struct_size. Call
- * irpc_connection_options_init, which passes this header's sizeof
+/* Sets `o` to the defaults (above, `icerpc` and `ice` NULL) and o->struct_size.
+ * Call irpc_connection_options_init, which passes this header's sizeof
  * (irpc/version.h). */
 IRPC_API void irpc_connection_options_init_sized(irpc_connection_options *o,
                                                  size_t size);
@@ -276,7 +282,8 @@ irpc_incoming_request_connection(const irpc_incoming_request *r);
  * range, an address irpc_server_address_parse rejects -- it needs a
  * scheme: "icerpc://127.0.0.1:4062", not "127.0.0.1:4062" -- or an
  * unknown transport), IRPC_EPROTONOSUPPORT (a protocol this build does
- * not speak: "ice://..."; nothing is created and no connect is made),
+ * not speak: "ice://..." when built without the ice protocol; nothing is
+ * created and no connect is made),
  * IRPC_ENOMEM. */
 IRPC_API int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
                                         const char *server_address,

@@ -64,17 +64,17 @@
  *
  * Errors of its calls: IRPC_EINVAL (no target: the request has no service
  * address and the cache no default), IRPC_EPROTONOSUPPORT (a target whose
- * protocol this build does not speak: "ice://..."; no connect is made),
- * IRPC_ELIMIT (a target with too many server addresses,
- * or max_connections reached), IRPC_EBUSY (the request is already in
- * another call through a connection cache: a request may be in one such
- * call at a time), IRPC_ENOCONN (every server address was removed),
- * connection-establishment errors (UV_ECONNREFUSED, UV_ENOENT for a Unix
- * socket path nobody listens on, IRPC_ETIMEDOUT, IRPC_ESERVERBUSY, a
- * getaddrinfo error, ...), what the connection fails the call with,
- * IRPC_ECLOSED after irpc_connection_cache_shutdown (also for calls the
- * shutting-down connections refused), IRPC_EABORTED for calls still
- * waiting for a connection when the cache is freed, IRPC_ENOMEM.
+ * protocol this build does not speak: "ice://..." without the ice protocol; no
+ * connect is made), IRPC_ELIMIT (a target with too many server addresses, or
+ * max_connections reached), IRPC_EBUSY (the request is already in another call
+ * through a connection cache: a request may be in one such call at a time),
+ * IRPC_ENOCONN (every server address was removed), connection-establishment
+ * errors (UV_ECONNREFUSED, UV_ENOENT for a Unix socket path nobody listens on,
+ * IRPC_ETIMEDOUT, IRPC_ESERVERBUSY, a getaddrinfo error, ...), what the
+ * connection fails the call with, IRPC_ECLOSED after
+ * irpc_connection_cache_shutdown (also for calls the shutting-down connections
+ * refused), IRPC_EABORTED for calls still waiting for a connection when the
+ * cache is freed, IRPC_ENOMEM.
  *
  * Threading: the cache and its connections belong to its loop. */
 #ifndef IRPC_CONNECTION_CACHE_H
@@ -158,7 +158,7 @@ irpc_connection_cache_options_init(irpc_connection_cache_options *o) {
  * options out of range,
  * a default_service_address that does not parse or has no server
  * address), IRPC_EPROTONOSUPPORT (a default target whose protocol this
- * build does not speak: "ice://..."),
+ * build does not speak: "ice://..." without the ice protocol),
  * IRPC_ELIMIT (a default target with too many server addresses),
  * IRPC_EPATH, IRPC_ENOMEM. */
 IRPC_API int irpc_connection_cache_new(irpc_invoker **out, uv_loop_t *loop,

@@ -48,7 +48,9 @@ extern "C" {
   XX(ETAG, 23, "invalid tagged field")                                         \
   XX(ESTATUS, 24, "the dispatch answered an error status")                     \
   XX(ENOREQUESTS, 25, "the peer accepts no requests")                          \
-  XX(EPROTONOSUPPORT, 26, "protocol not supported by this build")
+  XX(EPROTONOSUPPORT, 26, "protocol not supported by this build")              \
+  XX(EBADMAGIC, 27, "the peer does not speak this protocol (bad magic)")       \
+  XX(EMSGTYPE, 28, "unknown or unexpected message type")
 
 enum {
 #define IRPC__ERR_ENUM(name, off, msg) IRPC_##name = IRPC_ERRNO_BASE - (off),

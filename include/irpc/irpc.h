@@ -31,6 +31,7 @@
 #include "irpc/transport.h"
 #include "irpc/link.h"
 #include "irpc/connection.h"
+#include "irpc/ice.h"
 #include "irpc/connection_cache.h"
 #include "irpc/server_addresses.h"
 #include "irpc/server.h"

@@ -54,9 +54,10 @@ IRPC_API int irpc_server_new(irpc_server **out, uv_loop_t *loop,
  * Port 0 picks a free port. When `bound` is not NULL it receives the bound
  * address (port resolved) as a URI.
  * Errors: IRPC_EINVAL (bad address or unknown transport),
- * IRPC_EPROTONOSUPPORT (a protocol this build does not speak: "ice://...";
- * nothing is bound), IRPC_ECLOSED (shutting down), UV_ENOBUFS (`bound` too
- * small), the transport's errors (UV_EADDRINUSE, UV_EACCES, ...), IRPC_ENOMEM.
+ * IRPC_EPROTONOSUPPORT (a protocol this build does not speak: "ice://..."
+ * without the ice protocol; nothing is bound), IRPC_ECLOSED (shutting down),
+ * UV_ENOBUFS (`bound` too small), the transport's errors (UV_EADDRINUSE,
+ * UV_EACCES, ...), IRPC_ENOMEM.
  */
 IRPC_API int irpc_server_listen(irpc_server *s, const char *address,
                                 char *bound, size_t bound_len);

@@ -709,9 +709,11 @@ static void bad_input(void **state) {
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_EINVAL);
   o.default_service_address = "not a uri";
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_EINVAL);
+#ifndef IRPC_WITH_ICE
   o.default_service_address = "ice://host/hello";
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o),
                   IRPC_EPROTONOSUPPORT);
+#endif
   o.default_service_address = NULL;
   o.connection.connect_timeout_ms = 0;
   assert_irpc_err(irpc_connection_cache_new(&inv, &x.r.loop, &o), IRPC_EINVAL);
@@ -748,11 +750,13 @@ static void bad_input(void **state) {
   irpc_invoker *cache = cache_new(&x.r, 1, NULL);
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_ELIMIT);
   irpc_service_address_free(sa);
+#ifndef IRPC_WITH_ICE
   assert_irpc_ok(irpc_service_address_parse(&sa, "ice://h/hello"));
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
   assert_ptr_equal(irpc_outgoing_request_service_address(req), sa);
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_EPROTONOSUPPORT);
   irpc_service_address_free(sa);
+#endif
   /* No target, and no default. */
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, NULL));
   assert_irpc_err(call_err(&x.r, cache, req), IRPC_EINVAL);

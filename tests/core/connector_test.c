@@ -1,7 +1,9 @@
 /* Connecting by address: the transport and the protocol an address names,
  * through the client connection, the connection cache and the server.
- *   - An ice:// address is refused with IRPC_EPROTONOSUPPORT by all three,
- *     before any connect or listen reaches the transport.
+ *   - An ice:// address goes to the ice protocol through the same
+ *     transport (a build without it refuses the address with
+ *     IRPC_EPROTONOSUPPORT in all three, before any connect or listen
+ *     reaches the transport).
  *   - The connect timeout bounds the whole establishment: a transport
  *     connect that took most of it leaves the handshake only the rest.
  *   - A connect that times out, or is shut down under way, ends its calls
@@ -139,8 +141,6 @@ static irpc_connection_options client_options(connector_fx *x) {
   return o;
 }
 
-/* ---- ice:// is refused ---- */
-
 static void error_code(void **state) {
   (void)state;
   assert_true(IRPC_EPROTONOSUPPORT < IRPC_ERRNO_BASE);
@@ -150,6 +150,9 @@ static void error_code(void **state) {
   assert_string_equal(irpc_err_name(IRPC_EPROTONOSUPPORT),
                       "IRPC_EPROTONOSUPPORT");
 }
+
+#ifndef IRPC_WITH_ICE
+/* ---- ice:// is refused ---- */
 
 static void ice_client_connection(void **state) {
   (void)state;
@@ -280,6 +283,96 @@ static void ice_server_listen(void **state) {
   irpc_server_free(s);
   connector_fx_fini(&x);
 }
+
+#else
+/* ---- ice:// goes to the ice protocol ---- */
+
+/* An ice echo server under the name "iceecho" of the memory transport. */
+static irpc_server *ice_server(connector_fx *x) {
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.transport = x->fault;
+  irpc_server *s;
+  assert_irpc_ok(irpc_server_new(&s, &x->loop, x->echo, &so));
+  assert_irpc_ok(
+      irpc_server_listen(s, "ice://iceecho?transport=memory", NULL, 0));
+  assert_int_equal(irpc_fault_count(connector_fx_fault(x), IRPC_FAULT_LISTEN),
+                   1);
+  return s;
+}
+
+static void ice_client_connection(void **state) {
+  (void)state;
+  connector_fx x;
+  connector_fx_init(&x);
+  irpc_server *s = ice_server(&x);
+  irpc_connection_options o = client_options(&x);
+  irpc_invoker *inv;
+  /* The scheme is matched without regard to case. */
+  assert_irpc_ok(irpc_client_connection_new(
+      &inv, &x.loop, "ICE://iceecho?transport=memory", &o));
+  result r = call(&x, inv, NULL);
+  assert_irpc_ok(r.err);
+  assert_int_equal(r.status, IRPC_STATUS_OK);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   1);
+  irpc_invoker_free(inv);
+  /* A transport nobody knows is still refused at creation. */
+  assert_irpc_err(
+      irpc_client_connection_new(&inv, &x.loop, "ice://h?transport=quic", NULL),
+      IRPC_EINVAL);
+  irpc_server_free(s);
+  connector_fx_fini(&x);
+}
+
+static irpc_invoker *new_cache(connector_fx *x, const char *def) {
+  irpc_connection_cache_options o;
+  irpc_connection_cache_options_init(&o);
+  o.connection.transport = x->fault;
+  o.default_service_address = def;
+  irpc_invoker *inv = NULL;
+  assert_irpc_ok(irpc_connection_cache_new(&inv, &x->loop, &o));
+  return inv;
+}
+
+static void ice_connection_cache(void **state) {
+  (void)state;
+  connector_fx x;
+  connector_fx_init(&x);
+  irpc_server *s = ice_server(&x);
+  irpc_invoker *cache = new_cache(&x, "ice://iceecho/hello?transport=memory");
+  /* The ice default target, then an icerpc target: one connection each. */
+  result r = call(&x, cache, NULL);
+  assert_irpc_ok(r.err);
+  assert_int_equal(r.status, IRPC_STATUS_OK);
+  r = call(&x, cache, "icerpc://echo/hello?transport=memory");
+  assert_irpc_ok(r.err);
+  assert_int_equal(irpc_fault_count(connector_fx_fault(&x), IRPC_FAULT_CONNECT),
+                   2);
+  assert_int_equal(irpc_connection_cache_connections(cache, NULL, 0), 2);
+  irpc_invoker_free(cache);
+  irpc_server_free(s);
+  connector_fx_fini(&x);
+}
+
+static void ice_server_listen(void **state) {
+  (void)state;
+  connector_fx x;
+  connector_fx_init(&x);
+  irpc_server *s = ice_server(&x);
+  /* An icerpc client at the ice server's name reads its
+   * ValidateConnection as a bad Slic frame. */
+  irpc_connection_options o = client_options(&x);
+  irpc_invoker *inv;
+  assert_irpc_ok(irpc_client_connection_new(
+      &inv, &x.loop, "icerpc://iceecho?transport=memory", &o));
+  result r = call(&x, inv, NULL);
+  assert_irpc_err(r.err, IRPC_EPROTO);
+  irpc_invoker_free(inv);
+  irpc_server_free(s);
+  connector_fx_fini(&x);
+}
+#endif
 
 /* ---- The connect timeout ---- */
 

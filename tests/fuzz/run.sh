@@ -6,7 +6,8 @@
 #
 # SECONDS (default 60) is the whole budget, split between the targets run
 # by weight (at least 1 s each): the whole-session targets
-# (fuzz_icerpc_server, fuzz_icerpc_client), whose inputs run a real
+# (fuzz_icerpc_server, fuzz_icerpc_client, fuzz_ice_server), whose inputs
+# run a real
 # connection each, get two shares, the others one. TARGET defaults to every
 # target. The
 # build goes to build-fuzz/ (override with IRPC_FUZZ_BUILD_DIR). Each target starts from a
@@ -33,10 +34,11 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
 all="$all fuzz_slicec_parser fuzz_slice_gen fuzz_icerpc_server fuzz_icerpc_client"
+all="$all fuzz_ice_server"
 targets=${*:-$all}
 weight() {
   case $1 in
-  fuzz_icerpc_server | fuzz_icerpc_client) echo 2 ;;
+  fuzz_icerpc_server | fuzz_icerpc_client | fuzz_ice_server) echo 2 ;;
   *) echo 1 ;;
   esac
 }
@@ -56,6 +58,7 @@ for t in $targets; do
   fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
   fuzz_icerpc_server) seeds=$here/corpus/icerpc_server ;;
   fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
+  fuzz_ice_server) seeds=$here/corpus/ice_server ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

@@ -1,0 +1,340 @@
+/* The ice protocol against the real ZeroC Ice 3.7 (Ice for Python, no
+ * generated code: tests/ice/ice_peer.py), over TCP on loopback:
+ *   - a Python Ice client calls an irpc echo server: an echo, an ice_ping
+ *     the irpc side answers, a compressed (-z) request, a one-way request,
+ *     a context, then the client's CloseConnection;
+ *   - an irpc client calls a Python Ice echo server (Ice.Blobject): an
+ *     echo, a bzip2-compressed echo, a one-way request, an idempotent
+ *     ice_ping, a context, then a graceful close.
+ * The Python process is started by the test, waited for by reading its
+ * output, and stopped by its PID. Skipped when /usr/bin/python3 cannot
+ * import Ice. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kit/kit.h"
+
+#define PYTHON "/usr/bin/python3"
+
+/* ---- The Python process ---- */
+
+typedef struct peer {
+  uv_loop_t *loop;
+  uv_process_t proc;
+  uv_pipe_t out, in;
+  char buf[8192];
+  size_t len;
+  int exited;
+  int64_t status;
+  int closed_handles;
+} peer;
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  peer *x = p->data;
+  (void)sig;
+  x->exited = 1;
+  x->status = status;
+}
+
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b) {
+  peer *x = h->data;
+  (void)size;
+  b->base = x->buf + x->len;
+  b->len = sizeof x->buf - 1 - x->len;
+}
+
+static void on_out(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  peer *x = s->data;
+  (void)b;
+  if (n > 0) {
+    x->len += (size_t)n;
+    x->buf[x->len] = '\0';
+  } else if (n < 0) {
+    uv_read_stop(s);
+  }
+}
+
+static void peer_start(peer *x, uv_loop_t *loop, char **args) {
+  memset(x, 0, sizeof(*x));
+  x->loop = loop;
+  uv_pipe_init(loop, &x->out, 0);
+  uv_pipe_init(loop, &x->in, 0);
+  x->out.data = x->in.data = x->proc.data = x;
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&x->in;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&x->out;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  uv_process_options_t o;
+  memset(&o, 0, sizeof o);
+  o.file = PYTHON;
+  o.args = args;
+  o.exit_cb = on_exit_cb;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  assert_int_equal(uv_spawn(loop, &x->proc, &o), 0);
+  uv_read_start((uv_stream_t *)&x->out, on_alloc, on_out);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  (void)t;
+  fail_msg("the Ice peer did not print what was expected in time");
+}
+
+/* Runs the loop until the peer printed `line` (a whole line starting
+ * with it) or exited; returns the rest of that line. */
+static const char *peer_wait(peer *x, const char *line) {
+  uv_timer_t t;
+  uv_timer_init(x->loop, &t);
+  uv_timer_start(&t, on_timeout, 30000, 0);
+  const char *hit = NULL;
+  size_t n = strlen(line);
+  for (;;) {
+    for (const char *p = x->buf; p && *p;) {
+      if (strncmp(p, line, n) == 0 && strchr(p, '\n')) {
+        hit = p + n; /* the whole line came */
+        break;
+      }
+      p = strchr(p, '\n');
+      if (p)
+        p++;
+    }
+    if (hit || x->exited)
+      break;
+    uv_run(x->loop, UV_RUN_ONCE);
+  }
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(x->loop, UV_RUN_NOWAIT); /* the handle lives on this stack */
+  if (!hit)
+    fail_msg("the Ice peer exited (%d) without \"%s\"; it said:\n%s",
+             (int)x->status, line, x->buf);
+  return hit;
+}
+
+static void on_closed_handle(uv_handle_t *h) {
+  ((peer *)h->data)->closed_handles++;
+}
+
+/* Stops the peer by its PID (when still running), waits for its exit. */
+static int64_t peer_stop(peer *x) {
+  if (!x->exited)
+    uv_process_kill(&x->proc, SIGTERM);
+  while (!x->exited)
+    uv_run(x->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&x->proc, on_closed_handle);
+  uv_close((uv_handle_t *)&x->out, on_closed_handle);
+  uv_close((uv_handle_t *)&x->in, on_closed_handle);
+  while (x->closed_handles < 3)
+    uv_run(x->loop, UV_RUN_ONCE);
+  return x->status;
+}
+
+static int have_ice(void) {
+  return system(PYTHON " -c 'import Ice' 2>/dev/null") == 0;
+}
+
+/* ---- Python client -> irpc server ---- */
+
+typedef struct seen {
+  int calls, oneways, pings, idempotent;
+  char ctx[16];
+} seen;
+
+static seen S;
+
+static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  irpc_incoming_request *req = irpc_dispatch_request(d);
+  const char *op = irpc_incoming_request_operation(req);
+  irpc_fields *f = irpc_incoming_request_fields(req);
+  S.calls++;
+  S.oneways += irpc_incoming_request_oneway(req);
+  S.pings += strcmp(op, "ice_ping") == 0;
+  S.idempotent += irpc_fields_has(f, IRPC_REQUEST_FIELD_IDEMPOTENT);
+  irpc_bytes v;
+  if (irpc_fields_get(f, IRPC_REQUEST_FIELD_CONTEXT, &v) == 0 &&
+      v.len < sizeof S.ctx)
+    memcpy(S.ctx, v.base, v.len);
+  irpc_outgoing_response *r;
+  assert_irpc_ok(irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL));
+  assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(r),
+                               irpc_incoming_request_payload(req)));
+  assert_irpc_ok(irpc_dispatch_complete(d, r));
+}
+
+static const irpc_dispatcher_ops echo_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "echo",
+                                             .dispatch = echo_dispatch};
+
+static int close_err, closes;
+static void on_conn_close(irpc_server *s, irpc_connection *c, int err,
+                          void *ud) {
+  (void)s;
+  (void)c;
+  (void)ud;
+  closes++;
+  close_err = err;
+  if (err != IRPC_ECLOSEDBYPEER)
+    fprintf(stderr, "server connection closed: %s\n", irpc_err_name(err));
+}
+
+static void python_client(void **state) {
+  (void)state;
+  if (!have_ice())
+    skip();
+  memset(&S, 0, sizeof S);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  irpc_dispatcher *echo;
+  assert_irpc_ok(irpc_dispatcher_new(&echo, &loop, &echo_ops, NULL));
+  irpc_server *s;
+  assert_irpc_ok(irpc_server_new(&s, &loop, echo, NULL));
+  closes = 0;
+  irpc_server_on_connection(s, NULL, on_conn_close, NULL);
+  char bound[128];
+  assert_irpc_ok(
+      irpc_server_listen(s, "ice://127.0.0.1:0", bound, sizeof bound));
+  const char *colon = strrchr(bound, ':');
+  assert_non_null(colon);
+  char port[16];
+  snprintf(port, sizeof port, "%d", atoi(colon + 1));
+  char *args[] = {PYTHON, "-u", ICE_PEER_PY, "client", port, NULL};
+  peer x;
+  peer_start(&x, &loop, args);
+  peer_wait(&x, "ECHO OK");
+  peer_wait(&x, "PING OK");
+  peer_wait(&x, "COMPRESSED OK");
+  peer_wait(&x, "ONEWAY SENT");
+  peer_wait(&x, "CONTEXT OK");
+  peer_wait(&x, "DONE");
+  assert_int_equal(peer_stop(&x), 0);
+  /* The Ice client's CloseConnection closed the connection. */
+  while (closes == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  assert_irpc_err(close_err, IRPC_ECLOSEDBYPEER);
+  assert_int_equal(S.calls, 5);
+  assert_int_equal(S.oneways, 1);
+  assert_int_equal(S.pings, 1);
+  assert_int_equal(S.idempotent, 2); /* ice_ping (Nonmutating), the last */
+  assert_memory_equal(S.ctx, "\x04\x04k\x04v", 5);
+  irpc_server_free(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_dispatcher_free(echo);
+  test_loop_finish(&loop);
+}
+
+/* ---- irpc client -> Python server ---- */
+
+typedef struct res {
+  int done, err;
+  uint64_t status;
+  irpc_buf *payload;
+} res;
+
+static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
+                   void *ud) {
+  (void)call;
+  res *r = ud;
+  r->done = 1;
+  r->err = err;
+  if (resp) {
+    r->status = irpc_incoming_response_status(resp);
+    irpc_buf_move(r->payload, irpc_incoming_response_payload(resp));
+  }
+  irpc_incoming_response_free(resp);
+}
+
+static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
+                      const void *data, size_t len, int oneway, int idem,
+                      int ctx) {
+  irpc_outgoing_request *q;
+  assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", op));
+  if (len)
+    assert_irpc_ok(
+        irpc_buf_append(irpc_outgoing_request_payload(q), data, len));
+  irpc_outgoing_request_set_oneway(q, oneway);
+  assert_irpc_ok(irpc_outgoing_request_set_idempotent(q, idem));
+  if (ctx)
+    assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(q),
+                                   IRPC_REQUEST_FIELD_CONTEXT, "\x04\x04k\x04v",
+                                   5));
+  res r = {0};
+  assert_irpc_ok(irpc_buf_new(&r.payload));
+  assert_irpc_ok(irpc_invoke_owned(inv, q, on_res, &r, NULL));
+  kit_run_until(loop, &r.done);
+  assert_irpc_ok(r.err);
+  assert_int_equal(r.status, IRPC_STATUS_OK);
+  if (!oneway)
+    assert_true(irpc_buf_equals(r.payload, data, len));
+  irpc_buf_free(r.payload);
+}
+
+static void python_server(void **state) {
+  (void)state;
+  if (!have_ice())
+    skip();
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char *args[] = {PYTHON, "-u", ICE_PEER_PY, "server", NULL};
+  peer x;
+  peer_start(&x, &loop, args);
+  int port = atoi(peer_wait(&x, "READY "));
+  assert_true(port > 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "ice://127.0.0.1:%d", port);
+
+  irpc_invoker *inv, *zinv;
+  assert_irpc_ok(irpc_client_connection_new(&inv, &loop, addr, NULL));
+  irpc_ice_options io;
+  irpc_ice_options_init(&io);
+  io.compress = 1;
+  irpc_connection_options o;
+  irpc_connection_options_init(&o);
+  o.ice = &io;
+  assert_irpc_ok(irpc_client_connection_new(&zinv, &loop, addr, &o));
+
+  echo_call(&loop, inv, "echo",
+            "\x03"
+            "abc",
+            4, 0, 0, 0);
+  uint8_t big[4096];
+  big[0] = 0xff;
+  big[1] = 0xfb;
+  big[2] = 0x0f;
+  big[3] = big[4] = 0;
+  for (size_t i = 5; i < sizeof big; i++)
+    big[i] = (uint8_t)(i % 7);
+  echo_call(&loop, zinv, "echo", big, sizeof big, 0, 0, 0);
+  echo_call(&loop, inv, "note", NULL, 0, 1, 0, 0);
+  peer_wait(&x, "ONEWAY note");
+  echo_call(&loop, inv, "ice_ping", NULL, 0, 0, 1, 0);
+  echo_call(&loop, inv, "echo",
+            "\x01"
+            "z",
+            2, 0, 0, 1);
+  peer_wait(&x, "CONTEXT k=v");
+
+  int done = 0, zdone = 0;
+  assert_irpc_ok(irpc_client_connection_shutdown(inv, kit_status_cb, &done));
+  assert_irpc_ok(irpc_client_connection_shutdown(zinv, kit_status_cb, &zdone));
+  kit_run_until(&loop, &done);
+  kit_run_until(&loop, &zdone);
+  assert_int_equal(done, 1);
+  assert_int_equal(zdone, 1);
+  irpc_invoker_free(inv);
+  irpc_invoker_free(zinv);
+  peer_stop(&x);
+  test_loop_finish(&loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(python_client),
+      cmocka_unit_test(python_server),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

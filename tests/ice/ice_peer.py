@@ -1,0 +1,80 @@
+"""A ZeroC Ice 3.7 peer for ice_live_test, with Ice for Python and no
+generated code (Ice.Blobject, ice_invoke).
+
+  ice_peer.py server          an echo server (the reply carries the
+                              request's encapsulation back) on a free
+                              loopback port; prints "READY <port>", then
+                              "ONEWAY <operation>" for each one-way request
+                              and "CONTEXT k=v" for a request with a context.
+                              Runs until SIGTERM or stdin closes.
+  ice_peer.py client <port>   calls the irpc echo server at <port>: an echo,
+                              ice_ping, a compressed echo, a one-way
+                              request, an echo with a context, then closes
+                              (CloseConnection); prints a line a step and
+                              "DONE"; exits 1 on the first failure.
+"""
+import signal
+import struct
+import sys
+import threading
+
+import Ice
+
+
+def encaps(body):
+    return struct.pack("<i", len(body) + 6) + b"\x01\x01" + body
+
+
+class Echo(Ice.Blobject):
+    def ice_invoke(self, in_params, current):
+        if current.requestId == 0:
+            print("ONEWAY", current.operation, flush=True)
+        for k, v in sorted(current.ctx.items()):
+            print("CONTEXT %s=%s" % (k, v), flush=True)
+        return (True, in_params)
+
+
+def server():
+    with Ice.initialize(sys.argv) as ic:
+        adapter = ic.createObjectAdapterWithEndpoints("Echo", "tcp -h 127.0.0.1 -p 0")
+        adapter.add(Echo(), Ice.stringToIdentity("echo"))
+        adapter.activate()
+        port = adapter.getEndpoints()[0].getInfo().port
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: done.set())
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        print("READY", port, flush=True)
+        while not done.wait(0.2):
+            pass
+
+
+def client(port):
+    with Ice.initialize(sys.argv) as ic:
+        p = ic.stringToProxy("echo:tcp -h 127.0.0.1 -p %d -t 10000" % port)
+        small = encaps(b"\x03abc")
+        ok, out = p.ice_invoke("echo", Ice.OperationMode.Normal, small)
+        assert ok and out == small, (ok, out)
+        print("ECHO OK", flush=True)
+        p.ice_ping()
+        print("PING OK", flush=True)
+        big = encaps(b"\xff" + struct.pack("<i", 300) + bytes(range(100)) * 3)
+        ok, out = p.ice_compress(True).ice_invoke("echo", Ice.OperationMode.Normal, big)
+        assert ok and out == big
+        print("COMPRESSED OK", flush=True)
+        p.ice_oneway().ice_invoke("note", Ice.OperationMode.Normal, encaps(b""))
+        print("ONEWAY SENT", flush=True)
+        ok, out = p.ice_invoke("echo", Ice.OperationMode.Idempotent, small, {"k": "v"})
+        assert ok and out == small
+        print("CONTEXT OK", flush=True)
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        if sys.argv[1] == "server":
+            server()
+        else:
+            client(int(sys.argv[2]))
+    except Exception as e:  # the test reads why
+        print("FAILED", repr(e), flush=True)
+        sys.exit(1)
