@@ -655,6 +655,9 @@ static void waiter_cancel(irpc_call *call, int err, void *user_data) {
   irpc_call_complete(call, err, NULL);
 }
 
+static entry *lookup_entry(locator *l, lstate *s, int kind, const char *name);
+static void wait_for(locator *l, lstate *s, entry *e);
+
 static void loc_invoke(irpc_invoker *self, irpc_call *call) {
   locator *l = irpc_invoker_data(self);
   lstate *s = irpc_call_state(call);
@@ -669,9 +672,28 @@ static void loc_invoke(irpc_invoker *self, irpc_call *call) {
   s->call = call;
   s->l = l;
   s->orig = sa;
-  const char *adapter = irpc_service_address_param(sa, "adapter-id");
+  char *adapter = NULL;
+  if (irpc_service_address_param(sa, "adapter-id")) {
+    int arc = irpc_service_address_ice_adapter_id(sa, &adapter);
+    if (arc) {
+      irpc_call_complete(call, arc, NULL);
+      return;
+    }
+  }
   int kind = adapter ? KIND_ADAPTER : KIND_OBJECT;
   const char *name = adapter ? adapter : irpc_service_address_path(sa);
+  entry *e = lookup_entry(l, s, kind, name);
+  irpc_free(adapter);
+  if (e)
+    wait_for(l, s, e);
+}
+
+/* The entry of `name`: a cached answer sends the call on at once (NULL is
+ * returned); otherwise the entry the call must wait for, its lookup
+ * started (NULL, with the call completed, when that fails). */
+static entry *lookup_entry(locator *l, lstate *s, int kind, const char *name) {
+  irpc_call *call = s->call;
+  irpc_outgoing_request *req = irpc_call_request(call);
   uintptr_t marker = (uintptr_t)irpc_features_get(
       irpc_outgoing_request_features(req), &cached_answer_feature);
   entry *e = cache_find(l, kind, name);
@@ -683,7 +705,7 @@ static void loc_invoke(irpc_invoker *self, irpc_call *call) {
       l->stats.cache_hits++;
       cache_touch(l, e);
       proceed(s, e, 1);
-      return;
+      return NULL;
     }
     if (refresh)
       l->stats.refreshes++;
@@ -694,7 +716,7 @@ static void loc_invoke(irpc_invoker *self, irpc_call *call) {
     if (!e || !(e->name = irpc_malloc(strlen(name) + 1))) {
       irpc_free(e);
       irpc_call_complete(call, IRPC_ENOMEM, NULL);
-      return;
+      return NULL;
     }
     strcpy(e->name, name);
     e->kind = kind;
@@ -709,8 +731,15 @@ static void loc_invoke(irpc_invoker *self, irpc_call *call) {
   if (rc) {
     entry_unref(e);
     irpc_call_complete(call, rc, NULL);
-    return;
+    return NULL;
   }
+  return e;
+}
+
+/* The call waits for `e`'s lookup (it holds a reference on `e`). */
+static void wait_for(locator *l, lstate *s, entry *e) {
+  (void)l;
+  irpc_call *call = s->call;
   s->e = e;
   s->waiting = 1;
   s->prev = e->waiters_tail;

@@ -7,6 +7,7 @@
  * LocatorRegistry registration that makes an adapter resolvable. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kit/kit.h"
 
@@ -54,7 +55,7 @@ typedef struct answer {
   char host[64];
   int port;
   char adapter[64]; /* ANSWER_INDIRECT */
-  char raw[256];    /* ANSWER_RAW: hex of the reply's content */
+  char raw[512];    /* ANSWER_RAW: hex of the reply's content */
   char replica[64]; /* registered with a replica group */
 } answer;
 
@@ -72,6 +73,8 @@ typedef struct fake {
   char last_op[64];
   int registrations;
   int reg_fail_busy;
+  int reg_capture_only; /* keep the proxy's bytes, store nothing */
+  char reg_proxy[512];  /* hex of the last registered proxy */
 } fake;
 
 static fake F;
@@ -216,7 +219,7 @@ static void fake_answer(irpc_dispatch *d) {
   assert_irpc_ok(irpc_outgoing_response_new(&o, IRPC_STATUS_OK, NULL));
   irpc_buf *p = irpc_outgoing_response_payload(o);
   if (a->how == ANSWER_RAW) {
-    uint8_t bytes[128];
+    uint8_t bytes[256];
     size_t n = unhex(a->raw, bytes);
     assert_irpc_ok(irpc_buf_append(p, bytes, n));
   } else {
@@ -283,6 +286,21 @@ static void fake_registry(irpc_dispatch *d, const char *op) {
   assert_irpc_ok(irpc_slice_decode_string(&dec, &adapter));
   if (replicated)
     assert_irpc_ok(irpc_slice_decode_string(&dec, &group));
+  {
+    irpc_buf *pl = irpc_incoming_request_payload(req);
+    size_t off = irpc_slice_decoder_pos(&dec), n = irpc_buf_len(pl) - off;
+    uint8_t bytes[255];
+    assert_true(n < sizeof(bytes));
+    irpc_buf_copyout(pl, off, bytes, n);
+    for (size_t i = 0; i < n; i++)
+      sprintf(F.reg_proxy + 2 * i, "%02x", bytes[i]);
+    F.reg_proxy[2 * n] = '\0';
+  }
+  if (F.reg_capture_only) {
+    irpc_slice_decoder_fini(&dec);
+    irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL);
+    return;
+  }
   assert_irpc_ok(irpc_slice_decode_identity(&dec, &id));
   char name[64];
   snprintf(name, sizeof(name), "%.*s", (int)adapter.len,
@@ -368,6 +386,7 @@ static const irpc_dispatcher_ops fake_ops = {
 
 typedef struct sink_rec {
   char log[16][128];
+  size_t count[16];
   int n;
   int refuse;
 } sink_rec;
@@ -379,6 +398,7 @@ static void sink_invoke(irpc_invoker *self, irpc_call *call) {
   const irpc_service_address *sa =
       irpc_outgoing_request_service_address(irpc_call_request(call));
   char *line = S.log[S.n < 16 ? S.n : 15];
+  S.count[S.n < 16 ? S.n : 15] = sa ? irpc_service_address_server_count(sa) : 0;
   S.n++;
   if (!sa || irpc_service_address_server_count(sa) == 0) {
     snprintf(line, 128, "unresolved");
@@ -543,9 +563,9 @@ static void test_captured_vectors(void **state) {
   o.locator_address = la;
   rig_init(&r, &o, 0);
   irpc_service_address_free(la); /* copied */
-  snprintf(answer_set('o', "echo", ANSWER_RAW, NULL, 0)->raw, 256, "%s",
+  snprintf(answer_set('o', "echo", ANSWER_RAW, NULL, 0)->raw, 512, "%s",
            m3_content);
-  snprintf(answer_set('a', "BenchAdapter", ANSWER_RAW, NULL, 0)->raw, 256, "%s",
+  snprintf(answer_set('a', "BenchAdapter", ANSWER_RAW, NULL, 0)->raw, 512, "%s",
            m5_content);
 
   result res = call(&r, "ice:/echo");
@@ -561,6 +581,39 @@ static void test_captured_vectors(void **state) {
   assert_string_equal(F.last_op, "findAdapterById");
   assert_string_equal(F.last_params, m4_params);
   assert_string_equal(S.log[1], "127.0.0.1:45693/tcp");
+  assert_int_equal(F.lookups, 2);
+  rig_fini(&r);
+}
+
+/* Names as Ice spells them: the escapes of the address are decoded
+ * before they go to the locator. */
+static void test_escaped_names(void **state) {
+  (void)state;
+  rig r;
+  irpc_locator_options o;
+  irpc_locator_options_init(&o);
+  rig_init(&r, &o, 0);
+  answer_set('a', "my adapter", ANSWER_PROXY, "10.0.0.1", 1000);
+  answer_set('o', "a b/n:m", ANSWER_PROXY, "10.0.0.2", 2000);
+  irpc_service_address *sa;
+  assert_irpc_ok(irpc_service_address_parse_ice_proxy(
+      &sa, "hello @ \"my adapter\"", NULL));
+  char uri[256];
+  assert_irpc_ok(irpc_service_address_format(sa, uri, sizeof(uri)));
+  irpc_service_address_free(sa);
+  assert_irpc_ok(call(&r, uri).err);
+  assert_string_equal(F.last_params, "0a6d792061646170746572");
+  assert_irpc_ok(
+      irpc_service_address_parse_ice_proxy(&sa, "\"a b/n:m\"", NULL));
+  assert_irpc_ok(irpc_service_address_format(sa, uri, sizeof(uri)));
+  irpc_service_address_free(sa);
+  assert_string_equal(uri, "ice:/a%20b/n%3Am");
+  assert_irpc_ok(call(&r, uri).err);
+  assert_string_equal(F.last_params, "036e3a6d03612062");
+  assert_string_equal(S.log[0], "10.0.0.1:1000/tcp");
+  assert_string_equal(S.log[1], "10.0.0.2:2000/tcp");
+  /* A bad escape in the adapter id: the call fails, nothing is asked. */
+  assert_irpc_err(call(&r, "ice:/hello?adapter-id=a%2").err, IRPC_EINVAL);
   assert_int_equal(F.lookups, 2);
   rig_fini(&r);
 }
@@ -858,7 +911,7 @@ static void test_bad_replies(void **state) {
       "0000ff", /* null proxy and a byte more */
   };
   for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
-    snprintf(answer_set('a', "G", ANSWER_RAW, NULL, 0)->raw, 256, "%s",
+    snprintf(answer_set('a', "G", ANSWER_RAW, NULL, 0)->raw, 512, "%s",
              garbage[i]);
     result res = call(&r, "ice:/hello?adapter-id=G");
     if (res.err != IRPC_EDATA)
@@ -868,7 +921,7 @@ static void test_bad_replies(void **state) {
   answer_set('a', "U", ANSWER_STATUS, NULL, 0);
   assert_irpc_err(call(&r, "ice:/hello?adapter-id=U").err, IRPC_ESTATUS);
   /* A proxy without a TCP or SSL endpoint: not found. */
-  snprintf(answer_set('a', "W", ANSWER_RAW, NULL, 0)->raw, 256, "%s",
+  snprintf(answer_set('a', "W", ANSWER_RAW, NULL, 0)->raw, 512, "%s",
            "0564756d6d79000000000100010101030015000000010109313237"
            "2e302e302e317db2000000");
   assert_int_equal(call(&r, "ice:/hello?adapter-id=W").status,
@@ -1068,9 +1121,118 @@ static void test_registration(void **state) {
   rig_fini(&r);
 }
 
+/* ---- Against Ice's own codec (ZeroC's Python Ice) ---- */
+
+/* Runs ice_proxy_codec.py `mode` on `n` input lines; the output lines go
+ * to out[i]. 0 when Python Ice is not installed. */
+static int ice_codec(const char *mode, const char *const *in, size_t n,
+                     char out[][512]) {
+  if (system("/usr/bin/python3 -c 'import Ice' >/dev/null 2>&1") != 0)
+    return 0;
+  char dir[512];
+  snprintf(dir, sizeof(dir), "%s", __FILE__);
+  char *slash = strrchr(dir, '/');
+  assert_non_null(slash);
+  *slash = '\0';
+  char tmp[] = "/tmp/irpc_ice_codecXXXXXX";
+  int fd = mkstemp(tmp);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "%s\n", in[i]);
+  fclose(f);
+  char cmd[1200];
+  snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/ice_proxy_codec.py %s < %s",
+           dir, mode, tmp);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t got = 0;
+  while (got < n && fgets(out[got], 512, p)) {
+    out[got][strcspn(out[got], "\n")] = '\0';
+    got++;
+  }
+  assert_int_equal(pclose(p), 0);
+  unlink(tmp);
+  assert_int_equal(got, n);
+  return 1;
+}
+
+/* Proxies Ice encoded resolve as their endpoints say; the proxies irpc
+ * registers read back in Ice as the server addresses given. */
+static void test_ice_codec(void **state) {
+  (void)state;
+  static const char *const proxies[] = {
+      "echo:tcp -h 127.0.0.1 -p 45693 -t 60000",
+      "hello -f fa:tcp -h \"::1\" -p 1 -t 5 -z:tcp -h h2 -p 2",
+      "x:udp -h 239.0.0.1 -p 5:tcp -h h -p 9",
+      "x:ws -h w -p 80 -r /p:tcp -h h -p 10 -t infinite",
+      "x @ IndirectAdapter",
+      "cat/x -o -s -e 1.0:tcp -h 10.0.0.1 -p 65535",
+  };
+  size_t n = sizeof(proxies) / sizeof(proxies[0]);
+  char hex[8][512];
+  if (!ice_codec("encode", proxies, n, hex))
+    skip();
+  /* The capture's bytes are Ice's. */
+  assert_string_equal(hex[0], m3_content);
+
+  rig r;
+  irpc_locator_options o;
+  irpc_locator_options_init(&o);
+  rig_init(&r, &o, 0);
+  answer_set('a', "IndirectAdapter", ANSWER_PROXY, "10.9.9.9", 9999);
+  for (size_t i = 0; i < n; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "o%zu", i);
+    snprintf(answer_set('o', name, ANSWER_RAW, NULL, 0)->raw, 512, "%s",
+             hex[i]);
+    char uri[32];
+    snprintf(uri, sizeof(uri), "ice:/o%zu", i);
+    result res = call(&r, uri);
+    assert_irpc_ok(res.err);
+    assert_int_equal(res.status, IRPC_STATUS_OK);
+  }
+  assert_string_equal(S.log[0], "127.0.0.1:45693/tcp");
+  assert_string_equal(S.log[1], "::1:1/tcp");
+  assert_int_equal(S.count[1], 2);
+  assert_string_equal(S.log[2], "h:9/tcp");
+  assert_int_equal(S.count[2], 1);
+  assert_string_equal(S.log[3], "h:10/tcp");
+  assert_int_equal(S.count[3], 1);
+  assert_string_equal(S.log[4], "10.9.9.9:9999/tcp");
+  assert_string_equal(S.log[5], "10.0.0.1:65535/tcp");
+
+  /* What irpc registers, as Ice reads it. */
+  static const char *const eps[] = {
+      "ice://127.0.0.1:10000/?transport=tcp&t=5000",
+      "ice://[::1]:10001/?alt-server=h2:5?t=infinite$z",
+      NULL,
+  };
+  static const char *const want[] = {
+      "dummy -t -e 1.1:tcp -h 127.0.0.1 -p 10000 -t 5000",
+      "dummy -t -e 1.1:tcp -h \"::1\" -p 10001 -t 60000:tcp -h h2 -p 5 -t "
+      "infinite -z",
+      "null",
+  };
+  char regs[3][512];
+  const char *in[3];
+  F.reg_capture_only = 1;
+  for (size_t i = 0; i < 3; i++) {
+    assert_irpc_ok(do_register(&r, "A", NULL, eps[i]));
+    snprintf(regs[i], sizeof(regs[i]), "%s", F.reg_proxy);
+    in[i] = regs[i];
+  }
+  char back[3][512];
+  assert_true(ice_codec("decode", in, 3, back));
+  for (size_t i = 0; i < 3; i++)
+    assert_string_equal(back[i], want[i]);
+  rig_fini(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_captured_vectors),
+      cmocka_unit_test(test_escaped_names),
       cmocka_unit_test(test_passes_others),
       cmocka_unit_test(test_cache_and_ttl),
       cmocka_unit_test(test_coalescing),
@@ -1084,6 +1246,7 @@ int main(void) {
       cmocka_unit_test(test_cache_size),
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_registration),
+      cmocka_unit_test(test_ice_codec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
