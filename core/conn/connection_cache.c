@@ -704,7 +704,12 @@ int irpc_outgoing_request_set_service_address(irpc_outgoing_request *r,
                                               const irpc_service_address *sa) {
   if (!r)
     return IRPC_EINVAL;
-  int rc = sa ? target_check(sa) : 0;
+  /* An ice address without server address names an adapter or a
+   * well-known object that a locator interceptor resolves. */
+  const char *proto = sa ? irpc_service_address_protocol(sa) : NULL;
+  int to_resolve = proto && strcmp(proto, "ice") == 0 &&
+                   irpc_service_address_server_count(sa) == 0;
+  int rc = sa && !to_resolve ? target_check(sa) : 0;
   if (rc)
     return rc;
   return irpc_features_set(&r->features, &irpc_service_address_feature,

@@ -109,9 +109,13 @@ static int pct_decode(const char *s, size_t n, char **out) {
   return 0;
 }
 
-/* 1 when byte `c` is written %XX in an ice path segment or fragment. */
+/* 1 when byte `c` is written %XX in an ice path segment or fragment:
+ * every byte but RFC 3986's unreserved ones, as IceRPC escapes identities
+ * (Uri.EscapeDataString) and as the ice protocol writes dispatch paths. */
 static int pct_needed(unsigned char c) {
-  return c <= 0x20 || c >= 0x7F || strchr("%/\"<>#?\\^`{|}", c) != NULL;
+  return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~');
 }
 
 static void pct_encode(sbuf *b, const char *s) {
@@ -216,6 +220,22 @@ int irpc_service_address_ice_facet(const irpc_service_address *s,
   if (!f)
     f = "";
   return pct_decode(f, strlen(f), facet);
+}
+
+int irpc_service_address_ice_adapter_id(const irpc_service_address *s,
+                                        char **adapter_id) {
+  if (!s || !adapter_id)
+    return IRPC_EINVAL;
+  const char *a = irpc_service_address_param(s, "adapter-id");
+  if (!a)
+    return IRPC_ENOTFOUND;
+  int rc = pct_decode(a, strlen(a), adapter_id);
+  if (!rc && !**adapter_id) {
+    irpc_free(*adapter_id);
+    *adapter_id = NULL;
+    rc = IRPC_EINVAL;
+  }
+  return rc;
 }
 
 /* ---- Ice string escapes ---- */
@@ -799,8 +819,14 @@ static int build(irpc_service_address **out, const proxy_parts *p,
     rc = irpc__service_address_add_server(s, servers[i]);
   for (; i < nservers; i++)
     irpc_server_address_free(servers[i]);
-  if (!rc && p->adapter)
-    rc = irpc__service_address_add_param(s, "adapter-id", p->adapter);
+  if (!rc && p->adapter) {
+    sbuf ad = {0};
+    pct_encode(&ad, p->adapter);
+    char *as = sb_take(&ad);
+    rc =
+        as ? irpc__service_address_add_param(s, "adapter-id", as) : IRPC_ENOMEM;
+    irpc_free(as);
+  }
   if (rc) {
     irpc_service_address_free(s);
     return rc;
@@ -1007,8 +1033,10 @@ int irpc_service_address_format_ice_proxy(const irpc_service_address *s,
   size_t n = irpc_service_address_server_count(s);
   for (size_t i = 0; !rc && i < n; i++)
     rc = put_endpoint(&b, irpc_service_address_server(s, i));
-  const char *adapter = irpc_service_address_param(s, "adapter-id");
-  if (!rc && n == 0 && adapter) {
+  char *adapter = NULL;
+  if (!rc && n == 0 && irpc_service_address_param(s, "adapter-id"))
+    rc = irpc_service_address_ice_adapter_id(s, &adapter);
+  if (!rc && adapter) {
     sbuf ad = {0};
     ice_escape(&ad, adapter, 0);
     char *as = sb_take(&ad);
@@ -1023,6 +1051,7 @@ int irpc_service_address_format_ice_proxy(const irpc_service_address *s,
   irpc_free(name);
   irpc_free(category);
   irpc_free(facet);
+  irpc_free(adapter);
   char *out = sb_take(&b);
   if (!rc && !out)
     rc = IRPC_ENOMEM;

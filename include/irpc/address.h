@@ -180,9 +180,11 @@ IRPC_API int irpc_service_address_format(const irpc_service_address *s,
  *
  * An ice service address carries an Ice identity in its path, as IceRPC
  * does: "/name" (empty category) or "/category/name", each part
- * percent-escaped: the bytes below 0x21 and above 0x7E, '%', '/', and the
- * characters irpc_path_check refuses (" < > # ? \ ^ ` { | }) are written
- * %XX (upper-case hex); anything else may be escaped too. The facet is the
+ * percent-escaped as IceRPC does: every byte but the unreserved ones
+ * (A-Z a-z 0-9 - . _ ~) is written %XX (upper-case hex) by irpc, and the
+ * ice protocol writes dispatch paths the same way; in parsed paths any
+ * byte may be escaped, and unescaped ones are taken as they are. The
+ * facet is the
  * fragment, escaped the same way. irpc_service_address_parse checks that
  * every '%' of an ice path or fragment starts a valid escape.
  *
@@ -222,7 +224,8 @@ IRPC_API int irpc_service_address_format(const irpc_service_address *s,
  *     exists: a ws, wss or udp server address is kept (it formats back) but
  *     connecting to it fails as for any transport irpc does not know, and a
  *     connection cache moves on to the next server address;
- *   - @ adapter-id: the service address parameter adapter-id, with no
+ *   - @ adapter-id: the service address parameter adapter-id (escaped
+ *     as a path segment, irpc_service_address_ice_adapter_id), with no
  *     server address ("ice:/hello?adapter-id=X"), resolved by a locator
  *     (irpc/locator.h); with neither endpoints nor adapter id the proxy is
  *     a well-known object ("ice:/hello"), also resolved by a locator;
@@ -252,6 +255,13 @@ IRPC_API int irpc_ice_identity_to_path(const char *name, const char *category,
  * Errors: IRPC_EINVAL (NULL argument, a bad escape), IRPC_ENOMEM. */
 IRPC_API int irpc_service_address_ice_facet(const irpc_service_address *s,
                                             char **facet);
+
+/* The adapter id of an ice service address (its adapter-id parameter,
+ * which is escaped as a path segment is) as a new string (irpc_free).
+ * Errors: IRPC_EINVAL (NULL argument, a bad escape, empty once decoded),
+ * IRPC_ENOTFOUND (no adapter-id parameter), IRPC_ENOMEM. */
+IRPC_API int irpc_service_address_ice_adapter_id(const irpc_service_address *s,
+                                                 char **adapter_id);
 
 /* How an Ice proxy is invoked (its mode option). */
 typedef enum irpc_ice_proxy_mode {

@@ -104,8 +104,12 @@ extern "C" {
 IRPC_API extern const irpc_feature_key irpc_service_address_feature;
 
 /* Sets the target of `r` (NULL removes it). Borrowed: `sa` must stay valid
- * until every call of `r` has completed.
- * Errors: IRPC_EINVAL (r NULL, or sa without a server address),
+ * until every call of `r` has completed. An ice address without a server
+ * address ("ice:/hello?adapter-id=A", "ice:/hello") is accepted for a
+ * locator interceptor (irpc/locator.h) to resolve; a cache given such a
+ * target fails the call with IRPC_EINVAL.
+ * Errors: IRPC_EINVAL (r NULL, or sa without a server address and not
+ * ice),
  * IRPC_ELIMIT (more than IRPC_CONNECTION_CACHE_MAX_SERVERS server
  * addresses), IRPC_ENOMEM. */
 IRPC_API int

@@ -33,6 +33,7 @@
 #include "irpc/connection.h"
 #include "irpc/ice.h"
 #include "irpc/connection_cache.h"
+#include "irpc/locator.h"
 #include "irpc/server_addresses.h"
 #include "irpc/server.h"
 #include "irpc/slice_gen.h"

@@ -124,6 +124,21 @@ static void test_ice_uris(void **state) {
   irpc_free(facet);
   irpc_service_address_free(s);
 
+  char *adapter = NULL;
+  s = uri("ice:/hello?adapter-id=my%20adapter");
+  assert_irpc_ok(irpc_service_address_ice_adapter_id(s, &adapter));
+  assert_string_equal(adapter, "my adapter");
+  irpc_free(adapter);
+  irpc_service_address_free(s);
+  s = uri("ice:/hello?adapter-id=a%2");
+  assert_irpc_err(irpc_service_address_ice_adapter_id(s, &adapter),
+                  IRPC_EINVAL);
+  irpc_service_address_free(s);
+  s = uri("ice:/hello");
+  assert_irpc_err(irpc_service_address_ice_adapter_id(s, &adapter),
+                  IRPC_ENOTFOUND);
+  irpc_service_address_free(s);
+
   static const char *const bad[] = {"ice://h/a%2", "ice://h/p#%zz",
                                     "ice:/%4g",    "ice:/a/b/c",
                                     "ice:/p?x=1",  "ice:/p?adapter-id="};
@@ -162,10 +177,10 @@ static void test_proxy_forms(void **state) {
               "=10.0.0.1:10001?transport=udp");
   check_proxy("\"my id\":tcp -h h -p 1", "ice://h:1/my%20id?transport=tcp");
   check_proxy("\"cat/na:me\" @ \"my adapter\"",
-              "ice:/cat/na:me?adapter-id=my adapter");
+              "ice:/cat/na%3Ame?adapter-id=my%20adapter");
   check_proxy("a\\/b:tcp -h h", "ice://h/a%2Fb?transport=tcp");
   check_proxy("c\\x41t/n\\u00e9", "ice:/cAt/n%C3%A9");
-  check_proxy("c\\101t/\\'q\\'\\t", "ice:/cAt/'q'%09");
+  check_proxy("c\\101t/\\'q\\'\\t", "ice:/cAt/%27q%27%09");
   check_proxy("/name", "ice:/name");
   check_proxy("hello:tcp -h \"::1\" -p 10000", "ice://[::1]:10000/hello?"
                                                "transport=tcp");
