@@ -577,8 +577,10 @@ static slicec_type_ref *type_ref(iparser *p) {
     r->kind = SLICEC_TYPE_DEFINED;
     r->optional = true;
     r->spelled = "::IceRpc::ServiceAddress";
-    if (!p->local)
+    if (!p->local) {
       p->c->need_service_address = true;
+      p->c->source_service_address |= !p->f->pub->reference;
+    }
     queue_ref(p, r, SC_REF_TYPE);
     return r;
   }

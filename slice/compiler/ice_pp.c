@@ -185,8 +185,14 @@ static int64_t cond_unary(ice_pp *p) {
   }
   char ch = *p->s;
   if (ch == '!' || ch == '~' || ch == '-' || ch == '+') {
+    if (p->depth >= ICE_PP_MAX_PARENS) {
+      pp_err(p, p->s, "%s", "preprocessor condition nested too deeply");
+      return 0;
+    }
     p->s++;
+    p->depth++;
     int64_t v = cond_unary(p);
+    p->depth--;
     return ch == '!'   ? !v
            : ch == '~' ? (int64_t) ~(uint64_t)v
            : ch == '-' ? (int64_t)(0 - (uint64_t)v)

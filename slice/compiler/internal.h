@@ -235,10 +235,11 @@ struct slicec_context {
   sc_vec refs;     /* sc_ref* */
   sc_vec all_defs; /* slicec_def*, every file */
   sc_map syms;
-  sc_vec include_dirs;       /* char*: -I, for .ice #include */
-  sc_vec locals;             /* sc_local*: local definitions of .ice files */
-  sc_vec values;             /* sc_value_ref*: .ice constants and defaults */
-  bool need_service_address; /* a .ice file uses Object* */
+  sc_vec include_dirs;         /* char*: -I, for .ice #include */
+  sc_vec locals;               /* sc_local*: local definitions of .ice files */
+  sc_vec values;               /* sc_value_ref*: .ice constants and defaults */
+  bool need_service_address;   /* a .ice file uses Object* */
+  bool source_service_address; /* a source .ice file does */
   int include_depth;
   slicec_ast ast;
   bool compiled;

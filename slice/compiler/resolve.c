@@ -202,11 +202,25 @@ static void resolve_ref(slicec_context *c, sc_ref *q) {
   }
   r->def = s->def;
   if (q->role == SC_REF_PROXY) {
+    /* The proxy type made for a .ice interface, or the `custom IProxy`
+     * declared beside a .slice one. */
     const sc_def *px = ((const sc_def *)d)->proxy;
-    r->def = px ? &px->pub : NULL;
-    d = r->def;
-    if (!d)
+    const slicec_def *pd = px ? &px->pub : NULL;
+    if (!pd) {
+      const char *name = sc_printf(&c->arena, "%sProxy", d->scoped_name);
+      sc_sym *ps = name ? sc_map_get(&c->syms, name) : NULL;
+      if (ps && ps->kind == SC_SYM_DEF && ps->def->kind == SLICEC_DEF_CUSTOM)
+        pd = ps->def;
+    }
+    r->def = pd;
+    if (!pd) {
+      sc_error(c, r->loc, "E033",
+               "'%s*' has no proxy type: declare 'custom %sProxy' beside "
+               "interface '%s'",
+               r->spelled, d->name, d->scoped_name);
       return;
+    }
+    d = pd;
   }
   if (q->out)
     *q->out = d;
@@ -327,9 +341,11 @@ static void check_base_chain(slicec_context *c, sc_def *d) {
 }
 
 /* `Object*` in a .ice file is `::IceRpc::ServiceAddress?`: when no file
- * declares that custom type, a built-in reference file does, as
- * IceRPC's ServiceAddress.slice (`module IceRpc`, `custom
- * ServiceAddress`). */
+ * declares that custom type, a built-in file does, as IceRPC's
+ * ServiceAddress.slice (`module IceRpc`, `custom ServiceAddress`). It is
+ * a source, so that its C (ServiceAddress.slice.h and .c) is generated
+ * beside the files that use it, when a source .ice file does; else a
+ * reference. */
 void sc_add_service_address(slicec_context *c) {
   for (size_t i = 0; i < c->all_defs.n; i++)
     if (strcmp(((sc_def *)c->all_defs.items[i])->pub.scoped_name,
@@ -342,7 +358,7 @@ void sc_add_service_address(slicec_context *c) {
   if (!f || !pub || !m || !d)
     return;
   pub->path = "<built-in>/IceRpc/ServiceAddress.slice";
-  pub->reference = true;
+  pub->reference = !c->source_service_address;
   pub->mode = SLICEC_MODE_SLICE1;
   f->pub = pub;
   f->canon = pub->path;

@@ -256,14 +256,16 @@ static void expect_same(const slicec_ast *ice, const slicec_ast *slice,
   }
 }
 
+/* Compiles `paths`; those `refs` names (a string of '0' and '1', one a
+ * path; NULL: none) are references. */
 static slicec_context *compile(st_diags *d, const char *const *paths,
-                               bool reference_rest, const char *include_dir) {
+                               const char *refs, const char *include_dir) {
   slicec_context *c = st_context(d);
   assert_int_equal(slicec_define(c, "IRPC_ICE_TEST"), 0);
   if (include_dir)
     assert_int_equal(slicec_add_include_dir(c, include_dir), 0);
   for (size_t i = 0; paths[i]; i++)
-    assert_int_equal(slicec_add_file(c, paths[i], reference_rest && i > 0), 0);
+    assert_int_equal(slicec_add_file(c, paths[i], refs && refs[i] == '1'), 0);
   int rc = slicec_compile(c);
   if (rc != 0 || d->n) {
     st_print(d);
@@ -294,19 +296,19 @@ static void test_features_equal_slice1(void **state) {
   (void)state;
   st_diags d1, d2;
   const char *ice[] = {ICE_FILES "/Features.ice", NULL};
-  slicec_context *ci = compile(&d1, ice, false, ICE_FILES "/inc");
+  slicec_context *ci = compile(&d1, ice, NULL, ICE_FILES "/inc");
   char names[16][512];
   size_t n = slice_files(ICE_FILES "/Features", "Demo.slice", names, 16);
   const char *paths[17];
   for (size_t i = 0; i < n; i++)
     paths[i] = names[i];
   paths[n] = NULL;
-  /* Base.slice stands for the included Base.ice, ServiceAddress.slice for
-   * the built-in: references. */
+  /* Base.slice stands for the included Base.ice: a reference.
+   * ServiceAddress.slice stands for the built-in file, which a source
+   * uses: a source. */
   slicec_context *cs = st_context(&d2);
   for (size_t i = 0; i < n; i++) {
-    bool ref = strstr(paths[i], "Base.slice") ||
-               strstr(paths[i], "ServiceAddress.slice");
+    bool ref = strstr(paths[i], "Base.slice") != NULL;
     assert_int_equal(slicec_add_file(cs, paths[i], ref), 0);
   }
   if (slicec_compile(cs) != 0 || d2.n) {
@@ -329,20 +331,21 @@ static void test_zeroc_locator_equal_slice1(void **state) {
     skip();
   st_diags d1, d2;
   const char *ice[] = {ZEROC_SLICE_DIR "/Ice/Locator.ice", NULL};
-  slicec_context *ci = compile(&d1, ice, false, ZEROC_SLICE_DIR);
+  slicec_context *ci = compile(&d1, ice, NULL, ZEROC_SLICE_DIR);
   const char *slice[] = {ICE_FILES "/zeroc/Locator.slice",
                          ICE_FILES "/zeroc/Identity.slice",
                          ICE_FILES "/zeroc/Process.slice",
                          ICE_FILES "/zeroc/ServiceAddress.slice", NULL};
-  slicec_context *cs = compile(&d2, slice, true, NULL);
+  slicec_context *cs = compile(&d2, slice, "0110", NULL);
   expect_same(slicec_get_ast(ci), slicec_get_ast(cs), false);
   /* Included files are references; the doc comments are kept. */
   const slicec_ast *ast = slicec_get_ast(ci);
-  assert_true(ast->nfiles >= 3);
+  assert_int_equal(ast->nfiles, 4);
   assert_false(ast->files[0]->reference);
   assert_true(ast->files[0]->ice);
-  for (size_t i = 1; i < ast->nfiles; i++)
-    assert_true(ast->files[i]->reference);
+  assert_true(ast->files[1]->reference);  /* Identity.ice */
+  assert_true(ast->files[2]->reference);  /* Process.ice */
+  assert_false(ast->files[3]->reference); /* the built-in ServiceAddress */
   const slicec_def *locator = NULL;
   for (size_t i = 0; i < ast->files[0]->ndefs; i++)
     if (strcmp(ast->files[0]->defs[i]->name, "Locator") == 0)
@@ -437,7 +440,7 @@ static void test_constants(void **state) {
   (void)state;
   st_diags d;
   const char *ice[] = {ICE_FILES "/Features.ice", NULL};
-  slicec_context *c = compile(&d, ice, false, ICE_FILES "/inc");
+  slicec_context *c = compile(&d, ice, NULL, ICE_FILES "/inc");
   const slicec_ast *ast = slicec_get_ast(c);
   const slicec_value *v = const_value(ast, "Demo::MaxShapes");
   assert_int_equal(v->kind, SLICEC_VALUE_INT);
@@ -670,7 +673,34 @@ static void test_include_and_source(void **state) {
   const slicec_ast *ast = slicec_get_ast(c);
   assert_int_equal(ast->nfiles, 3); /* and the built-in ServiceAddress */
   assert_false(ast->files[1]->reference);
-  assert_true(ast->files[2]->reference);
+  /* Used by a source: generated too. */
+  assert_string_equal(ast->files[2]->path,
+                      "<built-in>/IceRpc/ServiceAddress.slice");
+  assert_false(ast->files[2]->reference);
+  slicec_context_free(c);
+}
+
+/* A .ice file may use the interfaces of .slice files: `I*` is the
+ * `custom IProxy` declared beside I. */
+static void test_proxy_of_slice_interface(void **state) {
+  (void)state;
+  st_diags d;
+  slicec_context *c = st_context(&d);
+  st_add(c, "a.slice",
+         "mode = Slice1\nmodule A\ninterface I { f() }\ncustom IProxy\n"
+         "interface J { g() }\n",
+         false);
+  st_add(c, "b.ice",
+         "module B { interface K { A::I* get(); void put(A::J* j); } }\n",
+         false);
+  assert_int_equal(slicec_compile(c), -1);
+  const char *want[] = {"1:48 E033 'A::J*' has no proxy type: declare 'custom "
+                        "JProxy' beside interface 'A::J'"};
+  st_expect(&d, want, 1, "proxy of a .slice interface");
+  const slicec_def *k = find_def(slicec_get_ast(c), "B::K");
+  assert_non_null(k);
+  assert_string_equal(
+      k->u.iface.ops[0]->returns.items[0]->type->def->scoped_name, "A::IProxy");
   slicec_context_free(c);
 }
 
@@ -682,6 +712,7 @@ int main(void) {
       cmocka_unit_test(test_constants),
       cmocka_unit_test(test_diagnostics),
       cmocka_unit_test(test_include_and_source),
+      cmocka_unit_test(test_proxy_of_slice_interface),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
