@@ -157,9 +157,14 @@ typedef struct slicec_type_ref {
  * A struct, class or exception field, an enumerator's field, an operation
  * parameter or a return member. A single (non-tuple) return value is one
  * member named "returnValue". */
+struct slicec_value;
+
 typedef struct slicec_member {
   const char *name;
   const slicec_type_ref *type;
+  /* A data member's default value, written `int x = 5;` in a .ice file;
+   * NULL otherwise. Defaults are not on the wire. */
+  const struct slicec_value *default_value;
   bool tagged;
   int32_t tag;  /* 0..2^31-1 when tagged */
   bool stream;  /* parameters and return members: `stream T` */
@@ -182,8 +187,9 @@ typedef enum slicec_def_kind {
   SLICEC_DEF_CUSTOM,
   SLICEC_DEF_ALIAS,
   SLICEC_DEF_INTERFACE,
-  SLICEC_DEF_CLASS,    /* Slice1 only */
-  SLICEC_DEF_EXCEPTION /* Slice1 only */
+  SLICEC_DEF_CLASS,     /* Slice1 only */
+  SLICEC_DEF_EXCEPTION, /* Slice1 only */
+  SLICEC_DEF_CONST      /* .ice files only: `const int X = 5;` */
 } slicec_def_kind;
 
 /* An enumerator. `value` holds the value's 64-bit two's complement pattern:
@@ -267,6 +273,41 @@ typedef struct slicec_exception_def {
   slicec_member_list fields;
 } slicec_exception_def;
 
+/* A constant's value (or a data member's default), checked against its
+ * type: an integer fits it, a float is finite in it, an enumerator belongs
+ * to the enum. A value written as the name of another constant is that
+ * constant's value. */
+typedef enum slicec_value_kind {
+  SLICEC_VALUE_BOOL,      /* bool */
+  SLICEC_VALUE_INT,       /* byte, short, int, long */
+  SLICEC_VALUE_FLOAT,     /* float, double */
+  SLICEC_VALUE_STRING,    /* string */
+  SLICEC_VALUE_ENUMERATOR /* an enum */
+} slicec_value_kind;
+
+typedef struct slicec_value {
+  slicec_value_kind kind;
+  bool b;    /* BOOL */
+  int64_t i; /* INT */
+  double f;  /* FLOAT */
+  /* STRING: the bytes after escapes are applied, NUL-terminated; `len`
+   * excludes the terminator (the string itself may hold NUL bytes). */
+  const char *str;
+  size_t len;
+  const slicec_enumerator *enumerator; /* ENUMERATOR */
+  /* The literal as written, sign included ("-0x10", "1.5e3f", "true",
+   * "\"a\\n\"", or the constant's or enumerator's name). */
+  const char *literal;
+  slicec_loc loc;
+} slicec_value;
+
+/* `const T Name = value;` (.ice). `type` is a primitive other than
+ * AnyClass, or an enum (through aliases); never optional. */
+typedef struct slicec_const_def {
+  const slicec_type_ref *type;
+  const slicec_value *value;
+} slicec_const_def;
+
 struct slicec_file;
 struct slicec_module;
 
@@ -290,12 +331,15 @@ typedef struct slicec_def {
     slicec_interface_def iface; /* SLICEC_DEF_INTERFACE */
     slicec_class_def cls;       /* SLICEC_DEF_CLASS */
     slicec_exception_def exc;   /* SLICEC_DEF_EXCEPTION */
+    slicec_const_def cnst;      /* SLICEC_DEF_CONST */
   } u;                          /* nothing for SLICEC_DEF_CUSTOM */
 } slicec_def;
 
 /* `module A::B` of one file. Several files may declare the same module:
  * each has its own slicec_module (own location and attributes) with the
- * same scoped_name. */
+ * same scoped_name. A .ice file may hold several modules, nested or
+ * reopened (`module A { module B { ... } }`): each block is a
+ * slicec_module, and each definition points at the innermost one. */
 typedef struct slicec_module {
   const char *scoped_name; /* "A::B" */
   slicec_attr_list attrs;
@@ -308,8 +352,13 @@ typedef struct slicec_file {
   const char *path;
   bool reference;
   slicec_mode mode;
-  slicec_attr_list attrs;        /* file attributes `[[...]]` */
-  const slicec_module *module;   /* NULL for a file with no module */
+  /* Written in ZeroC's syntax (a `.ice` file): its mode is Slice1, and
+   * it may hold several modules and constants. */
+  bool ice;
+  slicec_attr_list attrs; /* file attributes `[[...]]` */
+  /* NULL for a file with no module. In a .ice file, the module of its
+   * first definition (each definition has its own `module`). */
+  const slicec_module *module;
   const slicec_def *const *defs; /* in source order */
   size_t ndefs;
 } slicec_file;

@@ -176,8 +176,11 @@ void sc_check_attributes(slicec_context *c) {
   for (size_t i = 0; i < c->files.n; i++) {
     sc_file *f = c->files.items[i];
     check_list(c, f->pub->attrs, SITE_FILE, NULL, NULL);
-    if (f->pub->module)
+    if (f->pub->module && !f->modules.n)
       check_list(c, f->pub->module->attrs, SITE_MODULE, NULL, NULL);
+    for (size_t k = 0; k < f->modules.n; k++)
+      check_list(c, ((const slicec_module *)f->modules.items[k])->attrs,
+                 SITE_MODULE, NULL, NULL);
   }
   for (size_t i = 0; i < c->all_defs.n; i++) {
     slicec_def *d = &((sc_def *)c->all_defs.items[i])->pub;
@@ -210,6 +213,9 @@ void sc_check_attributes(slicec_context *c) {
         check_members(c, op->params, SITE_PARAM);
         check_members(c, op->returns, SITE_PARAM);
       }
+      break;
+    case SLICEC_DEF_CONST:
+      check_type_attrs(c, d->u.cnst.type);
       break;
     case SLICEC_DEF_CUSTOM:
       break;

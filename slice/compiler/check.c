@@ -845,6 +845,7 @@ static void check_def(slicec_context *c, const slicec_def *d) {
     }
     break;
   case SLICEC_DEF_CUSTOM:
+  case SLICEC_DEF_CONST:
     break;
   }
 }

@@ -61,6 +61,44 @@ static void put_type(const slicec_type_ref *t, FILE *out) {
     fputc('?', out);
 }
 
+/* A value: its kind and what it holds ("int 5", "string \"a\\n\"",
+ * "enumerator Pear (2)"). */
+static void put_value(const slicec_value *v, FILE *out) {
+  if (!v) {
+    fputs("<error>", out);
+    return;
+  }
+  switch (v->kind) {
+  case SLICEC_VALUE_BOOL:
+    fprintf(out, "bool %s", v->b ? "true" : "false");
+    break;
+  case SLICEC_VALUE_INT:
+    fprintf(out, "int %lld", (long long)v->i);
+    break;
+  case SLICEC_VALUE_FLOAT:
+    fprintf(out, "float %.17g", v->f);
+    break;
+  case SLICEC_VALUE_STRING:
+    fputs("string \"", out);
+    for (size_t i = 0; i < v->len; i++) {
+      unsigned char ch = (unsigned char)v->str[i];
+      if (ch == '"' || ch == '\\')
+        fprintf(out, "\\%c", ch);
+      else if (ch < 0x20 || ch == 0x7f)
+        fprintf(out, "\\x%02x", ch);
+      else
+        fputc(ch, out);
+    }
+    fputc('"', out);
+    break;
+  case SLICEC_VALUE_ENUMERATOR:
+    fprintf(out, "enumerator %s (%lld)",
+            v->enumerator ? v->enumerator->name : "?",
+            v->enumerator ? (long long)v->enumerator->value : 0LL);
+    break;
+  }
+}
+
 static void indent(int n, FILE *out) {
   for (int i = 0; i < n; i++)
     fputs("  ", out);
@@ -100,6 +138,10 @@ static void put_members(const char *what, slicec_member_list l, int depth,
       fprintf(out, "tag(%d) ", (int)m->tag);
     fprintf(out, "%s: %s", m->name, m->stream ? "stream " : "");
     put_type(m->type, out);
+    if (m->default_value) {
+      fputs(" = ", out);
+      put_value(m->default_value, out);
+    }
     fprintf(out, " @%u:%u\n", m->loc.line, m->loc.col);
   }
 }
@@ -145,6 +187,12 @@ static void put_def(const slicec_def *d, FILE *out) {
     fprintf(out, "exception %s", d->scoped_name);
     if (d->u.exc.base)
       fprintf(out, " : ::%s", d->u.exc.base->scoped_name);
+    break;
+  case SLICEC_DEF_CONST:
+    fprintf(out, "const %s: ", d->scoped_name);
+    put_type(d->u.cnst.type, out);
+    fputs(" = ", out);
+    put_value(d->u.cnst.value, out);
     break;
   }
   if (d->deprecated)
@@ -203,8 +251,9 @@ static void put_def(const slicec_def *d, FILE *out) {
 void slicec_dump_ast(const slicec_ast *ast, FILE *out) {
   for (size_t i = 0; i < ast->nfiles; i++) {
     const slicec_file *f = ast->files[i];
-    fprintf(out, "file %s%s%s\n", f->path, f->reference ? " (reference)" : "",
-            f->mode == SLICEC_MODE_SLICE1 ? " Slice1" : "");
+    fprintf(out, "file %s%s%s%s\n", f->path, f->reference ? " (reference)" : "",
+            f->mode == SLICEC_MODE_SLICE1 ? " Slice1" : "",
+            f->ice ? " ice" : "");
     if (f->attrs.n) {
       indent(1, out);
       fputs("file-attributes ", out);
@@ -217,7 +266,17 @@ void slicec_dump_ast(const slicec_ast *ast, FILE *out) {
       put_attrs(f->module->attrs, out);
       fprintf(out, "%s\n", f->module->scoped_name);
     }
-    for (size_t k = 0; k < f->ndefs; k++)
+    const slicec_module *m = f->module;
+    for (size_t k = 0; k < f->ndefs; k++) {
+      /* A .ice file may change modules between definitions. */
+      if (f->defs[k]->module && m && f->defs[k]->module != m) {
+        m = f->defs[k]->module;
+        indent(1, out);
+        fputs("module ", out);
+        put_attrs(m->attrs, out);
+        fprintf(out, "%s\n", m->scoped_name);
+      }
       put_def(f->defs[k], out);
+    }
   }
 }

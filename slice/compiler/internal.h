@@ -35,7 +35,13 @@ void sc_vec_push(sc_arena *a, sc_vec *v, void *item);
 
 /* ---- symbol table: scoped name -> entry --------------------------------- */
 
-typedef enum sc_sym_kind { SC_SYM_MODULE, SC_SYM_DEF } sc_sym_kind;
+/* SC_SYM_LOCAL: a `local` definition of a .ice file, which is not in the
+ * model; kept so that a use of it is reported as such. */
+typedef enum sc_sym_kind {
+  SC_SYM_MODULE,
+  SC_SYM_DEF,
+  SC_SYM_LOCAL
+} sc_sym_kind;
 
 typedef struct sc_sym {
   const char *name;
@@ -113,6 +119,11 @@ typedef enum sc_tok_kind {
   T_QUESTION,
   T_ARROW,
   T_MINUS,
+  /* .ice only */
+  T_SEMI,
+  T_STAR,
+  T_PLUS,
+  T_FLOAT,
   T_ERROR /* the lexer reported an error at this token */
 } sc_tok_kind;
 
@@ -121,7 +132,10 @@ typedef struct sc_tok {
   const char *text; /* arena copy: identifier (unescaped), literal, doc */
   size_t len;
   uint32_t line, col;
-  bool escaped; /* \ident: never a keyword, contextual ones included */
+  bool escaped; /* \ident: never a keyword, contextual ones included; on a
+                   .ice T_DOC, a doc block (slash, two stars) rather than `///`
+                 */
+  size_t off, raw_len; /* .ice: the token as written in the file text */
 } sc_tok;
 
 const char *sc_tok_describe(sc_tok_kind k); /* "'struct'", "identifier" */
@@ -139,8 +153,9 @@ typedef struct sc_int {
 typedef struct sc_def {
   slicec_def pub;
   struct sc_file *file;
-  int mark;     /* scratch for graph walks */
-  size_t index; /* in the context's all_defs */
+  struct sc_def *proxy; /* .ice interface: its `custom NameProxy` */
+  int mark;             /* scratch for graph walks */
+  size_t index;         /* in the context's all_defs */
 } sc_def;
 
 typedef struct sc_enumerator {
@@ -153,6 +168,10 @@ typedef struct sc_enumerator {
 
 typedef struct sc_file {
   slicec_file *pub;
+  bool ice;               /* .ice syntax */
+  bool processed;         /* preprocessed, lexed and parsed */
+  bool from_include;      /* added by an #include */
+  sc_vec modules;         /* slicec_module*: every module block (.ice) */
   const char *canon;      /* the canonical path, to spot a file given twice */
   slicec_attr_list attrs; /* file attributes, for allow() lookups */
   char *text; /* the source after preprocessing (same lines and columns) */
@@ -168,7 +187,11 @@ typedef enum sc_ref_role {
   SC_REF_IFACE_BASE, /* must be an interface */
   SC_REF_CLASS_BASE, /* must be a class */
   SC_REF_EXC_BASE,   /* must be an exception */
-  SC_REF_THROWS      /* must be an exception */
+  SC_REF_THROWS,     /* must be an exception */
+  /* .ice: a type; an interface by value is a class instance (AnyClass?),
+   * and a class is optional (a class reference may be null). */
+  SC_REF_ICE_TYPE,
+  SC_REF_PROXY /* .ice `Name*`: an interface; def becomes its proxy type */
 } sc_ref_role;
 
 typedef struct sc_ref {
@@ -179,6 +202,25 @@ typedef struct sc_ref {
   const slicec_def **out; /* for bases and throws: where to store the def */
   const slicec_attr_list *allow[3]; /* for the Deprecated lint */
 } sc_ref;
+
+/* A `local` definition of a .ice file (not in the model). */
+typedef struct sc_local {
+  const char *scoped_name;
+  slicec_loc loc;
+} sc_local;
+
+/* A .ice constant's value or member's default, checked once the names
+ * are resolved. */
+typedef struct sc_value_ref {
+  slicec_value *value;         /* loc and literal set by the parser */
+  const slicec_type_ref *type; /* the constant's or member's type */
+  sc_tok_kind tok;             /* T_INT, T_FLOAT, T_STRING, T_IDENT */
+  const char *text;            /* the token (a name: the scoped name) */
+  size_t len;
+  bool negative;     /* written with '-' */
+  const char *scope; /* where a name is looked up */
+  const char *what;  /* "constant 'X'", "data member 'y'" */
+} sc_value_ref;
 
 /* ---- the context ----------------------------------------------------------
  */
@@ -193,6 +235,12 @@ struct slicec_context {
   sc_vec refs;     /* sc_ref* */
   sc_vec all_defs; /* slicec_def*, every file */
   sc_map syms;
+  sc_vec include_dirs;         /* char*: -I, for .ice #include */
+  sc_vec locals;               /* sc_local*: local definitions of .ice files */
+  sc_vec values;               /* sc_value_ref*: .ice constants and defaults */
+  bool need_service_address;   /* a .ice file uses Object* */
+  bool source_service_address; /* a source .ice file does */
+  int include_depth;
   slicec_ast ast;
   bool compiled;
   bool oom_reported;
@@ -235,6 +283,29 @@ void sc_parse(slicec_context *c, sc_file *f, const sc_tok *toks, size_t n);
 
 /* Resolves every name across files. */
 void sc_resolve(slicec_context *c);
+/* Looks a name up from a module scope outwards (`::` absolute). */
+sc_sym *sc_lookup(slicec_context *c, const char *scope, const char *name);
+
+/* The .ice front end (ice_pp.c, ice_lex.c, ice_parse.c, ice_check.c). */
+bool sc_is_ice_path(const char *path);
+/* Preprocesses a .ice file in place, as sc_preprocess; `#include`d files
+ * are added (as references unless given as sources) and processed at
+ * once, before the rest of the file. */
+void sc_ice_preprocess(slicec_context *c, sc_file *f);
+sc_tok *sc_ice_lex(slicec_context *c, sc_file *f, size_t *ntoks);
+void sc_ice_parse(slicec_context *c, sc_file *f, const sc_tok *toks, size_t n);
+/* Declares ::IceRpc::ServiceAddress (`Object*`) in a built-in reference
+ * file when no file does. */
+void sc_add_service_address(slicec_context *c);
+/* After the resolver: constants' values and members' defaults. */
+void sc_ice_resolve_values(slicec_context *c);
+/* After the checker: what the C generator cannot do yet (classes). */
+void sc_ice_check(slicec_context *c);
+/* Adds, preprocesses, lexes and parses one file (context.c); used for
+ * #include. Returns the file, NULL when it cannot be read. */
+sc_file *sc_include_file(slicec_context *c, const char *path, slicec_loc at);
+/* Runs the front end over one file once. */
+void sc_process_file(slicec_context *c, sc_file *f);
 
 /* The checks of every rule (cycles, redefinitions, members, enums, ...). */
 void sc_check(slicec_context *c);

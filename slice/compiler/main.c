@@ -13,14 +13,16 @@ static const char usage[] =
     "usage: irpc-slicec [OPTIONS] SOURCE...\n"
     "\n"
     "Checks Slice files and writes C for them: X.slice.h and X.slice.c for\n"
-    "each SOURCE (see docs/internals/SLICE_GEN.md).\n"
-    "A SOURCE or REFERENCE that is a directory stands for every .slice file\n"
-    "under it.\n"
+    "each SOURCE (see docs/internals/SLICE_GEN.md). A file named *.ice is\n"
+    "read in ZeroC's Slice syntax (docs/internals/SLICEC.md).\n"
+    "A SOURCE or REFERENCE that is a directory stands for every .slice and\n"
+    ".ice file under it.\n"
     "\n"
     "options:\n"
     "  -R FILE|DIR         a reference file: its definitions are visible to\n"
     "                      the sources, but nothing is generated for it\n"
     "  -D NAME             define a preprocessor symbol\n"
+    "  -I DIR              search DIR for the files .ice files #include\n"
     "  --output-dir DIR    where generated files go, created if missing\n"
     "                      (default: .)\n"
     "  --dump-ast          print the checked model on stdout (and generate\n"
@@ -74,7 +76,8 @@ static int add_dir(slicec_context *c, const char *dir, bool reference) {
       size_t l = strlen(names[i]);
       if (S_ISDIR(st.st_mode))
         rc = add_dir(c, names[i], reference) ? -1 : rc;
-      else if (l > 6 && strcmp(names[i] + l - 6, ".slice") == 0)
+      else if ((l > 6 && strcmp(names[i] + l - 6, ".slice") == 0) ||
+               (l > 4 && strcmp(names[i] + l - 4, ".ice") == 0))
         rc = slicec_add_file(c, names[i], reference) ? -1 : rc;
     }
     free(names[i]);
@@ -131,8 +134,13 @@ int main(int argc, char **argv) {
       dump = true;
       continue;
     }
+    if (strncmp(a, "-I", 2) == 0 && a[2]) {
+      if (slicec_add_include_dir(c, a + 2) != 0)
+        failed = true;
+      continue;
+    }
     bool needs = strcmp(a, "-R") == 0 || strcmp(a, "-D") == 0 ||
-                 strcmp(a, "--output-dir") == 0;
+                 strcmp(a, "-I") == 0 || strcmp(a, "--output-dir") == 0;
     if (needs && i + 1 >= argc) {
       fprintf(stderr, "irpc-slicec: %s needs a value\n%s", a, usage);
       slicec_context_free(c);
@@ -147,6 +155,9 @@ int main(int argc, char **argv) {
         slicec_context_free(c);
         return 2;
       }
+    } else if (strcmp(a, "-I") == 0) {
+      if (slicec_add_include_dir(c, argv[++i]) != 0)
+        failed = true;
     } else if (strcmp(a, "--output-dir") == 0) {
       output_dir = argv[++i];
     } else if (a[0] == '-' && a[1]) {

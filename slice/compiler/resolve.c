@@ -64,7 +64,7 @@ static void register_def(slicec_context *c, sc_def *d) {
 }
 
 /* Looks `name` up from `scope` outwards. */
-static sc_sym *lookup(slicec_context *c, const char *scope, const char *name) {
+sc_sym *sc_lookup(slicec_context *c, const char *scope, const char *name) {
   if (name[0] == ':' && name[1] == ':')
     return sc_map_get(&c->syms, name + 2);
   size_t sl = strlen(scope);
@@ -107,6 +107,8 @@ static const char *article_kind(slicec_def_kind k) {
     return "a struct";
   case SLICEC_DEF_CLASS:
     return "a class";
+  case SLICEC_DEF_CONST:
+    return "a constant";
   }
   return "?";
 }
@@ -114,7 +116,8 @@ static const char *article_kind(slicec_def_kind k) {
 static bool role_accepts(sc_ref_role role, slicec_def_kind k) {
   switch (role) {
   case SC_REF_TYPE:
-    return k != SLICEC_DEF_INTERFACE && k != SLICEC_DEF_EXCEPTION;
+    return k != SLICEC_DEF_INTERFACE && k != SLICEC_DEF_EXCEPTION &&
+           k != SLICEC_DEF_CONST;
   case SC_REF_IFACE_BASE:
     return k == SLICEC_DEF_INTERFACE;
   case SC_REF_CLASS_BASE:
@@ -122,6 +125,10 @@ static bool role_accepts(sc_ref_role role, slicec_def_kind k) {
   case SC_REF_EXC_BASE:
   case SC_REF_THROWS:
     return k == SLICEC_DEF_EXCEPTION;
+  case SC_REF_ICE_TYPE:
+    return k != SLICEC_DEF_EXCEPTION && k != SLICEC_DEF_CONST;
+  case SC_REF_PROXY:
+    return k == SLICEC_DEF_INTERFACE;
   }
   return false;
 }
@@ -129,7 +136,10 @@ static bool role_accepts(sc_ref_role role, slicec_def_kind k) {
 static const char *role_expects(sc_ref_role role) {
   switch (role) {
   case SC_REF_TYPE:
+  case SC_REF_ICE_TYPE:
     return "a type";
+  case SC_REF_PROXY:
+    return "an interface";
   case SC_REF_IFACE_BASE:
     return "an interface";
   case SC_REF_CLASS_BASE:
@@ -141,7 +151,7 @@ static const char *role_expects(sc_ref_role role) {
 
 static void resolve_ref(slicec_context *c, sc_ref *q) {
   slicec_type_ref *r = q->ref;
-  sc_sym *s = lookup(c, q->scope, r->spelled);
+  sc_sym *s = sc_lookup(c, q->scope, r->spelled);
   if (!s) {
     sc_error(c, r->loc, "E033", "no element with identifier '%s' exists",
              r->spelled);
@@ -153,7 +163,30 @@ static void resolve_ref(slicec_context *c, sc_ref *q) {
              role_expects(q->role), s->name);
     return;
   }
+  if (s->kind == SC_SYM_LOCAL) {
+    sc_error(c, r->loc, "E033",
+             "'%s' is a local definition (%s:%u:%u): local definitions are "
+             "not compiled, and only other local definitions can use them",
+             s->name, s->loc.file, s->loc.line, s->loc.col);
+    return;
+  }
   const slicec_def *d = s->def;
+  /* .ice: an interface by value is an instance of a class that implements
+   * it; a class reference may be null. */
+  if (q->role == SC_REF_ICE_TYPE && d->kind == SLICEC_DEF_INTERFACE) {
+    r->kind = SLICEC_TYPE_PRIMITIVE;
+    r->primitive = SLICEC_ANYCLASS;
+    r->optional = true;
+    return;
+  }
+  if (q->role == SC_REF_ICE_TYPE && d->kind == SLICEC_DEF_CLASS)
+    r->optional = true;
+  if (q->role == SC_REF_PROXY && d->kind == SLICEC_DEF_CLASS) {
+    sc_error(c, r->loc, "E120",
+             "'%s*': proxies of classes are not supported: use an interface",
+             r->spelled);
+    return;
+  }
   /* A base or throws entry may go through aliases of the right kind. */
   if (q->role != SC_REF_TYPE && d->kind == SLICEC_DEF_ALIAS) {
     const slicec_type_ref *u = NULL;
@@ -168,6 +201,27 @@ static void resolve_ref(slicec_context *c, sc_ref *q) {
     return;
   }
   r->def = s->def;
+  if (q->role == SC_REF_PROXY) {
+    /* The proxy type made for a .ice interface, or the `custom IProxy`
+     * declared beside a .slice one. */
+    const sc_def *px = ((const sc_def *)d)->proxy;
+    const slicec_def *pd = px ? &px->pub : NULL;
+    if (!pd) {
+      const char *name = sc_printf(&c->arena, "%sProxy", d->scoped_name);
+      sc_sym *ps = name ? sc_map_get(&c->syms, name) : NULL;
+      if (ps && ps->kind == SC_SYM_DEF && ps->def->kind == SLICEC_DEF_CUSTOM)
+        pd = ps->def;
+    }
+    r->def = pd;
+    if (!pd) {
+      sc_error(c, r->loc, "E033",
+               "'%s*' has no proxy type: declare 'custom %sProxy' beside "
+               "interface '%s'",
+               r->spelled, d->name, d->scoped_name);
+      return;
+    }
+    d = pd;
+  }
   if (q->out)
     *q->out = d;
   if (d->deprecated)
@@ -286,14 +340,69 @@ static void check_base_chain(slicec_context *c, sc_def *d) {
   }
 }
 
+/* `Object*` in a .ice file is `::IceRpc::ServiceAddress?`: when no file
+ * declares that custom type, a built-in file does, as IceRPC's
+ * ServiceAddress.slice (`module IceRpc`, `custom ServiceAddress`). It is
+ * a source, so that its C (ServiceAddress.slice.h and .c) is generated
+ * beside the files that use it, when a source .ice file does; else a
+ * reference. */
+void sc_add_service_address(slicec_context *c) {
+  for (size_t i = 0; i < c->all_defs.n; i++)
+    if (strcmp(((sc_def *)c->all_defs.items[i])->pub.scoped_name,
+               "IceRpc::ServiceAddress") == 0)
+      return;
+  sc_file *f = sc_alloc(&c->arena, sizeof(*f));
+  slicec_file *pub = sc_alloc(&c->arena, sizeof(*pub));
+  slicec_module *m = sc_alloc(&c->arena, sizeof(*m));
+  sc_def *d = sc_alloc(&c->arena, sizeof(*d));
+  if (!f || !pub || !m || !d)
+    return;
+  pub->path = "<built-in>/IceRpc/ServiceAddress.slice";
+  pub->reference = !c->source_service_address;
+  pub->mode = SLICEC_MODE_SLICE1;
+  f->pub = pub;
+  f->canon = pub->path;
+  f->processed = true;
+  m->scoped_name = "IceRpc";
+  m->loc = (slicec_loc){pub->path, 1, 1};
+  pub->module = m;
+  d->file = f;
+  d->pub.kind = SLICEC_DEF_CUSTOM;
+  d->pub.name = "ServiceAddress";
+  d->pub.scoped_name = "IceRpc::ServiceAddress";
+  d->pub.module = m;
+  d->pub.file = pub;
+  d->pub.loc = (slicec_loc){pub->path, 2, 8};
+  const slicec_def **defs = sc_alloc(&c->arena, sizeof(*defs));
+  if (!defs)
+    return;
+  defs[0] = &d->pub;
+  pub->defs = defs;
+  pub->ndefs = 1;
+  d->index = c->all_defs.n;
+  sc_vec_push(&c->arena, &c->all_defs, d);
+  sc_vec_push(&c->arena, &c->files, f);
+}
+
 void sc_resolve(slicec_context *c) {
   for (size_t i = 0; i < c->files.n; i++) {
     sc_file *f = c->files.items[i];
     if (f->pub->module)
       register_module(c, f->pub->module);
+    for (size_t k = 0; k < f->modules.n; k++)
+      register_module(c, f->modules.items[k]);
   }
   for (size_t i = 0; i < c->all_defs.n; i++)
     register_def(c, c->all_defs.items[i]);
+  for (size_t i = 0; i < c->locals.n; i++) {
+    sc_local *l = c->locals.items[i];
+    bool existed;
+    sc_sym *sym = sc_map_put(&c->arena, &c->syms, l->scoped_name, &existed);
+    if (sym && !existed) {
+      sym->kind = SC_SYM_LOCAL;
+      sym->loc = l->loc;
+    }
+  }
   for (size_t i = 0; i < c->refs.n; i++)
     resolve_ref(c, c->refs.items[i]);
   check_aliases(c);

@@ -13,8 +13,10 @@
  * preprocessor, the lexer and parser (each file on its own), the resolver
  * (names across all files) and the checker. It reports every problem it
  * finds, through the diagnostic callback, and carries on past errors as far
- * as the input allows. Files see each other's definitions only through being
- * compiled together: there is no #include.
+ * as the input allows. `.slice` files see each other's definitions only
+ * through being compiled together. A file whose name ends in `.ice` is read
+ * in ZeroC's Slice syntax (Slice1 mode); its `#include`s add the files they
+ * name as references (docs/internals/SLICEC.md).
  *
  * A context is single-use (add, compile once, read, free) and not
  * thread-safe; separate contexts are independent.
@@ -83,6 +85,12 @@ int slicec_define(slicec_context *c, const char *name);
  * DuplicateFile lint and ignores the second, except that a file given
  * both as a source and as a reference is a source. */
 int slicec_add_file(slicec_context *c, const char *path, bool reference);
+
+/* Adds a directory to search for `#include <...>` and `#include "..."` in
+ * .ice files, like `-I DIR` (in the order added; a quoted include looks
+ * in the including file's directory first). Returns 0, or -1 when out of
+ * memory. */
+int slicec_add_include_dir(slicec_context *c, const char *dir);
 
 /* Adds source text under the name `name` (used in locations). The text is
  * copied; it need not be NUL-terminated. Returns 0, or -1 when out of

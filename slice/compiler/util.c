@@ -297,6 +297,8 @@ const char *slicec_def_kind_name(slicec_def_kind k) {
     return "class";
   case SLICEC_DEF_EXCEPTION:
     return "exception";
+  case SLICEC_DEF_CONST:
+    return "constant";
   }
   return "?";
 }
