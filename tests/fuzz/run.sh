@@ -33,6 +33,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
 all="$all fuzz_slicec_parser fuzz_slice_gen fuzz_icerpc_server fuzz_icerpc_client"
+all="$all fuzz_slice1_gen"
 targets=${*:-$all}
 weight() {
   case $1 in
@@ -54,6 +55,7 @@ for t in $targets; do
   fuzz_slicec_parser) seeds=$here/corpus/slicec ;;
   fuzz_connection) seeds=$here/corpus/connection ;;
   fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
+  fuzz_slice1_gen) seeds=$here/corpus/slice1_gen ;;
   fuzz_icerpc_server) seeds=$here/corpus/icerpc_server ;;
   fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
   *) seeds=$here/corpus/$t ;;
