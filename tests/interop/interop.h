@@ -1,0 +1,53 @@
+/* The interop suite's shared part: the checks (tests/interop/peer.py runs
+ * them from the Ice side), and starting the ZeroC Ice peers of peer.py. */
+#ifndef IRPC_TESTS_INTEROP_H
+#define IRPC_TESTS_INTEROP_H
+
+#include "kit/icegrid.h"
+#include "kit/peer.h"
+
+#ifndef IRPC_ICE_PYTHON
+#error "IRPC_ICE_PYTHON: a python3 that imports Ice"
+#endif
+#ifndef IRPC_INTEROP_DIR
+#error "IRPC_INTEROP_DIR: the folder of peer.py and Interop.ice"
+#endif
+
+/* Every check of the suite, in the order peer.py runs them: X(name). */
+#define INTEROP_CHECKS(X)                                                      \
+  X(primitives)                                                                \
+  X(structs)                                                                   \
+  X(containers)                                                                \
+  X(enums)                                                                     \
+  X(optionals)                                                                 \
+  X(exceptions)                                                                \
+  X(context)                                                                   \
+  X(oneway)                                                                    \
+  X(idempotent_retry)                                                          \
+  X(not_idempotent)                                                            \
+  X(large_payload)                                                             \
+  X(compression)                                                               \
+  X(ping_isa)                                                                  \
+  X(callback)                                                                  \
+  X(close_by_client)                                                           \
+  X(close_by_server)
+
+/* Starts the Ice server of peer.py (identity "test" on a free loopback
+ * port), with `extra` arguments (NULL-terminated, may be NULL), and waits
+ * until it is ready. Fills *port and proxy (its direct proxy string).
+ * Returns 0 or fails the test. */
+void interop_ice_server_start(kit_peer *p, uv_loop_t *loop,
+                              const char *const *extra, int *port, char *proxy,
+                              size_t size);
+
+/* Runs peer.py `mode` ("client" or "grid") with `args` (NULL-terminated)
+ * until it exits (at most 180 s) and returns its exit status; its output
+ * stays in *p (kit_peer_stop frees it). */
+int interop_ice_run(kit_peer *p, uv_loop_t *loop, const char *mode,
+                    const char *const *args);
+
+/* Asserts that the Ice client printed "PASS <line>", failing with its
+ * "FAIL <line>: why" otherwise. */
+void interop_expect_pass(const kit_peer *client, const char *line);
+
+#endif
