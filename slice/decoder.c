@@ -840,30 +840,6 @@ int irpc_slice_decode_sized_begin(irpc_slice_decoder *d,
   return rc ? rc : irpc__slice_dec_push(d, n, scope);
 }
 
-/* The read position, saved so a peeked tag can be given back. */
-typedef struct dec_at {
-  const uint8_t *p, *e, *seg;
-  size_t seg_len, seg_pos, seg_index;
-} dec_at;
-
-static dec_at dec_save(const irpc_slice_decoder *d) {
-  return (dec_at){.p = d->p,
-                  .e = d->e,
-                  .seg = d->seg,
-                  .seg_len = d->seg_len,
-                  .seg_pos = d->seg_pos,
-                  .seg_index = d->seg_index};
-}
-
-static void dec_restore(irpc_slice_decoder *d, const dec_at *at) {
-  d->p = at->p;
-  d->e = at->e;
-  d->seg = at->seg;
-  d->seg_len = at->seg_len;
-  d->seg_pos = at->seg_pos;
-  d->seg_index = at->seg_index;
-}
-
 static int dec_tag_number(irpc_slice_decoder *d, int32_t *tag) {
   int rc = dec_varint32(d, tag);
   if (rc == 0 && *tag < IRPC_SLICE_TAG_END_MARKER)
@@ -886,14 +862,14 @@ int irpc_slice_decode_tag(irpc_slice_decoder *d, int32_t tag, bool *found,
   if (!scope || tag < 0)
     return irpc__slice_dec_fail(d, IRPC_EINVAL);
   for (;;) {
-    dec_at at = dec_save(d);
+    irpc__slice_dec_at at = irpc__slice_dec_save(d);
     int32_t t;
     size_t n;
     rc = dec_tag_number(d, &t);
     if (rc)
       return rc;
     if (t == IRPC_SLICE_TAG_END_MARKER || t > tag) {
-      dec_restore(d, &at);
+      irpc__slice_dec_restore(d, &at);
       *found = false;
       return 0;
     }

@@ -92,6 +92,210 @@ int irpc_slice_encode_exception_slice_end(irpc_slice_encoder *e,
   return irpc_slice_encode_encaps_end(e, m);
 }
 
+int irpc_slice_encode_exception_slice_begin_flags(irpc_slice_encoder *e,
+                                                  const char *type_id,
+                                                  size_t len, uint8_t flags,
+                                                  irpc_slice_mark *m) {
+  int rc = irpc__slice_enc_check(e, 0);
+  if (rc)
+    return rc;
+  if (!type_id || !m || !type_id_valid((const uint8_t *)type_id, len) ||
+      !(flags & IRPC_SLICE_EXC_HAS_SLICE_SIZE) ||
+      (flags & ~(IRPC_SLICE_EXC_HAS_SLICE_SIZE | IRPC_SLICE_EXC_IS_LAST_SLICE |
+                 IRPC_SLICE_EXC_HAS_TAGGED_FIELDS)))
+    return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  rc = irpc_slice_encode_uint8(e, flags);
+  if (rc == 0)
+    rc = irpc_slice_encode_string(e, type_id, len);
+  return rc ? rc : irpc__slice_enc_mark(e, 4, m);
+}
+
+/* ---- tagged values (Ice 1.1) ---- */
+
+/* The tag number a header byte gives when it is below this. */
+#define TAG11_INLINE_MAX 30
+
+static int tag11_wire_format(irpc_slice_tag_format f) {
+  if (f == IRPC_SLICE_TAG_OVSIZE)
+    return IRPC_SLICE_TAG_VSIZE;
+  if ((int)f < 0 || f >= IRPC_SLICE_TAG_CLASS)
+    return -1;
+  return (int)f;
+}
+
+int irpc_slice_encode_tag11(irpc_slice_encoder *e, int32_t tag,
+                            irpc_slice_tag_format format) {
+  int rc = irpc__slice_enc_check(e, 0);
+  if (rc)
+    return rc;
+  int wf = tag11_wire_format(format);
+  if (tag < 0 || wf < 0)
+    return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  if (tag < TAG11_INLINE_MAX)
+    return irpc_slice_encode_uint8(
+        e, (uint8_t)((unsigned)tag << 3 | (unsigned)wf));
+  rc = irpc_slice_encode_uint8(e, (uint8_t)(TAG11_INLINE_MAX << 3 | wf));
+  return rc ? rc : irpc_slice_encode_size(e, (size_t)tag);
+}
+
+int irpc_slice_encode_tag11_fsize_begin(irpc_slice_encoder *e, int32_t tag,
+                                        irpc_slice_mark *m) {
+  if (e && !m)
+    return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  int rc = irpc_slice_encode_tag11(e, tag, IRPC_SLICE_TAG_FSIZE);
+  return rc ? rc : irpc__slice_enc_mark(e, 4, m);
+}
+
+int irpc_slice_encode_tag11_fsize_end(irpc_slice_encoder *e,
+                                      const irpc_slice_mark *m) {
+  int rc = irpc__slice_enc_check(e, 0);
+  if (rc)
+    return rc;
+  if (!m || m->width != 4)
+    return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  size_t n = irpc_slice_encoder_pos(e) - m->pos - 4;
+  if (n > INT32_MAX)
+    return irpc__slice_enc_fail(e, IRPC_EOVERFLOW);
+  rc = irpc_slice_patch_int32(e, m->pos, (int32_t)n);
+  return rc ? irpc__slice_enc_fail(e, rc) : 0;
+}
+
+/* Skips the value of a tagged value in wire format `f`. */
+static int tag11_skip(irpc_slice_decoder *d, int f) {
+  static const uint8_t fixed[] = {1, 2, 4, 8};
+  size_t n;
+  int32_t n32;
+  int rc;
+  switch (f) {
+  case IRPC_SLICE_TAG_F1:
+  case IRPC_SLICE_TAG_F2:
+  case IRPC_SLICE_TAG_F4:
+  case IRPC_SLICE_TAG_F8:
+    return irpc_slice_decoder_skip(d, fixed[f]);
+  case IRPC_SLICE_TAG_SIZE:
+    return irpc_slice_decode_size(d, &n);
+  case IRPC_SLICE_TAG_VSIZE:
+    rc = irpc_slice_decode_size(d, &n);
+    return rc ? rc : irpc_slice_decoder_skip(d, n);
+  case IRPC_SLICE_TAG_FSIZE:
+    rc = irpc_slice_decode_int32(d, &n32);
+    if (rc == 0 && n32 < 0)
+      rc = irpc__slice_dec_fail(d, IRPC_EDATA);
+    return rc ? rc : irpc_slice_decoder_skip(d, (size_t)n32);
+  default: /* a class: skipping one needs the class decoder */
+    return irpc__slice_dec_fail(d, IRPC_ENOTSUP);
+  }
+}
+
+/* Reads the header of the next tagged value: *at_end when the scope ends
+ * or the end marker comes (not consumed). */
+static int tag11_header(irpc_slice_decoder *d, bool *at_end, bool *marker,
+                        int32_t *tag, int *format) {
+  *at_end = *marker = false;
+  if (irpc__slice_dec_remaining(d) == 0) {
+    *at_end = true;
+    return 0;
+  }
+  uint8_t v;
+  int rc = irpc_slice_decode_uint8(d, &v);
+  if (rc)
+    return rc;
+  if (v == IRPC_SLICE1_TAG_END_MARKER) {
+    *at_end = *marker = true;
+    return 0;
+  }
+  *format = v & 7;
+  *tag = v >> 3;
+  if (*tag == TAG11_INLINE_MAX) {
+    size_t t;
+    rc = irpc_slice_decode_size(d, &t);
+    if (rc)
+      return rc;
+    if (t < TAG11_INLINE_MAX) /* Ice writes small tags inline */
+      return irpc__slice_dec_fail(d, IRPC_EDATA);
+    *tag = (int32_t)t;
+  }
+  return 0;
+}
+
+int irpc_slice_decode_tag11(irpc_slice_decoder *d, int32_t tag,
+                            irpc_slice_tag_format format, bool *found,
+                            irpc_slice_scope *scope) {
+  int rc = irpc__slice_dec_check(d, 0);
+  if (rc)
+    return rc;
+  int wf = tag11_wire_format(format);
+  if (!found || !scope || tag < 0 || wf < 0)
+    return irpc__slice_dec_fail(d, IRPC_EINVAL);
+  *found = false;
+  for (;;) {
+    irpc__slice_dec_at at = irpc__slice_dec_save(d);
+    bool end, marker;
+    int32_t t = 0;
+    int f = 0;
+    rc = tag11_header(d, &end, &marker, &t, &f);
+    if (rc)
+      return rc;
+    if (end || t > tag) {
+      irpc__slice_dec_restore(d, &at);
+      return 0;
+    }
+    if (t < tag) {
+      rc = tag11_skip(d, f);
+      if (rc)
+        return rc;
+      continue;
+    }
+    if (f != wf)
+      return irpc__slice_dec_fail(d, IRPC_EDATA);
+    static const uint8_t fixed[] = {1, 2, 4, 8};
+    size_t n;
+    int32_t n32;
+    switch (format) {
+    case IRPC_SLICE_TAG_F1:
+    case IRPC_SLICE_TAG_F2:
+    case IRPC_SLICE_TAG_F4:
+    case IRPC_SLICE_TAG_F8:
+      rc = irpc__slice_dec_push(d, fixed[format], scope);
+      break;
+    case IRPC_SLICE_TAG_VSIZE:
+      rc = irpc_slice_decode_size(d, &n);
+      if (rc == 0)
+        rc = irpc__slice_dec_push(d, n, scope);
+      break;
+    case IRPC_SLICE_TAG_FSIZE:
+      rc = irpc_slice_decode_int32(d, &n32);
+      if (rc == 0 && n32 < 0)
+        rc = irpc__slice_dec_fail(d, IRPC_EDATA);
+      if (rc == 0)
+        rc = irpc__slice_dec_push(d, (size_t)n32, scope);
+      break;
+    default: /* SIZE, OVSIZE: the value follows, no scope */
+      break;
+    }
+    *found = rc == 0;
+    return rc;
+  }
+}
+
+int irpc_slice_decode_tags11_end(irpc_slice_decoder *d, bool marker) {
+  int rc = irpc__slice_dec_check(d, 0);
+  while (rc == 0) {
+    bool end, at_marker;
+    int32_t t = 0;
+    int f = 0;
+    rc = tag11_header(d, &end, &at_marker, &t, &f);
+    if (rc)
+      return rc;
+    if (at_marker) /* consumed: what an exception slice ends with */
+      return marker ? 0 : irpc__slice_dec_fail(d, IRPC_EDATA);
+    if (end)
+      return marker ? irpc__slice_dec_fail(d, IRPC_ETRUNCATED) : 0;
+    rc = tag11_skip(d, f);
+  }
+  return rc;
+}
+
 /* ---- decoding ---- */
 
 int irpc_slice_decode_encaps_begin(irpc_slice_decoder *d, uint8_t *major,

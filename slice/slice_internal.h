@@ -148,4 +148,30 @@ int irpc__slice_dec_charge(irpc_slice_decoder *d, size_t count, size_t size);
 int irpc__slice_dec_push(irpc_slice_decoder *d, size_t n,
                          irpc_slice_scope *scope);
 
+/* The read position, saved so a peeked tag can be given back. */
+typedef struct irpc__slice_dec_at {
+  const uint8_t *p, *e, *seg;
+  size_t seg_len, seg_pos, seg_index;
+} irpc__slice_dec_at;
+
+static inline irpc__slice_dec_at
+irpc__slice_dec_save(const irpc_slice_decoder *d) {
+  return (irpc__slice_dec_at){.p = d->p,
+                              .e = d->e,
+                              .seg = d->seg,
+                              .seg_len = d->seg_len,
+                              .seg_pos = d->seg_pos,
+                              .seg_index = d->seg_index};
+}
+
+static inline void irpc__slice_dec_restore(irpc_slice_decoder *d,
+                                           const irpc__slice_dec_at *at) {
+  d->p = at->p;
+  d->e = at->e;
+  d->seg = at->seg;
+  d->seg_len = at->seg_len;
+  d->seg_pos = at->seg_pos;
+  d->seg_index = at->seg_index;
+}
+
 #endif

@@ -432,6 +432,56 @@ IRPC_API int irpc_slice_encode_exception_slice_begin(irpc_slice_encoder *e,
 IRPC_API int irpc_slice_encode_exception_slice_end(irpc_slice_encoder *e,
                                                    const irpc_slice_mark *m);
 
+/* The same with the slice's flags given: IRPC_SLICE_EXC_HAS_SLICE_SIZE
+ * (required), plus IRPC_SLICE_EXC_IS_LAST_SLICE and
+ * IRPC_SLICE_EXC_HAS_TAGGED_FIELDS when the slice carries tagged members;
+ * the caller then writes the members, the tagged ones and the end marker
+ * IRPC_SLICE1_TAG_END_MARKER before irpc_slice_encode_exception_slice_end.
+ * Errors: as irpc_slice_encode_exception_slice_begin; IRPC_EINVAL (flags
+ * without HAS_SLICE_SIZE, or with an indirection table or type ID kind). */
+IRPC_API int irpc_slice_encode_exception_slice_begin_flags(
+    irpc_slice_encoder *e, const char *type_id, size_t len, uint8_t flags,
+    irpc_slice_mark *m);
+
+/* Tagged values of the Ice encoding 1.1 (optional members, parameters and
+ * return values): one byte holding the format (low 3 bits) and the tag
+ * (high 5 bits; 30 there means the tag follows as a size), then the value
+ * as the format says. They follow the non-tagged members, in increasing tag
+ * order; in an exception slice, IRPC_SLICE1_TAG_END_MARKER ends them. */
+typedef enum irpc_slice_tag_format {
+  IRPC_SLICE_TAG_F1 = 0,    /* 1 byte: bool, uint8 */
+  IRPC_SLICE_TAG_F2 = 1,    /* 2 bytes: int16 */
+  IRPC_SLICE_TAG_F4 = 2,    /* 4 bytes: int32, float32 */
+  IRPC_SLICE_TAG_F8 = 3,    /* 8 bytes: int64, float64 */
+  IRPC_SLICE_TAG_SIZE = 4,  /* a size: an enum */
+  IRPC_SLICE_TAG_VSIZE = 5, /* a size, then that many bytes */
+  IRPC_SLICE_TAG_FSIZE = 6, /* an int32 size, then that many bytes */
+  IRPC_SLICE_TAG_CLASS = 7, /* a class instance (not supported) */
+  /* Not a wire value: VSIZE whose value is a string or a sequence of 1-byte
+   * elements, whose own size is the size (no second size is written). */
+  IRPC_SLICE_TAG_OVSIZE = 8
+} irpc_slice_tag_format;
+
+#define IRPC_SLICE1_TAG_END_MARKER 0xFF
+
+/* Writes the header of tagged value `tag` (0..2^31-1) in `format` (OVSIZE
+ * is written as VSIZE). The caller then writes the value: for VSIZE its
+ * size first (irpc_slice_encode_size), for FSIZE use _fsize_begin instead.
+ * Errors: IRPC_EINVAL (e NULL, Slice2 encoder, tag < 0, CLASS or an unknown
+ * format), IRPC_ENOMEM. */
+IRPC_API int irpc_slice_encode_tag11(irpc_slice_encoder *e, int32_t tag,
+                                     irpc_slice_tag_format format);
+
+/* An FSIZE tagged value: the header and an int32 size placeholder; _end
+ * patches it with the number of bytes written after the placeholder.
+ * Errors: as irpc_slice_encode_tag11; _end: IRPC_EINVAL (NULL argument),
+ * IRPC_EOVERFLOW, IRPC_ERANGE, IRPC_EBUSY. */
+IRPC_API int irpc_slice_encode_tag11_fsize_begin(irpc_slice_encoder *e,
+                                                 int32_t tag,
+                                                 irpc_slice_mark *m);
+IRPC_API int irpc_slice_encode_tag11_fsize_end(irpc_slice_encoder *e,
+                                               const irpc_slice_mark *m);
+
 /* ------------------------------------------------------------------------
  * Decoder
  * ------------------------------------------------------------------------ */
@@ -722,6 +772,32 @@ irpc_slice_decode_exception_slice(irpc_slice_decoder *d,
 IRPC_API int
 irpc_slice_skip_exception_slice(irpc_slice_decoder *d,
                                 const irpc_slice_exception_slice *slice);
+
+/* Looks for tagged value `tag` in `format` (Ice 1.1) at the current
+ * position, as Ice does: values with smaller (unknown) tags are skipped by
+ * their format; at a larger tag, the end marker 0xFF or the end of the
+ * scope *found is cleared and nothing past the skipped values is consumed.
+ * When found, a tagged value of a fixed size (F1..F8), VSIZE or FSIZE is
+ * given a scope over its value (its size read first for VSIZE and FSIZE):
+ * read the value, then irpc_slice_decode_scope_end (or _skip for VSIZE,
+ * whose size may be larger than the value, as Ice allows). SIZE and OVSIZE
+ * values have no scope: read them, and leave `scope` alone.
+ * Errors: IRPC_EINVAL (NULL argument, Slice2 decoder, tag < 0, CLASS or an
+ * unknown format), IRPC_EDATA (the tag is found with another format),
+ * IRPC_ETRUNCATED, IRPC_ENOTSUP (an unknown tagged class to skip),
+ * IRPC_EOVERFLOW. */
+IRPC_API int irpc_slice_decode_tag11(irpc_slice_decoder *d, int32_t tag,
+                                     irpc_slice_tag_format format, bool *found,
+                                     irpc_slice_scope *scope);
+
+/* Skips the remaining (unknown) tagged values. With `marker`, they end
+ * with IRPC_SLICE1_TAG_END_MARKER, which is consumed (an exception slice
+ * with tagged members); without, they run to the end of the scope (the
+ * parameters or return values of an operation), and a 0xFF there is
+ * IRPC_EDATA.
+ * Errors: IRPC_EINVAL (d NULL, Slice2 decoder), IRPC_ETRUNCATED,
+ * IRPC_EDATA, IRPC_ENOTSUP (a tagged class), IRPC_EOVERFLOW. */
+IRPC_API int irpc_slice_decode_tags11_end(irpc_slice_decoder *d, bool marker);
 
 #ifdef __cplusplus
 }

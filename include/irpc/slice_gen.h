@@ -177,9 +177,16 @@ IRPC_API int irpc_slice_proxy_copy(irpc_slice_proxy *dst,
 IRPC_API void irpc_slice_proxy_release(irpc_slice_proxy *p);
 
 /* Encodes `p` as a ServiceAddress string: its address, else its path;
- * `default_path` when both are NULL.
- * Errors: IRPC_EINVAL (NULL e or p, no path at all), as
- * irpc_slice_encode_string. */
+ * `default_path` when both are NULL. In the Ice encoding 1.1, as a proxy
+ * record instead: the identity from the path (`/name` or `/category/name`,
+ * percent-escapes decoded), the facet from the address's fragment, mode
+ * twoway, not secure, protocol 1.0 (2.0 for an icerpc address), encoding
+ * 1.1, then the address's TCP or SSL server addresses as endpoints (`t`
+ * the timeout, default 60000; `z` compress), or its `adapter-id`, or
+ * neither for a relative proxy; p NULL is the null proxy there.
+ * Errors: IRPC_EINVAL (NULL e, p NULL in Slice2, no path at all; in 1.1 a
+ * path that is not an Ice identity, or a server address of another
+ * transport), as irpc_slice_encode_string. */
 IRPC_API int irpc_slice_encode_proxy(irpc_slice_encoder *e,
                                      const irpc_slice_proxy *p,
                                      const char *default_path);
@@ -213,6 +220,14 @@ typedef struct irpc_slice_in {
 IRPC_API int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b);
 IRPC_API int irpc_slice_in_init_bytes(irpc_slice_in *in, const void *data,
                                       size_t len);
+
+/* The same for the bytes of either encoding (Slice1 payloads are Ice
+ * encoding 1.1). Errors: as irpc_slice_decoder_init_buf / _bytes. */
+IRPC_API int irpc_slice_in_init_buf_enc(irpc_slice_in *in, const irpc_buf *b,
+                                        irpc_slice_encoding encoding);
+IRPC_API int irpc_slice_in_init_bytes_enc(irpc_slice_in *in, const void *data,
+                                          size_t len,
+                                          irpc_slice_encoding encoding);
 
 /* Frees the arena and the decoder's copies: every value decoded through
  * `in` becomes invalid. NULL is a no-op. */
@@ -253,11 +268,33 @@ IRPC_API int irpc_slice_decode_array(irpc_slice_in *in, size_t min_wire_size,
                                      size_t elem_size, size_t *count,
                                      void **items);
 
-/* A ServiceAddress string as a proxy (see irpc_slice_proxy): the path and
- * address are NUL-terminated copies in the arena.
+/* A proxy (see irpc_slice_proxy): in Slice2 a ServiceAddress string, in
+ * the Ice encoding 1.1 a proxy record (identity, facet, mode, secure,
+ * protocol and encoding, then endpoints or an adapter ID). The path and
+ * address are NUL-terminated copies in the arena. A 1.1 proxy becomes:
+ *   - with TCP or SSL endpoints: the address
+ *     `ice://host:port/path?t=timeout[&z][#facet]` (`transport=ssl` for
+ *     SSL; the other endpoints as `alt-server`), decoded with the invoker
+ *     for absolute addresses (as a Slice2 absolute address);
+ *   - with an adapter ID: `ice:/path?adapter-id=id`, the same invoker;
+ *   - with neither (a well-known proxy, or a callback on the connection):
+ *     `ice:/path` and the invoker of relative proxies;
+ * where the path is `/name` or `/category/name`, each part
+ * percent-escaped. Endpoints of other transports (UDP, WebSocket, opaque)
+ * are skipped; a proxy left with none of its endpoints is IRPC_EDATA. The
+ * null proxy (an empty identity name) is IRPC_EDATA here: use
+ * irpc_slice_decode_proxy_opt where it is allowed.
  * Errors: as irpc_slice_decode_string; IRPC_EDATA (not a valid relative
- * path or service address URI); IRPC_ENOMEM. */
+ * path or service address URI; a bad 1.1 proxy record); IRPC_ENOMEM. */
 IRPC_API int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p);
+
+/* A proxy that may be null (Ice 1.1: `X*` is nullable): *present is false
+ * and *p zeroed for the null proxy. In Slice2 there is no null proxy
+ * (optional proxies use the bit sequence) and this is
+ * irpc_slice_decode_proxy with *present true.
+ * Errors: as irpc_slice_decode_proxy. */
+IRPC_API int irpc_slice_decode_proxy_opt(irpc_slice_in *in, irpc_slice_proxy *p,
+                                         bool *present);
 
 /* ------------------------------------------------------------------------
  * Interface and operation descriptors (emitted by the generator)
@@ -320,6 +357,16 @@ typedef struct irpc_slice_op {
   size_t args_size;
   irpc_slice_encode_fn encode_return;
   irpc_slice_call_fn call;
+  /* Added with Slice1 (older descriptors read as 0): the encoding of the
+   * arguments and return value, 0 or IRPC_SLICE_ENCODING_2 for Slice2 (one
+   * segment ending with the tag end marker), IRPC_SLICE_ENCODING_1_1 for
+   * Slice1 (the members alone, tagged ones by tag after the others); and
+   * the user exceptions the operation may throw: those of its `throws`
+   * clause and the ones derived from them that the generator knew of,
+   * which a client decodes and a server lets through. */
+  int encoding;
+  const struct irpc_slice_exception_desc *const *exceptions;
+  size_t nexceptions;
 } irpc_slice_op;
 
 /* An operation of an interface: its descriptor (emitted once, by the
@@ -350,11 +397,73 @@ typedef struct irpc_slice_iface {
    * ops). */
   const struct irpc_slice_iface *const *bases;
   size_t nbases;
+  /* Added with Slice1 (older descriptors read as 0): the encoding of the
+   * interface's definition. A Slice1 interface (IRPC_SLICE_ENCODING_1_1) is
+   * also an `::Ice::Object`: its dispatcher answers ice_ping, ice_isA,
+   * ice_id and ice_ids. */
+  int encoding;
 } irpc_slice_iface;
 
 /* The operation named `name`, or NULL. */
 IRPC_API const irpc_slice_op_ref *
 irpc_slice_iface_find(const irpc_slice_iface *iface, const char *name);
+
+/* ------------------------------------------------------------------------
+ * User exceptions (Slice1)
+ * ------------------------------------------------------------------------ */
+
+/* Writes the members of one slice of an exception, its own members only
+ * (`value` points to the whole exception, whose base is its first member,
+ * so the same pointer serves every level): the slice header, the
+ * members, the tagged ones (and their end marker) and the slice size, with
+ * `last` set for the slice of the root exception. */
+typedef int (*irpc_slice_exc_encode_fn)(irpc_slice_encoder *e,
+                                        const void *value, bool last);
+/* Reads the members of one slice whose header was read (its flags given),
+ * up to its end; the runtime checks the slice size. */
+typedef int (*irpc_slice_exc_decode_fn)(irpc_slice_in *in, void *value,
+                                        uint8_t flags);
+
+/* An exception type, emitted once per Slice1 `exception` as `M_E_desc`.
+ * Its C struct (`M_E`) starts with its base's (`M_B base;`), so a pointer
+ * to a derived exception is a pointer to each of its bases. */
+typedef struct irpc_slice_exception_desc {
+  size_t struct_size;  /* sizeof(irpc_slice_exception_desc) */
+  const char *type_id; /* "::M::E" */
+  const struct irpc_slice_exception_desc *base; /* or NULL */
+  size_t size;                                  /* sizeof(M_E) */
+  irpc_slice_exc_encode_fn encode_slice;
+  irpc_slice_exc_decode_fn decode_slice;
+} irpc_slice_exception_desc;
+
+/* 1 when exception type `d` is `of` or derives from it, else 0. */
+IRPC_API int irpc_slice_exception_is(const irpc_slice_exception_desc *d,
+                                     const irpc_slice_exception_desc *of);
+
+/* Encodes exception `value` of type `d` in the sliced format, as Ice 3.7
+ * does: one slice per type from `d` to its root, each with its flags,
+ * type ID and size (irpc_slice_encode_exception_slice_begin_flags).
+ * Ice 1.1 encoder only.
+ * Errors: IRPC_EINVAL (NULL argument, Slice2 encoder), an encoding
+ * error. */
+IRPC_API int irpc_slice_encode_exception(irpc_slice_encoder *e,
+                                         const irpc_slice_exception_desc *d,
+                                         const void *value);
+
+/* Decodes a user exception into the arena of `in`: follows its slices from
+ * the most derived type to the first one among `known` (n of them),
+ * skipping the slices of unknown types when they carry a size, and decodes
+ * the rest as that type. *type_id receives the most derived type ID as
+ * sent (a view), even when no type is known; *d and *value the decoded
+ * exception. The exception must fill the input.
+ * Errors: IRPC_EINVAL (NULL argument, Slice2 decoder), IRPC_ENOTFOUND (no
+ * known type among the slices: an unknown user exception; or an unknown
+ * slice without a size, as the compact format writes them, which cannot
+ * be skipped), IRPC_EDATA (slices that do not chain as the types do),
+ * IRPC_ENOTSUP (an indirection table), the errors of the decoders. */
+IRPC_API int irpc_slice_decode_exception(
+    irpc_slice_in *in, const irpc_slice_exception_desc *const *known, size_t n,
+    irpc_str *type_id, const irpc_slice_exception_desc **d, void **value);
 
 /* ------------------------------------------------------------------------
  * Client side: typed calls
@@ -390,6 +499,21 @@ IRPC_API const char *irpc_slice_reply_message(const irpc_slice_reply *r);
  * the reply. */
 IRPC_API irpc_incoming_response *
 irpc_slice_reply_response(const irpc_slice_reply *r);
+
+/* The user exception a Slice1 operation threw (the callback's err is then
+ * IRPC_ESTATUS and the status ApplicationError): its value, decoded as the
+ * most derived type the client knows (*desc, may be NULL), living as long
+ * as the reply; NULL when the reply carries none (another status, or an
+ * exception no known type matches: see _exception_id). Generated code
+ * offers `M_E_from_reply(reply)` for each exception. */
+IRPC_API const void *
+irpc_slice_reply_exception(const irpc_slice_reply *r,
+                           const irpc_slice_exception_desc **desc);
+
+/* The type ID of the most derived slice of the user exception in the
+ * reply, known or not ("::M::E"); "" when there is none. Lives as long as
+ * `r`. */
+IRPC_API const char *irpc_slice_reply_exception_id(const irpc_slice_reply *r);
 
 /* Called from the callback: keeps the reply (and so the decoded values)
  * alive after the callback returns, until irpc_slice_reply_free. */
@@ -487,6 +611,21 @@ IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
 IRPC_API int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
                                       const char *message);
 
+/* Completes the dispatch of a Slice1 operation with user exception `value`
+ * of type `d`: status ApplicationError, the message naming the type ID,
+ * and the exception encoded as the payload (irpc_slice_encode_exception).
+ * An exception that is not `d`-compatible with the operation's `throws`
+ * clause (neither a listed exception nor one derived from it) is not sent:
+ * the dispatch completes with InternalError naming it, as Ice answers an
+ * undeclared exception with UnknownUserException, and IRPC_ENOTSUP is
+ * returned. Generated code offers `M_E_throw(sd, const M_E *)`. `sd` is
+ * gone after this returns, except after IRPC_EINVAL for a NULL argument.
+ * Errors: IRPC_EINVAL, IRPC_ENOTSUP, IRPC_ENOMEM, an encoding error (the
+ * dispatch then completes with InternalError). */
+IRPC_API int irpc_slice_dispatch_throw(irpc_slice_dispatch *sd,
+                                       const irpc_slice_exception_desc *d,
+                                       const void *value);
+
 /* The request being dispatched, its operation, the underlying dispatch,
  * the connection it arrived on (NULL for coloc), and the invoker that
  * calls that peer back (NULL when there is no way back). Valid until the
@@ -500,6 +639,51 @@ IRPC_API irpc_connection *
 irpc_slice_dispatch_connection(const irpc_slice_dispatch *sd);
 IRPC_API irpc_invoker *
 irpc_slice_dispatch_invoker(const irpc_slice_dispatch *sd);
+
+/* ------------------------------------------------------------------------
+ * The operations of ::Ice::Object (Slice1 interfaces)
+ * ------------------------------------------------------------------------ */
+
+/* A sequence<string> (ice_ids). */
+typedef struct irpc_slice_str_seq {
+  size_t n;
+  irpc_str *items;
+} irpc_slice_str_seq;
+
+typedef void (*irpc_slice_ice_ping_cb)(irpc_slice_reply *reply, int err,
+                                       void *user_data);
+typedef void (*irpc_slice_ice_isA_cb)(irpc_slice_reply *reply, int err,
+                                      const bool *ret, void *user_data);
+typedef void (*irpc_slice_ice_id_cb)(irpc_slice_reply *reply, int err,
+                                     const irpc_str *ret, void *user_data);
+typedef void (*irpc_slice_ice_ids_cb)(irpc_slice_reply *reply, int err,
+                                      const irpc_slice_str_seq *ret,
+                                      void *user_data);
+
+/* Calls `ice_ping`, `ice_isA(type_id)`, `ice_id` or `ice_ids` (idempotent,
+ * encoding 1.1) on the service of `proxy` (the default path of `iface`
+ * when the proxy has none), as any typed call (irpc_slice_invoke): ice_isA
+ * answers whether the service implements the interface `type_id`
+ * ("::M::I"), ice_id its most derived interface and ice_ids every
+ * interface it implements, sorted, `::Ice::Object` included. Generated
+ * Slice1 proxies offer them as `M_I_ice_ping(proxy, opts, cb, ud)`...
+ * Errors: as irpc_slice_invoke. */
+IRPC_API int irpc_slice_ice_ping(const irpc_slice_proxy *proxy,
+                                 const irpc_slice_iface *iface,
+                                 const irpc_slice_call_opts *opts,
+                                 irpc_slice_ice_ping_cb cb, void *user_data);
+IRPC_API int irpc_slice_ice_isA(const irpc_slice_proxy *proxy,
+                                const irpc_slice_iface *iface, irpc_str type_id,
+                                const irpc_slice_call_opts *opts,
+                                irpc_slice_ice_isA_cb cb, void *user_data);
+IRPC_API int irpc_slice_ice_id(const irpc_slice_proxy *proxy,
+                               const irpc_slice_iface *iface,
+                               const irpc_slice_call_opts *opts,
+                               irpc_slice_ice_id_cb cb, void *user_data);
+IRPC_API int irpc_slice_ice_ids(const irpc_slice_proxy *proxy,
+                                const irpc_slice_iface *iface,
+                                const irpc_slice_call_opts *opts,
+                                irpc_slice_ice_ids_cb cb, void *user_data);
 
 #ifdef __cplusplus
 }

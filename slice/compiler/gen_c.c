@@ -130,6 +130,12 @@ typedef struct gen {
   int in_iface;
   const slicec_def *deps_of; /* the interface whose needs are being met */
   bool op_members;           /* naming parameters and return members */
+  /* Members being emitted are Slice1's (Ice encoding 1.1): tagged ones in
+   * the 1.1 format, no bit sequence, optional proxies as null proxies. */
+  bool enc11;
+  /* When set, the condition under which tagged members are decoded (an
+   * exception slice says whether it has any). */
+  const char *tag_guard;
   bool oom;
   slicec_diag_fn fn;
   void *ud;
@@ -384,6 +390,12 @@ static const slicec_def *proxy_iface(gen *g, const slicec_def *custom) {
   return NULL;
 }
 
+/* A Slice1 enum: no underlying type, encoded as a size. */
+static bool is_enum1(const slicec_def *d) {
+  return d->kind == SLICEC_DEF_ENUM && !d->u.en.underlying && d->file &&
+         d->file->mode == SLICEC_MODE_SLICE1;
+}
+
 static enum kind tkind(gen *g, const slicec_type_ref *t) {
   const slicec_type_ref *u = ua(t);
   if (!u)
@@ -411,7 +423,7 @@ static enum kind tkind(gen *g, const slicec_type_ref *t) {
     case SLICEC_DEF_STRUCT:
       return K_STRUCT;
     case SLICEC_DEF_ENUM:
-      return u->def->u.en.underlying ? K_ENUM : K_VARIANT;
+      return u->def->u.en.underlying || is_enum1(u->def) ? K_ENUM : K_VARIANT;
     case SLICEC_DEF_CUSTOM:
       return proxy_iface(g, u->def) ? K_PROXY : K_CUSTOM;
     default:
@@ -660,6 +672,8 @@ static size_t minwire(gen *g, const slicec_type_ref *t) {
     return prims[u->primitive].size ? prims[u->primitive].size : 1;
   case K_ENUM: {
     const slicec_type_ref *ut = u->def->u.en.underlying;
+    if (!ut) /* Slice1: a size */
+      return 1;
     return prims[ut->primitive].size ? prims[ut->primitive].size : 1;
   }
   case K_STRUCT:
@@ -878,6 +892,103 @@ static void enc_put(gen *g, sb *o, int ind, const slicec_type_ref *t,
   }
 }
 
+/* ---- Slice1 (Ice encoding 1.1) members ---------------------------------- */
+
+/* The irpc_slice_proxy inside a value `lv` of a proxy type (a generated
+ * proxy struct or IceRpc::ServiceAddress), or NULL for another type: in
+ * Slice1 those may be optional without a tag (the null proxy). */
+static const char *proxy_lv(gen *g, const slicec_type_ref *t, const char *lv) {
+  enum kind k = tkind(g, t);
+  if (k == K_PROXY)
+    return S(g, "%s.p", lv);
+  const slicec_type_ref *u = ua(t);
+  if (k == K_CUSTOM && known_custom(u->def) &&
+      strcmp(u->def->scoped_name, "IceRpc::ServiceAddress") == 0)
+    return lv;
+  return NULL;
+}
+
+/* Ice's fixed encoded size of `t`, 0 when it varies (enums, strings,
+ * sequences, ... and structs holding one). */
+static size_t fixed11(gen *g, const slicec_type_ref *t) {
+  const slicec_type_ref *u = ua(t);
+  switch (tkind(g, t)) {
+  case K_PRIM:
+    return prims[u->primitive].size;
+  case K_STRUCT: {
+    const slicec_member_list *ml = &u->def->u.st.fields;
+    size_t n = 0;
+    for (size_t i = 0; i < ml->n; i++) {
+      size_t f = fixed11(g, ml->items[i]->type);
+      if (!f || ml->items[i]->tagged || ml->items[i]->type->optional)
+        return 0;
+      n += f;
+    }
+    return n;
+  }
+  default:
+    return 0;
+  }
+}
+
+/* The 1.1 tag format of `t` ("IRPC_SLICE_TAG_..."), and for VSIZE the
+ * expression of the value's size (*vsize, NULL otherwise). */
+static const char *tag11_format(gen *g, const slicec_type_ref *t,
+                                const char *lv, const char **vsize) {
+  const slicec_type_ref *u = ua(t);
+  *vsize = NULL;
+  switch (tkind(g, t)) {
+  case K_PRIM:
+    switch (prims[u->primitive].size) {
+    case 1:
+      return "IRPC_SLICE_TAG_F1";
+    case 2:
+      return "IRPC_SLICE_TAG_F2";
+    case 4:
+      return "IRPC_SLICE_TAG_F4";
+    default:
+      return "IRPC_SLICE_TAG_F8";
+    }
+  case K_STR:
+  case K_BYTES:
+    return "IRPC_SLICE_TAG_OVSIZE";
+  case K_ENUM:
+    return "IRPC_SLICE_TAG_SIZE";
+  case K_STRUCT: {
+    size_t f = fixed11(g, t);
+    if (!f)
+      return "IRPC_SLICE_TAG_FSIZE";
+    *vsize = S(g, "%zu", f);
+    return "IRPC_SLICE_TAG_VSIZE";
+  }
+  case K_SEQ: {
+    size_t f = u->element->optional ? 0 : fixed11(g, u->element);
+    if (f == 1)
+      return "IRPC_SLICE_TAG_OVSIZE";
+    if (!f)
+      return "IRPC_SLICE_TAG_FSIZE";
+    *vsize = S(g, "%s.n * %zu + (%s.n > 254 ? 5 : 1)", lv, f, lv);
+    return "IRPC_SLICE_TAG_VSIZE";
+  }
+  case K_DICT: {
+    size_t k = fixed11(g, u->key);
+    size_t v = u->value->optional ? 0 : fixed11(g, u->value);
+    if (!k || !v)
+      return "IRPC_SLICE_TAG_FSIZE";
+    *vsize = S(g, "%s.n * %zu + (%s.n > 254 ? 5 : 1)", lv, k + v, lv);
+    return "IRPC_SLICE_TAG_VSIZE";
+  }
+  default:
+    return "IRPC_SLICE_TAG_FSIZE";
+  }
+}
+
+/* Whether a found 1.1 tagged value of this format has a scope to end. */
+static bool tag11_scoped(const char *fmt) {
+  return strcmp(fmt, "IRPC_SLICE_TAG_SIZE") != 0 &&
+         strcmp(fmt, "IRPC_SLICE_TAG_OVSIZE") != 0;
+}
+
 static void emit_enc_members(gen *g, sb *o, int ind,
                              const slicec_member_list *ml, const char *pfx,
                              enum enc_mode mode) {
@@ -891,6 +1002,8 @@ static void emit_enc_members(gen *g, sb *o, int ind,
   }
   size_t np, nt;
   size_t nopt = order_members(ml, plain, &np, tagged, &nt);
+  if (g->enc11) /* no bit sequence: optional proxies are null proxies */
+    nopt = 0;
   bool rc_declared = false, returned = false;
   bool nested_check = false;
   for (size_t i = 0; i < np; i++)
@@ -898,8 +1011,8 @@ static void emit_enc_members(gen *g, sb *o, int ind,
   for (size_t i = 0; i < nt; i++)
     nested_check |= enc_checked(g, tagged[i]->type);
   /* The last member, when optional, returns what its bit and value gave. */
-  bool last_opt =
-      mode == ENC_RETURN && nt == 0 && np > 0 && plain[np - 1]->type->optional;
+  bool last_opt = !g->enc11 && mode == ENC_RETURN && nt == 0 && np > 0 &&
+                  plain[np - 1]->type->optional;
   if (nopt)
     out(o, ind, "irpc_slice_bit_writer bits;");
   if (nested_check || (last_opt && nopt > 1)) {
@@ -912,6 +1025,25 @@ static void emit_enc_members(gen *g, sb *o, int ind,
     const slicec_member *m = plain[i];
     const char *name = member_cname(g, m);
     const char *lv = S(g, "%s%s", pfx, name);
+    if (m->type->optional && g->enc11) {
+      /* Slice1: only proxies are optional without a tag (the checker and
+       * check_slice1 saw to it): absent is the null proxy. */
+      if (mode == ENC_RETURN && i == np - 1 && nt == 0) {
+        const char *st[2];
+        enc_stmts(g, m->type, lv, st);
+        out(o, ind, "if (%shas_%s)", pfx, name);
+        out(o, ind + 1, "return %s;", st[0]);
+        out(o, ind, "return irpc_slice_encode_proxy(e, NULL, NULL);");
+        returned = true;
+        continue;
+      }
+      out(o, ind, "if (%shas_%s) {", pfx, name);
+      enc_put(g, o, ind + 1, m->type, lv, &rc_declared);
+      out(o, ind, "} else {");
+      out(o, ind + 1, "irpc_slice_encode_proxy(e, NULL, NULL);");
+      out(o, ind, "}");
+      continue;
+    }
     if (m->type->optional) {
       bool last = last_opt && i == np - 1;
       const char *st[2];
@@ -959,7 +1091,24 @@ static void emit_enc_members(gen *g, sb *o, int ind,
     const char *lv = S(g, "%s%s", pfx, name);
     const slicec_type_ref *u = ua(m->type);
     out(o, ind, "if (%shas_%s) {", pfx, name);
-    if (tkind(g, m->type) == K_PRIM && prims[u->primitive].size) {
+    if (g->enc11) {
+      const char *vsize;
+      const char *fmt = tag11_format(g, m->type, lv, &vsize);
+      bool fsize = strcmp(fmt, "IRPC_SLICE_TAG_FSIZE") == 0;
+      if (fsize) {
+        out(o, ind + 1, "irpc_slice_mark m;");
+        out(o, ind + 1, "irpc_slice_encode_tag11_fsize_begin(e, %d, &m);",
+            (int)m->tag);
+      } else {
+        out(o, ind + 1, "irpc_slice_encode_tag11(e, %d, %s);", (int)m->tag,
+            fmt);
+      }
+      if (vsize)
+        out(o, ind + 1, "irpc_slice_encode_size(e, %s);", vsize);
+      enc_put(g, o, ind + 1, m->type, lv, &rc_declared);
+      if (fsize)
+        out(o, ind + 1, "irpc_slice_encode_tag11_fsize_end(e, &m);");
+    } else if (tkind(g, m->type) == K_PRIM && prims[u->primitive].size) {
       out(o, ind + 1, "irpc_slice_encode_tag_sized(e, %d, %u);", (int)m->tag,
           prims[u->primitive].size);
       enc_put(g, o, ind + 1, m->type, lv, &rc_declared);
@@ -1023,6 +1172,8 @@ static void emit_dec_members(gen *g, sb *o, int ind,
   }
   size_t np, nt;
   size_t nopt = order_members(ml, plain, &np, tagged, &nt);
+  if (g->enc11)
+    nopt = 0;
   /* Compact decoding reads through &in->dec, the others through `d`. */
   const char *dv = mode == DEC_COMPACT ? "&in->dec" : "d";
   if (mode == DEC_STRUCT)
@@ -1041,6 +1192,18 @@ static void emit_dec_members(gen *g, sb *o, int ind,
     const char *name = member_cname(g, m);
     const char *lv = S(g, "%s%s", pfx, name);
     bool last = mode == DEC_COMPACT && i == np - 1 && nt == 0;
+    if (m->type->optional && g->enc11) {
+      const char *plv = proxy_lv(g, m->type, lv);
+      const char *x = S(g, "irpc_slice_decode_proxy_opt(in, &%s, &%shas_%s)",
+                        plv ? plv : lv, pfx, name);
+      if (last) {
+        out(o, ind, "return %s;", x);
+        returned = true;
+      } else {
+        out(o, ind, "%s;", x);
+      }
+      continue;
+    }
     if (m->type->optional) {
       used_present = true;
       if (last) {
@@ -1068,20 +1231,35 @@ static void emit_dec_members(gen *g, sb *o, int ind,
       emit_dec_one(g, o, ind, m->type, lv, dv);
     }
   }
+  int tind = ind;
+  if (nt && g->tag_guard) {
+    out(o, ind, "if (%s) {", g->tag_guard);
+    tind++;
+  }
   for (size_t i = 0; i < nt; i++) {
     const slicec_member *m = tagged[i];
     const char *name = member_cname(g, m);
     const char *lv = S(g, "%s%s", pfx, name);
     if (used_present)
-      out(o, ind, "present = false;");
+      out(o, tind, "present = false;");
     used_present = true;
-    out(o, ind, "irpc_slice_decode_tag(%s, %d, &present, &scope);", dv,
-        (int)m->tag);
-    out(o, ind, "if ((%shas_%s = present)) {", pfx, name);
-    emit_dec_one(g, o, ind + 1, m->type, lv, dv);
-    out(o, ind + 1, "irpc_slice_decode_scope_end(%s, &scope);", dv);
-    out(o, ind, "}");
+    const char *fmt = NULL, *vsize;
+    if (g->enc11) {
+      fmt = tag11_format(g, m->type, lv, &vsize);
+      out(o, tind, "irpc_slice_decode_tag11(%s, %d, %s, &present, &scope);", dv,
+          (int)m->tag, fmt);
+    } else {
+      out(o, tind, "irpc_slice_decode_tag(%s, %d, &present, &scope);", dv,
+          (int)m->tag);
+    }
+    out(o, tind, "if ((%shas_%s = present)) {", pfx, name);
+    emit_dec_one(g, o, tind + 1, m->type, lv, dv);
+    if (!fmt || tag11_scoped(fmt))
+      out(o, tind + 1, "irpc_slice_decode_scope_end(%s, &scope);", dv);
+    out(o, tind, "}");
   }
+  if (nt && g->tag_guard)
+    out(o, ind, "}");
   if (mode == DEC_STRUCT)
     out(o, ind, "irpc_slice_decode_tags_end(d);");
   if (mode != DEC_CASE && !returned)
@@ -1188,6 +1366,9 @@ static void scan_def(gen *g, const slicec_def *d) {
     break;
   case SLICEC_DEF_ALIAS:
     scan_type(g, d->u.alias.type);
+    break;
+  case SLICEC_DEF_EXCEPTION:
+    scan_members(g, &d->u.exc.fields);
     break;
   case SLICEC_DEF_INTERFACE:
     for (size_t i = 0; i < d->u.iface.nops; i++) {
@@ -1333,6 +1514,8 @@ static void emit_struct(gen *g, const slicec_def *d) {
   out(h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", c, c);
 
   sb_printf(o, "\n/* ---- %s ---- */\n\n", banner);
+  bool enc11 = g->enc11;
+  g->enc11 = d->file->mode == SLICEC_MODE_SLICE1;
   out(o, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v) {", c, c);
   if (st->fields.n == 0 && st->compact) {
     out(o, 1, "(void)e;");
@@ -1350,9 +1533,82 @@ static void emit_struct(gen *g, const slicec_def *d) {
   emit_dec_members(g, o, 1, &st->fields, "v->",
                    st->compact ? DEC_COMPACT : DEC_STRUCT);
   out(o, 0, "}");
+  g->enc11 = enc11;
+}
+
+/* A Slice1 enum: an int32_t and its enumerators, encoded as a size. */
+static void emit_enum1(gen *g, const slicec_def *d) {
+  const char *c = def_cname(g, d);
+  const slicec_enum_def *en = &d->u.en;
+  const char *banner = S(g, "%senum %s (Slice1: a size)",
+                         en->unchecked ? "unchecked " : "", d->scoped_name);
+  sb *h = &g->h, *o = &g->c;
+  sb_printf(h, "\n/* ---- %s ---- */\n\n", banner);
+  emit_doc(g, h, 0, d->doc);
+  out(h, 0, "typedef int32_t %s;", c);
+  if (en->nenumerators) {
+    out(h, 0, "enum {");
+    for (size_t i = 0; i < en->nenumerators; i++) {
+      const slicec_enumerator *x = en->enumerators[i];
+      emit_doc(g, h, 1, x->doc);
+      out(h, 1, "%s_%s = %s%s", c, x->name, lit_i64(g, x->value),
+          i + 1 < en->nenumerators ? "," : "");
+    }
+    out(h, 0, "};");
+  }
+  blank(h);
+  out(h, 0, "int %s_encode(irpc_slice_encoder *e, %s v);", c, c);
+  out(h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", c, c);
+
+  sb_printf(o, "\n/* ---- %s ---- */\n\n", banner);
+  out(o, 0, "int %s_encode(irpc_slice_encoder *e, %s v) {", c, c);
+  out(o, 1, "/* A negative value is past any size: IRPC_EOVERFLOW. */");
+  out(o, 1, "return irpc_slice_encode_size(e, v < 0 ? SIZE_MAX : (size_t)v);");
+  out(o, 0, "}");
+  blank(o);
+  int64_t min = 0, max = 0;
+  for (size_t i = 0; i < en->nenumerators; i++) {
+    int64_t v = en->enumerators[i]->value;
+    if (i == 0 || v < min)
+      min = v;
+    if (i == 0 || v > max)
+      max = v;
+  }
+  bool contiguous = en->nenumerators > 0 &&
+                    (uint64_t)max - (uint64_t)min == en->nenumerators - 1;
+  out(o, 0, "int %s_decode(irpc_slice_in *in, %s *v) {", c, c);
+  out(o, 1, "size_t x = 0;");
+  out(o, 1, "int rc = irpc_slice_decode_size(&in->dec, &x);");
+  if (!en->unchecked) {
+    if (contiguous) {
+      if (min > 0)
+        out(o, 1, "if (rc == 0 && (x < %s || x > %s))", lit_i64(g, min),
+            lit_i64(g, max));
+      else
+        out(o, 1, "if (rc == 0 && x > %s)", lit_i64(g, max));
+      out(o, 2, "rc = irpc_slice_in_fail(in, IRPC_EENUM);");
+    } else {
+      out(o, 1, "switch (x) {");
+      for (size_t i = 0; i < en->nenumerators; i++)
+        out(o, 1, "case %s:", lit_i64(g, en->enumerators[i]->value));
+      if (en->nenumerators)
+        out(o, 2, "break;");
+      out(o, 1, "default:");
+      out(o, 2, "if (rc == 0)");
+      out(o, 3, "rc = irpc_slice_in_fail(in, IRPC_EENUM);");
+      out(o, 1, "}");
+    }
+  }
+  out(o, 1, "*v = (%s)x;", c);
+  out(o, 1, "return rc;");
+  out(o, 0, "}");
 }
 
 static void emit_basic_enum(gen *g, const slicec_def *d) {
+  if (is_enum1(d)) {
+    emit_enum1(g, d);
+    return;
+  }
   const char *c = def_cname(g, d);
   const slicec_enum_def *en = &d->u.en;
   const slicec_primitive up = en->underlying->primitive;
@@ -1651,7 +1907,7 @@ static void forward(gen *g, const slicec_def *d) {
   if (mark_state(g, d, MK_FWD) ||
       (d->kind != SLICEC_DEF_STRUCT && d->kind != SLICEC_DEF_ENUM))
     return;
-  if (d->kind == SLICEC_DEF_ENUM && d->u.en.underlying)
+  if (d->kind == SLICEC_DEF_ENUM && (d->u.en.underlying || is_enum1(d)))
     return;
   mark_set(g, d, MK_FWD, 2);
   const char *c = def_cname(g, d);
@@ -1666,7 +1922,7 @@ static void emit_def(gen *g, const slicec_def *d) {
     emit_struct(g, d);
     break;
   case SLICEC_DEF_ENUM:
-    if (d->u.en.underlying)
+    if (d->u.en.underlying || is_enum1(d))
       emit_basic_enum(g, d);
     else
       emit_variant(g, d);
@@ -1737,6 +1993,142 @@ static void need_def(gen *g, const slicec_def *d) {
   ctx_leave(g, saved);
   mark_set(g, d, MK_DEF, 2);
   flush_deferred(g);
+}
+
+/* ---- exceptions (Slice1) --------------------------------------------------
+ */
+
+enum { MK_EXC = MK_FWD + 1 };
+
+static void emit_wrapped(sb *o, const char *text);
+
+static void emit_exception(gen *g, const slicec_def *d) {
+  const char *c = def_cname(g, d);
+  const char *U = upper(g, c);
+  const slicec_exception_def *x = &d->u.exc;
+  const slicec_member_list *ml = &x->fields;
+  sb *h = &g->h, *o = &g->c;
+  const char *banner =
+      S(g, "exception %s%s%s", d->scoped_name, x->base ? " : " : "",
+        x->base ? x->base->scoped_name : "");
+  sb_printf(h, "\n/* ---- %s ---- */\n\n", banner);
+  emit_doc(g, h, 0, d->doc);
+  out(h, 0, "#define %s_TYPE_ID \"::%s\"", U, d->scoped_name);
+  blank(h);
+  out(h, 0, "typedef struct %s {", c);
+  if (x->base)
+    out(h, 1, "%s base; /* ::%s */", def_cname(g, x->base),
+        x->base->scoped_name);
+  else if (ml->n == 0)
+    out(h, 1, "char empty_; /* no fields */");
+  emit_fields(g, h, 1, ml);
+  out(h, 0, "} %s;", c);
+  blank(h);
+  out(h, 0, "extern const irpc_slice_exception_desc %s_desc;", c);
+  blank(h);
+  out(h, 0, "/* The whole exception, in the sliced format. */");
+  out(h, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v);", c, c);
+  blank(h);
+  emit_wrapped(h, S(g,
+                    "The %s a call's reply carries (the callback's err is "
+                    "IRPC_ESTATUS), as itself or one derived from it, or "
+                    "NULL.",
+                    d->name));
+  out(h, 0,
+      "static inline const %s *%s_from_reply(const irpc_slice_reply *reply) "
+      "{",
+      c, c);
+  out(h, 1, "const irpc_slice_exception_desc *d;");
+  out(h, 1, "const void *v = irpc_slice_reply_exception(reply, &d);");
+  out(h, 1,
+      "return v && irpc_slice_exception_is(d, &%s_desc) ? (const %s *)v : "
+      "NULL;",
+      c, c);
+  out(h, 0, "}");
+  blank(h);
+  out(h, 0,
+      "/* Completes a dispatch by throwing it (irpc_slice_dispatch_throw). */");
+  out(h, 0,
+      "static inline int %s_throw(irpc_slice_dispatch *sd, const %s *v) {", c,
+      c);
+  out(h, 1, "return irpc_slice_dispatch_throw(sd, &%s_desc, v);", c);
+  out(h, 0, "}");
+
+  bool saved = g->enc11;
+  g->enc11 = true;
+  sb_printf(o, "\n/* ---- %s ---- */\n\n", banner);
+  out(o, 0,
+      "static int %s_encode_slice(irpc_slice_encoder *e, const void *value, "
+      "bool last) {",
+      c);
+  out(o, 1, "const %s *v = value;", c);
+  if (ml->n == 0)
+    out(o, 1, "(void)v;");
+  out(o, 1, "irpc_slice_mark slice;");
+  sb tg = {0};
+  for (size_t i = 0; i < ml->n; i++)
+    if (ml->items[i]->tagged)
+      sb_printf(&tg, "%sv->has_%s", tg.n ? " || " : "",
+                member_cname(g, ml->items[i]));
+  out(o, 1, "bool tagged = %s;", tg.n ? tg.p : "false");
+  free(tg.p);
+  out(o, 1,
+      "irpc_slice_encode_exception_slice_begin_flags(e, %s_TYPE_ID, "
+      "sizeof(%s_TYPE_ID) - 1, IRPC_SLICE_EXC_HAS_SLICE_SIZE | (last ? "
+      "IRPC_SLICE_EXC_IS_LAST_SLICE : 0) | (tagged ? "
+      "IRPC_SLICE_EXC_HAS_TAGGED_FIELDS : 0), &slice);",
+      U, U);
+  emit_enc_members(g, o, 1, ml, "v->", ENC_CASE);
+  out(o, 1, "if (tagged)");
+  out(o, 2, "irpc_slice_encode_uint8(e, IRPC_SLICE1_TAG_END_MARKER);");
+  out(o, 1, "return irpc_slice_encode_exception_slice_end(e, &slice);");
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0,
+      "static int %s_decode_slice(irpc_slice_in *in, void *value, uint8_t "
+      "flags) {",
+      c);
+  out(o, 1, "%s *v = value;", c);
+  out(o, 1, "irpc_slice_decoder *d = &in->dec;");
+  if (ml->n == 0)
+    out(o, 1, "(void)v;");
+  g->tag_guard = "flags & IRPC_SLICE_EXC_HAS_TAGGED_FIELDS";
+  emit_dec_members(g, o, 1, ml, "v->", DEC_CASE);
+  g->tag_guard = NULL;
+  out(o, 1, "if (flags & IRPC_SLICE_EXC_HAS_TAGGED_FIELDS)");
+  out(o, 2, "irpc_slice_decode_tags11_end(d, true);");
+  out(o, 1, "return irpc_slice_decoder_error(d);");
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0, "const irpc_slice_exception_desc %s_desc = {", c);
+  out(o, 2, ".struct_size = sizeof(irpc_slice_exception_desc),");
+  out(o, 2, ".type_id = %s_TYPE_ID,", U);
+  out(o, 2, ".base = %s,",
+      x->base ? S(g, "&%s_desc", def_cname(g, x->base)) : "NULL");
+  out(o, 2, ".size = sizeof(%s),", c);
+  out(o, 2, ".encode_slice = %s_encode_slice,", c);
+  out(o, 2, ".decode_slice = %s_decode_slice};", c);
+  blank(o);
+  out(o, 0, "int %s_encode(irpc_slice_encoder *e, const %s *v) {", c, c);
+  out(o, 1, "return irpc_slice_encode_exception(e, &%s_desc, v);", c);
+  out(o, 0, "}");
+  g->enc11 = saved;
+}
+
+static void need_exception(gen *g, const slicec_def *d) {
+  if (mark_state(g, d, MK_EXC))
+    return;
+  mark_set(g, d, MK_EXC, 1);
+  const slicec_def *b = d->u.exc.base;
+  if (b) {
+    if (b->file == g->out)
+      need_exception(g, b);
+    else
+      add_include(g, b->file);
+  }
+  need_members(g, &d->u.exc.fields);
+  emit_exception(g, d);
+  mark_set(g, d, MK_EXC, 2);
 }
 
 /* ---- generic instantiations -----------------------------------------------
@@ -2408,8 +2800,11 @@ static void emit_single_return(gen *g, sb *o, const opinfo *oi) {
 /* The encode and decode functions of an operation's arguments (what =
  * "args", type "args", variable a) or return tuple ("return", "ret", r). */
 static void emit_members_codec(gen *g, sb *o, const char *f, const char *what,
-                               const char *type, const slicec_member_list *ml) {
+                               const char *type, const slicec_member_list *ml,
+                               bool enc11) {
   const char *var = what[0] == 'a' ? "a" : "r";
+  bool saved = g->enc11;
+  g->enc11 = enc11;
   out(o, 0,
       "static int %s_encode_%s(irpc_slice_encoder *e, const void *values) {", f,
       what);
@@ -2423,6 +2818,48 @@ static void emit_members_codec(gen *g, sb *o, const char *f, const char *what,
   emit_dec_members(g, o, 1, ml, S(g, "%s->", var), DEC_COMPACT);
   out(o, 0, "}");
   blank(o);
+  g->enc11 = saved;
+}
+
+static bool op_slice1(const slicec_operation *op) {
+  return op->iface && op->iface->file &&
+         op->iface->file->mode == SLICEC_MODE_SLICE1;
+}
+
+/* The exceptions an operation may throw: its `throws` clause and the
+ * exceptions of the generated files derived from them. */
+static size_t op_exceptions(gen *g, const slicec_operation *op,
+                            const slicec_def ***out) {
+  size_t n = 0, cap = 0;
+  const slicec_def **list = NULL;
+  for (size_t fi = 0; fi < g->ast->nfiles; fi++) {
+    const slicec_file *f = g->ast->files[fi];
+    for (size_t j = 0; j < f->ndefs; j++) {
+      const slicec_def *x = f->defs[j];
+      if (x->kind != SLICEC_DEF_EXCEPTION)
+        continue;
+      bool take = false;
+      for (size_t k = 0; k < op->nthrows && !take; k++) {
+        if (x == op->throws[k]) {
+          take = true;
+          break;
+        }
+        if (f->reference)
+          continue;
+        for (const slicec_def *b = x->u.exc.base; b && !take; b = b->u.exc.base)
+          take = b == op->throws[k];
+      }
+      if (!take)
+        continue;
+      const slicec_def **arr = grow(g, (void *)list, &cap, n, sizeof(*list));
+      if (!arr)
+        break;
+      list = arr;
+      list[n++] = x;
+    }
+  }
+  *out = list;
+  return n;
 }
 
 static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
@@ -2438,7 +2875,7 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
     emit_fields(g, o, 1, &op->params);
     out(o, 0, "} %s_args;", f);
     blank(o);
-    emit_members_codec(g, o, f, "args", "args", &op->params);
+    emit_members_codec(g, o, f, "args", "args", &op->params, op_slice1(op));
   }
   if (oi->ret_struct) {
     if (!oi->tuple) {
@@ -2447,7 +2884,7 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
       out(o, 0, "} %s_ret;", f);
       blank(o);
     }
-    emit_members_codec(g, o, f, "return", "ret", &op->returns);
+    emit_members_codec(g, o, f, "return", "ret", &op->returns, op_slice1(op));
   } else if (oi->ret1) {
     emit_single_return(g, o, oi);
     blank(o);
@@ -2502,6 +2939,22 @@ static void emit_op_c(gen *g, const slicec_def *d, const opinfo *oi) {
   out(o, 1, "return 0;");
   out(o, 0, "}");
   blank(o);
+  if (op_slice1(op)) {
+    const slicec_def **exc;
+    size_t ne = op_exceptions(g, op, &exc);
+    if (ne) {
+      out(o, 0,
+          "static const irpc_slice_exception_desc *const %s_exceptions[] = {",
+          f);
+      for (size_t i = 0; i < ne; i++) {
+        add_include(g, exc[i]->file);
+        out(o, 2, "&%s_desc%s", def_cname(g, exc[i]), i + 1 < ne ? "," : "");
+      }
+      out(o, 0, "};");
+      blank(o);
+    }
+    free(exc);
+  }
 }
 
 static const char *op_flags(gen *g, const slicec_operation *op) {
@@ -2543,7 +2996,18 @@ static void emit_desc(gen *g, const opinfo *x) {
       params ? S(g, "sizeof(%s_args)", x->full) : "0");
   out(o, 2, ".encode_return = %s,",
       ret ? S(g, "%s_encode_return", x->full) : "NULL");
-  out(o, 2, ".call = %s_call};", x->full);
+  if (!op_slice1(op)) {
+    out(o, 2, ".call = %s_call};", x->full);
+    blank(o);
+    return;
+  }
+  out(o, 2, ".call = %s_call,", x->full);
+  out(o, 2, ".encoding = IRPC_SLICE_ENCODING_1_1,");
+  const slicec_def **exc;
+  size_t ne = op_exceptions(g, op, &exc);
+  out(o, 2, ".exceptions = %s,", ne ? S(g, "%s_exceptions", x->full) : "NULL");
+  out(o, 2, ".nexceptions = %zu};", ne);
+  free(exc);
   blank(o);
 }
 
@@ -2795,6 +3259,30 @@ static void emit_iface(gen *g, const slicec_def *d) {
         "cb, void *user_data);",
         deprecation(g, d, op), x->full, p, params_decl(g, op), x->full);
   }
+  if (d->file->mode == SLICEC_MODE_SLICE1) {
+    static const char *const ice_ops[][3] = {
+        {"ice_ping", "", "ping"},
+        {"ice_isA", ", irpc_str type_id", "isA"},
+        {"ice_id", "", "id"},
+        {"ice_ids", "", "ids"}};
+    blank(h);
+    emit_wrapped(h, S(g,
+                      "The operations of ::Ice::Object on a %s proxy "
+                      "(irpc_slice_ice_ping...); servers answer them.",
+                      d->name));
+    for (size_t i = 0; i < 4; i++) {
+      out(h, 0,
+          "static inline int %s_%s(const %s *proxy%s, const "
+          "irpc_slice_call_opts *opts, irpc_slice_ice_%s_cb cb, void "
+          "*user_data) {",
+          c, ice_ops[i][0], p, ice_ops[i][1], ice_ops[i][2]);
+      out(h, 1,
+          "return irpc_slice_%s(proxy ? &proxy->p : NULL, &%s_iface%s, "
+          "opts, cb, user_data);",
+          ice_ops[i][0], c, i == 1 ? ", type_id" : "");
+      out(h, 0, "}");
+    }
+  }
   blank(h);
   out(h, 0, "typedef struct %s_ops {", c);
   if (n == 0 && id->nbases == 0)
@@ -2890,6 +3378,8 @@ static void emit_iface(gen *g, const slicec_def *d) {
   out(o, 1, ".nops = %zu,", nr);
   out(o, 1, ".bases = %s,", id->nbases ? S(g, "%s_bases", c) : "NULL");
   out(o, 1, ".nbases = %zu,", id->nbases);
+  if (d->file->mode == SLICEC_MODE_SLICE1)
+    out(o, 1, ".encoding = IRPC_SLICE_ENCODING_1_1,");
   out(o, 0, "};");
   blank(o);
   for (size_t i = 0; i < n; i++)
@@ -3104,21 +3594,88 @@ static void find_cycle(gen *g) {
     free(cyc);
 }
 
+/* A type use the Slice1 generator cannot encode: a class, AnyClass, or an
+ * optional element or value (Slice1 has no bit sequence for them). */
+static const char *slice1_bad(gen *g, const slicec_type_ref *t, int depth) {
+  if (!t || depth > 100)
+    return NULL;
+  const slicec_type_ref *u = ua(t);
+  if (!u)
+    return NULL;
+  switch (u->kind) {
+  case SLICEC_TYPE_PRIMITIVE:
+    return u->primitive == SLICEC_ANYCLASS ? "AnyClass (classes are not "
+                                             "supported)"
+                                           : NULL;
+  case SLICEC_TYPE_SEQUENCE:
+    if (u->element->optional)
+      return "a sequence of optional elements";
+    return slice1_bad(g, u->element, depth + 1);
+  case SLICEC_TYPE_DICTIONARY:
+    if (u->value->optional)
+      return "a dictionary of optional values";
+    return slice1_bad(g, u->value, depth + 1);
+  case SLICEC_TYPE_DEFINED:
+    if (u->def && u->def->kind == SLICEC_DEF_CLASS)
+      return S(g, "class '%s' (classes are not supported)",
+               u->def->scoped_name);
+    return NULL;
+  default:
+    return NULL;
+  }
+}
+
+static void check_slice1_members(gen *g, const slicec_member_list *ml,
+                                 const char *where) {
+  for (size_t i = 0; i < ml->n; i++) {
+    const slicec_member *m = ml->items[i];
+    const char *bad = slice1_bad(g, m->type, 0);
+    if (!bad && m->type->optional && !m->tagged && !proxy_lv(g, m->type, "x"))
+      bad = S(g, "an optional %s without a tag (only proxies may be null)",
+              spell_inst(g, m->type));
+    if (bad)
+      diag(g, m->loc, "E205",
+           "'%s' of %s uses %s, which the C generator "
+           "cannot encode in Slice1",
+           m->name, where, bad);
+  }
+}
+
+/* What the Slice1 generator refuses, reported where it is declared. */
+static void check_slice1(gen *g, const slicec_file *f) {
+  for (size_t i = 0; i < f->ndefs; i++) {
+    const slicec_def *d = f->defs[i];
+    const char *where = S(g, "'%s'", d->scoped_name);
+    switch (d->kind) {
+    case SLICEC_DEF_STRUCT:
+      check_slice1_members(g, &d->u.st.fields, where);
+      break;
+    case SLICEC_DEF_EXCEPTION:
+      check_slice1_members(g, &d->u.exc.fields, where);
+      break;
+    case SLICEC_DEF_INTERFACE:
+      for (size_t j = 0; j < d->u.iface.nops; j++) {
+        const slicec_operation *op = d->u.iface.ops[j];
+        const char *w = S(g, "'%s::%s'", d->scoped_name, op->name);
+        check_slice1_members(g, &op->params, w);
+        check_slice1_members(g, &op->returns, w);
+      }
+      break;
+    default:
+      break;
+    }
+  }
+}
+
 static void gen_file(gen *g, const slicec_file *f, const char *dir) {
   g->file = f;
   g->out = f;
   g->mod = f->module ? mod_cname(g, f->module) : "";
   g->base = base_name(f->path);
   find_cycle(g);
-  if (f->mode == SLICEC_MODE_SLICE1) {
-    slicec_loc loc = {f->path, 1, 1};
-    diag(g, loc, "E204",
-         "Slice1 files are not supported by the C generator yet: nothing is "
-         "generated for %s",
-         g->base);
-    return;
-  }
   check_names(g);
+  if (f->mode == SLICEC_MODE_SLICE1)
+    check_slice1(g, f);
   /* Streams, reported once each, where they are declared. */
   for (size_t i = 0; i < f->ndefs; i++) {
     const slicec_def *d = f->defs[i];
@@ -3135,15 +3692,22 @@ static void gen_file(gen *g, const slicec_file *f, const char *dir) {
   }
   for (size_t i = 0; i < f->ndefs; i++) {
     const slicec_def *d = f->defs[i];
-    if (d->kind == SLICEC_DEF_CLASS || d->kind == SLICEC_DEF_EXCEPTION)
-      diag(g, d->loc, "E204", "%s '%s' is not supported by the C generator",
-           slicec_def_kind_name(d->kind), d->scoped_name);
+    if (d->kind == SLICEC_DEF_CLASS)
+      diag(g, d->loc, "E204",
+           "class '%s' is not generated: classes are not supported by the C "
+           "generator",
+           d->scoped_name);
   }
   for (size_t i = 0; i < f->ndefs; i++)
     scan_def(g, f->defs[i]);
   for (size_t i = 0; i < f->ndefs; i++)
-    if (f->defs[i]->kind != SLICEC_DEF_INTERFACE)
+    if (f->defs[i]->kind != SLICEC_DEF_INTERFACE &&
+        f->defs[i]->kind != SLICEC_DEF_EXCEPTION &&
+        f->defs[i]->kind != SLICEC_DEF_CLASS)
       need_def(g, f->defs[i]);
+  for (size_t i = 0; i < f->ndefs; i++)
+    if (f->defs[i]->kind == SLICEC_DEF_EXCEPTION)
+      need_exception(g, f->defs[i]);
   for (size_t i = 0; i < f->ndefs; i++)
     if (f->defs[i]->kind == SLICEC_DEF_INTERFACE)
       need_iface(g, f->defs[i]);

@@ -27,6 +27,10 @@ struct irpc_slice_reply {
   int delivering; /* the callback is running */
   int in_init;
   uint64_t status;
+  const irpc_slice_exception_desc *exc_desc; /* a user exception decoded */
+  const void *exc;
+  irpc_str exc_id;
+  char exc_id_copy[128]; /* NUL-terminated, for _exception_id */
   irpc_slice_in in;
   char msg[200];
 };
@@ -56,6 +60,10 @@ static irpc_slice_reply *reply_get(void) {
   r->delivering = 0;
   r->in_init = 0;
   r->status = IRPC_STATUS_OK;
+  r->exc_desc = NULL;
+  r->exc = NULL;
+  r->exc_id = (irpc_str){"", 0};
+  r->exc_id_copy[0] = 0;
   r->msg[0] = 0;
   return r;
 }
@@ -89,6 +97,17 @@ irpc_incoming_response *irpc_slice_reply_response(const irpc_slice_reply *r) {
   return r ? r->resp : NULL;
 }
 
+const void *irpc_slice_reply_exception(const irpc_slice_reply *r,
+                                       const irpc_slice_exception_desc **desc) {
+  if (desc)
+    *desc = r ? r->exc_desc : NULL;
+  return r ? r->exc : NULL;
+}
+
+const char *irpc_slice_reply_exception_id(const irpc_slice_reply *r) {
+  return r ? r->exc_id_copy : "";
+}
+
 void irpc_slice_reply_keep(irpc_slice_reply *r) {
   if (r)
     r->kept = 1;
@@ -105,12 +124,39 @@ void irpc_slice_reply_free(irpc_slice_reply *r) {
     reply_put(r);
 }
 
-/* ---- Encoding and decoding operation segments ---- */
+/* ---- Encoding and decoding operation payloads ---- */
 
-int irpc__slice_gen_encode_segment(irpc_buf *out, irpc_slice_encode_fn fn,
+int irpc__slice_op_slice1(const irpc_slice_op *op) {
+  return IRPC__HAS(op, irpc_slice_op, encoding) &&
+         op->encoding == IRPC_SLICE_ENCODING_1_1;
+}
+
+int irpc__slice_iface_slice1(const irpc_slice_iface *iface) {
+  return IRPC__HAS(iface, irpc_slice_iface, encoding) &&
+         iface->encoding == IRPC_SLICE_ENCODING_1_1;
+}
+
+const irpc_slice_exception_desc *const *
+irpc__slice_op_exceptions(const irpc_slice_op *op, size_t *n) {
+  if (!IRPC__HAS(op, irpc_slice_op, nexceptions) || !op->exceptions) {
+    *n = 0;
+    return NULL;
+  }
+  *n = op->nexceptions;
+  return op->exceptions;
+}
+
+int irpc__slice_gen_encode_payload(irpc_buf *out, int slice1,
+                                   irpc_slice_encode_fn fn,
                                    const void *values) {
   irpc_slice_encoder e;
   irpc_slice_mark m;
+  if (slice1) {
+    irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_1_1);
+    int rc = fn(&e, values);
+    int frc = irpc_slice_encoder_flush(&e);
+    return rc ? rc : frc;
+  }
   irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
   irpc_slice_encode_segment_begin(&e, &m);
   int rc = fn(&e, values);
@@ -121,13 +167,21 @@ int irpc__slice_gen_encode_segment(irpc_buf *out, irpc_slice_encode_fn fn,
   return rc ? rc : frc;
 }
 
-int irpc__slice_gen_decode_segment(irpc_slice_in *in, irpc_slice_decode_fn fn,
-                                   void *values) {
+int irpc__slice_gen_decode_payload(irpc_slice_in *in, int slice1,
+                                   irpc_slice_decode_fn fn, void *values) {
   irpc_slice_decoder *d = &in->dec;
   /* No parameters or no return value: IceRPC sends an empty payload, and
    * an empty struct is accepted too. */
   if (!fn && irpc_slice_decoder_remaining(d) == 0)
     return 0;
+  if (slice1) { /* the members, unknown tagged ones, nothing else */
+    int rc = fn ? fn(in, values) : 0;
+    if (rc == 0)
+      rc = irpc_slice_decode_tags11_end(d, false);
+    if (rc == 0)
+      rc = irpc_slice_decoder_end(d);
+    return rc ? rc : irpc_slice_decoder_error(d);
+  }
   irpc_slice_scope scope;
   int rc = irpc_slice_decode_segment_begin(d, &scope);
   if (rc == 0 && fn)
@@ -149,13 +203,60 @@ static void reply_describe(irpc_slice_reply *r, const char *what,
            irpc_outgoing_request_path(r->req), cause);
 }
 
-static int reply_decode(irpc_slice_reply *r, const void **ret) {
+static int reply_in(irpc_slice_reply *r) {
   irpc_buf *payload = irpc_incoming_response_payload(r->resp);
-  int rc = irpc_slice_in_init_buf(&r->in, payload);
+  int rc = irpc_slice_in_init_buf_enc(&r->in, payload,
+                                      irpc__slice_op_slice1(r->op)
+                                          ? IRPC_SLICE_ENCODING_1_1
+                                          : IRPC_SLICE_ENCODING_2);
   r->in_init = 1;
   r->in.proxy_invoker = r->invoker;
   r->in.proxy_conn = r->conn;
   r->in.absolute_invoker = r->invoker;
+  return rc;
+}
+
+/* The user exception of a Slice1 operation's ApplicationError, into
+ * r->cause (the end of the message). */
+static void reply_exception(irpc_slice_reply *r, char *cause, size_t len) {
+  const char *status = irpc_status_name(r->status);
+  irpc_buf *payload = irpc_incoming_response_payload(r->resp);
+  if (!irpc__slice_op_slice1(r->op) || !payload || irpc_buf_len(payload) == 0) {
+    snprintf(cause, len, "%s: %s", status,
+             irpc_incoming_response_error_message(r->resp));
+    return;
+  }
+  size_t n;
+  const irpc_slice_exception_desc *const *known =
+      irpc__slice_op_exceptions(r->op, &n);
+  const irpc_slice_exception_desc *d = NULL;
+  void *v = NULL;
+  int rc = reply_in(r);
+  if (rc == 0)
+    rc = irpc_slice_decode_exception(&r->in, known, n, &r->exc_id, &d, &v);
+  if (rc == 0)
+    rc = irpc_slice_decoder_end(&r->in.dec);
+  int idlen = r->exc_id.len >= sizeof r->exc_id_copy
+                  ? (int)sizeof r->exc_id_copy - 1
+                  : (int)r->exc_id.len;
+  memcpy(r->exc_id_copy, r->exc_id.ptr, (size_t)idlen);
+  r->exc_id_copy[idlen] = 0;
+  if (rc == 0) {
+    r->exc_desc = d;
+    r->exc = v;
+    snprintf(cause, len, "%s: user exception %s", status, d->type_id);
+  } else if (rc == IRPC_ENOTFOUND) {
+    snprintf(cause, len, "%s: unknown user exception %.*s", status, idlen,
+             r->exc_id.ptr);
+  } else {
+    snprintf(cause, len,
+             "%s: user exception %.*s that could not be decoded: %s", status,
+             idlen, r->exc_id.ptr, irpc_strerror(rc));
+  }
+}
+
+static int reply_decode(irpc_slice_reply *r, const void **ret) {
+  int rc = reply_in(r);
   void *v = NULL;
   if (rc == 0 && r->op->decode_return) {
     /* A fixed size from the descriptor, not from the payload: not charged.
@@ -167,7 +268,8 @@ static int reply_decode(irpc_slice_reply *r, const void **ret) {
     memset(v, 0, r->op->return_size);
   }
   if (rc == 0)
-    rc = irpc__slice_gen_decode_segment(&r->in, r->op->decode_return, v);
+    rc = irpc__slice_gen_decode_payload(&r->in, irpc__slice_op_slice1(r->op),
+                                        r->op->decode_return, v);
   *ret = v;
   return rc;
 }
@@ -184,8 +286,11 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
              IRPC_STATUS_OK) {
     err = IRPC_ESTATUS;
     char cause[160];
-    snprintf(cause, sizeof cause, "%s: %s", irpc_status_name(r->status),
-             irpc_incoming_response_error_message(resp));
+    if (r->status == IRPC_STATUS_APPLICATION_ERROR)
+      reply_exception(r, cause, sizeof cause);
+    else
+      snprintf(cause, sizeof cause, "%s: %s", irpc_status_name(r->status),
+               irpc_incoming_response_error_message(resp));
     reply_describe(r, "dispatch of", cause);
   } else if (!irpc_outgoing_request_oneway(r->req)) {
     err = reply_decode(r, &ret);
@@ -212,14 +317,14 @@ static int build_request(const irpc_slice_proxy *proxy,
   if (rc)
     return rc;
   if (op->flags & IRPC_SLICE_OP_IDEMPOTENT)
-    rc = irpc_fields_set(irpc_outgoing_request_fields(req),
-                         IRPC_REQUEST_FIELD_IDEMPOTENT, NULL, 0);
+    rc = irpc_outgoing_request_set_idempotent(req, 1);
   if (op->flags & IRPC_SLICE_OP_ONEWAY)
     irpc_outgoing_request_set_oneway(req, 1);
   if (rc == 0 && (op->flags & IRPC_SLICE_OP_COMPRESS_ARGS))
     rc = irpc_features_set_compress(irpc_outgoing_request_features(req), 1);
   if (rc == 0 && op->encode_args)
-    rc = irpc__slice_gen_encode_segment(irpc_outgoing_request_payload(req),
+    rc = irpc__slice_gen_encode_payload(irpc_outgoing_request_payload(req),
+                                        irpc__slice_op_slice1(op),
                                         op->encode_args, args);
   if (rc) {
     irpc_outgoing_request_free(req);

@@ -6,6 +6,7 @@
 #include "irpc/frames.h"
 #include "irpc/slice_gen.h"
 #include "slice_internal.h"
+#include "gen_slice1.h"
 
 static void in_setup(irpc_slice_in *in) {
   irpc_arena_init(&in->arena, 0);
@@ -17,19 +18,28 @@ static void in_setup(irpc_slice_in *in) {
   in->absolute_invoker = NULL;
 }
 
-int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b) {
+int irpc_slice_in_init_buf_enc(irpc_slice_in *in, const irpc_buf *b,
+                               irpc_slice_encoding encoding) {
   if (!in)
     return IRPC_EINVAL;
   in_setup(in);
-  return irpc_slice_decoder_init_buf(&in->dec, b, IRPC_SLICE_ENCODING_2);
+  return irpc_slice_decoder_init_buf(&in->dec, b, encoding);
+}
+
+int irpc_slice_in_init_bytes_enc(irpc_slice_in *in, const void *data,
+                                 size_t len, irpc_slice_encoding encoding) {
+  if (!in)
+    return IRPC_EINVAL;
+  in_setup(in);
+  return irpc_slice_decoder_init_bytes(&in->dec, data, len, encoding);
+}
+
+int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b) {
+  return irpc_slice_in_init_buf_enc(in, b, IRPC_SLICE_ENCODING_2);
 }
 
 int irpc_slice_in_init_bytes(irpc_slice_in *in, const void *data, size_t len) {
-  if (!in)
-    return IRPC_EINVAL;
-  in_setup(in);
-  return irpc_slice_decoder_init_bytes(&in->dec, data, len,
-                                       IRPC_SLICE_ENCODING_2);
+  return irpc_slice_in_init_bytes_enc(in, data, len, IRPC_SLICE_ENCODING_2);
 }
 
 void irpc_slice_in_fini(irpc_slice_in *in) {
@@ -196,6 +206,13 @@ static char *in_strdup(irpc_slice_in *in, const char *s, size_t len) {
 int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p) {
   if (!in || !p)
     return IRPC_EINVAL;
+  if (in->dec.encoding == IRPC_SLICE_ENCODING_1_1) {
+    bool present;
+    int rc = irpc__slice_decode_proxy11(in, p, &present);
+    if (rc == 0 && !present)
+      rc = irpc__slice_dec_fail(&in->dec, IRPC_EDATA);
+    return rc;
+  }
   irpc_str s;
   int rc = irpc_slice_decode_str(in, &s);
   if (rc)
@@ -233,8 +250,20 @@ int irpc_slice_decode_proxy(irpc_slice_in *in, irpc_slice_proxy *p) {
   return 0;
 }
 
+int irpc_slice_decode_proxy_opt(irpc_slice_in *in, irpc_slice_proxy *p,
+                                bool *present) {
+  if (!in || !p || !present)
+    return IRPC_EINVAL;
+  if (in->dec.encoding == IRPC_SLICE_ENCODING_1_1)
+    return irpc__slice_decode_proxy11(in, p, present);
+  *present = true;
+  return irpc_slice_decode_proxy(in, p);
+}
+
 int irpc_slice_encode_proxy(irpc_slice_encoder *e, const irpc_slice_proxy *p,
                             const char *default_path) {
+  if (e && e->encoding == IRPC_SLICE_ENCODING_1_1)
+    return irpc__slice_encode_proxy11(e, p, default_path);
   if (!e || !p)
     return IRPC_EINVAL;
   const char *s = p->address ? p->address : p->path ? p->path : default_path;

@@ -4,16 +4,18 @@
 
 #include "irpc/slice_gen.h"
 
-/* Writes one operation segment to `out`: a 4-byte size placeholder, the
- * members fn writes, the tag end marker, then the size patched. */
-int irpc__slice_gen_encode_segment(irpc_buf *out, irpc_slice_encode_fn fn,
-                                   const void *values);
+/* Writes the payload of `op`'s arguments or return value to `out` with fn:
+ * in Slice2 one segment (a 4-byte size placeholder, the members, the tag
+ * end marker, the size patched); in Slice1 the members alone, encoding
+ * 1.1. */
+int irpc__slice_gen_encode_payload(irpc_buf *out, int slice1,
+                                   irpc_slice_encode_fn fn, const void *values);
 
-/* Reads one operation segment with fn (NULL: no members; an empty input is
- * then accepted), skips unknown tagged members, and checks that nothing is
- * left in the segment or after it. */
-int irpc__slice_gen_decode_segment(irpc_slice_in *in, irpc_slice_decode_fn fn,
-                                   void *values);
+/* Reads such a payload with fn (NULL: no members; an empty input is then
+ * accepted), skips unknown tagged members, and checks that nothing is left.
+ * `in` was set up in the payload's encoding. */
+int irpc__slice_gen_decode_payload(irpc_slice_in *in, int slice1,
+                                   irpc_slice_decode_fn fn, void *values);
 
 /* The descriptors the generator emits are read in place: 1 when `iface`
  * (its magic and struct_size) or `op` (its struct_size) is one this runtime
@@ -21,5 +23,20 @@ int irpc__slice_gen_decode_segment(irpc_slice_in *in, irpc_slice_decode_fn fn,
  * first version is read only where IRPC__HAS says the descriptor has it. */
 int irpc__slice_iface_ok(const irpc_slice_iface *iface);
 int irpc__slice_op_ok(const irpc_slice_op *op);
+
+/* 1 when the operation or interface is Slice1 (encoding 1.1). */
+int irpc__slice_op_slice1(const irpc_slice_op *op);
+int irpc__slice_iface_slice1(const irpc_slice_iface *iface);
+
+/* The exceptions `op` may throw (*n of them; NULL when none). */
+const irpc_slice_exception_desc *const *
+irpc__slice_op_exceptions(const irpc_slice_op *op, size_t *n);
+
+/* The operations of ::Ice::Object a Slice1 interface answers: the
+ * descriptor named `name`, or NULL. Their `call` reads the interface from
+ * the dispatch (irpc__slice_dispatch_iface). */
+const irpc_slice_op *irpc__slice_ice_object_op(const char *name);
+const irpc_slice_iface *
+irpc__slice_dispatch_iface(const irpc_slice_dispatch *sd);
 
 #endif

@@ -40,6 +40,7 @@ typedef struct svc {
 
 struct irpc_slice_dispatch {
   irpc_dispatch *d;
+  const irpc_slice_iface *iface;
   const irpc_slice_op *op;
   int in_init;
   irpc_slice_in in;
@@ -105,7 +106,8 @@ int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
     return rc;
   }
   if (op->encode_return)
-    rc = irpc__slice_gen_encode_segment(irpc_outgoing_response_payload(resp),
+    rc = irpc__slice_gen_encode_payload(irpc_outgoing_response_payload(resp),
+                                        irpc__slice_op_slice1(op),
                                         op->encode_return, ret);
   if (rc) {
     irpc_outgoing_response_free(resp);
@@ -122,7 +124,68 @@ int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
   return 0;
 }
 
+static int declared(const irpc_slice_op *op,
+                    const irpc_slice_exception_desc *d) {
+  size_t n;
+  const irpc_slice_exception_desc *const *list =
+      irpc__slice_op_exceptions(op, &n);
+  for (size_t i = 0; i < n; i++)
+    if (irpc_slice_exception_is(d, list[i]))
+      return 1;
+  return 0;
+}
+
+int irpc_slice_dispatch_throw(irpc_slice_dispatch *sd,
+                              const irpc_slice_exception_desc *d,
+                              const void *value) {
+  if (!sd || !d || !value || !d->type_id)
+    return IRPC_EINVAL;
+  const irpc_slice_op *op = sd->op;
+  char msg[200];
+  if (!irpc__slice_op_slice1(op) || !declared(op, d)) {
+    snprintf(msg, sizeof msg,
+             "The dispatch of '%s' threw %s, which the operation does not "
+             "declare.",
+             op->name, d->type_id);
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, msg);
+    return IRPC_ENOTSUP;
+  }
+  snprintf(msg, sizeof msg, "The dispatch of '%s' threw %s.", op->name,
+           d->type_id);
+  irpc_outgoing_response *resp;
+  int rc =
+      irpc_outgoing_response_new(&resp, IRPC_STATUS_APPLICATION_ERROR, msg);
+  if (rc) {
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, NULL);
+    return rc;
+  }
+  irpc_slice_encoder e;
+  irpc_slice_encoder_init(&e, irpc_outgoing_response_payload(resp),
+                          IRPC_SLICE_ENCODING_1_1);
+  rc = irpc_slice_encode_exception(&e, d, value);
+  int frc = irpc_slice_encoder_flush(&e);
+  if (rc == 0)
+    rc = frc;
+  if (rc) {
+    irpc_outgoing_response_free(resp);
+    snprintf(msg, sizeof msg,
+             "The exception %s of '%s' could not be encoded: %s.", d->type_id,
+             op->name, irpc_strerror(rc));
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, msg);
+    return rc;
+  }
+  irpc_dispatch *dd = sd->d;
+  sd_release(sd);
+  irpc_dispatch_complete(dd, resp);
+  return 0;
+}
+
 /* ---- Accessors ---- */
+
+const irpc_slice_iface *
+irpc__slice_dispatch_iface(const irpc_slice_dispatch *sd) {
+  return sd->iface;
+}
 
 irpc_incoming_request *
 irpc_slice_dispatch_request(const irpc_slice_dispatch *sd) {
@@ -153,7 +216,10 @@ irpc_invoker *irpc_slice_dispatch_invoker(const irpc_slice_dispatch *sd) {
 static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
                        void **args) {
   const irpc_slice_op *op = sd->op;
-  int rc = irpc_slice_in_init_buf(&sd->in, irpc_incoming_request_payload(req));
+  int rc = irpc_slice_in_init_buf_enc(
+      &sd->in, irpc_incoming_request_payload(req),
+      irpc__slice_op_slice1(op) ? IRPC_SLICE_ENCODING_1_1
+                                : IRPC_SLICE_ENCODING_2);
   sd->in_init = 1;
   sd->in.proxy_invoker = irpc_incoming_request_invoker(req);
   sd->in.proxy_conn = irpc_incoming_request_connection(req);
@@ -167,7 +233,8 @@ static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
     memset(*args, 0, op->args_size);
   }
   if (rc == 0)
-    rc = irpc__slice_gen_decode_segment(&sd->in, op->decode_args, *args);
+    rc = irpc__slice_gen_decode_payload(&sd->in, irpc__slice_op_slice1(op),
+                                        op->decode_args, *args);
   return rc;
 }
 
@@ -178,8 +245,13 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   const char *name = irpc_incoming_request_operation(req);
   char msg[200];
   sd->d = d;
+  sd->iface = s->iface;
   const irpc_slice_op_ref *ref = irpc_slice_iface_find(s->iface, name);
   sd->op = ref ? ref->op : NULL;
+  size_t ops_offset = ref ? ref->ops_offset : 0;
+  /* A Slice1 interface is an ::Ice::Object too. */
+  if (!sd->op && irpc__slice_iface_slice1(s->iface))
+    sd->op = irpc__slice_ice_object_op(name);
   if (!sd->op) {
     snprintf(msg, sizeof msg, "The service at '%s' (%s) has no operation '%s'.",
              irpc_incoming_request_path(req), s->iface->type_id, name);
@@ -213,7 +285,7 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
             msg);
     return;
   }
-  const void *ops = (const char *)s->ops + ref->ops_offset;
+  const void *ops = (const char *)s->ops + ops_offset;
   if (op->call(ops, s->impl, sd, args) == IRPC_ENOTSUP) {
     snprintf(msg, sizeof msg, "The service at '%s' does not implement '%s'.",
              irpc_incoming_request_path(req), op->name);

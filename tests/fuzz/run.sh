@@ -33,7 +33,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
   >/dev/null
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
-all="$all fuzz_slicec_parser fuzz_slice_parse fuzz_slice_gen"
+all="$all fuzz_slicec_parser fuzz_slice_parse fuzz_slice_gen fuzz_slice1_gen"
 all="$all fuzz_icerpc_server fuzz_icerpc_client fuzz_ice_server"
 targets=${*:-$all}
 weight() {
@@ -57,6 +57,7 @@ for t in $targets; do
   fuzz_slice_parse) seeds=$here/corpus/slice_parse ;;
   fuzz_connection) seeds=$here/corpus/connection ;;
   fuzz_slice_gen) seeds=$here/corpus/slice_gen ;;
+  fuzz_slice1_gen) seeds=$here/corpus/slice1_gen ;;
   fuzz_icerpc_server) seeds=$here/corpus/icerpc_server ;;
   fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
   fuzz_ice_server) seeds=$here/corpus/ice_server ;;
