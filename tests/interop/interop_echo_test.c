@@ -4,8 +4,9 @@
  * code on the server side):
  *   - irpc-bench-ice-server, the Ice C++ server of the benchmark: proves
  *     the checks (and the benchmark's Ice peers: its client measures a
- *     short run against it);
- *   - irpc-bench serve ice://..., when irpc has the ice protocol.
+ *     short run against it); the large payload is 10 MiB;
+ *   - irpc-bench serve ice://..., when irpc has the ice protocol; the
+ *     large payload is the largest under its 1 MiB message limit.
  * Each server runs as a child process, stopped by SIGTERM: it must exit
  * 0. */
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 typedef struct echo_suite {
   const char *const *argv;
+  const char *large_size; /* bytes of echo_large's payload */
   uv_loop_t loop;
   kit_peer server, client;
   int port;
@@ -27,7 +29,7 @@ static int suite_setup(echo_suite *e) {
   e->port = interop_echo_server_start(&e->server, &e->loop, e->argv);
   char proxy[64];
   snprintf(proxy, sizeof proxy, "echo:tcp -h 127.0.0.1 -p %d", e->port);
-  const char *args[] = {"--proxy", proxy, NULL};
+  const char *args[] = {"--proxy", proxy, "--large-size", e->large_size, NULL};
   e->status = interop_ice_run(&e->client, &e->loop, "echo", args);
   return 0;
 }
@@ -58,7 +60,7 @@ static void expect_stops(echo_suite *e) {
 /* ---- The Ice C++ echo server ---- */
 
 static const char *const ice_server_argv[] = {IRPC_BENCH_ICE_SERVER, NULL};
-static echo_suite ice = {.argv = ice_server_argv};
+static echo_suite ice = {.argv = ice_server_argv, .large_size = "10485760"};
 
 static int ice_setup(void **state) {
   (void)state;
@@ -107,7 +109,9 @@ static void test_ice_server_stops(void **state) {
 
 static const char *const irpc_server_argv[] = {IRPC_BENCH_PROGRAM, "serve",
                                                "ice://127.0.0.1:0", NULL};
-static echo_suite irpc = {.argv = irpc_server_argv};
+/* irpc-bench serve keeps the ice protocol's default limit, 1 MiB messages
+ * (Ice's own default): the largest echo is a little under it. */
+static echo_suite irpc = {.argv = irpc_server_argv, .large_size = "1048000"};
 
 static int irpc_setup(void **state) {
   (void)state;

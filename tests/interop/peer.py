@@ -15,7 +15,8 @@
       line per check, "PASS name" or "FAIL name: why", then
       "done P passed F failed"; exits 0 when every check passed.
 
-  peer.py echo --proxy PROXY [--checks a,b,...] [--Ice.Prop=value ...]
+  peer.py echo --proxy PROXY [--checks a,b,...] [--large-size N]
+                 [--Ice.Prop=value ...]
       The same for the protocol alone, against an echo server (any
       operation on identity "echo" answers the request's encapsulation):
       irpc-bench serve ice://... or irpc-bench-ice-server.
@@ -567,7 +568,7 @@ def run_client(args, ice_args, checks):
         t = communicator.stringToProxy(args.proxy[0])
         if checks is CHECKS:
             t = Interop.TestPrx.uncheckedCast(t)
-        ctx = {}
+        ctx = {"large_size": args.large_size}
         for name, fn in checks:
             if name not in wanted:
                 continue
@@ -629,11 +630,12 @@ def echo_context(p, ctx):
 
 
 def echo_large(p, ctx):
-    n = 10 * MIB
+    n = ctx["large_size"]
     e = encaps((bytes(range(251)) * (n // 251 + 1))[:n])
     out = invoke(p, e)
     if out != e:
-        raise Failed("echo of 10 MiB: %d bytes back, not the same" % len(out))
+        raise Failed("echo of %d bytes: %d bytes back, not the same"
+                     % (n, len(out)))
 
 
 def echo_compressed(p, ctx):
@@ -745,6 +747,8 @@ def main():
     ap.add_argument("--register-object")
     ap.add_argument("--proxy", action="append", default=[])
     ap.add_argument("--checks")
+    ap.add_argument("--large-size", type=int, default=10 * MIB,
+                    help="bytes of the echo_large payload (10 MiB)")
     args, rest = ap.parse_known_args()
     load_slice(args.slice)
     ice_args = [a for a in rest if a.startswith("--Ice.") or
