@@ -108,18 +108,19 @@ declare -A res
 run_pair() { # run_pair KEY LABEL CLIENT-CMD...
   local key=$1 label=$2
   shift 2
-  if ! "${pin[@]}" "$@" >"$tmp/$key.out" 2>"$tmp/$key.client.err"; then
-    echo "  $label: the client failed: $(tail -n 3 "$tmp/$key.client.err")"
-    return
-  fi
+  local failed=0
+  "${pin[@]}" "$@" >"$tmp/$key.out" 2>"$tmp/$key.client.err" || failed=1
   res[$key]=1
   res[$key.p50]=$(p50 "$tmp/$key.out")
   res[$key.p99]=$(p99 "$tmp/$key.out")
   res[$key.rate]=$(rate64 "$tmp/$key.out")
   res[$key.mbps]=$(mbps "$tmp/$key.out")
   printf '  %-28s p50 %8s us  p99 %8s us  %10s calls/s (64 in flight)  %7s MB/s (1 MiB echo)\n' \
-    "$label" "${res[$key.p50]}" "${res[$key.p99]}" "${res[$key.rate]}" \
-    "${res[$key.mbps]}"
+    "$label" "${res[$key.p50]:--}" "${res[$key.p99]:--}" \
+    "${res[$key.rate]:--}" "${res[$key.mbps]:--}"
+  if [ "$failed" = 1 ]; then
+    echo "    the client failed: $(tail -n 2 "$tmp/$key.client.err" | tr '\n' ' ')"
+  fi
 }
 
 echo "ice protocol over TCP on 127.0.0.1, client and server two processes on" \
@@ -165,7 +166,7 @@ stop_server
 
 # Ratios against Ice -> Ice: how many times faster (latency: Ice's p50 over
 # the pairing's; rate and MB/s: the pairing's over Ice's).
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "times faster than Ice client -> Ice server (target for an irpc server: >= 1.5 on each):"
 verdict=""
