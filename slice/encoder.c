@@ -324,6 +324,12 @@ int irpc_slice_encode_varuint62_fixed(irpc_slice_encoder *e, uint64_t v,
 /* ---- sizes, strings, bytes ---- */
 
 static int enc_size(irpc_slice_encoder *e, size_t n) {
+  if (n < IRPC__VARUINT62_ONE_BYTE_LIMIT &&
+      e->encoding == IRPC_SLICE_ENCODING_2 && e->cur < e->end &&
+      !e->err) { /* a one-byte size, the common case */
+    *e->cur++ = (uint8_t)(n << 2);
+    return 0;
+  }
   if (n > IRPC_SLICE_MAX_SIZE)
     return irpc__slice_enc_fail(e, IRPC_EOVERFLOW);
   if (e->encoding == IRPC_SLICE_ENCODING_2)

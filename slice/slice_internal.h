@@ -19,6 +19,12 @@
 #define IRPC__SLICE1_SIZE_ESCAPE 255
 
 static inline void irpc__slice_put_le(uint8_t *p, uint64_t v, size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (n <= sizeof(v)) { /* one copy instead of a loop */
+    memcpy(p, &v, n);
+    return;
+  }
+#endif
   for (size_t i = 0; i < n; i++)
     p[i] = (uint8_t)(v >> (8 * i));
 }

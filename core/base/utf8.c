@@ -108,6 +108,13 @@ int irpc__utf8_valid(const uint8_t *p, size_t n) {
       return 0;
     i += 8;
   }
+  if (state == S_ACCEPT) { /* the tail, fewer than eight bytes: ASCII? */
+    uint8_t high = 0;
+    for (size_t k = i; k < n; k++)
+      high |= p[k];
+    if (!(high & 0x80))
+      return 1;
+  }
   for (; i < n; i++)
     state = utf8_step(state, p[i]);
   return state == S_ACCEPT;

@@ -11,6 +11,9 @@
 /* The widest varuint62, in bytes. */
 #define IRPC__VARUINT62_WIDTH_MAX 8
 
+/* Values below this fit in one byte. */
+#define IRPC__VARUINT62_ONE_BYTE_LIMIT (UINT64_C(1) << 6)
+
 /* Minimal width of `v` (1, 2, 4 or 8). A value past 2^62 - 1 gets 8 and
  * does not fit; callers that may see one check IRPC_VARUINT62_MAX first. */
 static inline size_t irpc__varuint62_size(uint64_t v) {

@@ -641,7 +641,7 @@ static int set_path(irpc_service_address *s, const char *p, size_t n) {
     size_t segs = 0;
     for (const char *c = s->path; *c; c++)
       segs += *c == '/';
-    if (segs > 2)
+    if (segs > 2 || !irpc__ice_escapes_ok(s->path, strlen(s->path)))
       return IRPC_EINVAL;
   }
   return 0;
@@ -687,6 +687,8 @@ static int parse_service(irpc_service_address *s, const char *uri) {
   const char *hash = strchr(rest, '#');
   if (hash) {
     if (s->protocol != proto_ice)
+      return IRPC_EINVAL;
+    if (!irpc__ice_escapes_ok(hash + 1, strlen(hash + 1)))
       return IRPC_EINVAL;
     if (hash[1]) {
       s->fragment = str_dup(hash + 1, strlen(hash + 1));
@@ -802,4 +804,45 @@ int irpc_service_address_format(const irpc_service_address *s, char *buf,
 
 void irpc__server_address_set_port(irpc_server_address *a, uint16_t port) {
   a->port = port;
+}
+
+int irpc__host_check(const char *host) {
+  size_t n = strlen(host);
+  if (n == 0)
+    return IRPC_EINVAL;
+  if (strchr(host, ':')) {
+    unsigned char bin[16];
+    return uv_inet_pton(AF_INET6, host, bin) == 0 ? 0 : IRPC_EINVAL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!host_char_ok(host[i]))
+      return IRPC_EINVAL;
+  }
+  return 0;
+}
+
+irpc_service_address *irpc__service_address_new_ice(void) {
+  irpc_service_address *s = irpc_calloc(1, sizeof(*s));
+  if (s)
+    s->protocol = proto_ice;
+  return s;
+}
+
+int irpc__service_address_set_parts(irpc_service_address *s, const char *path,
+                                    const char *fragment) {
+  int rc = set_path(s, path, strlen(path));
+  if (rc || !fragment)
+    return rc;
+  s->fragment = str_dup(fragment, strlen(fragment));
+  return s->fragment ? 0 : IRPC_ENOMEM;
+}
+
+int irpc__service_address_add_param(irpc_service_address *s, const char *name,
+                                    const char *value) {
+  return params_add(&s->params, name, strlen(name), value, strlen(value));
+}
+
+int irpc__service_address_add_server(irpc_service_address *s,
+                                     irpc_server_address *a) {
+  return add_server(s, a);
 }

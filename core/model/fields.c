@@ -200,11 +200,33 @@ void irpc_fields_clear(irpc_fields *f) {
   f->used = 0;
 }
 
+/* Copies src's entries and live values into dst's storage, which holds
+ * them: src's keys are distinct, so nothing is looked up. */
+static void copy_into(irpc_fields *dst, const irpc_fields *src) {
+  size_t used = 0;
+  for (size_t i = 0; i < src->count; i++) {
+    const irpc__field *s = &src->entries[i];
+    irpc__field *d = &dst->entries[i];
+    d->key = s->key;
+    d->off = used;
+    d->len = s->len;
+    if (s->len)
+      memcpy(dst->arena + used, src->arena + s->off, s->len);
+    used += s->len;
+  }
+  dst->count = src->count;
+  dst->used = used;
+}
+
 int irpc_fields_copy(irpc_fields *dst, const irpc_fields *src) {
   if (!dst || !src)
     return IRPC_EINVAL;
   if (dst == src)
     return 0;
+  if (src->count <= dst->cap && live_bytes(src) <= dst->arena_cap) {
+    copy_into(dst, src); /* the common case: nothing to allocate */
+    return 0;
+  }
   irpc_fields tmp;
   irpc__fields_init(&tmp);
   for (size_t i = 0; i < src->count; i++) {

@@ -176,6 +176,144 @@ irpc_service_address_server(const irpc_service_address *s, size_t i);
 IRPC_API int irpc_service_address_format(const irpc_service_address *s,
                                          char *buf, size_t len);
 
+/* ---- Ice identities, facets and stringified proxies ----
+ *
+ * An ice service address carries an Ice identity in its path, as IceRPC
+ * does: "/name" (empty category) or "/category/name", each part
+ * percent-escaped: the bytes below 0x21 and above 0x7E, '%', '/', and the
+ * characters irpc_path_check refuses (" < > # ? \ ^ ` { | }) are written
+ * %XX (upper-case hex); anything else may be escaped too. The facet is the
+ * fragment, escaped the same way. irpc_service_address_parse checks that
+ * every '%' of an ice path or fragment starts a valid escape.
+ *
+ * Ice 3.7 stringified proxies are a second syntax, parsed by
+ * irpc_service_address_parse_ice_proxy into the same ice service addresses
+ * (irpc_service_address_parse takes URIs only: "icerpc:ssl -h h -p 1" is
+ * both a URI prefix and an Ice proxy whose identity is "icerpc"):
+ *
+ *   identity [options] [:endpoint[:endpoint...]]
+ *   identity [options] @ adapter-id
+ *
+ *   identity   an Ice identity string: "name" or "category/name", with Ice's
+ *              escapes (\\ \/ \" \' \a \b \f \n \r \t \v \?, octal
+ *              \ooo, \xHH, \uXXXX, \UXXXXXXXX); in double quotes when it
+ *              holds blanks, ':' or '@' ("\"my id\":tcp -p 4000").
+ *   options    -f facet (quoted when it holds blanks), -t twoway, -o oneway,
+ *              -O batch oneway, -d datagram, -D batch datagram, -s secure,
+ *              -e major.minor encoding (1.0 or 1.1), -p 1.0 protocol (the
+ *              only one of Ice's protocol versions).
+ *   endpoint   type, then options:
+ *                tcp|ssl|default  -h host, -p port, -t timeout_ms|infinite,
+ *                                 -z, --sourceAddress ip
+ *                ws|wss           the same and -r resource
+ *                udp              -h, -p, -z, -c, --ttl n, --interface i
+ *              The host may be quoted ("-h \"::1\""); "*" and a missing -h
+ *              mean any address ("::0"); a missing -p means 4061.
+ *
+ * What the parts become:
+ *   - the identity the path, the facet the fragment (percent-escaped);
+ *   - each endpoint a server address of protocol ice, in order (the first
+ *     is the main one, the others its alt-servers), with transport "tcp",
+ *     "ssl", "ws", "wss" or "udp" (NULL for "default", which means the
+ *     default transport, TCP), and its Ice options as parameters: t=timeout
+ *     (as written), z (no value) for compression, resource=, source-address=,
+ *     c, ttl=, interface=. As in IceRPC, t and z are the ice protocol's and
+ *     are not given to the transport. irpc speaks tcp, and ssl once TLS
+ *     exists: a ws, wss or udp server address is kept (it formats back) but
+ *     connecting to it fails as for any transport irpc does not know, and a
+ *     connection cache moves on to the next server address;
+ *   - @ adapter-id: the service address parameter adapter-id, with no
+ *     server address ("ice:/hello?adapter-id=X"), resolved by a locator
+ *     (irpc/locator.h); with neither endpoints nor adapter id the proxy is
+ *     a well-known object ("ice:/hello"), also resolved by a locator;
+ *   - the mode, -s, -e and whether an endpoint had -z go into an
+ *     irpc_ice_proxy_info, when one is given: irpc requests carry their own
+ *     one-way flag (irpc_outgoing_request_set_oneway), and irpc sends no
+ *     batches or datagrams: a caller that needs them refuses such proxies. */
+
+/* An Ice identity from an ice path ("/name" or "/category/name",
+ * percent-escapes decoded): two new strings (irpc_malloc; free them with
+ * irpc_free), *category "" for "/name".
+ * Errors: IRPC_EINVAL (NULL argument, a path not starting with '/', more
+ * than two segments, an empty name, a bad escape, a part that is not
+ * UTF-8 once decoded), IRPC_ENOMEM. */
+IRPC_API int irpc_ice_identity_from_path(const char *path, char **name,
+                                         char **category);
+
+/* The ice path of an identity (`category` NULL or "" for none), written
+ * NUL-terminated into `buf`, escaped as above.
+ * Errors: IRPC_EINVAL (NULL name, empty name, buf NULL with len > 0),
+ * UV_ENOBUFS (as irpc_server_address_format). */
+IRPC_API int irpc_ice_identity_to_path(const char *name, const char *category,
+                                       char *buf, size_t len);
+
+/* The facet of an ice service address: its fragment with percent-escapes
+ * decoded, as a new string (irpc_free), "" when it has none.
+ * Errors: IRPC_EINVAL (NULL argument, a bad escape), IRPC_ENOMEM. */
+IRPC_API int irpc_service_address_ice_facet(const irpc_service_address *s,
+                                            char **facet);
+
+/* How an Ice proxy is invoked (its mode option). */
+typedef enum irpc_ice_proxy_mode {
+  IRPC_ICE_PROXY_TWOWAY = 0,         /* -t, the default */
+  IRPC_ICE_PROXY_ONEWAY = 1,         /* -o */
+  IRPC_ICE_PROXY_BATCH_ONEWAY = 2,   /* -O */
+  IRPC_ICE_PROXY_DATAGRAM = 3,       /* -d */
+  IRPC_ICE_PROXY_BATCH_DATAGRAM = 4, /* -D */
+} irpc_ice_proxy_mode;
+
+/* What an Ice proxy says beyond its service address. */
+typedef struct irpc_ice_proxy_info {
+  size_t struct_size;
+  irpc_ice_proxy_mode mode; /* default IRPC_ICE_PROXY_TWOWAY */
+  int secure;               /* -s given */
+  int compress;             /* an endpoint had -z */
+  uint8_t encoding_major;   /* -e, default 1.1 */
+  uint8_t encoding_minor;
+} irpc_ice_proxy_info;
+
+/* Sets `info` to the defaults and its struct_size. Call
+ * irpc_ice_proxy_info_init. */
+IRPC_API void irpc_ice_proxy_info_init_sized(irpc_ice_proxy_info *info,
+                                             size_t size);
+static inline void irpc_ice_proxy_info_init(irpc_ice_proxy_info *info) {
+  irpc_ice_proxy_info_init_sized(info, sizeof(*info));
+}
+
+/* Parses an Ice 3.7 stringified proxy (see above) into an ice service
+ * address. `info` may be NULL; else it must have been initialised
+ * (irpc_ice_proxy_info_init) and receives the proxy's mode and options.
+ * Leading and trailing blanks are ignored.
+ * Errors: IRPC_EINVAL (NULL argument; a malformed proxy: empty, an
+ * unterminated quote, a bad identity escape, an empty identity name, an
+ * identity with two unescaped '/', an unknown or repeated-argument option,
+ * an option missing its argument or given one it does not take, -e other
+ * than 1.0/1.1, -p other than 1.0, an empty endpoint, an unknown endpoint
+ * type, an unknown endpoint option, a bad port or timeout, a bad host, an
+ * empty adapter id, both endpoints and an adapter id; info with a
+ * struct_size of 0), IRPC_ENOTSUP (an "opaque" endpoint), IRPC_ELIMIT
+ * (more than 32 endpoints), IRPC_ENOMEM. */
+IRPC_API int irpc_service_address_parse_ice_proxy(irpc_service_address **out,
+                                                  const char *proxy,
+                                                  irpc_ice_proxy_info *info);
+
+/* Writes the Ice stringified proxy of an ice service address,
+ * NUL-terminated, into `buf`: the identity (quoted when needed), -f facet
+ * when there is one, the mode (-t, -o ...; from `info`, twoway when NULL),
+ * -s when info says so, "-e 1.1" (or info's encoding), then ":endpoint" for
+ * each server address ("tcp" for an unspecified transport) or
+ * " @ adapter-id". Ice 3.7 and the parser above read it back to the same
+ * address.
+ * Errors: IRPC_EINVAL (NULL s, buf NULL with len > 0, an address that is
+ * not ice or has no identity, info with a struct_size of 0), IRPC_ENOTSUP (a
+ * server address Ice cannot name: a uds or memory transport, a parameter
+ * that is not an Ice endpoint option), UV_ENOBUFS (as
+ * irpc_server_address_format). */
+IRPC_API int
+irpc_service_address_format_ice_proxy(const irpc_service_address *s,
+                                      const irpc_ice_proxy_info *info,
+                                      char *buf, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

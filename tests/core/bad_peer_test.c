@@ -1261,6 +1261,130 @@ static void server_goaway_nothing_accepted(void **state) {
   peer_fx_fini(&f);
 }
 
+/* ---- A server behind a shaped link on a manual clock ---- */
+
+#define SHAPED_SERVER "icerpc://shaped-server?transport=memory"
+#define STEPS_MAX 1000
+
+typedef struct shaped_fx {
+  uv_loop_t loop;
+  irpc_clock *clock;
+  irpc_transport *memory, *shaped;
+  irpc_dispatcher *echo;
+  irpc_server *server;
+  raw peer;
+  int closes, close_err;
+} shaped_fx;
+
+static void shaped_fx_on_close(irpc_server *s, irpc_connection *c, int err,
+                               void *ud) {
+  shaped_fx *f = ud;
+  (void)s;
+  (void)c;
+  if (f->closes++ == 0)
+    f->close_err = err;
+}
+
+/* One millisecond of link time, with loop turns on both sides of it. */
+static void shaped_step(shaped_fx *f) {
+  for (int i = 0; i < 8; i++)
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_irpc_ok(irpc_clock_advance(f->clock, 1000000));
+  for (int i = 0; i < 8; i++)
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* raw_expect, with the clock moving while the peer waits. */
+static void shaped_expect(shaped_fx *f, rframe *fr, int type, uint64_t id) {
+  for (int i = 0; i < STEPS_MAX; i++) {
+    while (raw_next(&f->peer, fr)) {
+      if (fr->type == type && fr->id == id)
+        return;
+      if (!ignorable(fr->type))
+        fail_msg("frame %d on %lld instead of %d on %lld", fr->type,
+                 (long long)fr->id, type, (long long)id);
+    }
+    assert_int_equal(f->peer.end, 0);
+    shaped_step(f);
+  }
+  fail_msg("no frame %d on %lld", type, (long long)id);
+}
+
+/* A server whose link has 1.5 ms of latency at 1 Mbit/s, and the scripted
+ * client through the handshake. */
+static void shaped_fx_open(shaped_fx *f) {
+  memset(f, 0, sizeof(*f));
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  assert_irpc_ok(irpc_clock_manual_new(&f->clock, &f->loop, 0));
+  assert_irpc_ok(irpc_transport_memory_new(&f->memory));
+  irpc_link link = {1000000, 1500000, f->clock};
+  assert_irpc_ok(irpc_transport_shaped_new(&f->shaped, f->memory, &link));
+  assert_irpc_ok(irpc_dispatcher_new(&f->echo, &f->loop, &test_echo_ops, NULL));
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.transport = f->shaped;
+  assert_irpc_ok(irpc_server_new(&f->server, &f->loop, f->echo, &so));
+  assert_irpc_ok(irpc_server_listen(f->server, SHAPED_SERVER, NULL, 0));
+  irpc_server_on_connection(f->server, NULL, shaped_fx_on_close, f);
+  raw_init(&f->peer, &f->loop);
+  irpc_server_address *a;
+  assert_irpc_ok(irpc_server_address_parse(&a, SHAPED_SERVER));
+  assert_irpc_ok(irpc_transport_connect(f->memory, &f->loop, a, &f->peer.d,
+                                        raw_on_connect, &f->peer));
+  irpc_server_address_free(a);
+  for (int i = 0; i < STEPS_MAX && !f->peer.ready; i++)
+    shaped_step(f);
+  assert_true(f->peer.ready);
+  assert_irpc_ok(f->peer.status);
+  raw_read(&f->peer);
+  raw_initialize(&f->peer);
+  rframe fr;
+  shaped_expect(f, &fr, IRPC__SLIC_INITIALIZE_ACK, NOID);
+  raw_frame(&f->peer, IRPC__SLIC_STREAM, 2, default_settings,
+            sizeof default_settings);
+  shaped_expect(f, &fr, IRPC__SLIC_STREAM, 3);
+  assert_int_equal(fr.body[0], IRPC__ICERPC_SETTINGS);
+}
+
+static void shaped_fx_fini(shaped_fx *f) {
+  raw_fini(&f->peer);
+  irpc_server_free(f->server);
+  for (int i = 0; i < 100; i++)
+    shaped_step(f);
+  irpc_dispatcher_free(f->echo);
+  irpc_transport_free(f->shaped);
+  irpc_transport_free(f->memory);
+  irpc_clock_unref(f->clock);
+  test_loop_finish(&f->loop);
+}
+
+/* The client pings, closes the connection (Slic Close, code 1), sends its
+ * FIN and is gone, all before the server read any of it. The server reads
+ * the Ping, the Close and the EOF together, writes its Pong, and once that
+ * write left (it is still on the link) sends its FIN behind it; the Pong
+ * then reaches the closed peer and fails. The server's FIN fails with it,
+ * and the connection closes with the error of the Close, without waiting
+ * for its shutdown timeout (10 s of loop time, which never passes here). */
+static void server_peer_close_and_gone_over_shaped_link(void **state) {
+  (void)state;
+  shaped_fx f;
+  shaped_fx_open(&f);
+  static const uint8_t ping[8] = {5};
+  f.peer.batching = 1;
+  raw_frame(&f.peer, IRPC__SLIC_PING, NOID, ping, sizeof ping);
+  uint8_t b[8];
+  raw_frame(&f.peer, IRPC__SLIC_CLOSE, NOID, b, put_var(b, 1));
+  raw_flush(&f.peer);
+  assert_irpc_ok(irpc_duplex_shutdown(f.peer.d, NULL, NULL));
+  irpc_duplex_close(f.peer.d, NULL, NULL);
+  f.peer.d = NULL;
+  for (int i = 0; i < 100 && !f.closes; i++)
+    shaped_step(&f);
+  assert_int_equal(f.closes, 1);
+  assert_irpc_err(f.close_err, UV_ECONNABORTED);
+  shaped_fx_fini(&f);
+}
+
 /* The header builder matches the worked example of the icerpc docs. */
 static void request_header_example(void **state) {
   (void)state;
@@ -1302,6 +1426,7 @@ int main(void) {
       cmocka_unit_test(client_goaway_alone),
       cmocka_unit_test(server_goaway_before_resets),
       cmocka_unit_test(server_goaway_nothing_accepted),
+      cmocka_unit_test(server_peer_close_and_gone_over_shaped_link),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -437,6 +437,39 @@ static void test_inner_write_failure(void **state) {
   test_loop_finish(&loop);
 }
 
+/* A FIN still on the link when a write ahead of it fails (the peer closed
+ * while the bytes were on their way) completes once, with that write's
+ * error, and the duplex can then be closed as usual. */
+static void test_fin_behind_failed_write(void **state) {
+  (void)state;
+  shape_fx f;
+  shape_fx_start(&f, ONE_BYTE_PER_US, MS);
+  write_pattern(&f, f.a, 0, 100);
+  turns(&f);
+  irpc_duplex_close(f.b, NULL, NULL);
+  f.b = NULL;
+  turns(&f);
+  advance(&f, 100 * US); /* serialised: it completes, still on the wire */
+  assert_int_equal(f.wdone, 1);
+  assert_irpc_ok(f.wstatus[0]);
+  /* Sent later than the write, the FIN arrives later: at 1.5 ms, the
+   * write at 1.1 ms. */
+  advance(&f, 400 * US);
+  assert_irpc_ok(irpc_duplex_shutdown(f.a, on_shutdown, &f));
+  turns(&f);
+  advance(&f, 600 * US); /* the write reaches the closed pair and fails */
+  assert_int_equal(f.shut_done, 1);
+  assert_irpc_err(f.shut_status, UV_ECONNRESET);
+  advance(&f, 10 * MS);
+  assert_int_equal(f.shut_done, 1);
+  assert_int_equal(f.wdone, 1);
+  assert_int_equal(f.at_a.status, UV_ECONNRESET); /* the peer's close */
+  irpc_duplex_close(f.a, NULL, NULL);
+  test_loop_finish(&f.loop);
+  irpc_buf_free(f.at_a.data);
+  irpc_buf_free(f.at_b.data);
+}
+
 /* ---- The transport decorator ---- */
 
 typedef struct conn_fx {
@@ -645,6 +678,7 @@ int main(void) {
       cmocka_unit_test(test_close_keeps_bytes_on_the_wire),
       cmocka_unit_test(test_abort_drops_everything),
       cmocka_unit_test(test_inner_write_failure),
+      cmocka_unit_test(test_fin_behind_failed_write),
       cmocka_unit_test(test_transport_connect_round_trip),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_real_time_calls_over_tcp),

@@ -536,10 +536,13 @@ static void close_inner(sdx *s, int abort) {
     irpc_duplex_close(s->inner, on_inner_closed, s);
 }
 
-/* An inner write or shutdown failed: the writes still queued fail. */
+/* An inner write or shutdown failed: the writes still queued fail, and so
+ * does a FIN still on its way (the last chunk, since nothing is written
+ * after it), which would otherwise never complete. */
 static void fail_writes(sdx *s, int err) {
   if (!s->err)
     s->err = err;
+  int fin = s->up.tail && s->up.tail->kind == C_FIN;
   lane_clear(&s->up);
   while (s->wq_head) {
     swreq *w = s->wq_head;
@@ -547,6 +550,8 @@ static void fail_writes(sdx *s, int err) {
     irpc_duplex_write_done(s->self, err);
   }
   s->wq_tail = NULL;
+  if (fin)
+    irpc_duplex_shutdown_done(s->self, err);
 }
 
 static void on_inner_write(irpc_duplex *inner, int status, void *ud) {
