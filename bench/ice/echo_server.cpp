@@ -47,9 +47,10 @@ int main(int argc, char **argv) {
     IceUtil::CtrlCHandler ctrlC;
     Ice::InitializationData init;
     init.properties = Ice::createProperties(args);
-    // Room for a 1 MiB echo (the default maximum is 1 MiB, header included).
+    // Room for the 10 MiB echo of the interop checks (the default maximum
+    // is 1 MiB, header included).
     if (init.properties->getProperty("Ice.MessageSizeMax").empty())
-      init.properties->setProperty("Ice.MessageSizeMax", "4096");
+      init.properties->setProperty("Ice.MessageSizeMax", "16384");
     Ice::CommunicatorHolder ich(init);
     auto communicator = ich.communicator();
     ctrlC.setCallback([communicator](int) { communicator->shutdown(); });

@@ -7,8 +7,9 @@
 #
 #   Ice client  -> Ice server     irpc-bench-ice-client, irpc-bench-ice-server
 #   Ice client  -> irpc server    irpc-bench-ice-client, irpc-bench serve ice://
-#   irpc client -> Ice server     irpc-bench rpc --protocol ice, Ice server
-#   irpc client -> irpc server    irpc-bench rpc --protocol ice, irpc-bench serve
+#   irpc client -> Ice server     irpc-bench rpc --protocol ice (or
+#                                 irpc-bench-ice-irpc-client), Ice server
+#   irpc client -> irpc server    the same irpc client, irpc-bench serve
 #
 # then the ratios against Ice -> Ice, and the target: an irpc server makes
 # an Ice client at least 1.5x faster than an Ice server does, on each
@@ -82,34 +83,44 @@ p99() { awk '/ latency /{for(i=1;i<=NF;i++) if($i=="p99"){print $(i+1); exit}}' 
 rate64() { awk '/ inflight_64 /{for(i=1;i<=NF;i++) if($i=="calls/s"){print $(i-1); exit}}' "$1"; }
 mbps() { awk '/ echo_1MiB /{for(i=1;i<=NF;i++) if($i=="MB/s"){print $(i-1); exit}}' "$1"; }
 
-# How irpc-bench rpc is told to call a server of another process over ice:
-# the option its usage names, if any.
+# The irpc client: irpc-bench rpc --protocol ice when it can call a server
+# of another process (the option its usage names), else the irpc client of
+# bench/ice (irpc-bench-ice-irpc-client, built when irpc has the ice
+# protocol), which measures the same way.
 rpc_usage=$("$irpc_bench" rpc --help 2>&1 || true)
-rpc_ice=0
-rpc_remote=""
+irpc_client=()
+irpc_client_why="irpc has no ice protocol yet (irpc-bench-ice-irpc-client not built)"
 if grep -q -- "--protocol" <<<"$rpc_usage" && grep -q "ice" <<<"$rpc_usage"; then
-  rpc_ice=1
   for opt in --server --connect --address --to; do
-    if grep -q -- "$opt" <<<"$rpc_usage"; then rpc_remote=$opt; break; fi
+    if grep -q -- "$opt" <<<"$rpc_usage"; then
+      irpc_client=("$irpc_bench" rpc --protocol ice --seconds "$seconds" "$opt")
+      break
+    fi
   done
+fi
+if [ ${#irpc_client[@]} -eq 0 ] && cmake --build "$build" -j"$(nproc)" \
+  --target irpc-bench-ice-irpc-client >/dev/null 2>&1; then
+  irpc_client=("$PWD/$build/bench/ice/irpc-bench-ice-irpc-client" --seconds
+    "$seconds")
 fi
 
 declare -A res
 run_pair() { # run_pair KEY LABEL CLIENT-CMD...
   local key=$1 label=$2
   shift 2
-  if ! "${pin[@]}" "$@" >"$tmp/$key.out" 2>"$tmp/$key.client.err"; then
-    echo "  $label: the client failed: $(tail -n 3 "$tmp/$key.client.err")"
-    return
-  fi
+  local failed=0
+  "${pin[@]}" "$@" >"$tmp/$key.out" 2>"$tmp/$key.client.err" || failed=1
   res[$key]=1
   res[$key.p50]=$(p50 "$tmp/$key.out")
   res[$key.p99]=$(p99 "$tmp/$key.out")
   res[$key.rate]=$(rate64 "$tmp/$key.out")
   res[$key.mbps]=$(mbps "$tmp/$key.out")
   printf '  %-28s p50 %8s us  p99 %8s us  %10s calls/s (64 in flight)  %7s MB/s (1 MiB echo)\n' \
-    "$label" "${res[$key.p50]}" "${res[$key.p99]}" "${res[$key.rate]}" \
-    "${res[$key.mbps]}"
+    "$label" "${res[$key.p50]:--}" "${res[$key.p99]:--}" \
+    "${res[$key.rate]:--}" "${res[$key.mbps]:--}"
+  if [ "$failed" = 1 ]; then
+    echo "    the client failed: $(tail -n 2 "$tmp/$key.client.err" | tr '\n' ' ')"
+  fi
 }
 
 echo "ice protocol over TCP on 127.0.0.1, client and server two processes on" \
@@ -126,15 +137,11 @@ run_pair ice_ice "Ice client -> Ice server" "$ice_client" --seconds "$seconds" \
   "$ice_address"
 
 # 3. irpc -> Ice (the Ice server is still up)
-if [ "$rpc_ice" = 0 ]; then
-  echo "  irpc client -> Ice server:   skipped: irpc-bench rpc has no" \
-    "--protocol ice yet"
-elif [ -z "$rpc_remote" ]; then
-  echo "  irpc client -> Ice server:   skipped: irpc-bench rpc cannot call a" \
-    "server of another process yet"
+if [ ${#irpc_client[@]} -eq 0 ]; then
+  echo "  irpc client -> Ice server:   skipped: $irpc_client_why"
 else
-  run_pair irpc_ice "irpc client -> Ice server" "$irpc_bench" rpc \
-    --protocol ice "$rpc_remote" "$ice_address" --seconds "$seconds"
+  run_pair irpc_ice "irpc client -> Ice server" "${irpc_client[@]}" \
+    "$ice_address"
 fi
 stop_server
 
@@ -148,19 +155,18 @@ if [ -z "$address" ] || [ "${address#ice://}" = "$address" ]; then
 else
   run_pair ice_irpc "Ice client -> irpc server" "$ice_client" --seconds \
     "$seconds" "$address"
-  if [ "$rpc_ice" = 1 ] && [ -n "$rpc_remote" ]; then
-    run_pair irpc_irpc "irpc client -> irpc server" "$irpc_bench" rpc \
-      --protocol ice "$rpc_remote" "$address" --seconds "$seconds"
+  if [ ${#irpc_client[@]} -gt 0 ]; then
+    run_pair irpc_irpc "irpc client -> irpc server" "${irpc_client[@]}" \
+      "$address"
   else
-    echo "  irpc client -> irpc server:  skipped: irpc-bench rpc cannot call" \
-      "a server of another process over ice yet"
+    echo "  irpc client -> irpc server:  skipped: $irpc_client_why"
   fi
 fi
 stop_server
 
 # Ratios against Ice -> Ice: how many times faster (latency: Ice's p50 over
 # the pairing's; rate and MB/s: the pairing's over Ice's).
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "times faster than Ice client -> Ice server (target for an irpc server: >= 1.5 on each):"
 verdict=""

@@ -69,3 +69,18 @@ void interop_expect_pass(const kit_peer *client, const char *line) {
     fail_msg("%s", why);
   fail_msg("the Ice client did not run the check %s", line);
 }
+
+int interop_echo_server_start(kit_peer *p, uv_loop_t *loop,
+                              const char *const *argv) {
+  int rc = kit_peer_start(p, loop, argv, NULL);
+  if (rc)
+    fail_msg("starting %s: %s", argv[0], uv_strerror(rc));
+  const char *addr = kit_peer_wait_line(p, "ice://", 30000);
+  const char *colon = addr ? strrchr(addr, ':') : NULL;
+  long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+  if (port <= 0 || port > 65535) {
+    kit_peer_stop(p, SIGKILL, 5000);
+    fail_msg("%s did not print its ice:// address", argv[0]);
+  }
+  return (int)port;
+}

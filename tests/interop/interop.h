@@ -32,6 +32,25 @@
   X(close_by_client)                                                           \
   X(close_by_server)
 
+/* The checks of the protocol alone against an echo server (peer.py echo). */
+#define INTEROP_ECHO_CHECKS(X)                                                 \
+  X(echo_small)                                                                \
+  X(echo_modes)                                                                \
+  X(echo_context)                                                              \
+  X(echo_large)                                                                \
+  X(echo_compressed)                                                           \
+  X(echo_in_flight)                                                            \
+  X(echo_oneway)                                                               \
+  X(echo_ping_heartbeat)                                                       \
+  X(echo_not_found)                                                            \
+  X(echo_close)
+
+/* Starts an echo server (`argv`, looked up in PATH) that prints its
+ * address, "ice://127.0.0.1:PORT", when ready; returns the port or fails
+ * the test. */
+int interop_echo_server_start(kit_peer *p, uv_loop_t *loop,
+                              const char *const *argv);
+
 /* Starts the Ice server of peer.py (identity "test" on a free loopback
  * port), with `extra` arguments (NULL-terminated, may be NULL), and waits
  * until it is ready. Fills *port and proxy (its direct proxy string).
@@ -40,9 +59,9 @@ void interop_ice_server_start(kit_peer *p, uv_loop_t *loop,
                               const char *const *extra, int *port, char *proxy,
                               size_t size);
 
-/* Runs peer.py `mode` ("client" or "grid") with `args` (NULL-terminated)
- * until it exits (at most 180 s) and returns its exit status; its output
- * stays in *p (kit_peer_stop frees it). */
+/* Runs peer.py `mode` ("client", "echo" or "grid") with `args`
+ * (NULL-terminated) until it exits (at most 180 s) and returns its exit status;
+ * its output stays in *p (kit_peer_stop frees it). */
 int interop_ice_run(kit_peer *p, uv_loop_t *loop, const char *mode,
                     const char *const *args);
 

@@ -15,6 +15,12 @@
       line per check, "PASS name" or "FAIL name: why", then
       "done P passed F failed"; exits 0 when every check passed.
 
+  peer.py echo --proxy PROXY [--checks a,b,...] [--large-size N]
+                 [--Ice.Prop=value ...]
+      The same for the protocol alone, against an echo server (any
+      operation on identity "echo" answers the request's encapsulation):
+      irpc-bench serve ice://... or irpc-bench-ice-server.
+
   peer.py grid --slice Interop.ice --proxy PROXY [--proxy PROXY ...]
                  --Ice.Default.Locator=...
       Resolves each proxy through the locator (an indirect "test@Adapter"
@@ -546,22 +552,24 @@ CHECKS = [
 ]
 
 
-def run_client(args, ice_args):
+def run_client(args, ice_args, checks):
     import Interop
     init = Ice.InitializationData()
     init.properties = properties(ice_args)
+    init.properties.setProperty("Ice.Override.CloseTimeout", "5000")
     stop_on_stdin_eof(lambda: os._exit(3))
-    wanted = args.checks.split(",") if args.checks else [n for n, _ in CHECKS]
-    unknown = set(wanted) - {n for n, _ in CHECKS}
+    wanted = args.checks.split(",") if args.checks else [n for n, _ in checks]
+    unknown = set(wanted) - {n for n, _ in checks}
     if unknown:
         print("unknown checks: " + ",".join(sorted(unknown)), file=sys.stderr)
         return 2
     passed = failed = 0
     with Ice.initialize(init) as communicator:
-        t = Interop.TestPrx.uncheckedCast(
-            communicator.stringToProxy(args.proxy[0]))
-        ctx = {}
-        for name, fn in CHECKS:
+        t = communicator.stringToProxy(args.proxy[0])
+        if checks is CHECKS:
+            t = Interop.TestPrx.uncheckedCast(t)
+        ctx = {"large_size": args.large_size}
+        for name, fn in checks:
             if name not in wanted:
                 continue
             try:
@@ -578,6 +586,133 @@ def run_client(args, ice_args):
                 failed += 1
     print("done %d passed %d failed" % (passed, failed), flush=True)
     return 0 if failed == 0 else 1
+
+
+# ---- Checks against an echo server ----
+#
+# Any operation on identity "echo" answers Ok with the request's
+# encapsulation (irpc-bench serve, irpc-bench-ice-server): the protocol
+# alone, with no generated code on the server side.
+
+
+def encaps(payload):
+    import struct
+    return struct.pack("<iBB", len(payload) + 6, 1, 1) + payload
+
+
+def invoke(p, data, context=None):
+    if context is None:
+        ok, out = p.ice_invoke("op", Ice.OperationMode.Normal, data)
+    else:
+        ok, out = p.ice_invoke("op", Ice.OperationMode.Normal, data, context)
+    if not ok:
+        raise Failed("the echo answered a user exception")
+    return out
+
+
+def echo_small(p, ctx):
+    for payload in (b"", b"\x03abc", bytes(range(256)) * 3):
+        e = encaps(payload)
+        expect("echo of %d bytes" % len(e), invoke(p, e), e)
+
+
+def echo_modes(p, ctx):
+    e = encaps(b"\x01")
+    for mode in (Ice.OperationMode.Idempotent, Ice.OperationMode.Nonmutating):
+        ok, out = p.ice_invoke("op", mode, e)
+        expect("echo with mode %s" % mode, (ok, out), (True, e))
+
+
+def echo_context(p, ctx):
+    e = encaps(b"\x02hi")
+    expect("echo with a context", invoke(p, e, context={"k": "v", "é": "✓"}),
+           e)
+
+
+def echo_large(p, ctx):
+    n = ctx["large_size"]
+    e = encaps((bytes(range(251)) * (n // 251 + 1))[:n])
+    out = invoke(p, e)
+    if out != e:
+        raise Failed("echo of %d bytes: %d bytes back, not the same"
+                     % (n, len(out)))
+
+
+def echo_compressed(p, ctx):
+    z = p.ice_compress(True)
+    for payload in (b"ab", b"compressible " * 5000):
+        e = encaps(payload)
+        expect("compressed echo of %d bytes" % len(e), invoke(z, e), e)
+
+
+def echo_in_flight(p, ctx):
+    futures = []
+    for i in range(200):
+        e = encaps(i.to_bytes(4, "little") * (i + 1))
+        futures.append((e, p.ice_invokeAsync("op", Ice.OperationMode.Normal,
+                                              e)))
+    for i, (e, f) in enumerate(futures):
+        ok, out = f.result(30)
+        expect("call %d of 200 in flight" % i, (ok, out), (True, e))
+
+
+def echo_oneway(p, ctx):
+    o = p.ice_oneway()
+    for i in range(3):
+        expect("one-way", o.ice_invoke("op", Ice.OperationMode.Normal,
+                                       encaps(bytes([i])))[0], True)
+    b = p.ice_batchOneway()
+    for i in range(3):
+        b.ice_invoke("op", Ice.OperationMode.Normal, encaps(bytes([i])))
+    b.ice_flushBatchRequests()
+    e = encaps(b"\x05after")
+    expect("a two-way call after one-way and batch ones", invoke(p, e), e)
+
+
+def echo_ping_heartbeat(p, ctx):
+    p.ice_ping()
+    con = p.ice_getConnection()
+    con.heartbeat()
+    e = encaps(b"\x04beat")
+    expect("echo after a heartbeat", invoke(p, e), e)
+    expect("the same connection", p.ice_getConnection(), con)
+
+
+def echo_not_found(p, ctx):
+    missing = p.ice_identity(Ice.stringToIdentity("nobody"))
+    expect_raises("a call to identity nobody", Ice.ObjectNotExistException,
+                  invoke, missing, encaps(b""))
+    e = encaps(b"\x02ok")
+    expect("a call after it", invoke(p, e), e)
+
+
+def echo_close(p, ctx):
+    c = p.ice_connectionId("closing")
+    e = encaps(b"\x03bye")
+    expect("echo before closing", invoke(c, e), e)
+    con = c.ice_getConnection()
+    done = threading.Event()
+    con.setCloseCallback(lambda con: done.set())
+    con.close(Ice.ConnectionClose.GracefullyWithWait)
+    # The peer answers CloseConnection by closing: well before the close
+    # timeout (5 s here), after which Ice would close by itself.
+    if not done.wait(4):
+        raise Failed("the server did not close its end after CloseConnection")
+    expect("a new connection after the close", invoke(p, e), e)
+
+
+ECHO_CHECKS = [
+    ("echo_small", echo_small),
+    ("echo_modes", echo_modes),
+    ("echo_context", echo_context),
+    ("echo_large", echo_large),
+    ("echo_compressed", echo_compressed),
+    ("echo_in_flight", echo_in_flight),
+    ("echo_oneway", echo_oneway),
+    ("echo_ping_heartbeat", echo_ping_heartbeat),
+    ("echo_not_found", echo_not_found),
+    ("echo_close", echo_close),
+]
 
 
 def run_grid(args, ice_args):
@@ -605,13 +740,15 @@ def run_grid(args, ice_args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["server", "client", "grid"])
+    ap.add_argument("mode", choices=["server", "client", "echo", "grid"])
     ap.add_argument("--slice", default=os.path.join(HERE, "Interop.ice"))
     ap.add_argument("--endpoints", default="tcp -h 127.0.0.1 -p 0")
     ap.add_argument("--adapter-id")
     ap.add_argument("--register-object")
     ap.add_argument("--proxy", action="append", default=[])
     ap.add_argument("--checks")
+    ap.add_argument("--large-size", type=int, default=10 * MIB,
+                    help="bytes of the echo_large payload (10 MiB)")
     args, rest = ap.parse_known_args()
     load_slice(args.slice)
     ice_args = [a for a in rest if a.startswith("--Ice.") or
@@ -624,7 +761,9 @@ def main():
     if not args.proxy:
         ap.error("--proxy is required")
     if args.mode == "client":
-        return run_client(args, ice_args)
+        return run_client(args, ice_args, CHECKS)
+    if args.mode == "echo":
+        return run_client(args, ice_args, ECHO_CHECKS)
     return run_grid(args, ice_args)
 
 
