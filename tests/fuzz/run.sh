@@ -34,7 +34,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
 
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
 all="$all fuzz_slicec_parser fuzz_slice_parse fuzz_slice_gen fuzz_slice1_gen"
-all="$all fuzz_icerpc_server fuzz_icerpc_client fuzz_ice_server"
+all="$all fuzz_icerpc_server fuzz_icerpc_client fuzz_ice_server fuzz_ice_address"
 targets=${*:-$all}
 weight() {
   case $1 in
@@ -61,6 +61,7 @@ for t in $targets; do
   fuzz_icerpc_server) seeds=$here/corpus/icerpc_server ;;
   fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
   fuzz_ice_server) seeds=$here/corpus/ice_server ;;
+  fuzz_ice_address) seeds=$here/corpus/ice_address ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

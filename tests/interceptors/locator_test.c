@@ -73,6 +73,7 @@ typedef struct fake {
   char last_op[64];
   int registrations;
   int reg_fail_busy;
+  int no_registry;      /* getRegistry answers a null proxy */
   int reg_capture_only; /* keep the proxy's bytes, store nothing */
   char reg_proxy[512];  /* hex of the last registered proxy */
 } fake;
@@ -242,6 +243,14 @@ static void fake_answer(irpc_dispatch *d) {
 static void fake_registry(irpc_dispatch *d, const char *op) {
   irpc_incoming_request *req = irpc_dispatch_request(d);
   irpc_outgoing_response *o;
+  if (strcmp(op, "getRegistry") == 0 && F.no_registry) {
+    assert_irpc_ok(irpc_outgoing_response_new(&o, IRPC_STATUS_OK, NULL));
+    uint8_t null_proxy[2] = {0, 0};
+    assert_irpc_ok(
+        irpc_buf_append(irpc_outgoing_response_payload(o), null_proxy, 2));
+    irpc_dispatch_complete(d, o);
+    return;
+  }
   if (strcmp(op, "getRegistry") == 0) {
     assert_irpc_ok(irpc_outgoing_response_new(&o, IRPC_STATUS_OK, NULL));
     irpc_slice_encoder e;
@@ -1047,8 +1056,16 @@ static void on_registered(int err, void *ud) {
   r->err = err;
 }
 
+static int do_register_via(rig *r, irpc_invoker *via, const char *adapter,
+                           const char *group, const char *endpoints_uri);
+
 static int do_register(rig *r, const char *adapter, const char *group,
                        const char *endpoints_uri) {
+  return do_register_via(r, r->coloc, adapter, group, endpoints_uri);
+}
+
+static int do_register_via(rig *r, irpc_invoker *via, const char *adapter,
+                           const char *group, const char *endpoints_uri) {
   irpc_service_address *la, *eps = NULL;
   assert_irpc_ok(irpc_service_address_parse_ice_proxy(
       &la, "IceGrid/Locator:tcp -h 127.0.0.1 -p 4061", NULL));
@@ -1056,7 +1073,7 @@ static int do_register(rig *r, const char *adapter, const char *group,
     assert_irpc_ok(irpc_service_address_parse(&eps, endpoints_uri));
   irpc_locator_registration g;
   irpc_locator_registration_init(&g);
-  g.invoker = r->coloc;
+  g.invoker = via;
   g.locator_address = la;
   g.adapter_id = adapter;
   g.replica_group_id = group;
@@ -1103,6 +1120,21 @@ static void test_registration(void **state) {
       do_register(&r, "MyAdapter", NULL, "ice://127.0.0.1:10000/?t=5000"),
       IRPC_EBUSY);
   F.reg_fail_busy = 0;
+
+  /* A locator without a registry. */
+  F.no_registry = 1;
+  assert_irpc_err(
+      do_register(&r, "MyAdapter", NULL, "ice://127.0.0.1:10000/?t=5000"),
+      IRPC_ENOTSUP);
+  F.no_registry = 0;
+
+  /* A locator that cannot be reached. */
+  irpc_invoker *refused;
+  assert_irpc_ok(irpc_invoker_new(&refused, &r.loop, &refused_ops, NULL));
+  assert_irpc_err(do_register_via(&r, refused, "MyAdapter", NULL,
+                                  "ice://127.0.0.1:10000/?t=5000"),
+                  UV_ECONNREFUSED);
+  irpc_invoker_free(refused);
 
   /* Refused arguments. */
   assert_irpc_err(do_register(&r, "", NULL, NULL), IRPC_EINVAL);
