@@ -15,11 +15,15 @@
  *             a server in a child process (--idle N).
  *
  *   irpc-bench rpc [--protocol icerpc|ice] [--transport tcp|uds|all]
- *                  [--seconds S] [--idle N] [--json FILE]
+ *                  [--server ADDRESS] [--seconds S] [--idle N] [--json FILE]
  *                                the same figures over either protocol
  *                                (ice: no Slic window; its max message
  *                                size raised to BENCH_ICE_MAX_MESSAGE for
- *                                the 1 MiB echo)
+ *                                the 1 MiB echo); --server calls the echo
+ *                                server of another process at ADDRESS
+ *                                (irpc-bench serve, or Ice's) instead of
+ *                                one in this process, with no raw baseline
+ *                                (0), over the one transport of ADDRESS
  *   irpc-bench serve [--compress] ADDRESS
  *                                echo server on /echo until SIGTERM or
  *                                SIGINT, then a graceful shutdown (see
@@ -333,6 +337,7 @@ static uint64_t calls_run(calls *k, size_t inflight, uint64_t target,
 
 typedef struct opts {
   const char *protocol; /* "icerpc" or "ice" */
+  const char *server;   /* --server: call this server (another process) */
   double seconds;
   const char *json;
   int idle;
@@ -439,7 +444,11 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
     exit(1);
   }
   raw rw;
-  if (raw_setup(&rw, &loop, uds, rawpath)) {
+  int remote = o->server != NULL;
+  if (remote) {
+    /* The server of another process: no raw baseline (0 below). */
+    snprintf(bound, sizeof bound, "%s", o->server);
+  } else if (raw_setup(&rw, &loop, uds, rawpath)) {
     fprintf(stderr, "raw setup failed\n");
     exit(1);
   }
@@ -449,13 +458,18 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   calls k = {.loop = &loop, .inv = inv};
   irpc_outgoing_request_new(&k.req, "/echo", "op");
   calls_run(&k, 1, 2000, NULL); /* connect and warm up */
-  raw_run(&rw, 16, 1, 2000, NULL);
+  if (!remote)
+    raw_run(&rw, 16, 1, 2000, NULL);
 
   /* (a) latency */
   uint64_t n = count_for(o->seconds, 20000, 2000);
   uint64_t *lat = calloc(n, sizeof(*lat));
   uint64_t *blat = calloc(n, sizeof(*blat));
-  raw_run(&rw, 16, 1, n, blat);
+  if (!remote)
+    raw_run(&rw, 16, 1, n, blat);
+  else
+    for (uint64_t i = 0; i < n; i++)
+      blat[i] = 1000;
   calls_run(&k, 1, n, lat);
   double bp50 = pct_us(blat, n, 0.5), bp99 = pct_us(blat, n, 0.99);
   double p50 = pct_us(lat, n, 0.5), p99 = pct_us(lat, n, 0.99);
@@ -473,7 +487,9 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
     uint64_t m =
         count_for(o->seconds, depths[i] == 1 ? 20000 : 100000, depths[i] * 4);
     double braw =
-        (double)m / ((double)raw_run(&rw, 16, depths[i], m, NULL) / 1e9);
+        remote
+            ? 0
+            : (double)m / ((double)raw_run(&rw, 16, depths[i], m, NULL) / 1e9);
     double rate = (double)m / ((double)calls_run(&k, depths[i], m, NULL) / 1e9);
     char name[32];
     snprintf(name, sizeof name, "inflight_%zu", depths[i]);
@@ -489,8 +505,10 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   irpc_buf_append(irpc_outgoing_request_payload(k.req), blob, mib);
   free(blob);
   uint64_t m = count_for(o->seconds, 500, 20);
-  double braw = (double)m * (double)mib /
-                ((double)raw_run(&rw, mib, 1, m, NULL) / 1e9) / 1e6;
+  double braw = remote
+                    ? 0
+                    : (double)m * (double)mib /
+                          ((double)raw_run(&rw, mib, 1, m, NULL) / 1e9) / 1e6;
   double def =
       (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
   client_close(&loop, inv);
@@ -510,7 +528,8 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
 
   client_close(&loop, inv);
   irpc_outgoing_request_free(k.req);
-  raw_teardown(&rw);
+  if (!remote)
+    raw_teardown(&rw);
   /* Nothing is in flight: the router can go with the server. */
   irpc_server_free(server);
   irpc_router_free(router);
@@ -530,7 +549,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: irpc-bench rpc [--protocol icerpc|ice] [--transport "
           "tcp|uds|all]\n"
-          "                      [--seconds S] [--idle N] [--json FILE]\n"
+          "                      [--server ADDRESS] [--seconds S] [--idle N]"
+          " [--json FILE]\n"
           "       irpc-bench serve [--compress] ADDRESS\n");
   exit(2);
 }
@@ -541,6 +561,8 @@ int bench_rpc_main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--transport") && i + 1 < argc)
       transport = argv[++i];
+    else if (!strcmp(argv[i], "--server") && i + 1 < argc)
+      o.server = argv[++i];
     else if (!strcmp(argv[i], "--protocol") && i + 1 < argc &&
              (!strcmp(argv[i + 1], "icerpc") || !strcmp(argv[i + 1], "ice")))
       o.protocol = argv[++i];
@@ -553,6 +575,8 @@ int bench_rpc_main(int argc, char **argv) {
     else
       usage();
   }
+  if (o.server && !strcmp(transport, "all"))
+    transport = "tcp"; /* the one transport of the server's address */
   bench_json j;
   if (bench_json_open(&j, o.json)) {
     perror(o.json);

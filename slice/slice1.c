@@ -13,6 +13,16 @@ static int type_id_valid(const uint8_t *p, size_t n) {
   return n >= 2 && p[0] == ':' && p[1] == ':';
 }
 
+irpc_slice_encoding irpc_slice_encoder_encoding(const irpc_slice_encoder *e) {
+  return e && e->encoding == IRPC_SLICE_ENCODING_1_1 ? IRPC_SLICE_ENCODING_1_1
+                                                     : IRPC_SLICE_ENCODING_2;
+}
+
+irpc_slice_encoding irpc_slice_decoder_encoding(const irpc_slice_decoder *d) {
+  return d && d->encoding == IRPC_SLICE_ENCODING_1_1 ? IRPC_SLICE_ENCODING_1_1
+                                                     : IRPC_SLICE_ENCODING_2;
+}
+
 /* ---- encoding ---- */
 
 int irpc_slice_encode_encaps_begin(irpc_slice_encoder *e, uint8_t major,

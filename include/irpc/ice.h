@@ -6,12 +6,13 @@
  *   - the request's path is the Ice identity: "/name" is {name, ""},
  *     "/category/name" is {name, category}, each segment percent-escaped
  *     (a path of more segments fails the call with IRPC_EPATH); an
- *     incoming identity becomes such a path, every byte other than
- *     A-Z a-z 0-9 - . _ ~ escaped as %XX;
- *   - the Ice facet is the service address's fragment
- *     (irpc_service_address_fragment, through a connection cache), or the
- *     irpc_ice_facet_feature of the request, which an incoming request
- *     carries when its facet is not empty;
+ *     incoming identity becomes such a path, escaped as
+ *     irpc_ice_identity_to_path writes it (irpc/address.h);
+ *   - the Ice facet is the irpc_ice_facet_feature of the request, else
+ *     the fragment of its service address
+ *     (irpc_outgoing_request_set_service_address), percent-decoded (a
+ *     connection cache's default target is not seen: set the feature); an
+ *     incoming request carries the feature when its facet is not empty;
  *   - the idempotent field (irpc_outgoing_request_set_idempotent) is the
  *     operation mode Idempotent (2); an incoming mode Nonmutating (1) or
  *     Idempotent sets the field;

@@ -202,6 +202,11 @@ IRPC_API int irpc_slice_encoder_init_span(irpc_slice_encoder *e, void *mem,
  * IRPC_ENOMEM. */
 IRPC_API int irpc_slice_encoder_flush(irpc_slice_encoder *e);
 
+/* The encoding `e` writes (what it was initialized with), for code that
+ * serves both (generated codecs); IRPC_SLICE_ENCODING_2 if e is NULL. */
+IRPC_API irpc_slice_encoding
+irpc_slice_encoder_encoding(const irpc_slice_encoder *e);
+
 /* Number of bytes in the chain, including those not yet flushed: the
  * position the next value will be written at. 0 if e is NULL. */
 IRPC_API size_t irpc_slice_encoder_pos(const irpc_slice_encoder *e);
@@ -544,6 +549,10 @@ IRPC_API void irpc_slice_decoder_fini(irpc_slice_decoder *d);
 IRPC_API int irpc_slice_decoder_set_limits(irpc_slice_decoder *d,
                                            size_t max_segment_size,
                                            size_t max_collection_allocation);
+
+/* The encoding `d` reads; IRPC_SLICE_ENCODING_2 if d is NULL. */
+IRPC_API irpc_slice_encoding
+irpc_slice_decoder_encoding(const irpc_slice_decoder *d);
 
 /* The decoder's first error, or 0. IRPC_EINVAL if d is NULL. */
 IRPC_API int irpc_slice_decoder_error(const irpc_slice_decoder *d);

@@ -424,7 +424,9 @@ typedef int (*irpc_slice_exc_encode_fn)(irpc_slice_encoder *e,
 typedef int (*irpc_slice_exc_decode_fn)(irpc_slice_in *in, void *value,
                                         uint8_t flags);
 
-/* An exception type, emitted once per Slice1 `exception` as `M_E_desc`.
+/* An exception type, emitted once per Slice1 `exception` as `M_E_desc`
+ * (read in place; a descriptor with a smaller struct_size, or without its
+ * type ID or functions, is refused with IRPC_EINVAL).
  * Its C struct (`M_E`) starts with its base's (`M_B base;`), so a pointer
  * to a derived exception is a pointer to each of its bases. */
 typedef struct irpc_slice_exception_desc {

@@ -2163,6 +2163,20 @@ static void emit_seq_codecs(gen *g, inst *in) {
   int n = enc_stmts(g, el, "v->items[i]", st);
   out(h, 0, "static inline int %s_encode(irpc_slice_encoder *e, const %s *v) {",
       c, c);
+  /* Optional proxies in Ice 1.1: a null proxy for each absent one. */
+  const char *plv = el->optional ? proxy_lv(g, el, "v->items[i]") : NULL;
+  if (plv) {
+    out(h, 1,
+        "if (irpc_slice_encoder_encoding(e) == IRPC_SLICE_ENCODING_1_1) {");
+    out(h, 2, "int rc = irpc_slice_encode_size(e, v->n);");
+    out(h, 2, "for (size_t i = 0; i < v->n && rc == 0; i++)");
+    out(h, 3,
+        "rc = !v->present || ((v->present[i >> 3] >> (i & 7)) & 1) ? %s : "
+        "irpc_slice_encode_proxy(e, NULL, NULL);",
+        st[0]);
+    out(h, 2, "return rc;");
+    out(h, 1, "}");
+  }
   if (el->optional) {
     out(h, 1, "irpc_slice_bit_writer bits;");
     out(h, 1, "int rc = irpc_slice_encode_size(e, v->n);");
@@ -2194,6 +2208,32 @@ static void emit_seq_codecs(gen *g, inst *in) {
   blank(h);
   out(h, 0, "static inline int %s_decode(irpc_slice_in *in, %s *v) {", c, c);
   const char *x = dec_expr(g, el, "v->items[i]", "&in->dec");
+  if (plv) {
+    out(h, 1,
+        "if (irpc_slice_decoder_encoding(&in->dec) == IRPC_SLICE_ENCODING_1_1) "
+        "{");
+    out(h, 2, "void *items;");
+    out(h, 2, "uint8_t *present = NULL;");
+    out(h, 2,
+        "int rc = irpc_slice_decode_array(in, 2, sizeof(%s), &v->n, &items);",
+        et);
+    out(h, 2, "v->items = items;");
+    out(h, 2, "if (rc == 0 && v->n)");
+    out(h, 3, "present = irpc_slice_in_alloc(in, (v->n + 7) / 8);");
+    out(h, 2, "if (rc == 0 && v->n && !present)");
+    out(h, 3, "return irpc_slice_decoder_error(&in->dec);");
+    out(h, 2, "if (present)");
+    out(h, 3, "memset(present, 0, (v->n + 7) / 8);");
+    out(h, 2, "v->present = present;");
+    out(h, 2, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
+    out(h, 3, "bool has = false;");
+    out(h, 3, "rc = irpc_slice_decode_proxy_opt(in, &%s, &has);", plv);
+    out(h, 3, "if (has)");
+    out(h, 4, "present[i >> 3] |= (uint8_t)(1u << (i & 7));");
+    out(h, 2, "}");
+    out(h, 2, "return rc;");
+    out(h, 1, "}");
+  }
   if (el->optional) {
     out(h, 1, "irpc_slice_decoder *d = &in->dec;");
     out(h, 1, "irpc_slice_bit_reader bits;");
@@ -2244,6 +2284,24 @@ static void emit_dict_codecs(gen *g, inst *in) {
   const char *st[2];
   out(h, 0, "static inline int %s_encode(irpc_slice_encoder *e, const %s *v) {",
       c, c);
+  const char *vlv = v->optional ? proxy_lv(g, v, "x->value") : NULL;
+  if (vlv) { /* Ice 1.1: a null proxy for each absent value */
+    out(h, 1,
+        "if (irpc_slice_encoder_encoding(e) == IRPC_SLICE_ENCODING_1_1) {");
+    out(h, 2, "int rc = irpc_slice_encode_size(e, v->n);");
+    out(h, 2, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
+    out(h, 3, "const %s_entry *x = &v->items[i];", c);
+    int kn = enc_stmts(g, k, "x->key", st);
+    for (int i = 0; i < kn; i++)
+      out(h, 3, "%s;", st[i]);
+    enc_stmts(g, v, "x->value", st);
+    out(h, 3,
+        "rc = x->has_value ? %s : irpc_slice_encode_proxy(e, NULL, NULL);",
+        st[0]);
+    out(h, 2, "}");
+    out(h, 2, "return rc;");
+    out(h, 1, "}");
+  }
   out(h, 1, "int rc = irpc_slice_encode_size(e, v->n);");
   out(h, 1, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
   out(h, 2, "const %s_entry *x = &v->items[i];", c);
@@ -2277,6 +2335,24 @@ static void emit_dict_codecs(gen *g, inst *in) {
   out(h, 0, "}");
   blank(h);
   out(h, 0, "static inline int %s_decode(irpc_slice_in *in, %s *v) {", c, c);
+  if (vlv) {
+    out(h, 1,
+        "if (irpc_slice_decoder_encoding(&in->dec) == IRPC_SLICE_ENCODING_1_1) "
+        "{");
+    out(h, 2, "void *items;");
+    out(h, 2,
+        "int rc = irpc_slice_decode_array(in, %zu, sizeof(%s_entry), &v->n, "
+        "&items);",
+        minwire(g, k) + 2, c);
+    out(h, 2, "v->items = items;");
+    out(h, 2, "for (size_t i = 0; i < v->n && rc == 0; i++) {");
+    out(h, 3, "%s_entry *x = &v->items[i];", c);
+    out(h, 3, "%s;", dec_expr(g, k, "x->key", "&in->dec"));
+    out(h, 3, "rc = irpc_slice_decode_proxy_opt(in, &%s, &x->has_value);", vlv);
+    out(h, 2, "}");
+    out(h, 2, "return rc;");
+    out(h, 1, "}");
+  }
   out(h, 1, "void *items;");
   out(h, 1,
       "int rc = irpc_slice_decode_array(in, %zu, sizeof(%s_entry), &v->n, "
@@ -3608,12 +3684,12 @@ static const char *slice1_bad(gen *g, const slicec_type_ref *t, int depth) {
                                              "supported)"
                                            : NULL;
   case SLICEC_TYPE_SEQUENCE:
-    if (u->element->optional)
-      return "a sequence of optional elements";
+    if (u->element->optional && !proxy_lv(g, u->element, "x"))
+      return "a sequence of optional elements other than proxies";
     return slice1_bad(g, u->element, depth + 1);
   case SLICEC_TYPE_DICTIONARY:
-    if (u->value->optional)
-      return "a dictionary of optional values";
+    if (u->value->optional && !proxy_lv(g, u->value, "x"))
+      return "a dictionary of optional values other than proxies";
     return slice1_bad(g, u->value, depth + 1);
   case SLICEC_TYPE_DEFINED:
     if (u->def && u->def->kind == SLICEC_DEF_CLASS)

@@ -43,16 +43,22 @@ static void sb_str(sbuf *b, const char *s) {
   sb_put(b, s, strlen(s));
 }
 
-/* `s` percent-escaped: every byte but the unreserved ones and, in a path
- * segment, the sub-delimiters and ':' '@'. */
+/* `s` percent-escaped (upper-case hex). An identity part or a facet
+ * (path 1) as irpc's ice paths write them (irpc/address.h): the bytes
+ * outside 0x21..0x7E, '%', '/' and what irpc_path_check refuses; a host
+ * (path 2) or a query value (path 0): every byte but the unreserved ones
+ * (and ':' in a host, for IPv6). */
 static void sb_esc(sbuf *b, const uint8_t *s, size_t n, int path) {
   static const char hex[] = "0123456789ABCDEF";
   for (size_t i = 0; i < n; i++) {
     uint8_t c = s[i];
-    int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-               (c >= '0' && c <= '9') || strchr("-._~", c) != NULL;
-    if (!keep && path && c && strchr("!$&'()*+,;=:@", c))
-      keep = 1;
+    int keep;
+    if (path == 1)
+      keep = c >= 0x21 && c <= 0x7E && !strchr("%/\"<>#?\\^`{|}", c);
+    else
+      keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || (c && strchr("-._~", c)) ||
+             (path == 2 && c == ':');
     if (keep) {
       sb_put(b, (const char *)&c, 1);
     } else {
@@ -149,15 +155,30 @@ static int enc_endpoint(irpc_slice_encoder *e, const irpc_server_address *a) {
     type = SSL_ENDPOINT;
   else
     return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  /* The timeout in ms, an int32 on the wire (-1: none, which Ice's
+   * stringified proxies write "infinite"). */
   const char *t = irpc_server_address_param(a, "t");
-  long timeout = t ? strtol(t, NULL, 10) : ICE_DEFAULT_TIMEOUT;
-  if (timeout < -1 || timeout > INT32_MAX)
+  if (t && strcmp(t, "infinite") == 0)
+    t = "-1";
+  char *end = NULL;
+  long long timeout = t ? strtoll(t, &end, 10) : ICE_DEFAULT_TIMEOUT;
+  if ((t && (!*t || *end)) || timeout < INT32_MIN || timeout > INT32_MAX)
     return irpc__slice_enc_fail(e, IRPC_EINVAL);
+  /* The host as decoding escaped it. */
   const char *host = irpc_server_address_host(a);
+  size_t hn = strlen(host);
+  char *h = irpc_malloc(hn + 1);
+  if (!h)
+    return irpc__slice_enc_fail(e, IRPC_ENOMEM);
+  long hl = unescape(host, hn, h);
   irpc_slice_mark m;
   irpc_slice_encode_int16(e, type);
   irpc_slice_encode_encaps_begin(e, 1, 1, &m);
-  irpc_slice_encode_string(e, host, strlen(host));
+  if (hl < 0)
+    irpc__slice_enc_fail(e, IRPC_EINVAL);
+  else
+    irpc_slice_encode_string(e, h, (size_t)hl);
+  irpc_free(h);
   irpc_slice_encode_int32(e, irpc_server_address_port(a));
   irpc_slice_encode_int32(e, (int32_t)timeout);
   irpc_slice_encode_bool(e, irpc_server_address_param(a, "z") != NULL);
@@ -262,7 +283,7 @@ static void sb_host(sbuf *b, const endpoint11 *ep) {
   int v6 = memchr(ep->host.base, ':', ep->host.len) != NULL;
   if (v6)
     sb_str(b, "[");
-  sb_esc(b, ep->host.base, ep->host.len, 1);
+  sb_esc(b, ep->host.base, ep->host.len, 2);
   if (v6)
     sb_str(b, "]");
   char port[16];
@@ -405,6 +426,13 @@ int irpc__slice_decode_proxy11(irpc_slice_in *in, irpc_slice_proxy *p,
 
 /* ---- User exceptions ---- */
 
+/* A descriptor this runtime reads: the first version, or a later one (its
+ * added members are not read). */
+static int exc_desc_ok(const irpc_slice_exception_desc *d) {
+  return d && d->struct_size >= sizeof(*d) && d->type_id && d->encode_slice &&
+         d->decode_slice;
+}
+
 int irpc_slice_exception_is(const irpc_slice_exception_desc *d,
                             const irpc_slice_exception_desc *of) {
   for (; d && of; d = d->base)
@@ -419,10 +447,11 @@ int irpc_slice_encode_exception(irpc_slice_encoder *e,
   int rc = irpc__slice_enc_check(e, 0);
   if (rc)
     return rc;
-  if (!d || !value)
+  if (!exc_desc_ok(d) || !value)
     return irpc__slice_enc_fail(e, IRPC_EINVAL);
   for (const irpc_slice_exception_desc *x = d; x && rc == 0; x = x->base)
-    rc = x->encode_slice(e, value, x->base == NULL);
+    rc = exc_desc_ok(x) ? x->encode_slice(e, value, x->base == NULL)
+                        : irpc__slice_enc_fail(e, IRPC_EINVAL);
   return rc;
 }
 
@@ -430,7 +459,7 @@ static const irpc_slice_exception_desc *
 exc_find(const irpc_slice_exception_desc *const *known, size_t n,
          irpc_bytes id) {
   for (size_t i = 0; i < n; i++) {
-    const char *t = known[i] ? known[i]->type_id : NULL;
+    const char *t = exc_desc_ok(known[i]) ? known[i]->type_id : NULL;
     if (t && strlen(t) == id.len && memcmp(t, id.base, id.len) == 0)
       return known[i];
   }
@@ -495,6 +524,8 @@ int irpc_slice_decode_exception(irpc_slice_in *in,
     return irpc_slice_decoder_error(d);
   memset(v, 0, x->size);
   for (const irpc_slice_exception_desc *l = x; l; l = l->base) {
+    if (!exc_desc_ok(l))
+      return irpc__slice_dec_fail(d, IRPC_EINVAL);
     if (l != x) {
       rc = irpc_slice_decode_exception_slice(d, &s);
       if (rc)

@@ -6,7 +6,7 @@
  *     the checks (and the benchmark's Ice peers: its client measures a
  *     short run against it); the large payload is 10 MiB;
  *   - irpc-bench serve ice://..., when irpc has the ice protocol; the
- *     large payload is the largest under its 1 MiB message limit.
+ *     large payload is 10 MiB too.
  * Each server runs as a child process, stopped by SIGTERM: it must exit
  * 0. */
 #include <signal.h>
@@ -109,9 +109,8 @@ static void test_ice_server_stops(void **state) {
 
 static const char *const irpc_server_argv[] = {IRPC_BENCH_PROGRAM, "serve",
                                                "ice://127.0.0.1:0", NULL};
-/* irpc-bench serve keeps the ice protocol's default limit, 1 MiB messages
- * (Ice's own default): the largest echo is a little under it. */
-static echo_suite irpc = {.argv = irpc_server_argv, .large_size = "1048000"};
+/* irpc-bench serve takes ice messages up to 64 MiB (BENCH_ICE_MAX_MESSAGE). */
+static echo_suite irpc = {.argv = irpc_server_argv, .large_size = "10485760"};
 
 static int irpc_setup(void **state) {
   (void)state;

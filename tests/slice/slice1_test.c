@@ -367,6 +367,126 @@ static void test_exception_slices(void **state) {
   irpc_buf_free(b);
 }
 
+/* Tagged values of the 1.1 encoding: every format written and found,
+ * unknown ones of every format skipped, the extended tag, the end marker
+ * of exception slices, a format mismatch. */
+static void test_tagged_values(void **state) {
+  (void)state;
+  irpc_buf *b;
+  irpc_slice_encoder e;
+  irpc_slice_mark m;
+  assert_irpc_ok(irpc_buf_new(&b));
+  assert_irpc_ok(irpc_slice_encoder_init(&e, b, S1));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 0, IRPC_SLICE_TAG_F1));
+  assert_irpc_ok(irpc_slice_encode_uint8(&e, 1));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 1, IRPC_SLICE_TAG_F2));
+  assert_irpc_ok(irpc_slice_encode_int16(&e, 2));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 2, IRPC_SLICE_TAG_F4));
+  assert_irpc_ok(irpc_slice_encode_int32(&e, 3));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 3, IRPC_SLICE_TAG_F8));
+  assert_irpc_ok(irpc_slice_encode_int64(&e, 4));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 4, IRPC_SLICE_TAG_SIZE));
+  assert_irpc_ok(irpc_slice_encode_size(&e, 300));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 5, IRPC_SLICE_TAG_VSIZE));
+  assert_irpc_ok(irpc_slice_encode_size(&e, 2));
+  assert_irpc_ok(irpc_slice_encode_int16(&e, 6));
+  assert_irpc_ok(irpc_slice_encode_tag11(&e, 29, IRPC_SLICE_TAG_OVSIZE));
+  assert_irpc_ok(irpc_slice_encode_string(&e, "ab", 2));
+  assert_irpc_ok(irpc_slice_encode_tag11_fsize_begin(&e, 300, &m));
+  assert_irpc_ok(irpc_slice_encode_string(&e, "xyz", 3));
+  assert_irpc_ok(irpc_slice_encode_tag11_fsize_end(&e, &m));
+  assert_irpc_ok(irpc_slice_encode_uint8(&e, IRPC_SLICE1_TAG_END_MARKER));
+  assert_irpc_ok(irpc_slice_encoder_flush(&e));
+  assert_hex(b, "00 01 | 09 0200 | 12 03000000 | 1b 0400000000000000"
+                "| 24 ff2c010000 | 2d 02 0600 | ed 026162"
+                "| f6 ff2c010000 04000000 0378797a | ff");
+
+  /* Each one found; then each one skipped while looking for a later one. */
+  irpc_slice_decoder d;
+  irpc_slice_scope sc;
+  bool found;
+  int16_t s16;
+  int64_t s64;
+  size_t n;
+  irpc_bytes str;
+  assert_irpc_ok(irpc_slice_decoder_init_buf(&d, b, S1));
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 1, IRPC_SLICE_TAG_F2, &found, &sc));
+  assert_true(found); /* tag 0 skipped */
+  assert_irpc_ok(irpc_slice_decode_int16(&d, &s16));
+  assert_int_equal(s16, 2);
+  assert_irpc_ok(irpc_slice_decode_scope_end(&d, &sc));
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 3, IRPC_SLICE_TAG_F8, &found, &sc));
+  assert_irpc_ok(irpc_slice_decode_int64(&d, &s64));
+  assert_int_equal(s64, 4);
+  assert_irpc_ok(irpc_slice_decode_scope_end(&d, &sc));
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 4, IRPC_SLICE_TAG_SIZE, &found, &sc));
+  assert_irpc_ok(irpc_slice_decode_size(&d, &n));
+  assert_int_equal(n, 300);
+  /* Tag 20 is not there: 29 comes next and stays. */
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 20, IRPC_SLICE_TAG_F4, &found, &sc));
+  assert_false(found);
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 29, IRPC_SLICE_TAG_OVSIZE, &found, &sc));
+  assert_true(found);
+  assert_irpc_ok(irpc_slice_decode_string(&d, &str));
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 300, IRPC_SLICE_TAG_FSIZE, &found, &sc));
+  assert_true(found);
+  assert_int_equal(irpc_slice_decoder_remaining(&d), 4);
+  assert_irpc_ok(irpc_slice_decode_string(&d, &str));
+  assert_true(slice_view_is(str, "xyz"));
+  assert_irpc_ok(irpc_slice_decode_scope_end(&d, &sc));
+  /* The end marker stops the search and ends the tagged values. */
+  assert_irpc_ok(
+      irpc_slice_decode_tag11(&d, 400, IRPC_SLICE_TAG_F1, &found, &sc));
+  assert_false(found);
+  assert_irpc_ok(irpc_slice_decode_tags11_end(&d, true));
+  assert_irpc_ok(irpc_slice_decoder_end(&d));
+  irpc_slice_decoder_fini(&d);
+
+  /* Everything skipped at once, up to the marker. */
+  assert_irpc_ok(irpc_slice_decoder_init_buf(&d, b, S1));
+  assert_irpc_ok(irpc_slice_decode_tags11_end(&d, true));
+  assert_irpc_ok(irpc_slice_decoder_end(&d));
+  irpc_slice_decoder_fini(&d);
+  /* Without a marker expected, one is invalid data. */
+  assert_irpc_ok(irpc_slice_decoder_init_buf(&d, b, S1));
+  assert_irpc_err(irpc_slice_decode_tags11_end(&d, false), IRPC_EDATA);
+  irpc_slice_decoder_fini(&d);
+  /* A known tag in another format. */
+  assert_irpc_ok(irpc_slice_decoder_init_buf(&d, b, S1));
+  assert_irpc_err(
+      irpc_slice_decode_tag11(&d, 2, IRPC_SLICE_TAG_F8, &found, &sc),
+      IRPC_EDATA);
+  irpc_slice_decoder_fini(&d);
+  /* Every truncation: never past the end. */
+  size_t len = irpc_buf_len(b);
+  uint8_t all[64];
+  assert_true(len <= sizeof all);
+  assert_irpc_ok(irpc_buf_copyout(b, 0, all, len));
+  for (size_t cut = 0; cut + 1 < len; cut++) {
+    assert_irpc_ok(irpc_slice_decoder_init_bytes(&d, all, cut, S1));
+    assert_true(irpc_slice_decode_tags11_end(&d, true) < 0);
+    irpc_slice_decoder_fini(&d);
+  }
+  /* Wrong uses. */
+  irpc_slice_encoder e2;
+  assert_irpc_ok(irpc_slice_encoder_init(&e2, b, IRPC_SLICE_ENCODING_2));
+  assert_irpc_err(irpc_slice_encode_tag11(&e2, 1, IRPC_SLICE_TAG_F1),
+                  IRPC_EINVAL);
+  assert_irpc_ok(irpc_slice_encoder_init(&e2, b, S1));
+  assert_irpc_err(irpc_slice_encode_tag11(&e2, -1, IRPC_SLICE_TAG_F1),
+                  IRPC_EINVAL);
+  assert_irpc_ok(irpc_slice_encoder_init(&e2, b, S1));
+  assert_irpc_err(irpc_slice_encode_tag11(&e2, 1, IRPC_SLICE_TAG_CLASS),
+                  IRPC_EINVAL);
+  irpc_buf_free(b);
+}
+
 static void test_bad_exception_slices(void **state) {
   (void)state;
   const char *const cases[] = {
@@ -412,6 +532,7 @@ int main(void) {
       cmocka_unit_test(test_bad_encapsulations),
       cmocka_unit_test(test_exception_slices),
       cmocka_unit_test(test_bad_exception_slices),
+      cmocka_unit_test(test_tagged_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

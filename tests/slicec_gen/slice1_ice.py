@@ -74,6 +74,9 @@ class Store(S1.Store):
     def paint(self, c, l, current):
         return c
 
+    def peers(self, nodes, by_name, current):
+        return nodes + [by_name[k] for k in sorted(by_name)]
+
 
 def main():
     out = {}
@@ -124,6 +127,10 @@ def main():
         call("get_proxy", "getProxy", lambda p: p.getProxy("x"))
         call("get_null", "getProxy", lambda p: p.getProxy(""))
         call("set_null", "setProxy", lambda p: p.setProxy(None))
+        n1 = S1.NodePrx.uncheckedCast(
+            comm.stringToProxy("n1:tcp -h 127.0.0.1 -p 4 -t 60000"))
+        call("peers", "peers",
+             lambda p: p.peers([n1, None], {"a": None, "b": n1}))
         call("paint", "paint",
              lambda p: p.paint(S1.Color.Blue, S1.Level.High))
         ad.destroy()

@@ -77,6 +77,12 @@ static bool str_is(irpc_str s, const char *c) {
   return irpc_str_eq(s, c) != 0;
 }
 
+static int strcmp_str(irpc_str a, irpc_str b) {
+  size_t n = a.len < b.len ? a.len : b.len;
+  int c = memcmp(a.ptr, b.ptr, n);
+  return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
 /* ---- Vectors of ZeroC Ice 3.7.8 ---- */
 
 /* The encapsulation contents of the Locator exchange (ice-vectors.md, IceGrid
@@ -162,6 +168,19 @@ static void test_locator_bytes(void **state) {
   assert_string_equal(px.p.address, "ice:/cat/na%20me?adapter-id=Bench#f");
   in_free(in);
 
+  /* Identities with any bytes (a '/', NUL, '%', non-ASCII) survive the
+   * path: escaped, and back. */
+  hex_to(&b, "07612f620020c3a903632574"
+             "00000001000101"
+             "0000");
+  in = in11(&b);
+  assert_irpc_ok(Ice_ObjectProxy_decode(in, &px));
+  assert_string_equal(px.p.path, "/c%25t/a%2Fb%00%20%C3%A9");
+  ENCODE11(&again, Ice_ObjectProxy_encode(e, &px));
+  assert_int_equal(again.n, b.n);
+  assert_memory_equal(again.b, b.b, b.n);
+  in_free(in);
+
   /* A relative proxy: no endpoint, no adapter ID. */
   Ice_ObjectProxy rel = {{.path = "/hello"}};
   ENCODE11(&b, Ice_ObjectProxy_encode(e, &rel));
@@ -185,6 +204,22 @@ static void test_locator_bytes(void **state) {
                       "ice://a.example:4061/x?transport=ssl&t=1000&z&"
                       "alt-server=b.example:10000?t=-1");
   in_free(in);
+
+  /* "infinite", as Ice's stringified proxies write it, is -1; a timeout
+   * that is not a number cannot be encoded. */
+  Ice_ObjectProxy inf = {{.address = "ice://h:1/x?t=infinite"}};
+  ENCODE11(&b, Ice_ObjectProxy_encode(e, &inf));
+  in = in11(&b);
+  assert_irpc_ok(Ice_ObjectProxy_decode(in, &px));
+  assert_string_equal(px.p.address, "ice://h:1/x?t=-1");
+  in_free(in);
+  Ice_ObjectProxy nan = {{.address = "ice://h:1/x?t=soon"}};
+  irpc_buf *nb;
+  irpc_slice_encoder ne;
+  assert_irpc_ok(irpc_buf_new(&nb));
+  assert_irpc_ok(irpc_slice_encoder_init(&ne, nb, IRPC_SLICE_ENCODING_1_1));
+  assert_irpc_err(Ice_ObjectProxy_encode(&ne, &nan), IRPC_EINVAL);
+  irpc_buf_free(nb);
 
   /* Bad records: a mode past 4, two facets, a negative endpoint size. */
   const char *bad[] = {"017800000500010001010000",
@@ -567,6 +602,34 @@ static void s_poke(void *impl, irpc_slice_dispatch *sd) {
   Test_S1_Store_poke_reply(sd);
 }
 
+/* nodes, then the values of byName in key order (two at most). */
+static void s_peers(void *impl, irpc_slice_dispatch *sd,
+                    const Test_S1_Nodes *nodes, const Test_S1_NodeDict *by) {
+  (void)impl;
+  Test_S1_NodeProxy items[8];
+  uint8_t present = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < nodes->n && n < 8; i++, n++) {
+    if (!nodes->present || (nodes->present[i >> 3] >> (i & 7) & 1)) {
+      items[n] = nodes->items[i];
+      present |= (uint8_t)(1u << n);
+    }
+  }
+  assert_true(by->n <= 2);
+  for (size_t k = 0; k < by->n && n < 8; k++) {
+    size_t i = by->n == 2 && strcmp_str(by->items[0].key, by->items[1].key) > 0
+                   ? 1 - k
+                   : k;
+    if (by->items[i].has_value) {
+      items[n] = by->items[i].value;
+      present |= (uint8_t)(1u << n);
+    }
+    n++;
+  }
+  Test_S1_Nodes out = {n, items, &present};
+  Test_S1_Store_peers_reply(sd, &out);
+}
+
 static const Test_S1_Store_ops store_ops = {.Node = {.name = s_name},
                                             .echo = s_echo,
                                             .hold = s_hold,
@@ -578,7 +641,8 @@ static const Test_S1_Store_ops store_ops = {.Node = {.name = s_name},
                                             .setProxy = s_set_proxy,
                                             .bytes = s_bytes,
                                             .paint = s_color,
-                                            .poke = s_poke};
+                                            .poke = s_poke,
+                                            .peers = s_peers};
 
 /* ---- Calls ---- */
 
@@ -707,6 +771,21 @@ static void on_color(irpc_slice_reply *r, int err, const Test_S1_Color *ret,
   o->err = err;
   if (ret)
     o->i = *ret;
+  o->done = 1;
+}
+
+static void on_nodes(irpc_slice_reply *r, int err, const Test_S1_Nodes *ret,
+                     void *ud) {
+  res *o = ud;
+  (void)r;
+  o->err = err;
+  o->s[0] = 0;
+  for (size_t i = 0; ret && i < ret->n; i++) {
+    size_t l = strlen(o->s);
+    bool has = !ret->present || (ret->present[i >> 3] >> (i & 7) & 1);
+    snprintf(o->s + l, sizeof o->s - l, "%s%s", i ? "," : "",
+             has ? ret->items[i].p.address : "-");
+  }
   o->done = 1;
 }
 
@@ -915,6 +994,18 @@ static void run_calls(int kind) {
   CALL(loop, o, Test_S1_Store_poke(&px, NULL, on_void, &o));
   assert_irpc_ok(o.err);
   kit_run_until(loop, &impl.pokes);
+
+  /* Sequences and dictionaries of optional proxies: null proxies. */
+  Test_S1_NodeProxy ns[2] = {{{.address = "ice://127.0.0.1:4/n1?t=60000"}}};
+  uint8_t first_only = 1;
+  Test_S1_Nodes nodes = {2, ns, &first_only};
+  Test_S1_Dict_string_Opt_NodeProxy_entry by[2] = {
+      {IRPC_STR("b"), true, ns[0]}, {IRPC_STR("a"), false, {{0}}}};
+  Test_S1_NodeDict byName = {2, by};
+  CALL(loop, o, Test_S1_Store_peers(&px, &nodes, &byName, NULL, on_nodes, &o));
+  assert_irpc_ok(o.err);
+  assert_string_equal(o.s, "ice://127.0.0.1:4/n1?t=60000,-,-,"
+                           "ice://127.0.0.1:4/n1?t=60000");
 
   /* ::Ice::Object. */
   CALL(loop, o, Test_S1_Store_ice_ping(&px, NULL, on_void, &o));
@@ -1277,7 +1368,8 @@ static const Test_S1_Store_ops ice_like_ops = {.Node = {.name = s_name},
                                                .fail = i_fail,
                                                .getProxy = s_get_proxy,
                                                .setProxy = s_set_proxy,
-                                               .paint = i_paint};
+                                               .paint = i_paint,
+                                               .peers = s_peers};
 
 /* Callbacks that only say the call ended. */
 #define DONE_CB(name, T)                                                       \
@@ -1292,6 +1384,7 @@ DONE_CB(done_tagged, Test_S1_Store_tagged_ret)
 DONE_CB(done_proxy, Test_S1_NodeProxy)
 DONE_CB(done_str, irpc_str)
 DONE_CB(done_color, Test_S1_Color)
+DONE_CB(done_nodes, Test_S1_Nodes)
 
 static void on_none(irpc_slice_reply *r, int err, void *ud) {
   (void)r, (void)err;
@@ -1413,6 +1506,15 @@ static void test_ice_crosscheck(void **state) {
   assert_same("get_null_args", &recorded);
   RECORD(loop, Test_S1_Store_setProxy(&rec, NULL, NULL, done_str, ud));
   assert_same("set_null_args", &recorded);
+  Test_S1_NodeProxy ns[2] = {{{.address = "ice://127.0.0.1:4/n1?t=60000"}}};
+  uint8_t first_only = 1;
+  Test_S1_Nodes nodes = {2, ns, &first_only};
+  Test_S1_Dict_string_Opt_NodeProxy_entry by[2] = {
+      {IRPC_STR("a"), false, {{0}}}, {IRPC_STR("b"), true, ns[0]}};
+  Test_S1_NodeDict byName = {2, by};
+  RECORD(loop,
+         Test_S1_Store_peers(&rec, &nodes, &byName, NULL, done_nodes, ud));
+  assert_same("peers_args", &recorded);
   RECORD(loop, Test_S1_Store_paint(&rec, Test_S1_Color_Blue, Test_S1_Level_High,
                                    NULL, done_color, ud));
   assert_same("paint_args", &recorded);

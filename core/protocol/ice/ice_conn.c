@@ -272,9 +272,11 @@ static void str_free(char *s, char *small) {
 
 /* ---- Paths and identities (IceRPC's rules) ---- */
 
+/* The bytes an ice path keeps as they are (irpc/address.h, as
+ * irpc_ice_identity_to_path writes them): printable ASCII but '%', '/' and
+ * what irpc_path_check refuses. */
 static int unreserved(uint8_t c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+  return c >= 0x21 && c <= 0x7E && !strchr("%/\"<>#?\\^`{|}", c);
 }
 
 static size_t escaped_len(const char *s, size_t n) {
@@ -537,14 +539,20 @@ static int32_t next_request_id(irpc__pconn *p) {
 }
 
 /* The facet a request is sent with: the feature, else the service
- * address's fragment. */
-static const char *request_facet(irpc_outgoing_request *req) {
-  const char *f = irpc_features_get(irpc_outgoing_request_features(req),
-                                    &irpc_ice_facet_feature);
-  if (f)
-    return f;
+ * address's fragment, percent-decoded (*owned, to free, then). */
+static int request_facet(irpc_outgoing_request *req, const char **facet,
+                         char **owned) {
+  *owned = NULL;
+  *facet = irpc_features_get(irpc_outgoing_request_features(req),
+                             &irpc_ice_facet_feature);
+  if (*facet)
+    return 0;
   const irpc_service_address *sa = irpc_outgoing_request_service_address(req);
-  return sa ? irpc_service_address_fragment(sa) : NULL;
+  if (!sa || !irpc_service_address_fragment(sa))
+    return 0;
+  int rc = irpc_service_address_ice_facet(sa, owned);
+  *facet = *owned;
+  return rc == IRPC_EINVAL ? IRPC_EPATH : rc;
 }
 
 static int encode_request(irpc__pconn *p, irpc_outgoing_request *req,
@@ -554,8 +562,11 @@ static int encode_request(irpc__pconn *p, irpc_outgoing_request *req,
   irpc__buf_init(&payload);
   wr w = {&body, 0};
   w_i32(&w, (uint32_t)id);
-  int rc = w_identity(&w, irpc_outgoing_request_path(req));
-  const char *facet = request_facet(req);
+  const char *facet;
+  char *owned;
+  int rc = request_facet(req, &facet, &owned);
+  if (rc == 0)
+    rc = w_identity(&w, irpc_outgoing_request_path(req));
   if (rc == 0) {
     if (facet && facet[0]) {
       w_u8(&w, 1);
@@ -578,6 +589,7 @@ static int encode_request(irpc__pconn *p, irpc_outgoing_request *req,
   if (rc == 0)
     rc = frame(p, IRPC__ICE_REQUEST, &body,
                p->io.compress ? SEND_COMPRESS : SEND_PLAIN);
+  irpc_free(owned);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&body);
   return rc;
