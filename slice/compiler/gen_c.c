@@ -1,6 +1,7 @@
 /* irpc-slicec: the C code generator (see gen_c.h and
  * docs/internals/SLICE_GEN.md, which this file implements). */
 #include "gen_c.h"
+#include "gen_c_const.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1933,6 +1934,22 @@ static void emit_def(gen *g, const slicec_def *d) {
   case SLICEC_DEF_ALIAS:
     emit_alias(g, d);
     break;
+  case SLICEC_DEF_CONST: {
+    /* .ice constants: gen_c_const.c. */
+    const slicec_type_ref *u = ua(d->u.cnst.type);
+    char *text = slicec_gen_c_const(
+        d, def_cname(g, d),
+        u && u->kind == SLICEC_TYPE_DEFINED && u->def ? def_cname(g, u->def)
+                                                      : NULL);
+    if (text) {
+      sb_puts(&g->h, "\n");
+      sb_puts(&g->h, text);
+    } else {
+      g->oom = true;
+    }
+    free(text);
+    break;
+  }
   default:
     break;
   }
@@ -1962,6 +1979,9 @@ static void need_def(gen *g, const slicec_def *d) {
     break;
   case SLICEC_DEF_ALIAS:
     need_type(g, d->u.alias.type);
+    break;
+  case SLICEC_DEF_CONST:
+    need_type(g, d->u.cnst.type);
     break;
   default:
     break;

@@ -7,11 +7,14 @@
  * a constant of the same type.
  *
  * sc_ice_check reports, in the .ice files that are compiled (not those
- * only included), what the C generator cannot do yet: classes (E120), that
- * is a class definition, `Object` or `Value` by value, an interface passed
- * by value, and any type that contains one of those. Included files may use
- * classes freely as long as the compiled files do not use those
- * definitions. */
+ * only included), what the C generator cannot do yet: classes. A type
+ * definition that needs them (a class, or an alias or struct containing
+ * one) is left out of the file's definitions, with the UnsupportedClass
+ * warning; an operation, exception member or other use of `Object` or
+ * `Value` by value, of an interface by value, of a class or of a type that
+ * contains one is an error (E120), as the definition holding it cannot be
+ * generated without it. Included files may use classes freely as long as
+ * the compiled files do not use those definitions. */
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -320,18 +323,51 @@ static void check_members(slicec_context *c, slicec_member_list l) {
     check_type(c, l.items[i]->type, l.items[i]->type->loc, l.items[i]->name);
 }
 
+/* Why a type definition needs classes, or NULL. */
+static const char *def_needs_class(const slicec_def *d) {
+  switch (d->kind) {
+  case SLICEC_DEF_CLASS:
+    return "is a class";
+  case SLICEC_DEF_ALIAS:
+    return needs_class(d->u.alias.type, 0) ? "contains a class" : NULL;
+  case SLICEC_DEF_STRUCT:
+    for (size_t i = 0; i < d->u.st.fields.n; i++)
+      if (needs_class(d->u.st.fields.items[i]->type, 0))
+        return "contains a class";
+    return NULL;
+  default:
+    return NULL;
+  }
+}
+
+/* Leaves out of a source .ice file the type definitions that need classes
+ * (`sequence<Object> ObjectSeq;` in ZeroC's BuiltinSequences.ice), with a
+ * warning, so that the rest of the file is generated; they stay in the
+ * symbol table, so that a use of one is reported where it is. */
+static void leave_out_classes(slicec_context *c, sc_file *f) {
+  size_t kept = 0;
+  const slicec_def **defs = (const slicec_def **)f->pub->defs;
+  for (size_t i = 0; i < f->pub->ndefs; i++) {
+    const slicec_def *d = defs[i];
+    const char *why = def_needs_class(d);
+    if (why)
+      sc_lint(c, NULL, 0, d->loc, "UnsupportedClass",
+              "%s '%s' is left out of the generated code: it %s, and classes "
+              "are not supported yet",
+              slicec_def_kind_name(d->kind), d->scoped_name, why);
+    else
+      defs[kept++] = d;
+  }
+  f->pub->ndefs = kept;
+}
+
 void sc_ice_check(slicec_context *c) {
   for (size_t i = 0; i < c->all_defs.n; i++) {
     const sc_def *sd = c->all_defs.items[i];
     const slicec_def *d = &sd->pub;
-    if (!sd->file->ice || d->file->reference)
+    if (!sd->file->ice || d->file->reference || def_needs_class(d))
       continue;
     switch (d->kind) {
-    case SLICEC_DEF_CLASS:
-      sc_error(c, d->loc, "E120",
-               "class '%s' cannot be compiled: classes are not supported yet",
-               d->scoped_name);
-      break;
     case SLICEC_DEF_STRUCT:
       check_members(c, d->u.st.fields);
       break;
@@ -350,9 +386,6 @@ void sc_ice_check(slicec_context *c) {
         if (b == d)
           break;
       }
-      break;
-    case SLICEC_DEF_ALIAS:
-      check_type(c, d->u.alias.type, d->u.alias.type->loc, d->scoped_name);
       break;
     case SLICEC_DEF_INTERFACE:
       for (size_t k = 0; k < d->u.iface.nops; k++) {
@@ -381,5 +414,10 @@ void sc_ice_check(slicec_context *c) {
     default:
       break;
     }
+  }
+  for (size_t i = 0; i < c->files.n; i++) {
+    sc_file *f = c->files.items[i];
+    if (f->ice && !f->pub->reference && f->pub->defs)
+      leave_out_classes(c, f);
   }
 }
