@@ -221,6 +221,36 @@ IRPC_API int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b);
 IRPC_API int irpc_slice_in_init_bytes(irpc_slice_in *in, const void *data,
                                       size_t len);
 
+/* The decoding limits of generated code, raised (or lowered) for the
+ * calls and dispatches that carry them. Generated proxies decode a
+ * response with the limits of the request's feature (on the outgoing
+ * request's features); generated dispatchers decode a request with those of
+ * the incoming request's features (set by a middleware:
+ * irpc_use_feature_middleware_new). Without the feature, the defaults
+ * apply: a 10 MiB sequence, say, needs max_collection_allocation above
+ * IRPC_SLICE_DEFAULT_MAX_COLLECTION_ALLOCATION.
+ *
+ * The feature's value is a pointer to an irpc_slice_limits the caller
+ * keeps alive and unchanged as long as requests may carry it (a static
+ * one, typically); the feature never frees it. A value whose struct_size is
+ * refused fails the decoding with IRPC_EINVAL. */
+typedef struct irpc_slice_limits {
+  size_t struct_size;
+  /* The largest Slice2 segment (0: IRPC_SLICE_DEFAULT_MAX_SEGMENT_SIZE). */
+  size_t max_segment_size;
+  /* The most bytes the decoded values may take (0:
+   * IRPC_SLICE_DEFAULT_MAX_COLLECTION_ALLOCATION). */
+  size_t max_collection_allocation;
+} irpc_slice_limits;
+
+IRPC_API void irpc_slice_limits_init_sized(irpc_slice_limits *l, size_t size);
+/* Sets struct_size and the defaults (every limit 0). */
+static inline void irpc_slice_limits_init(irpc_slice_limits *l) {
+  irpc_slice_limits_init_sized(l, sizeof(*l));
+}
+
+IRPC_API extern const irpc_feature_key irpc_slice_limits_feature;
+
 /* The same for the bytes of either encoding (Slice1 payloads are Ice
  * encoding 1.1). Errors: as irpc_slice_decoder_init_buf / _bytes. */
 IRPC_API int irpc_slice_in_init_buf_enc(irpc_slice_in *in, const irpc_buf *b,

@@ -210,6 +210,9 @@ static int reply_in(irpc_slice_reply *r) {
                                           ? IRPC_SLICE_ENCODING_1_1
                                           : IRPC_SLICE_ENCODING_2);
   r->in_init = 1;
+  if (rc == 0)
+    rc = irpc__slice_in_apply_limits(&r->in,
+                                     irpc_outgoing_request_features(r->req));
   r->in.proxy_invoker = r->invoker;
   r->in.proxy_conn = r->conn;
   r->in.absolute_invoker = r->invoker;

@@ -1,6 +1,8 @@
 /* Decoding for generated code: the decoder, the arena its values go to,
  * the helpers that allocate in the arena (charged against the decoder's
  * collection allocation first), and proxies as service addresses. */
+#include "base/struct_size.h"
+#include "gen_internal.h"
 #include "irpc/address.h"
 #include "irpc/alloc.h"
 #include "irpc/frames.h"
@@ -32,6 +34,30 @@ int irpc_slice_in_init_bytes_enc(irpc_slice_in *in, const void *data,
     return IRPC_EINVAL;
   in_setup(in);
   return irpc_slice_decoder_init_bytes(&in->dec, data, len, encoding);
+}
+
+void irpc_slice_limits_init_sized(irpc_slice_limits *l, size_t size) {
+  irpc_slice_limits d = {.struct_size = sizeof(d)};
+  if (l)
+    irpc__struct_export(l, size, &d, sizeof(d));
+}
+
+const irpc_feature_key irpc_slice_limits_feature = {.name = "slice_limits"};
+
+int irpc__slice_in_apply_limits(irpc_slice_in *in, const irpc_features *f) {
+  const irpc_slice_limits *l =
+      f ? irpc_features_get(f, &irpc_slice_limits_feature) : NULL;
+  if (!l)
+    return 0;
+  irpc_slice_limits buf;
+  int err;
+  const irpc_slice_limits *v = irpc__struct_view(
+      l, &buf, sizeof(buf),
+      IRPC__V1_SIZE(irpc_slice_limits, max_collection_allocation), &err);
+  if (!v)
+    return irpc__slice_dec_fail(&in->dec, err);
+  return irpc_slice_decoder_set_limits(&in->dec, v->max_segment_size,
+                                       v->max_collection_allocation);
 }
 
 int irpc_slice_in_init_buf(irpc_slice_in *in, const irpc_buf *b) {

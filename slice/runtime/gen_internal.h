@@ -39,4 +39,8 @@ const irpc_slice_op *irpc__slice_ice_object_op(const char *name);
 const irpc_slice_iface *
 irpc__slice_dispatch_iface(const irpc_slice_dispatch *sd);
 
+/* Applies the irpc_slice_limits feature of `f` (if any) to in's decoder.
+ * Returns 0 or IRPC_EINVAL (a struct_size the library refuses). */
+int irpc__slice_in_apply_limits(irpc_slice_in *in, const irpc_features *f);
+
 #endif

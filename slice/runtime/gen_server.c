@@ -221,6 +221,9 @@ static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
       irpc__slice_op_slice1(op) ? IRPC_SLICE_ENCODING_1_1
                                 : IRPC_SLICE_ENCODING_2);
   sd->in_init = 1;
+  if (rc == 0)
+    rc = irpc__slice_in_apply_limits(&sd->in,
+                                     irpc_incoming_request_features(req));
   sd->in.proxy_invoker = irpc_incoming_request_invoker(req);
   sd->in.proxy_conn = irpc_incoming_request_connection(req);
   *args = NULL;

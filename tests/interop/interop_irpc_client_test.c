@@ -125,6 +125,11 @@ static int set_context(irpc_outgoing_request *req, void *data) {
   return rc;
 }
 
+static int set_limits(irpc_outgoing_request *req, void *data) {
+  return irpc_features_set(irpc_outgoing_request_features(req),
+                           &irpc_slice_limits_feature, data);
+}
+
 static int set_oneway(irpc_outgoing_request *req, void *data) {
   (void)data;
   irpc_outgoing_request_set_oneway(req, 1);
@@ -598,8 +603,15 @@ static void test_large_payload(void **state) {
   for (size_t i = 0; i < n; i++)
     data[i] = (uint8_t)(i % 251);
   Interop_ByteSeq in = {data, n};
+  /* Room for the 10 MiB reply: the decoding limits of this call. */
+  static irpc_slice_limits limits;
+  irpc_slice_limits_init(&limits);
+  limits.max_collection_allocation = 16 * MIB;
+  irpc_slice_call_opts opts = {.struct_size = sizeof opts,
+                               .prepare = set_limits,
+                               .prepare_data = &limits};
   res r = {0};
-  wait_call(Interop_Test_reverse(&s.test, in, NULL, bytes_cb, &r), &r);
+  wait_call(Interop_Test_reverse(&s.test, in, &opts, bytes_cb, &r), &r);
   expect_ok(&r);
   const Interop_ByteSeq *out = r.ret;
   assert_int_equal(out->len, n);

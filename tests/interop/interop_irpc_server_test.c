@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <irpc/ice.h>
+#include <irpc/use_feature.h>
 
 #include "Interop.ice.h"
 #include "interop.h"
@@ -27,7 +28,8 @@ typedef struct ended {
 static struct {
   uv_loop_t loop;
   irpc_router *router;
-  irpc_dispatcher *test_disp, *ctx_mw;
+  irpc_dispatcher *test_disp, *ctx_mw, *limits_mw;
+  irpc_slice_limits limits;
   irpc_server *server;
   irpc_ice_options ice;
   char bound[256];
@@ -362,6 +364,12 @@ static int suite_setup(void **state) {
   assert_irpc_ok(irpc_router_new(&s.router, &s.loop));
   assert_irpc_ok(irpc_request_context_middleware_new(&s.ctx_mw, &s.loop));
   assert_irpc_ok(irpc_router_use(s.router, s.ctx_mw));
+  /* Room for the 10 MiB argument: the decoding limits of every request. */
+  irpc_slice_limits_init(&s.limits);
+  s.limits.max_collection_allocation = 16 * MIB;
+  assert_irpc_ok(irpc_use_feature_middleware_new(
+      &s.limits_mw, &s.loop, &irpc_slice_limits_feature, &s.limits));
+  assert_irpc_ok(irpc_router_use(s.router, s.limits_mw));
   assert_irpc_ok(
       Interop_Test_map(s.router, "/test", &test_ops, NULL, &s.test_disp));
   irpc_server_options so;
