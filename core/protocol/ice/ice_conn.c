@@ -441,6 +441,29 @@ static int r_context(rd *r, irpc_fields *fields) {
 
 /* ---- Framing ---- */
 
+/* The pieces of a message up to this size are copied into the output,
+ * where messages sent one after another share blocks (one iovec for many
+ * small messages); larger ones (payloads) are referenced, not copied. */
+#define COPY_MAX 512
+
+/* Appends header `h` and `body` (consumed) to the output. */
+static int append_message(irpc__pconn *p, const uint8_t *h, irpc_buf *body) {
+  size_t before = irpc_buf_len(&p->out);
+  int rc = irpc_buf_append(&p->out, h, IRPC__ICE_HEADER);
+  size_t n = irpc_buf_segment_count(body), off = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    irpc_bytes seg = irpc_buf_segment(body, i);
+    rc = seg.len <= COPY_MAX ? irpc_buf_append(&p->out, seg.base, seg.len)
+                             : irpc_buf_append_ref(&p->out, body, off, seg.len);
+    off += seg.len;
+  }
+  if (rc)
+    irpc_buf_truncate(&p->out, before);
+  else
+    irpc_buf_clear(body);
+  return rc;
+}
+
 /* Appends the message of `type` with `body` (consumed) to the output:
  * compressed when `how` says so and it pays. Errors: IRPC_ELIMIT (over
  * 2^31-1 bytes), IRPC_ENOMEM. */
@@ -485,10 +508,7 @@ static int frame(irpc__pconn *p, int type, irpc_buf *body, int how) {
     /* it does not shrink: status 1 */
   }
   put_i32(h + 10, (uint32_t)total);
-  int rc = irpc_buf_prepend(body, h, IRPC__ICE_HEADER);
-  if (rc == 0)
-    rc = irpc_buf_move(&p->out, body);
-  return rc;
+  return append_message(p, h, body);
 }
 
 static void send_control(irpc__pconn *p, int type) {
