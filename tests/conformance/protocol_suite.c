@@ -1,12 +1,13 @@
 /* The protocol conformance suite: what a connection promises whatever the
  * protocol it speaks (irpc/connection.h, irpc/server.h), checked through
  * the public API only, run unchanged over every protocol of the table at
- * the end of this file, each over the memory transport and TCP. A protocol
- * joins the suite with one line in that table (and the descriptor the line
- * names); each line is one ctest test per transport,
+ * the end of this file, each over the memory transport, TCP and Unix
+ * domain sockets. A protocol joins the suite with one line in that table
+ * (and the descriptor the line names); each line is one ctest test per
+ * transport,
  * conformance_protocol_<name>_<transport>.
  *
- * Usage: protocol_suite [protocol [memory|tcp]]   (all without arguments)
+ * Usage: protocol_suite [protocol [memory|tcp|uds]]   (all without arguments)
  *
  * The loop drives everything: a test runs the loop until the state it
  * waits for is reached; a watchdog only fails a test that would hang. */
@@ -189,6 +190,10 @@ static void px_init(px *p) {
   /* The same address forms, in the protocol's scheme. */
   if (transport_kind == NET_TCP)
     snprintf(p->r.listen, sizeof p->r.listen, "%s://127.0.0.1:0", proto->name);
+  else if (transport_kind == NET_UDS)
+    snprintf(p->r.listen, sizeof p->r.listen,
+             "%s://localhost?transport=uds&path=%s/s.sock", proto->name,
+             p->r.dir);
   else
     snprintf(p->r.listen, sizeof p->r.listen, "%s://mem%d?transport=memory",
              proto->name, rand());
@@ -706,7 +711,10 @@ static void raw_connected(irpc_duplex *d, int status, void *ud) {
 }
 
 static irpc_transport *px_transport(px *p) {
-  return transport_kind == NET_MEMORY ? p->r.memory : irpc_transport_tcp();
+  if (transport_kind == NET_MEMORY)
+    return p->r.memory;
+  return transport_kind == NET_UDS ? irpc_transport_uds()
+                                   : irpc_transport_tcp();
 }
 
 static void test_bad_peer_bytes(void **state) {
@@ -718,6 +726,9 @@ static void test_bad_peer_bytes(void **state) {
   char uri[256];
   if (transport_kind == NET_TCP)
     snprintf(uri, sizeof uri, "%s://127.0.0.1:0", proto->name);
+  else if (transport_kind == NET_UDS)
+    snprintf(uri, sizeof uri, "%s://localhost?transport=uds&path=%s/bad.sock",
+             proto->name, p.r.dir);
   else
     snprintf(uri, sizeof uri, "%s://bad%d?transport=memory", proto->name,
              rand());
@@ -810,7 +821,7 @@ static const suite_protocol *const protocols[] = {
 static const struct {
   const char *name;
   int kind;
-} transports[] = {{"memory", NET_MEMORY}, {"tcp", NET_TCP}};
+} transports[] = {{"memory", NET_MEMORY}, {"tcp", NET_TCP}, {"uds", NET_UDS}};
 
 int main(int argc, char **argv) {
   /* A write to a socket the peer closed raises SIGPIPE unless ignored, as
