@@ -1007,7 +1007,10 @@ static void emit_enc_members(gen *g, sb *o, int ind,
     nopt = 0;
   bool rc_declared = false, returned = false;
   bool nested_check = false;
-  for (size_t i = 0; i < np; i++)
+  /* A last optional Slice1 proxy is returned, not checked: it needs no rc. */
+  size_t np_checked =
+      g->enc11 && mode == ENC_RETURN && nt == 0 && np > 0 ? np - 1 : np;
+  for (size_t i = 0; i < np_checked; i++)
     nested_check |= plain[i]->type->optional && enc_checked(g, plain[i]->type);
   for (size_t i = 0; i < nt; i++)
     nested_check |= enc_checked(g, tagged[i]->type);
