@@ -531,7 +531,11 @@ static void cdisp_ready(cdisp *d) {
   cdisp_run(d);
 }
 
+/* Once the connection has closed no request starts: its response has
+ * nowhere to go and nothing would cancel it (drop_queued). */
 static void start_queued(irpc_connection *c) {
+  if (c->state == CLOSED)
+    return;
   while (c->queued.head &&
          (!c->opts.max_dispatches || c->running < c->opts.max_dispatches)) {
     cdisp *d =
@@ -685,9 +689,10 @@ static void on_dispatch_end_event(cdisp *d) {
     return;
   }
   if (d->queued) {
-    if (d->end_err)
-      cdisp_free(d); /* the peer canceled it before it ran */
-    return;          /* else a whole request, waiting for its slot */
+    /* The peer canceled it before it ran, or the connection closed. */
+    if (d->end_err || d->conn->state == CLOSED)
+      cdisp_free(d);
+    return; /* else a whole request, waiting for its slot */
   }
   cdisp_maybe_free(d);
 }
@@ -1021,6 +1026,17 @@ static void cancel_dispatches(irpc_connection *c, int err) {
   }
 }
 
+/* The requests still waiting for a dispatch slot when the connection has
+ * closed never run; the ones the protocol still holds go with their end. */
+static void drop_queued(irpc_connection *c) {
+  for (irpc__link *l = c->queued.head; l;) {
+    cdisp *d = IRPC__CONTAINER_OF(l, cdisp, link);
+    l = l->next;
+    if (!d->held)
+      cdisp_free(d);
+  }
+}
+
 /* Everything ends here: fail what is left, release the transport, tell the
  * owner and the close handlers on a later turn. */
 static void finish_close(irpc_connection *c) {
@@ -1044,6 +1060,7 @@ static void finish_close(irpc_connection *c) {
   }
   cancel_dispatches(c, c->close_err);
   c->state = CLOSED;
+  drop_queued(c);
   irpc__timer_stop(c->sched, &c->proto_timer);
   irpc__timer_stop(c->sched, &c->idle_timer);
   irpc__timer_stop(c->sched, &c->life_timer);
