@@ -416,7 +416,7 @@ int irpc_server_address_set_param(irpc_server_address *a, const char *name,
   if (!a || !name || !value || !*name || strcmp(name, "transport") == 0 ||
       strcmp(name, "alt-server") == 0)
     return IRPC_EINVAL;
-  if (!param_text_ok(name, "&=#?/,") || !param_text_ok(value, "&#?,"))
+  if (!param_text_ok(name, "&=#?/,$") || !param_text_ok(value, "&#?,$"))
     return IRPC_EINVAL;
   return params_add(&a->params, name, strlen(name), value, strlen(value));
 }
