@@ -405,10 +405,18 @@ int irpc_server_address_new(irpc_server_address **out, const char *protocol,
   return 0;
 }
 
+/* A parameter name or value the URI form carries as it is: printable
+ * ASCII without the query's separators. */
+static int param_text_ok(const char *s, const char *forbidden) {
+  return uri_chars_ok(s) && !strpbrk(s, forbidden);
+}
+
 int irpc_server_address_set_param(irpc_server_address *a, const char *name,
                                   const char *value) {
   if (!a || !name || !value || !*name || strcmp(name, "transport") == 0 ||
       strcmp(name, "alt-server") == 0)
+    return IRPC_EINVAL;
+  if (!param_text_ok(name, "&=#?/,$") || !param_text_ok(value, "&#?,$"))
     return IRPC_EINVAL;
   return params_add(&a->params, name, strlen(name), value, strlen(value));
 }

@@ -88,8 +88,11 @@ IRPC_API int irpc_server_address_new(irpc_server_address **out,
 
 /* Adds parameter `name`=`value` (a repeated name has its values joined with
  * commas). Meant for building an address before sharing it.
- * Errors: IRPC_EINVAL (NULL argument, empty name, or a reserved name:
- * transport, alt-server), IRPC_ENOMEM. */
+ * Errors: IRPC_EINVAL (NULL argument, empty name, a reserved name:
+ * transport, alt-server; a name or value the URI form cannot carry: a
+ * space, a control or non-ASCII byte, '&', '#', '?', ',' or '$' (the
+ * separator of an alt-server's parameters), and in a name
+ * '=' or '/'), IRPC_ENOMEM. */
 IRPC_API int irpc_server_address_set_param(irpc_server_address *a,
                                            const char *name, const char *value);
 

@@ -221,6 +221,13 @@ static void test_server_build(void **state) {
   assert_irpc_err(irpc_server_address_set_param(a, "transport", "x"),
                   IRPC_EINVAL);
   assert_irpc_err(irpc_server_address_set_param(a, "", "x"), IRPC_EINVAL);
+  /* What the URI form could not carry back. */
+  static const char *const bad_values[] = {"a b",  "x&y", "x#y",
+                                           "\x95", "a,b", "a$b"};
+  for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++)
+    assert_irpc_err(irpc_server_address_set_param(a, "r", bad_values[i]),
+                    IRPC_EINVAL);
+  assert_irpc_err(irpc_server_address_set_param(a, "a=b", "x"), IRPC_EINVAL);
   char buf[64];
   assert_irpc_ok(irpc_server_address_format(a, buf, sizeof(buf)));
   assert_string_equal(buf, "icerpc://h:7?transport=tcp&k=v");

@@ -111,14 +111,6 @@ static void want_output(irpc__pconn *p) {
 
 /* ---- Options and the facet feature ---- */
 
-void irpc_ice_options_init_sized(irpc_ice_options *o, size_t size) {
-  irpc_ice_options d;
-  memset(&d, 0, sizeof(d));
-  d.max_message_size = IRPC__ICE_DEFAULT_MAX_MESSAGE_SIZE;
-  d.idle_timeout_ms = IRPC__ICE_DEFAULT_IDLE_TIMEOUT_MS;
-  irpc__struct_export(o, size, &d, sizeof(d));
-}
-
 static int ice_options_check(const irpc_connection_options *o) {
   const irpc_ice_options *io = o->ice;
   if (!io)
@@ -127,23 +119,6 @@ static int ice_options_check(const irpc_connection_options *o) {
       io->max_message_size > IRPC__ICE_MAX_MESSAGE_SIZE)
     return IRPC_EINVAL;
   return 0;
-}
-
-static void facet_free(void *v) {
-  irpc_free(v);
-}
-
-const irpc_feature_key irpc_ice_facet_feature = {.name = "ice_facet",
-                                                 .destroy = facet_free};
-
-char *irpc_ice_facet_dup(const char *facet) {
-  if (!facet)
-    return NULL;
-  size_t n = strlen(facet) + 1;
-  char *s = irpc_malloc(n);
-  if (s)
-    memcpy(s, facet, n);
-  return s;
 }
 
 /* ---- Encoding (little-endian, Ice sizes) ---- */
