@@ -2,8 +2,9 @@
  * and ice URIs (core/model/address_ice.c, core/model/address.c).
  *
  * The input is a NUL-free string. Checks, beyond the sanitizers:
- *   - a proxy that parses writes back as an Ice proxy (every server
- *     address it yields is one Ice can name), and that text parses again;
+ *   - a proxy that parses writes back as an Ice proxy, or is refused
+ *     with IRPC_ENOTSUP (an option value the text form cannot hold), and
+ *     that text parses again;
  *     one more round gives the same text and the same URI (the writer
  *     reaches a fixed point after one round);
  *   - the URI of a parsed address parses as a URI and formats to the same
@@ -30,7 +31,12 @@ static void proxy_rounds(const char *s) {
   if (irpc_service_address_parse_ice_proxy(&a, s, &info))
     return;
   static char p1[BUF], p2[BUF], u1[BUF], u2[BUF], u3[BUF];
-  check(irpc_service_address_format_ice_proxy(a, &info, p1, BUF) == 0);
+  int rc = irpc_service_address_format_ice_proxy(a, &info, p1, BUF);
+  if (rc == IRPC_ENOTSUP) { /* an endpoint option Ice's text cannot hold */
+    irpc_service_address_free(a);
+    return;
+  }
+  check(rc == 0);
   irpc_ice_proxy_info info2;
   irpc_ice_proxy_info_init(&info2);
   check(irpc_service_address_parse_ice_proxy(&b, p1, &info2) == 0);
