@@ -26,16 +26,6 @@ typedef struct ilexer {
   bool oom;
 } ilexer;
 
-static bool is_alpha(char ch) {
-  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-static bool is_digit(char ch) {
-  return ch >= '0' && ch <= '9';
-}
-static bool is_word(char ch) {
-  return is_alpha(ch) || is_digit(ch) || ch == '_';
-}
-
 static sc_tok *push(ilexer *lx, sc_tok_kind kind, const char *at,
                     const char *end) {
   if (lx->n == lx->cap) {
@@ -283,22 +273,22 @@ static void number(ilexer *lx) {
     while (e < lx->end && hexval(*e) >= 0)
       e++;
   } else {
-    while (e < lx->end && is_digit(*e))
+    while (e < lx->end && sc_is_digit(*e))
       e++;
     if (e < lx->end && *e == '.') {
       is_float = true;
       e++;
-      while (e < lx->end && is_digit(*e))
+      while (e < lx->end && sc_is_digit(*e))
         e++;
     }
     if (e < lx->end && (*e == 'e' || *e == 'E')) {
       const char *x = e + 1;
       if (x < lx->end && (*x == '+' || *x == '-'))
         x++;
-      if (x < lx->end && is_digit(*x)) {
+      if (x < lx->end && sc_is_digit(*x)) {
         is_float = true;
         e = x;
-        while (e < lx->end && is_digit(*e))
+        while (e < lx->end && sc_is_digit(*e))
           e++;
       }
     }
@@ -307,7 +297,7 @@ static void number(ilexer *lx) {
   }
   /* Letters or digits right after a literal make it invalid (`12ab`). */
   const char *w = e;
-  while (w < lx->end && (is_word(*w) || *w == '.'))
+  while (w < lx->end && (sc_is_word(*w) || *w == '.'))
     w++;
   lx->s = w;
   if (w != e) {
@@ -320,7 +310,7 @@ static void number(ilexer *lx) {
 
 static void word(ilexer *lx, bool escaped, const char *at) {
   const char *s = lx->s, *e = s;
-  while (e < lx->end && is_word(*e))
+  while (e < lx->end && sc_is_word(*e))
     e++;
   lx->s = e;
   if (*s == '_') {
@@ -423,14 +413,14 @@ sc_tok *sc_ice_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
       comment(&lx);
     } else if (ch == '"') {
       string_lit(&lx);
-    } else if (is_alpha(ch) || ch == '_') {
+    } else if (sc_is_alpha(ch) || ch == '_') {
       word(&lx, false, lx.s);
-    } else if (is_digit(ch) ||
-               (ch == '.' && lx.s + 1 < lx.end && is_digit(lx.s[1]))) {
+    } else if (sc_is_digit(ch) ||
+               (ch == '.' && lx.s + 1 < lx.end && sc_is_digit(lx.s[1]))) {
       number(&lx);
     } else if (ch == '\\') {
       const char *at = lx.s;
-      if (lx.s + 1 < lx.end && (is_alpha(lx.s[1]) || lx.s[1] == '_')) {
+      if (lx.s + 1 < lx.end && (sc_is_alpha(lx.s[1]) || lx.s[1] == '_')) {
         lx.s++;
         word(&lx, true, at);
       } else {

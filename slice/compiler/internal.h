@@ -325,4 +325,15 @@ slicec_attr_list sc_freeze_attrs(slicec_context *c, sc_vec *v);
 #define SC_LIST(c, v, T) ((const T *const *)sc_freeze((c), (v)))
 void **sc_freeze(slicec_context *c, sc_vec *v);
 
+/* Character classes of identifiers, shared by both front ends. */
+static inline bool sc_is_alpha(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+static inline bool sc_is_digit(char ch) {
+  return ch >= '0' && ch <= '9';
+}
+static inline bool sc_is_word(char ch) {
+  return sc_is_alpha(ch) || sc_is_digit(ch) || ch == '_';
+}
+
 #endif

@@ -116,16 +116,6 @@ const char *sc_tok_describe(sc_tok_kind k) {
   return "token";
 }
 
-static bool is_alpha(char ch) {
-  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-static bool is_digit(char ch) {
-  return ch >= '0' && ch <= '9';
-}
-static bool is_word(char ch) {
-  return is_alpha(ch) || is_digit(ch) || ch == '_';
-}
-
 /* Decodes the UTF-8 sequence at s (at most `avail` bytes); returns its
  * length, or 0 when it is not valid UTF-8. */
 static size_t utf8_decode(const char *s, size_t avail, uint32_t *cp) {
@@ -272,7 +262,7 @@ static void lx_string(lexer *lx) {
 
 static void lx_word(lexer *lx, bool escaped, const char *at) {
   const char *s = lx->s, *e = s;
-  while (e < lx->end && is_word(*e))
+  while (e < lx->end && sc_is_word(*e))
     e++;
   size_t n = (size_t)(e - s);
   sc_tok_kind kind = T_IDENT;
@@ -380,18 +370,18 @@ sc_tok *sc_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
       lx_comment(&lx);
     } else if (ch == '"') {
       lx_string(&lx);
-    } else if (is_alpha(ch)) {
+    } else if (sc_is_alpha(ch)) {
       lx_word(&lx, false, lx.s);
-    } else if (is_digit(ch)) {
+    } else if (sc_is_digit(ch)) {
       const char *e = lx.s;
-      while (e < lx.end && is_word(*e))
+      while (e < lx.end && sc_is_word(*e))
         e++;
       sc_tok *t = lx_push(&lx, T_INT, lx.s);
       lx_text(&lx, t, lx.s, (size_t)(e - lx.s));
       lx.s = e;
     } else if (ch == '\\') {
       const char *at = lx.s;
-      if (lx.s + 1 < lx.end && is_alpha(lx.s[1])) {
+      if (lx.s + 1 < lx.end && sc_is_alpha(lx.s[1])) {
         lx.s++;
         lx_word(&lx, true, at);
       } else {
