@@ -12,6 +12,7 @@
 #include "irpc/compress.h"
 #include "irpc/logger.h"
 #include "irpc/metrics.h"
+#include "irpc/stream.h"
 #include "irpc/telemetry.h"
 
 /* ---- Compression (interceptors/compress/) ---- */
@@ -29,6 +30,12 @@ int irpc__compress_options_check(const irpc_compress_options *o);
  * IRPC_ELIMIT, IRPC_ENOMEM. */
 int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
                              uint64_t max_size);
+
+/* The same for a payload read as a stream (irpc/stream.h): installs the
+ * decompressing transform on `r`, each chunk decompressing to at most
+ * `max_chunk` bytes. Errors: as irpc__decompress_payload, IRPC_EBUSY. */
+int irpc__decompress_stream(irpc_fields *fields, irpc_stream_reader *r,
+                            uint64_t max_chunk);
 
 /* Whether to compress the payload the features `f` belong to: 2 (the
  * compress feature asks for it), 1 (`always`, the feature absent) or 0. */

@@ -4,6 +4,7 @@
 #include "ic_internal.h"
 #include "irpc/error.h"
 #include "irpc/retry.h"
+#include "irpc/stream.h"
 #include "irpc/status.h"
 #include "base/struct_size.h"
 
@@ -72,6 +73,9 @@ static void ric_invoke(irpc_invoker *self, irpc_call *call) {
 /* Whether the result of the attempt may be retried, ignoring limits. */
 static int retryable(irpc_call *call, int err, irpc_incoming_response *resp) {
   irpc_outgoing_request *req = irpc_call_request(call);
+  irpc_stream_writer *cont = irpc_outgoing_request_continuation(req);
+  if (cont && !irpc_stream_writer_replayable(cont))
+    return 0; /* its continuation went out once: it cannot be sent again */
   if (err == 0) {
     if (irpc_incoming_response_status(resp) != IRPC_STATUS_UNAVAILABLE)
       return 0;

@@ -28,9 +28,12 @@ static int cmw_init(irpc_dispatcher *self, const void *config) {
 static void cmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   cmw *c = irpc_dispatcher_data(self);
   irpc_incoming_request *req = irpc_dispatch_request(d);
-  int rc = irpc__decompress_payload(irpc_incoming_request_fields(req),
-                                    irpc_incoming_request_payload(req),
-                                    c->o.max_decompressed_size);
+  irpc_stream_reader *stream = irpc_incoming_request_continuation(req);
+  int rc = stream ? irpc__decompress_stream(irpc_incoming_request_fields(req),
+                                            stream, c->o.max_decompressed_size)
+                  : irpc__decompress_payload(irpc_incoming_request_fields(req),
+                                             irpc_incoming_request_payload(req),
+                                             c->o.max_decompressed_size);
   if (rc == 0) {
     irpc_dispatch_next(d);
     return;

@@ -43,6 +43,14 @@
 #define IRPC__V1_irpc_icerpc_options                                           \
   IRPC__V1_SIZE(irpc_icerpc_options, compression_formats)
 #define IRPC__V1_irpc_ice_options IRPC__V1_SIZE(irpc_ice_options, compress)
+#define IRPC__V1_irpc_stream_writer_options                                    \
+  IRPC__V1_SIZE(irpc_stream_writer_options, max_queued)
+#define IRPC__V1_irpc_stream_writer_ops                                        \
+  IRPC__V1_SIZE(irpc_stream_writer_ops, on_end)
+#define IRPC__V1_irpc_stream_reader_ops                                        \
+  IRPC__V1_SIZE(irpc_stream_reader_ops, on_end)
+#define IRPC__V1_irpc_stream_transform_ops                                     \
+  IRPC__V1_SIZE(irpc_stream_transform_ops, free)
 /* These two end with an irpc_connection_options, whole: it grows with
  * them. */
 #define IRPC__V1_irpc_server_options                                           \

@@ -21,6 +21,7 @@
 #include "base/struct_size.h"
 #include "chain/chain.h"
 #include "model/compression.h"
+#include "model/stream_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compression.h"
 #include "irpc/connection_info.h"
@@ -132,6 +133,7 @@ struct irpc_connection {
   irpc__list disps;   /* cdisp: not queued */
   irpc__list queued;  /* cdisp: waiting for a dispatch slot, oldest first */
   size_t ncalls, ndisps, running;
+  size_t nstreams; /* continuations flowing after their call ended */
   /* I/O */
   irpc__task flush_task;
   irpc__task closed_task;
@@ -270,6 +272,7 @@ static void ccall_finish(ccall *k, int err, irpc_incoming_response *resp) {
   irpc_call *call = k->call;
   if (k->held) {
     k->held = 0;
+    k->err = err; /* irpc__conn_call_err */
     c->proto->abandon_request(PC(c), PCALL(k));
   }
   unpost(c, &k->ev);
@@ -353,6 +356,13 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
   if (c->state == SHUTTING_DOWN || c->goaway_in) {
     irpc_call_complete(call, IRPC_EREFUSED, NULL);
     return;
+  }
+  if (!c->proto->continuations) {
+    const irpc_outgoing_request *req = irpc_call_request(call);
+    if (req->cont || req->stream_response) {
+      irpc_call_complete(call, IRPC_ENOTSUP, NULL);
+      return;
+    }
   }
   irpc_call_on_cancel(call, ccall_cancel, k);
   irpc__timer_stop(c->sched, &c->idle_timer);
@@ -438,6 +448,8 @@ static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
     c->proto->send_response(PC(c), PDISP(d), NULL);
   } else {
     irpc_outgoing_response *r = resp;
+    if (r && r->r.wcont && !c->proto->continuations)
+      irpc__stream_writer_refuse(r->r.wcont, IRPC_ENOTSUP);
     if (!r && irpc_outgoing_response_new(&r, IRPC_STATUS_INTERNAL_ERROR,
                                          "Out of memory.") != 0)
       r = NULL;
@@ -655,6 +667,24 @@ void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *p) {
 
 void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats) {
   c->accepted_formats = formats;
+}
+
+int irpc__conn_call_err(irpc__pcall *p) {
+  return ccall_of_p(p)->err;
+}
+
+void irpc__conn_streams(irpc_connection *c, int delta) {
+  if (delta > 0) {
+    c->nstreams++;
+    irpc__timer_stop(c->sched, &c->idle_timer);
+  } else if (c->nstreams) {
+    c->nstreams--;
+    check_idle(c);
+  }
+}
+
+uv_loop_t *irpc__conn_loop(irpc_connection *c) {
+  return c->loop;
 }
 
 uint64_t irpc__conn_now_ms(irpc_connection *c) {
@@ -940,7 +970,8 @@ static void on_life_timer(irpc__timer *t) {
 
 static void on_idle_timer(irpc__timer *t) {
   irpc_connection *c = CONN_OF(idle_timer, t);
-  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting.head)
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->nstreams ||
+      c->waiting.head)
     return;
   if (c->owner && c->owner->on_shutdown_requested)
     c->owner->on_shutdown_requested(c, c->owner_ud);
@@ -950,8 +981,8 @@ static void on_idle_timer(irpc__timer *t) {
 }
 
 static void check_idle(irpc_connection *c) {
-  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->waiting.head ||
-      !c->opts.inactivity_timeout_ms)
+  if (c->state != ACTIVE || c->ncalls || c->ndisps || c->nstreams ||
+      c->waiting.head || !c->opts.inactivity_timeout_ms)
     return;
   irpc__timer_start(c->sched, &c->idle_timer, c->opts.inactivity_timeout_ms);
 }

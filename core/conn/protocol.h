@@ -51,6 +51,9 @@ typedef struct irpc__protocol_ops {
   /* The address scheme that selects it: "icerpc", "ice". */
   const char *name;
   size_t conn_size, call_size, disp_size;
+  /* 1 when the protocol carries payload continuations (irpc/stream.h);
+   * the generic layer refuses them on the others (IRPC_ENOTSUP). */
+  int continuations;
 
   /* Checks the protocol's part of the options (icerpc: o->icerpc, NULL
    * for its defaults). Errors: IRPC_EINVAL. */
@@ -185,6 +188,15 @@ void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *k);
  * without dispatching it. irpc_compress_formats_readable() until set
  * (icerpc sets it in init, from its options). */
 void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats);
+/* The error the generic layer completes call `k` with, while it runs the
+ * protocol's abandon_request for it (IRPC_ECANCELED, the deadline's, the
+ * connection's). */
+int irpc__conn_call_err(irpc__pcall *k);
+/* Continuations still flowing after their call or dispatch ended (delta
+ * +1 / -1): the connection is not inactive while any flows. */
+void irpc__conn_streams(irpc_connection *c, int delta);
+/* The loop of the connection. */
+uv_loop_t *irpc__conn_loop(irpc_connection *c);
 /* Monotonic milliseconds, the clock of next_deadline. */
 uint64_t irpc__conn_now_ms(irpc_connection *c);
 /* The error a dispatch is canceled with when the connection ends under it

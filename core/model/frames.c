@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "stream_internal.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/status.h"
@@ -62,6 +63,8 @@ int irpc_outgoing_request_new(irpc_outgoing_request **out, const char *path,
   irpc__features_init(&r->features);
   irpc__buf_init(&r->payload);
   r->writers.count = 0;
+  r->cont = NULL;
+  r->stream_response = 0;
   *out = r;
   return 0;
 }
@@ -69,6 +72,8 @@ int irpc_outgoing_request_new(irpc_outgoing_request **out, const char *path,
 void irpc_outgoing_request_free(irpc_outgoing_request *r) {
   if (!r)
     return;
+  if (r->cont)
+    irpc__stream_writer_frame_release(r->cont);
   irpc__fields_fini(&r->fields);
   irpc__features_fini(&r->features);
   irpc__buf_fini(&r->payload);
@@ -136,6 +141,7 @@ int irpc_incoming_request_new(irpc_incoming_request **out, const char *path,
   irpc__fields_init(&r->fields);
   irpc__features_init(&r->features);
   irpc__buf_init(&r->payload);
+  r->cont = NULL;
   *out = r;
   return 0;
 }
@@ -143,6 +149,7 @@ int irpc_incoming_request_new(irpc_incoming_request **out, const char *path,
 void irpc_incoming_request_free(irpc_incoming_request *r) {
   if (!r)
     return;
+  irpc_stream_reader_free(r->cont);
   irpc__fields_fini(&r->fields);
   irpc__features_fini(&r->features);
   irpc__buf_fini(&r->payload);
@@ -180,6 +187,8 @@ irpc_invoker *irpc_incoming_request_invoker(const irpc_incoming_request *r) {
 int irpc__request_convert(irpc_outgoing_request *from, uint64_t peer_formats,
                           irpc_incoming_request **to) {
   irpc_incoming_request *r;
+  if (from->cont || from->stream_response)
+    return IRPC_ENOTSUP; /* no continuation without a connection */
   int rc =
       irpc_incoming_request_new(&r, from->path, from->operation, from->oneway);
   if (rc)
@@ -310,6 +319,51 @@ int irpc__request_prepare(irpc_outgoing_request *req, uint64_t peer_formats,
                      0, payload_out);
 }
 
+/* A payload followed by a continuation: see irpc__request_prepare_cont. */
+static int prepare_cont(const irpc__writers *ws, irpc_fields *fields,
+                        uint64_t peer, irpc_buf *payload, int own,
+                        irpc_stream_writer *cont, irpc_buf *out) {
+  const irpc__writer *w = &ws->w[0];
+  if (ws->count == 1 &&
+      IRPC__HAS(w->ops, irpc_payload_writer_ops, begin_continuation) &&
+      w->ops->begin_continuation) {
+    const irpc_stream_transform_ops *xf = NULL;
+    void *state = NULL;
+    int rc = w->ops->begin_continuation(w->config.bytes, fields, peer, payload,
+                                        out, &xf, &state);
+    if (rc < 0) {
+      irpc_buf_clear(out);
+      return rc;
+    }
+    if (rc == 0) {
+      rc = xf ? irpc_stream_writer_set_transform(cont, xf, state) : 0;
+      if (rc) {
+        xf->free(state);
+        irpc_buf_clear(out);
+        return rc;
+      }
+      if (own)
+        irpc_buf_clear(payload);
+      return 0;
+    }
+  }
+  return own ? irpc_buf_move(out, payload)
+             : irpc_buf_append_ref(out, payload, 0, irpc_buf_len(payload));
+}
+
+int irpc__request_prepare_cont(irpc_outgoing_request *req,
+                               uint64_t peer_formats, irpc_buf *payload_out) {
+  return prepare_cont(&req->writers, &req->fields, peer_formats, &req->payload,
+                      0, req->cont, payload_out);
+}
+
+int irpc__response_prepare_cont(irpc_outgoing_response *resp,
+                                uint64_t peer_formats, irpc_buf *payload_out) {
+  irpc__response *r = &resp->r;
+  return prepare_cont(&r->writers, &r->fields, peer_formats, &r->payload, 1,
+                      r->wcont, payload_out);
+}
+
 int irpc__request_prepare_stream(irpc_outgoing_request *req,
                                  uint64_t peer_formats, irpc_buf *payload_out,
                                  irpc__payload_stream *st) {
@@ -377,6 +431,8 @@ static int response_new(irpc__response **out, uint64_t status,
   irpc__fields_init(&r->fields);
   irpc__buf_init(&r->payload);
   r->writers.count = 0;
+  r->wcont = NULL;
+  r->rcont = NULL;
   *out = r;
   return 0;
 }
@@ -384,6 +440,9 @@ static int response_new(irpc__response **out, uint64_t status,
 static void response_free(irpc__response *r) {
   if (!r)
     return;
+  if (r->wcont)
+    irpc__stream_writer_frame_release(r->wcont);
+  irpc_stream_reader_free(r->rcont);
   irpc__fields_fini(&r->fields);
   irpc__buf_fini(&r->payload);
   irpc_free(r);
@@ -444,6 +503,8 @@ irpc_buf *irpc_outgoing_response_payload(irpc_outgoing_response *r) {
 int irpc__response_convert(irpc_outgoing_response *from, uint64_t peer_formats,
                            irpc_incoming_response **to) {
   irpc_incoming_response *r;
+  if (from->r.wcont) /* no continuation without a connection */
+    irpc__stream_writer_refuse(from->r.wcont, IRPC_ENOTSUP);
   int rc = irpc_incoming_response_new(&r, from->r.status, from->r.message);
   if (rc)
     return rc;

@@ -10,6 +10,7 @@
 #include "irpc/dispatcher.h"
 #include "irpc/error.h"
 #include "irpc/invoker.h"
+#include "irpc/stream.h"
 
 #define IRPC__ALIGN(n) (((n) + 15) & ~(size_t)15)
 
@@ -78,6 +79,8 @@ struct irpc_outgoing_request {
   irpc_features features;
   irpc_buf payload;
   irpc__writers writers;
+  irpc_stream_writer *cont; /* its continuation, or NULL */
+  int stream_response;      /* the response's payload comes as a stream */
 };
 
 struct irpc_incoming_request {
@@ -88,6 +91,7 @@ struct irpc_incoming_request {
   irpc_fields fields;
   irpc_features features;
   irpc_buf payload;
+  irpc_stream_reader *cont; /* a request dispatched as a stream, or NULL */
 };
 
 /* Incoming and outgoing responses share one layout. */
@@ -96,7 +100,9 @@ typedef struct irpc__response {
   const char *message;
   irpc_fields fields;
   irpc_buf payload;
-  irpc__writers writers; /* outgoing responses only */
+  irpc__writers writers;     /* outgoing responses only */
+  irpc_stream_writer *wcont; /* outgoing: its continuation, or NULL */
+  irpc_stream_reader *rcont; /* incoming: a streamed payload, or NULL */
 } irpc__response;
 
 struct irpc_incoming_response {
@@ -160,6 +166,17 @@ int irpc__payload_stream_next(irpc__payload_stream *st, irpc_buf *out,
 /* Ends a streaming payload (its writer's `end`); a no-op when `st` is not
  * streaming. Idempotent. */
 void irpc__payload_stream_end(irpc__payload_stream *st);
+
+/* As irpc__request_prepare, for a request with a continuation: only a
+ * single writer that has begin_continuation runs, and the transform it
+ * returns is installed on the continuation's writer.
+ * Errors: IRPC_ENOMEM, the writer's, or the transform's installation
+ * (IRPC_EBUSY). */
+int irpc__request_prepare_cont(irpc_outgoing_request *req,
+                               uint64_t peer_formats, irpc_buf *payload_out);
+/* The same for a response with a continuation (its payload consumed). */
+int irpc__response_prepare_cont(irpc_outgoing_response *resp,
+                                uint64_t peer_formats, irpc_buf *payload_out);
 
 /* The same for a response just before its header is encoded; the
  * response's payload is consumed (moved into payload_out, or read by the

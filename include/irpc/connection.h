@@ -123,6 +123,15 @@ typedef struct irpc_icerpc_options {
    * it: each call lists what it decompresses. A format this build does not
    * read is IRPC_EINVAL. */
   uint64_t compression_formats;
+  /* Which requests are dispatched as streams (irpc/stream.h): called with
+   * the path and operation of each request once its header arrived; a
+   * non-zero answer dispatches it at once, with an empty payload, its
+   * payload and continuation coming through the request's reader
+   * (irpc_incoming_request_take_continuation) as they arrive. NULL (the
+   * default): every request is dispatched once its payload ended. */
+  int (*stream_request)(void *user_data, const char *path,
+                        const char *operation);
+  void *stream_request_user_data;
 } irpc_icerpc_options;
 
 /* Sets `o` to IceRPC's defaults (above) and o->struct_size. Call

@@ -50,7 +50,8 @@ extern "C" {
   XX(ENOREQUESTS, 25, "the peer accepts no requests")                          \
   XX(EPROTONOSUPPORT, 26, "protocol not supported by this build")              \
   XX(EBADMAGIC, 27, "the peer does not speak this protocol (bad magic)")       \
-  XX(EMSGTYPE, 28, "unknown or unexpected message type")
+  XX(EMSGTYPE, 28, "unknown or unexpected message type")                       \
+  XX(ESTOPPED, 40, "the peer stopped reading the stream")
 
 enum {
 #define IRPC__ERR_ENUM(name, off, msg) IRPC_##name = IRPC_ERRNO_BASE - (off),
@@ -66,6 +67,7 @@ enum {
 #define IRPC_ETIMEDOUT UV_ETIMEDOUT /* timed out */
 #define IRPC_ENOTSUP UV_ENOTSUP     /* operation not supported */
 #define IRPC_ERANGE UV_ERANGE       /* argument out of range */
+#define IRPC_EAGAIN UV_EAGAIN       /* no room now: try again when told */
 
 /* A short English description of `err` (an irpc or libuv code); a static
  * string, never NULL ("unknown error" for unknown codes). */

@@ -29,6 +29,7 @@ typedef struct irpc_incoming_response irpc_incoming_response;
 typedef struct irpc_incoming_request irpc_incoming_request;
 typedef struct irpc_outgoing_response irpc_outgoing_response;
 typedef struct irpc_invoker irpc_invoker;
+typedef struct irpc_stream_transform_ops irpc_stream_transform_ops;
 
 /* Checks a service path as IceRPC does: it starts with '/', and every byte
  * is printable ASCII (0x21..0x7E) other than " < > # ? \ ^ ` { | }.
@@ -203,6 +204,21 @@ typedef struct irpc_payload_writer_ops {
                const irpc_buf *in, void **state);
   int (*next)(void *state, irpc_buf *out, size_t want, int *done);
   void (*end)(void *state);
+
+  /* Optional: the payload of a frame followed by a continuation
+   * (irpc/stream.h). Decides as `write` does (same config, fields,
+   * peer_formats and rule for fields) and returns 0 with the payload to
+   * send appended to `out` and, in *xf and *state, the transform its
+   * continuation then goes through chunk by chunk (the continuation's
+   * writer owns the state from then on), IRPC_PAYLOAD_UNCHANGED to send
+   * the payload and its continuation as they are, or a negative error
+   * that fails the attempt. `in` is left unchanged. A frame with a
+   * continuation runs only a single writer that has it; other writers
+   * are not run on such a frame. */
+  int (*begin_continuation)(const void *config, irpc_fields *fields,
+                            uint64_t peer_formats, const irpc_buf *in,
+                            irpc_buf *out, const irpc_stream_transform_ops **xf,
+                            void **state);
 } irpc_payload_writer_ops;
 
 /* Request payloads larger than this many bytes (1 MiB) are streamed by the

@@ -37,5 +37,6 @@
 #include "irpc/server_addresses.h"
 #include "irpc/server.h"
 #include "irpc/slice_gen.h"
+#include "irpc/stream.h"
 
 #endif

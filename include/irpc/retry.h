@@ -29,7 +29,10 @@
  *   - a request whose payload is larger than max_payload_size (1 MiB) is
  *     not retried (the payload is shared, never copied, but IceRPC's limit
  *     is kept for the memory a retry pins);
- *   - a one-way request is retried on the same rules.
+ *   - a one-way request is retried on the same rules;
+ *   - a request with a continuation (irpc/stream.h) is retried only while
+ *     no byte of it reached a connection (irpc_stream_writer_replayable):
+ *     a continuation is written once and cannot be sent again.
  *
  * Beyond IceRPC:
  *   - exponential backoff: the n-th retry waits up to

@@ -121,9 +121,13 @@ static int cic_on_complete(irpc_invoker *self, irpc_call *call) {
   irpc_call_result(call, &err, &resp);
   if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
     return 0;
-  int rc = irpc__decompress_payload(irpc_incoming_response_fields(resp),
-                                    irpc_incoming_response_payload(resp),
-                                    c->o.max_decompressed_size);
+  irpc_stream_reader *stream = irpc_incoming_response_continuation(resp);
+  int rc = stream
+               ? irpc__decompress_stream(irpc_incoming_response_fields(resp),
+                                         stream, c->o.max_decompressed_size)
+               : irpc__decompress_payload(irpc_incoming_response_fields(resp),
+                                          irpc_incoming_response_payload(resp),
+                                          c->o.max_decompressed_size);
   if (rc)
     irpc_call_set_result(call, rc, NULL);
   return 0;

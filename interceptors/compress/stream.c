@@ -303,3 +303,127 @@ int irpc_decompress(int format, irpc_buf *in, int consume, uint64_t max_size,
   irpc__codec_end(&d.c);
   return rc;
 }
+
+/* ---- Continuations: chunk by chunk ----
+ *
+ * The payload and its continuation are one compressed stream, as IceRPC
+ * sends them: the payload is compressed and flushed, then each chunk of
+ * the continuation is compressed and flushed (every byte written so far is
+ * decodable by the receiver, so a slow feed is never held back), and the
+ * end of the continuation ends the compressed stream. */
+
+typedef struct ccont {
+  cstream cs;
+} ccont;
+
+static int ccont_run(ccont *c, const irpc_buf *in, int op, irpc_buf *out) {
+  c->cs.out = out;
+  c->cs.left = 0;
+  c->cs.start = irpc_buf_len(out);
+  int rc = 0;
+  size_t n = irpc_buf_segment_count(in);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    irpc_bytes seg = irpc_buf_segment(in, i);
+    rc = irpc__cstream_feed(&c->cs, seg.base, seg.len, IRPC__OP_RUN);
+  }
+  if (rc == 0)
+    rc = irpc__cstream_feed(&c->cs, NULL, 0, op);
+  return rc > 0 ? IRPC_EDATA : rc; /* no give-up: never 1 */
+}
+
+static int ccont_feed(void *state, irpc_buf *in, int last, irpc_buf *out) {
+  return ccont_run(state, in, last ? IRPC__OP_END : IRPC__OP_FLUSH, out);
+}
+
+static void ccont_free(void *state) {
+  ccont *c = state;
+  irpc__codec_end(&c->cs.c);
+  irpc_free(c);
+}
+
+static const irpc_stream_transform_ops ccont_ops = {
+    .struct_size = sizeof(irpc_stream_transform_ops),
+    .name = "compress",
+    .feed = ccont_feed,
+    .free = ccont_free,
+};
+
+int irpc__compress_begin_cont(int format, int level, const irpc_buf *payload,
+                              irpc_buf *out,
+                              const irpc_stream_transform_ops **xf,
+                              void **state) {
+  ccont *c = irpc_calloc(1, sizeof(*c));
+  if (!c)
+    return IRPC_ENOMEM;
+  /* The size is unknown (SIZE_MAX): zstd must not be promised one. */
+  int rc = irpc__cstream_init(&c->cs, format, level, SIZE_MAX, out, SIZE_MAX);
+  if (rc) {
+    irpc_free(c);
+    return rc;
+  }
+  rc = ccont_run(c, payload, IRPC__OP_FLUSH, out);
+  if (rc) {
+    ccont_free(c);
+    return rc;
+  }
+  *xf = &ccont_ops;
+  *state = c;
+  return 0;
+}
+
+typedef struct dcont {
+  dstream d;
+  uint64_t max_chunk;
+} dcont;
+
+/* Each chunk may decompress to at most max_chunk bytes. */
+static int dcont_feed(void *state, irpc_buf *in, int last, irpc_buf *out) {
+  dcont *c = state;
+  c->d.out = out;
+  c->d.left = 0;
+  c->d.produced = 0;
+  c->d.max_size = c->max_chunk;
+  int rc = 0;
+  size_t n = irpc_buf_segment_count(in);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    irpc_bytes seg = irpc_buf_segment(in, i);
+    rc = dstream_feed(&c->d, seg.base, seg.len);
+  }
+  if (rc == 0 && last) {
+    rc = dstream_feed(&c->d, NULL, 0);
+    if (rc == 0 && c->d.st != IRPC__STEP_END)
+      rc = IRPC_EDATA; /* truncated */
+  }
+  return rc;
+}
+
+static void dcont_free(void *state) {
+  dcont *c = state;
+  irpc__codec_end(&c->d.c);
+  irpc_free(c);
+}
+
+static const irpc_stream_transform_ops dcont_ops = {
+    .struct_size = sizeof(irpc_stream_transform_ops),
+    .name = "decompress",
+    .feed = dcont_feed,
+    .free = dcont_free,
+};
+
+int irpc__decompress_cont(int format, uint64_t max_chunk,
+                          irpc_stream_reader *r) {
+  dcont *c = irpc_calloc(1, sizeof(*c));
+  if (!c)
+    return IRPC_ENOMEM;
+  c->d.st = IRPC__STEP_NEED_IN;
+  c->max_chunk = max_chunk;
+  int rc = irpc__codec_init(&c->d.c, format, 1, 0, 0);
+  if (rc) {
+    irpc_free(c);
+    return rc;
+  }
+  rc = irpc_stream_reader_set_transform(r, &dcont_ops, c);
+  if (rc)
+    dcont_free(c);
+  return rc;
+}

@@ -4,6 +4,7 @@
 #define IRPC_COMPRESS_STREAM_H
 
 #include "codec.h"
+#include "irpc/stream.h"
 
 /* A consuming compression of a payload bigger than this releases its input
  * as it goes (smaller ones are held to the end: nothing to gain). It is
@@ -50,5 +51,21 @@ int irpc__compress_chain(int format, int level, const irpc_buf *in,
  * restored into `in` (returns 1). */
 int irpc__compress_chain_consume(int format, int level, irpc_buf *in,
                                  irpc_buf *out, size_t give_up_above);
+
+/* A payload followed by a continuation: compresses and flushes `payload`
+ * into `out` and returns the transform (and its state) that compresses the
+ * continuation chunk by chunk in the same stream. Errors: those of
+ * irpc__codec_init, IRPC_ENOMEM. */
+int irpc__compress_begin_cont(int format, int level, const irpc_buf *payload,
+                              irpc_buf *out,
+                              const irpc_stream_transform_ops **xf,
+                              void **state);
+
+/* Installs on reader `r` the transform that decompresses what arrives,
+ * each chunk to at most `max_chunk` bytes (more: IRPC_ELIMIT).
+ * Errors: IRPC_ENOMEM, IRPC_ENOTSUP (no codec), IRPC_EBUSY (the reader
+ * delivered bytes already). */
+int irpc__decompress_cont(int format, uint64_t max_chunk,
+                          irpc_stream_reader *r);
 
 #endif

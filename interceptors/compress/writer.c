@@ -206,6 +206,26 @@ static int writer_next(void *state, irpc_buf *out, size_t want, int *done) {
   return 0;
 }
 
+/* A payload with a continuation: compressed as one stream with it, chunk
+ * by chunk; its size is unknown, so min_size does not apply. */
+static int writer_begin_cont(const void *config, irpc_fields *fields,
+                             uint64_t peer_formats, const irpc_buf *in,
+                             irpc_buf *out,
+                             const irpc_stream_transform_ops **xf,
+                             void **state) {
+  const wcfg *w = config;
+  int format = writer_format(w, fields, peer_formats, SIZE_MAX);
+  if (!format)
+    return IRPC_PAYLOAD_UNCHANGED;
+  int rc = irpc__compress_begin_cont(format, wcfg_level(w, format), in, out, xf,
+                                     state);
+  if (rc == 0 && (rc = writer_mark(fields, format)) != 0) {
+    (*xf)->free(*state);
+    irpc_buf_clear(out);
+  }
+  return rc;
+}
+
 const irpc_payload_writer_ops irpc__compress_writer = {
     .struct_size = sizeof(irpc_payload_writer_ops),
     .name = "compress",
@@ -213,6 +233,7 @@ const irpc_payload_writer_ops irpc__compress_writer = {
     .begin = writer_begin,
     .next = writer_next,
     .end = writer_end,
+    .begin_continuation = writer_begin_cont,
 };
 
 static void wcfg_from(wcfg *w, const irpc_compress_options *o, int contract) {
@@ -275,6 +296,24 @@ int irpc_compress_use_on_response(irpc_outgoing_response *r,
 /* Decompresses a payload whose compression field is `field` in place.
  * Returns 0 (also when the format is unknown: left alone, IceRPC's rule),
  * or IRPC_EDATA, IRPC_ELIMIT, IRPC_ENOMEM. */
+int irpc__decompress_stream(irpc_fields *fields, irpc_stream_reader *r,
+                            uint64_t max_chunk) {
+  irpc_bytes v;
+  if (irpc_fields_get(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT, &v))
+    return 0;
+  if (v.len != 1)
+    return IRPC_EDATA;
+  if (v.base[0] == IRPC_COMPRESSION_NONE)
+    return 0;
+  if (!(irpc_compress_formats_readable() &
+        irpc__compress_format_bit(v.base[0])))
+    return IRPC_ENOTSUP;
+  int rc = irpc__decompress_cont(v.base[0], max_chunk, r);
+  if (rc == 0)
+    irpc_fields_remove(fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT);
+  return rc;
+}
+
 int irpc__decompress_payload(irpc_fields *fields, irpc_buf *payload,
                              uint64_t max_size) {
   irpc_bytes v;

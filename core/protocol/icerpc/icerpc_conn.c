@@ -20,15 +20,32 @@
 #include "base/list.h"
 #include "base/struct_size.h"
 #include "model/compression.h"
+#include "model/stream_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compression.h"
 #include "irpc/status.h"
 
-enum { K_CALL = 1, K_DISP, K_CONTROL };
+enum { K_CALL = 1, K_DISP, K_CONTROL, K_XSTREAM };
 
 typedef struct stream_tag {
   int kind;
 } stream_tag;
+
+/* A stream that carries a continuation (irpc/stream.h): ours (a writer), the
+ * peer's (a reader), or both. Allocated only for such a stream, by its call
+ * or dispatch, and freed with the stream. While the call or dispatch holds
+ * the stream, its events go through them; once a call completed, the
+ * stream is the xstream's own (K_XSTREAM) until it is released. */
+typedef struct xstream {
+  stream_tag tag;
+  irpc__pconn *p;
+  irpc__slic_stream *s;
+  irpc_stream_writer *w; /* our continuation, until it finished */
+  irpc_stream_reader *r; /* the peer's bytes, until they ended */
+  irpc__link link;       /* in p->xs */
+  int ending;            /* w ended: finished once StreamLast is framed */
+  int own;               /* its call completed: the stream is the xstream's */
+} xstream;
 
 /* The largest control frame: its type, its varuint62 size, the largest
  * body (a Settings frame). */
@@ -51,6 +68,7 @@ struct irpc__pcall {
   irpc_buf in;
   irpc_incoming_response *resp;
   irpc__payload_stream ps; /* a payload sent as the stream drains */
+  xstream *x;              /* a continuation either way, or NULL */
 };
 
 /* A request of the peer's, from its stream's arrival to the dispatch end
@@ -62,8 +80,11 @@ struct irpc__pdisp {
   irpc_incoming_request *req;
   irpc_buf in;
   int oneway;
-  int posted; /* its request was posted */
-  int ended;  /* its end was posted: nothing more about it */
+  int streamed;  /* its request was posted as a stream (a reader) */
+  int posted;    /* its request was posted */
+  int ended;     /* its end was posted: nothing more about it */
+  int responded; /* its response was sent */
+  xstream *x;    /* a continuation either way, or NULL */
 };
 
 struct irpc__pconn {
@@ -98,6 +119,9 @@ struct irpc__pconn {
   int refusing;
   int resets;       /* calls whose stream the peer reset wait in calls */
   irpc__list calls; /* irpc__pcall: held, newest first */
+  irpc__list xs;    /* xstream: every one */
+  size_t nxs_own;   /* xstreams whose call completed */
+  int nending;      /* xstreams ending */
 };
 
 _Static_assert(sizeof(irpc__pcall) <= IRPC__PCALL_SIZE_MAX,
@@ -114,6 +138,207 @@ static void want_output(irpc__pconn *p) {
  * joins the same pass). */
 static void slic_drain(irpc__pconn *p) {
   irpc__slic_drain(p->slic);
+}
+
+/* ---- Continuations ---- */
+
+static xstream *x_new(irpc__pconn *p, irpc__slic_stream *s) {
+  xstream *x = irpc_calloc(1, sizeof(*x));
+  if (!x)
+    return NULL;
+  x->tag.kind = K_XSTREAM;
+  x->p = p;
+  x->s = s;
+  irpc__list_push_front(&p->xs, &x->link);
+  return x;
+}
+
+static void x_finish_writer(xstream *x, int err) {
+  irpc_stream_writer *w = x->w;
+  if (!w)
+    return;
+  x->w = NULL;
+  if (x->ending) {
+    x->ending = 0;
+    x->p->nending--;
+  }
+  irpc__stream_writer_finish(w, err);
+}
+
+static void x_finish_reader(xstream *x, int err) {
+  irpc_stream_reader *r = x->r;
+  if (!r)
+    return;
+  x->r = NULL;
+  irpc__stream_reader_finish(r, err);
+}
+
+/* Ends both sides with `err` (the writer with 0 when its end went out,
+ * the reader with 0 when it read the end) and frees the xstream; its
+ * stream, if any, is left as it is (the caller aborts or lets it go). */
+static void x_free(xstream *x, int err) {
+  irpc__pconn *p = x->p;
+  if (x->w)
+    x_finish_writer(x, x->s && irpc__slic_stream_write_done(x->s) ? 0 : err);
+  if (x->r)
+    x_finish_reader(x, x->s && irpc__slic_stream_read_done(x->s) ? 0 : err);
+  if (x->s && irpc__slic_stream_user(x->s) == &x->tag)
+    irpc__slic_stream_set_user(x->s, NULL);
+  irpc__list_remove(&p->xs, &x->link);
+  if (x->own) {
+    p->nxs_own--;
+    irpc__conn_streams(p->conn, -1);
+    if (!p->closed)
+      check_shutdown(p);
+  }
+  irpc_free(x);
+}
+
+/* Its call completed: the stream is the xstream's until released. Freed at
+ * once when nothing flows any more. */
+static void x_adopt(xstream *x) {
+  if (!x->w && !x->r) {
+    x_free(x, 0);
+    return;
+  }
+  x->own = 1;
+  x->p->nxs_own++;
+  irpc__conn_streams(x->p->conn, 1);
+  irpc__slic_stream_set_user(x->s, &x->tag);
+}
+
+/* After the output was taken: the writers whose StreamLast went out. */
+static void x_check_ending(irpc__pconn *p) {
+  if (!p->nending)
+    return;
+  for (irpc__link *l = p->xs.head; l && p->nending; l = l->next) {
+    xstream *x = IRPC__CONTAINER_OF(l, xstream, link);
+    if (x->ending && irpc__slic_stream_write_done(x->s))
+      x_finish_writer(x, 0);
+  }
+}
+
+/* The sink of a writer: an xstream's stream. These run outside the
+ * protocol's ops too (the application's calls, the writer's task): each
+ * ends with the engine's events delivered and the flush task posted, which
+ * delivers what they posted. The xstream may be gone after slic_drain. */
+static int x_write(void *ctx, irpc_buf *data, int last) {
+  xstream *x = ctx;
+  irpc__pconn *p = x->p;
+  int rc = irpc__slic_stream_write(x->s, data, last);
+  if (rc == 0 && last && !x->ending) {
+    x->ending = 1;
+    p->nending++;
+  }
+  x_check_ending(p);
+  slic_drain(p);
+  want_output(p);
+  return rc;
+}
+
+static size_t x_queued(void *ctx) {
+  xstream *x = ctx;
+  return irpc__slic_stream_queued(x->s);
+}
+
+static void x_want_writable(void *ctx, size_t low) {
+  xstream *x = ctx;
+  irpc__pconn *p = x->p;
+  irpc__slic_stream_notify_writable(x->s, low);
+  slic_drain(p);
+  want_output(p);
+}
+
+static void x_abort(void *ctx) {
+  xstream *x = ctx;
+  irpc__pconn *p = x->p;
+  x->w = NULL;
+  if (x->ending) {
+    x->ending = 0;
+    p->nending--;
+  }
+  irpc__slic_stream_abort_write(x->s);
+  slic_drain(p);
+  want_output(p);
+}
+
+static const irpc__stream_sink x_sink = {
+    .write = x_write,
+    .queued = x_queued,
+    .want_writable = x_want_writable,
+    .abort = x_abort,
+};
+
+static size_t x_read(void *ctx, irpc_buf *out, size_t max, int *end) {
+  xstream *x = ctx;
+  irpc__pconn *p = x->p;
+  size_t n = irpc__slic_stream_read(x->s, out, max);
+  *end = irpc__slic_stream_read_done(x->s);
+  if (*end)
+    x->r = NULL;
+  slic_drain(p);
+  want_output(p);
+  return n;
+}
+
+static size_t x_readable(void *ctx) {
+  xstream *x = ctx;
+  return irpc__slic_stream_readable(x->s);
+}
+
+static void x_stop(void *ctx) {
+  xstream *x = ctx;
+  irpc__pconn *p = x->p;
+  x->r = NULL;
+  irpc__slic_stream_abort_read(x->s);
+  slic_drain(p);
+  want_output(p);
+}
+
+static const irpc__stream_source x_source = {
+    .read = x_read,
+    .readable = x_readable,
+    .stop = x_stop,
+};
+
+/* A reader over the stream of `x`, starting with the bytes of `first`. */
+static int x_reader(xstream *x, irpc_buf *first, irpc_stream_reader **out) {
+  int rc = irpc__stream_reader_new(out, irpc__conn_loop(x->p->conn), &x_source,
+                                   x, first);
+  if (rc == 0)
+    x->r = *out;
+  return rc;
+}
+
+/* The stream of `x` has events for its continuation. */
+static void x_readable_ev(xstream *x) {
+  if (x->r) {
+    irpc__stream_reader_readable(x->r);
+  } else {
+    /* nobody reads: drop (the reader stopped, so nothing more comes) */
+    irpc_buf sink;
+    irpc__buf_init(&sink);
+    irpc__slic_stream_read(x->s, &sink, SIZE_MAX);
+    irpc__buf_fini(&sink);
+  }
+}
+
+static void x_writable_ev(xstream *x) {
+  if (x->w)
+    irpc__stream_writer_writable(x->w);
+}
+
+/* Slic's stream errors (see irpc__slic_events.on_stream_error). */
+static void x_error_ev(xstream *x, int err) {
+  if (err == UV_EPIPE) {
+    x_finish_writer(x, IRPC_ESTOPPED);
+  } else if (err == IRPC_ETRUNCATED) {
+    x_finish_reader(x, IRPC_ETRUNCATED);
+  } else {
+    err = irpc__conn_end_err(x->p->conn, err);
+    x_finish_writer(x, err);
+    x_finish_reader(x, err);
+  }
 }
 
 /* ---- Options ---- */
@@ -169,10 +394,18 @@ static void pcall_release(irpc__pcall *k, int post, int err,
     }
     irpc__payload_stream_end(&k->ps);
   }
-  if (k->stream) {
+  if (k->x) {
+    /* A continuation outlives the call on its stream. */
+    xstream *x = k->x;
+    k->x = NULL;
+    if (k->stream)
+      x_adopt(x);
+    else
+      x_free(x, err ? err : IRPC_ECLOSED);
+  } else if (k->stream) {
     irpc__slic_stream_set_user(k->stream, NULL);
-    k->stream = NULL;
   }
+  k->stream = NULL;
   irpc__buf_fini(&k->in);
   if (k->resp && k->resp != resp)
     irpc_incoming_response_free(k->resp);
@@ -181,8 +414,14 @@ static void pcall_release(irpc__pcall *k, int post, int err,
     irpc__conn_post_response(p->conn, k, err, resp);
 }
 
-/* Abandons the stream of a call both ways: the peer cancels its dispatch. */
-static void pcall_abort_stream(irpc__pcall *k) {
+/* Abandons the stream of a call both ways: the peer cancels its dispatch.
+ * Its continuation, if any, ends with `err`. */
+static void pcall_abort_stream(irpc__pcall *k, int err) {
+  if (k->x) {
+    xstream *x = k->x;
+    k->x = NULL;
+    x_free(x, err);
+  }
   irpc__slic_stream *s = k->stream;
   if (!s)
     return;
@@ -195,7 +434,7 @@ static void pcall_abort_stream(irpc__pcall *k) {
 }
 
 static void pcall_fail(irpc__pcall *k, int err) {
-  pcall_abort_stream(k);
+  pcall_abort_stream(k, err);
   pcall_release(k, 1, err, NULL);
 }
 
@@ -257,7 +496,10 @@ static int pcall_send(irpc__pcall *k) {
   irpc__buf_init(&out);
   irpc_buf payload;
   irpc__buf_init(&payload);
-  int rc = irpc__request_prepare_stream(req, p->peer_formats, &payload, &k->ps);
+  irpc_stream_writer *w = req->cont;
+  int rc =
+      w ? irpc__request_prepare_cont(req, p->peer_formats, &payload)
+        : irpc__request_prepare_stream(req, p->peer_formats, &payload, &k->ps);
   if (rc == 0)
     rc = irpc__icerpc_request_header_encode(&out, p->size_width,
                                             p->peer_max_header, req->path,
@@ -265,9 +507,20 @@ static int pcall_send(irpc__pcall *k) {
   if (rc == 0)
     rc = irpc_buf_move(&out, &payload);
   if (rc == 0)
-    rc = irpc__slic_stream_write(k->stream, &out, !k->ps.ops);
+    rc = irpc__slic_stream_write(k->stream, &out, !k->ps.ops && !w);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&out);
+  if (rc == 0 && w) {
+    /* The continuation follows the payload on the same stream. */
+    k->x = x_new(p, k->stream);
+    if (!k->x) {
+      rc = IRPC_ENOMEM;
+    } else {
+      k->x->w = w; /* before: attaching may raise its events */
+      if ((rc = irpc__stream_writer_attach(w, &x_sink, k->x)) == IRPC_EBUSY)
+        k->x->w = NULL;
+    }
+  }
   if (rc == 0 && k->ps.ops && (rc = pcall_pull(k)) > 0)
     rc = IRPC_ECLOSED;
   return rc;
@@ -286,6 +539,7 @@ static int send_on(irpc__pconn *p, irpc__pcall *k, irpc_outgoing_request *req,
   k->reset = 0;
   k->resp = NULL;
   k->ps.ops = NULL;
+  k->x = NULL;
   irpc__buf_init(&k->in);
   irpc__slic_stream_set_user(s, &k->tag);
   k->held = 1;
@@ -294,7 +548,7 @@ static int send_on(irpc__pconn *p, irpc__pcall *k, irpc_outgoing_request *req,
   if (rc) {
     /* Detached before the aborts: the events they raise must not reach
      * the call, which a retry may send again from its completion. */
-    pcall_abort_stream(k);
+    pcall_abort_stream(k, rc);
     pcall_release(k, 0, 0, NULL);
     return rc;
   }
@@ -320,7 +574,7 @@ static int icerpc_send_request(irpc__pconn *p, irpc__pcall *k,
 }
 
 static void icerpc_abandon_request(irpc__pconn *p, irpc__pcall *k) {
-  pcall_abort_stream(k);
+  pcall_abort_stream(k, irpc__conn_call_err(k));
   pcall_release(k, 0, 0, NULL);
   slic_drain(p);
 }
@@ -359,6 +613,28 @@ static void release_header(uint8_t *hdr, uint8_t *small) {
     irpc_free(hdr);
 }
 
+/* A response whose payload the caller reads as a stream: the call
+ * completes now, the bytes come through the response's reader. */
+static void pcall_stream_response(irpc__pcall *k) {
+  irpc__pconn *p = k->p;
+  if (!k->x && !(k->x = x_new(p, k->stream))) {
+    pcall_fail(k, IRPC_ENOMEM);
+    return;
+  }
+  irpc_stream_reader *r;
+  int rc = x_reader(k->x, &k->in, &r);
+  if (rc) {
+    pcall_fail(k, rc);
+    return;
+  }
+  irpc_incoming_response *resp = k->resp;
+  k->resp = NULL;
+  resp->r.rcont = r;
+  rc = irpc__compress_screen_response(irpc_outgoing_request_fields(k->req),
+                                      &resp);
+  pcall_release(k, 1, rc, resp);
+}
+
 /* Response bytes: header first, then the payload to the end. */
 static void pcall_readable(irpc__pcall *k) {
   irpc__pconn *p = k->p;
@@ -377,6 +653,10 @@ static void pcall_readable(irpc__pcall *k) {
       pcall_fail(k, rc == IRPC_ENOMEM ? rc : IRPC_EPROTO);
       return;
     }
+  }
+  if (k->header_done && k->req->stream_response && !k->oneway) {
+    pcall_stream_response(k);
+    return;
   }
   if (k->header_done && p->o->max_payload_size &&
       irpc_buf_len(&k->in) > p->o->max_payload_size) {
@@ -404,6 +684,12 @@ static void pdisp_end(irpc__pdisp *d, int cancel_err) {
   if (d->ended)
     return;
   d->ended = 1;
+  if (d->x) {
+    xstream *x = d->x;
+    d->x = NULL;
+    x_free(x, irpc__conn_end_err(d->p->conn,
+                                 cancel_err ? cancel_err : IRPC_ECLOSED));
+  }
   if (d->stream) {
     irpc__slic_stream_set_user(d->stream, NULL);
     d->stream = NULL;
@@ -415,6 +701,11 @@ static void pdisp_end(irpc__pdisp *d, int cancel_err) {
 }
 
 static void pdisp_abort(irpc__pdisp *d, int cancel_err) {
+  if (d->x) {
+    xstream *x = d->x;
+    d->x = NULL;
+    x_free(x, cancel_err ? cancel_err : IRPC_ECANCELED);
+  }
   irpc__slic_stream *s = d->stream;
   if (s) {
     d->stream = NULL;
@@ -430,16 +721,21 @@ static void pdisp_abort(irpc__pdisp *d, int cancel_err) {
 static int response_send(irpc__pdisp *d, irpc_outgoing_response *resp) {
   irpc__pconn *p = d->p;
   irpc__response *r = &((irpc_outgoing_response *)resp)->r;
+  irpc_stream_writer *w = r->wcont;
   irpc_buf out, payload;
   irpc__buf_init(&out);
   irpc__buf_init(&payload);
-  int rc = irpc__response_prepare(resp, p->peer_formats, &payload);
+  int rc = w ? irpc__response_prepare_cont(resp, p->peer_formats, &payload)
+             : irpc__response_prepare(resp, p->peer_formats, &payload);
   if (rc == 0) {
     rc = irpc__icerpc_response_header_encode(&out, p->size_width,
                                              p->peer_max_header, r->status,
                                              r->message, &r->fields);
     if (rc == IRPC_ELIMIT) {
       /* The peer could not read it: tell it so instead. */
+      if (w)
+        irpc__stream_writer_refuse(w, IRPC_ELIMIT);
+      w = NULL;
       irpc_buf_clear(&out);
       irpc_buf_clear(&payload);
       rc = irpc__icerpc_response_header_encode(
@@ -450,9 +746,19 @@ static int response_send(irpc__pdisp *d, irpc_outgoing_response *resp) {
   if (rc == 0)
     rc = irpc_buf_move(&out, &payload);
   if (rc == 0)
-    rc = irpc__slic_stream_write(d->stream, &out, 1);
+    rc = irpc__slic_stream_write(d->stream, &out, !w);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&out);
+  if (rc == 0 && w) {
+    /* The continuation follows the payload on the same stream. */
+    if (!d->x && !(d->x = x_new(p, d->stream))) {
+      rc = IRPC_ENOMEM;
+    } else {
+      d->x->w = w; /* before: attaching may raise its events */
+      if ((rc = irpc__stream_writer_attach(w, &x_sink, d->x)) == IRPC_EBUSY)
+        d->x->w = NULL;
+    }
+  }
   return rc;
 }
 
@@ -460,8 +766,12 @@ static void icerpc_send_response(irpc__pconn *p, irpc__pdisp *d,
                                  irpc_outgoing_response *resp) {
   if (!d->stream)
     return;
-  if (!resp || d->oneway || response_send(d, resp) != 0)
+  d->responded = 1;
+  if (d->oneway && d->streamed && d->x && d->x->r) {
+    /* the request's reader goes on after the dispatch */
+  } else if (!resp || d->oneway || response_send(d, resp) != 0) {
     pdisp_abort(d, 0); /* nothing more to read or write */
+  }
   want_output(p);
   slic_drain(p);
 }
@@ -479,6 +789,35 @@ static int pdisp_parse_header(irpc__pdisp *d) {
   return rc ? rc : 1;
 }
 
+/* Posts a request whose payload the dispatch reads as a stream, now that
+ * its header arrived: the bytes read so far start its reader. */
+static int pdisp_stream(irpc__pdisp *d) {
+  irpc__pconn *p = d->p;
+  xstream *x = x_new(p, d->stream);
+  if (!x)
+    return IRPC_ENOMEM;
+  irpc_stream_reader *r;
+  int rc = x_reader(x, &d->in, &r);
+  if (rc) {
+    x_free(x, rc);
+    return rc;
+  }
+  irpc_incoming_request *req = d->req;
+  d->req = NULL;
+  req->cont = r;
+  d->streamed = 1;
+  d->posted = 1;
+  if (d->stream) {
+    d->x = x;
+  } else {
+    /* the whole request came: the reader has every byte */
+    x->s = NULL;
+    x_free(x, 0);
+  }
+  irpc__conn_post_request(p->conn, d, req);
+  return 0;
+}
+
 /* Request bytes: header first, then the payload to the end, then the
  * request is posted. Reading the last byte may release the stream (a
  * one-way request, or a peer that closed our writes already): the stream
@@ -486,6 +825,11 @@ static int pdisp_parse_header(irpc__pdisp *d) {
 static void pdisp_readable(irpc__pdisp *d) {
   irpc__pconn *p = d->p;
   irpc__slic_stream *s = d->stream;
+  if (d->streamed) {
+    if (d->x)
+      x_readable_ev(d->x);
+    return;
+  }
   irpc__slic_stream_read(s, &d->in, SIZE_MAX);
   int ended = irpc__slic_stream_read_done(s);
   if (irpc__slic_stream_released(s)) {
@@ -500,6 +844,15 @@ static void pdisp_readable(irpc__pdisp *d) {
     }
     if (rc == 0)
       return;
+  }
+  if (!d->posted && p->io.stream_request &&
+      p->io.stream_request(p->io.stream_request_user_data, d->req->path,
+                           d->req->operation)) {
+    if (pdisp_stream(d) != 0)
+      pdisp_abort(d, 0);
+    else if (!d->stream)
+      pdisp_end(d, 0); /* released by the last read */
+    return;
   }
   if (p->o->max_payload_size && irpc_buf_len(&d->in) > p->o->max_payload_size) {
     pdisp_abort(d, 0);
@@ -639,7 +992,7 @@ static void control_readable(irpc__pconn *p, irpc__slic_stream *in) {
  * dispatch is left: our control stream ends, and the client, once the
  * server's ended too, sends Slic's Close. */
 static void check_shutdown(irpc__pconn *p) {
-  if (!p->drained || !p->goaway_in || !p->goaway_sent)
+  if (!p->drained || !p->goaway_in || !p->goaway_sent || p->nxs_own)
     return;
   if (!p->ctl_out_done && p->ctl_out) {
     p->ctl_out_done = 1;
@@ -745,6 +1098,8 @@ static void ev_readable(void *ud, irpc__slic_stream *s) {
   }
   if (t->kind == K_CALL)
     pcall_readable((irpc__pcall *)t);
+  else if (t->kind == K_XSTREAM)
+    x_readable_ev((xstream *)t);
   else if (t->kind == K_DISP)
     pdisp_readable((irpc__pdisp *)t);
   else if (s == p->ctl_in)
@@ -757,10 +1112,18 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
   stream_tag *t = irpc__slic_stream_user(s);
   if (!t)
     return;
+  if (t->kind == K_XSTREAM) {
+    x_error_ev((xstream *)t, err);
+    return;
+  }
   if (t->kind == K_CALL) {
     irpc__pcall *k = (irpc__pcall *)t;
-    if (err == UV_EPIPE)
-      return; /* the peer stopped reading: its answer may still come */
+    if (err == UV_EPIPE) {
+      /* the peer stopped reading: its answer may still come */
+      if (k->x)
+        x_finish_writer(k->x, IRPC_ESTOPPED);
+      return;
+    }
     if (err == IRPC_ETRUNCATED && !k->header_done && !irpc_buf_len(&k->in) &&
         !p->closed) {
       /* Reset before any answer: the peer refused the request or failed
@@ -769,7 +1132,7 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
        * (input_done). */
       k->reset = 1;
       k->reset_id = irpc__slic_stream_id(s);
-      pcall_abort_stream(k);
+      pcall_abort_stream(k, IRPC_ETRUNCATED);
       p->resets = 1;
       return;
     }
@@ -781,6 +1144,15 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     }
     pcall_fail(k, err);
   } else if (t->kind == K_DISP) {
+    irpc__pdisp *d = (irpc__pdisp *)t;
+    /* The peer aborted the request's continuation, which a streamed
+     * request's dispatch learns from its reader; or it stopped reading a
+     * response already sent, which only its continuation learns. */
+    if (d->x && ((err == IRPC_ETRUNCATED && d->streamed) ||
+                 (err == UV_EPIPE && d->responded))) {
+      x_error_ev(d->x, err);
+      return;
+    }
     /* The peer canceled the call (it reset the stream), or the connection
      * ended: the dispatch is canceled with the connection's error then. */
     if (err != IRPC_ETRUNCATED && err != UV_EPIPE)
@@ -820,6 +1192,10 @@ static void ev_stream_released(void *ud, irpc__slic_stream *s) {
     p->ctl_out = NULL;
   if (!t)
     return;
+  if (t->kind == K_XSTREAM) {
+    x_free((xstream *)t, irpc__conn_end_err(p->conn, IRPC_ECLOSED));
+    return;
+  }
   if (t->kind == K_CALL) {
     irpc__pcall *k = (irpc__pcall *)t;
     /* Released by the last read of pcall_readable (the peer had closed our
@@ -852,8 +1228,19 @@ static void ev_stream_released(void *ud, irpc__slic_stream *s) {
 static void ev_stream_writable(void *ud, irpc__slic_stream *s) {
   irpc__pconn *p = ud;
   stream_tag *t = irpc__slic_stream_user(s);
-  if (t && t->kind == K_CALL)
-    irpc__conn_resume_later(p->conn, (irpc__pcall *)t);
+  if (!t)
+    return;
+  if (t->kind == K_XSTREAM) {
+    x_writable_ev((xstream *)t);
+  } else if (t->kind == K_CALL) {
+    irpc__pcall *k = (irpc__pcall *)t;
+    if (k->x)
+      x_writable_ev(k->x);
+    else
+      irpc__conn_resume_later(p->conn, k);
+  } else if (t->kind == K_DISP && ((irpc__pdisp *)t)->x) {
+    x_writable_ev(((irpc__pdisp *)t)->x);
+  }
 }
 
 static void ev_stream_slot(void *ud, int bidi) {
@@ -926,6 +1313,11 @@ static int icerpc_init(irpc__pconn *p, irpc_connection *c,
 }
 
 static void icerpc_fini(irpc__pconn *p) {
+  while (p->xs.head) {
+    xstream *x = IRPC__CONTAINER_OF(p->xs.head, xstream, link);
+    x->s = NULL;
+    x_free(x, IRPC_ECLOSED);
+  }
   irpc__slic_free(p->slic);
   irpc__buf_fini(&p->ctl_buf);
 }
@@ -955,6 +1347,7 @@ static void icerpc_input_done(irpc__pconn *p) {
 
 static size_t icerpc_take_output(irpc__pconn *p, irpc_buf *out) {
   size_t n = irpc__slic_take_output(p->slic, out);
+  x_check_ending(p);
   slic_drain(p);
   return n;
 }
@@ -1008,6 +1401,7 @@ static void icerpc_abort(irpc__pconn *p, int err) {
 
 const irpc__protocol_ops irpc__icerpc_protocol = {
     .name = "icerpc",
+    .continuations = 1,
     .conn_size = sizeof(irpc__pconn),
     .call_size = sizeof(irpc__pcall),
     .disp_size = sizeof(irpc__pdisp),

@@ -1442,6 +1442,12 @@ size_t irpc__slic_stream_queued(const irpc__slic_stream *s) {
   return irpc_buf_len(&s->out);
 }
 
+int irpc__slic_stream_write_done(const irpc__slic_stream *s) {
+  return (s->flags & (SF_FIN_QUEUED | SF_LAST_SENT)) ==
+             (SF_FIN_QUEUED | SF_LAST_SENT) &&
+         irpc_buf_len(&s->out) == 0;
+}
+
 size_t irpc__slic_stream_readable(const irpc__slic_stream *s) {
   return irpc_buf_len(&s->in);
 }

@@ -274,6 +274,9 @@ void irpc__slic_stream_flush(irpc__slic_stream *s);
  * owner that asks again from on_stream_writable without writing more is
  * called again at once). */
 void irpc__slic_stream_notify_writable(irpc__slic_stream *s, size_t low);
+/* 1 once the writes were ended (irpc__slic_stream_write with `last`) and
+ * StreamLast was framed into the output. */
+int irpc__slic_stream_write_done(const irpc__slic_stream *s);
 /* Bytes written to `s` and not yet framed into the output. */
 size_t irpc__slic_stream_queued(const irpc__slic_stream *s);
 
