@@ -21,6 +21,12 @@ int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
 
 int bench_rpc_main(int argc, char **argv);
 int bench_serve_main(int argc, char **argv);
+/* irpc-bench stream (stream.c). */
+int bench_stream_main(int argc, char **argv);
+/* Maps /stream for irpc-bench serve: requests read as streams (sets
+ * sio->stream_request), answered Ok at once, the rest read and dropped. */
+int bench_stream_serve_map(irpc_router *r, uv_loop_t *loop,
+                           irpc_icerpc_options *sio, irpc_dispatcher **out);
 /* Opens `n` idle connections to a child server and reports RSS per
  * connection per side. */
 void bench_idle(const char *self, int n, bench_json *j);

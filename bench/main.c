@@ -2,6 +2,7 @@
  *
  *   irpc-bench rpc ...      calls over TCP and Unix domain sockets
  *   irpc-bench compress ... does compression pay? (see compress.c)
+ *   irpc-bench stream ...   payload continuations against the transport
  *   irpc-bench serve ADDR   the benchmark's echo server (icerpc:// or
  *                           ice://), until SIGTERM or SIGINT: then it
  *                           drains its calls, sends GoAway (ice:
@@ -19,7 +20,9 @@ int main(int argc, char **argv) {
     return bench_compress_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return bench_serve_main(argc - 1, argv + 1);
-  fprintf(stderr, "usage: irpc-bench rpc|compress|serve ...\n"
+  if (argc >= 2 && strcmp(argv[1], "stream") == 0)
+    return bench_stream_main(argc - 1, argv + 1);
+  fprintf(stderr, "usage: irpc-bench rpc|compress|serve|stream ...\n"
                   "  irpc-bench rpc --help, irpc-bench compress --help for "
                   "the options\n");
   return 2;

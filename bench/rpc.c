@@ -25,11 +25,14 @@
  *                                one in this process, with no raw baseline
  *                                (0), over the one transport of ADDRESS
  *   irpc-bench serve [--compress] ADDRESS
- *                                echo server on /echo until SIGTERM or
- *                                SIGINT, then a graceful shutdown (see
- *                                below); with --compress, the compress
- *                                middleware and responses offered for
- *                                compression. An ice:// ADDRESS serves
+ *                                echo server on /echo (and /stream: a
+ *                                request read as a stream, answered at
+ *                                once, the rest read and dropped) until
+ *                                SIGTERM or SIGINT, then a graceful
+ *                                shutdown (see below); with --compress,
+ *                                the compress middleware and responses
+ *                                offered for compression. An ice://
+ *                                ADDRESS serves
  *                                the same echo over ice: the reply carries
  *                                the request's encapsulation back. */
 #include <signal.h>
@@ -725,6 +728,9 @@ int bench_serve_main(int argc, char **argv) {
     rc = irpc_dispatcher_new(&serve.hold, &loop, &hold_ops, NULL);
   if (rc == 0)
     rc = irpc_router_map(serve.router, "/hold", serve.hold);
+  irpc_dispatcher *stream_sink = NULL;
+  if (rc == 0)
+    rc = bench_stream_serve_map(serve.router, &loop, &sio, &stream_sink);
   if (rc == 0)
     rc = irpc_server_new(&serve.server, &loop,
                          irpc_router_dispatcher(serve.router), &so);
@@ -749,6 +755,7 @@ int bench_serve_main(int argc, char **argv) {
   irpc_router_free(serve.router);
   irpc_dispatcher_free(serve.echo);
   irpc_dispatcher_free(serve.hold);
+  irpc_dispatcher_free(stream_sink);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0)
     serve.status = 1;

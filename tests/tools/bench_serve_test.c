@@ -161,11 +161,65 @@ static void test_sigint_tcp(void **state) {
   check_signal(NET_TCP, SIGINT);
 }
 
+static int wend_err = 1;
+static void wend(irpc_stream_writer *w, int err, void *ud) {
+  (void)w;
+  (void)ud;
+  wend_err = err;
+}
+
+static const irpc_stream_writer_ops wops = {
+    .struct_size = sizeof(irpc_stream_writer_ops),
+    .on_end = wend,
+};
+
+/* /stream: the server answers a request whose payload keeps arriving, and
+ * keeps reading it after the answer. */
+static void test_stream_answered_before_payload_ends(void **state) {
+  (void)state;
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  child c;
+  child_start(&r.loop, &c, "icerpc://127.0.0.1:0");
+  snprintf(r.bound, sizeof r.bound, "%s", c.line);
+  irpc_invoker *client = net_client(&r);
+  irpc_stream_writer *w;
+  assert_irpc_ok(irpc_stream_writer_new(&w, &r.loop, NULL, &wops, NULL));
+  irpc_outgoing_request *req = kit_request("/stream", "payload", 7);
+  assert_irpc_ok(irpc_outgoing_request_set_continuation(req, w));
+  irpc_buf *b;
+  assert_irpc_ok(irpc_buf_new(&b));
+  assert_irpc_ok(irpc_buf_append(b, "first", 5));
+  assert_irpc_ok(irpc_stream_writer_write(w, b));
+  net_result res = {0};
+  net_call_sync(&r.loop, client, req, &res); /* the continuation is open */
+  assert_irpc_ok(res.err);
+  assert_int_equal(res.status, IRPC_STATUS_OK);
+  assert_int_equal(wend_err, 1); /* not ended */
+  static uint8_t more[1 << 20];
+  assert_irpc_ok(irpc_buf_append(b, more, sizeof more));
+  assert_irpc_ok(irpc_stream_writer_write(w, b));
+  assert_irpc_ok(irpc_stream_writer_end(w));
+  while (wend_err == 1)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  assert_irpc_ok(wend_err);
+  irpc_buf_free(b);
+  irpc_stream_writer_free(w);
+  irpc_outgoing_request_free(req);
+  assert_int_equal(uv_process_kill(&c.proc, SIGTERM), 0);
+  kit_run_until(&r.loop, &c.exited);
+  assert_int_equal(c.exit_status, 0);
+  irpc_invoker_free(client);
+  kit_run_until(&r.loop, &c.out_closed);
+  net_rig_fini(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sigterm_tcp),
       cmocka_unit_test(test_sigterm_uds),
       cmocka_unit_test(test_sigint_tcp),
+      cmocka_unit_test(test_stream_answered_before_payload_ends),
   };
   return cmocka_run_group_tests_name("bench_serve", tests, NULL, NULL);
 }
