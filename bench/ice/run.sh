@@ -10,7 +10,7 @@
 #   Ice client  -> floor server   irpc-bench-ice-client,
 #                                 irpc-bench-ice-floor-server
 #   irpc client -> Ice server     irpc-bench rpc --protocol ice (or
-#                                 irpc-bench-ice-irpc-client), Ice server
+#                                 irpc-bench-client), Ice server
 #   irpc client -> irpc server    the same irpc client, irpc-bench serve
 #
 # The floor server does the least work a server of the ice protocol can do
@@ -95,11 +95,10 @@ mbps() { awk '/ echo_1MiB /{for(i=1;i<=NF;i++) if($i=="MB/s"){print $(i-1); exit
 
 # The irpc client: irpc-bench rpc --protocol ice when it can call a server
 # of another process (the option its usage names), else the irpc client of
-# bench/ice (irpc-bench-ice-irpc-client, built when irpc has the ice
-# protocol), which measures the same way.
+# the comparison (irpc-bench-client), which measures the same way.
 rpc_usage=$("$irpc_bench" rpc --help 2>&1 || true)
 irpc_client=()
-irpc_client_why="irpc has no ice protocol yet (irpc-bench-ice-irpc-client not built)"
+irpc_client_why="irpc has no ice protocol (irpc-bench-client not built)"
 if grep -q -- "--protocol" <<<"$rpc_usage" && grep -q "ice" <<<"$rpc_usage"; then
   for opt in --server --connect --address --to; do
     if grep -q -- "$opt" <<<"$rpc_usage"; then
@@ -109,8 +108,8 @@ if grep -q -- "--protocol" <<<"$rpc_usage" && grep -q "ice" <<<"$rpc_usage"; the
   done
 fi
 if [ ${#irpc_client[@]} -eq 0 ] && cmake --build "$build" -j"$(nproc)" \
-  --target irpc-bench-ice-irpc-client >/dev/null 2>&1; then
-  irpc_client=("$PWD/$build/bench/ice/irpc-bench-ice-irpc-client" --seconds
+  --target irpc-bench-client >/dev/null 2>&1; then
+  irpc_client=("$PWD/$build/bench/compare/irpc-bench-client" --seconds
     "$seconds")
 fi
 
