@@ -38,5 +38,6 @@
 #include "irpc/server.h"
 #include "irpc/slice_gen.h"
 #include "irpc/stream.h"
+#include "irpc/slice_stream.h"
 
 #endif

@@ -1,0 +1,270 @@
+/* Slice `stream T` over payload continuations (irpc/slice_stream.h): the
+ * element framing of IceRPC's Slice2 streams on top of irpc_stream_writer
+ * and irpc_stream_reader. */
+#include <string.h>
+
+#include "base/buf_internal.h"
+#include "base/struct_size.h"
+#include "irpc/alloc.h"
+#include "irpc/error.h"
+#include "irpc/slice_stream.h"
+
+/* IceRPC's default limit of a segment's size when decoding. */
+#define MAX_SEGMENT ((size_t)1 << 20)
+
+const irpc_slice_stream_elem irpc_slice_stream_uint8 = {
+    .struct_size = sizeof(irpc_slice_stream_elem),
+    .item_size = 1,
+    .wire_size = 1,
+};
+
+static int elem_check(const irpc_slice_stream_elem *e, int decode) {
+  if (!e || IRPC__STRUCT_SIZE(e) < sizeof(*e) || e->item_size == 0)
+    return IRPC_EINVAL;
+  if (e != &irpc_slice_stream_uint8 && (decode ? !e->decode : !e->encode))
+    return IRPC_EINVAL;
+  return 0;
+}
+
+/* ---- Producer ---- */
+
+struct irpc_slice_stream_writer {
+  irpc_stream_writer *w;
+  const irpc_slice_stream_elem *elem;
+};
+
+int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
+                                 irpc_stream_writer *w,
+                                 const irpc_slice_stream_elem *elem) {
+  if (!out || !w || elem_check(elem, 0) != 0)
+    return IRPC_EINVAL;
+  irpc_slice_stream_writer *s = irpc_malloc(sizeof(*s));
+  if (!s)
+    return IRPC_ENOMEM;
+  s->w = w;
+  s->elem = elem;
+  *out = s;
+  return 0;
+}
+
+static int encode_items(const irpc_slice_stream_elem *el, const void *items,
+                        size_t n, irpc_buf *out) {
+  if (el == &irpc_slice_stream_uint8)
+    return irpc_buf_append(out, items, n);
+  irpc_slice_encoder e;
+  int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
+  irpc_slice_mark m;
+  if (rc == 0 && el->wire_size == 0)
+    rc = irpc_slice_encode_segment_begin(&e, &m);
+  const uint8_t *p = items;
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = el->encode(&e, p + i * el->item_size);
+  if (rc == 0 && el->wire_size == 0)
+    rc = irpc_slice_encode_segment_end(&e, &m);
+  int frc = irpc_slice_encoder_flush(&e);
+  return rc ? rc : frc;
+}
+
+int irpc_slice_stream_write(irpc_slice_stream_writer *s, const void *items,
+                            size_t n) {
+  if (!s || !items || n == 0)
+    return IRPC_EINVAL;
+  if (irpc_stream_writer_room(s->w) == 0) {
+    int rc = irpc_stream_writer_wait(s->w); /* on_writable once it has room */
+    return rc ? rc : IRPC_EAGAIN;
+  }
+  irpc_buf *b;
+  int rc = irpc_buf_new(&b);
+  if (rc)
+    return rc;
+  rc = encode_items(s->elem, items, n, b);
+  if (rc == 0)
+    rc = irpc_stream_writer_write(s->w, b);
+  irpc_buf_free(b);
+  return rc;
+}
+
+int irpc_slice_stream_end(irpc_slice_stream_writer *s) {
+  return s ? irpc_stream_writer_end(s->w) : IRPC_EINVAL;
+}
+
+int irpc_slice_stream_wait(irpc_slice_stream_writer *s) {
+  return s ? irpc_stream_writer_wait(s->w) : IRPC_EINVAL;
+}
+
+void irpc_slice_stream_writer_free(irpc_slice_stream_writer *s) {
+  irpc_free(s);
+}
+
+/* ---- Consumer ---- */
+
+struct irpc_slice_stream_reader {
+  irpc_stream_reader *r;
+  const irpc_slice_stream_elem *elem;
+  irpc_slice_stream_handler h;
+  void *ud;
+  irpc_buf pending; /* bytes of elements not complete yet */
+  int ended;
+};
+
+static void consumer_end(irpc_slice_stream_reader *s, int err) {
+  if (s->ended)
+    return;
+  s->ended = 1;
+  if (err && s->r) {
+    /* stop the peer: the rest would not decode */
+    irpc_stream_reader_free(s->r);
+    s->r = NULL;
+  }
+  s->h.on_end(s->ud, err);
+}
+
+/* Decodes `n` items from `bytes` into a new array and hands it over. */
+static int deliver(irpc_slice_stream_reader *s, const uint8_t *bytes,
+                   size_t len, size_t n) {
+  const irpc_slice_stream_elem *el = s->elem;
+  uint8_t *items = irpc_calloc(n, el->item_size);
+  if (!items)
+    return IRPC_ENOMEM;
+  irpc_slice_decoder d;
+  int rc = irpc_slice_decoder_init_bytes(&d, bytes, len, IRPC_SLICE_ENCODING_2);
+  size_t got = 0;
+  while (rc == 0 && irpc_slice_decoder_remaining(&d) > 0) {
+    if (got == n) {
+      uint8_t *more = irpc_realloc(items, 2 * n * el->item_size);
+      if (!more) {
+        rc = IRPC_ENOMEM;
+        break;
+      }
+      memset(more + n * el->item_size, 0, n * el->item_size);
+      items = more;
+      n *= 2;
+    }
+    rc = el->decode(&d, items + got * el->item_size);
+    if (rc == 0)
+      rc = irpc_slice_decoder_error(&d);
+    got++;
+  }
+  if (rc == 0)
+    s->h.on_items(s->ud, items, got);
+  irpc_slice_decoder_fini(&d);
+  irpc_free(items);
+  return rc == IRPC_ETRUNCATED ? IRPC_EDATA : rc;
+}
+
+/* Hands over every whole element of s->pending. */
+static int drain_pending(irpc_slice_stream_reader *s) {
+  const irpc_slice_stream_elem *el = s->elem;
+  for (;;) {
+    size_t len = irpc_buf_len(&s->pending);
+    size_t take = 0, n = 0, skip = 0;
+    if (el->wire_size) {
+      n = len / el->wire_size;
+      take = n * el->wire_size;
+    } else {
+      uint8_t pre[8];
+      size_t k = len < sizeof pre ? len : sizeof pre;
+      if (k == 0)
+        return 0;
+      irpc_buf_copyout(&s->pending, 0, pre, k);
+      irpc_slice_decoder d;
+      irpc_slice_decoder_init_bytes(&d, pre, k, IRPC_SLICE_ENCODING_2);
+      uint64_t size;
+      int rc = irpc_slice_decode_varuint62(&d, &size);
+      skip = irpc_slice_decoder_pos(&d);
+      irpc_slice_decoder_fini(&d);
+      if (rc == IRPC_ETRUNCATED)
+        return 0; /* the size is not all here */
+      if (rc)
+        return rc;
+      if (size == 0)
+        return IRPC_EDATA; /* an empty segment */
+      if (size > MAX_SEGMENT)
+        return IRPC_ELIMIT;
+      if (len < skip + size)
+        return 0;
+      take = (size_t)size;
+      n = 1; /* at least one: grows as decoded */
+    }
+    if (take == 0)
+      return 0;
+    if (el == &irpc_slice_stream_uint8) {
+      /* raw bytes: each segment of the chain as it is */
+      for (size_t i = 0; i < irpc_buf_segment_count(&s->pending); i++) {
+        irpc_bytes seg = irpc_buf_segment(&s->pending, i);
+        s->h.on_items(s->ud, seg.base, seg.len);
+      }
+      irpc_buf_clear(&s->pending);
+      return 0;
+    }
+    irpc_buf_consume(&s->pending, skip);
+    irpc_buf *src = &s->pending;
+    uint8_t *tmp = irpc_malloc(take);
+    if (!tmp)
+      return IRPC_ENOMEM;
+    irpc_buf_copyout(src, 0, tmp, take);
+    irpc_buf_consume(src, take);
+    int rc = deliver(s, tmp, take, n);
+    irpc_free(tmp);
+    if (rc || s->ended)
+      return rc;
+  }
+}
+
+static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
+  (void)r;
+  irpc_slice_stream_reader *s = ud;
+  if (s->ended)
+    return;
+  int rc = irpc_buf_move(&s->pending, data);
+  if (rc == 0)
+    rc = drain_pending(s);
+  if (rc)
+    consumer_end(s, rc);
+}
+
+static void on_end(irpc_stream_reader *r, int err, void *ud) {
+  (void)r;
+  irpc_slice_stream_reader *s = ud;
+  if (err == 0 && irpc_buf_len(&s->pending))
+    err = IRPC_ETRUNCATED; /* inside an element */
+  consumer_end(s, err);
+}
+
+static const irpc_stream_reader_ops consumer_ops = {
+    .struct_size = sizeof(irpc_stream_reader_ops),
+    .on_data = on_data,
+    .on_end = on_end,
+};
+
+int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
+                                 irpc_stream_reader *r,
+                                 const irpc_slice_stream_elem *elem,
+                                 const irpc_slice_stream_handler *h, void *ud) {
+  if (!out || !r || elem_check(elem, 1) != 0 || !h ||
+      IRPC__STRUCT_SIZE(h) < sizeof(*h) || !h->on_items || !h->on_end)
+    return IRPC_EINVAL;
+  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
+  if (!s)
+    return IRPC_ENOMEM;
+  s->r = r;
+  s->elem = elem;
+  s->h = *h;
+  s->ud = ud;
+  irpc__buf_init(&s->pending);
+  int rc = irpc_stream_reader_start(r, &consumer_ops, s);
+  if (rc) {
+    irpc_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void irpc_slice_stream_reader_free(irpc_slice_stream_reader *s) {
+  if (!s)
+    return;
+  irpc_stream_reader_free(s->r);
+  irpc__buf_fini(&s->pending);
+  irpc_free(s);
+}
