@@ -389,6 +389,37 @@ static void run_until(stream_rig *r, const int *flag) {
   kit_run_until(&r->net.loop, flag);
 }
 
+/* Runs until *flag is set, failing only when *progress stays the same for
+ * 30 s (a large transfer under the sanitizers may take longer than the
+ * kit's fixed watchdog, but never stalls). */
+typedef struct progress_watch {
+  const uint64_t *progress;
+  uint64_t last;
+  int stalled;
+} progress_watch;
+
+static void on_progress_check(uv_timer_t *t) {
+  progress_watch *w = t->data;
+  if (*w->progress == w->last)
+    w->stalled = 1;
+  w->last = *w->progress;
+}
+
+static void run_until_progress(stream_rig *r, const int *flag,
+                               const uint64_t *progress) {
+  progress_watch w = {.progress = progress, .last = *progress};
+  uv_timer_t t;
+  uv_timer_init(&r->net.loop, &t);
+  t.data = &w;
+  uv_timer_start(&t, on_progress_check, 30000, 30000);
+  while (!*flag && !w.stalled)
+    uv_run(&r->net.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&r->net.loop, UV_RUN_NOWAIT);
+  if (w.stalled)
+    fail_msg("the stream made no progress for 30 s");
+}
+
 static int kinds[] = {NET_MEMORY, NET_TCP, NET_UDS};
 
 static const char *kind_name(int kind) {
@@ -421,7 +452,7 @@ static void test_large_both_ways(void **state) {
     client_call cc;
     producer p;
     start_upload(&r, &cc, &p, total);
-    run_until(&r, &cc.res.done);
+    run_until_progress(&r, &cc.res.done, &srv.up.got);
     run_until(&r, &p.ended);
     assert_irpc_ok(cc.res.err);
     assert_int_equal(cc.res.status, IRPC_STATUS_OK);
@@ -442,7 +473,7 @@ static void test_large_both_ways(void **state) {
     start_download(&r, NULL, &dc, total);
     run_until(&r, &dc.res.done);
     assert_irpc_ok(dc.res.err);
-    run_until(&r, &dc.down.ended);
+    run_until_progress(&r, &dc.down.ended, &dc.down.got);
     assert_irpc_ok(dc.down.end_err);
     assert_int_equal(dc.down.got, total + 4); /* "head" then the stream */
     assert_false(dc.down.bad);
@@ -931,6 +962,54 @@ static void test_retry_guard(void **state) {
   rig_down(&r, 0);
 }
 
+#ifdef IRPC_WITH_ICE
+/* The ice protocol has no continuation: a request carrying one, or asking
+ * for a streamed response, fails with IRPC_ENOTSUP; a response's writer
+ * ends with IRPC_ENOTSUP and the response goes without it. */
+static void test_ice_refuses(void **state) {
+  (void)state;
+  stream_rig r;
+  memset(&srv, 0, sizeof(srv));
+  net_rig_init(&r.net, NET_TCP);
+  snprintf(r.net.listen, sizeof r.net.listen, "ice://127.0.0.1:0");
+  srv.loop = &r.net.loop;
+  net_map(&r.net, "/down", &srv_ops, NULL);
+  net_map(&r.net, "/echo", &srv_ops, NULL);
+  net_rig_start(&r.net);
+  r.client = net_client(&r.net);
+
+  producer p;
+  producer_init(&p, &r.net.loop, 10);
+  irpc_outgoing_request *req = kit_request("/echo", "a", 1);
+  assert_irpc_ok(irpc_outgoing_request_set_continuation(req, p.w));
+  net_result o = {0};
+  net_call_sync(&r.net.loop, r.client, req, &o);
+  assert_int_equal(o.err, IRPC_ENOTSUP);
+  assert_true(irpc_stream_writer_replayable(p.w));
+  irpc_outgoing_request_free(req);
+  irpc_stream_writer_free(p.w);
+
+  req = kit_request("/echo", "a", 1);
+  assert_irpc_ok(irpc_outgoing_request_set_stream_response(req, 1));
+  memset(&o, 0, sizeof o);
+  net_call_sync(&r.net.loop, r.client, req, &o);
+  assert_int_equal(o.err, IRPC_ENOTSUP);
+  irpc_outgoing_request_free(req);
+
+  /* a dispatch answering with a continuation over ice */
+  uint64_t total = 1000;
+  req = kit_request("/down", &total, sizeof total);
+  memset(&o, 0, sizeof o);
+  net_call_sync(&r.net.loop, r.client, req, &o);
+  assert_irpc_ok(o.err);
+  assert_int_equal(o.status, IRPC_STATUS_OK);
+  run_until(&r, &SRV_DOWN.ended);
+  assert_int_equal(SRV_DOWN.end_err, IRPC_ENOTSUP);
+  irpc_outgoing_request_free(req);
+  rig_down(&r, 1);
+}
+#endif
+
 /* Continuations need a connection: the coloc invoker refuses them. */
 static void test_coloc_refuses(void **state) {
   (void)state;
@@ -971,6 +1050,9 @@ int main(void) {
       cmocka_unit_test(test_compression),
       cmocka_unit_test(test_retry_guard),
       cmocka_unit_test(test_coloc_refuses),
+#ifdef IRPC_WITH_ICE
+      cmocka_unit_test(test_ice_refuses),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
