@@ -185,6 +185,10 @@ void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *k);
  * without dispatching it. irpc_compress_formats_readable() until set
  * (icerpc sets it in init, from its options). */
 void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats);
+/* The features of the request dispatch `d` answers, while send_response
+ * runs for it with the dispatcher's response (a dispatcher may have set
+ * one there, e.g. the compress feature); NULL otherwise. */
+const irpc_features *irpc__conn_dispatch_features(const irpc__pdisp *d);
 /* Monotonic milliseconds, the clock of next_deadline. */
 uint64_t irpc__conn_now_ms(irpc_connection *c);
 /* The error a dispatch is canceled with when the connection ends under it

@@ -2,10 +2,14 @@
  * generated code: tests/ice/ice_peer.py), over TCP on loopback:
  *   - a Python Ice client calls an irpc echo server: an echo, an ice_ping
  *     the irpc side answers, a compressed (-z) request, a one-way request,
- *     a context, then the client's CloseConnection;
+ *     a context, a reply the irpc dispatcher asks to compress (the compress
+ *     feature), then the client's CloseConnection;
  *   - an irpc client calls a Python Ice echo server (Ice.Blobject): an
  *     echo, a bzip2-compressed echo, a one-way request, an idempotent
- *     ice_ping, a context, then a graceful close.
+ *     ice_ping, a context, a request compressed or not as its compress
+ *     feature says whatever the connection's option (the Ice server's
+ *     protocol trace tells the compression status of what it received and
+ *     sent), then a graceful close.
  * The Python process is started by the test, waited for by reading its
  * output, and stopped by its PID. Skipped when /usr/bin/python3 cannot
  * import Ice. */
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "irpc/compress.h"
 #include "kit/kit.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -158,6 +163,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   if (irpc_fields_get(f, IRPC_REQUEST_FIELD_CONTEXT, &v) == 0 &&
       v.len < sizeof S.ctx)
     memcpy(S.ctx, v.base, v.len);
+  if (strcmp(op, "zecho") == 0)
+    assert_irpc_ok(irpc_features_set_compress(
+        irpc_incoming_request_features(req), IRPC_COMPRESS_YES));
   irpc_outgoing_response *r;
   assert_irpc_ok(irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL));
   assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(r),
@@ -210,13 +218,14 @@ static void python_client(void **state) {
   peer_wait(&x, "COMPRESSED OK");
   peer_wait(&x, "ONEWAY SENT");
   peer_wait(&x, "CONTEXT OK");
+  peer_wait(&x, "ZECHO OK");
   peer_wait(&x, "DONE");
   assert_int_equal(peer_stop(&x), 0);
   /* The Ice client's CloseConnection closed the connection. */
   while (closes == 0)
     uv_run(&loop, UV_RUN_ONCE);
   assert_irpc_err(close_err, IRPC_ECLOSEDBYPEER);
-  assert_int_equal(S.calls, 5);
+  assert_int_equal(S.calls, 6);
   assert_int_equal(S.oneways, 1);
   assert_int_equal(S.pings, 1);
   assert_int_equal(S.idempotent, 2); /* ice_ping (Nonmutating), the last */
@@ -248,11 +257,13 @@ static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
   irpc_incoming_response_free(resp);
 }
 
-static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
-                      const void *data, size_t len, int oneway, int idem,
-                      int ctx) {
+static void echo_call_z(uv_loop_t *loop, irpc_invoker *inv, const char *op,
+                        const void *data, size_t len, int oneway, int idem,
+                        int ctx, int compress) {
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", op));
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_outgoing_request_features(q), compress));
   if (len)
     assert_irpc_ok(
         irpc_buf_append(irpc_outgoing_request_payload(q), data, len));
@@ -271,6 +282,13 @@ static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
   if (!oneway)
     assert_true(irpc_buf_equals(r.payload, data, len));
   irpc_buf_free(r.payload);
+}
+
+static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
+                      const void *data, size_t len, int oneway, int idem,
+                      int ctx) {
+  echo_call_z(loop, inv, op, data, len, oneway, idem, ctx,
+              IRPC_COMPRESS_DEFAULT);
 }
 
 static void python_server(void **state) {
@@ -317,6 +335,14 @@ static void python_server(void **state) {
             "z",
             2, 0, 0, 1);
   peer_wait(&x, "CONTEXT k=v");
+  /* Per request: compressed on a connection without the option, the
+   * reply compressed too (Ice follows the request); not compressed on a
+   * connection with it. */
+  echo_call_z(&loop, inv, "zecho", big, sizeof big, 0, 0, 0, IRPC_COMPRESS_YES);
+  peer_wait(&x, "RECEIVED request zecho 2\nSENT reply 2");
+  echo_call_z(&loop, zinv, "pecho", big, sizeof big, 0, 0, 0, IRPC_COMPRESS_NO);
+  peer_wait(&x, "RECEIVED request pecho 0\nSENT reply 0");
+  peer_wait(&x, "RECEIVED request echo 2\nSENT reply 2"); /* the option */
 
   int done = 0, zdone = 0;
   assert_irpc_ok(irpc_client_connection_shutdown(inv, kit_status_cb, &done));

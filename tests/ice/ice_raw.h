@@ -162,6 +162,23 @@ static inline void raw_expect_hex(raw *p, const char *h) {
   raw_expect(p, b, hex(b, sizeof b, h));
 }
 
+/* Reads one whole message (header and body) into `out`; returns its
+ * length. */
+static inline size_t raw_take(raw *p, uint8_t *out, size_t cap) {
+  raw_wait(p, 14);
+  assert_true(irpc_buf_len(p->in) >= 14);
+  uint8_t h[14];
+  irpc_buf_copyout(p->in, 0, h, sizeof h);
+  size_t n = (size_t)h[10] | (size_t)h[11] << 8 | (size_t)h[12] << 16 |
+             (size_t)h[13] << 24;
+  assert_true(n >= 14 && n <= cap);
+  raw_wait(p, n);
+  assert_true(irpc_buf_len(p->in) >= n);
+  irpc_buf_copyout(p->in, 0, out, n);
+  irpc_buf_consume(p->in, n);
+  return n;
+}
+
 /* Closes the transport as a TCP socket closes: the peer reads the end of
  * the stream (a FIN), not a reset. */
 static inline void raw_close(raw *p) {
