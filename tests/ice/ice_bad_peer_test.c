@@ -348,6 +348,93 @@ static void bad_reply_keeps_connection(void **state) {
   cfx_fini(&k);
 }
 
+/* ---- A request waiting for a dispatch slot when the peer goes ---- */
+
+typedef struct holder {
+  irpc_dispatch *held; /* the "hold" dispatch, completed by the test */
+  int holding;
+  int notes; /* "note" dispatches started */
+  int canceled;
+} holder;
+
+static holder H;
+
+static void hold_canceled(irpc_dispatch *d, int err, void *ud) {
+  (void)d;
+  (void)ud;
+  H.canceled = err;
+}
+
+static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  const char *op = irpc_incoming_request_operation(irpc_dispatch_request(d));
+  if (strcmp(op, "hold") == 0) {
+    H.held = d;
+    H.holding = 1;
+    irpc_dispatch_on_cancel(d, hold_canceled, NULL);
+    return;
+  }
+  H.notes++;
+  assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
+}
+
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
+                                             .dispatch = hold_dispatch};
+
+/* One dispatch at a time: a two-way request holds the slot, a one-way
+ * request behind it waits; the peer closes the transport. The held
+ * dispatch is canceled and, completed after the connection closed, does
+ * not start the one-way request: nothing would ever cancel it. */
+static void queued_oneway_after_close(void **state) {
+  (void)state;
+  memset(&H, 0, sizeof H);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  irpc_transport *memory;
+  assert_irpc_ok(irpc_transport_memory_new(&memory));
+  irpc_dispatcher *hold;
+  assert_irpc_ok(irpc_dispatcher_new(&hold, &loop, &hold_ops, NULL));
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.transport = memory;
+  so.connection.max_dispatches = 1;
+  irpc_server *server;
+  assert_irpc_ok(irpc_server_new(&server, &loop, hold, &so));
+  fx x; /* for on_close's counters only */
+  memset(&x, 0, sizeof x);
+  irpc_server_on_connection(server, NULL, on_close, &x);
+  assert_irpc_ok(irpc_server_listen(server, SERVER, NULL, 0));
+  raw c;
+  raw_init(&c, &loop, memory);
+  raw_connect(&c, SERVER);
+  raw_expect_hex(&c, VALIDATE);
+  /* "hold" (two-way, id 1) and "note" (one-way) in one write: both are
+   * read at once, the second waits for the slot. */
+  raw_send_hex(&c, "496365500100010000002600000001000000046563686f0000"
+                   "04686f6c64000006000000 0101"
+                   "496365500100010000002600000000000000046563686f0000"
+                   "046e6f7465000006000000 0101");
+  kit_run_until(&loop, &H.holding);
+  raw_close(&c);
+  kit_run_until(&loop, &x.closes);
+  assert_int_not_equal(H.canceled, 0);
+  assert_int_equal(H.notes, 0);
+  /* The held dispatch completes after the close: its slot frees, and the
+   * waiting one-way request still does not start. */
+  assert_irpc_ok(irpc_dispatch_reply(H.held, IRPC_STATUS_OK, NULL));
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(H.notes, 0);
+  raw_fini(&c);
+  irpc_server_free(server);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(H.notes, 0);
+  irpc_dispatcher_free(hold);
+  irpc_transport_free(memory);
+  test_loop_finish(&loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(garbage),
@@ -363,6 +450,7 @@ int main(void) {
       cmocka_unit_test(server_vanishes),
       cmocka_unit_test(server_closes_under_call),
       cmocka_unit_test(bad_reply_keeps_connection),
+      cmocka_unit_test(queued_oneway_after_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
