@@ -37,26 +37,10 @@ static void on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
   x->close_err = err;
 }
 
-typedef struct res {
-  int done, err;
-  uint64_t status;
-} res;
-
-static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
-                   void *ud) {
-  (void)call;
-  res *r = ud;
-  r->done = 1;
-  r->err = err;
-  if (resp)
-    r->status = irpc_incoming_response_status(resp);
-  irpc_incoming_response_free(resp);
-}
-
 static void call_ok(fx *x, irpc_invoker *inv) {
-  res r = {0};
-  assert_irpc_ok(
-      irpc_invoke_owned(inv, kit_request("/echo", "x", 1), on_res, &r, NULL));
+  ice_res r = {0};
+  assert_irpc_ok(irpc_invoke_owned(inv, kit_request("/echo", "x", 1),
+                                   ice_on_res, &r, NULL));
   kit_run_until(&x->loop, &r.done);
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
@@ -230,7 +214,7 @@ typedef struct cfx {
   fx x;
   raw s;
   irpc_invoker *client;
-  res r;
+  ice_res r;
 } cfx;
 
 static void cfx_init(cfx *k) {
@@ -245,7 +229,7 @@ static void cfx_init(cfx *k) {
   memset(&k->r, 0, sizeof k->r);
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", "ping"));
-  assert_irpc_ok(irpc_invoke_owned(k->client, q, on_res, &k->r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k->client, q, ice_on_res, &k->r, NULL));
   kit_run_until(&k->x.loop, &k->s.ready);
 }
 
@@ -335,7 +319,7 @@ static void bad_reply_keeps_connection(void **state) {
   memset(&k.r, 0, sizeof k.r);
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", "ping"));
-  assert_irpc_ok(irpc_invoke_owned(k.client, q, on_res, &k.r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k.client, q, ice_on_res, &k.r, NULL));
   uint8_t b[64];
   size_t n = hex(b, sizeof b, PING);
   b[14] = 2;

@@ -239,6 +239,16 @@ static void fx_fini(fx *x) {
 
 /* ---- Server side ---- */
 
+/* The server started and a scripted client connected to it, past the
+ * server's ValidateConnection. */
+static void fx_open(fx *x, raw *c) {
+  fx_init(x);
+  fx_start_server(x);
+  raw_init(c, &x->loop, x->memory);
+  raw_connect(c, SERVER);
+  raw_expect_hex(c, M1);
+}
+
 static void server_session(void **state) {
   (void)state;
   fx x;
@@ -302,12 +312,8 @@ static void on_server_shutdown(irpc_server *s, int status, void *ud) {
 static void server_close(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   shut = 0;
   assert_irpc_ok(irpc_server_shutdown(x.server, on_server_shutdown, NULL));
   raw_expect_hex(&c, M24); /* the same bytes, whichever side closes */
@@ -322,12 +328,8 @@ static void server_close(void **state) {
 static void server_locator(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   raw_send_hex(&c, L2);
   raw_expect_hex(&c, L3);
   raw_send_hex(&c, L4);
@@ -342,12 +344,8 @@ static void server_locator(void **state) {
 static void server_user_exception(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   raw_send_hex(&c, "4963655001000100 0000 26000000 01000000"
                    "046563686f0000 046661696c 00 00 060000000101");
   raw_expect_hex(&c, "4963655001000100 0200 1b000000 01000000 01"
@@ -473,12 +471,8 @@ static void assert_message(const uint8_t *got, size_t n, const uint8_t *want,
 static void server_compress_per_request(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   uint8_t pl[261], m[1024], want[1024], z[1024];
   size_t pn = zeros_payload(pl);
   int cstat;
@@ -542,32 +536,6 @@ static void cfx_init(cfx *k, int compress) {
       irpc_client_connection_new(&k->client, &k->x.loop, RAW_SERVER, &o));
 }
 
-typedef struct res {
-  int done, err;
-  uint64_t status;
-  char msg[160];
-  uint8_t payload[512];
-  size_t len;
-} res;
-
-static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
-                   void *ud) {
-  (void)call;
-  res *r = ud;
-  r->done = 1;
-  r->err = err;
-  if (!resp)
-    return;
-  r->status = irpc_incoming_response_status(resp);
-  const char *m = irpc_incoming_response_error_message(resp);
-  snprintf(r->msg, sizeof r->msg, "%s", m ? m : "");
-  irpc_buf *p = irpc_incoming_response_payload(resp);
-  r->len = irpc_buf_len(p);
-  assert_true(r->len <= sizeof r->payload);
-  irpc_buf_copyout(p, 0, r->payload, r->len);
-  irpc_incoming_response_free(resp);
-}
-
 static irpc_outgoing_request *req_of(const char *path, const char *op,
                                      const char *payload_hex) {
   irpc_outgoing_request *req;
@@ -579,9 +547,9 @@ static irpc_outgoing_request *req_of(const char *path, const char *op,
   return req;
 }
 
-static void start(cfx *k, irpc_outgoing_request *req, res *r) {
+static void start(cfx *k, irpc_outgoing_request *req, ice_res *r) {
   memset(r, 0, sizeof(*r));
-  assert_irpc_ok(irpc_invoke_owned(k->client, req, on_res, r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k->client, req, ice_on_res, r, NULL));
 }
 
 /* `h` with the compression status of a small message asking for
@@ -600,7 +568,7 @@ static void client_session(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 1);
-  res r;
+  ice_res r;
   /* The client waits for ValidateConnection before anything. */
   start(&k, req_of("/echo", "hello", "03616263"), &r);
   kit_run_until(&k.x.loop, &k.s.ready);
@@ -720,7 +688,7 @@ static void client_locator(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 0);
-  res r;
+  ice_res r;
   irpc_outgoing_request *q =
       req_of("/BenchGrid/Locator", "findObjectById", "046563686f00");
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(q, 1));
@@ -760,7 +728,7 @@ static void client_user_exception(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 0);
-  res r;
+  ice_res r;
   start(&k, req_of("/echo", "fail", ""), &r);
   kit_run_until(&k.x.loop, &k.s.ready);
   raw_send_hex(&k.s, M1);
@@ -823,7 +791,7 @@ static void client_compress_per_request(void **state) {
   for (int option = 0; option < 2; option++) {
     cfx k;
     cfx_init(&k, option);
-    res r;
+    ice_res r;
     uint8_t pl[261], m[1024], want[1024], z[1024];
     size_t pn = zeros_payload(pl);
     int cstat;
