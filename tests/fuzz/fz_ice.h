@@ -1,0 +1,46 @@
+/* What the ice session fuzz targets share (ice_session.c for the server
+ * side, ice_client.c for the client side): the check that aborts, the
+ * message table's hex, and real time passing on the loop. */
+#ifndef IRPC_TESTS_FUZZ_FZ_ICE_H
+#define IRPC_TESTS_FUZZ_FZ_ICE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <uv.h>
+
+#define CHECK(c)                                                               \
+  do {                                                                         \
+    if (!(c)) {                                                                \
+      fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);   \
+      abort();                                                                 \
+    }                                                                          \
+  } while (0)
+
+/* The bytes of the hex text `s` into `out`; returns their number. */
+static inline size_t fz_unhex(uint8_t *out, const char *s) {
+  size_t n = 0;
+  for (; s[0] && s[1]; s += 2) {
+    unsigned v;
+    sscanf(s, "%2x", &v);
+    out[n++] = (uint8_t)v;
+  }
+  return n;
+}
+
+static inline void fz_on_tick(uv_timer_t *t) {
+  (void)t;
+}
+
+/* Runs the loop once, waiting up to `ms` of real time for something. */
+static inline void fz_run_ms(uv_loop_t *loop, unsigned ms) {
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  uv_timer_start(&t, fz_on_tick, ms, 0);
+  uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+#endif
