@@ -28,9 +28,7 @@ static struct {
   kit_icegrid grid;
   int have_grid;
   kit_peer server, client;
-  irpc_service_address *locator_address;
-  irpc_invoker *cache, *locator, *pipeline_inv;
-  irpc_pipeline *pipeline;
+  kit_icegrid_client gc;
 } s;
 
 static int suite_setup(void **state) {
@@ -42,20 +40,7 @@ static int suite_setup(void **state) {
     return rc;
   }
   s.have_grid = 1;
-  assert_irpc_ok(irpc_service_address_parse_ice_proxy(&s.locator_address,
-                                                      s.grid.locator, NULL));
-  irpc_connection_cache_options co;
-  irpc_connection_cache_options_init(&co);
-  assert_irpc_ok(irpc_connection_cache_new(&s.cache, &s.loop, &co));
-  irpc_locator_options lo;
-  irpc_locator_options_init(&lo);
-  lo.locator = s.cache;
-  lo.locator_address = s.locator_address;
-  assert_irpc_ok(irpc_locator_new(&s.locator, &s.loop, &lo));
-  assert_irpc_ok(irpc_pipeline_new(&s.pipeline, &s.loop));
-  assert_irpc_ok(irpc_pipeline_use(s.pipeline, s.locator));
-  assert_irpc_ok(irpc_pipeline_into(s.pipeline, s.cache));
-  s.pipeline_inv = irpc_pipeline_invoker(s.pipeline);
+  kit_icegrid_client_init(&s.gc, &s.loop, &s.grid);
   return 0;
 }
 
@@ -63,9 +48,7 @@ static int suite_teardown(void **state) {
   (void)state;
   kit_peer_stop(&s.client, SIGKILL, 5000);
   kit_peer_stop(&s.server, SIGKILL, 5000);
-  irpc_pipeline_free(s.pipeline); /* and the locator interceptor */
-  irpc_invoker_free(s.cache);
-  irpc_service_address_free(s.locator_address);
+  kit_icegrid_client_fini(&s.gc);
   if (s.have_grid)
     kit_icegrid_stop(&s.grid);
   test_loop_finish(&s.loop);
@@ -106,7 +89,7 @@ static res call_pings(const char *ice_proxy) {
   assert_irpc_ok(
       irpc_service_address_parse_ice_proxy(&target, ice_proxy, NULL));
   Interop_TestProxy t =
-      Interop_TestProxy_from(s.pipeline_inv, irpc_service_address_path(target));
+      Interop_TestProxy_from(s.gc.invoker, irpc_service_address_path(target));
   irpc_slice_call_opts opts = {.struct_size = sizeof opts,
                                .prepare = set_target,
                                .prepare_data = target};
@@ -126,7 +109,7 @@ static res call_pings_generated(const char *ice_proxy) {
   char uri[256];
   assert_irpc_ok(irpc_service_address_format(target, uri, sizeof uri));
   irpc_service_address_free(target);
-  Interop_TestProxy t = {{.invoker = s.pipeline_inv, .address = uri}};
+  Interop_TestProxy t = {{.invoker = s.gc.invoker, .address = uri}};
   res r = {0};
   assert_irpc_ok(Interop_Test_pings(&t, NULL, pings_cb, &r));
   kit_run_until(&s.loop, &r.done);
@@ -152,11 +135,11 @@ static void test_irpc_client_finds_ice_server(void **state) {
   assert_true(r.value >= 2);
   /* Cached: the same adapter again needs no lookup. */
   irpc_locator_stats before, after;
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &before));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &before));
   r = call_pings("test@InteropAdapter");
   assert_irpc_ok(r.err);
   int32_t last = r.value;
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &after));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &after));
   assert_int_equal(after.lookups, before.lookups);
   assert_int_equal(after.cache_hits, before.cache_hits + 1);
   /* An adapter the registry does not know: NotFound. */
@@ -166,8 +149,8 @@ static void test_irpc_client_finds_ice_server(void **state) {
 
   /* Generated proxies, nothing set by the caller: resolved as above, once
    * the cache is cleared through lookups of their own. */
-  assert_irpc_ok(irpc_locator_clear(s.locator));
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &before));
+  assert_irpc_ok(irpc_locator_clear(s.gc.locator));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &before));
   r = call_pings_generated("test@InteropAdapter");
   if (r.err)
     fail_msg("generated, by adapter id: %s: %s", irpc_strerror(r.err),
@@ -176,7 +159,7 @@ static void test_irpc_client_finds_ice_server(void **state) {
   r = call_pings_generated("interop");
   if (r.err)
     fail_msg("generated, well-known: %s: %s", irpc_strerror(r.err), r.message);
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &after));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &after));
   assert_true(after.lookups >= before.lookups + 2);
   r = call_pings_generated("test@NoSuchAdapter");
   assert_int_equal(r.err, IRPC_ESTATUS);
@@ -201,8 +184,8 @@ static void registered(int err, void *ud) {
 static void registration_of(irpc_locator_registration *reg,
                             irpc_service_address *endpoints) {
   irpc_locator_registration_init(reg);
-  reg->invoker = s.cache;
-  reg->locator_address = s.locator_address;
+  reg->invoker = s.gc.cache;
+  reg->locator_address = s.gc.locator_address;
   reg->adapter_id = "IrpcAdapter";
   reg->endpoints = endpoints;
 }
@@ -271,7 +254,7 @@ static void test_ice_client_finds_irpc_server(void **state) {
   assert_irpc_ok(d.status);
   /* The registry no longer knows the adapter: not found, where a server
    * still registered but gone would be a refused connection. */
-  assert_irpc_ok(irpc_locator_clear(s.locator));
+  assert_irpc_ok(irpc_locator_clear(s.gc.locator));
   r = call_pings_generated("test@IrpcAdapter");
   assert_int_equal(r.err, IRPC_ESTATUS);
   assert_int_equal(r.status, IRPC_STATUS_NOT_FOUND);
