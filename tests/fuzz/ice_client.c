@@ -310,14 +310,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
       break;
     }
     case 2:
-      for (int k = 0; k <= arg; k++)
-        uv_run(&x.loop, UV_RUN_NOWAIT);
+      fz_turns(&x.loop, arg);
       break;
     case 3:
-      if (slept + arg + 1 <= 8) {
-        slept += arg + 1;
-        fz_run_ms(&x.loop, arg + 1u);
-      }
+      fz_wait(&x.loop, &slept, arg);
       break;
     case 4:
       if ((arg & 3) == 3) {

@@ -369,14 +369,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
       break;
     }
     case 2:
-      for (int k = 0; k <= a; k++)
-        uv_run(&x.loop, UV_RUN_NOWAIT);
+      fz_turns(&x.loop, a);
       break;
     case 3:
-      if (slept + a + 1 <= 8) {
-        slept += a + 1;
-        fz_run_ms(&x.loop, a + 1u);
-      }
+      fz_wait(&x.loop, &slept, a);
       break;
     case 4:
       if ((a & 3) == 3)
