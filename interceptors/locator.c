@@ -1113,3 +1113,62 @@ int irpc_locator_register(uv_loop_t *loop, const irpc_locator_registration *r,
   }
   return 0;
 }
+
+/* ---- Shutdown of a registered server ---- */
+
+typedef struct unreg {
+  irpc_server *server;
+  irpc_locator_shutdown_cb cb;
+  void *user_data;
+  int unregister_err;
+} unreg;
+
+static void unreg_server_down(irpc_server *s, int status, void *user_data) {
+  unreg *u = user_data;
+  irpc_locator_shutdown_cb cb = u->cb;
+  void *ud = u->user_data;
+  int err = u->unregister_err;
+  irpc_free(u);
+  cb(s, err, status, ud);
+}
+
+/* Unregistered (or not): the server shuts down now, as an Ice object
+ * adapter deactivates once its endpoints are withdrawn. */
+static void unreg_done(int err, void *user_data) {
+  unreg *u = user_data;
+  u->unregister_err = err;
+  int rc = irpc_server_shutdown(u->server, unreg_server_down, u);
+  if (rc) {
+    irpc_server *s = u->server;
+    irpc_locator_shutdown_cb cb = u->cb;
+    void *ud = u->user_data;
+    irpc_free(u);
+    cb(s, err, rc, ud);
+  }
+}
+
+int irpc_locator_server_shutdown(uv_loop_t *loop, irpc_server *server,
+                                 const irpc_locator_registration *r,
+                                 irpc_locator_shutdown_cb cb, void *user_data) {
+  if (!loop || !server || !r || !cb)
+    return IRPC_EINVAL;
+  irpc_locator_registration buf;
+  int rc;
+  const irpc_locator_registration *o =
+      IRPC__VIEW(r, &buf, irpc_locator_registration, &rc);
+  if (!o)
+    return rc;
+  irpc_locator_registration none = *o;
+  none.struct_size = sizeof(none);
+  none.endpoints = NULL; /* the null proxy: unregistered */
+  unreg *u = irpc_calloc(1, sizeof(*u));
+  if (!u)
+    return IRPC_ENOMEM;
+  u->server = server;
+  u->cb = cb;
+  u->user_data = user_data;
+  rc = irpc_locator_register(loop, &none, unreg_done, u);
+  if (rc)
+    irpc_free(u);
+  return rc;
+}

@@ -74,7 +74,8 @@ typedef struct cdisp {
   irpc_connection *conn;
   irpc__link link; /* in disps, or queued (FIFO) */
   irpc_dispatch *dispatch;
-  irpc_incoming_request *req; /* posted, not dispatched yet */
+  irpc_incoming_request *req;      /* posted, not dispatched yet */
+  irpc_incoming_request *answered; /* during send_response, the request */
   event ev_req, ev_end;
   int end_err;       /* the posted dispatch end's cancel error */
   int held;          /* the protocol holds it (no dispatch end yet) */
@@ -437,6 +438,11 @@ static void cdisp_maybe_free(cdisp *d) {
   cdisp_free(d);
 }
 
+const irpc_features *irpc__conn_dispatch_features(const irpc__pdisp *pd) {
+  const cdisp *d = cdisp_of_p((irpc__pdisp *)pd);
+  return d->answered ? &d->answered->features : NULL;
+}
+
 static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
                           void *ud) {
   cdisp *d = ud;
@@ -453,7 +459,9 @@ static void dispatch_done(irpc_dispatch *disp, irpc_outgoing_response *resp,
     if (!r && irpc_outgoing_response_new(&r, IRPC_STATUS_INTERNAL_ERROR,
                                          "Out of memory.") != 0)
       r = NULL;
+    d->answered = disp ? irpc_dispatch_request(disp) : NULL;
     c->proto->send_response(PC(c), PDISP(d), r);
+    d->answered = NULL;
     if (r != resp)
       irpc_outgoing_response_free(r);
   }

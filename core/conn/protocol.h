@@ -197,6 +197,10 @@ int irpc__conn_call_err(irpc__pcall *k);
 void irpc__conn_streams(irpc_connection *c, int delta);
 /* The loop of the connection. */
 uv_loop_t *irpc__conn_loop(irpc_connection *c);
+/* The features of the request dispatch `d` answers, while send_response
+ * runs for it with the dispatcher's response (a dispatcher may have set
+ * one there, e.g. the compress feature); NULL otherwise. */
+const irpc_features *irpc__conn_dispatch_features(const irpc__pdisp *d);
 /* Monotonic milliseconds, the clock of next_deadline. */
 uint64_t irpc__conn_now_ms(irpc_connection *c);
 /* The error a dispatch is canceled with when the connection ends under it

@@ -6,6 +6,8 @@
 #include <stdio.h>
 
 #include "compression.h"
+#include "irpc/compress.h"
+#include "irpc/error.h"
 #include "irpc/status.h"
 
 uint64_t irpc_compress_formats_readable(void) {
@@ -112,4 +114,34 @@ int irpc__compress_screen_response(const irpc_fields *request_fields,
   *resp = NULL;
   return irpc_incoming_response_new(
       resp, r < 0 ? IRPC_STATUS_INVALID_DATA : IRPC_STATUS_NOT_SUPPORTED, msg);
+}
+
+/* ---- The compress feature (irpc/compress.h) ----
+ * Here, not with the interceptor, because the ice protocol reads it: an
+ * ice request or reply is sent bzip2-compressed when it says so. */
+
+const int irpc_compress_yes = 1;
+const int irpc_compress_no = 0;
+const irpc_feature_key irpc_compress_feature = {.name = "compress",
+                                                .destroy = NULL};
+
+int irpc_features_set_compress(irpc_features *f, int compress) {
+  if (!f)
+    return IRPC_EINVAL;
+  const int *v = compress == IRPC_COMPRESS_DEFAULT ? NULL
+                 : compress                        ? &irpc_compress_yes
+                                                   : &irpc_compress_no;
+  /* The values are never written through: the key owns nothing. */
+  return irpc_features_set(f, &irpc_compress_feature, (void *)(uintptr_t)v);
+}
+
+int irpc_features_compress_value(const irpc_features *f) {
+  const int *v = f ? irpc_features_get(f, &irpc_compress_feature) : NULL;
+  if (!v)
+    return IRPC_COMPRESS_DEFAULT;
+  return *v ? IRPC_COMPRESS_YES : IRPC_COMPRESS_NO;
+}
+
+int irpc_features_compress(const irpc_features *f) {
+  return irpc_features_compress_value(f) == IRPC_COMPRESS_YES;
 }

@@ -155,7 +155,10 @@ extern "C" {
  *     response comes back through it: the dispatcher sets it while it
  *     handles the request (IceRPC's [compress(Return)]).
  * A value set to compress also makes compression towards an IceRPC peer
- * (no announcement) possible, as the contract does in IceRPC. */
+ * (no announcement) possible, as the contract does in IceRPC. Over an ice
+ * connection the feature asks for (or refuses) the protocol's own bzip2
+ * compression of that request, or of the reply of a dispatched request
+ * (irpc/ice.h, irpc_ice_options.compress). */
 
 IRPC_API extern const irpc_feature_key irpc_compress_feature;
 IRPC_API extern const int irpc_compress_yes; /* 1 */

@@ -114,8 +114,10 @@ typedef struct irpc_ice_options {
   /* Non-zero: messages of 100 bytes or more are sent compressed with
    * bzip2 when that makes them smaller (compression status 2), the others
    * with status 1, as an Ice proxy or endpoint with compression (-z)
-   * does. Default 0: status 0. Whatever this says, a reply is compressed
-   * the same way when its request came compressed (status 2), and every
+   * does. Default 0: status 0. A request's compress feature (irpc/
+   * compress.h) overrides this for that request, and that of a dispatched
+   * request for its reply; without it a reply is compressed when its
+   * request asked for compression (status 1 or 2), as Ice does. Every
    * compressed message received is read. */
   int compress;
 } irpc_ice_options;

@@ -61,6 +61,7 @@
 #include "irpc/address.h"
 #include "irpc/clock.h"
 #include "irpc/invoker.h"
+#include "irpc/server.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -173,6 +174,32 @@ IRPC_API int irpc_locator_register(uv_loop_t *loop,
                                    const irpc_locator_registration *r,
                                    irpc_locator_register_cb cb,
                                    void *user_data);
+
+/* ---- Shutting a registered server down ----
+ *
+ * An Ice object adapter withdraws its endpoints from the registry when it
+ * is deactivated, so that no client resolves its adapter id to a server
+ * that is gone. irpc_locator_server_shutdown does the same for an irpc
+ * server registered with irpc_locator_register: it unregisters the adapter
+ * (setAdapterDirectProxy, or setReplicatedAdapterDirectProxy, with the null
+ * proxy: `r` as given to register, its `endpoints` ignored), then, whether
+ * that succeeded or not, shuts `server` down (irpc_server_shutdown). `cb`
+ * runs once, later, on `loop`, with `unregister_err` as
+ * irpc_locator_register_cb's `err` (0: unregistered; the registry
+ * unreachable within r->timeout_ms: IRPC_ETIMEDOUT...) and `status` as
+ * irpc_server_shutdown_cb's (0, IRPC_ETIMEDOUT), or irpc_server_shutdown's
+ * error (IRPC_ECLOSED: the server was already shutting down, which it
+ * then finishes on its own). */
+typedef void (*irpc_locator_shutdown_cb)(irpc_server *server,
+                                         int unregister_err, int status,
+                                         void *user_data);
+
+/* Errors (cb will not run, the server is not shut down): as
+ * irpc_locator_register, and IRPC_EINVAL for a NULL server. */
+IRPC_API int irpc_locator_server_shutdown(uv_loop_t *loop, irpc_server *server,
+                                          const irpc_locator_registration *r,
+                                          irpc_locator_shutdown_cb cb,
+                                          void *user_data);
 
 #ifdef __cplusplus
 }

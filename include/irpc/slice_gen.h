@@ -133,7 +133,8 @@ IRPC_API void irpc_arena_fini(irpc_arena *a);
  * proxy of one interface cannot be passed for another.
  *
  * Fill it by hand for a client (`{.invoker = pipeline_or_connection}`,
- * path NULL = the interface's default path), or receive it decoded from an
+ * path NULL = the interface's default path, or the path of `address` when
+ * one is set), or receive it decoded from an
  * operation parameter or return value. A proxy encodes as IceRPC's
  * ServiceAddress, a URI string: its `address` when set, else its path
  * (relative). A relative address decoded by a server is resolved against
@@ -146,12 +147,18 @@ IRPC_API void irpc_arena_fini(irpc_arena *a);
  * connection cache, before calling). Calling a proxy that has an absolute
  * address sets it as the request's service address
  * (irpc_outgoing_request_set_service_address), so a connection cache at the
- * end of the invoker's chain connects to that server. */
+ * end of the invoker's chain connects to that server. So does an ice
+ * address without a server address, Ice's indirect proxies
+ * ("ice:/hello?adapter-id=HelloAdapter" for "hello@HelloAdapter", or the
+ * well-known "ice:/hello"): a locator interceptor (irpc/locator.h) in front
+ * of the connection cache resolves it; not for a proxy decoded on a
+ * connection (`conn` set: the peer's object, called back over it). */
 typedef struct irpc_slice_proxy {
   /* Carries the calls (a pipeline, client connection, connection cache,
    * coloc invoker, or a connection's own invoker). Borrowed. */
   irpc_invoker *invoker;
-  /* The service path; NULL = the interface's default path. */
+  /* The service path; NULL = the path of `address`, or without one the
+   * interface's default path. */
   const char *path;
   /* The absolute service address URI it was decoded from; NULL for a
    * relative one. */

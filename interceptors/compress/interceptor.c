@@ -9,33 +9,7 @@
 #include "irpc/status.h"
 #include "base/struct_size.h"
 
-/* ---- The compress feature ---- */
-
-const int irpc_compress_yes = 1;
-const int irpc_compress_no = 0;
-const irpc_feature_key irpc_compress_feature = {.name = "compress",
-                                                .destroy = NULL};
-
-int irpc_features_set_compress(irpc_features *f, int compress) {
-  if (!f)
-    return IRPC_EINVAL;
-  const int *v = compress == IRPC_COMPRESS_DEFAULT ? NULL
-                 : compress                        ? &irpc_compress_yes
-                                                   : &irpc_compress_no;
-  /* The values are never written through: the key owns nothing. */
-  return irpc_features_set(f, &irpc_compress_feature, (void *)(uintptr_t)v);
-}
-
-int irpc_features_compress_value(const irpc_features *f) {
-  const int *v = f ? irpc_features_get(f, &irpc_compress_feature) : NULL;
-  if (!v)
-    return IRPC_COMPRESS_DEFAULT;
-  return *v ? IRPC_COMPRESS_YES : IRPC_COMPRESS_NO;
-}
-
-int irpc_features_compress(const irpc_features *f) {
-  return irpc_features_compress_value(f) == IRPC_COMPRESS_YES;
-}
+/* ---- The compress feature (defined in model/compression.c) ---- */
 
 int irpc__compress_wanted(const irpc_features *f, int always) {
   int v = irpc_features_compress_value(f);

@@ -13,107 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-typedef struct ilexer {
-  slicec_context *c;
-  sc_file *f;
-  const char *s, *end;
-  uint32_t line;
-  const char *line_start;
-  sc_tok *toks;
-  size_t n, cap;
-  bool oom;
-} ilexer;
-
-static sc_tok *push(ilexer *lx, sc_tok_kind kind, const char *at,
-                    const char *end) {
-  if (lx->n == lx->cap) {
-    size_t cap = lx->cap ? lx->cap * 2 : 256;
-    sc_tok *t = realloc(lx->toks, cap * sizeof(*t));
-    if (!t) {
-      lx->oom = true;
-      return NULL;
-    }
-    lx->toks = t;
-    lx->cap = cap;
-  }
-  sc_tok *t = &lx->toks[lx->n++];
-  memset(t, 0, sizeof(*t));
-  t->kind = kind;
-  t->line = lx->line;
-  t->col = (uint32_t)(at - lx->line_start) + 1;
-  t->off = (size_t)(at - lx->f->text);
-  t->raw_len = (size_t)(end - at);
-  return t;
-}
-
-static void error_at(ilexer *lx, const char *at, uint32_t line,
-                     const char *line_start, const char *msg) {
-  sc_tok *t = push(lx, T_ERROR, at, at);
-  if (t) {
-    t->line = line;
-    t->col = (uint32_t)(at - line_start) + 1;
-  }
-  sc_error(lx->c, sc_loc(lx->f, line, (uint32_t)(at - line_start) + 1), "E002",
-           "invalid syntax: %s", msg);
-}
-
-static void set_text(ilexer *lx, sc_tok *t, const char *s, size_t n) {
-  if (!t)
-    return;
-  t->text = sc_strndup(&lx->c->arena, s, n);
-  t->len = n;
-  if (!t->text)
-    lx->oom = true;
-}
-
-static void newline(ilexer *lx, const char *nl) {
-  lx->line++;
-  lx->line_start = nl + 1;
-}
-
-static void comment(ilexer *lx) {
-  const char *s = lx->s;
-  if (s[1] == '/') {
-    const char *e = memchr(s, '\n', (size_t)(lx->end - s));
-    if (!e)
-      e = lx->end;
-    if (e - s >= 3 && s[2] == '/' && (e - s == 3 || s[3] != '/')) {
-      sc_tok *t = push(lx, T_DOC, s, e);
-      size_t n = (size_t)(e - s - 3);
-      if (n && s[3 + n - 1] == '\r')
-        n--;
-      set_text(lx, t, s + 3, n);
-    }
-    lx->s = e;
-    return;
-  }
-  /* A block comment; a doc comment when it starts with exactly two stars
-   * and is not the empty comment. */
-  uint32_t line = lx->line;
-  const char *ls = lx->line_start;
-  bool doc = lx->end - s > 4 && s[2] == '*' && s[3] != '*' && s[3] != '/';
-  for (const char *q = s + 2; q + 1 < lx->end; q++) {
-    if (q[0] == '*' && q[1] == '/') {
-      if (doc) {
-        sc_tok *t = push(lx, T_DOC, s, q + 2);
-        if (t) {
-          t->line = line;
-          t->col = (uint32_t)(s - ls) + 1;
-          t->escaped = true;
-        }
-        set_text(lx, t, s + 3, (size_t)(q - s - 3));
-      }
-      lx->s = q + 2;
-      return;
-    }
-    if (*q == '\n')
-      newline(lx, q);
-  }
-  error_at(lx, s, line, ls, "unterminated block comment");
-  lx->s = lx->end;
-}
+#include "lex_common.h"
 
 static int hexval(char ch) {
   if (ch >= '0' && ch <= '9')
@@ -148,7 +48,7 @@ static size_t put_utf8(char *out, uint32_t cp) {
   return 4;
 }
 
-static void string_lit(ilexer *lx) {
+static void string_lit(sc_lexer *lx) {
   const char *start = lx->s;
   /* Escapes never make the text longer than its source, except \u and \U
    * (at most 4 bytes for 6 or 10 characters). */
@@ -247,17 +147,16 @@ static void string_lit(ilexer *lx) {
     }
   }
   if (s >= lx->end || *s != '"') {
-    error_at(lx, start, lx->line, lx->line_start,
-             "unterminated string literal");
+    sc_lexer_error(lx, start, "unterminated string literal");
     lx->s = s;
     return;
   }
   lx->s = s + 1;
   if (bad) {
-    error_at(lx, bad, lx->line, lx->line_start, why);
+    sc_lexer_error(lx, bad, why);
     return;
   }
-  sc_tok *t = push(lx, T_STRING, start, lx->s);
+  sc_tok *t = sc_lexer_push(lx, T_STRING, start, lx->s);
   if (t) {
     buf[n] = 0;
     t->text = buf;
@@ -265,7 +164,7 @@ static void string_lit(ilexer *lx) {
   }
 }
 
-static void number(ilexer *lx) {
+static void number(sc_lexer *lx) {
   const char *s = lx->s, *e = s;
   bool is_float = false;
   if (e + 1 < lx->end && e[0] == '0' && (e[1] == 'x' || e[1] == 'X')) {
@@ -301,116 +200,58 @@ static void number(ilexer *lx) {
     w++;
   lx->s = w;
   if (w != e) {
-    error_at(lx, s, lx->line, lx->line_start, "invalid number literal");
+    sc_lexer_error(lx, s, "invalid number literal");
     return;
   }
-  sc_tok *t = push(lx, is_float ? T_FLOAT : T_INT, s, e);
-  set_text(lx, t, s, (size_t)(e - s));
+  sc_tok *t = sc_lexer_push(lx, is_float ? T_FLOAT : T_INT, s, e);
+  sc_lexer_text(lx, t, s, (size_t)(e - s));
 }
 
-static void word(ilexer *lx, bool escaped, const char *at) {
+static void word(sc_lexer *lx, bool escaped, const char *at) {
   const char *s = lx->s, *e = s;
   while (e < lx->end && sc_is_word(*e))
     e++;
   lx->s = e;
   if (*s == '_') {
-    error_at(lx, at, lx->line, lx->line_start,
-             "identifiers cannot start with '_'");
+    sc_lexer_error(lx, at, "identifiers cannot start with '_'");
     return;
   }
-  sc_tok *t = push(lx, T_IDENT, at, e);
-  set_text(lx, t, s, (size_t)(e - s));
+  sc_tok *t = sc_lexer_push(lx, T_IDENT, at, e);
+  sc_lexer_text(lx, t, s, (size_t)(e - s));
   if (t)
     t->escaped = escaped;
 }
 
-static void punct(ilexer *lx) {
+/* The symbols of .ice files: the common ones, '*', '-' and '+'. */
+static void punct(sc_lexer *lx) {
   const char *s = lx->s;
-  char c0 = s[0], c1 = s + 1 < lx->end ? s[1] : 0;
-  sc_tok_kind k;
-  size_t n = 1;
-  switch (c0) {
-  case '(':
-    k = T_LPAREN;
-    break;
-  case ')':
-    k = T_RPAREN;
-    break;
-  case '[':
-    k = c1 == '[' ? (n = 2, T_LLBRACKET) : T_LBRACKET;
-    break;
-  case ']':
-    k = c1 == ']' ? (n = 2, T_RRBRACKET) : T_RBRACKET;
-    break;
-  case '{':
-    k = T_LBRACE;
-    break;
-  case '}':
-    k = T_RBRACE;
-    break;
-  case '<':
-    k = T_LT;
-    break;
-  case '>':
-    k = T_GT;
-    break;
-  case ',':
-    k = T_COMMA;
-    break;
-  case ':':
-    k = c1 == ':' ? (n = 2, T_DCOLON) : T_COLON;
-    break;
-  case '=':
-    k = T_EQ;
-    break;
-  case ';':
-    k = T_SEMI;
-    break;
-  case '*':
-    k = T_STAR;
-    break;
-  case '-':
-    k = T_MINUS;
-    break;
-  case '+':
-    k = T_PLUS;
-    break;
-  default: {
-    char msg[48];
-    unsigned char ch = (unsigned char)c0;
-    if (ch >= 0x21 && ch < 0x7f)
-      snprintf(msg, sizeof(msg), "unknown symbol '%c'", c0);
-    else
-      snprintf(msg, sizeof(msg), "unknown symbol (byte 0x%02X)", ch);
-    error_at(lx, s, lx->line, lx->line_start, msg);
-    lx->s = s + 1;
-    while (lx->s < lx->end && ((unsigned char)*lx->s & 0xC0) == 0x80)
-      lx->s++;
+  size_t n;
+  sc_tok_kind k = sc_lexer_punct(lx, &n);
+  if (k == T_EOF) {
+    n = 1;
+    k = s[0] == '*'   ? T_STAR
+        : s[0] == '-' ? T_MINUS
+        : s[0] == '+' ? T_PLUS
+                      : T_EOF;
+  }
+  if (k == T_EOF) {
+    sc_lexer_unknown(lx, false);
     return;
   }
-  }
-  push(lx, k, s, s + n);
+  sc_lexer_push(lx, k, s, s + n);
   lx->s = s + n;
 }
 
 sc_tok *sc_ice_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
-  ilexer lx = {.c = c,
-               .f = f,
-               .s = f->text,
-               .end = f->text + f->len,
-               .line = 1,
-               .line_start = f->text};
+  sc_lexer lx;
+  sc_lexer_init(&lx, c, f);
   while (lx.s < lx.end && !lx.oom) {
     char ch = *lx.s;
-    if (ch == '\n') {
-      newline(&lx, lx.s);
-      lx.s++;
-    } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
-               ch == '\f') {
-      lx.s++;
+    if (sc_lexer_blank(&lx)) {
+      /* skipped */
     } else if (ch == '/' && lx.s + 1 < lx.end &&
                (lx.s[1] == '/' || lx.s[1] == '*')) {
-      comment(&lx);
+      sc_lexer_comment(&lx, true);
     } else if (ch == '"') {
       string_lit(&lx);
     } else if (sc_is_alpha(ch) || ch == '_') {
@@ -424,19 +265,12 @@ sc_tok *sc_ice_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
         lx.s++;
         word(&lx, true, at);
       } else {
-        error_at(&lx, at, lx.line, lx.line_start,
-                 "'\\' must be followed by an identifier");
+        sc_lexer_error(&lx, at, "'\\' must be followed by an identifier");
         lx.s++;
       }
     } else {
       punct(&lx);
     }
   }
-  push(&lx, T_EOF, lx.s, lx.s);
-  if (lx.oom) {
-    free(lx.toks);
-    return NULL;
-  }
-  *ntoks = lx.n;
-  return lx.toks;
+  return sc_lexer_finish(&lx, ntoks);
 }

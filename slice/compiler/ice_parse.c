@@ -18,18 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "parse_common.h"
 
 typedef struct iparser {
-  slicec_context *c;
-  sc_file *f;
-  const sc_tok *t; /* the tokens without doc comments */
-  size_t i, n;
+  sc_cursor k;       /* over the tokens without doc comments */
   const sc_tok *all; /* every token, doc comments included */
   size_t *orig;      /* t[i] is all[orig[i]] */
   const slicec_module *module;
-  const char *scope; /* the module's scoped name, "" at the top */
-  bool failed;
+  const char *scope;      /* the module's scoped name, "" at the top */
   int local;              /* inside a `local` definition: nothing is kept */
   const sc_tok *def_name; /* the name of the definition being read */
   int depth;              /* module nesting */
@@ -59,44 +55,6 @@ static const char *keyword_of(const char *s, bool *exact) {
 /* ---- tokens ---------------------------------------------------------------
  */
 
-static const sc_tok *peek(iparser *p) {
-  return &p->t[p->i];
-}
-static const sc_tok *peek_at(iparser *p, size_t k) {
-  return &p->t[p->i + k < p->n ? p->i + k : p->n - 1];
-}
-static bool at(iparser *p, sc_tok_kind k) {
-  return p->t[p->i].kind == k;
-}
-static const sc_tok *next(iparser *p) {
-  const sc_tok *t = &p->t[p->i];
-  if (p->i + 1 < p->n)
-    p->i++;
-  return t;
-}
-static slicec_loc loc_of(iparser *p, const sc_tok *t) {
-  return sc_loc(p->f, t->line, t->col);
-}
-/* The keyword `w` (not escaped). */
-static bool tok_kw(const sc_tok *t, const char *w) {
-  return t->kind == T_IDENT && !t->escaped && strcmp(t->text, w) == 0;
-}
-static bool at_kw(iparser *p, const char *w) {
-  return tok_kw(peek(p), w);
-}
-
-static void syntax(iparser *p, const sc_tok *t, const char *fmt,
-                   const char *a) {
-  if (p->failed)
-    return;
-  p->failed = true;
-  if (t->kind == T_ERROR)
-    return; /* the lexer reported it */
-  char msg[300];
-  snprintf(msg, sizeof(msg), fmt, a ? a : "");
-  sc_error(p->c, loc_of(p, t), "E002", "invalid syntax: %s", msg);
-}
-
 static const char *tok_name(const sc_tok *t) {
   static char buf[96];
   bool exact;
@@ -123,19 +81,19 @@ static const char *tok_name(const sc_tok *t) {
 }
 
 static void unexpected(iparser *p, const char *expected) {
-  if (p->failed)
+  if (p->k.failed)
     return;
   char msg[256];
   snprintf(msg, sizeof(msg), "expected %s, found %s", expected,
-           tok_name(peek(p)));
-  syntax(p, peek(p), "%s", msg);
+           tok_name(sc_peek(&p->k)));
+  sc_syntax(&p->k, sc_peek(&p->k), "%s", msg);
 }
 
 static bool expect(iparser *p, sc_tok_kind k, const char *what) {
-  if (p->failed)
+  if (p->k.failed)
     return false;
-  if (at(p, k)) {
-    next(p);
+  if (sc_at(&p->k, k)) {
+    sc_next(&p->k);
     return true;
   }
   unexpected(p, what);
@@ -144,9 +102,9 @@ static bool expect(iparser *p, sc_tok_kind k, const char *what) {
 
 /* A name being defined: an identifier that is not a keyword. */
 static const sc_tok *expect_name(iparser *p) {
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  const sc_tok *t = peek(p);
+  const sc_tok *t = sc_peek(&p->k);
   if (t->kind != T_IDENT) {
     unexpected(p, "a name");
     return NULL;
@@ -158,18 +116,18 @@ static const sc_tok *expect_name(iparser *p) {
     snprintf(msg, sizeof msg,
              "keyword '%s' cannot be used as a name; escape it as '\\%s'", kw,
              kw);
-    syntax(p, t, "%s", msg);
+    sc_syntax(&p->k, t, "%s", msg);
     return NULL;
   }
-  return next(p);
+  return sc_next(&p->k);
 }
 
 /* ScopedName = ["::"] ident {"::" ident}; the text as written. */
 static const char *scoped(iparser *p, const sc_tok **first) {
-  bool global = at(p, T_DCOLON);
-  const sc_tok *f0 = peek(p);
+  bool global = sc_at(&p->k, T_DCOLON);
+  const sc_tok *f0 = sc_peek(&p->k);
   if (global)
-    next(p);
+    sc_next(&p->k);
   const sc_tok *t = expect_name(p);
   if (!t)
     return NULL;
@@ -177,15 +135,15 @@ static const char *scoped(iparser *p, const sc_tok **first) {
     *first = f0;
   char buf[1024];
   snprintf(buf, sizeof(buf), "%s%s", global ? "::" : "", t->text);
-  while (at(p, T_DCOLON)) {
-    next(p);
+  while (sc_at(&p->k, T_DCOLON)) {
+    sc_next(&p->k);
     const sc_tok *s = expect_name(p);
     if (!s)
       return NULL;
     size_t l = strlen(buf);
     snprintf(buf + l, sizeof(buf) - l, "::%s", s->text);
   }
-  return sc_strdup(&p->c->arena, buf);
+  return sc_strdup(&p->k.c->arena, buf);
 }
 
 /* ---- metadata and doc comments ---------------------------------------------
@@ -199,7 +157,7 @@ typedef struct prelude {
 
 static slicec_attr *new_attr(iparser *p, const char *directive,
                              slicec_loc loc) {
-  slicec_attr *a = sc_alloc(&p->c->arena, sizeof(*a));
+  slicec_attr *a = sc_alloc(&p->k.c->arena, sizeof(*a));
   if (a) {
     a->directive = directive;
     a->loc = loc;
@@ -220,8 +178,8 @@ static void split_args(iparser *p, slicec_attr *a, const char *s) {
     const char *q = e;
     while (q > b && isspace((unsigned char)q[-1]))
       q--;
-    sc_vec_push(&p->c->arena, &args,
-                sc_strndup(&p->c->arena, b, (size_t)(q - b)));
+    sc_vec_push(&p->k.c->arena, &args,
+                sc_strndup(&p->k.c->arena, b, (size_t)(q - b)));
     s = *e ? e + 1 : e;
   }
   a->args = (const char *const *)args.items;
@@ -234,7 +192,7 @@ static void split_args(iparser *p, slicec_attr *a, const char *s) {
  *   c:oneway, c:compress:Args,...   -> oneway, compress(Args, ...)
  *   c:NAME[:ARG]                    -> c::NAME[("ARG")] */
 static void metadata(iparser *p, const char *md, slicec_loc loc, sc_vec *out) {
-  slicec_context *c = p->c;
+  slicec_context *c = p->k.c;
   slicec_attr *a = NULL;
   if (strcmp(md, "deprecate") == 0 || strcmp(md, "deprecated") == 0) {
     a = new_attr(p, "deprecated", loc);
@@ -283,20 +241,20 @@ static void metadata(iparser *p, const char *md, slicec_loc loc, sc_vec *out) {
 
 /* `[` STRING {, STRING} `]`, or with `[[ ]]` for file metadata. */
 static bool metadata_list(iparser *p, sc_vec *out, bool file) {
-  next(p); /* [ or [[ */
+  sc_next(&p->k); /* [ or [[ */
   for (;;) {
-    if (!at(p, T_STRING)) {
+    if (!sc_at(&p->k, T_STRING)) {
       unexpected(p, "a metadata string");
       return false;
     }
-    const sc_tok *s = next(p);
+    const sc_tok *s = sc_next(&p->k);
     if (strlen(s->text) != s->len) {
-      syntax(p, s, "%s", "metadata cannot contain NUL characters");
+      sc_syntax(&p->k, s, "%s", "metadata cannot contain NUL characters");
       return false;
     }
-    metadata(p, s->text, loc_of(p, s), out);
-    if (at(p, T_COMMA)) {
-      next(p);
+    metadata(p, s->text, sc_loc_of(&p->k, s), out);
+    if (sc_at(&p->k, T_COMMA)) {
+      sc_next(&p->k);
       continue;
     }
     return expect(p, file ? T_RRBRACKET : T_RBRACKET, file ? "']]'" : "']'");
@@ -332,7 +290,7 @@ static void put_text(char *out, size_t *o, const char *from, const char *to,
  * `@throws E: text`, `#` in links -> `::`; other block tags (`@deprecated`,
  * ...) and their text are left out. */
 static void javadoc_lines(iparser *p, const sc_tok *d, sc_vec *lines) {
-  slicec_context *c = p->c;
+  slicec_context *c = p->k.c;
   const char *s = d->text, *end = d->text + d->len;
   uint32_t line = d->line;
   bool skipping = false, tagged = false;
@@ -449,19 +407,20 @@ static const slicec_doc *doc_before(iparser *p, size_t idx) {
     javadoc_lines(p, &p->all[last_block], &lines);
   } else {
     for (size_t k = last_block == SIZE_MAX ? start : last_block + 1; k < o; k++)
-      sc_vec_push(&p->c->arena, &lines, (void *)&p->all[k]);
+      sc_vec_push(&p->k.c->arena, &lines, (void *)&p->all[k]);
   }
   if (!lines.n)
     return NULL;
-  return sc_doc_parse(p->c, p->f, (const sc_tok *const *)lines.items, lines.n);
+  return sc_doc_parse(p->k.c, p->k.f, (const sc_tok *const *)lines.items,
+                      lines.n);
 }
 
 /* Prelude = { "[" metadata "]" }, with the doc comment before it. */
 static void parse_prelude(iparser *p, prelude *pr) {
   memset(pr, 0, sizeof(*pr));
-  pr->first = peek(p);
-  size_t idx = p->i;
-  while (at(p, T_LBRACKET) && !p->failed)
+  pr->first = sc_peek(&p->k);
+  size_t idx = p->k.i;
+  while (sc_at(&p->k, T_LBRACKET) && !p->k.failed)
     metadata_list(p, &pr->attrs, false);
   if (!p->local)
     pr->doc = doc_before(p, idx);
@@ -476,58 +435,58 @@ static sc_def *new_def(iparser *p, slicec_def_kind kind, prelude *pr,
     p->def_name = name;
   if (p->local)
     return NULL;
-  sc_def *d = sc_alloc(&p->c->arena, sizeof(*d));
+  sc_def *d = sc_alloc(&p->k.c->arena, sizeof(*d));
   if (!d)
     return NULL;
-  d->file = p->f;
+  d->file = p->k.f;
   slicec_def *pub = &d->pub;
   pub->kind = kind;
   pub->name = name->text;
   pub->scoped_name =
-      *p->scope ? sc_printf(&p->c->arena, "%s::%s", p->scope, name->text)
+      *p->scope ? sc_printf(&p->k.c->arena, "%s::%s", p->scope, name->text)
                 : name->text;
   pub->module = p->module;
-  pub->file = p->f->pub;
-  pub->attrs = pr ? sc_freeze_attrs(p->c, &pr->attrs)
-                  : sc_freeze_attrs(p->c, &(sc_vec){0});
+  pub->file = p->k.f->pub;
+  pub->attrs = pr ? sc_freeze_attrs(p->k.c, &pr->attrs)
+                  : sc_freeze_attrs(p->k.c, &(sc_vec){0});
   pub->doc = pr ? pr->doc : NULL;
-  pub->loc = loc_of(p, name);
-  if (!p->f->pub->module)
-    p->f->pub->module = p->module;
+  pub->loc = sc_loc_of(&p->k, name);
+  if (!p->k.f->pub->module)
+    p->k.f->pub->module = p->module;
   return d;
 }
 
 static void add_def(iparser *p, sc_def *d) {
   if (!d)
     return;
-  d->index = p->c->all_defs.n;
-  sc_vec_push(&p->c->arena, &p->f->defs, d);
-  sc_vec_push(&p->c->arena, &p->c->all_defs, d);
+  d->index = p->k.c->all_defs.n;
+  sc_vec_push(&p->k.c->arena, &p->k.f->defs, d);
+  sc_vec_push(&p->k.c->arena, &p->k.c->all_defs, d);
 }
 
 static void add_local(iparser *p, const sc_tok *name) {
-  sc_local *l = sc_alloc(&p->c->arena, sizeof(*l));
+  sc_local *l = sc_alloc(&p->k.c->arena, sizeof(*l));
   if (!l)
     return;
-  l->scoped_name = *p->scope
-                       ? sc_printf(&p->c->arena, "%s::%s", p->scope, name->text)
-                       : name->text;
-  l->loc = loc_of(p, name);
-  sc_vec_push(&p->c->arena, &p->c->locals, l);
+  l->scoped_name =
+      *p->scope ? sc_printf(&p->k.c->arena, "%s::%s", p->scope, name->text)
+                : name->text;
+  l->loc = sc_loc_of(&p->k, name);
+  sc_vec_push(&p->k.c->arena, &p->k.c->locals, l);
 }
 
 static sc_ref *queue_ref(iparser *p, slicec_type_ref *r, sc_ref_role role) {
   if (p->local)
     return NULL;
-  sc_ref *q = sc_alloc(&p->c->arena, sizeof(*q));
+  sc_ref *q = sc_alloc(&p->k.c->arena, sizeof(*q));
   if (!q)
     return NULL;
   q->ref = r;
   q->role = role;
   q->scope = p->scope;
-  q->file = p->f;
-  q->allow[0] = q->allow[1] = q->allow[2] = &p->f->attrs;
-  sc_vec_push(&p->c->arena, &p->c->refs, q);
+  q->file = p->k.f;
+  q->allow[0] = q->allow[1] = q->allow[2] = &p->k.f->attrs;
+  sc_vec_push(&p->k.c->arena, &p->k.c->refs, q);
   return q;
 }
 
@@ -540,7 +499,7 @@ static bool is_builtin(const sc_tok *t, slicec_primitive *out) {
              {"long", SLICEC_INT64},     {"float", SLICEC_FLOAT32},
              {"double", SLICEC_FLOAT64}, {"string", SLICEC_STRING}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-    if (tok_kw(t, map[i].w)) {
+    if (sc_tok_word(t, map[i].w)) {
       *out = map[i].p;
       return true;
     }
@@ -550,52 +509,53 @@ static bool is_builtin(const sc_tok *t, slicec_primitive *out) {
 /* Type = [metadata] (builtin | "Object" ["*"] | "Value" | "LocalObject"
  *        | ScopedName ["*"]). */
 static slicec_type_ref *type_ref(iparser *p) {
-  slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+  slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
   if (!r)
     return NULL;
   sc_vec attrs = {0};
-  while (at(p, T_LBRACKET) && !p->failed)
+  while (sc_at(&p->k, T_LBRACKET) && !p->k.failed)
     metadata_list(p, &attrs, false);
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  r->attrs = sc_freeze_attrs(p->c, &attrs);
-  const sc_tok *t = peek(p);
-  r->loc = loc_of(p, t);
+  r->attrs = sc_freeze_attrs(p->k.c, &attrs);
+  const sc_tok *t = sc_peek(&p->k);
+  r->loc = sc_loc_of(&p->k, t);
   if (is_builtin(t, &r->primitive)) {
-    next(p);
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_PRIMITIVE;
-    if (at(p, T_STAR)) {
-      syntax(p, peek(p), "'%s*' is not a proxy: only interfaces have proxies",
-             t->text);
+    if (sc_at(&p->k, T_STAR)) {
+      sc_syntax(&p->k, sc_peek(&p->k),
+                "'%s*' is not a proxy: only interfaces have proxies", t->text);
       return NULL;
     }
     return r;
   }
-  if (tok_kw(t, "Object") && peek_at(p, 1)->kind == T_STAR) {
-    next(p);
-    next(p);
+  if (sc_tok_word(t, "Object") && sc_peek_at(&p->k, 1)->kind == T_STAR) {
+    sc_next(&p->k);
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_DEFINED;
     r->optional = true;
     r->spelled = "::IceRpc::ServiceAddress";
     if (!p->local) {
-      p->c->need_service_address = true;
-      p->c->source_service_address |= !p->f->pub->reference;
+      p->k.c->need_service_address = true;
+      p->k.c->source_service_address |= !p->k.f->pub->reference;
     }
     queue_ref(p, r, SC_REF_TYPE);
     return r;
   }
-  if (tok_kw(t, "Object") || tok_kw(t, "Value")) {
-    next(p);
+  if (sc_tok_word(t, "Object") || sc_tok_word(t, "Value")) {
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_PRIMITIVE;
     r->primitive = SLICEC_ANYCLASS;
     r->optional = true;
     r->spelled = t->text;
     return r;
   }
-  if (tok_kw(t, "LocalObject")) {
-    next(p);
+  if (sc_tok_word(t, "LocalObject")) {
+    sc_next(&p->k);
     if (!p->local) {
-      syntax(p, t, "%s", "'LocalObject' can only be used in local definitions");
+      sc_syntax(&p->k, t, "%s",
+                "'LocalObject' can only be used in local definitions");
       return NULL;
     }
     r->kind = SLICEC_TYPE_PRIMITIVE;
@@ -611,8 +571,8 @@ static slicec_type_ref *type_ref(iparser *p) {
     return NULL;
   r->kind = SLICEC_TYPE_DEFINED;
   r->spelled = name;
-  if (at(p, T_STAR)) {
-    next(p);
+  if (sc_at(&p->k, T_STAR)) {
+    sc_next(&p->k);
     r->optional = true;
     queue_ref(p, r, SC_REF_PROXY);
   } else {
@@ -623,19 +583,19 @@ static slicec_type_ref *type_ref(iparser *p) {
 
 /* "optional" "(" int ")": the tag, or -1 after an error. */
 static bool optional_tag(iparser *p, slicec_member *m) {
-  next(p); /* optional */
+  sc_next(&p->k); /* optional */
   if (!expect(p, T_LPAREN, "'('"))
     return false;
   bool neg = false;
-  if (at(p, T_MINUS)) {
-    next(p);
+  if (sc_at(&p->k, T_MINUS)) {
+    sc_next(&p->k);
     neg = true;
   }
-  if (!at(p, T_INT)) {
+  if (!sc_at(&p->k, T_INT)) {
     unexpected(p, "an integer tag");
     return false;
   }
-  const sc_tok *t = next(p);
+  const sc_tok *t = sc_next(&p->k);
   if (!expect(p, T_RPAREN, "')'"))
     return false;
   m->tagged = true;
@@ -643,7 +603,7 @@ static bool optional_tag(iparser *p, slicec_member *m) {
   errno = 0;
   unsigned long long v = strtoull(t->text, &end, 0);
   if (neg || errno || !end || *end || v > INT32_MAX)
-    sc_error(p->c, loc_of(p, t), "E021",
+    sc_error(p->k.c, sc_loc_of(&p->k, t), "E021",
              "tag values must be within the range 0 <= value <= 2147483647");
   else
     m->tag = (int32_t)v;
@@ -653,26 +613,26 @@ static bool optional_tag(iparser *p, slicec_member *m) {
 /* A value after `=`: queued, checked once names are resolved. */
 static slicec_value *value(iparser *p, const slicec_type_ref *type,
                            const char *what) {
-  const sc_tok *first = peek(p);
+  const sc_tok *first = sc_peek(&p->k);
   bool neg = false;
-  if (at(p, T_MINUS) || at(p, T_PLUS)) {
-    neg = at(p, T_MINUS);
-    next(p);
-    if (!at(p, T_INT) && !at(p, T_FLOAT)) {
+  if (sc_at(&p->k, T_MINUS) || sc_at(&p->k, T_PLUS)) {
+    neg = sc_at(&p->k, T_MINUS);
+    sc_next(&p->k);
+    if (!sc_at(&p->k, T_INT) && !sc_at(&p->k, T_FLOAT)) {
       unexpected(p, "a number");
       return NULL;
     }
   }
-  const sc_tok *t = peek(p);
+  const sc_tok *t = sc_peek(&p->k);
   const char *text;
   size_t len;
   if (t->kind == T_INT || t->kind == T_FLOAT || t->kind == T_STRING) {
-    next(p);
+    sc_next(&p->k);
     text = t->text;
     len = t->len;
   } else if (t->kind == T_IDENT || t->kind == T_DCOLON) {
-    if (tok_kw(t, "true") || tok_kw(t, "false")) {
-      next(p);
+    if (sc_tok_word(t, "true") || sc_tok_word(t, "false")) {
+      sc_next(&p->k);
       text = t->text;
     } else if (!(text = scoped(p, NULL))) {
       return NULL;
@@ -684,13 +644,13 @@ static slicec_value *value(iparser *p, const slicec_type_ref *type,
   }
   if (p->local)
     return NULL;
-  slicec_value *v = sc_alloc(&p->c->arena, sizeof(*v));
-  sc_value_ref *q = sc_alloc(&p->c->arena, sizeof(*q));
+  slicec_value *v = sc_alloc(&p->k.c->arena, sizeof(*v));
+  sc_value_ref *q = sc_alloc(&p->k.c->arena, sizeof(*q));
   if (!v || !q)
     return NULL;
-  v->loc = loc_of(p, first);
-  const sc_tok *last = &p->t[p->i - 1];
-  v->literal = sc_strndup(&p->c->arena, p->f->text + first->off,
+  v->loc = sc_loc_of(&p->k, first);
+  const sc_tok *last = &p->k.t[p->k.i - 1];
+  v->literal = sc_strndup(&p->k.c->arena, p->k.f->text + first->off,
                           last->off + last->raw_len - first->off);
   q->value = v;
   q->type = type;
@@ -700,7 +660,7 @@ static slicec_value *value(iparser *p, const slicec_type_ref *type,
   q->negative = neg;
   q->scope = p->scope;
   q->what = what;
-  sc_vec_push(&p->c->arena, &p->c->values, q);
+  sc_vec_push(&p->k.c->arena, &p->k.c->values, q);
   return v;
 }
 
@@ -708,19 +668,19 @@ static slicec_value *value(iparser *p, const slicec_type_ref *type,
 static slicec_member *data_member(iparser *p, size_t index, bool in_struct) {
   prelude pr;
   parse_prelude(p, &pr);
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  slicec_member *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_member *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return NULL;
   m->index = index;
-  m->attrs = sc_freeze_attrs(p->c, &pr.attrs);
+  m->attrs = sc_freeze_attrs(p->k.c, &pr.attrs);
   m->doc = pr.doc;
-  if (at_kw(p, "optional")) {
+  if (sc_at_word(&p->k, "optional")) {
     if (in_struct) {
-      syntax(p, peek(p), "%s",
-             "struct members cannot be optional: only class and exception "
-             "members can");
+      sc_syntax(&p->k, sc_peek(&p->k), "%s",
+                "struct members cannot be optional: only class and exception "
+                "members can");
       return NULL;
     }
     if (!optional_tag(p, m))
@@ -734,12 +694,12 @@ static slicec_member *data_member(iparser *p, size_t index, bool in_struct) {
   if (!name)
     return NULL;
   m->name = name->text;
-  m->loc = loc_of(p, name);
-  if (at(p, T_EQ)) {
-    next(p);
-    const char *what = sc_printf(&p->c->arena, "data member '%s'", m->name);
+  m->loc = sc_loc_of(&p->k, name);
+  if (sc_at(&p->k, T_EQ)) {
+    sc_next(&p->k);
+    const char *what = sc_printf(&p->k.c->arena, "data member '%s'", m->name);
     m->default_value = value(p, m->type, what);
-    if (p->failed)
+    if (p->k.failed)
       return NULL;
   }
   if (!expect(p, T_SEMI, "';'"))
@@ -749,17 +709,17 @@ static slicec_member *data_member(iparser *p, size_t index, bool in_struct) {
 
 static bool members(iparser *p, bool in_struct, slicec_member_list *out) {
   sc_vec v = {0};
-  while (!at(p, T_RBRACE)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, "'}'");
       return false;
     }
     slicec_member *m = data_member(p, v.n, in_struct);
     if (!m)
       return false;
-    sc_vec_push(&p->c->arena, &v, m);
+    sc_vec_push(&p->k.c->arena, &v, m);
   }
-  next(p);
+  sc_next(&p->k);
   out->items = (const slicec_member *const *)v.items;
   out->n = v.n;
   return true;
@@ -767,12 +727,12 @@ static bool members(iparser *p, bool in_struct, slicec_member_list *out) {
 
 /* The end of a braced definition: an optional ';'. */
 static void end_braces(iparser *p) {
-  if (at(p, T_SEMI))
-    next(p);
+  if (sc_at(&p->k, T_SEMI))
+    sc_next(&p->k);
 }
 
 static sc_def *def_struct(iparser *p, prelude *pr) {
-  next(p); /* struct */
+  sc_next(&p->k); /* struct */
   const sc_tok *name = expect_name(p);
   if (!name || !expect(p, T_LBRACE, "'{'"))
     return NULL;
@@ -789,17 +749,17 @@ static sc_def *def_struct(iparser *p, prelude *pr) {
 }
 
 static sc_def *def_exception(iparser *p, prelude *pr) {
-  next(p); /* exception */
+  sc_next(&p->k); /* exception */
   const sc_tok *name = expect_name(p);
   if (!name)
     return NULL;
   sc_def *d = new_def(p, SLICEC_DEF_EXCEPTION, pr, name);
-  if (at_kw(p, "extends")) {
-    next(p);
-    slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+  if (sc_at_word(&p->k, "extends")) {
+    sc_next(&p->k);
+    slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
     if (!r)
       return NULL;
-    r->loc = loc_of(p, peek(p));
+    r->loc = sc_loc_of(&p->k, sc_peek(&p->k));
     r->kind = SLICEC_TYPE_DEFINED;
     if (!(r->spelled = scoped(p, NULL)))
       return NULL;
@@ -823,8 +783,8 @@ static bool const_int(iparser *p, const char *name, const char *scope,
   const slicec_def *cd = NULL;
   const char *want = name[0] == ':' ? name + 2 : name;
   size_t wl = strlen(want);
-  for (size_t k = 0; k < p->c->all_defs.n && !cd; k++) {
-    const slicec_def *x = &((sc_def *)p->c->all_defs.items[k])->pub;
+  for (size_t k = 0; k < p->k.c->all_defs.n && !cd; k++) {
+    const slicec_def *x = &((sc_def *)p->k.c->all_defs.items[k])->pub;
     if (x->kind != SLICEC_DEF_CONST)
       continue;
     size_t sl = strlen(x->scoped_name);
@@ -838,8 +798,8 @@ static bool const_int(iparser *p, const char *name, const char *scope,
       cd = x;
   }
   const slicec_value *cv = cd ? cd->u.cnst.value : NULL;
-  for (size_t k = 0; cv && k < p->c->values.n; k++) {
-    const sc_value_ref *q = p->c->values.items[k];
+  for (size_t k = 0; cv && k < p->k.c->values.n; k++) {
+    const sc_value_ref *q = p->k.c->values.items[k];
     if (q->value != cv)
       continue;
     if (q->tok == T_INT) {
@@ -859,7 +819,7 @@ static bool const_int(iparser *p, const char *name, const char *scope,
 }
 
 static sc_def *def_enum(iparser *p, prelude *pr) {
-  next(p); /* enum */
+  sc_next(&p->k); /* enum */
   const sc_tok *name = expect_name(p);
   if (!name || !expect(p, T_LBRACE, "'{'"))
     return NULL;
@@ -867,33 +827,33 @@ static sc_def *def_enum(iparser *p, prelude *pr) {
   sc_vec v = {0};
   sc_int prev = {0};
   bool have_prev = false;
-  while (!at(p, T_RBRACE)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
     prelude epr;
     parse_prelude(p, &epr);
     const sc_tok *en = expect_name(p);
     if (!en)
       return NULL;
-    sc_enumerator *e = sc_alloc(&p->c->arena, sizeof(*e));
+    sc_enumerator *e = sc_alloc(&p->k.c->arena, sizeof(*e));
     if (!e)
       return NULL;
     e->pub.name = en->text;
     e->pub.index = v.n;
-    e->pub.attrs = sc_freeze_attrs(p->c, &epr.attrs);
+    e->pub.attrs = sc_freeze_attrs(p->k.c, &epr.attrs);
     e->pub.doc = epr.doc;
-    e->pub.loc = loc_of(p, en);
+    e->pub.loc = sc_loc_of(&p->k, en);
     e->value_loc = e->pub.loc;
-    if (at(p, T_EQ)) {
-      next(p);
-      const sc_tok *vt = peek(p);
+    if (sc_at(&p->k, T_EQ)) {
+      sc_next(&p->k);
+      const sc_tok *vt = sc_peek(&p->k);
       bool neg = false;
-      if (at(p, T_MINUS)) {
+      if (sc_at(&p->k, T_MINUS)) {
         neg = true;
-        next(p);
+        sc_next(&p->k);
       }
-      e->value_loc = loc_of(p, vt);
+      e->value_loc = sc_loc_of(&p->k, vt);
       e->pub.explicit_value = true;
-      if (at(p, T_INT)) {
-        const sc_tok *it = next(p);
+      if (sc_at(&p->k, T_INT)) {
+        const sc_tok *it = sc_next(&p->k);
         char *endp = NULL;
         errno = 0;
         unsigned long long x = strtoull(it->text, &endp, 0);
@@ -901,15 +861,15 @@ static sc_def *def_enum(iparser *p, prelude *pr) {
           e->v.big = true;
         e->v.mag = x;
         e->v.negative = neg && x;
-      } else if (!neg && (at(p, T_IDENT) || at(p, T_DCOLON))) {
+      } else if (!neg && (sc_at(&p->k, T_IDENT) || sc_at(&p->k, T_DCOLON))) {
         /* A constant defined before. */
-        const sc_tok *ct = peek(p);
+        const sc_tok *ct = sc_peek(&p->k);
         const char *cn = scoped(p, NULL);
         if (!cn)
           return NULL;
         int64_t iv;
         if (!p->local && !const_int(p, cn, p->scope, &iv, 0)) {
-          sc_error(p->c, loc_of(p, ct), "E033",
+          sc_error(p->k.c, sc_loc_of(&p->k, ct), "E033",
                    "'%s' is not an integer constant defined before this "
                    "enumerator",
                    cn);
@@ -936,15 +896,15 @@ static sc_def *def_enum(iparser *p, prelude *pr) {
     prev = e->v;
     have_prev = true;
     e->pub.value = e->v.negative ? (int64_t)(0 - e->v.mag) : (int64_t)e->v.mag;
-    sc_vec_push(&p->c->arena, &v, e);
-    if (at(p, T_COMMA))
-      next(p);
-    else if (!at(p, T_RBRACE)) {
+    sc_vec_push(&p->k.c->arena, &v, e);
+    if (sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
+    else if (!sc_at(&p->k, T_RBRACE)) {
       unexpected(p, "',' or '}'");
       return NULL;
     }
   }
-  next(p);
+  sc_next(&p->k);
   end_braces(p);
   if (d) {
     d->pub.u.en.enumerators = (const slicec_enumerator *const *)v.items;
@@ -954,11 +914,11 @@ static sc_def *def_enum(iparser *p, prelude *pr) {
 }
 
 static sc_def *def_sequence_or_dictionary(iparser *p, prelude *pr, bool seq) {
-  next(p); /* sequence or dictionary */
-  slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+  sc_next(&p->k); /* sequence or dictionary */
+  slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
   if (!r)
     return NULL;
-  r->loc = loc_of(p, peek(p));
+  r->loc = sc_loc_of(&p->k, sc_peek(&p->k));
   if (!expect(p, T_LT, "'<'"))
     return NULL;
   if (seq) {
@@ -983,7 +943,7 @@ static sc_def *def_sequence_or_dictionary(iparser *p, prelude *pr, bool seq) {
 }
 
 static sc_def *def_const(iparser *p, prelude *pr) {
-  next(p); /* const */
+  sc_next(&p->k); /* const */
   slicec_type_ref *type = type_ref(p);
   if (!type)
     return NULL;
@@ -991,9 +951,9 @@ static sc_def *def_const(iparser *p, prelude *pr) {
   if (!name || !expect(p, T_EQ, "'='"))
     return NULL;
   sc_def *d = new_def(p, SLICEC_DEF_CONST, pr, name);
-  const char *what = sc_printf(&p->c->arena, "constant '%s'", name->text);
+  const char *what = sc_printf(&p->k.c->arena, "constant '%s'", name->text);
   slicec_value *v = value(p, type, what);
-  if (p->failed || !expect(p, T_SEMI, "';'"))
+  if (p->k.failed || !expect(p, T_SEMI, "';'"))
     return NULL;
   if (d) {
     d->pub.u.cnst.type = type;
@@ -1007,19 +967,19 @@ static slicec_member *param(iparser *p, bool *out) {
   prelude pr;
   parse_prelude(p, &pr);
   *out = false;
-  if (at_kw(p, "out")) {
-    next(p);
+  if (sc_at_word(&p->k, "out")) {
+    sc_next(&p->k);
     *out = true;
-    while (at(p, T_LBRACKET) && !p->failed)
+    while (sc_at(&p->k, T_LBRACKET) && !p->k.failed)
       metadata_list(p, &pr.attrs, false);
   }
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  slicec_member *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_member *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return NULL;
-  m->attrs = sc_freeze_attrs(p->c, &pr.attrs);
-  if (at_kw(p, "optional") && !optional_tag(p, m))
+  m->attrs = sc_freeze_attrs(p->k.c, &pr.attrs);
+  if (sc_at_word(&p->k, "optional") && !optional_tag(p, m))
     return NULL;
   if (!(m->type = type_ref(p)))
     return NULL;
@@ -1029,7 +989,7 @@ static slicec_member *param(iparser *p, bool *out) {
   if (!name)
     return NULL;
   m->name = name->text;
-  m->loc = loc_of(p, name);
+  m->loc = sc_loc_of(&p->k, name);
   return m;
 }
 
@@ -1049,10 +1009,10 @@ static void return_members(iparser *p, slicec_operation *op, sc_vec *outs,
       for (size_t i = 0; i < outs->n; i++)
         clash |= strcmp(((slicec_member *)outs->items[i])->name, name) == 0;
       if (clash)
-        name = sc_printf(&p->c->arena, "%s_", name);
+        name = sc_printf(&p->k.c->arena, "%s_", name);
     }
     ret->name = name;
-    sc_vec_push(&p->c->arena, outs, ret);
+    sc_vec_push(&p->k.c->arena, outs, ret);
   }
   if (outs->n == 1)
     ((slicec_member *)outs->items[0])->name = "returnValue";
@@ -1066,22 +1026,22 @@ static void return_members(iparser *p, slicec_operation *op, sc_vec *outs,
  * Starts after the prelude. */
 static slicec_operation *operation(iparser *p, prelude *pr,
                                    const slicec_def *iface) {
-  slicec_operation *op = sc_alloc(&p->c->arena, sizeof(*op));
+  slicec_operation *op = sc_alloc(&p->k.c->arena, sizeof(*op));
   if (!op)
     return NULL;
-  if (at_kw(p, "idempotent")) {
-    next(p);
+  if (sc_at_word(&p->k, "idempotent")) {
+    sc_next(&p->k);
     op->idempotent = true;
   }
   slicec_member *ret = NULL;
-  if (at_kw(p, "void")) {
-    next(p);
+  if (sc_at_word(&p->k, "void")) {
+    sc_next(&p->k);
   } else {
-    ret = sc_alloc(&p->c->arena, sizeof(*ret));
+    ret = sc_alloc(&p->k.c->arena, sizeof(*ret));
     if (!ret)
       return NULL;
-    ret->loc = loc_of(p, peek(p));
-    if (at_kw(p, "optional") && !optional_tag(p, ret))
+    ret->loc = sc_loc_of(&p->k, sc_peek(&p->k));
+    if (sc_at_word(&p->k, "optional") && !optional_tag(p, ret))
       return NULL;
     if (!(ret->type = type_ref(p)))
       return NULL;
@@ -1092,51 +1052,51 @@ static slicec_operation *operation(iparser *p, prelude *pr,
   if (!name || !expect(p, T_LPAREN, "'('"))
     return NULL;
   op->name = name->text;
-  op->loc = loc_of(p, name);
+  op->loc = sc_loc_of(&p->k, name);
   op->iface = iface;
-  op->attrs = sc_freeze_attrs(p->c, &pr->attrs);
+  op->attrs = sc_freeze_attrs(p->k.c, &pr->attrs);
   op->doc = pr->doc;
   sc_vec ins = {0}, outs = {0};
-  while (!at(p, T_RPAREN)) {
+  while (!sc_at(&p->k, T_RPAREN)) {
     bool out;
     slicec_member *m = param(p, &out);
     if (!m)
       return NULL;
     if (!out && outs.n) {
-      sc_error(p->c, m->loc, "E002",
+      sc_error(p->k.c, m->loc, "E002",
                "invalid syntax: in parameter '%s' follows an out parameter: "
                "out parameters must come last",
                m->name);
     }
-    sc_vec_push(&p->c->arena, out ? &outs : &ins, m);
-    if (at(p, T_COMMA))
-      next(p);
-    else if (!at(p, T_RPAREN)) {
+    sc_vec_push(&p->k.c->arena, out ? &outs : &ins, m);
+    if (sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
+    else if (!sc_at(&p->k, T_RPAREN)) {
       unexpected(p, "',' or ')'");
       return NULL;
     }
   }
-  next(p); /* ) */
+  sc_next(&p->k); /* ) */
   op->params.items = freeze_members(p, &ins);
   op->params.n = ins.n;
   return_members(p, op, &outs, ret);
-  if (at_kw(p, "throws")) {
-    next(p);
+  if (sc_at_word(&p->k, "throws")) {
+    sc_next(&p->k);
     sc_vec refs = {0};
     do {
-      if (at(p, T_COMMA))
-        next(p);
-      slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+      if (sc_at(&p->k, T_COMMA))
+        sc_next(&p->k);
+      slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
       if (!r)
         return NULL;
-      r->loc = loc_of(p, peek(p));
+      r->loc = sc_loc_of(&p->k, sc_peek(&p->k));
       r->kind = SLICEC_TYPE_DEFINED;
       if (!(r->spelled = scoped(p, NULL)))
         return NULL;
-      sc_vec_push(&p->c->arena, &refs, queue_ref(p, r, SC_REF_THROWS));
-    } while (at(p, T_COMMA));
+      sc_vec_push(&p->k.c->arena, &refs, queue_ref(p, r, SC_REF_THROWS));
+    } while (sc_at(&p->k, T_COMMA));
     const slicec_def **arr =
-        sc_alloc(&p->c->arena, (refs.n ? refs.n : 1) * sizeof(*arr));
+        sc_alloc(&p->k.c->arena, (refs.n ? refs.n : 1) * sizeof(*arr));
     if (!arr)
       return NULL;
     for (size_t i = 0; i < refs.n; i++)
@@ -1154,67 +1114,67 @@ static slicec_operation *operation(iparser *p, prelude *pr,
  * left out. */
 static bool bases(iparser *p, sc_ref_role role, sc_vec *out) {
   do {
-    if (at(p, T_COMMA))
-      next(p);
-    if (at_kw(p, "Object")) {
-      next(p);
+    if (sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
+    if (sc_at_word(&p->k, "Object")) {
+      sc_next(&p->k);
       continue;
     }
-    slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+    slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
     if (!r)
       return false;
-    r->loc = loc_of(p, peek(p));
+    r->loc = sc_loc_of(&p->k, sc_peek(&p->k));
     r->kind = SLICEC_TYPE_DEFINED;
     if (!(r->spelled = scoped(p, NULL)))
       return false;
     sc_ref *q = queue_ref(p, r, role);
     if (q)
-      sc_vec_push(&p->c->arena, out, q);
-  } while (at(p, T_COMMA));
+      sc_vec_push(&p->k.c->arena, out, q);
+  } while (sc_at(&p->k, T_COMMA));
   return true;
 }
 
 static sc_def *def_interface(iparser *p, prelude *pr) {
-  next(p); /* interface */
+  sc_next(&p->k); /* interface */
   const sc_tok *name = expect_name(p);
   if (!name)
     return NULL;
-  if (at(p, T_SEMI)) { /* a forward declaration */
-    next(p);
+  if (sc_at(&p->k, T_SEMI)) { /* a forward declaration */
+    sc_next(&p->k);
     p->def_name = name;
     return NULL;
   }
   sc_def *d = new_def(p, SLICEC_DEF_INTERFACE, pr, name);
   sc_vec refs = {0};
-  if (at_kw(p, "extends")) {
-    next(p);
+  if (sc_at_word(&p->k, "extends")) {
+    sc_next(&p->k);
     if (!bases(p, SC_REF_IFACE_BASE, &refs))
       return NULL;
   }
   if (!expect(p, T_LBRACE, "'{'"))
     return NULL;
   sc_vec ops = {0};
-  while (!at(p, T_RBRACE)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, "'}'");
       return NULL;
     }
     prelude opr;
     parse_prelude(p, &opr);
-    if (p->failed)
+    if (p->k.failed)
       return NULL;
     slicec_operation *op = operation(p, &opr, d ? &d->pub : NULL);
     if (!op)
       return NULL;
-    sc_vec_push(&p->c->arena, &ops, op);
+    sc_vec_push(&p->k.c->arena, &ops, op);
   }
-  next(p);
+  sc_next(&p->k);
   end_braces(p);
   if (!d)
     return NULL;
   slicec_interface_def *in = &d->pub.u.iface;
   const slicec_def **arr =
-      sc_alloc(&p->c->arena, (refs.n ? refs.n : 1) * sizeof(*arr));
+      sc_alloc(&p->k.c->arena, (refs.n ? refs.n : 1) * sizeof(*arr));
   if (!arr)
     return NULL;
   for (size_t i = 0; i < refs.n; i++)
@@ -1229,22 +1189,22 @@ static sc_def *def_interface(iparser *p, prelude *pr) {
     sc_vec keep = {0};
     for (size_t i = 0; i < d->pub.attrs.n; i++)
       if (d->pub.attrs.items[i] != fmt)
-        sc_vec_push(&p->c->arena, &keep, (void *)d->pub.attrs.items[i]);
-    d->pub.attrs = sc_freeze_attrs(p->c, &keep);
+        sc_vec_push(&p->k.c->arena, &keep, (void *)d->pub.attrs.items[i]);
+    d->pub.attrs = sc_freeze_attrs(p->k.c, &keep);
     for (size_t i = 0; i < ops.n; i++) {
       slicec_operation *op = ops.items[i];
       if (slicec_attr_find(op->attrs, "slicedFormat"))
         continue;
       sc_vec a = {0};
       for (size_t k = 0; k < op->attrs.n; k++)
-        sc_vec_push(&p->c->arena, &a, (void *)op->attrs.items[k]);
-      sc_vec_push(&p->c->arena, &a, (void *)fmt);
-      op->attrs = sc_freeze_attrs(p->c, &a);
+        sc_vec_push(&p->k.c->arena, &a, (void *)op->attrs.items[k]);
+      sc_vec_push(&p->k.c->arena, &a, (void *)fmt);
+      op->attrs = sc_freeze_attrs(p->k.c, &a);
     }
   }
   /* The proxy type, `custom NameProxy`, right after the interface. */
   sc_tok pt = *name;
-  pt.text = sc_printf(&p->c->arena, "%sProxy", name->text);
+  pt.text = sc_printf(&p->k.c->arena, "%sProxy", name->text);
   if (!pt.text)
     return d;
   add_def(p, d);
@@ -1257,47 +1217,47 @@ static sc_def *def_interface(iparser *p, prelude *pr) {
 /* A class: read whole (operations too), kept with its fields so that names
  * resolve; the checker reports classes in source files. */
 static sc_def *def_class(iparser *p, prelude *pr) {
-  next(p); /* class */
+  sc_next(&p->k); /* class */
   const sc_tok *name = expect_name(p);
   if (!name)
     return NULL;
-  if (at(p, T_SEMI)) {
-    next(p);
+  if (sc_at(&p->k, T_SEMI)) {
+    sc_next(&p->k);
     p->def_name = name;
     return NULL;
   }
   sc_def *d = new_def(p, SLICEC_DEF_CLASS, pr, name);
-  if (at(p, T_LPAREN)) {
-    next(p);
-    if (!at(p, T_INT)) {
+  if (sc_at(&p->k, T_LPAREN)) {
+    sc_next(&p->k);
+    if (!sc_at(&p->k, T_INT)) {
       unexpected(p, "a compact ID");
       return NULL;
     }
-    const sc_tok *t = next(p);
+    const sc_tok *t = sc_next(&p->k);
     if (!expect(p, T_RPAREN, "')'"))
       return NULL;
     unsigned long long v = strtoull(t->text, NULL, 0);
     if (v > INT32_MAX)
-      sc_error(p->c, loc_of(p, t), "E105",
+      sc_error(p->k.c, sc_loc_of(&p->k, t), "E105",
                "compact IDs must be within the range 0 <= ID <= 2147483647");
     else if (d) {
       d->pub.u.cls.has_compact_id = true;
       d->pub.u.cls.compact_id = (int32_t)v;
     }
   }
-  if (at_kw(p, "extends")) {
-    next(p);
+  if (sc_at_word(&p->k, "extends")) {
+    sc_next(&p->k);
     sc_vec refs = {0};
     if (!bases(p, SC_REF_CLASS_BASE, &refs))
       return NULL;
     if (refs.n > 1)
-      sc_error(p->c, d ? d->pub.loc : loc_of(p, name), "E002",
+      sc_error(p->k.c, d ? d->pub.loc : sc_loc_of(&p->k, name), "E002",
                "invalid syntax: a class extends at most one class");
     if (refs.n && d)
       ((sc_ref *)refs.items[0])->out = &d->pub.u.cls.base;
   }
-  if (at_kw(p, "implements")) {
-    next(p);
+  if (sc_at_word(&p->k, "implements")) {
+    sc_next(&p->k);
     p->local++; /* interfaces a class implements: not modelled */
     sc_vec refs = {0};
     bool ok = bases(p, SC_REF_IFACE_BASE, &refs);
@@ -1308,19 +1268,20 @@ static sc_def *def_class(iparser *p, prelude *pr) {
   if (!expect(p, T_LBRACE, "'{'"))
     return NULL;
   sc_vec fields = {0};
-  while (!at(p, T_RBRACE)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, "'}'");
       return NULL;
     }
     /* An operation has '(' after its name. */
-    size_t k = p->i;
+    size_t k = p->k.i;
     bool is_op = false;
-    for (; k < p->n && p->t[k].kind != T_SEMI && p->t[k].kind != T_RBRACE &&
-           p->t[k].kind != T_EOF;
+    for (; k < p->k.n && p->k.t[k].kind != T_SEMI &&
+           p->k.t[k].kind != T_RBRACE && p->k.t[k].kind != T_EOF;
          k++)
-      if (p->t[k].kind == T_LPAREN && k > 0 && p->t[k - 1].kind == T_IDENT &&
-          !tok_kw(&p->t[k - 1], "optional")) {
+      if (p->k.t[k].kind == T_LPAREN && k > 0 &&
+          p->k.t[k - 1].kind == T_IDENT &&
+          !sc_tok_word(&p->k.t[k - 1], "optional")) {
         is_op = true;
         break;
       }
@@ -1336,10 +1297,10 @@ static sc_def *def_class(iparser *p, prelude *pr) {
       slicec_member *m = data_member(p, fields.n, false);
       if (!m)
         return NULL;
-      sc_vec_push(&p->c->arena, &fields, m);
+      sc_vec_push(&p->k.c->arena, &fields, m);
     }
   }
-  next(p);
+  sc_next(&p->k);
   end_braces(p);
   if (!d)
     return NULL;
@@ -1353,7 +1314,7 @@ static bool starts_definition(const sc_tok *t) {
       "module", "interface", "class",      "exception", "struct",
       "enum",   "sequence",  "dictionary", "const",     "local"};
   for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
-    if (tok_kw(t, w[i]))
+    if (sc_tok_word(t, w[i]))
       return true;
   return false;
 }
@@ -1363,65 +1324,66 @@ static bool starts_definition(const sc_tok *t) {
  * enclosing module. */
 static void recover(iparser *p, size_t start) {
   int depth = 0;
-  for (size_t i = start; i < p->i; i++) {
-    if (p->t[i].kind == T_LBRACE)
+  for (size_t i = start; i < p->k.i; i++) {
+    if (p->k.t[i].kind == T_LBRACE)
       depth++;
-    else if (p->t[i].kind == T_RBRACE)
+    else if (p->k.t[i].kind == T_RBRACE)
       depth--;
   }
-  if (p->i == start && !at(p, T_RBRACE))
-    next(p);
-  while (!at(p, T_EOF)) {
-    if (at(p, T_SEMI) && depth <= 0) {
-      next(p);
+  if (p->k.i == start && !sc_at(&p->k, T_RBRACE))
+    sc_next(&p->k);
+  while (!sc_at(&p->k, T_EOF)) {
+    if (sc_at(&p->k, T_SEMI) && depth <= 0) {
+      sc_next(&p->k);
       return;
     }
-    if (at(p, T_LBRACE)) {
+    if (sc_at(&p->k, T_LBRACE)) {
       depth++;
-    } else if (at(p, T_RBRACE)) {
+    } else if (sc_at(&p->k, T_RBRACE)) {
       if (depth <= 0)
         return;
       if (--depth == 0) {
-        next(p);
-        if (at(p, T_SEMI))
-          next(p);
+        sc_next(&p->k);
+        if (sc_at(&p->k, T_SEMI))
+          sc_next(&p->k);
         return;
       }
-    } else if (depth <= 0 && starts_definition(peek(p)) && p->i > start) {
+    } else if (depth <= 0 && starts_definition(sc_peek(&p->k)) &&
+               p->k.i > start) {
       return;
     }
-    next(p);
+    sc_next(&p->k);
   }
 }
 
 static void definitions(iparser *p, bool top);
 
 static void def_module(iparser *p, prelude *pr) {
-  const sc_tok *kw = next(p); /* module */
+  const sc_tok *kw = sc_next(&p->k); /* module */
   const sc_tok *first = NULL;
   const char *name = scoped(p, &first);
   if (!name)
     return;
   if (name[0] == ':') {
-    syntax(p, first, "%s", "a module name cannot start with '::'");
+    sc_syntax(&p->k, first, "%s", "a module name cannot start with '::'");
     return;
   }
   if (!expect(p, T_LBRACE, "'{'"))
     return;
   if (p->depth >= MAX_MODULE_DEPTH) {
-    syntax(p, kw, "modules nested more than %s levels deep", "100");
+    sc_syntax(&p->k, kw, "modules nested more than %s levels deep", "100");
     return;
   }
-  slicec_module *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_module *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return;
   m->scoped_name =
-      *p->scope ? sc_printf(&p->c->arena, "%s::%s", p->scope, name) : name;
-  m->attrs = sc_freeze_attrs(p->c, &pr->attrs);
-  m->loc = loc_of(p, kw);
+      *p->scope ? sc_printf(&p->k.c->arena, "%s::%s", p->scope, name) : name;
+  m->attrs = sc_freeze_attrs(p->k.c, &pr->attrs);
+  m->loc = sc_loc_of(&p->k, kw);
   if (!m->scoped_name)
     return;
-  sc_vec_push(&p->c->arena, &p->f->modules, m);
+  sc_vec_push(&p->k.c->arena, &p->k.f->modules, m);
   const slicec_module *outer = p->module;
   const char *outer_scope = p->scope;
   p->module = m;
@@ -1431,8 +1393,8 @@ static void def_module(iparser *p, prelude *pr) {
   p->depth--;
   p->module = outer;
   p->scope = outer_scope;
-  if (at(p, T_RBRACE)) {
-    next(p);
+  if (sc_at(&p->k, T_RBRACE)) {
+    sc_next(&p->k);
     end_braces(p);
   } else {
     unexpected(p, "'}'");
@@ -1441,32 +1403,32 @@ static void def_module(iparser *p, prelude *pr) {
 
 /* One definition, its prelude included. */
 static void definition(iparser *p, bool top) {
-  size_t start = p->i;
-  p->failed = false;
+  size_t start = p->k.i;
+  p->k.failed = false;
   prelude pr;
   parse_prelude(p, &pr);
   bool local = false;
-  const sc_tok *kw = peek(p);
-  if (!p->failed && at_kw(p, "local")) {
-    next(p);
+  const sc_tok *kw = sc_peek(&p->k);
+  if (!p->k.failed && sc_at_word(&p->k, "local")) {
+    sc_next(&p->k);
     local = true;
-    kw = peek(p);
+    kw = sc_peek(&p->k);
   }
-  if (p->failed) {
+  if (p->k.failed) {
     recover(p, start);
     return;
   }
-  if (tok_kw(kw, "module")) {
+  if (sc_tok_word(kw, "module")) {
     if (local)
-      syntax(p, kw, "%s", "a module cannot be local");
+      sc_syntax(&p->k, kw, "%s", "a module cannot be local");
     else
       def_module(p, &pr);
-    if (p->failed)
+    if (p->k.failed)
       recover(p, start);
     return;
   }
   if (top && starts_definition(kw)) {
-    syntax(p, kw, "'%s' definitions must be inside a module", kw->text);
+    sc_syntax(&p->k, kw, "'%s' definitions must be inside a module", kw->text);
     recover(p, start);
     return;
   }
@@ -1474,21 +1436,21 @@ static void definition(iparser *p, bool top) {
     p->local++;
   p->def_name = NULL;
   sc_def *d = NULL;
-  if (tok_kw(kw, "interface"))
+  if (sc_tok_word(kw, "interface"))
     d = def_interface(p, &pr);
-  else if (tok_kw(kw, "class"))
+  else if (sc_tok_word(kw, "class"))
     d = def_class(p, &pr);
-  else if (tok_kw(kw, "exception"))
+  else if (sc_tok_word(kw, "exception"))
     d = def_exception(p, &pr);
-  else if (tok_kw(kw, "struct"))
+  else if (sc_tok_word(kw, "struct"))
     d = def_struct(p, &pr);
-  else if (tok_kw(kw, "enum"))
+  else if (sc_tok_word(kw, "enum"))
     d = def_enum(p, &pr);
-  else if (tok_kw(kw, "sequence"))
+  else if (sc_tok_word(kw, "sequence"))
     d = def_sequence_or_dictionary(p, &pr, true);
-  else if (tok_kw(kw, "dictionary"))
+  else if (sc_tok_word(kw, "dictionary"))
     d = def_sequence_or_dictionary(p, &pr, false);
-  else if (tok_kw(kw, "const"))
+  else if (sc_tok_word(kw, "const"))
     d = def_const(p, &pr);
   else
     unexpected(p, "a definition (module, interface, exception, struct, "
@@ -1499,7 +1461,7 @@ static void definition(iparser *p, bool top) {
     if (p->def_name)
       add_local(p, p->def_name);
   }
-  if (p->failed) {
+  if (p->k.failed) {
     recover(p, start);
     return;
   }
@@ -1507,27 +1469,27 @@ static void definition(iparser *p, bool top) {
 }
 
 static void definitions(iparser *p, bool top) {
-  while (!at(p, T_EOF) && (top || !at(p, T_RBRACE))) {
-    if (top && at(p, T_RBRACE)) {
-      p->failed = false;
-      syntax(p, peek(p), "%s", "'}' closes nothing");
-      next(p);
+  while (!sc_at(&p->k, T_EOF) && (top || !sc_at(&p->k, T_RBRACE))) {
+    if (top && sc_at(&p->k, T_RBRACE)) {
+      p->k.failed = false;
+      sc_syntax(&p->k, sc_peek(&p->k), "%s", "'}' closes nothing");
+      sc_next(&p->k);
       continue;
     }
-    if (at(p, T_LLBRACKET)) {
-      const sc_tok *t = peek(p);
-      p->failed = false;
-      if (!top || p->f->defs.n || p->f->modules.n)
-        syntax(p, t, "%s",
-               "file metadata '[[...]]' must come before any definition");
+    if (sc_at(&p->k, T_LLBRACKET)) {
+      const sc_tok *t = sc_peek(&p->k);
+      p->k.failed = false;
+      if (!top || p->k.f->defs.n || p->k.f->modules.n)
+        sc_syntax(&p->k, t, "%s",
+                  "file metadata '[[...]]' must come before any definition");
       else
-        metadata_list(p, &p->f->file_attrs, true);
-      if (p->failed)
-        recover(p, p->i);
+        metadata_list(p, &p->k.f->file_attrs, true);
+      if (p->k.failed)
+        recover(p, p->k.i);
       continue;
     }
-    if (at(p, T_SEMI)) { /* a stray ';' */
-      next(p);
+    if (sc_at(&p->k, T_SEMI)) { /* a stray ';' */
+      sc_next(&p->k);
       continue;
     }
     definition(p, top);
@@ -1552,8 +1514,10 @@ void sc_ice_parse(slicec_context *c, sc_file *f, const sc_tok *toks, size_t n) {
       orig[m] = i;
       t[m++] = toks[i];
     }
-  iparser p = {
-      .c = c, .f = f, .t = t, .n = m, .all = toks, .orig = orig, .scope = ""};
+  iparser p = {.k = {.c = c, .f = f, .t = t, .n = m},
+               .all = toks,
+               .orig = orig,
+               .scope = ""};
   /* ZeroC's compilers check neither doc comments nor their links, and
    * ZeroC's files link to local definitions, which are not in the model:
    * lints are off in .ice files. */

@@ -9,18 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "lex_common.h"
 
 typedef struct lexer {
-  slicec_context *c;
-  sc_file *f;
-  const char *s, *end;
-  uint32_t line;
-  const char *line_start;
-  sc_tok *toks;
-  size_t n, cap;
+  sc_lexer b;
   int attr_depth; /* inside [ ... ] */
-  bool oom;
 } lexer;
 
 static const struct {
@@ -116,153 +109,64 @@ const char *sc_tok_describe(sc_tok_kind k) {
   return "token";
 }
 
-/* Decodes the UTF-8 sequence at s (at most `avail` bytes); returns its
- * length, or 0 when it is not valid UTF-8. */
-static size_t utf8_decode(const char *s, size_t avail, uint32_t *cp) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC2 ? 2 : 0;
-  if (n == 0 || n > avail || u[0] > 0xF4)
-    return 0;
-  uint32_t v = u[0] & (0x7F >> n);
-  for (size_t i = 1; i < n; i++) {
-    if ((u[i] & 0xC0) != 0x80)
-      return 0;
-    v = (v << 6) | (u[i] & 0x3F);
-  }
-  *cp = v;
-  return n;
-}
-
 /* Unicode White_Space outside ASCII: skipped like blanks, as slicec does. */
-static bool utf8_space(lexer *lx) {
+static bool utf8_space(sc_lexer *b) {
   uint32_t cp;
-  size_t n = utf8_decode(lx->s, (size_t)(lx->end - lx->s), &cp);
+  size_t n = sc_utf8_decode(b->s, (size_t)(b->end - b->s), &cp);
   if (!n)
     return false;
   bool space = cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
                (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
                cp == 0x202F || cp == 0x205F || cp == 0x3000;
   if (space)
-    lx->s += n;
+    b->s += n;
   return space;
 }
 
-static sc_tok *lx_push(lexer *lx, sc_tok_kind kind, const char *at) {
-  if (lx->n == lx->cap) {
-    size_t cap = lx->cap ? lx->cap * 2 : 256;
-    sc_tok *t = realloc(lx->toks, cap * sizeof(*t));
-    if (!t) {
-      lx->oom = true;
-      return NULL;
-    }
-    lx->toks = t;
-    lx->cap = cap;
-  }
-  sc_tok *t = &lx->toks[lx->n++];
-  memset(t, 0, sizeof(*t));
-  t->kind = kind;
-  t->line = lx->line;
-  t->col = (uint32_t)(at - lx->line_start) + 1;
-  return t;
-}
-
-static void lx_error(lexer *lx, const char *at, const char *msg) {
-  sc_tok *t = lx_push(lx, T_ERROR, at);
-  sc_error(lx->c,
-           sc_loc(lx->f, t ? t->line : lx->line,
-                  t ? t->col : (uint32_t)(at - lx->line_start) + 1),
-           "E002", "invalid syntax: %s", msg);
-}
-
-static void lx_newline(lexer *lx, const char *nl) {
-  lx->line++;
-  lx->line_start = nl + 1;
-}
-
-static void lx_text(lexer *lx, sc_tok *t, const char *s, size_t n) {
-  if (!t)
-    return;
-  t->text = sc_strndup(&lx->c->arena, s, n);
-  t->len = n;
-  if (!t->text)
-    lx->oom = true;
-}
-
-/* Skips a comment starting at lx->s ('/' seen); emits doc comments. */
-static void lx_comment(lexer *lx) {
-  const char *s = lx->s;
-  if (s + 1 < lx->end && s[1] == '/') {
-    const char *e = memchr(s, '\n', (size_t)(lx->end - s));
-    if (!e)
-      e = lx->end;
-    bool doc = e - s >= 3 && s[2] == '/' && (e - s == 3 || s[3] != '/');
-    if (doc) {
-      sc_tok *t = lx_push(lx, T_DOC, s);
-      size_t n = (size_t)(e - s - 3);
-      if (n && s[3 + n - 1] == '\r')
-        n--;
-      lx_text(lx, t, s + 3, n);
-    }
-    lx->s = e;
+/* A comment at b->s ('/' seen); a lone '/' is an error. */
+static void lx_comment(sc_lexer *b) {
+  const char *s = b->s;
+  if (s + 1 < b->end && (s[1] == '/' || s[1] == '*')) {
+    sc_lexer_comment(b, false);
     return;
   }
-  if (s + 1 < lx->end && s[1] == '*') {
-    const char *start = s;
-    uint32_t line = lx->line;
-    const char *ls = lx->line_start;
-    for (s += 2; s + 1 < lx->end; s++) {
-      if (s[0] == '*' && s[1] == '/') {
-        lx->s = s + 2;
-        return;
-      }
-      if (*s == '\n')
-        lx_newline(lx, s);
-    }
-    /* Report at the opening of the comment. */
-    lx->line = line;
-    const char *cur_ls = lx->line_start;
-    lx->line_start = ls;
-    lx_error(lx, start, "unterminated block comment");
-    lx->line_start = cur_ls;
-    lx->s = lx->end;
-    return;
-  }
-  lx_error(lx, s, "unknown symbol '/', try using '//' instead");
-  lx->s = s + 1;
+  sc_lexer_error(b, s, "unknown symbol '/', try using '//' instead");
+  b->s = s + 1;
 }
 
-static void lx_string(lexer *lx) {
-  const char *start = lx->s;
-  char *buf = sc_alloc(&lx->c->arena, (size_t)(lx->end - start));
+static void lx_string(sc_lexer *b) {
+  const char *start = b->s;
+  char *buf = sc_alloc(&b->c->arena, (size_t)(b->end - start));
   if (!buf) {
-    lx->oom = true;
-    lx->s = lx->end;
+    b->oom = true;
+    b->s = b->end;
     return;
   }
   size_t n = 0;
   const char *s = start + 1;
-  for (; s < lx->end && *s != '"' && *s != '\n'; s++) {
-    if (*s == '\\' && s + 1 < lx->end && s[1] != '\n')
+  for (; s < b->end && *s != '"' && *s != '\n'; s++) {
+    if (*s == '\\' && s + 1 < b->end && s[1] != '\n')
       s++;
     buf[n++] = *s;
   }
-  if (s >= lx->end || *s != '"') {
-    lx_error(lx, start, "unterminated string literal");
-    lx->s = s;
+  if (s >= b->end || *s != '"') {
+    sc_lexer_error(b, start, "unterminated string literal");
+    b->s = s;
     return;
   }
-  sc_tok *t = lx_push(lx, T_STRING, start);
+  sc_tok *t = sc_lexer_push(b, T_STRING, start, s + 1);
   if (t) {
     buf[n] = 0;
     t->text = buf;
     t->len = n;
   }
-  lx->s = s + 1;
+  b->s = s + 1;
 }
 
 static void lx_word(lexer *lx, bool escaped, const char *at) {
-  const char *s = lx->s, *e = s;
-  while (e < lx->end && sc_is_word(*e))
+  sc_lexer *b = &lx->b;
+  const char *s = b->s, *e = s;
+  while (e < b->end && sc_is_word(*e))
     e++;
   size_t n = (size_t)(e - s);
   sc_tok_kind kind = T_IDENT;
@@ -271,132 +175,75 @@ static void lx_word(lexer *lx, bool escaped, const char *at) {
       if (strlen(keywords[i].word) == n && memcmp(keywords[i].word, s, n) == 0)
         kind = keywords[i].kind;
   }
-  sc_tok *t = lx_push(lx, kind, at);
-  lx_text(lx, t, s, n);
+  sc_tok *t = sc_lexer_push(b, kind, at, e);
+  sc_lexer_text(b, t, s, n);
   if (t)
     t->escaped = escaped;
-  lx->s = e;
+  b->s = e;
 }
 
+/* The symbols of .slice files: the common ones (the attribute brackets
+ * counted), '?', '-' and '->'; ';' is not one. */
 static void lx_punct(lexer *lx) {
-  const char *s = lx->s;
-  char c0 = s[0], c1 = s + 1 < lx->end ? s[1] : 0;
-  sc_tok_kind k;
-  size_t n = 1;
-  switch (c0) {
-  case '(':
-    k = T_LPAREN;
-    break;
-  case ')':
-    k = T_RPAREN;
-    break;
-  case '[':
-    k = c1 == '[' ? (n = 2, T_LLBRACKET) : T_LBRACKET;
+  sc_lexer *b = &lx->b;
+  const char *s = b->s;
+  size_t n;
+  sc_tok_kind k = s[0] == ';' ? T_EOF : sc_lexer_punct(b, &n);
+  if (k == T_LBRACKET || k == T_LLBRACKET)
     lx->attr_depth++;
-    break;
-  case ']':
-    k = c1 == ']' ? (n = 2, T_RRBRACKET) : T_RBRACKET;
-    if (lx->attr_depth > 0)
-      lx->attr_depth--;
-    break;
-  case '{':
-    k = T_LBRACE;
-    break;
-  case '}':
-    k = T_RBRACE;
-    break;
-  case '<':
-    k = T_LT;
-    break;
-  case '>':
-    k = T_GT;
-    break;
-  case ',':
-    k = T_COMMA;
-    break;
-  case ':':
-    k = c1 == ':' ? (n = 2, T_DCOLON) : T_COLON;
-    break;
-  case '=':
-    k = T_EQ;
-    break;
-  case '?':
+  else if ((k == T_RBRACKET || k == T_RRBRACKET) && lx->attr_depth > 0)
+    lx->attr_depth--;
+  if (k == T_EOF && s[0] == '?') {
     k = T_QUESTION;
-    break;
-  case '-':
-    k = c1 == '>' ? (n = 2, T_ARROW) : T_MINUS;
-    break;
-  default: {
-    char msg[48];
-    unsigned char ch = (unsigned char)c0;
-    uint32_t cp;
-    size_t n8 = utf8_decode(s, (size_t)(lx->end - s), &cp);
-    if (ch >= 0x21 && ch < 0x7f)
-      snprintf(msg, sizeof(msg), "unknown symbol '%c'", c0);
-    else if (n8)
-      snprintf(msg, sizeof(msg), "unknown symbol '%.*s'", (int)n8, s);
-    else
-      snprintf(msg, sizeof(msg), "unknown symbol (byte 0x%02X)", ch);
-    lx_error(lx, s, msg);
-    /* Skip a whole UTF-8 sequence at once. */
-    lx->s = s + 1;
-    while (lx->s < lx->end && ((unsigned char)*lx->s & 0xC0) == 0x80)
-      lx->s++;
+    n = 1;
+  } else if (k == T_EOF && s[0] == '-') {
+    bool arrow = s + 1 < b->end && s[1] == '>';
+    k = arrow ? T_ARROW : T_MINUS;
+    n = arrow ? 2 : 1;
+  }
+  if (k == T_EOF) {
+    sc_lexer_unknown(b, true);
     return;
   }
-  }
-  lx_push(lx, k, s);
-  lx->s = s + n;
+  sc_lexer_push(b, k, s, s + n);
+  b->s = s + n;
 }
 
 sc_tok *sc_lex(slicec_context *c, sc_file *f, size_t *ntoks) {
-  lexer lx = {.c = c,
-              .f = f,
-              .s = f->text,
-              .end = f->text + f->len,
-              .line = 1,
-              .line_start = f->text};
-  while (lx.s < lx.end && !lx.oom) {
-    char ch = *lx.s;
-    if (ch == '\n') {
-      lx_newline(&lx, lx.s);
-      lx.s++;
-    } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' ||
-               ch == '\f') {
-      lx.s++;
-    } else if ((unsigned char)ch >= 0x80 && utf8_space(&lx)) {
+  lexer lx = {.attr_depth = 0};
+  sc_lexer *b = &lx.b;
+  sc_lexer_init(b, c, f);
+  while (b->s < b->end && !b->oom) {
+    char ch = *b->s;
+    if (sc_lexer_blank(b)) {
+      /* skipped */
+    } else if ((unsigned char)ch >= 0x80 && utf8_space(b)) {
       /* skipped */
     } else if (ch == '/') {
-      lx_comment(&lx);
+      lx_comment(b);
     } else if (ch == '"') {
-      lx_string(&lx);
+      lx_string(b);
     } else if (sc_is_alpha(ch)) {
-      lx_word(&lx, false, lx.s);
+      lx_word(&lx, false, b->s);
     } else if (sc_is_digit(ch)) {
-      const char *e = lx.s;
-      while (e < lx.end && sc_is_word(*e))
+      const char *e = b->s;
+      while (e < b->end && sc_is_word(*e))
         e++;
-      sc_tok *t = lx_push(&lx, T_INT, lx.s);
-      lx_text(&lx, t, lx.s, (size_t)(e - lx.s));
-      lx.s = e;
+      sc_tok *t = sc_lexer_push(b, T_INT, b->s, e);
+      sc_lexer_text(b, t, b->s, (size_t)(e - b->s));
+      b->s = e;
     } else if (ch == '\\') {
-      const char *at = lx.s;
-      if (lx.s + 1 < lx.end && sc_is_alpha(lx.s[1])) {
-        lx.s++;
+      const char *at = b->s;
+      if (b->s + 1 < b->end && sc_is_alpha(b->s[1])) {
+        b->s++;
         lx_word(&lx, true, at);
       } else {
-        lx_error(&lx, at, "'\\' must be followed by an identifier");
-        lx.s++;
+        sc_lexer_error(b, at, "'\\' must be followed by an identifier");
+        b->s++;
       }
     } else {
       lx_punct(&lx);
     }
   }
-  lx_push(&lx, T_EOF, lx.s);
-  if (lx.oom) {
-    free(lx.toks);
-    return NULL;
-  }
-  *ntoks = lx.n;
-  return lx.toks;
+  return sc_lexer_finish(b, ntoks);
 }

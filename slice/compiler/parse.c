@@ -11,16 +11,12 @@
  * modules and parameters, the file's mode) are made here. */
 #include <string.h>
 
-#include "internal.h"
+#include "parse_common.h"
 
 typedef struct parser {
-  slicec_context *c;
-  sc_file *f;
-  const sc_tok *t;
-  size_t i, n;
+  sc_cursor k;
   const slicec_module *module;
   const char *scope; /* the module's scoped name, "" when none */
-  bool failed;       /* a syntax error in the current definition */
   slicec_mode mode;
   /* The attributes around the element being parsed: allow(Deprecated) on
    * any of them silences the lint for a deprecated type used inside. */
@@ -41,40 +37,6 @@ typedef struct prelude {
 /* ---- tokens ----------------------------------------------------------------
  */
 
-static const sc_tok *peek(parser *p) {
-  return &p->t[p->i];
-}
-static const sc_tok *peek2(parser *p) {
-  return &p->t[p->i + 1 < p->n ? p->i + 1 : p->n - 1];
-}
-static bool at(parser *p, sc_tok_kind k) {
-  return p->t[p->i].kind == k;
-}
-static const sc_tok *next(parser *p) {
-  const sc_tok *t = &p->t[p->i];
-  if (p->i + 1 < p->n)
-    p->i++;
-  return t;
-}
-static slicec_loc loc_of(parser *p, const sc_tok *t) {
-  return sc_loc(p->f, t->line, t->col);
-}
-static bool at_word(parser *p, const char *w) {
-  const sc_tok *t = peek(p);
-  return t->kind == T_IDENT && !t->escaped && strcmp(t->text, w) == 0;
-}
-
-static void syntax(parser *p, const sc_tok *t, const char *fmt, const char *a) {
-  if (p->failed)
-    return;
-  p->failed = true;
-  if (t->kind == T_ERROR)
-    return; /* the lexer reported it */
-  char msg[256];
-  snprintf(msg, sizeof(msg), fmt, a ? a : "");
-  sc_error(p->c, loc_of(p, t), "E002", "invalid syntax: %s", msg);
-}
-
 static const char *tok_name(const sc_tok *t) {
   static char buf[96];
   if (t->kind == T_IDENT)
@@ -89,19 +51,19 @@ static const char *tok_name(const sc_tok *t) {
 }
 
 static void unexpected(parser *p, const char *expected) {
-  if (p->failed)
+  if (p->k.failed)
     return;
   char msg[256];
   snprintf(msg, sizeof(msg), "expected %s, found %s", expected,
-           tok_name(peek(p)));
-  syntax(p, peek(p), "%s", msg);
+           tok_name(sc_peek(&p->k)));
+  sc_syntax(&p->k, sc_peek(&p->k), "%s", msg);
 }
 
 static bool expect(parser *p, sc_tok_kind k) {
-  if (p->failed)
+  if (p->k.failed)
     return false;
-  if (at(p, k)) {
-    next(p);
+  if (sc_at(&p->k, k)) {
+    sc_next(&p->k);
     return true;
   }
   unexpected(p, sc_tok_describe(k));
@@ -109,10 +71,10 @@ static bool expect(parser *p, sc_tok_kind k) {
 }
 
 static const sc_tok *expect_ident(parser *p) {
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  if (at(p, T_IDENT))
-    return next(p);
+  if (sc_at(&p->k, T_IDENT))
+    return sc_next(&p->k);
   unexpected(p, "identifier");
   return NULL;
 }
@@ -169,7 +131,7 @@ static bool parse_int_text(parser *p, const sc_tok *t, sc_int *out) {
     else
       d = 99;
     if (d >= base) {
-      sc_error(p->c, loc_of(p, t), "E031",
+      sc_error(p->k.c, sc_loc_of(&p->k, t), "E031",
                "integer literal contains illegal characters for base-%u", base);
       return false;
     }
@@ -177,7 +139,7 @@ static bool parse_int_text(parser *p, const sc_tok *t, sc_int *out) {
       overflow = true;
   }
   if (overflow || t->len >= sizeof(digits) - 1) {
-    sc_error(p->c, loc_of(p, t), "E030",
+    sc_error(p->k.c, sc_loc_of(&p->k, t), "E030",
              "integer literal is outside the parsable range of -2^127 <= i "
              "<= 2^127 - 1");
     return false;
@@ -190,18 +152,18 @@ static bool parse_int_text(parser *p, const sc_tok *t, sc_int *out) {
 /* SignedInt = [ "-" ] int_lit. Returns false on a syntax error; *ok tells
  * whether the value itself is usable. */
 static bool parse_signed(parser *p, sc_int *v, slicec_loc *loc, bool *ok) {
-  const sc_tok *first = peek(p);
+  const sc_tok *first = sc_peek(&p->k);
   bool neg = false;
-  if (at(p, T_MINUS)) {
-    next(p);
+  if (sc_at(&p->k, T_MINUS)) {
+    sc_next(&p->k);
     neg = true;
   }
-  if (!at(p, T_INT)) {
+  if (!sc_at(&p->k, T_INT)) {
     unexpected(p, "integer literal");
     return false;
   }
-  const sc_tok *t = next(p);
-  *loc = loc_of(p, first);
+  const sc_tok *t = sc_next(&p->k);
+  *loc = sc_loc_of(&p->k, first);
   *ok = parse_int_text(p, t, v);
   v->negative = neg && (v->mag || v->big);
   return true;
@@ -221,19 +183,19 @@ static const char *scoped_name(parser *p, const sc_tok **first) {
     return NULL;
   if (first)
     *first = t;
-  if (!at(p, T_DCOLON))
+  if (!sc_at(&p->k, T_DCOLON))
     return t->text;
   char buf[1024];
   snprintf(buf, sizeof(buf), "%s", t->text);
-  while (at(p, T_DCOLON)) {
-    next(p);
+  while (sc_at(&p->k, T_DCOLON)) {
+    sc_next(&p->k);
     const sc_tok *s = expect_ident(p);
     if (!s)
       return NULL;
     size_t l = strlen(buf);
     snprintf(buf + l, sizeof(buf) - l, "::%s", s->text);
   }
-  return sc_strdup(&p->c->arena, buf);
+  return sc_strdup(&p->k.c->arena, buf);
 }
 
 /* Attribute = ScopedName [ "(" [ AttrArg { "," AttrArg } [","] ] ")" ] */
@@ -242,29 +204,29 @@ static slicec_attr *attribute(parser *p) {
   const char *name = scoped_name(p, &first);
   if (!name)
     return NULL;
-  slicec_attr *a = sc_alloc(&p->c->arena, sizeof(*a));
+  slicec_attr *a = sc_alloc(&p->k.c->arena, sizeof(*a));
   if (!a)
     return NULL;
   a->directive = name;
-  a->loc = loc_of(p, first);
-  if (at(p, T_LPAREN)) {
-    next(p);
+  a->loc = sc_loc_of(&p->k, first);
+  if (sc_at(&p->k, T_LPAREN)) {
+    sc_next(&p->k);
     sc_vec args = {0};
-    while (!at(p, T_RPAREN)) {
-      if (at(p, T_STRING) || at(p, T_IDENT)) {
-        sc_vec_push(&p->c->arena, &args, (void *)next(p)->text);
+    while (!sc_at(&p->k, T_RPAREN)) {
+      if (sc_at(&p->k, T_STRING) || sc_at(&p->k, T_IDENT)) {
+        sc_vec_push(&p->k.c->arena, &args, (void *)sc_next(&p->k)->text);
       } else {
         unexpected(p, "string literal or identifier");
         return NULL;
       }
-      if (at(p, T_COMMA))
-        next(p);
-      else if (!at(p, T_RPAREN)) {
+      if (sc_at(&p->k, T_COMMA))
+        sc_next(&p->k);
+      else if (!sc_at(&p->k, T_RPAREN)) {
         unexpected(p, "',' or ')'");
         return NULL;
       }
     }
-    next(p);
+    sc_next(&p->k);
     a->args = (const char *const *)args.items;
     a->nargs = args.n;
   }
@@ -272,7 +234,7 @@ static slicec_attr *attribute(parser *p) {
 }
 
 static slicec_attr *local_attr(parser *p) {
-  next(p); /* [ */
+  sc_next(&p->k); /* [ */
   slicec_attr *a = attribute(p);
   if (!a || !expect(p, T_RBRACKET))
     return NULL;
@@ -281,15 +243,15 @@ static slicec_attr *local_attr(parser *p) {
 
 static void parse_prelude(parser *p, prelude *pr) {
   memset(pr, 0, sizeof(*pr));
-  pr->loc = loc_of(p, peek(p));
+  pr->loc = sc_loc_of(&p->k, sc_peek(&p->k));
   for (;;) {
-    if (at(p, T_DOC)) {
-      sc_vec_push(&p->c->arena, &pr->docs, (void *)next(p));
-    } else if (at(p, T_LBRACKET)) {
+    if (sc_at(&p->k, T_DOC)) {
+      sc_vec_push(&p->k.c->arena, &pr->docs, (void *)sc_next(&p->k));
+    } else if (sc_at(&p->k, T_LBRACKET)) {
       slicec_attr *a = local_attr(p);
       if (!a)
         return;
-      sc_vec_push(&p->c->arena, &pr->attrs, a);
+      sc_vec_push(&p->k.c->arena, &pr->attrs, a);
     } else {
       return;
     }
@@ -299,7 +261,7 @@ static void parse_prelude(parser *p, prelude *pr) {
 static const slicec_doc *prelude_doc(parser *p, prelude *pr) {
   if (!pr->docs.n)
     return NULL;
-  return sc_doc_parse(p->c, p->f, (const sc_tok *const *)pr->docs.items,
+  return sc_doc_parse(p->k.c, p->k.f, (const sc_tok *const *)pr->docs.items,
                       pr->docs.n);
 }
 
@@ -308,18 +270,18 @@ static const slicec_doc *prelude_doc(parser *p, prelude *pr) {
 
 static void queue_ref(parser *p, slicec_type_ref *r, sc_ref_role role,
                       const slicec_def **out) {
-  sc_ref *q = sc_alloc(&p->c->arena, sizeof(*q));
+  sc_ref *q = sc_alloc(&p->k.c->arena, sizeof(*q));
   if (!q)
     return;
   q->ref = r;
   q->role = role;
   q->scope = p->scope;
-  q->file = p->f;
+  q->file = p->k.f;
   q->out = out;
   q->allow[0] = p->allow_inner;
   q->allow[1] = p->allow_def;
-  q->allow[2] = &p->f->attrs;
-  sc_vec_push(&p->c->arena, &p->c->refs, q);
+  q->allow[2] = &p->k.f->attrs;
+  sc_vec_push(&p->k.c->arena, &p->k.c->refs, q);
 }
 
 static slicec_type_ref *type_ref(parser *p);
@@ -349,7 +311,7 @@ static slicec_type_ref *type_ref_body(parser *p);
 /* TypeRef = { LocalAttr } TypeBody [ "?" ] */
 static slicec_type_ref *type_ref(parser *p) {
   if (p->type_depth >= MAX_TYPE_DEPTH) {
-    syntax(p, peek(p), "%s", "types are nested too deeply");
+    sc_syntax(&p->k, sc_peek(&p->k), "%s", "types are nested too deeply");
     return NULL;
   }
   p->type_depth++;
@@ -359,33 +321,33 @@ static slicec_type_ref *type_ref(parser *p) {
 }
 
 static slicec_type_ref *type_ref_body(parser *p) {
-  slicec_type_ref *r = sc_alloc(&p->c->arena, sizeof(*r));
+  slicec_type_ref *r = sc_alloc(&p->k.c->arena, sizeof(*r));
   if (!r)
     return NULL;
   sc_vec attrs = {0};
-  while (at(p, T_LBRACKET)) {
+  while (sc_at(&p->k, T_LBRACKET)) {
     slicec_attr *a = local_attr(p);
     if (!a)
       return NULL;
-    sc_vec_push(&p->c->arena, &attrs, a);
+    sc_vec_push(&p->k.c->arena, &attrs, a);
   }
-  r->attrs = sc_freeze_attrs(p->c, &attrs);
-  const sc_tok *t = peek(p);
-  r->loc = loc_of(p, t);
+  r->attrs = sc_freeze_attrs(p->k.c, &attrs);
+  const sc_tok *t = sc_peek(&p->k);
+  r->loc = sc_loc_of(&p->k, t);
   if (primitive_of(t->kind, &r->primitive)) {
-    next(p);
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_PRIMITIVE;
-  } else if (at_word(p, "AnyClass")) {
-    next(p);
+  } else if (sc_at_word(&p->k, "AnyClass")) {
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_PRIMITIVE;
     r->primitive = SLICEC_ANYCLASS;
   } else if (t->kind == T_SEQUENCE) {
-    next(p);
+    sc_next(&p->k);
     r->kind = SLICEC_TYPE_SEQUENCE;
     if (!expect(p, T_LT) || !(r->element = type_ref(p)) || !expect(p, T_GT))
       return NULL;
   } else if (t->kind == T_DICTIONARY || t->kind == T_RESULT) {
-    next(p);
+    sc_next(&p->k);
     slicec_type_ref *a, *b;
     if (!expect(p, T_LT) || !(a = type_ref(p)) || !expect(p, T_COMMA) ||
         !(b = type_ref(p)) || !expect(p, T_GT))
@@ -402,19 +364,19 @@ static slicec_type_ref *type_ref_body(parser *p) {
   } else if (t->kind == T_IDENT || t->kind == T_DCOLON) {
     bool global = t->kind == T_DCOLON;
     if (global)
-      next(p);
+      sc_next(&p->k);
     const char *name = scoped_name(p, NULL);
     if (!name)
       return NULL;
     r->kind = SLICEC_TYPE_DEFINED;
-    r->spelled = global ? sc_printf(&p->c->arena, "::%s", name) : name;
+    r->spelled = global ? sc_printf(&p->k.c->arena, "::%s", name) : name;
     queue_ref(p, r, SC_REF_TYPE, NULL);
   } else {
     unexpected(p, "a type");
     return NULL;
   }
-  if (at(p, T_QUESTION)) {
-    next(p);
+  if (sc_at(&p->k, T_QUESTION)) {
+    sc_next(&p->k);
     r->optional = true;
   }
   return r;
@@ -425,7 +387,7 @@ static slicec_type_ref *type_ref_body(parser *p) {
 
 /* Tag = "tag" "(" SignedInt ")" */
 static bool tag(parser *p, slicec_member *m) {
-  next(p); /* tag */
+  sc_next(&p->k); /* tag */
   if (!expect(p, T_LPAREN))
     return false;
   sc_int v;
@@ -435,7 +397,7 @@ static bool tag(parser *p, slicec_member *m) {
     return false;
   m->tagged = true;
   if (ok && !in_i32_range(&v))
-    sc_error(p->c, loc, "E021",
+    sc_error(p->k.c, loc, "E021",
              "tag values must be within the range 0 <= value <= 2147483647");
   else if (ok)
     m->tag = (int32_t)v.mag;
@@ -447,33 +409,33 @@ static bool tag(parser *p, slicec_member *m) {
 static slicec_member *member(parser *p, bool param, size_t index) {
   prelude pr;
   parse_prelude(p, &pr);
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  slicec_member *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_member *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return NULL;
   m->index = index;
-  m->attrs = sc_freeze_attrs(p->c, &pr.attrs);
+  m->attrs = sc_freeze_attrs(p->k.c, &pr.attrs);
   const slicec_attr_list *outer = p->allow_inner;
   if (!outer)
     p->allow_inner = &m->attrs;
   if (param && pr.docs.n) {
     const sc_tok *d = pr.docs.items[0];
-    sc_error(p->c, loc_of(p, d), "E002",
+    sc_error(p->k.c, sc_loc_of(&p->k, d), "E002",
              "invalid syntax: doc comments cannot be applied to parameters; "
              "use '@param' on the operation instead");
   } else {
     m->doc = prelude_doc(p, &pr);
   }
-  if (at(p, T_TAG) && !tag(p, m))
+  if (sc_at(&p->k, T_TAG) && !tag(p, m))
     return NULL;
   const sc_tok *name = expect_ident(p);
   if (!name || !expect(p, T_COLON))
     return NULL;
   m->name = name->text;
-  m->loc = loc_of(p, name);
-  if (param && at(p, T_STREAM)) {
-    next(p);
+  m->loc = sc_loc_of(&p->k, name);
+  if (param && sc_at(&p->k, T_STREAM)) {
+    sc_next(&p->k);
     m->stream = true;
   }
   m->type = type_ref(p);
@@ -485,19 +447,19 @@ static slicec_member *member(parser *p, bool param, size_t index) {
 static bool member_list(parser *p, bool param, sc_tok_kind close,
                         slicec_member_list *out) {
   sc_vec v = {0};
-  while (!at(p, close)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, close)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, sc_tok_describe(close));
       return false;
     }
     slicec_member *m = member(p, param, v.n);
     if (!m)
       return false;
-    sc_vec_push(&p->c->arena, &v, m);
-    if (at(p, T_COMMA))
-      next(p);
+    sc_vec_push(&p->k.c->arena, &v, m);
+    if (sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
   }
-  next(p);
+  sc_next(&p->k);
   out->items = (const slicec_member *const *)v.items;
   out->n = v.n;
   return true;
@@ -508,28 +470,28 @@ static bool member_list(parser *p, bool param, sc_tok_kind close,
 
 static sc_def *new_def(parser *p, slicec_def_kind kind, prelude *pr,
                        const sc_tok *name) {
-  sc_def *d = sc_alloc(&p->c->arena, sizeof(*d));
+  sc_def *d = sc_alloc(&p->k.c->arena, sizeof(*d));
   if (!d)
     return NULL;
-  d->file = p->f;
+  d->file = p->k.f;
   slicec_def *pub = &d->pub;
   pub->kind = kind;
   pub->name = name->text;
   pub->scoped_name =
-      *p->scope ? sc_printf(&p->c->arena, "%s::%s", p->scope, name->text)
+      *p->scope ? sc_printf(&p->k.c->arena, "%s::%s", p->scope, name->text)
                 : name->text;
   pub->module = p->module;
-  pub->file = p->f->pub;
-  pub->attrs = sc_freeze_attrs(p->c, &pr->attrs);
+  pub->file = p->k.f->pub;
+  pub->attrs = sc_freeze_attrs(p->k.c, &pr->attrs);
   pub->doc = prelude_doc(p, pr);
-  pub->loc = loc_of(p, name);
+  pub->loc = sc_loc_of(&p->k, name);
   p->allow_def = &pub->attrs;
   p->allow_inner = NULL;
   return d;
 }
 
 static sc_def *def_struct(parser *p, prelude *pr, bool compact) {
-  next(p); /* struct */
+  sc_next(&p->k); /* struct */
   const sc_tok *name = expect_ident(p);
   if (!name || !expect(p, T_LBRACE))
     return NULL;
@@ -549,25 +511,25 @@ static sc_enumerator *enumerator(parser *p, size_t index, sc_int *prev,
   const sc_tok *name = expect_ident(p);
   if (!name)
     return NULL;
-  sc_enumerator *e = sc_alloc(&p->c->arena, sizeof(*e));
+  sc_enumerator *e = sc_alloc(&p->k.c->arena, sizeof(*e));
   if (!e)
     return NULL;
   slicec_enumerator *pub = &e->pub;
   pub->name = name->text;
   pub->index = index;
-  pub->attrs = sc_freeze_attrs(p->c, &pr.attrs);
+  pub->attrs = sc_freeze_attrs(p->k.c, &pr.attrs);
   pub->doc = prelude_doc(p, &pr);
-  pub->loc = loc_of(p, name);
+  pub->loc = sc_loc_of(&p->k, name);
   e->value_loc = pub->loc;
   p->allow_inner = &pub->attrs;
-  if (at(p, T_LPAREN)) {
-    next(p);
+  if (sc_at(&p->k, T_LPAREN)) {
+    sc_next(&p->k);
     pub->has_fields = true;
     if (!member_list(p, false, T_RPAREN, &pub->fields))
       return NULL;
   }
-  if (at(p, T_EQ)) {
-    next(p);
+  if (sc_at(&p->k, T_EQ)) {
+    sc_next(&p->k);
     bool ok;
     if (!parse_signed(p, &e->v, &e->value_loc, &ok))
       return NULL;
@@ -596,7 +558,7 @@ static sc_enumerator *enumerator(parser *p, size_t index, sc_int *prev,
 }
 
 static sc_def *def_enum(parser *p, prelude *pr, bool compact, bool unchecked) {
-  next(p); /* enum */
+  sc_next(&p->k); /* enum */
   const sc_tok *name = expect_ident(p);
   if (!name)
     return NULL;
@@ -606,8 +568,8 @@ static sc_def *def_enum(parser *p, prelude *pr, bool compact, bool unchecked) {
   slicec_enum_def *en = &d->pub.u.en;
   en->compact = compact;
   en->unchecked = unchecked;
-  if (at(p, T_COLON)) {
-    next(p);
+  if (sc_at(&p->k, T_COLON)) {
+    sc_next(&p->k);
     if (!(en->underlying = type_ref(p)))
       return NULL;
   }
@@ -616,32 +578,32 @@ static sc_def *def_enum(parser *p, prelude *pr, bool compact, bool unchecked) {
   sc_vec v = {0};
   sc_int prev = {0};
   bool have_prev = false;
-  while (!at(p, T_RBRACE)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, "'}'");
       return NULL;
     }
     sc_enumerator *e = enumerator(p, v.n, &prev, &have_prev);
     if (!e)
       return NULL;
-    sc_vec_push(&p->c->arena, &v, e);
-    if (at(p, T_COMMA))
-      next(p);
+    sc_vec_push(&p->k.c->arena, &v, e);
+    if (sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
   }
-  next(p);
+  sc_next(&p->k);
   en->enumerators = (const slicec_enumerator *const *)v.items;
   en->nenumerators = v.n;
   return d;
 }
 
 static sc_def *def_custom(parser *p, prelude *pr) {
-  next(p);
+  sc_next(&p->k);
   const sc_tok *name = expect_ident(p);
   return name ? new_def(p, SLICEC_DEF_CUSTOM, pr, name) : NULL;
 }
 
 static sc_def *def_alias(parser *p, prelude *pr) {
-  next(p);
+  sc_next(&p->k);
   const sc_tok *name = expect_ident(p);
   if (!name || !expect(p, T_EQ))
     return NULL;
@@ -655,20 +617,20 @@ static sc_def *def_alias(parser *p, prelude *pr) {
  * kind. Returns false on a syntax error; *out is the queued name, or NULL
  * for a built-in type (reported here). */
 static bool def_ref(parser *p, sc_ref_role role, sc_ref **out) {
-  size_t before = p->c->refs.n;
+  size_t before = p->k.c->refs.n;
   *out = NULL;
   slicec_type_ref *r = type_ref(p);
   if (!r)
     return false;
-  if (r->kind == SLICEC_TYPE_DEFINED && p->c->refs.n > before) {
-    sc_ref *q = p->c->refs.items[p->c->refs.n - 1];
+  if (r->kind == SLICEC_TYPE_DEFINED && p->k.c->refs.n > before) {
+    sc_ref *q = p->k.c->refs.items[p->k.c->refs.n - 1];
     q->role = role;
     *out = q;
   } else {
     const char *what = role == SC_REF_IFACE_BASE   ? "an interface"
                        : role == SC_REF_CLASS_BASE ? "a class"
                                                    : "an exception";
-    sc_error(p->c, r->loc, "E017",
+    sc_error(p->k.c, r->loc, "E017",
              "type mismatch: expected %s but found a built-in type", what);
   }
   return true;
@@ -678,7 +640,7 @@ static bool def_ref(parser *p, sc_ref_role role, sc_ref **out) {
  * resolver fills in. */
 static const slicec_def *const *def_slots(parser *p, sc_vec *refs) {
   const slicec_def **arr =
-      sc_alloc(&p->c->arena, (refs->n ? refs->n : 1) * sizeof(*arr));
+      sc_alloc(&p->k.c->arena, (refs->n ? refs->n : 1) * sizeof(*arr));
   if (!arr)
     return NULL;
   for (size_t i = 0; i < refs->n; i++) {
@@ -690,32 +652,32 @@ static const slicec_def *const *def_slots(parser *p, sc_vec *refs) {
 }
 
 static bool returns(parser *p, slicec_operation *op) {
-  const sc_tok *arrow = next(p); /* -> */
+  const sc_tok *arrow = sc_next(&p->k); /* -> */
   (void)arrow;
-  if (at(p, T_LPAREN)) {
-    const sc_tok *open = next(p);
+  if (sc_at(&p->k, T_LPAREN)) {
+    const sc_tok *open = sc_next(&p->k);
     if (!member_list(p, true, T_RPAREN, &op->returns))
       return false;
     op->returns_tuple = true;
     if (op->returns.n < 2)
-      sc_error(p->c, loc_of(p, open), "E014",
+      sc_error(p->k.c, sc_loc_of(&p->k, open), "E014",
                "return tuples must have at least 2 elements");
     return true;
   }
-  slicec_member *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_member *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return false;
   m->name = "returnValue";
-  m->loc = loc_of(p, peek(p));
-  if (at(p, T_TAG) && !tag(p, m))
+  m->loc = sc_loc_of(&p->k, sc_peek(&p->k));
+  if (sc_at(&p->k, T_TAG) && !tag(p, m))
     return false;
-  if (at(p, T_STREAM)) {
-    next(p);
+  if (sc_at(&p->k, T_STREAM)) {
+    sc_next(&p->k);
     m->stream = true;
   }
   if (!(m->type = type_ref(p)))
     return false;
-  const slicec_member **one = sc_alloc(&p->c->arena, sizeof(*one));
+  const slicec_member **one = sc_alloc(&p->k.c->arena, sizeof(*one));
   if (!one)
     return false;
   one[0] = m;
@@ -725,23 +687,23 @@ static bool returns(parser *p, slicec_operation *op) {
 }
 
 static bool throws_clause(parser *p, slicec_operation *op) {
-  const sc_tok *kw = next(p); /* throws */
+  const sc_tok *kw = sc_next(&p->k); /* throws */
   if (p->mode != SLICEC_MODE_SLICE1)
-    sc_error(p->c, loc_of(p, kw), "E108",
+    sc_error(p->k.c, sc_loc_of(&p->k, kw), "E108",
              "exceptions can only be thrown by operations defined in Slice1 "
              "mode");
   sc_vec v = {0};
-  bool list = at(p, T_LPAREN);
+  bool list = sc_at(&p->k, T_LPAREN);
   if (list)
-    next(p);
+    sc_next(&p->k);
   do {
     sc_ref *q;
     if (!def_ref(p, SC_REF_THROWS, &q))
       return false;
-    sc_vec_push(&p->c->arena, &v, q);
-    if (list && at(p, T_COMMA))
-      next(p);
-  } while (list && !at(p, T_RPAREN) && !at(p, T_EOF));
+    sc_vec_push(&p->k.c->arena, &v, q);
+    if (list && sc_at(&p->k, T_COMMA))
+      sc_next(&p->k);
+  } while (list && !sc_at(&p->k, T_RPAREN) && !sc_at(&p->k, T_EOF));
   if (list && !expect(p, T_RPAREN))
     return false;
   op->throws = def_slots(p, &v);
@@ -752,33 +714,33 @@ static bool throws_clause(parser *p, slicec_operation *op) {
 static slicec_operation *operation(parser *p, const slicec_def *iface) {
   prelude pr;
   parse_prelude(p, &pr);
-  if (p->failed)
+  if (p->k.failed)
     return NULL;
-  slicec_operation *op = sc_alloc(&p->c->arena, sizeof(*op));
+  slicec_operation *op = sc_alloc(&p->k.c->arena, sizeof(*op));
   if (!op)
     return NULL;
-  if (at(p, T_IDEMPOTENT)) {
-    next(p);
+  if (sc_at(&p->k, T_IDEMPOTENT)) {
+    sc_next(&p->k);
     op->idempotent = true;
   }
   const sc_tok *name = expect_ident(p);
   if (!name || !expect(p, T_LPAREN))
     return NULL;
   op->name = name->text;
-  op->loc = loc_of(p, name);
+  op->loc = sc_loc_of(&p->k, name);
   op->iface = iface;
-  op->attrs = sc_freeze_attrs(p->c, &pr.attrs);
+  op->attrs = sc_freeze_attrs(p->k.c, &pr.attrs);
   p->allow_inner = &op->attrs;
   op->doc = prelude_doc(p, &pr);
   if (!member_list(p, true, T_RPAREN, &op->params))
     return NULL;
-  if (at(p, T_ARROW) && !returns(p, op))
+  if (sc_at(&p->k, T_ARROW) && !returns(p, op))
     return NULL;
   /* `throws` is a keyword of Slice1 files only; elsewhere it is taken as
    * one when a name follows, since no operation can start that way. */
-  if (at_word(p, "throws") &&
-      (p->mode == SLICEC_MODE_SLICE1 || peek2(p)->kind == T_IDENT ||
-       peek2(p)->kind == T_DCOLON) &&
+  if (sc_at_word(&p->k, "throws") &&
+      (p->mode == SLICEC_MODE_SLICE1 || sc_peek_at(&p->k, 1)->kind == T_IDENT ||
+       sc_peek_at(&p->k, 1)->kind == T_DCOLON) &&
       !throws_clause(p, op))
     return NULL;
   p->allow_inner = NULL;
@@ -786,7 +748,7 @@ static slicec_operation *operation(parser *p, const slicec_def *iface) {
 }
 
 static sc_def *def_interface(parser *p, prelude *pr) {
-  next(p); /* interface */
+  sc_next(&p->k); /* interface */
   const sc_tok *name = expect_ident(p);
   if (!name)
     return NULL;
@@ -794,42 +756,42 @@ static sc_def *def_interface(parser *p, prelude *pr) {
   if (!d)
     return NULL;
   slicec_interface_def *in = &d->pub.u.iface;
-  if (at(p, T_COLON)) {
-    next(p);
+  if (sc_at(&p->k, T_COLON)) {
+    sc_next(&p->k);
     sc_vec v = {0};
     do {
       sc_ref *q;
       if (!def_ref(p, SC_REF_IFACE_BASE, &q))
         return NULL;
-      sc_vec_push(&p->c->arena, &v, q);
-      if (!at(p, T_COMMA))
+      sc_vec_push(&p->k.c->arena, &v, q);
+      if (!sc_at(&p->k, T_COMMA))
         break;
-      next(p);
-    } while (!at(p, T_LBRACE));
+      sc_next(&p->k);
+    } while (!sc_at(&p->k, T_LBRACE));
     in->bases = def_slots(p, &v);
     in->nbases = v.n;
   }
   if (!expect(p, T_LBRACE))
     return NULL;
   sc_vec ops = {0};
-  while (!at(p, T_RBRACE)) {
-    if (at(p, T_EOF)) {
+  while (!sc_at(&p->k, T_RBRACE)) {
+    if (sc_at(&p->k, T_EOF)) {
       unexpected(p, "'}'");
       return NULL;
     }
     slicec_operation *op = operation(p, &d->pub);
     if (!op)
       return NULL;
-    sc_vec_push(&p->c->arena, &ops, op);
+    sc_vec_push(&p->k.c->arena, &ops, op);
   }
-  next(p);
+  sc_next(&p->k);
   in->ops = (const slicec_operation *const *)ops.items;
   in->nops = ops.n;
   return d;
 }
 
 static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
-  const sc_tok *kw = next(p);
+  const sc_tok *kw = sc_next(&p->k);
   const sc_tok *name = expect_ident(p);
   if (!name)
     return NULL;
@@ -838,7 +800,7 @@ static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
   if (!d)
     return NULL;
   if (p->mode != SLICEC_MODE_SLICE1)
-    sc_error(p->c, loc_of(p, kw), "E101",
+    sc_error(p->k.c, sc_loc_of(&p->k, kw), "E101",
              "%s '%s' cannot be defined in Slice2 mode",
              is_class ? "class" : "exception", name->text);
   const slicec_def **base;
@@ -846,8 +808,8 @@ static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
   if (is_class) {
     base = &d->pub.u.cls.base;
     fields = &d->pub.u.cls.fields;
-    if (at(p, T_LPAREN)) {
-      next(p);
+    if (sc_at(&p->k, T_LPAREN)) {
+      sc_next(&p->k);
       sc_int v;
       slicec_loc loc;
       bool ok;
@@ -855,7 +817,7 @@ static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
         return NULL;
       d->pub.u.cls.has_compact_id = true;
       if (ok && !in_i32_range(&v))
-        sc_error(p->c, loc, "E105",
+        sc_error(p->k.c, loc, "E105",
                  "compact IDs must be within the range 0 <= ID <= "
                  "2147483647");
       else if (ok)
@@ -865,8 +827,8 @@ static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
     base = &d->pub.u.exc.base;
     fields = &d->pub.u.exc.fields;
   }
-  if (at(p, T_COLON)) {
-    next(p);
+  if (sc_at(&p->k, T_COLON)) {
+    sc_next(&p->k);
     sc_ref *q;
     if (!def_ref(p, is_class ? SC_REF_CLASS_BASE : SC_REF_EXC_BASE, &q))
       return NULL;
@@ -879,7 +841,7 @@ static sc_def *def_class_or_exception(parser *p, prelude *pr, bool is_class) {
 }
 
 static bool starts_definition(parser *p) {
-  switch (peek(p)->kind) {
+  switch (sc_peek(&p->k)->kind) {
   case T_STRUCT:
   case T_ENUM:
   case T_INTERFACE:
@@ -889,8 +851,8 @@ static bool starts_definition(parser *p) {
   case T_UNCHECKED:
     return true;
   case T_IDENT:
-    return (at_word(p, "class") || at_word(p, "exception")) &&
-           peek2(p)->kind == T_IDENT;
+    return (sc_at_word(&p->k, "class") || sc_at_word(&p->k, "exception")) &&
+           sc_peek_at(&p->k, 1)->kind == T_IDENT;
   default:
     return false;
   }
@@ -898,27 +860,27 @@ static bool starts_definition(parser *p) {
 
 static sc_def *definition(parser *p, prelude *pr) {
   bool compact = false, unchecked = false;
-  if (at(p, T_COMPACT)) {
-    next(p);
+  if (sc_at(&p->k, T_COMPACT)) {
+    sc_next(&p->k);
     compact = true;
   }
-  if (at(p, T_UNCHECKED)) {
-    next(p);
+  if (sc_at(&p->k, T_UNCHECKED)) {
+    sc_next(&p->k);
     unchecked = true;
   }
-  if (at(p, T_ENUM))
+  if (sc_at(&p->k, T_ENUM))
     return def_enum(p, pr, compact, unchecked);
   if (unchecked) {
     unexpected(p, "keyword 'enum'");
     return NULL;
   }
-  if (at(p, T_STRUCT))
+  if (sc_at(&p->k, T_STRUCT))
     return def_struct(p, pr, compact);
   if (compact) {
     unexpected(p, "keyword 'struct' or 'enum'");
     return NULL;
   }
-  switch (peek(p)->kind) {
+  switch (sc_peek(&p->k)->kind) {
   case T_INTERFACE:
     return def_interface(p, pr);
   case T_CUSTOM:
@@ -929,15 +891,16 @@ static sc_def *definition(parser *p, prelude *pr) {
     break;
   }
   if (starts_definition(p))
-    return def_class_or_exception(p, pr, at_word(p, "class"));
-  if (at_word(p, "mode") && peek2(p)->kind == T_EQ) {
-    syntax(p, peek(p), "%s",
-           "the compilation mode must come before the module declaration "
-           "and every definition");
+    return def_class_or_exception(p, pr, sc_at_word(&p->k, "class"));
+  if (sc_at_word(&p->k, "mode") && sc_peek_at(&p->k, 1)->kind == T_EQ) {
+    sc_syntax(&p->k, sc_peek(&p->k), "%s",
+              "the compilation mode must come before the module declaration "
+              "and every definition");
     return NULL;
   }
-  if (at(p, T_MODULE)) {
-    syntax(p, peek(p), "%s", "a file can only contain one module declaration");
+  if (sc_at(&p->k, T_MODULE)) {
+    sc_syntax(&p->k, sc_peek(&p->k), "%s",
+              "a file can only contain one module declaration");
     return NULL;
   }
   unexpected(p, "a definition (struct, enum, interface, custom, typealias)");
@@ -949,23 +912,23 @@ static sc_def *definition(parser *p, prelude *pr) {
  * the failed definition. */
 static void recover(parser *p, size_t start) {
   int depth = 0;
-  for (size_t i = start; i < p->i; i++) {
-    if (p->t[i].kind == T_LBRACE)
+  for (size_t i = start; i < p->k.i; i++) {
+    if (p->k.t[i].kind == T_LBRACE)
       depth++;
-    else if (p->t[i].kind == T_RBRACE)
+    else if (p->k.t[i].kind == T_RBRACE)
       depth--;
   }
   /* Always make progress, and never restart at the token that failed. */
-  if (p->i == start || starts_definition(p))
-    next(p);
-  while (!at(p, T_EOF)) {
+  if (p->k.i == start || starts_definition(p))
+    sc_next(&p->k);
+  while (!sc_at(&p->k, T_EOF)) {
     if (depth <= 0 && starts_definition(p))
       break;
-    if (at(p, T_LBRACE))
+    if (sc_at(&p->k, T_LBRACE))
       depth++;
-    else if (at(p, T_RBRACE))
+    else if (sc_at(&p->k, T_RBRACE))
       depth--;
-    next(p);
+    sc_next(&p->k);
   }
 }
 
@@ -974,69 +937,66 @@ static void recover(parser *p, size_t start) {
  */
 
 static void mode_stmt(parser *p) {
-  const sc_tok *kw = next(p); /* mode */
-  next(p);                    /* = */
+  const sc_tok *kw = sc_next(&p->k); /* mode */
+  sc_next(&p->k);                    /* = */
   const sc_tok *v = expect_ident(p);
   if (!v)
     return;
-  if (p->f->has_mode) {
-    sc_error(p->c, loc_of(p, kw), "E107",
+  if (p->k.f->has_mode) {
+    sc_error(p->k.c, sc_loc_of(&p->k, kw), "E107",
              "the compilation mode can only be specified once per file");
     return;
   }
-  p->f->has_mode = true;
+  p->k.f->has_mode = true;
   if (strcmp(v->text, "Slice1") == 0)
     p->mode = SLICEC_MODE_SLICE1;
   else if (strcmp(v->text, "Slice2") == 0)
     p->mode = SLICEC_MODE_SLICE2;
   else
-    sc_error(p->c, loc_of(p, v), "E106",
+    sc_error(p->k.c, sc_loc_of(&p->k, v), "E106",
              "'%s' is not a valid Slice compilation mode", v->text);
 }
 
 static void module_decl(parser *p, prelude *pr) {
-  const sc_tok *kw = next(p); /* module */
+  const sc_tok *kw = sc_next(&p->k); /* module */
   const char *name = scoped_name(p, NULL);
   if (!name)
     return;
-  slicec_module *m = sc_alloc(&p->c->arena, sizeof(*m));
+  slicec_module *m = sc_alloc(&p->k.c->arena, sizeof(*m));
   if (!m)
     return;
   m->scoped_name = name;
-  m->attrs = sc_freeze_attrs(p->c, &pr->attrs);
-  m->loc = loc_of(p, kw);
+  m->attrs = sc_freeze_attrs(p->k.c, &pr->attrs);
+  m->loc = sc_loc_of(&p->k, kw);
   if (pr->docs.n) {
     const sc_tok *d = pr->docs.items[0];
-    sc_error(p->c, loc_of(p, d), "E002",
+    sc_error(p->k.c, sc_loc_of(&p->k, d), "E002",
              "invalid syntax: doc comments cannot be applied to modules");
   }
   p->module = m;
   p->scope = name;
-  p->f->pub->module = m;
+  p->k.f->pub->module = m;
 }
 
 void sc_parse(slicec_context *c, sc_file *f, const sc_tok *toks, size_t n) {
-  parser p = {.c = c,
-              .f = f,
-              .t = toks,
-              .n = n,
+  parser p = {.k = {.c = c, .f = f, .t = toks, .n = n},
               .scope = "",
               .mode = SLICEC_MODE_SLICE2};
   /* File prelude: file attributes and the mode, in any order. */
   for (;;) {
-    if (at(&p, T_LLBRACKET)) {
-      size_t start = p.i;
-      next(&p);
+    if (sc_at(&p.k, T_LLBRACKET)) {
+      size_t start = p.k.i;
+      sc_next(&p.k);
       slicec_attr *a = attribute(&p);
       if (a && expect(&p, T_RRBRACKET)) {
         sc_vec_push(&c->arena, &f->file_attrs, a);
         continue;
       }
       recover(&p, start);
-      p.failed = false;
-    } else if (at_word(&p, "mode") && peek2(&p)->kind == T_EQ) {
+      p.k.failed = false;
+    } else if (sc_at_word(&p.k, "mode") && sc_peek_at(&p.k, 1)->kind == T_EQ) {
       mode_stmt(&p);
-      p.failed = false;
+      p.k.failed = false;
     } else {
       break;
     }
@@ -1046,19 +1006,19 @@ void sc_parse(slicec_context *c, sc_file *f, const sc_tok *toks, size_t n) {
   f->attrs = f->pub->attrs;
 
   bool first = true;
-  while (!at(&p, T_EOF)) {
-    size_t start = p.i;
+  while (!sc_at(&p.k, T_EOF)) {
+    size_t start = p.k.i;
     prelude pr;
-    p.failed = false;
+    p.k.failed = false;
     parse_prelude(&p, &pr);
-    if (!p.failed && first && at(&p, T_MODULE)) {
+    if (!p.k.failed && first && sc_at(&p.k, T_MODULE)) {
       module_decl(&p, &pr);
       first = false;
-      if (p.failed)
+      if (p.k.failed)
         recover(&p, start);
       continue;
     }
-    sc_def *d = p.failed ? NULL : definition(&p, &pr);
+    sc_def *d = p.k.failed ? NULL : definition(&p, &pr);
     if (d && first && !p.module)
       sc_error(c, d->pub.loc, "E002",
                "invalid syntax: module declaration is required");

@@ -5,6 +5,7 @@
  * typed callback. Reply objects are recycled per thread, so a steady flow
  * of calls allocates nothing beyond what the request itself needs. */
 #include <stdio.h>
+#include <string.h>
 
 #include "base/struct_size.h"
 #include "gen_internal.h"
@@ -311,10 +312,15 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
 
 /* ---- Starting a call ---- */
 
+/* The request's path: the proxy's, else its address's (`target`, parsed
+ * from it), else the interface's default path. */
 static int build_request(const irpc_slice_proxy *proxy,
+                         const irpc_service_address *target,
                          const irpc_slice_iface *iface, const irpc_slice_op *op,
                          const void *args, irpc_outgoing_request **out) {
-  const char *path = proxy->path ? proxy->path : iface->default_path;
+  const char *path = proxy->path ? proxy->path
+                     : target    ? irpc_service_address_path(target)
+                                 : iface->default_path;
   irpc_outgoing_request *req;
   int rc = irpc_outgoing_request_new(&req, path, op->name);
   if (rc)
@@ -338,13 +344,16 @@ static int build_request(const irpc_slice_proxy *proxy,
 }
 
 /* A proxy with an absolute address: the request's service address, so a
- * connection cache reaches its server. */
-static int set_target(irpc_slice_reply *r, const char *address) {
-  int rc = irpc_service_address_parse(&r->target, address);
-  if (rc)
-    return rc;
-  if (irpc_service_address_server_count(r->target) == 0)
-    return 0; /* "icerpc:/path": no server address, like a relative one */
+ * connection cache reaches its server. An ice address without a server
+ * address ("ice:/hello?adapter-id=HelloAdapter", "ice:/hello": Ice's
+ * indirect proxies) is the target too, for a locator interceptor to
+ * resolve, unless the proxy is the peer's (a callback on a connection). */
+static int set_target(irpc_slice_reply *r) {
+  if (irpc_service_address_server_count(r->target) == 0) {
+    const char *proto = irpc_service_address_protocol(r->target);
+    if (r->conn || !proto || strcmp(proto, "ice") != 0)
+      return 0; /* "icerpc:/path": no server address, like a relative one */
+  }
   return irpc_outgoing_request_set_service_address(r->req, r->target);
 }
 
@@ -362,20 +371,22 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
     return IRPC_EINVAL;
   if (!proxy->invoker)
     return IRPC_ENOINVOKER;
-  irpc_outgoing_request *req;
-  int rc = build_request(proxy, iface, op, args, &req);
-  if (rc)
-    return rc;
-  if (opts && opts->prepare &&
-      (rc = opts->prepare(req, opts->prepare_data)) != 0) {
-    irpc_outgoing_request_free(req);
-    return rc < 0 ? rc : IRPC_ECALLBACK;
-  }
-  irpc_slice_reply *r = reply_get();
+  irpc_service_address *target = NULL;
+  int rc =
+      proxy->address ? irpc_service_address_parse(&target, proxy->address) : 0;
+  irpc_outgoing_request *req = NULL;
+  if (rc == 0)
+    rc = build_request(proxy, target, iface, op, args, &req);
+  if (rc == 0 && opts && opts->prepare &&
+      (rc = opts->prepare(req, opts->prepare_data)) != 0)
+    rc = rc < 0 ? rc : IRPC_ECALLBACK;
+  irpc_slice_reply *r = rc ? NULL : reply_get();
   if (!r) {
     irpc_outgoing_request_free(req);
-    return IRPC_ENOMEM;
+    irpc_service_address_free(target);
+    return rc ? rc : IRPC_ENOMEM;
   }
+  r->target = target;
   r->iface = iface;
   r->op = op;
   r->req = req;
@@ -383,7 +394,7 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
   r->conn = proxy->conn;
   r->cb = cb;
   r->user_data = user_data;
-  if (proxy->address && (rc = set_target(r, proxy->address)) != 0) {
+  if (target && (rc = set_target(r)) != 0) {
     reply_put(r);
     return rc;
   }

@@ -44,17 +44,11 @@
 
 #include <irpc/irpc.h>
 
+#include "fz_ice.h"
+
 #define FZ_ADDR "ice://fz?transport=memory"
 #define FZ_PEERS 4
 #define FZ_HELD 16
-
-#define CHECK(c)                                                               \
-  do {                                                                         \
-    if (!(c)) {                                                                \
-      fprintf(stderr, "check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);   \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
 
 typedef struct peer {
   irpc_duplex *d;
@@ -294,16 +288,6 @@ static const char *const messages[] = {
     "49636550010001000200180000000100000007046f6f7073",
 };
 
-static size_t unhex(uint8_t *out, const char *s) {
-  size_t n = 0;
-  for (; s[0] && s[1]; s += 2) {
-    unsigned v;
-    sscanf(s, "%2x", &v);
-    out[n++] = (uint8_t)v;
-  }
-  return n;
-}
-
 /* ---- The run ---- */
 
 static void on_open(irpc_server *s, irpc_connection *c, int err, void *ud) {
@@ -318,19 +302,6 @@ static void on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
   (void)c;
   (void)err;
   ((fz *)ud)->closed++;
-}
-
-static void on_tick(uv_timer_t *t) {
-  (void)t;
-}
-
-static void run_ms(fz *x, unsigned ms) {
-  uv_timer_t t;
-  uv_timer_init(&x->loop, &t);
-  uv_timer_start(&t, on_tick, ms, 0);
-  uv_run(&x->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&x->loop, UV_RUN_NOWAIT);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len);
@@ -390,21 +361,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
       break;
     }
     case 1: {
-      size_t n = unhex(msg, messages[a % (sizeof messages / sizeof *messages)]);
+      size_t n =
+          fz_unhex(msg, messages[a % (sizeof messages / sizeof *messages)]);
       if (i + 1 < len && n > 18 && msg[8] != 1 && msg[9] != 2)
         msg[14] = in[++i]; /* the request id */
       peer_write(p, msg, n);
       break;
     }
     case 2:
-      for (int k = 0; k <= a; k++)
-        uv_run(&x.loop, UV_RUN_NOWAIT);
+      fz_turns(&x.loop, a);
       break;
     case 3:
-      if (slept + a + 1 <= 8) {
-        slept += a + 1;
-        run_ms(&x, a + 1u);
-      }
+      fz_wait(&x.loop, &slept, a);
       break;
     case 4:
       if ((a & 3) == 3)
@@ -461,7 +429,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len) {
       forget(d);
       reply(d, IRPC_STATUS_OK, NULL);
     }
-    run_ms(&x, 1);
+    fz_run_ms(&x.loop, 1);
   }
   /* Every connection closed (one closed before it was established is
    * not counted as opened). */

@@ -6,7 +6,8 @@
 #
 # SECONDS (default 60) is the whole budget, split between the targets run
 # by weight (at least 1 s each): the whole-session targets
-# (fuzz_icerpc_server, fuzz_icerpc_client, fuzz_ice_server), whose inputs
+# (fuzz_icerpc_server, fuzz_icerpc_client, fuzz_ice_server,
+# fuzz_ice_client), whose inputs
 # run a real
 # connection each, get two shares, the others one. TARGET defaults to every
 # target. The
@@ -35,10 +36,12 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" \
 all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
 all="$all fuzz_slicec_parser fuzz_slice_parse fuzz_slice_gen fuzz_slice1_gen"
 all="$all fuzz_icerpc_server fuzz_icerpc_client fuzz_ice_server fuzz_ice_address"
+all="$all fuzz_ice_client"
 targets=${*:-$all}
 weight() {
   case $1 in
   fuzz_icerpc_server | fuzz_icerpc_client | fuzz_ice_server) echo 2 ;;
+  fuzz_ice_client) echo 2 ;;
   *) echo 1 ;;
   esac
 }
@@ -62,6 +65,7 @@ for t in $targets; do
   fuzz_icerpc_client) seeds=$here/corpus/icerpc_client ;;
   fuzz_ice_server) seeds=$here/corpus/ice_server ;;
   fuzz_ice_address) seeds=$here/corpus/ice_address ;;
+  fuzz_ice_client) seeds=$here/corpus/ice_client ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

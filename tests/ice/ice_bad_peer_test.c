@@ -37,26 +37,10 @@ static void on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
   x->close_err = err;
 }
 
-typedef struct res {
-  int done, err;
-  uint64_t status;
-} res;
-
-static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
-                   void *ud) {
-  (void)call;
-  res *r = ud;
-  r->done = 1;
-  r->err = err;
-  if (resp)
-    r->status = irpc_incoming_response_status(resp);
-  irpc_incoming_response_free(resp);
-}
-
 static void call_ok(fx *x, irpc_invoker *inv) {
-  res r = {0};
-  assert_irpc_ok(
-      irpc_invoke_owned(inv, kit_request("/echo", "x", 1), on_res, &r, NULL));
+  ice_res r = {0};
+  assert_irpc_ok(irpc_invoke_owned(inv, kit_request("/echo", "x", 1),
+                                   ice_on_res, &r, NULL));
   kit_run_until(&x->loop, &r.done);
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
@@ -230,7 +214,7 @@ typedef struct cfx {
   fx x;
   raw s;
   irpc_invoker *client;
-  res r;
+  ice_res r;
 } cfx;
 
 static void cfx_init(cfx *k) {
@@ -245,7 +229,7 @@ static void cfx_init(cfx *k) {
   memset(&k->r, 0, sizeof k->r);
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", "ping"));
-  assert_irpc_ok(irpc_invoke_owned(k->client, q, on_res, &k->r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k->client, q, ice_on_res, &k->r, NULL));
   kit_run_until(&k->x.loop, &k->s.ready);
 }
 
@@ -335,7 +319,7 @@ static void bad_reply_keeps_connection(void **state) {
   memset(&k.r, 0, sizeof k.r);
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", "ping"));
-  assert_irpc_ok(irpc_invoke_owned(k.client, q, on_res, &k.r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k.client, q, ice_on_res, &k.r, NULL));
   uint8_t b[64];
   size_t n = hex(b, sizeof b, PING);
   b[14] = 2;
@@ -346,6 +330,93 @@ static void bad_reply_keeps_connection(void **state) {
   assert_true(
       irpc_connection_is_active(irpc_client_connection_connection(k.client)));
   cfx_fini(&k);
+}
+
+/* ---- A request waiting for a dispatch slot when the peer goes ---- */
+
+typedef struct holder {
+  irpc_dispatch *held; /* the "hold" dispatch, completed by the test */
+  int holding;
+  int notes; /* "note" dispatches started */
+  int canceled;
+} holder;
+
+static holder H;
+
+static void hold_canceled(irpc_dispatch *d, int err, void *ud) {
+  (void)d;
+  (void)ud;
+  H.canceled = err;
+}
+
+static void hold_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  (void)self;
+  const char *op = irpc_incoming_request_operation(irpc_dispatch_request(d));
+  if (strcmp(op, "hold") == 0) {
+    H.held = d;
+    H.holding = 1;
+    irpc_dispatch_on_cancel(d, hold_canceled, NULL);
+    return;
+  }
+  H.notes++;
+  assert_irpc_ok(irpc_dispatch_reply(d, IRPC_STATUS_OK, NULL));
+}
+
+static const irpc_dispatcher_ops hold_ops = {.struct_size =
+                                                 sizeof(irpc_dispatcher_ops),
+                                             .name = "hold",
+                                             .dispatch = hold_dispatch};
+
+/* One dispatch at a time: a two-way request holds the slot, a one-way
+ * request behind it waits; the peer closes the transport. The held
+ * dispatch is canceled and, completed after the connection closed, does
+ * not start the one-way request: nothing would ever cancel it. */
+static void queued_oneway_after_close(void **state) {
+  (void)state;
+  memset(&H, 0, sizeof H);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  irpc_transport *memory;
+  assert_irpc_ok(irpc_transport_memory_new(&memory));
+  irpc_dispatcher *hold;
+  assert_irpc_ok(irpc_dispatcher_new(&hold, &loop, &hold_ops, NULL));
+  irpc_server_options so;
+  irpc_server_options_init(&so);
+  so.connection.transport = memory;
+  so.connection.max_dispatches = 1;
+  irpc_server *server;
+  assert_irpc_ok(irpc_server_new(&server, &loop, hold, &so));
+  fx x; /* for on_close's counters only */
+  memset(&x, 0, sizeof x);
+  irpc_server_on_connection(server, NULL, on_close, &x);
+  assert_irpc_ok(irpc_server_listen(server, SERVER, NULL, 0));
+  raw c;
+  raw_init(&c, &loop, memory);
+  raw_connect(&c, SERVER);
+  raw_expect_hex(&c, VALIDATE);
+  /* "hold" (two-way, id 1) and "note" (one-way) in one write: both are
+   * read at once, the second waits for the slot. */
+  raw_send_hex(&c, "496365500100010000002600000001000000046563686f0000"
+                   "04686f6c64000006000000 0101"
+                   "496365500100010000002600000000000000046563686f0000"
+                   "046e6f7465000006000000 0101");
+  kit_run_until(&loop, &H.holding);
+  raw_close(&c);
+  kit_run_until(&loop, &x.closes);
+  assert_int_not_equal(H.canceled, 0);
+  assert_int_equal(H.notes, 0);
+  /* The held dispatch completes after the close: its slot frees, and the
+   * waiting one-way request still does not start. */
+  assert_irpc_ok(irpc_dispatch_reply(H.held, IRPC_STATUS_OK, NULL));
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(H.notes, 0);
+  raw_fini(&c);
+  irpc_server_free(server);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(H.notes, 0);
+  irpc_dispatcher_free(hold);
+  irpc_transport_free(memory);
+  test_loop_finish(&loop);
 }
 
 int main(void) {
@@ -363,6 +434,7 @@ int main(void) {
       cmocka_unit_test(server_vanishes),
       cmocka_unit_test(server_closes_under_call),
       cmocka_unit_test(bad_reply_keeps_connection),
+      cmocka_unit_test(queued_oneway_after_close),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,10 +2,14 @@
  * generated code: tests/ice/ice_peer.py), over TCP on loopback:
  *   - a Python Ice client calls an irpc echo server: an echo, an ice_ping
  *     the irpc side answers, a compressed (-z) request, a one-way request,
- *     a context, then the client's CloseConnection;
+ *     a context, a reply the irpc dispatcher asks to compress (the compress
+ *     feature), then the client's CloseConnection;
  *   - an irpc client calls a Python Ice echo server (Ice.Blobject): an
  *     echo, a bzip2-compressed echo, a one-way request, an idempotent
- *     ice_ping, a context, then a graceful close.
+ *     ice_ping, a context, a request compressed or not as its compress
+ *     feature says whatever the connection's option (the Ice server's
+ *     protocol trace tells the compression status of what it received and
+ *     sent), then a graceful close.
  * The Python process is started by the test, waited for by reading its
  * output, and stopped by its PID. Skipped when /usr/bin/python3 cannot
  * import Ice. */
@@ -13,123 +17,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "irpc/compress.h"
 #include "kit/kit.h"
+#include "kit/peer.h"
 
 #define PYTHON "/usr/bin/python3"
 
-/* ---- The Python process ---- */
+/* ---- The Python process (tests/kit/peer.h) ---- */
 
-typedef struct peer {
-  uv_loop_t *loop;
-  uv_process_t proc;
-  uv_pipe_t out, in;
-  char buf[8192];
-  size_t len;
-  int exited;
-  int64_t status;
-  int closed_handles;
-} peer;
-
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
-  peer *x = p->data;
-  (void)sig;
-  x->exited = 1;
-  x->status = status;
-}
-
-static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b) {
-  peer *x = h->data;
-  (void)size;
-  b->base = x->buf + x->len;
-  b->len = sizeof x->buf - 1 - x->len;
-}
-
-static void on_out(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
-  peer *x = s->data;
-  (void)b;
-  if (n > 0) {
-    x->len += (size_t)n;
-    x->buf[x->len] = '\0';
-  } else if (n < 0) {
-    uv_read_stop(s);
-  }
-}
-
-static void peer_start(peer *x, uv_loop_t *loop, char **args) {
-  memset(x, 0, sizeof(*x));
-  x->loop = loop;
-  uv_pipe_init(loop, &x->out, 0);
-  uv_pipe_init(loop, &x->in, 0);
-  x->out.data = x->in.data = x->proc.data = x;
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-  stdio[0].data.stream = (uv_stream_t *)&x->in;
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&x->out;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  uv_process_options_t o;
-  memset(&o, 0, sizeof o);
-  o.file = PYTHON;
-  o.args = args;
-  o.exit_cb = on_exit_cb;
-  o.stdio = stdio;
-  o.stdio_count = 3;
-  assert_int_equal(uv_spawn(loop, &x->proc, &o), 0);
-  uv_read_start((uv_stream_t *)&x->out, on_alloc, on_out);
-}
-
-static void on_timeout(uv_timer_t *t) {
-  (void)t;
-  fail_msg("the Ice peer did not print what was expected in time");
-}
-
-/* Runs the loop until the peer printed `line` (a whole line starting
- * with it) or exited; returns the rest of that line. */
-static const char *peer_wait(peer *x, const char *line) {
-  uv_timer_t t;
-  uv_timer_init(x->loop, &t);
-  uv_timer_start(&t, on_timeout, 30000, 0);
-  const char *hit = NULL;
-  size_t n = strlen(line);
-  for (;;) {
-    for (const char *p = x->buf; p && *p;) {
-      if (strncmp(p, line, n) == 0 && strchr(p, '\n')) {
-        hit = p + n; /* the whole line came */
-        break;
-      }
-      p = strchr(p, '\n');
-      if (p)
-        p++;
-    }
-    if (hit || x->exited)
-      break;
-    uv_run(x->loop, UV_RUN_ONCE);
-  }
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(x->loop, UV_RUN_NOWAIT); /* the handle lives on this stack */
-  if (!hit)
-    fail_msg("the Ice peer exited (%d) without \"%s\"; it said:\n%s",
-             (int)x->status, line, x->buf);
-  return hit;
-}
-
-static void on_closed_handle(uv_handle_t *h) {
-  ((peer *)h->data)->closed_handles++;
-}
-
-/* Stops the peer by its PID (when still running), waits for its exit. */
-static int64_t peer_stop(peer *x) {
-  if (!x->exited)
-    uv_process_kill(&x->proc, SIGTERM);
-  while (!x->exited)
-    uv_run(x->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&x->proc, on_closed_handle);
-  uv_close((uv_handle_t *)&x->out, on_closed_handle);
-  uv_close((uv_handle_t *)&x->in, on_closed_handle);
-  while (x->closed_handles < 3)
-    uv_run(x->loop, UV_RUN_ONCE);
-  return x->status;
+/* The rest of the next line the peer prints starting with `line`. */
+static const char *peer_wait(kit_peer *x, const char *line) {
+  const char *rest = kit_peer_wait_line(x, line, 30000);
+  if (!rest)
+    fail_msg("the Ice peer did not print \"%s\" (exit %d)", line,
+             (int)x->exit_status);
+  return rest;
 }
 
 static int have_ice(void) {
@@ -158,6 +60,9 @@ static void echo_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   if (irpc_fields_get(f, IRPC_REQUEST_FIELD_CONTEXT, &v) == 0 &&
       v.len < sizeof S.ctx)
     memcpy(S.ctx, v.base, v.len);
+  if (strcmp(op, "zecho") == 0)
+    assert_irpc_ok(irpc_features_set_compress(
+        irpc_incoming_request_features(req), IRPC_COMPRESS_YES));
   irpc_outgoing_response *r;
   assert_irpc_ok(irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL));
   assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(r),
@@ -202,21 +107,24 @@ static void python_client(void **state) {
   assert_non_null(colon);
   char port[16];
   snprintf(port, sizeof port, "%d", atoi(colon + 1));
-  char *args[] = {PYTHON, "-u", ICE_PEER_PY, "client", port, NULL};
-  peer x;
-  peer_start(&x, &loop, args);
+  const char *args[] = {PYTHON, "-u", ICE_PEER_PY, "client", port, NULL};
+  kit_peer x;
+  assert_int_equal(kit_peer_start(&x, &loop, args, NULL), 0);
   peer_wait(&x, "ECHO OK");
   peer_wait(&x, "PING OK");
   peer_wait(&x, "COMPRESSED OK");
   peer_wait(&x, "ONEWAY SENT");
   peer_wait(&x, "CONTEXT OK");
+  peer_wait(&x, "ZECHO OK");
   peer_wait(&x, "DONE");
-  assert_int_equal(peer_stop(&x), 0);
+  assert_int_equal(kit_peer_wait_exit(&x, 30000), 0);
+  assert_int_equal(x.exit_status, 0);
+  kit_peer_stop(&x, SIGTERM, 5000);
   /* The Ice client's CloseConnection closed the connection. */
   while (closes == 0)
     uv_run(&loop, UV_RUN_ONCE);
   assert_irpc_err(close_err, IRPC_ECLOSEDBYPEER);
-  assert_int_equal(S.calls, 5);
+  assert_int_equal(S.calls, 6);
   assert_int_equal(S.oneways, 1);
   assert_int_equal(S.pings, 1);
   assert_int_equal(S.idempotent, 2); /* ice_ping (Nonmutating), the last */
@@ -248,11 +156,13 @@ static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
   irpc_incoming_response_free(resp);
 }
 
-static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
-                      const void *data, size_t len, int oneway, int idem,
-                      int ctx) {
+static void echo_call_z(uv_loop_t *loop, irpc_invoker *inv, const char *op,
+                        const void *data, size_t len, int oneway, int idem,
+                        int ctx, int compress) {
   irpc_outgoing_request *q;
   assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", op));
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_outgoing_request_features(q), compress));
   if (len)
     assert_irpc_ok(
         irpc_buf_append(irpc_outgoing_request_payload(q), data, len));
@@ -273,15 +183,22 @@ static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
   irpc_buf_free(r.payload);
 }
 
+static void echo_call(uv_loop_t *loop, irpc_invoker *inv, const char *op,
+                      const void *data, size_t len, int oneway, int idem,
+                      int ctx) {
+  echo_call_z(loop, inv, op, data, len, oneway, idem, ctx,
+              IRPC_COMPRESS_DEFAULT);
+}
+
 static void python_server(void **state) {
   (void)state;
   if (!have_ice())
     skip();
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
-  char *args[] = {PYTHON, "-u", ICE_PEER_PY, "server", NULL};
-  peer x;
-  peer_start(&x, &loop, args);
+  const char *args[] = {PYTHON, "-u", ICE_PEER_PY, "server", NULL};
+  kit_peer x;
+  assert_int_equal(kit_peer_start(&x, &loop, args, NULL), 0);
   int port = atoi(peer_wait(&x, "READY "));
   assert_true(port > 0);
   char addr[64];
@@ -309,6 +226,11 @@ static void python_server(void **state) {
   for (size_t i = 5; i < sizeof big; i++)
     big[i] = (uint8_t)(i % 7);
   echo_call(&loop, zinv, "echo", big, sizeof big, 0, 0, 0);
+  /* The first echo went plain, this one compressed (the option), and so
+   * did its reply. */
+  assert_string_equal(peer_wait(&x, "RECEIVED request echo "), "0");
+  assert_string_equal(peer_wait(&x, "RECEIVED request echo "), "2");
+  assert_string_equal(peer_wait(&x, "SENT reply "), "2");
   echo_call(&loop, inv, "note", NULL, 0, 1, 0, 0);
   peer_wait(&x, "ONEWAY note");
   echo_call(&loop, inv, "ice_ping", NULL, 0, 0, 1, 0);
@@ -317,6 +239,15 @@ static void python_server(void **state) {
             "z",
             2, 0, 0, 1);
   peer_wait(&x, "CONTEXT k=v");
+  /* Per request: compressed on a connection without the option, the
+   * reply compressed too (Ice follows the request); not compressed on a
+   * connection with it. */
+  echo_call_z(&loop, inv, "zecho", big, sizeof big, 0, 0, 0, IRPC_COMPRESS_YES);
+  assert_string_equal(peer_wait(&x, "RECEIVED request zecho "), "2");
+  assert_string_equal(peer_wait(&x, "SENT reply "), "2");
+  echo_call_z(&loop, zinv, "pecho", big, sizeof big, 0, 0, 0, IRPC_COMPRESS_NO);
+  assert_string_equal(peer_wait(&x, "RECEIVED request pecho "), "0");
+  assert_string_equal(peer_wait(&x, "SENT reply "), "0");
 
   int done = 0, zdone = 0;
   assert_irpc_ok(irpc_client_connection_shutdown(inv, kit_status_cb, &done));
@@ -327,7 +258,7 @@ static void python_server(void **state) {
   assert_int_equal(zdone, 1);
   irpc_invoker_free(inv);
   irpc_invoker_free(zinv);
-  peer_stop(&x);
+  assert_int_equal(kit_peer_stop(&x, SIGTERM, 10000), 0);
   test_loop_finish(&loop);
 }
 

@@ -6,7 +6,7 @@
  * suite). */
 #include <string.h>
 
-#include "kit/kit.h"
+#include "ice_raw.h"
 
 #define SERVER "ice://map?transport=memory"
 
@@ -42,22 +42,6 @@ static const irpc_dispatcher_ops spy_ops = {.struct_size =
                                             .name = "spy",
                                             .dispatch = spy_dispatch};
 
-typedef struct res {
-  int done, err;
-  uint64_t status;
-} res;
-
-static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
-                   void *ud) {
-  (void)call;
-  res *r = ud;
-  r->done = 1;
-  r->err = err;
-  if (resp)
-    r->status = irpc_incoming_response_status(resp);
-  irpc_incoming_response_free(resp);
-}
-
 typedef struct fx {
   uv_loop_t loop;
   irpc_transport *memory;
@@ -89,9 +73,9 @@ static void fx_fini(fx *x) {
   test_loop_finish(&x->loop);
 }
 
-static res call(fx *x, irpc_invoker *inv, irpc_outgoing_request *q) {
-  res r = {0};
-  assert_irpc_ok(irpc_invoke_owned(inv, q, on_res, &r, NULL));
+static ice_res call(fx *x, irpc_invoker *inv, irpc_outgoing_request *q) {
+  ice_res r = {0};
+  assert_irpc_ok(irpc_invoke_owned(inv, q, ice_on_res, &r, NULL));
   kit_run_until(&x->loop, &r.done);
   return r;
 }
@@ -112,7 +96,7 @@ static void identity_facet_fields(void **state) {
   assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(q),
                                  IRPC_REQUEST_FIELD_CONTEXT,
                                  "\x08\x04k\x04v\x08k2\x00", 9));
-  res r = call(&x, inv, q);
+  ice_res r = call(&x, inv, q);
   assert_irpc_ok(r.err);
   assert_string_equal(S.path, "/cat%2Fx/na%20me");
   assert_string_equal(S.facet, "fa#cet");
@@ -161,7 +145,7 @@ static void facet_from_fragment(void **state) {
   assert_irpc_ok(irpc_service_address_parse(
       &sa, "ice://map/hello?transport=memory#f%20x"));
   assert_irpc_ok(irpc_outgoing_request_set_service_address(q, sa));
-  res r = call(&x, cache, q);
+  ice_res r = call(&x, cache, q);
   irpc_service_address_free(sa);
   assert_irpc_ok(r.err);
   assert_string_equal(S.path, "/hello");

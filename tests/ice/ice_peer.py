@@ -5,11 +5,17 @@ generated code (Ice.Blobject, ice_invoke).
                               request's encapsulation back) on a free
                               loopback port; prints "READY <port>", then
                               "ONEWAY <operation>" for each one-way request
-                              and "CONTEXT k=v" for a request with a context.
+                              and "CONTEXT k=v" for a request with a context,
+                              and "RECEIVED request <operation> <status>" and
+                              "SENT reply <status>" for each request received
+                              and reply sent, <status> being the message's
+                              compression status (from Ice's protocol trace).
                               Runs until SIGTERM or stdin closes.
   ice_peer.py client <port>   calls the irpc echo server at <port>: an echo,
                               ice_ping, a compressed echo, a one-way
-                              request, an echo with a context, then closes
+                              request, an echo with a context, "zecho" (the
+                              irpc server compresses its reply unasked: the
+                              reply must come with status 2), then closes
                               (CloseConnection); prints a line a step and
                               "DONE"; exits 1 on the first failure.
 """
@@ -19,6 +25,50 @@ import sys
 import threading
 
 import Ice
+
+
+class Tracer(Ice.Logger):
+    """Reads Ice's protocol trace: the compression status of each request
+    and reply, as it went on the wire."""
+
+    def __init__(self):
+        Ice.Logger.__init__(self)
+        self.replies = []
+
+    def trace(self, category, message):
+        lines = message.split("\n")
+        what = lines[0].strip()
+        fields = dict(l.split(" = ", 1) for l in lines[1:] if " = " in l)
+        cstat = fields.get("compression status", "?").split(" ")[0]
+        if what == "received request":
+            print("RECEIVED request", fields.get("operation"), cstat, flush=True)
+        elif what == "sending reply":
+            print("SENT reply", cstat, flush=True)
+        elif what == "received reply":
+            self.replies.append(int(cstat))
+
+    def _print(self, message):
+        pass
+
+    def warning(self, message):
+        print("WARNING", message, file=sys.stderr, flush=True)
+
+    def error(self, message):
+        print("ERROR", message, file=sys.stderr, flush=True)
+
+    def getPrefix(self):
+        return ""
+
+    def cloneWithPrefix(self, prefix):
+        return self
+
+
+def initialize(tracer):
+    init = Ice.InitializationData()
+    init.properties = Ice.createProperties(sys.argv)
+    init.properties.setProperty("Ice.Trace.Protocol", "1")
+    init.logger = tracer
+    return Ice.initialize(init)
 
 
 def encaps(body):
@@ -35,7 +85,7 @@ class Echo(Ice.Blobject):
 
 
 def server():
-    with Ice.initialize(sys.argv) as ic:
+    with initialize(Tracer()) as ic:
         adapter = ic.createObjectAdapterWithEndpoints("Echo", "tcp -h 127.0.0.1 -p 0")
         adapter.add(Echo(), Ice.stringToIdentity("echo"))
         adapter.activate()
@@ -46,10 +96,14 @@ def server():
         print("READY", port, flush=True)
         while not done.wait(0.2):
             pass
+        # Stopping: a SIGTERM that comes now (the test closes stdin, then
+        # signals) must not kill the interpreter while it shuts down.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def client(port):
-    with Ice.initialize(sys.argv) as ic:
+    tracer = Tracer()
+    with initialize(tracer) as ic:
         p = ic.stringToProxy("echo:tcp -h 127.0.0.1 -p %d -t 10000" % port)
         small = encaps(b"\x03abc")
         ok, out = p.ice_invoke("echo", Ice.OperationMode.Normal, small)
@@ -66,6 +120,10 @@ def client(port):
         ok, out = p.ice_invoke("echo", Ice.OperationMode.Idempotent, small, {"k": "v"})
         assert ok and out == small
         print("CONTEXT OK", flush=True)
+        ok, out = p.ice_invoke("zecho", Ice.OperationMode.Normal, big)
+        assert ok and out == big
+        assert tracer.replies[-1] == 2, tracer.replies
+        print("ZECHO OK", flush=True)
     print("DONE", flush=True)
 
 

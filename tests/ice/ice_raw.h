@@ -162,6 +162,51 @@ static inline void raw_expect_hex(raw *p, const char *h) {
   raw_expect(p, b, hex(b, sizeof b, h));
 }
 
+/* Reads one whole message (header and body) into `out`; returns its
+ * length. */
+static inline size_t raw_take(raw *p, uint8_t *out, size_t cap) {
+  raw_wait(p, 14);
+  assert_true(irpc_buf_len(p->in) >= 14);
+  uint8_t h[14];
+  irpc_buf_copyout(p->in, 0, h, sizeof h);
+  size_t n = (size_t)h[10] | (size_t)h[11] << 8 | (size_t)h[12] << 16 |
+             (size_t)h[13] << 24;
+  assert_true(n >= 14 && n <= cap);
+  raw_wait(p, n);
+  assert_true(irpc_buf_len(p->in) >= n);
+  irpc_buf_copyout(p->in, 0, out, n);
+  irpc_buf_consume(p->in, n);
+  return n;
+}
+
+/* The outcome of a call, for irpc_invoke_owned(..., ice_on_res, &r, ...):
+ * its error, status, error message and up to 512 bytes of payload. */
+typedef struct ice_res {
+  int done, err;
+  uint64_t status;
+  char msg[160];
+  uint8_t payload[512];
+  size_t len;
+} ice_res;
+
+static inline void ice_on_res(irpc_call *call, int err,
+                              irpc_incoming_response *resp, void *ud) {
+  (void)call;
+  ice_res *r = ud;
+  r->done = 1;
+  r->err = err;
+  if (!resp)
+    return;
+  r->status = irpc_incoming_response_status(resp);
+  const char *m = irpc_incoming_response_error_message(resp);
+  snprintf(r->msg, sizeof r->msg, "%s", m ? m : "");
+  irpc_buf *p = irpc_incoming_response_payload(resp);
+  r->len = irpc_buf_len(p);
+  assert_true(r->len <= sizeof r->payload);
+  irpc_buf_copyout(p, 0, r->payload, r->len);
+  irpc_incoming_response_free(resp);
+}
+
 /* Closes the transport as a TCP socket closes: the peer reads the end of
  * the stream (a FIN), not a reset. */
 static inline void raw_close(raw *p) {

@@ -11,10 +11,16 @@
  *   - client: an irpc client sends exactly the Ice client's bytes to a
  *     scripted server (with compression asked: status 1, and the
  *     compressed request byte for byte), and maps the replies.
+ *   - compression asked per request: the compress feature of a request
+ *     overrides the connection's option on either side, and a reply is
+ *     compressed when its request asked for compression (status 1 or 2),
+ *     as Ice does; compressed messages are checked once decompressed.
  * Everything runs over the memory transport, deterministically. */
+#include <bzlib.h>
 #include <string.h>
 
 #include "ice_raw.h"
+#include "irpc/compress.h"
 
 /* ---- The vectors (ice-vectors, client-initiated sequence) ---- */
 
@@ -139,7 +145,17 @@ static void bench_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     reply_payload(d, IRPC_STATUS_OK, out, (size_t)len + 1);
   } else if (strcmp(op, "ice_isA") == 0) {
     reply_payload(d, IRPC_STATUS_OK, "\x01", 1);
-  } else if (strcmp(op, "echo") == 0) {
+  } else if (strcmp(op, "zeros") == 0) {
+    uint8_t z[261] = {0xff, 0x00, 0x01};
+    reply_payload(d, IRPC_STATUS_OK, z, sizeof z);
+  } else if (strcmp(op, "echo") == 0 || strcmp(op, "zecho") == 0 ||
+             strcmp(op, "pecho") == 0) {
+    /* zecho and pecho: the dispatcher asks for a compressed reply, or for
+     * none (IceRPC's [compress(Return)]). */
+    if (op[0] != 'e')
+      assert_irpc_ok(irpc_features_set_compress(
+          irpc_incoming_request_features(req),
+          op[0] == 'z' ? IRPC_COMPRESS_YES : IRPC_COMPRESS_NO));
     irpc_outgoing_response *r;
     assert_irpc_ok(irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL));
     assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(r), in));
@@ -223,6 +239,16 @@ static void fx_fini(fx *x) {
 
 /* ---- Server side ---- */
 
+/* The server started and a scripted client connected to it, past the
+ * server's ValidateConnection. */
+static void fx_open(fx *x, raw *c) {
+  fx_init(x);
+  fx_start_server(x);
+  raw_init(c, &x->loop, x->memory);
+  raw_connect(c, SERVER);
+  raw_expect_hex(c, M1);
+}
+
 static void server_session(void **state) {
   (void)state;
   fx x;
@@ -286,12 +312,8 @@ static void on_server_shutdown(irpc_server *s, int status, void *ud) {
 static void server_close(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   shut = 0;
   assert_irpc_ok(irpc_server_shutdown(x.server, on_server_shutdown, NULL));
   raw_expect_hex(&c, M24); /* the same bytes, whichever side closes */
@@ -306,12 +328,8 @@ static void server_close(void **state) {
 static void server_locator(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   raw_send_hex(&c, L2);
   raw_expect_hex(&c, L3);
   raw_send_hex(&c, L4);
@@ -326,16 +344,169 @@ static void server_locator(void **state) {
 static void server_user_exception(void **state) {
   (void)state;
   fx x;
-  fx_init(&x);
-  fx_start_server(&x);
   raw c;
-  raw_init(&c, &x.loop, x.memory);
-  raw_connect(&c, SERVER);
-  raw_expect_hex(&c, M1);
+  fx_open(&x, &c);
   raw_send_hex(&c, "4963655001000100 0000 26000000 01000000"
                    "046563686f0000 046661696c 00 00 060000000101");
   raw_expect_hex(&c, "4963655001000100 0200 1b000000 01000000 01"
                      "0800000001010102");
+  raw_fini(&c);
+  fx_fini(&x);
+}
+
+/* ---- Messages built and read as Ice does (compression per request) ---- */
+
+/* The payload of the compressed vectors: a byte sequence of 256 zeros. */
+static size_t zeros_payload(uint8_t *p) {
+  memset(p, 0, 261);
+  p[0] = 0xff;
+  p[2] = 0x01;
+  return 261;
+}
+
+static size_t put_header(uint8_t *m, int type, int cstat, size_t n) {
+  static const uint8_t magic[8] = {0x49, 0x63, 0x65, 0x50, 1, 0, 1, 0};
+  memcpy(m, magic, 8);
+  m[8] = (uint8_t)type;
+  m[9] = (uint8_t)cstat;
+  for (int i = 0; i < 4; i++)
+    m[10 + i] = (uint8_t)(n >> (8 * i));
+  return n;
+}
+
+static void put_u32(uint8_t *p, size_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A request to identity "echo": `op`, mode Normal, no context, `pl` as
+ * the encapsulation. */
+static size_t echo_request(uint8_t *m, uint32_t id, const char *op,
+                           const uint8_t *pl, size_t n, int cstat) {
+  size_t at = 14, ol = strlen(op);
+  put_u32(m + at, id);
+  at += 4;
+  memcpy(m + at,
+         "\x04"
+         "echo"
+         "\x00"
+         "\x00",
+         7);
+  at += 7;
+  m[at++] = (uint8_t)ol;
+  memcpy(m + at, op, ol);
+  at += ol;
+  m[at++] = 0; /* mode */
+  m[at++] = 0; /* context */
+  put_u32(m + at, n + 6);
+  m[at + 4] = m[at + 5] = 1;
+  at += 6;
+  if (n)
+    memcpy(m + at, pl, n);
+  return put_header(m, 0, cstat, at + n);
+}
+
+/* A reply Ok carrying `pl`. */
+static size_t ok_reply(uint8_t *m, uint32_t id, const uint8_t *pl, size_t n,
+                       int cstat) {
+  put_u32(m + 14, id);
+  m[18] = 0;
+  put_u32(m + 19, n + 6);
+  m[23] = m[24] = 1;
+  memcpy(m + 25, pl, n);
+  return put_header(m, 2, cstat, 25 + n);
+}
+
+/* `m` compressed as Ice compresses it: status 2, the uncompressed size,
+ * then the body in bzip2 with 100k blocks. */
+static size_t ice_bz(uint8_t *out, size_t cap, const uint8_t *m, size_t n) {
+  unsigned clen = (unsigned)(cap - 18);
+  assert_int_equal(BZ2_bzBuffToBuffCompress((char *)out + 18, &clen,
+                                            (char *)m + 14, (unsigned)(n - 14),
+                                            1, 0, 0),
+                   BZ_OK);
+  put_header(out, m[8], 2, 18 + clen);
+  put_u32(out + 14, n);
+  return 18 + clen;
+}
+
+/* The next message, decompressed when it came compressed: *cstat is its
+ * compression status, the header of what is returned carries the
+ * uncompressed size. */
+static size_t take_plain(raw *p, uint8_t *out, size_t cap, int *cstat) {
+  uint8_t m[4096];
+  size_t n = raw_take(p, m, sizeof m);
+  *cstat = m[9];
+  if (m[9] != 2) {
+    assert_true(n <= cap);
+    memcpy(out, m, n);
+    return n;
+  }
+  assert_true(n > 18);
+  size_t total = (size_t)m[14] | (size_t)m[15] << 8 | (size_t)m[16] << 16 |
+                 (size_t)m[17] << 24;
+  assert_true(total > 14 && total <= cap);
+  unsigned len = (unsigned)(total - 14);
+  assert_int_equal(BZ2_bzBuffToBuffDecompress((char *)out + 14, &len,
+                                              (char *)m + 18,
+                                              (unsigned)(n - 18), 0, 0),
+                   BZ_OK);
+  assert_int_equal(len, total - 14);
+  memcpy(out, m, 14);
+  put_u32(out + 10, total);
+  return total;
+}
+
+static void assert_message(const uint8_t *got, size_t n, const uint8_t *want,
+                           size_t wn) {
+  assert_int_equal(n, wn);
+  /* The compression status aside (checked by the caller). */
+  assert_memory_equal(got, want, 9);
+  assert_memory_equal(got + 10, want + 10, n - 10);
+}
+
+/* A dispatcher asks for a compressed reply or for none, whatever the
+ * request said; a small request asking for compression (status 1) gets a
+ * compressed reply when the reply is large enough, as Ice's does. */
+static void server_compress_per_request(void **state) {
+  (void)state;
+  fx x;
+  raw c;
+  fx_open(&x, &c);
+  uint8_t pl[261], m[1024], want[1024], z[1024];
+  size_t pn = zeros_payload(pl);
+  int cstat;
+
+  /* Plain request, the dispatcher asks for compression: status 2. */
+  raw_send(&c, m, echo_request(m, 1, "zecho", pl, pn, 0));
+  size_t n = take_plain(&c, m, sizeof m, &cstat);
+  assert_int_equal(cstat, 2);
+  assert_message(m, n, want, ok_reply(want, 1, pl, pn, 0));
+
+  /* Compressed request, the dispatcher says no: status 0, byte for byte. */
+  n = echo_request(m, 2, "pecho", pl, pn, 0);
+  raw_send(&c, z, ice_bz(z, sizeof z, m, n));
+  raw_expect(&c, want, ok_reply(want, 2, pl, pn, 0));
+
+  /* Compressed request, nothing said: compressed reply (M22/M23). */
+  n = echo_request(m, 3, "echo", pl, pn, 0);
+  raw_send(&c, z, ice_bz(z, sizeof z, m, n));
+  n = take_plain(&c, m, sizeof m, &cstat);
+  assert_int_equal(cstat, 2);
+  assert_message(m, n, want, ok_reply(want, 3, pl, pn, 0));
+
+  /* Status 1 (asked, too small to compress): a large reply is compressed,
+   * a small one carries status 1. */
+  raw_send(&c, m, echo_request(m, 4, "zeros", NULL, 0, 1));
+  n = take_plain(&c, m, sizeof m, &cstat);
+  assert_int_equal(cstat, 2);
+  assert_message(m, n, want, ok_reply(want, 4, pl, pn, 0));
+  raw_send(&c, m, echo_request(m, 5, "echo", pl, 4, 1));
+  raw_expect(&c, want, ok_reply(want, 5, pl, 4, 1));
+
+  /* Nothing asked: status 0, even for a large reply. */
+  raw_send(&c, m, echo_request(m, 6, "zeros", NULL, 0, 0));
+  raw_expect(&c, want, ok_reply(want, 6, pl, pn, 0));
   raw_fini(&c);
   fx_fini(&x);
 }
@@ -365,32 +536,6 @@ static void cfx_init(cfx *k, int compress) {
       irpc_client_connection_new(&k->client, &k->x.loop, RAW_SERVER, &o));
 }
 
-typedef struct res {
-  int done, err;
-  uint64_t status;
-  char msg[160];
-  uint8_t payload[512];
-  size_t len;
-} res;
-
-static void on_res(irpc_call *call, int err, irpc_incoming_response *resp,
-                   void *ud) {
-  (void)call;
-  res *r = ud;
-  r->done = 1;
-  r->err = err;
-  if (!resp)
-    return;
-  r->status = irpc_incoming_response_status(resp);
-  const char *m = irpc_incoming_response_error_message(resp);
-  snprintf(r->msg, sizeof r->msg, "%s", m ? m : "");
-  irpc_buf *p = irpc_incoming_response_payload(resp);
-  r->len = irpc_buf_len(p);
-  assert_true(r->len <= sizeof r->payload);
-  irpc_buf_copyout(p, 0, r->payload, r->len);
-  irpc_incoming_response_free(resp);
-}
-
 static irpc_outgoing_request *req_of(const char *path, const char *op,
                                      const char *payload_hex) {
   irpc_outgoing_request *req;
@@ -402,9 +547,9 @@ static irpc_outgoing_request *req_of(const char *path, const char *op,
   return req;
 }
 
-static void start(cfx *k, irpc_outgoing_request *req, res *r) {
+static void start(cfx *k, irpc_outgoing_request *req, ice_res *r) {
   memset(r, 0, sizeof(*r));
-  assert_irpc_ok(irpc_invoke_owned(k->client, req, on_res, r, NULL));
+  assert_irpc_ok(irpc_invoke_owned(k->client, req, ice_on_res, r, NULL));
 }
 
 /* `h` with the compression status of a small message asking for
@@ -423,7 +568,7 @@ static void client_session(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 1);
-  res r;
+  ice_res r;
   /* The client waits for ValidateConnection before anything. */
   start(&k, req_of("/echo", "hello", "03616263"), &r);
   kit_run_until(&k.x.loop, &k.s.ready);
@@ -543,7 +688,7 @@ static void client_locator(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 0);
-  res r;
+  ice_res r;
   irpc_outgoing_request *q =
       req_of("/BenchGrid/Locator", "findObjectById", "046563686f00");
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(q, 1));
@@ -583,7 +728,7 @@ static void client_user_exception(void **state) {
   (void)state;
   cfx k;
   cfx_init(&k, 0);
-  res r;
+  ice_res r;
   start(&k, req_of("/echo", "fail", ""), &r);
   kit_run_until(&k.x.loop, &k.s.ready);
   raw_send_hex(&k.s, M1);
@@ -628,8 +773,74 @@ static void client_user_exception(void **state) {
   fx_fini(&k.x);
 }
 
+static irpc_outgoing_request *compressed_req(const uint8_t *pl, size_t n,
+                                             int compress) {
+  irpc_outgoing_request *q;
+  assert_irpc_ok(irpc_outgoing_request_new(&q, "/echo", "echo"));
+  assert_irpc_ok(irpc_buf_append(irpc_outgoing_request_payload(q), pl, n));
+  assert_irpc_ok(
+      irpc_features_set_compress(irpc_outgoing_request_features(q), compress));
+  return q;
+}
+
+/* The compress feature of a request asks for compression on a connection
+ * without it (status 2, or 1 when too small), or refuses it on a
+ * connection with it (status 0); a compressed reply is read. */
+static void client_compress_per_request(void **state) {
+  (void)state;
+  for (int option = 0; option < 2; option++) {
+    cfx k;
+    cfx_init(&k, option);
+    ice_res r;
+    uint8_t pl[261], m[1024], want[1024], z[1024];
+    size_t pn = zeros_payload(pl);
+    int cstat;
+    start(&k, compressed_req(pl, pn, IRPC_COMPRESS_YES), &r);
+    kit_run_until(&k.x.loop, &k.s.ready);
+    raw_send_hex(&k.s, M1);
+    size_t n = take_plain(&k.s, m, sizeof m, &cstat);
+    assert_int_equal(cstat, 2);
+    assert_message(m, n, want, echo_request(want, 1, "echo", pl, pn, 0));
+    n = ok_reply(m, 1, pl, pn, 0);
+    raw_send(&k.s, z, ice_bz(z, sizeof z, m, n));
+    kit_run_until(&k.x.loop, &r.done);
+    assert_irpc_ok(r.err);
+    assert_int_equal(r.status, IRPC_STATUS_OK);
+    assert_int_equal(r.len, pn);
+    assert_memory_equal(r.payload, pl, pn);
+
+    /* Too small to compress: status 1. */
+    start(&k, compressed_req(pl, 4, IRPC_COMPRESS_YES), &r);
+    raw_expect(&k.s, want, echo_request(want, 2, "echo", pl, 4, 1));
+    raw_send(&k.s, m, ok_reply(m, 2, pl, 4, 1));
+    kit_run_until(&k.x.loop, &r.done);
+    assert_int_equal(r.len, 4);
+
+    /* Refused: status 0, byte for byte. */
+    start(&k, compressed_req(pl, pn, IRPC_COMPRESS_NO), &r);
+    raw_expect(&k.s, want, echo_request(want, 3, "echo", pl, pn, 0));
+    raw_send(&k.s, m, ok_reply(m, 3, pl, pn, 0));
+    kit_run_until(&k.x.loop, &r.done);
+    assert_int_equal(r.len, pn);
+
+    /* No feature: the connection's option. */
+    start(&k, compressed_req(pl, pn, IRPC_COMPRESS_DEFAULT), &r);
+    n = take_plain(&k.s, m, sizeof m, &cstat);
+    assert_int_equal(cstat, option ? 2 : 0);
+    assert_message(m, n, want, echo_request(want, 4, "echo", pl, pn, 0));
+    raw_send(&k.s, m, ok_reply(m, 4, pl, pn, 0));
+    kit_run_until(&k.x.loop, &r.done);
+    assert_int_equal(r.len, pn);
+    irpc_invoker_free(k.client);
+    raw_fini(&k.s);
+    fx_fini(&k.x);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(server_compress_per_request),
+      cmocka_unit_test(client_compress_per_request),
       cmocka_unit_test(server_session),
       cmocka_unit_test(server_close),
       cmocka_unit_test(server_locator),

@@ -19,10 +19,7 @@ static struct {
   int have_grid;
   int no_ice; /* the build does not speak ice */
   kit_peer server, client;
-  irpc_invoker *cache;
-  irpc_invoker *locator;
-  irpc_pipeline *pipeline;
-  irpc_service_address *locator_address;
+  kit_icegrid_client gc;
 } s;
 
 static int suite_setup(void **state) {
@@ -49,19 +46,7 @@ static int suite_setup(void **state) {
   s.have_grid = rc == 0;
   if (rc)
     return rc;
-  irpc_connection_cache_options co;
-  irpc_connection_cache_options_init(&co);
-  assert_irpc_ok(irpc_connection_cache_new(&s.cache, &s.loop, &co));
-  assert_irpc_ok(irpc_service_address_parse_ice_proxy(&s.locator_address,
-                                                      s.grid.locator, NULL));
-  irpc_locator_options lo;
-  irpc_locator_options_init(&lo);
-  lo.locator = s.cache;
-  lo.locator_address = s.locator_address;
-  assert_irpc_ok(irpc_locator_new(&s.locator, &s.loop, &lo));
-  assert_irpc_ok(irpc_pipeline_new(&s.pipeline, &s.loop));
-  assert_irpc_ok(irpc_pipeline_use(s.pipeline, s.locator));
-  assert_irpc_ok(irpc_pipeline_into(s.pipeline, s.cache));
+  kit_icegrid_client_init(&s.gc, &s.loop, &s.grid);
   return 0;
 }
 
@@ -69,9 +54,7 @@ static int suite_teardown(void **state) {
   (void)state;
   kit_peer_stop(&s.client, SIGKILL, 5000);
   kit_peer_stop(&s.server, SIGKILL, 5000);
-  irpc_pipeline_free(s.pipeline);
-  irpc_invoker_free(s.cache);
-  irpc_service_address_free(s.locator_address);
+  kit_icegrid_client_fini(&s.gc);
   if (s.have_grid)
     kit_icegrid_stop(&s.grid);
   uv_run(&s.loop, UV_RUN_DEFAULT);
@@ -119,8 +102,8 @@ static result ping(const char *target) {
   assert_irpc_ok(irpc_outgoing_request_set_idempotent(req, 1));
   assert_irpc_ok(irpc_outgoing_request_set_service_address(req, sa));
   result r = {0};
-  assert_irpc_ok(
-      irpc_invoke(irpc_pipeline_invoker(s.pipeline), req, on_done, &r, NULL));
+  assert_irpc_ok(irpc_invoke(irpc_pipeline_invoker(s.gc.pipeline), req, on_done,
+                             &r, NULL));
   kit_run_until(&s.loop, &r.done);
   irpc_outgoing_request_free(req);
   irpc_service_address_free(sa);
@@ -143,14 +126,14 @@ static void test_resolves_ice_server(void **state) {
   assert_irpc_ok(r.err);
   assert_int_equal(r.status, IRPC_STATUS_OK);
   irpc_locator_stats st;
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &st));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &st));
   assert_true(st.lookups >= 2);
   assert_int_equal(st.failures, 0);
   /* Cached: no new lookup. */
   uint64_t before = st.lookups;
   assert_int_equal(ping("ice:/test?adapter-id=PyAdapter").status,
                    IRPC_STATUS_OK);
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &st));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &st));
   assert_int_equal(st.lookups, before);
   assert_int_equal(kit_peer_stop(&s.server, SIGTERM, 10000), 0);
 }
@@ -205,8 +188,8 @@ static void on_registered(int err, void *ud) {
 static int reg(const char *adapter, const irpc_service_address *eps) {
   irpc_locator_registration g;
   irpc_locator_registration_init(&g);
-  g.invoker = s.cache;
-  g.locator_address = s.locator_address;
+  g.invoker = s.gc.cache;
+  g.locator_address = s.gc.locator_address;
   g.adapter_id = adapter;
   g.endpoints = eps;
   int done = 0;
@@ -253,7 +236,7 @@ static void test_registers_irpc_server(void **state) {
 
   /* Unregistered: the registry no longer knows where it is. */
   assert_irpc_ok(reg("IrpcAdapter", NULL));
-  assert_irpc_ok(irpc_locator_clear(s.locator));
+  assert_irpc_ok(irpc_locator_clear(s.gc.locator));
   assert_int_equal(ping("ice:/test?adapter-id=IrpcAdapter").status,
                    IRPC_STATUS_NOT_FOUND);
   irpc_service_address_free(eps);

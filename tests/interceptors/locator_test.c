@@ -1153,6 +1153,109 @@ static void test_registration(void **state) {
   rig_fini(&r);
 }
 
+/* ---- A registered server shutting down ---- */
+
+typedef struct down {
+  int calls, unregister_err, status;
+} down;
+
+static void on_down(irpc_server *server, int unregister_err, int status,
+                    void *ud) {
+  (void)server;
+  down *d = ud;
+  d->calls++;
+  d->unregister_err = unregister_err;
+  d->status = status;
+}
+
+/* Shuts `server` down through irpc_locator_server_shutdown with adapter
+ * `adapter` and the locator reached through `via`; runs until the callback
+ * ran, then a few more turns to see it does not run twice. */
+static down shut_registered(rig *r, irpc_invoker *via, irpc_server *server,
+                            const char *adapter) {
+  irpc_service_address *la;
+  assert_irpc_ok(irpc_service_address_parse_ice_proxy(
+      &la, "IceGrid/Locator:tcp -h 127.0.0.1 -p 4061", NULL));
+  irpc_locator_registration g;
+  irpc_locator_registration_init(&g);
+  g.invoker = via;
+  g.locator_address = la;
+  g.adapter_id = adapter;
+  down d = {0};
+  assert_irpc_ok(
+      irpc_locator_server_shutdown(&r->loop, server, &g, on_down, &d));
+  irpc_service_address_free(la); /* copied by the call */
+  while (d.calls == 0)
+    uv_run(&r->loop, UV_RUN_ONCE);
+  uv_run(&r->loop, UV_RUN_NOWAIT);
+  assert_int_equal(d.calls, 1);
+  return d;
+}
+
+/* The adapter is unregistered (the null proxy) before the server shuts
+ * down; the server shuts down when the registry cannot be reached, and the
+ * callback reports both results, once, on every path. */
+static void test_server_shutdown_unregisters(void **state) {
+  (void)state;
+  rig r;
+  irpc_locator_options o;
+  irpc_locator_options_init(&o);
+  rig_init(&r, &o, 0);
+  irpc_dispatcher *echo;
+  assert_irpc_ok(irpc_dispatcher_new(&echo, &r.loop, &test_echo_ops, NULL));
+  irpc_server *server;
+  assert_irpc_ok(irpc_server_new(&server, &r.loop, echo, NULL));
+  assert_irpc_ok(do_register(&r, "SrvAdapter", NULL,
+                             "ice://127.0.0.1:10000/?transport=tcp&t=5000"));
+  assert_int_equal(call(&r, "ice:/hello?adapter-id=SrvAdapter").status,
+                   IRPC_STATUS_OK);
+  int before = F.registrations;
+  down d = shut_registered(&r, r.coloc, server, "SrvAdapter");
+  assert_irpc_ok(d.unregister_err);
+  assert_irpc_ok(d.status);
+  assert_int_equal(F.registrations, before + 1);
+  assert_irpc_ok(irpc_locator_clear(r.locator));
+  assert_int_equal(call(&r, "ice:/hello?adapter-id=SrvAdapter").status,
+                   IRPC_STATUS_NOT_FOUND);
+  /* Already shut down: the unregistration still runs, the shutdown's
+   * error is reported. */
+  d = shut_registered(&r, r.coloc, server, "SrvAdapter");
+  assert_irpc_ok(d.unregister_err);
+  assert_irpc_err(d.status, IRPC_ECLOSED);
+  irpc_server_free(server);
+
+  /* The locator cannot be reached: the server shuts down all the same. */
+  irpc_invoker *refused;
+  assert_irpc_ok(irpc_invoker_new(&refused, &r.loop, &refused_ops, NULL));
+  assert_irpc_ok(irpc_server_new(&server, &r.loop, echo, NULL));
+  d = shut_registered(&r, refused, server, "SrvAdapter");
+  assert_irpc_err(d.unregister_err, UV_ECONNREFUSED);
+  assert_irpc_ok(d.status);
+  assert_irpc_err(irpc_server_shutdown(server, NULL, NULL), IRPC_ECLOSED);
+
+  /* Refused arguments: nothing runs, the server is not shut down. */
+  irpc_server *other;
+  assert_irpc_ok(irpc_server_new(&other, &r.loop, echo, NULL));
+  irpc_locator_registration g;
+  irpc_locator_registration_init(&g);
+  down none = {0};
+  assert_irpc_err(
+      irpc_locator_server_shutdown(&r.loop, NULL, &g, on_down, &none),
+      IRPC_EINVAL);
+  assert_irpc_err(
+      irpc_locator_server_shutdown(&r.loop, other, &g, on_down, &none),
+      IRPC_EINVAL); /* no invoker, no locator address, no adapter id */
+  uv_run(&r.loop, UV_RUN_NOWAIT);
+  assert_int_equal(none.calls, 0);
+  assert_irpc_ok(irpc_server_shutdown(other, NULL, NULL));
+  irpc_server_free(other);
+  irpc_server_free(server);
+  irpc_invoker_free(refused);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  irpc_dispatcher_free(echo);
+  rig_fini(&r);
+}
+
 /* ---- Against Ice's own codec (ZeroC's Python Ice) ---- */
 
 /* Runs ice_proxy_codec.py `mode` on `n` input lines; the output lines go
@@ -1278,6 +1381,7 @@ int main(void) {
       cmocka_unit_test(test_cache_size),
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_registration),
+      cmocka_unit_test(test_server_shutdown_unregisters),
       cmocka_unit_test(test_ice_codec),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

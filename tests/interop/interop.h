@@ -32,6 +32,29 @@
   X(close_by_client)                                                           \
   X(close_by_server)
 
+/* Defines test_<name> for each check and test_client_exit_status, for
+ * the suites where peer.py's Ice client ran the checks against an irpc
+ * server: `client` names its kit_peer, `status` its exit status. */
+#define INTEROP_CLIENT_TESTS(client, status)                                   \
+  static const kit_peer *interop_client(void) {                                \
+    return &(client);                                                          \
+  }                                                                            \
+  INTEROP_CHECKS(INTEROP_CHECK_TEST_)                                          \
+  static void test_client_exit_status(void **state) {                          \
+    (void)state;                                                               \
+    assert_true(kit_peer_has_line(&(client), "done 16 passed 0 failed"));      \
+    assert_int_equal((status), 0);                                             \
+  }
+#define INTEROP_CHECK_TEST_(name)                                              \
+  static void test_##name(void **state) {                                      \
+    (void)state;                                                               \
+    interop_expect_pass(interop_client(), #name);                              \
+  }
+/* Their cmocka entries, in order. */
+#define INTEROP_CLIENT_TEST_ENTRIES                                            \
+  INTEROP_CHECKS(INTEROP_CHECK_ENTRY_) cmocka_unit_test(test_client_exit_status)
+#define INTEROP_CHECK_ENTRY_(name) cmocka_unit_test(test_##name),
+
 /* The checks of the protocol alone against an echo server (peer.py echo). */
 #define INTEROP_ECHO_CHECKS(X)                                                 \
   X(echo_small)                                                                \

@@ -38,19 +38,8 @@ static int suite_teardown(void **state) {
   return 0;
 }
 
-#define CHECK_TEST(name)                                                       \
-  static void test_##name(void **state) {                                      \
-    (void)state;                                                               \
-    interop_expect_pass(&s.client, #name);                                     \
-  }
-INTEROP_CHECKS(CHECK_TEST)
-
-/* The client saw every check pass and said so in its exit status. */
-static void test_client_exit_status(void **state) {
-  (void)state;
-  assert_true(kit_peer_has_line(&s.client, "done 16 passed 0 failed"));
-  assert_int_equal(s.client_status, 0);
-}
+/* Each check passed; the client saw them all pass and exited 0. */
+INTEROP_CLIENT_TESTS(s.client, s.client_status)
 
 /* The server's proxy names the identity and the port it listens on. */
 static void test_server_proxy(void **state) {
@@ -67,12 +56,10 @@ static void test_server_stops(void **state) {
   assert_int_equal(kit_peer_stop(&s.server, SIGTERM, 10000), 0);
 }
 
-#define CHECK_ENTRY(name) cmocka_unit_test(test_##name),
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_server_proxy),
-      INTEROP_CHECKS(CHECK_ENTRY) cmocka_unit_test(test_client_exit_status),
+      INTEROP_CLIENT_TEST_ENTRIES,
       cmocka_unit_test(test_server_stops),
   };
   return cmocka_run_group_tests(tests, suite_setup, suite_teardown);

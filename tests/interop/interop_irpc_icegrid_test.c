@@ -3,11 +3,15 @@
  *   - an irpc client finds an Ice server by adapter id and by well-known
  *     name: the locator interceptor in front of a connection cache, each
  *     request's target the service address of "test@InteropAdapter" or
- *     "interop" (Ice proxy strings);
+ *     "interop" (Ice proxy strings); and a generated proxy whose address
+ *     is that of "test@InteropAdapter" or "interop" is resolved without
+ *     any code of the caller's (the proxy sets its target);
  *   - an irpc server registers its adapter with the registry
  *     (irpc_locator_register: LocatorRegistry::setAdapterDirectProxy) and
- *     the Ice client of peer.py finds it as "test@IrpcAdapter"; once it
- *     unregisters, the Ice client no longer reaches it.
+ *     the Ice client of peer.py and an irpc generated proxy find it as
+ *     "test@IrpcAdapter"; shut down with irpc_locator_server_shutdown, it
+ *     unregisters first: the registry no longer knows the adapter
+ *     (NotFound, not a connection refused) and the Ice client fails.
  * The registry and the Ice server stop by PID with status 0. */
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +28,7 @@ static struct {
   kit_icegrid grid;
   int have_grid;
   kit_peer server, client;
-  irpc_service_address *locator_address;
-  irpc_invoker *cache, *locator, *pipeline_inv;
-  irpc_pipeline *pipeline;
+  kit_icegrid_client gc;
 } s;
 
 static int suite_setup(void **state) {
@@ -38,20 +40,7 @@ static int suite_setup(void **state) {
     return rc;
   }
   s.have_grid = 1;
-  assert_irpc_ok(irpc_service_address_parse_ice_proxy(&s.locator_address,
-                                                      s.grid.locator, NULL));
-  irpc_connection_cache_options co;
-  irpc_connection_cache_options_init(&co);
-  assert_irpc_ok(irpc_connection_cache_new(&s.cache, &s.loop, &co));
-  irpc_locator_options lo;
-  irpc_locator_options_init(&lo);
-  lo.locator = s.cache;
-  lo.locator_address = s.locator_address;
-  assert_irpc_ok(irpc_locator_new(&s.locator, &s.loop, &lo));
-  assert_irpc_ok(irpc_pipeline_new(&s.pipeline, &s.loop));
-  assert_irpc_ok(irpc_pipeline_use(s.pipeline, s.locator));
-  assert_irpc_ok(irpc_pipeline_into(s.pipeline, s.cache));
-  s.pipeline_inv = irpc_pipeline_invoker(s.pipeline);
+  kit_icegrid_client_init(&s.gc, &s.loop, &s.grid);
   return 0;
 }
 
@@ -59,9 +48,7 @@ static int suite_teardown(void **state) {
   (void)state;
   kit_peer_stop(&s.client, SIGKILL, 5000);
   kit_peer_stop(&s.server, SIGKILL, 5000);
-  irpc_pipeline_free(s.pipeline); /* and the locator interceptor */
-  irpc_invoker_free(s.cache);
-  irpc_service_address_free(s.locator_address);
+  kit_icegrid_client_fini(&s.gc);
   if (s.have_grid)
     kit_icegrid_stop(&s.grid);
   test_loop_finish(&s.loop);
@@ -102,7 +89,7 @@ static res call_pings(const char *ice_proxy) {
   assert_irpc_ok(
       irpc_service_address_parse_ice_proxy(&target, ice_proxy, NULL));
   Interop_TestProxy t =
-      Interop_TestProxy_from(s.pipeline_inv, irpc_service_address_path(target));
+      Interop_TestProxy_from(s.gc.invoker, irpc_service_address_path(target));
   irpc_slice_call_opts opts = {.struct_size = sizeof opts,
                                .prepare = set_target,
                                .prepare_data = target};
@@ -110,6 +97,22 @@ static res call_pings(const char *ice_proxy) {
   assert_irpc_ok(Interop_Test_pings(&t, &opts, pings_cb, &r));
   kit_run_until(&s.loop, &r.done);
   irpc_service_address_free(target);
+  return r;
+}
+
+/* Calls pings through a generated proxy whose address is that of the Ice
+ * proxy string, with no call options: the proxy sets the target. */
+static res call_pings_generated(const char *ice_proxy) {
+  irpc_service_address *target;
+  assert_irpc_ok(
+      irpc_service_address_parse_ice_proxy(&target, ice_proxy, NULL));
+  char uri[256];
+  assert_irpc_ok(irpc_service_address_format(target, uri, sizeof uri));
+  irpc_service_address_free(target);
+  Interop_TestProxy t = {{.invoker = s.gc.invoker, .address = uri}};
+  res r = {0};
+  assert_irpc_ok(Interop_Test_pings(&t, NULL, pings_cb, &r));
+  kit_run_until(&s.loop, &r.done);
   return r;
 }
 
@@ -132,14 +135,33 @@ static void test_irpc_client_finds_ice_server(void **state) {
   assert_true(r.value >= 2);
   /* Cached: the same adapter again needs no lookup. */
   irpc_locator_stats before, after;
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &before));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &before));
   r = call_pings("test@InteropAdapter");
   assert_irpc_ok(r.err);
-  assert_irpc_ok(irpc_locator_get_stats(s.locator, &after));
+  int32_t last = r.value;
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &after));
   assert_int_equal(after.lookups, before.lookups);
   assert_int_equal(after.cache_hits, before.cache_hits + 1);
   /* An adapter the registry does not know: NotFound. */
   r = call_pings("test@NoSuchAdapter");
+  assert_int_equal(r.err, IRPC_ESTATUS);
+  assert_int_equal(r.status, IRPC_STATUS_NOT_FOUND);
+
+  /* Generated proxies, nothing set by the caller: resolved as above, once
+   * the cache is cleared through lookups of their own. */
+  assert_irpc_ok(irpc_locator_clear(s.gc.locator));
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &before));
+  r = call_pings_generated("test@InteropAdapter");
+  if (r.err)
+    fail_msg("generated, by adapter id: %s: %s", irpc_strerror(r.err),
+             r.message);
+  assert_true(r.value > last);
+  r = call_pings_generated("interop");
+  if (r.err)
+    fail_msg("generated, well-known: %s: %s", irpc_strerror(r.err), r.message);
+  assert_irpc_ok(irpc_locator_get_stats(s.gc.locator, &after));
+  assert_true(after.lookups >= before.lookups + 2);
+  r = call_pings_generated("test@NoSuchAdapter");
   assert_int_equal(r.err, IRPC_ESTATUS);
   assert_int_equal(r.status, IRPC_STATUS_NOT_FOUND);
 
@@ -159,13 +181,18 @@ static void registered(int err, void *ud) {
   *(int *)ud = err ? err : 1;
 }
 
+static void registration_of(irpc_locator_registration *reg,
+                            irpc_service_address *endpoints) {
+  irpc_locator_registration_init(reg);
+  reg->invoker = s.gc.cache;
+  reg->locator_address = s.gc.locator_address;
+  reg->adapter_id = "IrpcAdapter";
+  reg->endpoints = endpoints;
+}
+
 static void do_register(irpc_service_address *endpoints) {
   irpc_locator_registration reg;
-  irpc_locator_registration_init(&reg);
-  reg.invoker = s.cache;
-  reg.locator_address = s.locator_address;
-  reg.adapter_id = "IrpcAdapter";
-  reg.endpoints = endpoints;
+  registration_of(&reg, endpoints);
   int done = 0;
   assert_irpc_ok(irpc_locator_register(&s.loop, &reg, registered, &done));
   kit_run_until(&s.loop, &done);
@@ -173,9 +200,17 @@ static void do_register(irpc_service_address *endpoints) {
     fail_msg("registration: %s", irpc_strerror(done));
 }
 
-static void server_down(irpc_server *server, int status, void *ud) {
+typedef struct down {
+  int done, unregister_err, status;
+} down;
+
+static void server_down(irpc_server *server, int unregister_err, int status,
+                        void *ud) {
   (void)server;
-  *(int *)ud = status == 0 ? 1 : status;
+  down *d = ud;
+  d->unregister_err = unregister_err;
+  d->status = status;
+  d->done = 1;
 }
 
 static void test_ice_client_finds_irpc_server(void **state) {
@@ -203,19 +238,32 @@ static void test_ice_client_finds_irpc_server(void **state) {
   assert_int_equal(status, 0);
   assert_true(npings >= 2);
   kit_peer_stop(&s.client, SIGKILL, 5000);
+  int32_t before = npings;
+  res r = call_pings_generated("test@IrpcAdapter");
+  assert_irpc_ok(r.err);
+  assert_int_equal(npings, before + 1);
 
-  /* Unregistered: the Ice client no longer finds it. */
-  do_register(NULL);
+  /* Shut down: unregistered first, then the server stops. */
+  irpc_locator_registration reg;
+  registration_of(&reg, endpoints);
+  down d = {0};
+  assert_irpc_ok(
+      irpc_locator_server_shutdown(&s.loop, server, &reg, server_down, &d));
+  kit_run_until(&s.loop, &d.done);
+  assert_irpc_ok(d.unregister_err);
+  assert_irpc_ok(d.status);
+  /* The registry no longer knows the adapter: not found, where a server
+   * still registered but gone would be a refused connection. */
+  assert_irpc_ok(irpc_locator_clear(s.gc.locator));
+  r = call_pings_generated("test@IrpcAdapter");
+  assert_int_equal(r.err, IRPC_ESTATUS);
+  assert_int_equal(r.status, IRPC_STATUS_NOT_FOUND);
   status = interop_ice_run(&s.client, &s.loop, "grid", args);
   char why[512];
   assert_non_null(kit_peer_find_line(&s.client, "FAIL grid test@IrpcAdapter",
                                      why, sizeof why));
   assert_int_equal(status, 1);
   kit_peer_stop(&s.client, SIGKILL, 5000);
-
-  int down = 0;
-  assert_irpc_ok(irpc_server_shutdown(server, server_down, &down));
-  kit_run_until(&s.loop, &down);
   irpc_server_free(server);
   irpc_router_free(router);
   irpc_dispatcher_free(disp);

@@ -410,24 +410,12 @@ static int suite_teardown(void **state) {
   return 0;
 }
 
-#define CHECK_TEST(name)                                                       \
-  static void test_##name(void **state) {                                      \
-    (void)state;                                                               \
-    interop_expect_pass(&s.client, #name);                                     \
-  }
-INTEROP_CHECKS(CHECK_TEST)
-
-static void test_client_exit_status(void **state) {
-  (void)state;
-  assert_true(kit_peer_has_line(&s.client, "done 16 passed 0 failed"));
-  assert_int_equal(s.client_status, 0);
-}
-
-#define CHECK_ENTRY(name) cmocka_unit_test(test_##name),
+/* Each check passed; the client saw them all pass and exited 0. */
+INTEROP_CLIENT_TESTS(s.client, s.client_status)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      INTEROP_CHECKS(CHECK_ENTRY) cmocka_unit_test(test_client_exit_status),
+      INTEROP_CLIENT_TEST_ENTRIES,
   };
   return cmocka_run_group_tests(tests, suite_setup, suite_teardown);
 }

@@ -209,3 +209,31 @@ int kit_icegrid_stop(kit_icegrid *g) {
   remove_dir(g);
   return rc;
 }
+
+/* ---- An irpc client of the registry ---- */
+
+void kit_icegrid_client_init(kit_icegrid_client *k, uv_loop_t *loop,
+                             const kit_icegrid *g) {
+  memset(k, 0, sizeof(*k));
+  assert_irpc_ok(irpc_service_address_parse_ice_proxy(&k->locator_address,
+                                                      g->locator, NULL));
+  irpc_connection_cache_options co;
+  irpc_connection_cache_options_init(&co);
+  assert_irpc_ok(irpc_connection_cache_new(&k->cache, loop, &co));
+  irpc_locator_options lo;
+  irpc_locator_options_init(&lo);
+  lo.locator = k->cache;
+  lo.locator_address = k->locator_address;
+  assert_irpc_ok(irpc_locator_new(&k->locator, loop, &lo));
+  assert_irpc_ok(irpc_pipeline_new(&k->pipeline, loop));
+  assert_irpc_ok(irpc_pipeline_use(k->pipeline, k->locator));
+  assert_irpc_ok(irpc_pipeline_into(k->pipeline, k->cache));
+  k->invoker = irpc_pipeline_invoker(k->pipeline);
+}
+
+void kit_icegrid_client_fini(kit_icegrid_client *k) {
+  irpc_pipeline_free(k->pipeline); /* and the locator interceptor */
+  irpc_invoker_free(k->cache);
+  irpc_service_address_free(k->locator_address);
+  memset(k, 0, sizeof(*k));
+}

@@ -7,6 +7,9 @@
 
 #include "kit/peer.h"
 
+#include <irpc/locator.h>
+#include <irpc/pipeline.h>
+
 typedef struct kit_icegrid {
   kit_peer peer;
   char dir[64];          /* the temporary directory (config and database) */
@@ -22,6 +25,25 @@ typedef struct kit_icegrid {
  * icegridregistry is not installed, or another error (the registry exited,
  * or did not answer in time: it is then stopped). */
 int kit_icegrid_start(kit_icegrid *g, uv_loop_t *loop, const char *instance);
+
+/* An irpc client of the registry: the locator interceptor
+ * (irpc/locator.h), whose locator is the registry's, in front of a
+ * connection cache that also carries the locator's own calls. */
+typedef struct kit_icegrid_client {
+  irpc_service_address *locator_address;
+  irpc_invoker *cache, *locator;
+  irpc_pipeline *pipeline; /* locator, then into the cache */
+  irpc_invoker *invoker;   /* the pipeline's */
+} kit_icegrid_client;
+
+/* Builds it on `loop` for the running registry `g`; fails the test on an
+ * error. */
+void kit_icegrid_client_init(kit_icegrid_client *k, uv_loop_t *loop,
+                             const kit_icegrid *g);
+
+/* Frees what init made (the interceptor with the pipeline); a zeroed one
+ * is left alone. */
+void kit_icegrid_client_fini(kit_icegrid_client *k);
 
 /* Stops the registry by PID (SIGTERM, then SIGKILL after 10 s) and removes
  * its directory. Returns 0 when it exited with status 0. */

@@ -3,9 +3,12 @@
  * IRPC_SLICE_DEFAULT_MAX_COLLECTION_ALLOCATION fails to decode without it and
  * decodes with it raising max_collection_allocation, on either side: the
  * reply on the client (the outgoing request's features), the argument on the
- * server (the incoming request's features, set by a middleware). Over coloc. */
+ * server (the incoming request's features, set by a middleware). Over coloc.
+ * A value whose struct_size is refused fails the decoding with IRPC_EINVAL
+ * on either side, as documented. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "irpc/use_feature.h"
 #include "kit/net.h"
@@ -61,22 +64,26 @@ static void on_coloc_down(int status, void *ud) {
   *(int *)ud = 1;
 }
 
-static irpc_slice_limits raised;
+static irpc_slice_limits raised, bad;
 
 /* Echoes `big` over coloc, with the raised limits on the client's request
- * and (through a middleware) on the server's. */
-static void echo_big(bool client_limits, bool server_limits, store *st,
-                     res *o) {
+ * and (through a middleware) on the server's; `bad_side` 1 or 2: the
+ * client's or the server's value has a struct_size that is refused. */
+static void echo_big_with(bool client_limits, bool server_limits, int bad_side,
+                          store *st, res *o) {
   for (size_t i = 0; i < BIG; i++)
     big[i] = (uint8_t)(i * 13 + (i >> 16));
   irpc_slice_limits_init(&raised);
   raised.max_collection_allocation = 2 * BIG;
+  bad = raised;
+  bad.struct_size = offsetof(irpc_slice_limits, max_collection_allocation);
   net_rig rig;
   net_rig_init(&rig, NET_MEMORY);
   if (server_limits) {
     irpc_dispatcher *mw;
     assert_irpc_ok(irpc_use_feature_middleware_new(
-        &mw, &rig.loop, &irpc_slice_limits_feature, &raised));
+        &mw, &rig.loop, &irpc_slice_limits_feature,
+        bad_side == 2 ? &bad : &raised));
     assert_irpc_ok(irpc_router_use(rig.router, mw));
   }
   assert_irpc_ok(Test_S1_Store_map(rig.router, NULL, &store_ops, st,
@@ -87,7 +94,7 @@ static void echo_big(bool client_limits, bool server_limits, store *st,
   Test_S1_StoreProxy px = Test_S1_StoreProxy_from(client, NULL);
   irpc_slice_call_opts opts = {.struct_size = sizeof opts,
                                .prepare = set_limits,
-                               .prepare_data = &raised};
+                               .prepare_data = bad_side == 1 ? &bad : &raised};
   memset(o, 0, sizeof *o);
   assert_irpc_ok(Test_S1_Store_bytes(&px, (Test_S1_Bytes){big, BIG},
                                      client_limits ? &opts : NULL, on_bytes,
@@ -98,6 +105,11 @@ static void echo_big(bool client_limits, bool server_limits, store *st,
   kit_run_until(&rig.loop, &down);
   irpc_invoker_free(client);
   net_rig_fini(&rig);
+}
+
+static void echo_big(bool client_limits, bool server_limits, store *st,
+                     res *o) {
+  echo_big_with(client_limits, server_limits, 0, st, o);
 }
 
 /* Both sides raised: the 9 MiB sequence goes there and back. */
@@ -138,11 +150,39 @@ static void test_server_default(void **state) {
   assert_int_equal(o.len, 0);
 }
 
+/* A struct_size too small for the fields the decoder reads: the client's
+ * reply decoding fails with IRPC_EINVAL, not with the default limits. */
+static void test_client_bad_struct_size(void **state) {
+  (void)state;
+  store st = {0};
+  res o;
+  echo_big_with(true, true, 1, &st, &o);
+  assert_int_equal(st.calls, 1);
+  assert_irpc_err(o.err, IRPC_EINVAL);
+  assert_int_equal(o.len, 0);
+}
+
+/* The same on the server: the argument is not decoded, the dispatch
+ * fails with InvalidData naming the cause, and the client is told. */
+static void test_server_bad_struct_size(void **state) {
+  (void)state;
+  store st = {0};
+  res o;
+  echo_big_with(true, true, 2, &st, &o);
+  assert_int_equal(st.calls, 0);
+  assert_irpc_err(o.err, IRPC_ESTATUS);
+  assert_int_equal(o.status, IRPC_STATUS_INVALID_DATA);
+  assert_non_null(strstr(o.msg, "invalid argument"));
+  assert_int_equal(o.len, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_both_raised),
       cmocka_unit_test(test_client_default),
       cmocka_unit_test(test_server_default),
+      cmocka_unit_test(test_client_bad_struct_size),
+      cmocka_unit_test(test_server_bad_struct_size),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

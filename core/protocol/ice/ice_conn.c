@@ -20,6 +20,7 @@
 #include "base/varuint62.h"
 #include "irpc/address.h"
 #include "irpc/alloc.h"
+#include "irpc/compress.h"
 #include "irpc/connection_cache.h"
 #include "irpc/fields.h"
 #include "irpc/ice.h"
@@ -550,6 +551,22 @@ static int request_facet(irpc_outgoing_request *req, const char **facet,
   return rc == IRPC_EINVAL ? IRPC_EPATH : rc;
 }
 
+/* How a message goes out when the compress feature says `v`
+ * (IRPC_COMPRESS_YES, _NO or _DEFAULT) and `dflt` otherwise. */
+static int how_for(int v, int dflt) {
+  if (v == IRPC_COMPRESS_DEFAULT)
+    return dflt;
+  return v == IRPC_COMPRESS_YES ? SEND_COMPRESS : SEND_PLAIN;
+}
+
+/* A request: as its compress feature says, else as the connection's
+ * option says (an Ice proxy's ice_compress overriding its endpoint's -z). */
+static int request_how(const irpc__pconn *p, irpc_outgoing_request *req) {
+  return how_for(
+      irpc_features_compress_value(irpc_outgoing_request_features(req)),
+      p->io.compress ? SEND_COMPRESS : SEND_PLAIN);
+}
+
 static int encode_request(irpc__pconn *p, irpc_outgoing_request *req,
                           int32_t id) {
   irpc_buf body, payload;
@@ -582,8 +599,7 @@ static int encode_request(irpc__pconn *p, irpc_outgoing_request *req,
   if (rc == 0)
     rc = w.err;
   if (rc == 0)
-    rc = frame(p, IRPC__ICE_REQUEST, &body,
-               p->io.compress ? SEND_COMPRESS : SEND_PLAIN);
+    rc = frame(p, IRPC__ICE_REQUEST, &body, request_how(p, req));
   irpc_free(owned);
   irpc__buf_fini(&payload);
   irpc__buf_fini(&body);
@@ -840,15 +856,17 @@ static int w_reply_message(wr *w, int status, const char *msg,
   return w->err;
 }
 
-static int reply_how(const irpc__pconn *p, int cstat) {
-  if (cstat == 2 || p->io.compress)
-    return SEND_COMPRESS;
-  return cstat == 1 ? SEND_STATUS1 : SEND_PLAIN;
+/* A reply: as the compress feature of its request says (`f`, set by the
+ * dispatcher; NULL: none), else compressed when the request asked for
+ * compression (status 1 or 2), as Ice does, or the option says so. */
+static int reply_how(const irpc__pconn *p, int cstat, const irpc_features *f) {
+  return how_for(f ? irpc_features_compress_value(f) : IRPC_COMPRESS_DEFAULT,
+                 cstat || p->io.compress ? SEND_COMPRESS : SEND_PLAIN);
 }
 
 /* Sends the reply of two-way request `id`: `resp` (NULL: the dispatch
  * failed). `rfd`: the request's identity, facet and operation. */
-static int send_reply(irpc__pconn *p, int32_t id, int cstat, const uint8_t *rfd,
+static int send_reply(irpc__pconn *p, int32_t id, int how, const uint8_t *rfd,
                       size_t rfd_len, irpc_outgoing_response *resp) {
   irpc_buf body, payload;
   irpc__buf_init(&body);
@@ -901,7 +919,7 @@ frame:
   if (rc == 0)
     rc = w.err;
   if (rc == 0)
-    rc = frame(p, IRPC__ICE_REPLY, &body, reply_how(p, cstat));
+    rc = frame(p, IRPC__ICE_REPLY, &body, how);
 done:
   irpc__buf_fini(&payload);
   irpc__buf_fini(&body);
@@ -913,7 +931,9 @@ static void ice_send_response(irpc__pconn *p, irpc__pdisp *d,
   if (!d->held)
     return;
   if (d->id && !p->closed && !p->fin) {
-    int rc = send_reply(p, d->id, d->cstat, d->rfd, d->rfd_len, resp);
+    int rc = send_reply(p, d->id,
+                        reply_how(p, d->cstat, irpc__conn_dispatch_features(d)),
+                        d->rfd, d->rfd_len, resp);
     if (rc) {
       pdisp_end(d, 0);
       fail(p, rc);
@@ -936,7 +956,7 @@ static int refuse_request(irpc__pconn *p, int32_t id, int cstat,
   int rc = irpc_outgoing_response_new(&r, IRPC_STATUS_NOT_FOUND, NULL);
   if (rc)
     return rc;
-  rc = send_reply(p, id, cstat, rfd, rfd_len, r);
+  rc = send_reply(p, id, reply_how(p, cstat, NULL), rfd, rfd_len, r);
   irpc_outgoing_response_free(r);
   want_output(p);
   return rc;
@@ -996,7 +1016,7 @@ static int read_request(irpc__pconn *p, rd *r, int32_t id, int cstat) {
           &resp, IRPC_STATUS_INVALID_DATA,
           "The request's encapsulation is not encoded with encoding 1.1.");
       if (rc == 0) {
-        rc = send_reply(p, id, cstat, rfd, rfd_len, resp);
+        rc = send_reply(p, id, reply_how(p, cstat, NULL), rfd, rfd_len, resp);
         irpc_outgoing_response_free(resp);
         want_output(p);
       }
