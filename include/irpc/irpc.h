@@ -37,5 +37,8 @@
 #include "irpc/server_addresses.h"
 #include "irpc/server.h"
 #include "irpc/slice_gen.h"
+#include "irpc/multi_server.h"
+#include "irpc/call_queue.h"
+#include "irpc/offload.h"
 
 #endif
