@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "bench_loops.h"
@@ -29,19 +30,46 @@ typedef struct per_loop {
   uint8_t *block; /* BLOCK bytes to compress */
   uint8_t *out;
   uLong out_cap;
+  z_stream z; /* reset for each call: no allocation per call */
+  int z_live;
 } per_loop;
 
 typedef struct server_ctx {
   per_loop loops[16];
+  double cpu[16]; /* each loop thread's CPU seconds, at the last visit */
 } server_ctx;
+
+static double thread_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void read_cpu(irpc_multi_server *ms, unsigned index, uv_loop_t *loop,
+                     void *ud) {
+  server_ctx *sc = ud;
+  (void)ms;
+  (void)loop;
+  sc->cpu[index] = thread_cpu_s();
+}
+
+/* Compresses the 64 KiB block; returns the compressed size or 0. */
+static uLong deflate_block(z_stream *z, const uint8_t *block, uint8_t *out,
+                           uLong cap) {
+  if (deflateReset(z) != Z_OK)
+    return 0;
+  z->next_in = (Bytef *)block;
+  z->avail_in = BLOCK;
+  z->next_out = out;
+  z->avail_out = (uInt)cap;
+  return deflate(z, Z_FINISH) == Z_STREAM_END ? z->total_out : 0;
+}
 
 static void deflate_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   per_loop *pl = *(per_loop **)irpc_dispatcher_data(self);
-  uLongf n = pl->out_cap;
-  int zrc = compress2(pl->out, &n, pl->block, BLOCK, 6);
+  uLong n = deflate_block(&pl->z, pl->block, pl->out, pl->out_cap);
   irpc_outgoing_response *r;
-  if (zrc != Z_OK ||
-      irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL) != 0) {
+  if (n == 0 || irpc_outgoing_response_new(&r, IRPC_STATUS_OK, NULL) != 0) {
     irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
     return;
   }
@@ -105,6 +133,9 @@ static int factory(uv_loop_t *loop, unsigned index, irpc_dispatcher **out,
   if (!pl->block || !pl->out)
     return IRPC_ENOMEM;
   fill_block(pl->block);
+  if (deflateInit(&pl->z, 6) != Z_OK)
+    return IRPC_ENOMEM;
+  pl->z_live = 1;
   int rc = irpc_router_new(&pl->router, loop);
   if (!rc)
     rc = irpc_dispatcher_new(&pl->deflate, loop, &deflate_ops, pl);
@@ -128,6 +159,8 @@ static void release(uv_loop_t *loop, unsigned index, irpc_dispatcher *d,
   irpc_router_free(pl->router);
   irpc_dispatcher_free(pl->deflate);
   irpc_dispatcher_free(pl->echo);
+  if (pl->z_live)
+    deflateEnd(&pl->z);
   free(pl->block);
   free(pl->out);
 }
@@ -208,8 +241,12 @@ static void close_all(client *cl) {
   uv_run(&cl->loop, UV_RUN_DEFAULT);
 }
 
-/* Calls per second of /deflate over `seconds`. */
-static double throughput(client *cl, double seconds, uint64_t *failed) {
+/* Calls per second of /deflate over `seconds`; busy[] receives the share
+ * of the time each server loop's thread was on a CPU, client_busy the
+ * client's. */
+static double throughput(client *cl, double seconds, uint64_t *failed,
+                         irpc_multi_server *ms, server_ctx *sc, double *busy,
+                         double *client_busy) {
   slot slots[CONNS_MAX * DEPTH];
   int ns = 0;
   /* Warm up: every connection established, the pools filled. */
@@ -225,12 +262,21 @@ static double throughput(client *cl, double seconds, uint64_t *failed) {
   run_until_stop(cl);
   cl->completed = 0;
   cl->stop = 0;
+  unsigned n = irpc_multi_server_loops(ms);
+  double before[16];
+  irpc_multi_server_visit(ms, read_cpu, sc);
+  memcpy(before, sc->cpu, sizeof(before));
+  double c0 = thread_cpu_s();
   uint64_t t0 = bench_now_ns();
   cl->deadline_ns = t0 + (uint64_t)(seconds * 1e9);
   for (int i = 0; i < ns; i++)
     issue(&slots[i]);
   run_until_stop(cl);
   double elapsed = (double)(bench_now_ns() - t0) / 1e9;
+  *client_busy = (thread_cpu_s() - c0) / elapsed;
+  irpc_multi_server_visit(ms, read_cpu, sc);
+  for (unsigned i = 0; i < n && i < 16; i++)
+    busy[i] = (sc->cpu[i] - before[i]) / elapsed;
   *failed = cl->failed;
   return (double)cl->completed / elapsed;
 }
@@ -291,6 +337,8 @@ typedef struct figures {
   uint64_t failed;
   uint64_t p50, p99;
   unsigned spread[16];
+  double busy[16]; /* CPU share of each loop's thread */
+  double client_busy;
 } figures;
 
 static int measure(unsigned loops, int conns, double seconds, figures *f) {
@@ -321,7 +369,8 @@ static int measure(unsigned loops, int conns, double seconds, figures *f) {
   memset(f, 0, sizeof(*f));
   f->loops = loops;
   if (rc == 0)
-    f->calls_per_s = throughput(&cl, seconds, &f->failed);
+    f->calls_per_s =
+        throughput(&cl, seconds, &f->failed, ms, sc, f->busy, &f->client_busy);
   if (rc == 0)
     rc = latency(&cl, 5000, &f->p50, &f->p99);
   irpc_multi_server_stats each[16];
@@ -340,22 +389,72 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* The median of each figure over the rounds (the spread of the first). */
+/* The round of the median calls per second (with its CPU shares), with
+ * the median latencies of all rounds. */
 static figures median(const figures *r, int n) {
-  figures m = r[0];
   double v[3][9];
+  int failed = 0;
   for (int i = 0; i < n; i++) {
     v[0][i] = r[i].calls_per_s;
     v[1][i] = (double)r[i].p50;
     v[2][i] = (double)r[i].p99;
-    m.failed |= r[i].failed;
+    failed |= r[i].failed != 0;
   }
   for (int k = 0; k < 3; k++)
     qsort(v[k], (size_t)n, sizeof(double), cmp_double);
-  m.calls_per_s = v[0][n / 2];
+  figures m = r[0];
+  for (int i = 0; i < n; i++)
+    if (r[i].calls_per_s == v[0][n / 2])
+      m = r[i];
   m.p50 = (uint64_t)v[1][n / 2];
   m.p99 = (uint64_t)v[2][n / 2];
+  m.failed = (uint64_t)failed;
   return m;
+}
+
+/* The machine's own figure: the same compression on `n` plain threads,
+ * without irpc, in calls per second. */
+typedef struct raw_thread {
+  uv_thread_t t;
+  double seconds;
+  uint64_t count;
+} raw_thread;
+
+static void raw_main(void *arg) {
+  raw_thread *rt = arg;
+  uint8_t *block = malloc(BLOCK);
+  uLong cap = compressBound(BLOCK);
+  uint8_t *out = malloc(cap);
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if (!block || !out || deflateInit(&z, 6) != Z_OK) {
+    free(block);
+    free(out);
+    return;
+  }
+  fill_block(block);
+  uint64_t end = bench_now_ns() + (uint64_t)(rt->seconds * 1e9);
+  while (bench_now_ns() < end && deflate_block(&z, block, out, cap))
+    rt->count++;
+  deflateEnd(&z);
+  free(block);
+  free(out);
+}
+
+static double raw_threads(unsigned n, double seconds) {
+  raw_thread rt[16];
+  uint64_t t0 = bench_now_ns();
+  for (unsigned i = 0; i < n; i++) {
+    rt[i].seconds = seconds;
+    rt[i].count = 0;
+    uv_thread_create(&rt[i].t, raw_main, &rt[i]);
+  }
+  uint64_t total = 0;
+  for (unsigned i = 0; i < n; i++) {
+    uv_thread_join(&rt[i].t);
+    total += rt[i].count;
+  }
+  return (double)total / ((double)(bench_now_ns() - t0) / 1e9);
 }
 
 static void usage(void) {
@@ -409,23 +508,35 @@ int bench_loops_main(int argc, char **argv) {
    * does weighs on both alike; each figure is the median of its rounds. */
   enum { ROUNDS_MAX = 9 };
   figures r1[ROUNDS_MAX], rn[ROUNDS_MAX];
-  for (int k = 0; k < rounds; k++)
+  double raw1[ROUNDS_MAX], rawn[ROUNDS_MAX];
+  for (int k = 0; k < rounds; k++) {
     if (measure(1, conns, seconds, &r1[k]) ||
         measure(loops, conns, seconds, &rn[k])) {
       fprintf(stderr, "irpc-bench loops: a run failed\n");
       return 1;
     }
+    raw1[k] = raw_threads(1, seconds / 2);
+    rawn[k] = raw_threads(loops, seconds / 2);
+  }
+  qsort(raw1, (size_t)rounds, sizeof(double), cmp_double);
+  qsort(rawn, (size_t)rounds, sizeof(double), cmp_double);
   figures f1 = median(r1, rounds), fn = median(rn, rounds);
-  printf("%-6s %12s %10s %10s  %s\n", "loops", "calls/s", "p50 us", "p99 us",
-         "connections per loop");
+  printf("%-6s %12s %10s %10s  %-12s %s\n", "loops", "calls/s", "p50 us",
+         "p99 us", "conns/loop", "CPU share: loops, client");
   figures *all[2] = {&f1, &fn};
   for (int k = 0; k < 2; k++) {
     figures *f = all[k];
     printf("%-6u %12.0f %10.1f %10.1f  ", f->loops, f->calls_per_s,
            (double)f->p50 / 1e3, (double)f->p99 / 1e3);
+    char spread[64] = "";
+    for (unsigned i = 0, at = 0; i < f->loops && at < sizeof(spread) - 8; i++)
+      at += (unsigned)snprintf(spread + at, sizeof(spread) - at, "%s%u",
+                               i ? "/" : "", f->spread[i]);
+    printf("%-12s ", spread);
     for (unsigned i = 0; i < f->loops; i++)
-      printf("%s%u", i ? "/" : "", f->spread[i]);
-    printf("%s\n", f->failed ? "  (calls failed)" : "");
+      printf("%s%.0f%%", i ? "/" : "", f->busy[i] * 100);
+    printf(", %.0f%%%s\n", f->client_busy * 100,
+           f->failed ? "  (calls failed)" : "");
     bench_json_begin(&j);
     bench_json_num(&j, "loops", f->loops);
     bench_json_num(&j, "calls_per_s", f->calls_per_s);
@@ -436,6 +547,20 @@ int bench_loops_main(int argc, char **argv) {
   printf("ratio %u loops / 1 loop: %.2fx calls/s, %.2fx small-call p50\n",
          loops, fn.calls_per_s / f1.calls_per_s,
          (double)fn.p50 / (double)f1.p50);
+  double cpu1 = 0, cpun = 0;
+  for (unsigned i = 0; i < f1.loops; i++)
+    cpu1 += f1.busy[i];
+  for (unsigned i = 0; i < fn.loops; i++)
+    cpun += fn.busy[i];
+  /* What the loops did with the CPU time they got: equal figures mean the
+   * calls per second follow the cores the machine gives the loops. */
+  printf("calls per CPU-second of the loops: 1 loop %.0f, %u loops %.0f\n",
+         cpu1 > 0 ? f1.calls_per_s / cpu1 : 0.0, loops,
+         cpun > 0 ? fn.calls_per_s / cpun : 0.0);
+  printf("the machine itself, same compression on plain threads without "
+         "irpc: 1 thread %.0f/s, %u threads %.0f/s (%.2fx)\n",
+         raw1[rounds / 2], loops, rawn[rounds / 2],
+         rawn[rounds / 2] / raw1[rounds / 2]);
   bench_json_close(&j);
   return f1.failed || fn.failed ? 1 : 0;
 }

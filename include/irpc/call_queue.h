@@ -82,7 +82,8 @@ IRPC_API int irpc_call_queue_invoke_sync(irpc_call_queue *q,
                                          irpc_incoming_response **response);
 
 /* On the loop's thread: requests queued and not started yet complete with
- * IRPC_ECLOSED; calls under way complete normally, then the queue's memory
+ * IRPC_ECLOSED (their callbacks run, and their tickets are ready, before
+ * this returns); calls under way complete normally, then the queue's memory
  * goes. Threads must have stopped using the queue: calls made while this
  * runs fail with IRPC_ECLOSED, calls made after it returned are undefined.
  * NULL is a no-op. */
