@@ -226,10 +226,12 @@ static void on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
   atomic_fetch_add(&f->closed, 1);
 }
 
-static void start(fixture *f, char *bound, size_t len, const char *listen) {
+static void start_max(fixture *f, char *bound, size_t len, const char *listen,
+                      uint64_t max_connections) {
   memset(f, 0, sizeof(*f));
   irpc_multi_server_options o;
   irpc_multi_server_options_init(&o);
+  o.server.max_connections = max_connections;
   o.loops = LOOPS;
   o.factory = factory;
   o.release = release;
@@ -242,6 +244,10 @@ static void start(fixture *f, char *bound, size_t len, const char *listen) {
   for (unsigned i = 0; i < LOOPS; i++)
     assert_ptr_equal(irpc_multi_server_loop(f->ms, i), f->loops[i].loop);
   assert_irpc_ok(irpc_multi_server_listen(f->ms, listen, bound, len));
+}
+
+static void start(fixture *f, char *bound, size_t len, const char *listen) {
+  start_max(f, bound, len, listen, 0);
 }
 
 /* The client side's dispatcher for "/cb": echoes, on the test's loop. */
@@ -492,12 +498,48 @@ static void visit_and_errors(void **state) {
   assert_int_equal(atomic_load(&f.released), LOOPS);
 }
 
+/* max_connections counts per loop: once every loop is full, a connection
+ * is refused (server busy) and leaves no count behind. */
+static void max_connections_per_loop(void **state) {
+  (void)state;
+  fixture f;
+  char bound[256];
+  start_max(&f, bound, sizeof(bound), "icerpc://127.0.0.1:0", 1);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  irpc_invoker *c[LOOPS + 1];
+  for (int i = 0; i <= LOOPS; i++) {
+    c[i] = client(&loop, bound, NULL);
+    net_result r = {0};
+    call_sync(&loop, c[i], kit_request("/where", NULL, 0), &r);
+    if (i < LOOPS) {
+      assert_irpc_ok(r.err);
+    } else {
+      assert_irpc_err(r.err, IRPC_ESERVERBUSY);
+    }
+  }
+  irpc_multi_server_stats total, each[LOOPS];
+  irpc_multi_server_read_stats(f.ms, &total, each, LOOPS);
+  assert_int_equal(total.connections_accepted, LOOPS + 1);
+  assert_int_equal(total.connections_current, LOOPS);
+  for (int i = 0; i < LOOPS; i++)
+    assert_true(each[i].connections_current == 1);
+  shutdown_while_running(&f, &loop);
+  assert_irpc_ok(f.shutdown_rc);
+  close_clients(&loop, c, LOOPS + 1);
+  irpc_multi_server_free(f.ms);
+  assert_int_equal(atomic_load(&f.opened), LOOPS);
+  assert_int_equal(atomic_load(&f.closed), LOOPS);
+  test_loop_finish(&loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(connections_land_on_every_loop),
       cmocka_unit_test(a_dispatch_calls_its_client_back),
       cmocka_unit_test(shutdown_drains_every_loop),
       cmocka_unit_test(visit_and_errors),
+      cmocka_unit_test(max_connections_per_loop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
