@@ -57,6 +57,10 @@
   IRPC__V1_SIZE(irpc_server_options, connection)
 #define IRPC__V1_irpc_connection_cache_options                                 \
   IRPC__V1_SIZE(irpc_connection_cache_options, connection)
+#define IRPC__V1_irpc_multi_server_options                                     \
+  IRPC__V1_SIZE(irpc_multi_server_options, server)
+#define IRPC__V1_irpc_offload_pool_options                                     \
+  IRPC__V1_SIZE(irpc_offload_pool_options, max_queued)
 #define IRPC__V1_irpc_slice_op IRPC__V1_SIZE(irpc_slice_op, call)
 #define IRPC__V1_irpc_slice_iface IRPC__V1_SIZE(irpc_slice_iface, nbases)
 #define IRPC__V1_irpc_slice_call_opts                                          \

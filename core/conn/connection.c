@@ -11,6 +11,7 @@
  * invoker, a dispatch's completion, the public functions) ends with
  * drain(); drain() does nothing when an outer entry is draining already. */
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -156,7 +157,8 @@ struct irpc_connection {
 };
 
 static const irpc_invoker_ops conn_invoker_ops;
-static uint64_t next_conn_id = 1;
+/* Shared by every loop: connections are created on several threads. */
+static _Atomic uint64_t next_conn_id = 1;
 
 #define CONN_OF(field, p) IRPC__CONTAINER_OF(p, irpc_connection, field)
 #define PC(c) ((irpc__pconn *)(c)->pconn)
@@ -1169,7 +1171,7 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d,
   }
   c->refs = 3; /* the owner's, the open connection's, the transport's */
   c->proto = proto;
-  c->id = next_conn_id++;
+  c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
   c->loop = irpc_duplex_loop(d);
   c->is_client = is_client;
   c->opts = o;

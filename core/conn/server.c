@@ -7,6 +7,7 @@
 #include "irpc/address.h"
 #include "irpc/alloc.h"
 #include "irpc/server.h"
+#include "server_internal.h"
 #include "base/struct_size.h"
 
 typedef struct lnode {
@@ -112,32 +113,38 @@ static const irpc__conn_owner server_owner = {
     .on_closed = conn_closed,
 };
 
-static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
-  lnode *ln = ud;
-  irpc_server *s = ln->s;
-  (void)l;
+int irpc__server_adopt(irpc_server *s, const irpc__route *route,
+                       irpc_duplex *d) {
   cnode *n = irpc_calloc(1, sizeof(*n));
   if (!n) {
     irpc_duplex_close(d, NULL, NULL);
-    return;
+    return IRPC_ENOMEM;
   }
   irpc_connection_options o = s->opts.connection;
   o.dispatcher = s->dispatcher;
   int refuse = s->shutting_down || (s->opts.max_connections &&
                                     s->conns.len >= s->opts.max_connections);
-  if (irpc__route_open(&ln->route, &n->c, d, 0, &o,
-                       refuse ? NULL : &server_owner, s) != 0) {
+  int rc = irpc__route_open(route, &n->c, d, 0, &o,
+                            refuse ? NULL : &server_owner, s);
+  if (rc != 0) {
     irpc_free(n);
-    return;
+    return rc;
   }
   if (refuse) {
     irpc__connection_refuse(n->c, s->shutting_down ? IRPC__REFUSE_CLOSING
                                                    : IRPC__REFUSE_SERVER_BUSY);
     irpc_connection_unref(n->c); /* it closes itself */
     irpc_free(n);
-    return;
+    return IRPC_ESERVERBUSY;
   }
   irpc__list_push_back(&s->conns, &n->link);
+  return 0;
+}
+
+static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
+  lnode *ln = ud;
+  (void)l;
+  irpc__server_adopt(ln->s, &ln->route, d);
 }
 
 int irpc_server_new(irpc_server **out, uv_loop_t *loop,

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* struct ucred (SO_PEERCRED) */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -787,3 +788,46 @@ const irpc_transport_ops irpc__uds_transport_ops = {
     .connect = uds_connect,
     .listen = uds_listen,
 };
+
+/* ---- Moving a connection to another loop ---- */
+
+int irpc__stream_duplex_detach(irpc_duplex *d, uv_os_sock_t *fd, int *is_pipe) {
+  const irpc_duplex_ops *ops = irpc_duplex_get_ops(d);
+  if (ops != &tcp_duplex_ops && ops != &uds_duplex_ops)
+    return IRPC_ENOTSUP;
+  sdx *s = sdx_of(d);
+  uv_os_fd_t own;
+  int rc = uv_fileno(&s->h.handle, &own);
+  if (rc)
+    return rc;
+  int dup_fd = fcntl(own, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0)
+    return uv_translate_sys_error(errno);
+  *fd = dup_fd;
+  *is_pipe = s->is_pipe;
+  /* A plain close of this handle's descriptor: the socket lives on in the
+   * duplicate (no shutdown, no reset). */
+  irpc_duplex_close(d, NULL, NULL);
+  return 0;
+}
+
+int irpc__stream_duplex_adopt(irpc_duplex **out, uv_loop_t *loop,
+                              uv_os_sock_t fd, int is_pipe) {
+  irpc_duplex *d;
+  int rc = sdx_new(&d, loop, is_pipe, 0);
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  sdx *s = sdx_of(d);
+  rc = is_pipe ? uv_pipe_open(&s->h.pipe, fd) : uv_tcp_open(&s->h.tcp, fd);
+  if (rc) {
+    close(fd);
+    irpc_duplex_close(d, NULL, NULL);
+    return rc;
+  }
+  if (!is_pipe)
+    uv_tcp_nodelay(&s->h.tcp, 1);
+  *out = d;
+  return 0;
+}

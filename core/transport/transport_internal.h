@@ -16,4 +16,16 @@ irpc__sched *irpc__duplex_sched(const irpc_duplex *d);
 extern const irpc_transport_ops irpc__tcp_transport_ops;
 extern const irpc_transport_ops irpc__uds_transport_ops;
 
+/* Moves the socket of a connected TCP or Unix-socket duplex out, to serve
+ * it on another loop: *fd receives a duplicate of it (close-on-exec) and
+ * `d` is closed, without a shutdown or a reset.
+ * Errors: IRPC_ENOTSUP (not a built-in stream duplex; `d` untouched),
+ * the system's (UV_EMFILE, ...; `d` untouched). */
+int irpc__stream_duplex_detach(irpc_duplex *d, uv_os_sock_t *fd, int *is_pipe);
+
+/* A connected duplex on `loop` over the socket `fd`, which it owns from now
+ * on (closed on error too). Errors: IRPC_ENOMEM, libuv's. */
+int irpc__stream_duplex_adopt(irpc_duplex **out, uv_loop_t *loop,
+                              uv_os_sock_t fd, int is_pipe);
+
 #endif

@@ -39,5 +39,8 @@
 #include "irpc/slice_gen.h"
 #include "irpc/stream.h"
 #include "irpc/slice_stream.h"
+#include "irpc/multi_server.h"
+#include "irpc/call_queue.h"
+#include "irpc/offload.h"
 
 #endif

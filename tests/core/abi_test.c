@@ -573,6 +573,49 @@ static int use_server_options(const void *s) {
   irpc_router_free(router);
   return rc;
 }
+static irpc_router *abi_router; /* of the one loop running */
+static int abi_factory(uv_loop_t *l, unsigned index, irpc_dispatcher **out,
+                       void *ud) {
+  (void)index;
+  (void)ud;
+  int rc = irpc_router_new(&abi_router, l);
+  if (rc == 0)
+    *out = irpc_router_dispatcher(abi_router);
+  return rc;
+}
+static void abi_release(uv_loop_t *l, unsigned index, irpc_dispatcher *d,
+                        void *ud) {
+  (void)l;
+  (void)index;
+  (void)ud;
+  (void)d;
+  irpc_router_free(abi_router);
+}
+static void fill_multi_server_options(void *s) {
+  irpc_multi_server_options_init_sized(s, sizeof(irpc_multi_server_options));
+  irpc_multi_server_options *o = s;
+  o->loops = 1;
+  o->factory = abi_factory;
+  o->release = abi_release;
+}
+static int use_multi_server_options(const void *s) {
+  irpc_multi_server *ms;
+  int rc = irpc_multi_server_new(&ms, s);
+  if (rc == 0)
+    irpc_multi_server_free(ms);
+  return rc;
+}
+static void fill_offload_pool_options(void *s) {
+  irpc_offload_pool_options_init_sized(s, sizeof(irpc_offload_pool_options));
+  ((irpc_offload_pool_options *)s)->threads = 1;
+}
+static int use_offload_pool_options(const void *s) {
+  irpc_offload_pool *p;
+  int rc = irpc_offload_pool_new(&p, s);
+  if (rc == 0)
+    irpc_offload_pool_free(p);
+  return rc;
+}
 static void fill_cache_options(void *s) {
   irpc_connection_cache_options_init_sized(
       s, sizeof(irpc_connection_cache_options));
@@ -707,6 +750,10 @@ static const abi_case cases[] = {
     CASE(irpc_slice_op, fill_slice_op, use_slice_op),
     CASE(irpc_slice_iface, fill_slice_iface, use_slice_iface),
     CASE(irpc_slice_call_opts, fill_call_opts, use_call_opts),
+    CASE(irpc_multi_server_options, fill_multi_server_options,
+         use_multi_server_options),
+    CASE(irpc_offload_pool_options, fill_offload_pool_options,
+         use_offload_pool_options),
 };
 
 #define TAIL 16

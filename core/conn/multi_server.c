@@ -1,0 +1,660 @@
+/* The multi-loop server (irpc/multi_server.h): N loops on N threads, one
+ * irpc_server each; loop 0 listens and hands each accepted socket to the
+ * least loaded loop through that loop's mailbox. */
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "connector.h"
+#include "server_internal.h"
+#include "base/mailbox.h"
+#include "base/struct_size.h"
+#include "chain/chain.h"
+#include "transport/transport_internal.h"
+#include "irpc/alloc.h"
+#include "irpc/multi_server.h"
+#include "irpc/status.h"
+
+/* Counters one loop writes and any thread reads; each loop's on a cache
+ * line of its own. */
+typedef struct ms_counters {
+  _Atomic uint64_t accepted;
+  _Atomic uint64_t current; /* incremented by the acceptor, at hand-over */
+  _Atomic uint64_t dtotal;
+  _Atomic uint64_t dcurrent;
+  _Atomic uint64_t dfailed;
+  char pad[64 - 5 * sizeof(uint64_t) % 64];
+} ms_counters;
+
+typedef struct ms_loop {
+  irpc_multi_server *ms;
+  unsigned index;
+  uv_loop_t loop;
+  uv_thread_t thread;
+  int loop_live;   /* uv_loop_init succeeded */
+  int thread_live; /* started, not joined */
+  irpc__mailbox mb;
+  int mb_live;
+  irpc_dispatcher *app;     /* the factory's chain */
+  irpc_dispatcher *counter; /* in front of it */
+  irpc_server *server;
+  int stopping; /* irpc_multi_server_free reached this loop */
+  int released; /* the chain was released */
+  int release_posted;
+  int stop_sent; /* the controller's */
+  int start_rc;  /* the loop's start, for the controller */
+  int shut_rc;   /* its server's shutdown status */
+  irpc__mail release_mail;
+  ms_counters counters;
+} ms_loop;
+
+/* A listener of loop 0. */
+typedef struct ms_listener {
+  irpc__link link;
+  irpc_multi_server *ms;
+  irpc_listener *l;
+  irpc__route route;
+} ms_listener;
+
+struct irpc_multi_server {
+  irpc_multi_server_options opts;
+  unsigned n;
+  ms_loop *loops;
+  /* The controller waits here for the loops' answers. */
+  uv_mutex_t mutex;
+  uv_cond_t cond;
+  unsigned pending; /* answers still expected, under mutex */
+  int shut;         /* irpc_multi_server_shutdown was called */
+  /* Loop 0's: */
+  irpc__list listeners;
+  size_t nlisteners_open;
+  unsigned rr; /* where the next tie-break starts */
+};
+
+/* A mail that carries a socket to the loop that will serve it. */
+typedef struct ms_handover {
+  irpc__mail mail;
+  ms_loop *to;
+  irpc__route route;
+  uv_os_sock_t fd;
+  int is_pipe;
+} ms_handover;
+
+/* A mail whose function the controller waits for. */
+typedef struct ms_job {
+  irpc__mail mail;
+  ms_loop *lp;
+  void (*fn)(struct ms_job *job);
+  int rc;
+  const char *address;
+  char *bound;
+  size_t bound_len;
+  irpc_multi_server_visit_fn visit;
+  void *visit_ud;
+} ms_job;
+
+void irpc_multi_server_options_init_sized(irpc_multi_server_options *o,
+                                          size_t size) {
+  irpc_multi_server_options d;
+  memset(&d, 0, sizeof(d));
+  irpc_server_options_init(&d.server);
+  irpc__struct_export(o, size, &d, sizeof(d));
+}
+
+static int on_a_loop_thread(const irpc_multi_server *ms) {
+  uv_thread_t self = uv_thread_self();
+  for (unsigned i = 0; i < ms->n; i++)
+    if (ms->loops[i].thread_live &&
+        uv_thread_equal(&self, &ms->loops[i].thread))
+      return 1;
+  return 0;
+}
+
+/* ---- Answers to the controller ---- */
+
+static void answer(irpc_multi_server *ms) {
+  uv_mutex_lock(&ms->mutex);
+  ms->pending--;
+  uv_cond_broadcast(&ms->cond);
+  uv_mutex_unlock(&ms->mutex);
+}
+
+static void expect(irpc_multi_server *ms, unsigned n) {
+  uv_mutex_lock(&ms->mutex);
+  ms->pending += n;
+  uv_mutex_unlock(&ms->mutex);
+}
+
+static void wait_answers(irpc_multi_server *ms) {
+  uv_mutex_lock(&ms->mutex);
+  while (ms->pending)
+    uv_cond_wait(&ms->cond, &ms->mutex);
+  uv_mutex_unlock(&ms->mutex);
+}
+
+static void job_mail(irpc__mail *m) {
+  ms_job *job = IRPC__CONTAINER_OF(m, ms_job, mail);
+  job->fn(job);
+  answer(job->lp->ms);
+}
+
+/* Runs job->fn on loop `lp` and waits for it. */
+static int run_on(ms_loop *lp, ms_job *job) {
+  job->lp = lp;
+  job->mail.fn = job_mail;
+  expect(lp->ms, 1);
+  irpc__mailbox_post(&lp->mb, &job->mail);
+  wait_answers(lp->ms);
+  return job->rc;
+}
+
+/* ---- The counting dispatcher in front of each loop's chain ---- */
+
+static void count_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
+  ms_loop *lp = *(ms_loop **)irpc_dispatcher_data(self);
+  atomic_fetch_add_explicit(&lp->counters.dtotal, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&lp->counters.dcurrent, 1, memory_order_relaxed);
+  irpc_dispatch_next(d);
+}
+
+static void maybe_release(ms_loop *lp);
+
+static int count_complete(irpc_dispatcher *self, irpc_dispatch *d) {
+  ms_loop *lp = *(ms_loop **)irpc_dispatcher_data(self);
+  irpc_outgoing_response *r = irpc_dispatch_response(d);
+  if (!r || irpc_outgoing_response_status(r) != IRPC_STATUS_OK)
+    atomic_fetch_add_explicit(&lp->counters.dfailed, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&lp->counters.dcurrent, 1, memory_order_relaxed);
+  if (lp->stopping)
+    maybe_release(lp);
+  return 0;
+}
+
+static int count_init(irpc_dispatcher *self, const void *config) {
+  *(ms_loop **)irpc_dispatcher_data(self) = (ms_loop *)config;
+  return 0;
+}
+
+static const irpc_dispatcher_ops count_ops = {
+    .struct_size = sizeof(irpc_dispatcher_ops),
+    .name = "multi-server-counter",
+    .data_size = sizeof(ms_loop *),
+    .init = count_init,
+    .dispatch = count_dispatch,
+    .on_complete = count_complete,
+};
+
+/* ---- Connections ---- */
+
+static void conn_open(irpc_server *s, irpc_connection *c, int err, void *ud) {
+  ms_loop *lp = ud;
+  if (lp->ms->opts.on_open)
+    lp->ms->opts.on_open(s, c, err, lp->ms->opts.user_data);
+}
+
+static void conn_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
+  ms_loop *lp = ud;
+  atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+  if (lp->ms->opts.on_close)
+    lp->ms->opts.on_close(s, c, err, lp->ms->opts.user_data);
+}
+
+/* On the target loop. */
+static void adopt(ms_loop *lp, const irpc__route *route, irpc_duplex *d) {
+  if (lp->stopping || irpc__server_adopt(lp->server, route, d) != 0)
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+}
+
+static void handover_mail(irpc__mail *m) {
+  ms_handover *h = IRPC__CONTAINER_OF(m, ms_handover, mail);
+  ms_loop *lp = h->to;
+  irpc_duplex *d;
+  if (lp->stopping) {
+    close(h->fd);
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+  } else if (irpc__stream_duplex_adopt(&d, &lp->loop, h->fd, h->is_pipe) != 0) {
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+  } else {
+    adopt(lp, &h->route, d);
+  }
+  irpc_free(h);
+}
+
+static unsigned pick_loop(irpc_multi_server *ms) {
+  unsigned best = ms->rr % ms->n;
+  uint64_t least = UINT64_MAX;
+  for (unsigned k = 0; k < ms->n; k++) {
+    unsigned i = (ms->rr + k) % ms->n;
+    uint64_t cur = atomic_load_explicit(&ms->loops[i].counters.current,
+                                        memory_order_relaxed);
+    if (cur < least) {
+      least = cur;
+      best = i;
+    }
+  }
+  ms->rr = best + 1;
+  return best;
+}
+
+/* On loop 0: a connection accepted by one of its listeners. */
+static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
+  ms_listener *ml = ud;
+  irpc_multi_server *ms = ml->ms;
+  (void)l;
+  unsigned i = pick_loop(ms);
+  ms_loop *lp = &ms->loops[i];
+  atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
+  if (i == 0) {
+    adopt(lp, &ml->route, d);
+    return;
+  }
+  ms_handover *h = irpc_malloc(sizeof(*h));
+  int rc = h ? irpc__stream_duplex_detach(d, &h->fd, &h->is_pipe) : IRPC_ENOMEM;
+  if (rc) {
+    /* Served here rather than dropped. */
+    irpc_free(h);
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
+    lp = &ms->loops[0];
+    atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
+    adopt(lp, &ml->route, d);
+    return;
+  }
+  h->to = ms->loops + i;
+  h->route = ml->route;
+  h->mail.fn = handover_mail;
+  irpc__mailbox_post(&h->to->mb, &h->mail);
+}
+
+static int movable(const irpc_transport *t) {
+  const irpc_transport_ops *ops = irpc_transport_get_ops(t);
+  return ops == &irpc__tcp_transport_ops || ops == &irpc__uds_transport_ops;
+}
+
+static void listen_job(ms_job *job) {
+  irpc_multi_server *ms = job->lp->ms;
+  if (ms->shut) {
+    job->rc = IRPC_ECLOSED;
+    return;
+  }
+  irpc_server_address *a;
+  int rc = irpc_server_address_parse(&a, job->address);
+  if (rc) {
+    job->rc = rc;
+    return;
+  }
+  ms_listener *ml = NULL;
+  irpc__route route;
+  rc = irpc__route_pick(a, NULL, &route);
+  if (rc == 0 && !movable(route.transport))
+    rc = IRPC_ENOTSUP;
+  if (rc == 0) {
+    ml = irpc_calloc(1, sizeof(*ml));
+    rc = ml ? 0 : IRPC_ENOMEM;
+  }
+  if (rc == 0) {
+    ml->ms = ms;
+    ml->route = route;
+    rc = irpc_transport_listen(route.transport, &job->lp->loop, a, on_accept,
+                               ml, &ml->l);
+  }
+  irpc_server_address_free(a);
+  if (rc) {
+    irpc_free(ml);
+    job->rc = rc;
+    return;
+  }
+  irpc__list_push_back(&ms->listeners, &ml->link);
+  ms->nlisteners_open++;
+  if (job->bound)
+    rc = irpc_server_address_format(irpc_listener_address(ml->l), job->bound,
+                                    job->bound_len);
+  job->rc = rc;
+}
+
+/* ---- Starting a loop ---- */
+
+static void release_mail(irpc__mail *m);
+
+static int loop_start(ms_loop *lp) {
+  irpc_multi_server *ms = lp->ms;
+  int rc = irpc__mailbox_init(&lp->mb, &lp->loop, 1);
+  if (rc)
+    return rc;
+  lp->mb.data = lp;
+  lp->mb_live = 1;
+  lp->release_mail.fn = release_mail;
+  rc = ms->opts.factory(&lp->loop, lp->index, &lp->app, ms->opts.user_data);
+  if (rc)
+    return rc;
+  if (!lp->app || irpc_dispatcher_loop(lp->app) != &lp->loop)
+    return IRPC_EINVAL;
+  rc = irpc_dispatcher_new(&lp->counter, &lp->loop, &count_ops, lp);
+  if (rc == 0)
+    rc = irpc_dispatcher_set_next(lp->counter, lp->app);
+  if (rc == 0)
+    rc = irpc_server_new(&lp->server, &lp->loop, lp->counter, &ms->opts.server);
+  if (rc == 0)
+    irpc_server_on_connection(lp->server, conn_open, conn_close, lp);
+  return rc;
+}
+
+static void mailbox_closed(irpc__mailbox *mb) {
+  (void)mb;
+}
+
+/* Frees the chain and closes the mailbox: the loop then ends once the
+ * handles still closing are closed. */
+static void loop_teardown(ms_loop *lp) {
+  if (lp->server) {
+    irpc_server_free(lp->server);
+    lp->server = NULL;
+  }
+  irpc_dispatcher_free(lp->counter);
+  lp->counter = NULL;
+  if (lp->app && lp->ms->opts.release)
+    lp->ms->opts.release(&lp->loop, lp->index, lp->app, lp->ms->opts.user_data);
+  lp->app = NULL;
+  lp->released = 1;
+  if (lp->mb_live) {
+    lp->mb_live = 0;
+    irpc__mailbox_close(&lp->mb, mailbox_closed);
+  }
+}
+
+static void loop_thread(void *arg) {
+  ms_loop *lp = arg;
+  int rc = loop_start(lp);
+  lp->start_rc = rc;
+  if (rc) {
+    lp->stopping = 1;
+    loop_teardown(lp);
+  }
+  answer(lp->ms);
+  uv_run(&lp->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- Stopping a loop ---- */
+
+static void release_mail(irpc__mail *m) {
+  ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, release_mail);
+  if (!lp->released)
+    loop_teardown(lp);
+}
+
+/* Once stopping, and no dispatch is in flight: the chain goes, on a later
+ * turn (this runs from a dispatch's completion). */
+static void maybe_release(ms_loop *lp) {
+  if (lp->released || lp->release_posted ||
+      atomic_load_explicit(&lp->counters.dcurrent, memory_order_relaxed) != 0)
+    return;
+  lp->release_posted = 1;
+  irpc__mailbox_post(&lp->mb, &lp->release_mail);
+}
+
+static void stop_mail(irpc__mail *m) {
+  ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, release_mail);
+  lp->stopping = 1;
+  if (lp->server) {
+    irpc_server_free(lp->server);
+    lp->server = NULL;
+  }
+  lp->release_mail.fn = release_mail;
+  if (atomic_load_explicit(&lp->counters.dcurrent, memory_order_relaxed) == 0)
+    loop_teardown(lp);
+}
+
+static void shutdown_done(irpc_server *s, int status, void *ud) {
+  ms_loop *lp = ud;
+  (void)s;
+  lp->shut_rc = status;
+  answer(lp->ms);
+}
+
+static void shutdown_mail(irpc__mail *m) {
+  ms_job *job = IRPC__CONTAINER_OF(m, ms_job, mail);
+  ms_loop *lp = job->lp;
+  irpc_multi_server *ms = lp->ms;
+  irpc_free(job);
+  if (!lp->server || irpc_server_shutdown(lp->server, shutdown_done, lp) != 0)
+    answer(ms);
+}
+
+static void listener_closed(irpc_listener *l, void *ud) {
+  irpc_multi_server *ms = ud;
+  (void)l;
+  if (--ms->nlisteners_open == 0)
+    answer(ms);
+}
+
+/* On loop 0: no connection is accepted (nor handed to a loop) after it
+ * returns; the controller's wait ends once the listeners are closed. */
+static void unlisten_job(ms_job *job) {
+  irpc_multi_server *ms = job->lp->ms;
+  ms->shut = 1;
+  if (!ms->listeners.head)
+    return;
+  expect(ms, 1); /* listener_closed's answer */
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&ms->listeners))) {
+    ms_listener *ml = IRPC__CONTAINER_OF(l, ms_listener, link);
+    irpc_listener_close(ml->l, listener_closed, ms);
+    irpc_free(ml);
+  }
+}
+
+/* ---- The public functions ---- */
+
+static void stop_and_join(irpc_multi_server *ms) {
+  /* Loop 0 stops handing sockets to the others first: a mailbox is never
+   * posted to once its loop stopped. */
+  if (ms->n && ms->loops[0].thread_live && ms->loops[0].start_rc == 0) {
+    ms_job job = {.fn = unlisten_job};
+    run_on(&ms->loops[0], &job);
+  }
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_loop *lp = &ms->loops[i];
+    if (lp->thread_live && lp->start_rc == 0 && !lp->stop_sent) {
+      lp->stop_sent = 1;
+      lp->release_mail.fn = stop_mail;
+      irpc__mailbox_post(&lp->mb, &lp->release_mail);
+    }
+  }
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_loop *lp = &ms->loops[i];
+    if (lp->thread_live) {
+      uv_thread_join(&lp->thread);
+      lp->thread_live = 0;
+    }
+    if (lp->loop_live) {
+      uv_run(&lp->loop, UV_RUN_DEFAULT); /* what the thread left closing */
+      uv_loop_close(&lp->loop);
+      lp->loop_live = 0;
+    }
+  }
+}
+
+static void ms_destroy(irpc_multi_server *ms) {
+  stop_and_join(ms);
+  uv_cond_destroy(&ms->cond);
+  uv_mutex_destroy(&ms->mutex);
+  irpc_free(ms->loops);
+  irpc_free(ms);
+}
+
+int irpc_multi_server_new(irpc_multi_server **out,
+                          const irpc_multi_server_options *opts) {
+  if (!out || !opts)
+    return IRPC_EINVAL;
+  irpc_multi_server_options o;
+  if (IRPC__IMPORT(&o, opts, irpc_multi_server_options) < 0)
+    return IRPC_EINVAL;
+  o.server.struct_size = sizeof(o.server);
+  if (!o.factory || o.loops > IRPC_MULTI_SERVER_MAX_LOOPS ||
+      o.server.connection.transport)
+    return IRPC_EINVAL;
+  unsigned n = o.loops ? o.loops : uv_available_parallelism();
+  if (n == 0)
+    n = 1;
+  if (n > IRPC_MULTI_SERVER_MAX_LOOPS)
+    n = IRPC_MULTI_SERVER_MAX_LOOPS;
+  irpc_multi_server *ms = irpc_calloc(1, sizeof(*ms));
+  if (!ms)
+    return IRPC_ENOMEM;
+  ms->loops = irpc_calloc(n, sizeof(ms_loop));
+  if (!ms->loops) {
+    irpc_free(ms);
+    return IRPC_ENOMEM;
+  }
+  if (uv_mutex_init(&ms->mutex) != 0) {
+    irpc_free(ms->loops);
+    irpc_free(ms);
+    return IRPC_ENOMEM;
+  }
+  if (uv_cond_init(&ms->cond) != 0) {
+    uv_mutex_destroy(&ms->mutex);
+    irpc_free(ms->loops);
+    irpc_free(ms);
+    return IRPC_ENOMEM;
+  }
+  ms->opts = o;
+  ms->n = n;
+  int rc = 0;
+  for (unsigned i = 0; i < n && rc == 0; i++) {
+    ms_loop *lp = &ms->loops[i];
+    lp->ms = ms;
+    lp->index = i;
+    rc = uv_loop_init(&lp->loop);
+    if (rc)
+      break;
+    lp->loop_live = 1;
+    expect(ms, 1);
+    rc = uv_thread_create(&lp->thread, loop_thread, lp);
+    if (rc) {
+      answer(ms);
+      break;
+    }
+    lp->thread_live = 1;
+  }
+  wait_answers(ms);
+  for (unsigned i = 0; i < n && rc == 0; i++)
+    rc = ms->loops[i].start_rc;
+  if (rc) {
+    ms_destroy(ms);
+    return rc;
+  }
+  *out = ms;
+  return 0;
+}
+
+int irpc_multi_server_listen(irpc_multi_server *ms, const char *address,
+                             char *bound, size_t bound_len) {
+  if (!ms || !address || on_a_loop_thread(ms))
+    return IRPC_EINVAL;
+  ms_job job = {.fn = listen_job,
+                .address = address,
+                .bound = bound,
+                .bound_len = bound_len};
+  return run_on(&ms->loops[0], &job);
+}
+
+unsigned irpc_multi_server_loops(const irpc_multi_server *ms) {
+  return ms ? ms->n : 0;
+}
+
+uv_loop_t *irpc_multi_server_loop(const irpc_multi_server *ms, unsigned index) {
+  return ms && index < ms->n ? &ms->loops[index].loop : NULL;
+}
+
+irpc_server *irpc_multi_server_server(const irpc_multi_server *ms,
+                                      unsigned index) {
+  return ms && index < ms->n ? ms->loops[index].server : NULL;
+}
+
+static void visit_job(ms_job *job) {
+  job->visit(job->lp->ms, job->lp->index, &job->lp->loop, job->visit_ud);
+}
+
+int irpc_multi_server_visit(irpc_multi_server *ms,
+                            irpc_multi_server_visit_fn fn, void *user_data) {
+  if (!ms || !fn || on_a_loop_thread(ms))
+    return IRPC_EINVAL;
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_job job = {.fn = visit_job, .visit = fn, .visit_ud = user_data};
+    run_on(&ms->loops[i], &job);
+  }
+  return 0;
+}
+
+static void read_counters(ms_counters *c, irpc_multi_server_stats *s) {
+  s->connections_accepted =
+      atomic_load_explicit(&c->accepted, memory_order_relaxed);
+  s->connections_current =
+      atomic_load_explicit(&c->current, memory_order_relaxed);
+  s->dispatches_total = atomic_load_explicit(&c->dtotal, memory_order_relaxed);
+  s->dispatches_current =
+      atomic_load_explicit(&c->dcurrent, memory_order_relaxed);
+  s->dispatches_failed =
+      atomic_load_explicit(&c->dfailed, memory_order_relaxed);
+}
+
+unsigned irpc_multi_server_read_stats(irpc_multi_server *ms,
+                                      irpc_multi_server_stats *total,
+                                      irpc_multi_server_stats *per_loop,
+                                      unsigned cap) {
+  if (!ms)
+    return 0;
+  irpc_multi_server_stats sum;
+  memset(&sum, 0, sizeof(sum));
+  for (unsigned i = 0; i < ms->n; i++) {
+    irpc_multi_server_stats s;
+    read_counters(&ms->loops[i].counters, &s);
+    sum.connections_accepted += s.connections_accepted;
+    sum.connections_current += s.connections_current;
+    sum.dispatches_total += s.dispatches_total;
+    sum.dispatches_current += s.dispatches_current;
+    sum.dispatches_failed += s.dispatches_failed;
+    if (per_loop && i < cap)
+      per_loop[i] = s;
+  }
+  if (total)
+    *total = sum;
+  return ms->n;
+}
+
+int irpc_multi_server_shutdown(irpc_multi_server *ms) {
+  if (!ms || on_a_loop_thread(ms))
+    return IRPC_EINVAL;
+  if (ms->shut)
+    return IRPC_ECLOSED;
+  /* No new connection first; the sockets handed over before are in the
+   * loops' mailboxes ahead of their shutdown. */
+  ms_job job = {.fn = unlisten_job};
+  run_on(&ms->loops[0], &job);
+  wait_answers(ms); /* the listeners' close */
+  expect(ms, ms->n);
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_job *j = irpc_calloc(1, sizeof(*j));
+    if (!j) {
+      answer(ms);
+      continue;
+    }
+    j->lp = &ms->loops[i];
+    j->mail.fn = shutdown_mail;
+    irpc__mailbox_post(&ms->loops[i].mb, &j->mail);
+  }
+  wait_answers(ms);
+  int rc = 0;
+  for (unsigned i = 0; i < ms->n; i++)
+    if (ms->loops[i].shut_rc)
+      rc = ms->loops[i].shut_rc;
+  return rc;
+}
+
+void irpc_multi_server_free(irpc_multi_server *ms) {
+  if (!ms)
+    return;
+  ms_destroy(ms);
+}
