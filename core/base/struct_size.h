@@ -43,6 +43,7 @@
 #define IRPC__V1_irpc_icerpc_options                                           \
   IRPC__V1_SIZE(irpc_icerpc_options, compression_formats)
 #define IRPC__V1_irpc_ice_options IRPC__V1_SIZE(irpc_ice_options, compress)
+#define IRPC__V1_irpc_tls_options IRPC__V1_SIZE(irpc_tls_options, user_data)
 /* These two end with an irpc_connection_options, whole: it grows with
  * them. */
 #define IRPC__V1_irpc_server_options                                           \

@@ -84,6 +84,8 @@ typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
 typedef struct irpc_peer_credentials irpc_peer_credentials;
 typedef struct irpc_ice_options irpc_ice_options; /* irpc/ice.h */
+typedef struct irpc_tls_client irpc_tls_client;   /* irpc/tls.h */
+typedef struct irpc_tls_server irpc_tls_server;   /* irpc/tls.h */
 
 /* The icerpc protocol's part of a connection's options (IceRPC's
  * ConnectionOptions and SlicTransportOptions); irpc_icerpc_options_init
@@ -171,6 +173,14 @@ typedef struct irpc_connection_options {
   /* The ice protocol's options (irpc/ice.h, irpc_ice_options_init); NULL
    * means the defaults. Copied at creation (see above). */
   const irpc_ice_options *ice;
+  /* TLS (irpc/tls.h). A client connection or connection cache with
+   * `tls_client` speaks TLS on every connection it makes; a server with
+   * `tls_server` on every connection it accepts (the other member is not
+   * read). NULL: plain text, except for an ice address with
+   * `transport=ssl`, which then fails with IRPC_EINVAL. Borrowed: the
+   * context must outlive the object created with these options. */
+  irpc_tls_client *tls_client;
+  irpc_tls_server *tls_server;
 } irpc_connection_options;
 
 /* Sets `o` to the defaults (above, `icerpc` and `ice` NULL) and o->struct_size.
