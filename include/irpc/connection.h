@@ -39,6 +39,10 @@
  *                       (Close codes 2 and 3; also a Slic version refusal);
  *   IRPC_ETIMEDOUT      the handshake took longer than connect_timeout_ms;
  *   IRPC_EPROTO, IRPC_ELIMIT   the peer broke the protocol, or a limit;
+ *   IRPC_ETLS...        over TLS, a handshake failure this side detected
+ *                       or the peer's alert reported (irpc/tls.h lists
+ *                       them); IRPC_ETLSPEER on a plain-text connection
+ *                       whose peer speaks TLS;
  *   IRPC_ENOMEM         an allocation failed;
  *   any other error     given to irpc_connection_abort, or a transport
  *                       error passed through (UV_ETIMEDOUT, ...).

@@ -59,9 +59,12 @@
  *                       are a TLS record: a TLS client on a plain port, or
  *                       a TLS server's alert to a plain client;
  *   IRPC_ETLSALPN       no application protocol in common;
- *   IRPC_ETLSTIMEDOUT   the handshake did not finish within the connect
- *                       timeout (a server; a client whose transport
- *                       connected but whose handshake did not finish);
+ *   IRPC_ETLSTIMEDOUT   the handshake did not finish in time: a server
+ *                       (connect_timeout_ms), a client of the transport
+ *                       object (handshake_timeout_ms); a client
+ *                       connection or cache ends with IRPC_ETIMEDOUT
+ *                       instead, its connect timeout covering transport
+ *                       connect and handshake together;
  *   IRPC_ETLS           any other handshake failure.
  * A peer that closes the connection during the handshake ends it with
  * UV_ECONNRESET (a TLS client talking to a plain icerpc server sees this:

@@ -239,6 +239,10 @@ static int ctx_init(tls_ctx *c, const irpc_tls_options *opts, int server) {
   SSL_CTX_set_min_proto_version(
       s, o.min_version == IRPC_TLS_1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  /* TLS 1.3: AES-128-GCM first (as Go and BoringSSL order them), a little
+   * faster than AES-256-GCM for the same security margin in practice. */
+  SSL_CTX_set_ciphersuites(s, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                              "TLS_CHACHA20_POLY1305_SHA256");
   c->verify_peer =
       server ? o.client_auth != IRPC_TLS_CLIENT_AUTH_NONE : o.verify_peer != 0;
   c->verify_host = !server && o.verify_host;
@@ -362,8 +366,11 @@ typedef struct tdx {
   tls_ctx *ctx;
   irpc__sched *sched;
   SSL *ssl;
-  BIO *rbio;         /* network -> engine */
-  BIO *wbio;         /* engine -> network */
+  BIO *bio;          /* the engine's network side (bio_method) */
+  irpc_buf out;      /* what the engine wrote, not sent yet */
+  const uint8_t *in; /* the inner read being fed, not copied */
+  size_t in_len;
+  irpc_buf stash;    /* what the engine has not read of earlier reads */
   irpc__timer timer; /* the handshake timeout */
   uint64_t timeout_ms;
   tls_listener *ls;   /* a server's, while handshaking */
@@ -422,33 +429,106 @@ static void on_data_write(irpc_duplex *inner, int status, void *ud) {
   irpc_duplex_write_done(t->self, status);
 }
 
-/* Moves what the engine wrote into `out`. */
-static int drain_wbio(tdx *t, irpc_buf *out) {
-  size_t n;
-  while ((n = BIO_ctrl_pending(t->wbio)) > 0) {
+/* ---- The engine's network side ----
+ *
+ * A memory BIO of our own: what the engine writes is appended to t->out,
+ * an irpc_buf handed to the inner duplex as it is (no copy out of a BIO);
+ * what it reads comes straight from the inner read being delivered
+ * (t->in), and from t->stash, where the bytes of a read it has not taken
+ * are kept until it asks again. */
+
+static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done) {
+  tdx *t = BIO_get_data(b);
+  size_t n = 0;
+  while (n < len) {
     uint8_t *p;
     size_t avail;
-    int rc = irpc_buf_reserve(out, n, &p, &avail);
-    if (rc)
-      return rc;
-    int r = BIO_read(t->wbio, p, (int)(avail < n ? avail : n));
-    if (r <= 0)
-      return IRPC_ETLS;
-    irpc_buf_commit(out, (size_t)r);
+    if (irpc_buf_reserve(&t->out, len - n, &p, &avail) != 0)
+      return 0;
+    size_t k = avail < len - n ? avail : len - n;
+    memcpy(p, data + n, k);
+    irpc_buf_commit(&t->out, k);
+    n += k;
   }
+  *done = len;
+  return 1;
+}
+
+static int bio_read_ex(BIO *b, char *dst, size_t len, size_t *done) {
+  tdx *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  size_t got = 0, stashed = irpc_buf_len(&t->stash);
+  if (stashed) {
+    got = stashed < len ? stashed : len;
+    irpc_buf_copyout(&t->stash, 0, dst, got);
+    irpc_buf_consume(&t->stash, got);
+  }
+  if (got < len && t->in_len) {
+    size_t k = t->in_len < len - got ? t->in_len : len - got;
+    memcpy(dst + got, t->in, k);
+    t->in += k;
+    t->in_len -= k;
+    got += k;
+  }
+  *done = got;
+  if (got)
+    return 1;
+  BIO_set_retry_read(b);
   return 0;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)num;
+  (void)ptr;
+  tdx *t = BIO_get_data(b);
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_PENDING:
+    return (long)(irpc_buf_len(&t->stash) + t->in_len);
+  case BIO_CTRL_WPENDING:
+    return (long)irpc_buf_len(&t->out);
+  default:
+    return 0;
+  }
+}
+
+static int bio_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static BIO_METHOD *bio_method;
+static uv_once_t bio_once = UV_ONCE_INIT;
+
+static void bio_method_init(void) {
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "irpc duplex");
+  if (m && BIO_meth_set_write_ex(m, bio_write_ex) &&
+      BIO_meth_set_read_ex(m, bio_read_ex) && BIO_meth_set_ctrl(m, bio_ctrl) &&
+      BIO_meth_set_create(m, bio_create))
+    bio_method = m;
+  else
+    BIO_meth_free(m);
+}
+
+/* Keeps what the engine has not read of the inner read being fed. */
+static int stash_rest(tdx *t) {
+  int rc = 0;
+  if (t->in_len)
+    rc = irpc_buf_append(&t->stash, t->in, t->in_len);
+  t->in = NULL;
+  t->in_len = 0;
+  return rc;
 }
 
 /* Sends what the engine wrote (handshake messages, alerts, tickets). */
 static int flush_ctl(tdx *t) {
-  if (!t->inner || t->inner_closing || BIO_ctrl_pending(t->wbio) == 0)
+  if (!t->inner || t->inner_closing || irpc_buf_len(&t->out) == 0)
     return 0;
-  irpc_buf out;
-  irpc__buf_init(&out);
-  int rc = drain_wbio(t, &out);
-  if (rc == 0)
-    rc = irpc_duplex_write(t->inner, &out, on_ctl_write, t);
-  irpc__buf_fini(&out);
+  int rc = irpc_duplex_write(t->inner, &t->out, on_ctl_write, t);
+  if (rc)
+    irpc_buf_clear(&t->out);
   return rc;
 }
 
@@ -716,18 +796,27 @@ static void deliver_end(tdx *t, int status) {
   irpc_duplex_read_done(t->self, status, NULL, 0);
 }
 
-/* Decrypts what is buffered and hands it up while the reader reads. */
+/* Plaintext is decrypted here, one record (at most 16 KiB) at a time, and
+ * handed up from here: valid during the read callback only, as TCP's
+ * bytes are; one buffer per thread, so an idle connection holds none. */
+static _Thread_local uint8_t plain[65536];
+
+/* Decrypts what is buffered and hands it up while the reader reads: the
+ * records available, gathered up to 64 KiB a read (as a TCP read), so
+ * that the reader handles as many reads as over TCP. */
 static void pump_reads(tdx *t) {
-  uint8_t *buf = irpc__sched_read_buf(t->sched);
-  if (!buf) {
-    deliver_end(t, IRPC_ENOMEM);
-    return;
-  }
   while (t->reading && !t->read_ended && !t->outer_closing) {
-    int n = SSL_read(t->ssl, buf, IRPC__SCHED_READ_BUF_SIZE);
-    if (n > 0) {
-      irpc_duplex_read_done(t->self, 0, buf, (size_t)n);
-      continue;
+    size_t got = 0;
+    int n = 0;
+    while (got + 16384 <= sizeof plain &&
+           (n = SSL_read(t->ssl, plain + got, (int)(sizeof plain - got))) > 0)
+      got += (size_t)n;
+    if (got) {
+      irpc_duplex_read_done(t->self, 0, plain, got);
+      if (n > 0)
+        continue;
+      if (!t->reading || t->read_ended || t->outer_closing)
+        break;
     }
     int e = SSL_get_error(t->ssl, n);
     if (e == SSL_ERROR_WANT_READ) {
@@ -783,7 +872,11 @@ static void on_inner_read(irpc_duplex *inner, int status, const uint8_t *data,
       return;
     }
   }
-  if (BIO_write(t->rbio, data, (int)len) != (int)len) {
+  t->in = data;
+  t->in_len = len;
+  /* Bytes in the buffer this layer decrypts into (a TLS duplex under this
+   * one) are copied first: decrypting would overwrite them. */
+  if (data >= plain && data < plain + sizeof plain && stash_rest(t) != 0) {
     if (t->handshaking)
       handshake_end(t, IRPC_ENOMEM);
     else
@@ -794,6 +887,12 @@ static void on_inner_read(irpc_duplex *inner, int status, const uint8_t *data,
     handshake_step(t);
   else if (t->open)
     pump_reads(t);
+  if (stash_rest(t) != 0) {
+    if (t->handshaking)
+      handshake_end(t, IRPC_ENOMEM);
+    else
+      deliver_end(t, IRPC_ENOMEM);
+  }
 }
 
 static void set_inner_reading(tdx *t, int on) {
@@ -875,20 +974,18 @@ static int is_ip(const char *host) {
 
 /* Creates the engine of `t` and starts the handshake over t->inner. */
 static int tdx_start(tdx *t, const irpc_server_address *addr) {
+  uv_once(&bio_once, bio_method_init);
   SSL *ssl = SSL_new(t->ctx->ssl_ctx);
-  BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
-  if (!ssl || !r || !w) {
+  BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+  if (!ssl || !b) {
     SSL_free(ssl);
-    BIO_free(r);
-    BIO_free(w);
+    BIO_free(b);
     return IRPC_ENOMEM;
   }
-  BIO_set_mem_eof_return(r, -1);
-  BIO_set_mem_eof_return(w, -1);
-  SSL_set_bio(ssl, r, w);
+  BIO_set_data(b, t);
+  SSL_set_bio(ssl, b, b); /* one reference, read and write */
   t->ssl = ssl;
-  t->rbio = r;
-  t->wbio = w;
+  t->bio = b;
   SSL_set_app_data(ssl, t);
   int rc = use_identity(t->ctx, ssl);
   if (rc)
@@ -985,7 +1082,12 @@ static int tdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
     return UV_ECONNRESET;
   uint8_t stage[STAGE_SIZE];
   size_t staged = 0;
-  int rc = 0;
+  /* One block for the whole ciphertext (records of at most 16 KiB, each
+   * with at most 64 bytes of header, tag and padding). */
+  size_t len = irpc_buf_len(data);
+  uint8_t *p;
+  size_t avail;
+  int rc = irpc_buf_reserve(&t->out, len + (len / 16384 + 2) * 64, &p, &avail);
   size_t nseg = irpc_buf_segment_count(data);
   for (size_t i = 0; i < nseg && rc == 0; i++) {
     irpc_bytes s = irpc_buf_segment(data, i);
@@ -1006,13 +1108,10 @@ static int tdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
   }
   if (rc == 0 && staged)
     rc = encrypt(t, stage, staged);
-  irpc_buf out;
-  irpc__buf_init(&out);
   if (rc == 0)
-    rc = drain_wbio(t, &out);
-  if (rc == 0)
-    rc = irpc_duplex_write(t->inner, &out, on_data_write, t);
-  irpc__buf_fini(&out);
+    rc = irpc_duplex_write(t->inner, &t->out, on_data_write, t);
+  if (rc)
+    irpc_buf_clear(&t->out);
   return rc;
 }
 
@@ -1066,6 +1165,8 @@ static void tdx_close(irpc_duplex *d, int abort) {
 static void tdx_destroy(irpc_duplex *d) {
   tdx *t = tdx_of(d);
   SSL_free(t->ssl);
+  irpc__buf_fini(&t->out);
+  irpc__buf_fini(&t->stash);
   for (size_t i = 0; i < t->info.sans_count; i++)
     irpc_free(t->sans[i]);
   irpc_free(t->sans);
@@ -1123,6 +1224,8 @@ static int tdx_new(irpc_duplex **out, uv_loop_t *loop, tls_ctx *ctx,
     return rc;
   tdx *t = tdx_of(d);
   t->self = d;
+  irpc__buf_init(&t->out);
+  irpc__buf_init(&t->stash);
   t->sched = irpc__sched_acquire(loop);
   ctx_ref(ctx);
   t->ctx = ctx;
