@@ -7,6 +7,8 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libb
 # ZeroC Ice 3.7, the peer of the ice protocol's interop tests and benchmarks.
 [ "${IRPC_WITH_ICE_PEER:-1}" = 1 ] && pkgs+=(zeroc-ice-compilers libzeroc-ice-dev python3-zeroc-ice
   zeroc-icegrid zeroc-ice-slice)
+# gRPC C++, a peer of the side-by-side benchmark (bench/compare) only.
+[ "${IRPC_WITH_GRPC_PEER:-0}" = 1 ] && pkgs+=(g++ libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc)
 [ "${IRPC_WITH_FUZZ:-0}" = 1 ] && pkgs+=(clang libclang-rt-14-dev)
 [ "${IRPC_WITH_FORMAT:-0}" = 1 ] && pkgs+=(clang-format)
 missing=()

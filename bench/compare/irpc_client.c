@@ -1,16 +1,19 @@
-/* The irpc side of the side-by-side benchmark: an irpc client measuring,
- * over the ice protocol, against an echo server of another process (an
- * Ice server or `irpc-bench serve ice://...`), exactly what
- * irpc-bench-ice-client measures, the way irpc-bench rpc does (one loop,
- * calls started from the completion callbacks):
- *   latency   empty two-way calls one at a time (p50, p99);
- *   rate      calls per second with 1, 64 and 1,024 calls in flight on one
- *             connection;
- *   bulk      1 MiB echo calls one at a time: MB/s of request payload.
+/* The irpc side of the side-by-side benchmarks (bench/compare/run.sh,
+ * bench/ice/run.sh): an irpc client measuring, against an echo server of
+ * another process (`irpc-bench serve`, or an Ice server over ice), what
+ * the other clients of the comparison measure, the way irpc-bench rpc does
+ * (one loop, calls started from the completion callbacks), with default
+ * options (over ice, a maximum message size with room for the 1 MiB echo):
+ *   latency     empty two-way calls one at a time (p50, p99);
+ *   inflight_N  calls per second with 1, 64 and 1,024 calls in flight on
+ *               one connection;
+ *   echo_64KiB, echo_1MiB
+ *               echo calls one at a time: MB/s of request payload.
  *
- *   irpc-bench-ice-irpc-client [--seconds S] ADDRESS
+ *   irpc-bench-client [--seconds S] ADDRESS
  *
- * ADDRESS is ice://host:port; the calls go to /echo, operation "op". */
+ * ADDRESS is icerpc://host:port or ice://host:port (or any other irpc
+ * server address); the calls go to /echo, operation "op". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,19 @@ static uint64_t count_for(double seconds, double per_s, uint64_t min) {
   return n < (double)min ? min : (uint64_t)n;
 }
 
+/* MB/s of echo calls of size bytes, one at a time. */
+static double echo_mbps(calls *k, size_t size, double seconds, double per_s) {
+  irpc_buf *payload = irpc_outgoing_request_payload(k->req);
+  void *blob = calloc(1, size);
+  irpc_buf_clear(payload);
+  irpc_buf_append(payload, blob, size);
+  free(blob);
+  calls_run(k, 1, 3, NULL);
+  uint64_t m = count_for(seconds, per_s, 20);
+  return (double)m * (double)size / ((double)calls_run(k, 1, m, NULL) / 1e9) /
+         1e6;
+}
+
 static void shut_cb(irpc_invoker *inv, int status, void *ud) {
   (void)inv;
   (void)status;
@@ -102,8 +118,8 @@ int main(int argc, char **argv) {
       address = NULL, i = argc;
   }
   if (!address) {
-    fprintf(stderr, "usage: irpc-bench-ice-irpc-client [--seconds S] "
-                    "ice://host:port\n");
+    fprintf(stderr, "usage: irpc-bench-client [--seconds S] "
+                    "ADDRESS\n");
     return 2;
   }
   uv_loop_t loop;
@@ -119,7 +135,7 @@ int main(int argc, char **argv) {
   if (rc == 0)
     rc = irpc_outgoing_request_new(&k.req, "/echo", "op");
   if (rc) {
-    fprintf(stderr, "irpc-bench-ice-irpc-client: %s\n", irpc_strerror(rc));
+    fprintf(stderr, "irpc-bench-client: %s\n", irpc_strerror(rc));
     return 1;
   }
   calls_run(&k, 1, 2000, NULL); /* connect and warm up */
@@ -141,16 +157,11 @@ int main(int argc, char **argv) {
     printf("tcp  inflight_%-5zu %10.0f calls/s\n", depths[i], rate);
   }
 
-  /* (c) 1 MiB echo, one call at a time */
-  size_t mib = 1u << 20;
-  void *blob = calloc(1, mib);
-  irpc_buf_append(irpc_outgoing_request_payload(k.req), blob, mib);
-  free(blob);
-  calls_run(&k, 1, 3, NULL);
-  uint64_t m = count_for(seconds, 500, 20);
-  double mbps =
-      (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
-  printf("tcp  echo_1MiB      %7.0f MB/s\n", mbps);
+  /* (c) 64 KiB and 1 MiB echo, one call at a time */
+  printf("tcp  echo_64KiB     %7.0f MB/s\n",
+         echo_mbps(&k, 64 * 1024, seconds, 5000));
+  printf("tcp  echo_1MiB      %7.0f MB/s\n",
+         echo_mbps(&k, 1u << 20, seconds, 500));
 
   int done = 0;
   if (irpc_client_connection_shutdown(k.inv, shut_cb, &done) == 0)
@@ -161,7 +172,7 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   if (k.failed) {
-    fprintf(stderr, "irpc-bench-ice-irpc-client: %llu calls failed\n",
+    fprintf(stderr, "irpc-bench-client: %llu calls failed\n",
             (unsigned long long)k.failed);
     return 1;
   }
