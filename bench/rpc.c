@@ -24,7 +24,11 @@
  *                                (irpc-bench serve, or Ice's) instead of
  *                                one in this process, with no raw baseline
  *                                (0), over the one transport of ADDRESS
- *   irpc-bench serve [--compress] ADDRESS
+ *   irpc-bench rpc --tls [--seconds S] [--json FILE]
+ *                                icerpc over TLS next to plain TCP
+ *                                (bench/tls.c)
+ *   irpc-bench serve [--compress] [--tls-cert F --tls-key F [--tls-ca F]
+ *                    [--tls-client-auth none|optional|required]] ADDRESS
  *                                echo server on /echo (and /stream: a
  *                                request read as a stream, answered at
  *                                once, the rest read and dropped) until
@@ -34,7 +38,9 @@
  *                                offered for compression. An ice://
  *                                ADDRESS serves
  *                                the same echo over ice: the reply carries
- *                                the request's encapsulation back. */
+ *                                the request's encapsulation back. With
+ *                                --tls-cert and --tls-key it speaks TLS
+ *                                (for ice://...?transport=ssl too). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +53,9 @@
 
 #include "bench_rpc.h"
 #include "benchutil.h"
+#ifdef IRPC_BENCH_TLS
+#include "bench_tls.h"
+#endif
 
 /* ---- The echo service ---- */
 
@@ -554,15 +563,22 @@ static void usage(void) {
           "tcp|uds|all]\n"
           "                      [--server ADDRESS] [--seconds S] [--idle N]"
           " [--json FILE]\n"
-          "       irpc-bench serve [--compress] ADDRESS\n");
+          "       irpc-bench rpc --tls [--seconds S] [--json FILE]\n"
+          "       irpc-bench serve [--compress] [--tls-cert F --tls-key F"
+          " [--tls-ca F]\n"
+          "                        [--tls-client-auth none|optional|required]]"
+          " ADDRESS\n");
   exit(2);
 }
 
 int bench_rpc_main(int argc, char **argv) {
   opts o = {.protocol = "icerpc", .seconds = 1.0, .self = argv[0]};
   const char *transport = "all";
+  int tls = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--transport") && i + 1 < argc)
+    if (!strcmp(argv[i], "--tls"))
+      tls = 1;
+    else if (!strcmp(argv[i], "--transport") && i + 1 < argc)
       transport = argv[++i];
     else if (!strcmp(argv[i], "--server") && i + 1 < argc)
       o.server = argv[++i];
@@ -586,6 +602,16 @@ int bench_rpc_main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
+  if (tls) {
+#ifdef IRPC_BENCH_TLS
+    int rc = bench_tls_run(o.seconds, &j);
+    bench_json_close(&j);
+    return rc;
+#else
+    fprintf(stderr, "irpc-bench: this build has no TLS\n");
+    return 2;
+#endif
+  }
   if (!strcmp(o.protocol, "ice"))
     printf("client and server on one loop, one thread; protocol ice (no "
            "window: default and tuned are the same)\n");
@@ -697,10 +723,20 @@ static void on_stop_signal(uv_signal_t *s, int sig) {
 
 int bench_serve_main(int argc, char **argv) {
   const char *address = NULL;
+  const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+  const char *tls_auth = NULL;
   int compress = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--compress"))
       compress = 1;
+    else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc)
+      tls_cert = argv[++i];
+    else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc)
+      tls_key = argv[++i];
+    else if (!strcmp(argv[i], "--tls-ca") && i + 1 < argc)
+      tls_ca = argv[++i];
+    else if (!strcmp(argv[i], "--tls-client-auth") && i + 1 < argc)
+      tls_auth = argv[++i];
     else if (argv[i][0] != '-' && !address)
       address = argv[i];
     else
@@ -723,7 +759,18 @@ int bench_serve_main(int argc, char **argv) {
   bench_ice_options(&siio);
   so.connection.ice = &siio;
   so.connection.inactivity_timeout_ms = 0;
-  int rc = bench_echo_router(&serve.router, &serve.echo, &loop, compress);
+  irpc_tls_server *tls = NULL;
+  int rc = 0;
+  if (tls_cert || tls_key || tls_ca || tls_auth) {
+#ifdef IRPC_BENCH_TLS
+    rc = bench_tls_server_options(&so, tls_cert, tls_key, tls_ca, tls_auth,
+                                  &tls);
+#else
+    rc = IRPC_ENOTSUP;
+#endif
+  }
+  if (rc == 0)
+    rc = bench_echo_router(&serve.router, &serve.echo, &loop, compress);
   if (rc == 0)
     rc = irpc_dispatcher_new(&serve.hold, &loop, &hold_ops, NULL);
   if (rc == 0)
@@ -757,6 +804,7 @@ int bench_serve_main(int argc, char **argv) {
   irpc_dispatcher_free(serve.hold);
   irpc_dispatcher_free(stream_sink);
   uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_tls_server_free(tls);
   if (uv_loop_close(&loop) != 0)
     serve.status = 1;
   return serve.status;

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libcmocka-dev libzstd-dev libbrotli-dev zlib1g-dev
-  libbz2-dev)
+  libbz2-dev libssl-dev openssl)
 # ZeroC Ice 3.7, the peer of the ice protocol's interop tests and benchmarks.
 [ "${IRPC_WITH_ICE_PEER:-1}" = 1 ] && pkgs+=(zeroc-ice-compilers libzeroc-ice-dev python3-zeroc-ice
   zeroc-icegrid zeroc-ice-slice)

@@ -51,6 +51,7 @@
   IRPC__V1_SIZE(irpc_stream_reader_ops, on_end)
 #define IRPC__V1_irpc_stream_transform_ops                                     \
   IRPC__V1_SIZE(irpc_stream_transform_ops, free)
+#define IRPC__V1_irpc_tls_options IRPC__V1_SIZE(irpc_tls_options, user_data)
 /* These two end with an irpc_connection_options, whole: it grows with
  * them. */
 #define IRPC__V1_irpc_server_options                                           \

@@ -289,7 +289,7 @@ int irpc_client_connection_new(irpc_invoker **out, uv_loop_t *loop,
   if (rc)
     return rc;
   irpc__route route;
-  rc = irpc__route_pick(a, o.transport, &route);
+  rc = irpc__route_pick(a, &o, 1, &route);
   if (rc == 0)
     rc = irpc_invoker_new(out, loop, &cc_ops, NULL);
   if (rc) {

@@ -26,6 +26,7 @@
 #include "irpc/alloc.h"
 #include "irpc/compression.h"
 #include "irpc/connection_info.h"
+#include "irpc/tls.h"
 #include "irpc/status.h"
 
 enum { HANDSHAKE, ACTIVE, SHUTTING_DOWN, CLOSING, CLOSED };
@@ -125,6 +126,7 @@ struct irpc_connection {
   int peer_shutdown; /* the peer's shutdown started ours */
   int refusing;
   int input_read; /* input was read since the last flush: see conn_invoke */
+  int got_input;  /* any input was read */
   /* events from the protocol */
   irpc__list events;
   int draining;
@@ -937,6 +939,14 @@ static void schedule_flush(irpc_connection *c) {
     irpc__sched_post(c->sched, &c->flush_task);
 }
 
+/* The first bytes of a plain-text connection are a TLS record (a handshake
+ * or an alert, version 3.x): the peer speaks TLS. Neither protocol starts
+ * that way (icerpc: a Slic frame type up to 11; ice: 'I'). */
+static int looks_like_tls(const uint8_t *data, size_t len) {
+  return len >= 3 && (data[0] == 0x16 || data[0] == 0x15) && data[1] == 0x03 &&
+         data[2] <= 0x04;
+}
+
 static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
                     void *ud) {
   irpc_connection *c = ud;
@@ -961,6 +971,14 @@ static void on_read(irpc_duplex *d, int status, const uint8_t *data, size_t len,
     fail_connection(c, transport_err(status));
     drain(c);
     return;
+  }
+  if (!c->got_input) {
+    c->got_input = 1;
+    if (!c->info.tls && looks_like_tls(data, len)) {
+      fail_connection(c, IRPC_ETLSPEER);
+      drain(c);
+      return;
+    }
   }
   c->input_read = 1;
   c->proto->feed(PC(c), data, len);
@@ -1194,6 +1212,7 @@ int irpc__connection_new(irpc_connection **out, irpc_duplex *d,
   c->info.remote_address = c->remote;
   if (irpc_duplex_peer_credentials(d, &c->cred) == 0)
     c->info.peer_credentials = &c->cred;
+  c->info.tls = irpc_duplex_tls_info(d);
 
   int inited = 0;
   rc = irpc_invoker_new(&c->invoker, c->loop, &conn_invoker_ops, NULL);
@@ -1272,6 +1291,10 @@ const char *irpc_connection_remote_address(const irpc_connection *c) {
 
 const char *irpc_connection_local_address(const irpc_connection *c) {
   return c ? c->local : "";
+}
+
+const irpc_tls_info *irpc_connection_tls_info(const irpc_connection *c) {
+  return c ? c->info.tls : NULL;
 }
 
 const irpc_peer_credentials *

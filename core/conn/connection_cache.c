@@ -458,7 +458,7 @@ static int ce_new(cache *k, const irpc_server_address *a, ce **out) {
   if (k->max_conns && k->map.len >= k->max_conns)
     return IRPC_ELIMIT;
   irpc__route route;
-  int rc = irpc__route_pick(a, k->copts.transport, &route);
+  int rc = irpc__route_pick(a, &k->copts, 1, &route);
   if (rc)
     return rc;
   ce *e = irpc_calloc(1, sizeof(*e));

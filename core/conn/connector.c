@@ -7,6 +7,7 @@
 #include "base/list.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "irpc/tls.h"
 
 struct irpc__connect {
   const irpc__connector *cn; /* NULL once canceled */
@@ -26,17 +27,31 @@ int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out) {
   return 0;
 }
 
-int irpc__route_pick(const irpc_server_address *a, irpc_transport *transport,
+int irpc__route_pick(const irpc_server_address *a,
+                     const irpc_connection_options *o, int is_client,
                      irpc__route *out) {
   const irpc__protocol_ops *p;
   int rc = irpc__protocol_pick(irpc_server_address_protocol(a), &p);
   if (rc)
     return rc;
+  const char *name = irpc_server_address_transport(a);
+  int ssl = name && strcmp(name, "ssl") == 0;
+  irpc_transport *transport = o->transport;
   if (!transport) {
-    const char *name = irpc_server_address_transport(a);
-    transport = irpc_transport_by_name(name ? name : "tcp");
+    transport = irpc_transport_by_name(name && !ssl ? name : "tcp");
     if (!transport)
       return IRPC_EINVAL;
+  }
+  if (is_client ? o->tls_client != NULL : o->tls_server != NULL) {
+    transport = is_client
+                    ? irpc_tls_client_transport(o->tls_client, o->transport,
+                                                o->connect_timeout_ms)
+                    : irpc_tls_server_transport(o->tls_server, o->transport,
+                                                o->connect_timeout_ms);
+    if (!transport)
+      return IRPC_ENOMEM;
+  } else if (ssl) {
+    return IRPC_EINVAL;
   }
   out->transport = transport;
   out->protocol = p;

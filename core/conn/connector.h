@@ -24,12 +24,17 @@ typedef struct irpc__route {
   const irpc__protocol_ops *protocol;
 } irpc__route;
 
-/* The route to `a`: the protocol it names, and `transport` when not NULL
+/* The route to `a`: the protocol it names, and o->transport when not NULL
  * (the application's choice, for every address), else the transport the
- * address names ("tcp" when it names none).
+ * address names ("tcp" when it names none or names "ssl"); over TLS when
+ * the options carry a TLS context for this side (o->tls_client for a
+ * client, o->tls_server for a server): the context's TLS transport over
+ * that one, with connect_timeout_ms as its handshake timeout.
  * Errors: IRPC_EPROTONOSUPPORT (see irpc__protocol_pick), IRPC_EINVAL (a
- * transport name no built-in transport has); *out untouched. */
-int irpc__route_pick(const irpc_server_address *a, irpc_transport *transport,
+ * transport name no built-in transport has, "ssl" without a TLS context),
+ * IRPC_ENOMEM; *out untouched. */
+int irpc__route_pick(const irpc_server_address *a,
+                     const irpc_connection_options *o, int is_client,
                      irpc__route *out);
 
 /* Creates the connection of route `r` over the connected duplex `d` (owned

@@ -192,7 +192,7 @@ int irpc_server_listen(irpc_server *s, const char *address, char *bound,
     return rc;
   irpc__route route;
   lnode *ln = NULL;
-  rc = irpc__route_pick(a, s->opts.connection.transport, &route);
+  rc = irpc__route_pick(a, &s->opts.connection, 0, &route);
   if (rc == 0) {
     ln = irpc_calloc(1, sizeof(*ln));
     rc = ln ? 0 : IRPC_ENOMEM;

@@ -11,6 +11,7 @@
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "irpc/tls.h"
 #include "base/scheduler.h"
 #include "transport_internal.h"
 
@@ -464,6 +465,13 @@ int irpc_duplex_peer_credentials(const irpc_duplex *d,
     return UV_ENOTCONN;
   return d->ops->peer_credentials ? d->ops->peer_credentials(d, out)
                                   : IRPC_ENOTSUP;
+}
+
+const irpc_tls_info *irpc_duplex_tls_info(const irpc_duplex *d) {
+  if (!d || d->state == ST_CONNECTING || d->state == ST_CLOSING ||
+      !d->ops->tls_info)
+    return NULL;
+  return d->ops->tls_info(d);
 }
 
 /* ---- Listeners ---- */

@@ -223,10 +223,10 @@ IRPC_API int irpc_service_address_format(const irpc_service_address *s,
  *     default transport, TCP), and its Ice options as parameters: t=timeout
  *     (as written), z (no value) for compression, resource=, source-address=,
  *     c, ttl=, interface=. As in IceRPC, t and z are the ice protocol's and
- *     are not given to the transport. irpc speaks tcp, and ssl once TLS
- *     exists: a ws, wss or udp server address is kept (it formats back) but
- *     connecting to it fails as for any transport irpc does not know, and a
- *     connection cache moves on to the next server address;
+ *     are not given to the transport. irpc speaks tcp, and ssl (TLS over
+ *     TCP, irpc/tls.h): a ws, wss or udp server address is kept (it formats
+ * back) but connecting to it fails as for any transport irpc does not know, and
+ * a connection cache moves on to the next server address;
  *   - @ adapter-id: the service address parameter adapter-id (escaped
  *     as a path segment, irpc_service_address_ice_adapter_id), with no
  *     server address ("ice:/hello?adapter-id=X"), resolved by a locator

@@ -39,6 +39,10 @@
  *                       (Close codes 2 and 3; also a Slic version refusal);
  *   IRPC_ETIMEDOUT      the handshake took longer than connect_timeout_ms;
  *   IRPC_EPROTO, IRPC_ELIMIT   the peer broke the protocol, or a limit;
+ *   IRPC_ETLS...        over TLS, a handshake failure this side detected
+ *                       or the peer's alert reported (irpc/tls.h lists
+ *                       them); IRPC_ETLSPEER on a plain-text connection
+ *                       whose peer speaks TLS;
  *   IRPC_ENOMEM         an allocation failed;
  *   any other error     given to irpc_connection_abort, or a transport
  *                       error passed through (UV_ETIMEDOUT, ...).
@@ -84,6 +88,8 @@ typedef struct irpc_connection irpc_connection;
 typedef struct irpc_transport irpc_transport;
 typedef struct irpc_peer_credentials irpc_peer_credentials;
 typedef struct irpc_ice_options irpc_ice_options; /* irpc/ice.h */
+typedef struct irpc_tls_client irpc_tls_client;   /* irpc/tls.h */
+typedef struct irpc_tls_server irpc_tls_server;   /* irpc/tls.h */
 
 /* The icerpc protocol's part of a connection's options (IceRPC's
  * ConnectionOptions and SlicTransportOptions); irpc_icerpc_options_init
@@ -180,6 +186,14 @@ typedef struct irpc_connection_options {
   /* The ice protocol's options (irpc/ice.h, irpc_ice_options_init); NULL
    * means the defaults. Copied at creation (see above). */
   const irpc_ice_options *ice;
+  /* TLS (irpc/tls.h). A client connection or connection cache with
+   * `tls_client` speaks TLS on every connection it makes; a server with
+   * `tls_server` on every connection it accepts (the other member is not
+   * read). NULL: plain text, except for an ice address with
+   * `transport=ssl`, which then fails with IRPC_EINVAL. Borrowed: the
+   * context must outlive the object created with these options. */
+  irpc_tls_client *tls_client;
+  irpc_tls_server *tls_server;
 } irpc_connection_options;
 
 /* Sets `o` to the defaults (above, `icerpc` and `ice` NULL) and o->struct_size.

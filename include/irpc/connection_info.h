@@ -27,6 +27,10 @@ typedef struct irpc_connection_info {
    * and group id (SO_PEERCRED; see irpc_peer_credentials). NULL over TCP,
    * in memory, coloc, or when the system does not tell. */
   const irpc_peer_credentials *peer_credentials;
+  /* Over TLS, what was negotiated and the peer's certificate: subject,
+   * subject alternative names, SHA-256 fingerprint (irpc/tls.h). NULL
+   * without TLS. */
+  const struct irpc_tls_info *tls;
 } irpc_connection_info;
 
 /* The feature key; its value is a `const irpc_connection_info *`. */

@@ -51,7 +51,23 @@ extern "C" {
   XX(EPROTONOSUPPORT, 26, "protocol not supported by this build")              \
   XX(EBADMAGIC, 27, "the peer does not speak this protocol (bad magic)")       \
   XX(EMSGTYPE, 28, "unknown or unexpected message type")                       \
-  XX(ESTOPPED, 40, "the peer stopped reading the stream")
+  XX(ESTOPPED, 40, "the peer stopped reading the stream")                      \
+  XX(ETLS, 60, "TLS handshake failed")                                         \
+  XX(ETLSUNKNOWNCA, 61,                                                        \
+     "TLS: the peer's certificate is not from a trusted CA")                   \
+  XX(ETLSEXPIRED, 62,                                                          \
+     "TLS: the peer's certificate has expired or is not yet valid")            \
+  XX(ETLSHOSTNAME, 63,                                                         \
+     "TLS: the server's certificate does not match the host")                  \
+  XX(ETLSNOCERT, 64,                                                           \
+     "TLS: the server requires a client certificate, none was sent")           \
+  XX(ETLSBADCERT, 65, "TLS: the peer rejected this side's certificate")        \
+  XX(ETLSPLAINTEXT, 66,                                                        \
+     "TLS: the peer does not speak TLS (plain text on a TLS connection)")      \
+  XX(ETLSPEER, 67, "the peer speaks TLS on a plain-text connection")           \
+  XX(ETLSALPN, 68, "TLS: no application protocol in common (ALPN)")            \
+  XX(ETLSTIMEDOUT, 69, "TLS handshake timed out")                              \
+  XX(ETLSCONFIG, 70, "TLS: bad certificate, key or trust roots")
 
 enum {
 #define IRPC__ERR_ENUM(name, off, msg) IRPC_##name = IRPC_ERRNO_BASE - (off),

@@ -36,6 +36,7 @@
 #include "irpc/locator.h"
 #include "irpc/server_addresses.h"
 #include "irpc/server.h"
+#include "irpc/tls.h"
 #include "irpc/slice_gen.h"
 #include "irpc/stream.h"
 #include "irpc/slice_stream.h"

@@ -416,6 +416,9 @@ typedef struct irpc_duplex_ops {
   /* Optional (IRPC_ENOTSUP when NULL): as irpc_duplex_peer_credentials;
    * decorators forward to the duplex they wrap. */
   int (*peer_credentials)(const irpc_duplex *d, irpc_peer_credentials *out);
+  /* Optional (NULL when absent): as irpc_duplex_tls_info (irpc/tls.h);
+   * decorators forward to the duplex they wrap. */
+  const struct irpc_tls_info *(*tls_info)(const irpc_duplex *d);
 } irpc_duplex_ops;
 
 /* Creates a duplex of type `ops` on `loop`: connected, or connecting when

@@ -7,7 +7,8 @@
  * transport,
  * conformance_protocol_<name>_<transport>.
  *
- * Usage: protocol_suite [protocol [memory|tcp|uds]]   (all without arguments)
+ * Usage: protocol_suite [protocol [memory|tcp|uds|tls]] (all without
+ * arguments; tls is TCP with TLS contexts in the options)
  *
  * The loop drives everything: a test runs the loop until the state it
  * waits for is reached; a watchdog only fails a test that would hang. */
@@ -17,6 +18,9 @@
 
 #include "kit/net.h"
 #include "kit/payload.h"
+#ifdef IRPC_WITH_TLS
+#include "kit/tls.h"
+#endif
 
 /* ---- Protocol descriptors ---- */
 
@@ -42,6 +46,7 @@ typedef struct suite_protocol {
 
 static const suite_protocol *proto;
 static int transport_kind; /* NET_MEMORY or NET_TCP */
+static int over_tls;       /* the tls variant */
 
 /* A rig speaking the protocol under test over the transport under test:
  * the router has /echo (test_echo_ops), /hold (held until canceled or
@@ -71,6 +76,10 @@ typedef struct px {
   oneway_log client_sink;
   int opened, closed;
   int server_close_err;
+  /* The tls variant: TCP with TLS contexts in the options. */
+  irpc_tls_client *tls_client;
+  irpc_tls_server *tls_server;
+  irpc_transport *tls; /* both, for the raw peers */
 } px;
 
 /* ---- Dispatchers ---- */
@@ -215,6 +224,24 @@ static void px_init(px *p) {
                                    p->client_disps[i]));
   }
   p->r.copts.dispatcher = irpc_router_dispatcher(p->client_router);
+#ifdef IRPC_WITH_TLS
+  if (over_tls) {
+    static kit_ca *ca;
+    static kit_cert cert;
+    if (!ca) { /* one CA for the whole run: freed at exit */
+      ca = kit_ca_new("protocol conformance CA");
+      cert = kit_ca_server(ca, "server");
+    }
+    irpc_tls_options o;
+    kit_tls_options(&o, &cert, ca);
+    assert_irpc_ok(irpc_tls_server_new(&p->tls_server, &o));
+    assert_irpc_ok(irpc_tls_client_new(&p->tls_client, &o));
+    p->r.sopts.connection.tls_server = p->tls_server;
+    p->r.copts.tls_client = p->tls_client;
+    assert_irpc_ok(irpc_transport_tls_new(&p->tls, irpc_transport_tcp(),
+                                          p->tls_client, p->tls_server));
+  }
+#endif
 }
 
 static void px_start(px *p) {
@@ -230,6 +257,9 @@ static void px_fini(px *p) {
   for (int i = 0; i < 2; i++)
     irpc_dispatcher_free(p->client_disps[i]);
   net_rig_fini(&p->r);
+  irpc_transport_free(p->tls);
+  irpc_tls_client_free(p->tls_client);
+  irpc_tls_server_free(p->tls_server);
 }
 
 /* The connection a client connection holds, connected. */
@@ -713,6 +743,8 @@ static void raw_connected(irpc_duplex *d, int status, void *ud) {
 static irpc_transport *px_transport(px *p) {
   if (transport_kind == NET_MEMORY)
     return p->r.memory;
+  if (p->tls)
+    return p->tls;
   return transport_kind == NET_UDS ? irpc_transport_uds()
                                    : irpc_transport_tcp();
 }
@@ -821,7 +853,14 @@ static const suite_protocol *const protocols[] = {
 static const struct {
   const char *name;
   int kind;
-} transports[] = {{"memory", NET_MEMORY}, {"tcp", NET_TCP}, {"uds", NET_UDS}};
+  int tls;
+} transports[] = {{"memory", NET_MEMORY, 0},
+                  {"tcp", NET_TCP, 0},
+                  {"uds", NET_UDS, 0},
+#ifdef IRPC_WITH_TLS
+                  {"tls", NET_TCP, 1}
+#endif
+};
 
 int main(int argc, char **argv) {
   /* A write to a socket the peer closed raises SIGPIPE unless ignored, as
@@ -848,6 +887,7 @@ int main(int argc, char **argv) {
         continue;
       proto = protocols[i];
       transport_kind = transports[k].kind;
+      over_tls = transports[k].tls;
       char group[64];
       snprintf(group, sizeof group, "protocol conformance: %s over %s",
                proto->name, transports[k].name);

@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "kit/kit.h"
+#ifdef IRPC_WITH_TLS
+#include "kit/tls.h"
+#endif
 
 /* ---- Transport descriptors ---- */
 
@@ -941,12 +944,78 @@ static const suite_transport memory = {
     .abort_seen_as = UV_ECONNRESET,
 };
 
+#ifdef IRPC_WITH_TLS
+/* TLS over TCP and over Unix domain sockets, with certificates made for
+ * the test (kit/tls.h); the contexts live as long as the transport. A
+ * close sends close_notify first: the peer reads UV_EOF. */
+static kit_ca *tls_ca;
+static kit_cert tls_cert;
+static irpc_tls_client *tls_client;
+static irpc_tls_server *tls_server;
+
+static irpc_transport *tls_make_over(irpc_transport *inner) {
+  tls_ca = kit_ca_new("conformance CA");
+  tls_cert = kit_ca_server(tls_ca, "conformance");
+  irpc_tls_options o;
+  kit_tls_options(&o, &tls_cert, tls_ca);
+  assert_irpc_ok(irpc_tls_server_new(&tls_server, &o));
+  o.server_name = "localhost";
+  assert_irpc_ok(irpc_tls_client_new(&tls_client, &o));
+  irpc_transport *t = NULL;
+  assert_irpc_ok(irpc_transport_tls_new(&t, inner, tls_client, tls_server));
+  return t;
+}
+
+static irpc_transport *tls_make(void) {
+  return tls_make_over(irpc_transport_tcp());
+}
+
+static irpc_transport *tls_uds_make(void) {
+  return tls_make_over(irpc_transport_uds());
+}
+
+static void tls_release(irpc_transport *t) {
+  irpc_transport_free(t);
+  irpc_tls_client_free(tls_client);
+  irpc_tls_server_free(tls_server);
+  kit_cert_free(&tls_cert);
+  kit_ca_free(tls_ca);
+}
+
+static const suite_transport tls = {
+    .name = "tls",
+    .make = tls_make,
+    .release = tls_release,
+    .listen_uri = tcp_listen_uri,
+    .dead_address = tcp_dead_address,
+    .close_seen_as = UV_EOF,
+    .abort_seen_as = UV_ECONNRESET,
+};
+
+/* Over a Unix domain socket an abort reads as a FIN, which TLS, without
+ * close_notify before it, reports as a truncation. */
+static const suite_transport tls_uds = {
+    .name = "tls_uds",
+    .make = tls_uds_make,
+    .release = tls_release,
+    .listen_uri = uds_listen_uri,
+    .dead_address = uds_dead_address,
+    .cleanup = uds_cleanup,
+    .close_seen_as = UV_EOF,
+    .abort_seen_as = UV_ECONNRESET,
+};
+#endif
+
 /* The transports under test, one line each (tests/conformance/
  * CMakeLists.txt makes a ctest test of each line). */
 static const suite_transport *const transports[] = {
     &tcp,    /* conformance: tcp */
     &uds,    /* conformance: uds */
     &memory, /* conformance: memory */
+#ifdef IRPC_WITH_TLS
+    &tls,     /* conformance: tls */
+    &tls_uds, /* conformance: tls_uds */
+#endif
 };
 
 int main(int argc, char **argv) {

@@ -666,6 +666,18 @@ static int use_icerpc_options(const void *s) {
   run_loop();
   return rc;
 }
+#ifdef IRPC_WITH_TLS
+static void fill_tls_options(void *s) {
+  irpc_tls_options_init_sized(s, sizeof(irpc_tls_options));
+}
+static int use_tls_options(const void *s) {
+  irpc_tls_client *c;
+  int rc = irpc_tls_client_new(&c, s);
+  if (rc == 0)
+    irpc_tls_client_free(c);
+  return rc;
+}
+#endif
 static void fill_slice_op(void *s) {
   memcpy(s, &the_op, sizeof(the_op));
 }
@@ -747,6 +759,9 @@ static const abi_case cases[] = {
     CASE(irpc_connection_options, fill_connection_options,
          use_connection_options),
     CASE(irpc_icerpc_options, fill_icerpc_options, use_icerpc_options),
+#ifdef IRPC_WITH_TLS
+    CASE(irpc_tls_options, fill_tls_options, use_tls_options),
+#endif
     CASE(irpc_slice_op, fill_slice_op, use_slice_op),
     CASE(irpc_slice_iface, fill_slice_iface, use_slice_iface),
     CASE(irpc_slice_call_opts, fill_call_opts, use_call_opts),

@@ -37,6 +37,7 @@ all="fuzz_slice_decoder fuzz_slic_frames fuzz_icerpc_header fuzz_connection"
 all="$all fuzz_slicec_parser fuzz_slice_parse fuzz_slice_gen fuzz_slice1_gen"
 all="$all fuzz_icerpc_server fuzz_icerpc_client fuzz_ice_server fuzz_ice_address"
 all="$all fuzz_ice_client"
+all="$all fuzz_tls_server"
 targets=${*:-$all}
 weight() {
   case $1 in
@@ -66,6 +67,7 @@ for t in $targets; do
   fuzz_ice_server) seeds=$here/corpus/ice_server ;;
   fuzz_ice_address) seeds=$here/corpus/ice_address ;;
   fuzz_ice_client) seeds=$here/corpus/ice_client ;;
+  fuzz_tls_server) seeds=$here/corpus/tls_server ;;
   *) seeds=$here/corpus/$t ;;
   esac
   corpus=$build/corpus/$t

@@ -263,7 +263,10 @@ def run_server(args, ice_args):
         if args.register_object:
             register_object(communicator, args.register_object,
                             adapter.createProxy(ident))
-        port = adapter.getEndpoints()[0].getInfo().port
+        info = adapter.getEndpoints()[0].getInfo()
+        while not hasattr(info, "port"):  # ssl: the TCP info underneath
+            info = info.underlying
+        port = info.port
         print("ready %d %s" % (port, communicator.proxyToString(direct)),
               flush=True)
         while not stop.wait(3600):

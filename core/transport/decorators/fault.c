@@ -4,6 +4,7 @@
 
 #include "base/buf_internal.h"
 #include "irpc/alloc.h"
+#include "irpc/tls.h"
 #include "irpc/error.h"
 #include "transport/transport_internal.h"
 
@@ -486,6 +487,11 @@ static int fdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
   return f->inner ? irpc_duplex_peer_credentials(f->inner, out) : UV_ENOTCONN;
 }
 
+static const irpc_tls_info *fdx_tls(const irpc_duplex *d) {
+  const fdx *f = irpc_duplex_cdata(d);
+  return f->inner ? irpc_duplex_tls_info(f->inner) : NULL;
+}
+
 static const irpc_duplex_ops fault_duplex_ops = {
     .struct_size = sizeof(irpc_duplex_ops),
     .name = "fault",
@@ -501,6 +507,7 @@ static const irpc_duplex_ops fault_duplex_ops = {
     .local_address = fdx_local,
     .remote_address = fdx_remote,
     .peer_credentials = fdx_cred,
+    .tls_info = fdx_tls,
 };
 
 static int fdx_new(irpc_duplex **out, uv_loop_t *loop, irpc_duplex *inner,

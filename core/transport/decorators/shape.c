@@ -15,6 +15,7 @@
 #include "base/buf_internal.h"
 #include "base/defaults.h"
 #include "irpc/alloc.h"
+#include "irpc/tls.h"
 #include "irpc/error.h"
 #include "irpc/link.h"
 #include "transport/transport_internal.h"
@@ -842,6 +843,11 @@ static int sdx_cred(const irpc_duplex *d, irpc_peer_credentials *out) {
   return s->inner ? irpc_duplex_peer_credentials(s->inner, out) : UV_ENOTCONN;
 }
 
+static const irpc_tls_info *sdx_tls(const irpc_duplex *d) {
+  const sdx *s = irpc_duplex_cdata(d);
+  return s->inner ? irpc_duplex_tls_info(s->inner) : NULL;
+}
+
 static const irpc_duplex_ops shaped_duplex_ops = {
     .struct_size = sizeof(irpc_duplex_ops),
     .name = "shaped",
@@ -857,6 +863,7 @@ static const irpc_duplex_ops shaped_duplex_ops = {
     .local_address = sdx_local,
     .remote_address = sdx_remote,
     .peer_credentials = sdx_cred,
+    .tls_info = sdx_tls,
 };
 
 static int clock_fits(const irpc_link *l, uv_loop_t *loop) {
