@@ -287,7 +287,7 @@ static void listen_job(ms_job *job) {
   }
   ms_listener *ml = NULL;
   irpc__route route;
-  rc = irpc__route_pick(a, NULL, &route);
+  rc = irpc__route_pick(a, &ms->opts.server.connection, 0, &route);
   if (rc == 0 && !movable(route.transport))
     rc = IRPC_ENOTSUP;
   if (rc == 0) {

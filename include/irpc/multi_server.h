@@ -109,8 +109,9 @@ IRPC_API int irpc_multi_server_new(irpc_multi_server **out,
  * irpc_server_listen.
  * Errors: IRPC_EINVAL (NULL argument, a bad address, a transport name
  * other than "tcp" and "uds", called from a thread of the server),
- * IRPC_ENOTSUP (a named transport whose connections cannot move between
- * loops; nothing is bound), IRPC_EPROTONOSUPPORT, IRPC_ECLOSED (shut down),
+ * IRPC_ENOTSUP (a transport whose connections cannot move between loops:
+ * one set in the server options, or TLS when they carry a TLS context;
+ * nothing is bound), IRPC_EPROTONOSUPPORT, IRPC_ECLOSED (shut down),
  * UV_ENOBUFS
  * (`bound` too small), the transport's errors (UV_EADDRINUSE, ...),
  * IRPC_ENOMEM. */
