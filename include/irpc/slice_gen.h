@@ -49,6 +49,7 @@
 #include "irpc/invoker.h"
 #include "irpc/router.h"
 #include "irpc/slice.h"
+#include "irpc/slice_stream.h"
 #include "irpc/status.h"
 
 #ifdef __cplusplus
@@ -404,6 +405,13 @@ typedef struct irpc_slice_op {
   int encoding;
   const struct irpc_slice_exception_desc *const *exceptions;
   size_t nexceptions;
+  /* Added with streams (older descriptors read as NULL): the element of a
+   * `-> stream T` that ends the return value (Slice2 only). The response
+   * then carries the segment of the other return members (an empty struct
+   * when there are none) followed by the elements; the client's callback
+   * runs once that segment arrived, and takes the elements with
+   * irpc_slice_reply_take_stream. */
+  const irpc_slice_stream_elem *return_stream;
 } irpc_slice_op;
 
 /* An operation of an interface: its descriptor (emitted once, by the
@@ -564,6 +572,21 @@ IRPC_API void irpc_slice_reply_keep(irpc_slice_reply *r);
  * no-op. */
 IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
 
+/* For an operation that returns a stream (irpc_slice_op.return_stream):
+ * from the reply's callback (err 0), starts the typed consumer of the
+ * elements that follow the return value, which the caller then owns
+ * (irpc_slice_stream_reader_free). Elements that arrived already are
+ * delivered from within this call, the others as they arrive. A stream
+ * not taken is
+ * stopped when the reply is freed.
+ * Errors: IRPC_EINVAL (NULL argument, a bad handler, an operation without
+ * a stream), IRPC_ENOTFOUND (no stream: the call failed, or taken already),
+ * IRPC_ENOMEM. */
+IRPC_API int irpc_slice_reply_take_stream(irpc_slice_reply *r,
+                                          const irpc_slice_stream_handler *h,
+                                          void *user_data,
+                                          irpc_slice_stream_reader **out);
+
 /* Starts a call of `op` of `iface` on `proxy` (what every generated call
  * does): builds the request (the proxy's path or the default path, the
  * operation, the Idempotent field, one-way, the compress feature as the
@@ -639,6 +662,18 @@ IRPC_API int irpc_slice_map(irpc_router *r, const char *path,
  * Errors: IRPC_EINVAL, IRPC_ENOMEM, an encoding error. */
 IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
                                        const void *ret);
+
+/* For an operation that returns a stream (irpc_slice_op.return_stream):
+ * the writer whose bytes follow the return value, attached to the response
+ * the reply sends (the response holds a reference; the caller keeps its
+ * own, and writes the elements through irpc_slice_stream_writer_new on
+ * it, before or after the reply). A reply without one sends an empty
+ * stream. The loop of the dispatch is irpc_dispatch_loop(
+ * irpc_slice_dispatch_raw(sd)).
+ * Errors: IRPC_EINVAL (NULL argument, an operation without a stream),
+ * IRPC_EBUSY (a writer set already, or `w` attached elsewhere). */
+IRPC_API int irpc_slice_dispatch_set_stream(irpc_slice_dispatch *sd,
+                                            irpc_stream_writer *w);
 
 /* Completes the dispatch with a status other than Ok and a message (NULL:
  * IceRPC's default message): the Slice2 way to fail an operation

@@ -35,7 +35,9 @@ typedef struct irpc_slice_stream_elem {
   int (*decode)(irpc_slice_decoder *d, void *item);
 } irpc_slice_stream_elem;
 
-/* `stream uint8`: items are bytes, sent raw (encode/decode unused). */
+/* `stream uint8`: items are bytes, sent raw (encode/decode unused). So
+ * is any element with item_size and wire_size 1 and neither encode nor
+ * decode (what generated code emits for `stream uint8`). */
 IRPC_API extern const irpc_slice_stream_elem irpc_slice_stream_uint8;
 
 /* ---- Producer ---- */
@@ -45,7 +47,7 @@ typedef struct irpc_slice_stream_writer irpc_slice_stream_writer;
 /* A producer of `elem` items over `w` (borrowed: it must outlive the
  * producer; the application keeps receiving w's on_writable and on_end).
  * Errors: IRPC_EINVAL (NULL argument, a bad struct_size, item_size 0,
- * encode NULL for an element other than irpc_slice_stream_uint8),
+ * encode NULL for an element other than raw bytes),
  * IRPC_ENOMEM. */
 IRPC_API int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
                                           irpc_stream_writer *w,
@@ -90,7 +92,7 @@ typedef struct irpc_slice_stream_handler {
 /* Starts decoding `elem` items from `r`, which the consumer takes (it is
  * freed with the consumer).
  * Errors: IRPC_EINVAL (NULL argument, a bad struct_size, decode NULL for
- * an element other than irpc_slice_stream_uint8), IRPC_ENOMEM, the
+ * an element other than raw bytes), IRPC_ENOMEM, the
  * reader's (irpc_stream_reader_start); on error `r` is not taken. */
 IRPC_API int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
                                           irpc_stream_reader *r,

@@ -141,7 +141,17 @@ typedef struct gen {
   slicec_diag_fn fn;
   void *ud;
   size_t errors;
+  /* Operations returning a stream, as generated: a copy without the
+   * stream member, and that member. */
+  struct stream_op *sops;
+  size_t nsops, csops;
 } gen;
+
+typedef struct stream_op {
+  const slicec_operation *orig;
+  slicec_operation *copy;
+  const slicec_member *stream;
+} stream_op;
 
 static void *grow(gen *g, void *arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap)
@@ -1359,6 +1369,75 @@ static bool op_has_stream(const slicec_operation *op) {
   return false;
 }
 
+/* The element of a stream the generator writes: a primitive (not
+ * AnyClass), not optional. */
+static bool stream_elem_ok(const slicec_type_ref *t) {
+  const slicec_type_ref *u = ua(t);
+  return u->kind == SLICEC_TYPE_PRIMITIVE && !t->optional && !u->optional &&
+         u->primitive != SLICEC_ANYCLASS;
+}
+
+/* A stream the generator writes: a Slice2 operation with no stream
+ * parameter whose last return member is a stream of a primitive. */
+static const slicec_member *op_return_stream(const slicec_operation *op) {
+  if (op->iface && op->iface->file &&
+      op->iface->file->mode == SLICEC_MODE_SLICE1)
+    return NULL;
+  for (size_t i = 0; i < op->params.n; i++)
+    if (op->params.items[i]->stream)
+      return NULL;
+  if (op->returns.n == 0)
+    return NULL;
+  for (size_t i = 0; i + 1 < op->returns.n; i++)
+    if (op->returns.items[i]->stream)
+      return NULL;
+  const slicec_member *m = op->returns.items[op->returns.n - 1];
+  return m->stream && stream_elem_ok(m->type) ? m : NULL;
+}
+
+/* An operation left out: a stream the generator does not write. */
+static bool op_skipped(const slicec_operation *op) {
+  return op_has_stream(op) && !op_return_stream(op);
+}
+
+/* The operation as generated: for one returning a stream, a copy
+ * without the stream member (NULL on allocation failure: g->oom). */
+static const slicec_operation *op_gen(gen *g, const slicec_operation *op) {
+  const slicec_member *m = op_has_stream(op) ? op_return_stream(op) : NULL;
+  if (!m)
+    return op;
+  for (size_t i = 0; i < g->nsops; i++)
+    if (g->sops[i].orig == op)
+      return g->sops[i].copy;
+  if (g->nsops == g->csops) {
+    size_t c = g->csops ? 2 * g->csops : 8;
+    stream_op *n = realloc(g->sops, c * sizeof(*n));
+    if (!n) {
+      g->oom = true;
+      return NULL;
+    }
+    g->sops = n;
+    g->csops = c;
+  }
+  slicec_operation *copy = malloc(sizeof(*copy));
+  if (!copy) {
+    g->oom = true;
+    return NULL;
+  }
+  *copy = *op;
+  copy->returns.n--;
+  g->sops[g->nsops++] = (stream_op){op, copy, m};
+  return copy;
+}
+
+/* The stream member of a generated copy, or NULL. */
+static const stream_op *op_stream(const gen *g, const slicec_operation *op) {
+  for (size_t i = 0; i < g->nsops; i++)
+    if (g->sops[i].copy == op)
+      return &g->sops[i];
+  return NULL;
+}
+
 static void scan_def(gen *g, const slicec_def *d) {
   switch (d->kind) {
   case SLICEC_DEF_STRUCT:
@@ -1376,7 +1455,7 @@ static void scan_def(gen *g, const slicec_def *d) {
     break;
   case SLICEC_DEF_INTERFACE:
     for (size_t i = 0; i < d->u.iface.nops; i++) {
-      if (op_has_stream(d->u.iface.ops[i]))
+      if (op_skipped(d->u.iface.ops[i]))
         continue;
       scan_members(g, &d->u.iface.ops[i]->params);
       scan_members(g, &d->u.iface.ops[i]->returns);
@@ -2625,6 +2704,9 @@ static const char *member_sig(gen *g, const slicec_member *m) {
 /* `[attrs] [idempotent ]name(params)[ -> returns]`, the return on a line
  * of its own when the whole does not fit in a comment line. */
 static const char *op_sig(gen *g, const slicec_operation *op) {
+  const stream_op *so = op_stream(g, op);
+  if (so)
+    op = so->orig;
   sb b = {0};
   for (size_t i = 0; i < op->attrs.n; i++) {
     const slicec_attr *a = op->attrs.items[i];
@@ -2703,13 +2785,17 @@ static void emit_wrapped(sb *o, const char *text) {
   sb_puts(o, " */\n");
 }
 
-/* The operations an interface declares, streams left out. */
-static size_t own_ops(const slicec_def *d, const slicec_operation **ops) {
+/* The operations an interface declares, as generated (op_gen), those
+ * left out (op_skipped) left out. */
+static size_t own_ops(gen *g, const slicec_def *d,
+                      const slicec_operation **ops) {
   size_t n = 0;
   for (size_t i = 0; i < d->u.iface.nops; i++)
-    if (!op_has_stream(d->u.iface.ops[i])) {
-      if (ops)
-        ops[n] = d->u.iface.ops[i];
+    if (!op_skipped(d->u.iface.ops[i])) {
+      if (ops) {
+        const slicec_operation *op = op_gen(g, d->u.iface.ops[i]);
+        ops[n] = op ? op : d->u.iface.ops[i];
+      }
       n++;
     }
   return n;
@@ -2719,7 +2805,7 @@ static size_t own_ops(const slicec_def *d, const slicec_operation **ops) {
  * them); NULL when there are none, or on allocation failure (g->oom). */
 static const slicec_operation **own_ops_new(gen *g, const slicec_def *d,
                                             size_t *n) {
-  *n = own_ops(d, NULL);
+  *n = own_ops(g, d, NULL);
   if (!*n)
     return NULL;
   const slicec_operation **ops = calloc(*n, sizeof(*ops));
@@ -2728,7 +2814,7 @@ static const slicec_operation **own_ops_new(gen *g, const slicec_def *d,
     *n = 0;
     return NULL;
   }
-  own_ops(d, ops);
+  own_ops(g, d, ops);
   return ops;
 }
 
@@ -2803,8 +2889,14 @@ static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
         "/* Operation descriptors (also used by interfaces deriving from "
         "%s). */",
         d->name);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
       out(h, 0, "extern const irpc_slice_op %s_desc;", oi[i].full);
+      if (op_stream(g, oi[i].op))
+        out(h, 0,
+            "/* The elements of its stream (irpc/slice_stream.h). */\n"
+            "extern const irpc_slice_stream_elem %s_return_elem;",
+            oi[i].full);
+    }
     blank(h);
     free(ops);
     free(oi);
@@ -3071,9 +3163,63 @@ static const char *op_flags(gen *g, const slicec_operation *op) {
   return r;
 }
 
+/* The element descriptor of a stream of a primitive. */
+static void emit_stream_elem(gen *g, const opinfo *x, const stream_op *so) {
+  sb *o = &g->c;
+  const slicec_type_ref *u = ua(so->stream->type);
+  slicec_primitive p = u->primitive;
+  const char *f = x->full;
+  if (p == SLICEC_UINT8) {
+    out(o, 0, "const irpc_slice_stream_elem %s_return_elem = {", f);
+    out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
+    out(o, 2, ".item_size = 1,");
+    out(o, 2, ".wire_size = 1};");
+    blank(o);
+    return;
+  }
+  const char *pn = slicec_primitive_name(p);
+  const char *ct = prims[p].c;
+  out(o, 0,
+      "static int %s_return_elem_encode(irpc_slice_encoder *e, const void "
+      "*item) {",
+      f);
+  if (p == SLICEC_STRING) {
+    out(o, 1, "const irpc_str *s = item;");
+    out(o, 1, "return irpc_slice_encode_string(e, s->ptr, s->len);");
+  } else {
+    out(o, 1, "return irpc_slice_encode_%s(e, *(const %s *)item);", pn, ct);
+  }
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0,
+      "static int %s_return_elem_decode(irpc_slice_decoder *d, void *item) {",
+      f);
+  if (p == SLICEC_STRING) {
+    out(o, 1, "irpc_bytes b;");
+    out(o, 1, "int rc = irpc_slice_decode_string(d, &b);");
+    out(o, 1, "if (rc == 0)");
+    out(o, 2, "*(irpc_str *)item = (irpc_str){(const char *)b.base, b.len};");
+    out(o, 1, "return rc;");
+  } else {
+    out(o, 1, "return irpc_slice_decode_%s(d, item);", pn);
+  }
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0, "const irpc_slice_stream_elem %s_return_elem = {", f);
+  out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
+  out(o, 2, ".item_size = sizeof(%s),", ct);
+  out(o, 2, ".wire_size = %u,", prims[p].size);
+  out(o, 2, ".encode = %s_return_elem_encode,", f);
+  out(o, 2, ".decode = %s_return_elem_decode};", f);
+  blank(o);
+}
+
 static void emit_desc(gen *g, const opinfo *x) {
   sb *o = &g->c;
   const slicec_operation *op = x->op;
+  const stream_op *so = op_stream(g, op);
+  if (so)
+    emit_stream_elem(g, x, so);
   bool params = op->params.n > 0;
   bool ret = x->ret1 || x->tuple;
   const char *rs = !ret            ? "0"
@@ -3095,6 +3241,12 @@ static void emit_desc(gen *g, const opinfo *x) {
       params ? S(g, "sizeof(%s_args)", x->full) : "0");
   out(o, 2, ".encode_return = %s,",
       ret ? S(g, "%s_encode_return", x->full) : "NULL");
+  if (so) {
+    out(o, 2, ".call = %s_call,", x->full);
+    out(o, 2, ".return_stream = &%s_return_elem};", x->full);
+    blank(o);
+    return;
+  }
   if (!op_slice1(op)) {
     out(o, 2, ".call = %s_call};", x->full);
     blank(o);
@@ -3308,10 +3460,10 @@ static void emit_iface(gen *g, const slicec_def *d) {
   const char *c = def_cname(g, d);
   const char *p = proxy_cname(g, d);
   const slicec_interface_def *id = &d->u.iface;
-  size_t n = own_ops(d, NULL);
+  size_t n = own_ops(g, d, NULL);
   size_t total = n;
   for (size_t i = 0; i < id->nall_bases; i++)
-    total += own_ops(id->all_bases[i], NULL);
+    total += own_ops(g, id->all_bases[i], NULL);
   const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
   opinfo *oi = calloc(n + 1, sizeof(*oi));
   opinfo *sorted = calloc(n + 1, sizeof(*sorted));
@@ -3324,7 +3476,7 @@ static void emit_iface(gen *g, const slicec_def *d) {
     free(refs);
     return;
   }
-  own_ops(d, ops);
+  own_ops(g, d, ops);
   g->op_members = true;
   for (size_t i = 0; i < n; i++)
     op_info(g, d, ops[i], &oi[i]);
@@ -3428,13 +3580,13 @@ static void emit_iface(gen *g, const slicec_def *d) {
   size_t nr = 0;
   for (size_t i = 0; i < id->nall_bases; i++) {
     const slicec_def *x = id->all_bases[i];
-    size_t m = own_ops(x, NULL);
+    size_t m = own_ops(g, x, NULL);
     const slicec_operation **xo = calloc(m + 1, sizeof(*xo));
     if (!xo) {
       g->oom = true;
       break;
     }
-    own_ops(x, xo);
+    own_ops(g, x, xo);
     for (size_t k = 0; k < m; k++)
       refs[nr++] =
           (opref){xo[k], S(g, "%s_%s", def_cname(g, x), op_cname(g, xo[k])),
@@ -3519,14 +3671,14 @@ static void need_iface(gen *g, const slicec_def *d) {
     else
       add_include(g, b->file);
   }
-  size_t n = own_ops(d, NULL);
+  size_t n = own_ops(g, d, NULL);
   const slicec_operation **ops = calloc(n + 1, sizeof(*ops));
   if (!ops) {
     g->oom = true;
     g->in_iface--;
     return;
   }
-  own_ops(d, ops);
+  own_ops(g, d, ops);
   const slicec_def *saved = g->deps_of;
   g->deps_of = d;
   for (size_t i = 0; i < n; i++) {
@@ -3782,7 +3934,7 @@ static void gen_file(gen *g, const slicec_file *f, const char *dir) {
       continue;
     for (size_t j = 0; j < d->u.iface.nops; j++) {
       const slicec_operation *op = d->u.iface.ops[j];
-      if (op_has_stream(op))
+      if (op_skipped(op))
         diag(g, op->loc, "E202",
              "operation '%s' of '%s' is not generated: streams are not "
              "supported yet",
@@ -3887,6 +4039,9 @@ size_t slicec_gen_c(const slicec_ast *ast, const char *output_dir,
     for (size_t k = 0; k < g.npool; k++)
       free(g.pool[k]);
     free(g.pool);
+    for (size_t k = 0; k < g.nsops; k++)
+      free(g.sops[k].copy);
+    free(g.sops);
   }
   return errors;
 }

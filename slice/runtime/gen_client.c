@@ -33,6 +33,9 @@ struct irpc_slice_reply {
   irpc_str exc_id;
   char exc_id_copy[128]; /* NUL-terminated, for _exception_id */
   irpc_slice_in in;
+  irpc_slice_stream_reader *stream; /* a streamed return's, not taken yet */
+  uint8_t *head; /* the return value's segment before the stream */
+  size_t head_len;
   char msg[200];
 };
 
@@ -65,6 +68,8 @@ static irpc_slice_reply *reply_get(void) {
   r->exc = NULL;
   r->exc_id = (irpc_str){"", 0};
   r->exc_id_copy[0] = 0;
+  r->stream = NULL;
+  r->head = NULL;
   r->msg[0] = 0;
   return r;
 }
@@ -72,6 +77,8 @@ static irpc_slice_reply *reply_get(void) {
 static void reply_put(irpc_slice_reply *r) {
   if (r->in_init)
     irpc_slice_in_fini(&r->in);
+  irpc_slice_stream_reader_free(r->stream);
+  irpc_free(r->head);
   irpc_incoming_response_free(r->resp);
   irpc_outgoing_request_free(r->req);
   irpc_service_address_free(r->target); /* after the request borrowing it */
@@ -130,6 +137,13 @@ void irpc_slice_reply_free(irpc_slice_reply *r) {
 int irpc__slice_op_slice1(const irpc_slice_op *op) {
   return IRPC__HAS(op, irpc_slice_op, encoding) &&
          op->encoding == IRPC_SLICE_ENCODING_1_1;
+}
+
+const irpc_slice_stream_elem *
+irpc__slice_op_return_stream(const irpc_slice_op *op) {
+  if (!IRPC__HAS(op, irpc_slice_op, return_stream) || irpc__slice_op_slice1(op))
+    return NULL;
+  return op->return_stream;
 }
 
 int irpc__slice_iface_slice1(const irpc_slice_iface *iface) {
@@ -206,10 +220,12 @@ static void reply_describe(irpc_slice_reply *r, const char *what,
 
 static int reply_in(irpc_slice_reply *r) {
   irpc_buf *payload = irpc_incoming_response_payload(r->resp);
-  int rc = irpc_slice_in_init_buf_enc(&r->in, payload,
-                                      irpc__slice_op_slice1(r->op)
-                                          ? IRPC_SLICE_ENCODING_1_1
-                                          : IRPC_SLICE_ENCODING_2);
+  int rc = r->head ? irpc_slice_in_init_bytes_enc(&r->in, r->head, r->head_len,
+                                                  IRPC_SLICE_ENCODING_2)
+                   : irpc_slice_in_init_buf_enc(&r->in, payload,
+                                                irpc__slice_op_slice1(r->op)
+                                                    ? IRPC_SLICE_ENCODING_1_1
+                                                    : IRPC_SLICE_ENCODING_2);
   r->in_init = 1;
   if (rc == 0)
     rc = irpc__slice_in_apply_limits(&r->in,
@@ -278,12 +294,72 @@ static int reply_decode(irpc_slice_reply *r, const void **ret) {
   return rc;
 }
 
+static void reply_deliver(irpc_slice_reply *r, int err, const void *ret) {
+  r->delivering = 1;
+  r->op->deliver(r, err, ret, r->cb, r->user_data);
+  r->delivering = 0;
+  if (!r->kept)
+    reply_put(r);
+}
+
+/* The segment of a streamed return value arrived (or the stream failed
+ * before it). */
+static void on_head(void *ud, int err, uint8_t *seg, size_t len) {
+  irpc_slice_reply *r = ud;
+  const void *ret = NULL;
+  r->head = seg;
+  r->head_len = len;
+  if (err) {
+    irpc_slice_stream_reader_free(r->stream);
+    r->stream = NULL;
+  } else {
+    err = reply_decode(r, &ret);
+  }
+  if (err) {
+    reply_describe(r, "response to", irpc_strerror(err));
+    ret = NULL;
+    irpc_slice_stream_reader_free(r->stream);
+    r->stream = NULL;
+  }
+  reply_deliver(r, err, ret);
+}
+
+int irpc_slice_reply_take_stream(irpc_slice_reply *r,
+                                 const irpc_slice_stream_handler *h,
+                                 void *user_data,
+                                 irpc_slice_stream_reader **out) {
+  if (!r || !h || !out || !irpc__slice_op_return_stream(r->op))
+    return IRPC_EINVAL;
+  if (!r->stream)
+    return IRPC_ENOTFOUND;
+  irpc_slice_stream_reader *s = r->stream;
+  int rc = irpc__slice_stream_reader_attach(s, h, user_data);
+  if (rc)
+    return rc;
+  r->stream = NULL;
+  *out = s;
+  return 0;
+}
+
 static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
                     void *ud) {
   (void)call;
   irpc_slice_reply *r = ud;
   const void *ret = NULL;
   r->resp = resp;
+  const irpc_slice_stream_elem *elem = irpc__slice_op_return_stream(r->op);
+  if (err == 0 && elem &&
+      (r->status = irpc_incoming_response_status(resp)) == IRPC_STATUS_OK) {
+    irpc_stream_reader *sr = irpc_incoming_response_take_continuation(resp);
+    err = sr ? irpc__slice_stream_reader_head(&r->stream, sr, elem, on_head, r)
+             : IRPC_ENOTSUP;
+    if (err == 0)
+      return; /* delivered once the return value's segment arrived */
+    irpc_stream_reader_free(sr);
+    reply_describe(r, "response to", irpc_strerror(err));
+    reply_deliver(r, err, NULL);
+    return;
+  }
   if (err) {
     reply_describe(r, "call of", irpc_strerror(err));
   } else if ((r->status = irpc_incoming_response_status(resp)) !=
@@ -303,11 +379,7 @@ static void on_done(irpc_call *call, int err, irpc_incoming_response *resp,
       ret = NULL;
     }
   }
-  r->delivering = 1;
-  r->op->deliver(r, err, ret, r->cb, r->user_data);
-  r->delivering = 0;
-  if (!r->kept)
-    reply_put(r);
+  reply_deliver(r, err, ret);
 }
 
 /* ---- Starting a call ---- */
@@ -329,6 +401,8 @@ static int build_request(const irpc_slice_proxy *proxy,
     rc = irpc_outgoing_request_set_idempotent(req, 1);
   if (op->flags & IRPC_SLICE_OP_ONEWAY)
     irpc_outgoing_request_set_oneway(req, 1);
+  if (rc == 0 && irpc__slice_op_return_stream(op))
+    rc = irpc_outgoing_request_set_stream_response(req, 1);
   if (rc == 0 && (op->flags & IRPC_SLICE_OP_COMPRESS_ARGS))
     rc = irpc_features_set_compress(irpc_outgoing_request_features(req), 1);
   if (rc == 0 && op->encode_args)

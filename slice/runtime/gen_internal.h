@@ -26,6 +26,28 @@ int irpc__slice_op_ok(const irpc_slice_op *op);
 
 /* 1 when the operation or interface is Slice1 (encoding 1.1). */
 int irpc__slice_op_slice1(const irpc_slice_op *op);
+
+/* The element of the stream ending the return value, or NULL. */
+const irpc_slice_stream_elem *
+irpc__slice_op_return_stream(const irpc_slice_op *op);
+
+/* A consumer that first hands the leading segment (its size and bytes, in
+ * a buffer the callee frees with irpc_free) to `fn`, or an error (the
+ * stream ended or failed before it: then `seg` is NULL and the consumer is
+ * ended), and keeps the elements that follow until a handler is attached.
+ * `fn` runs last in the callback that calls it: it may free the consumer. */
+typedef void (*irpc__slice_head_fn)(void *ud, int err, uint8_t *seg,
+                                    size_t len);
+int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
+                                   irpc_stream_reader *r,
+                                   const irpc_slice_stream_elem *elem,
+                                   irpc__slice_head_fn fn, void *ud);
+/* Attaches the handler: the elements received so far are delivered from
+ * within this call (or the end, when it came). Errors: IRPC_EINVAL,
+ * IRPC_EBUSY (attached already, or the segment not received yet). */
+int irpc__slice_stream_reader_attach(irpc_slice_stream_reader *s,
+                                     const irpc_slice_stream_handler *h,
+                                     void *ud);
 int irpc__slice_iface_slice1(const irpc_slice_iface *iface);
 
 /* The exceptions `op` may throw (*n of them; NULL when none). */

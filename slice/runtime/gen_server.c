@@ -42,6 +42,7 @@ struct irpc_slice_dispatch {
   irpc_dispatch *d;
   const irpc_slice_iface *iface;
   const irpc_slice_op *op;
+  irpc_stream_writer *stream; /* the elements after the return value */
   int in_init;
   irpc_slice_in in;
 };
@@ -95,6 +96,22 @@ int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
   return sd_fail(sd, status, message);
 }
 
+static int encode_nothing(irpc_slice_encoder *e, const void *values) {
+  (void)e;
+  (void)values;
+  return 0;
+}
+
+int irpc_slice_dispatch_set_stream(irpc_slice_dispatch *sd,
+                                   irpc_stream_writer *w) {
+  if (!sd || !w || !irpc__slice_op_return_stream(sd->op))
+    return IRPC_EINVAL;
+  if (sd->stream)
+    return IRPC_EBUSY;
+  sd->stream = w;
+  return 0;
+}
+
 int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
   if (!sd)
     return IRPC_EINVAL;
@@ -105,10 +122,16 @@ int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
     sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, NULL);
     return rc;
   }
+  const irpc_slice_stream_elem *elem = irpc__slice_op_return_stream(op);
   if (op->encode_return)
     rc = irpc__slice_gen_encode_payload(irpc_outgoing_response_payload(resp),
                                         irpc__slice_op_slice1(op),
                                         op->encode_return, ret);
+  else if (elem) /* an empty struct: the elements follow a segment */
+    rc = irpc__slice_gen_encode_payload(irpc_outgoing_response_payload(resp), 0,
+                                        encode_nothing, NULL);
+  if (rc == 0 && elem && sd->stream)
+    rc = irpc_outgoing_response_set_continuation(resp, sd->stream);
   if (rc) {
     irpc_outgoing_response_free(resp);
     char msg[160];
@@ -249,6 +272,7 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   char msg[200];
   sd->d = d;
   sd->iface = s->iface;
+  sd->stream = NULL;
   const irpc_slice_op_ref *ref = irpc_slice_iface_find(s->iface, name);
   sd->op = ref ? ref->op : NULL;
   size_t ops_offset = ref ? ref->ops_offset : 0;

@@ -5,6 +5,7 @@
 
 #include "base/buf_internal.h"
 #include "base/struct_size.h"
+#include "gen_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/slice_stream.h"
@@ -18,10 +19,16 @@ const irpc_slice_stream_elem irpc_slice_stream_uint8 = {
     .wire_size = 1,
 };
 
+/* Raw bytes: irpc_slice_stream_uint8 or a copy of it. */
+static int is_raw(const irpc_slice_stream_elem *e) {
+  return e == &irpc_slice_stream_uint8 ||
+         (e->item_size == 1 && e->wire_size == 1 && !e->encode && !e->decode);
+}
+
 static int elem_check(const irpc_slice_stream_elem *e, int decode) {
   if (!e || IRPC__STRUCT_SIZE(e) < sizeof(*e) || e->item_size == 0)
     return IRPC_EINVAL;
-  if (e != &irpc_slice_stream_uint8 && (decode ? !e->decode : !e->encode))
+  if (!is_raw(e) && (decode ? !e->decode : !e->encode))
     return IRPC_EINVAL;
   return 0;
 }
@@ -49,7 +56,7 @@ int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
 
 static int encode_items(const irpc_slice_stream_elem *el, const void *items,
                         size_t n, irpc_buf *out) {
-  if (el == &irpc_slice_stream_uint8)
+  if (is_raw(el))
     return irpc_buf_append(out, items, n);
   irpc_slice_encoder e;
   int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
@@ -105,17 +112,29 @@ struct irpc_slice_stream_reader {
   void *ud;
   irpc_buf pending; /* bytes of elements not complete yet */
   int ended;
+  /* Before the elements, a segment to hand to head_fn (a streamed return
+   * value); until a handler is attached, the end waits in end_err. */
+  irpc__slice_head_fn head_fn;
+  void *head_ud;
+  int attached;
+  int end_due;
+  int end_err;
 };
 
 static void consumer_end(irpc_slice_stream_reader *s, int err) {
   if (s->ended)
     return;
-  s->ended = 1;
   if (err && s->r) {
     /* stop the peer: the rest would not decode */
     irpc_stream_reader_free(s->r);
     s->r = NULL;
   }
+  if (!s->attached) { /* told once a handler is attached */
+    s->end_due = 1;
+    s->end_err = err;
+    return;
+  }
+  s->ended = 1;
   s->h.on_end(s->ud, err);
 }
 
@@ -188,7 +207,7 @@ static int drain_pending(irpc_slice_stream_reader *s) {
     }
     if (take == 0)
       return 0;
-    if (el == &irpc_slice_stream_uint8) {
+    if (is_raw(el)) {
       /* raw bytes: each segment of the chain as it is */
       for (size_t i = 0; i < irpc_buf_segment_count(&s->pending); i++) {
         irpc_bytes seg = irpc_buf_segment(&s->pending, i);
@@ -211,14 +230,62 @@ static int drain_pending(irpc_slice_stream_reader *s) {
   }
 }
 
+/* The leading segment, once whole: 1 when it was handed to head_fn (and
+ * `s` may be gone), 0 when more bytes are needed, or an error. */
+static int take_head(irpc_slice_stream_reader *s) {
+  size_t len = irpc_buf_len(&s->pending);
+  uint8_t pre[8];
+  size_t k = len < sizeof pre ? len : sizeof pre;
+  if (k == 0)
+    return 0;
+  irpc_buf_copyout(&s->pending, 0, pre, k);
+  irpc_slice_decoder d;
+  irpc_slice_decoder_init_bytes(&d, pre, k, IRPC_SLICE_ENCODING_2);
+  uint64_t size;
+  int rc = irpc_slice_decode_varuint62(&d, &size);
+  size_t skip = irpc_slice_decoder_pos(&d);
+  irpc_slice_decoder_fini(&d);
+  if (rc == IRPC_ETRUNCATED)
+    return 0;
+  if (rc)
+    return rc;
+  if (size > MAX_SEGMENT)
+    return IRPC_ELIMIT;
+  if (len < skip + size)
+    return 0;
+  size_t total = skip + (size_t)size;
+  uint8_t *seg = irpc_malloc(total);
+  if (!seg)
+    return IRPC_ENOMEM;
+  irpc_buf_copyout(&s->pending, 0, seg, total);
+  irpc_buf_consume(&s->pending, total);
+  irpc__slice_head_fn fn = s->head_fn;
+  s->head_fn = NULL;
+  irpc_stream_reader_pause(s->r); /* until a handler is attached */
+  fn(s->head_ud, 0, seg, total);  /* last: it may free `s` */
+  return 1;
+}
+
 static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
   (void)r;
   irpc_slice_stream_reader *s = ud;
   if (s->ended)
     return;
   int rc = irpc_buf_move(&s->pending, data);
-  if (rc == 0)
+  if (rc == 0 && s->head_fn) {
+    rc = take_head(s);
+    if (rc == 1)
+      return;
+  }
+  if (rc == 0 && s->attached)
     rc = drain_pending(s);
+  if (rc && s->head_fn) {
+    irpc__slice_head_fn fn = s->head_fn;
+    s->head_fn = NULL;
+    s->ended = 1;
+    fn(s->head_ud, rc, NULL, 0);
+    return;
+  }
   if (rc)
     consumer_end(s, rc);
 }
@@ -226,8 +293,20 @@ static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
 static void on_end(irpc_stream_reader *r, int err, void *ud) {
   (void)r;
   irpc_slice_stream_reader *s = ud;
+  if (!s->head_fn && !s->attached) { /* judged once attached */
+    s->end_due = 1;
+    s->end_err = err;
+    return;
+  }
   if (err == 0 && irpc_buf_len(&s->pending))
-    err = IRPC_ETRUNCATED; /* inside an element */
+    err = IRPC_ETRUNCATED; /* inside an element, or the leading segment */
+  if (s->head_fn) {
+    irpc__slice_head_fn fn = s->head_fn;
+    s->head_fn = NULL;
+    s->ended = 1;
+    fn(s->head_ud, err ? err : IRPC_ETRUNCATED, NULL, 0);
+    return;
+  }
   consumer_end(s, err);
 }
 
@@ -251,6 +330,7 @@ int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
   s->elem = elem;
   s->h = *h;
   s->ud = ud;
+  s->attached = 1;
   irpc__buf_init(&s->pending);
   int rc = irpc_stream_reader_start(r, &consumer_ops, s);
   if (rc) {
@@ -258,6 +338,59 @@ int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
     return rc;
   }
   *out = s;
+  return 0;
+}
+
+int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
+                                   irpc_stream_reader *r,
+                                   const irpc_slice_stream_elem *elem,
+                                   irpc__slice_head_fn fn, void *ud) {
+  if (!out || !r || !fn || elem_check(elem, 1) != 0)
+    return IRPC_EINVAL;
+  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
+  if (!s)
+    return IRPC_ENOMEM;
+  s->r = r;
+  s->elem = elem;
+  s->head_fn = fn;
+  s->head_ud = ud;
+  irpc__buf_init(&s->pending);
+  int rc = irpc_stream_reader_start(r, &consumer_ops, s);
+  if (rc) {
+    irpc_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int irpc__slice_stream_reader_attach(irpc_slice_stream_reader *s,
+                                     const irpc_slice_stream_handler *h,
+                                     void *ud) {
+  if (!s || !h || IRPC__STRUCT_SIZE(h) < sizeof(*h) || !h->on_items ||
+      !h->on_end)
+    return IRPC_EINVAL;
+  if (s->attached || s->head_fn)
+    return IRPC_EBUSY;
+  s->h = *h;
+  s->ud = ud;
+  s->attached = 1;
+  int rc = drain_pending(s);
+  if (rc) {
+    consumer_end(s, rc);
+    return 0;
+  }
+  if (s->ended)
+    return 0;
+  if (s->end_due) {
+    int err = s->end_err;
+    if (err == 0 && irpc_buf_len(&s->pending))
+      err = IRPC_ETRUNCATED;
+    consumer_end(s, err);
+    return 0;
+  }
+  if (s->r)
+    irpc_stream_reader_resume(s->r);
   return 0;
 }
 

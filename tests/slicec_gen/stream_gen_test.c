@@ -1,0 +1,428 @@
+/* Operations returning a stream (stream_gen.slice), served and called
+ * through generated code over the memory transport and TCP: int32 (fixed
+ * size), string (segments) and uint8 (raw bytes) elements with the
+ * producer waiting for room; a writer that aborts, a stream that does not
+ * decode, a stream the client does not take, a dispatch that fails. */
+#include <limits.h>
+#include <string.h>
+
+#include "kit/net.h"
+#include "stream_gen.slice.h"
+
+enum { K_INT32, K_STRING, K_BYTES };
+
+/* ---- The server: produces the stream of the operation called ---- */
+
+typedef struct srv {
+  irpc_stream_writer *w;
+  irpc_slice_stream_writer *s;
+  int kind;
+  int32_t n, sent;
+  int abort, bad;
+  int eagain;
+  int ended, end_err;
+  char prefix[32];
+  char names[64][48];
+} srv;
+
+static srv S;
+
+static void produce(srv *p) {
+  if (p->bad) { /* an empty segment: the consumer refuses it */
+    irpc_buf *b;
+    assert_irpc_ok(irpc_buf_new(&b));
+    assert_irpc_ok(irpc_buf_append(b, "\x00", 1));
+    assert_irpc_ok(irpc_stream_writer_write(p->w, b));
+    irpc_buf_free(b);
+    assert_irpc_ok(irpc_slice_stream_end(p->s));
+    return;
+  }
+  while (p->sent < p->n) {
+    size_t n = p->n - p->sent < 64 ? (size_t)(p->n - p->sent) : 64;
+    int32_t ints[64];
+    irpc_str strs[64];
+    uint8_t bytes[64];
+    const void *items = ints;
+    for (size_t i = 0; i < n; i++) {
+      int32_t k = p->sent + (int32_t)i;
+      ints[i] = k;
+      bytes[i] = (uint8_t)(k % 251);
+      snprintf(p->names[i], sizeof p->names[i], "%s-%d", p->prefix, (int)k);
+      strs[i].ptr = p->names[i];
+      strs[i].len = strlen(p->names[i]);
+    }
+    if (p->kind == K_STRING)
+      items = strs;
+    else if (p->kind == K_BYTES)
+      items = bytes;
+    int rc = irpc_slice_stream_write(p->s, items, n);
+    if (rc == IRPC_EAGAIN) {
+      p->eagain++;
+      return;
+    }
+    if (rc)
+      return; /* the client stopped reading: on_end says so */
+    p->sent += (int32_t)n;
+  }
+  if (!p->abort) /* else left open: the test aborts it */
+    assert_irpc_ok(irpc_slice_stream_end(p->s));
+  p->n = -1; /* done */
+}
+
+static void writable(irpc_stream_writer *w, void *ud) {
+  (void)w;
+  srv *p = ud;
+  if (p->sent < p->n)
+    produce(p);
+}
+
+static void wend(irpc_stream_writer *w, int err, void *ud) {
+  (void)w;
+  srv *p = ud;
+  p->ended = 1;
+  p->end_err = err;
+}
+
+static const irpc_stream_writer_ops wops = {
+    .struct_size = sizeof(irpc_stream_writer_ops),
+    .on_writable = writable,
+    .on_end = wend,
+};
+
+/* Starts the stream of `kind` for the dispatch; the caller replies. */
+static void serve(irpc_slice_dispatch *sd, int kind, int32_t n,
+                  const irpc_slice_stream_elem *elem) {
+  memset(&S, 0, sizeof S);
+  S.kind = kind;
+  S.n = n;
+  irpc_stream_writer_options wo;
+  irpc_stream_writer_options_init(&wo);
+  wo.max_queued = 16 << 10; /* small: the producer waits often */
+  uv_loop_t *loop = irpc_dispatch_loop(irpc_slice_dispatch_raw(sd));
+  assert_irpc_ok(irpc_stream_writer_new(&S.w, loop, &wo, &wops, &S));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&S.s, S.w, elem));
+  assert_irpc_ok(irpc_slice_dispatch_set_stream(sd, S.w));
+  assert_int_equal(irpc_slice_dispatch_set_stream(sd, S.w), IRPC_EBUSY);
+}
+
+static void srv_free(void) {
+  irpc_slice_stream_writer_free(S.s);
+  irpc_stream_writer_free(S.w);
+  S.s = NULL;
+  S.w = NULL;
+}
+
+static void impl_count(void *impl, irpc_slice_dispatch *sd, int32_t n) {
+  (void)impl;
+  serve(sd, K_INT32, n < 0 ? -n : n, &StreamGen_Feed_count_return_elem);
+  S.abort = n < 0;
+  assert_irpc_ok(StreamGen_Feed_count_reply(sd));
+  produce(&S);
+}
+
+static void impl_lines(void *impl, irpc_slice_dispatch *sd, irpc_str prefix,
+                       int32_t n) {
+  (void)impl;
+  serve(sd, K_STRING, n < 0 ? 0 : n, &StreamGen_Feed_lines_return_elem);
+  S.bad = n < 0;
+  snprintf(S.prefix, sizeof S.prefix, "%.*s", (int)prefix.len, prefix.ptr);
+  produce(&S); /* before the reply: the bytes wait in the writer */
+  assert_irpc_ok(StreamGen_Feed_lines_reply(sd, n));
+}
+
+static void impl_blob(void *impl, irpc_slice_dispatch *sd, int32_t n) {
+  (void)impl;
+  if (n < 0) {
+    assert_irpc_ok(
+        irpc_slice_dispatch_fail(sd, IRPC_STATUS_NOT_FOUND, "no such blob"));
+    return;
+  }
+  serve(sd, K_BYTES, n, &StreamGen_Feed_blob_return_elem);
+  assert_irpc_ok(StreamGen_Feed_blob_reply(sd));
+  produce(&S);
+}
+
+static void impl_size(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
+  (void)impl;
+  StreamGen_Feed_size_reply(sd, (int64_t)name.len);
+}
+
+static const StreamGen_Feed_ops feed_ops = {
+    .count = impl_count,
+    .lines = impl_lines,
+    .blob = impl_blob,
+    .size = impl_size,
+};
+
+/* ---- The client: consumes the returned stream ---- */
+
+typedef struct cli {
+  int kind;
+  int take;
+  int done, err;
+  int take_rc;
+  int32_t total;
+  int64_t size;
+  irpc_slice_stream_reader *s;
+  uint64_t items;
+  uint64_t want; /* reached set once this many items arrived */
+  int reached;
+  int bad;
+  int ended, end_err;
+  char prefix[32];
+} cli;
+
+static cli C;
+
+static void on_items(void *ud, const void *items, size_t n) {
+  cli *c = ud;
+  for (size_t i = 0; i < n; i++, c->items++) {
+    if (c->kind == K_INT32) {
+      if (((const int32_t *)items)[i] != (int32_t)c->items)
+        c->bad = 1;
+    } else if (c->kind == K_STRING) {
+      char want[48];
+      snprintf(want, sizeof want, "%s-%d", c->prefix, (int)c->items);
+      const irpc_str *s = &((const irpc_str *)items)[i];
+      if (s->len != strlen(want) || memcmp(s->ptr, want, s->len) != 0)
+        c->bad = 1;
+    } else if (((const uint8_t *)items)[i] != (uint8_t)(c->items % 251)) {
+      c->bad = 1;
+    }
+  }
+  if (c->want && c->items >= c->want)
+    c->reached = 1;
+}
+
+static void on_end(void *ud, int err) {
+  cli *c = ud;
+  c->ended++;
+  c->end_err = err;
+}
+
+static const irpc_slice_stream_handler handler = {
+    .struct_size = sizeof(irpc_slice_stream_handler),
+    .on_items = on_items,
+    .on_end = on_end,
+};
+
+static void got_reply(irpc_slice_reply *reply, int err) {
+  C.done++;
+  C.err = err;
+  if (C.take)
+    C.take_rc = irpc_slice_reply_take_stream(reply, &handler, &C, &C.s);
+}
+
+static void count_cb(irpc_slice_reply *reply, int err, void *ud) {
+  (void)ud;
+  got_reply(reply, err);
+}
+
+static void lines_cb(irpc_slice_reply *reply, int err,
+                     const StreamGen_Feed_lines_ret *ret, void *ud) {
+  (void)ud;
+  if (ret)
+    C.total = ret->total;
+  got_reply(reply, err);
+}
+
+static void blob_cb(irpc_slice_reply *reply, int err, void *ud) {
+  (void)ud;
+  got_reply(reply, err);
+}
+
+static void size_cb(irpc_slice_reply *reply, int err, const int64_t *ret,
+                    void *ud) {
+  (void)ud;
+  C.done++;
+  C.err = err;
+  C.size = ret ? *ret : -1;
+  C.take_rc = irpc_slice_reply_take_stream(reply, &handler, &C, &C.s);
+}
+
+static void cli_reset(int kind) {
+  irpc_slice_stream_reader_free(C.s);
+  memset(&C, 0, sizeof C);
+  C.kind = kind;
+  C.take = 1;
+}
+
+/* Runs until both ends of the stream are done, then frees them. */
+static void finish(uv_loop_t *loop) {
+  kit_run_until(loop, &C.ended);
+  kit_run_until(loop, &S.ended);
+  assert_int_equal(C.ended, 1);
+  irpc_slice_stream_reader_free(C.s);
+  C.s = NULL;
+  srv_free();
+}
+
+typedef struct rig {
+  net_rig net;
+  irpc_dispatcher *disp;
+  irpc_invoker *client;
+  StreamGen_FeedProxy proxy;
+} rig;
+
+static void rig_start(rig *r, int kind) {
+  net_rig_init(&r->net, kind);
+  assert_irpc_ok(
+      StreamGen_Feed_map(r->net.router, NULL, &feed_ops, NULL, &r->disp));
+  r->net.disps[r->net.ndisps++] = r->disp; /* freed by net_rig_fini */
+  net_rig_start(&r->net);
+  r->client = net_client(&r->net);
+  r->proxy = StreamGen_FeedProxy_from(r->client, NULL);
+}
+
+static void rig_stop(rig *r) {
+  net_client_close(&r->net, r->client);
+  net_rig_fini(&r->net);
+}
+
+/* ---- Tests ---- */
+
+static void test_streams(void **state) {
+  (void)state;
+  int kinds[] = {NET_MEMORY, NET_TCP};
+  for (size_t k = 0; k < 2; k++) {
+    rig r;
+    rig_start(&r, kinds[k]);
+    uv_loop_t *loop = &r.net.loop;
+
+    cli_reset(K_INT32);
+    assert_irpc_ok(
+        StreamGen_Feed_count(&r.proxy, 200000, NULL, count_cb, NULL));
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    assert_irpc_ok(C.take_rc);
+    finish(loop);
+    assert_irpc_ok(C.end_err);
+    assert_int_equal(C.items, 200000);
+    assert_false(C.bad);
+    assert_irpc_ok(S.end_err);
+    assert_true(S.eagain > 0);
+
+    cli_reset(K_STRING);
+    snprintf(C.prefix, sizeof C.prefix, "line");
+    assert_irpc_ok(StreamGen_Feed_lines(&r.proxy, (irpc_str){"line", 4}, 30000,
+                                        NULL, lines_cb, NULL));
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    assert_int_equal(C.total, 30000);
+    finish(loop);
+    assert_irpc_ok(C.end_err);
+    assert_int_equal(C.items, 30000);
+    assert_false(C.bad);
+
+    cli_reset(K_BYTES);
+    assert_irpc_ok(StreamGen_Feed_blob(&r.proxy, 500000, NULL, blob_cb, NULL));
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    finish(loop);
+    assert_irpc_ok(C.end_err);
+    assert_int_equal(C.items, 500000);
+    assert_false(C.bad);
+
+    /* an empty stream, and one with no element */
+    cli_reset(K_INT32);
+    assert_irpc_ok(StreamGen_Feed_count(&r.proxy, 0, NULL, count_cb, NULL));
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.take_rc);
+    finish(loop);
+    assert_irpc_ok(C.end_err);
+    assert_int_equal(C.items, 0);
+
+    /* an operation without a stream is unchanged */
+    cli_reset(K_INT32);
+    assert_irpc_ok(StreamGen_Feed_size(&r.proxy, (irpc_str){"abcde", 5}, NULL,
+                                       size_cb, NULL));
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    assert_int_equal(C.size, 5);
+    assert_int_equal(C.take_rc, IRPC_EINVAL);
+    rig_stop(&r);
+  }
+}
+
+/* The server aborts its writer once the client got 100 elements: the
+ * client then gets IRPC_ETRUNCATED. */
+static void test_aborted(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  cli_reset(K_INT32);
+  C.want = 100;
+  assert_irpc_ok(StreamGen_Feed_count(&r.proxy, -100, NULL, count_cb, NULL));
+  kit_run_until(&r.net.loop, &C.done);
+  assert_irpc_ok(C.err);
+  kit_run_until(&r.net.loop, &C.reached);
+  assert_int_equal(C.ended, 0);
+  irpc_stream_writer_abort(S.w);
+  finish(&r.net.loop);
+  assert_int_equal(C.end_err, IRPC_ETRUNCATED);
+  assert_int_equal(C.items, 100);
+  assert_false(C.bad);
+  assert_int_equal(S.end_err, IRPC_ECANCELED);
+  rig_stop(&r);
+}
+
+/* An empty segment in a stream of strings: the consumer ends with
+ * IRPC_EDATA, having decoded nothing. */
+static void test_framing_error(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  cli_reset(K_STRING);
+  assert_irpc_ok(StreamGen_Feed_lines(&r.proxy, (irpc_str){"x", 1}, -1, NULL,
+                                      lines_cb, NULL));
+  kit_run_until(&r.net.loop, &C.done);
+  assert_irpc_ok(C.err);
+  assert_int_equal(C.total, -1);
+  finish(&r.net.loop);
+  assert_int_equal(C.end_err, IRPC_EDATA);
+  assert_int_equal(C.items, 0);
+  rig_stop(&r);
+}
+
+/* A client that does not take the stream: freeing the reply stops the
+ * server's writer. */
+static void test_not_taken(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  cli_reset(K_INT32);
+  C.take = 0;
+  assert_irpc_ok(StreamGen_Feed_count(&r.proxy, 4000000, NULL, count_cb, NULL));
+  kit_run_until(&r.net.loop, &C.done);
+  assert_irpc_ok(C.err);
+  kit_run_until(&r.net.loop, &S.ended);
+  assert_int_equal(S.end_err, IRPC_ESTOPPED);
+  assert_true(S.sent < 4000000);
+  assert_int_equal(C.ended, 0);
+  srv_free();
+  rig_stop(&r);
+}
+
+/* A dispatch that fails: the callback gets IRPC_ESTATUS and no stream. */
+static void test_failed(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  cli_reset(K_BYTES);
+  assert_irpc_ok(StreamGen_Feed_blob(&r.proxy, -1, NULL, blob_cb, NULL));
+  kit_run_until(&r.net.loop, &C.done);
+  assert_int_equal(C.err, IRPC_ESTATUS);
+  assert_int_equal(C.take_rc, IRPC_ENOTFOUND);
+  assert_null(C.s);
+  assert_int_equal(C.done, 1);
+  rig_stop(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_streams),       cmocka_unit_test(test_aborted),
+      cmocka_unit_test(test_framing_error), cmocka_unit_test(test_not_taken),
+      cmocka_unit_test(test_failed),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
