@@ -412,6 +412,14 @@ typedef struct irpc_slice_op {
    * runs once that segment arrived, and takes the elements with
    * irpc_slice_reply_take_stream. */
   const irpc_slice_stream_elem *return_stream;
+  /* The element of a `stream T` that ends the parameters (Slice2 only).
+   * The request carries the segment of the other parameters (an empty
+   * struct when there are none) followed by the elements, written by the
+   * writer of irpc_slice_call_opts.stream; the server reads it as a stream
+   * (irpc_slice_stream_request), runs the operation once that segment
+   * arrived, and the operation takes the elements with
+   * irpc_slice_dispatch_take_stream. */
+  const irpc_slice_stream_elem *param_stream;
 } irpc_slice_op;
 
 /* An operation of an interface: its descriptor (emitted once, by the
@@ -529,6 +537,12 @@ typedef struct irpc_slice_call_opts {
    * positive one with IRPC_ECALLBACK. */
   int (*prepare)(irpc_outgoing_request *request, void *prepare_data);
   void *prepare_data;
+  /* For an operation taking a stream (irpc_slice_op.param_stream): the
+   * writer of its elements, attached to the request as its continuation
+   * (irpc_outgoing_request_set_continuation; the caller keeps its
+   * reference and writes through irpc_slice_stream_writer_new on it).
+   * NULL: an empty stream. Ignored for other operations. */
+  irpc_stream_writer *stream;
 } irpc_slice_call_opts;
 
 /* The outcome of a typed call, handed to its callback. Owns the response
@@ -674,6 +688,27 @@ IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
  * IRPC_EBUSY (a writer set already, or `w` attached elsewhere). */
 IRPC_API int irpc_slice_dispatch_set_stream(irpc_slice_dispatch *sd,
                                             irpc_stream_writer *w);
+
+/* For an operation taking a stream (irpc_slice_op.param_stream): starts
+ * the typed consumer of the elements that follow the arguments, which the
+ * caller then owns (irpc_slice_stream_reader_free); it may outlive the
+ * dispatch. Elements that arrived already are delivered from within this
+ * call, the others as they arrive. A stream not taken is stopped when the
+ * dispatch completes.
+ * Errors: IRPC_EINVAL (NULL argument, a bad handler, an operation without
+ * a stream parameter), IRPC_ENOTFOUND (taken already), IRPC_ENOMEM. */
+IRPC_API int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,
+                                             const irpc_slice_stream_handler *h,
+                                             void *user_data,
+                                             irpc_slice_stream_reader **out);
+
+/* An irpc_icerpc_options.stream_request for servers of generated code:
+ * `user_data` is a NULL-terminated array of the interfaces served
+ * (const irpc_slice_iface *const *); a request whose operation takes a
+ * stream in one of them is read as a stream (the operation name is looked
+ * up in every interface, whatever the path). Returns 1 or 0. */
+IRPC_API int irpc_slice_stream_request(void *user_data, const char *path,
+                                       const char *operation);
 
 /* Completes the dispatch with a status other than Ok and a message (NULL:
  * IceRPC's default message): the Slice2 way to fail an operation

@@ -150,7 +150,8 @@ typedef struct gen {
 typedef struct stream_op {
   const slicec_operation *orig;
   slicec_operation *copy;
-  const slicec_member *stream;
+  const slicec_member *param;  /* the stream parameter, or NULL */
+  const slicec_member *stream; /* the returned stream, or NULL */
 } stream_op;
 
 static void *grow(gen *g, void *arr, size_t *cap, size_t n, size_t elem) {
@@ -1377,34 +1378,46 @@ static bool stream_elem_ok(const slicec_type_ref *t) {
          u->primitive != SLICEC_ANYCLASS;
 }
 
-/* A stream the generator writes: a Slice2 operation with no stream
- * parameter whose last return member is a stream of a primitive. */
-static const slicec_member *op_return_stream(const slicec_operation *op) {
+/* The stream member ending `ml`, if any; *ok false when a stream is not
+ * one the generator writes (not last, or not of a primitive). */
+static const slicec_member *last_stream(const slicec_member_list *ml,
+                                        bool *ok) {
+  for (size_t i = 0; i + 1 < ml->n; i++)
+    if (ml->items[i]->stream)
+      *ok = false;
+  if (ml->n == 0 || !ml->items[ml->n - 1]->stream)
+    return NULL;
+  const slicec_member *m = ml->items[ml->n - 1];
+  if (!stream_elem_ok(m->type))
+    *ok = false;
+  return m;
+}
+
+/* The streams the generator writes, of a Slice2 operation: a last
+ * parameter and/or a last return member `stream T`, T a primitive. False
+ * when the operation has another kind of stream. */
+static bool op_streams(const slicec_operation *op, const slicec_member **par,
+                       const slicec_member **ret) {
+  bool ok = true;
+  *par = last_stream(&op->params, &ok);
+  *ret = last_stream(&op->returns, &ok);
   if (op->iface && op->iface->file &&
       op->iface->file->mode == SLICEC_MODE_SLICE1)
-    return NULL;
-  for (size_t i = 0; i < op->params.n; i++)
-    if (op->params.items[i]->stream)
-      return NULL;
-  if (op->returns.n == 0)
-    return NULL;
-  for (size_t i = 0; i + 1 < op->returns.n; i++)
-    if (op->returns.items[i]->stream)
-      return NULL;
-  const slicec_member *m = op->returns.items[op->returns.n - 1];
-  return m->stream && stream_elem_ok(m->type) ? m : NULL;
+    ok = false;
+  return ok;
 }
 
 /* An operation left out: a stream the generator does not write. */
 static bool op_skipped(const slicec_operation *op) {
-  return op_has_stream(op) && !op_return_stream(op);
+  const slicec_member *par, *ret;
+  return op_has_stream(op) && !op_streams(op, &par, &ret);
 }
 
 /* The operation as generated: for one returning a stream, a copy
  * without the stream member (NULL on allocation failure: g->oom). */
 static const slicec_operation *op_gen(gen *g, const slicec_operation *op) {
-  const slicec_member *m = op_has_stream(op) ? op_return_stream(op) : NULL;
-  if (!m)
+  const slicec_member *par = NULL, *ret = NULL;
+  if (!op_has_stream(op) || !op_streams(op, &par, &ret))
     return op;
   for (size_t i = 0; i < g->nsops; i++)
     if (g->sops[i].orig == op)
@@ -1425,8 +1438,11 @@ static const slicec_operation *op_gen(gen *g, const slicec_operation *op) {
     return NULL;
   }
   *copy = *op;
-  copy->returns.n--;
-  g->sops[g->nsops++] = (stream_op){op, copy, m};
+  if (par)
+    copy->params.n--;
+  if (ret)
+    copy->returns.n--;
+  g->sops[g->nsops++] = (stream_op){op, copy, par, ret};
   return copy;
 }
 
@@ -2891,7 +2907,14 @@ static void emit_proxy_part(gen *g, const slicec_def *d, bool own_banner) {
         d->name);
     for (size_t i = 0; i < n; i++) {
       out(h, 0, "extern const irpc_slice_op %s_desc;", oi[i].full);
-      if (op_stream(g, oi[i].op))
+      const stream_op *so = op_stream(g, oi[i].op);
+      if (so && so->param)
+        out(h, 0,
+            "/* The elements of its stream parameter (irpc/slice_stream.h). "
+            "*/\n"
+            "extern const irpc_slice_stream_elem %s_param_elem;",
+            oi[i].full);
+      if (so && so->stream)
         out(h, 0,
             "/* The elements of its stream (irpc/slice_stream.h). */\n"
             "extern const irpc_slice_stream_elem %s_return_elem;",
@@ -3164,13 +3187,14 @@ static const char *op_flags(gen *g, const slicec_operation *op) {
 }
 
 /* The element descriptor of a stream of a primitive. */
-static void emit_stream_elem(gen *g, const opinfo *x, const stream_op *so) {
+static void emit_stream_elem(gen *g, const opinfo *x, const slicec_member *m,
+                             const char *which) {
   sb *o = &g->c;
-  const slicec_type_ref *u = ua(so->stream->type);
+  const slicec_type_ref *u = ua(m->type);
   slicec_primitive p = u->primitive;
-  const char *f = x->full;
+  const char *f = S(g, "%s_%s", x->full, which);
   if (p == SLICEC_UINT8) {
-    out(o, 0, "const irpc_slice_stream_elem %s_return_elem = {", f);
+    out(o, 0, "const irpc_slice_stream_elem %s_elem = {", f);
     out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
     out(o, 2, ".item_size = 1,");
     out(o, 2, ".wire_size = 1};");
@@ -3180,7 +3204,7 @@ static void emit_stream_elem(gen *g, const opinfo *x, const stream_op *so) {
   const char *pn = slicec_primitive_name(p);
   const char *ct = prims[p].c;
   out(o, 0,
-      "static int %s_return_elem_encode(irpc_slice_encoder *e, const void "
+      "static int %s_elem_encode(irpc_slice_encoder *e, const void "
       "*item) {",
       f);
   if (p == SLICEC_STRING) {
@@ -3191,8 +3215,7 @@ static void emit_stream_elem(gen *g, const opinfo *x, const stream_op *so) {
   }
   out(o, 0, "}");
   blank(o);
-  out(o, 0,
-      "static int %s_return_elem_decode(irpc_slice_decoder *d, void *item) {",
+  out(o, 0, "static int %s_elem_decode(irpc_slice_decoder *d, void *item) {",
       f);
   if (p == SLICEC_STRING) {
     out(o, 1, "irpc_bytes b;");
@@ -3205,12 +3228,12 @@ static void emit_stream_elem(gen *g, const opinfo *x, const stream_op *so) {
   }
   out(o, 0, "}");
   blank(o);
-  out(o, 0, "const irpc_slice_stream_elem %s_return_elem = {", f);
+  out(o, 0, "const irpc_slice_stream_elem %s_elem = {", f);
   out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
   out(o, 2, ".item_size = sizeof(%s),", ct);
   out(o, 2, ".wire_size = %u,", prims[p].size);
-  out(o, 2, ".encode = %s_return_elem_encode,", f);
-  out(o, 2, ".decode = %s_return_elem_decode};", f);
+  out(o, 2, ".encode = %s_elem_encode,", f);
+  out(o, 2, ".decode = %s_elem_decode};", f);
   blank(o);
 }
 
@@ -3218,8 +3241,10 @@ static void emit_desc(gen *g, const opinfo *x) {
   sb *o = &g->c;
   const slicec_operation *op = x->op;
   const stream_op *so = op_stream(g, op);
-  if (so)
-    emit_stream_elem(g, x, so);
+  if (so && so->param)
+    emit_stream_elem(g, x, so->param, "param");
+  if (so && so->stream)
+    emit_stream_elem(g, x, so->stream, "return");
   bool params = op->params.n > 0;
   bool ret = x->ret1 || x->tuple;
   const char *rs = !ret            ? "0"
@@ -3243,7 +3268,10 @@ static void emit_desc(gen *g, const opinfo *x) {
       ret ? S(g, "%s_encode_return", x->full) : "NULL");
   if (so) {
     out(o, 2, ".call = %s_call,", x->full);
-    out(o, 2, ".return_stream = &%s_return_elem};", x->full);
+    out(o, 2, ".return_stream = %s,",
+        so->stream ? S(g, "&%s_return_elem", x->full) : "NULL");
+    out(o, 2, ".param_stream = %s};",
+        so->param ? S(g, "&%s_param_elem", x->full) : "NULL");
     blank(o);
     return;
   }

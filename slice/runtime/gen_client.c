@@ -140,6 +140,13 @@ int irpc__slice_op_slice1(const irpc_slice_op *op) {
 }
 
 const irpc_slice_stream_elem *
+irpc__slice_op_param_stream(const irpc_slice_op *op) {
+  if (!IRPC__HAS(op, irpc_slice_op, param_stream) || irpc__slice_op_slice1(op))
+    return NULL;
+  return op->param_stream;
+}
+
+const irpc_slice_stream_elem *
 irpc__slice_op_return_stream(const irpc_slice_op *op) {
   if (!IRPC__HAS(op, irpc_slice_op, return_stream) || irpc__slice_op_slice1(op))
     return NULL;
@@ -159,6 +166,12 @@ irpc__slice_op_exceptions(const irpc_slice_op *op, size_t *n) {
   }
   *n = op->nexceptions;
   return op->exceptions;
+}
+
+int irpc__slice_encode_nothing(irpc_slice_encoder *e, const void *values) {
+  (void)e;
+  (void)values;
+  return 0;
 }
 
 int irpc__slice_gen_encode_payload(irpc_buf *out, int slice1,
@@ -409,6 +422,9 @@ static int build_request(const irpc_slice_proxy *proxy,
     rc = irpc__slice_gen_encode_payload(irpc_outgoing_request_payload(req),
                                         irpc__slice_op_slice1(op),
                                         op->encode_args, args);
+  else if (rc == 0 && irpc__slice_op_param_stream(op))
+    rc = irpc__slice_gen_encode_payload(irpc_outgoing_request_payload(req), 0,
+                                        irpc__slice_encode_nothing, NULL);
   if (rc) {
     irpc_outgoing_request_free(req);
     return rc;
@@ -451,6 +467,8 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
   irpc_outgoing_request *req = NULL;
   if (rc == 0)
     rc = build_request(proxy, target, iface, op, args, &req);
+  if (rc == 0 && opts && opts->stream && irpc__slice_op_param_stream(op))
+    rc = irpc_outgoing_request_set_continuation(req, opts->stream);
   if (rc == 0 && opts && opts->prepare &&
       (rc = opts->prepare(req, opts->prepare_data)) != 0)
     rc = rc < 0 ? rc : IRPC_ECALLBACK;

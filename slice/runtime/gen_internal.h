@@ -27,6 +27,13 @@ int irpc__slice_op_ok(const irpc_slice_op *op);
 /* 1 when the operation or interface is Slice1 (encoding 1.1). */
 int irpc__slice_op_slice1(const irpc_slice_op *op);
 
+/* The element of the stream ending the parameters, or NULL. */
+const irpc_slice_stream_elem *
+irpc__slice_op_param_stream(const irpc_slice_op *op);
+
+/* An encode function writing no member (an empty struct). */
+int irpc__slice_encode_nothing(irpc_slice_encoder *e, const void *values);
+
 /* The element of the stream ending the return value, or NULL. */
 const irpc_slice_stream_elem *
 irpc__slice_op_return_stream(const irpc_slice_op *op);

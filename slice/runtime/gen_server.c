@@ -43,6 +43,13 @@ struct irpc_slice_dispatch {
   const irpc_slice_iface *iface;
   const irpc_slice_op *op;
   irpc_stream_writer *stream; /* the elements after the return value */
+  /* A stream parameter: its consumer (not taken yet), the segment of the
+   * other arguments, and what the call needs once that segment arrived. */
+  irpc_slice_stream_reader *pstream;
+  uint8_t *head;
+  size_t head_len;
+  const void *call_ops;
+  void *impl;
   int in_init;
   irpc_slice_in in;
 };
@@ -72,6 +79,10 @@ static void sd_release(irpc_slice_dispatch *sd) {
     irpc_slice_in_fini(&sd->in);
     sd->in_init = 0;
   }
+  irpc_slice_stream_reader_free(sd->pstream);
+  sd->pstream = NULL;
+  irpc_free(sd->head);
+  sd->head = NULL;
 }
 
 /* Completes with a status other than Ok. If memory runs out for the
@@ -94,12 +105,6 @@ int irpc_slice_dispatch_fail(irpc_slice_dispatch *sd, uint64_t status,
   if (status > IRPC_VARUINT62_MAX)
     return IRPC_EOVERFLOW;
   return sd_fail(sd, status, message);
-}
-
-static int encode_nothing(irpc_slice_encoder *e, const void *values) {
-  (void)e;
-  (void)values;
-  return 0;
 }
 
 int irpc_slice_dispatch_set_stream(irpc_slice_dispatch *sd,
@@ -129,7 +134,7 @@ int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd, const void *ret) {
                                         op->encode_return, ret);
   else if (elem) /* an empty struct: the elements follow a segment */
     rc = irpc__slice_gen_encode_payload(irpc_outgoing_response_payload(resp), 0,
-                                        encode_nothing, NULL);
+                                        irpc__slice_encode_nothing, NULL);
   if (rc == 0 && elem && sd->stream)
     rc = irpc_outgoing_response_set_continuation(resp, sd->stream);
   if (rc) {
@@ -239,10 +244,13 @@ irpc_invoker *irpc_slice_dispatch_invoker(const irpc_slice_dispatch *sd) {
 static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
                        void **args) {
   const irpc_slice_op *op = sd->op;
-  int rc = irpc_slice_in_init_buf_enc(
-      &sd->in, irpc_incoming_request_payload(req),
-      irpc__slice_op_slice1(op) ? IRPC_SLICE_ENCODING_1_1
-                                : IRPC_SLICE_ENCODING_2);
+  int rc = sd->head
+               ? irpc_slice_in_init_bytes_enc(&sd->in, sd->head, sd->head_len,
+                                              IRPC_SLICE_ENCODING_2)
+               : irpc_slice_in_init_buf_enc(
+                     &sd->in, irpc_incoming_request_payload(req),
+                     irpc__slice_op_slice1(op) ? IRPC_SLICE_ENCODING_1_1
+                                               : IRPC_SLICE_ENCODING_2);
   sd->in_init = 1;
   if (rc == 0)
     rc = irpc__slice_in_apply_limits(&sd->in,
@@ -264,6 +272,71 @@ static int decode_args(irpc_slice_dispatch *sd, irpc_incoming_request *req,
   return rc;
 }
 
+/* Decodes the arguments and calls the operation (`err`: the arguments
+ * could not be read). */
+static void run_op(irpc_slice_dispatch *sd, int err) {
+  const irpc_slice_op *op = sd->op;
+  irpc_incoming_request *req = irpc_dispatch_request(sd->d);
+  char msg[200];
+  void *args = NULL;
+  int rc = err ? err : decode_args(sd, req, &args);
+  if (rc) {
+    snprintf(msg, sizeof msg, "The arguments of '%s' could not be decoded: %s.",
+             op->name, irpc_strerror(rc));
+    sd_fail(sd,
+            rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
+                              : IRPC_STATUS_INVALID_DATA,
+            msg);
+    return;
+  }
+  if (op->call(sd->call_ops, sd->impl, sd, args) == IRPC_ENOTSUP) {
+    snprintf(msg, sizeof msg, "The service at '%s' does not implement '%s'.",
+             irpc_incoming_request_path(req), op->name);
+    sd_fail(sd, IRPC_STATUS_NOT_IMPLEMENTED, msg);
+  }
+}
+
+/* The segment of the arguments before a stream parameter arrived (or the
+ * stream failed before it). */
+static void on_args_head(void *ud, int err, uint8_t *seg, size_t len) {
+  irpc_slice_dispatch *sd = ud;
+  sd->head = seg;
+  sd->head_len = len;
+  if (err) {
+    irpc_slice_stream_reader_free(sd->pstream);
+    sd->pstream = NULL;
+  }
+  run_op(sd, err);
+}
+
+int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,
+                                    const irpc_slice_stream_handler *h,
+                                    void *user_data,
+                                    irpc_slice_stream_reader **out) {
+  if (!sd || !h || !out || !irpc__slice_op_param_stream(sd->op))
+    return IRPC_EINVAL;
+  if (!sd->pstream)
+    return IRPC_ENOTFOUND;
+  int rc = irpc__slice_stream_reader_attach(sd->pstream, h, user_data);
+  if (rc)
+    return rc;
+  *out = sd->pstream;
+  sd->pstream = NULL;
+  return 0;
+}
+
+int irpc_slice_stream_request(void *user_data, const char *path,
+                              const char *operation) {
+  (void)path;
+  const irpc_slice_iface *const *ifaces = user_data;
+  for (size_t i = 0; ifaces && ifaces[i]; i++) {
+    const irpc_slice_op_ref *ref = irpc_slice_iface_find(ifaces[i], operation);
+    if (ref && irpc__slice_op_param_stream(ref->op))
+      return 1;
+  }
+  return 0;
+}
+
 static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   const svc *s = irpc_dispatcher_data(self);
   irpc_slice_dispatch *sd = irpc_dispatch_state(d);
@@ -273,6 +346,8 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   sd->d = d;
   sd->iface = s->iface;
   sd->stream = NULL;
+  sd->pstream = NULL;
+  sd->head = NULL;
   const irpc_slice_op_ref *ref = irpc_slice_iface_find(s->iface, name);
   sd->op = ref ? ref->op : NULL;
   size_t ops_offset = ref ? ref->ops_offset : 0;
@@ -301,22 +376,28 @@ static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(IRPC_ENOMEM));
     return;
   }
-  void *args;
-  int rc = decode_args(sd, req, &args);
-  if (rc) {
-    snprintf(msg, sizeof msg, "The arguments of '%s' could not be decoded: %s.",
-             op->name, irpc_strerror(rc));
-    sd_fail(sd,
-            rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
-                              : IRPC_STATUS_INVALID_DATA,
-            msg);
+  sd->call_ops = (const char *)s->ops + ops_offset;
+  sd->impl = s->impl;
+  const irpc_slice_stream_elem *elem = irpc__slice_op_param_stream(op);
+  if (!elem) {
+    run_op(sd, 0);
     return;
   }
-  const void *ops = (const char *)s->ops + ops_offset;
-  if (op->call(ops, s->impl, sd, args) == IRPC_ENOTSUP) {
-    snprintf(msg, sizeof msg, "The service at '%s' does not implement '%s'.",
-             irpc_incoming_request_path(req), op->name);
-    sd_fail(sd, IRPC_STATUS_NOT_IMPLEMENTED, msg);
+  /* The arguments, then the elements, come through the request's reader. */
+  irpc_stream_reader *r = irpc_incoming_request_take_continuation(req);
+  if (!r) {
+    snprintf(msg, sizeof msg,
+             "The request for '%s' was not read as a stream (see "
+             "irpc_slice_stream_request).",
+             op->name);
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, msg);
+    return;
+  }
+  int rc =
+      irpc__slice_stream_reader_head(&sd->pstream, r, elem, on_args_head, sd);
+  if (rc) {
+    irpc_stream_reader_free(r);
+    sd_fail(sd, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(rc));
   }
 }
 

@@ -1,8 +1,9 @@
-/* Operations returning a stream (stream_gen.slice), served and called
- * through generated code over the memory transport and TCP: int32 (fixed
- * size), string (segments) and uint8 (raw bytes) elements with the
- * producer waiting for room; a writer that aborts, a stream that does not
- * decode, a stream the client does not take, a dispatch that fails. */
+/* Operations taking and returning streams (stream_gen.slice), served and
+ * called through generated code over the memory transport and TCP: int32
+ * (fixed size), string (segments) and uint8 (raw bytes) elements with the
+ * producer waiting for room, server to client, client to server and both
+ * ways; a writer that aborts (either side), a stream that does not decode,
+ * a stream the client does not take, a dispatch that fails. */
 #include <limits.h>
 #include <string.h>
 
@@ -97,7 +98,9 @@ static void serve(irpc_slice_dispatch *sd, int kind, int32_t n,
   S.n = n;
   irpc_stream_writer_options wo;
   irpc_stream_writer_options_init(&wo);
-  wo.max_queued = 16 << 10; /* small: the producer waits often */
+  /* small: the producer waits often; echo writes as it reads, without
+   * waiting, so its 5000 strings must fit */
+  wo.max_queued = kind == K_STRING && n == 0 ? 256 << 10 : 16 << 10;
   uv_loop_t *loop = irpc_dispatch_loop(irpc_slice_dispatch_raw(sd));
   assert_irpc_ok(irpc_stream_writer_new(&S.w, loop, &wo, &wops, &S));
   assert_irpc_ok(irpc_slice_stream_writer_new(&S.s, S.w, elem));
@@ -147,12 +150,104 @@ static void impl_size(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
   StreamGen_Feed_size_reply(sd, (int64_t)name.len);
 }
 
+/* upload: counts and checks the bytes, replies at their end. */
+typedef struct up {
+  irpc_slice_dispatch *sd;
+  irpc_slice_stream_reader *s;
+  int64_t count;
+  int bad;
+  int ended, end_err;
+} up;
+
+static up U;
+
+/* When set, the client's upload writer (same loop) is aborted once the
+ * server received that many bytes. */
+static irpc_stream_writer *abort_writer;
+static int64_t abort_after;
+
+static void up_items(void *ud, const void *items, size_t n) {
+  up *u = ud;
+  for (size_t i = 0; i < n; i++, u->count++)
+    if (((const uint8_t *)items)[i] != (uint8_t)(u->count % 251))
+      u->bad = 1;
+  if (abort_writer && u->count >= abort_after) {
+    irpc_stream_writer_abort(abort_writer);
+    abort_writer = NULL;
+  }
+}
+
+static void up_end(void *ud, int err) {
+  up *u = ud;
+  u->ended++;
+  u->end_err = err;
+  if (err)
+    assert_irpc_ok(irpc_slice_dispatch_fail(u->sd, IRPC_STATUS_INVALID_DATA,
+                                            irpc_strerror(err)));
+  else
+    assert_irpc_ok(StreamGen_Feed_upload_reply(u->sd, u->count));
+  u->sd = NULL;
+}
+
+static const irpc_slice_stream_handler up_handler = {
+    .struct_size = sizeof(irpc_slice_stream_handler),
+    .on_items = up_items,
+    .on_end = up_end,
+};
+
+static void impl_upload(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
+  (void)impl;
+  irpc_slice_stream_reader_free(U.s);
+  memset(&U, 0, sizeof U);
+  assert_true(name.len == 4 && memcmp(name.ptr, "file", 4) == 0);
+  U.sd = sd;
+  assert_irpc_ok(irpc_slice_dispatch_take_stream(sd, &up_handler, &U, &U.s));
+  assert_int_equal(irpc_slice_dispatch_take_stream(sd, &up_handler, &U, &U.s),
+                   IRPC_ENOTFOUND);
+}
+
+/* echo: replies at once, then writes back every string it receives. */
+static void echo_items(void *ud, const void *items, size_t n) {
+  srv *p = ud;
+  assert_irpc_ok(irpc_slice_stream_write(p->s, items, n));
+  p->sent += (int32_t)n;
+}
+
+static void echo_end(void *ud, int err) {
+  srv *p = ud;
+  if (err)
+    irpc_stream_writer_abort(p->w);
+  else
+    assert_irpc_ok(irpc_slice_stream_end(p->s));
+}
+
+static const irpc_slice_stream_handler echo_handler = {
+    .struct_size = sizeof(irpc_slice_stream_handler),
+    .on_items = echo_items,
+    .on_end = echo_end,
+};
+
+static irpc_slice_stream_reader *echo_in;
+
+static void impl_echo(void *impl, irpc_slice_dispatch *sd) {
+  (void)impl;
+  serve(sd, K_STRING, 0, &StreamGen_Feed_echo_return_elem);
+  S.n = -1; /* the writer is driven by echo_items */
+  assert_irpc_ok(
+      irpc_slice_dispatch_take_stream(sd, &echo_handler, &S, &echo_in));
+  assert_irpc_ok(StreamGen_Feed_echo_reply(sd));
+}
+
 static const StreamGen_Feed_ops feed_ops = {
     .count = impl_count,
     .lines = impl_lines,
     .blob = impl_blob,
     .size = impl_size,
+    .upload = impl_upload,
+    .echo = impl_echo,
 };
+
+static const irpc_slice_iface *const served[] = {&StreamGen_Feed_iface, NULL};
 
 /* ---- The client: consumes the returned stream ---- */
 
@@ -240,6 +335,98 @@ static void size_cb(irpc_slice_reply *reply, int err, const int64_t *ret,
   C.take_rc = irpc_slice_reply_take_stream(reply, &handler, &C, &C.s);
 }
 
+static void upload_cb(irpc_slice_reply *reply, int err, const int64_t *ret,
+                      void *ud) {
+  (void)reply;
+  (void)ud;
+  C.done++;
+  C.err = err;
+  C.size = ret ? *ret : -1;
+}
+
+/* The client's producer of a request stream, of `kind`: `n` items, then
+ * the end. */
+typedef struct prod {
+  irpc_stream_writer *w;
+  irpc_slice_stream_writer *s;
+  int kind;
+  int32_t n, sent;
+  int eagain;
+  int ended, end_err;
+  char names[64][48];
+} prod;
+
+static prod P;
+
+static void prod_run(prod *p) {
+  while (p->sent < p->n) {
+    size_t n = p->n - p->sent < 64 ? (size_t)(p->n - p->sent) : 64;
+    irpc_str strs[64];
+    uint8_t bytes[64];
+    for (size_t i = 0; i < n; i++) {
+      int32_t k = p->sent + (int32_t)i;
+      bytes[i] = (uint8_t)(k % 251);
+      snprintf(p->names[i], sizeof p->names[i], "echo-%d", (int)k);
+      strs[i].ptr = p->names[i];
+      strs[i].len = strlen(p->names[i]);
+    }
+    int rc = irpc_slice_stream_write(
+        p->s, p->kind == K_STRING ? (const void *)strs : bytes, n);
+    if (rc == IRPC_EAGAIN) {
+      p->eagain++;
+      return;
+    }
+    assert_irpc_ok(rc);
+    p->sent += (int32_t)n;
+  }
+  if (p->n >= 0)
+    assert_irpc_ok(irpc_slice_stream_end(p->s));
+  p->n = -1;
+}
+
+static void prod_writable(irpc_stream_writer *w, void *ud) {
+  (void)w;
+  prod *p = ud;
+  if (p->sent < p->n)
+    prod_run(p);
+}
+
+static void prod_end(irpc_stream_writer *w, int err, void *ud) {
+  (void)w;
+  prod *p = ud;
+  p->ended = 1;
+  p->end_err = err;
+}
+
+static const irpc_stream_writer_ops prod_ops = {
+    .struct_size = sizeof(irpc_stream_writer_ops),
+    .on_writable = prod_writable,
+    .on_end = prod_end,
+};
+
+static void prod_start(uv_loop_t *loop, int kind, int32_t n,
+                       const irpc_slice_stream_elem *elem,
+                       irpc_slice_call_opts *opts) {
+  memset(&P, 0, sizeof P);
+  P.kind = kind;
+  P.n = n;
+  irpc_stream_writer_options wo;
+  irpc_stream_writer_options_init(&wo);
+  wo.max_queued = 16 << 10;
+  assert_irpc_ok(irpc_stream_writer_new(&P.w, loop, &wo, &prod_ops, &P));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&P.s, P.w, elem));
+  memset(opts, 0, sizeof *opts);
+  opts->struct_size = sizeof *opts;
+  opts->stream = P.w;
+}
+
+static void prod_free(void) {
+  irpc_slice_stream_writer_free(P.s);
+  irpc_stream_writer_free(P.w);
+  P.s = NULL;
+  P.w = NULL;
+}
+
 static void cli_reset(int kind) {
   irpc_slice_stream_reader_free(C.s);
   memset(&C, 0, sizeof C);
@@ -266,6 +453,8 @@ typedef struct rig {
 
 static void rig_start(rig *r, int kind) {
   net_rig_init(&r->net, kind);
+  r->net.sicerpc.stream_request = irpc_slice_stream_request;
+  r->net.sicerpc.stream_request_user_data = (void *)served;
   assert_irpc_ok(
       StreamGen_Feed_map(r->net.router, NULL, &feed_ops, NULL, &r->disp));
   r->net.disps[r->net.ndisps++] = r->disp; /* freed by net_rig_fini */
@@ -344,6 +533,89 @@ static void test_streams(void **state) {
   }
 }
 
+/* Client to server: an upload of raw bytes, and strings both ways. */
+static void test_request_streams(void **state) {
+  (void)state;
+  int kinds[] = {NET_MEMORY, NET_TCP};
+  for (size_t k = 0; k < 2; k++) {
+    rig r;
+    rig_start(&r, kinds[k]);
+    uv_loop_t *loop = &r.net.loop;
+    irpc_slice_call_opts opts;
+
+    cli_reset(K_BYTES);
+    prod_start(loop, K_BYTES, 400000, &StreamGen_Feed_upload_param_elem, &opts);
+    assert_irpc_ok(StreamGen_Feed_upload(&r.proxy, (irpc_str){"file", 4}, &opts,
+                                         upload_cb, NULL));
+    prod_run(&P);
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    assert_int_equal(C.size, 400000);
+    assert_false(U.bad);
+    kit_run_until(loop, &P.ended);
+    assert_irpc_ok(P.end_err);
+    assert_true(P.eagain > 0);
+    prod_free();
+
+    cli_reset(K_STRING);
+    snprintf(C.prefix, sizeof C.prefix, "echo");
+    prod_start(loop, K_STRING, 5000, &StreamGen_Feed_echo_param_elem, &opts);
+    assert_irpc_ok(StreamGen_Feed_echo(&r.proxy, &opts, count_cb, NULL));
+    prod_run(&P);
+    kit_run_until(loop, &C.done);
+    assert_irpc_ok(C.err);
+    assert_irpc_ok(C.take_rc);
+    kit_run_until(loop, &C.ended);
+    assert_irpc_ok(C.end_err);
+    assert_int_equal(C.items, 5000);
+    assert_false(C.bad);
+    kit_run_until(loop, &S.ended);
+    assert_irpc_ok(S.end_err);
+    kit_run_until(loop, &P.ended);
+    assert_irpc_ok(P.end_err);
+    irpc_slice_stream_reader_free(C.s);
+    C.s = NULL;
+    irpc_slice_stream_reader_free(echo_in);
+    echo_in = NULL;
+    irpc_slice_stream_reader_free(U.s);
+    U.s = NULL;
+    srv_free();
+    prod_free();
+    rig_stop(&r);
+  }
+}
+
+/* The client aborts its upload: the server's consumer gets
+ * IRPC_ETRUNCATED and the dispatch answers InvalidData. */
+static void test_upload_aborted(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  irpc_slice_call_opts opts;
+  cli_reset(K_BYTES);
+  prod_start(&r.net.loop, K_BYTES, 400000, &StreamGen_Feed_upload_param_elem,
+             &opts);
+  abort_writer = P.w;
+  abort_after = 1000;
+  assert_irpc_ok(StreamGen_Feed_upload(&r.proxy, (irpc_str){"file", 4}, &opts,
+                                       upload_cb, NULL));
+  prod_run(&P);
+  kit_run_until(&r.net.loop, &C.done);
+  assert_int_not_equal(C.err, 0); /* the call fails, once */
+  assert_int_equal(C.done, 1);
+  kit_run_until(&r.net.loop, &U.ended);
+  assert_int_equal(U.ended, 1);
+  assert_int_equal(U.end_err, IRPC_ETRUNCATED);
+  assert_true(U.count >= 1000 && U.count < 400000);
+  assert_null(abort_writer);
+  kit_run_until(&r.net.loop, &P.ended);
+  assert_int_equal(P.end_err, IRPC_ECANCELED);
+  prod_free();
+  irpc_slice_stream_reader_free(U.s);
+  U.s = NULL;
+  rig_stop(&r);
+}
+
 /* The server aborts its writer once the client got 100 elements: the
  * client then gets IRPC_ETRUNCATED. */
 static void test_aborted(void **state) {
@@ -420,9 +692,13 @@ static void test_failed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_streams),       cmocka_unit_test(test_aborted),
-      cmocka_unit_test(test_framing_error), cmocka_unit_test(test_not_taken),
+      cmocka_unit_test(test_streams),
+      cmocka_unit_test(test_aborted),
+      cmocka_unit_test(test_framing_error),
+      cmocka_unit_test(test_not_taken),
       cmocka_unit_test(test_failed),
+      cmocka_unit_test(test_request_streams),
+      cmocka_unit_test(test_upload_aborted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
