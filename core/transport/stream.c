@@ -564,19 +564,35 @@ static int uds_connect(irpc_transport *t, uv_loop_t *loop,
 
 /* ---- Listening ---- */
 
+/* A connection that cannot get a duplex (out of memory) is accepted into
+ * `reject` and closed at once, so the peer sees it end. libuv owns a
+ * handle until its close callback, so `reject` lives in the listener, and
+ * the listener ends only when both handles are closed. While `reject` is
+ * closing, libuv holds the next connection and stops accepting; the close
+ * callback takes that connection again. */
 typedef struct sls {
   stream_handle h;
+  stream_handle reject;
   irpc_listener *l;
   int is_pipe;
+  int closing;        /* sls_close called */
+  int h_closed;       /* the listening handle's close callback ran */
+  int reject_closing; /* `reject` is closing */
+  int reject_waiting; /* a connection waits until `reject` is closed */
   char *unlink_path;
 } sls;
 
 static void on_listener_closed(uv_handle_t *h) {
-  irpc_listener_close_done(h->data);
+  irpc_listener *l = h->data;
+  sls *s = irpc_listener_data(l);
+  s->h_closed = 1;
+  if (!s->reject_closing)
+    irpc_listener_close_done(l);
 }
 
 static void sls_close(irpc_listener *l) {
   sls *s = irpc_listener_data(l);
+  s->closing = 1;
   if (s->unlink_path)
     unlink(s->unlink_path);
   uv_close(&s->h.handle, on_listener_closed);
@@ -595,6 +611,37 @@ static const irpc_listener_ops stream_listener_ops = {
     .destroy = sls_destroy,
 };
 
+static void on_connection(uv_stream_t *server, int status);
+
+static void on_reject_closed(uv_handle_t *h) {
+  irpc_listener *l = h->data;
+  sls *s = irpc_listener_data(l);
+  s->reject_closing = 0;
+  if (s->h_closed) {
+    irpc_listener_close_done(l);
+    return;
+  }
+  if (s->reject_waiting && !s->closing) {
+    s->reject_waiting = 0;
+    on_connection(&s->h.stream, 0);
+  }
+}
+
+/* Takes the connection libuv accepted off the listener and closes it. */
+static void reject_connection(uv_stream_t *server, sls *s) {
+  if (s->reject_closing) {
+    s->reject_waiting = 1;
+    return;
+  }
+  if ((s->is_pipe ? uv_pipe_init(server->loop, &s->reject.pipe, 0)
+                  : uv_tcp_init(server->loop, &s->reject.tcp)) != 0)
+    return;
+  s->reject.handle.data = s->l;
+  uv_accept(server, &s->reject.stream);
+  s->reject_closing = 1;
+  uv_close(&s->reject.handle, on_reject_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   irpc_listener *l = server->data;
   sls *ls = irpc_listener_data(l);
@@ -602,13 +649,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   irpc_duplex *d;
   if (sdx_new(&d, irpc_listener_loop(l), ls->is_pipe, 0) != 0) {
-    /* Take the connection off the backlog and drop it. */
-    stream_handle tmp;
-    if ((ls->is_pipe ? uv_pipe_init(server->loop, &tmp.pipe, 0)
-                     : uv_tcp_init(server->loop, &tmp.tcp)) == 0) {
-      uv_accept(server, &tmp.stream);
-      uv_close(&tmp.handle, NULL);
-    }
+    reject_connection(server, ls);
     return;
   }
   sdx *s = sdx_of(d);

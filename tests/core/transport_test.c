@@ -494,6 +494,187 @@ static void test_peer_close_and_abort(void **state) {
   }
 }
 
+/* ---- A connection refused for lack of memory ---- */
+
+/* The address of a local in the function that runs the loop: every frame
+ * below it belongs to uv_run and its callbacks, so a handle of the loop
+ * found there lives in a frame that has returned. */
+static uintptr_t loop_runner_frame;
+static int handles_in_dead_frames;
+
+static void find_dead_frame_handle(uv_handle_t *h, void *arg) {
+  uintptr_t a = (uintptr_t)h, below = (uintptr_t)arg - (64 << 10);
+  if (a > below && a < loop_runner_frame)
+    handles_in_dead_frames++;
+}
+
+/* When set, the listener of `refusing_fx` closes in the iteration that
+ * refused a connection, while that connection's handle is still closing. */
+static duplex_fx *refusing_fx;
+static int refused_listener_closes;
+
+/* Runs after the callbacks of each iteration and before libuv finishes
+ * the handles closed during it. */
+static void check_frames(uv_check_t *c) {
+  char here;
+  uv_walk(c->loop, find_dead_frame_handle, &here);
+  if (refusing_fx && refusing_fx->l && test_alloc.fail_at == 0) {
+    irpc_listener_close(refusing_fx->l, on_listener_closed,
+                        &refused_listener_closes);
+    refusing_fx->l = NULL;
+  }
+}
+
+static __attribute__((noinline)) void run_once_marked(uv_loop_t *loop) {
+  volatile char mark = 0;
+  loop_runner_frame = (uintptr_t)&mark;
+  uv_run(loop, UV_RUN_ONCE);
+  (void)mark;
+}
+
+static void on_reject_connect(irpc_duplex *d, int status, void *ud) {
+  (void)d;
+  *(int *)ud = status ? status : 1;
+}
+
+/* The server cannot allocate the duplex of a new connection: the peer
+ * sees the connection end, libuv's handle for it never outlives the call
+ * that made it, the next connection is accepted, and the listener closes. */
+static void test_accept_out_of_memory(void **state) {
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_listen(&f);
+  uv_check_t check;
+  uv_check_init(&f.loop, &check);
+  uv_check_start(&check, check_frames);
+  handles_in_dead_frames = 0;
+
+  irpc_duplex *c;
+  int connected = 0;
+  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
+                                        irpc_listener_address(f.l), &c,
+                                        on_reject_connect, &connected));
+  test_alloc.fail_at = 1; /* the server's duplex */
+  while (!connected)
+    run_once_marked(&f.loop);
+  assert_int_equal(connected, 1);
+  rec rc;
+  rec_init(&rc);
+  assert_irpc_ok(irpc_duplex_read_start(c, on_rec_read, &rc));
+  while (rc.status == 0)
+    run_once_marked(&f.loop);
+  assert_int_equal(test_alloc.fail_at, 0);
+  assert_true(rc.status == UV_EOF || rc.status == UV_ECONNRESET);
+  assert_int_equal(rc.total, 0);
+  assert_int_equal(f.accepted, 0);
+  assert_int_equal(handles_in_dead_frames, 0);
+  irpc_duplex_close(c, NULL, NULL);
+  rec_fini(&rc);
+
+  /* The listener still accepts. */
+  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
+                                        irpc_listener_address(f.l), &f.c,
+                                        duplex_fx_on_connect, &f));
+  while (!(f.connected && f.accepted))
+    run_once_marked(&f.loop);
+  assert_irpc_ok(f.connect_status);
+  assert_int_equal(handles_in_dead_frames, 0);
+  uv_close((uv_handle_t *)&check, NULL);
+  duplex_fx_finish(&f);
+}
+
+/* Two connections arrive together and the server cannot allocate their
+ * duplexes: the first is refused at once; libuv holds the second while
+ * the first closes, then it is accepted when memory is back (2 failures)
+ * or refused too (3 failures). */
+static void test_accept_out_of_memory_queued(void **state) {
+  for (long failures = 2; failures <= 3; failures++) {
+    duplex_fx f;
+    duplex_fx_start(&f, KIND(state));
+    duplex_fx_listen(&f);
+    uv_check_t check;
+    uv_check_init(&f.loop, &check);
+    uv_check_start(&check, check_frames);
+    handles_in_dead_frames = 0;
+    irpc_duplex *c[2];
+    int connected[2] = {0, 0};
+    rec r[2];
+    for (int i = 0; i < 2; i++)
+      assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
+                                            irpc_listener_address(f.l), &c[i],
+                                            on_reject_connect, &connected[i]));
+    test_alloc.fail_at = 1;
+    test_alloc.fail_more = failures - 1;
+    while (!connected[0] || !connected[1])
+      run_once_marked(&f.loop);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(connected[i], 1);
+      rec_init(&r[i]);
+      assert_irpc_ok(irpc_duplex_read_start(c[i], on_rec_read, &r[i]));
+    }
+    if (failures == 2) {
+      while (r[0].status == 0 || !f.accepted)
+        run_once_marked(&f.loop);
+      assert_int_equal(r[1].status, 0); /* the second is served */
+      write_str(f.s, "hi", 1);
+      while (r[1].total < 2)
+        run_once_marked(&f.loop);
+      assert_true(rec_equals(&r[1], "hi"));
+    } else {
+      while (r[0].status == 0 || r[1].status == 0)
+        run_once_marked(&f.loop);
+      assert_int_equal(f.accepted, 0);
+    }
+    assert_int_equal(test_alloc.fail_at, 0);
+    assert_int_equal(test_alloc.fail_more, 0);
+    assert_int_equal(r[0].total, 0);
+    assert_int_equal(handles_in_dead_frames, 0);
+    for (int i = 0; i < 2; i++) {
+      irpc_duplex_close(c[i], NULL, NULL);
+      rec_fini(&r[i]);
+    }
+    uv_close((uv_handle_t *)&check, NULL);
+    duplex_fx_finish(&f);
+  }
+}
+
+/* The listener closes while a refused connection is still closing: the
+ * listener's close callback runs once, after both. */
+static void test_accept_out_of_memory_then_close(void **state) {
+  duplex_fx f;
+  duplex_fx_start(&f, KIND(state));
+  duplex_fx_listen(&f);
+  uv_check_t check;
+  uv_check_init(&f.loop, &check);
+  uv_check_start(&check, check_frames);
+  handles_in_dead_frames = 0;
+  refused_listener_closes = 0;
+  irpc_duplex *c;
+  int connected = 0;
+  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
+                                        irpc_listener_address(f.l), &c,
+                                        on_reject_connect, &connected));
+  test_alloc.fail_at = 1;
+  refusing_fx = &f;
+  while (!connected || refused_listener_closes == 0)
+    run_once_marked(&f.loop);
+  refusing_fx = NULL;
+  assert_null(f.l);
+  assert_int_equal(f.accepted, 0);
+  rec rc;
+  rec_init(&rc);
+  assert_irpc_ok(irpc_duplex_read_start(c, on_rec_read, &rc));
+  while (rc.status == 0)
+    run_once_marked(&f.loop);
+  assert_int_equal(rc.total, 0);
+  assert_int_equal(handles_in_dead_frames, 0);
+  irpc_duplex_close(c, NULL, NULL);
+  rec_fini(&rc);
+  uv_close((uv_handle_t *)&check, NULL);
+  duplex_fx_finish(&f);
+  assert_int_equal(refused_listener_closes, 1);
+}
+
 static void test_close_during_connect(void **state) {
   if (skip_kind(KIND(state)))
     skip();
@@ -1094,6 +1275,18 @@ int main(void) {
       SUITE(test_peer_close_and_abort),
       SUITE_CONNECT(test_close_during_connect),
       SUITE_CONNECT(test_connect_refused),
+      {"test_accept_out_of_memory/tcp4", test_accept_out_of_memory, NULL, NULL,
+       (void *)&kinds[0]},
+      {"test_accept_out_of_memory/uds", test_accept_out_of_memory, NULL, NULL,
+       (void *)&kinds[2]},
+      {"test_accept_out_of_memory_queued/tcp4",
+       test_accept_out_of_memory_queued, NULL, NULL, (void *)&kinds[0]},
+      {"test_accept_out_of_memory_queued/uds", test_accept_out_of_memory_queued,
+       NULL, NULL, (void *)&kinds[2]},
+      {"test_accept_out_of_memory_then_close/tcp4",
+       test_accept_out_of_memory_then_close, NULL, NULL, (void *)&kinds[0]},
+      {"test_accept_out_of_memory_then_close/uds",
+       test_accept_out_of_memory_then_close, NULL, NULL, (void *)&kinds[2]},
       cmocka_unit_test(test_by_name),
       cmocka_unit_test(test_tcp_hostname),
       cmocka_unit_test(test_tcp_bad_addresses),

@@ -1319,8 +1319,10 @@ static void test_ice_codec(void **state) {
   for (size_t i = 0; i < n; i++) {
     char name[16];
     snprintf(name, sizeof(name), "o%zu", i);
-    snprintf(answer_set('o', name, ANSWER_RAW, NULL, 0)->raw, 512, "%s",
-             hex[i]);
+    answer *a = answer_set('o', name, ANSWER_RAW, NULL, 0);
+    size_t len = strlen(hex[i]);
+    assert_true(len < sizeof(a->raw));
+    memcpy(a->raw, hex[i], len + 1);
     char uri[32];
     snprintf(uri, sizeof(uri), "ice:/o%zu", i);
     result res = call(&r, uri);

@@ -23,9 +23,20 @@ static void count_bytes(void *p, long long sign) {
     test_alloc.bytes_peak = test_alloc.bytes_live;
 }
 
+/* Whether this allocation fails. */
+static int fail_now(void) {
+  if (test_alloc.fail_at <= 0 || --test_alloc.fail_at != 0)
+    return 0;
+  if (test_alloc.fail_more > 0) {
+    test_alloc.fail_more--;
+    test_alloc.fail_at = 1;
+  }
+  return 1;
+}
+
 static void *count_alloc(void *opaque, size_t size) {
   (void)opaque;
-  if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
+  if (fail_now())
     return NULL;
   void *p = malloc(size ? size : 1);
   if (p) {
@@ -39,7 +50,7 @@ static void *count_alloc(void *opaque, size_t size) {
 static void *count_realloc(void *opaque, void *ptr, size_t size) {
   if (!ptr)
     return count_alloc(opaque, size);
-  if (test_alloc.fail_at > 0 && --test_alloc.fail_at == 0)
+  if (fail_now())
     return NULL;
   long long before = (long long)malloc_usable_size(ptr);
   void *p = realloc(ptr, size ? size : 1);

@@ -27,14 +27,15 @@ void test_irpc_check(int got, int want, const char *expr, const char *file,
 
 /* A counting allocator: install with test_alloc_install(); counts live
  * allocations and can fail the Nth allocation from now (fail_at = N, 1-based;
- * 0 disables). It also counts the bytes held (the allocator's usable size of
- * each block) and their high-water mark, which a test may reset to
- * bytes_live before measuring. */
+ * 0 disables) and, with fail_more = M, the M allocations after it too. It also
+ * counts the bytes held (the allocator's usable size of each block) and their
+ * high-water mark, which a test may reset to bytes_live before measuring. */
 typedef struct test_alloc_stats {
   long allocs;
   long frees;
   long live;
   long fail_at;
+  long fail_more;
   long long bytes_live;
   long long bytes_peak;
 } test_alloc_stats;
