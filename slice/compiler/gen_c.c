@@ -1585,6 +1585,23 @@ static void flush_deferred(gen *g) {
 /* ---- definitions -----------------------------------------------------------
  */
 
+/* The C enum of `en`'s enumerators, named <c>_<name>, into h; 0 (and
+ * nothing written) when it has none. */
+static int emit_enumerators(gen *g, sb *h, const char *c,
+                            const slicec_enum_def *en) {
+  if (!en->nenumerators)
+    return 0;
+  out(h, 0, "enum {");
+  for (size_t i = 0; i < en->nenumerators; i++) {
+    const slicec_enumerator *x = en->enumerators[i];
+    emit_doc(g, h, 1, x->doc);
+    out(h, 1, "%s_%s = %s%s", c, x->name, lit_i64(g, x->value),
+        i + 1 < en->nenumerators ? "," : "");
+  }
+  out(h, 0, "};");
+  return 1;
+}
+
 static const char *enum_banner(gen *g, const slicec_def *d) {
   const slicec_enum_def *en = &d->u.en;
   const char *pre = S(g, "%s%s", en->compact ? "compact " : "",
@@ -1645,16 +1662,7 @@ static void emit_enum1(gen *g, const slicec_def *d) {
   sb_printf(h, "\n/* ---- %s ---- */\n\n", banner);
   emit_doc(g, h, 0, d->doc);
   out(h, 0, "typedef int32_t %s;", c);
-  if (en->nenumerators) {
-    out(h, 0, "enum {");
-    for (size_t i = 0; i < en->nenumerators; i++) {
-      const slicec_enumerator *x = en->enumerators[i];
-      emit_doc(g, h, 1, x->doc);
-      out(h, 1, "%s_%s = %s%s", c, x->name, lit_i64(g, x->value),
-          i + 1 < en->nenumerators ? "," : "");
-    }
-    out(h, 0, "};");
-  }
+  emit_enumerators(g, h, c, en);
   blank(h);
   out(h, 0, "int %s_encode(irpc_slice_encoder *e, %s v);", c, c);
   out(h, 0, "int %s_decode(irpc_slice_in *in, %s *v);", c, c);
@@ -1825,17 +1833,8 @@ static void emit_variant(gen *g, const slicec_def *d) {
   sb *h = &g->h, *o = &g->c;
   sb_printf(h, "\n/* ---- %s ---- */\n\n", banner);
   emit_doc(g, h, 0, d->doc);
-  if (en->nenumerators) {
-    out(h, 0, "enum {");
-    for (size_t i = 0; i < en->nenumerators; i++) {
-      const slicec_enumerator *x = en->enumerators[i];
-      emit_doc(g, h, 1, x->doc);
-      out(h, 1, "%s_%s = %s%s", c, x->name, lit_i64(g, x->value),
-          i + 1 < en->nenumerators ? "," : "");
-    }
-    out(h, 0, "};");
+  if (emit_enumerators(g, h, c, en))
     blank(h);
-  }
   bool any_fields = false;
   for (size_t i = 0; i < en->nenumerators; i++)
     any_fields |= en->enumerators[i]->fields.n > 0;
