@@ -101,3 +101,57 @@ void bench_json_close(bench_json *j) {
   fclose(j->f);
   j->f = NULL;
 }
+
+static void calls_start(bench_calls *k);
+
+static void calls_done(irpc_call *call, int err, irpc_incoming_response *resp,
+                       void *ud) {
+  (void)call;
+  bench_calls *k = ud;
+  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
+    k->failed++;
+  irpc_incoming_response_free(resp);
+  if (k->lat)
+    k->lat[k->done] = bench_now_ns() - k->t0;
+  k->done++;
+  if (k->started < k->target)
+    calls_start(k);
+}
+
+static void calls_start(bench_calls *k) {
+  k->started++;
+  if (k->lat)
+    k->t0 = bench_now_ns();
+  if (irpc_invoke(k->inv, k->req, calls_done, k, NULL) != 0) {
+    k->failed++;
+    k->done++;
+  }
+}
+
+uint64_t bench_calls_run(bench_calls *k, size_t inflight, uint64_t n,
+                         uint64_t *lat) {
+  k->started = k->done = 0;
+  k->target = n;
+  k->lat = lat;
+  uint64_t t0 = bench_now_ns();
+  for (size_t i = 0; i < inflight && i < n; i++)
+    calls_start(k);
+  while (k->done < n)
+    uv_run(k->loop, UV_RUN_ONCE);
+  return bench_now_ns() - t0;
+}
+
+int bench_cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+double bench_pct_us(uint64_t *ns, size_t n, double p) {
+  qsort(ns, n, sizeof(*ns), bench_cmp_u64);
+  return (double)ns[(size_t)(p * (double)(n - 1) + 0.5)] / 1000.0;
+}
+
+uint64_t bench_count_for(double seconds, double per_s, uint64_t min) {
+  double n = seconds * per_s;
+  return n < (double)min ? min : (uint64_t)n;
+}

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <irpc/irpc.h>
+
 /* Monotonic time in nanoseconds. */
 uint64_t bench_now_ns(void);
 
@@ -27,5 +29,28 @@ void bench_json_num(bench_json *j, const char *key, double value);
 void bench_json_str(bench_json *j, const char *key, const char *value);
 void bench_json_end(bench_json *j);
 void bench_json_close(bench_json *j);
+
+/* Closed-loop calls of one request on one invoker: `inflight` at once, a
+ * new one started as each completes, until `n` completed (the loop runs
+ * meanwhile). A call that fails, or ends with a status other than Ok,
+ * counts in `failed`. With `lat`, the latency of each call in ns (for one
+ * call in flight). Returns the time it took in ns. */
+typedef struct bench_calls {
+  uv_loop_t *loop;
+  irpc_invoker *inv;
+  irpc_outgoing_request *req;
+  uint64_t started, done, failed, target;
+  uint64_t *lat, t0;
+} bench_calls;
+
+uint64_t bench_calls_run(bench_calls *k, size_t inflight, uint64_t n,
+                         uint64_t *lat);
+
+/* qsort's comparison of uint64_t values. */
+int bench_cmp_u64(const void *a, const void *b);
+/* The p-th percentile (0..1) of n samples in ns, in us; sorts them. */
+double bench_pct_us(uint64_t *ns, size_t n, double p);
+/* seconds * per_s, at least min: how many iterations fill a figure. */
+uint64_t bench_count_for(double seconds, double per_s, uint64_t min);
 
 #endif

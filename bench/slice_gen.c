@@ -262,7 +262,7 @@ static void stats(uint64_t *d, size_t n, double *median, double *mean) {
 /* Typed and raw calls are interleaved one by one (alternating which goes
  * first), each timed on its own: a burst of noise from other processes
  * hits both kinds alike, and the medians ignore the preempted calls. */
-static int bench_calls(long calls, int rounds, bench_json *j) {
+static int bench_typed_calls(long calls, int rounds, bench_json *j) {
   rig r;
   if (rig_open(&r))
     return 1;
@@ -560,7 +560,7 @@ int main(int argc, char **argv) {
   bench_json j;
   if (bench_json_open(&j, json))
     return 1;
-  int rc = bench_calls(calls, rounds, &j);
+  int rc = bench_typed_calls(calls, rounds, &j);
   rc |= bench_codec(calls * rounds, &j);
   bench_json_close(&j);
   return rc;

@@ -74,62 +74,6 @@ static int make_cert(char **cert, char **key) {
 
 /* ---- Calls ---- */
 
-typedef struct calls {
-  uv_loop_t *loop;
-  irpc_invoker *inv;
-  irpc_outgoing_request *req;
-  uint64_t started, done, failed, target;
-  uint64_t *lat, t0;
-} calls;
-
-static void call_start(calls *k);
-
-static void call_done(irpc_call *call, int err, irpc_incoming_response *resp,
-                      void *ud) {
-  (void)call;
-  calls *k = ud;
-  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
-    k->failed++;
-  irpc_incoming_response_free(resp);
-  if (k->lat)
-    k->lat[k->done] = bench_now_ns() - k->t0;
-  k->done++;
-  if (k->started < k->target)
-    call_start(k);
-}
-
-static void call_start(calls *k) {
-  k->started++;
-  k->t0 = bench_now_ns();
-  if (irpc_invoke(k->inv, k->req, call_done, k, NULL) != 0) {
-    k->failed++;
-    k->done++;
-  }
-}
-
-static uint64_t calls_run(calls *k, size_t inflight, uint64_t n,
-                          uint64_t *lat) {
-  k->started = k->done = 0;
-  k->target = n;
-  k->lat = lat;
-  uint64_t t0 = bench_now_ns();
-  for (size_t i = 0; i < inflight && i < n; i++)
-    call_start(k);
-  while (k->done < n)
-    uv_run(k->loop, UV_RUN_ONCE);
-  return bench_now_ns() - t0;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_us(uint64_t *v, size_t n, double p) {
-  qsort(v, n, sizeof(*v), cmp_u64);
-  return (double)v[(size_t)(p * (double)(n - 1))] / 1e3;
-}
-
 static void on_connected(irpc_invoker *inv, int status, void *ud) {
   (void)inv;
   *(int *)ud = status ? status : 1;
@@ -217,31 +161,31 @@ static void measure(figures *f, double seconds, irpc_tls_server *stls,
     fprintf(stderr, "server setup failed\n");
     exit(1);
   }
-  calls k = {.loop = &loop, .inv = client(&loop, bound, ctls, 1)};
+  bench_calls k = {.loop = &loop, .inv = client(&loop, bound, ctls, 1)};
   irpc_outgoing_request_new(&k.req, "/echo", "op");
-  calls_run(&k, 1, 2000, NULL); /* connect and warm up */
+  bench_calls_run(&k, 1, 2000, NULL); /* connect and warm up */
 
   uint64_t n = (uint64_t)(seconds * 15000);
   n = n < 2000 ? 2000 : n;
   uint64_t *lat = calloc(n, sizeof(*lat));
-  calls_run(&k, 1, n, lat);
-  f->p50 = pct_us(lat, n, 0.5);
-  f->p99 = pct_us(lat, n, 0.99);
+  bench_calls_run(&k, 1, n, lat);
+  f->p50 = bench_pct_us(lat, n, 0.5);
+  f->p99 = bench_pct_us(lat, n, 0.99);
   free(lat);
 
   uint64_t m = (uint64_t)(seconds * 100000);
   m = m < 256 ? 256 : m;
-  f->rate64 = (double)m / ((double)calls_run(&k, 64, m, NULL) / 1e9);
+  f->rate64 = (double)m / ((double)bench_calls_run(&k, 64, m, NULL) / 1e9);
 
   size_t mib = 1u << 20;
   void *blob = calloc(1, mib);
   irpc_buf_append(irpc_outgoing_request_payload(k.req), blob, mib);
   free(blob);
-  calls_run(&k, 1, 3, NULL);
+  bench_calls_run(&k, 1, 3, NULL);
   uint64_t b = (uint64_t)(seconds * 400);
   b = b < 20 ? 20 : b;
-  f->mbps =
-      (double)b * (double)mib / ((double)calls_run(&k, 1, b, NULL) / 1e9) / 1e6;
+  f->mbps = (double)b * (double)mib /
+            ((double)bench_calls_run(&k, 1, b, NULL) / 1e9) / 1e6;
   if (k.failed)
     fprintf(stderr, "%llu calls failed\n", (unsigned long long)k.failed);
   close_client(&loop, k.inv);

@@ -23,81 +23,18 @@
 
 #include "benchutil.h"
 
-typedef struct calls {
-  uv_loop_t *loop;
-  irpc_invoker *inv;
-  irpc_outgoing_request *req;
-  uint64_t started, done, failed, target;
-  uint64_t *lat;
-  uint64_t t0;
-} calls;
-
-static void call_start(calls *k);
-
-static void call_done(irpc_call *call, int err, irpc_incoming_response *resp,
-                      void *ud) {
-  (void)call;
-  calls *k = ud;
-  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
-    k->failed++;
-  irpc_incoming_response_free(resp);
-  if (k->lat)
-    k->lat[k->done] = bench_now_ns() - k->t0;
-  k->done++;
-  if (k->started < k->target)
-    call_start(k);
-}
-
-static void call_start(calls *k) {
-  k->started++;
-  if (k->lat)
-    k->t0 = bench_now_ns();
-  if (irpc_invoke(k->inv, k->req, call_done, k, NULL) != 0) {
-    k->failed++;
-    k->done++;
-  }
-}
-
-static uint64_t calls_run(calls *k, size_t inflight, uint64_t target,
-                          uint64_t *lat) {
-  k->started = k->done = 0;
-  k->target = target;
-  k->lat = lat;
-  uint64_t t0 = bench_now_ns();
-  for (size_t i = 0; i < inflight && i < target; i++)
-    call_start(k);
-  while (k->done < target)
-    uv_run(k->loop, UV_RUN_ONCE);
-  return bench_now_ns() - t0;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_us(uint64_t *ns, size_t n, double p) {
-  qsort(ns, n, sizeof(*ns), cmp_u64);
-  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-  return (double)ns[i] / 1000.0;
-}
-
-static uint64_t count_for(double seconds, double per_s, uint64_t min) {
-  double n = seconds * per_s;
-  return n < (double)min ? min : (uint64_t)n;
-}
-
 /* MB/s of echo calls of size bytes, one at a time. */
-static double echo_mbps(calls *k, size_t size, double seconds, double per_s) {
+static double echo_mbps(bench_calls *k, size_t size, double seconds,
+                        double per_s) {
   irpc_buf *payload = irpc_outgoing_request_payload(k->req);
   void *blob = calloc(1, size);
   irpc_buf_clear(payload);
   irpc_buf_append(payload, blob, size);
   free(blob);
-  calls_run(k, 1, 3, NULL);
-  uint64_t m = count_for(seconds, per_s, 20);
-  return (double)m * (double)size / ((double)calls_run(k, 1, m, NULL) / 1e9) /
-         1e6;
+  bench_calls_run(k, 1, 3, NULL);
+  uint64_t m = bench_count_for(seconds, per_s, 20);
+  return (double)m * (double)size /
+         ((double)bench_calls_run(k, 1, m, NULL) / 1e9) / 1e6;
 }
 
 static void shut_cb(irpc_invoker *inv, int status, void *ud) {
@@ -130,7 +67,7 @@ int main(int argc, char **argv) {
   irpc_ice_options_init(&io);
   io.max_message_size = 4u << 20; /* room for the 1 MiB echo */
   o.ice = &io;
-  calls k = {.loop = &loop};
+  bench_calls k = {.loop = &loop};
   int rc = irpc_client_connection_new(&k.inv, &loop, address, &o);
   if (rc == 0)
     rc = irpc_outgoing_request_new(&k.req, "/echo", "op");
@@ -138,22 +75,23 @@ int main(int argc, char **argv) {
     fprintf(stderr, "irpc-bench-client: %s\n", irpc_strerror(rc));
     return 1;
   }
-  calls_run(&k, 1, 2000, NULL); /* connect and warm up */
+  bench_calls_run(&k, 1, 2000, NULL); /* connect and warm up */
 
   /* (a) latency */
-  uint64_t n = count_for(seconds, 20000, 2000);
+  uint64_t n = bench_count_for(seconds, 20000, 2000);
   uint64_t *lat = calloc(n, sizeof(*lat));
-  calls_run(&k, 1, n, lat);
-  double p50 = pct_us(lat, n, 0.5), p99 = pct_us(lat, n, 0.99);
+  bench_calls_run(&k, 1, n, lat);
+  double p50 = bench_pct_us(lat, n, 0.5), p99 = bench_pct_us(lat, n, 0.99);
   printf("tcp  latency        p50 %7.1f us  p99 %7.1f us\n", p50, p99);
   free(lat);
 
   /* (b) rate with 1, 64, 1024 in flight */
   static const size_t depths[] = {1, 64, 1024};
   for (size_t i = 0; i < 3; i++) {
-    uint64_t m =
-        count_for(seconds, depths[i] == 1 ? 20000 : 100000, depths[i] * 4);
-    double rate = (double)m / ((double)calls_run(&k, depths[i], m, NULL) / 1e9);
+    uint64_t m = bench_count_for(seconds, depths[i] == 1 ? 20000 : 100000,
+                                 depths[i] * 4);
+    double rate =
+        (double)m / ((double)bench_calls_run(&k, depths[i], m, NULL) / 1e9);
     printf("tcp  inflight_%-5zu %10.0f calls/s\n", depths[i], rate);
   }
 

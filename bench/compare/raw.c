@@ -206,24 +206,9 @@ static uint64_t cl_run(client *c, size_t size, size_t inflight, uint64_t target,
   return c->failed ? 0 : bench_now_ns() - t0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_us(uint64_t *ns, size_t n, double p) {
-  qsort(ns, n, sizeof(*ns), cmp_u64);
-  return (double)ns[(size_t)(p * (double)(n - 1) + 0.5)] / 1000.0;
-}
-
-static uint64_t count_for(double seconds, double per_s, uint64_t min) {
-  double n = seconds * per_s;
-  return n < (double)min ? min : (uint64_t)n;
-}
-
 static double mbps(client *c, size_t size, double seconds, double per_s) {
   cl_run(c, size, 1, 3, NULL);
-  uint64_t m = count_for(seconds, per_s, 20);
+  uint64_t m = bench_count_for(seconds, per_s, 20);
   uint64_t ns = cl_run(c, size, 1, m, NULL);
   return ns ? (double)m * (double)size / ((double)ns / 1e9) / 1e6 : 0;
 }
@@ -254,14 +239,14 @@ static int run_client(const char *address, double seconds) {
   uv_read_start((uv_stream_t *)&c->tcp, cl_alloc, cl_read);
   cl_run(c, ping_size, 1, 2000, NULL); /* warm up */
 
-  uint64_t n = count_for(seconds, 20000, 2000);
+  uint64_t n = bench_count_for(seconds, 20000, 2000);
   uint64_t *lat = calloc(n, sizeof(*lat));
   cl_run(c, ping_size, 1, n, lat);
   printf("tcp  latency        p50 %7.1f us  p99 %7.1f us\n",
-         pct_us(lat, n, 0.5), pct_us(lat, n, 0.99));
+         bench_pct_us(lat, n, 0.5), bench_pct_us(lat, n, 0.99));
   free(lat);
 
-  uint64_t m = count_for(seconds, 300000, 256);
+  uint64_t m = bench_count_for(seconds, 300000, 256);
   uint64_t ns = cl_run(c, ping_size, 64, m, NULL);
   printf("tcp  inflight_64    %10.0f calls/s\n",
          ns ? (double)m / ((double)ns / 1e9) : 0);
