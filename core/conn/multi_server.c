@@ -45,6 +45,7 @@ typedef struct ms_loop {
   int start_rc;  /* the loop's start, for the controller */
   int shut_rc;   /* its server's shutdown status */
   irpc__mail release_mail;
+  irpc__mail shutdown_mail; /* the controller's, once */
   ms_counters counters;
 } ms_loop;
 
@@ -414,10 +415,8 @@ static void shutdown_done(irpc_server *s, int status, void *ud) {
 }
 
 static void shutdown_mail(irpc__mail *m) {
-  ms_job *job = IRPC__CONTAINER_OF(m, ms_job, mail);
-  ms_loop *lp = job->lp;
+  ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, shutdown_mail);
   irpc_multi_server *ms = lp->ms;
-  irpc_free(job);
   if (!lp->server || irpc_server_shutdown(lp->server, shutdown_done, lp) != 0)
     answer(ms);
 }
@@ -636,14 +635,8 @@ int irpc_multi_server_shutdown(irpc_multi_server *ms) {
   wait_answers(ms); /* the listeners' close */
   expect(ms, ms->n);
   for (unsigned i = 0; i < ms->n; i++) {
-    ms_job *j = irpc_calloc(1, sizeof(*j));
-    if (!j) {
-      answer(ms);
-      continue;
-    }
-    j->lp = &ms->loops[i];
-    j->mail.fn = shutdown_mail;
-    irpc__mailbox_post(&ms->loops[i].mb, &j->mail);
+    ms->loops[i].shutdown_mail.fn = shutdown_mail;
+    irpc__mailbox_post(&ms->loops[i].mb, &ms->loops[i].shutdown_mail);
   }
   wait_answers(ms);
   int rc = 0;
