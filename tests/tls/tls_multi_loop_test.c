@@ -336,7 +336,7 @@ static void raw_connect(fx *f, raw *r) {
 static void test_stalled_handshakes(void **state) {
   (void)state;
   fx f;
-  fx_start(&f, "icerpc://127.0.0.1:0", 100);
+  fx_start(&f, "icerpc://127.0.0.1:0", 1500);
   raw r[LOOPS];
   static const uint8_t partial[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
   for (int i = 0; i < LOOPS; i++) {
