@@ -706,7 +706,11 @@ IRPC_API int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,
  * `user_data` is a NULL-terminated array of the interfaces served
  * (const irpc_slice_iface *const *); a request whose operation takes a
  * stream in one of them is read as a stream (the operation name is looked
- * up in every interface, whatever the path). Returns 1 or 0. */
+ * up in every interface, whatever the path). Returns
+ * IRPC_STREAM_REQUEST_STREAM for those, IRPC_STREAM_REQUEST_SEGMENT for the
+ * other Slice2 operations (their arguments are one segment: a continuation
+ * a client sends after it is not read, as IceRPC does), and
+ * IRPC_STREAM_REQUEST_WHOLE for the rest. */
 IRPC_API int irpc_slice_stream_request(void *user_data, const char *path,
                                        const char *operation);
 

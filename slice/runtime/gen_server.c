@@ -332,9 +332,11 @@ int irpc_slice_stream_request(void *user_data, const char *path,
   for (size_t i = 0; ifaces && ifaces[i]; i++) {
     const irpc_slice_op_ref *ref = irpc_slice_iface_find(ifaces[i], operation);
     if (ref && irpc__slice_op_param_stream(ref->op))
-      return 1;
+      return IRPC_STREAM_REQUEST_STREAM;
+    if (ref && !irpc__slice_op_slice1(ref->op))
+      return IRPC_STREAM_REQUEST_SEGMENT; /* its arguments' segment */
   }
-  return 0;
+  return IRPC_STREAM_REQUEST_WHOLE;
 }
 
 static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
