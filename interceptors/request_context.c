@@ -2,38 +2,65 @@
 #include <string.h>
 
 #include "base/buf_internal.h"
+#include "base/pool.h"
 #include "ic_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
 
 /* An entry is the Slice string pair it is encoded from: the key and the
- * value, both NUL-terminated, in one allocation that starts at key.base. */
+ * value, both NUL-terminated, one after the other from key.base: in the
+ * context's text while it has room, else in an allocation of their own.
+ * The text is only appended to (the bytes of an entry replaced or removed
+ * are not reused). A context with a few short entries, as the middleware
+ * decodes for every request, is one object from the loop's pool. */
 typedef irpc_slice_string_pair ctx_entry;
+
+#define CTX_INLINE_ENTRIES 4
+#define CTX_TEXT 320
 
 struct irpc_context {
   ctx_entry *entries;
   size_t count, cap;
+  size_t used; /* bytes of text taken */
+  ctx_entry inline_entries[CTX_INLINE_ENTRIES];
+  char text[CTX_TEXT];
 };
 
-static void entry_free(ctx_entry *e) {
-  irpc_free((void *)e->key.base);
+_Static_assert(sizeof(irpc_context) <= 512,
+               "a context is one object of the loop's pool");
+
+static int in_text(const irpc_context *c, const char *p) {
+  return p >= c->text && p < c->text + CTX_TEXT;
+}
+
+static void entry_free(irpc_context *c, ctx_entry *e) {
+  if (!in_text(c, (const char *)e->key.base))
+    irpc_free((void *)e->key.base);
 }
 
 int irpc_context_new(irpc_context **out) {
   if (!out)
     return IRPC_EINVAL;
-  *out = irpc_calloc(1, sizeof(irpc_context));
-  return *out ? 0 : IRPC_ENOMEM;
+  irpc_context *c = irpc__pool_get(sizeof(irpc_context));
+  if (!c)
+    return IRPC_ENOMEM;
+  c->entries = c->inline_entries;
+  c->count = 0;
+  c->cap = CTX_INLINE_ENTRIES;
+  c->used = 0;
+  *out = c;
+  return 0;
 }
 
 void irpc_context_free(irpc_context *c) {
   if (!c)
     return;
   for (size_t i = 0; i < c->count; i++)
-    entry_free(&c->entries[i]);
-  irpc_free(c->entries);
-  irpc_free(c);
+    entry_free(c, &c->entries[i]);
+  if (c->entries != c->inline_entries)
+    irpc_free(c->entries);
+  irpc__pool_put(c, sizeof(irpc_context));
 }
 
 static ctx_entry *find(const irpc_context *c, const char *k, size_t n) {
@@ -45,7 +72,9 @@ static ctx_entry *find(const irpc_context *c, const char *k, size_t n) {
 
 static int set_n(irpc_context *c, const char *k, size_t kn, const char *v,
                  size_t vn) {
-  char *m = irpc_malloc(kn + vn + 2);
+  size_t need = kn + vn + 2;
+  int text = need <= CTX_TEXT - c->used;
+  char *m = text ? c->text + c->used : irpc_malloc(need);
   if (!m)
     return IRPC_ENOMEM;
   memcpy(m, k, kn);
@@ -54,15 +83,18 @@ static int set_n(irpc_context *c, const char *k, size_t kn, const char *v,
   m[kn + 1 + vn] = '\0';
   ctx_entry *e = find(c, k, kn);
   if (e) {
-    entry_free(e);
+    entry_free(c, e);
   } else {
-    if (irpc__array_grow((void **)&c->entries, NULL, &c->cap, c->count,
-                         c->count + 1, sizeof(*c->entries))) {
-      irpc_free(m);
+    if (irpc__array_grow((void **)&c->entries, c->inline_entries, &c->cap,
+                         c->count, c->count + 1, sizeof(*c->entries))) {
+      if (!text)
+        irpc_free(m);
       return IRPC_ENOMEM;
     }
     e = &c->entries[c->count++];
   }
+  if (text)
+    c->used += need;
   *e = (ctx_entry){.key = {(const uint8_t *)m, kn},
                    .value = {(const uint8_t *)m + kn + 1, vn}};
   return 0;
@@ -87,7 +119,7 @@ int irpc_context_remove(irpc_context *c, const char *key) {
   ctx_entry *e = find(c, key, strlen(key));
   if (!e)
     return IRPC_ENOTFOUND;
-  entry_free(e);
+  entry_free(c, e);
   size_t i = (size_t)(e - c->entries);
   memmove(e, e + 1, (c->count - i - 1) * sizeof(*e));
   c->count--;

@@ -5,6 +5,7 @@
 #include "buf_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
+#include "pool.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define IRPC__ASAN 1
@@ -24,6 +25,10 @@
 
 /* A first block and its headroom fit in 1 KiB with the block header. */
 #define FIRST_BLOCK_SIZE (1024 - sizeof(irpc__blk) - IRPC_BUF_HEADROOM)
+/* Blocks of up to 2 KiB with their header come from the loop's pool
+ * (pool.h): every message and header starts one. (Full-size blocks are
+ * kept by the cache above.) */
+#define POOLED(cap) ((cap) <= 2048 - sizeof(irpc__blk))
 
 /* Full-size blocks freed on a thread are kept for that thread's next ones,
  * up to BLOCK_CACHE_MAX of them (2 MiB), while the C library's allocator is
@@ -89,8 +94,10 @@ static irpc__blk *cache_get(size_t cap) {
 }
 
 static irpc__blk *blk_new(size_t cap) {
-  irpc__blk *k = cache_get(cap);
-  if (!k)
+  irpc__blk *k;
+  if (POOLED(cap))
+    k = irpc__pool_get(sizeof(*k) + cap);
+  else if (!(k = cache_get(cap)))
     k = irpc_malloc(sizeof(*k) + cap);
   if (!k)
     return NULL;
@@ -112,9 +119,10 @@ static void blk_unref(irpc__blk *k) {
     return;
   if (k->external && k->release)
     k->release(k->data, k->user_data);
-  if (!k->external && cache_put(k))
-    return;
-  irpc_free(k);
+  if (!k->external && POOLED(k->cap))
+    irpc__pool_put(k, sizeof(*k) + k->cap);
+  else if (k->external || !cache_put(k))
+    irpc_free(k);
 }
 
 static int blk_unique(irpc__blk *k) {
@@ -139,10 +147,19 @@ static void drop_pending(irpc_buf *b) {
   b->reserved = 0;
 }
 
+/* A chain of more than IRPC__BUF_INLINE_SEGS segments (the frames of a
+ * burst gathered into one write) keeps them in an array from the loop's
+ * pool (pool.h) as long as one fits, then on the heap, doubling. */
+#define SEGS_POOLED (IRPC__POOL_MAX / sizeof(irpc__seg))
+
+static void segs_free(irpc__seg *segs, size_t cap) {
+  irpc__pool_put(segs, cap * sizeof(*segs));
+}
+
 void irpc__buf_fini(irpc_buf *b) {
   irpc_buf_clear(b);
   if (b->segs != b->inline_segs)
-    irpc_free(b->segs);
+    segs_free(b->segs, b->cap);
   b->segs = b->inline_segs;
   b->cap = IRPC__BUF_INLINE_SEGS;
 }
@@ -181,8 +198,32 @@ void irpc_buf_clear(irpc_buf *b) {
 
 /* Makes room for `extra` more segments. */
 static int segs_grow(irpc_buf *b, size_t extra) {
-  return irpc__array_grow((void **)&b->segs, b->inline_segs, &b->cap, b->nsegs,
-                          b->nsegs + extra, sizeof(*b->segs));
+  size_t need = b->nsegs + extra;
+  if (need <= b->cap)
+    return 0;
+  if (need < b->nsegs)
+    return IRPC_ENOMEM;
+  size_t n;
+  irpc__seg *a;
+  if (need <= SEGS_POOLED) {
+    /* all of the pool's object */
+    n = irpc__pool_size(need * sizeof(*a)) / sizeof(*a);
+    a = irpc__pool_get(n * sizeof(*a));
+  } else {
+    n = b->cap * 2;
+    while (n < need)
+      n *= 2;
+    a = n > SIZE_MAX / sizeof(*a) ? NULL : irpc_malloc(n * sizeof(*a));
+  }
+  if (!a)
+    return IRPC_ENOMEM;
+  if (b->nsegs)
+    memcpy(a, b->segs, b->nsegs * sizeof(*a));
+  if (b->segs != b->inline_segs)
+    segs_free(b->segs, b->cap);
+  b->segs = a;
+  b->cap = n;
+  return 0;
 }
 
 /* Tail room of the last segment's block, when the chain may write there. */

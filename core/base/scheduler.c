@@ -6,6 +6,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "buf_internal.h"
+#include "pool.h"
 #include "scheduler.h"
 
 #define POOL_MAX 256
@@ -25,7 +26,8 @@ struct irpc__sched {
   uint64_t seq;
   irpc__list pool; /* free objects of obj_size bytes, linked at their start */
   size_t obj_size;
-  void *read_buf; /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
+  void *read_buf;    /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
+  void *thread_pool; /* the thread's pool (pool.h), attached */
 };
 
 static uv_once_t reg_once = UV_ONCE_INIT;
@@ -184,8 +186,11 @@ void irpc__timer_stop(irpc__sched *s, irpc__timer *t) {
 void *irpc__sched_obj_get(irpc__sched *s, size_t size) {
   if (s->obj_size == 0)
     s->obj_size = size;
-  if (size == s->obj_size && s->pool.head)
-    return irpc__list_pop_front(&s->pool);
+  if (size == s->obj_size && s->pool.head) {
+    irpc__link *l = irpc__list_pop_front(&s->pool);
+    IRPC__UNPOISON(l, s->obj_size);
+    return l;
+  }
   return irpc_malloc(size);
 }
 
@@ -194,7 +199,10 @@ void irpc__sched_obj_put(irpc__sched *s, void *obj) {
     irpc_free(obj);
     return;
   }
+  /* Only the link stays readable while the object is free. The list's
+   * pops and pushes write the links of neighbours, which are free too. */
   irpc__list_push_front(&s->pool, obj);
+  IRPC__POISON((irpc__link *)obj + 1, s->obj_size - sizeof(irpc__link));
 }
 
 void *irpc__sched_read_buf(irpc__sched *s) {
@@ -210,11 +218,15 @@ static void on_close(uv_handle_t *h) {
   if (--s->closing > 0)
     return;
   irpc__link *l;
-  while ((l = irpc__list_pop_front(&s->pool)))
+  while ((l = irpc__list_pop_front(&s->pool))) {
+    IRPC__UNPOISON(l, s->obj_size);
     irpc_free(l);
+  }
+  void *thread_pool = s->thread_pool;
   irpc_free(s->heap);
   irpc_free(s->read_buf);
   irpc_free(s);
+  irpc__pool_detach(thread_pool);
 }
 
 irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
@@ -239,6 +251,7 @@ irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
     s->timer.data = s;
     s->reg_next = registry;
     registry = s;
+    s->thread_pool = irpc__pool_attach();
   }
   uv_mutex_unlock(&reg_mutex);
   return s;

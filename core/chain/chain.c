@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "chain.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/status.h"
 
-/* The smallest heap chunk of a call's arena. */
+/* The smallest heap chunk of a call's arena: from the loop's pool
+ * (base/pool.h), since a pipeline of a few interceptors needs one. */
 #define ARENA_CHUNK_MIN 2048
 
 /* ---- Nodes ---- */
@@ -55,6 +57,11 @@ static uint8_t *chunk_base(irpc__chain *c, uint32_t i) {
   return i == 0 ? c->arena : c->chunks[i];
 }
 
+static void chunk_free(irpc__chain *c, uint32_t i) {
+  irpc__pool_put(c->chunks[i], c->chunk_size[i]);
+  c->chunks[i] = NULL;
+}
+
 static void *arena_alloc(irpc__chain *c, size_t size) {
   size = IRPC__ALIGN(size);
   if (size > UINT32_MAX / 2)
@@ -68,13 +75,11 @@ static void *arena_alloc(irpc__chain *c, size_t size) {
     }
     if (++i == IRPC__ARENA_CHUNKS)
       return NULL;
-    if (c->chunks[i] && c->chunk_size[i] < size) {
-      irpc_free(c->chunks[i]);
-      c->chunks[i] = NULL;
-    }
+    if (c->chunks[i] && c->chunk_size[i] < size)
+      chunk_free(c, i);
     if (!c->chunks[i]) {
       uint32_t cap = size > ARENA_CHUNK_MIN ? (uint32_t)size : ARENA_CHUNK_MIN;
-      c->chunks[i] = irpc_malloc(cap);
+      c->chunks[i] = irpc__pool_get(cap);
       if (!c->chunks[i])
         return NULL;
       c->chunk_size[i] = cap;
@@ -106,8 +111,9 @@ void irpc__chain_free_response(int kind, void *r) {
 }
 
 void irpc__chain_release(irpc__chain *c) {
-  for (int i = 1; i < IRPC__ARENA_CHUNKS; i++)
-    irpc_free(c->chunks[i]);
+  for (uint32_t i = 1; i < IRPC__ARENA_CHUNKS; i++)
+    if (c->chunks[i])
+      chunk_free(c, i);
   if (c->frames != c->inline_frames)
     irpc_free(c->frames);
   irpc__chain_free_response(c->kind, c->response);

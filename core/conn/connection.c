@@ -19,6 +19,7 @@
 #include "protocol.h"
 #include "base/defaults.h"
 #include "base/list.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "chain/chain.h"
 #include "model/compression.h"
@@ -430,7 +431,7 @@ static void cdisp_free(cdisp *d) {
   if (!c->spare_disp)
     c->spare_disp = d;
   else
-    irpc_free(d);
+    irpc__pool_put(d, sizeof(cdisp) + c->proto->disp_size);
   check_idle(c);
   check_shutdown(c);
 }
@@ -656,12 +657,9 @@ int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out) {
   size_t size = sizeof(cdisp) + c->proto->disp_size;
   cdisp *d = c->spare_disp;
   c->spare_disp = NULL;
-  if (d)
-    memset(d, 0, size);
-  else
-    d = irpc_calloc(1, size);
-  if (!d)
+  if (!d && !(d = irpc__pool_get(size)))
     return IRPC_ENOMEM;
+  memset(d, 0, size);
   d->conn = c;
   d->held = 1;
   d->ev_req.type = EV_REQUEST;
@@ -1274,7 +1272,8 @@ void irpc_connection_unref(irpc_connection *c) {
   }
   c->proto->fini(PC(c));
   irpc_invoker_free(c->invoker);
-  irpc_free(c->spare_disp);
+  if (c->spare_disp)
+    irpc__pool_put(c->spare_disp, sizeof(cdisp) + c->proto->disp_size);
   irpc_free(c);
 }
 irpc_invoker *irpc_connection_invoker(irpc_connection *c) {

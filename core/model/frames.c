@@ -1,10 +1,12 @@
-/* The four frames. Each is one allocation: the struct, then its strings. */
+/* The four frames. Each is one allocation: the struct, then its strings,
+ * from the loop's pool when the strings are short. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model.h"
 #include "stream_internal.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/status.h"
@@ -21,13 +23,27 @@ int irpc_path_check(const char *path) {
   return 0;
 }
 
+/* Every frame's pooled allocation (base/pool.h): a struct and its strings
+ * (a path and an operation, or a response's message) when they fit. */
+#define FRAME_POOLED 1024
+typedef union frame_any {
+  irpc_outgoing_request oreq;
+  irpc_incoming_request ireq;
+  irpc__response resp;
+} frame_any;
+_Static_assert(sizeof(frame_any) + 128 <= FRAME_POOLED,
+               "a frame's pooled allocation holds 128 bytes of strings");
+
 /* Allocates `size` bytes followed by copies of a and b; returns the copies
- * through *pa and *pb. */
+ * through *pa and *pb, and whether it came from the pool through
+ * *pooled. */
 static void *alloc_with_strings(size_t size, const char *a, const char **pa,
-                                const char *b, const char **pb) {
+                                const char *b, const char **pb, int *pooled) {
   size_t la = a ? strlen(a) + 1 : 0;
   size_t lb = b ? strlen(b) + 1 : 0;
-  char *m = irpc_malloc(size + la + lb);
+  *pooled = la + lb <= FRAME_POOLED - size;
+  char *m =
+      *pooled ? irpc__pool_get(FRAME_POOLED) : irpc_malloc(size + la + lb);
   if (!m)
     return NULL;
   char *s = m + size;
@@ -42,6 +58,13 @@ static void *alloc_with_strings(size_t size, const char *a, const char **pa,
   return m;
 }
 
+static void free_with_strings(void *m, int pooled) {
+  if (pooled)
+    irpc__pool_put(m, FRAME_POOLED);
+  else
+    irpc_free(m);
+}
+
 /* ---- Requests ---- */
 
 int irpc_outgoing_request_new(irpc_outgoing_request **out, const char *path,
@@ -52,10 +75,12 @@ int irpc_outgoing_request_new(irpc_outgoing_request **out, const char *path,
   if (rc)
     return rc;
   const char *p = NULL, *o = NULL;
+  int pooled;
   irpc_outgoing_request *r =
-      alloc_with_strings(sizeof(*r), path, &p, operation, &o);
+      alloc_with_strings(sizeof(*r), path, &p, operation, &o, &pooled);
   if (!r)
     return IRPC_ENOMEM;
+  r->pooled = pooled;
   r->path = p;
   r->operation = o;
   r->oneway = 0;
@@ -77,7 +102,7 @@ void irpc_outgoing_request_free(irpc_outgoing_request *r) {
   irpc__fields_fini(&r->fields);
   irpc__features_fini(&r->features);
   irpc__buf_fini(&r->payload);
-  irpc_free(r);
+  free_with_strings(r, r->pooled);
 }
 
 const char *irpc_outgoing_request_path(const irpc_outgoing_request *r) {
@@ -130,10 +155,12 @@ int irpc_incoming_request_new(irpc_incoming_request **out, const char *path,
   if (rc)
     return rc;
   const char *p = NULL, *o = NULL;
+  int pooled;
   irpc_incoming_request *r =
-      alloc_with_strings(sizeof(*r), path, &p, operation, &o);
+      alloc_with_strings(sizeof(*r), path, &p, operation, &o, &pooled);
   if (!r)
     return IRPC_ENOMEM;
+  r->pooled = pooled;
   r->path = p;
   r->operation = o;
   r->oneway = oneway != 0;
@@ -153,7 +180,7 @@ void irpc_incoming_request_free(irpc_incoming_request *r) {
   irpc__fields_fini(&r->fields);
   irpc__features_fini(&r->features);
   irpc__buf_fini(&r->payload);
-  irpc_free(r);
+  free_with_strings(r, r->pooled);
 }
 
 const char *irpc_incoming_request_path(const irpc_incoming_request *r) {
@@ -423,9 +450,12 @@ static int response_new(irpc__response **out, uint64_t status,
     message = dflt;
   }
   const char *m = NULL;
-  irpc__response *r = alloc_with_strings(sizeof(*r), message, &m, NULL, NULL);
+  int pooled;
+  irpc__response *r =
+      alloc_with_strings(sizeof(*r), message, &m, NULL, NULL, &pooled);
   if (!r)
     return IRPC_ENOMEM;
+  r->pooled = pooled;
   r->status = status;
   r->message = m;
   irpc__fields_init(&r->fields);
@@ -445,7 +475,7 @@ static void response_free(irpc__response *r) {
   irpc_stream_reader_free(r->rcont);
   irpc__fields_fini(&r->fields);
   irpc__buf_fini(&r->payload);
-  irpc_free(r);
+  free_with_strings(r, r->pooled);
 }
 
 int irpc_incoming_response_new(irpc_incoming_response **out, uint64_t status,

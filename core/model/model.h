@@ -71,7 +71,11 @@ typedef struct irpc__writers {
   irpc__writer w[IRPC_PAYLOAD_WRITERS_MAX];
 } irpc__writers;
 
+/* Each frame is one allocation, its strings after the struct; from the
+ * loop's pool (base/pool.h) when they fit (frames.c), which `pooled`
+ * records. */
 struct irpc_outgoing_request {
+  int pooled;
   const char *path;
   const char *operation;
   int oneway;
@@ -84,6 +88,7 @@ struct irpc_outgoing_request {
 };
 
 struct irpc_incoming_request {
+  int pooled;
   const char *path;
   const char *operation;
   int oneway;
@@ -96,6 +101,7 @@ struct irpc_incoming_request {
 
 /* Incoming and outgoing responses share one layout. */
 typedef struct irpc__response {
+  int pooled;
   uint64_t status;
   const char *message;
   irpc_fields fields;

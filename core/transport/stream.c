@@ -20,6 +20,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "base/list.h"
+#include "base/pool.h"
 #include "base/scheduler.h"
 #include "transport_internal.h"
 
@@ -125,7 +126,7 @@ static int sdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
   uv_buf_t stack[STACK_BUFS];
   uv_buf_t *bufs = stack;
   if (n > STACK_BUFS) {
-    bufs = irpc_malloc(n * sizeof(*bufs));
+    bufs = irpc__pool_get(n * sizeof(*bufs));
     if (!bufs)
       return IRPC_ENOMEM;
   }
@@ -146,7 +147,7 @@ static int sdx_write(irpc_duplex *d, irpc_buf *data, void *req) {
       s->uv_writes++;
   }
   if (bufs != stack)
-    irpc_free(bufs);
+    irpc__pool_put(bufs, n * sizeof(*bufs));
   return rc;
 }
 

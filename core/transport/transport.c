@@ -8,6 +8,7 @@
 
 #include "base/buf_internal.h"
 #include "base/list.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
@@ -146,10 +147,17 @@ irpc__sched *irpc__duplex_sched(const irpc_duplex *d) {
   return d->sched;
 }
 
+/* A write request and its implementation's part: from the loop's pool
+ * (base/pool.h) when a burst needs more than the duplex's spare. */
+static size_t wreq_size(const irpc_duplex *d) {
+  return sizeof(wreq) + ALIGN16(d->ops->write_req_size);
+}
+
 static void duplex_free(irpc_duplex *d) {
   if (d->ops->destroy)
     d->ops->destroy(d);
-  irpc_free(d->spare);
+  if (d->spare)
+    irpc__pool_put(d->spare, wreq_size(d));
   irpc__sched_release(d->sched);
   irpc_free(d);
 }
@@ -253,7 +261,7 @@ static void wreq_release(irpc_duplex *d, wreq *w) {
   if (!d->spare)
     d->spare = w;
   else
-    irpc_free(w);
+    irpc__pool_put(w, wreq_size(d));
 }
 
 /* Runs the callbacks of completed writes at the head of the queue (all of
@@ -364,9 +372,7 @@ int irpc_duplex_write(irpc_duplex *d, irpc_buf *data, irpc_duplex_cb cb,
     return UV_EPIPE;
   wreq *w = d->spare;
   d->spare = NULL;
-  if (!w)
-    w = irpc_malloc(sizeof(*w) + ALIGN16(d->ops->write_req_size));
-  if (!w)
+  if (!w && !(w = irpc__pool_get(wreq_size(d))))
     return IRPC_ENOMEM;
   memset(w, 0, sizeof(*w) + d->ops->write_req_size);
   irpc__buf_init(&w->data);

@@ -2,6 +2,7 @@
  * the memory transport and TCP: fixed-size elements (int32), variable-size
  * ones (string, in segments), `stream uint8` as raw bytes, with the writer
  * waiting for room; and the framing errors a consumer reports. */
+#include <stddef.h>
 #include <string.h>
 
 #include "kit/net.h"
@@ -288,10 +289,36 @@ static void test_framing_errors(void **state) {
   check_bad("/strings", "\x08\x10\x41", 3, IRPC_EDATA);
 }
 
+/* An element descriptor from before decode_in (struct_size up to decode)
+ * is accepted; one shorter than that is refused. */
+static void noop_end(irpc_stream_writer *w, int err, void *ud) {
+  (void)w, (void)err, (void)ud;
+}
+
+static void test_elem_versions(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  static const irpc_stream_writer_ops ops = {
+      .struct_size = sizeof(irpc_stream_writer_ops), .on_end = noop_end};
+  irpc_stream_writer *w;
+  assert_irpc_ok(irpc_stream_writer_new(&w, &loop, NULL, &ops, NULL));
+  irpc_slice_stream_elem old = int32_elem;
+  old.struct_size = offsetof(irpc_slice_stream_elem, decode_in);
+  irpc_slice_stream_writer *s;
+  assert_irpc_ok(irpc_slice_stream_writer_new(&s, w, &old));
+  irpc_slice_stream_writer_free(s);
+  old.struct_size = offsetof(irpc_slice_stream_elem, decode);
+  assert_irpc_err(irpc_slice_stream_writer_new(&s, w, &old), IRPC_EINVAL);
+  irpc_stream_writer_free(w);
+  test_loop_finish(&loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typed_streams),
       cmocka_unit_test(test_framing_errors),
+      cmocka_unit_test(test_elem_versions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include "slic.h"
 #include "base/varuint62.h"
 #include "base/defaults.h"
+#include "base/pool.h"
 
 #define INT31_MAX 2147483647u
 
@@ -488,7 +489,9 @@ static irpc__slic_stream *new_stream(irpc__slic *c, int bidi, int remote) {
     c->spare = s->hnext;
     c->nspare--;
     memset(s, 0, sizeof(*s));
-  } else if (!(s = irpc_calloc(1, sizeof(*s)))) {
+  } else if ((s = irpc__pool_get(sizeof(*s)))) {
+    memset(s, 0, sizeof(*s));
+  } else {
     return NULL;
   }
   s->c = c;
@@ -1102,7 +1105,7 @@ int irpc__slic_new(irpc__slic **out, int is_client,
 static void free_stream(irpc__slic_stream *s) {
   irpc__buf_fini(&s->in);
   irpc__buf_fini(&s->out);
-  irpc_free(s);
+  irpc__pool_put(s, sizeof(*s));
 }
 
 static int is_stream_node(const irpc__slic *c, const evnode *n) {
@@ -1129,7 +1132,7 @@ void irpc__slic_free(irpc__slic *c) {
   while (c->spare) {
     irpc__slic_stream *s = c->spare;
     c->spare = s->hnext;
-    irpc_free(s);
+    irpc__pool_put(s, sizeof(*s));
   }
   irpc__buf_fini(&c->out);
   irpc_free(c->tab);
@@ -1305,7 +1308,7 @@ static void deliver_stream(irpc__slic *c, irpc__slic_stream *s) {
     c->spare = s;
     c->nspare++;
   } else {
-    irpc_free(s);
+    irpc__pool_put(s, sizeof(*s));
   }
 }
 
