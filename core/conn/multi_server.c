@@ -10,6 +10,7 @@
 #include "base/mailbox.h"
 #include "base/struct_size.h"
 #include "chain/chain.h"
+#include "transport/tls/tls_internal.h"
 #include "transport/transport_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/multi_server.h"
@@ -25,6 +26,16 @@ typedef struct ms_counters {
   _Atomic uint64_t dfailed;
   char pad[64 - 5 * sizeof(uint64_t) % 64];
 } ms_counters;
+
+/* The TLS handshakes of one loop for the listeners of one route: the
+ * sockets of a TLS listener move between loops as plain TCP, and the loop
+ * that will serve one runs its server handshake. */
+#define MS_TLS_ROUTES 4
+typedef struct ms_tls {
+  struct ms_loop *lp;
+  irpc__route route; /* transport: the TLS one; protocol: its ALPN */
+  irpc__tls_handshaker *h;
+} ms_tls;
 
 typedef struct ms_loop {
   irpc_multi_server *ms;
@@ -45,15 +56,25 @@ typedef struct ms_loop {
   int start_rc;  /* the loop's start, for the controller */
   int shut_rc;   /* its server's shutdown status */
   irpc__mail release_mail;
+  irpc__mail shutdown_mail;  /* the controller's, once */
+  ms_tls tls[MS_TLS_ROUTES]; /* made on first use, on the loop's thread */
+  unsigned ntls;
+  /* This loop's listeners (loop 0's, or each loop's with SO_REUSEPORT). */
+  irpc__list listeners;
+  size_t nlisteners_open;
   ms_counters counters;
 } ms_loop;
 
-/* A listener of loop 0. */
+/* A listener: loop 0's, which hands connections over, or one of each
+ * loop's (SO_REUSEPORT), which serves its own. */
 typedef struct ms_listener {
   irpc__link link;
   irpc_multi_server *ms;
+  ms_loop *lp;
+  int local; /* serves what it accepts on its loop */
   irpc_listener *l;
   irpc__route route;
+  int tls; /* l is the TCP or UDS listener under route.transport */
 } ms_listener;
 
 struct irpc_multi_server {
@@ -66,8 +87,6 @@ struct irpc_multi_server {
   unsigned pending; /* answers still expected, under mutex */
   int shut;         /* irpc_multi_server_shutdown was called */
   /* Loop 0's: */
-  irpc__list listeners;
-  size_t nlisteners_open;
   unsigned rr; /* where the next tie-break starts */
 };
 
@@ -78,6 +97,7 @@ typedef struct ms_handover {
   irpc__route route;
   uv_os_sock_t fd;
   int is_pipe;
+  int tls; /* the loop runs the TLS handshake first */
 } ms_handover;
 
 /* A mail whose function the controller waits for. */
@@ -89,6 +109,8 @@ typedef struct ms_job {
   const char *address;
   char *bound;
   size_t bound_len;
+  int reuseport; /* a listener on this loop, with SO_REUSEPORT */
+  uint16_t port; /* in: the port to bind (0: the address's); out: bound */
   irpc_multi_server_visit_fn visit;
   void *visit_ud;
 } ms_job;
@@ -205,6 +227,59 @@ static void adopt(ms_loop *lp, const irpc__route *route, irpc_duplex *d) {
     atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
 }
 
+static void tls_done(irpc_duplex *d, int err, void *ud) {
+  ms_tls *mt = ud;
+  (void)err; /* the context's on_handshake_error has it */
+  if (d)
+    adopt(mt->lp, &mt->route, d);
+  else
+    atomic_fetch_sub_explicit(&mt->lp->counters.current, 1,
+                              memory_order_relaxed);
+}
+
+/* On the target loop: `d`, accepted by a TLS listener of route `route`,
+ * runs its server handshake on this loop before it joins the server. */
+static void tls_start(ms_loop *lp, const irpc__route *route, irpc_duplex *d) {
+  ms_tls *mt = NULL;
+  for (unsigned i = 0; i < lp->ntls && !mt; i++)
+    if (lp->tls[i].route.transport == route->transport &&
+        lp->tls[i].route.protocol == route->protocol)
+      mt = &lp->tls[i];
+  if (!mt && lp->ntls < MS_TLS_ROUTES) {
+    mt = &lp->tls[lp->ntls];
+    if (irpc__tls_handshaker_new(&mt->h, &lp->loop, route->transport,
+                                 route->protocol->name, tls_done, mt) == 0) {
+      mt->lp = lp;
+      mt->route = *route;
+      lp->ntls++;
+    } else {
+      mt = NULL;
+    }
+  }
+  if (lp->stopping || !mt) {
+    irpc_duplex_close(d, NULL, NULL);
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+    return;
+  }
+  irpc__tls_handshaker_start(mt->h, d);
+}
+
+/* Closes the handshakes under way on this loop. */
+static void tls_stop(ms_loop *lp) {
+  for (unsigned i = 0; i < lp->ntls; i++)
+    irpc__tls_handshaker_free(lp->tls[i].h);
+  lp->ntls = 0;
+}
+
+/* On the target loop: a connection accepted on loop 0. */
+static void serve(ms_loop *lp, const irpc__route *route, int tls,
+                  irpc_duplex *d) {
+  if (tls)
+    tls_start(lp, route, d);
+  else
+    adopt(lp, route, d);
+}
+
 static void handover_mail(irpc__mail *m) {
   ms_handover *h = IRPC__CONTAINER_OF(m, ms_handover, mail);
   ms_loop *lp = h->to;
@@ -215,7 +290,7 @@ static void handover_mail(irpc__mail *m) {
   } else if (irpc__stream_duplex_adopt(&d, &lp->loop, h->fd, h->is_pipe) != 0) {
     atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
   } else {
-    adopt(lp, &h->route, d);
+    serve(lp, &h->route, h->tls, d);
   }
   irpc_free(h);
 }
@@ -236,17 +311,26 @@ static unsigned pick_loop(irpc_multi_server *ms) {
   return best;
 }
 
-/* On loop 0: a connection accepted by one of its listeners. */
+/* On loop 0: a connection accepted by one of its listeners (on any loop
+ * with SO_REUSEPORT, which serves it there). */
 static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   ms_listener *ml = ud;
   irpc_multi_server *ms = ml->ms;
   (void)l;
+  if (ml->local) {
+    atomic_fetch_add_explicit(&ml->lp->counters.accepted, 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&ml->lp->counters.current, 1,
+                              memory_order_relaxed);
+    serve(ml->lp, &ml->route, ml->tls, d);
+    return;
+  }
   unsigned i = pick_loop(ms);
   ms_loop *lp = &ms->loops[i];
   atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
   if (i == 0) {
-    adopt(lp, &ml->route, d);
+    serve(lp, &ml->route, ml->tls, d);
     return;
   }
   ms_handover *h = irpc_malloc(sizeof(*h));
@@ -259,11 +343,12 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
     lp = &ms->loops[0];
     atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
-    adopt(lp, &ml->route, d);
+    serve(lp, &ml->route, ml->tls, d);
     return;
   }
   h->to = ms->loops + i;
   h->route = ml->route;
+  h->tls = ml->tls;
   h->mail.fn = handover_mail;
   irpc__mailbox_post(&h->to->mb, &h->mail);
 }
@@ -274,7 +359,8 @@ static int movable(const irpc_transport *t) {
 }
 
 static void listen_job(ms_job *job) {
-  irpc_multi_server *ms = job->lp->ms;
+  ms_loop *lp = job->lp;
+  irpc_multi_server *ms = lp->ms;
   if (ms->shut) {
     job->rc = IRPC_ECLOSED;
     return;
@@ -285,10 +371,22 @@ static void listen_job(ms_job *job) {
     job->rc = rc;
     return;
   }
+  if (job->port)
+    irpc__server_address_set_port(a, job->port);
   ms_listener *ml = NULL;
   irpc__route route;
+  /* Over TLS, loop 0 listens on the transport under TLS; the loop that
+   * gets a socket runs its handshake. */
+  irpc_transport *plain = NULL;
+  irpc_server_address *pa = NULL, *shown = NULL;
   rc = irpc__route_pick(a, &ms->opts.server.connection, 0, &route);
-  if (rc == 0 && !movable(route.transport))
+  if (rc == 0)
+    rc = irpc__tls_server_unwrap(route.transport, a, &plain, &pa);
+  if (rc == 0 && !movable(plain ? plain : route.transport))
+    rc = IRPC_ENOTSUP;
+  if (rc == 0 && job->reuseport &&
+      irpc_transport_get_ops(plain ? plain : route.transport) !=
+          &irpc__tcp_transport_ops)
     rc = IRPC_ENOTSUP;
   if (rc == 0) {
     ml = irpc_calloc(1, sizeof(*ml));
@@ -296,21 +394,35 @@ static void listen_job(ms_job *job) {
   }
   if (rc == 0) {
     ml->ms = ms;
+    ml->lp = lp;
+    ml->local = job->reuseport;
     ml->route = route;
-    rc = irpc_transport_listen(route.transport, &job->lp->loop, a, on_accept,
-                               ml, &ml->l);
+    ml->tls = plain != NULL;
+    rc = job->reuseport
+             ? irpc__tcp_listen_reuseport(&ml->l, &lp->loop, pa ? pa : a,
+                                          on_accept, ml)
+             : irpc_transport_listen(plain ? plain : route.transport, &lp->loop,
+                                     pa ? pa : a, on_accept, ml, &ml->l);
   }
+  if (rc == 0 && plain)
+    rc = irpc__tls_outer_address(a, irpc_listener_address(ml->l), &shown);
   irpc_server_address_free(a);
+  irpc_server_address_free(pa);
   if (rc) {
+    if (ml && ml->l)
+      irpc_listener_close(ml->l, NULL, NULL);
     irpc_free(ml);
     job->rc = rc;
     return;
   }
-  irpc__list_push_back(&ms->listeners, &ml->link);
-  ms->nlisteners_open++;
+  irpc__list_push_back(&lp->listeners, &ml->link);
+  lp->nlisteners_open++;
+  const irpc_server_address *bound = irpc_listener_address(ml->l);
+  job->port = irpc_server_address_port(bound);
   if (job->bound)
-    rc = irpc_server_address_format(irpc_listener_address(ml->l), job->bound,
+    rc = irpc_server_address_format(shown ? shown : bound, job->bound,
                                     job->bound_len);
+  irpc_server_address_free(shown);
   job->rc = rc;
 }
 
@@ -348,6 +460,7 @@ static void mailbox_closed(irpc__mailbox *mb) {
 /* Frees the chain and closes the mailbox: the loop then ends once the
  * handles still closing are closed. */
 static void loop_teardown(ms_loop *lp) {
+  tls_stop(lp);
   if (lp->server) {
     irpc_server_free(lp->server);
     lp->server = NULL;
@@ -397,6 +510,7 @@ static void maybe_release(ms_loop *lp) {
 static void stop_mail(irpc__mail *m) {
   ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, release_mail);
   lp->stopping = 1;
+  tls_stop(lp);
   if (lp->server) {
     irpc_server_free(lp->server);
     lp->server = NULL;
@@ -414,34 +528,51 @@ static void shutdown_done(irpc_server *s, int status, void *ud) {
 }
 
 static void shutdown_mail(irpc__mail *m) {
-  ms_job *job = IRPC__CONTAINER_OF(m, ms_job, mail);
-  ms_loop *lp = job->lp;
+  ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, shutdown_mail);
   irpc_multi_server *ms = lp->ms;
-  irpc_free(job);
   if (!lp->server || irpc_server_shutdown(lp->server, shutdown_done, lp) != 0)
     answer(ms);
 }
 
 static void listener_closed(irpc_listener *l, void *ud) {
-  irpc_multi_server *ms = ud;
+  ms_loop *lp = ud;
   (void)l;
-  if (--ms->nlisteners_open == 0)
-    answer(ms);
+  if (--lp->nlisteners_open == 0)
+    answer(lp->ms);
 }
 
-/* On loop 0: no connection is accepted (nor handed to a loop) after it
- * returns; the controller's wait ends once the listeners are closed. */
+/* On a loop: no connection is accepted (nor, on loop 0, handed to a loop)
+ * after it returns; the controller's wait ends once the listeners are
+ * closed. With job->port set, only the last listener goes (a listen on
+ * every loop that failed on a later one). */
 static void unlisten_job(ms_job *job) {
-  irpc_multi_server *ms = job->lp->ms;
-  ms->shut = 1;
-  if (!ms->listeners.head)
+  ms_loop *lp = job->lp;
+  if (!job->port)
+    lp->ms->shut = 1;
+  if (!lp->listeners.head)
     return;
-  expect(ms, 1); /* listener_closed's answer */
+  expect(lp->ms, 1); /* listener_closed's answer */
   irpc__link *l;
-  while ((l = irpc__list_pop_front(&ms->listeners))) {
+  while ((l = job->port ? lp->listeners.tail : lp->listeners.head)) {
+    irpc__list_remove(&lp->listeners, l);
     ms_listener *ml = IRPC__CONTAINER_OF(l, ms_listener, link);
-    irpc_listener_close(ml->l, listener_closed, ms);
+    irpc_listener_close(ml->l, listener_closed, lp);
     irpc_free(ml);
+    if (job->port)
+      break;
+  }
+}
+
+/* Every loop stops listening, loop 0 first; returns once the listeners
+ * are closed. */
+static void unlisten_all(irpc_multi_server *ms) {
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_loop *lp = &ms->loops[i];
+    if (!lp->thread_live || lp->start_rc != 0 || !lp->mb_live)
+      continue;
+    ms_job job = {.fn = unlisten_job};
+    run_on(lp, &job);
+    wait_answers(ms);
   }
 }
 
@@ -450,10 +581,7 @@ static void unlisten_job(ms_job *job) {
 static void stop_and_join(irpc_multi_server *ms) {
   /* Loop 0 stops handing sockets to the others first: a mailbox is never
    * posted to once its loop stopped. */
-  if (ms->n && ms->loops[0].thread_live && ms->loops[0].start_rc == 0) {
-    ms_job job = {.fn = unlisten_job};
-    run_on(&ms->loops[0], &job);
-  }
+  unlisten_all(ms);
   for (unsigned i = 0; i < ms->n; i++) {
     ms_loop *lp = &ms->loops[i];
     if (lp->thread_live && lp->start_rc == 0 && !lp->stop_sent) {
@@ -560,6 +688,35 @@ int irpc_multi_server_listen(irpc_multi_server *ms, const char *address,
   return run_on(&ms->loops[0], &job);
 }
 
+int irpc_multi_server_listen_reuseport(irpc_multi_server *ms,
+                                       const char *address, char *bound,
+                                       size_t bound_len) {
+  if (!ms || !address || on_a_loop_thread(ms))
+    return IRPC_EINVAL;
+  ms_job job = {.fn = listen_job,
+                .address = address,
+                .bound = bound,
+                .bound_len = bound_len,
+                .reuseport = 1};
+  int rc = run_on(&ms->loops[0], &job);
+  uint16_t port = job.port;
+  unsigned i = 1;
+  for (; i < ms->n && rc == 0; i++) {
+    ms_job each = {
+        .fn = listen_job, .address = address, .reuseport = 1, .port = port};
+    rc = run_on(&ms->loops[i], &each);
+  }
+  if (rc == 0)
+    return 0;
+  /* Loops 0 .. i-2 listen: they stop. */
+  for (unsigned k = 0; k + 1 < i; k++) {
+    ms_job undo = {.fn = unlisten_job, .port = port};
+    run_on(&ms->loops[k], &undo);
+    wait_answers(ms);
+  }
+  return rc;
+}
+
 unsigned irpc_multi_server_loops(const irpc_multi_server *ms) {
   return ms ? ms->n : 0;
 }
@@ -631,19 +788,11 @@ int irpc_multi_server_shutdown(irpc_multi_server *ms) {
     return IRPC_ECLOSED;
   /* No new connection first; the sockets handed over before are in the
    * loops' mailboxes ahead of their shutdown. */
-  ms_job job = {.fn = unlisten_job};
-  run_on(&ms->loops[0], &job);
-  wait_answers(ms); /* the listeners' close */
+  unlisten_all(ms);
   expect(ms, ms->n);
   for (unsigned i = 0; i < ms->n; i++) {
-    ms_job *j = irpc_calloc(1, sizeof(*j));
-    if (!j) {
-      answer(ms);
-      continue;
-    }
-    j->lp = &ms->loops[i];
-    j->mail.fn = shutdown_mail;
-    irpc__mailbox_post(&ms->loops[i].mb, &j->mail);
+    ms->loops[i].shutdown_mail.fn = shutdown_mail;
+    irpc__mailbox_post(&ms->loops[i].mb, &ms->loops[i].shutdown_mail);
   }
   wait_answers(ms);
   int rc = 0;

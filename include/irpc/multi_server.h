@@ -17,10 +17,18 @@
  * documented as thread-safe (an irpc_offload_pool, irpc/offload.h; the
  * memory of a parsed address; the allocator).
  *
- * Transports: TCP and Unix domain sockets (the built-in ones). A socket is
- * moved to its loop as a file descriptor: an application transport (the
- * connection options' `transport`) or the memory transport cannot be
- * moved, and irpc_multi_server_listen refuses them.
+ * Transports: TCP and Unix domain sockets (the built-in ones), and TLS
+ * over them when the server options carry a `tls_server` context
+ * (irpc/tls.h). A socket is moved to its loop as a file descriptor: an
+ * application transport (the connection options' `transport`) or the
+ * memory transport cannot be moved, and irpc_multi_server_listen refuses
+ * them. Over TLS loop 0 accepts the TCP (or UDS) socket and hands it over
+ * as any other; the loop that gets it runs the TLS handshake (bounded by
+ * connect_timeout_ms) and serves the connection once it completes. The
+ * context is shared by every loop (its certificate is locked, so
+ * irpc_tls_server_set_certificate from any thread applies to the
+ * handshakes that start afterwards on every loop); its on_handshake_error
+ * runs on the loop of the failed handshake.
  *
  * Threading: irpc_multi_server_new, _listen, _visit, _shutdown and _free
  * are called by one controlling thread at a time, never from a thread of
@@ -110,14 +118,30 @@ IRPC_API int irpc_multi_server_new(irpc_multi_server **out,
  * Errors: IRPC_EINVAL (NULL argument, a bad address, a transport name
  * other than "tcp" and "uds", called from a thread of the server),
  * IRPC_ENOTSUP (a transport whose connections cannot move between loops:
- * one set in the server options, or TLS when they carry a TLS context;
- * nothing is bound), IRPC_EPROTONOSUPPORT, IRPC_ECLOSED (shut down),
+ * one set in the server options; nothing is bound), IRPC_EPROTONOSUPPORT,
+ * IRPC_ECLOSED (shut down),
  * UV_ENOBUFS
  * (`bound` too small), the transport's errors (UV_EADDRINUSE, ...),
  * IRPC_ENOMEM. */
 IRPC_API int irpc_multi_server_listen(irpc_multi_server *ms,
                                       const char *address, char *bound,
                                       size_t bound_len);
+
+/* Listens on the TCP `address` from every loop, each on a socket of its
+ * own with SO_REUSEPORT set before it is bound (port 0: loop 0's port is
+ * bound by the others), and returns once all listen: the kernel spreads
+ * the connections among the loops (by a hash of their addresses, not by
+ * load), and each loop serves what it accepts, with no hand-over. `bound`
+ * as for irpc_server_listen. irpc_multi_server_listen (one acceptor that
+ * hands each connection to the least loaded loop) stays the default: it
+ * balances by load, also Unix domain sockets, and its hand-over costs one
+ * message per connection, not per call. On error no loop listens on
+ * `address`.
+ * Errors: those of irpc_multi_server_listen, and IRPC_ENOTSUP (a Unix
+ * domain socket address, or a system without SO_REUSEPORT). */
+IRPC_API int irpc_multi_server_listen_reuseport(irpc_multi_server *ms,
+                                                const char *address,
+                                                char *bound, size_t bound_len);
 
 /* Its number of loops, and loop `index` (NULL past the last). The loop
  * belongs to its thread: it may be compared with irpc_dispatch_loop, not

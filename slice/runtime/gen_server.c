@@ -91,6 +91,10 @@ static void sd_release(irpc_slice_dispatch *sd) {
 static int sd_fail(irpc_slice_dispatch *sd, uint64_t status,
                    const char *message) {
   irpc_dispatch *d = sd->d;
+  if (sd->stream) { /* a stream that will not be sent still ends, once */
+    irpc_stream_writer_abort(sd->stream);
+    sd->stream = NULL;
+  }
   sd_release(sd);
   int rc = irpc_dispatch_reply(d, status, message);
   if (rc == IRPC_ENOMEM)
