@@ -22,6 +22,11 @@
 #define IRPC__DEFAULT_IDLE_TIMEOUT_MS 30000
 #define IRPC__DEFAULT_STREAM_WINDOW 65536
 #define IRPC__DEFAULT_STREAM_FRAME_SIZE 32768
+/* What an irpc connection announces (irpc_icerpc_options_init): a larger
+ * window and frame than IceRPC's (above, the Slic engine's own defaults),
+ * see docs/internals/STREAMING.md. */
+#define IRPC__DEFAULT_ICERPC_STREAM_WINDOW (1u << 20)
+#define IRPC__DEFAULT_ICERPC_STREAM_FRAME_SIZE (256u << 10)
 #define IRPC__DEFAULT_SLIC_PENDING_OUTPUT 65536
 #define IRPC__DEFAULT_SLIC_OUTSTANDING_PONGS 100
 

@@ -48,7 +48,7 @@ void *irpc__sched_obj_get(irpc__sched *s, size_t size);
 void irpc__sched_obj_put(irpc__sched *s, void *obj);
 
 /* Size of the loop's read buffer. */
-#define IRPC__SCHED_READ_BUF_SIZE 65536
+#define IRPC__SCHED_READ_BUF_SIZE (256u * 1024u)
 
 /* The loop's read buffer, IRPC__SCHED_READ_BUF_SIZE bytes, allocated on
  * first use; NULL when out of memory. Every stream of the loop reads into

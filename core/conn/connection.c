@@ -878,7 +878,12 @@ static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
   }
 }
 
-#define MAX_QUEUED_WRITE (256u * 1024u)
+/* Output is handed to the transport while less than MAX_QUEUED_WRITE of it
+ * waits there (more would only wait in front of later frames: a small
+ * call behind a stream), up to WRITE_BATCH bytes per write (one writev
+ * for many frames: fewer system calls and wake-ups of the peer). */
+#define MAX_QUEUED_WRITE (64u * 1024u)
+#define WRITE_BATCH (256u * 1024u)
 
 static void flush(irpc_connection *c) {
   if (c->state == CLOSED || c->duplex_closing)
@@ -899,7 +904,9 @@ static void flush(irpc_connection *c) {
   while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     irpc_buf out;
     irpc__buf_init(&out);
-    size_t n = c->proto->take_output(PC(c), &out);
+    size_t n = 0, more;
+    while (n < WRITE_BATCH && (more = c->proto->take_output(PC(c), &out)) > 0)
+      n += more;
     if (n == 0) {
       irpc__buf_fini(&out);
       break;

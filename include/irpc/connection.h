@@ -116,9 +116,11 @@ typedef struct irpc_icerpc_options {
    * receiving a byte; the client pings at half of it. 30,000 ms; 0 =
    * infinite. */
   uint64_t idle_timeout_ms;
-  /* Slic flow control: the window of each stream, 65,536 (1,024..
-   * 2,147,483,647), and the largest stream frame, 32,768 (1,024..
-   * 16,777,215). */
+  /* Slic flow control, as announced to the peer: the window of each
+   * stream, 1,048,576 (1,024..2,147,483,647), and the largest stream frame
+   * accepted, 262,144 (1,024..16,777,215). IceRPC's defaults are 65,536
+   * and 32,768; a peer sends within what this side announces, and this
+   * side within what the peer announces. */
   uint64_t initial_stream_window_size;
   uint64_t max_stream_frame_size;
   /* The compression formats this side accepts in requests, as a mask of

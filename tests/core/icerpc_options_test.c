@@ -239,8 +239,8 @@ static void invalid_values_are_refused(void **state) {
   assert_int_equal(io.max_bidirectional_streams, 100);
   assert_int_equal(io.max_unidirectional_streams, 100);
   assert_int_equal(io.idle_timeout_ms, 30000);
-  assert_int_equal(io.initial_stream_window_size, 65536);
-  assert_int_equal(io.max_stream_frame_size, 32768);
+  assert_int_equal(io.initial_stream_window_size, 1 << 20);
+  assert_int_equal(io.max_stream_frame_size, 256 << 10);
   assert_true(io.compression_formats == irpc_compress_formats_readable());
   irpc_connection_options co;
   irpc_connection_options_init(&co);

@@ -785,6 +785,46 @@ static void test_round_robin(void **state) {
   unpair(&cl, &sv);
 }
 
+/* With frames and windows larger than the output's bound, a stream's turn
+ * is still one quantum (max_pending_output): a small stream written after
+ * a big one waits behind at most that much of it. */
+static void test_quantum(void **state) {
+  (void)state;
+  irpc__slic_params p;
+  irpc__slic_params_default(&p);
+  p.initial_window = 8u << 20;
+  p.max_frame_size = 1u << 20;
+  ep cl, sv;
+  pair(&cl, &sv, &p, &p);
+  irpc__slic_stream *big, *small;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &big));
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, 4 << 20);
+  assert_irpc_ok(irpc_buf_append(&b, z, 4 << 20));
+  free(z);
+  assert_irpc_ok(d_stream_write(big, &b, 1));
+  write_str(small, "tiny", 1);
+  irpc__buf_fini(&b);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  size_t n = d_take_output(cl.c, &out);
+  assert_true(n <= p.max_pending_output + 16); /* one frame of the big one */
+  irpc_buf_clear(&out);
+  n = d_take_output(cl.c, &out);
+  assert_true(n <= 2 * p.max_pending_output + 32);
+  uint8_t *all = malloc(n);
+  irpc_buf_copyout(&out, 0, all, n);
+  int found = 0;
+  for (size_t i = 0; i + 4 <= n; i++)
+    found |= memcmp(all + i, "tiny", 4) == 0;
+  assert_true(found);
+  free(all);
+  irpc__buf_fini(&out);
+  unpair(&cl, &sv);
+}
+
 /* ---- Writable notification ---- */
 
 /* A producer that writes a long stream piece by piece, each time the
@@ -1548,6 +1588,7 @@ int main(void) {
       cmocka_unit_test(test_request_response),
       cmocka_unit_test(test_flow_control),
       cmocka_unit_test(test_round_robin),
+      cmocka_unit_test(test_quantum),
       cmocka_unit_test(test_writable_producer),
       cmocka_unit_test(test_writable_rules),
       cmocka_unit_test(test_stream_limits),

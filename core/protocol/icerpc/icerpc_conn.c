@@ -351,8 +351,8 @@ void irpc_icerpc_options_init_sized(irpc_icerpc_options *o, size_t size) {
   d.max_bidirectional_streams = IRPC__DEFAULT_MAX_BIDI_STREAMS;
   d.max_unidirectional_streams = IRPC__DEFAULT_MAX_UNI_STREAMS;
   d.idle_timeout_ms = IRPC__DEFAULT_IDLE_TIMEOUT_MS;
-  d.initial_stream_window_size = IRPC__DEFAULT_STREAM_WINDOW;
-  d.max_stream_frame_size = IRPC__DEFAULT_STREAM_FRAME_SIZE;
+  d.initial_stream_window_size = IRPC__DEFAULT_ICERPC_STREAM_WINDOW;
+  d.max_stream_frame_size = IRPC__DEFAULT_ICERPC_STREAM_FRAME_SIZE;
   d.compression_formats = irpc_compress_formats_readable();
   irpc__struct_export(o, size, &d, sizeof(d));
 }

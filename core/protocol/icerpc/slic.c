@@ -292,11 +292,15 @@ static void ring_add(irpc__slic_stream *s) {
     c->ring = s;
     return;
   }
+  /* Next to go: a stream that just got data (a small call, say) does not
+   * wait behind a stream that just had its turn; the others keep their
+   * order. */
   irpc__slic_stream *tail = c->ring->sprev;
   s->sprev = tail;
   s->snext = c->ring;
   tail->snext = s;
   c->ring->sprev = s;
+  c->ring = s;
 }
 
 static void ring_remove(irpc__slic_stream *s) {
@@ -522,8 +526,10 @@ static void start(irpc__slic_stream *s) {
   hash_insert(c, s);
 }
 
-/* Frames the next piece of a stream: at most its credit and the peer's
- * frame size, with a 4-byte size as IceRPC writes it. */
+/* Frames the next piece of a stream: at most its credit, the peer's
+ * frame size and max_pending_output (a turn's quantum, so that another
+ * stream's frame waits behind at most that much of this one in the
+ * output), with a 4-byte size as IceRPC writes it. */
 /* Moves a frame (header `h`, then the first `n` bytes of `data`) to the
  * output. When the frame takes all of `data`, the header goes into the
  * headroom of its first block and the blocks move: no copy, and usually
@@ -557,6 +563,8 @@ static int send_frame(irpc__slic_stream *s) {
     n = s->credit;
   if (n > c->peer.max_frame_size)
     n = c->peer.max_frame_size;
+  if (n > c->local.max_pending_output)
+    n = c->local.max_pending_output; /* the quantum of a turn */
   int last = (s->flags & SF_FIN_QUEUED) && n == len;
   /* Reads aborted before the stream had an id: the peer learns it now. */
   uint32_t rc_now = SF_BIDI | SF_READS_CLOSED;
