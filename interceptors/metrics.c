@@ -117,6 +117,25 @@ int irpc_metrics_read(const irpc_metrics *m, irpc_metrics_snapshot *out) {
   return 0;
 }
 
+int irpc_metrics_merge(irpc_metrics *into, const irpc_metrics *from) {
+  if (!into || !from || into == from ||
+      (into->side && from->side && into->side != from->side))
+    return IRPC_EINVAL;
+  if (!into->side)
+    into->side = from->side;
+  into->total += from->total;
+  into->current += from->current;
+  into->failed += from->failed;
+  into->canceled += from->canceled;
+  into->count += from->count;
+  into->sum_ns += from->sum_ns;
+  if (from->max_ns > into->max_ns)
+    into->max_ns = from->max_ns;
+  for (size_t i = 0; i < NBUCKETS; i++)
+    into->buckets[i] += from->buckets[i];
+  return 0;
+}
+
 int irpc__metrics_attach(irpc_metrics *m, int side) {
   if (m->side && m->side != side)
     return IRPC_EINVAL;

@@ -6,6 +6,7 @@
 #include "base/list.h"
 #include "base/mailbox.h"
 #include "base/struct_size.h"
+#include "chain/chain.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/frames.h"
@@ -214,12 +215,20 @@ static void ol_release(ol *o) {
   }
 }
 
+/* Answers `d`; without memory for the response it still completes, with
+ * the framework's answer to the error (InternalError, or no response). */
+static void reply(irpc_dispatch *d, uint64_t status, const char *message) {
+  int rc = irpc_dispatch_reply(d, status, message);
+  if (rc && rc != IRPC_EDONE)
+    irpc__chain_abort(&d->c, rc);
+}
+
 static void complete(ol_job *job) {
   irpc_outgoing_response *r = job->resp;
   job->resp = NULL;
   if (!r)
-    irpc_dispatch_reply(job->d, IRPC_STATUS_INTERNAL_ERROR,
-                        "The offloaded handler returned no response.");
+    reply(job->d, IRPC_STATUS_INTERNAL_ERROR,
+          "The offloaded handler returned no response.");
   else
     irpc_dispatch_complete(job->d, r);
 }
@@ -240,8 +249,7 @@ static void on_cancel(irpc_dispatch *d, int err, void *ud) {
   if (!pool_withdraw(o->pool, job))
     return; /* running: it completes when the handler returns */
   irpc_dispatch_on_cancel(d, NULL, NULL);
-  irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR,
-                      "The dispatch was canceled.");
+  reply(d, IRPC_STATUS_INTERNAL_ERROR, "The dispatch was canceled.");
   ol_release(o);
 }
 
@@ -256,7 +264,7 @@ static void ol_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     irpc__mailbox_ref(&o->mb, 1); /* the loop waits for the handlers */
   if (pool_submit(o->pool, job) != 0) {
     ol_release(o);
-    irpc_dispatch_reply(d, IRPC_STATUS_UNAVAILABLE, busy_message);
+    reply(d, IRPC_STATUS_UNAVAILABLE, busy_message);
     return;
   }
   irpc_dispatch_on_cancel(d, on_cancel, job);

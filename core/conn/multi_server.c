@@ -56,15 +56,22 @@ typedef struct ms_loop {
   int start_rc;  /* the loop's start, for the controller */
   int shut_rc;   /* its server's shutdown status */
   irpc__mail release_mail;
+  irpc__mail shutdown_mail;  /* the controller's, once */
   ms_tls tls[MS_TLS_ROUTES]; /* made on first use, on the loop's thread */
   unsigned ntls;
+  /* This loop's listeners (loop 0's, or each loop's with SO_REUSEPORT). */
+  irpc__list listeners;
+  size_t nlisteners_open;
   ms_counters counters;
 } ms_loop;
 
-/* A listener of loop 0. */
+/* A listener: loop 0's, which hands connections over, or one of each
+ * loop's (SO_REUSEPORT), which serves its own. */
 typedef struct ms_listener {
   irpc__link link;
   irpc_multi_server *ms;
+  ms_loop *lp;
+  int local; /* serves what it accepts on its loop */
   irpc_listener *l;
   irpc__route route;
   int tls; /* l is the TCP or UDS listener under route.transport */
@@ -80,8 +87,6 @@ struct irpc_multi_server {
   unsigned pending; /* answers still expected, under mutex */
   int shut;         /* irpc_multi_server_shutdown was called */
   /* Loop 0's: */
-  irpc__list listeners;
-  size_t nlisteners_open;
   unsigned rr; /* where the next tie-break starts */
 };
 
@@ -104,6 +109,8 @@ typedef struct ms_job {
   const char *address;
   char *bound;
   size_t bound_len;
+  int reuseport; /* a listener on this loop, with SO_REUSEPORT */
+  uint16_t port; /* in: the port to bind (0: the address's); out: bound */
   irpc_multi_server_visit_fn visit;
   void *visit_ud;
 } ms_job;
@@ -304,11 +311,20 @@ static unsigned pick_loop(irpc_multi_server *ms) {
   return best;
 }
 
-/* On loop 0: a connection accepted by one of its listeners. */
+/* On loop 0: a connection accepted by one of its listeners (on any loop
+ * with SO_REUSEPORT, which serves it there). */
 static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   ms_listener *ml = ud;
   irpc_multi_server *ms = ml->ms;
   (void)l;
+  if (ml->local) {
+    atomic_fetch_add_explicit(&ml->lp->counters.accepted, 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&ml->lp->counters.current, 1,
+                              memory_order_relaxed);
+    serve(ml->lp, &ml->route, ml->tls, d);
+    return;
+  }
   unsigned i = pick_loop(ms);
   ms_loop *lp = &ms->loops[i];
   atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
@@ -343,7 +359,8 @@ static int movable(const irpc_transport *t) {
 }
 
 static void listen_job(ms_job *job) {
-  irpc_multi_server *ms = job->lp->ms;
+  ms_loop *lp = job->lp;
+  irpc_multi_server *ms = lp->ms;
   if (ms->shut) {
     job->rc = IRPC_ECLOSED;
     return;
@@ -354,6 +371,8 @@ static void listen_job(ms_job *job) {
     job->rc = rc;
     return;
   }
+  if (job->port)
+    irpc__server_address_set_port(a, job->port);
   ms_listener *ml = NULL;
   irpc__route route;
   /* Over TLS, loop 0 listens on the transport under TLS; the loop that
@@ -365,16 +384,25 @@ static void listen_job(ms_job *job) {
     rc = irpc__tls_server_unwrap(route.transport, a, &plain, &pa);
   if (rc == 0 && !movable(plain ? plain : route.transport))
     rc = IRPC_ENOTSUP;
+  if (rc == 0 && job->reuseport &&
+      irpc_transport_get_ops(plain ? plain : route.transport) !=
+          &irpc__tcp_transport_ops)
+    rc = IRPC_ENOTSUP;
   if (rc == 0) {
     ml = irpc_calloc(1, sizeof(*ml));
     rc = ml ? 0 : IRPC_ENOMEM;
   }
   if (rc == 0) {
     ml->ms = ms;
+    ml->lp = lp;
+    ml->local = job->reuseport;
     ml->route = route;
     ml->tls = plain != NULL;
-    rc = irpc_transport_listen(plain ? plain : route.transport, &job->lp->loop,
-                               pa ? pa : a, on_accept, ml, &ml->l);
+    rc = job->reuseport
+             ? irpc__tcp_listen_reuseport(&ml->l, &lp->loop, pa ? pa : a,
+                                          on_accept, ml)
+             : irpc_transport_listen(plain ? plain : route.transport, &lp->loop,
+                                     pa ? pa : a, on_accept, ml, &ml->l);
   }
   if (rc == 0 && plain)
     rc = irpc__tls_outer_address(a, irpc_listener_address(ml->l), &shown);
@@ -387,12 +415,13 @@ static void listen_job(ms_job *job) {
     job->rc = rc;
     return;
   }
-  irpc__list_push_back(&ms->listeners, &ml->link);
-  ms->nlisteners_open++;
+  irpc__list_push_back(&lp->listeners, &ml->link);
+  lp->nlisteners_open++;
+  const irpc_server_address *bound = irpc_listener_address(ml->l);
+  job->port = irpc_server_address_port(bound);
   if (job->bound)
-    rc =
-        irpc_server_address_format(shown ? shown : irpc_listener_address(ml->l),
-                                   job->bound, job->bound_len);
+    rc = irpc_server_address_format(shown ? shown : bound, job->bound,
+                                    job->bound_len);
   irpc_server_address_free(shown);
   job->rc = rc;
 }
@@ -499,34 +528,51 @@ static void shutdown_done(irpc_server *s, int status, void *ud) {
 }
 
 static void shutdown_mail(irpc__mail *m) {
-  ms_job *job = IRPC__CONTAINER_OF(m, ms_job, mail);
-  ms_loop *lp = job->lp;
+  ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, shutdown_mail);
   irpc_multi_server *ms = lp->ms;
-  irpc_free(job);
   if (!lp->server || irpc_server_shutdown(lp->server, shutdown_done, lp) != 0)
     answer(ms);
 }
 
 static void listener_closed(irpc_listener *l, void *ud) {
-  irpc_multi_server *ms = ud;
+  ms_loop *lp = ud;
   (void)l;
-  if (--ms->nlisteners_open == 0)
-    answer(ms);
+  if (--lp->nlisteners_open == 0)
+    answer(lp->ms);
 }
 
-/* On loop 0: no connection is accepted (nor handed to a loop) after it
- * returns; the controller's wait ends once the listeners are closed. */
+/* On a loop: no connection is accepted (nor, on loop 0, handed to a loop)
+ * after it returns; the controller's wait ends once the listeners are
+ * closed. With job->port set, only the last listener goes (a listen on
+ * every loop that failed on a later one). */
 static void unlisten_job(ms_job *job) {
-  irpc_multi_server *ms = job->lp->ms;
-  ms->shut = 1;
-  if (!ms->listeners.head)
+  ms_loop *lp = job->lp;
+  if (!job->port)
+    lp->ms->shut = 1;
+  if (!lp->listeners.head)
     return;
-  expect(ms, 1); /* listener_closed's answer */
+  expect(lp->ms, 1); /* listener_closed's answer */
   irpc__link *l;
-  while ((l = irpc__list_pop_front(&ms->listeners))) {
+  while ((l = job->port ? lp->listeners.tail : lp->listeners.head)) {
+    irpc__list_remove(&lp->listeners, l);
     ms_listener *ml = IRPC__CONTAINER_OF(l, ms_listener, link);
-    irpc_listener_close(ml->l, listener_closed, ms);
+    irpc_listener_close(ml->l, listener_closed, lp);
     irpc_free(ml);
+    if (job->port)
+      break;
+  }
+}
+
+/* Every loop stops listening, loop 0 first; returns once the listeners
+ * are closed. */
+static void unlisten_all(irpc_multi_server *ms) {
+  for (unsigned i = 0; i < ms->n; i++) {
+    ms_loop *lp = &ms->loops[i];
+    if (!lp->thread_live || lp->start_rc != 0 || !lp->mb_live)
+      continue;
+    ms_job job = {.fn = unlisten_job};
+    run_on(lp, &job);
+    wait_answers(ms);
   }
 }
 
@@ -535,10 +581,7 @@ static void unlisten_job(ms_job *job) {
 static void stop_and_join(irpc_multi_server *ms) {
   /* Loop 0 stops handing sockets to the others first: a mailbox is never
    * posted to once its loop stopped. */
-  if (ms->n && ms->loops[0].thread_live && ms->loops[0].start_rc == 0) {
-    ms_job job = {.fn = unlisten_job};
-    run_on(&ms->loops[0], &job);
-  }
+  unlisten_all(ms);
   for (unsigned i = 0; i < ms->n; i++) {
     ms_loop *lp = &ms->loops[i];
     if (lp->thread_live && lp->start_rc == 0 && !lp->stop_sent) {
@@ -645,6 +688,35 @@ int irpc_multi_server_listen(irpc_multi_server *ms, const char *address,
   return run_on(&ms->loops[0], &job);
 }
 
+int irpc_multi_server_listen_reuseport(irpc_multi_server *ms,
+                                       const char *address, char *bound,
+                                       size_t bound_len) {
+  if (!ms || !address || on_a_loop_thread(ms))
+    return IRPC_EINVAL;
+  ms_job job = {.fn = listen_job,
+                .address = address,
+                .bound = bound,
+                .bound_len = bound_len,
+                .reuseport = 1};
+  int rc = run_on(&ms->loops[0], &job);
+  uint16_t port = job.port;
+  unsigned i = 1;
+  for (; i < ms->n && rc == 0; i++) {
+    ms_job each = {
+        .fn = listen_job, .address = address, .reuseport = 1, .port = port};
+    rc = run_on(&ms->loops[i], &each);
+  }
+  if (rc == 0)
+    return 0;
+  /* Loops 0 .. i-2 listen: they stop. */
+  for (unsigned k = 0; k + 1 < i; k++) {
+    ms_job undo = {.fn = unlisten_job, .port = port};
+    run_on(&ms->loops[k], &undo);
+    wait_answers(ms);
+  }
+  return rc;
+}
+
 unsigned irpc_multi_server_loops(const irpc_multi_server *ms) {
   return ms ? ms->n : 0;
 }
@@ -716,19 +788,11 @@ int irpc_multi_server_shutdown(irpc_multi_server *ms) {
     return IRPC_ECLOSED;
   /* No new connection first; the sockets handed over before are in the
    * loops' mailboxes ahead of their shutdown. */
-  ms_job job = {.fn = unlisten_job};
-  run_on(&ms->loops[0], &job);
-  wait_answers(ms); /* the listeners' close */
+  unlisten_all(ms);
   expect(ms, ms->n);
   for (unsigned i = 0; i < ms->n; i++) {
-    ms_job *j = irpc_calloc(1, sizeof(*j));
-    if (!j) {
-      answer(ms);
-      continue;
-    }
-    j->lp = &ms->loops[i];
-    j->mail.fn = shutdown_mail;
-    irpc__mailbox_post(&ms->loops[i].mb, &j->mail);
+    ms->loops[i].shutdown_mail.fn = shutdown_mail;
+    irpc__mailbox_post(&ms->loops[i].mb, &ms->loops[i].shutdown_mail);
   }
   wait_answers(ms);
   int rc = 0;

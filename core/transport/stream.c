@@ -754,6 +754,61 @@ static int tcp_listen(irpc_transport *t, uv_loop_t *loop,
   return 0;
 }
 
+int irpc__tcp_listen_reuseport(irpc_listener **out, uv_loop_t *loop,
+                               const irpc_server_address *addr,
+                               irpc_accept_cb cb, void *ud) {
+#ifdef SO_REUSEPORT
+  const char *tr = irpc_server_address_transport(addr);
+  if (tr && strcmp(tr, "tcp") != 0)
+    return IRPC_EINVAL;
+  struct sockaddr_storage ss;
+  int rc = tcp_bind_addr(loop, addr, &ss);
+  if (rc)
+    return rc;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  int on = 1;
+  socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                          : sizeof(struct sockaddr_in6);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+      bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  irpc_listener *l;
+  rc = listen_new(&l, loop, addr, 0, cb, ud);
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  sls *s = irpc_listener_data(l);
+  rc = uv_tcp_open(&s->h.tcp, fd);
+  if (rc) {
+    close(fd);
+    return listen_fail(l, rc);
+  }
+  rc = uv_listen(&s->h.stream, BACKLOG, on_connection);
+  int n = sizeof(ss);
+  if (!rc)
+    rc = uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &n);
+  if (rc)
+    return listen_fail(l, rc);
+  uint16_t port =
+      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  irpc__server_address_set_port((irpc_server_address *)irpc_listener_address(l),
+                                port);
+  *out = l;
+  return 0;
+#else
+  (void)out, (void)loop, (void)addr, (void)cb, (void)ud;
+  return IRPC_ENOTSUP;
+#endif
+}
+
 /* A socket file at `path` left by a listener that is gone (a crashed
  * predecessor) is removed; a live listener's is not. The only reliable
  * test is to knock: ECONNREFUSED means nobody listens, a connection (or a

@@ -23,6 +23,15 @@ extern const irpc_transport_ops irpc__uds_transport_ops;
  * the system's (UV_EMFILE, ...; `d` untouched). */
 int irpc__stream_duplex_detach(irpc_duplex *d, uv_os_sock_t *fd, int *is_pipe);
 
+/* A TCP listener on `loop` over a socket of its own with SO_REUSEPORT set
+ * before it is bound: several listeners (one per loop) may bind the same
+ * address and port, and the kernel spreads the connections among them.
+ * Errors: IRPC_ENOTSUP (the system has no SO_REUSEPORT), IRPC_EINVAL (not
+ * a TCP address), IRPC_ENOMEM, the system's (UV_EADDRINUSE, ...). */
+int irpc__tcp_listen_reuseport(irpc_listener **out, uv_loop_t *loop,
+                               const irpc_server_address *addr,
+                               irpc_accept_cb cb, void *ud);
+
 /* A connected duplex on `loop` over the socket `fd`, which it owns from now
  * on (closed on error too). Errors: IRPC_ENOMEM, libuv's. */
 int irpc__stream_duplex_adopt(irpc_duplex **out, uv_loop_t *loop,

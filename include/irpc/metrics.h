@@ -64,6 +64,17 @@ IRPC_API int irpc_metrics_read(const irpc_metrics *m,
  * in ns; 0 when none completed. */
 IRPC_API uint64_t irpc_metrics_quantile_ns(const irpc_metrics *m, double q);
 
+/* Adds the counters and the latency histogram of `from` to `into`, which
+ * then reads (irpc_metrics_read, the quantiles) and exports as one object
+ * for both: the way to report one figure for the metrics objects of the
+ * loops of a multi-loop server (irpc/multi_server.h), each merged on its
+ * own loop's thread from irpc_multi_server_visit into an object that
+ * nothing else uses meanwhile. `into` takes the side of `from` when it has
+ * none yet (a new object, not attached).
+ * Errors: IRPC_EINVAL (NULL argument, into == from, one counting calls and
+ * the other dispatches). */
+IRPC_API int irpc_metrics_merge(irpc_metrics *into, const irpc_metrics *from);
+
 /* Creates the interceptor or middleware that counts into `m` (borrowed: it
  * must outlive them). An irpc_metrics object serves either interceptors or
  * middleware, not both. `clock` NULL = the system clock.

@@ -127,6 +127,22 @@ IRPC_API int irpc_multi_server_listen(irpc_multi_server *ms,
                                       const char *address, char *bound,
                                       size_t bound_len);
 
+/* Listens on the TCP `address` from every loop, each on a socket of its
+ * own with SO_REUSEPORT set before it is bound (port 0: loop 0's port is
+ * bound by the others), and returns once all listen: the kernel spreads
+ * the connections among the loops (by a hash of their addresses, not by
+ * load), and each loop serves what it accepts, with no hand-over. `bound`
+ * as for irpc_server_listen. irpc_multi_server_listen (one acceptor that
+ * hands each connection to the least loaded loop) stays the default: it
+ * balances by load, also Unix domain sockets, and its hand-over costs one
+ * message per connection, not per call. On error no loop listens on
+ * `address`.
+ * Errors: those of irpc_multi_server_listen, and IRPC_ENOTSUP (a Unix
+ * domain socket address, or a system without SO_REUSEPORT). */
+IRPC_API int irpc_multi_server_listen_reuseport(irpc_multi_server *ms,
+                                                const char *address,
+                                                char *bound, size_t bound_len);
+
 /* Its number of loops, and loop `index` (NULL past the last). The loop
  * belongs to its thread: it may be compared with irpc_dispatch_loop, not
  * run. */

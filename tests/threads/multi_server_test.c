@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
 #include "kit/kit.h"
 #include "kit/net.h"
 #include "tkit.h"
@@ -226,8 +228,8 @@ static void on_close(irpc_server *s, irpc_connection *c, int err, void *ud) {
   atomic_fetch_add(&f->closed, 1);
 }
 
-static void start_max(fixture *f, char *bound, size_t len, const char *listen,
-                      uint64_t max_connections) {
+static void start_mode(fixture *f, char *bound, size_t len, const char *listen,
+                       uint64_t max_connections, int reuseport) {
   memset(f, 0, sizeof(*f));
   irpc_multi_server_options o;
   irpc_multi_server_options_init(&o);
@@ -243,7 +245,16 @@ static void start_max(fixture *f, char *bound, size_t len, const char *listen,
   assert_int_equal(irpc_multi_server_loops(f->ms), LOOPS);
   for (unsigned i = 0; i < LOOPS; i++)
     assert_ptr_equal(irpc_multi_server_loop(f->ms, i), f->loops[i].loop);
-  assert_irpc_ok(irpc_multi_server_listen(f->ms, listen, bound, len));
+  if (reuseport)
+    assert_irpc_ok(
+        irpc_multi_server_listen_reuseport(f->ms, listen, bound, len));
+  else
+    assert_irpc_ok(irpc_multi_server_listen(f->ms, listen, bound, len));
+}
+
+static void start_max(fixture *f, char *bound, size_t len, const char *listen,
+                      uint64_t max_connections) {
+  start_mode(f, bound, len, listen, max_connections, 0);
 }
 
 static void start(fixture *f, char *bound, size_t len, const char *listen) {
@@ -291,65 +302,121 @@ static void close_clients(uv_loop_t *loop, irpc_invoker **c, int n) {
   }
 }
 
+/* A new client connection's call to "/where": the index of the loop that
+ * serves it. */
+static int where(uv_loop_t *loop, irpc_invoker *c) {
+  irpc_buf *p;
+  assert_irpc_ok(irpc_buf_new(&p));
+  net_result r = {.payload = p};
+  call_sync(loop, c, kit_request("/where", NULL, 0), &r);
+  assert_irpc_ok(r.err);
+  assert_int_equal(r.status, IRPC_STATUS_OK);
+  uint8_t idx = 0xff;
+  assert_irpc_ok(irpc_buf_copyout(p, 0, &idx, 1));
+  assert_true(idx < LOOPS);
+  irpc_buf_free(p);
+  return idx;
+}
+
+/* The hand-off over TCP and a Unix socket, then SO_REUSEPORT over TCP. */
 static void connections_land_on_every_loop(void **state) {
   (void)state;
-  for (int kind = 0; kind < 2; kind++) {
+  for (int kind = 0; kind < 3; kind++) {
+    int reuseport = kind == 2;
+#ifndef SO_REUSEPORT
+    if (reuseport)
+      break;
+#endif
     fixture f;
     char bound[256];
     char listen[128];
-    if (kind == 0)
-      snprintf(listen, sizeof(listen), "icerpc://127.0.0.1:0");
-    else
+    if (kind == 1)
       snprintf(listen, sizeof(listen),
                "icerpc://localhost?transport=uds&path=/tmp/irpc-ms-%d.sock",
                (int)uv_os_getpid());
-    start(&f, bound, sizeof(bound), listen);
+    else
+      snprintf(listen, sizeof(listen), "icerpc://127.0.0.1:0");
+    start_mode(&f, bound, sizeof(bound), listen, 0, reuseport);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    enum { N = 2 * LOOPS };
-    irpc_invoker *c[N];
+    /* The hand-off gives each new connection to the least loaded loop;
+     * the kernel spreads by a hash of the addresses: connections are made
+     * until every loop has one (all of 64 on one loop of two: 2^-63). */
+    enum { N = 2 * LOOPS, MAX = 64 };
+    irpc_invoker *c[MAX];
     int per[LOOPS] = {0};
-    for (int i = 0; i < N; i++) {
-      c[i] = client(&loop, bound, NULL);
-      irpc_buf *p;
-      assert_irpc_ok(irpc_buf_new(&p));
-      net_result r = {.payload = p};
-      call_sync(&loop, c[i], kit_request("/where", NULL, 0), &r);
-      assert_irpc_ok(r.err);
-      assert_int_equal(r.status, IRPC_STATUS_OK);
-      uint8_t idx = 0xff;
-      assert_irpc_ok(irpc_buf_copyout(p, 0, &idx, 1));
-      assert_true(idx < LOOPS);
-      per[idx]++;
-      irpc_buf_free(p);
+    int n = 0, reached = 0;
+    while (n < (reuseport ? MAX : N) && (!reuseport || reached < LOOPS)) {
+      c[n] = client(&loop, bound, NULL);
+      int idx = where(&loop, c[n++]);
+      if (per[idx]++ == 0)
+        reached++;
     }
-    /* The least loaded loop takes each new connection. */
-    for (int i = 0; i < LOOPS; i++)
-      assert_int_equal(per[i], N / LOOPS);
+    assert_int_equal(reached, LOOPS);
+    if (!reuseport) /* the least loaded loop takes each new connection */
+      for (int i = 0; i < LOOPS; i++)
+        assert_int_equal(per[i], N / LOOPS);
     irpc_multi_server_stats total, each[LOOPS];
     assert_int_equal(irpc_multi_server_read_stats(f.ms, &total, each, LOOPS),
                      LOOPS);
-    assert_int_equal(total.connections_accepted, N);
-    assert_int_equal(total.connections_current, N);
-    assert_int_equal(total.dispatches_total, N);
+    assert_int_equal(total.connections_accepted, n);
+    assert_int_equal(total.connections_current, n);
+    assert_int_equal(total.dispatches_total, n);
     for (int i = 0; i < LOOPS; i++) {
-      assert_int_equal(each[i].connections_accepted, N / LOOPS);
-      assert_int_equal(each[i].dispatches_total, N / LOOPS);
+      assert_int_equal(each[i].connections_accepted, per[i]);
+      assert_int_equal(each[i].dispatches_total, per[i]);
     }
     shutdown_while_running(&f, &loop);
     assert_irpc_ok(f.shutdown_rc);
-    close_clients(&loop, c, N);
+    close_clients(&loop, c, n);
     irpc_multi_server_read_stats(f.ms, &total, NULL, 0);
     assert_int_equal(total.connections_current, 0);
     assert_int_equal(total.dispatches_current, 0);
     irpc_multi_server_free(f.ms);
     assert_int_equal(atomic_load(&f.released), LOOPS);
-    assert_int_equal(atomic_load(&f.opened), N);
-    assert_int_equal(atomic_load(&f.closed), N);
+    assert_int_equal(atomic_load(&f.opened), n);
+    assert_int_equal(atomic_load(&f.closed), n);
     for (int i = 0; i < LOOPS; i++)
       assert_int_equal(f.loops[i].wrong_thread, 0);
     test_loop_finish(&loop);
   }
+}
+
+/* SO_REUSEPORT: a Unix socket is refused; the port is taken by every loop,
+ * so a second listen on it fails and leaves no loop listening; the next
+ * listen works. */
+static void reuseport_errors(void **state) {
+  (void)state;
+#ifdef SO_REUSEPORT
+  fixture f;
+  char bound[256];
+  start_mode(&f, bound, sizeof(bound), "icerpc://127.0.0.1:0", 0, 1);
+  char uds[128];
+  snprintf(uds, sizeof(uds),
+           "icerpc://localhost?transport=uds&path=/tmp/irpc-msr-%d.sock",
+           (int)uv_os_getpid());
+  assert_irpc_err(irpc_multi_server_listen_reuseport(f.ms, uds, NULL, 0),
+                  IRPC_ENOTSUP);
+  /* The hand-off's listener on the same port: the port is taken. */
+  int rc = irpc_multi_server_listen(f.ms, bound, NULL, 0);
+  assert_irpc_err(rc, UV_EADDRINUSE);
+  char bound2[256];
+  assert_irpc_ok(irpc_multi_server_listen_reuseport(
+      f.ms, "icerpc://127.0.0.1:0", bound2, sizeof(bound2)));
+  assert_string_not_equal(bound, bound2);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  irpc_invoker *c = client(&loop, bound2, NULL);
+  where(&loop, c);
+  shutdown_while_running(&f, &loop);
+  assert_irpc_ok(f.shutdown_rc);
+  assert_irpc_err(
+      irpc_multi_server_listen_reuseport(f.ms, "icerpc://127.0.0.1:0", NULL, 0),
+      IRPC_ECLOSED);
+  close_clients(&loop, &c, 1);
+  irpc_multi_server_free(f.ms);
+  test_loop_finish(&loop);
+#endif
 }
 
 static void a_dispatch_calls_its_client_back(void **state) {
@@ -533,6 +600,142 @@ static void max_connections_per_loop(void **state) {
   test_loop_finish(&loop);
 }
 
+/* ---- Metrics of every loop, merged into one ---- */
+
+typedef struct metered {
+  irpc_router *router[LOOPS];
+  irpc_dispatcher *mw[LOOPS], *echo[LOOPS];
+  irpc_metrics *m[LOOPS];
+  irpc_metrics *all; /* the merged one, the controller's */
+  irpc_metrics_snapshot each[LOOPS];
+  int merge_rc;
+} metered;
+
+static int metered_factory(uv_loop_t *loop, unsigned index,
+                           irpc_dispatcher **out, void *ud) {
+  metered *mt = ud;
+  int rc = irpc_metrics_new(&mt->m[index], "echo");
+  if (!rc)
+    rc = irpc_router_new(&mt->router[index], loop);
+  if (!rc)
+    rc = irpc_metrics_middleware_new(&mt->mw[index], loop, mt->m[index], NULL);
+  if (!rc)
+    rc = irpc_router_use(mt->router[index], mt->mw[index]);
+  if (!rc)
+    rc = irpc_dispatcher_new(&mt->echo[index], loop, &test_echo_ops, NULL);
+  if (!rc)
+    rc = irpc_router_map(mt->router[index], "/echo", mt->echo[index]);
+  if (!rc)
+    *out = irpc_router_dispatcher(mt->router[index]);
+  return rc;
+}
+
+static void metered_release(uv_loop_t *loop, unsigned index, irpc_dispatcher *d,
+                            void *ud) {
+  metered *mt = ud;
+  (void)loop, (void)d;
+  irpc_router_free(mt->router[index]); /* and its middleware */
+  irpc_dispatcher_free(mt->echo[index]);
+  irpc_metrics_free(mt->m[index]);
+}
+
+/* On each loop's thread: its metrics read and merged into the one. */
+static void merge_fn(irpc_multi_server *ms, unsigned index, uv_loop_t *loop,
+                     void *ud) {
+  metered *mt = ud;
+  (void)ms, (void)loop;
+  irpc_metrics_read(mt->m[index], &mt->each[index]);
+  int rc = irpc_metrics_merge(mt->all, mt->m[index]);
+  if (rc)
+    mt->merge_rc = rc;
+}
+
+static void metrics_merged_across_loops(void **state) {
+  (void)state;
+  static metered mt;
+  memset(&mt, 0, sizeof(mt));
+  irpc_multi_server_options o;
+  irpc_multi_server_options_init(&o);
+  o.loops = LOOPS;
+  o.factory = metered_factory;
+  o.release = metered_release;
+  o.user_data = &mt;
+  irpc_multi_server *ms;
+  assert_irpc_ok(irpc_multi_server_new(&ms, &o));
+  char bound[256];
+  assert_irpc_ok(
+      irpc_multi_server_listen(ms, "icerpc://127.0.0.1:0", bound, 256));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  /* Loop 0 gets 2 connections of 3 calls, loop 1 one of 3 calls and one
+   * of 1. */
+  enum { N = 2 * LOOPS };
+  static const int calls[N] = {3, 3, 3, 1};
+  irpc_invoker *c[N];
+  for (int i = 0; i < N; i++) {
+    c[i] = client(&loop, bound, NULL);
+    for (int k = 0; k < calls[i]; k++) {
+      net_result r = {0};
+      call_sync(&loop, c[i], kit_request("/echo", "x", 1), &r);
+      assert_irpc_ok(r.err);
+      assert_int_equal(r.status, IRPC_STATUS_OK);
+    }
+  }
+  assert_irpc_ok(irpc_metrics_new(&mt.all, "echo"));
+  assert_irpc_ok(irpc_multi_server_visit(ms, merge_fn, &mt));
+  assert_irpc_ok(mt.merge_rc);
+  assert_int_equal(mt.each[0].total, 6);
+  assert_int_equal(mt.each[1].total, 4);
+  irpc_metrics_snapshot all;
+  assert_irpc_ok(irpc_metrics_read(mt.all, &all));
+  assert_int_equal(all.total, 10);
+  assert_int_equal(all.current, 0);
+  assert_int_equal(all.failed, 0);
+  assert_int_equal(all.canceled, 0);
+  /* The merged latencies are those of the ten dispatches together. */
+  uint64_t lo = mt.each[0].p50_ns, hi = mt.each[1].p50_ns;
+  if (lo > hi) {
+    uint64_t t = lo;
+    lo = hi;
+    hi = t;
+  }
+  assert_true(all.p50_ns >= lo && all.p50_ns <= hi);
+  assert_int_equal(all.max_ns, mt.each[0].max_ns > mt.each[1].max_ns
+                                   ? mt.each[0].max_ns
+                                   : mt.each[1].max_ns);
+  double sum = mt.each[0].sum_seconds + mt.each[1].sum_seconds;
+  assert_true(all.sum_seconds > sum * 0.999999 &&
+              all.sum_seconds < sum * 1.000001);
+  /* One series in the export, with every dispatch. */
+  irpc_buf *text;
+  assert_irpc_ok(irpc_buf_new(&text));
+  assert_irpc_ok(irpc_metrics_write_prometheus(&mt.all, 1, text));
+  char out[8192] = {0};
+  size_t len = irpc_buf_len(text);
+  assert_true(len < sizeof(out));
+  assert_irpc_ok(irpc_buf_copyout(text, 0, out, len));
+  assert_non_null(strstr(out, "irpc_dispatch_requests_total{router=\"echo\"} "
+                              "10\n"));
+  assert_non_null(strstr(out, "irpc_dispatch_duration_seconds_count{router="
+                              "\"echo\"} 10\n"));
+  irpc_buf_free(text);
+  /* An object does not merge into itself; calls and dispatches do not
+   * mix. */
+  assert_irpc_err(irpc_metrics_merge(mt.all, mt.all), IRPC_EINVAL);
+  assert_irpc_err(irpc_metrics_merge(NULL, mt.all), IRPC_EINVAL);
+  irpc_metrics *calls_side;
+  irpc_invoker *ic;
+  assert_irpc_ok(irpc_metrics_new(&calls_side, "client"));
+  assert_irpc_ok(irpc_metrics_interceptor_new(&ic, &loop, calls_side, NULL));
+  assert_irpc_err(irpc_metrics_merge(mt.all, calls_side), IRPC_EINVAL);
+  irpc_invoker_free(ic);
+  irpc_metrics_free(calls_side);
+  irpc_metrics_free(mt.all);
+  close_clients(&loop, c, N);
+  irpc_multi_server_free(ms);
+  test_loop_finish(&loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(connections_land_on_every_loop),
@@ -540,6 +743,8 @@ int main(void) {
       cmocka_unit_test(shutdown_drains_every_loop),
       cmocka_unit_test(visit_and_errors),
       cmocka_unit_test(max_connections_per_loop),
+      cmocka_unit_test(reuseport_errors),
+      cmocka_unit_test(metrics_merged_across_loops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
