@@ -1,7 +1,8 @@
 /* A foreign TLS client against an irpc server: `openssl s_client` (the
  * openssl command, skipped when it is not installed) completes a handshake
- * with ALPN icerpc and verifies the server's certificate; offering only
- * another ALPN name is refused on both sides. */
+ * with ALPN icerpc and the server's choice of cipher suite, and verifies
+ * the server's certificate; offering only another ALPN name is refused on
+ * both sides. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,6 +102,9 @@ static void test_s_client_handshake(void **state) {
   char line[256];
   assert_non_null(kit_peer_find_line(&p, "subject=", line, sizeof line));
   assert_non_null(strstr(line, "CN = server"));
+  /* s_client lists AES-256-GCM first; the server's order wins. */
+  assert_non_null(kit_peer_find_line(&p, "New, ", line, sizeof line));
+  assert_non_null(strstr(line, "Cipher is TLS_AES_128_GCM_SHA256"));
   kit_peer_stop(&p, SIGTERM, 10000);
   assert_int_equal(f.errors, 0);
   fx_fini(&f);

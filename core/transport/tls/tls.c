@@ -261,6 +261,9 @@ static int ctx_init(tls_ctx *c, const irpc_tls_options *opts, int server) {
       mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(s, mode, NULL);
     SSL_CTX_set_session_id_context(s, (const unsigned char *)"irpc", 4);
+    /* This side's order of the suites above, not the client's: OpenSSL's
+     * own clients (and so IceSSL's) list AES-256-GCM first. */
+    SSL_CTX_set_options(s, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_alpn_select_cb(s, alpn_select_cb, NULL);
   } else {
     SSL_CTX_set_verify(s, c->verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
