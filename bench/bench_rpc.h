@@ -30,5 +30,12 @@ int bench_stream_serve_map(irpc_router *r, uv_loop_t *loop,
 /* Opens `n` idle connections to a child server and reports RSS per
  * connection per side. */
 void bench_idle(const char *self, int n, bench_json *j);
+/* Allocations per call on each side: bench_allocs runs
+ * `irpc-bench rpc --allocs` (bench_allocs_main) in a child process and
+ * prints and records its figures (bench/allocs.c). */
+void bench_allocs(const char *self, const char *protocol, const char *transport,
+                  double seconds, bench_json *j);
+int bench_allocs_main(const char *protocol, const char *transport,
+                      double seconds);
 
 #endif

@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -11,18 +12,28 @@ uint64_t bench_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t alloc_count;
+static atomic_uint_least64_t alloc_count;
+/* Written by its own thread only, read by any. */
+static _Thread_local atomic_uint_least64_t alloc_thread_count;
+
+static void count_one(void) {
+  atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+  atomic_store_explicit(
+      &alloc_thread_count,
+      atomic_load_explicit(&alloc_thread_count, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+}
 
 static void *count_alloc(void *opaque, size_t size) {
   (void)opaque;
-  alloc_count++;
+  count_one();
   return malloc(size);
 }
 
 static void *count_realloc(void *opaque, void *ptr, size_t size) {
   (void)opaque;
   if (!ptr)
-    alloc_count++;
+    count_one();
   return realloc(ptr, size);
 }
 
@@ -43,7 +54,15 @@ void bench_alloc_install(void) {
 }
 
 uint64_t bench_alloc_count(void) {
-  return alloc_count;
+  return atomic_load_explicit(&alloc_count, memory_order_relaxed);
+}
+
+const atomic_uint_least64_t *bench_alloc_thread_counter(void) {
+  return &alloc_thread_count;
+}
+
+uint64_t bench_alloc_read(const atomic_uint_least64_t *counter) {
+  return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
 int bench_json_open(bench_json *j, const char *path) {

@@ -3,6 +3,7 @@
 #ifndef IRPC_BENCHUTIL_H
 #define IRPC_BENCHUTIL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -11,9 +12,13 @@
 /* Monotonic time in nanoseconds. */
 uint64_t bench_now_ns(void);
 
-/* Installs an allocator that counts calls to alloc/realloc(NULL, ...). */
+/* Installs an allocator that counts calls to alloc/realloc(NULL, ...):
+ * in all (bench_alloc_count) and per thread (the counter of the calling
+ * thread, which any thread may read with bench_alloc_read). */
 void bench_alloc_install(void);
 uint64_t bench_alloc_count(void);
+const atomic_uint_least64_t *bench_alloc_thread_counter(void);
+uint64_t bench_alloc_read(const atomic_uint_least64_t *counter);
 
 /* A JSON array of flat records, written as it goes. */
 typedef struct bench_json {

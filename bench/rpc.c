@@ -13,6 +13,11 @@
  *             raw 1 MiB echo.
  *   idle      RSS per idle connection per side, with N connections open to
  *             a server in a child process (--idle N).
+ *   allocs    allocations per call in steady state, client and server
+ *             apart, empty calls and calls through the built-in
+ *             interceptors and middleware, over TCP, UDS and the memory
+ *             transport (bench/allocs.c: a process of its own, which
+ *             --allocs runs alone; none with --server).
  *
  *   irpc-bench rpc [--protocol icerpc|ice] [--transport tcp|uds|all]
  *                  [--server ADDRESS] [--seconds S] [--idle N] [--json FILE]
@@ -563,6 +568,8 @@ static void usage(void) {
           "tcp|uds|all]\n"
           "                      [--server ADDRESS] [--seconds S] [--idle N]"
           " [--json FILE]\n"
+          "       irpc-bench rpc --allocs [--protocol icerpc|ice] [--transport "
+          "tcp|uds|memory|all]\n"
           "       irpc-bench rpc --tls [--seconds S] [--json FILE]\n"
           "       irpc-bench serve [--compress] [--tls-cert F --tls-key F"
           " [--tls-ca F]\n"
@@ -574,10 +581,12 @@ static void usage(void) {
 int bench_rpc_main(int argc, char **argv) {
   opts o = {.protocol = "icerpc", .seconds = 1.0, .self = argv[0]};
   const char *transport = "all";
-  int tls = 0;
+  int tls = 0, allocs = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--tls"))
       tls = 1;
+    else if (!strcmp(argv[i], "--allocs"))
+      allocs = 1;
     else if (!strcmp(argv[i], "--transport") && i + 1 < argc)
       transport = argv[++i];
     else if (!strcmp(argv[i], "--server") && i + 1 < argc)
@@ -594,6 +603,8 @@ int bench_rpc_main(int argc, char **argv) {
     else
       usage();
   }
+  if (allocs) /* the child of bench_allocs */
+    return bench_allocs_main(o.protocol, transport, o.seconds);
   if (o.server && !strcmp(transport, "all"))
     transport = "tcp"; /* the one transport of the server's address */
   bench_json j;
@@ -623,6 +634,8 @@ int bench_rpc_main(int argc, char **argv) {
     bench_transport(&o, &j, 0);
   if (!strcmp(transport, "uds") || !strcmp(transport, "all"))
     bench_transport(&o, &j, 1);
+  if (!o.server)
+    bench_allocs(o.self, o.protocol, transport, o.seconds, &j);
   if (o.idle > 0)
     bench_idle(o.self, o.idle, &j);
   bench_json_close(&j);

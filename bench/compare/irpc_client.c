@@ -10,7 +10,14 @@
  *   echo_64KiB, echo_1MiB
  *               echo calls one at a time: MB/s of request payload.
  *
- *   irpc-bench-client [--seconds S] ADDRESS
+ *   connects    with --connects: connections established per second (a
+ *               new client connection each time: transport connect, TLS
+ *               handshake when over TLS, icerpc handshake).
+ *
+ *   irpc-bench-client [--seconds S] [--tls-ca FILE] [--connects] ADDRESS
+ *
+ * --tls-ca: over TLS (irpc-bench serve --tls-cert ...), trusting the
+ * certificates of FILE; the lines then start with "tls" instead of "tcp".
  *
  * ADDRESS is icerpc://host:port or ice://host:port (or any other irpc
  * server address); the calls go to /echo, operation "op". */
@@ -37,26 +44,63 @@ static double echo_mbps(bench_calls *k, size_t size, double seconds,
          ((double)bench_calls_run(k, 1, m, NULL) / 1e9) / 1e6;
 }
 
+static void up_cb(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  *(int *)ud = status ? status : 1;
+}
+
+/* Connections established per second: a new client connection each time,
+ * connected then shut down. */
+static double connects(uv_loop_t *loop, const char *address,
+                       const irpc_connection_options *o, double seconds);
+
 static void shut_cb(irpc_invoker *inv, int status, void *ud) {
   (void)inv;
   (void)status;
   *(int *)ud = 1;
 }
 
+static double connects(uv_loop_t *loop, const char *address,
+                       const irpc_connection_options *o, double seconds) {
+  uint64_t n = 0, t0 = bench_now_ns();
+  while (n < 20 || bench_now_ns() - t0 < (uint64_t)(seconds * 1e9)) {
+    irpc_invoker *inv;
+    int up = 0, done = 0;
+    if (irpc_client_connection_new(&inv, loop, address, o) != 0)
+      return 0;
+    if (irpc_client_connection_connect(inv, up_cb, &up) == 0)
+      while (!up)
+        uv_run(loop, UV_RUN_ONCE);
+    if (up == 1 && irpc_client_connection_shutdown(inv, shut_cb, &done) == 0)
+      while (!done)
+        uv_run(loop, UV_RUN_ONCE);
+    irpc_invoker_free(inv);
+    if (up != 1)
+      return 0;
+    n++;
+  }
+  return (double)n / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
 int main(int argc, char **argv) {
   double seconds = 1.0;
-  const char *address = NULL;
+  const char *address = NULL, *tls_ca = NULL;
+  int with_connects = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--tls-ca") && i + 1 < argc)
+      tls_ca = argv[++i];
+    else if (!strcmp(argv[i], "--connects"))
+      with_connects = 1;
     else if (argv[i][0] != '-' && !address)
       address = argv[i];
     else
       address = NULL, i = argc;
   }
   if (!address) {
-    fprintf(stderr, "usage: irpc-bench-client [--seconds S] "
-                    "ADDRESS\n");
+    fprintf(stderr, "usage: irpc-bench-client [--seconds S] [--tls-ca FILE] "
+                    "[--connects] ADDRESS\n");
     return 2;
   }
   uv_loop_t loop;
@@ -67,8 +111,20 @@ int main(int argc, char **argv) {
   irpc_ice_options_init(&io);
   io.max_message_size = 4u << 20; /* room for the 1 MiB echo */
   o.ice = &io;
+  irpc_tls_client *tls = NULL;
+  int rc = 0;
+  if (tls_ca) {
+    irpc_tls_options to;
+    irpc_tls_options_init(&to);
+    to.ca_file = tls_ca;
+    to.session_cache_size = 0; /* connects: full handshakes */
+    rc = irpc_tls_client_new(&tls, &to);
+    o.tls_client = tls;
+  }
+  const char *tag = tls ? "tls" : "tcp";
   bench_calls k = {.loop = &loop};
-  int rc = irpc_client_connection_new(&k.inv, &loop, address, &o);
+  if (rc == 0)
+    rc = irpc_client_connection_new(&k.inv, &loop, address, &o);
   if (rc == 0)
     rc = irpc_outgoing_request_new(&k.req, "/echo", "op");
   if (rc) {
@@ -82,7 +138,7 @@ int main(int argc, char **argv) {
   uint64_t *lat = calloc(n, sizeof(*lat));
   bench_calls_run(&k, 1, n, lat);
   double p50 = bench_pct_us(lat, n, 0.5), p99 = bench_pct_us(lat, n, 0.99);
-  printf("tcp  latency        p50 %7.1f us  p99 %7.1f us\n", p50, p99);
+  printf("%s  latency        p50 %7.1f us  p99 %7.1f us\n", tag, p50, p99);
   free(lat);
 
   /* (b) rate with 1, 64, 1024 in flight */
@@ -92,13 +148,13 @@ int main(int argc, char **argv) {
                                  depths[i] * 4);
     double rate =
         (double)m / ((double)bench_calls_run(&k, depths[i], m, NULL) / 1e9);
-    printf("tcp  inflight_%-5zu %10.0f calls/s\n", depths[i], rate);
+    printf("%s  inflight_%-5zu %10.0f calls/s\n", tag, depths[i], rate);
   }
 
   /* (c) 64 KiB and 1 MiB echo, one call at a time */
-  printf("tcp  echo_64KiB     %7.0f MB/s\n",
+  printf("%s  echo_64KiB     %7.0f MB/s\n", tag,
          echo_mbps(&k, 64 * 1024, seconds, 5000));
-  printf("tcp  echo_1MiB      %7.0f MB/s\n",
+  printf("%s  echo_1MiB      %7.0f MB/s\n", tag,
          echo_mbps(&k, 1u << 20, seconds, 500));
 
   int done = 0;
@@ -107,7 +163,11 @@ int main(int argc, char **argv) {
       uv_run(&loop, UV_RUN_ONCE);
   irpc_invoker_free(k.inv);
   irpc_outgoing_request_free(k.req);
+  if (with_connects)
+    printf("%s  connects       %7.0f /s\n", tag,
+           connects(&loop, address, &o, seconds / 2));
   uv_run(&loop, UV_RUN_DEFAULT);
+  irpc_tls_client_free(tls);
   uv_loop_close(&loop);
   if (k.failed) {
     fprintf(stderr, "irpc-bench-client: %llu calls failed\n",

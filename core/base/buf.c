@@ -264,7 +264,9 @@ int irpc_buf_append(irpc_buf *b, const void *data, size_t len) {
       return rc;
     size_t n = avail < len ? avail : len;
     memcpy(at, p, n);
-    irpc_buf_commit(b, n);
+    rc = irpc_buf_commit(b, n); /* a new segment may need room */
+    if (rc)
+      return rc;
     p += n;
     len -= n;
   }

@@ -66,6 +66,8 @@
 #define IRPC__V1_irpc_slice_iface IRPC__V1_SIZE(irpc_slice_iface, nbases)
 #define IRPC__V1_irpc_slice_call_opts                                          \
   IRPC__V1_SIZE(irpc_slice_call_opts, prepare_data)
+#define IRPC__V1_irpc_slice_stream_elem                                        \
+  IRPC__V1_SIZE(irpc_slice_stream_elem, decode)
 
 /* irpc__struct_import of a `type` (the library's) from the caller's `src`. */
 #define IRPC__IMPORT(dst, src, type)                                           \

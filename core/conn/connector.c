@@ -8,6 +8,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/tls.h"
+#include "transport/tls/tls_internal.h"
 
 struct irpc__connect {
   const irpc__connector *cn; /* NULL once canceled */
@@ -16,7 +17,7 @@ struct irpc__connect {
   irpc_duplex *duplex; /* connecting */
   irpc__timer timer;   /* the connect timeout */
   uint64_t deadline;   /* loop time at which the establishment times out */
-  int timed_out;
+  int timed_out;       /* 0, or the error the timeout ends the connect with */
 };
 
 int irpc__protocol_pick(const char *name, const irpc__protocol_ops **out) {
@@ -85,7 +86,7 @@ static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
   irpc__timer_stop(cn->sched, &k->timer);
   irpc__route route = k->route;
   void *owner_ud = k->ud;
-  int err = k->timed_out ? IRPC_ETIMEDOUT : status;
+  int err = k->timed_out ? k->timed_out : status;
   irpc_connection_options o = *cn->options;
   o.connect_timeout_ms = time_left(k);
   irpc_free(k); /* `done` may start the next connect */
@@ -97,7 +98,10 @@ static void on_transport_connect(irpc_duplex *d, int status, void *ud) {
 
 static void on_connect_timeout(irpc__timer *t) {
   irpc__connect *k = IRPC__CONTAINER_OF(t, irpc__connect, timer);
-  k->timed_out = 1;
+  /* Over TLS, a transport connected in time whose handshake did not
+   * finish ends with the handshake's own error, as on the server. */
+  k->timed_out =
+      irpc__tls_handshaking(k->duplex) ? IRPC_ETLSTIMEDOUT : IRPC_ETIMEDOUT;
   irpc_duplex_close(k->duplex, NULL, NULL);
 }
 

@@ -47,8 +47,10 @@ int irpc__route_open(const irpc__route *r, irpc_connection **out,
 /* The end of a connect: `c` is the new connection, handshaking (the owner
  * holds its reference, its owner callbacks follow), err 0; or `c` is NULL
  * and err is IRPC_ETIMEDOUT (the transport did not connect within the
- * connect timeout), the transport's error (UV_ECONNREFUSED, UV_ECANCELED
- * after irpc__connect_stop, ...) or irpc__connection_new's. */
+ * connect timeout), IRPC_ETLSTIMEDOUT (over TLS: the transport connected
+ * but the TLS handshake did not finish within it), the transport's error
+ * (UV_ECONNREFUSED, UV_ECANCELED after irpc__connect_stop, ...) or
+ * irpc__connection_new's. */
 typedef void (*irpc__connect_cb)(irpc_connection *c, int err, void *ud);
 
 /* What the connects of one owner share; the owner keeps it, unchanged,

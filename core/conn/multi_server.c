@@ -10,6 +10,7 @@
 #include "base/mailbox.h"
 #include "base/struct_size.h"
 #include "chain/chain.h"
+#include "transport/tls/tls_internal.h"
 #include "transport/transport_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/multi_server.h"
@@ -25,6 +26,16 @@ typedef struct ms_counters {
   _Atomic uint64_t dfailed;
   char pad[64 - 5 * sizeof(uint64_t) % 64];
 } ms_counters;
+
+/* The TLS handshakes of one loop for the listeners of one route: the
+ * sockets of a TLS listener move between loops as plain TCP, and the loop
+ * that will serve one runs its server handshake. */
+#define MS_TLS_ROUTES 4
+typedef struct ms_tls {
+  struct ms_loop *lp;
+  irpc__route route; /* transport: the TLS one; protocol: its ALPN */
+  irpc__tls_handshaker *h;
+} ms_tls;
 
 typedef struct ms_loop {
   irpc_multi_server *ms;
@@ -49,6 +60,8 @@ typedef struct ms_loop {
   /* This loop's listeners (loop 0's, or each loop's with SO_REUSEPORT). */
   irpc__list listeners;
   size_t nlisteners_open;
+  ms_tls tls[MS_TLS_ROUTES]; /* made on first use, on the loop's thread */
+  unsigned ntls;
   ms_counters counters;
 } ms_loop;
 
@@ -61,6 +74,7 @@ typedef struct ms_listener {
   int local; /* serves what it accepts on its loop */
   irpc_listener *l;
   irpc__route route;
+  int tls; /* l is the TCP or UDS listener under route.transport */
 } ms_listener;
 
 struct irpc_multi_server {
@@ -83,6 +97,7 @@ typedef struct ms_handover {
   irpc__route route;
   uv_os_sock_t fd;
   int is_pipe;
+  int tls; /* the loop runs the TLS handshake first */
 } ms_handover;
 
 /* A mail whose function the controller waits for. */
@@ -212,6 +227,59 @@ static void adopt(ms_loop *lp, const irpc__route *route, irpc_duplex *d) {
     atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
 }
 
+static void tls_done(irpc_duplex *d, int err, void *ud) {
+  ms_tls *mt = ud;
+  (void)err; /* the context's on_handshake_error has it */
+  if (d)
+    adopt(mt->lp, &mt->route, d);
+  else
+    atomic_fetch_sub_explicit(&mt->lp->counters.current, 1,
+                              memory_order_relaxed);
+}
+
+/* On the target loop: `d`, accepted by a TLS listener of route `route`,
+ * runs its server handshake on this loop before it joins the server. */
+static void tls_start(ms_loop *lp, const irpc__route *route, irpc_duplex *d) {
+  ms_tls *mt = NULL;
+  for (unsigned i = 0; i < lp->ntls && !mt; i++)
+    if (lp->tls[i].route.transport == route->transport &&
+        lp->tls[i].route.protocol == route->protocol)
+      mt = &lp->tls[i];
+  if (!mt && lp->ntls < MS_TLS_ROUTES) {
+    mt = &lp->tls[lp->ntls];
+    if (irpc__tls_handshaker_new(&mt->h, &lp->loop, route->transport,
+                                 route->protocol->name, tls_done, mt) == 0) {
+      mt->lp = lp;
+      mt->route = *route;
+      lp->ntls++;
+    } else {
+      mt = NULL;
+    }
+  }
+  if (lp->stopping || !mt) {
+    irpc_duplex_close(d, NULL, NULL);
+    atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
+    return;
+  }
+  irpc__tls_handshaker_start(mt->h, d);
+}
+
+/* Closes the handshakes under way on this loop. */
+static void tls_stop(ms_loop *lp) {
+  for (unsigned i = 0; i < lp->ntls; i++)
+    irpc__tls_handshaker_free(lp->tls[i].h);
+  lp->ntls = 0;
+}
+
+/* On the target loop: a connection accepted on loop 0. */
+static void serve(ms_loop *lp, const irpc__route *route, int tls,
+                  irpc_duplex *d) {
+  if (tls)
+    tls_start(lp, route, d);
+  else
+    adopt(lp, route, d);
+}
+
 static void handover_mail(irpc__mail *m) {
   ms_handover *h = IRPC__CONTAINER_OF(m, ms_handover, mail);
   ms_loop *lp = h->to;
@@ -222,7 +290,7 @@ static void handover_mail(irpc__mail *m) {
   } else if (irpc__stream_duplex_adopt(&d, &lp->loop, h->fd, h->is_pipe) != 0) {
     atomic_fetch_sub_explicit(&lp->counters.current, 1, memory_order_relaxed);
   } else {
-    adopt(lp, &h->route, d);
+    serve(lp, &h->route, h->tls, d);
   }
   irpc_free(h);
 }
@@ -254,7 +322,7 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
                               memory_order_relaxed);
     atomic_fetch_add_explicit(&ml->lp->counters.current, 1,
                               memory_order_relaxed);
-    adopt(ml->lp, &ml->route, d);
+    serve(ml->lp, &ml->route, ml->tls, d);
     return;
   }
   unsigned i = pick_loop(ms);
@@ -262,7 +330,7 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
   atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
   if (i == 0) {
-    adopt(lp, &ml->route, d);
+    serve(lp, &ml->route, ml->tls, d);
     return;
   }
   ms_handover *h = irpc_malloc(sizeof(*h));
@@ -275,11 +343,12 @@ static void on_accept(irpc_listener *l, irpc_duplex *d, void *ud) {
     lp = &ms->loops[0];
     atomic_fetch_add_explicit(&lp->counters.accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&lp->counters.current, 1, memory_order_relaxed);
-    adopt(lp, &ml->route, d);
+    serve(lp, &ml->route, ml->tls, d);
     return;
   }
   h->to = ms->loops + i;
   h->route = ml->route;
+  h->tls = ml->tls;
   h->mail.fn = handover_mail;
   irpc__mailbox_post(&h->to->mb, &h->mail);
 }
@@ -306,11 +375,18 @@ static void listen_job(ms_job *job) {
     irpc__server_address_set_port(a, job->port);
   ms_listener *ml = NULL;
   irpc__route route;
+  /* Over TLS, loop 0 listens on the transport under TLS; the loop that
+   * gets a socket runs its handshake. */
+  irpc_transport *plain = NULL;
+  irpc_server_address *pa = NULL, *shown = NULL;
   rc = irpc__route_pick(a, &ms->opts.server.connection, 0, &route);
-  if (rc == 0 && !movable(route.transport))
+  if (rc == 0)
+    rc = irpc__tls_server_unwrap(route.transport, a, &plain, &pa);
+  if (rc == 0 && !movable(plain ? plain : route.transport))
     rc = IRPC_ENOTSUP;
   if (rc == 0 && job->reuseport &&
-      irpc_transport_get_ops(route.transport) != &irpc__tcp_transport_ops)
+      irpc_transport_get_ops(plain ? plain : route.transport) !=
+          &irpc__tcp_transport_ops)
     rc = IRPC_ENOTSUP;
   if (rc == 0) {
     ml = irpc_calloc(1, sizeof(*ml));
@@ -321,13 +397,20 @@ static void listen_job(ms_job *job) {
     ml->lp = lp;
     ml->local = job->reuseport;
     ml->route = route;
+    ml->tls = plain != NULL;
     rc = job->reuseport
-             ? irpc__tcp_listen_reuseport(&ml->l, &lp->loop, a, on_accept, ml)
-             : irpc_transport_listen(route.transport, &lp->loop, a, on_accept,
-                                     ml, &ml->l);
+             ? irpc__tcp_listen_reuseport(&ml->l, &lp->loop, pa ? pa : a,
+                                          on_accept, ml)
+             : irpc_transport_listen(plain ? plain : route.transport, &lp->loop,
+                                     pa ? pa : a, on_accept, ml, &ml->l);
   }
+  if (rc == 0 && plain)
+    rc = irpc__tls_outer_address(a, irpc_listener_address(ml->l), &shown);
   irpc_server_address_free(a);
+  irpc_server_address_free(pa);
   if (rc) {
+    if (ml && ml->l)
+      irpc_listener_close(ml->l, NULL, NULL);
     irpc_free(ml);
     job->rc = rc;
     return;
@@ -337,7 +420,9 @@ static void listen_job(ms_job *job) {
   const irpc_server_address *bound = irpc_listener_address(ml->l);
   job->port = irpc_server_address_port(bound);
   if (job->bound)
-    rc = irpc_server_address_format(bound, job->bound, job->bound_len);
+    rc = irpc_server_address_format(shown ? shown : bound, job->bound,
+                                    job->bound_len);
+  irpc_server_address_free(shown);
   job->rc = rc;
 }
 
@@ -375,6 +460,7 @@ static void mailbox_closed(irpc__mailbox *mb) {
 /* Frees the chain and closes the mailbox: the loop then ends once the
  * handles still closing are closed. */
 static void loop_teardown(ms_loop *lp) {
+  tls_stop(lp);
   if (lp->server) {
     irpc_server_free(lp->server);
     lp->server = NULL;
@@ -424,6 +510,7 @@ static void maybe_release(ms_loop *lp) {
 static void stop_mail(irpc__mail *m) {
   ms_loop *lp = IRPC__CONTAINER_OF(m, ms_loop, release_mail);
   lp->stopping = 1;
+  tls_stop(lp);
   if (lp->server) {
     irpc_server_free(lp->server);
     lp->server = NULL;

@@ -17,10 +17,18 @@
  * documented as thread-safe (an irpc_offload_pool, irpc/offload.h; the
  * memory of a parsed address; the allocator).
  *
- * Transports: TCP and Unix domain sockets (the built-in ones). A socket is
- * moved to its loop as a file descriptor: an application transport (the
- * connection options' `transport`) or the memory transport cannot be
- * moved, and irpc_multi_server_listen refuses them.
+ * Transports: TCP and Unix domain sockets (the built-in ones), and TLS
+ * over them when the server options carry a `tls_server` context
+ * (irpc/tls.h). A socket is moved to its loop as a file descriptor: an
+ * application transport (the connection options' `transport`) or the
+ * memory transport cannot be moved, and irpc_multi_server_listen refuses
+ * them. Over TLS loop 0 accepts the TCP (or UDS) socket and hands it over
+ * as any other; the loop that gets it runs the TLS handshake (bounded by
+ * connect_timeout_ms) and serves the connection once it completes. The
+ * context is shared by every loop (its certificate is locked, so
+ * irpc_tls_server_set_certificate from any thread applies to the
+ * handshakes that start afterwards on every loop); its on_handshake_error
+ * runs on the loop of the failed handshake.
  *
  * Threading: irpc_multi_server_new, _listen, _visit, _shutdown and _free
  * are called by one controlling thread at a time, never from a thread of
@@ -110,8 +118,8 @@ IRPC_API int irpc_multi_server_new(irpc_multi_server **out,
  * Errors: IRPC_EINVAL (NULL argument, a bad address, a transport name
  * other than "tcp" and "uds", called from a thread of the server),
  * IRPC_ENOTSUP (a transport whose connections cannot move between loops:
- * one set in the server options, or TLS when they carry a TLS context;
- * nothing is bound), IRPC_EPROTONOSUPPORT, IRPC_ECLOSED (shut down),
+ * one set in the server options; nothing is bound), IRPC_EPROTONOSUPPORT,
+ * IRPC_ECLOSED (shut down),
  * UV_ENOBUFS
  * (`bound` too small), the transport's errors (UV_EADDRINUSE, ...),
  * IRPC_ENOMEM. */

@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+struct irpc_slice_in;
+
 /* How one element is encoded and decoded. Write `.struct_size =
  * sizeof(irpc_slice_stream_elem)` in the initializer (irpc/version.h). */
 typedef struct irpc_slice_stream_elem {
@@ -33,6 +35,14 @@ typedef struct irpc_slice_stream_elem {
    * sequences) point into the received bytes and stay valid during the
    * on_items call only. Returns 0 or the decoder's error. */
   int (*decode)(irpc_slice_decoder *d, void *item);
+  /* Instead of decode (which is then NULL), for elements that need memory
+   * (sequences, dictionaries, structs holding them...): decodes into
+   * `item` through `in` (irpc/slice_gen.h), whose arena holds what the
+   * item points to. Views point into the received bytes, arena memory is
+   * freed after on_items: either stays valid during the on_items call
+   * only. What generated code emits for every `stream T` other than
+   * `stream uint8`. */
+  int (*decode_in)(struct irpc_slice_in *in, void *item);
 } irpc_slice_stream_elem;
 
 /* `stream uint8`: items are bytes, sent raw (encode/decode unused). So
@@ -79,20 +89,31 @@ typedef struct irpc_slice_stream_reader irpc_slice_stream_reader;
 typedef struct irpc_slice_stream_handler {
   size_t struct_size; /* sizeof(irpc_slice_stream_handler) */
   /* Items decoded, in order: an array of n items of item_size bytes
-   * (bytes for `stream uint8`), valid during the call only. */
+   * (bytes for `stream uint8`). The array, and everything an item points
+   * to (strings and byte sequences are views into the received bytes;
+   * sequences, dictionaries and the like live in an arena), are valid
+   * during the call only: copy what must outlive it. A fixed-size element
+   * type comes in runs of as many whole elements as arrived, a
+   * variable-size one a segment at a time. */
   void (*on_items)(void *user_data, const void *items, size_t n);
   /* The end, once: 0 (every item delivered), IRPC_ETRUNCATED (the stream
    * ended inside an element, or the writer aborted), IRPC_EDATA (an
-   * element that does not decode, an empty segment), IRPC_ELIMIT (a
-   * segment over 1 MiB), or the reader's error (irpc_stream_reader
-   * on_end). After a decode error the peer is stopped. */
+   * element that does not decode, an element that does not fill its
+   * segment exactly, an empty segment), IRPC_EENUM (an enumerator out of
+   * range, in a checked enum), IRPC_EUTF8 (a string that is not UTF-8),
+   * IRPC_ELIMIT (a segment over 1 MiB, or the decoded values of one
+   * segment over the decoder's max collection allocation, 8 MiB),
+   * IRPC_ENOMEM, or the reader's error (irpc_stream_reader on_end). After
+   * a decode error the peer is stopped (its writer ends with
+   * IRPC_ESTOPPED), and the items before the bad one in its segment or
+   * run are not delivered. */
   void (*on_end)(void *user_data, int err);
 } irpc_slice_stream_handler;
 
 /* Starts decoding `elem` items from `r`, which the consumer takes (it is
  * freed with the consumer).
- * Errors: IRPC_EINVAL (NULL argument, a bad struct_size, decode NULL for
- * an element other than raw bytes), IRPC_ENOMEM, the
+ * Errors: IRPC_EINVAL (NULL argument, a bad struct_size, decode and
+ * decode_in NULL for an element other than raw bytes), IRPC_ENOMEM, the
  * reader's (irpc_stream_reader_start); on error `r` is not taken. */
 IRPC_API int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
                                           irpc_stream_reader *r,

@@ -60,11 +60,12 @@
  *                       a TLS server's alert to a plain client;
  *   IRPC_ETLSALPN       no application protocol in common;
  *   IRPC_ETLSTIMEDOUT   the handshake did not finish in time: a server
- *                       (connect_timeout_ms), a client of the transport
- *                       object (handshake_timeout_ms); a client
- *                       connection or cache ends with IRPC_ETIMEDOUT
- *                       instead, its connect timeout covering transport
- *                       connect and handshake together;
+ *                       (connect_timeout_ms), a client connection or
+ *                       cache (connect_timeout_ms, which covers the
+ *                       transport connect and the handshake together: a
+ *                       transport that does not connect in time ends with
+ *                       IRPC_ETIMEDOUT, a handshake with this), a client of
+ *                       the transport object (handshake_timeout_ms);
  *   IRPC_ETLS           any other handshake failure.
  * A peer that closes the connection during the handshake ends it with
  * UV_ECONNRESET (a TLS client talking to a plain icerpc server sees this:
@@ -145,7 +146,8 @@ typedef struct irpc_tls_options {
    * 10,000 ms. Connections made through the options use connect_timeout_ms
    * instead. */
   uint64_t handshake_timeout_ms;
-  /* Server: called on the listener's loop for each handshake that fails,
+  /* Server: called on the connection's loop (the listener's, or the loop
+   * a multi-loop server gave the socket) for each handshake that fails,
    * with its error (the list above) and the client's address; may be
    * NULL. */
   void (*on_handshake_error)(int err, const char *remote_address,

@@ -1356,8 +1356,7 @@ static void scan_type(gen *g, const slicec_type_ref *t) {
 
 static void scan_members(gen *g, const slicec_member_list *ml) {
   for (size_t i = 0; i < ml->n; i++)
-    if (!ml->items[i]->stream)
-      scan_type(g, ml->items[i]->type);
+    scan_type(g, ml->items[i]->type);
 }
 
 static bool op_has_stream(const slicec_operation *op) {
@@ -1370,12 +1369,19 @@ static bool op_has_stream(const slicec_operation *op) {
   return false;
 }
 
-/* The element of a stream the generator writes: a primitive (not
- * AnyClass), not optional. */
+/* The element of a stream the generator writes: any Slice2 type, optional
+ * or not (AnyClass and classes are Slice1's, and Slice1 has no streams). */
 static bool stream_elem_ok(const slicec_type_ref *t) {
   const slicec_type_ref *u = ua(t);
-  return u->kind == SLICEC_TYPE_PRIMITIVE && !t->optional && !u->optional &&
-         u->primitive != SLICEC_ANYCLASS;
+  if (!u)
+    return false;
+  if (u->kind == SLICEC_TYPE_PRIMITIVE)
+    return u->primitive != SLICEC_ANYCLASS;
+  if (u->kind == SLICEC_TYPE_DEFINED)
+    return u->def && (u->def->kind == SLICEC_DEF_STRUCT ||
+                      u->def->kind == SLICEC_DEF_ENUM ||
+                      u->def->kind == SLICEC_DEF_CUSTOM);
+  return true;
 }
 
 /* The stream member ending `ml`, if any; *ok false when a stream is not
@@ -1394,8 +1400,8 @@ static const slicec_member *last_stream(const slicec_member_list *ml,
 }
 
 /* The streams the generator writes, of a Slice2 operation: a last
- * parameter and/or a last return member `stream T`, T a primitive. False
- * when the operation has another kind of stream. */
+ * parameter and/or a last return member `stream T`. False when the
+ * operation has another kind of stream. */
 static bool op_streams(const slicec_operation *op, const slicec_member **par,
                        const slicec_member **ret) {
   bool ok = true;
@@ -3185,14 +3191,80 @@ static const char *op_flags(gen *g, const slicec_operation *op) {
   return r;
 }
 
-/* The element descriptor of a stream of a primitive. */
+/* The fixed size of `t` on the wire in Slice2 (as slicec computes it),
+ * 0 when it varies: fixed-size primitives, enums with a fixed-size
+ * underlying type, and structs of fixed-size members only (plus the end
+ * marker of a non-compact one). */
+static size_t fixed2(gen *g, const slicec_type_ref *t) {
+  const slicec_type_ref *u = ua(t);
+  if (t->optional || !u || u->optional)
+    return 0;
+  switch (tkind(g, t)) {
+  case K_PRIM:
+    return prims[u->primitive].size;
+  case K_ENUM: {
+    const slicec_type_ref *ut = u->def->u.en.underlying;
+    return ut ? prims[ua(ut)->primitive].size : 0;
+  }
+  case K_STRUCT: {
+    const slicec_member_list *ml = &u->def->u.st.fields;
+    size_t n = u->def->u.st.compact ? 0 : 1;
+    for (size_t i = 0; i < ml->n; i++) {
+      size_t f = ml->items[i]->tagged ? 0 : fixed2(g, ml->items[i]->type);
+      if (f == 0)
+        return 0;
+      n += f;
+    }
+    return n;
+  }
+  default:
+    return 0;
+  }
+}
+
+/* `stream uint8`: raw bytes. */
+static bool stream_raw(const slicec_type_ref *t) {
+  const slicec_type_ref *u = ua(t);
+  return !t->optional && u->kind == SLICEC_TYPE_PRIMITIVE &&
+         u->primitive == SLICEC_UINT8;
+}
+
+/* The header's part of a stream member: its item type, M_I_op_which_item
+ * (a `T?` element is {bool has_value; T value;}, the compact struct IceRPC
+ * encodes it as), and a typed writer. */
+static void emit_stream_item(gen *g, const opinfo *x, const slicec_member *m,
+                             const char *which) {
+  sb *h = &g->h;
+  const char *f = S(g, "%s_%s", x->full, which);
+  const slicec_type_ref *t = m->type;
+  blank(h);
+  out(h, 0, "/* The items of its %s (%s%s): %s_elem, irpc/slice_stream.h. */",
+      strcmp(which, "param") == 0 ? "stream parameter" : "stream", "stream ",
+      spell(g, t), f);
+  if (t->optional) {
+    out(h, 0, "typedef struct %s_item {", f);
+    out(h, 1, "bool has_value;");
+    out(h, 1, "%s value;", ctype(g, t));
+    out(h, 0, "} %s_item;", f);
+  } else {
+    out(h, 0, "typedef %s %s_item;", ctype(g, t), f);
+  }
+  out(h, 0,
+      "static inline int %s_write(irpc_slice_stream_writer *s, const %s_item "
+      "*items, size_t n) {",
+      f, f);
+  out(h, 1, "return irpc_slice_stream_write(s, items, n);");
+  out(h, 0, "}");
+}
+
+/* The element descriptor of a stream: raw bytes for `stream uint8`, else
+ * an encode and a decode_in function of one item. */
 static void emit_stream_elem(gen *g, const opinfo *x, const slicec_member *m,
                              const char *which) {
   sb *o = &g->c;
-  const slicec_type_ref *u = ua(m->type);
-  slicec_primitive p = u->primitive;
+  const slicec_type_ref *t = m->type;
   const char *f = S(g, "%s_%s", x->full, which);
-  if (p == SLICEC_UINT8) {
+  if (stream_raw(t)) {
     out(o, 0, "const irpc_slice_stream_elem %s_elem = {", f);
     out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
     out(o, 2, ".item_size = 1,");
@@ -3200,39 +3272,53 @@ static void emit_stream_elem(gen *g, const opinfo *x, const slicec_member *m,
     blank(o);
     return;
   }
-  const char *pn = slicec_primitive_name(p);
-  const char *ct = prims[p].c;
+  const char *st[2];
   out(o, 0,
-      "static int %s_elem_encode(irpc_slice_encoder *e, const void "
-      "*item) {",
+      "static int %s_elem_encode(irpc_slice_encoder *e, const void *item) {",
       f);
-  if (p == SLICEC_STRING) {
-    out(o, 1, "const irpc_str *s = item;");
-    out(o, 1, "return irpc_slice_encode_string(e, s->ptr, s->len);");
+  out(o, 1, "const %s_item *v = item;", f);
+  if (t->optional) {
+    /* a compact struct {value: T?}: a one-bit bit sequence, the value */
+    int n = enc_stmts(g, t, "v->value", st);
+    out(o, 1, "irpc_slice_bit_writer bits;");
+    out(o, 1, "irpc_slice_encode_bitseq(e, 1, &bits);");
+    out(o, 1, "int rc = irpc_slice_bit_writer_put(e, &bits, v->has_value);");
+    out(o, 1, "if (v->has_value) {");
+    for (int i = 0; i < n - 1; i++)
+      out(o, 2, "%s;", st[i]);
+    out(o, 2, "rc = %s;", st[n - 1]);
+    out(o, 1, "}");
+    out(o, 1, "return rc;");
   } else {
-    out(o, 1, "return irpc_slice_encode_%s(e, *(const %s *)item);", pn, ct);
+    int n = enc_stmts(g, t, "(*v)", st);
+    for (int i = 0; i < n - 1; i++)
+      out(o, 1, "%s;", st[i]);
+    out(o, 1, "return %s;", st[n - 1]);
   }
   out(o, 0, "}");
   blank(o);
-  out(o, 0, "static int %s_elem_decode(irpc_slice_decoder *d, void *item) {",
-      f);
-  if (p == SLICEC_STRING) {
-    out(o, 1, "irpc_bytes b;");
-    out(o, 1, "int rc = irpc_slice_decode_string(d, &b);");
-    out(o, 1, "if (rc == 0)");
-    out(o, 2, "*(irpc_str *)item = (irpc_str){(const char *)b.base, b.len};");
-    out(o, 1, "return rc;");
+  out(o, 0, "static int %s_elem_decode(irpc_slice_in *in, void *item) {", f);
+  out(o, 1, "%s_item *v = item;", f);
+  if (t->optional) {
+    out(o, 1, "irpc_slice_bit_reader bits;");
+    out(o, 1, "bool present = false;");
+    out(o, 1, "irpc_slice_decode_bitseq(&in->dec, 1, &bits);");
+    out(o, 1, "int rc = irpc_slice_bit_reader_get(&in->dec, &bits, &present);");
+    out(o, 1, "if (rc == 0 && (v->has_value = present))");
+    out(o, 2, "rc = %s;", dec_expr(g, t, "v->value", "&in->dec"));
   } else {
-    out(o, 1, "return irpc_slice_decode_%s(d, item);", pn);
+    out(o, 1, "int rc = %s;", dec_expr(g, t, "(*v)", "&in->dec"));
   }
+  out(o, 1, "return rc ? rc : irpc_slice_decoder_error(&in->dec);");
   out(o, 0, "}");
   blank(o);
   out(o, 0, "const irpc_slice_stream_elem %s_elem = {", f);
   out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");
-  out(o, 2, ".item_size = sizeof(%s),", ct);
-  out(o, 2, ".wire_size = %u,", prims[p].size);
+  out(o, 2, ".item_size = sizeof(%s_item),", f);
+  out(o, 2, ".wire_size = %zu,", fixed2(g, t));
   out(o, 2, ".encode = %s_elem_encode,", f);
-  out(o, 2, ".decode = %s_elem_decode};", f);
+  out(o, 2, ".decode = NULL,");
+  out(o, 2, ".decode_in = %s_elem_decode};", f);
   blank(o);
 }
 
@@ -3536,6 +3622,11 @@ static void emit_iface(gen *g, const slicec_def *d) {
         "%sint %s(const %s *proxy%s, const irpc_slice_call_opts *opts, %s_cb "
         "cb, void *user_data);",
         deprecation(g, d, op), x->full, p, params_decl(g, op), x->full);
+    const stream_op *so = op_stream(g, op);
+    if (so && so->param)
+      emit_stream_item(g, x, so->param, "param");
+    if (so && so->stream)
+      emit_stream_item(g, x, so->stream, "return");
   }
   if (d->file->mode == SLICEC_MODE_SLICE1) {
     static const char *const ice_ops[][3] = {
@@ -3711,6 +3802,11 @@ static void need_iface(gen *g, const slicec_def *d) {
   for (size_t i = 0; i < n; i++) {
     need_members(g, &ops[i]->params);
     need_members(g, &ops[i]->returns);
+    const stream_op *so = op_stream(g, ops[i]);
+    if (so && so->param)
+      need_type(g, so->param->type);
+    if (so && so->stream)
+      need_type(g, so->stream->type);
   }
   g->deps_of = saved;
   free(ops);
@@ -3963,8 +4059,8 @@ static void gen_file(gen *g, const slicec_file *f, const char *dir) {
       const slicec_operation *op = d->u.iface.ops[j];
       if (op_skipped(op))
         diag(g, op->loc, "E202",
-             "operation '%s' of '%s' is not generated: streams are not "
-             "supported yet",
+             "operation '%s' of '%s' is not generated: the C generator "
+             "does not write a stream of this element type",
              op->name, d->scoped_name);
     }
   }

@@ -25,10 +25,17 @@ static int is_raw(const irpc_slice_stream_elem *e) {
          (e->item_size == 1 && e->wire_size == 1 && !e->encode && !e->decode);
 }
 
+/* The decode_in of `e`, when its struct_size has it. */
+static int (*elem_decode_in(const irpc_slice_stream_elem *e))(irpc_slice_in *,
+                                                              void *) {
+  return IRPC__HAS(e, irpc_slice_stream_elem, decode_in) ? e->decode_in : NULL;
+}
+
 static int elem_check(const irpc_slice_stream_elem *e, int decode) {
-  if (!e || IRPC__STRUCT_SIZE(e) < sizeof(*e) || e->item_size == 0)
+  if (!e || IRPC__STRUCT_SIZE(e) < IRPC__V1_irpc_slice_stream_elem ||
+      e->item_size == 0)
     return IRPC_EINVAL;
-  if (!is_raw(e) && (decode ? !e->decode : !e->encode))
+  if (!is_raw(e) && (decode ? !e->decode && !elem_decode_in(e) : !e->encode))
     return IRPC_EINVAL;
   return 0;
 }
@@ -142,13 +149,18 @@ static void consumer_end(irpc_slice_stream_reader *s, int err) {
 static int deliver(irpc_slice_stream_reader *s, const uint8_t *bytes,
                    size_t len, size_t n) {
   const irpc_slice_stream_elem *el = s->elem;
+  int (*decode_in)(irpc_slice_in *, void *) = elem_decode_in(el);
   uint8_t *items = irpc_calloc(n, el->item_size);
   if (!items)
     return IRPC_ENOMEM;
-  irpc_slice_decoder d;
-  int rc = irpc_slice_decoder_init_bytes(&d, bytes, len, IRPC_SLICE_ENCODING_2);
+  /* decode_in: the items' memory comes from in's arena, freed below */
+  irpc_slice_in in;
+  irpc_slice_decoder *dp = &in.dec;
+  int rc = decode_in ? irpc_slice_in_init_bytes(&in, bytes, len)
+                     : irpc_slice_decoder_init_bytes(dp, bytes, len,
+                                                     IRPC_SLICE_ENCODING_2);
   size_t got = 0;
-  while (rc == 0 && irpc_slice_decoder_remaining(&d) > 0) {
+  while (rc == 0 && irpc_slice_decoder_remaining(dp) > 0) {
     if (got == n) {
       uint8_t *more = irpc_realloc(items, 2 * n * el->item_size);
       if (!more) {
@@ -159,14 +171,18 @@ static int deliver(irpc_slice_stream_reader *s, const uint8_t *bytes,
       items = more;
       n *= 2;
     }
-    rc = el->decode(&d, items + got * el->item_size);
+    void *item = items + got * el->item_size;
+    rc = decode_in ? decode_in(&in, item) : el->decode(dp, item);
     if (rc == 0)
-      rc = irpc_slice_decoder_error(&d);
+      rc = irpc_slice_decoder_error(dp);
     got++;
   }
   if (rc == 0)
     s->h.on_items(s->ud, items, got);
-  irpc_slice_decoder_fini(&d);
+  if (decode_in)
+    irpc_slice_in_fini(&in);
+  else
+    irpc_slice_decoder_fini(dp);
   irpc_free(items);
   return rc == IRPC_ETRUNCATED ? IRPC_EDATA : rc;
 }

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include "kit/net.h"
+#ifdef IRPC_WITH_TLS
+#include "kit/tls.h"
+#endif
 
 void net_rig_init(net_rig *r, int kind) {
   memset(r, 0, sizeof(*r));
@@ -28,6 +31,13 @@ void net_rig_init(net_rig *r, int kind) {
     r->sopts.connection.transport = r->memory;
     r->copts.transport = r->memory;
   }
+#ifdef IRPC_WITH_TLS
+  if (kind != NET_MEMORY &&
+      kit_tls_env_contexts(&r->tls_server, &r->tls_client, kind == NET_UDS)) {
+    r->sopts.connection.tls_server = r->tls_server;
+    r->copts.tls_client = r->tls_client;
+  }
+#endif
   assert_irpc_ok(irpc_router_new(&r->router, &r->loop));
 }
 
@@ -46,6 +56,8 @@ void net_rig_fini(net_rig *r) {
     irpc_dispatcher_free(r->disps[i]);
   irpc_transport_free(r->memory);
   test_loop_finish(&r->loop);
+  irpc_tls_client_free(r->tls_client);
+  irpc_tls_server_free(r->tls_server);
   if (r->dir[0]) {
     char p[128];
     snprintf(p, sizeof p, "%s/s.sock", r->dir);

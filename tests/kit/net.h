@@ -24,10 +24,15 @@ typedef struct net_rig {
   irpc_icerpc_options sicerpc, cicerpc;
   irpc_dispatcher *disps[8];
   int ndisps;
+  /* With IRPC_TEST_TLS set (kit/tls.h), a TCP or UDS rig's server and
+   * client options carry these: the same tests over TLS. */
+  irpc_tls_server *tls_server;
+  irpc_tls_client *tls_client;
 } net_rig;
 
 /* A loop, a router and default options for a server of `kind` (the
- * options may be changed before net_rig_start). */
+ * options may be changed before net_rig_start); over TLS when the
+ * environment says so (IRPC_TEST_TLS, kit/tls.h). */
 void net_rig_init(net_rig *r, int kind);
 /* Creates the server and listens; r->bound is its address. */
 void net_rig_start(net_rig *r);

@@ -131,3 +131,25 @@ void kit_tls_options(irpc_tls_options *o, const kit_cert *c, const kit_ca *ca) {
   if (ca)
     o->ca_pem = kit_ca_pem(ca);
 }
+
+int kit_tls_env_contexts(irpc_tls_server **server, irpc_tls_client **client,
+                         int uds) {
+  const char *v = getenv("IRPC_TEST_TLS");
+  if (!v || !*v || strcmp(v, "0") == 0)
+    return 0;
+  /* One CA and one server certificate per process, kept until it exits. */
+  static kit_ca *env_ca;
+  static kit_cert env_cert;
+  if (!env_ca) {
+    env_ca = kit_ca_new("IRPC_TEST_TLS CA");
+    env_cert = kit_ca_server(env_ca, "server");
+  }
+  irpc_tls_options o;
+  kit_tls_options(&o, &env_cert, env_ca);
+  assert_irpc_ok(irpc_tls_server_new(server, &o));
+  kit_tls_options(&o, NULL, env_ca);
+  if (uds)
+    o.server_name = "localhost";
+  assert_irpc_ok(irpc_tls_client_new(client, &o));
+  return 1;
+}

@@ -37,4 +37,13 @@ kit_cert kit_ca_server(kit_ca *ca, const char *cn);
  * the trust roots (NULL: none). */
 void kit_tls_options(irpc_tls_options *o, const kit_cert *c, const kit_ca *ca);
 
+/* The network tests over TLS: when the environment variable
+ * IRPC_TEST_TLS is set (to anything but "0"), makes a server context and a
+ * client context trusting it (certificates made once per process, for
+ * localhost and 127.0.0.1; `uds`: the client names "localhost", a Unix
+ * domain socket's address naming no host) and returns 1; else 0. kit/net.h's
+ * rig uses it for TCP and Unix domain sockets. */
+int kit_tls_env_contexts(irpc_tls_server **server, irpc_tls_client **client,
+                         int uds);
+
 #endif

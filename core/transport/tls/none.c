@@ -6,6 +6,7 @@
 #include "base/struct_size.h"
 #include "irpc/error.h"
 #include "irpc/tls.h"
+#include "transport/tls/tls_internal.h"
 
 void irpc_tls_options_init_sized(irpc_tls_options *o, size_t size) {
   irpc_tls_options d;
@@ -65,4 +66,49 @@ irpc_transport *irpc_tls_server_transport(irpc_tls_server *s,
   (void)inner;
   (void)handshake_timeout_ms;
   return NULL;
+}
+
+int irpc__tls_handshaking(const irpc_duplex *d) {
+  (void)d;
+  return 0;
+}
+
+int irpc__tls_server_unwrap(irpc_transport *t, const irpc_server_address *a,
+                            irpc_transport **inner,
+                            irpc_server_address **inner_addr) {
+  (void)t;
+  (void)a;
+  *inner = NULL;
+  *inner_addr = NULL;
+  return 0;
+}
+
+int irpc__tls_outer_address(const irpc_server_address *a,
+                            const irpc_server_address *inner_bound,
+                            irpc_server_address **out) {
+  (void)a;
+  (void)inner_bound;
+  *out = NULL;
+  return 0;
+}
+
+int irpc__tls_handshaker_new(irpc__tls_handshaker **out, uv_loop_t *loop,
+                             irpc_transport *tls, const char *protocol,
+                             irpc__tls_done_cb done, void *ud) {
+  (void)out;
+  (void)loop;
+  (void)tls;
+  (void)protocol;
+  (void)done;
+  (void)ud;
+  return IRPC_EINVAL;
+}
+
+void irpc__tls_handshaker_start(irpc__tls_handshaker *h, irpc_duplex *inner) {
+  (void)h;
+  irpc_duplex_close(inner, NULL, NULL);
+}
+
+void irpc__tls_handshaker_free(irpc__tls_handshaker *h) {
+  (void)h;
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/tls.h"
+#include "transport/tls/tls_internal.h"
 #include "transport/transport_internal.h"
 
 /* Plaintext bytes gathered into one record before encryption. */
@@ -392,14 +394,18 @@ typedef struct tdx {
   char **sans;
 } tdx;
 
+/* A TLS listener, or the handshaker of a multi-loop server's loop
+ * (irpc__tls_handshaker: no listener of its own, `done` set). */
 struct tls_listener {
-  irpc_listener *self;
+  irpc_listener *self; /* NULL for a handshaker */
   irpc_listener *inner;
   tls_ctx *ctx;
   uint64_t timeout_ms;
   irpc__list handshaking; /* tdx */
   int closing;
-  char alpn[16];
+  char alpn[16]; /* the protocol name accepted */
+  irpc__tls_done_cb done;
+  void *done_ud;
 };
 
 static const irpc_duplex_ops tls_duplex_ops;
@@ -447,7 +453,8 @@ static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done) {
       return 0;
     size_t k = avail < len - n ? avail : len - n;
     memcpy(p, data + n, k);
-    irpc_buf_commit(&t->out, k);
+    if (irpc_buf_commit(&t->out, k) != 0)
+      return 0;
     n += k;
   }
   *done = len;
@@ -498,18 +505,33 @@ static int bio_create(BIO *b) {
   return 1;
 }
 
+/* The BIO method, made on first use; a failure (out of memory) is not
+ * kept: the next connection tries again. */
 static BIO_METHOD *bio_method;
+static uv_mutex_t bio_mu;
 static uv_once_t bio_once = UV_ONCE_INIT;
 
-static void bio_method_init(void) {
-  BIO_METHOD *m =
-      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "irpc duplex");
-  if (m && BIO_meth_set_write_ex(m, bio_write_ex) &&
-      BIO_meth_set_read_ex(m, bio_read_ex) && BIO_meth_set_ctrl(m, bio_ctrl) &&
-      BIO_meth_set_create(m, bio_create))
-    bio_method = m;
-  else
-    BIO_meth_free(m);
+static void bio_mu_init(void) {
+  if (uv_mutex_init(&bio_mu) != 0)
+    abort();
+}
+
+static BIO_METHOD *get_bio_method(void) {
+  uv_once(&bio_once, bio_mu_init);
+  uv_mutex_lock(&bio_mu);
+  if (!bio_method) {
+    BIO_METHOD *m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "irpc duplex");
+    if (m && BIO_meth_set_write_ex(m, bio_write_ex) &&
+        BIO_meth_set_read_ex(m, bio_read_ex) &&
+        BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+      bio_method = m;
+    else
+      BIO_meth_free(m);
+  }
+  BIO_METHOD *m = bio_method;
+  uv_mutex_unlock(&bio_mu);
+  return m;
 }
 
 /* Keeps what the engine has not read of the inner read being fed. */
@@ -591,6 +613,11 @@ static int engine_error(tdx *t, int ret) {
       break;
     }
   }
+  /* OpenSSL out of memory (when it says so). */
+  unsigned long code;
+  while (err == IRPC_ETLS && (code = ERR_get_error()) != 0)
+    if (ERR_GET_REASON(code) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+      err = IRPC_ENOMEM;
   ERR_clear_error();
   return err;
 }
@@ -598,9 +625,12 @@ static int engine_error(tdx *t, int ret) {
 static char *dup_bio(BIO *b) {
   char *p;
   long n = BIO_get_mem_data(b, &p);
+  if (n < 0)
+    return NULL;
   char *s = irpc_malloc((size_t)n + 1);
   if (s) {
-    memcpy(s, p, (size_t)n);
+    if (n > 0)
+      memcpy(s, p, (size_t)n);
     s[n] = 0;
   }
   return s;
@@ -610,8 +640,8 @@ static char *name_string(const X509_NAME *name) {
   BIO *b = BIO_new(BIO_s_mem());
   if (!b)
     return NULL;
-  X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253);
-  char *s = dup_bio(b);
+  char *s =
+      X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 ? dup_bio(b) : NULL;
   BIO_free(b);
   return s;
 }
@@ -767,9 +797,14 @@ static void handshake_end(tdx *t, int err) {
   if (err || !ls) {
     report_error(t, err ? err : IRPC_ECLOSED);
     irpc_duplex_close(t->self, NULL, NULL);
+    if (ls && ls->done)
+      ls->done(NULL, err, ls->done_ud);
     return;
   }
-  irpc_listener_accepted(ls->self, t->self);
+  if (ls->done)
+    ls->done(t->self, 0, ls->done_ud);
+  else
+    irpc_listener_accepted(ls->self, t->self);
 }
 
 static void handshake_step(tdx *t) {
@@ -974,9 +1009,9 @@ static int is_ip(const char *host) {
 
 /* Creates the engine of `t` and starts the handshake over t->inner. */
 static int tdx_start(tdx *t, const irpc_server_address *addr) {
-  uv_once(&bio_once, bio_method_init);
+  BIO_METHOD *method = get_bio_method();
   SSL *ssl = SSL_new(t->ctx->ssl_ctx);
-  BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+  BIO *b = method ? BIO_new(method) : NULL;
   if (!ssl || !b) {
     SSL_free(ssl);
     BIO_free(b);
@@ -986,7 +1021,8 @@ static int tdx_start(tdx *t, const irpc_server_address *addr) {
   SSL_set_bio(ssl, b, b); /* one reference, read and write */
   t->ssl = ssl;
   t->bio = b;
-  SSL_set_app_data(ssl, t);
+  if (SSL_set_app_data(ssl, t) != 1) /* ex_data may need memory */
+    return IRPC_ENOMEM;
   int rc = use_identity(t->ctx, ssl);
   if (rc)
     return rc;
@@ -1001,14 +1037,16 @@ static int tdx_start(tdx *t, const irpc_server_address *addr) {
       host[hl - 2] = 0;
     }
     int ip = is_ip(host);
-    if (host[0] && !ip)
-      SSL_set_tlsext_host_name(ssl, host);
+    /* The host is at most 255 bytes and, when `ip`, a valid literal: these
+     * fail only when OpenSSL runs out of memory. */
+    if (host[0] && !ip && SSL_set_tlsext_host_name(ssl, host) != 1)
+      return IRPC_ENOMEM;
     if (t->ctx->verify_host && host[0]) {
       X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
       int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, host)
                   : X509_VERIFY_PARAM_set1_host(p, host, 0);
       if (ok != 1)
-        return IRPC_EINVAL;
+        return IRPC_ENOMEM;
     }
     unsigned char proto[17];
     size_t n = strlen(t->alpn);
@@ -1216,8 +1254,7 @@ static const irpc_duplex_ops tls_duplex_ops = {
 };
 
 static int tdx_new(irpc_duplex **out, uv_loop_t *loop, tls_ctx *ctx,
-                   const irpc_server_address *addr, uint64_t timeout_ms,
-                   int connecting) {
+                   const char *proto, uint64_t timeout_ms, int connecting) {
   irpc_duplex *d;
   int rc = irpc_duplex_new(&d, loop, &tls_duplex_ops, connecting);
   if (rc)
@@ -1236,7 +1273,6 @@ static int tdx_new(irpc_duplex **out, uv_loop_t *loop, tls_ctx *ctx,
   t->is_client = !ctx->is_server;
   t->timeout_ms = timeout_ms;
   irpc__timer_init(&t->timer, on_timeout);
-  const char *proto = irpc_server_address_protocol(addr);
   snprintf(t->alpn, sizeof t->alpn, "%s", proto ? proto : "icerpc");
   *out = d;
   return 0;
@@ -1323,7 +1359,7 @@ static int ttr_connect(irpc_transport *tr, uv_loop_t *loop,
     return IRPC_EINVAL;
   irpc_duplex *d;
   int rc = tdx_new(
-      &d, loop, tt->client, addr,
+      &d, loop, tt->client, irpc_server_address_protocol(addr),
       tt->timeout_ms ? tt->timeout_ms : tt->client->handshake_timeout_ms, 1);
   if (rc)
     return rc;
@@ -1382,25 +1418,34 @@ static const irpc_listener_ops tls_listener_ops = {
     .destroy = tls_listener_destroy,
 };
 
-static void on_inner_accept(irpc_listener *inner, irpc_duplex *d, void *ud) {
-  (void)inner;
-  tls_listener *ls = ud;
+/* Runs the server handshake over the accepted inner duplex `d`. */
+static void accept_inner(tls_listener *ls, irpc_duplex *d) {
   irpc_duplex *w;
-  if (ls->closing ||
-      tdx_new(&w, irpc_duplex_loop(d), ls->ctx, irpc_listener_address(ls->self),
-              ls->timeout_ms, 0) != 0) {
+  int rc = ls->closing ? IRPC_ECLOSED
+                       : tdx_new(&w, irpc_duplex_loop(d), ls->ctx, ls->alpn,
+                                 ls->timeout_ms, 0);
+  if (rc) {
     irpc_duplex_close(d, NULL, NULL);
+    if (ls->done)
+      ls->done(NULL, rc, ls->done_ud);
     return;
   }
   tdx *t = tdx_of(w);
   t->inner = d;
   t->ls = ls;
   irpc__list_push_back(&ls->handshaking, &t->ls_link);
-  int rc = tdx_start(t, irpc_listener_address(ls->self));
+  rc = tdx_start(t, NULL);
   if (rc && t->ls) { /* not ended by the start itself */
     report_error(t, rc);
-    irpc_duplex_close(w, NULL, NULL);
+    irpc_duplex_close(w, NULL, NULL); /* leaves ls->handshaking */
+    if (ls->done)
+      ls->done(NULL, rc, ls->done_ud);
   }
+}
+
+static void on_inner_accept(irpc_listener *inner, irpc_duplex *d, void *ud) {
+  (void)inner;
+  accept_inner(ud, d);
 }
 
 static int ttr_listen(irpc_transport *tr, uv_loop_t *loop,
@@ -1422,6 +1467,8 @@ static int ttr_listen(irpc_transport *tr, uv_loop_t *loop,
   ls->ctx = tt->server;
   ls->timeout_ms =
       tt->timeout_ms ? tt->timeout_ms : tt->server->handshake_timeout_ms;
+  const char *proto = irpc_server_address_protocol(addr);
+  snprintf(ls->alpn, sizeof ls->alpn, "%s", proto ? proto : "icerpc");
   irpc_server_address *ia = NULL, *bound = NULL;
   rc = inner_address(addr, &ia);
   if (!rc)
@@ -1525,4 +1572,88 @@ irpc_transport *irpc_tls_server_transport(irpc_tls_server *s,
                                           irpc_transport *inner,
                                           uint64_t handshake_timeout_ms) {
   return s ? ctx_transport(&s->c, inner, handshake_timeout_ms) : NULL;
+}
+
+/* ---- For the connector and the multi-loop server (tls_internal.h) ---- */
+
+int irpc__tls_handshaking(const irpc_duplex *d) {
+  if (!d || irpc_duplex_get_ops(d) != &tls_duplex_ops)
+    return 0;
+  const tdx *t = irpc_duplex_cdata(d);
+  return t->handshaking;
+}
+
+int irpc__tls_server_unwrap(irpc_transport *t, const irpc_server_address *a,
+                            irpc_transport **inner,
+                            irpc_server_address **inner_addr) {
+  *inner = NULL;
+  *inner_addr = NULL;
+  if (!t || irpc_transport_get_ops(t) != &tls_transport_ops)
+    return 0;
+  ttr *tt = irpc_transport_data(t);
+  irpc_transport *in = inner_for(tt, a);
+  if (!tt->server || !in)
+    return IRPC_EINVAL;
+  int rc = inner_address(a, inner_addr);
+  if (rc == 0)
+    *inner = in;
+  return rc;
+}
+
+int irpc__tls_outer_address(const irpc_server_address *a,
+                            const irpc_server_address *inner_bound,
+                            irpc_server_address **out) {
+  *out = NULL;
+  const char *name = irpc_server_address_transport(a);
+  if (!name || strcmp(name, "ssl") != 0)
+    return 0;
+  return with_transport(inner_bound, "ssl", out);
+}
+
+struct irpc__tls_handshaker {
+  tls_listener ls;
+};
+
+int irpc__tls_handshaker_new(irpc__tls_handshaker **out, uv_loop_t *loop,
+                             irpc_transport *tls, const char *protocol,
+                             irpc__tls_done_cb done, void *ud) {
+  (void)loop; /* each handshake runs on its inner duplex's loop */
+  if (!tls || irpc_transport_get_ops(tls) != &tls_transport_ops)
+    return IRPC_EINVAL;
+  ttr *tt = irpc_transport_data(tls);
+  if (!tt->server)
+    return IRPC_EINVAL;
+  irpc__tls_handshaker *h = irpc_calloc(1, sizeof(*h));
+  if (!h)
+    return IRPC_ENOMEM;
+  tls_listener *ls = &h->ls;
+  ctx_ref(tt->server);
+  ls->ctx = tt->server;
+  ls->timeout_ms =
+      tt->timeout_ms ? tt->timeout_ms : tt->server->handshake_timeout_ms;
+  snprintf(ls->alpn, sizeof ls->alpn, "%s", protocol ? protocol : "icerpc");
+  ls->done = done;
+  ls->done_ud = ud;
+  *out = h;
+  return 0;
+}
+
+void irpc__tls_handshaker_start(irpc__tls_handshaker *h, irpc_duplex *inner) {
+  accept_inner(&h->ls, inner);
+}
+
+void irpc__tls_handshaker_free(irpc__tls_handshaker *h) {
+  if (!h)
+    return;
+  tls_listener *ls = &h->ls;
+  ls->closing = 1;
+  irpc__link *k;
+  while ((k = irpc__list_pop_front(&ls->handshaking))) {
+    tdx *t = IRPC__CONTAINER_OF(k, tdx, ls_link);
+    t->ls = NULL;
+    irpc_duplex_close(t->self, NULL, NULL);
+    ls->done(NULL, IRPC_ECLOSED, ls->done_ud);
+  }
+  ctx_unref(ls->ctx);
+  irpc_free(h);
 }
