@@ -56,12 +56,12 @@ typedef struct ms_loop {
   int start_rc;  /* the loop's start, for the controller */
   int shut_rc;   /* its server's shutdown status */
   irpc__mail release_mail;
-  irpc__mail shutdown_mail; /* the controller's, once */
+  irpc__mail shutdown_mail;  /* the controller's, once */
+  ms_tls tls[MS_TLS_ROUTES]; /* made on first use, on the loop's thread */
+  unsigned ntls;
   /* This loop's listeners (loop 0's, or each loop's with SO_REUSEPORT). */
   irpc__list listeners;
   size_t nlisteners_open;
-  ms_tls tls[MS_TLS_ROUTES]; /* made on first use, on the loop's thread */
-  unsigned ntls;
   ms_counters counters;
 } ms_loop;
 

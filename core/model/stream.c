@@ -267,7 +267,9 @@ int irpc__stream_writer_attach(irpc_stream_writer *w,
   int rc = 0;
   if (irpc_buf_len(&w->pending) || w->ended)
     rc = writer_put(w, &w->pending, w->ended);
-  if (rc == 0 && w->want_cb && !w->ended)
+  /* the sink may have let go of the writer while it took the bytes (its
+   * stream failed: the writer is done) */
+  if (rc == 0 && w->sink == sink && w->want_cb && !w->ended)
     sink->want_writable(ctx, w->max_queued);
   return rc;
 }
@@ -438,13 +440,18 @@ static void reader_pull(irpc_stream_reader *r) {
   if (!r->src || irpc_buf_len(&r->buf))
     return;
   int end = 0;
-  r->src->read(r->ctx, &r->buf, READ_CHUNK, &end);
+  size_t n = r->src->read(r->ctx, &r->buf, READ_CHUNK, &end);
   if (end && r->src) {
     r->src = NULL;
     r->ctx = NULL;
     r->src_end = 1;
     r->err = 0;
     r->refs--; /* the source's (the caller holds one) */
+  } else if (n == 0 && r->src && r->src->readable(r->ctx) > 0) {
+    /* bytes waiting and none taken: the source could not allocate; no
+     * event would come for them, so the stream ends here (and stops the
+     * peer) */
+    reader_fail(r, IRPC_ENOMEM);
   }
 }
 

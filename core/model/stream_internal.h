@@ -47,7 +47,9 @@ int irpc__stream_writer_ended(const irpc_stream_writer *w);
 typedef struct irpc__stream_source {
   /* Moves up to `max` received bytes into `out`, crediting the peer; sets
    * *end once the writer's end was read (the source then forgets the
-   * reader, and the reader drops the source's reference). */
+   * reader, and the reader drops the source's reference). Returning 0
+   * while bytes are readable means it could not allocate: the reader then
+   * ends with IRPC_ENOMEM and stops the source. */
   size_t (*read)(void *ctx, irpc_buf *out, size_t max, int *end);
   /* Bytes received and not read. */
   size_t (*readable)(void *ctx);

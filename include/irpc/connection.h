@@ -91,6 +91,11 @@ typedef struct irpc_ice_options irpc_ice_options; /* irpc/ice.h */
 typedef struct irpc_tls_client irpc_tls_client;   /* irpc/tls.h */
 typedef struct irpc_tls_server irpc_tls_server;   /* irpc/tls.h */
 
+/* Answers of irpc_icerpc_options.stream_request. */
+#define IRPC_STREAM_REQUEST_WHOLE 0   /* read to its end, then dispatched */
+#define IRPC_STREAM_REQUEST_STREAM 1  /* dispatched at once, with a reader */
+#define IRPC_STREAM_REQUEST_SEGMENT 2 /* one segment, the rest not read */
+
 /* The icerpc protocol's part of a connection's options (IceRPC's
  * ConnectionOptions and SlicTransportOptions); irpc_icerpc_options_init
  * sets IceRPC's defaults. A value of 0 where "0 = infinite" is noted
@@ -134,7 +139,14 @@ typedef struct irpc_icerpc_options {
    * non-zero answer dispatches it at once, with an empty payload, its
    * payload and continuation coming through the request's reader
    * (irpc_incoming_request_take_continuation) as they arrive. NULL (the
-   * default): every request is dispatched once its payload ended. */
+   * default): every request is dispatched once its payload ended.
+   * IRPC_STREAM_REQUEST_SEGMENT: the payload is one Slice segment (a
+   * varuint62 size, then that many bytes), dispatched once it arrived;
+   * what follows it on the stream (a continuation the operation does not
+   * take) is not read: the peer learns it (StreamReadsClosed, its writer
+   * ends with IRPC_ESTOPPED) and the response goes out as usual, as
+   * IceRPC's generated dispatch reads its arguments. A compressed
+   * payload is read to its end. */
   int (*stream_request)(void *user_data, const char *path,
                         const char *operation);
   void *stream_request_user_data;

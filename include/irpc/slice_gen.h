@@ -541,7 +541,9 @@ typedef struct irpc_slice_call_opts {
    * writer of its elements, attached to the request as its continuation
    * (irpc_outgoing_request_set_continuation; the caller keeps its
    * reference and writes through irpc_slice_stream_writer_new on it).
-   * NULL: an empty stream. Ignored for other operations. */
+   * NULL: an empty stream. Ignored for other operations. The writer
+   * reports its end (on_end) once in every case: when the call function
+   * fails, with IRPC_ECANCELED. */
   irpc_stream_writer *stream;
 } irpc_slice_call_opts;
 
@@ -682,7 +684,9 @@ IRPC_API int irpc_slice_dispatch_reply(irpc_slice_dispatch *sd,
  * the reply sends (the response holds a reference; the caller keeps its
  * own, and writes the elements through irpc_slice_stream_writer_new on
  * it, before or after the reply). A reply without one sends an empty
- * stream. The loop of the dispatch is irpc_dispatch_loop(
+ * stream. When the dispatch completes without sending it (it fails, or
+ * its reply could not be built), the writer is aborted: its on_end comes
+ * once, with IRPC_ECANCELED. The loop of the dispatch is irpc_dispatch_loop(
  * irpc_slice_dispatch_raw(sd)).
  * Errors: IRPC_EINVAL (NULL argument, an operation without a stream),
  * IRPC_EBUSY (a writer set already, or `w` attached elsewhere). */
@@ -706,7 +710,11 @@ IRPC_API int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,
  * `user_data` is a NULL-terminated array of the interfaces served
  * (const irpc_slice_iface *const *); a request whose operation takes a
  * stream in one of them is read as a stream (the operation name is looked
- * up in every interface, whatever the path). Returns 1 or 0. */
+ * up in every interface, whatever the path). Returns
+ * IRPC_STREAM_REQUEST_STREAM for those, IRPC_STREAM_REQUEST_SEGMENT for the
+ * other Slice2 operations (their arguments are one segment: a continuation
+ * a client sends after it is not read, as IceRPC does), and
+ * IRPC_STREAM_REQUEST_WHOLE for the rest. */
 IRPC_API int irpc_slice_stream_request(void *user_data, const char *path,
                                        const char *operation);
 

@@ -447,6 +447,11 @@ static int set_target(irpc_slice_reply *r) {
   return irpc_outgoing_request_set_service_address(r->req, r->target);
 }
 
+static int slice_invoke(const irpc_slice_proxy *proxy,
+                        const irpc_slice_iface *iface, const irpc_slice_op *op,
+                        const void *args, const irpc_slice_call_opts *opts,
+                        void (*cb)(void), void *user_data, int *attached);
+
 int irpc_slice_invoke(const irpc_slice_proxy *proxy,
                       const irpc_slice_iface *iface, const irpc_slice_op *op,
                       const void *args, const irpc_slice_call_opts *opts,
@@ -455,6 +460,20 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
   int err;
   if (opts && !(opts = IRPC__VIEW(opts, &oc, irpc_slice_call_opts, &err)))
     return err;
+  int attached = 0;
+  int rc = slice_invoke(proxy, iface, op, args, opts, cb, user_data, &attached);
+  /* A stream's writer ends once in every case: attached, with its request;
+   * else here. */
+  if (rc && !attached && opts && opts->stream && op && irpc__slice_op_ok(op) &&
+      irpc__slice_op_param_stream(op))
+    irpc_stream_writer_abort(opts->stream);
+  return rc;
+}
+
+static int slice_invoke(const irpc_slice_proxy *proxy,
+                        const irpc_slice_iface *iface, const irpc_slice_op *op,
+                        const void *args, const irpc_slice_call_opts *opts,
+                        void (*cb)(void), void *user_data, int *attached) {
   if (!proxy || !iface || !op || !irpc__slice_iface_ok(iface) ||
       !irpc__slice_op_ok(op) || !op->deliver || !cb ||
       (op->encode_args && !args) || (!proxy->path && !iface->default_path))
@@ -467,8 +486,10 @@ int irpc_slice_invoke(const irpc_slice_proxy *proxy,
   irpc_outgoing_request *req = NULL;
   if (rc == 0)
     rc = build_request(proxy, target, iface, op, args, &req);
-  if (rc == 0 && opts && opts->stream && irpc__slice_op_param_stream(op))
+  if (rc == 0 && opts && opts->stream && irpc__slice_op_param_stream(op)) {
     rc = irpc_outgoing_request_set_continuation(req, opts->stream);
+    *attached = rc == 0;
+  }
   if (rc == 0 && opts && opts->prepare &&
       (rc = opts->prepare(req, opts->prepare_data)) != 0)
     rc = rc < 0 ? rc : IRPC_ECALLBACK;

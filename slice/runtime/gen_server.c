@@ -91,6 +91,10 @@ static void sd_release(irpc_slice_dispatch *sd) {
 static int sd_fail(irpc_slice_dispatch *sd, uint64_t status,
                    const char *message) {
   irpc_dispatch *d = sd->d;
+  if (sd->stream) { /* a stream that will not be sent still ends, once */
+    irpc_stream_writer_abort(sd->stream);
+    sd->stream = NULL;
+  }
   sd_release(sd);
   int rc = irpc_dispatch_reply(d, status, message);
   if (rc == IRPC_ENOMEM)
@@ -332,9 +336,11 @@ int irpc_slice_stream_request(void *user_data, const char *path,
   for (size_t i = 0; ifaces && ifaces[i]; i++) {
     const irpc_slice_op_ref *ref = irpc_slice_iface_find(ifaces[i], operation);
     if (ref && irpc__slice_op_param_stream(ref->op))
-      return 1;
+      return IRPC_STREAM_REQUEST_STREAM;
+    if (ref && !irpc__slice_op_slice1(ref->op))
+      return IRPC_STREAM_REQUEST_SEGMENT; /* its arguments' segment */
   }
-  return 0;
+  return IRPC_STREAM_REQUEST_WHOLE;
 }
 
 static void svc_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {

@@ -198,6 +198,8 @@ typedef struct server_state {
   int cancel_err;
   size_t down_chunk;
   uint64_t down_abort_at;
+  size_t seg_len;  /* the payload of the last "/seg" request */
+  size_t echo_len; /* of the last "/echo" one */
 } server_state;
 
 static server_state srv;
@@ -207,7 +209,10 @@ static server_state srv;
 static int stream_request(void *ud, const char *path, const char *operation) {
   (void)ud;
   (void)operation;
-  return strcmp(path, "/up") == 0;
+  if (strcmp(path, "/seg") == 0)
+    return IRPC_STREAM_REQUEST_SEGMENT;
+  return strcmp(path, "/up") == 0 ? IRPC_STREAM_REQUEST_STREAM
+                                  : IRPC_STREAM_REQUEST_WHOLE;
 }
 
 static void reply_count(irpc_dispatch *d, uint64_t n) {
@@ -287,6 +292,11 @@ static void srv_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     produce(pd);
     return;
   }
+  size_t len = irpc_buf_len(irpc_incoming_request_payload(req));
+  if (strcmp(path, "/seg") == 0)
+    srv.seg_len = len;
+  else
+    srv.echo_len = len;
   irpc_outgoing_response *resp;
   assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
   assert_irpc_ok(irpc_buf_move(irpc_outgoing_response_payload(resp),
@@ -318,6 +328,7 @@ static void rig_up(stream_rig *r, int kind) {
   net_map(&r->net, "/up", &srv_ops, NULL);
   net_map(&r->net, "/down", &srv_ops, NULL);
   net_map(&r->net, "/echo", &srv_ops, NULL);
+  net_map(&r->net, "/seg", &srv_ops, NULL);
   net_rig_start(&r->net);
   r->client = net_client(&r->net);
   small_call(r, "hi"); /* connected */
@@ -962,6 +973,83 @@ static void test_retry_guard(void **state) {
   rig_down(&r, 0);
 }
 
+/* Sends "/seg" or "/echo" with `payload` and a continuation of `total`
+ * bytes; `open` keeps the continuation open (not ended) until the call
+ * completed. */
+static void start_plain_with_cont(stream_rig *r, client_call *cc, producer *p,
+                                  const char *path, const void *payload,
+                                  size_t len, uint64_t total, int open) {
+  memset(cc, 0, sizeof *cc);
+  producer_init(p, &r->net.loop, total);
+  assert_irpc_ok(irpc_outgoing_request_new(&cc->req, path, "op"));
+  assert_irpc_ok(
+      irpc_buf_append(irpc_outgoing_request_payload(cc->req), payload, len));
+  assert_irpc_ok(irpc_outgoing_request_set_continuation(cc->req, p->w));
+  if (open)
+    p->end_called = 1; /* never ends on its own */
+  produce(p);
+  assert_irpc_ok(irpc_invoke(r->client, cc->req, on_call, cc, NULL));
+}
+
+/* A request with a continuation to an operation that does not take one.
+ * Read by segment (what generated servers answer for a Slice2 operation
+ * without a stream): the dispatch gets the segment alone, the server stops
+ * reading, the client's writer ends with IRPC_ESTOPPED, the call completes
+ * once with the response, whether the continuation was still open or had
+ * ended. Read whole (no stream_request answer): payload and continuation
+ * are one payload, dispatched at its end. The connection stays usable. */
+static void test_not_opted_in(void **state) {
+  (void)state;
+  /* a segment: size 4 on 4 bytes, then "args" */
+  static const uint8_t seg[] = {0x12, 0, 0, 0, 'a', 'r', 'g', 's'};
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    stream_rig r;
+    rig_up(&r, kinds[k]);
+    for (int open = 1; open >= 0; open--) {
+      client_call cc;
+      producer p;
+      start_plain_with_cont(&r, &cc, &p, "/seg", seg, sizeof seg, 4 << 20,
+                            open);
+      run_until(&r, &cc.res.done);
+      assert_irpc_ok(cc.res.err);
+      assert_int_equal(cc.res.status, IRPC_STATUS_OK);
+      assert_int_equal(srv.seg_len, sizeof seg); /* the segment alone */
+      run_until(&r, &p.ended);
+      assert_int_equal(p.end_err, IRPC_ESTOPPED);
+      assert_true(p.sent < p.total); /* stopped mid-stream */
+      small_call(&r, "x");
+      assert_int_equal(cc.res.done, 1);
+      irpc_stream_writer_free(p.w);
+      irpc_outgoing_request_free(cc.req);
+    }
+
+    /* a short continuation that ended before the segment was read */
+    client_call cc;
+    producer p;
+    start_plain_with_cont(&r, &cc, &p, "/seg", seg, sizeof seg, 100, 0);
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    assert_int_equal(srv.seg_len, sizeof seg);
+    run_until(&r, &p.ended);
+    assert_true(p.end_err == 0 || p.end_err == IRPC_ESTOPPED);
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+
+    /* read whole: the continuation is part of the payload */
+    start_plain_with_cont(&r, &cc, &p, "/echo", "args", 4, 1 << 20, 0);
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    assert_int_equal(cc.res.status, IRPC_STATUS_OK);
+    assert_int_equal(srv.echo_len, 4 + (1 << 20));
+    run_until(&r, &p.ended);
+    assert_irpc_ok(p.end_err);
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+    small_call(&r, "x");
+    rig_down(&r, 1);
+  }
+}
+
 #ifdef IRPC_WITH_ICE
 /* The ice protocol has no continuation: a request carrying one, or asking
  * for a streamed response, fails with IRPC_ENOTSUP; a response's writer
@@ -1039,6 +1127,7 @@ static void test_coloc_refuses(void **state) {
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_not_opted_in),
       cmocka_unit_test(test_large_both_ways),
       cmocka_unit_test(test_response_before_continuation_ends),
       cmocka_unit_test(test_slow_reader),

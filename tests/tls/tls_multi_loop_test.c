@@ -96,7 +96,8 @@ typedef struct fx {
 
 /* A server of LOOPS loops over TLS at `address`, requiring client
  * certificates, with a handshake timeout of `timeout_ms`. */
-static void fx_start(fx *f, const char *address, uint64_t timeout_ms) {
+static void fx_start_with(fx *f, const char *address, uint64_t timeout_ms,
+                          int reuseport) {
   memset(f, 0, sizeof(*f));
   atomic_store(&hs_count, 0);
   atomic_store(&hs_last, 0);
@@ -117,8 +118,16 @@ static void fx_start(fx *f, const char *address, uint64_t timeout_ms) {
   mo.server.connection.tls_server = f->server;
   mo.server.connection.connect_timeout_ms = timeout_ms;
   assert_irpc_ok(irpc_multi_server_new(&f->ms, &mo));
-  assert_irpc_ok(
-      irpc_multi_server_listen(f->ms, address, f->bound, sizeof f->bound));
+  if (reuseport)
+    assert_irpc_ok(irpc_multi_server_listen_reuseport(f->ms, address, f->bound,
+                                                      sizeof f->bound));
+  else
+    assert_irpc_ok(
+        irpc_multi_server_listen(f->ms, address, f->bound, sizeof f->bound));
+}
+
+static void fx_start(fx *f, const char *address, uint64_t timeout_ms) {
+  fx_start_with(f, address, timeout_ms, 0);
 }
 
 static void fx_fini(fx *f) {
@@ -242,6 +251,28 @@ static void test_tls_on_every_loop(void **state) {
     client_close(&f, after[i]);
   assert_int_equal(atomic_load(&hs_count), 0);
   kit_cert_free(&next);
+  fx_fini(&f);
+}
+
+/* With SO_REUSEPORT each loop accepts its own connections and runs their
+ * handshakes itself: every call goes over TLS with both identities. */
+static void test_tls_reuseport(void **state) {
+  (void)state;
+  fx f;
+  fx_start_with(&f, "icerpc://127.0.0.1:0", 10000, 1);
+  enum { N = 4 * LOOPS };
+  irpc_invoker *inv[N];
+  for (int i = 0; i < N; i++) {
+    inv[i] = client(&f, f.client);
+    who w = call_who(&f, inv[i]);
+    assert_irpc_ok(w.err);
+    assert_true(w.loop < LOOPS);
+    assert_string_equal(w.subject, "CN=alice,O=irpc tests");
+    assert_string_equal(w.peer_subject, "CN=server,O=irpc tests");
+  }
+  for (int i = 0; i < N; i++)
+    client_close(&f, inv[i]);
+  assert_int_equal(atomic_load(&hs_count), 0);
   fx_fini(&f);
 }
 
@@ -377,6 +408,7 @@ static void test_stalled_handshakes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tls_on_every_loop),
+      cmocka_unit_test(test_tls_reuseport),
       cmocka_unit_test(test_ice_ssl_on_loops),
       cmocka_unit_test(test_failed_handshakes),
       cmocka_unit_test(test_stalled_handshakes),

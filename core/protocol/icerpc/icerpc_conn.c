@@ -84,6 +84,7 @@ struct irpc__pdisp {
   int posted;    /* its request was posted */
   int ended;     /* its end was posted: nothing more about it */
   int responded; /* its response was sent */
+  int mode;      /* how its request is read (M_*), once known */
   xstream *x;    /* a continuation either way, or NULL */
 };
 
@@ -818,6 +819,56 @@ static int pdisp_stream(irpc__pdisp *d) {
   return 0;
 }
 
+/* How a request is read: its stream_request answer, once its header
+ * arrived. A compressed payload is read to its end whatever the answer
+ * (its segment is inside the compressed bytes). */
+enum { M_WHOLE = 1, M_STREAM, M_SEGMENT };
+
+static int request_mode(irpc__pconn *p, irpc_incoming_request *req) {
+  if (!p->io.stream_request)
+    return M_WHOLE;
+  int m = p->io.stream_request(p->io.stream_request_user_data, req->path,
+                               req->operation);
+  if (m == IRPC_STREAM_REQUEST_SEGMENT)
+    return irpc_fields_has(&req->fields, IRPC_REQUEST_FIELD_COMPRESSION_FORMAT)
+               ? M_WHOLE
+               : M_SEGMENT;
+  return m ? M_STREAM : M_WHOLE;
+}
+
+/* 1 once `in` starts with a whole Slice segment (a varuint62 size, then
+ * that many bytes). */
+static int segment_whole(const irpc_buf *in) {
+  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
+  size_t len = irpc_buf_len(in);
+  size_t n = len < sizeof pre ? len : sizeof pre;
+  uint64_t size;
+  irpc_buf_copyout(in, 0, pre, n);
+  size_t used = irpc__varuint62_get(pre, n, &size);
+  return used && size <= len - used;
+}
+
+/* The payload (a segment) of a request read by segment arrived: it is
+ * dispatched alone, and what follows it (a continuation the operation
+ * does not take) is dropped; a stream that goes on is not read any more:
+ * its reads close, the peer's writer learns it (StreamReadsClosed), and
+ * the response goes out on the stream as usual. Returns 1: the payload
+ * ended. */
+static int pdisp_stop_after_segment(irpc__pdisp *d, int ended) {
+  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
+  size_t n =
+      irpc_buf_len(&d->in) < sizeof pre ? irpc_buf_len(&d->in) : sizeof pre;
+  uint64_t size = 0;
+  irpc_buf_copyout(&d->in, 0, pre, n);
+  size_t used = irpc__varuint62_get(pre, n, &size);
+  irpc_buf_truncate(&d->in, used + (size_t)size);
+  if (!ended && d->stream) {
+    irpc__slic_stream_abort_read(d->stream);
+    want_output(d->p);
+  }
+  return 1;
+}
+
 /* Request bytes: header first, then the payload to the end, then the
  * request is posted. Reading the last byte may release the stream (a
  * one-way request, or a peer that closed our writes already): the stream
@@ -845,15 +896,17 @@ static void pdisp_readable(irpc__pdisp *d) {
     if (rc == 0)
       return;
   }
-  if (!d->posted && p->io.stream_request &&
-      p->io.stream_request(p->io.stream_request_user_data, d->req->path,
-                           d->req->operation)) {
+  if (!d->posted && !d->mode)
+    d->mode = request_mode(p, d->req);
+  if (d->mode == M_STREAM) {
     if (pdisp_stream(d) != 0)
       pdisp_abort(d, 0);
     else if (!d->stream)
       pdisp_end(d, 0); /* released by the last read */
     return;
   }
+  if (d->mode == M_SEGMENT && !d->posted && segment_whole(&d->in))
+    ended = pdisp_stop_after_segment(d, ended);
   if (p->o->max_payload_size && irpc_buf_len(&d->in) > p->o->max_payload_size) {
     pdisp_abort(d, 0);
     return;
