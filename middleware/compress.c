@@ -2,6 +2,7 @@
  * (see irpc/compress.h). */
 #include <stdio.h>
 
+#include "chain/chain.h"
 #include "model/compression.h"
 #include "ic_internal.h"
 #include "irpc/compress.h"
@@ -55,7 +56,7 @@ static void cmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     if (rc == IRPC_ENOMEM)
       status = IRPC_STATUS_INTERNAL_ERROR;
   }
-  irpc_dispatch_reply(d, status, msg);
+  irpc__dispatch_reply_or_abort(d, status, msg);
 }
 
 static int cmw_on_complete(irpc_dispatcher *self, irpc_dispatch *d) {

@@ -1,6 +1,7 @@
 /* The deadline middleware (see irpc/deadline.h). */
 #include <string.h>
 
+#include "chain/chain.h"
 #include "ic_internal.h"
 #include "irpc/deadline.h"
 #include "irpc/error.h"
@@ -50,20 +51,22 @@ static void dmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   }
   dmw_state *s = irpc_dispatch_state(d);
   if (irpc_deadline_decode(v, &s->deadline) != 0) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INVALID_DATA,
-                        "The deadline field is not 8 bytes long.");
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_INVALID_DATA,
+                                  "The deadline field is not 8 bytes long.");
     return;
   }
   int64_t now = irpc_clock_now_unix_ns(m->clock);
   if (s->deadline <= now) {
-    irpc_dispatch_reply(d, IRPC_STATUS_DEADLINE_EXCEEDED, expired_msg);
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_DEADLINE_EXCEEDED,
+                                  expired_msg);
     return;
   }
   uint64_t timeout_ns = (uint64_t)(s->deadline - now);
   if (timeout_ns > IRPC_DEADLINE_MAX_TIMEOUT_MS * IRPC__NS_PER_MS) {
-    irpc_dispatch_reply(d, IRPC_STATUS_NOT_SUPPORTED,
-                        "The request deadline exceeds the maximum timeout "
-                        "supported by this server.");
+    irpc__dispatch_reply_or_abort(
+        d, IRPC_STATUS_NOT_SUPPORTED,
+        "The request deadline exceeds the maximum timeout "
+        "supported by this server.");
     return;
   }
   s->value.unix_ns = s->deadline;
@@ -75,7 +78,8 @@ static void dmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     rc = irpc_clock_timer_start(m->clock, &s->timer, timeout_ns);
   if (rc) {
     irpc_features_set(f, &irpc_deadline_feature, NULL);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(rc));
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_INTERNAL_ERROR,
+                                  irpc_strerror(rc));
     return;
   }
   s->armed = 1;

@@ -218,9 +218,7 @@ static void ol_release(ol *o) {
 /* Answers `d`; without memory for the response it still completes, with
  * the framework's answer to the error (InternalError, or no response). */
 static void reply(irpc_dispatch *d, uint64_t status, const char *message) {
-  int rc = irpc_dispatch_reply(d, status, message);
-  if (rc && rc != IRPC_EDONE)
-    irpc__chain_abort(&d->c, rc);
+  irpc__dispatch_reply_or_abort(d, status, message);
 }
 
 static void complete(ol_job *job) {

@@ -1,4 +1,5 @@
 /* The request context middleware (see irpc/request_context.h). */
+#include "chain/chain.h"
 #include "irpc/error.h"
 #include "irpc/request_context.h"
 #include "irpc/status.h"
@@ -15,10 +16,10 @@ static void rcmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   irpc_context *c;
   int rc = irpc_context_decode(v, &c);
   if (rc) {
-    irpc_dispatch_reply(d,
-                        rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
-                                          : IRPC_STATUS_INVALID_DATA,
-                        "Cannot decode the request context field.");
+    irpc__dispatch_reply_or_abort(d,
+                                  rc == IRPC_ENOMEM ? IRPC_STATUS_INTERNAL_ERROR
+                                                    : IRPC_STATUS_INVALID_DATA,
+                                  "Cannot decode the request context field.");
     return;
   }
   if (irpc_context_count(c) == 0) {
@@ -26,7 +27,8 @@ static void rcmw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   } else if ((rc = irpc_features_set(irpc_incoming_request_features(req),
                                      &irpc_request_context_feature, c))) {
     irpc_context_free(c);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(rc));
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_INTERNAL_ERROR,
+                                  irpc_strerror(rc));
     return;
   }
   irpc_dispatch_next(d);

@@ -1,4 +1,5 @@
 /* The use-feature middleware (see irpc/use_feature.h). */
+#include "chain/chain.h"
 #include "irpc/error.h"
 #include "irpc/status.h"
 #include "irpc/use_feature.h"
@@ -19,7 +20,8 @@ static void ufm_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
       irpc_incoming_request_features(irpc_dispatch_request(d)), u->key,
       u->value);
   if (rc)
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, irpc_strerror(rc));
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_INTERNAL_ERROR,
+                                  irpc_strerror(rc));
   else
     irpc_dispatch_next(d);
 }

@@ -369,3 +369,10 @@ void irpc__chain_deliver_later(irpc__chain *c) {
 void irpc__chain_deliver(irpc__chain *c) {
   deliver(c);
 }
+
+void irpc__dispatch_reply_or_abort(irpc_dispatch *d, uint64_t status,
+                                   const char *message) {
+  int rc = irpc_dispatch_reply(d, status, message);
+  if (rc && rc != IRPC_EDONE)
+    irpc__chain_abort(&d->c, rc);
+}

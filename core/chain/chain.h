@@ -113,6 +113,12 @@ void irpc__chain_fail(irpc__chain *c, int err);
 /* Completes a held chain with `err` at its holder (irpc__chain_fail) and
  * returns `err`; IRPC_EDONE if it is not held. */
 int irpc__chain_abort(irpc__chain *c, int err);
+/* irpc_dispatch_reply that always completes `d`: without memory for the
+ * response, with the framework's answer to the error (InternalError, or
+ * no response). For middleware and dispatchers that have nothing else to
+ * do with the error. */
+void irpc__dispatch_reply_or_abort(irpc_dispatch *d, uint64_t status,
+                                   const char *message);
 void irpc__chain_set_result(irpc__chain *c, int err, void *resp);
 void irpc__chain_free_response(int kind, void *r);
 void *irpc__chain_state(irpc__chain *c);

@@ -134,9 +134,7 @@ static size_t normalized_len(const char *p, size_t n) {
 /* Answers `d`; without memory for the response it still ends, with the
  * engine's answer to the error. */
 static void route_reply(irpc_dispatch *d, uint64_t status, const char *msg) {
-  int rc = irpc_dispatch_reply(d, status, msg);
-  if (rc && rc != IRPC_EDONE)
-    irpc__chain_abort(&d->c, rc);
+  irpc__dispatch_reply_or_abort(d, status, msg);
 }
 
 static void route_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {

@@ -66,7 +66,9 @@ IRPC_API int irpc_buf_reserve(irpc_buf *b, size_t min, uint8_t **out,
 
 /* Adds `n` bytes written into the space returned by the last
  * irpc_buf_reserve to the chain.
- * Errors: IRPC_EINVAL (b NULL, or n larger than the reserved space). */
+ * Errors: IRPC_EINVAL (b NULL, or n larger than the reserved space),
+ * IRPC_ENOMEM (the chain could not grow to take a new block: nothing is
+ * added, and the reserved space is still reserved). */
 IRPC_API int irpc_buf_commit(irpc_buf *b, size_t n);
 
 /* Appends `len` bytes of memory the chain does not own, without copying.

@@ -47,7 +47,9 @@ int irpc__cstream_feed(cstream *cs, const uint8_t *p, size_t len, int op) {
     st = irpc__codec_step(&cs->c, &p, &len, &o, &avail, op);
     if (st < 0)
       return st;
-    irpc_buf_commit(cs->out, before - avail);
+    rc = irpc_buf_commit(cs->out, before - avail);
+    if (rc)
+      return rc;
     cs->left = avail;
     if (irpc__cstream_produced(cs) > cs->give_up_above)
       return 1;
@@ -79,9 +81,10 @@ static int one_shot(cstream *cs, irpc_bytes src) {
   int rc = irpc_buf_reserve(cs->out, cap, &o, &avail);
   if (rc == 0)
     rc = cs->c.ops->one_shot(&cs->c, src.base, src.len, o, cap, &written);
+  if (rc == 0)
+    rc = irpc_buf_commit(cs->out, written);
   if (rc)
     return rc;
-  irpc_buf_commit(cs->out, written);
   return written > cs->give_up_above ? 1 : 0;
 }
 
@@ -255,7 +258,9 @@ static int dstream_step(dstream *d, const uint8_t **p, size_t *len) {
   if (spare && wrote > 0)
     return IRPC_ELIMIT;
   if (!spare) {
-    irpc_buf_commit(d->out, wrote);
+    int rc = irpc_buf_commit(d->out, wrote);
+    if (rc)
+      return rc;
     d->left = got - wrote;
   }
   d->produced += wrote;

@@ -659,7 +659,10 @@ static int queue_down(sdx *s, uint64_t now, const uint8_t *data, size_t len) {
       return IRPC_ENOMEM;
     }
     memcpy(at, data, n);
-    irpc_buf_commit(&c->data, n);
+    if (irpc_buf_commit(&c->data, n) != 0) {
+      chunk_free(c);
+      return IRPC_ENOMEM;
+    }
     c->due =
         sat_add(lane_serialise(&s->down, &s->link, now, n), s->link.latency_ns);
     lane_push(&s->down, c);
