@@ -244,6 +244,10 @@ irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
   return s;
 }
 
+uv_loop_t *irpc__sched_loop(const irpc__sched *s) {
+  return s->loop;
+}
+
 void irpc__sched_release(irpc__sched *s) {
   uv_mutex_lock(&reg_mutex);
   if (--s->refs > 0) {
