@@ -8,12 +8,13 @@
 #define CLASSES 5
 
 /* Each class's object size, and the most free objects it keeps: enough
- * for 64 calls in flight on a loop (both sides on it; frames and blocks
- * share the 1 KiB class), bounded so that a burst does not stay held by an
- * idle loop (at most 256 KiB a class, 768 KiB in all). */
+ * for 64 calls in flight on a loop with both sides on it (frames and
+ * blocks share the 1 KiB class, arena chunks and segment arrays the 2 KiB
+ * one), bounded so that a burst does not stay held by an idle loop (at
+ * most 256 KiB a class, 896 KiB in all). */
 static const size_t class_size[CLASSES] = {512, 1024, 2048, 4096,
                                            IRPC__POOL_MAX};
-static const unsigned class_bound[CLASSES] = {256, 256, 64, 32, 16};
+static const unsigned class_bound[CLASSES] = {256, 256, 128, 32, 16};
 
 typedef struct pool_free {
   struct pool_free *next;

@@ -10,6 +10,10 @@
 #include "scheduler.h"
 
 #define POOL_MAX 256
+/* The timer heap's first capacity: the timers of a few connections and
+ * calls (inactivity, Slic's idle and ping, deadlines) without growing
+ * again while calls come and go. */
+#define HEAP_FIRST 32
 
 struct irpc__sched {
   uv_loop_t *loop;
@@ -159,7 +163,8 @@ int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms) {
   if (irpc__timer_armed(t))
     heap_remove(s, t);
   if (irpc__array_grow((void **)&s->heap, NULL, &s->heap_cap, s->nheap,
-                       s->nheap + 1, sizeof(*s->heap)))
+                       s->nheap < HEAP_FIRST ? HEAP_FIRST : s->nheap + 1,
+                       sizeof(*s->heap)))
     return IRPC_ENOMEM;
   uint64_t now = uv_now(s->loop);
   t->due = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
@@ -255,6 +260,10 @@ irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
   }
   uv_mutex_unlock(&reg_mutex);
   return s;
+}
+
+uv_loop_t *irpc__sched_loop(const irpc__sched *s) {
+  return s->loop;
 }
 
 void irpc__sched_release(irpc__sched *s) {

@@ -29,6 +29,8 @@ typedef struct irpc__sched irpc__sched;
 /* The scheduler of `loop`, created on first use; NULL when out of memory. */
 irpc__sched *irpc__sched_acquire(uv_loop_t *loop);
 void irpc__sched_release(irpc__sched *s);
+/* The loop of `s`. */
+uv_loop_t *irpc__sched_loop(const irpc__sched *s);
 
 /* Runs t->fn(t) on the loop soon. A task already queued stays queued once. */
 void irpc__sched_post(irpc__sched *s, irpc__task *t);

@@ -522,6 +522,10 @@ int irpc__stream_reader_new(irpc_stream_reader **out, uv_loop_t *loop,
   return 0;
 }
 
+irpc__sched *irpc__stream_reader_sched(const irpc_stream_reader *r) {
+  return r->sched;
+}
+
 void irpc__stream_reader_readable(irpc_stream_reader *r) {
   reader_post(r);
 }

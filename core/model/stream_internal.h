@@ -67,6 +67,8 @@ int irpc__stream_reader_new(irpc_stream_reader **out, uv_loop_t *loop,
                             irpc_buf *first);
 /* The source has bytes, or its end. */
 void irpc__stream_reader_readable(irpc_stream_reader *r);
+/* The scheduler of the loop `r` delivers on. */
+irpc__sched *irpc__stream_reader_sched(const irpc_stream_reader *r);
 /* The source ends the reader with `err` (not 0): it forgets the reader and
  * its reference is dropped. */
 void irpc__stream_reader_finish(irpc_stream_reader *r, int err);

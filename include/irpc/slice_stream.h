@@ -122,7 +122,10 @@ IRPC_API int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
                                           void *user_data);
 
 /* Stops (the peer is stopped when the end did not come yet) and frees; no
- * callback after this returns. NULL is a no-op. */
+ * callback after this returns. May be called from the reader's own
+ * on_items or on_end: the items after those delivered are dropped, on_end
+ * does not follow, and the memory is released once the callback returns.
+ * NULL is a no-op. */
 IRPC_API void irpc_slice_stream_reader_free(irpc_slice_stream_reader *s);
 
 #ifdef __cplusplus

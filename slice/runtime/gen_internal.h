@@ -49,8 +49,9 @@ int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
                                    irpc_stream_reader *r,
                                    const irpc_slice_stream_elem *elem,
                                    irpc__slice_head_fn fn, void *ud);
-/* Attaches the handler: the elements received so far are delivered from
- * within this call (or the end, when it came). Errors: IRPC_EINVAL,
+/* Attaches the handler: the elements received so far (and the end, when it
+ * came) are delivered on a later loop turn, never within this call.
+ * Errors: IRPC_EINVAL,
  * IRPC_EBUSY (attached already, or the segment not received yet). */
 int irpc__slice_stream_reader_attach(irpc_slice_stream_reader *s,
                                      const irpc_slice_stream_handler *h,

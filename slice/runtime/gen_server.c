@@ -321,6 +321,7 @@ int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,
     return IRPC_EINVAL;
   if (!sd->pstream)
     return IRPC_ENOTFOUND;
+  /* attach runs no callback: what arrived comes on a later loop turn */
   int rc = irpc__slice_stream_reader_attach(sd->pstream, h, user_data);
   if (rc)
     return rc;

@@ -4,11 +4,13 @@
 #include <string.h>
 
 #include "base/buf_internal.h"
+#include "base/scheduler.h"
 #include "base/struct_size.h"
 #include "gen_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/error.h"
 #include "irpc/slice_stream.h"
+#include "model/stream_internal.h"
 
 /* IceRPC's default limit of a segment's size when decoding. */
 #define MAX_SEGMENT ((size_t)1 << 20)
@@ -126,7 +128,34 @@ struct irpc_slice_stream_reader {
   int attached;
   int end_due;
   int end_err;
+  /* What arrived before the handler was attached is delivered by `task`,
+   * on a later loop turn. */
+  irpc__sched *sched;
+  irpc__task task;
+  int in_cb; /* callbacks of the application running */
+  int freed; /* freed from one of them: freed once they return */
 };
+
+static void reader_release(irpc_slice_stream_reader *s) {
+  irpc__sched_cancel(s->sched, &s->task);
+  irpc__sched_release(s->sched);
+  irpc__buf_fini(&s->pending);
+  irpc_free(s);
+}
+
+/* Around code that runs the application's callbacks: a free from one of
+ * them takes effect at leave(). Returns 1 when `s` is gone. */
+static void enter(irpc_slice_stream_reader *s) {
+  s->in_cb++;
+}
+
+static int leave(irpc_slice_stream_reader *s) {
+  if (--s->in_cb == 0 && s->freed) {
+    reader_release(s);
+    return 1;
+  }
+  return 0;
+}
 
 static void consumer_end(irpc_slice_stream_reader *s, int err) {
   if (s->ended)
@@ -142,7 +171,8 @@ static void consumer_end(irpc_slice_stream_reader *s, int err) {
     return;
   }
   s->ended = 1;
-  s->h.on_end(s->ud, err);
+  if (!s->freed)
+    s->h.on_end(s->ud, err);
 }
 
 /* Decodes `n` items from `bytes` into a new array and hands it over. */
@@ -228,6 +258,8 @@ static int drain_pending(irpc_slice_stream_reader *s) {
       for (size_t i = 0; i < irpc_buf_segment_count(&s->pending); i++) {
         irpc_bytes seg = irpc_buf_segment(&s->pending, i);
         s->h.on_items(s->ud, seg.base, seg.len);
+        if (s->ended) /* freed from on_items */
+          break;
       }
       irpc_buf_clear(&s->pending);
       return 0;
@@ -282,9 +314,7 @@ static int take_head(irpc_slice_stream_reader *s) {
   return 1;
 }
 
-static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
-  (void)r;
-  irpc_slice_stream_reader *s = ud;
+static void on_data_in(irpc_slice_stream_reader *s, irpc_buf *data) {
   if (s->ended)
     return;
   int rc = irpc_buf_move(&s->pending, data);
@@ -306,9 +336,7 @@ static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
     consumer_end(s, rc);
 }
 
-static void on_end(irpc_stream_reader *r, int err, void *ud) {
-  (void)r;
-  irpc_slice_stream_reader *s = ud;
+static void on_end_in(irpc_slice_stream_reader *s, int err) {
   if (!s->head_fn && !s->attached) { /* judged once attached */
     s->end_due = 1;
     s->end_err = err;
@@ -326,6 +354,61 @@ static void on_end(irpc_stream_reader *r, int err, void *ud) {
   consumer_end(s, err);
 }
 
+static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
+  (void)r;
+  irpc_slice_stream_reader *s = ud;
+  enter(s);
+  on_data_in(s, data);
+  leave(s);
+}
+
+static void on_end(irpc_stream_reader *r, int err, void *ud) {
+  (void)r;
+  irpc_slice_stream_reader *s = ud;
+  enter(s);
+  on_end_in(s, err);
+  leave(s);
+}
+
+/* Delivers, on a later loop turn, what arrived before the handler was
+ * attached, then lets the rest come. */
+static void attached_task(irpc__task *t) {
+  irpc_slice_stream_reader *s =
+      IRPC__CONTAINER_OF(t, irpc_slice_stream_reader, task);
+  enter(s);
+  int rc = s->ended ? 0 : drain_pending(s);
+  if (rc) {
+    consumer_end(s, rc);
+  } else if (!s->ended && s->end_due) {
+    int err = s->end_err;
+    if (err == 0 && irpc_buf_len(&s->pending))
+      err = IRPC_ETRUNCATED;
+    consumer_end(s, err);
+  } else if (!s->ended && s->r) {
+    irpc_stream_reader_resume(s->r);
+  }
+  leave(s);
+}
+
+/* A reader of `r` (not started), or NULL when out of memory. */
+static irpc_slice_stream_reader *reader_alloc(irpc_stream_reader *r,
+                                              const irpc_slice_stream_elem *e) {
+  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  s->sched =
+      irpc__sched_acquire(irpc__sched_loop(irpc__stream_reader_sched(r)));
+  if (!s->sched) {
+    irpc_free(s);
+    return NULL;
+  }
+  s->r = r;
+  s->elem = e;
+  s->task.fn = attached_task;
+  irpc__buf_init(&s->pending);
+  return s;
+}
+
 static const irpc_stream_reader_ops consumer_ops = {
     .struct_size = sizeof(irpc_stream_reader_ops),
     .on_data = on_data,
@@ -339,18 +422,15 @@ int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
   if (!out || !r || elem_check(elem, 1) != 0 || !h ||
       IRPC__STRUCT_SIZE(h) < sizeof(*h) || !h->on_items || !h->on_end)
     return IRPC_EINVAL;
-  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
+  irpc_slice_stream_reader *s = reader_alloc(r, elem);
   if (!s)
     return IRPC_ENOMEM;
-  s->r = r;
-  s->elem = elem;
   s->h = *h;
   s->ud = ud;
   s->attached = 1;
-  irpc__buf_init(&s->pending);
   int rc = irpc_stream_reader_start(r, &consumer_ops, s);
   if (rc) {
-    irpc_free(s);
+    reader_release(s);
     return rc;
   }
   *out = s;
@@ -363,17 +443,14 @@ int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
                                    irpc__slice_head_fn fn, void *ud) {
   if (!out || !r || !fn || elem_check(elem, 1) != 0)
     return IRPC_EINVAL;
-  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
+  irpc_slice_stream_reader *s = reader_alloc(r, elem);
   if (!s)
     return IRPC_ENOMEM;
-  s->r = r;
-  s->elem = elem;
   s->head_fn = fn;
   s->head_ud = ud;
-  irpc__buf_init(&s->pending);
   int rc = irpc_stream_reader_start(r, &consumer_ops, s);
   if (rc) {
-    irpc_free(s);
+    reader_release(s);
     return rc;
   }
   *out = s;
@@ -391,29 +468,25 @@ int irpc__slice_stream_reader_attach(irpc_slice_stream_reader *s,
   s->h = *h;
   s->ud = ud;
   s->attached = 1;
-  int rc = drain_pending(s);
-  if (rc) {
-    consumer_end(s, rc);
-    return 0;
-  }
-  if (s->ended)
-    return 0;
-  if (s->end_due) {
-    int err = s->end_err;
-    if (err == 0 && irpc_buf_len(&s->pending))
-      err = IRPC_ETRUNCATED;
-    consumer_end(s, err);
-    return 0;
-  }
-  if (s->r)
+  /* never inside this call (irpc/stream.h): on a later loop turn */
+  if (irpc_buf_len(&s->pending) || s->end_due || s->ended)
+    irpc__sched_post(s->sched, &s->task);
+  else if (s->r)
     irpc_stream_reader_resume(s->r);
   return 0;
 }
 
 void irpc_slice_stream_reader_free(irpc_slice_stream_reader *s) {
-  if (!s)
+  if (!s || s->freed)
     return;
   irpc_stream_reader_free(s->r);
-  irpc__buf_fini(&s->pending);
-  irpc_free(s);
+  s->r = NULL;
+  if (s->in_cb) { /* from a callback: once it returns */
+    s->freed = 1;
+    s->ended = 1;
+    s->head_fn = NULL;
+    irpc__sched_cancel(s->sched, &s->task);
+    return;
+  }
+  reader_release(s);
 }

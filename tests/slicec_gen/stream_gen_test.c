@@ -5,6 +5,7 @@
  * ways; a writer that aborts (either side), a stream that does not decode,
  * a stream the client does not take, a dispatch that fails. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kit/net.h"
@@ -229,8 +230,53 @@ static const irpc_slice_stream_handler echo_handler = {
 
 static irpc_slice_stream_reader *echo_in;
 
+/* When set, echo takes its stream into a state of its own whose on_end
+ * completes the dispatch and frees the reader and the state. */
+static int echo_early;
+static int early_ended, early_err, early_in_take, early_items_n;
+
+typedef struct early {
+  irpc_slice_dispatch *sd;
+  irpc_slice_stream_reader *in;
+} early;
+
+static void early_items(void *ud, const void *items, size_t n) {
+  (void)ud;
+  (void)items;
+  assert_false(early_in_take);
+  early_items_n += (int)n;
+}
+
+static void early_end(void *ud, int err) {
+  early *st = ud;
+  assert_false(early_in_take);
+  assert_non_null(st->in); /* the handle was set before */
+  early_ended++;
+  early_err = err;
+  assert_irpc_ok(irpc_slice_dispatch_fail(st->sd, IRPC_STATUS_INVALID_DATA,
+                                          irpc_strerror(err)));
+  irpc_slice_stream_reader_free(st->in);
+  free(st);
+}
+
+static const irpc_slice_stream_handler early_handler = {
+    .struct_size = sizeof(irpc_slice_stream_handler),
+    .on_items = early_items,
+    .on_end = early_end,
+};
+
 static void impl_echo(void *impl, irpc_slice_dispatch *sd) {
   (void)impl;
+  if (echo_early) {
+    early *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    st->sd = sd;
+    early_in_take = 1;
+    assert_irpc_ok(
+        irpc_slice_dispatch_take_stream(sd, &early_handler, st, &st->in));
+    early_in_take = 0;
+    return;
+  }
   serve(sd, K_STRING, 0, &StreamGen_Feed_echo_return_elem);
   S.n = -1; /* the writer is driven by echo_items */
   assert_irpc_ok(
@@ -264,6 +310,8 @@ typedef struct cli {
   int reached;
   int bad;
   int ended, end_err;
+  uint64_t free_at; /* the reader is freed from on_items at this count */
+  int freed;
   char prefix[32];
 } cli;
 
@@ -287,6 +335,11 @@ static void on_items(void *ud, const void *items, size_t n) {
   }
   if (c->want && c->items >= c->want)
     c->reached = 1;
+  if (c->free_at && c->items >= c->free_at && c->s) {
+    irpc_slice_stream_reader_free(c->s);
+    c->s = NULL;
+    c->freed++;
+  }
 }
 
 static void on_end(void *ud, int err) {
@@ -690,6 +743,63 @@ static void test_failed(void **state) {
   rig_stop(&r);
 }
 
+/* Elements and the end that arrived before the stream was taken come on
+ * a later loop turn, never inside take_stream: an on_end that completes
+ * the dispatch and frees its state (and the reader) is safe. The request
+ * is echo's empty arguments (04 FC) then an empty segment (00). */
+static void test_take_defers(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  echo_early = 1;
+  early_ended = early_err = early_items_n = 0;
+  irpc_stream_writer *w;
+  assert_irpc_ok(irpc_stream_writer_new(&w, &r.net.loop, NULL, &prod_ops, &P));
+  memset(&P, 0, sizeof P);
+  irpc_outgoing_request *req;
+  assert_irpc_ok(
+      irpc_outgoing_request_new(&req, STREAMGEN_FEED_DEFAULT_PATH, "echo"));
+  assert_irpc_ok(
+      irpc_buf_append(irpc_outgoing_request_payload(req), "\x04\xfc\x00", 3));
+  assert_irpc_ok(irpc_outgoing_request_set_continuation(req, w));
+  assert_irpc_ok(irpc_stream_writer_end(w));
+  net_result res = {0};
+  net_call_sync(&r.net.loop, r.client, req, &res);
+  assert_irpc_ok(res.err);
+  assert_int_equal(res.status, IRPC_STATUS_INVALID_DATA);
+  assert_int_equal(early_ended, 1);
+  assert_int_equal(early_err, IRPC_EDATA);
+  assert_int_equal(early_items_n, 0);
+  kit_run_until(&r.net.loop, &P.ended);
+  irpc_stream_writer_free(w);
+  irpc_outgoing_request_free(req);
+  echo_early = 0;
+  rig_stop(&r);
+}
+
+/* The client frees the reader from on_items after 1000 items: no item and
+ * no end after that, and the server's writer is stopped. */
+static void test_free_in_items(void **state) {
+  (void)state;
+  rig r;
+  rig_start(&r, NET_MEMORY);
+  cli_reset(K_INT32);
+  C.free_at = 1000;
+  assert_irpc_ok(StreamGen_Feed_count(&r.proxy, 400000, NULL, count_cb, NULL));
+  kit_run_until(&r.net.loop, &C.done);
+  assert_irpc_ok(C.err);
+  assert_irpc_ok(C.take_rc);
+  kit_run_until(&r.net.loop, &S.ended);
+  assert_int_equal(S.end_err, IRPC_ESTOPPED);
+  assert_int_equal(C.freed, 1);
+  assert_int_equal(C.ended, 0);
+  assert_true(C.items >= 1000 && C.items < 400000);
+  assert_false(C.bad);
+  assert_null(C.s);
+  srv_free();
+  rig_stop(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_streams),
@@ -699,6 +809,8 @@ int main(void) {
       cmocka_unit_test(test_failed),
       cmocka_unit_test(test_request_streams),
       cmocka_unit_test(test_upload_aborted),
+      cmocka_unit_test(test_take_defers),
+      cmocka_unit_test(test_free_in_items),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
