@@ -166,6 +166,9 @@ int irpc__timer_start(irpc__sched *s, irpc__timer *t, uint64_t timeout_ms) {
                        s->nheap < HEAP_FIRST ? HEAP_FIRST : s->nheap + 1,
                        sizeof(*s->heap)))
     return IRPC_ENOMEM;
+  /* the loop's cached time is stale when the caller ran long (or blocked)
+   * since the loop last woke: a fresh reading (a vDSO clock read) */
+  uv_update_time(s->loop);
   uint64_t now = uv_now(s->loop);
   t->due = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
   t->seq = s->seq++;

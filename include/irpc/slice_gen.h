@@ -104,12 +104,19 @@ static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
  * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
  * public struct only so that it can be embedded (it must not be moved or
  * copied once initialized: it points into itself); members are private. */
+/* 16-byte alignment, spelled for C and C++. */
+#ifdef __cplusplus
+#define IRPC__ALIGN16 alignas(16)
+#else
+#define IRPC__ALIGN16 _Alignas(16)
+#endif
+
 typedef struct irpc_arena {
   uint8_t *cur; /* private */
   uint8_t *end; /* private */
   void *blocks; /* private: heap blocks, newest first */
   size_t limit; /* private: bytes that may still come from the heap */
-  _Alignas(16) uint8_t first[IRPC_ARENA_INLINE]; /* private */
+  IRPC__ALIGN16 uint8_t first[IRPC_ARENA_INLINE]; /* private */
 } irpc_arena;
 
 /* Prepares an empty arena that takes at most `max_heap` bytes from the
