@@ -64,10 +64,14 @@ IRPC_API int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
                                           const irpc_slice_stream_elem *elem);
 
 /* Writes `n` items (at `items`, n * item_size bytes): fixed-size ones back
- * to back, variable-size ones as one segment holding the n items (n >= 1).
+ * to back, variable-size ones as one segment holding the n items (n >= 1),
+ * or several when one would pass the 1 MiB readers accept (IceRPC's
+ * limit), each of whole items.
  * Errors: IRPC_EINVAL (NULL argument, n 0), IRPC_EAGAIN (the writer has no
- * room: nothing written; the writer's on_writable follows), an encoder's
- * error (nothing written), the writer's (irpc_stream_writer_write). */
+ * room: nothing written; the writer's on_writable follows), IRPC_ELIMIT
+ * (one item alone encodes to more than 1 MiB: nothing written), an
+ * encoder's error (nothing written), the writer's
+ * (irpc_stream_writer_write). */
 IRPC_API int irpc_slice_stream_write(irpc_slice_stream_writer *s,
                                      const void *items, size_t n);
 

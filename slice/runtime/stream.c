@@ -63,20 +63,50 @@ int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
   return 0;
 }
 
+/* Encodes n variable-size items as one segment after what `out` holds;
+ * a segment over MAX_SEGMENT (which readers refuse) is taken back and its
+ * items encoded as two segments, halves of the batch, down to one item:
+ * IRPC_ELIMIT if that one alone is too large. */
+static int encode_segment(const irpc_slice_stream_elem *el, const uint8_t *p,
+                          size_t n, irpc_buf *out) {
+  size_t before = irpc_buf_len(out);
+  irpc_slice_encoder e;
+  int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
+  irpc_slice_mark m;
+  if (rc == 0)
+    rc = irpc_slice_encode_segment_begin(&e, &m);
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = el->encode(&e, p + i * el->item_size);
+  size_t body = irpc_slice_encoder_pos(&e) - before - m.width;
+  if (rc == 0 && body > MAX_SEGMENT) {
+    rc = irpc_slice_encoder_flush(&e);
+    if (rc == 0)
+      rc = irpc_buf_truncate(out, before);
+    if (rc == 0 && n == 1)
+      rc = IRPC_ELIMIT;
+    if (rc == 0)
+      rc = encode_segment(el, p, n / 2, out);
+    if (rc == 0)
+      rc = encode_segment(el, p + n / 2 * el->item_size, n - n / 2, out);
+    return rc;
+  }
+  if (rc == 0)
+    rc = irpc_slice_encode_segment_end(&e, &m);
+  int frc = irpc_slice_encoder_flush(&e);
+  return rc ? rc : frc;
+}
+
 static int encode_items(const irpc_slice_stream_elem *el, const void *items,
                         size_t n, irpc_buf *out) {
   if (is_raw(el))
     return irpc_buf_append(out, items, n);
+  if (el->wire_size == 0)
+    return encode_segment(el, items, n, out);
   irpc_slice_encoder e;
   int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
-  irpc_slice_mark m;
-  if (rc == 0 && el->wire_size == 0)
-    rc = irpc_slice_encode_segment_begin(&e, &m);
   const uint8_t *p = items;
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = el->encode(&e, p + i * el->item_size);
-  if (rc == 0 && el->wire_size == 0)
-    rc = irpc_slice_encode_segment_end(&e, &m);
   int frc = irpc_slice_encoder_flush(&e);
   return rc ? rc : frc;
 }

@@ -2,6 +2,7 @@
  * the memory transport and TCP: fixed-size elements (int32), variable-size
  * ones (string, in segments), `stream uint8` as raw bytes, with the writer
  * waiting for room; and the framing errors a consumer reports. */
+#include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -246,6 +247,62 @@ static void test_typed_streams(void **state) {
   }
 }
 
+/* One write of a batch of strings larger than a segment may be: the
+ * producer splits it into segments the reader accepts; an item larger
+ * than a segment is refused before anything is written. */
+static void test_large_batch(void **state) {
+  (void)state;
+  enum { N = 120000 }; /* about 1.3 MB encoded */
+  net_rig r;
+  net_rig_init(&r, NET_MEMORY);
+  r.sicerpc.stream_request = streamed;
+  net_map(&r, "/strings", &consume_ops, NULL);
+  net_rig_start(&r);
+  irpc_invoker *client = net_client(&r);
+  memset(&got, 0, sizeof got);
+  static producer p;
+  memset(&p, 0, sizeof p);
+  assert_irpc_ok(irpc_stream_writer_new(&p.w, &r.loop, NULL, &wops, &p));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&p.s, p.w, &string_elem));
+  char(*names)[16] = calloc(N, sizeof *names);
+  irpc_bytes *strs = calloc(N, sizeof *strs);
+  assert_non_null(names);
+  assert_non_null(strs);
+  for (size_t i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "item-%zu", i);
+    strs[i].base = (const uint8_t *)names[i];
+    strs[i].len = strlen(names[i]);
+  }
+  uint8_t *huge = calloc(1, (1u << 20) + 1);
+  assert_non_null(huge);
+  irpc_bytes big = {.base = huge, .len = (1u << 20) + 1};
+  assert_int_equal(irpc_slice_stream_write(p.s, &big, 1), IRPC_ELIMIT);
+  free(huge);
+  irpc_outgoing_request *req;
+  assert_irpc_ok(irpc_outgoing_request_new(&req, "/strings", "put"));
+  assert_irpc_ok(irpc_outgoing_request_set_continuation(req, p.w));
+  assert_irpc_ok(irpc_slice_stream_write(p.s, strs, N));
+  assert_irpc_ok(irpc_slice_stream_end(p.s));
+  free(strs);
+  free(names);
+  net_result res = {0};
+  net_call_sync(&r.loop, client, req, &res);
+  assert_irpc_ok(res.err);
+  assert_int_equal(res.status, IRPC_STATUS_OK);
+  kit_run_until(&r.loop, &got.ended);
+  assert_irpc_ok(got.end_err);
+  assert_int_equal(got.items, N);
+  assert_false(got.bad);
+  kit_run_until(&r.loop, &p.ended);
+  assert_irpc_ok(p.end_err);
+  irpc_slice_stream_writer_free(p.s);
+  irpc_stream_writer_free(p.w);
+  irpc_outgoing_request_free(req);
+  irpc_slice_stream_reader_free(got.s);
+  net_client_close(&r, client);
+  net_rig_fini(&r);
+}
+
 /* Raw bytes that break the framing: the consumer ends with the error and
  * the dispatch answers InvalidData. */
 static void check_bad(const char *path, const void *bytes, size_t len,
@@ -318,6 +375,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typed_streams),
       cmocka_unit_test(test_framing_errors),
+      cmocka_unit_test(test_large_batch),
       cmocka_unit_test(test_elem_versions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
