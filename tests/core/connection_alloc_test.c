@@ -4,28 +4,6 @@
  * freed (ASan). */
 #include "kit/net.h"
 
-/* The echo service, answering InternalError when it runs out of memory. */
-static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL) != 0) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  if (irpc_buf_move(irpc_outgoing_response_payload(resp),
-                    irpc_incoming_request_payload(irpc_dispatch_request(d)))) {
-    irpc_outgoing_response_free(resp);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_dispatch_complete(d, resp);
-}
-
-static const irpc_dispatcher_ops echo_ops = {.struct_size =
-                                                 sizeof(irpc_dispatcher_ops),
-                                             .name = "echo",
-                                             .dispatch = echo};
-
 /* One call with the Nth allocation from now failing; returns 1 when no
  * allocation failed (the sweep is over). */
 static int call_failing_at(net_rig *r, long n, size_t size) {
@@ -61,7 +39,7 @@ static int call_failing_at(net_rig *r, long n, size_t size) {
 static void sweep(size_t size) {
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
-  net_map(&r, "/echo", &echo_ops, NULL);
+  net_map(&r, "/echo", &kit_echo_oom_ops, NULL);
   net_rig_start(&r);
   long n = 1;
   while (!call_failing_at(&r, n, size))

@@ -40,20 +40,12 @@ static int tag_value;
 
 static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
   (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  if (irpc_features_set_compress(irpc_incoming_request_features(req), 1) ||
-      irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL)) {
+  if (irpc_features_set_compress(
+          irpc_incoming_request_features(irpc_dispatch_request(d)), 1)) {
     irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
     return;
   }
-  if (irpc_buf_move(irpc_outgoing_response_payload(resp),
-                    irpc_incoming_request_payload(req))) {
-    irpc_outgoing_response_free(resp);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_dispatch_complete(d, resp);
+  kit_echo_reply(d);
 }
 
 static const irpc_dispatcher_ops echo_ops = {.struct_size =

@@ -18,29 +18,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-/* The echo service, answering InternalError when it cannot allocate. */
-static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL)) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  if (irpc_buf_move(irpc_outgoing_response_payload(resp),
-                    irpc_incoming_request_payload(req))) {
-    irpc_outgoing_response_free(resp);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_dispatch_complete(d, resp);
-}
-
-static const irpc_dispatcher_ops echo_ops = {.struct_size =
-                                                 sizeof(irpc_dispatcher_ops),
-                                             .name = "echo",
-                                             .dispatch = echo};
-
 /* ---- A rig: a server (echo, optionally behind every middleware that
  * does not log or trace) and a client (optionally through a pipeline of
  * the matching interceptors) ---- */
@@ -68,7 +45,7 @@ static void rig_init(rig *r, int kind, int interceptors) {
   memset(r, 0, sizeof(*r));
   net_rig_init(&r->n, kind);
   uv_loop_t *l = &r->n.loop;
-  net_map(&r->n, "/echo", &echo_ops, NULL);
+  net_map(&r->n, "/echo", &kit_echo_oom_ops, NULL);
   if (interceptors) {
     irpc_dispatcher *mw;
     assert_irpc_ok(irpc_router_new(&r->front, l));

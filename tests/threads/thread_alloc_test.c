@@ -10,8 +10,8 @@
  *     "server busy" answer or the handler's failure cannot be allocated):
  *     the dispatch completes exactly once.
  * Each run fails the Nth allocation of the threads under examination, for
- * N = 1, 2, ... until a run reaches no failure (talloc.h); every run ends
- * with as many blocks and descriptors as it started with. */
+ * N = 1, 2, ... until a run reaches no failure (the kit's shared allocator);
+ * every run ends with as many blocks and descriptors as it started with. */
 #include <string.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -22,7 +22,6 @@
 
 #include "echo_loop.h"
 #include "kit/net.h"
-#include "talloc.h"
 #include "tkit.h"
 
 #define SWEEP_MAX 5000
@@ -91,21 +90,12 @@ static void assert_outcome(const outcome *o, int id, int untouched) {
 
 static int exempt_factory(uv_loop_t *loop, unsigned index,
                           irpc_dispatcher **out, void *ud) {
-  talloc_set_exempt(1);
+  test_alloc_set_exempt(1);
   return echo_loop_factory(loop, index, out, ud);
 }
 
 static irpc_multi_server *exempt_echo_server(char *bound, size_t len) {
-  irpc_multi_server_options o;
-  irpc_multi_server_options_init(&o);
-  o.loops = 1;
-  o.factory = exempt_factory;
-  o.release = echo_loop_release;
-  irpc_multi_server *ms;
-  assert_irpc_ok(irpc_multi_server_new(&ms, &o));
-  assert_irpc_ok(
-      irpc_multi_server_listen(ms, "icerpc://127.0.0.1:0", bound, len));
-  return ms;
+  return echo_loop_start_with(1, exempt_factory, bound, len);
 }
 
 /* ---- The call queue ---- */
@@ -162,18 +152,18 @@ static int cq_call(uv_loop_t *loop, irpc_call_queue *q,
  * callers failing: a call with a callback, then one with a ticket, then
  * one that must succeed. Returns 1 when nothing failed. */
 static int queue_run(const char *bound, long n) {
-  long live = talloc_live();
+  long live = test_alloc_live();
   uv_loop_t loop;
   uv_loop_init(&loop);
   irpc_invoker *inv;
   assert_irpc_ok(irpc_client_connection_new(&inv, &loop, bound, NULL));
   irpc_outgoing_request *req[2] = {id_request(0), id_request(1)};
-  talloc_arm(n, 0);
+  test_alloc_arm(n, 0);
   irpc_call_queue *q;
   int rc = irpc_call_queue_new(&q, inv);
   if (rc) {
     assert_irpc_err(rc, IRPC_ENOMEM);
-    talloc_disarm();
+    test_alloc_disarm();
     irpc_outgoing_request_free(req[0]);
     irpc_outgoing_request_free(req[1]);
   } else {
@@ -188,7 +178,7 @@ static int queue_run(const char *bound, long n) {
         assert_outcome(&o, ticket, 0);
       }
     }
-    int untouched = talloc_disarm();
+    int untouched = test_alloc_disarm();
     outcome o;
     assert_irpc_ok(cq_call(&loop, q, id_request(7), 0, &o));
     assert_outcome(&o, 7, 1);
@@ -205,21 +195,27 @@ static int queue_run(const char *bound, long n) {
     kit_run_until(&loop, &done);
   irpc_invoker_free(inv);
   test_loop_finish(&loop);
-  assert_int_equal(talloc_live(), live);
+  assert_int_equal(test_alloc_live(), live);
   return rc == 1;
+}
+
+/* Runs run(bound, N) for N = 1, 2, ... against an echo server whose
+ * allocations never fail, until a run fails nothing; returns the server. */
+static irpc_multi_server *sweep(int (*run)(const char *bound, long n),
+                                const char *what) {
+  test_alloc_set_exempt(0);
+  char bound[256];
+  irpc_multi_server *ms = exempt_echo_server(bound, sizeof(bound));
+  long n = 1;
+  while (!run(bound, n))
+    assert_true(++n < SWEEP_MAX);
+  print_message("%ld allocations of %s failed in turn\n", n - 1, what);
+  return ms;
 }
 
 static void call_queue_sweep(void **state) {
   (void)state;
-  talloc_set_exempt(0);
-  char bound[256];
-  irpc_multi_server *ms = exempt_echo_server(bound, sizeof(bound));
-  long n = 1;
-  while (!queue_run(bound, n))
-    assert_true(++n < SWEEP_MAX);
-  print_message("%ld allocations of the loop and the callers failed in "
-                "turn\n",
-                n - 1);
+  irpc_multi_server *ms = sweep(queue_run, "the loop and the callers");
   irpc_multi_server_stats st;
   irpc_multi_server_read_stats(ms, &st, NULL, 0);
   assert_int_equal(st.dispatches_current, 0);
@@ -231,19 +227,19 @@ static void call_queue_sweep(void **state) {
 /* One run with the Nth allocation of this thread and of the client's
  * thread failing. Returns 1 when nothing failed. */
 static int blocking_run(const char *bound, long n) {
-  long live = talloc_live();
+  long live = test_alloc_live();
   irpc_outgoing_request *req = id_request(1);
-  talloc_arm(n, 0);
+  test_alloc_arm(n, 0);
   /* The client's own thread may fail from its start on; this thread's
    * uv_loop_init may not (libuv aborts when it cannot allocate there). */
-  talloc_set_exempt(1);
+  test_alloc_set_exempt(1);
   irpc_blocking_client *bc;
   int rc = irpc_blocking_client_new(&bc, bound, NULL);
-  talloc_set_exempt(0);
+  test_alloc_set_exempt(0);
   if (rc) {
     irpc_outgoing_request_free(req);
     assert_irpc_err(rc, IRPC_ENOMEM);
-    assert_false(talloc_disarm());
+    assert_false(test_alloc_disarm());
   } else {
     irpc_incoming_response *resp = NULL;
     outcome o = {0};
@@ -251,7 +247,7 @@ static int blocking_run(const char *bound, long n) {
     if (rc)
       assert_null(resp);
     outcome_set(&o, rc, resp);
-    int untouched = talloc_disarm();
+    int untouched = test_alloc_disarm();
     assert_outcome(&o, 1, untouched);
     /* The next call goes through. */
     assert_irpc_ok(irpc_blocking_client_invoke(bc, id_request(2), &resp));
@@ -261,21 +257,13 @@ static int blocking_run(const char *bound, long n) {
     irpc_blocking_client_free(bc);
     rc = untouched;
   }
-  assert_int_equal(talloc_live(), live);
+  assert_int_equal(test_alloc_live(), live);
   return rc == 1;
 }
 
 static void blocking_client_sweep(void **state) {
   (void)state;
-  talloc_set_exempt(0);
-  char bound[256];
-  irpc_multi_server *ms = exempt_echo_server(bound, sizeof(bound));
-  long n = 1;
-  while (!blocking_run(bound, n))
-    assert_true(++n < SWEEP_MAX);
-  print_message("%ld allocations of the blocking client failed in turn\n",
-                n - 1);
-  irpc_multi_server_free(ms);
+  irpc_multi_server_free(sweep(blocking_run, "the blocking client"));
 }
 
 /* ---- The multi-loop server's hand-off ---- */
@@ -291,7 +279,7 @@ typedef struct handoff {
 static int handoff_factory(uv_loop_t *loop, unsigned index,
                            irpc_dispatcher **out, void *ud) {
   handoff *h = ud;
-  talloc_set_exempt(index != h->failing);
+  test_alloc_set_exempt(index != h->failing);
   return echo_loop_factory(loop, index, out, ud);
 }
 
@@ -352,7 +340,7 @@ static void widen_fd_table(irpc_multi_server *ms, unsigned index,
  * failing from the Nth on (`more` after it), and a connection to each
  * loop. Returns 1 when nothing failed. */
 static int handoff_run(unsigned failing, long n, long more) {
-  long live = talloc_live();
+  long live = test_alloc_live();
   int fds = open_fds();
   handoff h = {.failing = failing};
   irpc_multi_server_options so;
@@ -377,7 +365,7 @@ static int handoff_run(unsigned failing, long n, long more) {
   }
   irpc_invoker *c[LOOPS + 1];
   outcome o[LOOPS + 1];
-  talloc_arm(n, more);
+  test_alloc_arm(n, more);
   /* Every loop has one connection: the first goes to loop 0, the second to
    * loop 1. */
   for (int i = 0; i < LOOPS; i++) {
@@ -386,7 +374,7 @@ static int handoff_run(unsigned failing, long n, long more) {
      * out. */
     assert_int_not_equal(o[i].err, IRPC_ETIMEDOUT);
   }
-  int untouched = talloc_disarm();
+  int untouched = test_alloc_disarm();
   for (int i = 0; i < LOOPS; i++)
     assert_outcome(&o[i], i, untouched);
   /* The server keeps serving. */
@@ -416,20 +404,20 @@ static int handoff_run(unsigned failing, long n, long more) {
   test_loop_finish(&loop);
   for (int i = 0; i <= LOOPS; i++)
     assert_int_equal(o[i].done, 1);
-  assert_int_equal(talloc_live(), live);
+  assert_int_equal(test_alloc_live(), live);
   assert_int_equal(open_fds(), fds);
   return untouched;
 }
 
 static void handoff_sweep(unsigned failing) {
-  talloc_set_exempt(1); /* the clients' thread */
+  test_alloc_set_exempt(1); /* the clients' thread */
   long n = 1;
   while (!handoff_run(failing, n, 0))
     assert_true(++n < SWEEP_MAX);
   print_message("%ld allocations of loop %u failed in turn\n", n - 1, failing);
   /* A loop that cannot allocate at all. */
   assert_false(handoff_run(failing, 1, SWEEP_MAX));
-  talloc_set_exempt(0);
+  test_alloc_set_exempt(0);
 }
 
 static void handoff_accepting_loop(void **state) {
@@ -533,7 +521,7 @@ static int offload_dispatch(irpc_dispatcher *off, irpc_incoming_request *req,
  * failing: a request the pool runs, then (its one thread held, nothing may
  * wait) one it refuses. Returns 1 when nothing failed. */
 static int offload_run(long n) {
-  long live = talloc_live();
+  long live = test_alloc_live();
   uv_loop_t loop;
   uv_loop_init(&loop);
   gate g;
@@ -551,7 +539,7 @@ static int offload_run(long n) {
 
   irpc_incoming_request *req[3] = {work_request(1), work_request(2),
                                    work_request(3)};
-  talloc_arm(n, 0);
+  test_alloc_arm(n, 0);
   dresult ran, busy, held;
   int rc = offload_dispatch(off, req[0], &ran);
   if (rc) {
@@ -565,13 +553,13 @@ static int offload_run(long n) {
     else
       assert_int_equal(ran.status, IRPC_STATUS_INTERNAL_ERROR);
   }
-  int untouched = talloc_disarm();
+  int untouched = test_alloc_disarm();
   /* The pool's thread held by a request made without failures. */
   gate_set(&g, 1);
   int started = gate_started(&g);
   assert_irpc_ok(offload_dispatch(off, req[1], &held));
   gate_wait_started(&g, started + 1);
-  talloc_arm(n, 0);
+  test_alloc_arm(n, 0);
   int rc2 = offload_dispatch(off, req[2], &busy);
   if (rc2) {
     assert_irpc_err(rc2, IRPC_ENOMEM);
@@ -582,7 +570,7 @@ static int offload_run(long n) {
     if (busy.status != IRPC_STATUS_INTERNAL_ERROR)
       assert_int_equal(busy.status, IRPC_STATUS_UNAVAILABLE);
   }
-  untouched = talloc_disarm() && untouched;
+  untouched = test_alloc_disarm() && untouched;
   gate_set(&g, 0);
   kit_run_until(&loop, &held.done);
   assert_int_equal(held.status, IRPC_STATUS_OK);
@@ -597,13 +585,13 @@ static int offload_run(long n) {
   if (rc2 == 0)
     assert_int_equal(busy.done, 1);
   assert_int_equal(held.done, 1);
-  assert_int_equal(talloc_live(), live);
+  assert_int_equal(test_alloc_live(), live);
   return untouched;
 }
 
 static void offload_sweep(void **state) {
   (void)state;
-  talloc_set_exempt(0);
+  test_alloc_set_exempt(0);
   long n = 1;
   while (!offload_run(n))
     assert_true(++n < SWEEP_MAX);
@@ -613,7 +601,7 @@ static void offload_sweep(void **state) {
 }
 
 int main(void) {
-  talloc_install();
+  test_alloc_install_shared();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(call_queue_sweep),
       cmocka_unit_test(blocking_client_sweep),

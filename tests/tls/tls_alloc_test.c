@@ -64,29 +64,6 @@ static int group_teardown(void **state) {
   return 0;
 }
 
-/* Echoes; InternalError when an allocation fails. */
-static void echo(irpc_dispatcher *self, irpc_dispatch *d) {
-  (void)self;
-  irpc_incoming_request *req = irpc_dispatch_request(d);
-  irpc_outgoing_response *resp;
-  if (irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL)) {
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  if (irpc_buf_move(irpc_outgoing_response_payload(resp),
-                    irpc_incoming_request_payload(req))) {
-    irpc_outgoing_response_free(resp);
-    irpc_dispatch_reply(d, IRPC_STATUS_INTERNAL_ERROR, NULL);
-    return;
-  }
-  irpc_dispatch_complete(d, resp);
-}
-
-static const irpc_dispatcher_ops echo_ops = {.struct_size =
-                                                 sizeof(irpc_dispatcher_ops),
-                                             .name = "echo",
-                                             .dispatch = echo};
-
 typedef struct fx {
   net_rig n;
   irpc_tls_server *server;
@@ -114,7 +91,7 @@ static void fx_init(fx *f) {
   assert_irpc_ok(irpc_tls_client_new(&f->client, &o));
   f->n.sopts.connection.tls_server = f->server;
   f->n.copts.tls_client = f->client;
-  net_map(&f->n, "/echo", &echo_ops, NULL);
+  net_map(&f->n, "/echo", &kit_echo_oom_ops, NULL);
   net_rig_start(&f->n);
 }
 
