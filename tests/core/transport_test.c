@@ -537,39 +537,56 @@ static void on_reject_connect(irpc_duplex *d, int status, void *ud) {
   *(int *)ud = status ? status : 1;
 }
 
+/* Starts a listening fixture whose loop counts the handles left in dead
+ * frames (check_frames). */
+static void refusing_start(duplex_fx *f, uv_check_t *check, void **state) {
+  duplex_fx_start(f, KIND(state));
+  duplex_fx_listen(f);
+  uv_check_init(&f->loop, check);
+  uv_check_start(check, check_frames);
+  handles_in_dead_frames = 0;
+}
+
+/* Connects a client to the fixture's listener; *connected becomes 1. */
+static void refusing_connect(duplex_fx *f, irpc_duplex **c, int *connected) {
+  assert_irpc_ok(irpc_transport_connect(f->t, &f->loop,
+                                        irpc_listener_address(f->l), c,
+                                        on_reject_connect, connected));
+}
+
+/* Reads the refused client until its end: nothing came; closes it and
+ * returns how the read ended. */
+static int refused_read_end(duplex_fx *f, irpc_duplex *c) {
+  rec rc;
+  rec_init(&rc);
+  assert_irpc_ok(irpc_duplex_read_start(c, on_rec_read, &rc));
+  while (rc.status == 0)
+    run_once_marked(&f->loop);
+  assert_int_equal(rc.total, 0);
+  assert_int_equal(handles_in_dead_frames, 0);
+  irpc_duplex_close(c, NULL, NULL);
+  rec_fini(&rc);
+  return rc.status;
+}
+
 /* The server cannot allocate the duplex of a new connection: the peer
  * sees the connection end, libuv's handle for it never outlives the call
  * that made it, the next connection is accepted, and the listener closes. */
 static void test_accept_out_of_memory(void **state) {
   duplex_fx f;
-  duplex_fx_start(&f, KIND(state));
-  duplex_fx_listen(&f);
   uv_check_t check;
-  uv_check_init(&f.loop, &check);
-  uv_check_start(&check, check_frames);
-  handles_in_dead_frames = 0;
-
+  refusing_start(&f, &check, state);
   irpc_duplex *c;
   int connected = 0;
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
-                                        irpc_listener_address(f.l), &c,
-                                        on_reject_connect, &connected));
+  refusing_connect(&f, &c, &connected);
   test_alloc.fail_at = 1; /* the server's duplex */
   while (!connected)
     run_once_marked(&f.loop);
   assert_int_equal(connected, 1);
-  rec rc;
-  rec_init(&rc);
-  assert_irpc_ok(irpc_duplex_read_start(c, on_rec_read, &rc));
-  while (rc.status == 0)
-    run_once_marked(&f.loop);
+  int end = refused_read_end(&f, c);
   assert_int_equal(test_alloc.fail_at, 0);
-  assert_true(rc.status == UV_EOF || rc.status == UV_ECONNRESET);
-  assert_int_equal(rc.total, 0);
+  assert_true(end == UV_EOF || end == UV_ECONNRESET);
   assert_int_equal(f.accepted, 0);
-  assert_int_equal(handles_in_dead_frames, 0);
-  irpc_duplex_close(c, NULL, NULL);
-  rec_fini(&rc);
 
   /* The listener still accepts. */
   assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
@@ -590,19 +607,13 @@ static void test_accept_out_of_memory(void **state) {
 static void test_accept_out_of_memory_queued(void **state) {
   for (long failures = 2; failures <= 3; failures++) {
     duplex_fx f;
-    duplex_fx_start(&f, KIND(state));
-    duplex_fx_listen(&f);
     uv_check_t check;
-    uv_check_init(&f.loop, &check);
-    uv_check_start(&check, check_frames);
-    handles_in_dead_frames = 0;
+    refusing_start(&f, &check, state);
     irpc_duplex *c[2];
     int connected[2] = {0, 0};
     rec r[2];
     for (int i = 0; i < 2; i++)
-      assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
-                                            irpc_listener_address(f.l), &c[i],
-                                            on_reject_connect, &connected[i]));
+      refusing_connect(&f, &c[i], &connected[i]);
     test_alloc.fail_at = 1;
     test_alloc.fail_more = failures - 1;
     while (!connected[0] || !connected[1])
@@ -642,18 +653,12 @@ static void test_accept_out_of_memory_queued(void **state) {
  * listener's close callback runs once, after both. */
 static void test_accept_out_of_memory_then_close(void **state) {
   duplex_fx f;
-  duplex_fx_start(&f, KIND(state));
-  duplex_fx_listen(&f);
   uv_check_t check;
-  uv_check_init(&f.loop, &check);
-  uv_check_start(&check, check_frames);
-  handles_in_dead_frames = 0;
+  refusing_start(&f, &check, state);
   refused_listener_closes = 0;
   irpc_duplex *c;
   int connected = 0;
-  assert_irpc_ok(irpc_transport_connect(f.t, &f.loop,
-                                        irpc_listener_address(f.l), &c,
-                                        on_reject_connect, &connected));
+  refusing_connect(&f, &c, &connected);
   test_alloc.fail_at = 1;
   refusing_fx = &f;
   while (!connected || refused_listener_closes == 0)
@@ -661,15 +666,7 @@ static void test_accept_out_of_memory_then_close(void **state) {
   refusing_fx = NULL;
   assert_null(f.l);
   assert_int_equal(f.accepted, 0);
-  rec rc;
-  rec_init(&rc);
-  assert_irpc_ok(irpc_duplex_read_start(c, on_rec_read, &rc));
-  while (rc.status == 0)
-    run_once_marked(&f.loop);
-  assert_int_equal(rc.total, 0);
-  assert_int_equal(handles_in_dead_frames, 0);
-  irpc_duplex_close(c, NULL, NULL);
-  rec_fini(&rc);
+  refused_read_end(&f, c);
   uv_close((uv_handle_t *)&check, NULL);
   duplex_fx_finish(&f);
   assert_int_equal(refused_listener_closes, 1);

@@ -13,23 +13,25 @@
 
 enum { K_INT32, K_STRING, K_BYTES };
 
-/* ---- The server: produces the stream of the operation called ---- */
+/* ---- A producer of a stream of `kind`: `n` items, then the end; the
+ * server's answers a call (S), the client's feeds a request (P) ---- */
 
-typedef struct srv {
+typedef struct producer {
   irpc_stream_writer *w;
   irpc_slice_stream_writer *s;
   int kind;
   int32_t n, sent;
   int abort, bad;
+  int must_write; /* a write may not fail (else the reader stopped) */
   int eagain;
   int ended, end_err;
   char prefix[32];
   char names[64][48];
-} srv;
+} producer;
 
-static srv S;
+static producer S, P;
 
-static void produce(srv *p) {
+static void produce(producer *p) {
   if (p->bad) { /* an empty segment: the consumer refuses it */
     irpc_buf *b;
     assert_irpc_ok(irpc_buf_new(&b));
@@ -62,25 +64,27 @@ static void produce(srv *p) {
       p->eagain++;
       return;
     }
+    if (p->must_write)
+      assert_irpc_ok(rc);
     if (rc)
-      return; /* the client stopped reading: on_end says so */
+      return; /* the reader stopped: on_end says so */
     p->sent += (int32_t)n;
   }
-  if (!p->abort) /* else left open: the test aborts it */
+  if (p->n >= 0 && !p->abort) /* else left open: the test aborts it */
     assert_irpc_ok(irpc_slice_stream_end(p->s));
   p->n = -1; /* done */
 }
 
 static void writable(irpc_stream_writer *w, void *ud) {
   (void)w;
-  srv *p = ud;
+  producer *p = ud;
   if (p->sent < p->n)
     produce(p);
 }
 
 static void wend(irpc_stream_writer *w, int err, void *ud) {
   (void)w;
-  srv *p = ud;
+  producer *p = ud;
   p->ended = 1;
   p->end_err = err;
 }
@@ -91,29 +95,39 @@ static const irpc_stream_writer_ops wops = {
     .on_end = wend,
 };
 
+static void producer_start(producer *p, uv_loop_t *loop, int kind, int32_t n,
+                           const irpc_slice_stream_elem *elem,
+                           size_t max_queued) {
+  memset(p, 0, sizeof *p);
+  p->kind = kind;
+  p->n = n;
+  irpc_stream_writer_options wo;
+  irpc_stream_writer_options_init(&wo);
+  wo.max_queued = max_queued;
+  assert_irpc_ok(irpc_stream_writer_new(&p->w, loop, &wo, &wops, p));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&p->s, p->w, elem));
+}
+
+static void producer_free(producer *p) {
+  irpc_slice_stream_writer_free(p->s);
+  irpc_stream_writer_free(p->w);
+  p->s = NULL;
+  p->w = NULL;
+}
+
 /* Starts the stream of `kind` for the dispatch; the caller replies. */
 static void serve(irpc_slice_dispatch *sd, int kind, int32_t n,
                   const irpc_slice_stream_elem *elem) {
-  memset(&S, 0, sizeof S);
-  S.kind = kind;
-  S.n = n;
-  irpc_stream_writer_options wo;
-  irpc_stream_writer_options_init(&wo);
   /* small: the producer waits often; echo writes as it reads, without
    * waiting, so its 5000 strings must fit */
-  wo.max_queued = kind == K_STRING && n == 0 ? 256 << 10 : 16 << 10;
-  uv_loop_t *loop = irpc_dispatch_loop(irpc_slice_dispatch_raw(sd));
-  assert_irpc_ok(irpc_stream_writer_new(&S.w, loop, &wo, &wops, &S));
-  assert_irpc_ok(irpc_slice_stream_writer_new(&S.s, S.w, elem));
+  producer_start(&S, irpc_dispatch_loop(irpc_slice_dispatch_raw(sd)), kind, n,
+                 elem, kind == K_STRING && n == 0 ? 256 << 10 : 16 << 10);
   assert_irpc_ok(irpc_slice_dispatch_set_stream(sd, S.w));
   assert_int_equal(irpc_slice_dispatch_set_stream(sd, S.w), IRPC_EBUSY);
 }
 
 static void srv_free(void) {
-  irpc_slice_stream_writer_free(S.s);
-  irpc_stream_writer_free(S.w);
-  S.s = NULL;
-  S.w = NULL;
+  producer_free(&S);
 }
 
 static void impl_count(void *impl, irpc_slice_dispatch *sd, int32_t n) {
@@ -209,13 +223,13 @@ static void impl_upload(void *impl, irpc_slice_dispatch *sd, irpc_str name) {
 
 /* echo: replies at once, then writes back every string it receives. */
 static void echo_items(void *ud, const void *items, size_t n) {
-  srv *p = ud;
+  producer *p = ud;
   assert_irpc_ok(irpc_slice_stream_write(p->s, items, n));
   p->sent += (int32_t)n;
 }
 
 static void echo_end(void *ud, int err) {
-  srv *p = ud;
+  producer *p = ud;
   if (err)
     irpc_stream_writer_abort(p->w);
   else
@@ -397,87 +411,21 @@ static void upload_cb(irpc_slice_reply *reply, int err, const int64_t *ret,
   C.size = ret ? *ret : -1;
 }
 
-/* The client's producer of a request stream, of `kind`: `n` items, then
- * the end. */
-typedef struct prod {
-  irpc_stream_writer *w;
-  irpc_slice_stream_writer *s;
-  int kind;
-  int32_t n, sent;
-  int eagain;
-  int ended, end_err;
-  char names[64][48];
-} prod;
-
-static prod P;
-
-static void prod_run(prod *p) {
-  while (p->sent < p->n) {
-    size_t n = p->n - p->sent < 64 ? (size_t)(p->n - p->sent) : 64;
-    irpc_str strs[64];
-    uint8_t bytes[64];
-    for (size_t i = 0; i < n; i++) {
-      int32_t k = p->sent + (int32_t)i;
-      bytes[i] = (uint8_t)(k % 251);
-      snprintf(p->names[i], sizeof p->names[i], "echo-%d", (int)k);
-      strs[i].ptr = p->names[i];
-      strs[i].len = strlen(p->names[i]);
-    }
-    int rc = irpc_slice_stream_write(
-        p->s, p->kind == K_STRING ? (const void *)strs : bytes, n);
-    if (rc == IRPC_EAGAIN) {
-      p->eagain++;
-      return;
-    }
-    assert_irpc_ok(rc);
-    p->sent += (int32_t)n;
-  }
-  if (p->n >= 0)
-    assert_irpc_ok(irpc_slice_stream_end(p->s));
-  p->n = -1;
-}
-
-static void prod_writable(irpc_stream_writer *w, void *ud) {
-  (void)w;
-  prod *p = ud;
-  if (p->sent < p->n)
-    prod_run(p);
-}
-
-static void prod_end(irpc_stream_writer *w, int err, void *ud) {
-  (void)w;
-  prod *p = ud;
-  p->ended = 1;
-  p->end_err = err;
-}
-
-static const irpc_stream_writer_ops prod_ops = {
-    .struct_size = sizeof(irpc_stream_writer_ops),
-    .on_writable = prod_writable,
-    .on_end = prod_end,
-};
-
+/* Starts the client's producer of a request stream (P) and sets opts to
+ * send it. */
 static void prod_start(uv_loop_t *loop, int kind, int32_t n,
                        const irpc_slice_stream_elem *elem,
                        irpc_slice_call_opts *opts) {
-  memset(&P, 0, sizeof P);
-  P.kind = kind;
-  P.n = n;
-  irpc_stream_writer_options wo;
-  irpc_stream_writer_options_init(&wo);
-  wo.max_queued = 16 << 10;
-  assert_irpc_ok(irpc_stream_writer_new(&P.w, loop, &wo, &prod_ops, &P));
-  assert_irpc_ok(irpc_slice_stream_writer_new(&P.s, P.w, elem));
+  producer_start(&P, loop, kind, n, elem, 16 << 10);
+  P.must_write = 1;
+  snprintf(P.prefix, sizeof P.prefix, "echo");
   memset(opts, 0, sizeof *opts);
   opts->struct_size = sizeof *opts;
   opts->stream = P.w;
 }
 
 static void prod_free(void) {
-  irpc_slice_stream_writer_free(P.s);
-  irpc_stream_writer_free(P.w);
-  P.s = NULL;
-  P.w = NULL;
+  producer_free(&P);
 }
 
 static void cli_reset(int kind) {
@@ -600,7 +548,7 @@ static void test_request_streams(void **state) {
     prod_start(loop, K_BYTES, 400000, &StreamGen_Feed_upload_param_elem, &opts);
     assert_irpc_ok(StreamGen_Feed_upload(&r.proxy, (irpc_str){"file", 4}, &opts,
                                          upload_cb, NULL));
-    prod_run(&P);
+    produce(&P);
     kit_run_until(loop, &C.done);
     assert_irpc_ok(C.err);
     assert_int_equal(C.size, 400000);
@@ -614,7 +562,7 @@ static void test_request_streams(void **state) {
     snprintf(C.prefix, sizeof C.prefix, "echo");
     prod_start(loop, K_STRING, 5000, &StreamGen_Feed_echo_param_elem, &opts);
     assert_irpc_ok(StreamGen_Feed_echo(&r.proxy, &opts, count_cb, NULL));
-    prod_run(&P);
+    produce(&P);
     kit_run_until(loop, &C.done);
     assert_irpc_ok(C.err);
     assert_irpc_ok(C.take_rc);
@@ -652,7 +600,7 @@ static void test_upload_aborted(void **state) {
   abort_after = 1000;
   assert_irpc_ok(StreamGen_Feed_upload(&r.proxy, (irpc_str){"file", 4}, &opts,
                                        upload_cb, NULL));
-  prod_run(&P);
+  produce(&P);
   kit_run_until(&r.net.loop, &C.done);
   assert_int_not_equal(C.err, 0); /* the call fails, once */
   assert_int_equal(C.done, 1);
@@ -754,7 +702,7 @@ static void test_take_defers(void **state) {
   echo_early = 1;
   early_ended = early_err = early_items_n = 0;
   irpc_stream_writer *w;
-  assert_irpc_ok(irpc_stream_writer_new(&w, &r.net.loop, NULL, &prod_ops, &P));
+  assert_irpc_ok(irpc_stream_writer_new(&w, &r.net.loop, NULL, &wops, &P));
   memset(&P, 0, sizeof P);
   irpc_outgoing_request *req;
   assert_irpc_ok(

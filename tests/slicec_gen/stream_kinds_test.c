@@ -572,32 +572,23 @@ static void cli_reset(int kind) {
   C.kind = kind;
 }
 
+/* The operations of every kind but K_STAMP: they return nothing. */
+typedef int (*void_call)(const StreamKinds_KindsProxy *p, int32_t n,
+                         int32_t mode, const irpc_slice_call_opts *opts,
+                         void (*cb)(irpc_slice_reply *, int, void *), void *ud);
+static const void_call void_calls[K_STAMP] = {
+    StreamKinds_Kinds_colors,   StreamKinds_Kinds_codes,
+    StreamKinds_Kinds_shapes,   StreamKinds_Kinds_points,
+    StreamKinds_Kinds_readings, StreamKinds_Kinds_records,
+    StreamKinds_Kinds_seqs,     StreamKinds_Kinds_dicts,
+    StreamKinds_Kinds_maybe,    StreamKinds_Kinds_maybeRecords,
+};
+
 static int call_kind(const StreamKinds_KindsProxy *p, int kind, int32_t n,
                      int32_t mode) {
-  switch (kind) {
-  case K_COLOR:
-    return StreamKinds_Kinds_colors(p, n, mode, NULL, void_cb, NULL);
-  case K_CODE:
-    return StreamKinds_Kinds_codes(p, n, mode, NULL, void_cb, NULL);
-  case K_SHAPE:
-    return StreamKinds_Kinds_shapes(p, n, mode, NULL, void_cb, NULL);
-  case K_POINT:
-    return StreamKinds_Kinds_points(p, n, mode, NULL, void_cb, NULL);
-  case K_READING:
-    return StreamKinds_Kinds_readings(p, n, mode, NULL, void_cb, NULL);
-  case K_RECORD:
-    return StreamKinds_Kinds_records(p, n, mode, NULL, void_cb, NULL);
-  case K_SEQ:
-    return StreamKinds_Kinds_seqs(p, n, mode, NULL, void_cb, NULL);
-  case K_DICT:
-    return StreamKinds_Kinds_dicts(p, n, mode, NULL, void_cb, NULL);
-  case K_MAYBE:
-    return StreamKinds_Kinds_maybe(p, n, mode, NULL, void_cb, NULL);
-  case K_MAYBEREC:
-    return StreamKinds_Kinds_maybeRecords(p, n, mode, NULL, void_cb, NULL);
-  default:
+  if (kind == K_STAMP)
     return StreamKinds_Kinds_stamps(p, n, mode, NULL, stamps_cb, NULL);
-  }
+  return void_calls[kind](p, n, mode, NULL, void_cb, NULL);
 }
 
 typedef struct rig {

@@ -126,38 +126,23 @@ static void raw_produce(irpc_stream_writer *w, int32_t *sent) {
   *sent = CHUNKS + 1; /* done */
 }
 
-static void cw_writable(irpc_stream_writer *w, void *ud) {
-  (void)ud;
-  if (T.csent < CHUNKS)
-    raw_produce(w, &T.csent);
+/* A writer's ends: ud is its ender, the client's (&T.cw) or the
+ * server's (&T.sw). */
+static void writer_end(irpc_stream_writer *w, int err, void *ud) {
+  (void)w;
+  ended(ud, err);
 }
 
-static void cw_end(irpc_stream_writer *w, int err, void *ud) {
-  (void)w, (void)ud;
-  ended(&T.cw, err);
+static void raw_writable(irpc_stream_writer *w, void *ud) {
+  int32_t *sent = ud == &T.cw ? &T.csent : &T.ssent;
+  if (*sent < CHUNKS)
+    raw_produce(w, sent);
 }
 
-static const irpc_stream_writer_ops cw_ops = {
+static const irpc_stream_writer_ops raw_writer_ops = {
     .struct_size = sizeof(irpc_stream_writer_ops),
-    .on_writable = cw_writable,
-    .on_end = cw_end,
-};
-
-static void sw_writable(irpc_stream_writer *w, void *ud) {
-  (void)ud;
-  if (T.ssent < CHUNKS)
-    raw_produce(w, &T.ssent);
-}
-
-static void sw_end(irpc_stream_writer *w, int err, void *ud) {
-  (void)w, (void)ud;
-  ended(&T.sw, err);
-}
-
-static const irpc_stream_writer_ops sw_ops = {
-    .struct_size = sizeof(irpc_stream_writer_ops),
-    .on_writable = sw_writable,
-    .on_end = sw_end,
+    .on_writable = raw_writable,
+    .on_end = writer_end,
 };
 
 static void check_bytes(irpc_buf *data, int64_t *got, int *bad) {
@@ -204,8 +189,8 @@ static int respond_with_writer(irpc_dispatch *d, size_t max_queued) {
   irpc_stream_writer_options wo;
   irpc_stream_writer_options_init(&wo);
   wo.max_queued = max_queued;
-  rc =
-      irpc_stream_writer_new(&T.swp, irpc_dispatch_loop(d), &wo, &sw_ops, NULL);
+  rc = irpc_stream_writer_new(&T.swp, irpc_dispatch_loop(d), &wo,
+                              &raw_writer_ops, &T.sw);
   if (rc == 0) {
     rc = irpc_outgoing_response_set_continuation(resp, T.swp);
     if (rc) {
@@ -355,7 +340,7 @@ static void gsw_writable(irpc_stream_writer *w, void *ud) {
 static const irpc_stream_writer_ops gsw_ops = {
     .struct_size = sizeof(irpc_stream_writer_ops),
     .on_writable = gsw_writable,
-    .on_end = sw_end,
+    .on_end = writer_end,
 };
 
 /* The server's typed writer of the response stream, set on sd; 0 or an
@@ -367,7 +352,7 @@ static int gen_server_writer(irpc_slice_dispatch *sd,
   irpc_stream_writer_options_init(&wo);
   wo.max_queued = max_queued;
   uv_loop_t *loop = irpc_dispatch_loop(irpc_slice_dispatch_raw(sd));
-  int rc = irpc_stream_writer_new(&T.swp, loop, &wo, &gsw_ops, NULL);
+  int rc = irpc_stream_writer_new(&T.swp, loop, &wo, &gsw_ops, &T.sw);
   if (rc)
     return rc;
   rc = irpc_slice_stream_writer_new(&T.ss, T.swp, elem);
@@ -518,7 +503,7 @@ static void raw_start(int scenario) {
     irpc_stream_writer_options wo;
     irpc_stream_writer_options_init(&wo);
     wo.max_queued = 16 << 10;
-    rc = irpc_stream_writer_new(&T.cwp, T.loop, &wo, &cw_ops, NULL);
+    rc = irpc_stream_writer_new(&T.cwp, T.loop, &wo, &raw_writer_ops, &T.cw);
     if (rc) {
       irpc_outgoing_request_free(req);
       T.invoke_rc = rc;
@@ -589,7 +574,7 @@ static void gcw_writable(irpc_stream_writer *w, void *ud);
 static const irpc_stream_writer_ops gcw_ops = {
     .struct_size = sizeof(irpc_stream_writer_ops),
     .on_writable = gcw_writable,
-    .on_end = cw_end,
+    .on_end = writer_end,
 };
 
 static int upload_mode; /* 1: bytes, 0: strings */
@@ -632,7 +617,7 @@ static void gen_start(int scenario) {
     irpc_stream_writer_options wo;
     irpc_stream_writer_options_init(&wo);
     wo.max_queued = 4 << 10;
-    int rc = irpc_stream_writer_new(&T.cwp, T.loop, &wo, &gcw_ops, NULL);
+    int rc = irpc_stream_writer_new(&T.cwp, T.loop, &wo, &gcw_ops, &T.cw);
     if (rc == 0) {
       rc = irpc_slice_stream_writer_new(&T.cs, T.cwp,
                                         scenario == GEN_UP
