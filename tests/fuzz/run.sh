@@ -14,7 +14,9 @@
 # build goes to build-fuzz/ (override with IRPC_FUZZ_BUILD_DIR). Each target starts from a
 # copy of its checked-in corpus under build-fuzz/corpus/<target>, so new
 # inputs do not land in the source tree; crashes are written to
-# build-fuzz/artifacts/. Exits non-zero if a target finds a failure.
+# build-fuzz/artifacts/. Exits non-zero if a target finds a failure, after
+# a summary that names each failing target and prints its input (base64,
+# for inputs up to 4 KiB) so a failure seen only in a log can be replayed.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +51,10 @@ weight() {
 shares=0
 for t in $targets; do shares=$((shares + $(weight "$t"))); done
 status=0
+failed=""
+mkdir -p "$build/artifacts"
+stamp=$build/artifacts/.start
+touch "$stamp"
 for t in $targets; do
   time=$((seconds * $(weight "$t") / shares))
   [ "$time" -ge 1 ] || time=1
@@ -78,6 +84,16 @@ for t in $targets; do
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$t-" "$corpus"; then
     status=1
+    failed="$failed $t"
   fi
 done
+if [ $status -ne 0 ]; then
+  echo "== fuzz targets that failed:$failed"
+  find "$build/artifacts" -type f -newer "$stamp" ! -name .start |
+  while read -r a; do
+    echo "-- $(basename "$a") ($(wc -c <"$a") bytes)"
+    if [ "$(wc -c <"$a")" -le 4096 ]; then base64 "$a"; fi
+  done
+  echo "replay: $build/tests/fuzz/<target> <input file>"
+fi
 exit $status
