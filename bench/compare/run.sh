@@ -77,8 +77,8 @@ cmake --build "$build" -j"$(nproc)" --target irpc-bench-ice-server \
   why[ice]="its programs did not build (libzeroc-ice-dev and g++ missing?)"
 cmake --build "$build" -j"$(nproc)" --target irpc-bench-grpc-server \
   irpc-bench-grpc-client >/dev/null 2>&1 ||
-  why[grpc]="its programs did not build (libgrpc++-dev, libprotobuf-dev," \
-  "protobuf-compiler-grpc and g++ missing?)"
+  why[grpc]="its programs did not build (libgrpc++-dev, libprotobuf-dev,\
+ protobuf-compiler-grpc and g++ missing?)"
 grep -q '^IRPC_WITH_ICE:BOOL=ON' "$build/CMakeCache.txt" ||
   why[irpc_ice]="irpc was built without the ice protocol"
 
