@@ -138,42 +138,8 @@ typedef struct client {
   irpc_invoker *conn;
   irpc_pipeline *pipeline;
   irpc_metrics *metrics;
-  irpc_outgoing_request *req;
-  uint64_t started, done, failed, target;
+  bench_calls k; /* on the pipeline, or the connection */
 } client;
-
-static void client_call(client *c);
-
-static void client_done(irpc_call *call, int err, irpc_incoming_response *resp,
-                        void *ud) {
-  (void)call;
-  client *c = ud;
-  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
-    c->failed++;
-  irpc_incoming_response_free(resp);
-  c->done++;
-  if (c->started < c->target)
-    client_call(c);
-}
-
-static void client_call(client *c) {
-  c->started++;
-  irpc_invoker *inv =
-      c->pipeline ? irpc_pipeline_invoker(c->pipeline) : c->conn;
-  if (irpc_invoke(inv, c->req, client_done, c, NULL) != 0) {
-    c->failed++;
-    c->done++;
-  }
-}
-
-static void client_run(client *c, size_t inflight, uint64_t n) {
-  c->started = c->done = 0;
-  c->target = n;
-  for (size_t i = 0; i < inflight && i < n; i++)
-    client_call(c);
-  while (c->done < n)
-    uv_run(c->loop, UV_RUN_ONCE);
-}
 
 static int use_ic(irpc_pipeline *p, int rc, irpc_invoker **ic) {
   if (rc == 0 && (rc = irpc_pipeline_use(p, *ic)) != 0)
@@ -188,7 +154,9 @@ static int client_start(client *c, const char *addr, irpc_transport *mem,
   o.transport = mem;
   int rc = irpc_client_connection_new(&c->conn, c->loop, addr, &o);
   if (rc == 0)
-    rc = irpc_outgoing_request_new(&c->req, "/echo", "op");
+    rc = irpc_outgoing_request_new(&c->k.req, "/echo", "op");
+  c->k.loop = c->loop;
+  c->k.inv = c->conn;
   if (rc || !interceptors)
     return rc;
   uv_loop_t *l = c->loop;
@@ -214,8 +182,10 @@ static int client_start(client *c, const char *addr, irpc_transport *mem,
     rc = use_ic(c->pipeline, irpc_compress_interceptor_new(&ic, l, NULL), &ic);
   if (rc == 0)
     rc = irpc_pipeline_into(c->pipeline, c->conn);
+  if (rc == 0)
+    c->k.inv = irpc_pipeline_invoker(c->pipeline);
   irpc_context *ctx = NULL;
-  irpc_features *f = irpc_outgoing_request_features(c->req);
+  irpc_features *f = irpc_outgoing_request_features(c->k.req);
   static const char small[32] = "a small payload, not compressed";
   if (rc == 0)
     rc = irpc_context_new(&ctx);
@@ -227,25 +197,16 @@ static int client_start(client *c, const char *addr, irpc_transport *mem,
   if (rc == 0)
     rc = irpc_features_set_compress(f, 1);
   if (rc == 0)
-    rc = irpc_buf_append(irpc_outgoing_request_payload(c->req), small,
+    rc = irpc_buf_append(irpc_outgoing_request_payload(c->k.req), small,
                          sizeof small);
   return rc;
 }
 
-static void shut_done(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  (void)status;
-  *(int *)ud = 1;
-}
-
 static void client_stop(client *c) {
-  int done = 0;
-  if (irpc_client_connection_shutdown(c->conn, shut_done, &done) == 0)
-    while (!done)
-      uv_run(c->loop, UV_RUN_ONCE);
+  bench_client_shutdown(c->loop, c->conn);
   irpc_pipeline_free(c->pipeline);
   irpc_invoker_free(c->conn);
-  irpc_outgoing_request_free(c->req);
+  irpc_outgoing_request_free(c->k.req);
   irpc_metrics_free(c->metrics);
 }
 
@@ -302,17 +263,17 @@ static int run_case(const char *protocol, const char *transport,
             irpc_strerror(rc));
   if (rc == 0) {
     const atomic_uint_least64_t *mine = bench_alloc_thread_counter();
-    client_run(&c, inflight, ALLOCS_WARMUP);
+    bench_calls_run(&c.k, inflight, ALLOCS_WARMUP, NULL);
     uint64_t c0 = bench_alloc_read(mine);
     uint64_t s0 = memory ? 0 : bench_alloc_read(t.count);
-    client_run(&c, inflight, n);
+    bench_calls_run(&c.k, inflight, n, NULL);
     uint64_t c1 = bench_alloc_read(mine);
     uint64_t s1 = memory ? 0 : bench_alloc_read(t.count);
     *client_per_call = (double)(c1 - c0) / (double)n;
     *server_per_call = memory ? -1 : (double)(s1 - s0) / (double)n;
-    if (c.failed) {
+    if (c.k.failed) {
       fprintf(stderr, "allocs: %llu calls failed\n",
-              (unsigned long long)c.failed);
+              (unsigned long long)c.k.failed);
       rc = -1;
     }
   }

@@ -1,5 +1,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <irpc/alloc.h>
@@ -160,6 +161,19 @@ uint64_t bench_calls_run(bench_calls *k, size_t inflight, uint64_t n,
   return bench_now_ns() - t0;
 }
 
+static void shut_done(irpc_invoker *inv, int status, void *ud) {
+  (void)inv;
+  (void)status;
+  *(int *)ud = 1;
+}
+
+void bench_client_shutdown(uv_loop_t *loop, irpc_invoker *inv) {
+  int done = 0;
+  if (irpc_client_connection_shutdown(inv, shut_done, &done) == 0)
+    while (!done)
+      uv_run(loop, UV_RUN_ONCE);
+}
+
 int bench_cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
@@ -173,4 +187,23 @@ double bench_pct_us(uint64_t *ns, size_t n, double p) {
 uint64_t bench_count_for(double seconds, double per_s, uint64_t min) {
   double n = seconds * per_s;
   return n < (double)min ? min : (uint64_t)n;
+}
+
+const char *bench_client_args(int argc, char **argv, double *seconds) {
+  if (argc < 3 || strcmp(argv[1], "client"))
+    return NULL;
+  if (argc == 5 && !strcmp(argv[2], "--seconds")) {
+    *seconds = atof(argv[3]);
+    return argv[4];
+  }
+  return argc == 3 ? argv[2] : NULL;
+}
+
+int bench_tcp_address(const char *address, struct sockaddr_in *a) {
+  char host[64];
+  unsigned port;
+  if (sscanf(address, "tcp://%63[^:]:%u", host, &port) != 2 || port > 65535 ||
+      uv_ip4_addr(host, (int)port, a) != 0)
+    return -1;
+  return 0;
 }

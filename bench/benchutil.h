@@ -1,5 +1,6 @@
 /* Small shared helpers for the benchmark programs: a monotonic clock, an
- * allocation-counting allocator and a JSON record writer. */
+ * allocation-counting allocator, a JSON record writer, closed-loop calls,
+ * percentiles and the command line of the comparison peers. */
 #ifndef IRPC_BENCHUTIL_H
 #define IRPC_BENCHUTIL_H
 
@@ -51,11 +52,22 @@ typedef struct bench_calls {
 uint64_t bench_calls_run(bench_calls *k, size_t inflight, uint64_t n,
                          uint64_t *lat);
 
+/* Shuts the client connection `inv` down gracefully and runs `loop` until
+ * that completed (at once when the shutdown could not start). */
+void bench_client_shutdown(uv_loop_t *loop, irpc_invoker *inv);
+
 /* qsort's comparison of uint64_t values. */
 int bench_cmp_u64(const void *a, const void *b);
 /* The p-th percentile (0..1) of n samples in ns, in us; sorts them. */
 double bench_pct_us(uint64_t *ns, size_t n, double p);
 /* seconds * per_s, at least min: how many iterations fill a figure. */
 uint64_t bench_count_for(double seconds, double per_s, uint64_t min);
+
+/* The command line of a comparison peer's client, argv[1..]:
+ * `client [--seconds S] tcp://HOST:PORT`. Returns the address (and sets
+ * *seconds when given), or NULL when the line is not that. */
+const char *bench_client_args(int argc, char **argv, double *seconds);
+/* tcp://HOST:PORT with an IPv4 HOST into *a: 0, or -1. */
+int bench_tcp_address(const char *address, struct sockaddr_in *a);
 
 #endif

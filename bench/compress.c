@@ -505,21 +505,10 @@ static void env_open(env *e, int transport, const irpc_link *link,
   env_pipeline(e, c);
 }
 
-static void on_client_shut(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  (void)status;
-  *(int *)ud = 1;
-}
-
 static void env_close(env *e) {
   irpc_pipeline_free(e->pipe);
-  if (e->transport != T_COLOC) {
-    int done = 0;
-    if (irpc_client_connection_shutdown(e->terminal, on_client_shut, &done) ==
-        0)
-      while (!done)
-        uv_run(&e->loop, UV_RUN_ONCE);
-  }
+  if (e->transport != T_COLOC)
+    bench_client_shutdown(&e->loop, e->terminal);
   irpc_invoker_free(e->terminal);
   irpc_server_free(e->server);
   irpc_router_free(e->router);
@@ -620,16 +609,6 @@ static uint64_t calls_run(run *r, unsigned inflight, uint64_t min_calls,
   return bench_now_ns() - r->t_begin;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_us(uint64_t *v, size_t n, double p) {
-  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-  return (double)v[i] / 1000.0;
-}
-
 static uint64_t thread_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -673,9 +652,8 @@ static void measure(env *e, const opts *o, const cz_payload *p,
   res->cpu_ns = thread_cpu_ns() - cpu0;
   res->link_bytes = link_bytes(e) - lb0;
   res->calls = r.done;
-  qsort(r.lat, r.nlat, sizeof(*r.lat), cmp_u64);
-  res->p50_us = pct_us(r.lat, r.nlat, 0.50);
-  res->p99_us = pct_us(r.lat, r.nlat, 0.99);
+  res->p50_us = bench_pct_us(r.lat, r.nlat, 0.50);
+  res->p99_us = bench_pct_us(r.lat, r.nlat, 0.99);
   res->wire_bytes = mk.wire_count ? (double)mk.wire_bytes / mk.wire_count : 0;
   res->compress_count = mk.compress_count;
   res->compress_ns = mk.compress_ns;

@@ -308,11 +308,6 @@ static void on_echo(irpc_call *call, int err, irpc_incoming_response *r,
   irpc_incoming_response_free(r);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* p50 and p99 of small sequential calls on the first connection. */
 static int latency(client *cl, int calls, uint64_t *p50, uint64_t *p99) {
   uint64_t *t = malloc(sizeof(uint64_t) * (size_t)calls);
@@ -337,7 +332,7 @@ static int latency(client *cl, int calls, uint64_t *p50, uint64_t *p99) {
     if (i >= 0)
       t[i] = bench_now_ns() - t0;
   }
-  qsort(t, (size_t)calls, sizeof(uint64_t), cmp_u64);
+  qsort(t, (size_t)calls, sizeof(uint64_t), bench_cmp_u64);
   *p50 = t[calls / 2];
   *p99 = t[(size_t)calls * 99 / 100];
   free(t);

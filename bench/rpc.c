@@ -115,19 +115,6 @@ int bench_echo_router(irpc_router **out, irpc_dispatcher **echo,
   return rc;
 }
 
-/* ---- Samples ---- */
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double pct_us(uint64_t *ns, size_t n, double p) {
-  qsort(ns, n, sizeof(*ns), cmp_u64);
-  size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-  return (double)ns[i] / 1000.0;
-}
-
 /* ---- Raw libuv baselines: a server that echoes every byte, a client
  * that keeps `inflight` messages of `size` bytes going. ---- */
 
@@ -298,58 +285,6 @@ static void raw_teardown(raw *r) {
   free(r->msg); /* the handles finish closing with the loop's last run */
 }
 
-/* ---- irpc calls ---- */
-
-typedef struct calls {
-  uv_loop_t *loop;
-  irpc_invoker *inv;
-  irpc_outgoing_request *req;
-  uint64_t started, done, failed, target;
-  uint64_t *lat;
-  uint64_t *t0; /* per slot start time when measuring latency */
-} calls;
-
-static void call_start(calls *k);
-
-static void call_done(irpc_call *call, int err, irpc_incoming_response *resp,
-                      void *ud) {
-  (void)call;
-  calls *k = ud;
-  if (err || irpc_incoming_response_status(resp) != IRPC_STATUS_OK)
-    k->failed++;
-  irpc_incoming_response_free(resp);
-  if (k->lat)
-    k->lat[k->done] = bench_now_ns() - k->t0[0];
-  k->done++;
-  if (k->started < k->target)
-    call_start(k);
-}
-
-static void call_start(calls *k) {
-  k->started++;
-  if (k->lat)
-    k->t0[0] = bench_now_ns();
-  if (irpc_invoke(k->inv, k->req, call_done, k, NULL) != 0) {
-    k->failed++;
-    k->done++;
-  }
-}
-
-static uint64_t calls_run(calls *k, size_t inflight, uint64_t target,
-                          uint64_t *lat) {
-  uint64_t t0slot = 0;
-  k->started = k->done = k->failed = 0;
-  k->target = target;
-  k->lat = lat;
-  k->t0 = &t0slot;
-  uint64_t t0 = bench_now_ns();
-  for (size_t i = 0; i < inflight && i < target; i++)
-    call_start(k);
-  while (k->done < target)
-    uv_run(k->loop, UV_RUN_ONCE);
-  return bench_now_ns() - t0;
-}
-
 /* ---- One transport ---- */
 
 typedef struct opts {
@@ -399,24 +334,9 @@ static int client_for(irpc_invoker **inv, uv_loop_t *loop, const char *addr,
   return irpc_client_connection_new(inv, loop, addr, &o);
 }
 
-static void shut_cb(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  (void)status;
-  *(int *)ud = 1;
-}
-
 static void client_close(uv_loop_t *loop, irpc_invoker *inv) {
-  int done = 0;
-  if (irpc_client_connection_shutdown(inv, shut_cb, &done) == 0)
-    while (!done)
-      uv_run(loop, UV_RUN_ONCE);
+  bench_client_shutdown(loop, inv);
   irpc_invoker_free(inv);
-}
-
-/* Calls needed to fill about `seconds` at `per_s` calls per second. */
-static uint64_t count_for(double seconds, double per_s, uint64_t min) {
-  double n = seconds * per_s;
-  return n < (double)min ? min : (uint64_t)n;
 }
 
 static void bench_transport(const opts *o, bench_json *j, int uds) {
@@ -472,14 +392,14 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
 
   irpc_invoker *inv;
   client_for(&inv, &loop, bound, 65536, 32768);
-  calls k = {.loop = &loop, .inv = inv};
+  bench_calls k = {.loop = &loop, .inv = inv};
   irpc_outgoing_request_new(&k.req, "/echo", "op");
-  calls_run(&k, 1, 2000, NULL); /* connect and warm up */
+  bench_calls_run(&k, 1, 2000, NULL); /* connect and warm up */
   if (!remote)
     raw_run(&rw, 16, 1, 2000, NULL);
 
   /* (a) latency */
-  uint64_t n = count_for(o->seconds, 20000, 2000);
+  uint64_t n = bench_count_for(o->seconds, 20000, 2000);
   uint64_t *lat = calloc(n, sizeof(*lat));
   uint64_t *blat = calloc(n, sizeof(*blat));
   if (!remote)
@@ -487,9 +407,9 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   else
     for (uint64_t i = 0; i < n; i++)
       blat[i] = 1000;
-  calls_run(&k, 1, n, lat);
-  double bp50 = pct_us(blat, n, 0.5), bp99 = pct_us(blat, n, 0.99);
-  double p50 = pct_us(lat, n, 0.5), p99 = pct_us(lat, n, 0.99);
+  bench_calls_run(&k, 1, n, lat);
+  double bp50 = bench_pct_us(blat, n, 0.5), bp99 = bench_pct_us(blat, n, 0.99);
+  double p50 = bench_pct_us(lat, n, 0.5), p99 = bench_pct_us(lat, n, 0.99);
   printf("%-7s latency        p50 %7.1f us  p99 %7.1f us   raw p50 %7.1f us  "
          "p99 %7.1f us   ratio %.2fx\n",
          tname, p50, p99, bp50, bp99, p50 / bp50);
@@ -501,13 +421,14 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   /* (b) rate with 1, 64, 1024 in flight */
   static const size_t depths[] = {1, 64, 1024};
   for (size_t i = 0; i < 3; i++) {
-    uint64_t m =
-        count_for(o->seconds, depths[i] == 1 ? 20000 : 100000, depths[i] * 4);
+    uint64_t m = bench_count_for(o->seconds, depths[i] == 1 ? 20000 : 100000,
+                                 depths[i] * 4);
     double braw =
         remote
             ? 0
             : (double)m / ((double)raw_run(&rw, 16, depths[i], m, NULL) / 1e9);
-    double rate = (double)m / ((double)calls_run(&k, depths[i], m, NULL) / 1e9);
+    double rate =
+        (double)m / ((double)bench_calls_run(&k, depths[i], m, NULL) / 1e9);
     char name[32];
     snprintf(name, sizeof name, "inflight_%zu", depths[i]);
     printf("%-7s %-14s %10.0f calls/s   raw %10.0f msgs/s   ratio %.2f\n",
@@ -521,19 +442,19 @@ static void bench_transport(const opts *o, bench_json *j, int uds) {
   void *blob = calloc(1, mib);
   irpc_buf_append(irpc_outgoing_request_payload(k.req), blob, mib);
   free(blob);
-  uint64_t m = count_for(o->seconds, 500, 20);
+  uint64_t m = bench_count_for(o->seconds, 500, 20);
   double braw = remote
                     ? 0
                     : (double)m * (double)mib /
                           ((double)raw_run(&rw, mib, 1, m, NULL) / 1e9) / 1e6;
-  double def =
-      (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
+  double def = (double)m * (double)mib /
+               ((double)bench_calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
   client_close(&loop, inv);
   client_for(&inv, &loop, bound, BENCH_TUNED_WINDOW, BENCH_TUNED_FRAME);
   k.inv = inv;
-  calls_run(&k, 1, 3, NULL);
-  double tuned =
-      (double)m * (double)mib / ((double)calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
+  bench_calls_run(&k, 1, 3, NULL);
+  double tuned = (double)m * (double)mib /
+                 ((double)bench_calls_run(&k, 1, m, NULL) / 1e9) / 1e6;
   printf("%-7s echo_1MiB      default %7.0f MB/s  tuned %7.0f MB/s   raw "
          "%7.0f MB/s\n",
          tname, def, tuned, braw);

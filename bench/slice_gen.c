@@ -244,17 +244,12 @@ static call_fig measure(rig *r, int typed, long calls, run *o) {
                     (double)(bench_alloc_count() - a0) / (double)calls};
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* Median and mean of n durations (sorts them). */
 static void stats(uint64_t *d, size_t n, double *median, double *mean) {
   double sum = 0;
   for (size_t i = 0; i < n; i++)
     sum += (double)d[i];
-  qsort(d, n, sizeof *d, cmp_u64);
+  qsort(d, n, sizeof *d, bench_cmp_u64);
   *median = (double)d[n / 2];
   *mean = sum / (double)n;
 }

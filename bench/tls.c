@@ -79,17 +79,8 @@ static void on_connected(irpc_invoker *inv, int status, void *ud) {
   *(int *)ud = status ? status : 1;
 }
 
-static void on_shut(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  (void)status;
-  *(int *)ud = 1;
-}
-
 static void close_client(uv_loop_t *loop, irpc_invoker *inv) {
-  int done = 0;
-  if (irpc_client_connection_shutdown(inv, on_shut, &done) == 0)
-    while (!done)
-      uv_run(loop, UV_RUN_ONCE);
+  bench_client_shutdown(loop, inv);
   irpc_invoker_free(inv);
 }
 

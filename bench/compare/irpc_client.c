@@ -52,28 +52,18 @@ static void up_cb(irpc_invoker *inv, int status, void *ud) {
 /* Connections established per second: a new client connection each time,
  * connected then shut down. */
 static double connects(uv_loop_t *loop, const char *address,
-                       const irpc_connection_options *o, double seconds);
-
-static void shut_cb(irpc_invoker *inv, int status, void *ud) {
-  (void)inv;
-  (void)status;
-  *(int *)ud = 1;
-}
-
-static double connects(uv_loop_t *loop, const char *address,
                        const irpc_connection_options *o, double seconds) {
   uint64_t n = 0, t0 = bench_now_ns();
   while (n < 20 || bench_now_ns() - t0 < (uint64_t)(seconds * 1e9)) {
     irpc_invoker *inv;
-    int up = 0, done = 0;
+    int up = 0;
     if (irpc_client_connection_new(&inv, loop, address, o) != 0)
       return 0;
     if (irpc_client_connection_connect(inv, up_cb, &up) == 0)
       while (!up)
         uv_run(loop, UV_RUN_ONCE);
-    if (up == 1 && irpc_client_connection_shutdown(inv, shut_cb, &done) == 0)
-      while (!done)
-        uv_run(loop, UV_RUN_ONCE);
+    if (up == 1)
+      bench_client_shutdown(loop, inv);
     irpc_invoker_free(inv);
     if (up != 1)
       return 0;
@@ -157,10 +147,7 @@ int main(int argc, char **argv) {
   printf("%s  echo_1MiB      %7.0f MB/s\n", tag,
          echo_mbps(&k, 1u << 20, seconds, 500));
 
-  int done = 0;
-  if (irpc_client_connection_shutdown(k.inv, shut_cb, &done) == 0)
-    while (!done)
-      uv_run(&loop, UV_RUN_ONCE);
+  bench_client_shutdown(&loop, k.inv);
   irpc_invoker_free(k.inv);
   irpc_outgoing_request_free(k.req);
   if (with_connects)

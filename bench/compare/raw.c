@@ -214,11 +214,8 @@ static double mbps(client *c, size_t size, double seconds, double per_s) {
 }
 
 static int run_client(const char *address, double seconds) {
-  char host[64];
-  unsigned port;
   struct sockaddr_in a;
-  if (sscanf(address, "tcp://%63[^:]:%u", host, &port) != 2 ||
-      uv_ip4_addr(host, (int)port, &a) != 0) {
+  if (bench_tcp_address(address, &a)) {
     fprintf(stderr, "irpc-bench-raw: bad address %s\n", address);
     return 2;
   }
@@ -267,15 +264,9 @@ int main(int argc, char **argv) {
   double seconds = 1.0;
   if (argc == 2 && !strcmp(argv[1], "serve"))
     return serve();
-  if (argc >= 3 && !strcmp(argv[1], "client")) {
-    int i = 2;
-    if (argc == 5 && !strcmp(argv[2], "--seconds")) {
-      seconds = atof(argv[3]);
-      i = 4;
-    }
-    if (i == argc - 1)
-      return run_client(argv[i], seconds);
-  }
+  const char *address = bench_client_args(argc, argv, &seconds);
+  if (address)
+    return run_client(address, seconds);
   fprintf(stderr, "usage: irpc-bench-raw serve\n"
                   "       irpc-bench-raw client [--seconds S] "
                   "tcp://HOST:PORT\n");

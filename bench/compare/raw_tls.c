@@ -255,17 +255,12 @@ static int cl_echo(client *c, size_t size) {
 }
 
 static int run_client(const char *address, double seconds) {
-  char host[64];
-  unsigned port;
   client c = {.fd = -1};
-  if (sscanf(address, "tcp://%63[^:]:%u", host, &port) != 2 ||
-      inet_pton(AF_INET, host, &c.addr.sin_addr) != 1) {
+  if (bench_tcp_address(address, &c.addr)) {
     fprintf(stderr, "irpc-bench-raw-tls: bad address %s\n", address);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  c.addr.sin_family = AF_INET;
-  c.addr.sin_port = htons((uint16_t)port);
   c.ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(c.ctx, TLS1_3_VERSION);
   SSL_CTX_set_ciphersuites(c.ctx, ciphers);
@@ -328,15 +323,9 @@ int main(int argc, char **argv) {
   double seconds = 1.0;
   if (argc == 4 && !strcmp(argv[1], "serve"))
     return serve(argv[2], argv[3]);
-  if (argc >= 3 && !strcmp(argv[1], "client")) {
-    int i = 2;
-    if (argc == 5 && !strcmp(argv[2], "--seconds")) {
-      seconds = atof(argv[3]);
-      i = 4;
-    }
-    if (i == argc - 1)
-      return run_client(argv[i], seconds);
-  }
+  const char *address = bench_client_args(argc, argv, &seconds);
+  if (address)
+    return run_client(address, seconds);
   fprintf(stderr, "usage: irpc-bench-raw-tls serve CERT KEY\n"
                   "       irpc-bench-raw-tls client [--seconds S] "
                   "tcp://HOST:PORT\n");

@@ -77,40 +77,19 @@ cmake --build "$build" -j"$(nproc)" --target irpc-bench-ice-server \
   why[ice]="its programs did not build (libzeroc-ice-dev and g++ missing?)"
 cmake --build "$build" -j"$(nproc)" --target irpc-bench-grpc-server \
   irpc-bench-grpc-client >/dev/null 2>&1 ||
-  why[grpc]="its programs did not build (libgrpc++-dev, libprotobuf-dev," \
-  "protobuf-compiler-grpc and g++ missing?)"
+  why[grpc]="its programs did not build (libgrpc++-dev, libprotobuf-dev,\
+ protobuf-compiler-grpc and g++ missing?)"
 grep -q '^IRPC_WITH_ICE:BOOL=ON' "$build/CMakeCache.txt" ||
   why[irpc_ice]="irpc was built without the ice protocol"
 
-tmp=$(mktemp -d /tmp/irpc-bench-compare-XXXXXX)
-server_pid=""
-cleanup() {
-  [ -z "$server_pid" ] || kill -TERM "$server_pid" 2>/dev/null || true
-  [ -z "$server_pid" ] || wait "$server_pid" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Figures from a client's output (every client prints the same lines).
-fig() { # fig FILE FIGURE
-  awk -v f="$2" '
-    f == "p50" && / latency / { for (i = 1; i <= NF; i++) if ($i == "p50") print $(i+1) }
-    f == "p99" && / latency / { for (i = 1; i <= NF; i++) if ($i == "p99") print $(i+1) }
-    f == "rate" && / inflight_64 / { for (i = 1; i <= NF; i++) if ($i == "calls/s") print $(i-1) }
-    f == "kib" && / echo_64KiB / { for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1) }
-    f == "mib" && / echo_1MiB / { for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1) }
-  ' "$1" | head -n 1
-}
+# shellcheck source=bench/compare/lib.sh
+. bench/compare/lib.sh compare
 figures=(p50 p99 rate kib mib)
 
-declare -A res
 run_system() { # run_system KEY: one round
-  local key=$1 fd address
+  local key=$1
   # shellcheck disable=SC2086
-  exec {fd}< <(exec "${pin[@]}" ${server[$key]} 2>"$tmp/$key.server.err")
-  server_pid=$!
-  IFS= read -r -t 20 -u "$fd" address || address=""
-  exec {fd}<&-
+  start_server "$tmp/$key.server.err" "${pin[@]}" ${server[$key]}
   if [ -z "$address" ]; then
     why[$key]="its server did not start: $(tr '\n' ' ' <"$tmp/$key.server.err")"
   else
@@ -121,19 +100,7 @@ run_system() { # run_system KEY: one round
     fi
     for f in "${figures[@]}"; do res[$key.$f.$round]=$(fig "$tmp/$key.out" "$f"); done
   fi
-  kill -TERM "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
-
-median() { # median KEY FIGURE
-  local r vals=()
-  for ((r = 1; r <= rounds; r++)); do
-    [ -n "${res[$1.$2.$r]:-}" ] && vals+=("${res[$1.$2.$r]}")
-  done
-  [ ${#vals[@]} -gt 0 ] || return 0
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  stop_server
 }
 
 for ((round = 1; round <= rounds; round++)); do
@@ -146,7 +113,7 @@ done
 declare -A med
 for key in "${systems[@]}"; do
   [ -z "${why[$key]:-}" ] || continue
-  for f in "${figures[@]}"; do med[$key.$f]=$(median "$key" "$f"); done
+  for f in "${figures[@]}"; do med[$key.$f]=$(median "$key.$f"); done
 done
 
 # cell VALUE RAW KIND: the figure and its ratio to raw (latency: times

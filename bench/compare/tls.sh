@@ -47,14 +47,8 @@ cmake --build "$build" -j2 --target irpc-bench irpc-bench-raw \
   irpc-bench-raw-tls irpc-bench-client >/dev/null
 b=$PWD/$build/bench
 
-tmp=$(mktemp -d /tmp/irpc-bench-tls-XXXXXX)
-server_pid=""
-cleanup() {
-  [ -z "$server_pid" ] || kill -TERM "$server_pid" 2>/dev/null || true
-  [ -z "$server_pid" ] || wait "$server_pid" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/compare/lib.sh
+. bench/compare/lib.sh tls
 
 # A P-256 certificate for 127.0.0.1, its own trust root.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -76,25 +70,12 @@ label[tls]="irpc icerpc, TLS"
 server[tls]="$b/irpc-bench serve --tls-cert $tmp/cert.pem --tls-key $tmp/key.pem icerpc://127.0.0.1:0"
 client[tls]="$b/compare/irpc-bench-client --connects --tls-ca $tmp/cert.pem --seconds $seconds"
 
-fig() { # fig FILE FIGURE
-  awk -v f="$2" '
-    f == "p50" && / latency / { for (i = 1; i <= NF; i++) if ($i == "p50") print $(i+1) }
-    f == "p99" && / latency / { for (i = 1; i <= NF; i++) if ($i == "p99") print $(i+1) }
-    f == "rate" && / inflight_64 / { for (i = 1; i <= NF; i++) if ($i == "calls/s") print $(i-1) }
-    f == "mib" && / echo_1MiB / { for (i = 1; i <= NF; i++) if ($i == "MB/s") print $(i-1) }
-    f == "hs" && / (connects|handshakes) / { print $3 }
-  ' "$1" | head -n 1
-}
 figures=(p50 p99 rate mib hs)
 
-declare -A res
 run() { # run KEY PLACEMENT SERVER_CPU CLIENT_CPU
-  local key=$1 pl=$2 fd address
+  local key=$1 pl=$2
   # shellcheck disable=SC2086
-  exec {fd}< <(exec taskset -c "$3" ${server[$key]} 2>"$tmp/server.err")
-  server_pid=$!
-  IFS= read -r -t 20 -u "$fd" address || address=""
-  exec {fd}<&-
+  start_server "$tmp/server.err" taskset -c "$3" ${server[$key]}
   if [ -z "$address" ]; then
     echo "${label[$key]}: the server did not start: $(cat "$tmp/server.err")" >&2
     exit 1
@@ -105,19 +86,7 @@ run() { # run KEY PLACEMENT SERVER_CPU CLIENT_CPU
     exit 1
   fi
   for f in "${figures[@]}"; do res[$key.$pl.$f.$round]=$(fig "$tmp/out" "$f"); done
-  kill -TERM "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
-
-median() { # median KEY
-  local r vals=()
-  for ((r = 1; r <= rounds; r++)); do
-    [ -n "${res[$1.$r]:-}" ] && vals+=("${res[$1.$r]}")
-  done
-  [ ${#vals[@]} -gt 0 ] || return 0
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  stop_server
 }
 
 for ((round = 1; round <= rounds; round++)); do

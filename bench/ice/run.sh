@@ -59,39 +59,8 @@ ice_client=$PWD/$build/bench/ice/irpc-bench-ice-client
 floor_server=$PWD/$build/bench/ice/irpc-bench-ice-floor-server
 pin=(taskset -c "$cpu")
 
-tmp=$(mktemp -d /tmp/irpc-bench-ice-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# start_server NAME CMD...: starts a server pinned to the core, reads the
-# address it prints when ready into $address (empty when it exited or said
-# nothing within 20 s; its error output is in $tmp/NAME.err).
-start_server() {
-  local name=$1 fd
-  shift
-  address=""
-  exec {fd}< <(exec "${pin[@]}" "$@" 2>"$tmp/$name.err")
-  server_pid=$!
-  pids+=("$server_pid")
-  IFS= read -r -t 20 -u "$fd" address || address=""
-  exec {fd}<&-
-}
-
-stop_server() {
-  kill -TERM "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-}
-
-# Figures from a client's output (both clients print the same lines).
-p50() { awk '/ latency /{for(i=1;i<=NF;i++) if($i=="p50"){print $(i+1); exit}}' "$1"; }
-p99() { awk '/ latency /{for(i=1;i<=NF;i++) if($i=="p99"){print $(i+1); exit}}' "$1"; }
-rate64() { awk '/ inflight_64 /{for(i=1;i<=NF;i++) if($i=="calls/s"){print $(i-1); exit}}' "$1"; }
-mbps() { awk '/ echo_1MiB /{for(i=1;i<=NF;i++) if($i=="MB/s"){print $(i-1); exit}}' "$1"; }
+# shellcheck source=bench/compare/lib.sh
+. bench/compare/lib.sh ice
 
 # The irpc client: irpc-bench rpc --protocol ice when it can call a server
 # of another process (the option its usage names), else the irpc client of
@@ -113,7 +82,6 @@ if [ ${#irpc_client[@]} -eq 0 ] && cmake --build "$build" -j"$(nproc)" \
     "$seconds")
 fi
 
-declare -A res
 # run_pair KEY CLIENT-CMD...: one round of a pairing; its figures are kept
 # under KEY.<figure>.<round>.
 run_pair() {
@@ -123,21 +91,10 @@ run_pair() {
   if ! "${pin[@]}" "$@" >"$tmp/$key.out" 2>"$tmp/$key.client.err"; then
     res[$key.err]="the client failed: $(tail -n 2 "$tmp/$key.client.err" | tr '\n' ' ')"
   fi
-  res[$key.p50.$round]=$(p50 "$tmp/$key.out")
-  res[$key.p99.$round]=$(p99 "$tmp/$key.out")
-  res[$key.rate.$round]=$(rate64 "$tmp/$key.out")
-  res[$key.mbps.$round]=$(mbps "$tmp/$key.out")
-}
-
-# median KEY FIGURE: the median of the rounds that produced the figure.
-median() {
-  local r vals=()
-  for ((r = 1; r <= rounds; r++)); do
-    [ -n "${res[$1.$2.$r]:-}" ] && vals+=("${res[$1.$2.$r]}")
-  done
-  [ ${#vals[@]} -gt 0 ] || return 0
-  printf '%s\n' "${vals[@]}" | sort -g | awk '{v[NR]=$1} END{
-    if (NR % 2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'
+  res[$key.p50.$round]=$(fig "$tmp/$key.out" p50)
+  res[$key.p99.$round]=$(fig "$tmp/$key.out" p99)
+  res[$key.rate.$round]=$(fig "$tmp/$key.out" rate)
+  res[$key.mbps.$round]=$(fig "$tmp/$key.out" mib)
 }
 
 echo "ice protocol over TCP on 127.0.0.1, client and server two processes on" \
@@ -146,7 +103,7 @@ echo "ice protocol over TCP on 127.0.0.1, client and server two processes on" \
 skipped=()
 for ((round = 1; round <= rounds; round++)); do
   # Ice -> Ice, then irpc -> Ice while the Ice server is up.
-  start_server ice "$ice_server"
+  start_server "$tmp/ice.err" "${pin[@]}" "$ice_server"
   if [ -z "$address" ]; then
     echo "the Ice server did not start: $(cat "$tmp/ice.err")" >&2
     exit 1
@@ -156,7 +113,7 @@ for ((round = 1; round <= rounds; round++)); do
   stop_server
 
   # Ice -> irpc, and irpc -> irpc.
-  start_server irpc "$irpc_bench" serve ice://127.0.0.1:0
+  start_server "$tmp/irpc.err" "${pin[@]}" "$irpc_bench" serve ice://127.0.0.1:0
   if [ -z "$address" ] || [ "${address#ice://}" = "$address" ]; then
     why=$(tr '\n' ' ' <"$tmp/irpc.err")
     skipped+=("irpc server: irpc-bench serve does not serve ice:// (${why:-no address printed})")
@@ -167,7 +124,7 @@ for ((round = 1; round <= rounds; round++)); do
   stop_server
 
   # Ice -> floor.
-  start_server floor "$floor_server"
+  start_server "$tmp/floor.err" "${pin[@]}" "$floor_server"
   if [ -z "$address" ]; then
     skipped+=("floor server: $(tr '\n' ' ' <"$tmp/floor.err")")
   else
@@ -190,7 +147,7 @@ keys=(ice_ice ice_irpc ice_floor irpc_ice irpc_irpc)
 declare -A med
 for key in "${keys[@]}"; do
   [ -n "${res[$key]:-}" ] || continue
-  for f in p50 p99 rate mbps; do med[$key.$f]=$(median "$key" "$f"); done
+  for f in p50 p99 rate mbps; do med[$key.$f]=$(median "$key.$f"); done
   printf '  %-28s p50 %8s us  p99 %8s us  %10s calls/s (64 in flight)  %7s MB/s (1 MiB echo)\n' \
     "$(label_of "$key")" "${med[$key.p50]:--}" "${med[$key.p99]:--}" \
     "${med[$key.rate]:--}" "${med[$key.mbps]:--}"

@@ -58,7 +58,9 @@ typedef struct irpc_multi_server irpc_multi_server;
 
 /* Builds the dispatcher chain of loop `index` (0..loops-1) on that loop's
  * thread, on `loop`, into *out. A negative return fails
- * irpc_multi_server_new with it. */
+ * irpc_multi_server_new with it: the factory then frees what it built and
+ * leaves *out NULL (the release function runs for a loop only when *out
+ * was set). */
 typedef int (*irpc_multi_server_factory)(uv_loop_t *loop, unsigned index,
                                          irpc_dispatcher **out,
                                          void *user_data);

@@ -12,7 +12,8 @@ set(examples
   "hello|irpc-hello|Hello, world!.*NotFound"
   "callback|irpc-callback|before and after a server restart"
   "catalog|irpc-catalog|each case of Result<Item, LookupError> handled"
-  "ipc|irpc-ipc|Hello, world! .from process")
+  "ipc|irpc-ipc|Hello, world! .from process"
+  "multiloop|irpc-multiloop|816 calls answered, 0 failed.*shut down .gracefully.")
 foreach(entry ${examples})
   string(REPLACE "|" ";" entry "${entry}")
   list(GET entry 0 name)
