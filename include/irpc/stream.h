@@ -124,7 +124,8 @@ IRPC_API size_t irpc_stream_writer_room(const irpc_stream_writer *w);
 IRPC_API int irpc_stream_writer_wait(irpc_stream_writer *w);
 
 /* Ends the continuation after the bytes written (Slic's StreamLast).
- * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (ended or aborted already). */
+ * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (ended or aborted already, or
+ * on_end due: its deadline passed, the peer stopped, ...). */
 IRPC_API int irpc_stream_writer_end(irpc_stream_writer *w);
 
 /* Aborts the continuation (Slic's StreamWritesClosed; the reader gets

@@ -477,6 +477,32 @@ static void small_call(stream_rig *r, const char *text) {
 
 /* ---- Tests ---- */
 
+/* An upload of `total` bytes to a server that answers at once: the call
+ * completes (once) while a large continuation is still sent; then the
+ * server's reader and the writer end with 0 and every byte arrived. */
+static void upload_outlives_call(stream_rig *r, uint64_t total, int oneway) {
+  client_call cc;
+  producer p;
+  start_upload_as(r, &cc, &p, total, oneway);
+  run_until(r, &cc.res.done);
+  assert_irpc_ok(cc.res.err);
+  assert_int_equal(cc.res.status, IRPC_STATUS_OK);
+  if (total > (1 << 20)) {
+    assert_false(p.ended); /* still sending */
+    assert_true(p.sent < p.total);
+  }
+  run_until(r, &srv.up.ended);
+  assert_irpc_ok(srv.up.end_err);
+  assert_int_equal(srv.up.got, total);
+  assert_false(srv.up.bad);
+  run_until(r, &p.ended);
+  assert_irpc_ok(p.end_err);
+  small_call(r, "x");
+  assert_int_equal(cc.res.done, 1);
+  irpc_stream_writer_free(p.w);
+  irpc_outgoing_request_free(cc.req);
+}
+
 /* A large upload and a large download on one connection, one after the
  * other: every byte arrives in order, and the peak of what irpc holds
  * stays under PEAK_BOUND whatever the size. */
@@ -541,22 +567,7 @@ static void test_response_before_continuation_ends(void **state) {
     stream_rig r;
     rig_up(&r, kinds[k]);
     srv.reply_early = 1;
-    client_call cc;
-    producer p;
-    start_upload(&r, &cc, &p, 8 << 20);
-    run_until(&r, &cc.res.done);
-    assert_irpc_ok(cc.res.err);
-    assert_int_equal(cc.res.status, IRPC_STATUS_OK);
-    assert_false(p.ended); /* still sending */
-    assert_true(p.sent < p.total);
-    run_until(&r, &srv.up.ended);
-    assert_irpc_ok(srv.up.end_err);
-    assert_int_equal(srv.up.got, 8 << 20);
-    assert_false(srv.up.bad);
-    run_until(&r, &p.ended);
-    assert_irpc_ok(p.end_err);
-    irpc_stream_writer_free(p.w);
-    irpc_outgoing_request_free(cc.req);
+    upload_outlives_call(&r, 8 << 20, 0);
     rig_down(&r, 1);
   }
 }
@@ -1097,40 +1108,14 @@ static void test_oneway_continuation(void **state) {
     stream_rig r;
     rig_up(&r, kinds[k]);
     srv.reply_early = 1; /* the dispatch ends, its reader goes on */
-    client_call cc;
-    producer p;
-    start_upload_as(&r, &cc, &p, 8 << 20, 1);
-    run_until(&r, &cc.res.done);
-    assert_irpc_ok(cc.res.err);
-    assert_int_equal(cc.res.status, IRPC_STATUS_OK);
-    assert_false(p.ended); /* still sending */
-    assert_true(p.sent < p.total);
-    run_until(&r, &srv.up.ended);
-    assert_irpc_ok(srv.up.end_err);
-    assert_int_equal(srv.up.got, 8 << 20);
-    assert_false(srv.up.bad);
-    run_until(&r, &p.ended);
-    assert_irpc_ok(p.end_err);
-    small_call(&r, "x");
-    assert_int_equal(cc.res.done, 1);
-    irpc_stream_writer_free(p.w);
-    irpc_outgoing_request_free(cc.req);
-
+    upload_outlives_call(&r, 8 << 20, 1);
     /* a short continuation, ended before the payload went out */
     reset_up();
-    start_upload_as(&r, &cc, &p, 100, 1);
-    assert_true(p.end_called);
-    run_until(&r, &cc.res.done);
-    assert_irpc_ok(cc.res.err);
-    run_until(&r, &p.ended);
-    assert_irpc_ok(p.end_err);
-    run_until(&r, &srv.up.ended);
-    assert_irpc_ok(srv.up.end_err);
-    assert_int_equal(srv.up.got, 100);
-    irpc_stream_writer_free(p.w);
-    irpc_outgoing_request_free(cc.req);
+    upload_outlives_call(&r, 100, 1);
 
     /* the server stops reading */
+    client_call cc;
+    producer p;
     reset_up();
     srv.up.stop_at = 1 << 20;
     start_upload_as(&r, &cc, &p, 64 << 20, 1);
