@@ -39,6 +39,7 @@ struct irpc_stream_writer {
   const irpc_stream_transform_ops *xf; /* &xf_ops when installed */
   irpc_stream_transform_ops xf_ops;
   void *xf_state;
+  irpc__timer deadline; /* irpc_stream_writer_set_deadline */
 };
 
 static int transform_check(const irpc_stream_transform_ops *ops,
@@ -68,6 +69,7 @@ void irpc_stream_writer_options_init_sized(irpc_stream_writer_options *o,
 static void writer_unref(irpc_stream_writer *w) {
   if (--w->refs > 0)
     return;
+  irpc__timer_stop(w->sched, &w->deadline);
   irpc__sched_cancel(w->sched, &w->task);
   irpc__sched_release(w->sched);
   irpc__buf_fini(&w->pending);
@@ -77,6 +79,12 @@ static void writer_unref(irpc_stream_writer *w) {
 }
 
 static void writer_fail(irpc_stream_writer *w, int err);
+
+/* The writer's deadline passed before its end: it is aborted. */
+static void writer_deadline(irpc__timer *t) {
+  writer_fail(IRPC__CONTAINER_OF(t, irpc_stream_writer, deadline),
+              IRPC_EDEADLINE);
+}
 
 /* Hands `data` (and the end) to the sink, through the transform. */
 static int writer_put(irpc_stream_writer *w, irpc_buf *data, int last) {
@@ -145,6 +153,7 @@ int irpc_stream_writer_new(irpc_stream_writer **out, uv_loop_t *loop,
   w->max_queued = opts.max_queued;
   irpc__buf_init(&w->pending);
   w->task.fn = writer_task;
+  irpc__timer_init(&w->deadline, writer_deadline);
   *out = w;
   return 0;
 }
@@ -215,6 +224,7 @@ int irpc_stream_writer_end(irpc_stream_writer *w) {
 
 /* Marks the end due and lets go of the sink. */
 static void writer_done(irpc_stream_writer *w, int err) {
+  irpc__timer_stop(w->sched, &w->deadline);
   w->done = 1;
   w->end_err = err;
   irpc_buf_clear(&w->pending);
@@ -240,6 +250,19 @@ static void writer_fail(irpc_stream_writer *w, int err) {
     w->refs--; /* the sink's */
   }
   writer_unref(w);
+}
+
+int irpc_stream_writer_set_deadline(irpc_stream_writer *w,
+                                    uint64_t timeout_ms) {
+  if (!w)
+    return IRPC_EINVAL;
+  if (w->done)
+    return IRPC_ECLOSED;
+  if (timeout_ms == 0) {
+    irpc__timer_stop(w->sched, &w->deadline);
+    return 0;
+  }
+  return irpc__timer_start(w->sched, &w->deadline, timeout_ms);
 }
 
 int irpc_stream_writer_replayable(const irpc_stream_writer *w) {
@@ -394,12 +417,14 @@ struct irpc_stream_reader {
   const irpc_stream_transform_ops *xf;
   irpc_stream_transform_ops xf_ops;
   void *xf_state;
-  irpc_buf xout; /* the transform's output */
+  irpc_buf xout;        /* the transform's output */
+  irpc__timer deadline; /* irpc_stream_reader_set_deadline */
 };
 
 static void reader_unref(irpc_stream_reader *r) {
   if (--r->refs > 0)
     return;
+  irpc__timer_stop(r->sched, &r->deadline);
   irpc__sched_cancel(r->sched, &r->task);
   irpc__sched_release(r->sched);
   irpc__buf_fini(&r->buf);
@@ -411,6 +436,7 @@ static void reader_unref(irpc_stream_reader *r) {
 
 /* The reader ends with `err` before its source did: the peer is stopped. */
 static void reader_fail(irpc_stream_reader *r, int err) {
+  irpc__timer_stop(r->sched, &r->deadline);
   if (r->src) {
     const irpc__stream_source *src = r->src;
     void *ctx = r->ctx;
@@ -442,6 +468,7 @@ static void reader_pull(irpc_stream_reader *r) {
   int end = 0;
   size_t n = r->src->read(r->ctx, &r->buf, READ_CHUNK, &end);
   if (end && r->src) {
+    irpc__timer_stop(r->sched, &r->deadline);
     r->src = NULL;
     r->ctx = NULL;
     r->src_end = 1;
@@ -495,6 +522,16 @@ static void reader_task(irpc__task *t) {
   reader_unref(r);
 }
 
+/* The reader's deadline passed before the writer's end arrived: it ends
+ * with IRPC_EDEADLINE and stops the peer. */
+static void reader_deadline(irpc__timer *t) {
+  irpc_stream_reader *r = IRPC__CONTAINER_OF(t, irpc_stream_reader, deadline);
+  r->refs++;
+  reader_fail(r, IRPC_EDEADLINE);
+  reader_post(r);
+  reader_unref(r);
+}
+
 int irpc__stream_reader_new(irpc_stream_reader **out, uv_loop_t *loop,
                             const irpc__stream_source *source, void *ctx,
                             irpc_buf *first) {
@@ -518,6 +555,7 @@ int irpc__stream_reader_new(irpc_stream_reader **out, uv_loop_t *loop,
   r->src = source;
   r->ctx = ctx;
   r->task.fn = reader_task;
+  irpc__timer_init(&r->deadline, reader_deadline);
   *out = r;
   return 0;
 }
@@ -533,6 +571,7 @@ void irpc__stream_reader_readable(irpc_stream_reader *r) {
 void irpc__stream_reader_finish(irpc_stream_reader *r, int err) {
   if (!r->src)
     return;
+  irpc__timer_stop(r->sched, &r->deadline);
   r->src = NULL;
   r->ctx = NULL;
   r->src_end = 1;
@@ -580,6 +619,7 @@ void irpc_stream_reader_free(irpc_stream_reader *r) {
   if (!r)
     return;
   r->app_gone = 1;
+  irpc__timer_stop(r->sched, &r->deadline);
   irpc__sched_cancel(r->sched, &r->task);
   irpc_buf_clear(&r->buf);
   if (r->src) {
@@ -591,6 +631,19 @@ void irpc_stream_reader_free(irpc_stream_reader *r) {
     r->refs--; /* the source's; the holder's below */
   }
   reader_unref(r);
+}
+
+int irpc_stream_reader_set_deadline(irpc_stream_reader *r,
+                                    uint64_t timeout_ms) {
+  if (!r)
+    return IRPC_EINVAL;
+  if (r->src_end || r->app_gone)
+    return IRPC_ECLOSED;
+  if (timeout_ms == 0) {
+    irpc__timer_stop(r->sched, &r->deadline);
+    return 0;
+  }
+  return irpc__timer_start(r->sched, &r->deadline, timeout_ms);
 }
 
 int irpc_stream_reader_set_transform(irpc_stream_reader *r,

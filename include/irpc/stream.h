@@ -24,9 +24,22 @@
  *     reader gets IRPC_ETRUNCATED;
  *   - the reader stops (irpc_stream_reader_free before its end): Slic's
  *     StreamReadsClosed, and the writer gets IRPC_ESTOPPED;
- *   - the connection dies: both get the connection's error.
+ *   - the connection dies: both get the connection's error;
+ *   - a deadline set on the writer or the reader passes first
+ *     (irpc_stream_writer_set_deadline, irpc_stream_reader_set_deadline):
+ *     it gets IRPC_EDEADLINE, and the peer sees an abort (the writer's
+ *     deadline: its reader gets IRPC_ETRUNCATED) or a stop (the reader's:
+ *     its writer gets IRPC_ESTOPPED).
  * Callbacks run on the loop of the connection, never inside the irpc
  * function that caused them.
+ *
+ * A one-way request with a continuation completes (its call's callback,
+ * with an Ok response) once its header and payload were sent, as IceRPC's
+ * one-way invocation; the continuation goes on in the background and only
+ * its writer's on_end tells how it ended. A two-way request's call
+ * completes with its response, whether its continuation ended or not.
+ * Once the call completed, nothing but the writer's or the reader's own
+ * deadline bounds how long a stalled peer holds the continuation.
  *
  * The ice protocol has no continuation: a request with a continuation or
  * asking for a streamed response fails there with IRPC_ENOTSUP, and the
@@ -60,8 +73,11 @@ typedef struct irpc_stream_writer_ops {
   /* The end, exactly once unless the writer is freed first: 0 (every byte
    * and the end were handed to the transport), IRPC_ESTOPPED (the peer
    * stopped reading), IRPC_ECANCELED (aborted by irpc_stream_writer_abort,
-   * or the frame holding it was freed before it was sent), the error its
-   * call was canceled with (IRPC_EDEADLINE, ...), IRPC_ENOTSUP (the
+   * or the frame holding it was freed before it was sent), IRPC_EDEADLINE
+   * (its own deadline passed, irpc_stream_writer_set_deadline), the error
+   * its call was canceled with before the call completed (IRPC_EDEADLINE,
+   * IRPC_ECANCELED, ...), the error a one-way call failed with before its
+   * payload was sent, the error of its transform, IRPC_ENOTSUP (the
    * protocol has no continuation), or the connection's error. */
   void (*on_end)(irpc_stream_writer *w, int err, void *user_data);
 } irpc_stream_writer_ops;
@@ -108,13 +124,29 @@ IRPC_API size_t irpc_stream_writer_room(const irpc_stream_writer *w);
 IRPC_API int irpc_stream_writer_wait(irpc_stream_writer *w);
 
 /* Ends the continuation after the bytes written (Slic's StreamLast).
- * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (ended or aborted already). */
+ * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (ended or aborted already, or
+ * on_end due: its deadline passed, the peer stopped, ...). */
 IRPC_API int irpc_stream_writer_end(irpc_stream_writer *w);
 
 /* Aborts the continuation (Slic's StreamWritesClosed; the reader gets
  * IRPC_ETRUNCATED); on_end(IRPC_ECANCELED) follows unless it was due
  * already. No-op once ended. */
 IRPC_API void irpc_stream_writer_abort(irpc_stream_writer *w);
+
+/* Bounds the life of the continuation: unless on_end is due within
+ * `timeout_ms` milliseconds from now (the end framed, or another end), the
+ * writer is aborted as by irpc_stream_writer_abort, except that on_end
+ * gets IRPC_EDEADLINE (the peer's reader IRPC_ETRUNCATED), and the
+ * connection lets go of the stream. Meant for the time after the call
+ * completed, which nothing else bounds (before, the call's cancellation or
+ * deadline ends the writer too, whichever comes first); it may be set at
+ * any time before on_end, even on a writer not sent yet, and keeps
+ * running after irpc_stream_writer_free. Setting it again replaces it;
+ * `timeout_ms` 0 removes it. The timer runs on the writer's loop.
+ * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (on_end is due already),
+ * IRPC_ENOMEM (the timer could not be armed: no deadline). */
+IRPC_API int irpc_stream_writer_set_deadline(irpc_stream_writer *w,
+                                             uint64_t timeout_ms);
 
 /* 1 while no byte of the writer reached a connection: a request holding it
  * may still be sent again (the retry interceptor checks it), else 0. */
@@ -153,7 +185,11 @@ typedef struct irpc_stream_reader_ops {
   void (*on_data)(irpc_stream_reader *r, irpc_buf *data, void *user_data);
   /* The end, exactly once unless the reader is freed first, after the last
    * on_data: 0 (the writer ended and every byte was delivered),
-   * IRPC_ETRUNCATED (the writer aborted), or the connection's error. */
+   * IRPC_ETRUNCATED (the writer aborted), IRPC_EDEADLINE (its deadline
+   * passed, irpc_stream_reader_set_deadline), IRPC_ENOMEM (received bytes
+   * could not be taken), the error of its transform, or the connection's
+   * error. Like on_data, it comes only while the reader is started and not
+   * paused. */
   void (*on_end)(irpc_stream_reader *r, int err, void *user_data);
 } irpc_stream_reader_ops;
 
@@ -172,6 +208,19 @@ IRPC_API void irpc_stream_reader_resume(irpc_stream_reader *r);
 /* Bytes received and not delivered yet (held by the reader and its
  * stream). */
 IRPC_API size_t irpc_stream_reader_buffered(const irpc_stream_reader *r);
+
+/* Bounds the life of the continuation: unless the writer's end arrived
+ * within `timeout_ms` milliseconds from now (every byte received, or
+ * another end), the reader ends with IRPC_EDEADLINE: what it holds is
+ * dropped, the peer is stopped as by irpc_stream_reader_free (its writer
+ * gets IRPC_ESTOPPED), and the connection lets go of the stream. Meant for
+ * the time after the call completed, which nothing else bounds; it may be
+ * set at any time before the end arrived. Setting it again replaces it;
+ * `timeout_ms` 0 removes it. The timer runs on the connection's loop.
+ * Errors: IRPC_EINVAL (r NULL), IRPC_ECLOSED (the end arrived already),
+ * IRPC_ENOMEM (the timer could not be armed: no deadline). */
+IRPC_API int irpc_stream_reader_set_deadline(irpc_stream_reader *r,
+                                             uint64_t timeout_ms);
 
 /* The application lets go of the reader: no callback after this returns.
  * A reader not at its end stops the peer (Slic's StreamReadsClosed: the

@@ -2,7 +2,8 @@
  * flows: a download, an upload and a two-way stream, each with the raw
  * irpc_stream_writer / irpc_stream_reader and with the typed streams of
  * generated code (stream_gen.slice: strings down, bytes up, strings both
- * ways), client and server in this process over the memory transport.
+ * ways), and a raw one-way upload (its call completes once the payload is
+ * sent), client and server in this process over the memory transport.
  * For each n the n-th allocation after the connection is up fails; then
  * every call completes exactly once, every writer and every reader that
  * was started reports its end exactly once, a run with no failure delivers
@@ -24,11 +25,13 @@ enum {
   GEN_DOWN,
   GEN_UP,
   GEN_BOTH,
+  RAW_ONEWAY,
 };
 
 static const char *const scenario_name[] = {
-    "raw download",   "raw upload",   "raw two-way stream",
-    "typed download", "typed upload", "typed two-way stream",
+    "raw download",       "raw upload",   "raw two-way stream",
+    "typed download",     "typed upload", "typed two-way stream",
+    "raw one-way upload",
 };
 
 /* Something that reports its end once. */
@@ -491,12 +494,16 @@ static void raw_done(irpc_call *call, int err, irpc_incoming_response *resp,
 
 static void raw_start(int scenario) {
   static const char *const ops[] = {"down", "up", "both"};
+  int oneway = scenario == RAW_ONEWAY;
+  if (oneway)
+    scenario = RAW_UP; /* the same upload, the call done once it is sent */
   irpc_outgoing_request *req;
   int rc = irpc_outgoing_request_new(&req, "/raw", ops[scenario]);
   if (rc) {
     T.invoke_rc = rc;
     return;
   }
+  irpc_outgoing_request_set_oneway(req, oneway);
   if (scenario != RAW_UP)
     assert_irpc_ok(irpc_outgoing_request_set_stream_response(req, 1));
   if (scenario != RAW_DOWN) {
@@ -676,6 +683,10 @@ static void wait_settled(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_NOWAIT);
   if (T.settled)
     return;
+  if (!timed_out) { /* something started in that last turn */
+    wait_settled(loop);
+    return;
+  }
   for (size_t i = 0; i < sizeof all_enders / sizeof all_enders[0]; i++)
     if (all_enders[i]->made && !all_enders[i]->ended)
       print_message("%s: allocation %ld failing: %s never ended\n",
@@ -714,12 +725,19 @@ static int run_failing_at(int scenario, long n) {
   assert_irpc_ok(o.err);
 
   test_alloc.fail_at = n;
-  if (scenario <= RAW_BOTH)
+  if (scenario <= RAW_BOTH || scenario == RAW_ONEWAY)
     raw_start(scenario);
   else
     gen_start(scenario);
   settle();
   wait_settled(&r.loop);
+  if (scenario == RAW_ONEWAY && T.invoke_rc == 0) {
+    /* the call and the writer may end before the server's reader starts:
+     * without a failure it starts */
+    while (!T.sr.made && (n == 0 || test_alloc.fail_at > 0))
+      uv_run(&r.loop, UV_RUN_ONCE);
+    wait_settled(&r.loop);
+  }
   int untouched = n == 0 || test_alloc.fail_at > 0;
   test_alloc.fail_at = 0;
 
@@ -735,6 +753,7 @@ static int run_failing_at(int scenario, long n) {
       assert_int_equal(T.cgot, (int64_t)CHUNKS * CHUNK);
       break;
     case RAW_UP:
+    case RAW_ONEWAY:
       assert_int_equal(T.status, IRPC_STATUS_OK);
       assert_int_equal(T.sgot, (int64_t)CHUNKS * CHUNK);
       break;
@@ -842,12 +861,18 @@ static void typed_both(void **state) {
   sweep(GEN_BOTH);
 }
 
+static void raw_oneway(void **state) {
+  (void)state;
+  sweep(RAW_ONEWAY);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(raw_download), cmocka_unit_test(raw_upload),
       cmocka_unit_test(raw_both),     cmocka_unit_test(typed_download),
       cmocka_unit_test(typed_upload), cmocka_unit_test(typed_both),
+      cmocka_unit_test(raw_oneway),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

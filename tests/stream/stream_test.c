@@ -36,6 +36,7 @@ typedef struct producer {
   uint64_t total, sent;
   size_t chunk;
   uint64_t abort_at; /* abort once this many were written (0: never) */
+  uint64_t hold_at;  /* write no more once this many were written */
   int hold;          /* write nothing until released */
   int end_called;
   int ended;
@@ -45,6 +46,8 @@ typedef struct producer {
 
 static void produce(producer *p) {
   while (!p->hold && p->w && p->sent < p->total) {
+    if (p->hold_at && p->sent >= p->hold_at)
+      return;
     if (p->abort_at && p->sent >= p->abort_at) {
       irpc_stream_writer_abort(p->w);
       return;
@@ -198,6 +201,7 @@ typedef struct server_state {
   int cancel_err;
   size_t down_chunk;
   uint64_t down_abort_at;
+  uint64_t down_hold_at;
   size_t seg_len;  /* the payload of the last "/seg" request */
   size_t echo_len; /* of the last "/echo" one */
 } server_state;
@@ -283,6 +287,7 @@ static void srv_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     if (srv.down_chunk)
       pd->chunk = srv.down_chunk;
     pd->abort_at = srv.down_abort_at;
+    pd->hold_at = srv.down_hold_at;
     irpc_outgoing_response *resp;
     assert_irpc_ok(irpc_outgoing_response_new(&resp, IRPC_STATUS_OK, NULL));
     assert_irpc_ok(
@@ -374,14 +379,20 @@ static void on_call(irpc_call *call, int err, irpc_incoming_response *resp,
   irpc_incoming_response_free(resp);
 }
 
-static void start_upload(stream_rig *r, client_call *cc, producer *p,
-                         uint64_t total) {
+static void start_upload_as(stream_rig *r, client_call *cc, producer *p,
+                            uint64_t total, int oneway) {
   memset(cc, 0, sizeof(*cc));
   producer_init(p, &r->net.loop, total);
   assert_irpc_ok(irpc_outgoing_request_new(&cc->req, "/up", "op"));
+  irpc_outgoing_request_set_oneway(cc->req, oneway);
   assert_irpc_ok(irpc_outgoing_request_set_continuation(cc->req, p->w));
   produce(p); /* before the invocation: waits in the writer */
   assert_irpc_ok(irpc_invoke(r->client, cc->req, on_call, cc, NULL));
+}
+
+static void start_upload(stream_rig *r, client_call *cc, producer *p,
+                         uint64_t total) {
+  start_upload_as(r, cc, p, total, 0);
 }
 
 static void start_download(stream_rig *r, irpc_invoker *inv, client_call *cc,
@@ -431,6 +442,24 @@ static void run_until_progress(stream_rig *r, const int *flag,
     fail_msg("the stream made no progress for 30 s");
 }
 
+static void on_window_end(uv_timer_t *t) {
+  *(int *)t->data = 1;
+}
+
+/* Runs the loop for `ms` milliseconds: a window in which something must
+ * not happen (a deadline that was stopped). */
+static void run_for(stream_rig *r, uint64_t ms) {
+  int over = 0;
+  uv_timer_t t;
+  uv_timer_init(&r->net.loop, &t);
+  t.data = &over;
+  uv_timer_start(&t, on_window_end, ms, 0);
+  while (!over)
+    uv_run(&r->net.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&r->net.loop, UV_RUN_NOWAIT);
+}
+
 static int kinds[] = {NET_MEMORY, NET_TCP, NET_UDS};
 
 static const char *kind_name(int kind) {
@@ -447,6 +476,32 @@ static void small_call(stream_rig *r, const char *text) {
 }
 
 /* ---- Tests ---- */
+
+/* An upload of `total` bytes to a server that answers at once: the call
+ * completes (once) while a large continuation is still sent; then the
+ * server's reader and the writer end with 0 and every byte arrived. */
+static void upload_outlives_call(stream_rig *r, uint64_t total, int oneway) {
+  client_call cc;
+  producer p;
+  start_upload_as(r, &cc, &p, total, oneway);
+  run_until(r, &cc.res.done);
+  assert_irpc_ok(cc.res.err);
+  assert_int_equal(cc.res.status, IRPC_STATUS_OK);
+  if (total > (1 << 20)) {
+    assert_false(p.ended); /* still sending */
+    assert_true(p.sent < p.total);
+  }
+  run_until(r, &srv.up.ended);
+  assert_irpc_ok(srv.up.end_err);
+  assert_int_equal(srv.up.got, total);
+  assert_false(srv.up.bad);
+  run_until(r, &p.ended);
+  assert_irpc_ok(p.end_err);
+  small_call(r, "x");
+  assert_int_equal(cc.res.done, 1);
+  irpc_stream_writer_free(p.w);
+  irpc_outgoing_request_free(cc.req);
+}
 
 /* A large upload and a large download on one connection, one after the
  * other: every byte arrives in order, and the peak of what irpc holds
@@ -512,22 +567,7 @@ static void test_response_before_continuation_ends(void **state) {
     stream_rig r;
     rig_up(&r, kinds[k]);
     srv.reply_early = 1;
-    client_call cc;
-    producer p;
-    start_upload(&r, &cc, &p, 8 << 20);
-    run_until(&r, &cc.res.done);
-    assert_irpc_ok(cc.res.err);
-    assert_int_equal(cc.res.status, IRPC_STATUS_OK);
-    assert_false(p.ended); /* still sending */
-    assert_true(p.sent < p.total);
-    run_until(&r, &srv.up.ended);
-    assert_irpc_ok(srv.up.end_err);
-    assert_int_equal(srv.up.got, 8 << 20);
-    assert_false(srv.up.bad);
-    run_until(&r, &p.ended);
-    assert_irpc_ok(p.end_err);
-    irpc_stream_writer_free(p.w);
-    irpc_outgoing_request_free(cc.req);
+    upload_outlives_call(&r, 8 << 20, 0);
     rig_down(&r, 1);
   }
 }
@@ -1050,6 +1090,152 @@ static void test_not_opted_in(void **state) {
   }
 }
 
+/* The server's reader of the last upload goes; the next one starts
+ * afresh. */
+static void reset_up(void) {
+  consumer_fini(&srv.up);
+  memset(&srv.up, 0, sizeof srv.up);
+}
+
+/* A one-way request with a continuation completes once its header and
+ * payload were sent, while the continuation still flows; its writer ends
+ * on its own: 0 once its end went out, IRPC_ESTOPPED when the server stops
+ * reading, the connection's error when the connection dies. Each callback
+ * runs once. */
+static void test_oneway_continuation(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    stream_rig r;
+    rig_up(&r, kinds[k]);
+    srv.reply_early = 1; /* the dispatch ends, its reader goes on */
+    upload_outlives_call(&r, 8 << 20, 1);
+    /* a short continuation, ended before the payload went out */
+    reset_up();
+    upload_outlives_call(&r, 100, 1);
+
+    /* the server stops reading */
+    client_call cc;
+    producer p;
+    reset_up();
+    srv.up.stop_at = 1 << 20;
+    start_upload_as(&r, &cc, &p, 64 << 20, 1);
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    run_until(&r, &p.ended);
+    assert_int_equal(p.end_err, IRPC_ESTOPPED);
+    assert_true(srv.up.stopped);
+    assert_false(srv.up.ended); /* freed: no callback */
+    small_call(&r, "x");
+    assert_int_equal(cc.res.done, 1);
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+
+    /* the connection dies mid-continuation */
+    reset_up();
+    start_upload_as(&r, &cc, &p, 64 << 20, 1);
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    while (srv.up.got < (1 << 20))
+      uv_run(&r.net.loop, UV_RUN_ONCE);
+    irpc_connection_abort(irpc_client_connection_connection(r.client),
+                          UV_ECONNABORTED);
+    run_until(&r, &p.ended);
+    assert_int_equal(p.end_err, UV_ECONNABORTED);
+    run_until(&r, &srv.up.ended);
+    assert_int_equal(srv.up.end_err, UV_ECONNRESET);
+    assert_int_equal(cc.res.done, 1);
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+    rig_down(&r, 0);
+  }
+}
+
+/* Deadlines of continuations whose call completed. The writer's, while
+ * the server's reader stalls (paused): the writer ends with
+ * IRPC_EDEADLINE, the server's reader with IRPC_ETRUNCATED. The reader's,
+ * while the server's writer stalls: the reader ends with IRPC_EDEADLINE,
+ * the server's writer with IRPC_ESTOPPED. Deadlines that do not pass
+ * because the stream ended first change nothing. Every end comes once
+ * and the connection stays usable. */
+static void test_continuation_deadline(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    stream_rig r;
+    rig_up(&r, kinds[k]);
+    srv.reply_early = 1;
+    assert_int_equal(irpc_stream_writer_set_deadline(NULL, 1), IRPC_EINVAL);
+    assert_int_equal(irpc_stream_reader_set_deadline(NULL, 1), IRPC_EINVAL);
+
+    /* the writer's */
+    client_call cc;
+    producer p;
+    start_upload(&r, &cc, &p, 64 << 20);
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    assert_int_equal(cc.res.status, IRPC_STATUS_OK);
+    srv.up.slow = 1;
+    run_until(&r, &srv.up.paused);
+    assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, 100));
+    run_until(&r, &p.ended);
+    assert_int_equal(p.end_err, IRPC_EDEADLINE);
+    assert_true(p.sent < p.total);
+    assert_int_equal(irpc_stream_writer_set_deadline(p.w, 100), IRPC_ECLOSED);
+    srv.up.slow = 0;
+    irpc_stream_reader_resume(srv.up.r);
+    run_until(&r, &srv.up.ended);
+    assert_int_equal(srv.up.end_err, IRPC_ETRUNCATED);
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+    reset_up();
+
+    /* the reader's */
+    srv.down_hold_at = 1 << 20;
+    client_call dc;
+    start_download(&r, NULL, &dc, 64 << 20);
+    run_until(&r, &dc.res.done);
+    assert_irpc_ok(dc.res.err);
+    while (dc.down.got < (1 << 20))
+      uv_run(&r.net.loop, UV_RUN_ONCE);
+    assert_irpc_ok(irpc_stream_reader_set_deadline(dc.down.r, 100));
+    run_until(&r, &dc.down.ended);
+    assert_int_equal(dc.down.end_err, IRPC_EDEADLINE);
+    assert_true(dc.down.got <= (1 << 20) + 4);
+    assert_false(dc.down.bad);
+    assert_int_equal(irpc_stream_reader_set_deadline(dc.down.r, 100),
+                     IRPC_ECLOSED);
+    run_until(&r, &SRV_DOWN.ended);
+    assert_int_equal(SRV_DOWN.end_err, IRPC_ESTOPPED);
+    consumer_fini(&dc.down);
+    irpc_outgoing_request_free(dc.req);
+    srv.down_hold_at = 0;
+
+    /* deadlines on both ends, the stream ending first */
+    start_upload(&r, &cc, &p, 1 << 20);
+    p.hold = 1;
+    run_until(&r, &cc.res.done);
+    assert_irpc_ok(cc.res.err);
+    assert_non_null(srv.up.r);
+    assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, 1000));
+    assert_irpc_ok(irpc_stream_reader_set_deadline(srv.up.r, 1000));
+    p.hold = 0;
+    produce(&p);
+    run_until(&r, &p.ended);
+    run_until(&r, &srv.up.ended);
+    run_for(&r, 1200); /* past both deadlines */
+    assert_irpc_ok(p.end_err);
+    assert_irpc_ok(srv.up.end_err);
+    assert_int_equal(srv.up.got, 1 << 20);
+    assert_false(srv.up.bad);
+    assert_int_equal(irpc_stream_writer_set_deadline(p.w, 1), IRPC_ECLOSED);
+    assert_int_equal(irpc_stream_reader_set_deadline(srv.up.r, 1),
+                     IRPC_ECLOSED);
+    small_call(&r, "x");
+    irpc_stream_writer_free(p.w);
+    irpc_outgoing_request_free(cc.req);
+    rig_down(&r, 1);
+  }
+}
+
 #ifdef IRPC_WITH_ICE
 /* The ice protocol has no continuation: a request carrying one, or asking
  * for a streamed response, fails with IRPC_ENOTSUP; a response's writer
@@ -1135,6 +1321,8 @@ int main(void) {
       cmocka_unit_test(test_writer_aborts),
       cmocka_unit_test(test_peer_dies),
       cmocka_unit_test(test_deadline_mid_stream),
+      cmocka_unit_test(test_oneway_continuation),
+      cmocka_unit_test(test_continuation_deadline),
       cmocka_unit_test(test_small_calls_beside_streams),
       cmocka_unit_test(test_compression),
       cmocka_unit_test(test_retry_guard),

@@ -69,6 +69,9 @@ struct irpc__pcall {
   irpc_incoming_response *resp;
   irpc__payload_stream ps; /* a payload sent as the stream drains */
   xstream *x;              /* a continuation either way, or NULL */
+  /* One-way with a continuation: its writer (req->cont) waits until the
+   * header and payload are framed, when the call completes. */
+  int cont_wait;
 };
 
 /* A request of the peer's, from its stream's arrival to the dispatch end
@@ -378,6 +381,15 @@ static int icerpc_options_check(const irpc_connection_options *o) {
 
 /* ---- Calls ---- */
 
+/* A one-way call whose payload did not go out whole: its continuation's
+ * writer, never attached, ends with `err`. */
+static void pcall_drop_cont(irpc__pcall *k, int err) {
+  if (!k->cont_wait)
+    return;
+  k->cont_wait = 0;
+  irpc__stream_writer_refuse(k->req->cont, err);
+}
+
 /* Lets go of a call: its stream is detached (the rest of a payload sent in
  * pieces is not sent: the peer's reads end), then `err`/`resp` is posted
  * unless the generic layer abandoned it (`post` 0). */
@@ -388,6 +400,7 @@ static void pcall_release(irpc__pcall *k, int post, int err,
     return;
   k->held = 0;
   irpc__list_remove(&p->calls, &k->link);
+  pcall_drop_cont(k, err ? err : IRPC_ECLOSED);
   if (k->ps.ops) {
     if (k->stream) {
       irpc__slic_stream_abort_write(k->stream);
@@ -399,9 +412,10 @@ static void pcall_release(irpc__pcall *k, int post, int err,
     /* A continuation outlives the call on its stream. */
     xstream *x = k->x;
     k->x = NULL;
-    if (k->stream)
-      x_adopt(x);
-    else
+    if (k->stream) {
+      irpc__slic_stream_set_user(k->stream, NULL);
+      x_adopt(x); /* the stream is the xstream's, if it still flows */
+    } else
       x_free(x, err ? err : IRPC_ECLOSED);
   } else if (k->stream) {
     irpc__slic_stream_set_user(k->stream, NULL);
@@ -418,6 +432,7 @@ static void pcall_release(irpc__pcall *k, int post, int err,
 /* Abandons the stream of a call both ways: the peer cancels its dispatch.
  * Its continuation, if any, ends with `err`. */
 static void pcall_abort_stream(irpc__pcall *k, int err) {
+  pcall_drop_cont(k, err);
   if (k->x) {
     xstream *x = k->x;
     k->x = NULL;
@@ -516,6 +531,11 @@ static int pcall_send(irpc__pcall *k) {
     k->x = x_new(p, k->stream);
     if (!k->x) {
       rc = IRPC_ENOMEM;
+    } else if (k->oneway) {
+      /* attached once the payload is framed, when the call completes
+       * (pcall_oneway_sent) */
+      k->cont_wait = 1;
+      irpc__slic_stream_notify_writable(k->stream, 1);
     } else {
       k->x->w = w; /* before: attaching may raise its events */
       if ((rc = irpc__stream_writer_attach(w, &x_sink, k->x)) == IRPC_EBUSY)
@@ -525,6 +545,35 @@ static int pcall_send(irpc__pcall *k) {
   if (rc == 0 && k->ps.ops && (rc = pcall_pull(k)) > 0)
     rc = IRPC_ECLOSED;
   return rc;
+}
+
+/* The header and payload of a one-way request with a continuation were
+ * framed: the call completes, as IceRPC's one-way invocation returns once
+ * its payload is sent, and the continuation goes on in the background on
+ * the stream, the xstream's own, with the writer's own end. */
+static void pcall_oneway_sent(irpc__pcall *k) {
+  irpc_stream_writer *w = k->req->cont;
+  xstream *x = k->x;
+  irpc_incoming_response *ok;
+  int rc = irpc_incoming_response_new(&ok, IRPC_STATUS_OK, NULL);
+  if (rc) {
+    pcall_fail(k, rc);
+    return;
+  }
+  k->cont_wait = 0;
+  x->w = w; /* before: attaching may raise its events */
+  rc = irpc__stream_writer_attach(w, &x_sink, x);
+  if (rc) {
+    /* aborted before it started (IRPC_EBUSY), or the stream took none of
+     * it: the peer's reader sees the stream aborted */
+    if (rc == IRPC_EBUSY)
+      x->w = NULL;
+    else
+      x_finish_writer(x, rc);
+    irpc__slic_stream_abort_write(k->stream);
+    want_output(k->p);
+  }
+  pcall_release(k, 1, 0, ok);
 }
 
 /* Sends a call on its new stream `s`. */
@@ -541,6 +590,7 @@ static int send_on(irpc__pconn *p, irpc__pcall *k, irpc_outgoing_request *req,
   k->resp = NULL;
   k->ps.ops = NULL;
   k->x = NULL;
+  k->cont_wait = 0;
   irpc__buf_init(&k->in);
   irpc__slic_stream_set_user(s, &k->tag);
   k->held = 1;
@@ -1173,6 +1223,7 @@ static void ev_stream_error(void *ud, irpc__slic_stream *s, int err) {
     irpc__pcall *k = (irpc__pcall *)t;
     if (err == UV_EPIPE) {
       /* the peer stopped reading: its answer may still come */
+      pcall_drop_cont(k, IRPC_ESTOPPED);
       if (k->x)
         x_finish_writer(k->x, IRPC_ESTOPPED);
       return;
@@ -1287,7 +1338,9 @@ static void ev_stream_writable(void *ud, irpc__slic_stream *s) {
     x_writable_ev((xstream *)t);
   } else if (t->kind == K_CALL) {
     irpc__pcall *k = (irpc__pcall *)t;
-    if (k->x)
+    if (k->cont_wait)
+      pcall_oneway_sent(k);
+    else if (k->x)
       x_writable_ev(k->x);
     else
       irpc__conn_resume_later(p->conn, k);
