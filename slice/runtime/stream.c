@@ -63,37 +63,44 @@ int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
   return 0;
 }
 
-/* Encodes n variable-size items as one segment after what `out` holds;
- * a segment over MAX_SEGMENT (which readers refuse) is taken back and its
- * items encoded as two segments, halves of the batch, down to one item:
- * IRPC_ELIMIT if that one alone is too large. */
-static int encode_segment(const irpc_slice_stream_elem *el, const uint8_t *p,
-                          size_t n, irpc_buf *out) {
-  size_t before = irpc_buf_len(out);
-  irpc_slice_encoder e;
-  int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
-  irpc_slice_mark m;
-  if (rc == 0)
-    rc = irpc_slice_encode_segment_begin(&e, &m);
-  for (size_t i = 0; i < n && rc == 0; i++)
-    rc = el->encode(&e, p + i * el->item_size);
-  size_t body = irpc_slice_encoder_pos(&e) - before - m.width;
-  if (rc == 0 && body > MAX_SEGMENT) {
-    rc = irpc_slice_encoder_flush(&e);
+/* Encodes n variable-size items as segments of whole items after what
+ * `out` holds: a segment is closed before the item that would take it past
+ * MAX_SEGMENT (which readers refuse), and that item, taken back, opens the
+ * next one; so each item is encoded once, or twice when it starts a
+ * segment. IRPC_ELIMIT when one item alone passes MAX_SEGMENT. */
+static int encode_segments(const irpc_slice_stream_elem *el, const uint8_t *p,
+                           size_t n, irpc_buf *out) {
+  size_t i = 0;
+  while (i < n) {
+    irpc_slice_encoder e;
+    irpc_slice_mark m;
+    int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
     if (rc == 0)
-      rc = irpc_buf_truncate(out, before);
-    if (rc == 0 && n == 1)
-      rc = IRPC_ELIMIT;
+      rc = irpc_slice_encode_segment_begin(&e, &m);
+    size_t body = irpc_slice_encoder_pos(&e), first = i, at = body;
+    int full = 0;
+    for (; rc == 0 && i < n && !full; i++) {
+      at = irpc_slice_encoder_pos(&e);
+      rc = el->encode(&e, p + i * el->item_size);
+      full = rc == 0 && irpc_slice_encoder_pos(&e) - body > MAX_SEGMENT;
+    }
+    if (full) { /* take the last item back, unless it is alone */
+      i--;
+      rc = irpc_slice_encoder_flush(&e);
+      if (rc == 0 && i == first)
+        rc = IRPC_ELIMIT;
+      if (rc == 0)
+        rc = irpc_buf_truncate(out, at);
+      if (rc == 0)
+        rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
+    }
     if (rc == 0)
-      rc = encode_segment(el, p, n / 2, out);
-    if (rc == 0)
-      rc = encode_segment(el, p + n / 2 * el->item_size, n - n / 2, out);
-    return rc;
+      rc = irpc_slice_encode_segment_end(&e, &m);
+    int frc = irpc_slice_encoder_flush(&e);
+    if (rc || frc)
+      return rc ? rc : frc;
   }
-  if (rc == 0)
-    rc = irpc_slice_encode_segment_end(&e, &m);
-  int frc = irpc_slice_encoder_flush(&e);
-  return rc ? rc : frc;
+  return 0;
 }
 
 static int encode_items(const irpc_slice_stream_elem *el, const void *items,
@@ -101,7 +108,7 @@ static int encode_items(const irpc_slice_stream_elem *el, const void *items,
   if (is_raw(el))
     return irpc_buf_append(out, items, n);
   if (el->wire_size == 0)
-    return encode_segment(el, items, n, out);
+    return encode_segments(el, items, n, out);
   irpc_slice_encoder e;
   int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
   const uint8_t *p = items;
