@@ -531,7 +531,8 @@ IRPC_API int irpc_slice_decode_exception(
  * Client side: typed calls
  * ------------------------------------------------------------------------ */
 
-/* Optional settings of one call (NULL: none). Write `.struct_size =
+/* Optional settings of one call (NULL: none). Set them up with
+ * irpc_slice_call_opts_init, or write `.struct_size =
  * sizeof(irpc_slice_call_opts)` in the initializer (irpc/version.h). */
 typedef struct irpc_slice_call_opts {
   size_t struct_size; /* sizeof(irpc_slice_call_opts) */
@@ -553,6 +554,13 @@ typedef struct irpc_slice_call_opts {
    * fails, with IRPC_ECANCELED. */
   irpc_stream_writer *stream;
 } irpc_slice_call_opts;
+
+IRPC_API void irpc_slice_call_opts_init_sized(irpc_slice_call_opts *o,
+                                              size_t size);
+/* Sets struct_size and no setting (every member NULL). NULL is a no-op. */
+static inline void irpc_slice_call_opts_init(irpc_slice_call_opts *o) {
+  irpc_slice_call_opts_init_sized(o, sizeof(*o));
+}
 
 /* The outcome of a typed call, handed to its callback. Owns the response
  * and the arena of the decoded values. */

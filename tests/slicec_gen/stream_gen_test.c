@@ -468,8 +468,7 @@ static void prod_start(uv_loop_t *loop, int kind, int32_t n,
   wo.max_queued = 16 << 10;
   assert_irpc_ok(irpc_stream_writer_new(&P.w, loop, &wo, &prod_ops, &P));
   assert_irpc_ok(irpc_slice_stream_writer_new(&P.s, P.w, elem));
-  memset(opts, 0, sizeof *opts);
-  opts->struct_size = sizeof *opts;
+  irpc_slice_call_opts_init(opts);
   opts->stream = P.w;
 }
 
