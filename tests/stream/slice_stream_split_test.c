@@ -1,8 +1,10 @@
 /* A typed stream's producer splitting one batch of variable-size items
  * into segments a reader accepts (irpc_slice_stream_write): segments are
  * packed up to the 1 MiB limit, each item is encoded at most twice, and a
- * batch that fails anywhere (an item that does not encode, an item alone
- * over the limit, in a later segment of the batch) writes nothing. */
+ * batch is written whole or not at all: one that fails anywhere (an item
+ * that does not encode, an item alone over the limit, any allocation, in a
+ * later segment of the batch) writes nothing, one the writer has no room
+ * for goes whole at on_writable, and after the end nothing more goes. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +105,26 @@ static void wend(irpc_stream_writer *w, int err, void *ud) {
   *ended = err ? err : 1;
 }
 
+/* A batch refused with IRPC_EAGAIN, written again at on_writable, and the
+ * end after it. */
+static irpc_slice_stream_writer *retry_s;
+static const irpc_bytes *retry_items;
+static size_t retry_n;
+static int writables;
+
+static void writable(irpc_stream_writer *w, void *ud) {
+  (void)w;
+  (void)ud;
+  writables++;
+  assert_non_null(retry_items);
+  assert_irpc_ok(irpc_slice_stream_write(retry_s, retry_items, retry_n));
+  assert_irpc_ok(irpc_slice_stream_end(retry_s));
+  retry_items = NULL;
+}
+
 static const irpc_stream_writer_ops wops = {
     .struct_size = sizeof(irpc_stream_writer_ops),
+    .on_writable = writable,
     .on_end = wend,
 };
 
@@ -131,7 +151,9 @@ static irpc_bytes *items_from(split_rig *t, size_t first, size_t n) {
   return t->strs;
 }
 
-static void rig_start(split_rig *t, size_t max_items) {
+/* max_queued 0: the writer's default. */
+static void rig_start_queued(split_rig *t, size_t max_items,
+                             size_t max_queued) {
   memset(t, 0, sizeof *t);
   memset(&got, 0, sizeof got);
   net_rig_init(&t->r, NET_MEMORY);
@@ -143,28 +165,41 @@ static void rig_start(split_rig *t, size_t max_items) {
   t->strs = calloc(max_items, sizeof *t->strs);
   assert_non_null(t->names);
   assert_non_null(t->strs);
+  irpc_stream_writer_options wo;
+  irpc_stream_writer_options_init(&wo);
+  if (max_queued)
+    wo.max_queued = max_queued;
   assert_irpc_ok(
-      irpc_stream_writer_new(&t->w, &t->r.loop, NULL, &wops, &t->wended));
+      irpc_stream_writer_new(&t->w, &t->r.loop, &wo, &wops, &t->wended));
   assert_irpc_ok(irpc_slice_stream_writer_new(&t->s, t->w, &string_elem));
   assert_irpc_ok(irpc_outgoing_request_new(&t->req, "/strings", "put"));
   assert_irpc_ok(irpc_outgoing_request_set_continuation(t->req, t->w));
 }
 
+static void rig_start(split_rig *t, size_t max_items) {
+  rig_start_queued(t, max_items, 0);
+}
+
 /* Ends the stream, runs the call, and checks the consumer got `items`
  * good items in `segments` segments. */
 static void rig_finish(split_rig *t, size_t items, size_t segments) {
-  assert_irpc_ok(irpc_slice_stream_end(t->s));
+  if (!retry_items) /* else at on_writable */
+    assert_irpc_ok(irpc_slice_stream_end(t->s));
   net_result res = {0};
   net_call_sync(&t->r.loop, t->client, t->req, &res);
   assert_irpc_ok(res.err);
   assert_int_equal(res.status, IRPC_STATUS_OK);
   kit_run_until(&t->r.loop, &got.ended);
   assert_irpc_ok(got.end_err);
+  assert_null(retry_items);
   assert_int_equal(got.items, items);
   assert_int_equal(got.segments, segments);
   assert_false(got.bad);
   kit_run_until(&t->r.loop, &t->wended);
   assert_int_equal(t->wended, 1);
+  /* ended: a batch is refused */
+  assert_int_equal(irpc_slice_stream_write(t->s, items_from(t, 0, 1), 1),
+                   IRPC_ECLOSED);
   irpc_slice_stream_writer_free(t->s);
   irpc_stream_writer_free(t->w);
   irpc_outgoing_request_free(t->req);
@@ -175,31 +210,31 @@ static void rig_finish(split_rig *t, size_t items, size_t segments) {
   net_rig_fini(&t->r);
 }
 
+/* Writes a batch of n items in one call and checks that it took n +
+ * `again` encodings (the items that opened a segment after the first are
+ * encoded twice) and arrived in `segments` segments. */
+static void check_split(size_t n, size_t again, size_t segments) {
+  split_rig t;
+  rig_start(&t, n);
+  encodes = 0;
+  assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, 0, n), n));
+  assert_int_equal(encodes, n + again);
+  rig_finish(&t, n, segments);
+}
+
 /* A batch of 2.5 segments' worth goes as 3 full-as-can-be segments, and
  * only the two items that did not fit the segment before are encoded
  * again. */
 static void test_packed_segments(void **state) {
   (void)state;
-  const size_t n = 2 * PER_SEGMENT + PER_SEGMENT / 2;
-  split_rig t;
-  rig_start(&t, n);
-  encodes = 0;
-  assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, 0, n), n));
-  assert_int_equal(encodes, n + 2);
-  rig_finish(&t, n, 3);
+  check_split(2 * PER_SEGMENT + PER_SEGMENT / 2, 2, 3);
 }
 
 /* A batch of one item more than fits a segment: the segment holds all
  * the others, and that item, encoded twice, goes alone in the next. */
 static void test_one_more(void **state) {
   (void)state;
-  const size_t n = PER_SEGMENT + 1;
-  split_rig t;
-  rig_start(&t, n);
-  encodes = 0;
-  assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, 0, n), n));
-  assert_int_equal(encodes, n + 1);
-  rig_finish(&t, n, 2);
+  check_split(PER_SEGMENT + 1, 1, 2);
 }
 
 /* An item that does not encode, or one alone over 1 MiB, in the third
@@ -226,11 +261,87 @@ static void test_failed_batch_writes_nothing(void **state) {
   rig_finish(&t, 5, 1);
 }
 
+/* The allocations of a batch of three segments (one per 4 KiB block of
+ * the encoding, ~640) failing, every STRIDE-th one in turn, up to the
+ * first that the batch no longer reaches, so including some of the last
+ * fifth, which encodes its third segment: each attempt fails with
+ * IRPC_ENOMEM, queues nothing in the writer and leaves nothing allocated;
+ * the batch that needs fewer allocations than the one set to fail goes
+ * whole, and the stream goes on. */
+#define STRIDE 16
+
+static void test_failed_allocation_writes_nothing(void **state) {
+  (void)state;
+  const size_t n = 2 * PER_SEGMENT + PER_SEGMENT / 2;
+  split_rig t;
+  rig_start_queued(&t, n + 5, (size_t)8 << 20); /* room for all */
+  const irpc_bytes *strs = items_from(&t, 0, n);
+  /* one batch through a writer of its own first: the pools the encoding
+   * draws from keep what they allocate */
+  irpc_stream_writer *w;
+  irpc_slice_stream_writer *s;
+  int wended = 0;
+  assert_irpc_ok(irpc_stream_writer_new(&w, &t.r.loop, NULL, &wops, &wended));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&s, w, &string_elem));
+  assert_irpc_ok(irpc_slice_stream_write(s, strs, n));
+  irpc_slice_stream_writer_free(s);
+  irpc_stream_writer_free(w);
+
+  size_t room = irpc_stream_writer_room(t.w);
+  long k = 1;
+  for (;; k += STRIDE) {
+    long live = test_alloc.live;
+    test_alloc.fail_at = k;
+    int rc = irpc_slice_stream_write(t.s, strs, n);
+    if (test_alloc.fail_at != 0) { /* the k-th allocation did not come */
+      test_alloc.fail_at = 0;
+      assert_irpc_ok(rc);
+      break;
+    }
+    assert_int_equal(rc, IRPC_ENOMEM);
+    assert_int_equal(test_alloc.live, live);
+    assert_int_equal(irpc_stream_writer_room(t.w), room);
+  }
+  /* the batch needed between k - STRIDE and k - 1: those before k - STRIDE
+   * failed, so some of its last fifth did */
+  assert_true(5 * STRIDE < k - STRIDE);
+
+  assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, n, 5), 5));
+  rig_finish(&t, n + 5, 3 + 1);
+}
+
+/* A writer with room takes a batch whole, however large; the next batch,
+ * of three segments, finds no room: IRPC_EAGAIN, nothing of it queued;
+ * written again at on_writable, it goes whole, after the first, in
+ * order. */
+static void test_no_room_writes_nothing(void **state) {
+  (void)state;
+  const size_t n1 = PER_SEGMENT + PER_SEGMENT / 2;
+  const size_t n2 = 2 * PER_SEGMENT + PER_SEGMENT / 2;
+  split_rig t;
+  rig_start_queued(&t, n1 + n2, (size_t)1 << 20);
+  assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, 0, n1), n1));
+  assert_int_equal(irpc_stream_writer_room(t.w), 0);
+
+  const irpc_bytes *second = items_from(&t, n1, n2);
+  assert_int_equal(irpc_slice_stream_write(t.s, second, n2), IRPC_EAGAIN);
+  assert_int_equal(irpc_stream_writer_room(t.w), 0);
+  writables = 0;
+  retry_s = t.s;
+  retry_items = second;
+  retry_n = n2;
+  rig_finish(&t, n1 + n2, 2 + 3);
+  assert_int_equal(writables, 1);
+}
+
 int main(void) {
+  test_alloc_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_packed_segments),
       cmocka_unit_test(test_one_more),
       cmocka_unit_test(test_failed_batch_writes_nothing),
+      cmocka_unit_test(test_failed_allocation_writes_nothing),
+      cmocka_unit_test(test_no_room_writes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
