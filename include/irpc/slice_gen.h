@@ -531,7 +531,8 @@ IRPC_API int irpc_slice_decode_exception(
  * Client side: typed calls
  * ------------------------------------------------------------------------ */
 
-/* Optional settings of one call (NULL: none). Write `.struct_size =
+/* Optional settings of one call (NULL: none). Set them up with
+ * irpc_slice_call_opts_init, or write `.struct_size =
  * sizeof(irpc_slice_call_opts)` in the initializer (irpc/version.h). */
 typedef struct irpc_slice_call_opts {
   size_t struct_size; /* sizeof(irpc_slice_call_opts) */
@@ -553,6 +554,13 @@ typedef struct irpc_slice_call_opts {
    * fails, with IRPC_ECANCELED. */
   irpc_stream_writer *stream;
 } irpc_slice_call_opts;
+
+IRPC_API void irpc_slice_call_opts_init_sized(irpc_slice_call_opts *o,
+                                              size_t size);
+/* Sets struct_size and no setting (every member NULL). NULL is a no-op. */
+static inline void irpc_slice_call_opts_init(irpc_slice_call_opts *o) {
+  irpc_slice_call_opts_init_sized(o, sizeof(*o));
+}
 
 /* The outcome of a typed call, handed to its callback. Owns the response
  * and the arena of the decoded values. */
@@ -599,9 +607,9 @@ IRPC_API void irpc_slice_reply_free(irpc_slice_reply *r);
  * from the reply's callback (err 0), starts the typed consumer of the
  * elements that follow the return value, which the caller then owns
  * (irpc_slice_stream_reader_free). Elements that arrived already are
- * delivered from within this call, the others as they arrive. A stream
- * not taken is
- * stopped when the reply is freed.
+ * delivered on a later loop turn (never from within this call), the
+ * others as they arrive. A stream not taken is stopped when the reply is
+ * freed. Generated code has a typed form, M_I_op_return_take.
  * Errors: IRPC_EINVAL (NULL argument, a bad handler, an operation without
  * a stream), IRPC_ENOTFOUND (no stream: the call failed, or taken already),
  * IRPC_ENOMEM. */
@@ -703,9 +711,10 @@ IRPC_API int irpc_slice_dispatch_set_stream(irpc_slice_dispatch *sd,
 /* For an operation taking a stream (irpc_slice_op.param_stream): starts
  * the typed consumer of the elements that follow the arguments, which the
  * caller then owns (irpc_slice_stream_reader_free); it may outlive the
- * dispatch. Elements that arrived already are delivered from within this
- * call, the others as they arrive. A stream not taken is stopped when the
- * dispatch completes.
+ * dispatch. Elements that arrived already are delivered on a later loop
+ * turn (never from within this call), the others as they arrive. A stream
+ * not taken is stopped when the dispatch completes. Generated code has a
+ * typed form, M_I_op_param_take.
  * Errors: IRPC_EINVAL (NULL argument, a bad handler, an operation without
  * a stream parameter), IRPC_ENOTFOUND (taken already), IRPC_ENOMEM. */
 IRPC_API int irpc_slice_dispatch_take_stream(irpc_slice_dispatch *sd,

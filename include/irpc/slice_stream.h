@@ -66,12 +66,19 @@ IRPC_API int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
 /* Writes `n` items (at `items`, n * item_size bytes): fixed-size ones back
  * to back, variable-size ones as one segment holding the n items (n >= 1),
  * or several when one would pass the 1 MiB readers accept (IceRPC's
- * limit), each of whole items.
+ * limit), each of as many whole items as fit.
+ * A batch is written whole or not at all: every segment is encoded before
+ * any is written, then the batch goes to the writer in one
+ * irpc_stream_writer_write (taken whole while the writer has any room).
+ * So on every error below none of the batch was written, whichever
+ * segment failed: the reader sees none of its items, and the stream goes
+ * on with the next write (write the batch again to send it).
  * Errors: IRPC_EINVAL (NULL argument, n 0), IRPC_EAGAIN (the writer has no
- * room: nothing written; the writer's on_writable follows), IRPC_ELIMIT
- * (one item alone encodes to more than 1 MiB: nothing written), an
- * encoder's error (nothing written), the writer's
- * (irpc_stream_writer_write). */
+ * room; the writer's on_writable follows), IRPC_ELIMIT (one item alone
+ * encodes to more than 1 MiB), an encoder's error, IRPC_ENOMEM,
+ * IRPC_ECLOSED (the stream was ended or aborted, or its end is due), or
+ * the error of the writer's transform (a compressed stream), which ends
+ * the writer: its on_end follows with that error. */
 IRPC_API int irpc_slice_stream_write(irpc_slice_stream_writer *s,
                                      const void *items, size_t n);
 

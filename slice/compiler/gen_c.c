@@ -3229,9 +3229,23 @@ static bool stream_raw(const slicec_type_ref *t) {
          u->primitive == SLICEC_UINT8;
 }
 
+/* The runtime's function that starts the consumer of a stream parameter
+ * (the server's) or of a returned stream (the client's). */
+static const char *take_runtime(bool param) {
+  return param ? "irpc_slice_dispatch_take_stream"
+               : "irpc_slice_reply_take_stream";
+}
+
+/* M_I_op_which_take's signature: `f` is M_I_op_which. */
+static const char *take_sig(gen *g, const char *f, bool param) {
+  return S(g, "int %s_take(%s, %s_handler *h, irpc_slice_stream_reader **out)",
+           f, param ? "irpc_slice_dispatch *sd" : "irpc_slice_reply *reply", f);
+}
+
 /* The header's part of a stream member: its item type, M_I_op_which_item
  * (a `T?` element is {bool has_value; T value;}, the compact struct IceRPC
- * encodes it as), and a typed writer. */
+ * encodes it as), a typed writer, and a typed consumer: a handler whose
+ * on_items takes that item type and the function that starts it. */
 static void emit_stream_item(gen *g, const opinfo *x, const slicec_member *m,
                              const char *which) {
   sb *h = &g->h;
@@ -3255,6 +3269,52 @@ static void emit_stream_item(gen *g, const opinfo *x, const slicec_member *m,
       f, f);
   out(h, 1, "return irpc_slice_stream_write(s, items, n);");
   out(h, 0, "}");
+  bool param = strcmp(which, "param") == 0;
+  blank(h);
+  emit_wrapped(h, S(g,
+                    "Its consumer, typed: %s with a handler whose on_items "
+                    "takes %s_item. `h` stays valid until on_end or "
+                    "irpc_slice_stream_reader_free.",
+                    take_runtime(param), f));
+  out(h, 0,
+      "typedef void %s_items_fn(void *user_data, const %s_item *items, "
+      "size_t n);",
+      f, f);
+  out(h, 0, "typedef struct %s_handler {", f);
+  out(h, 1, "%s_items_fn *on_items;", f);
+  out(h, 1, "void (*on_end)(void *user_data, int err);");
+  out(h, 1, "void *user_data;");
+  out(h, 0, "} %s_handler;", f);
+  out(h, 0, "%s;", take_sig(g, f, param));
+}
+
+/* The `.c` part of a stream's typed consumer: the handler the runtime
+ * calls, which calls the typed one, and M_I_op_which_take. */
+static void emit_stream_take(gen *g, const char *f, bool param) {
+  sb *o = &g->c;
+  out(o, 0,
+      "static void %s_typed_items(void *ud, const void *items, size_t n) {", f);
+  out(o, 1, "const %s_handler *h = ud;", f);
+  out(o, 1, "h->on_items(h->user_data, items, n);");
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0, "static void %s_typed_end(void *ud, int err) {", f);
+  out(o, 1, "const %s_handler *h = ud;", f);
+  out(o, 1, "h->on_end(h->user_data, err);");
+  out(o, 0, "}");
+  blank(o);
+  out(o, 0, "static const irpc_slice_stream_handler %s_typed = {", f);
+  out(o, 2, ".struct_size = sizeof(irpc_slice_stream_handler),");
+  out(o, 2, ".on_items = %s_typed_items,", f);
+  out(o, 2, ".on_end = %s_typed_end};", f);
+  blank(o);
+  out(o, 0, "%s {", take_sig(g, f, param));
+  out(o, 1, "if (!h || !h->on_items || !h->on_end)");
+  out(o, 2, "return IRPC_EINVAL;");
+  out(o, 1, "return %s(%s, &%s_typed, h, out);", take_runtime(param),
+      param ? "sd" : "reply", f);
+  out(o, 0, "}");
+  blank(o);
 }
 
 /* The element descriptor of a stream: raw bytes for `stream uint8`, else
@@ -3264,6 +3324,7 @@ static void emit_stream_elem(gen *g, const opinfo *x, const slicec_member *m,
   sb *o = &g->c;
   const slicec_type_ref *t = m->type;
   const char *f = S(g, "%s_%s", x->full, which);
+  emit_stream_take(g, f, strcmp(which, "param") == 0);
   if (stream_raw(t)) {
     out(o, 0, "const irpc_slice_stream_elem %s_elem = {", f);
     out(o, 2, ".struct_size = sizeof(irpc_slice_stream_elem),");

@@ -168,6 +168,11 @@ irpc__slice_op_exceptions(const irpc_slice_op *op, size_t *n) {
   return op->exceptions;
 }
 
+void irpc_slice_call_opts_init_sized(irpc_slice_call_opts *o, size_t size) {
+  irpc_slice_call_opts d = {.struct_size = sizeof(d)};
+  irpc__struct_export(o, size, &d, sizeof(d));
+}
+
 int irpc__slice_encode_nothing(irpc_slice_encoder *e, const void *values) {
   (void)e;
   (void)values;

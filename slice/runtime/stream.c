@@ -63,37 +63,44 @@ int irpc_slice_stream_writer_new(irpc_slice_stream_writer **out,
   return 0;
 }
 
-/* Encodes n variable-size items as one segment after what `out` holds;
- * a segment over MAX_SEGMENT (which readers refuse) is taken back and its
- * items encoded as two segments, halves of the batch, down to one item:
- * IRPC_ELIMIT if that one alone is too large. */
-static int encode_segment(const irpc_slice_stream_elem *el, const uint8_t *p,
-                          size_t n, irpc_buf *out) {
-  size_t before = irpc_buf_len(out);
-  irpc_slice_encoder e;
-  int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
-  irpc_slice_mark m;
-  if (rc == 0)
-    rc = irpc_slice_encode_segment_begin(&e, &m);
-  for (size_t i = 0; i < n && rc == 0; i++)
-    rc = el->encode(&e, p + i * el->item_size);
-  size_t body = irpc_slice_encoder_pos(&e) - before - m.width;
-  if (rc == 0 && body > MAX_SEGMENT) {
-    rc = irpc_slice_encoder_flush(&e);
+/* Encodes n variable-size items as segments of whole items after what
+ * `out` holds: a segment is closed before the item that would take it past
+ * MAX_SEGMENT (which readers refuse), and that item, taken back, opens the
+ * next one; so each item is encoded once, or twice when it starts a
+ * segment. IRPC_ELIMIT when one item alone passes MAX_SEGMENT. */
+static int encode_segments(const irpc_slice_stream_elem *el, const uint8_t *p,
+                           size_t n, irpc_buf *out) {
+  size_t i = 0;
+  while (i < n) {
+    irpc_slice_encoder e;
+    irpc_slice_mark m;
+    int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
     if (rc == 0)
-      rc = irpc_buf_truncate(out, before);
-    if (rc == 0 && n == 1)
-      rc = IRPC_ELIMIT;
+      rc = irpc_slice_encode_segment_begin(&e, &m);
+    size_t body = irpc_slice_encoder_pos(&e), first = i, at = body;
+    int full = 0;
+    for (; rc == 0 && i < n && !full; i++) {
+      at = irpc_slice_encoder_pos(&e);
+      rc = el->encode(&e, p + i * el->item_size);
+      full = rc == 0 && irpc_slice_encoder_pos(&e) - body > MAX_SEGMENT;
+    }
+    if (full) { /* take the last item back, unless it is alone */
+      i--;
+      rc = irpc_slice_encoder_flush(&e);
+      if (rc == 0 && i == first)
+        rc = IRPC_ELIMIT;
+      if (rc == 0)
+        rc = irpc_buf_truncate(out, at);
+      if (rc == 0)
+        rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
+    }
     if (rc == 0)
-      rc = encode_segment(el, p, n / 2, out);
-    if (rc == 0)
-      rc = encode_segment(el, p + n / 2 * el->item_size, n - n / 2, out);
-    return rc;
+      rc = irpc_slice_encode_segment_end(&e, &m);
+    int frc = irpc_slice_encoder_flush(&e);
+    if (rc || frc)
+      return rc ? rc : frc;
   }
-  if (rc == 0)
-    rc = irpc_slice_encode_segment_end(&e, &m);
-  int frc = irpc_slice_encoder_flush(&e);
-  return rc ? rc : frc;
+  return 0;
 }
 
 static int encode_items(const irpc_slice_stream_elem *el, const void *items,
@@ -101,7 +108,7 @@ static int encode_items(const irpc_slice_stream_elem *el, const void *items,
   if (is_raw(el))
     return irpc_buf_append(out, items, n);
   if (el->wire_size == 0)
-    return encode_segment(el, items, n, out);
+    return encode_segments(el, items, n, out);
   irpc_slice_encoder e;
   int rc = irpc_slice_encoder_init(&e, out, IRPC_SLICE_ENCODING_2);
   const uint8_t *p = items;
@@ -247,6 +254,25 @@ static int deliver(irpc_slice_stream_reader *s, const uint8_t *bytes,
   return rc == IRPC_ETRUNCATED ? IRPC_EDATA : rc;
 }
 
+/* The segment at the start of `b`: 0 when it is all there (its size
+ * prefix takes *skip bytes, its content *size), 1 when more bytes are
+ * needed, or IRPC_ELIMIT (over MAX_SEGMENT) or the decoder's error. */
+static int peek_segment(const irpc_buf *b, size_t *skip, size_t *size) {
+  irpc_slice_decoder d;
+  uint64_t n = 0;
+  int rc = irpc_slice_decoder_init_buf(&d, b, IRPC_SLICE_ENCODING_2);
+  if (rc == 0)
+    rc = irpc_slice_decode_varuint62(&d, &n);
+  *skip = irpc_slice_decoder_pos(&d);
+  irpc_slice_decoder_fini(&d);
+  if (rc == 0 && n > MAX_SEGMENT)
+    rc = IRPC_ELIMIT;
+  if (rc == 0 && irpc_buf_len(b) - *skip < n)
+    rc = 1;
+  *size = (size_t)n;
+  return rc == IRPC_ETRUNCATED ? 1 : rc;
+}
+
 /* Hands over every whole element of s->pending. */
 static int drain_pending(irpc_slice_stream_reader *s) {
   const irpc_slice_stream_elem *el = s->elem;
@@ -257,28 +283,11 @@ static int drain_pending(irpc_slice_stream_reader *s) {
       n = len / el->wire_size;
       take = n * el->wire_size;
     } else {
-      uint8_t pre[8];
-      size_t k = len < sizeof pre ? len : sizeof pre;
-      if (k == 0)
-        return 0;
-      irpc_buf_copyout(&s->pending, 0, pre, k);
-      irpc_slice_decoder d;
-      irpc_slice_decoder_init_bytes(&d, pre, k, IRPC_SLICE_ENCODING_2);
-      uint64_t size;
-      int rc = irpc_slice_decode_varuint62(&d, &size);
-      skip = irpc_slice_decoder_pos(&d);
-      irpc_slice_decoder_fini(&d);
-      if (rc == IRPC_ETRUNCATED)
-        return 0; /* the size is not all here */
+      int rc = peek_segment(&s->pending, &skip, &take);
+      if (rc == 0 && take == 0)
+        rc = IRPC_EDATA; /* an empty segment */
       if (rc)
-        return rc;
-      if (size == 0)
-        return IRPC_EDATA; /* an empty segment */
-      if (size > MAX_SEGMENT)
-        return IRPC_ELIMIT;
-      if (len < skip + size)
-        return 0;
-      take = (size_t)size;
+        return rc == 1 ? 0 : rc;
       n = 1; /* at least one: grows as decoded */
     }
     if (take == 0)
@@ -311,27 +320,11 @@ static int drain_pending(irpc_slice_stream_reader *s) {
 /* The leading segment, once whole: 1 when it was handed to head_fn (and
  * `s` may be gone), 0 when more bytes are needed, or an error. */
 static int take_head(irpc_slice_stream_reader *s) {
-  size_t len = irpc_buf_len(&s->pending);
-  uint8_t pre[8];
-  size_t k = len < sizeof pre ? len : sizeof pre;
-  if (k == 0)
-    return 0;
-  irpc_buf_copyout(&s->pending, 0, pre, k);
-  irpc_slice_decoder d;
-  irpc_slice_decoder_init_bytes(&d, pre, k, IRPC_SLICE_ENCODING_2);
-  uint64_t size;
-  int rc = irpc_slice_decode_varuint62(&d, &size);
-  size_t skip = irpc_slice_decoder_pos(&d);
-  irpc_slice_decoder_fini(&d);
-  if (rc == IRPC_ETRUNCATED)
-    return 0;
+  size_t skip, size;
+  int rc = peek_segment(&s->pending, &skip, &size);
   if (rc)
-    return rc;
-  if (size > MAX_SEGMENT)
-    return IRPC_ELIMIT;
-  if (len < skip + size)
-    return 0;
-  size_t total = skip + (size_t)size;
+    return rc == 1 ? 0 : rc;
+  size_t total = skip + size;
   uint8_t *seg = irpc_malloc(total);
   if (!seg)
     return IRPC_ENOMEM;
@@ -342,6 +335,20 @@ static int take_head(irpc_slice_stream_reader *s) {
   irpc_stream_reader_pause(s->r); /* until a handler is attached */
   fn(s->head_ud, 0, seg, total);  /* last: it may free `s` */
   return 1;
+}
+
+/* The leading segment will not come: head_fn learns it with `err`. */
+static void head_fail(irpc_slice_stream_reader *s, int err) {
+  irpc__slice_head_fn fn = s->head_fn;
+  s->head_fn = NULL;
+  s->ended = 1;
+  fn(s->head_ud, err, NULL, 0);
+}
+
+/* The end's error: the stream's, or IRPC_ETRUNCATED when it ended without
+ * one inside an element (or the leading segment). */
+static int end_error(const irpc_slice_stream_reader *s, int err) {
+  return err == 0 && irpc_buf_len(&s->pending) ? IRPC_ETRUNCATED : err;
 }
 
 static void on_data_in(irpc_slice_stream_reader *s, irpc_buf *data) {
@@ -355,14 +362,9 @@ static void on_data_in(irpc_slice_stream_reader *s, irpc_buf *data) {
   }
   if (rc == 0 && s->attached)
     rc = drain_pending(s);
-  if (rc && s->head_fn) {
-    irpc__slice_head_fn fn = s->head_fn;
-    s->head_fn = NULL;
-    s->ended = 1;
-    fn(s->head_ud, rc, NULL, 0);
-    return;
-  }
-  if (rc)
+  if (rc && s->head_fn)
+    head_fail(s, rc);
+  else if (rc)
     consumer_end(s, rc);
 }
 
@@ -372,16 +374,11 @@ static void on_end_in(irpc_slice_stream_reader *s, int err) {
     s->end_err = err;
     return;
   }
-  if (err == 0 && irpc_buf_len(&s->pending))
-    err = IRPC_ETRUNCATED; /* inside an element, or the leading segment */
-  if (s->head_fn) {
-    irpc__slice_head_fn fn = s->head_fn;
-    s->head_fn = NULL;
-    s->ended = 1;
-    fn(s->head_ud, err ? err : IRPC_ETRUNCATED, NULL, 0);
-    return;
-  }
-  consumer_end(s, err);
+  err = end_error(s, err);
+  if (s->head_fn)
+    head_fail(s, err ? err : IRPC_ETRUNCATED);
+  else
+    consumer_end(s, err);
 }
 
 static void on_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
@@ -410,33 +407,11 @@ static void attached_task(irpc__task *t) {
   if (rc) {
     consumer_end(s, rc);
   } else if (!s->ended && s->end_due) {
-    int err = s->end_err;
-    if (err == 0 && irpc_buf_len(&s->pending))
-      err = IRPC_ETRUNCATED;
-    consumer_end(s, err);
+    consumer_end(s, end_error(s, s->end_err));
   } else if (!s->ended && s->r) {
     irpc_stream_reader_resume(s->r);
   }
   leave(s);
-}
-
-/* A reader of `r` (not started), or NULL when out of memory. */
-static irpc_slice_stream_reader *reader_alloc(irpc_stream_reader *r,
-                                              const irpc_slice_stream_elem *e) {
-  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
-  if (!s)
-    return NULL;
-  s->sched =
-      irpc__sched_acquire(irpc__sched_loop(irpc__stream_reader_sched(r)));
-  if (!s->sched) {
-    irpc_free(s);
-    return NULL;
-  }
-  s->r = r;
-  s->elem = e;
-  s->task.fn = attached_task;
-  irpc__buf_init(&s->pending);
-  return s;
 }
 
 static const irpc_stream_reader_ops consumer_ops = {
@@ -445,19 +420,33 @@ static const irpc_stream_reader_ops consumer_ops = {
     .on_end = on_end,
 };
 
-int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
-                                 irpc_stream_reader *r,
-                                 const irpc_slice_stream_elem *elem,
-                                 const irpc_slice_stream_handler *h, void *ud) {
-  if (!out || !r || elem_check(elem, 1) != 0 || !h ||
-      IRPC__STRUCT_SIZE(h) < sizeof(*h) || !h->on_items || !h->on_end)
-    return IRPC_EINVAL;
-  irpc_slice_stream_reader *s = reader_alloc(r, elem);
+/* A consumer of `r`, started: with the handler `h` attached, or else
+ * waiting for its leading segment, for `fn`. On error `r` is not taken. */
+static int reader_open(irpc_slice_stream_reader **out, irpc_stream_reader *r,
+                       const irpc_slice_stream_elem *e,
+                       const irpc_slice_stream_handler *h,
+                       irpc__slice_head_fn fn, void *ud) {
+  irpc_slice_stream_reader *s = irpc_calloc(1, sizeof(*s));
   if (!s)
     return IRPC_ENOMEM;
-  s->h = *h;
-  s->ud = ud;
-  s->attached = 1;
+  s->sched =
+      irpc__sched_acquire(irpc__sched_loop(irpc__stream_reader_sched(r)));
+  if (!s->sched) {
+    irpc_free(s);
+    return IRPC_ENOMEM;
+  }
+  s->r = r;
+  s->elem = e;
+  s->task.fn = attached_task;
+  irpc__buf_init(&s->pending);
+  if (h) {
+    s->h = *h;
+    s->ud = ud;
+    s->attached = 1;
+  } else {
+    s->head_fn = fn;
+    s->head_ud = ud;
+  }
   int rc = irpc_stream_reader_start(r, &consumer_ops, s);
   if (rc) {
     reader_release(s);
@@ -465,6 +454,21 @@ int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
   }
   *out = s;
   return 0;
+}
+
+/* A handler the consumer can call: both callbacks, a struct_size that has
+ * them. */
+static int handler_ok(const irpc_slice_stream_handler *h) {
+  return h && IRPC__STRUCT_SIZE(h) >= sizeof(*h) && h->on_items && h->on_end;
+}
+
+int irpc_slice_stream_reader_new(irpc_slice_stream_reader **out,
+                                 irpc_stream_reader *r,
+                                 const irpc_slice_stream_elem *elem,
+                                 const irpc_slice_stream_handler *h, void *ud) {
+  if (!out || !r || elem_check(elem, 1) != 0 || !handler_ok(h))
+    return IRPC_EINVAL;
+  return reader_open(out, r, elem, h, NULL, ud);
 }
 
 int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
@@ -473,25 +477,13 @@ int irpc__slice_stream_reader_head(irpc_slice_stream_reader **out,
                                    irpc__slice_head_fn fn, void *ud) {
   if (!out || !r || !fn || elem_check(elem, 1) != 0)
     return IRPC_EINVAL;
-  irpc_slice_stream_reader *s = reader_alloc(r, elem);
-  if (!s)
-    return IRPC_ENOMEM;
-  s->head_fn = fn;
-  s->head_ud = ud;
-  int rc = irpc_stream_reader_start(r, &consumer_ops, s);
-  if (rc) {
-    reader_release(s);
-    return rc;
-  }
-  *out = s;
-  return 0;
+  return reader_open(out, r, elem, NULL, fn, ud);
 }
 
 int irpc__slice_stream_reader_attach(irpc_slice_stream_reader *s,
                                      const irpc_slice_stream_handler *h,
                                      void *ud) {
-  if (!s || !h || IRPC__STRUCT_SIZE(h) < sizeof(*h) || !h->on_items ||
-      !h->on_end)
+  if (!s || !handler_ok(h))
     return IRPC_EINVAL;
   if (s->attached || s->head_fn)
     return IRPC_EBUSY;

@@ -704,6 +704,7 @@ static int use_slice_iface(const void *s) {
 static irpc_call *made_call;
 static void fill_call_opts(void *s) {
   irpc_slice_call_opts *o = s;
+  irpc_slice_call_opts_init_sized(o, sizeof(irpc_slice_call_opts));
   o->call_out = &made_call;
 }
 static int use_call_opts(const void *s) {

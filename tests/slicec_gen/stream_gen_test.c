@@ -419,8 +419,7 @@ static void prod_start(uv_loop_t *loop, int kind, int32_t n,
   producer_start(&P, loop, kind, n, elem, 16 << 10);
   P.must_write = 1;
   snprintf(P.prefix, sizeof P.prefix, "echo");
-  memset(opts, 0, sizeof *opts);
-  opts->struct_size = sizeof *opts;
+  irpc_slice_call_opts_init(opts);
   opts->stream = P.w;
 }
 

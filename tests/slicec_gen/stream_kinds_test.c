@@ -733,8 +733,7 @@ static void test_request_streams(void **state) {
     rig_start(&r, nets[t]);
     uv_loop_t *loop = &r.net.loop;
     irpc_slice_call_opts opts;
-    memset(&opts, 0, sizeof opts);
-    opts.struct_size = sizeof opts;
+    irpc_slice_call_opts_init(&opts);
 
     cli_reset(K_RECORD);
     prod_init(&P, loop, K_RECORD, 5000,
@@ -800,8 +799,7 @@ static void test_bad_upload(void **state) {
   rig_start(&r, NET_MEMORY);
   uv_loop_t *loop = &r.net.loop;
   irpc_slice_call_opts opts;
-  memset(&opts, 0, sizeof opts);
-  opts.struct_size = sizeof opts;
+  irpc_slice_call_opts_init(&opts);
   cli_reset(K_RECORD);
   prod_init(&P, loop, K_RECORD, 0, &StreamKinds_Kinds_putRecords_param_elem,
             2 << 10);
@@ -835,8 +833,7 @@ static void test_not_opted_in(void **state) {
   rig_start_opt(&r, NET_MEMORY, 0);
   uv_loop_t *loop = &r.net.loop;
   irpc_slice_call_opts opts;
-  memset(&opts, 0, sizeof opts);
-  opts.struct_size = sizeof opts;
+  irpc_slice_call_opts_init(&opts);
   cli_reset(K_RECORD);
   prod_init(&P, loop, K_RECORD, 200, &StreamKinds_Kinds_putRecords_param_elem,
             2 << 10);

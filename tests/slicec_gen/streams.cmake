@@ -1,6 +1,7 @@
 # irpc-slicec on a file with stream operations: every one generated, with
-# its element descriptor and item type; on a Slice1 file with a stream: an
-# error naming it, exit status 1.
+# its element descriptor, item type and typed consumer (a handler taking
+# the item type, and the function that starts it); on a Slice1 file with a
+# stream: an error naming it, exit status 1.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 execute_process(COMMAND ${SLICEC} --output-dir ${WORK_DIR} ${SOURCE}
@@ -15,6 +16,10 @@ if(NOT h MATCHES "Streams_Pipe_size\\("
    OR NOT h MATCHES "Streams_Pipe_download_return_elem"
    OR NOT h MATCHES "Streams_Pipe_upload_param_elem"
    OR NOT h MATCHES "Streams_Pipe_maybe_return_item {"
+   OR NOT h MATCHES "typedef void Streams_Pipe_records_return_items_fn\\(void \\*user_data, const Streams_Pipe_records_return_item \\*items, size_t n\\);"
+   OR NOT h MATCHES "int Streams_Pipe_records_return_take\\(irpc_slice_reply \\*reply, Streams_Pipe_records_return_handler \\*h, irpc_slice_stream_reader \\*\\*out\\);"
+   OR NOT h MATCHES "int Streams_Pipe_upload_param_take\\(irpc_slice_dispatch \\*sd, Streams_Pipe_upload_param_handler \\*h, irpc_slice_stream_reader \\*\\*out\\);"
+   OR NOT c MATCHES "return irpc_slice_reply_take_stream\\(reply, &Streams_Pipe_records_return_typed, h, out\\);"
    OR NOT c MATCHES "Streams_Pipe_records_return_elem_decode"
    OR NOT c MATCHES "Streams_Pipe_size_call")
   message(FATAL_ERROR "the generated files are not as expected")
