@@ -901,12 +901,17 @@ static void flush(irpc_connection *c) {
     if (c->state == CLOSED || c->duplex_closing)
       return;
   }
-  while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
+  /* A batch that ended short of WRITE_BATCH took all the output there is
+   * now: output that appears later is posted (irpc__conn_post_output), and
+   * the write's completion flushes again. */
+  int more = 1;
+  while (more && irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     irpc_buf out;
     irpc__buf_init(&out);
-    size_t n = 0, more;
-    while (n < WRITE_BATCH && (more = c->proto->take_output(PC(c), &out)) > 0)
-      n += more;
+    size_t n = 0, got = 0;
+    while (n < WRITE_BATCH && (got = c->proto->take_output(PC(c), &out)) > 0)
+      n += got;
+    more = got > 0;
     if (n == 0) {
       irpc__buf_fini(&out);
       break;
