@@ -215,18 +215,13 @@ static void ol_release(ol *o) {
   }
 }
 
-/* Answers `d`; without memory for the response it still completes, with
- * the framework's answer to the error (InternalError, or no response). */
-static void reply(irpc_dispatch *d, uint64_t status, const char *message) {
-  irpc__dispatch_reply_or_abort(d, status, message);
-}
-
 static void complete(ol_job *job) {
   irpc_outgoing_response *r = job->resp;
   job->resp = NULL;
   if (!r)
-    reply(job->d, IRPC_STATUS_INTERNAL_ERROR,
-          "The offloaded handler returned no response.");
+    irpc__dispatch_reply_or_abort(
+        job->d, IRPC_STATUS_INTERNAL_ERROR,
+        "The offloaded handler returned no response.");
   else
     irpc_dispatch_complete(job->d, r);
 }
@@ -247,7 +242,8 @@ static void on_cancel(irpc_dispatch *d, int err, void *ud) {
   if (!pool_withdraw(o->pool, job))
     return; /* running: it completes when the handler returns */
   irpc_dispatch_on_cancel(d, NULL, NULL);
-  reply(d, IRPC_STATUS_INTERNAL_ERROR, "The dispatch was canceled.");
+  irpc__dispatch_reply_or_abort(d, IRPC_STATUS_INTERNAL_ERROR,
+                                "The dispatch was canceled.");
   ol_release(o);
 }
 
@@ -262,7 +258,7 @@ static void ol_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
     irpc__mailbox_ref(&o->mb, 1); /* the loop waits for the handlers */
   if (pool_submit(o->pool, job) != 0) {
     ol_release(o);
-    reply(d, IRPC_STATUS_UNAVAILABLE, busy_message);
+    irpc__dispatch_reply_or_abort(d, IRPC_STATUS_UNAVAILABLE, busy_message);
     return;
   }
   irpc_dispatch_on_cancel(d, on_cancel, job);

@@ -7,27 +7,11 @@
 #include "irpc/error.h"
 #include "pool.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IRPC__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IRPC__ASAN 1
-#endif
-#endif
-#ifdef IRPC__ASAN
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 /* A first block and its headroom fit in 1 KiB with the block header. */
 #define FIRST_BLOCK_SIZE (1024 - sizeof(irpc__blk) - IRPC_BUF_HEADROOM)
 /* Blocks of up to 2 KiB with their header come from the loop's pool
  * (pool.h): every message and header starts one. (Full-size blocks are
- * kept by the cache above.) */
+ * kept by the cache below.) */
 #define POOLED(cap) ((cap) <= 2048 - sizeof(irpc__blk))
 
 /* Full-size blocks freed on a thread are kept for that thread's next ones,
@@ -54,7 +38,7 @@ static void cache_drop(void *arg) {
   blk_cache *c = arg;
   while (c->head) {
     irpc__blk *k = c->head;
-    UNPOISON(k->data, IRPC_BUF_BLOCK_SIZE);
+    IRPC__UNPOISON(k->data, IRPC_BUF_BLOCK_SIZE);
     c->head = k->user_data;
     irpc_free(k);
   }
@@ -79,7 +63,7 @@ static int cache_put(irpc__blk *k) {
   k->user_data = cache.head;
   cache.head = k;
   cache.n++;
-  POISON(k->data, k->cap); /* the header stays readable: it links */
+  IRPC__POISON(k->data, k->cap); /* the header stays readable: it links */
   return 1;
 }
 
@@ -87,7 +71,7 @@ static irpc__blk *cache_get(size_t cap) {
   irpc__blk *k = cache.head;
   if (cap != IRPC_BUF_BLOCK_SIZE || !k || !irpc__alloc_is_default())
     return NULL;
-  UNPOISON(k->data, cap);
+  IRPC__UNPOISON(k->data, cap);
   cache.head = k->user_data;
   cache.n--;
   return k;

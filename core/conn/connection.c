@@ -148,6 +148,7 @@ struct irpc_connection {
   int duplex_closing;
   irpc__timer proto_timer;
   irpc__timer idle_timer; /* inactivity */
+  uint64_t idle_since;    /* the loop's time when it last became idle */
   irpc__timer life_timer; /* connect or shutdown timeout */
   /* shutdown and close */
   irpc_connection_shutdown_cb shutdown_cb;
@@ -371,7 +372,6 @@ static void conn_invoke(irpc_invoker *self, irpc_call *call) {
     }
   }
   irpc_call_on_cancel(call, ccall_cancel, k);
-  irpc__timer_stop(c->sched, &c->idle_timer);
   /* A call made while input is read (from a completion, say) starts on
    * the flush task, once all the input of this loop turn was read: a
    * GoAway in the same bytes refuses it before it is sent. */
@@ -666,7 +666,6 @@ int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out) {
   d->ev_end.type = EV_DISPATCH_END;
   irpc__list_push_front(&c->disps, &d->link);
   c->ndisps++;
-  irpc__timer_stop(c->sched, &c->idle_timer);
   *out = PDISP(d);
   return 0;
 }
@@ -686,7 +685,6 @@ int irpc__conn_call_err(irpc__pcall *p) {
 void irpc__conn_streams(irpc_connection *c, int delta) {
   if (delta > 0) {
     c->nstreams++;
-    irpc__timer_stop(c->sched, &c->idle_timer);
   } else if (c->nstreams) {
     c->nstreams--;
     check_idle(c);
@@ -901,12 +899,17 @@ static void flush(irpc_connection *c) {
     if (c->state == CLOSED || c->duplex_closing)
       return;
   }
-  while (irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
+  /* A batch that ended short of WRITE_BATCH took all the output there is
+   * now: output that appears later is posted (irpc__conn_post_output), and
+   * the write's completion flushes again. */
+  int more = 1;
+  while (more && irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     irpc_buf out;
     irpc__buf_init(&out);
-    size_t n = 0, more;
-    while (n < WRITE_BATCH && (more = c->proto->take_output(PC(c), &out)) > 0)
-      n += more;
+    size_t n = 0, got = 0;
+    while (n < WRITE_BATCH && (got = c->proto->take_output(PC(c), &out)) > 0)
+      n += got;
+    more = got > 0;
     if (n == 0) {
       irpc__buf_fini(&out);
       break;
@@ -1005,7 +1008,13 @@ static void on_idle_timer(irpc__timer *t) {
   irpc_connection *c = CONN_OF(idle_timer, t);
   if (c->state != ACTIVE || c->ncalls || c->ndisps || c->nstreams ||
       c->waiting.head)
+    return; /* armed again once idle */
+  uint64_t due = c->idle_since + c->opts.inactivity_timeout_ms;
+  uint64_t now = uv_now(c->loop);
+  if (due > now) { /* calls came and went since it was armed */
+    irpc__timer_start(c->sched, &c->idle_timer, due - now);
     return;
+  }
   if (c->owner && c->owner->on_shutdown_requested)
     c->owner->on_shutdown_requested(c, c->owner_ud);
   else
@@ -1013,11 +1022,18 @@ static void on_idle_timer(irpc__timer *t) {
   drain(c);
 }
 
+/* The connection became idle: inactive from this loop turn's time on. The
+ * timer stays armed while calls come and go (when it fires, it checks that
+ * the connection is still idle and waits for the rest of the timeout), so
+ * a call neither arms nor stops it: calls cost no timer operation and no
+ * reading of the clock. */
 static void check_idle(irpc_connection *c) {
   if (c->state != ACTIVE || c->ncalls || c->ndisps || c->nstreams ||
       c->waiting.head || !c->opts.inactivity_timeout_ms)
     return;
-  irpc__timer_start(c->sched, &c->idle_timer, c->opts.inactivity_timeout_ms);
+  c->idle_since = uv_now(c->loop);
+  if (!irpc__timer_armed(&c->idle_timer))
+    irpc__timer_start(c->sched, &c->idle_timer, c->opts.inactivity_timeout_ms);
 }
 
 /* ---- Shutdown and close ---- */

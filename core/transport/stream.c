@@ -722,26 +722,24 @@ static int tcp_bind_addr(uv_loop_t *loop, const irpc_server_address *addr,
   return 0;
 }
 
-static int tcp_listen(irpc_transport *t, uv_loop_t *loop,
-                      const irpc_server_address *addr, irpc_accept_cb cb,
-                      void *ud, irpc_listener **out) {
-  (void)t;
+/* The address a TCP listener of `addr` binds (IRPC_EINVAL: not a TCP
+ * address). */
+static int tcp_listen_addr(uv_loop_t *loop, const irpc_server_address *addr,
+                           struct sockaddr_storage *ss) {
   const char *tr = irpc_server_address_transport(addr);
   if (tr && strcmp(tr, "tcp") != 0)
     return IRPC_EINVAL;
-  struct sockaddr_storage ss;
-  int rc = tcp_bind_addr(loop, addr, &ss);
-  if (rc)
-    return rc;
-  irpc_listener *l;
-  rc = listen_new(&l, loop, addr, 0, cb, ud);
-  if (rc)
-    return rc;
+  return tcp_bind_addr(loop, addr, ss);
+}
+
+/* A TCP listener whose socket is bound (`rc` 0) listens and learns its
+ * port; else it fails with `rc`. */
+static int tcp_listen_start(irpc_listener *l, int rc, irpc_listener **out) {
   sls *s = irpc_listener_data(l);
-  rc = uv_tcp_bind(&s->h.tcp, (struct sockaddr *)&ss, 0);
+  struct sockaddr_storage ss;
+  int n = sizeof(ss);
   if (!rc)
     rc = uv_listen(&s->h.stream, BACKLOG, on_connection);
-  int n = sizeof(ss);
   if (!rc)
     rc = uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &n);
   if (rc)
@@ -755,15 +753,29 @@ static int tcp_listen(irpc_transport *t, uv_loop_t *loop,
   return 0;
 }
 
+static int tcp_listen(irpc_transport *t, uv_loop_t *loop,
+                      const irpc_server_address *addr, irpc_accept_cb cb,
+                      void *ud, irpc_listener **out) {
+  (void)t;
+  struct sockaddr_storage ss;
+  int rc = tcp_listen_addr(loop, addr, &ss);
+  if (rc)
+    return rc;
+  irpc_listener *l;
+  rc = listen_new(&l, loop, addr, 0, cb, ud);
+  if (rc)
+    return rc;
+  sls *s = irpc_listener_data(l);
+  return tcp_listen_start(l, uv_tcp_bind(&s->h.tcp, (struct sockaddr *)&ss, 0),
+                          out);
+}
+
 int irpc__tcp_listen_reuseport(irpc_listener **out, uv_loop_t *loop,
                                const irpc_server_address *addr,
                                irpc_accept_cb cb, void *ud) {
 #ifdef SO_REUSEPORT
-  const char *tr = irpc_server_address_transport(addr);
-  if (tr && strcmp(tr, "tcp") != 0)
-    return IRPC_EINVAL;
   struct sockaddr_storage ss;
-  int rc = tcp_bind_addr(loop, addr, &ss);
+  int rc = tcp_listen_addr(loop, addr, &ss);
   if (rc)
     return rc;
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -791,19 +803,7 @@ int irpc__tcp_listen_reuseport(irpc_listener **out, uv_loop_t *loop,
     close(fd);
     return listen_fail(l, rc);
   }
-  rc = uv_listen(&s->h.stream, BACKLOG, on_connection);
-  int n = sizeof(ss);
-  if (!rc)
-    rc = uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &n);
-  if (rc)
-    return listen_fail(l, rc);
-  uint16_t port =
-      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
-  irpc__server_address_set_port((irpc_server_address *)irpc_listener_address(l),
-                                port);
-  *out = l;
-  return 0;
+  return tcp_listen_start(l, 0, out);
 #else
   (void)out, (void)loop, (void)addr, (void)cb, (void)ud;
   return IRPC_ENOTSUP;

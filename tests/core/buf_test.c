@@ -201,6 +201,57 @@ static void test_allocation_failures_leave_chain_intact(void **state) {
   }
 }
 
+/* A chain with `n` full segments, each in a block of its own. */
+static irpc_buf *full_segments(size_t n) {
+  irpc_buf *b;
+  assert_irpc_ok(irpc_buf_new(&b));
+  for (size_t i = 0; i < n; i++) {
+    uint8_t *at;
+    size_t avail;
+    assert_irpc_ok(irpc_buf_reserve(b, 0, &at, &avail));
+    memset(at, 'a', avail);
+    assert_irpc_ok(irpc_buf_commit(b, avail));
+  }
+  assert_int_equal(irpc_buf_segment_count(b), n);
+  return b;
+}
+
+/* A chain holds its first segments inline; the next block it takes needs
+ * a segment array. Without memory for it, irpc_buf_commit and
+ * irpc_buf_append fail with IRPC_ENOMEM, add nothing, and the chain takes
+ * the bytes once memory is back (the reserved block is kept). */
+static void test_no_room_for_a_segment(void **state) {
+  (void)state;
+  long live = test_alloc.live;
+  irpc_buf *b = full_segments(4);
+  size_t len = irpc_buf_len(b);
+  uint8_t *at;
+  size_t avail;
+  assert_irpc_ok(irpc_buf_reserve(b, 0, &at, &avail)); /* a new block */
+  memcpy(at, "xyz", 3);
+  test_alloc.fail_at = 1;
+  assert_irpc_err(irpc_buf_commit(b, 3), IRPC_ENOMEM);
+  assert_int_equal(test_alloc.fail_at, 0); /* the segment array's */
+  assert_int_equal(irpc_buf_len(b), len);
+  assert_int_equal(irpc_buf_segment_count(b), 4);
+  assert_irpc_ok(irpc_buf_commit(b, 3));
+  assert_int_equal(irpc_buf_len(b), len + 3);
+  assert_int_equal(irpc_buf_segment_count(b), 5);
+  irpc_buf_free(b);
+
+  b = full_segments(4);
+  test_alloc.fail_at = 2; /* the block succeeds, the segment array fails */
+  assert_irpc_err(irpc_buf_append(b, "xyz", 3), IRPC_ENOMEM);
+  assert_int_equal(test_alloc.fail_at, 0);
+  assert_int_equal(irpc_buf_len(b), len);
+  assert_int_equal(irpc_buf_segment_count(b), 4);
+  assert_irpc_ok(irpc_buf_append(b, "xyz", 3));
+  assert_int_equal(irpc_buf_len(b), len + 3);
+  assert_int_equal(irpc_buf_segment_count(b), 5);
+  irpc_buf_free(b);
+  assert_int_equal(test_alloc.live, live);
+}
+
 /* With an allocator installed, a chain's blocks go back to it as the chain
  * is freed: none is kept for reuse. */
 static void test_installed_allocator_gets_blocks_back(void **state) {
@@ -230,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_shared_block_not_modified),
       cmocka_unit_test(test_move_consume_truncate),
       cmocka_unit_test(test_reserve_commit),
+      cmocka_unit_test(test_no_room_for_a_segment),
       cmocka_unit_test(test_invalid_arguments),
       cmocka_unit_test(test_allocation_failures_leave_chain_intact),
       cmocka_unit_test(test_installed_allocator_gets_blocks_back),

@@ -820,6 +820,51 @@ static void inactivity(void **state) {
   net_rig_fini(&r);
 }
 
+static void on_pause(uv_timer_t *t) {
+  *(int *)t->data = 1;
+}
+
+/* A call made while the inactivity timer runs puts the shutdown off: the
+ * connection is shut down a whole timeout after its last call, never
+ * sooner, although the timer armed before that call came due first. */
+static void inactivity_counts_from_last_call(void **state) {
+  (void)state;
+  const uint64_t timeout_ms = 1000, pause_ms = 300;
+  net_rig r;
+  net_rig_init(&r, NET_TCP);
+  net_map(&r, "/echo", &test_echo_ops, NULL);
+  r.sopts.connection.inactivity_timeout_ms = timeout_ms;
+  net_rig_start(&r);
+  irpc_invoker *inv = net_client(&r);
+  irpc_outgoing_request *req = kit_request("/echo", "1", 1);
+  net_result o = {0};
+  net_call_sync(&r.loop, inv, req, &o);
+  assert_irpc_ok(o.err);
+  /* setup: a second call, well inside the first timeout */
+  uv_timer_t pause;
+  int paused = 0;
+  assert_int_equal(uv_timer_init(&r.loop, &pause), 0);
+  pause.data = &paused;
+  assert_int_equal(uv_timer_start(&pause, on_pause, pause_ms, 0), 0);
+  kit_run_until(&r.loop, &paused);
+  uv_close((uv_handle_t *)&pause, NULL);
+  assert_int_equal(irpc_server_connections(r.server, NULL, 0), 1);
+  net_result o2 = {0};
+  net_call_sync(&r.loop, inv, req, &o2);
+  assert_irpc_ok(o2.err);
+  uint64_t last = uv_hrtime();
+  while (irpc_server_connections(r.server, NULL, 0) != 0)
+    uv_run(&r.loop, UV_RUN_ONCE);
+  uint64_t idle_ms = (uv_hrtime() - last) / 1000000;
+  /* shut down at the earliest a timeout after the last call (less the
+   * loop turns between the server's end of the call and the client's):
+   * the first timer's due would leave about timeout - pause */
+  assert_true(idle_ms >= timeout_ms - 100);
+  irpc_outgoing_request_free(req);
+  net_client_close(&r, inv);
+  net_rig_fini(&r);
+}
+
 /* ---- A peer that accepts no requests, or no more for now ---- */
 
 /* Server side: calls the client back, two-way and one-way, and answers
@@ -1278,6 +1323,7 @@ int main(void) {
       cmocka_unit_test(oneway_canceled_when_connection_ends),
       cmocka_unit_test(reconnect),
       cmocka_unit_test(inactivity),
+      cmocka_unit_test(inactivity_counts_from_last_call),
       cmocka_unit_test(refused),
       cmocka_unit_test(large_tcp),
       cmocka_unit_test(large_uds),

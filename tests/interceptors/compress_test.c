@@ -725,6 +725,147 @@ static void test_bombs_through_coloc(void **state) {
   rig_fini(&r, ds, 2);
 }
 
+/* ---- Out of memory while a payload is compressed ---- */
+
+/* A terminal that writes the request's payload for an irpc peer, with the
+ * allocation `fail_at` of that write failing (0: none), and completes the
+ * call with the write's error, or Ok. */
+typedef struct nomem_term {
+  long fail_at;
+  int hit;         /* the allocation failed */
+  int write_err;   /* irpc_outgoing_request_write_payload's */
+  size_t len;      /* of what it wrote */
+  size_t segments; /* the same, in segments */
+} nomem_term;
+
+static void nomem_invoke(irpc_invoker *self, irpc_call *call) {
+  nomem_term *p = *(nomem_term **)irpc_invoker_data(self);
+  irpc_buf *out;
+  assert_irpc_ok(irpc_buf_new(&out));
+  test_alloc.fail_at = p->fail_at;
+  p->write_err = irpc_outgoing_request_write_payload(
+      irpc_call_request(call), irpc_compress_formats_readable(), out);
+  p->hit = p->fail_at > 0 && test_alloc.fail_at == 0;
+  test_alloc.fail_at = 0;
+  p->len = irpc_buf_len(out);
+  p->segments = irpc_buf_segment_count(out);
+  irpc_buf_free(out);
+  if (p->write_err) {
+    irpc_call_complete(call, p->write_err, NULL);
+    return;
+  }
+  irpc_incoming_response *ok;
+  assert_irpc_ok(irpc_incoming_response_new(&ok, IRPC_STATUS_OK, NULL));
+  irpc_call_complete(call, 0, ok);
+}
+
+static const irpc_invoker_ops nomem_term_ops = {
+    .struct_size = sizeof(irpc_invoker_ops),
+    .name = "nomem-peer",
+    .data_size = sizeof(nomem_term *),
+    .init = term_init,
+    .invoke = nomem_invoke};
+
+/* One call of a request the compress interceptor compresses, with the
+ * allocation `k` of the payload's write failing (0: none), on a loop of
+ * its own (its pools start empty, so every object of the write is
+ * allocated, and go with it). Returns 1 when the allocation failed. */
+static int nomem_round(long k) {
+  const size_t n = (size_t)4 << 20;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  nomem_term p = {.fail_at = k};
+  irpc_pipeline *pl;
+  irpc_invoker *ic, *term;
+  assert_irpc_ok(irpc_pipeline_new(&pl, &loop));
+  irpc_compress_options o;
+  irpc_compress_options_init(&o);
+  o.always = 1;
+  assert_irpc_ok(irpc_compress_interceptor_new(&ic, &loop, &o));
+  assert_irpc_ok(irpc_pipeline_use(pl, ic));
+  assert_irpc_ok(irpc_invoker_new(&term, &loop, &nomem_term_ops, &p));
+  assert_irpc_ok(irpc_pipeline_into(pl, term));
+  irpc_outgoing_request *req = compressible_request(n);
+  outcome out;
+  outcome_init(&out);
+  rig_invoke(NULL, irpc_pipeline_invoker(pl), req, &out, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(out.done, 1);
+  if (p.hit) {
+    assert_irpc_err(p.write_err, IRPC_ENOMEM);
+    assert_int_equal(p.len, 0);
+    assert_irpc_err(out.err, IRPC_ENOMEM);
+  } else {
+    assert_irpc_ok(p.write_err);
+    assert_irpc_ok(out.err);
+    assert_int_equal(out.status, IRPC_STATUS_OK);
+    assert_true(p.len < n);
+    assert_true(p.segments > 4);
+  }
+  outcome_fini(&out);
+  irpc_outgoing_request_free(req);
+  irpc_pipeline_free(pl);
+  irpc_invoker_free(term);
+  test_loop_finish(&loop);
+  return p.hit;
+}
+
+/* A request the compress interceptor compresses, each allocation of the
+ * payload's write failing in turn: the write reports IRPC_ENOMEM and
+ * leaves nothing, the call completes once with it, and nothing leaks. */
+static void test_compress_out_of_memory_call(void **state) {
+  (void)state;
+  assert_false(nomem_round(0)); /* the codec's per-thread contexts */
+  long live = test_alloc.live, k = 1;
+  while (nomem_round(k)) {
+    assert_int_equal(test_alloc.live, live);
+    k++;
+  }
+  assert_int_equal(test_alloc.live, live);
+  assert_true(k > 2);
+  print_message("%ld allocations of a compressed payload's write failed in "
+                "turn\n",
+                k - 1);
+}
+
+/* The same write with no loop on the thread (no pool: every object is
+ * allocated). The compressed payload takes more segments than a chain
+ * holds inline, so the failures include the output chain's segment array,
+ * a failing irpc_buf_commit, besides its blocks: each is IRPC_ENOMEM, the
+ * output is left empty and nothing leaks. */
+static void test_compress_out_of_memory_write(void **state) {
+  (void)state;
+  const size_t n = (size_t)4 << 20;
+  irpc_outgoing_request *req = compressible_request(n);
+  irpc_compress_options o;
+  irpc_compress_options_init(&o);
+  assert_irpc_ok(irpc_compress_use_on_request(req, &o));
+  long live = test_alloc.live, k = 1;
+  for (;; k++) {
+    irpc_buf *out;
+    assert_irpc_ok(irpc_buf_new(&out));
+    test_alloc.fail_at = k;
+    int rc = irpc_outgoing_request_write_payload(
+        req, irpc_compress_formats_readable(), out);
+    int hit = test_alloc.fail_at == 0;
+    test_alloc.fail_at = 0;
+    if (hit) {
+      assert_irpc_err(rc, IRPC_ENOMEM);
+      assert_int_equal(irpc_buf_len(out), 0);
+    } else {
+      assert_irpc_ok(rc);
+      assert_true(irpc_buf_len(out) < n);
+      assert_true(irpc_buf_segment_count(out) > 4);
+    }
+    irpc_buf_free(out);
+    assert_int_equal(test_alloc.live, live);
+    if (!hit)
+      break;
+  }
+  assert_true(k > 2);
+  irpc_outgoing_request_free(req);
+}
+
 /* Compression memory goes through irpc's allocator and is all returned. */
 static void test_allocator(void **state) {
   (void)state;
@@ -776,6 +917,8 @@ int main(void) {
       cmocka_unit_test(test_threshold_and_incompressible),
       cmocka_unit_test(test_end_to_end),
       cmocka_unit_test(test_bombs_through_coloc),
+      cmocka_unit_test(test_compress_out_of_memory_call),
+      cmocka_unit_test(test_compress_out_of_memory_write),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

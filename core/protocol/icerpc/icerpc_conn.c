@@ -886,32 +886,26 @@ static int request_mode(irpc__pconn *p, irpc_incoming_request *req) {
   return m ? M_STREAM : M_WHOLE;
 }
 
-/* 1 once `in` starts with a whole Slice segment (a varuint62 size, then
- * that many bytes). */
-static int segment_whole(const irpc_buf *in) {
+/* The length of the whole Slice segment `in` starts with (a varuint62
+ * size, then that many bytes), or 0 while it has not all arrived. */
+static size_t segment_len(const irpc_buf *in) {
   uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
   size_t len = irpc_buf_len(in);
   size_t n = len < sizeof pre ? len : sizeof pre;
   uint64_t size;
   irpc_buf_copyout(in, 0, pre, n);
   size_t used = irpc__varuint62_get(pre, n, &size);
-  return used && size <= len - used;
+  return used && size <= len - used ? used + (size_t)size : 0;
 }
 
-/* The payload (a segment) of a request read by segment arrived: it is
- * dispatched alone, and what follows it (a continuation the operation
- * does not take) is dropped; a stream that goes on is not read any more:
- * its reads close, the peer's writer learns it (StreamReadsClosed), and
- * the response goes out on the stream as usual. Returns 1: the payload
- * ended. */
-static int pdisp_stop_after_segment(irpc__pdisp *d, int ended) {
-  uint8_t pre[IRPC__VARUINT62_WIDTH_MAX];
-  size_t n =
-      irpc_buf_len(&d->in) < sizeof pre ? irpc_buf_len(&d->in) : sizeof pre;
-  uint64_t size = 0;
-  irpc_buf_copyout(&d->in, 0, pre, n);
-  size_t used = irpc__varuint62_get(pre, n, &size);
-  irpc_buf_truncate(&d->in, used + (size_t)size);
+/* The payload (a segment of `seg` bytes) of a request read by segment
+ * arrived: it is dispatched alone, and what follows it (a continuation
+ * the operation does not take) is dropped; a stream that goes on is not
+ * read any more: its reads close, the peer's writer learns it
+ * (StreamReadsClosed), and the response goes out on the stream as usual.
+ * Returns 1: the payload ended. */
+static int pdisp_stop_after_segment(irpc__pdisp *d, size_t seg, int ended) {
+  irpc_buf_truncate(&d->in, seg);
   if (!ended && d->stream) {
     irpc__slic_stream_abort_read(d->stream);
     want_output(d->p);
@@ -955,8 +949,9 @@ static void pdisp_readable(irpc__pdisp *d) {
       pdisp_end(d, 0); /* released by the last read */
     return;
   }
-  if (d->mode == M_SEGMENT && !d->posted && segment_whole(&d->in))
-    ended = pdisp_stop_after_segment(d, ended);
+  size_t seg;
+  if (d->mode == M_SEGMENT && !d->posted && (seg = segment_len(&d->in)))
+    ended = pdisp_stop_after_segment(d, seg, ended);
   if (p->o->max_payload_size && irpc_buf_len(&d->in) > p->o->max_payload_size) {
     pdisp_abort(d, 0);
     return;

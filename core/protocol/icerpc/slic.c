@@ -526,10 +526,6 @@ static void start(irpc__slic_stream *s) {
   hash_insert(c, s);
 }
 
-/* Frames the next piece of a stream: at most its credit, the peer's
- * frame size and max_pending_output (a turn's quantum, so that another
- * stream's frame waits behind at most that much of this one in the
- * output), with a 4-byte size as IceRPC writes it. */
 /* Moves a frame (header `h`, then the first `n` bytes of `data`) to the
  * output. When the frame takes all of `data`, the header goes into the
  * headroom of its first block and the blocks move: no copy, and usually
@@ -555,6 +551,10 @@ static int queue_frame(irpc__slic *c, irpc_buf *data, const uint8_t *h,
   return 0;
 }
 
+/* Frames the next piece of a stream: at most its credit, the peer's
+ * frame size and max_pending_output (a turn's quantum, so that another
+ * stream's frame waits behind at most that much of this one in the
+ * output), with a 4-byte size as IceRPC writes it. */
 static int send_frame(irpc__slic_stream *s) {
   irpc__slic *c = s->c;
   size_t len = irpc_buf_len(&s->out);

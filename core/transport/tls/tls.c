@@ -1390,6 +1390,31 @@ static int ttr_connect(irpc_transport *tr, uv_loop_t *loop,
   return 0;
 }
 
+/* A listener's or handshaker's part shared by both: the server context of
+ * `tt` (a reference), its handshake timeout and `protocol` as the ALPN
+ * accepted. */
+static void ls_init(tls_listener *ls, const ttr *tt, const char *protocol) {
+  ctx_ref(tt->server);
+  ls->ctx = tt->server;
+  ls->timeout_ms =
+      tt->timeout_ms ? tt->timeout_ms : tt->server->handshake_timeout_ms;
+  snprintf(ls->alpn, sizeof ls->alpn, "%s", protocol ? protocol : "icerpc");
+}
+
+/* Takes no more handshakes and closes those under way; a handshaker's
+ * `done` learns IRPC_ECLOSED for each. */
+static void ls_close_handshakes(tls_listener *ls) {
+  ls->closing = 1;
+  irpc__link *k;
+  while ((k = irpc__list_pop_front(&ls->handshaking))) {
+    tdx *t = IRPC__CONTAINER_OF(k, tdx, ls_link);
+    t->ls = NULL;
+    irpc_duplex_close(t->self, NULL, NULL);
+    if (ls->done)
+      ls->done(NULL, IRPC_ECLOSED, ls->done_ud);
+  }
+}
+
 static void on_inner_listener_closed(irpc_listener *inner, void *ud) {
   (void)inner;
   tls_listener *ls = ud;
@@ -1398,13 +1423,7 @@ static void on_inner_listener_closed(irpc_listener *inner, void *ud) {
 
 static void tls_close(irpc_listener *l) {
   tls_listener *ls = irpc_listener_data(l);
-  ls->closing = 1;
-  irpc__link *k;
-  while ((k = irpc__list_pop_front(&ls->handshaking))) {
-    tdx *t = IRPC__CONTAINER_OF(k, tdx, ls_link);
-    t->ls = NULL;
-    irpc_duplex_close(t->self, NULL, NULL);
-  }
+  ls_close_handshakes(ls);
   irpc_listener_close(ls->inner, on_inner_listener_closed, ls);
 }
 
@@ -1466,12 +1485,7 @@ static int ttr_listen(irpc_transport *tr, uv_loop_t *loop,
     return rc;
   tls_listener *ls = irpc_listener_data(l);
   ls->self = l;
-  ctx_ref(tt->server);
-  ls->ctx = tt->server;
-  ls->timeout_ms =
-      tt->timeout_ms ? tt->timeout_ms : tt->server->handshake_timeout_ms;
-  const char *proto = irpc_server_address_protocol(addr);
-  snprintf(ls->alpn, sizeof ls->alpn, "%s", proto ? proto : "icerpc");
+  ls_init(ls, tt, irpc_server_address_protocol(addr));
   irpc_server_address *ia = NULL, *bound = NULL;
   rc = inner_address(addr, &ia);
   if (!rc)
@@ -1630,11 +1644,7 @@ int irpc__tls_handshaker_new(irpc__tls_handshaker **out, uv_loop_t *loop,
   if (!h)
     return IRPC_ENOMEM;
   tls_listener *ls = &h->ls;
-  ctx_ref(tt->server);
-  ls->ctx = tt->server;
-  ls->timeout_ms =
-      tt->timeout_ms ? tt->timeout_ms : tt->server->handshake_timeout_ms;
-  snprintf(ls->alpn, sizeof ls->alpn, "%s", protocol ? protocol : "icerpc");
+  ls_init(ls, tt, protocol);
   ls->done = done;
   ls->done_ud = ud;
   *out = h;
@@ -1648,15 +1658,7 @@ void irpc__tls_handshaker_start(irpc__tls_handshaker *h, irpc_duplex *inner) {
 void irpc__tls_handshaker_free(irpc__tls_handshaker *h) {
   if (!h)
     return;
-  tls_listener *ls = &h->ls;
-  ls->closing = 1;
-  irpc__link *k;
-  while ((k = irpc__list_pop_front(&ls->handshaking))) {
-    tdx *t = IRPC__CONTAINER_OF(k, tdx, ls_link);
-    t->ls = NULL;
-    irpc_duplex_close(t->self, NULL, NULL);
-    ls->done(NULL, IRPC_ECLOSED, ls->done_ud);
-  }
-  ctx_unref(ls->ctx);
+  ls_close_handshakes(&h->ls);
+  ctx_unref(h->ls.ctx);
   irpc_free(h);
 }
