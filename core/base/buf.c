@@ -93,22 +93,27 @@ static irpc__blk *cache_get(size_t cap) {
   return k;
 }
 
-static irpc__blk *blk_new(size_t cap) {
-  irpc__blk *k;
-  if (POOLED(cap))
-    k = irpc__pool_get(sizeof(*k) + cap);
-  else if (!(k = cache_get(cap)))
-    k = irpc_malloc(sizeof(*k) + cap);
+/* A block of `cap` bytes whose memory `k` was just taken (NULL: none). */
+static irpc__blk *blk_init(irpc__blk *k, size_t cap, int big) {
   if (!k)
     return NULL;
   atomic_init(&k->refs, 1);
   k->cap = cap;
   k->data = (uint8_t *)(k + 1);
   k->release = NULL;
-  k->user_data = NULL;
+  k->user_data = NULL; /* and the mark, 0 */
   k->external = 0;
-  k->big = 0;
+  k->big = big;
   return k;
+}
+
+static irpc__blk *blk_new(size_t cap) {
+  irpc__blk *k;
+  if (POOLED(cap))
+    k = irpc__pool_get(sizeof(*k) + cap);
+  else if (!(k = cache_get(cap)))
+    k = irpc_malloc(sizeof(*k) + cap);
+  return blk_init(k, cap, 0);
 }
 
 static void blk_ref(irpc__blk *k) {
@@ -138,17 +143,7 @@ static int blk_unique(irpc__blk *k) {
 #define BIG_CAP (IRPC__POOL_BIG - sizeof(irpc__blk))
 
 static irpc__blk *big_new(void) {
-  irpc__blk *k = irpc__pool_get(IRPC__POOL_BIG);
-  if (!k)
-    return NULL;
-  atomic_init(&k->refs, 1);
-  k->cap = BIG_CAP;
-  k->data = (uint8_t *)(k + 1);
-  k->release = NULL;
-  k->mark = 0;
-  k->external = 0;
-  k->big = 1;
-  return k;
+  return blk_init(irpc__pool_get(IRPC__POOL_BIG), BIG_CAP, 1);
 }
 
 /* ---- Read blocks (buf_internal.h) ---- */

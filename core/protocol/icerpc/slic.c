@@ -974,8 +974,10 @@ static size_t take_body(irpc__slic *c, const uint8_t *p, size_t len) {
  * bytes that did not come from a read block, are copied. */
 static int keep_data(irpc__slic_stream *s, const uint8_t *p, size_t n) {
   irpc__blk *k = irpc__rblk_of(p, n);
-  if (irpc_buf_len(&s->in) == 0)
+  if (irpc_buf_len(&s->in) == 0) {
+    s->pin_last = NULL;
     s->pins = 0;
+  }
   if (k && k != s->pin_last && s->pins >= MAX_PINS)
     k = NULL;
   if (!k)
