@@ -77,21 +77,27 @@ static irpc__blk *cache_get(size_t cap) {
   return k;
 }
 
-static irpc__blk *blk_new(size_t cap) {
-  irpc__blk *k;
-  if (POOLED(cap))
-    k = irpc__pool_get(sizeof(*k) + cap);
-  else if (!(k = cache_get(cap)))
-    k = irpc_malloc(sizeof(*k) + cap);
+/* A block of `cap` bytes whose memory `k` was just taken (NULL: none). */
+static irpc__blk *blk_init(irpc__blk *k, size_t cap, int big) {
   if (!k)
     return NULL;
   atomic_init(&k->refs, 1);
   k->cap = cap;
   k->data = (uint8_t *)(k + 1);
   k->release = NULL;
-  k->user_data = NULL;
+  k->user_data = NULL; /* and the mark, 0 */
   k->external = 0;
+  k->big = big;
   return k;
+}
+
+static irpc__blk *blk_new(size_t cap) {
+  irpc__blk *k;
+  if (POOLED(cap))
+    k = irpc__pool_get(sizeof(*k) + cap);
+  else if (!(k = cache_get(cap)))
+    k = irpc_malloc(sizeof(*k) + cap);
+  return blk_init(k, cap, 0);
 }
 
 static void blk_ref(irpc__blk *k) {
@@ -103,7 +109,9 @@ static void blk_unref(irpc__blk *k) {
     return;
   if (k->external && k->release)
     k->release(k->data, k->user_data);
-  if (!k->external && POOLED(k->cap))
+  if (k->big)
+    irpc__pool_put(k, IRPC__POOL_BIG);
+  else if (!k->external && POOLED(k->cap))
     irpc__pool_put(k, sizeof(*k) + k->cap);
   else if (k->external || !cache_put(k))
     irpc_free(k);
@@ -112,6 +120,66 @@ static void blk_unref(irpc__blk *k) {
 static int blk_unique(irpc__blk *k) {
   return !k->external &&
          atomic_load_explicit(&k->refs, memory_order_acquire) == 1;
+}
+
+/* A block of the pool's big class (IRPC__POOL_BIG bytes, header
+ * included). */
+#define BIG_CAP (IRPC__POOL_BIG - sizeof(irpc__blk))
+
+static irpc__blk *big_new(void) {
+  return blk_init(irpc__pool_get(IRPC__POOL_BIG), BIG_CAP, 1);
+}
+
+/* ---- Read blocks (buf_internal.h) ---- */
+
+/* The block the thread's latest read went into. It is always one a loop
+ * holds: a loop that lets go of its block clears it first. */
+static _Thread_local irpc__blk *rblk_cur;
+
+static void rblk_drop(irpc__blk *k) {
+  if (rblk_cur == k)
+    rblk_cur = NULL;
+  blk_unref(k);
+}
+
+uint8_t *irpc__rblk_region(irpc__blk **slot, size_t *len) {
+  irpc__blk *k = *slot;
+  size_t at = 0;
+  if (k) {
+    if (atomic_load_explicit(&k->refs, memory_order_acquire) == 1) {
+      k->mark = 0; /* no chain refers to it any more */
+    } else {
+      at = (k->mark + 63) & ~(size_t)63;
+      if (at > k->cap || k->cap - at < IRPC__RBLK_MIN_READ) {
+        rblk_drop(k); /* it lives while chains refer to it */
+        *slot = k = NULL;
+        at = 0;
+      }
+    }
+  }
+  if (!k) {
+    if (!(k = big_new()))
+      return NULL;
+    *slot = k;
+  }
+  rblk_cur = k;
+  *len = k->cap - at;
+  return k->data + at;
+}
+
+void irpc__rblk_release(irpc__blk *k) {
+  if (k)
+    rblk_drop(k);
+}
+
+irpc__blk *irpc__rblk_of(const uint8_t *data, size_t len) {
+  irpc__blk *k = rblk_cur;
+  if (!k || len < IRPC__RBLK_SHARE_MIN)
+    return NULL;
+  uintptr_t p = (uintptr_t)data, lo = (uintptr_t)k->data;
+  if (p < lo || p - lo > k->cap || len > k->cap - (p - lo))
+    return NULL;
+  return k;
 }
 
 void irpc__buf_init(irpc_buf *b) {
@@ -277,6 +345,21 @@ int irpc_buf_commit(irpc_buf *b, size_t n) {
   return 0;
 }
 
+/* Appends a copy of a whole big block's worth of bytes in a big block of
+ * its own. */
+static int append_big(irpc_buf *b, const uint8_t *p) {
+  drop_pending(b);
+  if (segs_grow(b, 1))
+    return IRPC_ENOMEM;
+  irpc__blk *k = big_new();
+  if (!k)
+    return IRPC_ENOMEM;
+  memcpy(k->data, p, BIG_CAP);
+  b->segs[b->nsegs++] = (irpc__seg){.blk = k, .off = 0, .len = BIG_CAP};
+  b->len += BIG_CAP;
+  return 0;
+}
+
 int irpc_buf_append(irpc_buf *b, const void *data, size_t len) {
   if (!b || (!data && len > 0))
     return IRPC_EINVAL;
@@ -284,7 +367,20 @@ int irpc_buf_append(irpc_buf *b, const void *data, size_t len) {
   while (len > 0) {
     uint8_t *at;
     size_t avail;
-    int rc = irpc_buf_reserve(b, 0, &at, &avail);
+    int rc;
+    /* A large append goes in big blocks from the pool, past the chain's
+     * first block (which keeps its headroom) and what is left in the
+     * last: a 1 MiB payload is a handful of segments, not 256. */
+    if (len >= BIG_CAP && b->nsegs > 0 &&
+        tail_room(b, &at) < IRPC_BUF_BLOCK_SIZE) {
+      rc = append_big(b, p);
+      if (rc)
+        return rc;
+      p += BIG_CAP;
+      len -= BIG_CAP;
+      continue;
+    }
+    rc = irpc_buf_reserve(b, 0, &at, &avail);
     if (rc)
       return rc;
     size_t n = avail < len ? avail : len;
@@ -356,8 +452,28 @@ int irpc_buf_append_external(irpc_buf *b, void *data, size_t len,
   k->release = release;
   k->user_data = user_data;
   k->external = 1;
+  k->big = 0;
   b->segs[b->nsegs++] = (irpc__seg){.blk = k, .off = 0, .len = len};
   b->len += len;
+  return 0;
+}
+
+int irpc__buf_append_rblk(irpc_buf *b, irpc__blk *k, const uint8_t *data,
+                          size_t len) {
+  size_t off = (size_t)(data - k->data);
+  irpc__seg *last = b->nsegs ? &b->segs[b->nsegs - 1] : NULL;
+  drop_pending(b);
+  if (last && last->blk == k && last->off + last->len == off) {
+    last->len += len; /* the rest of a piece read before */
+  } else {
+    if (segs_grow(b, 1))
+      return IRPC_ENOMEM;
+    blk_ref(k);
+    b->segs[b->nsegs++] = (irpc__seg){.blk = k, .off = off, .len = len};
+  }
+  b->len += len;
+  if (off + len > k->mark)
+    k->mark = off + len;
   return 0;
 }
 

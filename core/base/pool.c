@@ -5,16 +5,21 @@
 #include "irpc/alloc.h"
 #include "pool.h"
 
-#define CLASSES 5
+#define CLASSES 6
+#define BIG (CLASSES - 1)
 
 /* Each class's object size, and the most free objects it keeps: enough
  * for 64 calls in flight on a loop with both sides on it (frames and
  * blocks share the 1 KiB class, arena chunks and segment arrays the 2 KiB
  * one), bounded so that a burst does not stay held by an idle loop (at
- * most 256 KiB a class, 896 KiB in all). */
-static const size_t class_size[CLASSES] = {512, 1024, 2048, 4096,
-                                           IRPC__POOL_MAX};
-static const unsigned class_bound[CLASSES] = {256, 256, 128, 32, 16};
+ * most 256 KiB a small class, 896 KiB in all). The last class is the
+ * read blocks' (exactly IRPC__POOL_BIG): a 1 MiB message read at once
+ * holds four or five of them until it is freed, and a bulk transfer frees
+ * them as fast as it takes them (2 MiB at most kept). */
+static const size_t class_size[CLASSES] = {
+    512, 1024, 2048, 4096, IRPC__POOL_MAX, IRPC__POOL_BIG};
+static const unsigned class_bound[CLASSES] = {256, 256, 128,
+                                              32,  16,  IRPC__POOL_BIG_BOUND};
 
 typedef struct pool_free {
   struct pool_free *next;
@@ -40,14 +45,21 @@ static unsigned class_of(size_t size) {
   return k;
 }
 
+/* The class of an object of `size` bytes, or CLASSES when it has none. */
+static unsigned class_for(size_t size) {
+  if (size <= IRPC__POOL_MAX)
+    return class_of(size);
+  return size == IRPC__POOL_BIG ? BIG : CLASSES;
+}
+
 size_t irpc__pool_size(size_t size) {
   return size > IRPC__POOL_MAX ? size : class_size[class_of(size)];
 }
 
 void *irpc__pool_get(size_t size) {
-  if (size > IRPC__POOL_MAX)
+  unsigned k = class_for(size);
+  if (k == CLASSES)
     return irpc_malloc(size);
-  unsigned k = class_of(size);
   pool_class *c = &pool.cls[k];
   pool_free *f = c->head;
   if (!f)
@@ -61,9 +73,8 @@ void *irpc__pool_get(size_t size) {
 void irpc__pool_put(void *obj, size_t size) {
   if (!obj)
     return;
-  unsigned k = size > IRPC__POOL_MAX ? 0 : class_of(size);
-  if (size > IRPC__POOL_MAX || pool.users == 0 ||
-      pool.cls[k].n >= class_bound[k]) {
+  unsigned k = class_for(size);
+  if (k == CLASSES || pool.users == 0 || pool.cls[k].n >= class_bound[k]) {
     irpc_free(obj);
     return;
   }

@@ -24,10 +24,14 @@
 #include <stddef.h>
 
 #define IRPC__POOL_MAX 8192
+/* Objects of exactly this size (the loops' read blocks, buf_internal.h)
+ * have a class of their own, of at most IRPC__POOL_BIG_BOUND free ones. */
+#define IRPC__POOL_BIG (256u * 1024u)
+#define IRPC__POOL_BIG_BOUND 8
 
 /* An object of `size` bytes: from the thread's pool when `size` is at most
- * IRPC__POOL_MAX (its class's size is then available), else from
- * irpc_malloc; NULL when out of memory. */
+ * IRPC__POOL_MAX (its class's size is then available) or is
+ * IRPC__POOL_BIG, else from irpc_malloc; NULL when out of memory. */
 void *irpc__pool_get(size_t size);
 /* Gives back an object of irpc__pool_get with the same `size` (NULL:
  * nothing). */

@@ -30,8 +30,8 @@ struct irpc__sched {
   uint64_t seq;
   irpc__list pool; /* free objects of obj_size bytes, linked at their start */
   size_t obj_size;
-  void *read_buf;    /* IRPC__SCHED_READ_BUF_SIZE bytes, or NULL */
-  void *thread_pool; /* the thread's pool (pool.h), attached */
+  irpc__blk *read_blk; /* the loop's read block (buf_internal.h), or NULL */
+  void *thread_pool;   /* the thread's pool (pool.h), attached */
 };
 
 static uv_once_t reg_once = UV_ONCE_INIT;
@@ -213,10 +213,8 @@ void irpc__sched_obj_put(irpc__sched *s, void *obj) {
   IRPC__POISON((irpc__link *)obj + 1, s->obj_size - sizeof(irpc__link));
 }
 
-void *irpc__sched_read_buf(irpc__sched *s) {
-  if (!s->read_buf)
-    s->read_buf = irpc_malloc(IRPC__SCHED_READ_BUF_SIZE);
-  return s->read_buf;
+void *irpc__sched_read_buf(irpc__sched *s, size_t *len) {
+  return irpc__rblk_region(&s->read_blk, len);
 }
 
 /* ---- Lifetime ---- */
@@ -232,7 +230,7 @@ static void on_close(uv_handle_t *h) {
   }
   void *thread_pool = s->thread_pool;
   irpc_free(s->heap);
-  irpc_free(s->read_buf);
+  irpc__rblk_release(s->read_blk);
   irpc_free(s);
   irpc__pool_detach(thread_pool);
 }

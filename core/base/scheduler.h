@@ -49,13 +49,14 @@ int irpc__timer_armed(const irpc__timer *t);
 void *irpc__sched_obj_get(irpc__sched *s, size_t size);
 void irpc__sched_obj_put(irpc__sched *s, void *obj);
 
-/* Size of the loop's read buffer. */
-#define IRPC__SCHED_READ_BUF_SIZE (256u * 1024u)
-
-/* The loop's read buffer, IRPC__SCHED_READ_BUF_SIZE bytes, allocated on
- * first use; NULL when out of memory. Every stream of the loop reads into
- * it: what a read callback gets is valid only during that callback, so
- * one loop needs one buffer, and an idle connection none. */
-void *irpc__sched_read_buf(irpc__sched *s);
+/* Where the loop's next read goes, *len bytes (at most 256 KiB, at least
+ * 64 KiB): in the loop's read block (buf_internal.h), taken on first use;
+ * NULL when out of memory. Every stream of the loop reads into it, so one
+ * loop needs one block while nothing keeps the bytes it read, and an idle
+ * connection none. What a read callback gets is valid during that
+ * callback; a chain that keeps a large piece of it refers to it
+ * (irpc__buf_append_rblk), and the loop reads on after it or into a fresh
+ * block. */
+void *irpc__sched_read_buf(irpc__sched *s, size_t *len);
 
 #endif

@@ -65,8 +65,9 @@ static sdx *sdx_of(irpc_duplex *d) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
   irpc_duplex *d = h->data;
-  buf->base = irpc__sched_read_buf(irpc__duplex_sched(d));
-  buf->len = buf->base ? IRPC__SCHED_READ_BUF_SIZE : 0;
+  size_t len = 0;
+  buf->base = irpc__sched_read_buf(irpc__duplex_sched(d), &len);
+  buf->len = buf->base ? len : 0;
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {

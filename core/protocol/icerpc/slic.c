@@ -93,6 +93,9 @@ struct irpc__slic_stream {
   uint8_t evbits;
   int end_err;      /* for EV_END */
   size_t low_water; /* on_stream_writable once out is below; 0 = off */
+  /* Read blocks `in` refers to since it was last empty (take_data). */
+  const irpc__blk *pin_last;
+  unsigned pins;
   irpc_buf in;
   irpc_buf out;
 };
@@ -960,10 +963,37 @@ static size_t take_body(irpc__slic *c, const uint8_t *p, size_t len) {
   return n;
 }
 
+/* What a stream's unread bytes may keep of the loop's read blocks: a
+ * reader that keeps up empties `in` every few frames, and one that pauses
+ * pins at most this many blocks (256 KiB each) besides what it holds;
+ * past them, its data is copied. */
+#define MAX_PINS 4
+
+/* Data frames' bytes are kept where they were read (a reference to the
+ * loop's read block, no copy) when the piece is large; small pieces, and
+ * bytes that did not come from a read block, are copied. */
+static int keep_data(irpc__slic_stream *s, const uint8_t *p, size_t n) {
+  irpc__blk *k = irpc__rblk_of(p, n);
+  if (irpc_buf_len(&s->in) == 0) {
+    s->pin_last = NULL;
+    s->pins = 0;
+  }
+  if (k && k != s->pin_last && s->pins >= MAX_PINS)
+    k = NULL;
+  if (!k)
+    return irpc_buf_append(&s->in, p, n);
+  int rc = irpc__buf_append_rblk(&s->in, k, p, n);
+  if (rc == 0 && k != s->pin_last) {
+    s->pin_last = k;
+    s->pins++;
+  }
+  return rc;
+}
+
 static size_t take_data(irpc__slic *c, const uint8_t *p, size_t len) {
   size_t n = len < c->fleft ? len : (size_t)c->fleft;
   irpc__slic_stream *s = c->target;
-  if (s && n && irpc_buf_append(&s->in, p, n) != 0) {
+  if (s && n && keep_data(s, p, n) != 0) {
     fail(c, IRPC_ENOMEM);
     return n;
   }
