@@ -86,7 +86,9 @@ static void writer_deadline(irpc__timer *t) {
               IRPC_EDEADLINE);
 }
 
-/* Hands `data` (and the end) to the sink, through the transform. */
+/* Hands `data` (and the end) to the sink, through the transform. The
+ * transform's state took the input once it ran: when either step fails,
+ * the output is lost and the stream cannot go on, so the writer fails. */
 static int writer_put(irpc_stream_writer *w, irpc_buf *data, int last) {
   if (!w->xf)
     return w->sink->write(w->ctx, data, last);
@@ -95,7 +97,7 @@ static int writer_put(irpc_stream_writer *w, irpc_buf *data, int last) {
   int rc = transform_run(w->xf, w->xf_state, data, last, &out);
   if (rc == 0)
     rc = w->sink->write(w->ctx, &out, last);
-  else
+  if (rc)
     writer_fail(w, rc);
   irpc__buf_fini(&out);
   return rc;

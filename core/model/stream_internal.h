@@ -29,7 +29,8 @@ typedef struct irpc__stream_sink {
 /* Binds `w` to a sink: the bytes waiting in the writer (and its end) go to
  * it. The sink holds a reference until it calls irpc__stream_writer_finish
  * or the writer aborts. Errors: IRPC_EBUSY (started already), or the
- * sink's write error. */
+ * sink's write error (with a transform, that or the transform's error
+ * failed the writer: the sink was aborted already). */
 int irpc__stream_writer_attach(irpc_stream_writer *w,
                                const irpc__stream_sink *sink, void *ctx);
 /* The sink took bytes: on_writable is due if the application waits. */

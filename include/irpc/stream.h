@@ -77,7 +77,8 @@ typedef struct irpc_stream_writer_ops {
    * (its own deadline passed, irpc_stream_writer_set_deadline), the error
    * its call was canceled with before the call completed (IRPC_EDEADLINE,
    * IRPC_ECANCELED, ...), the error a one-way call failed with before its
-   * payload was sent, the error of its transform, IRPC_ENOTSUP (the
+   * payload was sent, the error of its transform or, with a transform,
+   * of handing its output to the stream (IRPC_ENOMEM), IRPC_ENOTSUP (the
    * protocol has no continuation), or the connection's error. */
   void (*on_end)(irpc_stream_writer *w, int err, void *user_data);
 } irpc_stream_writer_ops;
@@ -109,7 +110,12 @@ IRPC_API int irpc_stream_writer_new(irpc_stream_writer **out, uv_loop_t *loop,
  * frame is sent they wait in the writer.
  * Errors: IRPC_EINVAL (NULL argument), IRPC_EAGAIN (max_queued bytes wait
  * already: nothing taken; on_writable follows), IRPC_ECLOSED (ended,
- * aborted, or on_end due), IRPC_ENOMEM (nothing taken). */
+ * aborted, or on_end due), IRPC_ENOMEM (nothing taken; but see below).
+ * A writer with a transform (the compress interceptor's or middleware's)
+ * cannot take the bytes back once the transform consumed them: when the
+ * transform or the stream fails (IRPC_ENOMEM, or the transform's error),
+ * the write returns that error, `data` is left empty and the writer fails
+ * with it: on_end gets it and the peer's reader IRPC_ETRUNCATED. */
 IRPC_API int irpc_stream_writer_write(irpc_stream_writer *w, irpc_buf *data);
 
 /* Bytes the writer takes before it answers IRPC_EAGAIN (0: wait for
@@ -123,7 +129,10 @@ IRPC_API size_t irpc_stream_writer_room(const irpc_stream_writer *w);
  * due). */
 IRPC_API int irpc_stream_writer_wait(irpc_stream_writer *w);
 
-/* Ends the continuation after the bytes written (Slic's StreamLast).
+/* Ends the continuation after the bytes written (Slic's StreamLast). With
+ * a transform, when it fails or its last output cannot be handed to the
+ * stream, the writer fails: on_end gets the error (IRPC_ENOMEM, or the
+ * transform's) and the peer's reader IRPC_ETRUNCATED.
  * Errors: IRPC_EINVAL (w NULL), IRPC_ECLOSED (ended or aborted already, or
  * on_end due: its deadline passed, the peer stopped, ...). */
 IRPC_API int irpc_stream_writer_end(irpc_stream_writer *w);

@@ -2,13 +2,19 @@
  * flows: a download, an upload and a two-way stream, each with the raw
  * irpc_stream_writer / irpc_stream_reader and with the typed streams of
  * generated code (stream_gen.slice: strings down, bytes up, strings both
- * ways), and a raw one-way upload (its call completes once the payload is
- * sent), client and server in this process over the memory transport.
+ * ways), a raw one-way upload (its call completes once the payload is
+ * sent), and a raw download and upload compressed by the compress
+ * middleware and interceptor, client and server in this process over the
+ * memory transport.
  * For each n the n-th allocation after the connection is up fails; then
  * every call completes exactly once, every writer and every reader that
  * was started reports its end exactly once, a run with no failure delivers
- * every byte and item, and nothing leaks (the counting allocator's live
- * count is back where it started; ASan checks the rest). */
+ * every byte and item, a raw reader that ends with 0 got exactly the
+ * bytes written, and nothing leaks (the counting allocator's live count is
+ * back where it started; ASan checks the rest). A compressed writer's
+ * producer writes a chunk again after IRPC_ENOMEM ("nothing taken"): the
+ * compressor took it already, so the writer must fail rather than go on
+ * with a gap in the compressed stream. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,9 @@
 #include "stream_gen.slice.h"
 
 enum { CHUNK = 8 << 10, CHUNKS = 8, ITEMS = 600, UP = 1000, UPS = 60 };
+/* Compressed: the writers take every chunk at once, the windows are
+ * small, so the compressor's output waits in the stream. */
+enum { ZQUEUED = 1 << 20, ZWINDOW = 4 << 10 };
 
 enum {
   RAW_DOWN,
@@ -26,12 +35,16 @@ enum {
   GEN_UP,
   GEN_BOTH,
   RAW_ONEWAY,
+  Z_DOWN,
+  Z_UP,
 };
 
 static const char *const scenario_name[] = {
-    "raw download",       "raw upload",   "raw two-way stream",
-    "typed download",     "typed upload", "typed two-way stream",
-    "raw one-way upload",
+    "raw download",          "raw upload",
+    "raw two-way stream",    "typed download",
+    "typed upload",          "typed two-way stream",
+    "raw one-way upload",    "compressed raw download",
+    "compressed raw upload",
 };
 
 /* Something that reports its end once. */
@@ -60,12 +73,16 @@ typedef struct run {
   int32_t csent, ssent;    /* chunks or items written */
   int64_t cgot, sgot;      /* bytes or items received */
   int cbad, sbad;          /* a received byte or item was wrong */
+  /* a compressed writer's write answered IRPC_ENOMEM: 1 before it was
+   * sent (queued in the writer), 2 after (through the compressor) */
+  int cnomem, snomem;
   char names[2][64][24];
 } run;
 
 static run T;
 static long cur_n; /* the allocation failing */
 static int cur_scenario;
+static int zmode; /* the continuations are compressed */
 
 static ender *const all_enders[] = {&T.call, &T.cw,  &T.cr, &T.sw,
                                     &T.sr,   &T.csr, &T.ssr};
@@ -98,7 +115,14 @@ static void ended(ender *e, int err) {
 /* ---- Raw producers and consumers ---- */
 
 static uint8_t byte_at(int64_t i) {
-  return (uint8_t)(i * 7 + (i >> 9));
+  if (!zmode)
+    return (uint8_t)(i * 7 + (i >> 9));
+  /* compressed: bytes that do not compress, so that the compressor's
+   * output fills the stream's window and waits in the stream */
+  uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15u;
+  x ^= x >> 31;
+  x *= 0xbf58476d1ce4e5b9u;
+  return (uint8_t)(x >> 40);
 }
 
 /* Writes the chunks `*sent` onwards; on an error other than IRPC_EAGAIN
@@ -112,8 +136,16 @@ static void raw_produce(irpc_stream_writer *w, int32_t *sent) {
       for (size_t i = 0; i < CHUNK; i++)
         data[i] = byte_at((int64_t)*sent * CHUNK + (int64_t)i);
       rc = irpc_buf_append(b, data, CHUNK);
-      if (rc == 0)
-        rc = irpc_stream_writer_write(w, b);
+      int *nomem = sent == &T.csent ? &T.cnomem : &T.snomem;
+      int sending = !irpc_stream_writer_replayable(w); /* compressing */
+      if (rc == 0 && (rc = irpc_stream_writer_write(w, b)) == IRPC_ENOMEM &&
+          zmode && !*nomem) {
+        /* nothing taken, says the header: write it again (a writer
+         * that failed answers IRPC_ECLOSED) */
+        *nomem = 1 + sending;
+        irpc_buf_free(b);
+        continue;
+      }
       irpc_buf_free(b);
     }
     if (rc == IRPC_EAGAIN)
@@ -266,7 +298,7 @@ static void raw_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   if (strcmp(op, "ping") == 0) {
     reply(d, IRPC_STATUS_OK);
   } else if (strcmp(op, "down") == 0) {
-    if (respond_with_writer(d, 16 << 10))
+    if (respond_with_writer(d, zmode ? ZQUEUED : 16 << 10))
       reply(d, IRPC_STATUS_INTERNAL_ERROR);
     else
       raw_produce(T.swp, &T.ssent);
@@ -509,7 +541,7 @@ static void raw_start(int scenario) {
   if (scenario != RAW_DOWN) {
     irpc_stream_writer_options wo;
     irpc_stream_writer_options_init(&wo);
-    wo.max_queued = 16 << 10;
+    wo.max_queued = zmode ? ZQUEUED : 16 << 10;
     rc = irpc_stream_writer_new(&T.cwp, T.loop, &wo, &raw_writer_ops, &T.cw);
     if (rc) {
       irpc_outgoing_request_free(req);
@@ -694,6 +726,38 @@ static void wait_settled(uv_loop_t *loop) {
   fail_msg("a stream or call did not end");
 }
 
+/* Whatever failed: a raw reader that ended with 0 got exactly the bytes
+ * written (nothing lost or garbled on the way), and a compressed writer
+ * whose write answered IRPC_ENOMEM failed with it, its reader not ending
+ * with 0. */
+static void check_raw_bytes(int scenario) {
+  if (scenario == RAW_BOTH || (scenario > RAW_BOTH && scenario < RAW_ONEWAY))
+    return; /* the echo's bytes, typed items: checked when nothing failed */
+  int down = scenario == RAW_DOWN || scenario == Z_DOWN;
+  ender *reader = down ? &T.cr : &T.sr, *writer = down ? &T.sw : &T.cw;
+  int64_t got = down ? T.cgot : T.sgot;
+  int bad = down ? T.cbad : T.sbad;
+  if (reader->ended && reader->err == 0 && (got != CHUNKS * CHUNK || bad))
+    print_message("%s: allocation %ld failing: the reader ended with 0 "
+                  "after %lld bytes%s\n",
+                  scenario_name[scenario], cur_n, (long long)got,
+                  bad ? ", some of them wrong" : "");
+  if (reader->ended && reader->err == 0) {
+    assert_int_equal(got, (int64_t)CHUNKS * CHUNK);
+    assert_false(bad);
+  }
+  if ((down ? T.snomem : T.cnomem) == 2) { /* not while queued unsent */
+    if (writer->err != IRPC_ENOMEM || (reader->ended && reader->err == 0))
+      print_message("%s: allocation %ld failing: a write answered "
+                    "IRPC_ENOMEM, then the writer ended with %d, the "
+                    "reader with %d\n",
+                    scenario_name[scenario], cur_n, writer->err,
+                    reader->ended ? reader->err : -1);
+    assert_int_equal(writer->err, IRPC_ENOMEM);
+    assert_false(reader->ended && reader->err == 0);
+  }
+}
+
 static void shutdown_cb(irpc_invoker *inv, int status, void *ud) {
   (void)inv, (void)status;
   *(int *)ud = 1;
@@ -706,16 +770,38 @@ static int run_failing_at(int scenario, long n) {
   cur_n = n;
   cur_scenario = scenario;
   memset(&T, 0, sizeof T);
+  zmode = scenario == Z_DOWN || scenario == Z_UP;
   net_rig r;
   net_rig_init(&r, NET_MEMORY);
+  irpc_compress_options co;
+  irpc_compress_options_init(&co);
+  co.always = 1;
+  if (zmode) { /* before the routes are mapped */
+    irpc_dispatcher *cmw;
+    assert_irpc_ok(irpc_compress_middleware_new(&cmw, &r.loop, &co));
+    assert_irpc_ok(irpc_router_use(r.router, cmw));
+  }
   r.sicerpc.stream_request = stream_request;
+  if (zmode)
+    r.sicerpc.initial_stream_window_size =
+        r.cicerpc.initial_stream_window_size = ZWINDOW;
   net_map(&r, "/raw", &raw_ops, NULL);
   irpc_dispatcher *disp;
   assert_irpc_ok(StreamGen_Feed_map(r.router, NULL, &feed_ops, NULL, &disp));
   r.disps[r.ndisps++] = disp;
   net_rig_start(&r);
   T.loop = &r.loop;
-  T.client = net_client(&r);
+  irpc_invoker *conn = net_client(&r);
+  irpc_pipeline *pl = NULL;
+  T.client = conn;
+  if (zmode) {
+    irpc_invoker *cic;
+    assert_irpc_ok(irpc_compress_interceptor_new(&cic, &r.loop, &co));
+    assert_irpc_ok(irpc_pipeline_new(&pl, &r.loop));
+    assert_irpc_ok(irpc_pipeline_use(pl, cic));
+    assert_irpc_ok(irpc_pipeline_into(pl, conn));
+    T.client = irpc_pipeline_invoker(pl);
+  }
   /* connected first: the sweep is over the streams, not the handshake */
   irpc_outgoing_request *ping;
   assert_irpc_ok(irpc_outgoing_request_new(&ping, "/raw", "ping"));
@@ -725,7 +811,9 @@ static int run_failing_at(int scenario, long n) {
   assert_irpc_ok(o.err);
 
   test_alloc.fail_at = n;
-  if (scenario <= RAW_BOTH || scenario == RAW_ONEWAY)
+  if (zmode)
+    raw_start(scenario == Z_DOWN ? RAW_DOWN : RAW_UP);
+  else if (scenario <= RAW_BOTH || scenario == RAW_ONEWAY)
     raw_start(scenario);
   else
     gen_start(scenario);
@@ -750,10 +838,12 @@ static int run_failing_at(int scenario, long n) {
     assert_false(T.sbad);
     switch (scenario) {
     case RAW_DOWN:
+    case Z_DOWN:
       assert_int_equal(T.cgot, (int64_t)CHUNKS * CHUNK);
       break;
     case RAW_UP:
     case RAW_ONEWAY:
+    case Z_UP:
       assert_int_equal(T.status, IRPC_STATUS_OK);
       assert_int_equal(T.sgot, (int64_t)CHUNKS * CHUNK);
       break;
@@ -772,11 +862,12 @@ static int run_failing_at(int scenario, long n) {
     assert_int_equal(T.invoke_rc, IRPC_ENOMEM);
     assert_int_equal(T.call.made, 0);
   }
+  check_raw_bytes(scenario);
 
   /* the client goes, whatever state its connection is in; then what the
    * server still holds ends */
   int down = 0;
-  if (irpc_client_connection_shutdown(T.client, shutdown_cb, &down) == 0) {
+  if (irpc_client_connection_shutdown(conn, shutdown_cb, &down) == 0) {
     uv_timer_t t;
     uv_timer_init(&r.loop, &t);
     timed_out = 0;
@@ -791,7 +882,8 @@ static int run_failing_at(int scenario, long n) {
                     scenario_name[scenario], n);
     assert_true(down);
   }
-  irpc_invoker_free(T.client);
+  irpc_pipeline_free(pl);
+  irpc_invoker_free(conn);
   wait_settled(&r.loop);
   irpc_slice_stream_reader_free(T.csp);
   irpc_slice_stream_reader_free(T.ssp);
@@ -866,13 +958,28 @@ static void raw_oneway(void **state) {
   sweep(RAW_ONEWAY);
 }
 
+static void compressed_download(void **state) {
+  (void)state;
+  sweep(Z_DOWN);
+}
+
+static void compressed_upload(void **state) {
+  (void)state;
+  sweep(Z_UP);
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(raw_download), cmocka_unit_test(raw_upload),
-      cmocka_unit_test(raw_both),     cmocka_unit_test(typed_download),
-      cmocka_unit_test(typed_upload), cmocka_unit_test(typed_both),
+      cmocka_unit_test(raw_download),
+      cmocka_unit_test(raw_upload),
+      cmocka_unit_test(raw_both),
+      cmocka_unit_test(typed_download),
+      cmocka_unit_test(typed_upload),
+      cmocka_unit_test(typed_both),
       cmocka_unit_test(raw_oneway),
+      cmocka_unit_test(compressed_download),
+      cmocka_unit_test(compressed_upload),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
