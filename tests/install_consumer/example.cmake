@@ -13,7 +13,9 @@ set(examples
   "callback|irpc-callback|before and after a server restart"
   "catalog|irpc-catalog|each case of Result<Item, LookupError> handled"
   "ipc|irpc-ipc|Hello, world! .from process"
-  "multiloop|irpc-multiloop|816 calls answered, 0 failed.*shut down .gracefully.")
+  "multiloop|irpc-multiloop|816 calls answered, 0 failed.*shut down .gracefully."
+  "streaming|irpc-streaming|downloaded [0-9]+ bytes .OK.*commands [HC-]+ .OK."
+  "custom_interceptor|irpc-custom-interceptor|counter: 2 calls, 1 failures")
 foreach(entry ${examples})
   string(REPLACE "|" ";" entry "${entry}")
   list(GET entry 0 name)
