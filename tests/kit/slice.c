@@ -68,3 +68,25 @@ int slice_view_is(irpc_bytes v, const char *want) {
   size_t n = strlen(want);
   return v.len == n && (n == 0 || memcmp(v.base, want, n) == 0);
 }
+
+size_t slice_string_encodes;
+
+static int enc_string(irpc_slice_encoder *e, const void *item) {
+  const irpc_bytes *s = item;
+  slice_string_encodes++;
+  if (!s->base)
+    return IRPC_EINVAL;
+  return irpc_slice_encode_string(e, (const char *)s->base, s->len);
+}
+
+static int dec_string(irpc_slice_decoder *d, void *item) {
+  return irpc_slice_decode_string(d, item);
+}
+
+const irpc_slice_stream_elem slice_string_elem = {
+    .struct_size = sizeof(irpc_slice_stream_elem),
+    .item_size = sizeof(irpc_bytes),
+    .wire_size = 0,
+    .encode = enc_string,
+    .decode = dec_string,
+};

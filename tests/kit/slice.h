@@ -31,4 +31,10 @@ irpc_buf *slice_chain(const uint8_t *p, size_t n, size_t seg);
 /* A string view's bytes equal the NUL-terminated `want`. */
 int slice_view_is(irpc_bytes v, const char *want);
 
+/* The element of a `stream string` whose items are irpc_bytes views; a view
+ * with a NULL base does not encode (IRPC_EINVAL). slice_string_encodes
+ * counts the encoder's calls; a test resets it. */
+extern const irpc_slice_stream_elem slice_string_elem;
+extern size_t slice_string_encodes;
+
 #endif

@@ -10,30 +10,9 @@
 #include <string.h>
 
 #include "kit/net.h"
+#include "kit/slice.h"
 
 /* ---- The element: strings "item-NNNNNNN"; a NULL base does not encode ---- */
-
-static size_t encodes; /* calls of enc_string */
-
-static int enc_string(irpc_slice_encoder *e, const void *item) {
-  const irpc_bytes *s = item;
-  encodes++;
-  if (!s->base)
-    return IRPC_EINVAL;
-  return irpc_slice_encode_string(e, (const char *)s->base, s->len);
-}
-
-static int dec_string(irpc_slice_decoder *d, void *item) {
-  return irpc_slice_decode_string(d, item);
-}
-
-static const irpc_slice_stream_elem string_elem = {
-    .struct_size = sizeof(irpc_slice_stream_elem),
-    .item_size = sizeof(irpc_bytes),
-    .wire_size = 0,
-    .encode = enc_string,
-    .decode = dec_string,
-};
 
 /* 12 bytes each, 13 encoded: 80,659 of them fill a 1 MiB segment. */
 #define NAME_LEN 12
@@ -83,7 +62,7 @@ static void consume_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
   got.d = d;
   assert_irpc_ok(irpc_slice_stream_reader_new(
       &got.s, irpc_incoming_request_take_continuation(irpc_dispatch_request(d)),
-      &string_elem, &handler, &got));
+      &slice_string_elem, &handler, &got));
 }
 
 static const irpc_dispatcher_ops consume_ops = {
@@ -171,7 +150,7 @@ static void rig_start_queued(split_rig *t, size_t max_items,
     wo.max_queued = max_queued;
   assert_irpc_ok(
       irpc_stream_writer_new(&t->w, &t->r.loop, &wo, &wops, &t->wended));
-  assert_irpc_ok(irpc_slice_stream_writer_new(&t->s, t->w, &string_elem));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&t->s, t->w, &slice_string_elem));
   assert_irpc_ok(irpc_outgoing_request_new(&t->req, "/strings", "put"));
   assert_irpc_ok(irpc_outgoing_request_set_continuation(t->req, t->w));
 }
@@ -216,9 +195,9 @@ static void rig_finish(split_rig *t, size_t items, size_t segments) {
 static void check_split(size_t n, size_t again, size_t segments) {
   split_rig t;
   rig_start(&t, n);
-  encodes = 0;
+  slice_string_encodes = 0;
   assert_irpc_ok(irpc_slice_stream_write(t.s, items_from(&t, 0, n), n));
-  assert_int_equal(encodes, n + again);
+  assert_int_equal(slice_string_encodes, n + again);
   rig_finish(&t, n, segments);
 }
 
@@ -282,7 +261,7 @@ static void test_failed_allocation_writes_nothing(void **state) {
   irpc_slice_stream_writer *s;
   int wended = 0;
   assert_irpc_ok(irpc_stream_writer_new(&w, &t.r.loop, NULL, &wops, &wended));
-  assert_irpc_ok(irpc_slice_stream_writer_new(&s, w, &string_elem));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&s, w, &slice_string_elem));
   assert_irpc_ok(irpc_slice_stream_write(s, strs, n));
   irpc_slice_stream_writer_free(s);
   irpc_stream_writer_free(w);

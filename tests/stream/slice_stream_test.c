@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kit/net.h"
+#include "kit/slice.h"
 
 /* ---- Elements ---- */
 
@@ -24,23 +25,6 @@ static const irpc_slice_stream_elem int32_elem = {
     .wire_size = 4,
     .encode = enc_int32,
     .decode = dec_int32,
-};
-
-static int enc_string(irpc_slice_encoder *e, const void *item) {
-  const irpc_bytes *s = item;
-  return irpc_slice_encode_string(e, (const char *)s->base, s->len);
-}
-
-static int dec_string(irpc_slice_decoder *d, void *item) {
-  return irpc_slice_decode_string(d, item);
-}
-
-static const irpc_slice_stream_elem string_elem = {
-    .struct_size = sizeof(irpc_slice_stream_elem),
-    .item_size = sizeof(irpc_bytes),
-    .wire_size = 0,
-    .encode = enc_string,
-    .decode = dec_string,
 };
 
 /* ---- The server: consumes the request's stream of the route's type ---- */
@@ -102,7 +86,7 @@ static void consume_dispatch(irpc_dispatcher *self, irpc_dispatch *d) {
                                          : K_BYTES;
   const irpc_slice_stream_elem *el = got.kind == K_INT32 ? &int32_elem
                                      : got.kind == K_STRING
-                                         ? &string_elem
+                                         ? &slice_string_elem
                                          : &irpc_slice_stream_uint8;
   got.d = d;
   assert_irpc_ok(irpc_slice_stream_reader_new(
@@ -200,7 +184,7 @@ static void run_kind(net_rig *r, irpc_invoker *client, int kind,
   assert_irpc_ok(irpc_stream_writer_new(&p.w, &r->loop, &wo, &wops, &p));
   const irpc_slice_stream_elem *el = kind == K_INT32 ? &int32_elem
                                      : kind == K_STRING
-                                         ? &string_elem
+                                         ? &slice_string_elem
                                          : &irpc_slice_stream_uint8;
   assert_irpc_ok(irpc_slice_stream_writer_new(&p.s, p.w, el));
   const char *path = kind == K_INT32    ? "/ints"
@@ -263,7 +247,7 @@ static void test_large_batch(void **state) {
   static producer p;
   memset(&p, 0, sizeof p);
   assert_irpc_ok(irpc_stream_writer_new(&p.w, &r.loop, NULL, &wops, &p));
-  assert_irpc_ok(irpc_slice_stream_writer_new(&p.s, p.w, &string_elem));
+  assert_irpc_ok(irpc_slice_stream_writer_new(&p.s, p.w, &slice_string_elem));
   char(*names)[16] = calloc(N, sizeof *names);
   irpc_bytes *strs = calloc(N, sizeof *strs);
   assert_non_null(names);
