@@ -3263,6 +3263,20 @@ static void emit_stream_item(gen *g, const opinfo *x, const slicec_member *m,
   } else {
     out(h, 0, "typedef %s %s_item;", ctype(g, t), f);
   }
+  emit_wrapped(
+      h, strcmp(which, "param") == 0
+             ? S(g,
+                 "The client writes them with %s_write on an "
+                 "irpc_slice_stream_writer_new(&s, w, &%s_elem) whose `w` is "
+                 "irpc_slice_call_opts.stream; the operation reads them with "
+                 "%s_take.",
+                 f, f, f)
+             : S(g,
+                 "The operation writes them with %s_write on an "
+                 "irpc_slice_stream_writer_new(&s, w, &%s_elem) whose `w` it "
+                 "attaches with irpc_slice_dispatch_set_stream; the call's "
+                 "callback reads them with %s_take.",
+                 f, f, f));
   out(h, 0,
       "static inline int %s_write(irpc_slice_stream_writer *s, const %s_item "
       "*items, size_t n) {",
@@ -3273,8 +3287,11 @@ static void emit_stream_item(gen *g, const opinfo *x, const slicec_member *m,
   blank(h);
   emit_wrapped(h, S(g,
                     "Its consumer, typed: %s with a handler whose on_items "
-                    "takes %s_item. `h` stays valid until on_end or "
-                    "irpc_slice_stream_reader_free.",
+                    "takes %s_item (valid until on_items returns). `h` is "
+                    "not copied: it must stay valid until on_end or "
+                    "irpc_slice_stream_reader_free (keep it in the state "
+                    "its user_data points to); *out is the caller's to free "
+                    "with irpc_slice_stream_reader_free.",
                     take_runtime(param), f));
   out(h, 0,
       "typedef void %s_items_fn(void *user_data, const %s_item *items, "
