@@ -99,11 +99,6 @@ static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
 /* Bytes of the first block, held inside the arena itself. */
 #define IRPC_ARENA_INLINE 160
 
-/* A bump allocator: allocations are 16-byte aligned and all freed at once
- * by irpc_arena_fini. The first IRPC_ARENA_INLINE bytes come from the
- * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
- * public struct only so that it can be embedded (it must not be moved or
- * copied once initialized: it points into itself); members are private. */
 /* 16-byte alignment, spelled for C and C++. */
 #ifdef __cplusplus
 #define IRPC__ALIGN16 alignas(16)
@@ -111,6 +106,11 @@ static inline int irpc_slice_encode_str(irpc_slice_encoder *e, irpc_str s) {
 #define IRPC__ALIGN16 _Alignas(16)
 #endif
 
+/* A bump allocator: allocations are 16-byte aligned and all freed at once
+ * by irpc_arena_fini. The first IRPC_ARENA_INLINE bytes come from the
+ * arena itself; further blocks (at least 2 KiB each) from irpc_malloc. A
+ * public struct only so that it can be embedded (it must not be moved or
+ * copied once initialized: it points into itself); members are private. */
 typedef struct irpc_arena {
   uint8_t *cur; /* private */
   uint8_t *end; /* private */

@@ -181,17 +181,14 @@ static void reader_release(irpc_slice_stream_reader *s) {
 }
 
 /* Around code that runs the application's callbacks: a free from one of
- * them takes effect at leave(). Returns 1 when `s` is gone. */
+ * them takes effect at leave(). */
 static void enter(irpc_slice_stream_reader *s) {
   s->in_cb++;
 }
 
-static int leave(irpc_slice_stream_reader *s) {
-  if (--s->in_cb == 0 && s->freed) {
+static void leave(irpc_slice_stream_reader *s) {
+  if (--s->in_cb == 0 && s->freed)
     reader_release(s);
-    return 1;
-  }
-  return 0;
 }
 
 static void consumer_end(irpc_slice_stream_reader *s, int err) {
