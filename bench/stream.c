@@ -338,11 +338,6 @@ static double run_echo(irpc_invoker *inv) {
   return (double)(calls << 20) / secs / 1e6;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* p50 and p99 (microseconds) of `n` empty calls one at a time; with
  * `beside` set, an upload runs meanwhile (restarted when it ends). */
 static void run_small(irpc_invoker *inv, int beside, double *p50, double *p99) {
@@ -376,7 +371,7 @@ static void run_small(irpc_invoker *inv, int beside, double *p50, double *p99) {
     total = saved;
   }
   irpc_outgoing_request_free(req);
-  qsort(lat, N, sizeof lat[0], cmp_u64);
+  qsort(lat, N, sizeof lat[0], bench_cmp_u64);
   *p50 = (double)lat[N / 2] / 1e3;
   *p99 = (double)lat[N * 99 / 100] / 1e3;
 }

@@ -18,7 +18,10 @@
  * queue on a client connection of a loop this program runs on another
  * thread. Then the metrics of the loops are merged into one object, each
  * on its own loop's thread (irpc_multi_server_visit), and printed with the
- * server's counters; the server shuts down gracefully. */
+ * server's counters; the server shuts down gracefully.
+ *
+ * Built with the tree, or on its own against an installed irpc: copy this
+ * folder and see its CMakeLists.txt. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
