@@ -231,6 +231,44 @@ static void test_big_echo_uds(void **state) {
   big_echo(NET_UDS);
 }
 
+/* A read block that cannot be had leaves no read to make (NULL), never a
+ * region over bytes a chain keeps; the next read takes a block again. */
+static void test_read_block_out_of_memory(void **state) {
+  (void)state;
+  test_alloc_install();
+  sched_rig r;
+  sched_up(&r);
+  size_t len = 0;
+  test_alloc_arm(1, 0);
+  assert_null(irpc__sched_read_buf(r.sched, &len));
+  assert_false(test_alloc_disarm());
+  uint8_t *p = irpc__sched_read_buf(r.sched, &len);
+  assert_non_null(p);
+  assert_int_equal(len, IRPC__POOL_BIG - sizeof(irpc__blk));
+
+  /* the block is full of kept bytes and a fresh one cannot be had: no
+   * region, and the kept bytes stay as they were */
+  fake_read(p, len, 5);
+  irpc_buf *b;
+  assert_irpc_ok(irpc_buf_new(&b));
+  irpc__blk *k = irpc__rblk_of(p, len);
+  assert_non_null(k);
+  assert_irpc_ok(irpc__buf_append_rblk(b, k, p, len));
+  test_alloc_arm(1, 0);
+  assert_null(irpc__sched_read_buf(r.sched, &len));
+  assert_false(test_alloc_disarm());
+  assert_null(irpc__rblk_of(p, 16 << 10)); /* no longer the loop's */
+  uint8_t *fresh = irpc__sched_read_buf(r.sched, &len);
+  assert_non_null(fresh);
+  assert_int_equal(len, IRPC__POOL_BIG - sizeof(irpc__blk));
+  fake_read(fresh, len, 6);
+  assert_int_equal(irpc_buf_len(b), IRPC__POOL_BIG - sizeof(irpc__blk));
+  assert_true(all(b, 5));
+  irpc_buf_free(b);
+  sched_down(&r);
+  assert_int_equal(test_alloc_live(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reads_never_overwrite_kept_bytes),
@@ -238,6 +276,8 @@ int main(void) {
       cmocka_unit_test(test_large_append_uses_big_blocks),
       cmocka_unit_test(test_big_echo_tcp),
       cmocka_unit_test(test_big_echo_uds),
+      /* last: it installs the counting allocator */
+      cmocka_unit_test(test_read_block_out_of_memory),
   };
   return cmocka_run_group_tests_name("read_block", tests, NULL, NULL);
 }
