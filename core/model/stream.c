@@ -217,8 +217,9 @@ int irpc_stream_writer_end(irpc_stream_writer *w) {
     int rc = writer_put(w, &empty, 1);
     irpc__buf_fini(&empty);
     if (rc && !w->done) {
-      /* the sink could not take the end: it is the stream's end */
-      irpc__stream_writer_finish(w, rc);
+      /* the sink could not take the end: the writer fails, and the sink
+       * lets go of it (it keeps no pointer to a writer that may be freed) */
+      writer_fail(w, rc);
     }
   }
   return 0;
