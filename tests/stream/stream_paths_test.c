@@ -1104,6 +1104,58 @@ static void test_oneway_before_payload_sent(void **state) {
   }
 }
 
+/* ---- 6. A writer that ended before its request was sent ---- */
+
+/* A request whose writer was aborted, or whose deadline passed, before the
+ * request was sent: the writer's end came once. A two-way request then
+ * cannot go whole: its call fails with the writer's error and nothing
+ * reaches the server. A one-way one goes with its continuation aborted
+ * (its call Ok, the server's reader IRPC_ETRUNCATED), as when the writer
+ * aborts while its payload is sent. */
+static void test_writer_done_before_sent(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    print_message("%s\n", kind_name(kinds[k]));
+    stream_rig r;
+    rig_up(&r, kinds[k]);
+    for (int i = 0; i < 4; i++) {
+      int deadline = i & 1, oneway = i >> 1;
+      client_call cc;
+      producer p;
+      start_upload(&r, &cc, &p, 1 << 20, oneway);
+      p.hold = 1;
+      int want;
+      if (deadline) {
+        assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, SHORT_MS));
+        want = IRPC_EDEADLINE;
+      } else {
+        irpc_stream_writer_abort(p.w);
+        want = IRPC_ECANCELED;
+      }
+      run_until(&r, &p.ended);
+      assert_int_equal(p.end_err, want);
+      assert_false(irpc_stream_writer_replayable(p.w));
+      int dispatches = srv.dispatches;
+      invoke(&r, &cc);
+      run_until(&r, &cc.res.done);
+      if (oneway) {
+        assert_irpc_ok(cc.res.err);
+        run_until(&r, &srv.up.ended);
+        assert_int_equal(srv.up.end_err, IRPC_ETRUNCATED);
+      } else {
+        assert_int_equal(cc.res.err, want);
+      }
+      small_call(&r); /* the server saw what it would by now */
+      assert_int_equal(srv.dispatches, dispatches + oneway + 1);
+      run_past(&r.net.loop, PAST_MS);
+      producer_fini(&p);
+      call_fini(&cc);
+      srv_reset();
+    }
+    rig_down(&r, 1);
+  }
+}
+
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
@@ -1114,6 +1166,7 @@ int main(void) {
       cmocka_unit_test(test_refused_end),
       cmocka_unit_test(test_paused_reader_pins),
       cmocka_unit_test(test_oneway_before_payload_sent),
+      cmocka_unit_test(test_writer_done_before_sent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
