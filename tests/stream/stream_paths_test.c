@@ -1024,11 +1024,14 @@ static void test_paused_reader_pins(void **state) {
  * reader paused after its first chunk: the payload cannot go out whole,
  * so the call waits and the writer is not attached yet. The connection
  * dies then: the call and the writer end once, with the connection's
- * error, the server's reader with its side's. With the writer's deadline
+ * error, the server's reader with its side's. The call is canceled then:
+ * the call and the writer end once with IRPC_ECANCELED, the server's
+ * reader with IRPC_ETRUNCATED. With the writer's deadline
  * passing first instead, the writer ends once with IRPC_EDEADLINE, the
  * call still completes once the payload went out, and the server's
  * reader sees the stream aborted. */
-static void start_oneway_big(stream_rig *r, client_call *cc, producer *p) {
+static void start_oneway_big(stream_rig *r, client_call *cc, producer *p,
+                             irpc_call **call) {
   const size_t payload = 4 << 20;
   start_upload(r, cc, p, 64 << 10, 1);
   p->base = payload;
@@ -1046,7 +1049,7 @@ static void start_oneway_big(stream_rig *r, client_call *cc, producer *p) {
   }
   produce(p); /* waits in the writer */
   srv.up_slow = 1;
-  invoke(r, cc);
+  assert_irpc_ok(irpc_invoke(r->client, cc->req, on_call, cc, call));
   run_until(r, &srv.up.paused);
   /* the window is full: the rest of the payload waits */
   for (int i = 0; i < 20; i++)
@@ -1065,7 +1068,7 @@ static void test_oneway_before_payload_sent(void **state) {
     /* the connection dies, a deadline armed */
     client_call cc;
     producer p;
-    start_oneway_big(&r, &cc, &p);
+    start_oneway_big(&r, &cc, &p, NULL);
     assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, PAST_MS));
     abort_client(&r);
     run_until(&r, &cc.res.done);
@@ -1084,8 +1087,27 @@ static void test_oneway_before_payload_sent(void **state) {
     r.client = net_client(&r.net);
     small_call(&r);
 
+    /* the call is canceled */
+    irpc_call *call;
+    start_oneway_big(&r, &cc, &p, &call);
+    assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, PAST_MS));
+    assert_irpc_ok(irpc_call_cancel(call, IRPC_ECANCELED));
+    run_until(&r, &cc.res.done);
+    assert_int_equal(cc.res.err, IRPC_ECANCELED);
+    run_until(&r, &p.ended);
+    assert_int_equal(p.end_err, IRPC_ECANCELED);
+    srv.up.slow = 0;
+    irpc_stream_reader_resume(srv.up.r);
+    run_until(&r, &srv.up.ended);
+    assert_int_equal(srv.up.end_err, IRPC_ETRUNCATED);
+    run_past(&r.net.loop, 2 * PAST_MS);
+    producer_fini(&p);
+    call_fini(&cc);
+    srv_reset();
+    small_call(&r);
+
     /* the writer's deadline passes first */
-    start_oneway_big(&r, &cc, &p);
+    start_oneway_big(&r, &cc, &p, NULL);
     assert_irpc_ok(irpc_stream_writer_set_deadline(p.w, SHORT_MS));
     run_until(&r, &p.ended);
     assert_int_equal(p.end_err, IRPC_EDEADLINE);
