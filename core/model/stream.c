@@ -333,6 +333,12 @@ int irpc__stream_writer_ended(const irpc_stream_writer *w) {
   return w->ended;
 }
 
+int irpc__stream_writer_end_error(const irpc_stream_writer *w) {
+  if (!w->done)
+    return 0;
+  return w->end_err ? w->end_err : IRPC_ECLOSED;
+}
+
 int irpc_stream_writer_set_transform(irpc_stream_writer *w,
                                      const irpc_stream_transform_ops *ops,
                                      void *state) {

@@ -43,6 +43,9 @@ void irpc__stream_writer_refuse(irpc_stream_writer *w, int err);
 /* A frame holding `w` lets go of it (freed, or another writer set). */
 void irpc__stream_writer_frame_release(irpc_stream_writer *w);
 int irpc__stream_writer_ended(const irpc_stream_writer *w);
+/* The error a writer's end reported or is about to report (aborted, its
+ * deadline passed, ...), or 0 while it has not ended. */
+int irpc__stream_writer_end_error(const irpc_stream_writer *w);
 
 /* Where a reader's bytes come from. */
 typedef struct irpc__stream_source {

@@ -168,7 +168,11 @@ IRPC_API void irpc_stream_writer_free(irpc_stream_writer *w);
 
 /* Attaches `w` as the continuation of the request (the request holds a
  * reference until it is freed or another writer replaces it; w NULL
- * detaches). A writer goes to one frame only.
+ * detaches). A writer goes to one frame only. A two-way request whose
+ * writer ended before the request was sent (aborted, its deadline passed)
+ * fails with the writer's error (IRPC_ECANCELED, IRPC_EDEADLINE, ...) and
+ * nothing is sent; a one-way one is sent with its continuation aborted
+ * (the peer's reader gets IRPC_ETRUNCATED).
  * Errors: IRPC_EINVAL (r NULL), IRPC_EBUSY (w attached elsewhere or
  * started). */
 IRPC_API int irpc_outgoing_request_set_continuation(irpc_outgoing_request *r,

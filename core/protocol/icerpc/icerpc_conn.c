@@ -513,9 +513,14 @@ static int pcall_send(irpc__pcall *k) {
   irpc_buf payload;
   irpc__buf_init(&payload);
   irpc_stream_writer *w = req->cont;
-  int rc =
-      w ? irpc__request_prepare_cont(req, p->peer_formats, &payload)
-        : irpc__request_prepare_stream(req, p->peer_formats, &payload, &k->ps);
+  /* A two-way request whose continuation ended before it was sent (its
+   * writer aborted, its deadline passed, its end reported) cannot go
+   * whole: it fails with that error, and nothing is written. */
+  int rc = w && !k->oneway ? irpc__stream_writer_end_error(w) : 0;
+  if (rc == 0)
+    rc = w ? irpc__request_prepare_cont(req, p->peer_formats, &payload)
+           : irpc__request_prepare_stream(req, p->peer_formats, &payload,
+                                          &k->ps);
   if (rc == 0)
     rc = irpc__icerpc_request_header_encode(&out, p->size_width,
                                             p->peer_max_header, req->path,
