@@ -16,6 +16,7 @@
 #include "conn/protocol.h"
 #include "base/buf_internal.h"
 #include "base/list.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "base/varuint62.h"
 #include "irpc/address.h"
@@ -384,6 +385,11 @@ static int w_context(wr *w, const irpc_fields *fields) {
   return r.left ? IRPC_EDATA : 0;
 }
 
+/* A context re-encoded up to this size is built on the stack; a larger
+ * one in an object of the loop's pool (pool.h), or of the allocator
+ * beyond its largest class: a request's context costs no allocation. */
+#define CONTEXT_INLINE 256
+
 /* Reads an Ice context into the request context field of `fields` (none
  * when empty). Returns 0, -1 (malformed), or IRPC_ENOMEM. */
 static int r_context(rd *r, irpc_fields *fields) {
@@ -399,7 +405,8 @@ static int r_context(rd *r, irpc_fields *fields) {
     return -1;
   size_t span = r->off - start;
   size_t cap = span + 3 * (2 * count + 1) + 8;
-  uint8_t *buf = irpc_malloc(cap);
+  uint8_t small[CONTEXT_INLINE];
+  uint8_t *buf = cap <= sizeof small ? small : irpc__pool_get(cap);
   if (!buf)
     return IRPC_ENOMEM;
   rd again = {r->b, start, r->off, 0};
@@ -411,7 +418,8 @@ static int r_context(rd *r, irpc_fields *fields) {
     n += len;
   }
   int rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_CONTEXT, buf, n);
-  irpc_free(buf);
+  if (buf != small)
+    irpc__pool_put(buf, cap);
   return rc;
 }
 
