@@ -289,6 +289,11 @@ static size_t tail_room(const irpc_buf *b, uint8_t **at) {
   return s->blk->cap - s->off - s->len;
 }
 
+size_t irpc__buf_tail_room(const irpc_buf *b) {
+  uint8_t *at;
+  return tail_room(b, &at);
+}
+
 int irpc_buf_reserve(irpc_buf *b, size_t min, uint8_t **out, size_t *avail) {
   if (!b || !out || !avail)
     return IRPC_EINVAL;

@@ -42,6 +42,11 @@ struct irpc_buf {
   irpc__seg inline_segs[IRPC__BUF_INLINE_SEGS];
 };
 
+/* The bytes an append writes after the chain's last byte, in the block
+ * that holds it, before it needs a new block (0: none, or the block is
+ * shared). */
+size_t irpc__buf_tail_room(const irpc_buf *b);
+
 /* Grows an array that starts in inline storage to hold `need` items
  * (doubling; the first growth moves it to the heap). A heap-only array
  * passes inline_items NULL and starts empty (NULL, cap 0).

@@ -1,10 +1,11 @@
 /* The per-loop pools (core/base/pool.h): a call in steady state allocates
  * nothing on either side, over the memory transport, TCP and Unix sockets,
- * with and without the built-in interceptors and middleware; what a pool
- * holds goes back to the allocator when the loop's last irpc object goes,
- * and a burst leaves at most the pools' bounds behind; a call on a loop
- * whose pools are empty fails cleanly when an allocation fails; a freed
- * object kept by a pool is poisoned under AddressSanitizer. */
+ * with and without the built-in interceptors and middleware, over icerpc
+ * and ice; what a pool holds goes back to the allocator when the loop's
+ * last irpc object goes, and a burst leaves at most the pools' bounds
+ * behind; a call on a loop whose pools are empty fails cleanly when an
+ * allocation fails; a freed object kept by a pool is poisoned under
+ * AddressSanitizer. */
 #include "kit/net.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -41,9 +42,23 @@ static void use_ic(rig *r, int rc, irpc_invoker **ic) {
   assert_irpc_ok(irpc_pipeline_use(r->pipeline, *ic));
 }
 
-static void rig_init(rig *r, int kind, int interceptors) {
+/* The rig's server over the ice protocol instead of icerpc. */
+static void rig_use_ice(net_rig *n) {
+  if (n->kind == NET_TCP)
+    snprintf(n->listen, sizeof n->listen, "ice://127.0.0.1:0");
+  else if (n->kind == NET_UDS)
+    snprintf(n->listen, sizeof n->listen,
+             "ice://localhost?transport=uds&path=%s/s.sock", n->dir);
+  else
+    snprintf(n->listen, sizeof n->listen, "ice://mem%d?transport=memory",
+             rand());
+}
+
+static void rig_init(rig *r, int kind, int interceptors, int ice) {
   memset(r, 0, sizeof(*r));
   net_rig_init(&r->n, kind);
+  if (ice)
+    rig_use_ice(&r->n);
   uv_loop_t *l = &r->n.loop;
   net_map(&r->n, "/echo", &kit_echo_oom_ops, NULL);
   if (interceptors) {
@@ -154,11 +169,11 @@ static long steady_allocs(rig *r, long inflight, long n) {
   return test_alloc.allocs - before;
 }
 
-static void steady_state(int kind) {
+static void steady_state(int kind, int ice) {
   for (int ic = 0; ic < 2; ic++) {
     long live = test_alloc.live;
     rig r;
-    rig_init(&r, kind, ic);
+    rig_init(&r, kind, ic, ice);
     long n1 = steady_allocs(&r, 1, 300);
     print_message("%s, one call at a time: %ld allocations in 300 calls\n",
                   ic ? "interceptors" : "no interceptors", n1);
@@ -176,25 +191,44 @@ static void steady_state(int kind) {
 
 static void steady_memory(void **state) {
   (void)state;
-  steady_state(NET_MEMORY);
+  steady_state(NET_MEMORY, 0);
 }
 
 static void steady_tcp(void **state) {
   (void)state;
-  steady_state(NET_TCP);
+  steady_state(NET_TCP, 0);
 }
 
 static void steady_uds(void **state) {
   (void)state;
-  steady_state(NET_UDS);
+  steady_state(NET_UDS, 0);
 }
+
+#ifdef IRPC_WITH_ICE
+/* The same over the ice protocol, whose requests carry the request
+ * context as an Ice context. */
+static void steady_ice_memory(void **state) {
+  (void)state;
+  steady_state(NET_MEMORY, 1);
+}
+
+static void steady_ice_tcp(void **state) {
+  (void)state;
+  steady_state(NET_TCP, 1);
+}
+
+static void steady_ice_uds(void **state) {
+  (void)state;
+  steady_state(NET_UDS, 1);
+}
+#endif
 
 /* ---- Bounds: a burst leaves at most the pools' bounds behind ---- */
 
 static void burst_bounded(void **state) {
   (void)state;
   rig r;
-  rig_init(&r, NET_MEMORY, 0);
+  rig_init(&r, NET_MEMORY, 0, 0);
   calls_run(&r, 1, 10);
   long long before = test_alloc.bytes_live;
   test_alloc.bytes_peak = before;
@@ -282,7 +316,7 @@ static void on_outcome(irpc_call *call, int err, irpc_incoming_response *resp,
 static int cold_call_failing_at(long nth, int ic) {
   long live = test_alloc.live;
   rig r;
-  rig_init(&r, NET_MEMORY, ic);
+  rig_init(&r, NET_MEMORY, ic, 0);
   outcome o = {0};
   test_alloc.fail_at = nth;
   int rc = irpc_invoke(rig_invoker(&r), r.req, on_outcome, &o, NULL);
@@ -323,9 +357,14 @@ static void cold_failures(void **state) {
 int main(void) {
   test_alloc_install();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(steady_memory), cmocka_unit_test(steady_tcp),
-      cmocka_unit_test(steady_uds),    cmocka_unit_test(burst_bounded),
-      cmocka_unit_test(pool_lifetime), cmocka_unit_test(cold_failures),
+      cmocka_unit_test(steady_memory),     cmocka_unit_test(steady_tcp),
+      cmocka_unit_test(steady_uds),
+#ifdef IRPC_WITH_ICE
+      cmocka_unit_test(steady_ice_memory), cmocka_unit_test(steady_ice_tcp),
+      cmocka_unit_test(steady_ice_uds),
+#endif
+      cmocka_unit_test(burst_bounded),     cmocka_unit_test(pool_lifetime),
+      cmocka_unit_test(cold_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

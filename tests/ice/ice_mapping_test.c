@@ -1,7 +1,8 @@
 /* irpc's model over ice, irpc client to irpc server (memory transport):
  * the path as an Ice identity and back (escapes included), the facet from
  * the request's feature and from a service address's fragment, the
- * idempotent field, the request context field, a path that is not an Ice
+ * idempotent field, the request context field (small and large), a path
+ * that is not an Ice
  * identity, and the options' range (reverse calls: the conformance
  * suite). */
 #include <string.h>
@@ -13,7 +14,7 @@
 typedef struct seen {
   char path[64], facet[32];
   int idempotent;
-  uint8_t ctx[16];
+  uint8_t ctx[16384];
   size_t ctx_len;
 } seen;
 
@@ -130,6 +131,49 @@ static void identity_facet_fields(void **state) {
 
 /* Through a connection cache: the fragment of the request's service
  * address is the facet, percent-decoded. */
+/* Puts `v` (below 2^14) as a minimal varuint62; returns its width. */
+static size_t put_vu(uint8_t *p, size_t v) {
+  if (v < 64) {
+    p[0] = (uint8_t)(v << 2);
+    return 1;
+  }
+  p[0] = (uint8_t)(v << 2 | 1);
+  p[1] = (uint8_t)(v >> 6);
+  return 2;
+}
+
+/* Contexts of every size reach the dispatcher whole: one re-encoded on
+ * the stack, one in a pooled object, one beyond the pool's classes. */
+static void large_contexts(void **state) {
+  (void)state;
+  fx x;
+  fx_init(&x);
+  irpc_invoker *inv;
+  assert_irpc_ok(irpc_client_connection_new(&inv, &x.loop, SERVER, &x.co));
+  static const size_t sizes[] = {10, 300, 9000};
+  static uint8_t field[9100];
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    /* {"key": sizes[i] bytes} */
+    size_t n = put_vu(field, 1);
+    n += put_vu(field + n, 3);
+    memcpy(field + n, "key", 3);
+    n += 3;
+    n += put_vu(field + n, sizes[i]);
+    for (size_t j = 0; j < sizes[i]; j++)
+      field[n + j] = (uint8_t)('a' + (i + j) % 26);
+    n += sizes[i];
+    irpc_outgoing_request *q;
+    assert_irpc_ok(irpc_outgoing_request_new(&q, "/a", "op"));
+    assert_irpc_ok(irpc_fields_set(irpc_outgoing_request_fields(q),
+                                   IRPC_REQUEST_FIELD_CONTEXT, field, n));
+    assert_irpc_ok(call(&x, inv, q).err);
+    assert_int_equal(S.ctx_len, n);
+    assert_memory_equal(S.ctx, field, n);
+  }
+  irpc_invoker_free(inv);
+  fx_fini(&x);
+}
+
 static void facet_from_fragment(void **state) {
   (void)state;
   fx x;
@@ -197,6 +241,7 @@ static void options_range(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(identity_facet_fields),
+      cmocka_unit_test(large_contexts),
       cmocka_unit_test(facet_from_fragment),
       cmocka_unit_test(options_range),
   };

@@ -11,6 +11,8 @@
  *   - client: an irpc client sends exactly the Ice client's bytes to a
  *     scripted server (with compression asked: status 1, and the
  *     compressed request byte for byte), and maps the replies.
+ *   - a burst: many requests in one write (and a few bytes at a time),
+ *     every reply in order, byte for byte.
  *   - compression asked per request: the compress feature of a request
  *     overrides the connection's option on either side, and a reply is
  *     compressed when its request asked for compression (status 1 or 2),
@@ -511,6 +513,45 @@ static void server_compress_per_request(void **state) {
   fx_fini(&x);
 }
 
+/* Many requests in one write, and again a few bytes at a time: every
+ * reply comes, in order, byte for byte, whether its request's payload is
+ * empty, small (messages that share the server's blocks and move between
+ * them), above the size copied whole, or several blocks long. */
+#define BURST 80
+
+static size_t burst_size(int i) {
+  return i == 20 ? 700 : i == 40 ? 3000 : (size_t)(i * 37 % 200);
+}
+
+static void server_burst(void **state) {
+  (void)state;
+  fx x;
+  raw c;
+  fx_open(&x, &c);
+  static uint8_t burst[BURST * 256 + 4096], pl[3000], want[4096];
+  for (size_t i = 0; i < sizeof pl; i++)
+    pl[i] = (uint8_t)(i * 7 + 3);
+  for (int round = 0; round < 2; round++) {
+    size_t at = 0;
+    for (int i = 0; i < BURST; i++)
+      at += echo_request(burst + at, (uint32_t)(1 + i + 100 * round), "echo",
+                         pl, burst_size(i), 0);
+    assert_true(at <= sizeof burst);
+    if (round == 0) {
+      raw_send(&c, burst, at);
+    } else {
+      for (size_t off = 0; off < at; off += 7)
+        raw_send(&c, burst + off, at - off < 7 ? at - off : 7);
+    }
+    for (int i = 0; i < BURST; i++)
+      raw_expect(&c, want,
+                 ok_reply(want, (uint32_t)(1 + i + 100 * round), pl,
+                          burst_size(i), 0));
+  }
+  raw_fini(&c);
+  fx_fini(&x);
+}
+
 /* ---- Client side ---- */
 
 typedef struct cfx {
@@ -845,6 +886,7 @@ int main(void) {
       cmocka_unit_test(server_close),
       cmocka_unit_test(server_locator),
       cmocka_unit_test(server_user_exception),
+      cmocka_unit_test(server_burst),
       cmocka_unit_test(client_session),
       cmocka_unit_test(client_locator),
       cmocka_unit_test(client_user_exception),

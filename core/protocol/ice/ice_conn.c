@@ -16,6 +16,7 @@
 #include "conn/protocol.h"
 #include "base/buf_internal.h"
 #include "base/list.h"
+#include "base/pool.h"
 #include "base/struct_size.h"
 #include "base/varuint62.h"
 #include "irpc/address.h"
@@ -384,6 +385,11 @@ static int w_context(wr *w, const irpc_fields *fields) {
   return r.left ? IRPC_EDATA : 0;
 }
 
+/* A context re-encoded up to this size is built on the stack; a larger
+ * one in an object of the loop's pool (pool.h), or of the allocator
+ * beyond its largest class: a request's context costs no allocation. */
+#define CONTEXT_INLINE 256
+
 /* Reads an Ice context into the request context field of `fields` (none
  * when empty). Returns 0, -1 (malformed), or IRPC_ENOMEM. */
 static int r_context(rd *r, irpc_fields *fields) {
@@ -399,7 +405,8 @@ static int r_context(rd *r, irpc_fields *fields) {
     return -1;
   size_t span = r->off - start;
   size_t cap = span + 3 * (2 * count + 1) + 8;
-  uint8_t *buf = irpc_malloc(cap);
+  uint8_t small[CONTEXT_INLINE];
+  uint8_t *buf = cap <= sizeof small ? small : irpc__pool_get(cap);
   if (!buf)
     return IRPC_ENOMEM;
   rd again = {r->b, start, r->off, 0};
@@ -411,32 +418,43 @@ static int r_context(rd *r, irpc_fields *fields) {
     n += len;
   }
   int rc = irpc_fields_set(fields, IRPC_REQUEST_FIELD_CONTEXT, buf, n);
-  irpc_free(buf);
+  if (buf != small)
+    irpc__pool_put(buf, cap);
   return rc;
 }
 
 /* ---- Framing ---- */
 
-/* The pieces of a message up to this size are copied into the output,
- * where messages sent one after another share blocks (one iovec for many
- * small messages); larger ones (payloads) are referenced, not copied. */
+/* Messages and payloads up to this size are copied where they share a
+ * block with their neighbours: the output packs the messages of a burst
+ * (one iovec for many small messages), the input keeps a small message
+ * whole in one block; larger pieces are moved or referenced, not copied. */
 #define COPY_MAX 512
 
-/* Appends header `h` and `body` (consumed) to the output. */
+/* Appends header `h` and `body` (consumed) to the output: copied into the
+ * room left in the output's last block when the message fits there, else
+ * with the header in the headroom of the body's first block, whose blocks
+ * move (and whose room the next messages fill). No block is made for the
+ * output itself: a burst of replies allocates nothing.
+ * Errors: IRPC_ENOMEM (the output and `body` unchanged). */
 static int append_message(irpc__pconn *p, const uint8_t *h, irpc_buf *body) {
-  size_t before = irpc_buf_len(&p->out);
-  int rc = irpc_buf_append(&p->out, h, IRPC__ICE_HEADER);
-  size_t n = irpc_buf_segment_count(body), off = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    irpc_bytes seg = irpc_buf_segment(body, i);
-    rc = seg.len <= COPY_MAX ? irpc_buf_append(&p->out, seg.base, seg.len)
-                             : irpc_buf_append_ref(&p->out, body, off, seg.len);
-    off += seg.len;
+  int rc;
+  if (IRPC__ICE_HEADER + irpc_buf_len(body) <= irpc__buf_tail_room(&p->out)) {
+    size_t before = irpc_buf_len(&p->out), n = irpc_buf_segment_count(body);
+    rc = irpc_buf_append(&p->out, h, IRPC__ICE_HEADER);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      irpc_bytes seg = irpc_buf_segment(body, i);
+      rc = irpc_buf_append(&p->out, seg.base, seg.len);
+    }
+    if (rc)
+      irpc_buf_truncate(&p->out, before);
+    else
+      irpc_buf_clear(body);
+    return rc;
   }
-  if (rc)
-    irpc_buf_truncate(&p->out, before);
-  else
-    irpc_buf_clear(body);
+  rc = irpc_buf_prepend(body, h, IRPC__ICE_HEADER);
+  if (rc == 0 && (rc = irpc_buf_move(&p->out, body)) != 0)
+    irpc_buf_consume(body, IRPC__ICE_HEADER);
   return rc;
 }
 
@@ -508,8 +526,19 @@ static int w_encaps(wr *w, irpc_buf *payload) {
   w_i32(w, (uint32_t)(n + 6));
   w_u8(w, 1);
   w_u8(w, 1);
-  if (!w->err)
+  if (w->err)
+    return w->err;
+  /* A small payload joins the message's block, which then packs. */
+  if (n <= COPY_MAX) {
+    size_t k = irpc_buf_segment_count(payload);
+    for (size_t i = 0; i < k; i++) {
+      irpc_bytes seg = irpc_buf_segment(payload, i);
+      w_bytes(w, seg.base, seg.len);
+    }
+    irpc_buf_clear(payload);
+  } else {
     w->err = irpc_buf_move(w->b, payload);
+  }
   return w->err;
 }
 
@@ -1268,6 +1297,38 @@ static void process(irpc__pconn *p) {
   }
 }
 
+/* The bytes that complete the header or the message the input holds the
+ * start of (process checked the header's size). */
+static size_t missing(const irpc__pconn *p) {
+  size_t have = irpc_buf_len(&p->in);
+  if (have < IRPC__ICE_HEADER)
+    return IRPC__ICE_HEADER - have;
+  uint8_t b[4];
+  irpc_buf_copyout(&p->in, 10, b, 4);
+  size_t size = (size_t)get_i32(b);
+  return size > have ? size - have : 1;
+}
+
+/* How many bytes the input takes before they are processed: the header
+ * first (checked before anything else is kept), then what completes the
+ * message or fills its block, whichever is more. A small message that its
+ * block has no room left to complete moves to a block of its own first:
+ * the input then never grows past the small blocks of the loop's pool,
+ * however many messages a read brings. 0 when out of memory. */
+static size_t input_room(irpc__pconn *p) {
+  size_t need = missing(p), room = irpc__buf_tail_room(&p->in);
+  size_t have = irpc_buf_len(&p->in);
+  if (room < need && have > 0 && have + need <= COPY_MAX) {
+    uint8_t part[COPY_MAX];
+    irpc_buf_copyout(&p->in, 0, part, have);
+    irpc_buf_clear(&p->in);
+    if (irpc_buf_append(&p->in, part, have) != 0)
+      return 0;
+    room = irpc__buf_tail_room(&p->in);
+  }
+  return need > room ? need : room;
+}
+
 static void ice_feed(irpc__pconn *p, const uint8_t *data, size_t len) {
   if (p->closed || p->refusing)
     return;
@@ -1277,12 +1338,23 @@ static void ice_feed(irpc__pconn *p, const uint8_t *data, size_t len) {
     p->connected = 1;
     irpc__conn_post_connected(p->conn);
   }
-  int rc = irpc_buf_append(&p->in, data, len);
-  if (rc) {
-    fail(p, rc);
-    return;
+  while (len > 0 && !p->closed) {
+    size_t n = input_room(p);
+    if (n == 0) {
+      fail(p, IRPC_ENOMEM);
+      return;
+    }
+    if (n > len)
+      n = len;
+    int rc = irpc_buf_append(&p->in, data, n);
+    if (rc) {
+      fail(p, rc);
+      return;
+    }
+    data += n;
+    len -= n;
+    process(p);
   }
-  process(p);
 }
 
 static void ice_feed_eof(irpc__pconn *p) {
