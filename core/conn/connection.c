@@ -676,6 +676,15 @@ void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *p) {
   irpc__sched_post_later(c->sched, &ccall_of_p(p)->resume_task);
 }
 
+uint64_t irpc__conn_turn(irpc_connection *c) {
+  return irpc__sched_turn(c->sched) + 1;
+}
+
+void irpc__conn_flush_later(irpc_connection *c) {
+  if (c->state != CLOSED)
+    irpc__sched_post_later(c->sched, &c->flush_task);
+}
+
 void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats) {
   c->accepted_formats = formats;
 }
@@ -881,10 +890,12 @@ static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
 /* Output is handed to the transport while less than MAX_QUEUED_WRITE of it
  * waits there (more would only wait in front of later frames: a small
  * call behind a stream), up to WRITE_BATCH bytes per write (one writev
- * for many frames: fewer system calls and wake-ups of the peer) and per
- * loop turn (the rest goes on after the loop polled for input again). */
+ * for many frames: fewer system calls and wake-ups of the peer), and up
+ * to TURN_MAX bytes a loop turn (the rest goes on after the loop polled
+ * for input again; icerpc paces each stream more finely). */
 #define MAX_QUEUED_WRITE (64u * 1024u)
 #define WRITE_BATCH (256u * 1024u)
+#define TURN_MAX (1024u * 1024u)
 
 static void flush(irpc_connection *c) {
   if (c->state == CLOSED || c->duplex_closing)
@@ -912,7 +923,7 @@ static void flush(irpc_connection *c) {
   }
   int more = 1;
   while (more && irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
-    if (c->flushed_bytes >= WRITE_BATCH) {
+    if (c->flushed_bytes >= TURN_MAX) {
       irpc__sched_post_later(c->sched, &c->flush_task);
       break;
     }

@@ -825,6 +825,65 @@ static void test_quantum(void **state) {
   unpair(&cl, &sv);
 }
 
+/* Once turns are counted, a stream frames two quanta a turn: the rest
+ * waits for the next turn, a stream written meanwhile goes out in the
+ * same turn, and an aborted stream leaves the paced ring. */
+static void test_turn_pacing(void **state) {
+  (void)state;
+  irpc__slic_params p;
+  irpc__slic_params_default(&p);
+  p.initial_window = 8u << 20;
+  p.max_frame_size = 1u << 20;
+  ep cl, sv;
+  pair(&cl, &sv, &p, &p);
+  irpc__slic_stream *big, *small, *other;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &big));
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &other));
+  irpc__slic_set_turn(cl.c, 1);
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, 1 << 20);
+  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
+  assert_irpc_ok(d_stream_write(big, &b, 1));
+  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
+  assert_irpc_ok(d_stream_write(other, &b, 0));
+  free(z);
+  irpc__buf_fini(&b);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  size_t share = 2 * p.max_pending_output;
+  size_t n, turn1 = 0;
+  while ((n = d_take_output(cl.c, &out)) > 0)
+    turn1 += n;
+  /* two streams, two quanta each, and their frame headers */
+  assert_true(turn1 >= 2 * share && turn1 <= 2 * share + 64);
+  assert_true(irpc__slic_paced(cl.c));
+  write_str(small, "tiny", 1);
+  irpc_buf_clear(&out);
+  n = d_take_output(cl.c, &out);
+  assert_true(n > 0 && n < 64);
+  assert_true(buf_contains(&out, n, "tiny"));
+  assert_int_equal(d_take_output(cl.c, &out), 0);
+  irpc__slic_stream_abort_write(other);
+  irpc__slic_set_turn(cl.c, 2);
+  irpc_buf_clear(&out);
+  size_t turn2 = 0;
+  while ((n = d_take_output(cl.c, &out)) > 0)
+    turn2 += n;
+  assert_true(turn2 >= share && turn2 <= share + 64); /* big alone */
+  /* the rest of big goes out turn after turn, and nothing is left paced */
+  for (uint64_t t = 3; t < 64 && irpc__slic_paced(cl.c); t++) {
+    irpc__slic_set_turn(cl.c, t);
+    irpc_buf_clear(&out);
+    while (d_take_output(cl.c, &out) > 0)
+      ;
+  }
+  assert_false(irpc__slic_paced(cl.c));
+  irpc__buf_fini(&out);
+  unpair(&cl, &sv);
+}
+
 /* ---- Writable notification ---- */
 
 /* A producer that writes a long stream piece by piece, each time the
@@ -1589,6 +1648,7 @@ int main(void) {
       cmocka_unit_test(test_flow_control),
       cmocka_unit_test(test_round_robin),
       cmocka_unit_test(test_quantum),
+      cmocka_unit_test(test_turn_pacing),
       cmocka_unit_test(test_writable_producer),
       cmocka_unit_test(test_writable_rules),
       cmocka_unit_test(test_stream_limits),
