@@ -132,6 +132,7 @@ struct irpc__slic {
   irpc__slic_stream *ring;
   irpc__slic_stream *paced;    /* streams waiting for the next turn */
   uint64_t turn;               /* irpc__slic_set_turn; 0: no pacing */
+  uint64_t shared_turn;        /* the last turn two streams had output */
   irpc__slic_stream *writable; /* on_stream_writable due (wnext) */
   irpc__slic_stream *spare;    /* released streams kept for reuse (hnext) */
   unsigned nspare;
@@ -614,16 +615,24 @@ static int send_frame(irpc__slic_stream *s) {
   return rc;
 }
 
-/* Streams send at most TURN_QUANTA frames of max_pending_output a loop
- * turn (once the owner counts turns, irpc__slic_set_turn): the rest goes
- * on after the loop read its input again, and another stream's frames,
- * such as a small call's, go out in the turn they were written. */
-#define TURN_QUANTA 2
+/* Streams send at most SHARED_QUANTA quanta of max_pending_output a loop
+ * turn while the connection is shared (two streams had output at once in
+ * the last SHARED_TURNS turns), and ALONE_QUANTA while one stream has it
+ * to itself (once the owner counts turns, irpc__slic_set_turn): the rest
+ * goes on after the loop read its input again, and another stream's
+ * frames, such as a small call's, go out in the turn they were written,
+ * behind at most one share. */
+#define SHARED_QUANTA 1
+#define ALONE_QUANTA 16
+#define SHARED_TURNS 16
 
 static int paced_out(const irpc__slic_stream *s) {
   const irpc__slic *c = s->c;
-  return c->turn && s->sent_turn == c->turn &&
-         s->turn_sent >= TURN_QUANTA * c->local.max_pending_output;
+  if (!c->turn || s->sent_turn != c->turn)
+    return 0;
+  int shared = c->shared_turn && c->turn - c->shared_turn <= SHARED_TURNS;
+  uint64_t quanta = shared ? SHARED_QUANTA : ALONE_QUANTA;
+  return s->turn_sent >= quanta * c->local.max_pending_output;
 }
 
 static void pump(irpc__slic *c) {
@@ -636,6 +645,8 @@ static void pump(irpc__slic *c) {
       ring_insert(&c->paced, s);
       continue;
     }
+    if (s->snext != s || c->paced)
+      c->shared_turn = c->turn;
     c->ring = s->snext;
     if (send_frame(s) != 0)
       break;
