@@ -14,7 +14,11 @@
  *               new client connection each time: transport connect, TLS
  *               handshake when over TLS, icerpc handshake).
  *
- *   irpc-bench-client [--seconds S] [--tls-ca FILE] [--connects] ADDRESS
+ *   irpc-bench-client [--seconds S] [--tls-ca FILE] [--connects]
+ *                     [--only FIGURE] ADDRESS
+ *
+ * --only: measures just that figure (latency, inflight, echo_64KiB or
+ * echo_1MiB), for profiling one of them.
  *
  * --tls-ca: over TLS (irpc-bench serve --tls-cert ...), trusting the
  * certificates of FILE; the lines then start with "tls" instead of "tcp".
@@ -74,13 +78,15 @@ static double connects(uv_loop_t *loop, const char *address,
 
 int main(int argc, char **argv) {
   double seconds = 1.0;
-  const char *address = NULL, *tls_ca = NULL;
+  const char *address = NULL, *tls_ca = NULL, *only = NULL;
   int with_connects = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--tls-ca") && i + 1 < argc)
       tls_ca = argv[++i];
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+      only = argv[++i];
     else if (!strcmp(argv[i], "--connects"))
       with_connects = 1;
     else if (argv[i][0] != '-' && !address)
@@ -89,8 +95,10 @@ int main(int argc, char **argv) {
       address = NULL, i = argc;
   }
   if (!address) {
-    fprintf(stderr, "usage: irpc-bench-client [--seconds S] [--tls-ca FILE] "
-                    "[--connects] ADDRESS\n");
+    fprintf(stderr,
+            "usage: irpc-bench-client [--seconds S] [--tls-ca FILE] "
+            "[--connects] [--only latency|inflight|echo_64KiB|echo_1MiB] "
+            "ADDRESS\n");
     return 2;
   }
   uv_loop_t loop;
@@ -123,17 +131,20 @@ int main(int argc, char **argv) {
   }
   bench_calls_run(&k, 1, 2000, NULL); /* connect and warm up */
 
+#define WANT(name) (!only || !strcmp(only, name))
   /* (a) latency */
-  uint64_t n = bench_count_for(seconds, 20000, 2000);
-  uint64_t *lat = calloc(n, sizeof(*lat));
-  bench_calls_run(&k, 1, n, lat);
-  double p50 = bench_pct_us(lat, n, 0.5), p99 = bench_pct_us(lat, n, 0.99);
-  printf("%s  latency        p50 %7.1f us  p99 %7.1f us\n", tag, p50, p99);
-  free(lat);
+  if (WANT("latency")) {
+    uint64_t n = bench_count_for(seconds, 20000, 2000);
+    uint64_t *lat = calloc(n, sizeof(*lat));
+    bench_calls_run(&k, 1, n, lat);
+    double p50 = bench_pct_us(lat, n, 0.5), p99 = bench_pct_us(lat, n, 0.99);
+    printf("%s  latency        p50 %7.1f us  p99 %7.1f us\n", tag, p50, p99);
+    free(lat);
+  }
 
   /* (b) rate with 1, 64, 1024 in flight */
   static const size_t depths[] = {1, 64, 1024};
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < 3 && WANT("inflight"); i++) {
     uint64_t m = bench_count_for(seconds, depths[i] == 1 ? 20000 : 100000,
                                  depths[i] * 4);
     double rate =
@@ -142,10 +153,12 @@ int main(int argc, char **argv) {
   }
 
   /* (c) 64 KiB and 1 MiB echo, one call at a time */
-  printf("%s  echo_64KiB     %7.0f MB/s\n", tag,
-         echo_mbps(&k, 64 * 1024, seconds, 5000));
-  printf("%s  echo_1MiB      %7.0f MB/s\n", tag,
-         echo_mbps(&k, 1u << 20, seconds, 500));
+  if (WANT("echo_64KiB"))
+    printf("%s  echo_64KiB     %7.0f MB/s\n", tag,
+           echo_mbps(&k, 64 * 1024, seconds, 5000));
+  if (WANT("echo_1MiB"))
+    printf("%s  echo_1MiB      %7.0f MB/s\n", tag,
+           echo_mbps(&k, 1u << 20, seconds, 500));
 
   bench_client_shutdown(&loop, k.inv);
   irpc_invoker_free(k.inv);

@@ -14,15 +14,24 @@
  * calls (inactivity, Slic's idle and ping, deadlines) without growing
  * again while calls come and go. */
 #define HEAP_FIRST 32
+/* How many generations of tasks one phase of a loop turn runs (tasks that
+ * tasks posted): enough for a call's whole chain of reactions (a response
+ * read, the next call sent, the write's completion, the flush after it),
+ * few enough that a task that always posts again still lets the loop
+ * poll for input. */
+#define PASSES_PER_PHASE 8
 
 struct irpc__sched {
   uv_loop_t *loop;
   irpc__sched *reg_next;
   long refs;
-  uv_idle_t idle;
+  uv_idle_t idle;   /* runs tasks posted before the loop polls */
+  uv_check_t check; /* runs tasks posted by what the poll delivered */
   uv_timer_t timer;
   int closing;
   irpc__list tasks;     /* irpc__task, in the order posted */
+  irpc__list later;     /* posted for after the loop's next poll */
+  uint64_t turn;        /* polls followed by tasks, counted */
   irpc__link *run_last; /* the last task of the running pass */
   irpc__timer **heap;
   size_t nheap;
@@ -44,9 +53,8 @@ static void reg_init(void) {
 }
 
 /* Runs the tasks queued when it starts; those they post run on the next
- * turn. The queue stays the one list, so a task can still be canceled. */
-static void run_tasks(uv_idle_t *idle) {
-  irpc__sched *s = idle->data;
+ * pass. The queue stays the one list, so a task can still be canceled. */
+static void run_pass(irpc__sched *s) {
   s->run_last = s->tasks.tail;
   while (s->run_last) {
     irpc__link *l = irpc__list_pop_front(&s->tasks);
@@ -56,8 +64,45 @@ static void run_tasks(uv_idle_t *idle) {
     t->queued = 0;
     t->fn(t);
   }
-  if (!s->tasks.head)
+}
+
+static void stop_if_empty(irpc__sched *s) {
+  if (!s->tasks.head && !s->later.head) {
     uv_idle_stop(&s->idle);
+    uv_check_stop(&s->check);
+  }
+}
+
+/* Runs up to PASSES_PER_PHASE passes. Tasks run both before the loop polls
+ * (idle: what was posted outside the loop's callbacks, or left over) and
+ * right after it (check: what the input and the completions of this turn
+ * posted), so a call's reactions end within the turn that started them and
+ * the loop's next poll may sleep. */
+static void run_phase(irpc__sched *s) {
+  for (int i = 0; i < PASSES_PER_PHASE && s->tasks.head; i++)
+    run_pass(s);
+  stop_if_empty(s);
+}
+
+static void on_idle(uv_idle_t *idle) {
+  run_phase(idle->data);
+}
+
+/* After the poll: the tasks posted for a later turn before it join. */
+static void on_check(uv_check_t *check) {
+  irpc__sched *s = check->data;
+  s->turn++;
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&s->later)))
+    irpc__list_push_back(&s->tasks, l);
+  run_phase(s);
+}
+
+static void start(irpc__sched *s) {
+  if (!uv_is_active((uv_handle_t *)&s->idle)) {
+    uv_idle_start(&s->idle, on_idle);
+    uv_check_start(&s->check, on_check);
+  }
 }
 
 void irpc__sched_post(irpc__sched *s, irpc__task *t) {
@@ -65,16 +110,31 @@ void irpc__sched_post(irpc__sched *s, irpc__task *t) {
     return;
   t->queued = 1;
   irpc__list_push_back(&s->tasks, &t->link);
-  if (!uv_is_active((uv_handle_t *)&s->idle))
-    uv_idle_start(&s->idle, run_tasks);
+  start(s);
+}
+
+void irpc__sched_post_later(irpc__sched *s, irpc__task *t) {
+  if (t->queued)
+    return;
+  t->queued = 2;
+  irpc__list_push_back(&s->later, &t->link);
+  start(s);
+}
+
+uint64_t irpc__sched_turn(const irpc__sched *s) {
+  return s->turn;
 }
 
 void irpc__sched_cancel(irpc__sched *s, irpc__task *t) {
   if (!t->queued)
     return;
-  if (s->run_last == &t->link)
-    s->run_last = t->link.prev;
-  irpc__list_remove(&s->tasks, &t->link);
+  if (t->queued == 2) {
+    irpc__list_remove(&s->later, &t->link);
+  } else {
+    if (s->run_last == &t->link)
+      s->run_last = t->link.prev;
+    irpc__list_remove(&s->tasks, &t->link);
+  }
   t->queued = 0;
 }
 
@@ -252,8 +312,10 @@ irpc__sched *irpc__sched_acquire(uv_loop_t *loop) {
     s->refs = 1;
     s->obj_size = 0;
     uv_idle_init(loop, &s->idle);
+    uv_check_init(loop, &s->check);
     uv_timer_init(loop, &s->timer);
     s->idle.data = s;
+    s->check.data = s;
     s->timer.data = s;
     s->reg_next = registry;
     registry = s;
@@ -279,9 +341,13 @@ void irpc__sched_release(irpc__sched *s) {
   *pp = s->reg_next;
   uv_mutex_unlock(&reg_mutex);
   /* Tasks still queued release what their owners left behind. */
+  irpc__link *l;
+  while ((l = irpc__list_pop_front(&s->later)))
+    irpc__list_push_back(&s->tasks, l);
   while (s->tasks.head)
-    run_tasks(&s->idle);
-  s->closing = 2;
+    run_pass(s);
+  s->closing = 3;
   uv_close((uv_handle_t *)&s->idle, on_close);
+  uv_close((uv_handle_t *)&s->check, on_close);
   uv_close((uv_handle_t *)&s->timer, on_close);
 }

@@ -13,7 +13,7 @@ typedef struct irpc__task irpc__task;
 struct irpc__task {
   irpc__link link; /* in its scheduler's queue while queued */
   void (*fn)(irpc__task *t);
-  int queued;
+  int queued; /* 1: to run soon, 2: after the next poll */
 };
 
 typedef struct irpc__timer irpc__timer;
@@ -32,8 +32,18 @@ void irpc__sched_release(irpc__sched *s);
 /* The loop of `s`. */
 uv_loop_t *irpc__sched_loop(const irpc__sched *s);
 
-/* Runs t->fn(t) on the loop soon. A task already queued stays queued once. */
+/* Runs t->fn(t) on the loop soon: in the phase of the loop turn that runs
+ * tasks next (before or right after the loop polls), or, when posted by a
+ * task, on a later pass of that phase. A task already queued stays queued
+ * once. */
 void irpc__sched_post(irpc__sched *s, irpc__task *t);
+/* Runs t->fn(t) after the loop's next poll for input: for work that goes
+ * on in pieces (pulling a large payload), so that input is read between
+ * two pieces. The loop does not sleep while it waits. */
+void irpc__sched_post_later(irpc__sched *s, irpc__task *t);
+/* The loop turn the tasks run in: it changes each time tasks run after a
+ * poll, so work may be paced per turn. */
+uint64_t irpc__sched_turn(const irpc__sched *s);
 /* Takes `t` off the queue if it is queued (before its owner goes away). */
 void irpc__sched_cancel(irpc__sched *s, irpc__task *t);
 

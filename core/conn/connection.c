@@ -141,6 +141,8 @@ struct irpc_connection {
   size_t nstreams; /* continuations flowing after their call ended */
   /* I/O */
   irpc__task flush_task;
+  uint64_t flush_turn;  /* the loop turn of flushed_bytes */
+  size_t flushed_bytes; /* handed to the transport in that turn */
   irpc__task closed_task;
   int writing;
   int fin_sent;
@@ -671,7 +673,16 @@ int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out) {
 }
 
 void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *p) {
-  irpc__sched_post(c->sched, &ccall_of_p(p)->resume_task);
+  irpc__sched_post_later(c->sched, &ccall_of_p(p)->resume_task);
+}
+
+uint64_t irpc__conn_turn(irpc_connection *c) {
+  return irpc__sched_turn(c->sched) + 1;
+}
+
+void irpc__conn_flush_later(irpc_connection *c) {
+  if (c->state != CLOSED)
+    irpc__sched_post_later(c->sched, &c->flush_task);
 }
 
 void irpc__conn_set_accepted_formats(irpc_connection *c, uint64_t formats) {
@@ -879,9 +890,12 @@ static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
 /* Output is handed to the transport while less than MAX_QUEUED_WRITE of it
  * waits there (more would only wait in front of later frames: a small
  * call behind a stream), up to WRITE_BATCH bytes per write (one writev
- * for many frames: fewer system calls and wake-ups of the peer). */
+ * for many frames: fewer system calls and wake-ups of the peer), and up
+ * to TURN_MAX bytes a loop turn (the rest goes on after the loop polled
+ * for input again; icerpc paces each stream more finely). */
 #define MAX_QUEUED_WRITE (64u * 1024u)
 #define WRITE_BATCH (256u * 1024u)
+#define TURN_MAX (1024u * 1024u)
 
 static void flush(irpc_connection *c) {
   if (c->state == CLOSED || c->duplex_closing)
@@ -902,8 +916,17 @@ static void flush(irpc_connection *c) {
   /* A batch that ended short of WRITE_BATCH took all the output there is
    * now: output that appears later is posted (irpc__conn_post_output), and
    * the write's completion flushes again. */
+  uint64_t turn = irpc__sched_turn(c->sched);
+  if (c->flush_turn != turn) {
+    c->flush_turn = turn;
+    c->flushed_bytes = 0;
+  }
   int more = 1;
   while (more && irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
+    if (c->flushed_bytes >= TURN_MAX) {
+      irpc__sched_post_later(c->sched, &c->flush_task);
+      break;
+    }
     irpc_buf out;
     irpc__buf_init(&out);
     size_t n = 0, got = 0;
@@ -920,6 +943,7 @@ static void flush(irpc_connection *c) {
       fail_connection(c, rc);
       return;
     }
+    c->flushed_bytes += n;
     c->writing++;
   }
   rearm_proto_timer(c);
@@ -1294,6 +1318,8 @@ void irpc_connection_unref(irpc_connection *c) {
     irpc_free(h);
   }
   c->proto->fini(PC(c));
+  /* A flush paced to a later turn may still wait there. */
+  irpc__sched_cancel(c->sched, &c->flush_task);
   irpc_invoker_free(c->invoker);
   if (c->spare_disp)
     irpc__pool_put(c->spare_disp, sizeof(cdisp) + c->proto->disp_size);

@@ -182,6 +182,12 @@ void irpc__conn_post_output(irpc_connection *c);
 int irpc__conn_dispatch_open(irpc_connection *c, irpc__pdisp **out);
 /* Calls send_more(k) on a later loop turn (once, however often asked). */
 void irpc__conn_resume_later(irpc_connection *c, irpc__pcall *k);
+/* The loop turn, counted from 1: it changes each time the loop polled for
+ * input and runs tasks again. */
+uint64_t irpc__conn_turn(irpc_connection *c);
+/* Asks for take_output again on a later loop turn (output paced per turn
+ * waits). */
+void irpc__conn_flush_later(irpc_connection *c);
 /* The compression formats requests may use (a mask of
  * IRPC_COMPRESSION_BIT), further narrowed to what the dispatcher chain
  * decompresses; a request compressed otherwise is answered NotSupported

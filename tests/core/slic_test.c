@@ -791,17 +791,23 @@ static void test_round_robin(void **state) {
   unpair(&cl, &sv);
 }
 
+/* A connected pair whose windows (8 MiB) and frames (1 MiB) are larger
+ * than the output's bound; `p` gets their parameters. */
+static void pair_large(ep *cl, ep *sv, irpc__slic_params *p) {
+  irpc__slic_params_default(p);
+  p->initial_window = 8u << 20;
+  p->max_frame_size = 1u << 20;
+  pair(cl, sv, p, p);
+}
+
 /* With frames and windows larger than the output's bound, a stream's turn
  * is still one quantum (max_pending_output): a small stream written after
  * a big one waits behind at most that much of it. */
 static void test_quantum(void **state) {
   (void)state;
   irpc__slic_params p;
-  irpc__slic_params_default(&p);
-  p.initial_window = 8u << 20;
-  p.max_frame_size = 1u << 20;
   ep cl, sv;
-  pair(&cl, &sv, &p, &p);
+  pair_large(&cl, &sv, &p);
   irpc__slic_stream *big, *small;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &big));
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
@@ -821,6 +827,95 @@ static void test_quantum(void **state) {
   n = d_take_output(cl.c, &out);
   assert_true(n <= 2 * p.max_pending_output + 32);
   assert_true(buf_contains(&out, n, "tiny"));
+  irpc__buf_fini(&out);
+  unpair(&cl, &sv);
+}
+
+/* Once turns are counted, a stream frames one quantum a turn while another
+ * stream has output: the rest waits for the next turn, a stream written
+ * meanwhile goes out in the same turn, and an aborted stream leaves the
+ * paced ring. */
+static void test_turn_pacing(void **state) {
+  (void)state;
+  irpc__slic_params p;
+  ep cl, sv;
+  pair_large(&cl, &sv, &p);
+  irpc__slic_stream *big, *small, *other;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &big));
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &other));
+  irpc__slic_set_turn(cl.c, 1);
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, 1 << 20);
+  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
+  assert_irpc_ok(d_stream_write(big, &b, 1));
+  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
+  assert_irpc_ok(d_stream_write(other, &b, 0));
+  free(z);
+  irpc__buf_fini(&b);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  size_t share = p.max_pending_output;
+  size_t n, turn1 = 0;
+  while ((n = d_take_output(cl.c, &out)) > 0)
+    turn1 += n;
+  /* two streams, a quantum each, and their frame headers */
+  assert_true(turn1 >= 2 * share && turn1 <= 2 * share + 64);
+  assert_true(irpc__slic_paced(cl.c));
+  write_str(small, "tiny", 1);
+  irpc_buf_clear(&out);
+  n = d_take_output(cl.c, &out);
+  assert_true(n > 0 && n < 64);
+  assert_true(buf_contains(&out, n, "tiny"));
+  assert_int_equal(d_take_output(cl.c, &out), 0);
+  irpc__slic_stream_abort_write(other);
+  irpc__slic_set_turn(cl.c, 2);
+  irpc_buf_clear(&out);
+  size_t turn2 = 0;
+  while ((n = d_take_output(cl.c, &out)) > 0)
+    turn2 += n;
+  assert_true(turn2 >= share && turn2 <= share + 64); /* big alone */
+  /* the rest of big goes out turn after turn, and nothing is left paced */
+  for (uint64_t t = 3; t < 64 && irpc__slic_paced(cl.c); t++) {
+    irpc__slic_set_turn(cl.c, t);
+    irpc_buf_clear(&out);
+    while (d_take_output(cl.c, &out) > 0)
+      ;
+  }
+  assert_false(irpc__slic_paced(cl.c));
+  irpc__buf_fini(&out);
+  unpair(&cl, &sv);
+}
+
+/* A stream alone on its connection frames 16 quanta (1 MiB) a turn. */
+static void test_turn_pacing_alone(void **state) {
+  (void)state;
+  irpc__slic_params p;
+  ep cl, sv;
+  pair_large(&cl, &sv, &p);
+  irpc__slic_stream *s;
+  assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &s));
+  irpc__slic_set_turn(cl.c, 1);
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, 3 << 20);
+  assert_irpc_ok(irpc_buf_append(&b, z, 3 << 20));
+  free(z);
+  assert_irpc_ok(d_stream_write(s, &b, 1));
+  irpc__buf_fini(&b);
+  irpc_buf out;
+  irpc__buf_init(&out);
+  size_t share = 16 * p.max_pending_output;
+  for (uint64_t t = 1; t <= 3; t++) {
+    irpc__slic_set_turn(cl.c, t);
+    size_t n, sent = 0;
+    while ((n = d_take_output(cl.c, &out)) > 0)
+      sent += n;
+    assert_true(sent >= share && sent <= share + 16 * 16);
+    assert_int_equal(irpc__slic_paced(cl.c), t < 3);
+    irpc_buf_clear(&out);
+  }
   irpc__buf_fini(&out);
   unpair(&cl, &sv);
 }
@@ -1589,6 +1684,8 @@ int main(void) {
       cmocka_unit_test(test_flow_control),
       cmocka_unit_test(test_round_robin),
       cmocka_unit_test(test_quantum),
+      cmocka_unit_test(test_turn_pacing),
+      cmocka_unit_test(test_turn_pacing_alone),
       cmocka_unit_test(test_writable_producer),
       cmocka_unit_test(test_writable_rules),
       cmocka_unit_test(test_stream_limits),

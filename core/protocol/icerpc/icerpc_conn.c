@@ -1452,7 +1452,10 @@ static void icerpc_input_done(irpc__pconn *p) {
 }
 
 static size_t icerpc_take_output(irpc__pconn *p, irpc_buf *out) {
+  irpc__slic_set_turn(p->slic, irpc__conn_turn(p->conn));
   size_t n = irpc__slic_take_output(p->slic, out);
+  if (n == 0 && irpc__slic_paced(p->slic))
+    irpc__conn_flush_later(p->conn);
   x_check_ending(p);
   slic_drain(p);
   return n;

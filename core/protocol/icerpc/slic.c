@@ -55,8 +55,9 @@ enum {
   SF_DEFER_RC = 1 << 8,      /* StreamReadsClosed goes with our last frame */
   SF_RELEASED = 1 << 9,
   SF_IN_RING = 1 << 10,
-  SF_TRUNC = 1 << 11,   /* received data was dropped */
-  SF_WRITABLE = 1 << 12 /* on the list of on_stream_writable to call */
+  SF_TRUNC = 1 << 11,    /* received data was dropped */
+  SF_WRITABLE = 1 << 12, /* on the list of on_stream_writable to call */
+  SF_PACED = 1 << 13     /* sent its share of this turn (the paced ring) */
 };
 
 /* Events pending on a stream, delivered in this order. */
@@ -87,7 +88,9 @@ struct irpc__slic_stream {
   uint64_t unacked;         /* bytes read since the last StreamWindowUpdate */
   irpc__slic_stream *hnext; /* hash chain; reap list once released */
   irpc__slic_stream *next, *prev;   /* every live stream */
-  irpc__slic_stream *snext, *sprev; /* the send ring */
+  irpc__slic_stream *snext, *sprev; /* the send ring, or the paced one */
+  uint64_t sent_turn;               /* the turn of turn_sent */
+  uint64_t turn_sent;               /* bytes framed in that turn */
   irpc__slic_stream *wnext;         /* the writable list */
   evnode node;                      /* its events (evbits) */
   uint8_t evbits;
@@ -127,6 +130,9 @@ struct irpc__slic {
   size_t nstreams;
   irpc__slic_stream *all;
   irpc__slic_stream *ring;
+  irpc__slic_stream *paced;    /* streams waiting for the next turn */
+  uint64_t turn;               /* irpc__slic_set_turn; 0: no pacing */
+  uint64_t shared_turn;        /* the last turn two streams had output */
   irpc__slic_stream *writable; /* on_stream_writable due (wnext) */
   irpc__slic_stream *spare;    /* released streams kept for reuse (hnext) */
   unsigned nspare;
@@ -285,40 +291,48 @@ static int reserve(irpc__slic *c, size_t need) {
 
 /* ---- Send ring ---- */
 
-static void ring_add(irpc__slic_stream *s) {
-  irpc__slic *c = s->c;
-  if (s->flags & SF_IN_RING)
-    return;
-  s->flags |= SF_IN_RING;
-  if (!c->ring) {
+/* Inserts `s` first into the ring at *head. */
+static void ring_insert(irpc__slic_stream **head, irpc__slic_stream *s) {
+  if (!*head) {
     s->snext = s->sprev = s;
-    c->ring = s;
+    *head = s;
     return;
   }
-  /* Next to go: a stream that just got data (a small call, say) does not
-   * wait behind a stream that just had its turn; the others keep their
-   * order. */
-  irpc__slic_stream *tail = c->ring->sprev;
+  irpc__slic_stream *tail = (*head)->sprev;
   s->sprev = tail;
-  s->snext = c->ring;
+  s->snext = *head;
   tail->snext = s;
-  c->ring->sprev = s;
-  c->ring = s;
+  (*head)->sprev = s;
+  *head = s;
 }
 
-static void ring_remove(irpc__slic_stream *s) {
-  irpc__slic *c = s->c;
-  if (!(s->flags & SF_IN_RING))
-    return;
-  s->flags &= ~(uint32_t)SF_IN_RING;
+static void ring_unlink(irpc__slic_stream **head, irpc__slic_stream *s) {
   if (s->snext == s) {
-    c->ring = NULL;
+    *head = NULL;
     return;
   }
   s->sprev->snext = s->snext;
   s->snext->sprev = s->sprev;
-  if (c->ring == s)
-    c->ring = s->snext;
+  if (*head == s)
+    *head = s->snext;
+}
+
+/* Next to go: a stream that just got data (a small call, say) does not
+ * wait behind a stream that just had its turn; the others keep their
+ * order. A stream that sent its share of this turn waits for the next. */
+static void ring_add(irpc__slic_stream *s) {
+  if (s->flags & (SF_IN_RING | SF_PACED))
+    return;
+  s->flags |= SF_IN_RING;
+  ring_insert(&s->c->ring, s);
+}
+
+static void ring_remove(irpc__slic_stream *s) {
+  if (s->flags & SF_IN_RING)
+    ring_unlink(&s->c->ring, s);
+  else if (s->flags & SF_PACED)
+    ring_unlink(&s->c->paced, s);
+  s->flags &= ~(uint32_t)(SF_IN_RING | SF_PACED);
 }
 
 static int sendable(const irpc__slic_stream *s) {
@@ -583,6 +597,11 @@ static int send_frame(irpc__slic_stream *s) {
     return IRPC_ENOMEM;
   }
   s->credit -= n;
+  if (s->sent_turn != c->turn) {
+    s->sent_turn = c->turn;
+    s->turn_sent = 0;
+  }
+  s->turn_sent += n;
   if (tell_rc && emit(c, IRPC__SLIC_STREAM_READS_CLOSED, s->id, NULL, 0))
     return IRPC_ENOMEM;
   if (!last)
@@ -596,10 +615,38 @@ static int send_frame(irpc__slic_stream *s) {
   return rc;
 }
 
+/* Streams send at most SHARED_QUANTA quanta of max_pending_output a loop
+ * turn while the connection is shared (two streams had output at once in
+ * the last SHARED_TURNS turns), and ALONE_QUANTA while one stream has it
+ * to itself (once the owner counts turns, irpc__slic_set_turn): the rest
+ * goes on after the loop read its input again, and another stream's
+ * frames, such as a small call's, go out in the turn they were written,
+ * behind at most one share. */
+#define SHARED_QUANTA 1
+#define ALONE_QUANTA 16
+#define SHARED_TURNS 16
+
+static int paced_out(const irpc__slic_stream *s) {
+  const irpc__slic *c = s->c;
+  if (!c->turn || s->sent_turn != c->turn)
+    return 0;
+  int shared = c->shared_turn && c->turn - c->shared_turn <= SHARED_TURNS;
+  uint64_t quanta = shared ? SHARED_QUANTA : ALONE_QUANTA;
+  return s->turn_sent >= quanta * c->local.max_pending_output;
+}
+
 static void pump(irpc__slic *c) {
   while (c->state == ST_OPEN && c->ring &&
          irpc_buf_len(&c->out) < c->local.max_pending_output) {
     irpc__slic_stream *s = c->ring;
+    if (paced_out(s)) {
+      ring_remove(s);
+      s->flags |= SF_PACED;
+      ring_insert(&c->paced, s);
+      continue;
+    }
+    if (s->snext != s || c->paced)
+      c->shared_turn = c->turn;
     c->ring = s->snext;
     if (send_frame(s) != 0)
       break;
@@ -1199,6 +1246,22 @@ void irpc__slic_feed_eof(irpc__slic *c) {
     else if (c->state == ST_OPEN)
       fail(c, UV_ECONNRESET); /* the peer vanished without a Close */
   }
+}
+
+void irpc__slic_set_turn(irpc__slic *c, uint64_t turn) {
+  if (turn == c->turn)
+    return;
+  c->turn = turn;
+  while (c->paced) {
+    irpc__slic_stream *s = c->paced;
+    ring_remove(s);
+    if (sendable(s))
+      ring_add(s);
+  }
+}
+
+int irpc__slic_paced(const irpc__slic *c) {
+  return c->paced != NULL;
 }
 
 size_t irpc__slic_take_output(irpc__slic *c, irpc_buf *out) {

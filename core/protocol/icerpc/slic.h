@@ -203,6 +203,15 @@ void irpc__slic_feed_eof(irpc__slic *c);
  * after writing what was taken, call again until it returns 0. Taking
  * output counts as a write for the client's ping timer. */
 size_t irpc__slic_take_output(irpc__slic *c, irpc_buf *out);
+/* The owner's loop turn, counted from 1 (0, the default: no pacing). Once
+ * set, a stream frames at most one quantum of max_pending_output a turn
+ * while another stream had output in the last 16 turns, 16 quanta while
+ * it is alone; the rest waits for a later turn, so that the input is read
+ * between two shares and a stream written later goes out in its own
+ * turn. */
+void irpc__slic_set_turn(irpc__slic *c, uint64_t turn);
+/* 1 while a stream waits for the next turn to send more. */
+int irpc__slic_paced(const irpc__slic *c);
 /* 1 once the connection wants its transport's write side shut down (FIN),
  * after the output taken so far is written: the client after sending or
  * receiving Close, the server after the client's FIN that followed a Close
