@@ -24,6 +24,7 @@
 #include "chain/chain.h"
 #include "model/compression.h"
 #include "model/stream_internal.h"
+#include "transport/transport_internal.h"
 #include "irpc/alloc.h"
 #include "irpc/compression.h"
 #include "irpc/connection_info.h"
@@ -143,6 +144,7 @@ struct irpc_connection {
   irpc__task flush_task;
   uint64_t flush_turn;  /* the loop turn of flushed_bytes */
   size_t flushed_bytes; /* handed to the transport in that turn */
+  int pushed_back;      /* the socket did not take the last write at once */
   irpc__task closed_task;
   int writing;
   int fin_sent;
@@ -889,12 +891,15 @@ static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
 
 /* Output is handed to the transport while less than MAX_QUEUED_WRITE of it
  * waits there (more would only wait in front of later frames: a small
- * call behind a stream), up to WRITE_BATCH bytes per write (one writev
- * for many frames: fewer system calls and wake-ups of the peer), and up
- * to TURN_MAX bytes a loop turn (the rest goes on after the loop polled
- * for input again; icerpc paces each stream more finely). */
+ * call behind a stream), in writes of up to WRITE_BATCH_MAX bytes while
+ * the socket took the previous write whole, WRITE_BATCH once it pushed
+ * back (one writev for many frames: fewer system calls and wake-ups of
+ * the peer), and up to TURN_MAX bytes a loop turn (the rest goes on after
+ * the loop polled for input again; icerpc paces each stream more
+ * finely). */
 #define MAX_QUEUED_WRITE (64u * 1024u)
 #define WRITE_BATCH (256u * 1024u)
+#define WRITE_BATCH_MAX (1024u * 1024u)
 #define TURN_MAX (1024u * 1024u)
 
 static void flush(irpc_connection *c) {
@@ -930,7 +935,8 @@ static void flush(irpc_connection *c) {
     irpc_buf out;
     irpc__buf_init(&out);
     size_t n = 0, got = 0;
-    while (n < WRITE_BATCH && (got = c->proto->take_output(PC(c), &out)) > 0)
+    size_t batch = c->pushed_back ? WRITE_BATCH : WRITE_BATCH_MAX;
+    while (n < batch && (got = c->proto->take_output(PC(c), &out)) > 0)
       n += got;
     more = got > 0;
     if (n == 0) {
@@ -944,6 +950,7 @@ static void flush(irpc_connection *c) {
       return;
     }
     c->flushed_bytes += n;
+    c->pushed_back = irpc__duplex_writing(c->duplex);
     c->writing++;
   }
   rearm_proto_timer(c);

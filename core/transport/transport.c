@@ -143,6 +143,10 @@ int irpc_duplex_new(irpc_duplex **out, uv_loop_t *loop,
   return 0;
 }
 
+int irpc__duplex_writing(const irpc_duplex *d) {
+  return d->wq_pending != NULL;
+}
+
 irpc__sched *irpc__duplex_sched(const irpc_duplex *d) {
   return d->sched;
 }

@@ -11,6 +11,9 @@ int irpc__copy_str(char *buf, size_t len, const char *s);
 
 /* The scheduler of the duplex's loop (the duplex holds a reference). */
 irpc__sched *irpc__duplex_sched(const irpc_duplex *d);
+/* 1 while a write the implementation has not completed is queued (the
+ * socket did not take it all at once). */
+int irpc__duplex_writing(const irpc_duplex *d);
 
 /* The built-in stream transports. */
 extern const irpc_transport_ops irpc__tcp_transport_ops;
