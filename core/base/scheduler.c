@@ -105,20 +105,21 @@ static void start(irpc__sched *s) {
   }
 }
 
-void irpc__sched_post(irpc__sched *s, irpc__task *t) {
+/* Queues `t` on `list` (tasks or later), `mark` telling which. */
+static void enqueue(irpc__sched *s, irpc__task *t, irpc__list *list, int mark) {
   if (t->queued)
     return;
-  t->queued = 1;
-  irpc__list_push_back(&s->tasks, &t->link);
+  t->queued = mark;
+  irpc__list_push_back(list, &t->link);
   start(s);
 }
 
+void irpc__sched_post(irpc__sched *s, irpc__task *t) {
+  enqueue(s, t, &s->tasks, 1);
+}
+
 void irpc__sched_post_later(irpc__sched *s, irpc__task *t) {
-  if (t->queued)
-    return;
-  t->queued = 2;
-  irpc__list_push_back(&s->later, &t->link);
-  start(s);
+  enqueue(s, t, &s->later, 2);
 }
 
 uint64_t irpc__sched_turn(const irpc__sched *s) {

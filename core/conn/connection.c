@@ -144,7 +144,6 @@ struct irpc_connection {
   irpc__task flush_task;
   uint64_t flush_turn;  /* the loop turn of flushed_bytes */
   size_t flushed_bytes; /* handed to the transport in that turn */
-  int pushed_back;      /* the socket did not take the last write at once */
   irpc__task closed_task;
   int writing;
   int fin_sent;
@@ -892,11 +891,10 @@ static void on_duplex_shutdown(irpc_duplex *d, int status, void *ud) {
 /* Output is handed to the transport while less than MAX_QUEUED_WRITE of it
  * waits there (more would only wait in front of later frames: a small
  * call behind a stream), in writes of up to WRITE_BATCH_MAX bytes while
- * the socket took the previous write whole, WRITE_BATCH once it pushed
- * back (one writev for many frames: fewer system calls and wake-ups of
- * the peer), and up to TURN_MAX bytes a loop turn (the rest goes on after
- * the loop polled for input again; icerpc paces each stream more
- * finely). */
+ * the socket took every write whole, WRITE_BATCH while one waits for it (one
+ * writev for many frames: fewer system calls and wake-ups of the peer), and up
+ * to TURN_MAX bytes a loop turn (the rest goes on after the loop polled for
+ * input again; icerpc paces each stream more finely). */
 #define MAX_QUEUED_WRITE (64u * 1024u)
 #define WRITE_BATCH (256u * 1024u)
 #define WRITE_BATCH_MAX (1024u * 1024u)
@@ -929,13 +927,14 @@ static void flush(irpc_connection *c) {
   int more = 1;
   while (more && irpc_duplex_write_queue_size(c->duplex) < MAX_QUEUED_WRITE) {
     if (c->flushed_bytes >= TURN_MAX) {
-      irpc__sched_post_later(c->sched, &c->flush_task);
+      irpc__conn_flush_later(c);
       break;
     }
     irpc_buf out;
     irpc__buf_init(&out);
     size_t n = 0, got = 0;
-    size_t batch = c->pushed_back ? WRITE_BATCH : WRITE_BATCH_MAX;
+    size_t batch =
+        irpc__duplex_writing(c->duplex) ? WRITE_BATCH : WRITE_BATCH_MAX;
     while (n < batch && (got = c->proto->take_output(PC(c), &out)) > 0)
       n += got;
     more = got > 0;
@@ -950,7 +949,6 @@ static void flush(irpc_connection *c) {
       return;
     }
     c->flushed_bytes += n;
-    c->pushed_back = irpc__duplex_writing(c->duplex);
     c->writing++;
   }
   rearm_proto_timer(c);

@@ -800,6 +800,25 @@ static void pair_large(ep *cl, ep *sv, irpc__slic_params *p) {
   pair(cl, sv, p, p);
 }
 
+/* Writes `n` zero bytes to `s`, ending it when `last`. */
+static void write_zeros(irpc__slic_stream *s, size_t n, int last) {
+  irpc_buf b;
+  irpc__buf_init(&b);
+  uint8_t *z = calloc(1, n);
+  assert_irpc_ok(irpc_buf_append(&b, z, n));
+  free(z);
+  assert_irpc_ok(d_stream_write(s, &b, last));
+  irpc__buf_fini(&b);
+}
+
+/* Takes output until there is none; returns how much. */
+static size_t take_all(irpc__slic *c, irpc_buf *out) {
+  size_t n, total = 0;
+  while ((n = d_take_output(c, out)) > 0)
+    total += n;
+  return total;
+}
+
 /* With frames and windows larger than the output's bound, a stream's turn
  * is still one quantum (max_pending_output): a small stream written after
  * a big one waits behind at most that much of it. */
@@ -811,14 +830,8 @@ static void test_quantum(void **state) {
   irpc__slic_stream *big, *small;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &big));
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
-  irpc_buf b;
-  irpc__buf_init(&b);
-  uint8_t *z = calloc(1, 4 << 20);
-  assert_irpc_ok(irpc_buf_append(&b, z, 4 << 20));
-  free(z);
-  assert_irpc_ok(d_stream_write(big, &b, 1));
+  write_zeros(big, 4 << 20, 1);
   write_str(small, "tiny", 1);
-  irpc__buf_fini(&b);
   irpc_buf out;
   irpc__buf_init(&out);
   size_t n = d_take_output(cl.c, &out);
@@ -845,43 +858,31 @@ static void test_turn_pacing(void **state) {
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &small));
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &other));
   irpc__slic_set_turn(cl.c, 1);
-  irpc_buf b;
-  irpc__buf_init(&b);
-  uint8_t *z = calloc(1, 1 << 20);
-  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
-  assert_irpc_ok(d_stream_write(big, &b, 1));
-  assert_irpc_ok(irpc_buf_append(&b, z, 1 << 20));
-  assert_irpc_ok(d_stream_write(other, &b, 0));
-  free(z);
-  irpc__buf_fini(&b);
+  write_zeros(big, 1 << 20, 1);
+  write_zeros(other, 1 << 20, 0);
   irpc_buf out;
   irpc__buf_init(&out);
   size_t share = p.max_pending_output;
-  size_t n, turn1 = 0;
-  while ((n = d_take_output(cl.c, &out)) > 0)
-    turn1 += n;
+  size_t turn1 = take_all(cl.c, &out);
   /* two streams, a quantum each, and their frame headers */
   assert_true(turn1 >= 2 * share && turn1 <= 2 * share + 64);
   assert_true(irpc__slic_paced(cl.c));
   write_str(small, "tiny", 1);
   irpc_buf_clear(&out);
-  n = d_take_output(cl.c, &out);
+  size_t n = d_take_output(cl.c, &out);
   assert_true(n > 0 && n < 64);
   assert_true(buf_contains(&out, n, "tiny"));
   assert_int_equal(d_take_output(cl.c, &out), 0);
   irpc__slic_stream_abort_write(other);
   irpc__slic_set_turn(cl.c, 2);
   irpc_buf_clear(&out);
-  size_t turn2 = 0;
-  while ((n = d_take_output(cl.c, &out)) > 0)
-    turn2 += n;
+  size_t turn2 = take_all(cl.c, &out);
   assert_true(turn2 >= share && turn2 <= share + 64); /* big alone */
   /* the rest of big goes out turn after turn, and nothing is left paced */
   for (uint64_t t = 3; t < 64 && irpc__slic_paced(cl.c); t++) {
     irpc__slic_set_turn(cl.c, t);
     irpc_buf_clear(&out);
-    while (d_take_output(cl.c, &out) > 0)
-      ;
+    take_all(cl.c, &out);
   }
   assert_false(irpc__slic_paced(cl.c));
   irpc__buf_fini(&out);
@@ -897,21 +898,13 @@ static void test_turn_pacing_alone(void **state) {
   irpc__slic_stream *s;
   assert_irpc_ok(irpc__slic_stream_open(cl.c, 0, &s));
   irpc__slic_set_turn(cl.c, 1);
-  irpc_buf b;
-  irpc__buf_init(&b);
-  uint8_t *z = calloc(1, 3 << 20);
-  assert_irpc_ok(irpc_buf_append(&b, z, 3 << 20));
-  free(z);
-  assert_irpc_ok(d_stream_write(s, &b, 1));
-  irpc__buf_fini(&b);
+  write_zeros(s, 3 << 20, 1);
   irpc_buf out;
   irpc__buf_init(&out);
   size_t share = 16 * p.max_pending_output;
   for (uint64_t t = 1; t <= 3; t++) {
     irpc__slic_set_turn(cl.c, t);
-    size_t n, sent = 0;
-    while ((n = d_take_output(cl.c, &out)) > 0)
-      sent += n;
+    size_t sent = take_all(cl.c, &out);
     assert_true(sent >= share && sent <= share + 16 * 16);
     assert_int_equal(irpc__slic_paced(cl.c), t < 3);
     irpc_buf_clear(&out);
@@ -990,16 +983,6 @@ static void test_writable_producer(void **state) {
   free(got);
   assert_int_equal(cl.closed_count + sv.closed_count, 0);
   unpair(&cl, &sv);
-}
-
-static void write_zeros(irpc__slic_stream *s, size_t n, int last) {
-  irpc_buf b;
-  irpc__buf_init(&b);
-  uint8_t *z = calloc(1, n);
-  assert_irpc_ok(irpc_buf_append(&b, z, n));
-  free(z);
-  assert_irpc_ok(d_stream_write(s, &b, last));
-  irpc__buf_fini(&b);
 }
 
 /* When the call comes, and when it does not. */

@@ -18,160 +18,7 @@
 
 #include "base/buf_internal.h"
 #include "kit/net.h"
-
-static uint8_t pattern(uint64_t off) {
-  return (uint8_t)(off % 251u);
-}
-
-/* ---- A producer: writes `total` pattern bytes as the writer takes them */
-
-typedef struct producer {
-  irpc_stream_writer *w;
-  uint64_t total, sent;
-  uint64_t base; /* the pattern's offset of the first byte written */
-  size_t chunk;
-  uint64_t hold_at; /* write no more once this many were written (0: no) */
-  int hold;         /* write nothing until released */
-  int no_end;       /* do not end the writer after the last byte */
-  int free_on_end;  /* free the writer in on_end */
-  int end_called;
-  int end_rc; /* what irpc_stream_writer_end returned */
-  int ended;
-  int end_err;
-} producer;
-
-static void produce(producer *p) {
-  while (!p->hold && p->w && p->sent < p->total) {
-    if (p->hold_at && p->sent >= p->hold_at)
-      return;
-    size_t n = p->chunk;
-    if (n > p->total - p->sent)
-      n = (size_t)(p->total - p->sent);
-    irpc_buf *b;
-    assert_irpc_ok(irpc_buf_new(&b));
-    uint8_t *dst;
-    size_t avail, done = 0;
-    while (done < n) {
-      assert_irpc_ok(irpc_buf_reserve(b, 0, &dst, &avail));
-      if (avail > n - done)
-        avail = n - done;
-      for (size_t i = 0; i < avail; i++)
-        dst[i] = pattern(p->base + p->sent + done + i);
-      assert_irpc_ok(irpc_buf_commit(b, avail));
-      done += avail;
-    }
-    int rc = irpc_stream_writer_write(p->w, b);
-    irpc_buf_free(b);
-    if (rc == IRPC_EAGAIN || rc == IRPC_ECLOSED)
-      return; /* on_writable or on_end comes */
-    assert_irpc_ok(rc);
-    p->sent += n;
-  }
-  if (!p->hold && !p->no_end && p->w && p->sent == p->total && !p->end_called) {
-    p->end_called = 1;
-    p->end_rc = irpc_stream_writer_end(p->w);
-    if (p->end_rc != IRPC_ECLOSED)
-      assert_irpc_ok(p->end_rc);
-  }
-}
-
-static void prod_writable(irpc_stream_writer *w, void *ud) {
-  (void)w;
-  produce(ud);
-}
-
-static void prod_end(irpc_stream_writer *w, int err, void *ud) {
-  producer *p = ud;
-  assert_ptr_equal(w, p->w);
-  assert_int_equal(p->ended, 0); /* exactly once */
-  p->ended = 1;
-  p->end_err = err;
-  if (p->free_on_end) {
-    irpc_stream_writer_free(w);
-    p->w = NULL;
-  }
-}
-
-static const irpc_stream_writer_ops prod_ops = {
-    .struct_size = sizeof(irpc_stream_writer_ops),
-    .on_writable = prod_writable,
-    .on_end = prod_end,
-};
-
-static void producer_init(producer *p, uv_loop_t *loop, uint64_t total) {
-  memset(p, 0, sizeof(*p));
-  p->total = total;
-  p->chunk = 64 << 10;
-  assert_irpc_ok(irpc_stream_writer_new(&p->w, loop, NULL, &prod_ops, p));
-}
-
-static void producer_fini(producer *p) {
-  irpc_stream_writer_free(p->w);
-  p->w = NULL;
-}
-
-/* ---- A consumer: checks the pattern of what a reader hands over ---- */
-
-typedef struct consumer {
-  irpc_stream_reader *r;
-  uint64_t got;
-  size_t skip; /* bytes before the pattern (a response's payload) */
-  int bad;
-  int slow;   /* pause after each chunk */
-  int paused; /* paused by on_data */
-  /* keep what arrives in `kept` until it holds `keep` bytes */
-  size_t keep;
-  irpc_buf *kept;
-  int ended;
-  int end_err;
-} consumer;
-
-static void cons_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
-  consumer *c = ud;
-  size_t nseg = irpc_buf_segment_count(data);
-  for (size_t i = 0; i < nseg; i++) {
-    irpc_bytes seg = irpc_buf_segment(data, i);
-    for (size_t j = 0; j < seg.len; j++) {
-      uint64_t pos = c->got + j;
-      if (pos >= c->skip && seg.base[j] != pattern(pos - c->skip))
-        c->bad = 1;
-    }
-    c->got += seg.len;
-  }
-  if (c->kept && irpc_buf_len(c->kept) < c->keep)
-    assert_irpc_ok(irpc_buf_move(c->kept, data));
-  if (c->slow) {
-    irpc_stream_reader_pause(r);
-    c->paused = 1;
-  }
-}
-
-static void cons_end(irpc_stream_reader *r, int err, void *ud) {
-  consumer *c = ud;
-  assert_ptr_equal(r, c->r);
-  assert_int_equal(c->ended, 0); /* exactly once */
-  c->ended = 1;
-  c->end_err = err;
-}
-
-static const irpc_stream_reader_ops cons_ops = {
-    .struct_size = sizeof(irpc_stream_reader_ops),
-    .on_data = cons_data,
-    .on_end = cons_end,
-};
-
-static void consumer_start(consumer *c, irpc_stream_reader *r) {
-  assert_non_null(r);
-  c->r = r;
-  assert_irpc_ok(irpc_stream_reader_start(r, &cons_ops, c));
-}
-
-static void consumer_fini(consumer *c) {
-  irpc_stream_reader_free(c->r);
-  c->r = NULL;
-  irpc_buf_free(c->kept);
-  c->kept = NULL;
-}
+#include "stream_kit.h"
 
 /* ---- The server ----
  * "/up": a streamed request read by srv.up, answered at once (a one-way
@@ -315,7 +162,7 @@ static void on_call(irpc_call *call, int err, irpc_incoming_response *resp,
     assert_irpc_ok(irpc_stream_reader_set_deadline(
         irpc_incoming_response_continuation(resp), cc->reader_deadline));
   } else if (cc->stream_response) {
-    cc->down.skip = 4;
+    cc->down.prefix = "head";
     consumer_start(&cc->down, irpc_incoming_response_take_continuation(resp));
   }
   irpc_incoming_response_free(resp);
@@ -841,7 +688,7 @@ static int run_refused(long n, int *refused) {
   p.free_on_end = 1; /* ASan: nothing touches it after its end */
   irpc_buf *payload = irpc_outgoing_request_payload(cc.req);
   for (size_t i = 0; i < REFUSED_PAYLOAD; i++) {
-    uint8_t b = pattern(i);
+    uint8_t b = stream_pattern(i);
     assert_irpc_ok(irpc_buf_append(payload, &b, 1));
   }
   produce(&p); /* every piece and the end wait in the writer */
@@ -1043,7 +890,7 @@ static void start_oneway_big(stream_rig *r, client_call *cc, producer *p,
     if (avail > payload - done)
       avail = payload - done;
     for (size_t i = 0; i < avail; i++)
-      dst[i] = pattern(done + i);
+      dst[i] = stream_pattern(done + i);
     assert_irpc_ok(irpc_buf_commit(b, avail));
     done += avail;
   }

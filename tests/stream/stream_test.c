@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kit/net.h"
+#include "stream_kit.h"
 
 static uint64_t big_size(void) {
   const char *e = getenv("IRPC_STREAM_TEST_MIB");
@@ -24,162 +25,6 @@ static uint64_t big_size(void) {
  * both sides' writer queues, Slic buffers and windows, the transport
  * queues and the loop's read buffer. */
 #define PEAK_BOUND ((long long)6 << 20)
-
-static uint8_t pattern(uint64_t off) {
-  return (uint8_t)(off % 251u);
-}
-
-/* ---- A producer: writes `total` pattern bytes as the writer takes them */
-
-typedef struct producer {
-  irpc_stream_writer *w;
-  uint64_t total, sent;
-  size_t chunk;
-  uint64_t abort_at; /* abort once this many were written (0: never) */
-  uint64_t hold_at;  /* write no more once this many were written */
-  int hold;          /* write nothing until released */
-  int end_called;
-  int ended;
-  int end_err;
-  int eagain;
-} producer;
-
-static void produce(producer *p) {
-  while (!p->hold && p->w && p->sent < p->total) {
-    if (p->hold_at && p->sent >= p->hold_at)
-      return;
-    if (p->abort_at && p->sent >= p->abort_at) {
-      irpc_stream_writer_abort(p->w);
-      return;
-    }
-    size_t n = p->chunk;
-    if (n > p->total - p->sent)
-      n = (size_t)(p->total - p->sent);
-    irpc_buf *b;
-    assert_irpc_ok(irpc_buf_new(&b));
-    size_t done = 0;
-    while (done < n) {
-      uint8_t *dst;
-      size_t avail;
-      assert_irpc_ok(irpc_buf_reserve(b, 0, &dst, &avail));
-      if (avail > n - done)
-        avail = n - done;
-      for (size_t i = 0; i < avail; i++)
-        dst[i] = pattern(p->sent + done + i);
-      assert_irpc_ok(irpc_buf_commit(b, avail));
-      done += avail;
-    }
-    int rc = irpc_stream_writer_write(p->w, b);
-    irpc_buf_free(b);
-    if (rc == IRPC_EAGAIN) {
-      p->eagain++;
-      return;
-    }
-    if (rc == IRPC_ECLOSED)
-      return; /* on_end comes */
-    assert_irpc_ok(rc);
-    p->sent += n;
-  }
-  if (!p->hold && p->w && p->sent == p->total && !p->end_called) {
-    p->end_called = 1;
-    int rc = irpc_stream_writer_end(p->w);
-    if (rc != IRPC_ECLOSED)
-      assert_irpc_ok(rc);
-  }
-}
-
-static void prod_writable(irpc_stream_writer *w, void *ud) {
-  (void)w;
-  produce(ud);
-}
-
-static void prod_end(irpc_stream_writer *w, int err, void *ud) {
-  (void)w;
-  producer *p = ud;
-  assert_int_equal(p->ended, 0);
-  p->ended = 1;
-  p->end_err = err;
-}
-
-static const irpc_stream_writer_ops prod_ops = {
-    .struct_size = sizeof(irpc_stream_writer_ops),
-    .on_writable = prod_writable,
-    .on_end = prod_end,
-};
-
-static void producer_init(producer *p, uv_loop_t *loop, uint64_t total) {
-  memset(p, 0, sizeof(*p));
-  p->total = total;
-  p->chunk = 64 << 10;
-  assert_irpc_ok(irpc_stream_writer_new(&p->w, loop, NULL, &prod_ops, p));
-}
-
-/* ---- A consumer: checks the pattern of what a reader hands over ---- */
-
-typedef struct consumer {
-  irpc_stream_reader *r;
-  uint64_t got;
-  const char *prefix; /* bytes expected before the pattern (a payload) */
-  int bad;
-  uint64_t stop_at; /* free the reader once this many came (0: never) */
-  int slow;         /* pause after each chunk; resumed by the test */
-  int paused;
-  size_t max_buffered; /* the most held while paused */
-  int ended;
-  int end_err;
-  int stopped;
-} consumer;
-
-static void cons_data(irpc_stream_reader *r, irpc_buf *data, void *ud) {
-  consumer *c = ud;
-  size_t nseg = irpc_buf_segment_count(data);
-  for (size_t i = 0; i < nseg; i++) {
-    irpc_bytes seg = irpc_buf_segment(data, i);
-    size_t skip = c->prefix ? strlen(c->prefix) : 0;
-    for (size_t j = 0; j < seg.len; j++) {
-      uint64_t pos = c->got + j;
-      uint8_t want = pos < skip ? (uint8_t)c->prefix[pos] : pattern(pos - skip);
-      if (seg.base[j] != want)
-        c->bad = 1;
-    }
-    c->got += seg.len;
-  }
-  if (c->stop_at && c->got >= c->stop_at) {
-    irpc_stream_reader_free(r);
-    c->r = NULL;
-    c->stopped = 1;
-    return;
-  }
-  if (c->slow) {
-    irpc_stream_reader_pause(r);
-    c->paused = 1;
-  }
-}
-
-static void cons_end(irpc_stream_reader *r, int err, void *ud) {
-  (void)r;
-  consumer *c = ud;
-  assert_int_equal(c->ended, 0);
-  c->ended = 1;
-  c->end_err = err;
-}
-
-static const irpc_stream_reader_ops cons_ops = {
-    .struct_size = sizeof(irpc_stream_reader_ops),
-    .on_data = cons_data,
-    .on_end = cons_end,
-};
-
-static void consumer_start(consumer *c, irpc_stream_reader *r) {
-  c->r = r;
-  assert_non_null(r);
-  assert_irpc_ok(irpc_stream_reader_start(r, &cons_ops, c));
-}
-
-static void consumer_fini(consumer *c) {
-  irpc_stream_reader_free(c->r);
-  c->r = NULL;
-}
 
 /* ---- The server ---- */
 
@@ -228,7 +73,7 @@ static void reply_count(irpc_dispatch *d, uint64_t n) {
 }
 
 static void up_end(irpc_stream_reader *r, int err, void *ud) {
-  cons_end(r, err, ud);
+  consumer_on_end(r, err, ud);
   if (srv.held) {
     irpc_dispatch *d = srv.held;
     srv.held = NULL;
@@ -242,7 +87,7 @@ static void up_end(irpc_stream_reader *r, int err, void *ud) {
 
 static const irpc_stream_reader_ops up_ops = {
     .struct_size = sizeof(irpc_stream_reader_ops),
-    .on_data = cons_data,
+    .on_data = consumer_on_data,
     .on_end = up_end,
 };
 
